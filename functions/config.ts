@@ -1,0 +1,277 @@
+/**
+ * The one typed configuration. The CDK app reads it at synth time, the local runner at start-up, and
+ * Lambda functions receive the runtime part through environment variables named in `ENV`. Nothing else
+ * reads `process.env`. A bad configuration fails with a message naming the field.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
+export const ENV = {
+  /** Path of the JSON config file for `npm start`, the CDK app and the scripts. */
+  configPath: 'CALLVAULT_CONFIG',
+  /** The runtime configuration, as JSON, inside Lambda. */
+  runtimeConfig: 'CALLVAULT_RUNTIME_CONFIG',
+  bucket: 'CALLVAULT_BUCKET',
+  /** JSON object: provider name → SQS queue URL. */
+  queueUrls: 'CALLVAULT_QUEUE_URLS',
+  /** JSON object: provider name → dead-letter queue URL. */
+  deadLetterQueueUrls: 'CALLVAULT_DEAD_LETTER_QUEUE_URLS',
+  /** JSON object: source id → Secrets Manager secret ARN or name holding its credentials. */
+  sourceSecrets: 'CALLVAULT_SOURCE_SECRETS',
+} as const;
+
+export const DEFAULT_CONFIG_PATH = './callvault.config.json';
+
+const sourceIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)');
+
+/** A host name, optionally with a port, that download URLs may point at. `*.example.com` matches subdomains. */
+const hostPatternSchema = z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like storage.telphin.ru');
+
+export const retentionSettingsSchema = z
+  .object({
+    /** Recordings whose call started longer ago than this are deleted at the source once verified. */
+    deleteFromSourceAfterDays: z.number().int().min(1).default(30),
+    /** Until set to false explicitly, retention only reports and audits what it would delete. */
+    dryRun: z.boolean().default(true),
+    /** The archived copy must be at least this old before it vouches for a delete. */
+    gracePeriodHours: z.number().min(0).default(24),
+    maxDeletesPerRun: z.number().int().min(0).default(500),
+    /** Local mode: how often retention runs. On AWS the schedule is derived from it (daily by default). */
+    intervalSeconds: z.number().int().min(60).default(86_400),
+    /** Re-read and hash this share of the copies (0..1) before deleting; 1 re-reads every copy. */
+    deepVerifySampleRate: z.number().min(0).max(1).default(0),
+    /** Stops every delete when true; checked before each one. On AWS an SSM parameter can also flip it. */
+    killSwitch: z.boolean().default(false),
+  })
+  .strict();
+export type RetentionSettings = z.infer<typeof retentionSettingsSchema>;
+
+const telphinScopeSchema = z
+  .object({
+    /** The client id, or `@me` for the client the credentials belong to. */
+    client: z.string().min(1).optional(),
+    extensionGroups: z.array(z.string().regex(/^\d+$/, 'extension group ids are numeric')).min(1).optional(),
+    extensions: z.array(z.string().regex(/^\d+$/, 'extension ids are numeric')).min(1).optional(),
+  })
+  .strict()
+  .refine((scope) => [scope.client, scope.extensionGroups, scope.extensions].filter(Boolean).length === 1, {
+    message: 'set exactly one of client, extensionGroups or extensions',
+  });
+
+export const telphinSourceSchema = z
+  .object({
+    provider: z.literal('telphin'),
+    id: sourceIdSchema,
+    enabled: z.boolean().default(true),
+    apiUrl: z.url().default('https://apiproxy.telphin.ru'),
+    /** Inline credentials are for local mode; on AWS they live in Secrets Manager. */
+    clientId: z.string().min(1).optional(),
+    clientSecret: z.string().min(1).optional(),
+    /** Shared secret expected in the webhook URL's `token` parameter. */
+    webhookSecret: z.string().min(16, 'use at least 16 characters').optional(),
+    /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. Default: the stack creates one. */
+    credentialsSecretName: z.string().min(1).optional(),
+    scope: telphinScopeSchema.default({ client: '@me' }),
+    /** Hosts recordings may be downloaded from; anything else is refused (no SSRF). */
+    allowedDownloadHosts: z.array(hostPatternSchema).min(1).default(['apiproxy.telphin.ru', 'storage.telphin.ru']),
+    /** `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. */
+    download: z.enum(['storage_url', 'direct']).default('storage_url'),
+    retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
+  })
+  .strict();
+export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
+
+export const sourceSchema = z.discriminatedUnion('provider', [telphinSourceSchema]);
+export type SourceConfig = z.infer<typeof sourceSchema>;
+
+const workerSchema = z
+  .object({
+    /** Multipart part size. Memory per upload is about partSizeMiB × (partsInFlight + 1). */
+    partSizeMiB: z.number().int().min(5).max(512).default(8),
+    partsInFlight: z.number().int().min(1).max(16).default(2),
+    /** Local mode: jobs processed at once. */
+    concurrency: z.number().int().min(1).max(64).default(4),
+    /** AWS: the SQS event source's maximum concurrency per provider queue (2..1000). */
+    maxConcurrency: z.number().int().min(2).max(1000).default(5),
+    /** Receives before a job moves to the dead-letter queue. */
+    maxReceiveCount: z.number().int().min(1).max(1000).default(10),
+    timeoutSeconds: z.number().int().min(30).max(900).default(900),
+    memoryMiB: z.number().int().min(256).max(10_240).default(512),
+  })
+  .strict();
+
+const s3TargetSchema = z
+  .object({
+    bucket: z.string().min(3),
+    region: z.string().default('us-east-1'),
+    /** An S3-compatible endpoint (moto, a VPC endpoint); AWS's own when absent. */
+    endpoint: z.url().optional(),
+    forcePathStyle: z.boolean().default(false),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    sources: z.array(sourceSchema).default([]),
+    local: z
+      .object({
+        port: z.number().int().min(0).max(65_535).default(8787),
+        host: z.string().default('127.0.0.1'),
+        /** Local archive root; mirrors the bucket's keys. */
+        archiveDir: z.string().default('./archive'),
+        /** Dead letters, cursors and other local state. */
+        stateDir: z.string().default('./.callvault'),
+      })
+      .strict()
+      .default({ port: 8787, host: '127.0.0.1', archiveDir: './archive', stateDir: './.callvault' }),
+    /** Local mode: store in this bucket instead of archiveDir. */
+    storage: z.object({ s3: s3TargetSchema.optional() }).strict().default({}),
+    sweep: z
+      .object({
+        enabled: z.boolean().default(true),
+        lookbackHours: z.number().min(1).max(24 * 62).default(48),
+        intervalSeconds: z.number().int().min(60).default(300),
+      })
+      .strict()
+      .default({ enabled: true, lookbackHours: 48, intervalSeconds: 300 }),
+    worker: workerSchema.default(workerSchema.parse({})),
+    retention: retentionSettingsSchema.optional(),
+    aws: z
+      .object({
+        stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('Callvault'),
+        account: z.string().regex(/^\d{12}$/).optional(),
+        region: z.string().optional(),
+        /** Name of the archive bucket; generated when absent. */
+        bucketName: z.string().optional(),
+        /** Where alarms go; an SNS topic is created either way. */
+        alarmEmail: z.email().optional(),
+        logRetentionDays: z.number().int().min(1).default(90),
+      })
+      .strict()
+      .default({ stackName: 'Callvault', logRetentionDays: 90 }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.sources.forEach((source, index) => {
+      if (seen.has(source.id)) {
+        ctx.addIssue({ code: 'custom', path: ['sources', index, 'id'], message: `duplicate source id "${source.id}"` });
+      }
+      seen.add(source.id);
+    });
+  });
+
+export type CallvaultConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses and validates a configuration object; errors list every offending field by path. */
+export function parseConfig(value: unknown, origin = 'configuration'): CallvaultConfig {
+  const parsed = configSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => `  - ${formatPath(issue.path)}: ${issue.message}`);
+  throw new ConfigError(`invalid ${origin}:\n${lines.join('\n')}`);
+}
+
+function formatPath(path: PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i ? '.' : ''}${String(part)}`)).join('');
+}
+
+export function loadConfigFile(path: string): CallvaultConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(value, `config file ${path}`);
+}
+
+/** The config path for local tools: `CALLVAULT_CONFIG`, else `./callvault.config.json`. */
+export function configPathFromEnvironment(env: NodeJS.ProcessEnv = process.env): string {
+  return env[ENV.configPath] ?? DEFAULT_CONFIG_PATH;
+}
+
+/** Retention settings for one source: global defaults, then the source's overrides; undefined = off. */
+export function retentionFor(config: CallvaultConfig, source: SourceConfig): RetentionSettings | undefined {
+  if (source.retention === false) return undefined;
+  if (!config.retention && !source.retention) return undefined;
+  return retentionSettingsSchema.parse({ ...config.retention, ...source.retention });
+}
+
+// ---------------------------------------------------------------- Lambda runtime
+
+/** What a Lambda function needs to know, set by the CDK app as environment variables. */
+export interface RuntimeEnvironment {
+  config: CallvaultConfig;
+  bucket: string;
+  queueUrls: Partial<Record<string, string>>;
+  deadLetterQueueUrls: Partial<Record<string, string>>;
+  sourceSecrets: Partial<Record<string, string>>;
+}
+
+const stringMapSchema = z.record(z.string(), z.string());
+
+function requireVariable(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError(`environment variable ${name} is not set`);
+  return value;
+}
+
+function jsonVariable<T>(env: NodeJS.ProcessEnv, name: string, schema: z.ZodType<T>): T {
+  const text = requireVariable(env, name);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`environment variable ${name} is not valid JSON`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ConfigError(`environment variable ${name}: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): RuntimeEnvironment {
+  return {
+    config: parseConfig(jsonVariable(env, ENV.runtimeConfig, z.unknown()), `environment variable ${ENV.runtimeConfig}`),
+    bucket: requireVariable(env, ENV.bucket),
+    queueUrls: jsonVariable(env, ENV.queueUrls, stringMapSchema),
+    deadLetterQueueUrls: jsonVariable(env, ENV.deadLetterQueueUrls, stringMapSchema),
+    sourceSecrets: jsonVariable(env, ENV.sourceSecrets, stringMapSchema),
+  };
+}
+
+/**
+ * The part of the configuration that is shipped to Lambda. Inline secrets are refused: on AWS they
+ * come from Secrets Manager and must never end up in a CloudFormation template.
+ */
+export function runtimeConfigForDeployment(config: CallvaultConfig): CallvaultConfig {
+  const problems: string[] = [];
+  config.sources.forEach((source, index) => {
+    for (const field of ['clientId', 'clientSecret', 'webhookSecret'] as const) {
+      if (source[field] !== undefined) {
+        problems.push(
+          `  - sources[${index}].${field}: inline credentials are for local mode; on AWS put them in the source's Secrets Manager secret`,
+        );
+      }
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
+  const { local: _local, storage: _storage, ...runtime } = config;
+  return parseConfig(runtime);
+}

@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import type { ProviderName, SourceRecording } from './recording';
+
+const MAX_SEGMENT_LENGTH = 120;
+export const RECORDINGS_PREFIX = 'recordings/';
+export const SIDECAR_SUFFIX = '.json';
+
+/**
+ * Makes an id safe as one path segment on S3 and on a local disk: no separators, no `..`, bounded
+ * length. Distinct ids that sanitise alike keep distinct keys through a short hash of the original.
+ */
+export function sanitiseSegment(id: string): string {
+  const cleaned = id.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+  if (cleaned === id && cleaned.length <= MAX_SEGMENT_LENGTH && cleaned.length > 0) return cleaned;
+  const digest = createHash('sha256').update(id).digest('hex').slice(0, 12);
+  return `${cleaned.slice(0, MAX_SEGMENT_LENGTH - 13) || 'id'}-${digest}`;
+}
+
+function sanitiseExtension(extension: string): string {
+  const cleaned = extension.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return cleaned.length > 0 && cleaned.length <= 8 ? cleaned : 'bin';
+}
+
+/** `recordings/{provider}/{sourceId}/{yyyy}/{mm}/{dd}/{recordingId}.{ext}`, by the UTC call start. */
+export function recordingKey(
+  recording: Pick<SourceRecording, 'provider' | 'sourceId' | 'recordingId' | 'startedAt' | 'fileExtension'>,
+): string {
+  const start = recording.startedAt;
+  if (Number.isNaN(start.getTime())) throw new RangeError(`recording ${recording.recordingId} has no valid start time`);
+  const yyyy = String(start.getUTCFullYear()).padStart(4, '0');
+  const mm = String(start.getUTCMonth() + 1).padStart(2, '0');
+  const dd = String(start.getUTCDate()).padStart(2, '0');
+  return [
+    'recordings',
+    recording.provider,
+    sanitiseSegment(recording.sourceId),
+    yyyy,
+    mm,
+    dd,
+    `${sanitiseSegment(recording.recordingId)}.${sanitiseExtension(recording.fileExtension)}`,
+  ].join('/');
+}
+
+export function sidecarKey(recordingObjectKey: string): string {
+  return `${recordingObjectKey}${SIDECAR_SUFFIX}`;
+}
+
+export function isSidecarKey(key: string): boolean {
+  return key.endsWith(SIDECAR_SUFFIX);
+}
+
+/** The prefix holding every recording of one source, for listings and status. */
+export function sourcePrefix(provider: ProviderName, sourceId: string): string {
+  return `${RECORDINGS_PREFIX}${provider}/${sanitiseSegment(sourceId)}/`;
+}

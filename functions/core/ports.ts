@@ -1,0 +1,133 @@
+/**
+ * The interfaces the use cases need from the outside world. Adapters (S3, SQS, local folder, in-process
+ * queue, provider APIs) implement them; tests pass real adapters against moto and the sandboxes.
+ */
+import type { Readable } from 'node:stream';
+import type { ArchiveJob, HintJob } from './jobs';
+import type { ProviderName, SourceRecording, TimeWindow } from './recording';
+import type { Sidecar } from './sidecar';
+import type { RecordingVerifier } from './verify-stream';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+// ---------------------------------------------------------------- sources
+
+export interface DownloadStream {
+  body: Readable;
+  /** The Content-Length header, when the server sent one. */
+  contentLength?: number;
+  contentType?: string;
+}
+
+/** A webhook delivery in transport-neutral form (API Gateway event or local HTTP request). */
+export interface WebhookRequest {
+  method: string;
+  /** Query string parameters, already URL-decoded. */
+  query: Record<string, string | undefined>;
+  /** Header names in lower case. */
+  headers: Record<string, string | undefined>;
+  /** The raw body as received (decoded from base64 if the transport encoded it). */
+  body: string;
+}
+
+export interface WebhookResponse {
+  status: number;
+  contentType?: string;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+export interface WebhookOutcome {
+  response: WebhookResponse;
+  /** Jobs to enqueue before the response is sent; enqueue failure turns the response into a 5xx. */
+  jobs: ArchiveJob[];
+}
+
+export interface SourceStats {
+  count: number;
+  bytes: number;
+}
+
+/** One configured account at one platform. One adapter per provider implements this. */
+export interface RecordingSource {
+  readonly provider: ProviderName;
+  readonly sourceId: string;
+  /**
+   * Every recording whose call started inside the window. The adapter splits the window and pages as
+   * the provider requires, and serialises its list calls where the provider demands it.
+   */
+  listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording>;
+  /**
+   * The recordings the API holds for a webhook hint. Throws NotReadyError while the hinted recording is
+   * not yet listed (webhooks are hints; the API is the truth).
+   */
+  resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]>;
+  /** Opens the recording's bytes through the provider's preferred route; hosts are checked first. */
+  openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream>;
+  /** Deletes exactly this one recording at the source. Never a range. */
+  deleteRecording(recording: SourceRecording, signal?: AbortSignal): Promise<'deleted' | 'already-gone'>;
+  /** Totals for a window, where the provider offers them. */
+  stats?(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats>;
+  /**
+   * Authenticates and parses one webhook delivery. Throws UnauthenticatedError (refused with 401/403)
+   * or InvalidInputError (400); never enqueues on either.
+   */
+  handleWebhook(request: WebhookRequest): Promise<WebhookOutcome>;
+}
+
+// ---------------------------------------------------------------- storage
+
+export interface ArchivedCopy {
+  key: string;
+  /** Bytes stored. */
+  size: number;
+  /** SHA-256 (hex) recorded at upload in the object's metadata. */
+  sha256?: string;
+  /** Size the source reported at upload, from the object's metadata. */
+  sourceSize?: number;
+  contentType?: string;
+  lastModified: Date;
+  hasSidecar: boolean;
+  tags: Record<string, string>;
+}
+
+export interface PutRecordingInput {
+  key: string;
+  /** The verified byte stream; `body.summary()` is valid once it has ended without error. */
+  body: RecordingVerifier;
+  contentType: string;
+  sourceSize?: number;
+  tags: Record<string, string>;
+  /** Fires shortly before the invocation's deadline; the store aborts and leaves nothing behind. */
+  signal?: AbortSignal;
+}
+
+export interface StoredRecording {
+  size: number;
+  sha256: string;
+}
+
+export interface ArchiveStore {
+  /** What is stored at a recording key, or undefined when nothing is. */
+  inspect(key: string): Promise<ArchivedCopy | undefined>;
+  /**
+   * Streams a recording in and completes only if the verifier accepted every byte and no object exists
+   * at the key yet (throws AlreadyArchivedError then). On any failure nothing is left behind.
+   */
+  putRecording(input: PutRecordingInput): Promise<StoredRecording>;
+  putSidecar(recordingObjectKey: string, sidecar: Sidecar): Promise<void>;
+  readSidecar(recordingObjectKey: string): Promise<Sidecar | undefined>;
+  /** Streams the stored bytes back (deep verification, restores). */
+  openRecording(key: string): Promise<Readable>;
+}
+
+// ---------------------------------------------------------------- queue
+
+export interface JobQueue {
+  /** Enqueues jobs on their provider's queue; resolves once every job is durably accepted. */
+  enqueue(jobs: readonly ArchiveJob[]): Promise<void>;
+}

@@ -1,0 +1,44 @@
+/** The provider-neutral description of one recording at its source. */
+export const PROVIDERS = ['telphin', 'ringcentral', 'msgraph'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export type CallDirection = 'inbound' | 'outbound' | 'internal' | 'unknown';
+
+export interface CallParty {
+  /** E.164 or whatever the platform reports (extension numbers, SIP user names). */
+  number?: string;
+  name?: string;
+  /** Platform user/extension id; for RingCentral this doubles as the Team Messaging person id. */
+  extensionId?: string;
+}
+
+export interface SourceRecording {
+  provider: ProviderName;
+  /** The configured source (one account, client or tenant) the recording belongs to. */
+  sourceId: string;
+  /** The platform's own id for the recording; part of the S3 key, so it must be stable. */
+  recordingId: string;
+  callId?: string;
+  /** Call start, UTC. Decides the date folders of the key. */
+  startedAt: Date;
+  endedAt?: Date;
+  durationSeconds?: number;
+  direction: CallDirection;
+  from?: CallParty;
+  to?: CallParty;
+  extension?: { id: string; name?: string };
+  callerStatus?: string;
+  calleeStatus?: string;
+  /** Size in bytes as the source reports it; the archived copy must match it exactly. */
+  size?: number;
+  contentType?: string;
+  /** File extension without the dot, e.g. `mp3`. */
+  fileExtension: string;
+  /** The provider's record, verbatim, kept in the sidecar. */
+  raw: unknown;
+}
+
+export interface TimeWindow {
+  from: Date;
+  to: Date;
+}
