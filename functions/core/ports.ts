@@ -131,3 +131,18 @@ export interface JobQueue {
   /** Enqueues jobs on their provider's queue; resolves once every job is durably accepted. */
   enqueue(jobs: readonly ArchiveJob[]): Promise<void>;
 }
+
+// ---------------------------------------------------------------- logging
+
+/**
+ * Structured logging as the use cases need it. Powertools' Logger satisfies it on Lambda; the local
+ * runner prints progress lines. Attributes must never carry secrets or download URLs with tokens.
+ */
+export interface Log {
+  debug(message: string, attributes?: Record<string, unknown>): void;
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+  error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
