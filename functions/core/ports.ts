@@ -123,6 +123,11 @@ export interface ArchiveStore {
   readSidecar(recordingObjectKey: string): Promise<Sidecar | undefined>;
   /** Streams the stored bytes back (deep verification, restores). */
   openRecording(key: string): Promise<Readable>;
+  /**
+   * Every key under a prefix. Lets the sweep learn what a day holds with one listing instead of one
+   * inspect per recording; stores without it are asked key by key.
+   */
+  listKeys?(prefix: string): AsyncIterable<string>;
 }
 
 // ---------------------------------------------------------------- queue

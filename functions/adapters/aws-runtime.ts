@@ -1,0 +1,63 @@
+/**
+ * Everything a Lambda function needs, built once per container: AWS clients (created here and nowhere
+ * else), adapters, the source registry and the logger.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
+import { type Clock, type Log, systemClock } from '../core/ports';
+import type { SourceRegistry } from '../core/source-registry';
+import { buildSourceRegistry } from '../providers';
+import { S3ArchiveStore } from './s3-archive-store';
+import { powertoolsLog } from './logger';
+import { secretsManagerCredentials } from './secrets-credentials';
+import { SqsJobQueue } from './sqs-job-queue';
+
+export interface AwsRuntime {
+  env: RuntimeEnvironment;
+  logger: Log;
+  clock: Clock;
+  s3: S3Client;
+  sqs: SQSClient;
+  store: S3ArchiveStore;
+  queue: SqsJobQueue;
+  sources: SourceRegistry;
+}
+
+let runtime: AwsRuntime | undefined;
+
+export function awsRuntime(): AwsRuntime {
+  runtime ??= createAwsRuntime(readRuntimeEnvironment());
+  return runtime;
+}
+
+export function createAwsRuntime(
+  env: RuntimeEnvironment,
+  clients: { s3?: S3Client; sqs?: SQSClient; secrets?: SecretsManagerClient } = {},
+): AwsRuntime {
+  const s3 = clients.s3 ?? new S3Client({});
+  const sqs = clients.sqs ?? new SQSClient({});
+  const secrets = clients.secrets ?? new SecretsManagerClient({});
+  const logger = powertoolsLog();
+  const { worker } = env.config;
+  return {
+    env,
+    logger,
+    clock: systemClock,
+    s3,
+    sqs,
+    store: new S3ArchiveStore({
+      client: s3,
+      bucket: env.bucket,
+      partSizeBytes: worker.partSizeMiB * 1024 * 1024,
+      partsInFlight: worker.partsInFlight,
+      log: logger,
+    }),
+    queue: new SqsJobQueue({ client: sqs, queueUrls: env.queueUrls, log: logger }),
+    sources: buildSourceRegistry(env.config, secretsManagerCredentials(secrets, env.sourceSecrets), {
+      clock: systemClock,
+      log: logger,
+    }),
+  };
+}

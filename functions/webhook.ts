@@ -1,0 +1,23 @@
+/** Lambda entry: API Gateway webhook → authenticate, parse, enqueue hints, answer fast. */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { apiGatewayResult, webhookRequestFromApiGateway } from './adapters/api-gateway';
+import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
+import { logger } from './adapters/logger';
+import { receiveWebhook } from './core/receive-webhook';
+
+export function createWebhookHandler(runtime: () => AwsRuntime) {
+  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const { sources, queue, logger: log } = runtime();
+    const response = await receiveWebhook(
+      event.pathParameters?.provider ?? '',
+      event.pathParameters?.sourceId ?? '',
+      webhookRequestFromApiGateway(event),
+      { sources, queue, log },
+    );
+    return apiGatewayResult(response);
+  };
+}
+
+export const handler = middy(createWebhookHandler(awsRuntime)).use(injectLambdaContext(logger));

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { recordingKey, sanitiseSegment, sidecarKey } from '../../../functions/core/keys';
+
+const base = {
+  provider: 'telphin' as const,
+  sourceId: 'main-office',
+  recordingId: '3388-56c14ba2a8a44d3cb2ed4ad6e1a2c4f0',
+  startedAt: new Date('2026-03-31T23:59:59.500Z'),
+  fileExtension: 'mp3',
+};
+
+describe('recordingKey', () => {
+  it('derives the documented layout from the UTC call start', () => {
+    expect(recordingKey(base)).toBe(
+      'recordings/telphin/main-office/2026/03/31/3388-56c14ba2a8a44d3cb2ed4ad6e1a2c4f0.mp3',
+    );
+  });
+
+  it('uses the UTC date even when the local date would differ', () => {
+    const key = recordingKey({ ...base, startedAt: new Date('2026-04-01T01:30:00+03:00') });
+    expect(key).toContain('/2026/03/31/');
+  });
+
+  it('cannot be steered out of its folder by hostile ids', () => {
+    const key = recordingKey({ ...base, recordingId: '../../etc/passwd', sourceId: 'a/b' });
+    expect(key.split('/')).toHaveLength(7);
+    expect(key).not.toContain('..');
+  });
+
+  it('keeps distinct ids distinct after sanitising', () => {
+    expect(sanitiseSegment('a b')).not.toBe(sanitiseSegment('a_b'));
+    expect(sanitiseSegment('a_b')).toBe('a_b');
+  });
+
+  it('bounds the length of very long ids', () => {
+    expect(sanitiseSegment('x'.repeat(1000)).length).toBeLessThanOrEqual(120);
+  });
+
+  it('refuses an invalid start time', () => {
+    expect(() => recordingKey({ ...base, startedAt: new Date('nope') })).toThrow(/no valid start time/);
+  });
+
+  it('puts the sidecar beside the recording', () => {
+    expect(sidecarKey('recordings/x/y.mp3')).toBe('recordings/x/y.mp3.json');
+  });
+});

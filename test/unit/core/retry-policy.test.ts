@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidInputError,
+  NotReadyError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+  UnauthenticatedError,
+} from '../../../functions/core/errors';
+import { decideRetry, MAX_RETRY_DELAY_SECONDS } from '../../../functions/core/retry-policy';
+
+const noJitter = () => 1;
+
+describe('decideRetry', () => {
+  it('dead-letters permanent and invalid-input failures at once, with the reason', () => {
+    expect(decideRetry(new PermanentError('recording gone'), 1)).toEqual({
+      action: 'dead-letter',
+      reason: 'PERMANENT: recording gone',
+    });
+    expect(decideRetry(new InvalidInputError('bad job'), 1).action).toBe('dead-letter');
+  });
+
+  it('waits longer each time a recording is not ready, up to an hour', () => {
+    const delays = [1, 2, 3, 10].map((attempt) => decideRetry(new NotReadyError('live'), attempt));
+    expect(delays.map((d) => (d.action === 'retry' ? d.delaySeconds : -1))).toEqual([60, 120, 240, 3600]);
+  });
+
+  it("honours the provider's Retry-After", () => {
+    const decision = decideRetry(new RateLimitedError('quota', 1800), 1, undefined, () => 0);
+    expect(decision).toMatchObject({ action: 'retry', delaySeconds: 1800 });
+  });
+
+  it('caps delays at the SQS maximum', () => {
+    const decision = decideRetry(new RateLimitedError('quota', 10 * 86400), 1, undefined, () => 0);
+    expect(decision).toMatchObject({ delaySeconds: MAX_RETRY_DELAY_SECONDS });
+  });
+
+  it('backs off transient faults exponentially with jitter', () => {
+    const first = decideRetry(new TransientError('reset'), 1, undefined, noJitter);
+    const fifth = decideRetry(new TransientError('reset'), 5, undefined, noJitter);
+    const jittered = decideRetry(new TransientError('reset'), 5, undefined, () => 0.5);
+    expect(first).toMatchObject({ delaySeconds: 10 });
+    expect(fifth).toMatchObject({ delaySeconds: 160 });
+    expect(jittered).toMatchObject({ delaySeconds: 80 });
+  });
+
+  it('retries refused credentials so a rotated secret heals without a redrive', () => {
+    expect(decideRetry(new UnauthenticatedError('401'), 1).action).toBe('retry');
+  });
+});
