@@ -1,0 +1,506 @@
+/**
+ * The one HTTP client every provider adapter uses. It exists so that every download and API call gets
+ * the same SSRF guard, timeouts, redirect rules and status → typed-error mapping, and so that no error
+ * message ever carries a full URL (storage links and `?access_token=` URLs are credentials).
+ */
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import { PassThrough } from 'node:stream';
+import {
+  type CallvaultError,
+  isCallvaultError,
+  NotReadyError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+  UnauthenticatedError,
+} from '../core/errors';
+import type { DownloadStream } from '../core/ports';
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+export const DEFAULT_MAX_REDIRECTS = 3;
+/** API answers (record lists) are JSON held in memory; anything larger is not an API answer. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/** A URL refused by the allow-list. A subclass so callers can tell it from other permanent failures. */
+export class DisallowedUrlError extends PermanentError {}
+
+// ---------------------------------------------------------------- SSRF guard
+
+/**
+ * `host:port/path` of a URL: enough to debug, never the query string (it may carry a token). Long
+ * opaque path segments are elided too: permanent storage links (Telphin) are credentials in the path.
+ */
+export function describeUrl(url: URL | string): string {
+  try {
+    const parsed = typeof url === 'string' ? new URL(url) : url;
+    const path = parsed.pathname
+      .split('/')
+      .map((segment) => (segment.length > 40 ? `${segment.slice(0, 4)}…` : segment))
+      .join('/');
+    return `${parsed.host}${path}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function bareHostname(url: URL): string {
+  return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+}
+
+/** Sandboxes run on loopback over plain HTTP; nothing else may. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '0:0:0:0:0:0:0:1';
+}
+
+function effectivePort(url: URL): string {
+  if (url.port) return url.port;
+  return url.protocol === 'https:' ? '443' : '80';
+}
+
+/**
+ * Whether a URL's host matches one allow-list pattern: `host` (any port), `host:port`, or `*.domain`
+ * (any subdomain of domain, not domain itself). Comparison is case-insensitive.
+ */
+function hostMatches(url: URL, pattern: string): boolean {
+  const text = pattern.trim().toLowerCase();
+  // `[v6]:port`, a bare IPv6 address (several colons, no port), or `host[:port]`.
+  const match = text.startsWith('[')
+    ? /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text)
+    : text.split(':').length > 2
+      ? [text, text, undefined]
+      : /^([^:]+)(?::(\d{1,5}))?$/.exec(text);
+  const patternHost = match?.[1] ?? '';
+  const patternPort = match?.[2];
+  if (!patternHost) return false;
+  if (patternPort !== undefined && patternPort !== effectivePort(url)) return false;
+  const host = bareHostname(url);
+  if (patternHost.startsWith('*.')) {
+    const domain = patternHost.slice(2);
+    return host.endsWith(`.${domain}`) && host.length > domain.length + 1;
+  }
+  return host === patternHost;
+}
+
+/**
+ * Parses a URL we are about to fetch and refuses anything not on the allow-list: other hosts, plain
+ * HTTP off loopback, credentials in the URL. Throws `DisallowedUrlError` (a `PermanentError`: retrying
+ * cannot make a foreign host acceptable).
+ */
+export function assertAllowedUrl(url: string, allowedHosts: readonly string[]): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DisallowedUrlError('refusing to fetch a malformed URL');
+  }
+  const where = describeUrl(parsed);
+  if (parsed.username || parsed.password) {
+    throw new DisallowedUrlError(`refusing URL with embedded credentials (${parsed.host})`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new DisallowedUrlError(`refusing ${parsed.protocol} URL ${where}: only https is allowed`);
+  }
+  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
+    throw new DisallowedUrlError(`refusing plain http URL ${where}: https is required off loopback`);
+  }
+  if (!allowedHosts.some((pattern) => hostMatches(parsed, pattern))) {
+    throw new DisallowedUrlError(
+      `refusing URL ${where}: host ${parsed.host} is not in the allowed hosts (${allowedHosts.join(', ') || 'none'})`,
+    );
+  }
+  return parsed;
+}
+
+// ---------------------------------------------------------------- status mapping
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Seconds to wait from `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset` (seconds until
+ * reset; values that look like epoch seconds are converted). Undefined when neither is usable.
+ */
+export function retryAfterSeconds(headers: IncomingHttpHeaders, now: Date = new Date()): number | undefined {
+  const retryAfter = headerValue(headers, 'retry-after')?.trim();
+  if (retryAfter) {
+    if (/^\d+$/.test(retryAfter)) return Number(retryAfter);
+    const date = Date.parse(retryAfter);
+    if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - now.getTime()) / 1000));
+  }
+  const reset = headerValue(headers, 'x-ratelimit-reset')?.trim();
+  if (reset && /^\d+(\.\d+)?$/.test(reset)) {
+    const value = Number(reset);
+    // A few APIs send the reset instant as epoch seconds instead of a countdown.
+    if (value > 1_000_000_000) return Math.max(0, Math.ceil(value - now.getTime() / 1000));
+    return Math.ceil(value);
+  }
+  return undefined;
+}
+
+/**
+ * The typed error for a non-2xx status. `detail` is a short, already log-safe text (e.g. the API's
+ * `message` field); `where` is host + path.
+ */
+export function errorForStatus(
+  status: number,
+  headers: IncomingHttpHeaders,
+  where: string,
+  detail?: string,
+): CallvaultError {
+  const suffix = detail ? `: ${detail}` : '';
+  const text = `HTTP ${status} from ${where}${suffix}`;
+  let error: CallvaultError;
+  if (status === 429) error = new RateLimitedError(text, retryAfterSeconds(headers));
+  else if (status >= 500 || status === 408) error = new TransientError(text);
+  else if (status === 401 || status === 403) error = new UnauthenticatedError(text);
+  else if (status === 404) error = new NotReadyError(text);
+  else error = new PermanentError(text);
+  httpStatuses.set(error, status);
+  return error;
+}
+
+const httpStatuses = new WeakMap<object, number>();
+
+/** The HTTP status an error was made from by `errorForStatus`, so callers can re-map e.g. 401 vs 403. */
+export function httpStatusOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null ? httpStatuses.get(error) : undefined;
+}
+
+/** Pulls a short human message out of an error body (`{"message": …}` or the first line of text). */
+export function summariseErrorBody(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (!trimmed) return undefined;
+  try {
+    const value: unknown = JSON.parse(trimmed);
+    if (value && typeof value === 'object') {
+      const record = value as Record<string, unknown>;
+      for (const key of ['message', 'error_description', 'error', 'detail']) {
+        const field = record[key];
+        if (typeof field === 'string' && field) return field.slice(0, 200);
+      }
+    }
+  } catch {
+    // Not JSON: fall through to a plain-text excerpt.
+  }
+  if (/^\s*</.test(trimmed)) return 'an HTML page';
+  return trimmed.split('\n')[0]?.slice(0, 200);
+}
+
+// ---------------------------------------------------------------- transport
+
+export interface HttpOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Host patterns the first URL and every redirect must match (see `assertAllowedUrl`). */
+  allowedHosts: readonly string[];
+  signal?: AbortSignal;
+  /** Longest silence before the response (or between body chunks) counts as a stall. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Longest wait for the TCP/TLS connection. Default 15 s. */
+  connectTimeoutMs?: number;
+  /** Redirects followed; every hop is re-checked against `allowedHosts`. Default 3. */
+  maxRedirects?: number;
+}
+
+interface OpenResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body; errors with a `TransientError` on reset, stall or abort. */
+  body: PassThrough;
+  url: URL;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Headers that must not follow a redirect to another host. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+function toTransient(error: unknown, what: string): CallvaultError {
+  if (isCallvaultError(error)) return error;
+  const code = (error as { code?: string } | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TransientError(`${what} failed: ${code ?? message}`, { cause: error });
+}
+
+function abortError(where: string): TransientError {
+  return new TransientError(`request to ${where} was aborted`);
+}
+
+/** One request, no redirects: resolves once headers arrive, with a guarded body stream. */
+function sendOnce(
+  url: URL,
+  options: HttpOptions,
+  method: string,
+  headers: Record<string, string>,
+): Promise<OpenResponse> {
+  const where = describeUrl(url);
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(abortError(where));
+
+  return new Promise<OpenResponse>((resolve, reject) => {
+    const transport = url.protocol === 'https:' ? https : http;
+    const request = transport.request(url, { method, headers });
+    let settled = false;
+    let connectTimer: NodeJS.Timeout | undefined;
+    const fail = (error: CallvaultError) => {
+      clearTimeout(connectTimer);
+      if (!settled) {
+        settled = true;
+        reject(error);
+      }
+      request.destroy();
+    };
+    const onAbort = () => fail(abortError(where));
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    connectTimer = setTimeout(
+      () => fail(new TransientError(`no connection to ${url.host} within ${connectTimeoutMs} ms`)),
+      connectTimeoutMs,
+    );
+    request.on('socket', (socket) => {
+      // A kept-alive socket is already connected; a new one reports when it is.
+      if (!socket.connecting) clearTimeout(connectTimer);
+      else socket.once('connect', () => clearTimeout(connectTimer));
+    });
+    // Until the headers arrive, a silent socket is a stall.
+    request.setTimeout(idleTimeoutMs, () =>
+      fail(new TransientError(`no response from ${where} within ${idleTimeoutMs} ms`)),
+    );
+    request.on('error', (error) => fail(toTransient(error, `request to ${where}`)));
+    request.on('response', (response) => {
+      clearTimeout(connectTimer);
+      request.setTimeout(0);
+      signal?.removeEventListener('abort', onAbort);
+      settled = true;
+      resolve({
+        status: response.statusCode ?? 0,
+        headers: response.headers,
+        body: guardBody(response, where, idleTimeoutMs, signal),
+        url,
+      });
+    });
+    request.end(options.body);
+  });
+}
+
+/**
+ * Copies the response into a PassThrough while watching it: a stall (no byte for idleTimeoutMs while
+ * the consumer is ready for more), a reset or premature close, or an abort destroys the copy with a
+ * TransientError. Backpressure pauses the stall timer, so a slow consumer is never blamed on the server.
+ */
+function guardBody(
+  response: IncomingMessage,
+  where: string,
+  idleTimeoutMs: number,
+  signal?: AbortSignal,
+): PassThrough {
+  const body = new PassThrough();
+  let timer: NodeJS.Timeout | undefined;
+  let done = false;
+  const stop = (error?: CallvaultError) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    if (error) {
+      response.destroy();
+      body.destroy(error);
+    }
+  };
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(
+      () => stop(new TransientError(`download from ${where} stalled: no data for ${idleTimeoutMs} ms`)),
+      idleTimeoutMs,
+    );
+  };
+  const onAbort = () => stop(abortError(where));
+  if (signal?.aborted) {
+    queueMicrotask(onAbort);
+  } else {
+    signal?.addEventListener('abort', onAbort, { once: true });
+  }
+
+  arm();
+  response.on('data', (chunk: Buffer) => {
+    if (done) return;
+    if (body.write(chunk)) {
+      arm();
+      return;
+    }
+    clearTimeout(timer);
+    response.pause();
+    body.once('drain', () => {
+      if (done) return;
+      arm();
+      response.resume();
+    });
+  });
+  response.on('end', () => {
+    if (done) return;
+    if (!response.complete) {
+      stop(new TransientError(`download from ${where} ended before the announced length`));
+      return;
+    }
+    stop();
+    body.end();
+  });
+  response.on('error', (error) => stop(toTransient(error, `download from ${where}`)));
+  response.on('aborted', () => stop(new TransientError(`connection to ${where} closed mid-body`)));
+  response.on('close', () => {
+    if (!response.complete) stop(new TransientError(`connection to ${where} closed mid-body`));
+  });
+  // The consumer gave up (destroyed its end): release the socket.
+  body.on('close', () => {
+    if (!done) stop();
+    if (!response.complete) response.destroy();
+  });
+  return body;
+}
+
+/** Sends a request, following redirects within the allow-list. Any status is returned, not thrown. */
+export async function openHttpResponse(url: string, options: HttpOptions): Promise<OpenResponse> {
+  let target = assertAllowedUrl(url, options.allowedHosts);
+  let method = (options.method ?? 'GET').toUpperCase();
+  let headers: Record<string, string> = { ...options.headers };
+  let body = options.body;
+  const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+
+  for (let hop = 0; ; hop++) {
+    const response = await sendOnce(target, { ...options, body }, method, headers);
+    const location = headerValue(response.headers, 'location');
+    if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
+    response.body.destroy();
+    if (hop >= maxRedirects) {
+      throw new TransientError(`too many redirects (more than ${maxRedirects}) from ${describeUrl(url)}`);
+    }
+    let next: URL;
+    try {
+      next = new URL(location, target);
+    } catch {
+      throw new PermanentError(`redirect from ${describeUrl(target)} has a malformed Location`);
+    }
+    const checked = assertAllowedUrl(next.href, options.allowedHosts);
+    if (checked.host.toLowerCase() !== target.host.toLowerCase() || checked.protocol !== target.protocol) {
+      headers = Object.fromEntries(
+        Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.includes(name.toLowerCase())),
+      );
+    }
+    if (
+      response.status === 303 ||
+      ((response.status === 301 || response.status === 302) && method === 'POST')
+    ) {
+      method = 'GET';
+      body = undefined;
+      headers = Object.fromEntries(
+        Object.entries(headers).filter(([name]) => !/^content-(type|length)$/i.test(name)),
+      );
+    }
+    target = checked;
+  }
+}
+
+/** Reads a body into memory up to `maxBytes`; a larger body is refused. */
+export async function readBodyText(
+  body: PassThrough,
+  where: string,
+  maxBytes = DEFAULT_MAX_RESPONSE_BYTES,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    total += buffer.length;
+    if (total > maxBytes) {
+      body.destroy();
+      throw new PermanentError(`response from ${where} is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// ---------------------------------------------------------------- public helpers
+
+export interface HttpTextResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** host + path of the final URL, for messages. */
+  where: string;
+}
+
+/**
+ * A small API call: the whole body as text, whatever the status. For adapters that must read an
+ * error body before deciding (e.g. which kind of 429 it is). Network faults throw TransientError.
+ */
+export async function sendHttpRequest(
+  url: string,
+  options: HttpOptions & { maxResponseBytes?: number },
+): Promise<HttpTextResponse> {
+  const response = await openHttpResponse(url, options);
+  const where = describeUrl(response.url);
+  const text = await readBodyText(response.body, where, options.maxResponseBytes);
+  return { status: response.status, headers: response.headers, text, where };
+}
+
+/** Throws the typed error for a non-2xx response; returns it otherwise. */
+export function throwForStatus(response: HttpTextResponse): HttpTextResponse {
+  if (response.status >= 200 && response.status < 300) return response;
+  throw errorForStatus(response.status, response.headers, response.where, summariseErrorBody(response.text));
+}
+
+/** Parses a 2xx body as JSON; a garbled answer is a transient fault (proxies serve HTML pages). */
+export function parseJsonBody(response: HttpTextResponse): unknown {
+  try {
+    return JSON.parse(response.text);
+  } catch (error) {
+    const what = summariseErrorBody(response.text) ?? 'an empty body';
+    throw new TransientError(`response from ${response.where} is not JSON (got ${what.slice(0, 60)})`, {
+      cause: error,
+    });
+  }
+}
+
+/** A small JSON API call with the standard error mapping. */
+export async function requestJson(
+  url: string,
+  options: HttpOptions & { maxResponseBytes?: number },
+): Promise<unknown> {
+  return parseJsonBody(throwForStatus(await sendHttpRequest(url, options)));
+}
+
+/**
+ * Opens a (possibly huge) download as a stream. Non-2xx statuses throw their typed error after the
+ * error body is discarded; the returned body errors with TransientError on reset, stall or abort.
+ */
+export async function openHttpDownload(url: string, options: HttpOptions): Promise<DownloadStream> {
+  const response = await openHttpResponse(url, options);
+  const where = describeUrl(response.url);
+  if (response.status < 200 || response.status >= 300) {
+    // Read a little of the error body for the message, then drop the connection.
+    let detail: string | undefined;
+    try {
+      detail = summariseErrorBody(await readBodyText(response.body, where, 4096));
+    } catch {
+      response.body.destroy();
+    }
+    throw errorForStatus(response.status, response.headers, where, detail);
+  }
+  const length = headerValue(response.headers, 'content-length');
+  return {
+    body: response.body,
+    contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+    contentType: headerValue(response.headers, 'content-type'),
+  };
+}

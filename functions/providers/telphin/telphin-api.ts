@@ -1,0 +1,173 @@
+/**
+ * Telphin REST ver1.0 transport: OAuth2 client-credentials token (cached, shared by concurrent callers,
+ * renewed once after a 401) and authenticated requests. Secrets stay in this object; no message or log
+ * line carries them.
+ */
+import { type CallvaultError, TransientError, UnauthenticatedError } from '../../core/errors';
+import type { Clock, DownloadStream, Log } from '../../core/ports';
+import {
+  errorForStatus,
+  type HttpTextResponse,
+  httpStatusOf,
+  openHttpDownload,
+  parseJsonBody,
+  sendHttpRequest,
+  summariseErrorBody,
+} from '../http';
+
+export const API_PREFIX = '/api/ver1.0';
+
+export interface TelphinApiOptions {
+  apiUrl: string;
+  clientId: string;
+  clientSecret: string;
+  clock: Clock;
+  log: Log;
+  /** Stall and connect limits for API calls and direct downloads. */
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+interface CachedToken {
+  value: string;
+  /** When we stop using it: shortly before the server's `expires_in`. */
+  renewAt: number;
+}
+
+export class TelphinApi {
+  private readonly base: URL;
+  /** API calls go to the configured API host only. */
+  readonly apiHosts: readonly string[];
+  private token: CachedToken | undefined;
+  private pendingToken: Promise<CachedToken> | undefined;
+
+  constructor(private readonly options: TelphinApiOptions) {
+    this.base = new URL(options.apiUrl.replace(/\/+$/, ''));
+    this.apiHosts = [this.base.host];
+  }
+
+  /** Absolute URL for an API path (`/client/@me/record/`), with an optional query. */
+  url(path: string, query?: Record<string, string>): string {
+    const url = new URL(`${this.base.pathname.replace(/\/$/, '')}${API_PREFIX}${path}`, this.base);
+    for (const [name, value] of Object.entries(query ?? {})) url.searchParams.set(name, value);
+    return url.href;
+  }
+
+  private get timeouts() {
+    return { idleTimeoutMs: this.options.idleTimeoutMs, connectTimeoutMs: this.options.connectTimeoutMs };
+  }
+
+  /** The current access token, fetching one if needed; concurrent callers share one token request. */
+  async accessToken(signal?: AbortSignal): Promise<string> {
+    const now = this.options.clock.now().getTime();
+    if (this.token && now < this.token.renewAt) return this.token.value;
+    this.pendingToken ??= this.fetchToken(signal).finally(() => {
+      this.pendingToken = undefined;
+    });
+    this.token = await this.pendingToken;
+    return this.token.value;
+  }
+
+  /** Forgets a token the API refused, unless a newer one has replaced it meanwhile. */
+  private dropToken(value: string): void {
+    if (this.token?.value === value) this.token = undefined;
+  }
+
+  private async fetchToken(signal?: AbortSignal): Promise<CachedToken> {
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: this.options.clientId,
+      client_secret: this.options.clientSecret,
+    }).toString();
+    const tokenUrl = new URL(`${this.base.pathname.replace(/\/$/, '')}/oauth/token`, this.base).href;
+    const response = await sendHttpRequest(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form,
+      allowedHosts: this.apiHosts,
+      signal,
+      ...this.timeouts,
+    });
+    if (response.status === 400 || response.status === 401 || response.status === 403) {
+      // The body may echo what we sent; only its short message is kept.
+      throw new UnauthenticatedError(
+        `Telphin refused the client credentials (HTTP ${response.status}${describeBody(response)})`,
+      );
+    }
+    const body = parseJsonBody(this.check(response)) as Record<string, unknown>;
+    const value = body.access_token;
+    if (typeof value !== 'string' || value === '') {
+      throw new TransientError('Telphin token response has no access_token');
+    }
+    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 3600;
+    // Renew a little early so a token never expires between our check and the server's.
+    const marginSeconds = Math.min(60, expiresIn * 0.1);
+    this.options.log.debug('telphin token issued', { expiresIn });
+    return { value, renewAt: this.options.clock.now().getTime() + (expiresIn - marginSeconds) * 1000 };
+  }
+
+  private check(response: HttpTextResponse): HttpTextResponse {
+    if (response.status >= 200 && response.status < 300) return response;
+    throw telphinStatusError(response);
+  }
+
+  /**
+   * An authenticated API call; returns the response whatever its status so callers can interpret
+   * 404 and 429 bodies. A 401 drops the token and retries once with a fresh one.
+   */
+  async send(
+    method: string,
+    path: string,
+    query?: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<HttpTextResponse> {
+    const url = this.url(path, query);
+    for (let attempt = 1; ; attempt++) {
+      const token = await this.accessToken(signal);
+      const response = await sendHttpRequest(url, {
+        method,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        allowedHosts: this.apiHosts,
+        signal,
+        ...this.timeouts,
+      });
+      if (response.status !== 401 || attempt > 1) return response;
+      this.options.log.info('telphin token refused; requesting a new one', { path: response.where });
+      this.dropToken(token);
+    }
+  }
+
+  /** An authenticated GET that must answer 2xx JSON. */
+  async getJson(path: string, query?: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
+    return parseJsonBody(this.check(await this.send('GET', path, query, signal)));
+  }
+
+  /** Streams a file from the API host with the Bearer token (the direct download route). */
+  async openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
+    const url = this.url(path);
+    for (let attempt = 1; ; attempt++) {
+      const token = await this.accessToken(signal);
+      try {
+        return await openHttpDownload(url, {
+          headers: { authorization: `Bearer ${token}` },
+          allowedHosts: this.apiHosts,
+          signal,
+          ...this.timeouts,
+        });
+      } catch (error) {
+        if (httpStatusOf(error) !== 401 || attempt > 1) throw error;
+        this.dropToken(token);
+      }
+    }
+  }
+}
+
+function describeBody(response: HttpTextResponse): string {
+  const summary = summariseErrorBody(response.text);
+  return summary ? `: ${summary}` : '';
+}
+
+/** Typed error for a Telphin API status (mapping in http.ts), with the API's own message when it sent one. */
+export function telphinStatusError(response: HttpTextResponse): CallvaultError {
+  return errorForStatus(response.status, response.headers, response.where, summariseErrorBody(response.text));
+}

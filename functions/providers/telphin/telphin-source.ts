@@ -1,0 +1,346 @@
+/**
+ * The Telphin adapter behind `RecordingSource`: record lists per client / extension group / extension,
+ * stats, download through the permanent storage URL (Telphin's preferred route) or directly from the
+ * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
+ */
+import type { TelphinSourceConfig } from '../../config';
+import { NotReadyError, PermanentError, RateLimitedError, TransientError } from '../../core/errors';
+import type { HintJob } from '../../core/jobs';
+import {
+  type Clock,
+  type DownloadStream,
+  type Log,
+  type RecordingSource,
+  type SourceStats,
+  silentLog,
+  systemClock,
+  type WebhookOutcome,
+  type WebhookRequest,
+} from '../../core/ports';
+import type { SourceRecording, TimeWindow } from '../../core/recording';
+import {
+  assertAllowedUrl,
+  type HttpTextResponse,
+  openHttpDownload,
+  parseJsonBody,
+  summariseErrorBody,
+} from '../http';
+import { AsyncMutex } from './async-mutex';
+import { TelphinApi, telphinStatusError } from './telphin-api';
+import { parseTelphinRecord, recordClientId, recordUuidSuffix } from './telphin-records';
+import { handleTelphinWebhook } from './telphin-webhook';
+import { splitTelphinWindow, windowQuery } from './telphin-windows';
+
+export interface TelphinCredentials {
+  clientId: string;
+  clientSecret: string;
+  webhookSecret?: string;
+}
+
+export interface TelphinSourceOptions {
+  config: TelphinSourceConfig;
+  credentials: TelphinCredentials;
+  clock?: Clock;
+  log?: Log;
+  /** Tuning, mainly for tests; production uses the defaults. */
+  tuning?: Partial<TelphinTuning>;
+}
+
+export interface TelphinTuning {
+  /** Retries after a "concurrent request not allowed" 429 before surfacing RateLimitedError. */
+  concurrentRetries: number;
+  /** First wait after such a 429; doubles per retry. */
+  concurrentRetryDelayMs: number;
+  /** Stall limit for API calls and downloads. */
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  /**
+   * Lists start this much before the window: the API selects by init time, we keep recordings by call
+   * start, and a call that rang across the window's start would otherwise fall between two windows.
+   */
+  listLeadMs: number;
+}
+
+const DEFAULT_TUNING: TelphinTuning = {
+  concurrentRetries: 4,
+  concurrentRetryDelayMs: 500,
+  idleTimeoutMs: 60_000,
+  connectTimeoutMs: 15_000,
+  listLeadMs: 60 * 60 * 1000,
+};
+
+/** Around a hangup event: the call started at most `Duration` before it; 15 min of slack either side. */
+const HINT_SLACK_MS = 15 * 60 * 1000;
+
+/** Stats field names. The sandbox serves `size`/`count`; the aliases cover other plausible spellings. */
+const STATS_SIZE_FIELDS = ['size', 'total_size', 'record_file_size', 'records_size', 'file_size'];
+const STATS_COUNT_FIELDS = ['count', 'total_count', 'record_count', 'records_count'];
+
+function isConcurrentRequest429(response: HttpTextResponse): boolean {
+  return response.status === 429 && /concurrent/i.test(response.text);
+}
+
+/** Encodes one path segment, keeping `@` (legal in paths) so `@me` reaches the API as written. */
+function pathSegment(value: string): string {
+  return encodeURIComponent(value).replace(/%40/g, '@');
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new TransientError('aborted while waiting to retry'));
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new TransientError('aborted while waiting to retry'));
+      },
+      { once: true },
+    );
+  });
+}
+
+function numberField(body: Record<string, unknown>, names: readonly string[]): number | undefined {
+  for (const name of names) {
+    const value = body[name];
+    const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+    if (typeof number === 'number' && Number.isFinite(number) && number >= 0) return number;
+  }
+  return undefined;
+}
+
+export class TelphinSource implements RecordingSource {
+  readonly provider = 'telphin' as const;
+  readonly sourceId: string;
+  private readonly config: TelphinSourceConfig;
+  private readonly webhookSecret: string | undefined;
+  private readonly api: TelphinApi;
+  private readonly log: Log;
+  private readonly tuning: TelphinTuning;
+  /** Telphin refuses concurrent stats requests per client; one instance serves one client. */
+  private readonly listMutex = new AsyncMutex();
+
+  constructor(options: TelphinSourceOptions) {
+    this.config = options.config;
+    this.sourceId = options.config.id;
+    this.webhookSecret = options.credentials.webhookSecret;
+    this.log = options.log ?? silentLog;
+    this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.api = new TelphinApi({
+      apiUrl: options.config.apiUrl,
+      clientId: options.credentials.clientId,
+      clientSecret: options.credentials.clientSecret,
+      clock: options.clock ?? systemClock,
+      log: this.log,
+      idleTimeoutMs: this.tuning.idleTimeoutMs,
+      connectTimeoutMs: this.tuning.connectTimeoutMs,
+    });
+  }
+
+  /** `/client/{id}`, `/extension_group/{id}` or `/extension/{id}` for each configured scope. */
+  private scopePaths(): string[] {
+    const { scope } = this.config;
+    if (scope.extensionGroups)
+      return scope.extensionGroups.map((id) => `/extension_group/${pathSegment(id)}`);
+    if (scope.extensions) return scope.extensions.map((id) => `/extension/${pathSegment(id)}`);
+    return [`/client/${pathSegment(scope.client ?? '@me')}`];
+  }
+
+  private recordPath(recording: SourceRecording): string {
+    const client = recordClientId(recording, this.config.scope.client);
+    return `/client/${pathSegment(client)}/record/${pathSegment(recording.recordingId)}/`;
+  }
+
+  /**
+   * A list or stats GET: one at a time per instance, and a "concurrent request not allowed" 429 (another
+   * process of the same client is mid-request) is waited out a few times before it is surfaced.
+   */
+  private async serialisedGet(
+    path: string,
+    query: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.listMutex.run(() => this.api.send('GET', path, query, signal));
+      if (!isConcurrentRequest429(response)) {
+        if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
+        throw telphinStatusError(response);
+      }
+      if (attempt >= this.tuning.concurrentRetries) {
+        throw new RateLimitedError(
+          `Telphin still reports a concurrent request for ${response.where} after ${attempt + 1} attempts`,
+          Math.max(1, Math.ceil(this.tuning.concurrentRetryDelayMs / 1000)),
+        );
+      }
+      this.log.debug('telphin concurrent-request 429; waiting', { path: response.where, attempt });
+      await sleep(this.tuning.concurrentRetryDelayMs * 2 ** attempt, signal);
+    }
+  }
+
+  async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
+    const queryWindow = { from: new Date(window.from.getTime() - this.tuning.listLeadMs), to: window.to };
+    const seen = new Set<string>();
+    for (const scopePath of this.scopePaths()) {
+      for (const chunk of splitTelphinWindow(queryWindow)) {
+        const body = await this.serialisedGet(
+          `${scopePath}/record/`,
+          { ...windowQuery(chunk), order: 'asc' },
+          signal,
+        );
+        if (!Array.isArray(body))
+          throw new TransientError(`Telphin record list for ${scopePath} is not a JSON array`);
+        for (const raw of body) {
+          const recording = this.parseOrSkip(raw);
+          if (!recording || seen.has(recording.recordingId)) continue;
+          if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
+          seen.add(recording.recordingId);
+          yield recording;
+        }
+      }
+    }
+  }
+
+  /**
+   * Malformed records are skipped with a warning instead of failing the window: one odd record must not
+   * stop every other recording from being archived, and the warning names it for a human.
+   */
+  private parseOrSkip(raw: unknown): SourceRecording | undefined {
+    try {
+      return parseTelphinRecord(raw, this.sourceId);
+    } catch (error) {
+      const uuid = (raw as { record_uuid?: unknown } | null)?.record_uuid;
+      this.log.warn('skipping malformed Telphin record', {
+        sourceId: this.sourceId,
+        recordUuid: typeof uuid === 'string' ? uuid : undefined,
+        reason: (error as Error).message,
+      });
+      return undefined;
+    }
+  }
+
+  async stats(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats> {
+    const total: SourceStats = { count: 0, bytes: 0 };
+    for (const scopePath of this.scopePaths()) {
+      for (const chunk of splitTelphinWindow(window)) {
+        const body = await this.serialisedGet(`${scopePath}/record/stats/`, windowQuery(chunk), signal);
+        const fields = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+        const count = numberField(fields, STATS_COUNT_FIELDS);
+        const bytes = numberField(fields, STATS_SIZE_FIELDS);
+        if (count === undefined || bytes === undefined) {
+          throw new TransientError(`Telphin stats for ${scopePath} lack a count or size field`);
+        }
+        total.count += count;
+        total.bytes += bytes;
+      }
+    }
+    return total;
+  }
+
+  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+    const path = this.recordPath(recording);
+    if (this.config.download === 'storage_url') {
+      try {
+        return await this.openFromStorage(path, signal);
+      } catch (error) {
+        // A refused host is a policy decision, never silently routed around; 429/401 would hit the
+        // direct route just the same. Only a missing or failing storage copy falls back.
+        const fallBack =
+          (error instanceof NotReadyError || error instanceof TransientError) && !signal?.aborted;
+        if (!fallBack) throw error;
+        this.log.warn('telphin storage route failed; downloading directly from the API', {
+          recordingId: recording.recordingId,
+          reason: (error as Error).message,
+        });
+      }
+    }
+    try {
+      return await this.api.openFile(path, signal);
+    } catch (error) {
+      if (error instanceof NotReadyError) {
+        throw new NotReadyError(`Telphin has no file yet for recording ${recording.recordingId}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** GET …/storage_url/ → {record_url}; the link needs no auth and must be on an allowed host. */
+  private async openFromStorage(path: string, signal?: AbortSignal): Promise<DownloadStream> {
+    const response = await this.api.send('GET', `${path}storage_url/`, undefined, signal);
+    if (response.status < 200 || response.status >= 300) throw telphinStatusError(response);
+    const body = parseJsonBody(response) as { record_url?: unknown } | null;
+    const recordUrl = body?.record_url;
+    if (typeof recordUrl !== 'string' || recordUrl === '') {
+      throw new TransientError(`Telphin storage_url answer for ${response.where} has no record_url`);
+    }
+    assertAllowedUrl(recordUrl, this.config.allowedDownloadHosts);
+    return openHttpDownload(recordUrl, {
+      allowedHosts: this.config.allowedDownloadHosts,
+      signal,
+      idleTimeoutMs: this.tuning.idleTimeoutMs,
+      connectTimeoutMs: this.tuning.connectTimeoutMs,
+    });
+  }
+
+  /** Deletes exactly one record (`DELETE /client/{id}/record/{uuid}/`). There is no range variant here. */
+  async deleteRecording(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+  ): Promise<'deleted' | 'already-gone'> {
+    const response = await this.api.send('DELETE', this.recordPath(recording), undefined, signal);
+    if (response.status >= 200 && response.status < 300) return 'deleted';
+    if (response.status === 404) {
+      if (/not found/i.test(summariseErrorBody(response.text) ?? '')) return 'already-gone';
+      throw new PermanentError(
+        `unexpected 404 deleting Telphin recording ${recording.recordingId} (${response.where})`,
+      );
+    }
+    throw telphinStatusError(response);
+  }
+
+  /**
+   * Lists the window around the event and keeps what the hint names: the recording id (whole
+   * record_uuid or its hex part after `{extension_id}-`) or the call id. Without a recording id, every
+   * recording of the hinted extension(s) in the window is returned; the caller skips archived ones.
+   */
+  async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
+    const { hint } = job;
+    const eventMs = Date.parse(job.eventTime);
+    if (Number.isNaN(eventMs)) throw new PermanentError(`hint has an invalid eventTime "${job.eventTime}"`);
+    const durationMs = /^\d+$/.test(hint.duration ?? '') ? Number(hint.duration) * 1000 : 0;
+    const window = {
+      from: new Date(eventMs - durationMs - HINT_SLACK_MS),
+      to: new Date(eventMs + HINT_SLACK_MS),
+    };
+
+    const recId = hint.recId?.trim().toLowerCase();
+    const callId = hint.callId?.trim().toLowerCase();
+    const extensions = new Set(
+      [hint.callerExtensionId, hint.calledExtensionId].filter((id): id is string => !!id),
+    );
+    const listed: SourceRecording[] = [];
+    for await (const recording of this.listRecordings(window, signal)) listed.push(recording);
+
+    const byId = listed.filter((recording) => {
+      const uuid = recording.recordingId.toLowerCase();
+      if (recId && (uuid === recId || recordUuidSuffix(uuid) === recId)) return true;
+      return !!callId && recording.callId?.toLowerCase() === callId;
+    });
+    if (recId) {
+      if (byId.length === 0) {
+        throw new NotReadyError(
+          `Telphin does not list recording ${hint.recId} yet (event at ${job.eventTime})`,
+        );
+      }
+      return byId;
+    }
+    if (byId.length > 0) return byId;
+    if (extensions.size === 0) return listed;
+    return listed.filter((recording) => recording.extension && extensions.has(recording.extension.id));
+  }
+
+  async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
+    return handleTelphinWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
+  }
+}

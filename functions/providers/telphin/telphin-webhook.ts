@@ -1,0 +1,150 @@
+/**
+ * Telphin event hooks. They carry no signature, so the subscription URL holds a secret
+ * (`/webhooks/telphin/{sourceId}?token=…`) compared in constant time. The body is a hint only: the
+ * worker asks the API which recordings exist, so a forged event can at most cause a lookup.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
+import { type HintJob, JOB_VERSION } from '../../core/jobs';
+import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
+
+/** Refusal of a webhook delivery; `status` is 401 (no token) or 403 (wrong token, or webhooks off). */
+export class WebhookAuthError extends UnauthenticatedError {
+  constructor(
+    message: string,
+    readonly status: 401 | 403,
+  ) {
+    super(message);
+  }
+}
+
+/** Event fields copied into the hint (all strings), keyed by their lower-cased Telphin name. */
+const HINT_FIELDS: Record<string, string> = {
+  eventtype: 'eventType',
+  callid: 'callId',
+  subcallid: 'subCallId',
+  callapiid: 'callApiId',
+  recid: 'recId',
+  callerextensionid: 'callerExtensionId',
+  calledextensionid: 'calledExtensionId',
+  callerextension: 'callerExtension',
+  calledextension: 'calledExtension',
+  calleridnum: 'callerIdNum',
+  calleddid: 'calledDid',
+  callednumber: 'calledNumber',
+  callflow: 'callFlow',
+  callstatus: 'callStatus',
+  duration: 'duration',
+  bridgedduration: 'bridgedDuration',
+  bridged: 'bridged',
+  transfered: 'transfered',
+};
+
+/** Microsecond timestamps outside these years are a unit mistake (seconds or milliseconds), not an event. */
+const EARLIEST_EVENT_MS = Date.UTC(2001, 0, 1);
+const LATEST_EVENT_MS = Date.UTC(2100, 0, 1);
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Throws WebhookAuthError unless the delivery carries the configured secret. */
+export function authenticateTelphinWebhook(request: WebhookRequest, webhookSecret: string | undefined): void {
+  if (!webhookSecret) {
+    throw new WebhookAuthError('webhooks are disabled for this source: no webhookSecret is configured', 403);
+  }
+  const token = request.query.token;
+  if (!token) throw new WebhookAuthError('missing token parameter', 401);
+  // Equal-length digests make the comparison constant-time whatever the token's length.
+  if (!timingSafeEqual(digest(token), digest(webhookSecret))) throw new WebhookAuthError('wrong token', 403);
+}
+
+/** Event fields with lower-cased names; form-urlencoded (documented), JSON (tolerated), or the query of a GET. */
+export function parseTelphinEventFields(request: WebhookRequest): Map<string, string> {
+  const fields = new Map<string, string>();
+  const put = (name: string, value: unknown) => {
+    if (value === undefined || value === null) return;
+    const key = name.toLowerCase();
+    if (key === 'token' || fields.has(key)) return;
+    fields.set(key, typeof value === 'string' ? value : String(value));
+  };
+  const body = request.body.trim();
+  const contentType = request.headers['content-type']?.toLowerCase() ?? '';
+  if (contentType.includes('json') || body.startsWith('{') || body.startsWith('[')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(body);
+    } catch {
+      throw new InvalidInputError('Telphin webhook body is not valid JSON');
+    }
+    if (!value || typeof value !== 'object' || Array.isArray(value)) {
+      throw new InvalidInputError('Telphin webhook body must be a JSON object');
+    }
+    for (const [name, field] of Object.entries(value)) {
+      if (typeof field !== 'object') put(name, field);
+    }
+  } else if (body) {
+    for (const [name, field] of new URLSearchParams(body)) put(name, field);
+  }
+  // Subscriptions may use method GET, which sends the fields in the query string.
+  for (const [name, field] of Object.entries(request.query)) put(name, field);
+  return fields;
+}
+
+/** EventTime is microseconds since the epoch. */
+export function parseEventTime(value: string | undefined): Date {
+  if (value === undefined || value.trim() === '')
+    throw new InvalidInputError('Telphin webhook has no EventTime');
+  const trimmed = value.trim();
+  if (!/^\d{1,19}$/.test(trimmed)) {
+    throw new InvalidInputError('Telphin webhook EventTime is not an integer count of microseconds');
+  }
+  const ms = Number(BigInt(trimmed) / 1000n);
+  if (ms < EARLIEST_EVENT_MS || ms > LATEST_EVENT_MS) {
+    throw new InvalidInputError(
+      'Telphin webhook EventTime is out of range (expected microseconds since 1970)',
+    );
+  }
+  return new Date(ms);
+}
+
+/**
+ * Authenticates and parses one delivery. `hangup` events become one hint job; other event types are
+ * acknowledged without jobs (the recording exists only after hang-up).
+ */
+export function handleTelphinWebhook(
+  request: WebhookRequest,
+  context: { sourceId: string; webhookSecret: string | undefined },
+): WebhookOutcome {
+  authenticateTelphinWebhook(request, context.webhookSecret);
+  const fields = parseTelphinEventFields(request);
+  const eventType = fields.get('eventtype')?.trim().toLowerCase();
+  if (!eventType) throw new InvalidInputError('Telphin webhook has no EventType');
+  const eventTime = parseEventTime(fields.get('eventtime'));
+
+  const jobs: HintJob[] = [];
+  if (eventType === 'hangup') {
+    const hint: Record<string, string> = {};
+    for (const [name, value] of fields) {
+      const key = HINT_FIELDS[name];
+      if (key && value.trim() !== '') hint[key] = value.trim().slice(0, 200);
+    }
+    hint.eventType = eventType;
+    jobs.push({
+      v: JOB_VERSION,
+      type: 'hint',
+      provider: 'telphin',
+      sourceId: context.sourceId,
+      eventTime: eventTime.toISOString(),
+      hint,
+    });
+  }
+  return {
+    response: {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ accepted: true, jobs: jobs.length }),
+    },
+    jobs,
+  };
+}

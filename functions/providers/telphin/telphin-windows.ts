@@ -1,0 +1,73 @@
+/**
+ * Telphin's time windows. Record lists and stats take `start_datetime`/`end_datetime` as
+ * `YYYY-MM-DD HH:MM:SS` (UTC, as public clients send them) and refuse an `end_datetime` past the end of
+ * the month after `start_datetime`'s month. Splitting at UTC calendar-month boundaries keeps every chunk
+ * inside one month, well within that rule.
+ */
+import type { TimeWindow } from '../../core/recording';
+
+/** Formats an instant the way Telphin's query parameters want it (UTC, whole seconds). */
+export function formatTelphinDateTime(date: Date): string {
+  return date.toISOString().slice(0, 19).replace('T', ' ');
+}
+
+function startOfNextUtcMonth(date: Date): Date {
+  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1));
+}
+
+/**
+ * Splits `[from, to)` into chunks that never cross a UTC month boundary. Bounds are widened to whole
+ * seconds (the API's resolution); callers filter results by exact time, and chunks may share their
+ * boundary second, so callers also dedupe by record id.
+ */
+export function splitTelphinWindow(window: TimeWindow): TimeWindow[] {
+  const from = new Date(Math.floor(window.from.getTime() / 1000) * 1000);
+  const to = new Date(Math.ceil(window.to.getTime() / 1000) * 1000);
+  if (!(to.getTime() > from.getTime())) return [];
+  const chunks: TimeWindow[] = [];
+  let cursor = from;
+  while (cursor < to) {
+    const boundary = startOfNextUtcMonth(cursor);
+    const end = boundary < to ? boundary : to;
+    chunks.push({ from: cursor, to: end });
+    cursor = end;
+  }
+  return chunks;
+}
+
+/** The query parameters for one chunk. */
+export function windowQuery(chunk: TimeWindow): Record<string, string> {
+  return {
+    start_datetime: formatTelphinDateTime(chunk.from),
+    end_datetime: formatTelphinDateTime(chunk.to),
+  };
+}
+
+/**
+ * True when `end` is past the end of the month after `start`'s month: the rule the API enforces. The
+ * sandbox uses it to answer 400 like the real API, tests use it to check the adapter.
+ */
+export function violatesTelphinMonthRule(start: Date, end: Date): boolean {
+  const limit = Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 2, 1) - 1000;
+  return end.getTime() > limit;
+}
+
+/** Parses `YYYY-MM-DD HH:MM:SS` (Telphin's query format) as UTC; undefined when malformed. */
+export function parseTelphinQueryDateTime(text: string | null | undefined): Date | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text ?? '');
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, s] = match.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  // Reject roll-overs such as 2024-02-31.
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+    return undefined;
+  return date;
+}
