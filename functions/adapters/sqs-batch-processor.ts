@@ -1,0 +1,295 @@
+/**
+ * The archive worker's queue semantics on SQS (the idea of middy's sqs-partial-batch-failure, plus our
+ * retry policy). Each record is parsed and handed to `handleJob`; the outcome decides what SQS sees:
+ * - success → not reported, so the event source deletes the message;
+ * - retryable failure → the message's visibility is set to the delay `decideRetry` chose and the record is
+ *   reported in `batchItemFailures`, so SQS delivers it again after that delay;
+ * - permanent failure, malformed body, or the last allowed receive → the body goes to the dead-letter
+ *   queue with the reason as message attributes, and the record counts as done so the original is deleted.
+ *   If that send fails the record is reported as failed instead: a job is never lost.
+ * The queue's own redrive policy stays the backstop for a worker that dies before answering.
+ */
+
+import {
+  ChangeMessageVisibilityCommand,
+  type MessageAttributeValue,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchItemFailure, SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { asCallvaultError, type CallvaultError, DeadlineError, isCallvaultError } from '../core/errors';
+import { type ArchiveJob, describeJob, parseJob } from '../core/jobs';
+import type { Log } from '../core/ports';
+import { decideRetry, type RetryPolicy } from '../core/retry-policy';
+
+/** Where a record came from and where its dead letters go. */
+export interface QueueRoute {
+  queueUrl: string;
+  /** Absent: the processor cannot dead-letter itself and leaves it to the queue's redrive policy. */
+  deadLetterQueueUrl?: string;
+}
+
+export interface SqsBatchProcessorDeps {
+  client: SQSClient;
+  handleJob(job: ArchiveJob, signal: AbortSignal): Promise<void>;
+  /** The record's queue and dead-letter queue, looked up by the record's `eventSourceARN`. */
+  routeFor(queueArn: string): QueueRoute | undefined;
+  /** Receives allowed before the processor dead-letters a job itself; match the queue's redrive policy. */
+  maxReceiveCount: number;
+  /** Fires shortly before the invocation's deadline. */
+  deadline: AbortSignal;
+  log: Log;
+  retryPolicy?: RetryPolicy;
+  /**
+   * Records processed at once. Each is a streaming download plus a multipart upload, so memory and the
+   * providers' rate limits keep this small; more throughput comes from more concurrent invocations.
+   * @default 2
+   */
+  concurrency?: number;
+  /** For decideRetry's jitter; tests pass a fixed value. */
+  random?: () => number;
+}
+
+export const DEFAULT_BATCH_CONCURRENCY = 2;
+/** Visibility for records not started because the deadline came first: back almost at once. */
+export const DEADLINE_RETRY_SECONDS = 1;
+/** Keeps the dead-letter attribute readable and far below SQS's size limits. */
+export const MAX_FAILURE_REASON_LENGTH = 1000;
+/** SQS accepts at most ten message attributes per message. */
+const MAX_MESSAGE_ATTRIBUTES = 10;
+
+type RecordOutcome = 'done' | 'failed';
+
+export async function processSqsBatch(
+  records: readonly SQSRecord[],
+  deps: SqsBatchProcessorDeps,
+): Promise<SQSBatchResponse> {
+  const outcomes = await mapWithConcurrency(
+    records,
+    deps.concurrency ?? DEFAULT_BATCH_CONCURRENCY,
+    (record) =>
+      processRecord(record, deps).catch((error: unknown): RecordOutcome => {
+        // processRecord handles its own failures; this only guards against a bug turning into a lost batch.
+        deps.log.error('unexpected error while processing a record', {
+          messageId: record.messageId,
+          error: String(error),
+        });
+        return 'failed';
+      }),
+  );
+  const batchItemFailures: SQSBatchItemFailure[] = [];
+  outcomes.forEach((outcome, index) => {
+    const record = records[index];
+    if (outcome === 'failed' && record) batchItemFailures.push({ itemIdentifier: record.messageId });
+  });
+  return { batchItemFailures };
+}
+
+async function processRecord(record: SQSRecord, deps: SqsBatchProcessorDeps): Promise<RecordOutcome> {
+  const { log } = deps;
+  const route = deps.routeFor(record.eventSourceARN);
+  if (!route) {
+    // Without the queue URL we can neither delay nor dead-letter; the message returns after its
+    // visibility timeout and the redrive policy catches it eventually.
+    log.error('no queue route for record; leaving it to the queue', {
+      messageId: record.messageId,
+      queueArn: record.eventSourceARN,
+    });
+    return 'failed';
+  }
+  if (deps.deadline.aborted) {
+    await changeVisibility(record, route, DEADLINE_RETRY_SECONDS, deps);
+    return 'failed';
+  }
+
+  const attempt = receiveCount(record);
+  let job: ArchiveJob;
+  try {
+    job = parseJob(record.body);
+  } catch (error) {
+    return deadLetter(record, route, asCallvaultError(error), attempt, `message ${record.messageId}`, deps);
+  }
+
+  const description = describeJob(job);
+  try {
+    await deps.handleJob(job, deps.deadline);
+    log.debug('job done', { job: description, messageId: record.messageId, attempt });
+    return 'done';
+  } catch (thrown) {
+    const error = classify(thrown, deps.deadline);
+    if (error.code === 'ALREADY_ARCHIVED') return 'done';
+    const decision = decideRetry(error, attempt, deps.retryPolicy, deps.random);
+    if (decision.action === 'dead-letter' || attempt >= deps.maxReceiveCount) {
+      return deadLetter(record, route, error, attempt, description, deps);
+    }
+    log.warn('job failed; retrying later', {
+      job: description,
+      messageId: record.messageId,
+      attempt,
+      code: error.code,
+      reason: decision.reason,
+      delaySeconds: decision.delaySeconds,
+    });
+    await changeVisibility(record, route, decision.delaySeconds, deps);
+    return 'failed';
+  }
+}
+
+/** Whatever a handler throws once the deadline has fired is the deadline's doing, not the job's. */
+function classify(thrown: unknown, deadline: AbortSignal): CallvaultError {
+  if (!isCallvaultError(thrown) && deadline.aborted) {
+    return new DeadlineError('the invocation ran out of time', { cause: thrown });
+  }
+  return asCallvaultError(thrown);
+}
+
+/** SQS counts receives; the first delivery is attempt 1. */
+function receiveCount(record: SQSRecord): number {
+  const count = Number.parseInt(record.attributes.ApproximateReceiveCount, 10);
+  return Number.isFinite(count) && count > 0 ? count : 1;
+}
+
+async function changeVisibility(
+  record: SQSRecord,
+  route: QueueRoute,
+  seconds: number,
+  deps: SqsBatchProcessorDeps,
+): Promise<void> {
+  try {
+    await deps.client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: route.queueUrl,
+        ReceiptHandle: record.receiptHandle,
+        VisibilityTimeout: seconds,
+      }),
+    );
+  } catch (error) {
+    // Still reported as failed by the caller: the message comes back after its current visibility timeout.
+    deps.log.warn('could not change message visibility', {
+      messageId: record.messageId,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
+async function deadLetter(
+  record: SQSRecord,
+  route: QueueRoute,
+  error: CallvaultError,
+  attempt: number,
+  description: string,
+  deps: SqsBatchProcessorDeps,
+): Promise<RecordOutcome> {
+  const reason = truncate(`${error.code}: ${error.message}`, MAX_FAILURE_REASON_LENGTH);
+  if (!route.deadLetterQueueUrl) {
+    deps.log.error(
+      'job failed for good but no dead-letter queue is known; leaving it to the redrive policy',
+      {
+        job: description,
+        messageId: record.messageId,
+        attempt,
+        reason,
+      },
+    );
+    return 'failed';
+  }
+  const failure: Record<string, MessageAttributeValue> = {
+    'failure-code': { DataType: 'String', StringValue: error.code },
+    'failure-reason': { DataType: 'String', StringValue: reason },
+    'failed-at': { DataType: 'String', StringValue: new Date().toISOString() },
+    attempts: { DataType: 'Number', StringValue: String(attempt) },
+    'source-queue': { DataType: 'String', StringValue: record.eventSourceARN },
+  };
+  try {
+    await deps.client.send(
+      new SendMessageCommand({
+        QueueUrl: route.deadLetterQueueUrl,
+        // The body goes over unchanged so a redrive replays exactly the original job.
+        MessageBody: record.body,
+        MessageAttributes: { ...carriedAttributes(record, Object.keys(failure)), ...failure },
+      }),
+    );
+  } catch (sendError) {
+    deps.log.error('could not dead-letter job; it stays on its queue', {
+      job: description,
+      messageId: record.messageId,
+      reason,
+      error: sendError instanceof Error ? sendError.message : String(sendError),
+    });
+    return 'failed';
+  }
+  deps.log.error('job dead-lettered', {
+    job: description,
+    messageId: record.messageId,
+    attempt,
+    code: error.code,
+    reason,
+  });
+  return 'done';
+}
+
+/** The original attributes (job-type, provider, source-id) travel along, within SQS's ten-attribute limit. */
+function carriedAttributes(record: SQSRecord, reserved: string[]): Record<string, MessageAttributeValue> {
+  const carried: Record<string, MessageAttributeValue> = {};
+  let room = MAX_MESSAGE_ATTRIBUTES - reserved.length;
+  for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
+    if (room <= 0) break;
+    if (reserved.includes(name)) continue;
+    if (value.stringValue !== undefined) {
+      carried[name] = { DataType: value.dataType, StringValue: value.stringValue };
+    } else if (value.binaryValue !== undefined) {
+      carried[name] = { DataType: value.dataType, BinaryValue: Buffer.from(value.binaryValue, 'base64') };
+    } else {
+      continue;
+    }
+    room--;
+  }
+  return carried;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/**
+ * Builds `routeFor` from the provider → URL maps the worker receives in its environment. SQS names a
+ * queue the same way in its ARN (last `:` part) and its URL (last path segment), which links the two.
+ */
+export function queueRoutesFromUrls(
+  queueUrls: Partial<Record<string, string>>,
+  deadLetterQueueUrls: Partial<Record<string, string>>,
+): (queueArn: string) => QueueRoute | undefined {
+  const byName = new Map<string, QueueRoute>();
+  for (const [provider, queueUrl] of Object.entries(queueUrls)) {
+    if (!queueUrl) continue;
+    const deadLetterQueueUrl = deadLetterQueueUrls[provider];
+    byName.set(
+      queueNameFromUrl(queueUrl),
+      deadLetterQueueUrl ? { queueUrl, deadLetterQueueUrl } : { queueUrl },
+    );
+  }
+  return (queueArn) => byName.get(queueArn.slice(queueArn.lastIndexOf(':') + 1));
+}
+
+function queueNameFromUrl(queueUrl: string): string {
+  const path = new URL(queueUrl).pathname.replace(/\/+$/, '');
+  return path.slice(path.lastIndexOf('/') + 1);
+}

@@ -1,0 +1,34 @@
+/** Lambda entry: SQS batch of archive jobs → stream each recording into S3; partial batch failures. */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
+import { logger } from './adapters/logger';
+import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
+import { handleArchiveJob } from './core/handle-job';
+
+/**
+ * Time kept in reserve before the Lambda deadline: enough to abort multipart uploads, change message
+ * visibility and return the batch response.
+ */
+export const DEADLINE_MARGIN_MS = 20_000;
+
+export function createArchiveWorkerHandler(runtime: () => AwsRuntime) {
+  return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
+    const { env, sqs, sources, store, queue, clock, logger: log } = runtime();
+    const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
+    const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
+    return processSqsBatch(event.Records, {
+      client: sqs,
+      routeFor: queueRoutesFromUrls(env.queueUrls, env.deadLetterQueueUrls),
+      maxReceiveCount: env.config.worker.maxReceiveCount,
+      deadline,
+      log,
+      handleJob: async (job, signal) => {
+        await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+      },
+    });
+  };
+}
+
+export const handler = middy(createArchiveWorkerHandler(awsRuntime)).use(injectLambdaContext(logger));
