@@ -25,7 +25,8 @@ export function createArchiveWorkerHandler(runtime: () => AwsRuntime) {
       deadline,
       log,
       handleJob: async (job, signal) => {
-        await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+        const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+        if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
       },
     });
   };

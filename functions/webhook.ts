@@ -10,8 +10,10 @@ import { receiveWebhook } from './core/receive-webhook';
 export function createWebhookHandler(runtime: () => AwsRuntime) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const { sources, queue, logger: log } = runtime();
+    // Routes are one per provider (`/webhooks/telphin/{sourceId}`), so the provider is read from the path.
+    const provider = event.pathParameters?.provider ?? event.rawPath?.split('/')[2] ?? '';
     const response = await receiveWebhook(
-      event.pathParameters?.provider ?? '',
+      provider,
       event.pathParameters?.sourceId ?? '',
       webhookRequestFromApiGateway(event),
       { sources, queue, log },

@@ -72,7 +72,7 @@ export async function archiveRecording(
         archivedAt: deps.clock.now(),
       }),
     );
-    deps.log.info('recording archived', { key, bytes: stored.size, sha256: stored.sha256 });
+    deps.log.debug('recording archived', { key, bytes: stored.size, sha256: stored.sha256 });
     return { status: 'archived', key, size: stored.size, sha256: stored.sha256 };
   } catch (error) {
     if (error instanceof AlreadyArchivedError) {

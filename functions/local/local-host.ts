@@ -12,6 +12,7 @@ import type { CallvaultConfig } from '../config';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
 import { type ArchiveStore, type Clock, type Log, systemClock } from '../core/ports';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
 import { lookbackWindow, type SweepResult, sweepSource } from '../core/sweep';
 import { buildSourceRegistry, type CredentialsLoader, inlineCredentials } from '../providers';
 import { startWebhookServer } from './webhook-server';
@@ -23,6 +24,8 @@ export interface LocalHostOptions {
   clock?: Clock;
   /** Run the sweep at start-up and on its interval (default: config.sweep.enabled). */
   scheduleSweep?: boolean;
+  /** Overrides of the retry delays (the demo shortens them). */
+  retryPolicy?: Partial<RetryPolicy>;
 }
 
 export interface LocalHost {
@@ -70,11 +73,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     deadLetterDir: join(stateDir, 'dead-letter'),
     stateFile: join(stateDir, 'pending-jobs.json'),
     log,
+    retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
     handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
       report(await handleArchiveJob(job, { sources, store, queue, clock, log }, signal));
     },
   });
-  await queue.start();
+  queue.start();
 
   const server = await startWebhookServer({
     host: config.local.host,

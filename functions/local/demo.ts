@@ -1,0 +1,114 @@
+/**
+ * `npm start` with nothing configured: a clearly labelled demo against the bundled Telphin sandbox (a
+ * simulator written from Telphin's documented API, not the real platform). The sweep archives the last
+ * two days, a download that breaks halfway is retried, two fresh calls arrive by webhook, and a forged
+ * webhook is refused. Everything lands in ./archive exactly as it would in S3.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseConfig } from '../config';
+import { recordingKey } from '../core/keys';
+import type { Log } from '../core/ports';
+import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
+import { formatBytes, type LocalHost, startLocalHost } from './local-host';
+
+const DEMO_SOURCE_ID = 'demo';
+
+export async function runDemo(options: { log: Log; serve: boolean; port?: number }): Promise<LocalHost> {
+  const { log } = options;
+  const say = (line: string) => log.info(`[demo] ${line}`);
+  say('No config file found: running the DEMO against the bundled Telphin sandbox (a simulator, not Telphin).');
+  say('Write ./callvault.config.json (see README) to archive your real recordings.');
+
+  const sandbox = await startTelphinSandbox({ host: '127.0.0.1', storageHost: 'localhost' });
+  const now = new Date();
+  const history = sandbox.generateRecordings({
+    count: 12,
+    from: new Date(now.getTime() - 40 * 3_600_000),
+    to: new Date(now.getTime() - 3_600_000),
+    flow: 'alternate',
+  });
+  // Real-world faults, so the demo shows them being survived rather than merely described.
+  const [brokenDownload, flakyStorage] = history;
+  if (brokenDownload) sandbox.injectFault({ kind: 'reset-mid-body' }, { recordUuid: brokenDownload.recordUuid });
+  if (flakyStorage) sandbox.injectFault({ kind: 'server-error', status: 503 }, { recordUuid: flakyStorage.recordUuid, routes: 'storage' });
+  say(`Telphin sandbox at ${sandbox.url} holds ${history.length} recordings from the last 40 hours.`);
+  say('One download will be cut halfway and one storage request will fail with 503: both are retried.');
+
+  const webhookSecret = randomBytes(24).toString('hex');
+  const config = parseConfig({
+    sources: [
+      {
+        provider: 'telphin',
+        id: DEMO_SOURCE_ID,
+        apiUrl: sandbox.url,
+        clientId: sandbox.clientId,
+        clientSecret: sandbox.clientSecret,
+        webhookSecret,
+        scope: { client: '@me' },
+        allowedDownloadHosts: [new URL(sandbox.url).hostname, new URL(sandbox.storageOrigin).hostname],
+      },
+    ],
+    local: { port: options.port ?? 0, archiveDir: './archive', stateDir: './.callvault/demo' },
+    sweep: { lookbackHours: 48, intervalSeconds: 300 },
+    // Short backoff so the demo's retries happen within seconds rather than minutes.
+    worker: { concurrency: 4, maxReceiveCount: 5 },
+  });
+
+  const host = await startLocalHost({ config, log, retryPolicy: { transientBaseSeconds: 1, transientMaxSeconds: 4 } });
+  await host.idle();
+  say(`Sweep done: ${host.progress().archived} recordings archived so far.`);
+
+  // Two calls end now; Telphin posts hangup events, which are hints the worker resolves through the API.
+  const fresh = [0, 1].map((i) =>
+    sandbox.addRecording({ startedAt: new Date(Date.now() - (90 + i * 30) * 1000), durationSeconds: 60 + i * 30, flow: 'in' }),
+  );
+  const hookUrl = `${host.webhookUrl}/webhooks/telphin/${DEMO_SOURCE_ID}`;
+  for (const recording of fresh) {
+    const response = await fetch(`${hookUrl}?token=${webhookSecret}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: telphinHangupWebhookBody(recording),
+    });
+    say(`Webhook for call ${recording.callUuid.slice(0, 8)}… answered ${response.status}.`);
+  }
+  const forged = await fetch(`${hookUrl}?token=not-the-secret`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: telphinHangupWebhookBody(fresh[0] ?? history[0]!),
+  });
+  say(`A webhook with a wrong token was refused with ${forged.status} and enqueued nothing.`);
+  await host.idle();
+
+  // Check every archived copy against the bytes the sandbox served.
+  const all = [...history, ...fresh];
+  let verified = 0;
+  for (const recording of all) {
+    const key = recordingKey({
+      provider: 'telphin',
+      sourceId: DEMO_SOURCE_ID,
+      recordingId: recording.recordUuid,
+      startedAt: recording.startedAt,
+      fileExtension: 'mp3',
+    });
+    const sidecar = await host.store.readSidecar(key);
+    if (sidecar?.sha256 === sandbox.expectedSha256(recording.recordUuid)) verified += 1;
+    else log.error('[demo] archived copy missing or different', { key });
+  }
+  const { archived, bytes } = host.progress();
+  say(`Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/telphin/${DEMO_SOURCE_ID}/.`);
+  say(`${verified} of ${all.length} copies match the sandbox's bytes (SHA-256), each with its .json sidecar.`);
+  if (verified !== all.length) process.exitCode = 1;
+
+  if (options.serve) {
+    say(`Still serving: webhooks at ${hookUrl}?token=${webhookSecret} — Ctrl-C to stop.`);
+    const stop = host.stop.bind(host);
+    host.stop = async () => {
+      await stop();
+      await sandbox.close();
+    };
+    return host;
+  }
+  await host.stop();
+  await sandbox.close();
+  return host;
+}
