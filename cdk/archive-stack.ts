@@ -1,0 +1,234 @@
+import { CfnOutput, Duration, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { type CallvaultConfig, ConfigError, ENV, runtimeConfigForDeployment } from '../functions/config';
+import type { ProviderName } from '../functions/core/recording';
+import { Monitoring } from './constructs/monitoring';
+import { NodeFunction } from './constructs/node-function';
+import { ProviderQueue } from './constructs/provider-queue';
+import { RecordingBucket } from './constructs/recording-bucket';
+import { SweepSchedule } from './constructs/schedules';
+import { SourceSecrets } from './constructs/source-secrets';
+import { WebhookApi } from './constructs/webhook-api';
+
+/**
+ * Records per worker invocation. Each record is a whole recording streamed to S3 (minutes for long calls),
+ * so a big batch only delays the last records towards the deadline and makes a crash redeliver more; a
+ * small batch keeps per-message deadlines honest while still amortising a cold start.
+ */
+export const WORKER_BATCH_SIZE = 2;
+
+export interface ArchiveStackProps extends StackProps {
+  readonly config: CallvaultConfig;
+}
+
+/** Wires the constructs; every decision about a resource lives in its construct. */
+export class ArchiveStack extends Stack {
+  public readonly recordings: RecordingBucket;
+  public readonly queues: ReadonlyMap<ProviderName, ProviderQueue>;
+  public readonly secrets: SourceSecrets;
+  public readonly worker: NodeFunction;
+  public readonly webhook: NodeFunction;
+  public readonly sweep: NodeFunction;
+  public readonly webhookApi: WebhookApi;
+  public readonly sweepSchedule?: SweepSchedule;
+  public readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: ArchiveStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    // Refuses inline secrets before anything is built: they must never reach a template.
+    const runtimeConfig = runtimeConfigForDeployment(config);
+
+    const sources = config.sources.filter((source) => source.enabled);
+    const providers = [...new Set(sources.map((source) => source.provider))];
+    const logRetention = logRetentionDays(config.aws.logRetentionDays);
+    const workerTimeout = Duration.seconds(config.worker.timeoutSeconds);
+
+    this.recordings = new RecordingBucket(this, 'Recordings', { bucketName: config.aws.bucketName });
+    this.secrets = new SourceSecrets(this, 'SourceSecrets', { stackName: this.stackName, sources });
+
+    const queues = new Map<ProviderName, ProviderQueue>();
+    for (const provider of providers) {
+      queues.set(
+        provider,
+        new ProviderQueue(this, `${capitalise(provider)}Queue`, {
+          provider,
+          consumerTimeout: workerTimeout,
+          maxReceiveCount: config.worker.maxReceiveCount,
+        }),
+      );
+    }
+    this.queues = queues;
+
+    const environment = {
+      [ENV.runtimeConfig]: JSON.stringify(runtimeConfig),
+      [ENV.bucket]: this.recordings.bucket.bucketName,
+      [ENV.queueUrls]: this.toJsonString(mapValues(queues, (q) => q.queue.queueUrl)),
+      [ENV.deadLetterQueueUrls]: this.toJsonString(mapValues(queues, (q) => q.deadLetterQueue.queueUrl)),
+      [ENV.sourceSecrets]: this.toJsonString(this.secrets.references),
+    };
+
+    assertEnvironmentFits(environment, sources.length + 2 * providers.length + 1);
+
+    this.worker = new NodeFunction(this, 'ArchiveWorker', {
+      entry: 'functions/archive-worker.ts',
+      description: 'callvault archive worker: streams recordings from the source into S3',
+      serviceName: 'callvault-archive-worker',
+      timeout: workerTimeout,
+      memorySize: config.worker.memoryMiB,
+      logRetention,
+      environment,
+    });
+    Validations.of(this.worker).acknowledge(
+      {
+        id: 'Serverless-LambdaDLQ',
+        reason:
+          'Invoked only by SQS event source mappings, never asynchronously; failed jobs are dead-lettered by the queue redrive policy (and by the worker itself for permanent failures).',
+      },
+      {
+        id: 'Serverless-LambdaEventSourceMappingDestination',
+        reason:
+          "Lambda does not support on-failure destinations for SQS event sources; the provider queue's redrive policy to its dead-letter queue plays that role.",
+      },
+    );
+    this.recordings.grantArchive(this.worker);
+    this.secrets.grantRead(this.worker);
+    for (const providerQueue of queues.values()) {
+      // Consume (incl. ChangeMessageVisibility for its own backoff) and kms:Decrypt are granted by the source.
+      this.worker.addEventSource(
+        new SqsEventSource(providerQueue.queue, {
+          batchSize: WORKER_BATCH_SIZE,
+          maxConcurrency: config.worker.maxConcurrency,
+          reportBatchItemFailures: true,
+        }),
+      );
+      // Resolving a webhook hint enqueues one job per recording found; permanent failures are dead-lettered
+      // by the worker itself, with the reason.
+      providerQueue.grantSendJobs(this.worker);
+      providerQueue.grantSendDeadLetters(this.worker);
+    }
+
+    this.webhook = new NodeFunction(this, 'Webhook', {
+      entry: 'functions/webhook.ts',
+      description: 'callvault webhook receiver: authenticates, parses and enqueues hints',
+      serviceName: 'callvault-webhook',
+      // Platforms expect an answer within seconds; the function only verifies and enqueues.
+      timeout: Duration.seconds(10),
+      memorySize: 256,
+      logRetention,
+      environment,
+    });
+    Validations.of(this.webhook).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason:
+        'Invoked synchronously by API Gateway only; a Lambda dead-letter queue only applies to asynchronous invocations. A failed webhook gets an error status, and the sweep archives whatever a lost webhook announced.',
+    });
+    this.secrets.grantRead(this.webhook);
+    for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.webhook);
+    this.webhookApi = new WebhookApi(this, 'WebhookApi', { handler: this.webhook, providers, logRetention });
+
+    this.sweep = new NodeFunction(this, 'Sweep', {
+      entry: 'functions/sweep.ts',
+      description: 'callvault sweep: enqueues recent recordings that the archive lacks',
+      serviceName: 'callvault-sweep',
+      timeout: sweepTimeout(config.sweep.intervalSeconds),
+      memorySize: 512,
+      logRetention,
+      environment,
+    });
+    Validations.of(this.sweep).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason:
+        'A scheduled sweep carries no payload worth keeping: a failed run alarms (SweepErrors) and the next run covers the same look-back window.',
+    });
+    this.recordings.grantInspect(this.sweep);
+    this.secrets.grantRead(this.sweep);
+    for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.sweep);
+    if (config.sweep.enabled) {
+      this.sweepSchedule = new SweepSchedule(this, 'SweepSchedule', {
+        sweep: this.sweep,
+        intervalSeconds: config.sweep.intervalSeconds,
+      });
+    }
+
+    this.monitoring = new Monitoring(this, 'Monitoring', { alarmEmail: config.aws.alarmEmail });
+    for (const providerQueue of queues.values()) this.monitoring.watchQueue(providerQueue);
+    this.monitoring.watchFunction('ArchiveWorker', this.worker, { throttles: true });
+    this.monitoring.watchFunction('Webhook', this.webhook);
+    this.monitoring.watchFunction('Sweep', this.sweep);
+
+    new CfnOutput(this, 'WebhookBaseUrl', {
+      description:
+        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}',
+      value: this.webhookApi.webhooksUrl,
+    });
+    new CfnOutput(this, 'BucketName', { value: this.recordings.bucket.bucketName });
+    for (const [provider, providerQueue] of queues) {
+      new CfnOutput(this, `${capitalise(provider)}QueueUrl`, { value: providerQueue.queue.queueUrl });
+      new CfnOutput(this, `${capitalise(provider)}DeadLetterQueueUrl`, {
+        value: providerQueue.deadLetterQueue.queueUrl,
+      });
+    }
+    for (const [sourceId, secret] of this.secrets.secrets) {
+      new CfnOutput(this, `SecretName${alphanumeric(sourceId)}`, {
+        description: `Credentials of source "${sourceId}"`,
+        value: secret.secretName,
+      });
+    }
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+  }
+}
+
+/** Lambda refuses environments over 4 KB; say so at synth time, naming the cause, instead of at deploy. */
+const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
+/** Room for what is not known before deploy (ARNs, URLs, the bucket name) and the few fixed variables. */
+const DEPLOY_TIME_VALUE_BYTES = 128;
+const FIXED_VARIABLES_BYTES = 128;
+
+function assertEnvironmentFits(environment: Record<string, string>, deployTimeValues: number): void {
+  const literal = Object.entries(environment)
+    .map(([name, value]) => name.length + (Token.isUnresolved(value) ? 0 : Buffer.byteLength(value)))
+    .reduce((sum, bytes) => sum + bytes, 0);
+  const estimate = literal + deployTimeValues * DEPLOY_TIME_VALUE_BYTES + FIXED_VARIABLES_BYTES;
+  if (estimate > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
+    throw new ConfigError(
+      `invalid configuration for deployment:\n  - sources: the configuration shipped to Lambda (about ${estimate} bytes with ${ENV.runtimeConfig}) exceeds Lambda's 4 KB environment limit; split the sources over several stacks`,
+    );
+  }
+}
+
+function mapValues<K extends string, V>(
+  map: ReadonlyMap<K, V>,
+  f: (value: V) => string,
+): Record<string, string> {
+  return Object.fromEntries([...map].map(([key, value]) => [key, f(value)]));
+}
+
+function capitalise(value: string): string {
+  return value.charAt(0).toUpperCase() + value.slice(1);
+}
+
+function alphanumeric(value: string): string {
+  return capitalise(value.replace(/[^A-Za-z0-9]/g, ''));
+}
+
+/** CloudWatch accepts only certain retention periods; the config's days are rounded up to the next one. */
+export function logRetentionDays(days: number): RetentionDays {
+  const allowed = Object.values(RetentionDays)
+    .filter((value): value is RetentionDays => typeof value === 'number' && value !== RetentionDays.INFINITE)
+    .sort((a, b) => a - b);
+  const retention = allowed.find((value) => value >= days);
+  if (retention === undefined) {
+    throw new ConfigError(
+      `invalid configuration for deployment:\n  - aws.logRetentionDays: CloudWatch Logs keeps logs for at most ${RetentionDays.TEN_YEARS} days`,
+    );
+  }
+  return retention;
+}
+
+/** One sweep per interval: the timeout follows the interval, within Lambda's 1..15 minutes. */
+function sweepTimeout(intervalSeconds: number): Duration {
+  return Duration.seconds(Math.min(900, Math.max(60, intervalSeconds)));
+}

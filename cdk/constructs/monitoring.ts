@@ -1,0 +1,136 @@
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { ProviderQueue } from './provider-queue';
+
+export interface MonitoringProps {
+  /**
+   * Address subscribed to the alarm topic; it must confirm the subscription.
+   * @default - no subscription; subscribe to the topic yourself
+   */
+  readonly alarmEmail?: string;
+  /**
+   * A job older than this in a provider queue means the worker is not keeping up or is failing.
+   * @default Duration.hours(1)
+   */
+  readonly maxJobAge?: Duration;
+}
+
+/**
+ * Alarms for what breaks the promise "nothing is lost": dead letters, a stalled queue, failing or throttled
+ * functions. Every alarm notifies one KMS-encrypted, TLS-only SNS topic.
+ */
+export class Monitoring extends Construct {
+  public readonly topic: Topic;
+  public readonly key: Key;
+  public readonly alarms: Alarm[] = [];
+  private readonly maxJobAge: Duration;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps = {}) {
+    super(scope, id);
+    this.maxJobAge = props.maxJobAge ?? Duration.hours(1);
+    const stack = Stack.of(this);
+
+    this.key = new Key(this, 'Key', {
+      description: 'callvault alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // CloudWatch publishes alarm notifications to the encrypted topic; the AWS-managed SNS key does not let it.
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+
+    this.topic = new Topic(this, 'Topic', {
+      displayName: 'callvault alarms',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) {
+      this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+      Validations.of(this.topic).acknowledge({
+        id: 'Serverless-SNSRedrivePolicy',
+        reason:
+          'The only subscription is an e-mail address; a dead-letter queue of undelivered alarm e-mails would be read by nobody, and the alarms stay visible in CloudWatch.',
+      });
+    }
+  }
+
+  /** Dead letters and a stalled queue for one provider. */
+  watchQueue(providerQueue: ProviderQueue): void {
+    const { provider } = providerQueue;
+    this.alarm(`${provider}DeadLetters`, {
+      metric: providerQueue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      description: `${provider}: jobs reached the dead-letter queue. Inspect the reason, fix, then redrive.`,
+    });
+    this.alarm(`${provider}QueueStalled`, {
+      metric: providerQueue.queue.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: this.maxJobAge.toSeconds(),
+      evaluationPeriods: 2,
+      description: `${provider}: the oldest job has waited more than ${this.maxJobAge.toHumanString()}.`,
+    });
+  }
+
+  /** Errors (and optionally throttles) of one function. */
+  watchFunction(name: string, fn: IFunction, options: { throttles?: boolean } = {}): void {
+    this.alarm(`${name}Errors`, {
+      metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      description: `${name}: invocations failed (crash, timeout or unhandled error). See its log group.`,
+    });
+    if (options.throttles) {
+      this.alarm(`${name}Throttles`, {
+        metric: fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        description: `${name}: invocations were throttled; the account's concurrency is exhausted.`,
+      });
+    }
+  }
+
+  private alarm(
+    id: string,
+    options: { metric: IMetric; threshold: number; description: string; evaluationPeriods?: number },
+  ): Alarm {
+    const alarm = new Alarm(this, id, {
+      metric: options.metric,
+      threshold: options.threshold,
+      evaluationPeriods: options.evaluationPeriods ?? 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: options.description,
+    });
+    const action = new SnsAction(this.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}
