@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { pumpParts } from '../../../functions/adapters/multipart-upload';
+import { syntheticMp3, syntheticMp3Stream } from '../../support/synthetic-media';
+
+const KiB = 1024;
+
+/** A sink that records what it receives and takes `delayMs` per part. */
+function recordingSink(delayMs = 0, failOnPart?: number) {
+  const received: Buffer[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let begun = 0;
+  return {
+    received,
+    get maxInFlight() {
+      return maxInFlight;
+    },
+    get begun() {
+      return begun;
+    },
+    sink: {
+      async begin() {
+        begun += 1;
+      },
+      async uploadPart(partNumber: number, bytes: Buffer) {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const copy = Buffer.from(bytes);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        inFlight -= 1;
+        if (partNumber === failOnPart) throw new Error(`part ${partNumber} failed`);
+        received[partNumber - 1] = copy;
+        return partNumber;
+      },
+    },
+  };
+}
+
+describe('pumpParts', () => {
+  it('returns a body of at most one part as a single buffer without starting an upload', async () => {
+    const sink = recordingSink();
+
+    const result = await pumpParts(
+      syntheticMp3Stream(256 * KiB, 1, 10_000),
+      { partSizeBytes: 256 * KiB, partsInFlight: 2, cancel: new AbortController() },
+      sink.sink,
+    );
+
+    expect(result.kind).toBe('single');
+    expect(result.kind === 'single' && result.bytes.equals(syntheticMp3(256 * KiB, 1))).toBe(true);
+    expect(sink.begun).toBe(0);
+  });
+
+  it('cuts a long body into parts in order, bounded in flight and in buffers', async () => {
+    const size = 2 * 1024 * KiB + 7;
+    const sink = recordingSink(5);
+
+    const result = await pumpParts(
+      syntheticMp3Stream(size, 2, 3_000),
+      { partSizeBytes: 100 * KiB, partsInFlight: 3, cancel: new AbortController() },
+      sink.sink,
+    );
+
+    expect(result.kind).toBe('multipart');
+    if (result.kind !== 'multipart') return;
+    expect(result.parts).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    expect(result.size).toBe(size);
+    expect(Buffer.concat(sink.received).equals(syntheticMp3(size, 2))).toBe(true);
+    expect(sink.received.slice(0, -1).every((part) => part.length === 100 * KiB)).toBe(true);
+    expect(sink.maxInFlight).toBe(3);
+    expect(result.buffersAllocated).toBe(4);
+    expect(sink.begun).toBe(1);
+  });
+
+  it('stops reading, waits for parts in flight and rethrows when a part fails', async () => {
+    const sink = recordingSink(5, 2);
+    const cancel = new AbortController();
+    const source = syntheticMp3Stream(10 * 1024 * KiB, 3);
+
+    await expect(
+      pumpParts(source, { partSizeBytes: 100 * KiB, partsInFlight: 2, cancel }, sink.sink),
+    ).rejects.toThrow('part 2 failed');
+
+    expect(cancel.signal.aborted).toBe(true);
+    expect(sink.received.length).toBeLessThan(10);
+    expect(source.destroyed).toBe(true);
+  });
+});
