@@ -6,6 +6,7 @@ import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
 import { logger } from './adapters/logger';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { handleArchiveJob } from './core/handle-job';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
 
 /**
  * Time kept in reserve before the Lambda deadline: enough to abort multipart uploads, change message
@@ -13,7 +14,8 @@ import { handleArchiveJob } from './core/handle-job';
  */
 export const DEADLINE_MARGIN_MS = 20_000;
 
-export function createArchiveWorkerHandler(runtime: () => AwsRuntime) {
+/** `retryPolicy` shortens delays in tests; production uses the defaults. */
+export function createArchiveWorkerHandler(runtime: () => AwsRuntime, overrides: { retryPolicy?: Partial<RetryPolicy> } = {}) {
   return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
     const { env, sqs, sources, store, queue, clock, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
@@ -24,6 +26,7 @@ export function createArchiveWorkerHandler(runtime: () => AwsRuntime) {
       maxReceiveCount: env.config.worker.maxReceiveCount,
       deadline,
       log,
+      retryPolicy: { ...DEFAULT_RETRY_POLICY, ...overrides.retryPolicy },
       handleJob: async (job, signal) => {
         const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
         if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
