@@ -19,6 +19,8 @@ export const ENV = {
   deadLetterQueueUrls: 'CALLVAULT_DEAD_LETTER_QUEUE_URLS',
   /** JSON object: source id → Secrets Manager secret ARN or name holding its credentials. */
   sourceSecrets: 'CALLVAULT_SOURCE_SECRETS',
+  /** SSM parameter whose value `on` stops every retention delete (retention function only). */
+  killSwitchParameter: 'CALLVAULT_KILL_SWITCH_PARAMETER',
 } as const;
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
@@ -45,6 +47,8 @@ export const retentionSettingsSchema = z
     deepVerifySampleRate: z.number().min(0).max(1).default(0),
     /** Stops every delete when true; checked before each one. On AWS an SSM parameter can also flip it. */
     killSwitch: z.boolean().default(false),
+    /** How far before the cutoff each run looks for recordings still at the source. */
+    scanBackDays: z.number().int().min(1).max(3660).default(400),
   })
   .strict();
 export type RetentionSettings = z.infer<typeof retentionSettingsSchema>;
@@ -79,6 +83,8 @@ export const telphinSourceSchema = z
     allowedDownloadHosts: z.array(hostPatternSchema).min(1).default(['apiproxy.telphin.ru', 'storage.telphin.ru']),
     /** `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. */
     download: z.enum(['storage_url', 'direct']).default('storage_url'),
+    /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
+    retentionClass: z.string().regex(/^[a-z0-9-]{1,32}$/).default('standard'),
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
   })
   .strict();
@@ -86,6 +92,121 @@ export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
 
 export const sourceSchema = z.discriminatedUnion('provider', [telphinSourceSchema]);
 export type SourceConfig = z.infer<typeof sourceSchema>;
+
+/** S3 storage classes a lifecycle rule can move recordings to, in S3's waterfall order. */
+export const STORAGE_CLASSES = [
+  'STANDARD_IA',
+  'INTELLIGENT_TIERING',
+  'ONEZONE_IA',
+  'GLACIER_IR',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+] as const;
+export type StorageClassName = (typeof STORAGE_CLASSES)[number];
+
+/** Days an object must stay in a class before it may move on or expire without an early-deletion fee. */
+export const MINIMUM_STORAGE_DAYS: Record<StorageClassName, number> = {
+  STANDARD_IA: 30,
+  INTELLIGENT_TIERING: 0,
+  ONEZONE_IA: 30,
+  GLACIER_IR: 90,
+  GLACIER: 90,
+  DEEP_ARCHIVE: 180,
+};
+
+const transitionSchema = z
+  .object({ storageClass: z.enum(STORAGE_CLASSES), afterDays: z.number().int().min(0) })
+  .strict();
+
+const storagePolicySchema = z
+  .object({
+    /** Storage-class transitions, counted from the day a recording was archived. */
+    transitions: z.array(transitionSchema).default([]),
+    /** Delete archived recordings after the legal retention period; never when absent. */
+    expireAfterDays: z.number().int().min(1).optional(),
+  })
+  .strict();
+export type StoragePolicy = z.infer<typeof storagePolicySchema>;
+
+export const lifecycleSchema = z
+  .object({
+    abortIncompleteMultipartUploadsAfterDays: z.number().int().min(1).default(1),
+    /** Applies to recordings tagged `retention-class=standard` (the default class) and any class not listed. */
+    transitions: z.array(transitionSchema).default([]),
+    expireAfterDays: z.number().int().min(1).optional(),
+    /** Policies per `retention-class` tag value (set per source with `retentionClass`). */
+    retentionClasses: z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), storagePolicySchema).default({}),
+    /** Old versions (left by overwrites of sidecars or audit files) are removed after this many days. */
+    noncurrentVersionExpirationDays: z.number().int().min(1).default(30),
+    /** S3 Object Lock for regulated users; requires versioning (always on) and a new bucket. */
+    objectLock: z
+      .object({
+        mode: z.enum(['GOVERNANCE', 'COMPLIANCE']),
+        days: z.number().int().min(1).optional(),
+        years: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .refine((lock) => (lock.days === undefined) !== (lock.years === undefined), {
+        message: 'set exactly one of days or years',
+      })
+      .optional(),
+  })
+  .strict()
+  .superRefine((lifecycle, ctx) => {
+    checkStoragePolicy(lifecycle, ['lifecycle'], ctx);
+    for (const [name, policy] of Object.entries(lifecycle.retentionClasses)) {
+      checkStoragePolicy(policy, ['lifecycle', 'retentionClasses', name], ctx);
+    }
+    const lockDays = lifecycle.objectLock && (lifecycle.objectLock.days ?? (lifecycle.objectLock.years ?? 0) * 365);
+    if (lockDays && lifecycle.expireAfterDays !== undefined && lifecycle.expireAfterDays < lockDays) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lifecycle', 'expireAfterDays'],
+        message: `expires recordings after ${lifecycle.expireAfterDays} days, before the Object Lock retention of ${lockDays} days ends`,
+      });
+    }
+  });
+export type LifecycleConfig = z.infer<typeof lifecycleSchema>;
+
+/** S3's lifecycle rules: IA classes need 30 days first, classes only move down, minimum durations are kept. */
+function checkStoragePolicy(policy: StoragePolicy, path: (string | number)[], ctx: z.RefinementCtx): void {
+  let previous: { storageClass: StorageClassName; afterDays: number } | undefined;
+  const seen = new Set<string>();
+  policy.transitions.forEach((transition, index) => {
+    const at = [...path, 'transitions', index];
+    if (seen.has(transition.storageClass)) {
+      ctx.addIssue({ code: 'custom', path: at, message: `${transition.storageClass} appears twice` });
+    }
+    seen.add(transition.storageClass);
+    if ((transition.storageClass === 'STANDARD_IA' || transition.storageClass === 'ONEZONE_IA') && transition.afterDays < 30) {
+      ctx.addIssue({ code: 'custom', path: [...at, 'afterDays'], message: `S3 moves objects to ${transition.storageClass} after 30 days at the earliest` });
+    }
+    if (previous) {
+      if (STORAGE_CLASSES.indexOf(transition.storageClass) < STORAGE_CLASSES.indexOf(previous.storageClass)) {
+        ctx.addIssue({ code: 'custom', path: at, message: `S3 cannot move objects from ${previous.storageClass} back up to ${transition.storageClass}` });
+      }
+      const minimum = previous.afterDays + MINIMUM_STORAGE_DAYS[previous.storageClass];
+      if (transition.afterDays < minimum) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'afterDays'],
+          message: `must be at least ${minimum}: objects stay ${MINIMUM_STORAGE_DAYS[previous.storageClass]} days in ${previous.storageClass} (its minimum storage duration)`,
+        });
+      }
+    }
+    previous = transition;
+  });
+  if (previous && policy.expireAfterDays !== undefined) {
+    const minimum = previous.afterDays + MINIMUM_STORAGE_DAYS[previous.storageClass];
+    if (policy.expireAfterDays < minimum) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'expireAfterDays'],
+        message: `must be at least ${minimum}: recordings stay ${MINIMUM_STORAGE_DAYS[previous.storageClass]} days in ${previous.storageClass} before they may expire`,
+      });
+    }
+  }
+}
 
 const workerSchema = z
   .object({
@@ -139,6 +260,7 @@ export const configSchema = z
       .default({ enabled: true, lookbackHours: 48, intervalSeconds: 300 }),
     worker: workerSchema.default(workerSchema.parse({})),
     retention: retentionSettingsSchema.optional(),
+    lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),
     aws: z
       .object({
         stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('Callvault'),

@@ -23,7 +23,8 @@ export async function handleArchiveJob(job: ArchiveJob, deps: JobDependencies, s
   if (job.type === 'recording') {
     const recording = recordingFromJob(job);
     const source = await deps.sources.get(recording.provider, recording.sourceId);
-    return archiveRecording(recording, { source, store: deps.store, clock: deps.clock, log: deps.log }, signal);
+    const retentionClass = deps.sources.retentionClassOf(recording.provider, recording.sourceId);
+    return archiveRecording(recording, { source, store: deps.store, clock: deps.clock, log: deps.log, retentionClass }, signal);
   }
   const source = await deps.sources.get(job.provider, job.sourceId);
   const recordings = await source.resolveHint(job, signal);

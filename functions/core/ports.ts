@@ -93,6 +93,8 @@ export interface ArchivedCopy {
   lastModified: Date;
   hasSidecar: boolean;
   tags: Record<string, string>;
+  /** An S3 Object Lock legal hold is on (or the `legal-hold` tag says so). */
+  legalHold?: boolean;
 }
 
 export interface PutRecordingInput {
@@ -128,6 +130,49 @@ export interface ArchiveStore {
    * inspect per recording; stores without it are asked key by key.
    */
   listKeys?(prefix: string): AsyncIterable<string>;
+}
+
+// ---------------------------------------------------------------- retention
+
+/** One line of the retention audit trail (`audit/retention/{yyyy}/{mm}/{dd}/{runId}.jsonl`). */
+export interface AuditEntry {
+  runId: string;
+  at: string;
+  provider: ProviderName;
+  sourceId: string;
+  recordingId: string;
+  startedAt: string;
+  /** `deleting` is the intent, recorded durably before the delete call; its outcome follows. */
+  decision: 'deleting' | 'deleted' | 'already-gone' | 'would-delete' | 'skipped' | 'failed' | 'stopped';
+  /** Why a recording was skipped or the run stopped (e.g. `size-mismatch`, `kill-switch`). */
+  reason?: string;
+  detail?: string;
+  dryRun: boolean;
+  /** The archived copy that vouched for the delete. */
+  objectKey?: string;
+  size?: number;
+  sha256?: string;
+  sourceSize?: number;
+}
+
+export interface AuditLog {
+  /** The trail of one retention run: one JSON-lines file per run. */
+  open(runId: string, runStartedAt: Date): AuditTrail;
+}
+
+export interface AuditTrail {
+  /**
+   * Adds an entry. With `durable` it is stored, with everything before it, when this resolves: a delete
+   * is attempted only after its intent was recorded so. Other entries may be batched until then.
+   */
+  record(entry: AuditEntry, options?: { durable?: boolean }): Promise<void>;
+  /** Stores whatever is still batched. */
+  close(): Promise<void>;
+}
+
+export interface KillSwitch {
+  /** True when deletes must stop. Answers true when the switch cannot be read: fail safe. */
+  engaged(): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------- queue

@@ -2,6 +2,12 @@ import { PermanentError } from './errors';
 import type { RecordingSource } from './ports';
 import type { ProviderName } from './recording';
 
+export interface RegisteredSource {
+  provider: ProviderName;
+  id: string;
+  retentionClass?: string;
+}
+
 /**
  * Looks up the adapter for a (provider, source id) pair. Adapters are built lazily, once, and kept:
  * their token caches and per-client locks must outlive a single job.
@@ -10,7 +16,7 @@ export class SourceRegistry {
   private readonly built = new Map<string, Promise<RecordingSource>>();
 
   constructor(
-    private readonly known: ReadonlyArray<{ provider: ProviderName; id: string }>,
+    private readonly known: ReadonlyArray<RegisteredSource>,
     private readonly build: (provider: ProviderName, sourceId: string) => Promise<RecordingSource>,
   ) {}
 
@@ -18,8 +24,13 @@ export class SourceRegistry {
     return this.known.some((source) => source.provider === provider && source.id === sourceId);
   }
 
-  list(): ReadonlyArray<{ provider: ProviderName; id: string }> {
+  list(): ReadonlyArray<RegisteredSource> {
     return this.known;
+  }
+
+  /** The `retention-class` tag for a source's objects. */
+  retentionClassOf(provider: string, sourceId: string): string {
+    return this.known.find((source) => source.provider === provider && source.id === sourceId)?.retentionClass ?? 'standard';
   }
 
   async get(provider: ProviderName, sourceId: string): Promise<RecordingSource> {

@@ -48,7 +48,7 @@ export function buildSourceRegistry(
 ): SourceRegistry {
   const sources = enabledSources(config);
   return new SourceRegistry(
-    sources.map(({ provider, id }) => ({ provider, id })),
+    sources.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
     async (provider, sourceId) => {
       const source = sources.find((candidate) => candidate.provider === provider && candidate.id === sourceId);
       if (!source) throw new InvalidInputError(`unknown source ${provider}/${sourceId}`);
