@@ -345,6 +345,8 @@ export interface RuntimeEnvironment {
   queueUrls: Partial<Record<string, string>>;
   deadLetterQueueUrls: Partial<Record<string, string>>;
   sourceSecrets: Partial<Record<string, string>>;
+  /** Set for the retention function only. */
+  killSwitchParameter?: string;
 }
 
 const stringMapSchema = z.record(z.string(), z.string());
@@ -375,6 +377,7 @@ export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
     queueUrls: jsonVariable(env, ENV.queueUrls, stringMapSchema),
     deadLetterQueueUrls: jsonVariable(env, ENV.deadLetterQueueUrls, stringMapSchema),
     sourceSecrets: jsonVariable(env, ENV.sourceSecrets, stringMapSchema),
+    killSwitchParameter: env[ENV.killSwitchParameter] || undefined,
   };
 }
 

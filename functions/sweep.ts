@@ -11,13 +11,42 @@ const DEADLINE_MARGIN_MS = 10_000;
 
 export function createSweepHandler(runtime: () => AwsRuntime) {
   return async (_event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
-    const { env, sources, store, queue, clock, logger: log } = runtime();
+    const { env, sources, store, queue, clock, ledger, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
     const window = lookbackWindow(clock.now(), env.config.sweep.lookbackHours);
     // One source failing (its API down, its secret unreadable) must not stop the others.
     const settled = await Promise.allSettled(
-      sources.list().map(async ({ provider, id }) => sweepSource(await sources.get(provider, id), window, { store, queue, log }, signal)),
+      sources.list().map(async ({ provider, id }) => {
+        const startedAt = clock.now().toISOString();
+        try {
+          const result = await sweepSource(
+            await sources.get(provider, id),
+            window,
+            { store, queue, log },
+            signal,
+          );
+          await ledger.record({
+            kind: 'sweep',
+            sourceId: id,
+            startedAt,
+            endedAt: clock.now().toISOString(),
+            outcome: 'ok',
+            summary: { ...result },
+          });
+          return result;
+        } catch (error) {
+          await ledger.record({
+            kind: 'sweep',
+            sourceId: id,
+            startedAt,
+            endedAt: clock.now().toISOString(),
+            outcome: 'failed',
+            summary: { error: String(error) },
+          });
+          throw error;
+        }
+      }),
     );
     const results: SweepResult[] = [];
     const failures: string[] = [];

@@ -5,12 +5,16 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
-import { type Clock, type Log, systemClock } from '../core/ports';
+import { type Clock, type KillSwitch, type Log, systemClock } from '../core/ports';
 import type { SourceRegistry } from '../core/source-registry';
 import { buildSourceRegistry } from '../providers';
 import { S3ArchiveStore } from './s3-archive-store';
+import { SsmKillSwitch } from './kill-switch';
 import { powertoolsLog } from './logger';
+import { S3RunLedger } from './run-ledgers';
+import { S3AuditLog } from './s3-audit-log';
 import { secretsManagerCredentials } from './secrets-credentials';
 import { SqsJobQueue } from './sqs-job-queue';
 
@@ -23,6 +27,10 @@ export interface AwsRuntime {
   store: S3ArchiveStore;
   queue: SqsJobQueue;
   sources: SourceRegistry;
+  audit: S3AuditLog;
+  ledger: S3RunLedger;
+  /** Engaged when the SSM parameter says so, or cannot be read; never engaged where none is configured. */
+  killSwitch: KillSwitch;
 }
 
 let runtime: AwsRuntime | undefined;
@@ -34,13 +42,15 @@ export function awsRuntime(): AwsRuntime {
 
 export function createAwsRuntime(
   env: RuntimeEnvironment,
-  clients: { s3?: S3Client; sqs?: SQSClient; secrets?: SecretsManagerClient } = {},
+  clients: { s3?: S3Client; sqs?: SQSClient; secrets?: SecretsManagerClient; ssm?: SSMClient } = {},
 ): AwsRuntime {
   const s3 = clients.s3 ?? new S3Client({});
   const sqs = clients.sqs ?? new SQSClient({});
   const secrets = clients.secrets ?? new SecretsManagerClient({});
   const logger = powertoolsLog();
   const { worker } = env.config;
+  const killSwitchParameter = env.killSwitchParameter;
+  const ssm = killSwitchParameter ? (clients.ssm ?? new SSMClient({})) : undefined;
   return {
     env,
     logger,
@@ -55,6 +65,12 @@ export function createAwsRuntime(
       log: logger,
     }),
     queue: new SqsJobQueue({ client: sqs, queueUrls: env.queueUrls, log: logger }),
+    audit: new S3AuditLog({ client: s3, bucket: env.bucket }),
+    ledger: new S3RunLedger({ client: s3, bucket: env.bucket }),
+    killSwitch:
+      ssm && killSwitchParameter
+        ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })
+        : { engaged: async () => false },
     sources: buildSourceRegistry(env.config, secretsManagerCredentials(secrets, env.sourceSecrets), {
       clock: systemClock,
       log: logger,

@@ -215,6 +215,8 @@ export class S3ArchiveStore implements ArchiveStore {
       lastModified: head.LastModified ?? new Date(0),
       hasSidecar: sidecar !== undefined,
       tags,
+      // Present only where Object Lock is on and the caller may read legal holds.
+      legalHold: head.ObjectLockLegalHoldStatus === 'ON',
     };
   }
 

@@ -175,6 +175,31 @@ export interface KillSwitch {
   engaged(): Promise<boolean>;
 }
 
+// ---------------------------------------------------------------- run ledger
+
+export type RunKind = 'sweep' | 'retention' | 'backfill';
+
+/** When a scheduled job last ended for a source, and what it did (read by `npm run status`). */
+export interface RunRecord {
+  kind: RunKind;
+  sourceId: string;
+  runId?: string;
+  startedAt: string;
+  endedAt: string;
+  outcome: 'ok' | 'failed';
+  summary: Record<string, unknown>;
+}
+
+export interface RunLedger {
+  record(run: RunRecord): Promise<void>;
+  last(kind: RunKind, sourceId: string): Promise<RunRecord | undefined>;
+}
+
+/** `state/runs/{kind}/{sourceId}.json`: the same key in the bucket and under the local archive folder. */
+export function runLedgerKey(kind: RunKind, sourceId: string): string {
+  return `state/runs/${kind}/${sourceId}.json`;
+}
+
 // ---------------------------------------------------------------- queue
 
 export interface JobQueue {

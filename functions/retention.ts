@@ -1,0 +1,52 @@
+/** Lambda entry: scheduled retention → verify each old recording's copy, delete at the source, audit. */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
+import { logger } from './adapters/logger';
+import { runRetentionForSources } from './core/run-retention-for-sources';
+
+/** Namespace of callvault's CloudWatch metrics (the CDK alarms read it). */
+export const METRICS_NAMESPACE = 'Callvault';
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+
+/** Stop this long before the Lambda deadline: the audit is flushed and the run recorded. */
+const DEADLINE_MARGIN_MS = 30_000;
+
+export function createRetentionHandler(runtime: () => AwsRuntime, publish: Metrics = metrics) {
+  return async (_event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
+    const rt = runtime();
+    const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
+    const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
+    const { reports, failed } = await runRetentionForSources(
+      {
+        config: rt.env.config,
+        sources: rt.sources,
+        store: rt.store,
+        queue: rt.queue,
+        audit: rt.audit,
+        killSwitch: rt.killSwitch,
+        ledger: rt.ledger,
+        clock: rt.clock,
+        log: rt.logger,
+      },
+      signal,
+    );
+    for (const report of reports) {
+      const perSource = publish.singleMetric();
+      perSource.addDimension('source', report.sourceId);
+      perSource.addMetric('DueButNotArchived', MetricUnit.Count, report.dueButNotArchived);
+      publish.addMetric('RecordingsDeletedAtSource', MetricUnit.Count, report.deleted);
+      publish.addMetric('RetentionSkipped', MetricUnit.Count, report.skipped);
+      publish.addMetric('DueButNotArchivedTotal', MetricUnit.Count, report.dueButNotArchived);
+    }
+    if (failed.length > 0) throw new Error(`retention failed for ${failed.join(', ')}`);
+    return { reports };
+  };
+}
+
+export const handler = middy(createRetentionHandler(awsRuntime))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: false }));
