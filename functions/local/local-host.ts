@@ -2,16 +2,24 @@
  * The one-machine host behind `npm start`: the same use cases as the Lambda functions, wired to a local
  * HTTP server, the in-process queue, and either a local folder or an S3 bucket.
  */
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FsArchiveStore } from '../adapters/fs-archive-store';
+import { FsAuditLog } from '../adapters/fs-audit-log';
+import { fileKillSwitch } from '../adapters/kill-switch';
 import { LocalJobQueue } from '../adapters/local-job-queue';
+import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
-import type { CallvaultConfig } from '../config';
+import { S3AuditLog } from '../adapters/s3-audit-log';
+import { type CallvaultConfig, retentionFor } from '../config';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
-import { type ArchiveStore, type Clock, type Log, systemClock } from '../core/ports';
+import type { ArchiveStore, AuditLog, Clock, KillSwitch, Log, RunLedger } from '../core/ports';
+import { systemClock } from '../core/ports';
+import type { RetentionReport } from '../core/retention';
+import { runRetentionForSources } from '../core/run-retention-for-sources';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
 import { lookbackWindow, type SweepResult, sweepSource } from '../core/sweep';
 import { buildSourceRegistry, type CredentialsLoader, inlineCredentials } from '../providers';
@@ -26,6 +34,10 @@ export interface LocalHostOptions {
   scheduleSweep?: boolean;
   /** Overrides of the retry delays (the demo shortens them). */
   retryPolicy?: Partial<RetryPolicy>;
+  /** Run retention on its interval (default: when any source has retention configured). */
+  scheduleRetention?: boolean;
+  /** Listen for webhooks (default true); one-off commands turn it off. */
+  serveWebhooks?: boolean;
 }
 
 export interface LocalHost {
@@ -35,21 +47,56 @@ export interface LocalHost {
   /** Archived recordings and bytes since start. */
   progress(): { archived: number; bytes: number };
   sweepNow(): Promise<SweepResult[]>;
+  /** One retention run over every source that has retention configured. */
+  retentionNow(): Promise<RetentionReport[]>;
   /** Resolves once no job is pending, delayed or running. */
   idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export function createStore(config: CallvaultConfig, log: Log): ArchiveStore {
+export interface LocalStorage {
+  store: ArchiveStore;
+  audit: AuditLog;
+  ledger: RunLedger;
+}
+
+/** The archive folder by default; the configured bucket when `storage.s3` is set. Audit and ledger live beside it. */
+export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
   const target = config.storage.s3;
   const partSizeBytes = config.worker.partSizeMiB * 1024 * 1024;
-  if (!target) return new FsArchiveStore({ root: config.local.archiveDir, log });
+  if (!target) {
+    const root = config.local.archiveDir;
+    return {
+      store: new FsArchiveStore({ root, log }),
+      audit: new FsAuditLog({ root }),
+      ledger: new FsRunLedger({ root }),
+    };
+  }
   const client = new S3Client({
     region: target.region,
     endpoint: target.endpoint,
     forcePathStyle: target.forcePathStyle,
   });
-  return new S3ArchiveStore({ client, bucket: target.bucket, partSizeBytes, partsInFlight: config.worker.partsInFlight, log });
+  return {
+    store: new S3ArchiveStore({
+      client,
+      bucket: target.bucket,
+      partSizeBytes,
+      partsInFlight: config.worker.partsInFlight,
+      log,
+    }),
+    audit: new S3AuditLog({ client, bucket: target.bucket }),
+    ledger: new S3RunLedger({ client, bucket: target.bucket }),
+  };
+}
+
+export function createStore(config: CallvaultConfig, log: Log): ArchiveStore {
+  return createStorage(config, log).store;
+}
+
+/** Local kill switch: the file `{stateDir}/KILL` stops every retention delete while it exists. */
+export function localKillSwitch(config: CallvaultConfig): KillSwitch {
+  return fileKillSwitch(join(config.local.stateDir, 'KILL'), existsSync);
 }
 
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
@@ -57,7 +104,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const clock = options.clock ?? systemClock;
   const stateDir = config.local.stateDir;
   await mkdir(stateDir, { recursive: true });
-  const store = createStore(config, log);
+  const { store, audit, ledger } = createStorage(config, log);
   const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
   const totals = { archived: 0, bytes: 0 };
 
@@ -65,7 +112,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (outcome.status !== 'archived') return;
     totals.archived += 1;
     totals.bytes += outcome.size;
-    log.info(`archived #${totals.archived}`, { key: outcome.key, size: formatBytes(outcome.size), total: formatBytes(totals.bytes) });
+    log.info(`archived #${totals.archived}`, {
+      key: outcome.key,
+      size: formatBytes(outcome.size),
+      total: formatBytes(totals.bytes),
+    });
   };
   const queue: LocalJobQueue = new LocalJobQueue({
     concurrency: config.worker.concurrency,
@@ -80,26 +131,62 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   });
   queue.start();
 
-  const server = await startWebhookServer({
-    host: config.local.host,
-    port: config.local.port,
-    deps: { sources, queue, log },
-    log,
-    health: () => ({ queue: queue.stats(), ...totals }),
-  });
-  log.info('webhooks listening', { url: `${server.url}/webhooks/{provider}/{sourceId}` });
+  const server =
+    options.serveWebhooks === false
+      ? undefined
+      : await startWebhookServer({
+          host: config.local.host,
+          port: config.local.port,
+          deps: { sources, queue, log },
+          log,
+          health: () => ({ queue: queue.stats(), ...totals }),
+        });
+  if (server) log.info('webhooks listening', { url: `${server.url}/webhooks/{provider}/{sourceId}` });
 
   const sweepNow = async (): Promise<SweepResult[]> => {
     const window = lookbackWindow(clock.now(), config.sweep.lookbackHours);
     const results: SweepResult[] = [];
     for (const { provider, id } of sources.list()) {
+      const startedAt = clock.now().toISOString();
       try {
-        results.push(await sweepSource(await sources.get(provider, id), window, { store, queue, log }));
+        const result = await sweepSource(await sources.get(provider, id), window, { store, queue, log });
+        results.push(result);
+        await ledger.record({
+          kind: 'sweep',
+          sourceId: id,
+          startedAt,
+          endedAt: clock.now().toISOString(),
+          outcome: 'ok',
+          summary: { ...result },
+        });
       } catch (error) {
         log.error('sweep of a source failed; the next run retries', { source: id, error: String(error) });
+        await ledger.record({
+          kind: 'sweep',
+          sourceId: id,
+          startedAt,
+          endedAt: clock.now().toISOString(),
+          outcome: 'failed',
+          summary: { error: String(error) },
+        });
       }
     }
     return results;
+  };
+
+  const retentionNow = async (): Promise<RetentionReport[]> => {
+    const { reports } = await runRetentionForSources({
+      config,
+      sources,
+      store,
+      queue,
+      audit,
+      killSwitch: localKillSwitch(config),
+      ledger,
+      clock,
+      log,
+    });
+    return reports;
   };
 
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -112,20 +199,40 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     sweepTimer = setInterval(runScheduled, config.sweep.intervalSeconds * 1000);
   }
 
+  // Retention runs after the start-up sweep settled, then on its own interval (daily by default).
+  let retentionTimer: NodeJS.Timeout | undefined;
+  let retaining: Promise<unknown> = Promise.resolve();
+  const retentionSettings = config.sources
+    .map((source) => retentionFor(config, source))
+    .filter((settings) => settings !== undefined);
+  if ((options.scheduleRetention ?? retentionSettings.length > 0) && retentionSettings.length > 0) {
+    const intervalSeconds = Math.min(...retentionSettings.map((settings) => settings.intervalSeconds));
+    const runScheduled = () => {
+      retaining = retentionNow().catch((error: unknown) =>
+        log.error('retention run failed', { error: String(error) }),
+      );
+    };
+    void sweeping.finally(runScheduled);
+    retentionTimer = setInterval(runScheduled, intervalSeconds * 1000);
+  }
+
   return {
-    webhookUrl: server.url,
+    webhookUrl: server?.url ?? '',
     store,
     queue,
     progress: () => ({ ...totals }),
     sweepNow,
+    retentionNow,
     async idle() {
       await sweeping;
       await queue.idle();
     },
     async stop() {
       clearInterval(sweepTimer);
-      await server.close();
+      clearInterval(retentionTimer);
+      await server?.close();
       await sweeping.catch(() => {});
+      await retaining;
       await queue.stop();
     },
   };

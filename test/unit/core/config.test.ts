@@ -43,3 +43,62 @@ describe('config', () => {
     expect(second && retentionFor(config, second)).toBeUndefined();
   });
 });
+
+describe('lifecycle validation against S3 rules', () => {
+  const withLifecycle = (lifecycle: unknown) => () => parseConfig({ sources: [telphin], lifecycle });
+
+  it('accepts a sensible waterfall', () => {
+    const config = withLifecycle({
+      transitions: [
+        { storageClass: 'GLACIER_IR', afterDays: 30 },
+        { storageClass: 'DEEP_ARCHIVE', afterDays: 180 },
+      ],
+      expireAfterDays: 2555,
+    })();
+    expect(config.lifecycle.transitions).toHaveLength(2);
+  });
+
+  it('refuses Standard-IA before 30 days', () => {
+    expect(withLifecycle({ transitions: [{ storageClass: 'STANDARD_IA', afterDays: 10 }] })).toThrow(
+      /lifecycle\.transitions\[0\]\.afterDays: S3 moves objects to STANDARD_IA after 30 days at the earliest/,
+    );
+  });
+
+  it("refuses leaving a class before its minimum storage duration", () => {
+    expect(
+      withLifecycle({
+        transitions: [
+          { storageClass: 'GLACIER_IR', afterDays: 30 },
+          { storageClass: 'DEEP_ARCHIVE', afterDays: 60 },
+        ],
+      }),
+    ).toThrow(/transitions\[1\]\.afterDays: must be at least 120/);
+  });
+
+  it('refuses moving back up the waterfall', () => {
+    expect(
+      withLifecycle({
+        transitions: [
+          { storageClass: 'DEEP_ARCHIVE', afterDays: 30 },
+          { storageClass: 'GLACIER_IR', afterDays: 300 },
+        ],
+      }),
+    ).toThrow(/cannot move objects from DEEP_ARCHIVE back up to GLACIER_IR/);
+  });
+
+  it('refuses expiry before the last class minimum or before the Object Lock period', () => {
+    expect(withLifecycle({ transitions: [{ storageClass: 'DEEP_ARCHIVE', afterDays: 30 }], expireAfterDays: 100 })).toThrow(
+      /expireAfterDays: must be at least 210/,
+    );
+    expect(withLifecycle({ expireAfterDays: 365, objectLock: { mode: 'COMPLIANCE', years: 7 } })).toThrow(
+      /before the Object Lock retention of 2555 days ends/,
+    );
+    expect(withLifecycle({ objectLock: { mode: 'GOVERNANCE', days: 10, years: 1 } })).toThrow(/exactly one of days or years/);
+  });
+
+  it('checks each retention class too', () => {
+    expect(
+      withLifecycle({ retentionClasses: { short: { transitions: [{ storageClass: 'ONEZONE_IA', afterDays: 5 }] } } }),
+    ).toThrow(/lifecycle\.retentionClasses\.short\.transitions\[0\]\.afterDays/);
+  });
+});

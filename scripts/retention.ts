@@ -1,0 +1,71 @@
+/**
+ * `npm run retention [-- --dry-run] [--source <id>]`: one retention run now, in local mode, over every
+ * source with retention configured (or the one named). Recordings found due but not archived are
+ * archived before it exits. On AWS, invoke the deployed retention function instead.
+ */
+import { parseArgs } from 'node:util';
+import {
+  ConfigError,
+  type CallvaultConfig,
+  configPathFromEnvironment,
+  loadConfigFile,
+  retentionFor,
+} from '../functions/config';
+import { consoleLog } from '../functions/local/console-log';
+import { startLocalHost } from '../functions/local/local-host';
+
+function selectSources(
+  config: CallvaultConfig,
+  sourceId: string | undefined,
+  forceDryRun: boolean,
+): CallvaultConfig {
+  if (sourceId && !config.sources.some((source) => source.id === sourceId)) {
+    throw new ConfigError(`no source with id "${sourceId}" in the config`);
+  }
+  return {
+    ...config,
+    sources: config.sources
+      .filter((source) => !sourceId || source.id === sourceId)
+      .map((source) =>
+        forceDryRun && source.retention !== false
+          ? { ...source, retention: { ...source.retention, dryRun: true } }
+          : source,
+      ),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { 'dry-run': { type: 'boolean', default: false }, source: { type: 'string' } },
+  });
+  const log = consoleLog();
+  const config = selectSources(
+    loadConfigFile(configPathFromEnvironment()),
+    values.source,
+    values['dry-run'] ?? false,
+  );
+  if (!config.sources.some((source) => retentionFor(config, source))) {
+    throw new ConfigError('no source has retention configured (set "retention" globally or per source)');
+  }
+  const host = await startLocalHost({
+    config,
+    log,
+    scheduleSweep: false,
+    scheduleRetention: false,
+    serveWebhooks: false,
+  });
+  try {
+    const reports = await host.retentionNow();
+    await host.idle();
+    for (const report of reports) {
+      log.info(`retention ${report.dryRun ? '(dry run) ' : ''}${report.sourceId}`, { ...report });
+    }
+  } finally {
+    await host.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`callvault retention: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
