@@ -4,9 +4,9 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
 import { logger } from './adapters/logger';
-import { lookbackWindow, type SweepResult, sweepSource } from './core/sweep';
+import { sweepAllSources } from './core/sweep-sources';
 
-/** Stop this long before the Lambda deadline so the results are still reported. */
+/** Stop this long before the Lambda deadline so the results are still recorded. */
 const DEADLINE_MARGIN_MS = 10_000;
 
 export function createSweepHandler(runtime: () => AwsRuntime) {
@@ -14,51 +14,13 @@ export function createSweepHandler(runtime: () => AwsRuntime) {
     const { env, sources, store, queue, clock, ledger, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
-    const window = lookbackWindow(clock.now(), env.config.sweep.lookbackHours);
-    // One source failing (its API down, its secret unreadable) must not stop the others.
-    const settled = await Promise.allSettled(
-      sources.list().map(async ({ provider, id }) => {
-        const startedAt = clock.now().toISOString();
-        try {
-          const result = await sweepSource(
-            await sources.get(provider, id),
-            window,
-            { store, queue, log },
-            signal,
-          );
-          await ledger.record({
-            kind: 'sweep',
-            sourceId: id,
-            startedAt,
-            endedAt: clock.now().toISOString(),
-            outcome: 'ok',
-            summary: { ...result },
-          });
-          return result;
-        } catch (error) {
-          await ledger.record({
-            kind: 'sweep',
-            sourceId: id,
-            startedAt,
-            endedAt: clock.now().toISOString(),
-            outcome: 'failed',
-            summary: { error: String(error) },
-          });
-          throw error;
-        }
-      }),
+    const { results, failed } = await sweepAllSources(
+      env.config.sweep.lookbackHours,
+      { sources, store, queue, ledger, clock, log },
+      signal,
     );
-    const results: SweepResult[] = [];
-    const failures: string[] = [];
-    settled.forEach((outcome, index) => {
-      const source = sources.list()[index];
-      if (outcome.status === 'fulfilled') results.push(outcome.value);
-      else {
-        failures.push(`${source?.provider}/${source?.id}`);
-        log.error('sweep of a source failed', { source: source?.id, error: String(outcome.reason) });
-      }
-    });
-    if (failures.length > 0) throw new Error(`sweep failed for ${failures.join(', ')}`);
+    // A failed source makes the invocation fail, so the function's error alarm sees it.
+    if (failed.length > 0) throw new Error(`sweep failed for ${failed.join(', ')}`);
     return { results };
   };
 }

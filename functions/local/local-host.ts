@@ -21,7 +21,8 @@ import { systemClock } from '../core/ports';
 import type { RetentionReport } from '../core/retention';
 import { runRetentionForSources } from '../core/run-retention-for-sources';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
-import { lookbackWindow, type SweepResult, sweepSource } from '../core/sweep';
+import type { SweepResult } from '../core/sweep';
+import { sweepAllSources } from '../core/sweep-sources';
 import { buildSourceRegistry, type CredentialsLoader, inlineCredentials } from '../providers';
 import { startWebhookServer } from './webhook-server';
 
@@ -143,36 +144,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         });
   if (server) log.info('webhooks listening', { url: `${server.url}/webhooks/{provider}/{sourceId}` });
 
-  const sweepNow = async (): Promise<SweepResult[]> => {
-    const window = lookbackWindow(clock.now(), config.sweep.lookbackHours);
-    const results: SweepResult[] = [];
-    for (const { provider, id } of sources.list()) {
-      const startedAt = clock.now().toISOString();
-      try {
-        const result = await sweepSource(await sources.get(provider, id), window, { store, queue, log });
-        results.push(result);
-        await ledger.record({
-          kind: 'sweep',
-          sourceId: id,
-          startedAt,
-          endedAt: clock.now().toISOString(),
-          outcome: 'ok',
-          summary: { ...result },
-        });
-      } catch (error) {
-        log.error('sweep of a source failed; the next run retries', { source: id, error: String(error) });
-        await ledger.record({
-          kind: 'sweep',
-          sourceId: id,
-          startedAt,
-          endedAt: clock.now().toISOString(),
-          outcome: 'failed',
-          summary: { error: String(error) },
-        });
-      }
-    }
-    return results;
-  };
+  const sweepNow = async (): Promise<SweepResult[]> =>
+    (await sweepAllSources(config.sweep.lookbackHours, { sources, store, queue, ledger, clock, log }))
+      .results;
 
   const retentionNow = async (): Promise<RetentionReport[]> => {
     const { reports } = await runRetentionForSources({
