@@ -1,0 +1,121 @@
+/**
+ * Local mode (`npm start`) end to end: the Telphin sandbox as the platform, the local folder as the
+ * archive, the in-process queue, the HTTP webhook server and the sweep — all in this process.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../functions/config';
+import { recordingKey } from '../../functions/core/keys';
+import { silentLog } from '../../functions/core/ports';
+import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
+import { type SandboxRecording, startTelphinSandbox, type TelphinSandbox, telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
+
+const SECRET = 'local-webhook-secret-0123456789';
+
+describe('local host', () => {
+  let sandbox: TelphinSandbox;
+  let dir: string;
+  let host: LocalHost | undefined;
+
+  beforeEach(async () => {
+    sandbox = await startTelphinSandbox();
+    dir = await mkdtemp(join(tmpdir(), 'callvault-local-'));
+  });
+
+  afterEach(async () => {
+    await host?.stop();
+    host = undefined;
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const config = (overrides: Record<string, unknown> = {}) =>
+    parseConfig({
+      sources: [
+        {
+          provider: 'telphin',
+          id: 'office',
+          apiUrl: sandbox.url,
+          clientId: sandbox.clientId,
+          clientSecret: sandbox.clientSecret,
+          webhookSecret: SECRET,
+          allowedDownloadHosts: [new URL(sandbox.url).hostname, new URL(sandbox.storageOrigin).hostname],
+        },
+      ],
+      local: { port: 0, archiveDir: join(dir, 'archive'), stateDir: join(dir, 'state') },
+      worker: { concurrency: 2 },
+      ...overrides,
+    });
+
+  const pathOf = (recording: SandboxRecording) =>
+    join(
+      dir,
+      'archive',
+      recordingKey({
+        provider: 'telphin',
+        sourceId: 'office',
+        recordingId: recording.recordUuid,
+        startedAt: new Date(Math.floor(recording.startedAt.getTime() / 1000) * 1000),
+        fileExtension: 'mp3',
+      }),
+    );
+
+  const sha256Of = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+
+  it('archives the last two days on start-up and what webhooks announce afterwards, mirroring the S3 layout', async () => {
+    const history = sandbox.generateRecordings({ count: 5, from: new Date(Date.now() - 30 * 3_600_000), to: new Date(Date.now() - 3_600_000) });
+    host = await startLocalHost({ config: config(), log: silentLog });
+    await host.idle();
+    const fresh = sandbox.addRecording({ startedAt: new Date(Date.now() - 120_000), flow: 'in' });
+
+    const accepted = await fetch(`${host.webhookUrl}/webhooks/telphin/office?token=${SECRET}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: telphinHangupWebhookBody(fresh),
+    });
+    const refused = await fetch(`${host.webhookUrl}/webhooks/telphin/office?token=wrong-${SECRET}`, {
+      method: 'POST',
+      body: telphinHangupWebhookBody(fresh),
+    });
+    const unknown = await fetch(`${host.webhookUrl}/webhooks/telphin/elsewhere?token=${SECRET}`, { method: 'POST', body: '' });
+    await host.idle();
+
+    expect([accepted.status, refused.status, unknown.status]).toEqual([200, 403, 404]);
+    for (const recording of [...history, fresh]) {
+      expect(await sha256Of(pathOf(recording))).toBe(sandbox.expectedSha256(recording.recordUuid));
+      const sidecar = JSON.parse(await readFile(`${pathOf(recording)}.json`, 'utf8'));
+      expect(sidecar).toMatchObject({ recordingId: recording.recordUuid, sha256: sandbox.expectedSha256(recording.recordUuid) });
+    }
+    expect(host.progress().archived).toBe(6);
+    const ledger = JSON.parse(await readFile(join(dir, 'archive', 'state/runs/sweep/office.json'), 'utf8'));
+    expect(ledger).toMatchObject({ kind: 'sweep', outcome: 'ok', summary: { listed: 5, enqueued: 5 } });
+  });
+
+  it('stops cleanly mid-upload: nothing half-written left as if complete, the job saved for the next start', async () => {
+    const [slow] = sandbox.generateRecordings({ count: 1, from: new Date(Date.now() - 7_200_000), to: new Date(Date.now() - 3_600_000), size: 400_000 });
+    sandbox.injectFault({ kind: 'slow-body', bytesPerSecond: 50_000 }, { recordUuid: slow!.recordUuid, routes: ['storage', 'file'] });
+    host = await startLocalHost({ config: config(), log: silentLog });
+    // Wait until the download is under way.
+    for (let i = 0; i < 100 && sandbox.counters.storageDownloads + sandbox.counters.fileDownloads === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    await host.stop();
+    host = undefined;
+
+    const files = await readdir(join(dir, 'archive'), { recursive: true });
+    expect(files.filter((file) => file.endsWith('.mp3'))).toEqual([]);
+    const saved = JSON.parse(await readFile(join(dir, 'state', 'pending-jobs.json'), 'utf8'));
+    expect(JSON.stringify(saved)).toContain(slow!.recordUuid);
+
+    // The next start picks the saved job up and completes it.
+    sandbox.clearFaults();
+    host = await startLocalHost({ config: config({ sweep: { enabled: false } }), log: silentLog });
+    await host.idle();
+    expect(await sha256Of(pathOf(slow!))).toBe(sandbox.expectedSha256(slow!.recordUuid));
+  });
+});
