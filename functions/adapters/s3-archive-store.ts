@@ -60,7 +60,11 @@ export interface S3ArchiveStoreOptions {
 interface UploadState {
   stagingKey?: string;
   stagingUploadId?: string;
-  stagingComplete: boolean;
+  /**
+   * Set once CompleteMultipartUpload of the staging upload has been sent: from then on the staged
+   * object may exist even if we never heard back (a connection reset after S3 carried it out).
+   */
+  stagingMayExist: boolean;
   finalUploadId?: string;
 }
 
@@ -98,7 +102,7 @@ export class S3ArchiveStore implements ArchiveStore {
       body.destroy(new DeadlineError(`deadline reached while uploading ${key}`));
     };
     signal?.addEventListener('abort', onDeadline, { once: true });
-    const state: UploadState = { stagingComplete: false };
+    const state: UploadState = { stagingMayExist: false };
     try {
       const pumped = await pumpParts(
         body,
@@ -167,6 +171,7 @@ export class S3ArchiveStore implements ArchiveStore {
       }
 
       const stagingKey = required(state.stagingKey, 'no staging key');
+      state.stagingMayExist = true;
       await this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
@@ -176,13 +181,12 @@ export class S3ArchiveStore implements ArchiveStore {
         }),
         { abortSignal: cancel.signal },
       );
-      state.stagingComplete = true;
       state.stagingUploadId = undefined;
       // Metadata is fixed when a multipart upload is created, but the SHA-256 is known only now:
       // a server-side copy (no bytes through this process) writes the final object with it.
       await this.copyToFinal(stagingKey, summary.size, finalFields, state, cancel.signal);
       await this.deleteStaging(stagingKey);
-      state.stagingComplete = false;
+      state.stagingMayExist = false;
       this.log.debug('recording uploaded', { key, bytes: summary.size, parts: pumped.parts.length });
       return summary;
     } catch (error) {
@@ -356,7 +360,7 @@ export class S3ArchiveStore implements ArchiveStore {
       aborts.push(this.abortUpload(state.stagingKey, state.stagingUploadId));
     }
     if (state.finalUploadId) aborts.push(this.abortUpload(key, state.finalUploadId));
-    if (state.stagingComplete && state.stagingKey) aborts.push(this.deleteStaging(state.stagingKey));
+    if (state.stagingMayExist && state.stagingKey) aborts.push(this.deleteStaging(state.stagingKey));
     await Promise.all(aborts);
   }
 

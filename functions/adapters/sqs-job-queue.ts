@@ -194,8 +194,18 @@ export class SqsJobQueue implements JobQueue {
   }
 }
 
+/**
+ * SQS refuses a message body holding characters outside its set (InvalidMessageContents), and a refused
+ * job is retried forever by whoever enqueues it. JSON.stringify already escapes control characters and
+ * lone surrogates; U+FFFE and U+FFFF (which can arrive in webhook fields or listed records) it leaves
+ * as they are. In JSON they can only stand inside strings, where the `\uXXXX` escape means the same.
+ */
+function sqsSafeJson(json: string): string {
+  return json.replace(/[\uFFFE\uFFFF]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+}
+
 function toOutgoing(job: ArchiveJob, provider: ProviderName, sourceId: string): Outgoing {
-  const body = serialiseJob(job);
+  const body = sqsSafeJson(serialiseJob(job));
   // Attributes let operators and redrive tooling filter without reading (possibly sensitive) bodies.
   const attributes: Record<string, MessageAttributeValue> = {
     'job-type': { DataType: 'String', StringValue: job.type },

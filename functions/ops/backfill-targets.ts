@@ -1,0 +1,112 @@
+/**
+ * The two places a backfill's jobs can go. Local: the same pipeline as `npm start` (store, in-process
+ * queue with its saved state and dead-letter folder, archive worker), without the webhook server and the
+ * schedules. AWS: the deployed provider queue, with the bucket checked first.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { LocalJobQueue } from '../adapters/local-job-queue';
+import { S3RunLedger } from '../adapters/run-ledgers';
+import { S3ArchiveStore } from '../adapters/s3-archive-store';
+import { SqsJobQueue } from '../adapters/sqs-job-queue';
+import type { CallvaultConfig } from '../config';
+import { handleArchiveJob } from '../core/handle-job';
+import type { ArchiveJob } from '../core/jobs';
+import { type Clock, type Log, systemClock } from '../core/ports';
+import type { ProviderName } from '../core/recording';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
+import type { SourceRegistry } from '../core/source-registry';
+import { createStorage } from '../local/local-host';
+import { buildSourceRegistry, type CredentialsLoader, inlineCredentials } from '../providers';
+import type { BackfillTarget } from './backfill';
+
+export interface LocalBackfillTarget extends BackfillTarget {
+  sources: SourceRegistry;
+  queue: LocalJobQueue;
+  /** Stops the queue: in-flight jobs are aborted cleanly and pending ones saved for the next run. */
+  close(): Promise<void>;
+}
+
+export async function createLocalBackfillTarget(
+  config: CallvaultConfig,
+  options: {
+    log: Log;
+    onArchived?: (size: number) => void;
+    retryPolicy?: Partial<RetryPolicy>;
+    credentials?: CredentialsLoader;
+    clock?: Clock;
+  },
+): Promise<LocalBackfillTarget> {
+  const { log } = options;
+  const clock = options.clock ?? systemClock;
+  const stateDir = config.local.stateDir;
+  await mkdir(stateDir, { recursive: true });
+  const { store, ledger } = createStorage(config, log);
+  const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
+  // The same state file and dead-letter folder as `npm start`: what a stopped backfill leaves pending is
+  // picked up by whichever runs next, and `npm run status` sees it.
+  const queue: LocalJobQueue = new LocalJobQueue({
+    concurrency: config.worker.concurrency,
+    maxReceiveCount: config.worker.maxReceiveCount,
+    deadLetterDir: join(stateDir, 'dead-letter'),
+    stateFile: join(stateDir, 'pending-jobs.json'),
+    log,
+    retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
+    handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
+      const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+      if (outcome.status === 'archived') options.onArchived?.(outcome.size);
+    },
+  });
+  queue.start();
+  return {
+    mode: 'local',
+    store,
+    queue,
+    ledger,
+    sources,
+    drain: (signal) => untilAborted(queue.idle(), signal),
+    close: () => queue.stop(),
+  };
+}
+
+export function createAwsBackfillTarget(options: {
+  config: CallvaultConfig;
+  provider: ProviderName;
+  bucket: string;
+  queueUrl: string;
+  s3: S3Client;
+  sqs: SQSClient;
+  log: Log;
+}): BackfillTarget {
+  const { config, s3 } = options;
+  return {
+    mode: 'aws',
+    store: new S3ArchiveStore({
+      client: s3,
+      bucket: options.bucket,
+      partSizeBytes: config.worker.partSizeMiB * 1024 * 1024,
+      partsInFlight: config.worker.partsInFlight,
+      log: options.log,
+    }),
+    queue: new SqsJobQueue({
+      client: options.sqs,
+      queueUrls: { [options.provider]: options.queueUrl },
+      log: options.log,
+    }),
+    ledger: new S3RunLedger({ client: s3, bucket: options.bucket }),
+  };
+}
+
+/** Settles like `work`, or rejects as soon as the signal aborts (the work goes on; the caller stops it). */
+function untilAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
+  // A queue stopped with jobs left rejects idle(); that is the expected end of an interrupted run.
+  work.catch(() => {});
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -1,0 +1,221 @@
+/**
+ * `npm run status`: per source and UTC day, what the source holds against what the archive holds, what
+ * retention deleted at the source, how much work waits in the queues, and when sweep, retention and
+ * backfill last ran. Read-only.
+ */
+
+import { isSidecarKey, sidecarKey, sourcePrefix } from '../core/keys';
+import type { AuditEntry, RecordingSource, RunLedger, RunRecord, SourceStats } from '../core/ports';
+import type { ProviderName } from '../core/recording';
+import type { ArchiveListing } from './archive-listing';
+import type { QueueDepth } from './queue-depths';
+import { datePath, dayKey, dayWindow, lastDays } from './utc-days';
+
+export interface DayStatus {
+  day: string;
+  /** What the source reports for the day; undefined when it could not be asked (see `sourceError`). */
+  atSource?: SourceStats;
+  sourceError?: string;
+  /** Recordings with their sidecar, and their bytes. */
+  archived: SourceStats;
+  /** Recording objects without a sidecar yet (an archive in progress, or one to repair). */
+  withoutSidecar: number;
+  /** At source minus archived, never below 0; undefined when the source count is unknown. */
+  missing?: number;
+  /** `deleted` + `already-gone` lines in that day's retention audit trail. */
+  deletedAtSource: number;
+}
+
+export interface SourceStatus {
+  provider: ProviderName;
+  sourceId: string;
+  days: DayStatus[];
+  /** Days whose `missing` is above 0. */
+  daysWithMissing: string[];
+  lastRuns: { sweep?: RunRecord; retention?: RunRecord; backfill?: RunRecord };
+  error?: string;
+}
+
+export interface StatusReport {
+  generatedAt: string;
+  mode: 'local' | 'aws';
+  /** Where the archive was read (a folder or `s3://bucket`). */
+  archive: string;
+  days: string[];
+  sources: SourceStatus[];
+  queues: QueueDepth[];
+  queueError?: string;
+}
+
+export interface StatusSource {
+  provider: ProviderName;
+  sourceId: string;
+  /** Opens the adapter (credentials may be needed); a failure is reported per source, not fatal. */
+  open(): Promise<RecordingSource>;
+}
+
+export interface StatusDependencies {
+  mode: 'local' | 'aws';
+  archiveLabel: string;
+  sources: readonly StatusSource[];
+  archive: ArchiveListing;
+  ledger: RunLedger;
+  queues: () => Promise<QueueDepth[]>;
+  now: Date;
+  days: number;
+}
+
+export async function collectStatus(deps: StatusDependencies): Promise<StatusReport> {
+  const days = lastDays(deps.now, deps.days);
+  const audit = new AuditDays(deps.archive);
+  const sources: SourceStatus[] = [];
+  for (const source of deps.sources) sources.push(await sourceStatus(source, days, audit, deps));
+  let queues: QueueDepth[] = [];
+  let queueError: string | undefined;
+  try {
+    queues = await deps.queues();
+  } catch (error) {
+    queueError = errorText(error);
+  }
+  return {
+    generatedAt: deps.now.toISOString(),
+    mode: deps.mode,
+    archive: deps.archiveLabel,
+    days: days.map(dayKey),
+    sources,
+    queues,
+    queueError,
+  };
+}
+
+async function sourceStatus(
+  source: StatusSource,
+  days: Date[],
+  audit: AuditDays,
+  deps: StatusDependencies,
+): Promise<SourceStatus> {
+  let adapter: RecordingSource | undefined;
+  let error: string | undefined;
+  try {
+    adapter = await source.open();
+  } catch (thrown) {
+    error = `cannot open the source: ${errorText(thrown)}`;
+  }
+  const result: DayStatus[] = [];
+  for (const day of days) {
+    const status: DayStatus = {
+      day: dayKey(day),
+      archived: { count: 0, bytes: 0 },
+      withoutSidecar: 0,
+      deletedAtSource: await audit.deletions(day, source.provider, source.sourceId),
+    };
+    if (adapter) {
+      try {
+        status.atSource = await countAtSource(adapter, day);
+      } catch (thrown) {
+        status.sourceError = errorText(thrown);
+      }
+    }
+    const archived = await archivedOn(deps.archive, source, day);
+    status.archived = archived.complete;
+    status.withoutSidecar = archived.withoutSidecar;
+    if (status.atSource) status.missing = Math.max(0, status.atSource.count - status.archived.count);
+    result.push(status);
+  }
+  const [sweep, retention, backfill] = await Promise.all(
+    (['sweep', 'retention', 'backfill'] as const).map((kind) =>
+      deps.ledger.last(kind, source.sourceId).catch(() => undefined),
+    ),
+  );
+  return {
+    provider: source.provider,
+    sourceId: source.sourceId,
+    days: result,
+    daysWithMissing: result.filter((day) => (day.missing ?? 0) > 0).map((day) => day.day),
+    lastRuns: { sweep, retention, backfill },
+    error,
+  };
+}
+
+/** The source's stats for the day where it has them, else a count of its listing. */
+async function countAtSource(source: RecordingSource, day: Date): Promise<SourceStats> {
+  const window = dayWindow(day);
+  if (source.stats) return source.stats(window);
+  const total: SourceStats = { count: 0, bytes: 0 };
+  for await (const recording of source.listRecordings(window)) {
+    total.count += 1;
+    total.bytes += recording.size ?? 0;
+  }
+  return total;
+}
+
+/** Counts recordings (not sidecars) of one day; one counts as archived only with its sidecar. */
+async function archivedOn(
+  archive: ArchiveListing,
+  source: StatusSource,
+  day: Date,
+): Promise<{ complete: SourceStats; withoutSidecar: number }> {
+  const prefix = `${sourcePrefix(source.provider, source.sourceId)}${datePath(day)}/`;
+  const sizes = new Map<string, number>();
+  for await (const object of archive.list(prefix)) sizes.set(object.key, object.size);
+  const complete: SourceStats = { count: 0, bytes: 0 };
+  let withoutSidecar = 0;
+  for (const [key, size] of sizes) {
+    if (isSidecarKey(key)) continue;
+    if (sizes.has(sidecarKey(key))) {
+      complete.count += 1;
+      complete.bytes += size;
+    } else {
+      withoutSidecar += 1;
+    }
+  }
+  return { complete, withoutSidecar };
+}
+
+/** Retention's audit trail by day (`audit/retention/{yyyy}/{mm}/{dd}/*.jsonl`), read once per day. */
+class AuditDays {
+  private readonly days = new Map<string, Promise<AuditEntry[]>>();
+
+  constructor(private readonly archive: ArchiveListing) {}
+
+  async deletions(day: Date, provider: ProviderName, sourceId: string): Promise<number> {
+    const entries = await this.entries(day);
+    return entries.filter(
+      (entry) =>
+        entry.provider === provider &&
+        entry.sourceId === sourceId &&
+        (entry.decision === 'deleted' || entry.decision === 'already-gone'),
+    ).length;
+  }
+
+  private entries(day: Date): Promise<AuditEntry[]> {
+    const key = dayKey(day);
+    let entries = this.days.get(key);
+    if (!entries) {
+      entries = this.read(`audit/retention/${datePath(day)}/`);
+      this.days.set(key, entries);
+    }
+    return entries;
+  }
+
+  private async read(prefix: string): Promise<AuditEntry[]> {
+    const entries: AuditEntry[] = [];
+    for await (const object of this.archive.list(prefix)) {
+      if (!object.key.endsWith('.jsonl')) continue;
+      const text = (await this.archive.readText(object.key)) ?? '';
+      for (const line of text.split('\n')) {
+        if (!line.trim()) continue;
+        try {
+          entries.push(JSON.parse(line) as AuditEntry);
+        } catch {
+          // A torn last line (a run killed mid-append) is not an entry.
+        }
+      }
+    }
+    return entries;
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,86 @@
+/** The human-readable form of a StatusReport: one table per source, then queues. */
+import type { RunRecord } from '../core/ports';
+import { formatBytes } from '../local/local-host';
+import type { StatusReport } from './status-report';
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((cell, column) =>
+    Math.max(cell.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const render = (row: string[]) =>
+    row
+      // Labels (first and last column) read left to right; numbers line up on the right.
+      .map((cell, column) =>
+        column === 0 || column === row.length - 1
+          ? cell.padEnd(widths[column] ?? 0)
+          : cell.padStart(widths[column] ?? 0),
+      )
+      .join('  ')
+      .trimEnd();
+  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)];
+}
+
+function describeRun(run: RunRecord | undefined): string {
+  if (!run) return 'never';
+  const facts = Object.entries(run.summary)
+    .filter(([, value]) => typeof value === 'number' || typeof value === 'string')
+    .slice(0, 5)
+    .map(([key, value]) => `${key} ${String(value)}`)
+    .join(', ');
+  return `${run.endedAt} ${run.outcome}${facts ? ` (${facts})` : ''}`;
+}
+
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = [
+    `callvault status, ${report.mode} mode, archive ${report.archive}, generated ${report.generatedAt}`,
+    '',
+  ];
+  for (const source of report.sources) {
+    lines.push(`${source.provider}/${source.sourceId} (UTC days)`);
+    if (source.error) lines.push(`  ! ${source.error}`);
+    const rows = source.days.map((day) => [
+      day.day,
+      day.atSource ? String(day.atSource.count) : '?',
+      day.atSource ? formatBytes(day.atSource.bytes) : '?',
+      String(day.archived.count),
+      formatBytes(day.archived.bytes),
+      day.missing === undefined ? '?' : day.missing > 0 ? `${day.missing} !` : '0',
+      String(day.deletedAtSource),
+      day.withoutSidecar > 0
+        ? `${day.withoutSidecar} without sidecar`
+        : day.sourceError
+          ? `source: ${day.sourceError.slice(0, 60)}`
+          : '',
+    ]);
+    lines.push(
+      ...table(
+        ['day', 'at source', 'bytes', 'archived', 'bytes', 'missing', 'deleted at source', 'note'],
+        rows,
+      ).map((line) => `  ${line}`),
+    );
+    lines.push(
+      source.daysWithMissing.length > 0
+        ? `  ! missing recordings on ${source.daysWithMissing.join(', ')} (the sweep or a backfill fetches them; the current day may still be in progress)`
+        : '  nothing missing',
+    );
+    lines.push(`  last sweep:     ${describeRun(source.lastRuns.sweep)}`);
+    lines.push(`  last retention: ${describeRun(source.lastRuns.retention)}`);
+    lines.push(`  last backfill:  ${describeRun(source.lastRuns.backfill)}`, '');
+  }
+  lines.push('queues');
+  if (report.queueError) lines.push(`  ! could not read the queues: ${report.queueError}`);
+  const rows = report.queues.map((queue) => [
+    queue.provider,
+    String(queue.pending),
+    String(queue.inFlight),
+    String(queue.delayed),
+    queue.deadLetters > 0 ? `${queue.deadLetters} !` : '0',
+    queue.origin,
+  ]);
+  lines.push(
+    ...table(['provider', 'pending', 'in flight', 'delayed', 'dead letters', 'from'], rows).map(
+      (line) => `  ${line}`,
+    ),
+  );
+  return lines.join('\n');
+}
