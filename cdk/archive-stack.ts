@@ -2,13 +2,20 @@ import { CfnOutput, Duration, Stack, type StackProps, Token, Validations } from 
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { type CallvaultConfig, ConfigError, ENV, runtimeConfigForDeployment } from '../functions/config';
+import {
+  type CallvaultConfig,
+  ConfigError,
+  ENV,
+  retentionFor,
+  runtimeConfigForDeployment,
+} from '../functions/config';
 import type { ProviderName } from '../functions/core/recording';
+import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { NodeFunction } from './constructs/node-function';
 import { ProviderQueue } from './constructs/provider-queue';
-import { RecordingBucket } from './constructs/recording-bucket';
-import { SweepSchedule } from './constructs/schedules';
+import { DEFAULT_RETENTION_CLASS, RecordingBucket } from './constructs/recording-bucket';
+import { RateSchedule } from './constructs/schedules';
 import { SourceSecrets } from './constructs/source-secrets';
 import { WebhookApi } from './constructs/webhook-api';
 
@@ -18,6 +25,9 @@ import { WebhookApi } from './constructs/webhook-api';
  * small batch keeps per-message deadlines honest while still amortising a cold start.
  */
 export const WORKER_BATCH_SIZE = 2;
+
+/** One retention run may take Lambda's maximum: deletes are one at a time, each audited before and after. */
+export const RETENTION_TIMEOUT = Duration.minutes(15);
 
 export interface ArchiveStackProps extends StackProps {
   readonly config: CallvaultConfig;
@@ -32,7 +42,11 @@ export class ArchiveStack extends Stack {
   public readonly webhook: NodeFunction;
   public readonly sweep: NodeFunction;
   public readonly webhookApi: WebhookApi;
-  public readonly sweepSchedule?: SweepSchedule;
+  public readonly sweepSchedule?: RateSchedule;
+  /** Present when some enabled source has retention (the global `retention` block or its own). */
+  public readonly retention?: NodeFunction;
+  public readonly retentionSchedule?: RateSchedule;
+  public readonly killSwitch?: RetentionKillSwitch;
   public readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
@@ -40,13 +54,18 @@ export class ArchiveStack extends Stack {
     const { config } = props;
     // Refuses inline secrets before anything is built: they must never reach a template.
     const runtimeConfig = runtimeConfigForDeployment(config);
+    assertRetentionClassesGoverned(config);
 
     const sources = config.sources.filter((source) => source.enabled);
+    const retentionSources = sources.filter((source) => retentionFor(config, source) !== undefined);
     const providers = [...new Set(sources.map((source) => source.provider))];
     const logRetention = logRetentionDays(config.aws.logRetentionDays);
     const workerTimeout = Duration.seconds(config.worker.timeoutSeconds);
 
-    this.recordings = new RecordingBucket(this, 'Recordings', { bucketName: config.aws.bucketName });
+    this.recordings = new RecordingBucket(this, 'Recordings', {
+      bucketName: config.aws.bucketName,
+      lifecycle: config.lifecycle,
+    });
     this.secrets = new SourceSecrets(this, 'SourceSecrets', { stackName: this.stackName, sources });
 
     const queues = new Map<ProviderName, ProviderQueue>();
@@ -144,12 +163,64 @@ export class ArchiveStack extends Stack {
         'A scheduled sweep carries no payload worth keeping: a failed run alarms (SweepErrors) and the next run covers the same look-back window.',
     });
     this.recordings.grantInspect(this.sweep);
+    this.recordings.grantRecordRuns(this.sweep, 'sweep');
     this.secrets.grantRead(this.sweep);
     for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.sweep);
     if (config.sweep.enabled) {
-      this.sweepSchedule = new SweepSchedule(this, 'SweepSchedule', {
-        sweep: this.sweep,
+      this.sweepSchedule = new RateSchedule(this, 'SweepSchedule', {
+        target: this.sweep,
         intervalSeconds: config.sweep.intervalSeconds,
+        description: 'callvault sweep: enqueue recent recordings that the archive lacks',
+      });
+    }
+
+    if (retentionSources.length > 0) {
+      this.killSwitch = new RetentionKillSwitch(this, 'RetentionKillSwitch', { stackName: this.stackName });
+      const retentionEnvironment = {
+        ...environment,
+        [ENV.killSwitchParameter]: this.killSwitch.parameterName,
+      };
+      assertEnvironmentFits(retentionEnvironment, sources.length + 2 * providers.length + 1);
+      this.retention = new NodeFunction(this, 'Retention', {
+        entry: 'functions/retention.ts',
+        description:
+          'callvault retention: deletes old recordings at the source once their S3 copy is verified',
+        serviceName: 'callvault-retention',
+        timeout: RETENTION_TIMEOUT,
+        memorySize: 512,
+        logRetention,
+        environment: retentionEnvironment,
+        // One run at a time. Two overlapping runs would pick the same due recordings, both verify and both
+        // try to delete each at the source (doubling the platform's rate-limited API calls and every run's
+        // cap), and interleave their audit trails. With a reserve of 1, an overlapping invocation waits in
+        // Lambda's asynchronous queue until the running one ends.
+        reservedConcurrentExecutions: 1,
+      });
+      // A failed run is not retried by Lambda: the handler fails the whole run when one source fails, and a
+      // retry would run every healthy source again, spending its maxDeletesPerRun a second and third time.
+      // The error alarms; the next scheduled run re-examines the same recordings.
+      this.retention.configureAsyncInvoke({ retryAttempts: 0 });
+      Validations.of(this.retention).acknowledge(
+        {
+          id: 'Serverless-LambdaDLQ',
+          reason:
+            'A scheduled retention run carries no payload worth keeping: a failed run alarms (RetentionErrors), its audit trail records how far it got, and the next run re-examines the same recordings.',
+        },
+        {
+          id: 'Serverless-LambdaAsyncFailureDestination',
+          reason:
+            'The failed event is an empty Scheduler tick; the RetentionErrors alarm already notifies the alarm topic, and a destination would only duplicate that notification.',
+        },
+      );
+      this.recordings.grantRetention(this.retention);
+      this.secrets.grantRead(this.retention);
+      this.killSwitch.grantCheck(this.retention);
+      // Due recordings without a verified copy are enqueued for archiving instead of being deleted.
+      for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.retention);
+      this.retentionSchedule = new RateSchedule(this, 'RetentionSchedule', {
+        target: this.retention,
+        intervalSeconds: retentionIntervalSeconds(config, retentionSources),
+        description: 'callvault retention: delete verified archived recordings at the source',
       });
     }
 
@@ -158,6 +229,7 @@ export class ArchiveStack extends Stack {
     this.monitoring.watchFunction('ArchiveWorker', this.worker, { throttles: true });
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
+    if (this.retention) this.monitoring.watchRetention(this.retention);
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
@@ -178,6 +250,13 @@ export class ArchiveStack extends Stack {
       });
     }
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+    if (this.killSwitch) {
+      new CfnOutput(this, 'KillSwitchParameterName', {
+        description:
+          'Set this SSM parameter to "on" to stop every retention delete at once; "off" resumes them',
+        value: this.killSwitch.parameterName,
+      });
+    }
   }
 }
 
@@ -197,6 +276,53 @@ function assertEnvironmentFits(environment: Record<string, string>, deployTimeVa
       `invalid configuration for deployment:\n  - sources: the configuration shipped to Lambda (about ${estimate} bytes with ${ENV.runtimeConfig}) exceeds Lambda's 4 KB environment limit; split the sources over several stacks`,
     );
   }
+}
+
+/**
+ * With `lifecycle.retentionClasses`, lifecycle rules select recordings by their `retention-class` tag (see
+ * `recordingLifecycleRules`): a source tagging an unlisted class would match no rule, and a class named
+ * `standard` would collide with the top-level policy. Both are configuration mistakes; say so at synth.
+ */
+function assertRetentionClassesGoverned(config: CallvaultConfig): void {
+  const classes = config.lifecycle.retentionClasses;
+  const listed = Object.keys(classes);
+  if (listed.length === 0) return;
+  const problems: string[] = [];
+  if (DEFAULT_RETENTION_CLASS in classes) {
+    problems.push(
+      `  - lifecycle.retentionClasses.${DEFAULT_RETENTION_CLASS}: "${DEFAULT_RETENTION_CLASS}" is the default class, governed by lifecycle.transitions and lifecycle.expireAfterDays; set those instead`,
+    );
+  }
+  config.sources.forEach((source, index) => {
+    if (source.retentionClass !== DEFAULT_RETENTION_CLASS && !(source.retentionClass in classes)) {
+      problems.push(
+        `  - sources[${index}].retentionClass: "${source.retentionClass}" is not in lifecycle.retentionClasses (${listed.join(', ')}) nor "${DEFAULT_RETENTION_CLASS}"; its recordings would never transition or expire`,
+      );
+    }
+  });
+  const lock = config.lifecycle.objectLock;
+  const lockDays = lock ? (lock.days ?? (lock.years ?? 0) * 365) : 0;
+  for (const [name, policy] of Object.entries(classes)) {
+    if (policy.expireAfterDays !== undefined && policy.expireAfterDays < lockDays) {
+      problems.push(
+        `  - lifecycle.retentionClasses.${name}.expireAfterDays: expires recordings after ${policy.expireAfterDays} days, before the Object Lock retention of ${lockDays} days ends`,
+      );
+    }
+  }
+  if (problems.length > 0)
+    throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
+}
+
+/** Retention runs as often as the most frequent of its sources asks (the global interval by default). */
+function retentionIntervalSeconds(
+  config: CallvaultConfig,
+  retentionSources: CallvaultConfig['sources'],
+): number {
+  return Math.min(
+    ...retentionSources.map(
+      (source) => retentionFor(config, source)?.intervalSeconds ?? Number.POSITIVE_INFINITY,
+    ),
+  );
 }
 
 function mapValues<K extends string, V>(

@@ -153,15 +153,16 @@ export const lifecycleSchema = z
   })
   .strict()
   .superRefine((lifecycle, ctx) => {
-    checkStoragePolicy(lifecycle, ['lifecycle'], ctx);
+    // Paths are relative to this block: zod prefixes `lifecycle` when it is parsed inside the config.
+    checkStoragePolicy(lifecycle, [], ctx);
     for (const [name, policy] of Object.entries(lifecycle.retentionClasses)) {
-      checkStoragePolicy(policy, ['lifecycle', 'retentionClasses', name], ctx);
+      checkStoragePolicy(policy, ['retentionClasses', name], ctx);
     }
     const lockDays = lifecycle.objectLock && (lifecycle.objectLock.days ?? (lifecycle.objectLock.years ?? 0) * 365);
     if (lockDays && lifecycle.expireAfterDays !== undefined && lifecycle.expireAfterDays < lockDays) {
       ctx.addIssue({
         code: 'custom',
-        path: ['lifecycle', 'expireAfterDays'],
+        path: ['expireAfterDays'],
         message: `expires recordings after ${lifecycle.expireAfterDays} days, before the Object Lock retention of ${lockDays} days ends`,
       });
     }
@@ -382,10 +383,19 @@ export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
 }
 
 /**
+ * What is shipped to Lambda: the configuration without `local` and `storage` (local mode only) and
+ * `lifecycle` (applied by the CDK app to the bucket, never read at run time). Lambda re-parses it, so the
+ * stripped blocks come back as defaults there; leaving them out keeps the 4 KB environment for sources.
+ */
+export type ShippedRuntimeConfig = Omit<CallvaultConfig, 'local' | 'storage' | 'lifecycle'> & {
+  lifecycle?: Pick<LifecycleConfig, 'objectLock'>;
+};
+
+/**
  * The part of the configuration that is shipped to Lambda. Inline secrets are refused: on AWS they
  * come from Secrets Manager and must never end up in a CloudFormation template.
  */
-export function runtimeConfigForDeployment(config: CallvaultConfig): CallvaultConfig {
+export function runtimeConfigForDeployment(config: CallvaultConfig): ShippedRuntimeConfig {
   const problems: string[] = [];
   config.sources.forEach((source, index) => {
     for (const field of ['clientId', 'clientSecret', 'webhookSecret'] as const) {
@@ -398,5 +408,8 @@ export function runtimeConfigForDeployment(config: CallvaultConfig): CallvaultCo
   });
   if (problems.length > 0) throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
   const { local: _local, storage: _storage, ...runtime } = config;
-  return parseConfig(runtime);
+  // Parsed once more (it must stay valid on its own), then stripped of the defaults parsing put back.
+  const { local: _l, storage: _s, lifecycle, ...shipped } = parseConfig(runtime);
+  // Object Lock is the one lifecycle setting the worker needs: it locks each recording as it writes it.
+  return lifecycle.objectLock ? { ...shipped, lifecycle: { objectLock: lifecycle.objectLock } } : shipped;
 }

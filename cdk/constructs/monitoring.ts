@@ -1,5 +1,11 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IMetric,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -8,6 +14,10 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { ProviderQueue } from './provider-queue';
+
+/** Where the functions publish their EMF metrics (`METRICS_NAMESPACE` and the default dimension in functions/). */
+export const METRICS_NAMESPACE = 'Callvault';
+export const METRICS_SERVICE_DIMENSION = { service: 'callvault' } as const;
 
 export interface MonitoringProps {
   /**
@@ -23,8 +33,9 @@ export interface MonitoringProps {
 }
 
 /**
- * Alarms for what breaks the promise "nothing is lost": dead letters, a stalled queue, failing or throttled
- * functions. Every alarm notifies one KMS-encrypted, TLS-only SNS topic.
+ * Alarms for what breaks the promises "nothing is lost" and "nothing is deleted early": dead letters, a
+ * stalled queue, failing or throttled functions, recordings due for deletion that have no verified copy.
+ * Every alarm notifies one KMS-encrypted, TLS-only SNS topic.
  */
 export class Monitoring extends Construct {
   public readonly topic: Topic;
@@ -115,15 +126,44 @@ export class Monitoring extends Construct {
     }
   }
 
+  /**
+   * The retention function's errors, and recordings old enough to be deleted at the source that have no
+   * verified copy in S3: retention skips them (nothing is deleted early), but each one is a recording the
+   * sweep and worker failed to archive, and the source will not keep it forever.
+   */
+  watchRetention(fn: IFunction): void {
+    this.watchFunction('Retention', fn);
+    this.alarm('DueButNotArchived', {
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: 'DueButNotArchivedTotal',
+        dimensionsMap: METRICS_SERVICE_DIMENSION,
+        statistic: 'Sum',
+        // Retention runs daily by default; a shorter period would flap between runs.
+        period: Duration.days(1),
+      }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      description:
+        'Retention found recordings due for deletion at the source without a verified copy in S3 (per source: metric DueButNotArchived, dimension source). They were not deleted; archive them (backfill) before the platform drops them.',
+    });
+  }
+
   private alarm(
     id: string,
-    options: { metric: IMetric; threshold: number; description: string; evaluationPeriods?: number },
+    options: {
+      metric: IMetric;
+      threshold: number;
+      description: string;
+      evaluationPeriods?: number;
+      comparisonOperator?: ComparisonOperator;
+    },
   ): Alarm {
     const alarm = new Alarm(this, id, {
       metric: options.metric,
       threshold: options.threshold,
       evaluationPeriods: options.evaluationPeriods ?? 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      comparisonOperator: options.comparisonOperator ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: TreatMissingData.NOT_BREACHING,
       alarmDescription: options.description,
     });

@@ -31,6 +31,11 @@ export interface NodeFunctionProps {
    * @default - none
    */
   readonly environment?: Record<string, string>;
+  /**
+   * Concurrency reserved for (and capping) this function.
+   * @default - none: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -72,6 +77,7 @@ export class NodeFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
       timeout: props.timeout,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tracing: Tracing.ACTIVE,
       logGroup,
       role,

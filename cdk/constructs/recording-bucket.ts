@@ -5,15 +5,52 @@ import {
   Bucket,
   BucketEncryption,
   type CfnBucket,
+  type LifecycleRule,
   ObjectOwnership,
+  StorageClass,
+  TransitionDefaultMinimumObjectSize,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import {
+  type LifecycleConfig,
+  lifecycleSchema,
+  type StorageClassName,
+  type StoragePolicy,
+} from '../../functions/config';
 import { RECORDINGS_PREFIX } from '../../functions/core/keys';
+import type { RunKind } from '../../functions/core/ports';
 
 const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
 
 /** Where the worker stages multipart uploads before copying them into place; expired by lifecycle. */
 export const STAGING_PREFIX = 'staging/';
+/** The retention audit trail (`audit/retention/{yyyy}/{mm}/{dd}/{runId}.jsonl`): current versions never expire. */
+export const AUDIT_PREFIX = 'audit/';
+export const RETENTION_AUDIT_PREFIX = `${AUDIT_PREFIX}retention/`;
+/** Last-run records (`state/runs/{kind}/{sourceId}.json`), rewritten by every run. */
+export const STATE_PREFIX = 'state/';
+/** The run ledger prefix of one kind of run; each function may only write its own. */
+export const runLedgerPrefix = (kind: RunKind): string => `${STATE_PREFIX}runs/${kind}/`;
+
+/** The object tag lifecycle rules select a retention class by; the worker sets it on every recording. */
+export const RETENTION_CLASS_TAG = 'retention-class';
+/** The class of recordings whose source sets no `retentionClass`; governed by the top-level lifecycle policy. */
+export const DEFAULT_RETENTION_CLASS = 'standard';
+
+/**
+ * Each noncurrent version of an audit object is a shorter prefix of the current one (the trail is
+ * rewritten on every durable write), so old versions carry nothing the current one lacks.
+ */
+const AUDIT_NONCURRENT_DAYS = 1;
+
+const STORAGE_CLASS: Record<StorageClassName, StorageClass> = {
+  STANDARD_IA: StorageClass.INFREQUENT_ACCESS,
+  INTELLIGENT_TIERING: StorageClass.INTELLIGENT_TIERING,
+  ONEZONE_IA: StorageClass.ONE_ZONE_INFREQUENT_ACCESS,
+  GLACIER_IR: StorageClass.GLACIER_INSTANT_RETRIEVAL,
+  GLACIER: StorageClass.GLACIER,
+  DEEP_ARCHIVE: StorageClass.DEEP_ARCHIVE,
+};
 
 export interface RecordingBucketProps {
   /**
@@ -26,6 +63,13 @@ export interface RecordingBucketProps {
    * @default Duration.days(365)
    */
   readonly accessLogRetention?: Duration;
+  /**
+   * Storage lifecycle and Object Lock, from the config's `lifecycle` block (already validated against S3's
+   * rules). See `recordingLifecycleRules` for how it becomes lifecycle rules.
+   * @default - the schema's defaults: abort uploads after 1 day, noncurrent versions after 30, no transitions,
+   * no expiry, no Object Lock
+   */
+  readonly lifecycle?: LifecycleConfig;
 }
 
 /**
@@ -37,10 +81,24 @@ export interface RecordingBucketProps {
  * fenced by IAM, the bucket policy (TLS only), Block Public Access and bucket-owner-enforced ownership.
  *
  * Grants are per purpose and per prefix; no grant allows deleting anything under `recordings/`.
+ *
+ * Object Lock (`lifecycle.objectLock`) turns on S3 Object Lock for the bucket **without** a default
+ * retention: the worker locks each recording and its sidecar as it writes them (mode and retain-until date
+ * on the write). A bucket default would also lock every staged copy, audit rewrite and run record for the
+ * whole period, and their expiry rules could not act until it ran out. CloudFormation applies
+ * `ObjectLockEnabled` to an existing bucket in place (the resource schema does not mark it create-only,
+ * and S3 accepts enabling it on a versioned bucket), but:
+ * - it is one-way: Object Lock can never be turned off again, whatever the config later says;
+ * - only recordings archived from then on are locked; lock earlier ones with S3 Batch Operations if needed;
+ * - COMPLIANCE mode means nobody, the root user included, can delete a locked version or shorten its
+ *   retention before it ends; GOVERNANCE can be bypassed with `s3:BypassGovernanceRetention`, which no
+ *   callvault role has.
  */
 export class RecordingBucket extends Construct {
   public readonly bucket: Bucket;
   public readonly accessLogBucket: Bucket;
+  /** Whether recordings are locked as they are written (the worker then needs s3:PutObjectRetention). */
+  public readonly objectLockEnabled: boolean;
 
   constructor(scope: Construct, id: string, props: RecordingBucketProps = {}) {
     super(scope, id);
@@ -71,6 +129,7 @@ export class RecordingBucket extends Construct {
         'This is the server access log target of the recording bucket; logging it into itself would loop.',
     });
 
+    const lifecycle = props.lifecycle ?? lifecycleSchema.parse({});
     this.bucket = new Bucket(this, 'Bucket', {
       bucketName: props.bucketName,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
@@ -82,26 +141,18 @@ export class RecordingBucket extends Construct {
       versioned: true,
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'recording-bucket/',
-      lifecycleRules: [
-        {
-          id: 'abort-incomplete-multipart-uploads',
-          abortIncompleteMultipartUploadAfter: Duration.days(1),
-        },
-        {
-          id: 'expire-staging',
-          prefix: STAGING_PREFIX,
-          expiration: Duration.days(1),
-          noncurrentVersionExpiration: Duration.days(1),
-        },
-        {
-          // Expiring staged copies leaves delete markers behind (the bucket is versioned); clear them too.
-          id: 'remove-staging-delete-markers',
-          prefix: STAGING_PREFIX,
-          expiredObjectDeleteMarker: true,
-        },
-      ],
+      lifecycleRules: recordingLifecycleRules(lifecycle),
+      // Sidecars, audit files and run records stay in S3 Standard (and readable at once) whatever the
+      // transitions say; S3's own default since 2024, stated so that an account-level change cannot move them.
+      transitionDefaultMinimumObjectSize: TransitionDefaultMinimumObjectSize.ALL_STORAGE_CLASSES_128_K,
+      objectLockEnabled: lifecycle.objectLock ? true : undefined,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    this.objectLockEnabled = lifecycle.objectLock !== undefined;
+    if (this.objectLockEnabled) {
+      // Enabled without a default rule: retention is set per object by the worker (see above).
+      (this.bucket.node.defaultChild as CfnBucket).objectLockConfiguration = { objectLockEnabled: 'Enabled' };
+    }
   }
 
   /**
@@ -122,6 +173,10 @@ export class RecordingBucket extends Construct {
         ],
         resources: objects,
       }),
+      // Writing with a retain-until date needs this; it can set or extend a lock, never shorten or remove one.
+      ...(this.objectLockEnabled
+        ? [new PolicyStatement({ actions: ['s3:PutObjectRetention'], resources: [this.arnForPrefix(RECORDINGS_PREFIX)] })]
+        : []),
       new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [this.arnForPrefix(STAGING_PREFIX)] }),
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
     ]);
@@ -140,6 +195,43 @@ export class RecordingBucket extends Construct {
     this.acknowledgePrefixWildcards(grantee, [RECORDINGS_PREFIX], 'inspect');
   }
 
+  /**
+   * What the retention function needs in S3, and no more: read recordings, their sidecars, tags and legal
+   * hold (a held recording is never deleted at the source), list the bucket, and write only its own audit
+   * trail and run records. It may delete nothing: deletes happen at the source, never in the archive.
+   *
+   * `s3:GetObjectLegalHold` is granted whether or not the config turns Object Lock on: without it HeadObject
+   * silently omits the hold status, and a bucket can have Object Lock turned on outside this stack.
+   */
+  grantRetention(grantee: IGrantable): void {
+    const auditObjects = this.arnForPrefix(RETENTION_AUDIT_PREFIX);
+    const runObjects = this.arnForPrefix(runLedgerPrefix('retention'));
+    this.addStatements(grantee, [
+      new PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectLegalHold'],
+        resources: [this.arnForPrefix(RECORDINGS_PREFIX)],
+      }),
+      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+      new PolicyStatement({ actions: ['s3:PutObject'], resources: [auditObjects, runObjects] }),
+    ]);
+    this.acknowledgePrefixWildcards(
+      grantee,
+      [RECORDINGS_PREFIX, RETENTION_AUDIT_PREFIX, runLedgerPrefix('retention')],
+      'retention',
+    );
+  }
+
+  /** Writing the last-run record of one kind of run (`state/runs/{kind}/{sourceId}.json`). */
+  grantRecordRuns(grantee: IGrantable, kind: RunKind): void {
+    this.addStatements(grantee, [
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [this.arnForPrefix(runLedgerPrefix(kind))],
+      }),
+    ]);
+    this.acknowledgePrefixWildcards(grantee, [runLedgerPrefix(kind)], `${kind} run ledger`);
+  }
+
   private arnForPrefix(prefix: string): string {
     return this.bucket.arnForObjects(`${prefix}*`);
   }
@@ -156,8 +248,91 @@ export class RecordingBucket extends Construct {
     for (const prefix of prefixes) {
       Validations.of(principal).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
-        reason: `Recordings have deterministic keys under ${prefix}; the ${purpose} grant is scoped to that prefix of the archive bucket, the narrowest ARN that still names objects not yet written.`,
+        reason: `Objects have deterministic keys under ${prefix}; the ${purpose} grant is scoped to that prefix of the archive bucket, the narrowest ARN that still names objects not yet written.`,
       });
     }
   }
+}
+
+/**
+ * The archive bucket's lifecycle rules, from the config's `lifecycle` block.
+ *
+ * S3 applies every rule whose filter matches an object, and where two rules both transition or expire the
+ * same object the cheaper class or the earlier expiry wins. A class with a longer legal retention would then
+ * lose to the default and be deleted early, so the recording rules must be disjoint:
+ * - no `retentionClasses`: one rule over the prefix `recordings/` applies the top-level policy to every
+ *   recording (and its sidecar), whatever its tag;
+ * - with `retentionClasses`: the top-level policy applies to `recordings/` tagged
+ *   `retention-class=standard`, and each class to `recordings/` tagged `retention-class={name}`. S3 filters
+ *   cannot say "any other tag", so an object with no tag or an unlisted one matches no storage rule: it stays
+ *   in S3 Standard and never expires (the safe side). The stack refuses sources whose `retentionClass` is
+ *   neither `standard` nor listed, and a class named `standard` (it is the top-level policy).
+ * Noncurrent versions are acted on by prefix only, never by tag, so these rules cannot collide:
+ * `recordings/` and `state/` after `noncurrentVersionExpirationDays`, `audit/` after one day (each durable
+ * write of the trail leaves a version) while current audit objects never expire. Lifecycle ages count from
+ * the object's creation in S3 (its archiving), not from the call.
+ */
+export function recordingLifecycleRules(lifecycle: LifecycleConfig): LifecycleRule[] {
+  const classes = Object.entries(lifecycle.retentionClasses);
+  const storageRules: LifecycleRule[] =
+    classes.length === 0
+      ? storageRule('recordings-default-class', lifecycle)
+      : [
+          ...storageRule(`recordings-class-${DEFAULT_RETENTION_CLASS}`, lifecycle, DEFAULT_RETENTION_CLASS),
+          ...classes.flatMap(([name, policy]) => storageRule(`recordings-class-${name}`, policy, name)),
+        ];
+  return [
+    {
+      id: 'abort-incomplete-multipart-uploads',
+      abortIncompleteMultipartUploadAfter: Duration.days(lifecycle.abortIncompleteMultipartUploadsAfterDays),
+    },
+    {
+      id: 'expire-staging',
+      prefix: STAGING_PREFIX,
+      expiration: Duration.days(1),
+      noncurrentVersionExpiration: Duration.days(1),
+    },
+    {
+      // Expiring staged copies leaves delete markers behind (the bucket is versioned); clear them too.
+      id: 'remove-staging-delete-markers',
+      prefix: STAGING_PREFIX,
+      expiredObjectDeleteMarker: true,
+    },
+    ...storageRules,
+    {
+      // Expiry only adds a delete marker in a versioned bucket; the recording is gone once its (then
+      // noncurrent) version is removed here. Until then an overwrite or delete can be undone.
+      id: 'recordings-noncurrent-versions',
+      prefix: RECORDINGS_PREFIX,
+      noncurrentVersionExpiration: Duration.days(lifecycle.noncurrentVersionExpirationDays),
+      expiredObjectDeleteMarker: true,
+    },
+    {
+      id: 'state-noncurrent-versions',
+      prefix: STATE_PREFIX,
+      noncurrentVersionExpiration: Duration.days(lifecycle.noncurrentVersionExpirationDays),
+    },
+    {
+      id: 'audit-noncurrent-versions',
+      prefix: AUDIT_PREFIX,
+      noncurrentVersionExpiration: Duration.days(AUDIT_NONCURRENT_DAYS),
+    },
+  ];
+}
+
+/** One rule for one storage policy, or none when the policy neither moves nor expires anything. */
+function storageRule(id: string, policy: StoragePolicy, retentionClass?: string): LifecycleRule[] {
+  if (policy.transitions.length === 0 && policy.expireAfterDays === undefined) return [];
+  return [
+    {
+      id,
+      prefix: RECORDINGS_PREFIX,
+      tagFilters: retentionClass === undefined ? undefined : { [RETENTION_CLASS_TAG]: retentionClass },
+      transitions: policy.transitions.map((transition) => ({
+        storageClass: STORAGE_CLASS[transition.storageClass],
+        transitionAfter: Duration.days(transition.afterDays),
+      })),
+      expiration: policy.expireAfterDays === undefined ? undefined : Duration.days(policy.expireAfterDays),
+    },
+  ];
 }

@@ -5,50 +5,57 @@ import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 
-export interface SweepScheduleProps {
-  readonly sweep: LambdaFunction;
-  /** `sweep.intervalSeconds` from the config; EventBridge Scheduler rates are whole minutes, rounded up. */
+/** EventBridge Scheduler drops an event older than this at most (its limit for `maximumEventAge`). */
+const MAX_EVENT_AGE_MINUTES = 24 * 60;
+
+export interface RateScheduleProps {
+  /** The function invoked on every tick. */
+  readonly target: LambdaFunction;
+  /** The config's `intervalSeconds`; EventBridge Scheduler rates are whole minutes, rounded up. */
   readonly intervalSeconds: number;
+  /** What a run does, e.g. `callvault sweep: enqueue recent recordings that the archive lacks`. */
+  readonly description: string;
 }
 
-/** Whole minutes between sweeps: `ceil(intervalSeconds / 60)`, at least 1. */
-export function sweepRateMinutes(intervalSeconds: number): number {
+/** Whole minutes between runs: `ceil(intervalSeconds / 60)`, at least 1. */
+export function scheduleRateMinutes(intervalSeconds: number): number {
   return Math.max(1, Math.ceil(intervalSeconds / 60));
 }
 
 /**
- * Runs the sweep at a fixed rate with EventBridge Scheduler. A missed run is not retried for long: the next
- * one covers the same look-back window, so a late sweep would only duplicate work.
+ * Runs a scheduled function (sweep, retention) at a fixed rate with EventBridge Scheduler. A missed run is
+ * not retried for longer than one interval: the next run covers the same ground, so a late run would only
+ * duplicate work.
  */
-export class SweepSchedule extends Construct {
+export class RateSchedule extends Construct {
   public readonly schedule: Schedule;
   public readonly role: Role;
 
-  constructor(scope: Construct, id: string, props: SweepScheduleProps) {
+  constructor(scope: Construct, id: string, props: RateScheduleProps) {
     super(scope, id);
-    const minutes = sweepRateMinutes(props.intervalSeconds);
+    const minutes = scheduleRateMinutes(props.intervalSeconds);
 
     const stack = Stack.of(this);
     this.role = new Role(this, 'InvokeRole', {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
-      description: 'Lets EventBridge Scheduler invoke the callvault sweep',
+      description: `Lets EventBridge Scheduler invoke the ${props.description.split(':')[0]}`,
     });
-    const functionId = stack.getLogicalId(props.sweep.node.defaultChild as CfnFunction);
+    const functionId = stack.getLogicalId(props.target.node.defaultChild as CfnFunction);
     Validations.of(this.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${functionId}.Arn>:*]`,
       reason:
-        'Added by LambdaInvoke (Function.grantInvoke): the wildcard covers only versions and aliases of the one sweep function.',
+        'Added by LambdaInvoke (Function.grantInvoke): the wildcard covers only versions and aliases of the one scheduled function.',
     });
 
     this.schedule = new Schedule(this, 'Schedule', {
-      description: 'callvault sweep: enqueue recent recordings that the archive lacks',
+      description: props.description,
       schedule: ScheduleExpression.rate(Duration.minutes(minutes)),
-      target: new LambdaInvoke(props.sweep, {
+      target: new LambdaInvoke(props.target, {
         role: this.role,
         retryAttempts: 2,
-        maxEventAge: Duration.minutes(minutes),
+        maxEventAge: Duration.minutes(Math.min(minutes, MAX_EVENT_AGE_MINUTES)),
       }),
     });
   }

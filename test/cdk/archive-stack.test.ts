@@ -10,6 +10,7 @@ import { type ArchiveStack, WORKER_BATCH_SIZE } from '../../cdk/archive-stack';
 import { STAGING_PREFIX } from '../../cdk/constructs/recording-bucket';
 import { STAGING_PREFIX as STORE_STAGING_PREFIX } from '../../functions/adapters/s3-archive-store';
 import { ENV } from '../../functions/config';
+import { runLedgerKey } from '../../functions/core/ports';
 import { allowStatements, cdkJsonContext, policyOfRole, resourceText } from './support';
 
 let stack: ArchiveStack;
@@ -136,7 +137,8 @@ describe('provider queues', () => {
 
 describe('functions', () => {
   it('run Node.js 24 on ARM64 with X-Ray, their own log group and source maps', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+    // Worker, webhook, sweep and (the example configures retention) retention.
+    template.resourceCountIs('AWS::Lambda::Function', 4);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -167,6 +169,8 @@ describe('functions', () => {
       }
       const runtimeConfig = JSON.parse(variables[ENV.runtimeConfig] as string);
       expect(runtimeConfig.sources[0]).not.toHaveProperty('clientSecret');
+      // Local-mode blocks and the bucket's lifecycle are never read in Lambda; the 4 KB are for sources.
+      for (const block of ['local', 'storage', 'lifecycle']) expect(runtimeConfig).not.toHaveProperty(block);
       expect(JSON.stringify(variables[ENV.sourceSecrets])).toContain('telphin-main');
     }
   });
@@ -323,17 +327,22 @@ describe('IAM intent', () => {
     expect(deleters).toEqual([policyOfRole(template, logicalId(stack.worker.role as never)).id]);
   });
 
-  it('grants the sweep read-only S3 access to recordings/', () => {
+  it('grants the sweep read-only access to recordings/ and writes to its own run records only', () => {
     const statements = allowStatements(policyOfRole(template, logicalId(stack.sweep.role as never)));
     const s3 = statements.filter((statement) => statement.actions.some((action) => action.startsWith('s3:')));
     expect(s3.flatMap((statement) => statement.actions).sort()).toEqual([
       's3:GetObject',
       's3:GetObjectTagging',
       's3:ListBucket',
+      's3:PutObject',
     ]);
-    for (const resource of s3.flatMap((statement) => statement.resources)) {
-      expect(resource).toMatch(/(\/recordings\/\*|\.Arn>)$/);
+    for (const statement of s3) {
+      for (const resource of statement.resources) {
+        if (statement.actions.includes('s3:PutObject')) expect(resource).toMatch(/\/state\/runs\/sweep\/\*$/);
+        else expect(resource).toMatch(/(\/recordings\/\*|\.Arn>)$/);
+      }
     }
+    expect(runLedgerKey('sweep', 'telphin-main')).toMatch(/^state\/runs\/sweep\//);
   });
 
   it('uses "*" as a resource only for the X-Ray actions, and no managed policies', () => {

@@ -9,14 +9,13 @@
 import { App, type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
-import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
 import { ArchiveStack } from '../../cdk/archive-stack';
-import { sweepRateMinutes } from '../../cdk/constructs/schedules';
+import { scheduleRateMinutes } from '../../cdk/constructs/schedules';
 import { type CallvaultConfig, parseConfig } from '../../functions/config';
-import { cdkJsonContext } from './support';
+import { cdkJsonContext, nagViolations } from './support';
 
 const example = loadDeploymentConfig('/nonexistent/callvault.config.json').config;
 
@@ -39,16 +38,6 @@ class ArchiveStackLessScope extends Stack {
   constructor(app: App) {
     super(app, 'Bare');
   }
-}
-
-function nagViolations(scope: IConstruct) {
-  return [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
-    pack.validateScope(scope).violations.map((violation) => ({
-      rule: violation.ruleName,
-      severity: violation.severity,
-      resources: violation.violatingResources.map((resource) => resource.constructPath),
-    })),
-  );
 }
 
 function acknowledgements(scope: IConstruct): { path: string; id: string; reason: string }[] {
@@ -108,6 +97,7 @@ describe('cdk-nag on the example stack (bundled, as deployed)', () => {
         'AwsSolutions-APIG4',
         'Serverless-SQSRedrivePolicy',
         'Serverless-LambdaDLQ',
+        'Serverless-LambdaAsyncFailureDestination',
         'Serverless-LambdaEventSourceMappingDestination',
         'Serverless-SNSRedrivePolicy',
       ]),
@@ -141,9 +131,9 @@ describe('a config with an imported secret, several sources and no alarm e-mail'
 
   it('rounds the sweep interval up to whole minutes', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(2 minutes)' });
-    expect(sweepRateMinutes(1)).toBe(1);
-    expect(sweepRateMinutes(60)).toBe(1);
-    expect(sweepRateMinutes(300)).toBe(5);
+    expect(scheduleRateMinutes(1)).toBe(1);
+    expect(scheduleRateMinutes(60)).toBe(1);
+    expect(scheduleRateMinutes(300)).toBe(5);
   });
 
   it('follows the worker settings and rounds log retention up to a CloudWatch period', () => {

@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import type { AppProps } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
 
 /** The context `cdk synth` passes from cdk.json, so that tests synthesize what the CLI does. */
 export function cdkJsonContext(extra: Record<string, unknown> = {}): AppProps {
@@ -52,4 +54,18 @@ export function policyOfRole(template: Template, roleLogicalId: string): Json & 
     throw new Error(`expected one policy for role ${roleLogicalId}, found ${found.length}`);
   const [id, policy] = found[0] as [string, Json];
   return { ...policy, id };
+}
+
+/**
+ * cdk-nag's AWS Solutions and Serverless findings for a scope. cdk-nag 3 is a validation plugin, not an
+ * Aspect, so its findings never become annotations; `validateScope` runs the packs directly.
+ */
+export function nagViolations(scope: IConstruct) {
+  return [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
+    pack.validateScope(scope).violations.map((violation) => ({
+      rule: violation.ruleName,
+      severity: violation.severity,
+      resources: violation.violatingResources.map((resource) => resource.constructPath),
+    })),
+  );
 }
