@@ -63,6 +63,7 @@ export function createAwsRuntime(
       partSizeBytes: worker.partSizeMiB * 1024 * 1024,
       partsInFlight: worker.partsInFlight,
       log: logger,
+      objectLock: env.config.lifecycle.objectLock,
     }),
     queue: new SqsJobQueue({ client: sqs, queueUrls: env.queueUrls, log: logger }),
     audit: new S3AuditLog({ client: s3, bucket: env.bucket }),

@@ -147,7 +147,8 @@ export class FsArchiveStore implements ArchiveStore {
     };
   }
 
-  async putSidecar(recordingObjectKey: string, sidecar: Sidecar): Promise<void> {
+  /** Tags matter to S3 lifecycle rules only; a local folder has none, so they are not kept for sidecars. */
+  async putSidecar(recordingObjectKey: string, sidecar: Sidecar, _tags?: Record<string, string>): Promise<void> {
     await this.ready;
     const target = this.pathOf(sidecarKey(recordingObjectKey));
     const temp = join(this.tempDir, `${randomUUID()}.sidecar`);

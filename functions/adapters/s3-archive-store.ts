@@ -54,6 +54,19 @@ export interface S3ArchiveStoreOptions {
   partSizeBytes: number;
   partsInFlight: number;
   log?: Log;
+  /**
+   * S3 Object Lock for each recording and sidecar, set as it is written. Per object rather than a bucket
+   * default, so staging copies, audit rewrites and run records are never locked for years.
+   */
+  objectLock?: ObjectLockSettings;
+  /** For the retain-until date; tests pin it. */
+  now?: () => Date;
+}
+
+export interface ObjectLockSettings {
+  mode: 'GOVERNANCE' | 'COMPLIANCE';
+  days?: number;
+  years?: number;
 }
 
 /** What one putRecording started, so a failure can undo exactly that. */
@@ -87,6 +100,20 @@ export class S3ArchiveStore implements ArchiveStore {
     this.partSizeBytes = options.partSizeBytes;
     this.partsInFlight = options.partsInFlight;
     this.log = options.log ?? silentLog;
+    this.objectLock = options.objectLock;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  private readonly objectLock: ObjectLockSettings | undefined;
+  private readonly now: () => Date;
+
+  /** Object Lock fields for a recording or sidecar write; none where Object Lock is off. */
+  private lockFields(): { ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE'; ObjectLockRetainUntilDate?: Date } {
+    if (!this.objectLock) return {};
+    const until = this.now();
+    if (this.objectLock.years) until.setUTCFullYear(until.getUTCFullYear() + this.objectLock.years);
+    else until.setUTCDate(until.getUTCDate() + (this.objectLock.days ?? 0));
+    return { ObjectLockMode: this.objectLock.mode, ObjectLockRetainUntilDate: until };
   }
 
   async putRecording(input: PutRecordingInput): Promise<StoredRecording> {
@@ -153,6 +180,7 @@ export class S3ArchiveStore implements ArchiveStore {
         ContentType: input.contentType,
         Metadata: objectMetadata(summary.sha256, input.sourceSize),
         Tagging: encodeTags(input.tags),
+        ...this.lockFields(),
       };
       if (pumped.kind === 'single') {
         await this.conditionally(key, () =>
@@ -161,6 +189,8 @@ export class S3ArchiveStore implements ArchiveStore {
               ...finalFields,
               Body: pumped.bytes,
               ContentLength: pumped.bytes.length,
+              // The algorithm header too: Object Lock writes require it beside the value.
+              ChecksumAlgorithm: 'SHA256',
               ChecksumSHA256: Buffer.from(summary.sha256, 'hex').toString('base64'),
               IfNoneMatch: '*',
             }),
@@ -224,7 +254,7 @@ export class S3ArchiveStore implements ArchiveStore {
     };
   }
 
-  async putSidecar(recordingObjectKey: string, sidecar: Sidecar): Promise<void> {
+  async putSidecar(recordingObjectKey: string, sidecar: Sidecar, tags?: Record<string, string>): Promise<void> {
     const text = serialiseSidecar(sidecar);
     await this.client
       .send(
@@ -233,7 +263,10 @@ export class S3ArchiveStore implements ArchiveStore {
           Key: sidecarKey(recordingObjectKey),
           Body: text,
           ContentType: 'application/json',
+          ChecksumAlgorithm: 'SHA256',
           ChecksumSHA256: createHash('sha256').update(text).digest('base64'),
+          Tagging: tags ? encodeTags(tags) : undefined,
+          ...this.lockFields(),
         }),
       )
       .catch((error: unknown) => {
@@ -292,6 +325,8 @@ export class S3ArchiveStore implements ArchiveStore {
       ContentType: string;
       Metadata: Record<string, string>;
       Tagging: string;
+      ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
+      ObjectLockRetainUntilDate?: Date;
     },
     state: UploadState,
     signal: AbortSignal,

@@ -49,17 +49,14 @@ export async function archiveRecording(
   pipeline(download.body, verifier, () => {});
 
   const contentType = download.contentType?.split(';')[0]?.trim() || recording.contentType || 'application/octet-stream';
+  const tags = objectTags(recording, deps);
   try {
     const stored = await deps.store.putRecording({
       key,
       body: verifier,
       contentType,
       sourceSize: recording.size,
-      tags: {
-        provider: recording.provider,
-        source: recording.sourceId,
-        'retention-class': deps.retentionClass ?? 'standard',
-      },
+      tags,
       signal,
     });
     await deps.store.putSidecar(
@@ -71,6 +68,7 @@ export async function archiveRecording(
         contentType,
         archivedAt: deps.clock.now(),
       }),
+      tags,
     );
     deps.log.debug('recording archived', { key, bytes: stored.size, sha256: stored.sha256 });
     return { status: 'archived', key, size: stored.size, sha256: stored.sha256 };
@@ -86,6 +84,11 @@ export async function archiveRecording(
     signal?.removeEventListener('abort', stopDownload);
     download.body.destroy();
   }
+}
+
+/** Tags on the recording and its sidecar: lifecycle rules act per `retention-class`. */
+function objectTags(recording: SourceRecording, deps: ArchiveDependencies): Record<string, string> {
+  return { provider: recording.provider, source: recording.sourceId, 'retention-class': deps.retentionClass ?? 'standard' };
 }
 
 async function completeExistingCopy(
@@ -114,6 +117,7 @@ async function completeExistingCopy(
       contentType: existing.contentType ?? recording.contentType ?? 'application/octet-stream',
       archivedAt: existing.lastModified,
     }),
+    Object.keys(existing.tags).length > 0 ? existing.tags : objectTags(recording, deps),
   );
   deps.log.info('sidecar written for an existing copy', { key: existing.key });
   return { status: 'sidecar-written', key: existing.key, size: existing.size };

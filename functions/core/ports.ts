@@ -121,7 +121,8 @@ export interface ArchiveStore {
    * at the key yet (throws AlreadyArchivedError then). On any failure nothing is left behind.
    */
   putRecording(input: PutRecordingInput): Promise<StoredRecording>;
-  putSidecar(recordingObjectKey: string, sidecar: Sidecar): Promise<void>;
+  /** Writes the sidecar with the recording's tags, so per-class lifecycle rules move and expire both alike. */
+  putSidecar(recordingObjectKey: string, sidecar: Sidecar, tags?: Record<string, string>): Promise<void>;
   readSidecar(recordingObjectKey: string): Promise<Sidecar | undefined>;
   /** Streams the stored bytes back (deep verification, restores). */
   openRecording(key: string): Promise<Readable>;

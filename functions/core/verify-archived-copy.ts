@@ -65,9 +65,14 @@ export async function verifyArchivedCopy(
   if (policy.deep) {
     const hash = createHash('sha256');
     let bytes = 0;
-    for await (const chunk of await store.openRecording(key)) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
+    try {
+      for await (const chunk of await store.openRecording(key)) {
+        hash.update(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+      }
+    } catch (error) {
+      // An unreadable copy (archived to Glacier, a network fault) vouches for nothing today.
+      return refuse('deep-verify-failed', `the stored bytes could not be read: ${(error as Error).message}`);
     }
     const actual = hash.digest('hex');
     if (actual !== copy.sha256 || bytes !== copy.size) {
