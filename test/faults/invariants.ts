@@ -1,0 +1,165 @@
+/**
+ * callvault's promise, checked after every fault scenario against what S3, SQS and the platform hold:
+ * - every source recording is archived exactly once, byte for byte (one object version at its key,
+ *   nothing stray under recordings/, a sidecar that agrees);
+ * - no multipart upload is left open and nothing is left under staging/;
+ * - nothing was deleted at the source without a copy that verifies;
+ * - the dead-letter queue holds only permanent failures, each with its failure-reason.
+ */
+import { createHash } from 'node:crypto';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  type MultipartUpload,
+} from '@aws-sdk/client-s3';
+import { expect } from 'vitest';
+import { STAGING_PREFIX } from '../../functions/adapters/s3-archive-store';
+import { parseJob } from '../../functions/core/jobs';
+import { sidecarKey } from '../../functions/core/keys';
+import { parseSidecar } from '../../functions/core/sidecar';
+import { verifyArchivedCopy } from '../../functions/core/verify-archived-copy';
+import type { SandboxRecording } from '../../functions/sandbox/telphin-sandbox';
+import { BUCKET, type DeadLetter, type Pipeline, sourceRecordingOf } from '../support/pipeline-harness';
+
+export interface InvariantOptions {
+  /** Every recording the platform held during the scenario, deleted ones included. */
+  recordings: readonly SandboxRecording[];
+  /**
+   * Recordings whose S3 copy the scenario corrupted on purpose. They are left out of the archive checks,
+   * and must still be at the source.
+   */
+  tampered?: readonly string[];
+  /** Recording ids expected in the dead-letter queue (permanent failures the scenario provokes). */
+  expectedDeadLetters?: readonly string[];
+  /**
+   * Incomplete multipart uploads the scenario leaves on purpose (a worker killed mid-upload): allowed
+   * only under this key prefix, which the bucket's lifecycle rule covers.
+   */
+  allowOrphanUploadsUnder?: string;
+}
+
+export interface InvariantReport {
+  orphanUploads: MultipartUpload[];
+  deadLetters: DeadLetter[];
+}
+
+export async function assertInvariants(
+  pipeline: Pipeline,
+  options: InvariantOptions,
+): Promise<InvariantReport> {
+  const s3 = pipeline.moto.s3;
+  const tampered = new Set(options.tampered ?? []);
+  const intact = options.recordings.filter((recording) => !tampered.has(recording.recordUuid));
+
+  // Exactly once, byte for byte, with a sidecar that agrees.
+  const expectedKeys = new Set<string>();
+  for (const recording of intact) {
+    const key = pipeline.keyOf(recording);
+    const expectedSha = pipeline.sandbox.expectedSha256(recording.recordUuid);
+    expectedKeys.add(key);
+    expectedKeys.add(sidecarKey(key));
+    const listing = await s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: key }));
+    const versions = (listing.Versions ?? []).filter((version) => version.Key === key);
+    const markers = (listing.DeleteMarkers ?? []).filter((marker) => marker.Key === key);
+    expect(versions, `object versions at ${key}`).toHaveLength(1);
+    expect(markers, `delete markers at ${key}`).toHaveLength(0);
+    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const bytes = await object.Body!.transformToByteArray();
+    expect(createHash('sha256').update(bytes).digest('hex'), `bytes of ${key}`).toBe(expectedSha);
+    expect(bytes.length, `size of ${key}`).toBe(recording.size);
+    expect(object.Metadata?.sha256, `sha256 metadata of ${key}`).toBe(expectedSha);
+    const sidecar = parseSidecar(
+      await (
+        await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: sidecarKey(key) }))
+      ).Body!.transformToString(),
+    );
+    expect(sidecar, `sidecar of ${key}`).toMatchObject({
+      recordingId: recording.recordUuid,
+      objectKey: key,
+      sha256: expectedSha,
+      size: recording.size,
+    });
+  }
+
+  // Nothing stray beside them (a duplicate at another key, a half-written object).
+  const stray: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'recordings/', ContinuationToken: token }),
+    );
+    for (const object of page.Contents ?? []) {
+      const key = object.Key ?? '';
+      const ofTampered = options.recordings.some(
+        (recording) => tampered.has(recording.recordUuid) && key.startsWith(pipeline.keyOf(recording)),
+      );
+      if (!expectedKeys.has(key) && !ofTampered) stray.push(key);
+    }
+    token = page.NextContinuationToken;
+  } while (token);
+  expect(stray, 'unexpected objects under recordings/').toEqual([]);
+
+  // No open multipart upload (except a deliberate orphan the lifecycle rule covers), no staged copy.
+  const uploads = (await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? [];
+  const allowed = options.allowOrphanUploadsUnder;
+  const orphanUploads = allowed ? uploads.filter((upload) => upload.Key?.startsWith(allowed)) : [];
+  expect(
+    uploads.filter((upload) => !orphanUploads.includes(upload)).map((upload) => upload.Key),
+    'incomplete multipart uploads',
+  ).toEqual([]);
+  const staged =
+    (await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: STAGING_PREFIX }))).Contents ?? [];
+  expect(
+    staged.map((object) => object.Key),
+    `objects under ${STAGING_PREFIX}`,
+  ).toEqual([]);
+
+  // Nothing deleted at the source without a copy that verifies, by the same rule retention applies
+  // (grace period aside) and by re-reading the bytes.
+  for (const id of pipeline.sandbox.deletedIds()) {
+    const recording = options.recordings.find((candidate) => candidate.recordUuid === id);
+    if (!recording)
+      throw new Error(`recording ${id} was deleted at the source but is not one of the scenario's`);
+    expect(tampered.has(id), `recording ${id} with a tampered copy was deleted at the source`).toBe(false);
+    const verification = await verifyArchivedCopy(sourceRecordingOf(recording), pipeline.runtime.store, {
+      now: new Date(),
+      gracePeriodHours: 0,
+      deep: true,
+    });
+    expect(verification, `copy vouching for the deletion of ${id}`).toMatchObject({ verified: true });
+  }
+
+  // Every job finished; the dead-letter queue holds only permanent failures, each with its reason.
+  expect(await pipeline.depth(pipeline.queue), 'messages left on the job queue').toBe(0);
+  const deadLetters = await pipeline.drainDeadLetters();
+  for (const letter of deadLetters) {
+    expect(letter.attributes['failure-reason'], 'failure-reason of a dead letter').toBeTruthy();
+    expect(
+      ['PERMANENT', 'INVALID_INPUT'],
+      `failure-code of a dead letter (${letter.attributes['failure-reason']})`,
+    ).toContain(letter.attributes['failure-code']);
+  }
+  const deadIds = deadLetters.map((letter) => {
+    try {
+      const job = parseJob(letter.body);
+      return job.type === 'recording' ? job.recording.recordingId : `hint@${job.eventTime}`;
+    } catch {
+      return '(malformed job)';
+    }
+  });
+  expect(deadIds.sort(), 'dead-lettered jobs').toEqual([...(options.expectedDeadLetters ?? [])].sort());
+
+  return { orphanUploads, deadLetters };
+}
+
+/** HeadObject that answers undefined for a missing key. */
+export async function headOrUndefined(pipeline: Pipeline, key: string) {
+  try {
+    return await pipeline.moto.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+  } catch {
+    return undefined;
+  }
+}
