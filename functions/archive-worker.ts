@@ -15,8 +15,14 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
 export const DEADLINE_MARGIN_MS = 20_000;
 
 /** `retryPolicy` shortens delays in tests; production uses the defaults. */
-export function createArchiveWorkerHandler(runtime: () => AwsRuntime, overrides: { retryPolicy?: Partial<RetryPolicy> } = {}) {
-  return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
+export function createArchiveWorkerHandler(
+  runtime: () => AwsRuntime,
+  overrides: { retryPolicy?: Partial<RetryPolicy> } = {},
+) {
+  return async (
+    event: SQSEvent,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<SQSBatchResponse> => {
     const { env, sqs, sources, store, queue, clock, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));

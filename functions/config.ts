@@ -27,10 +27,15 @@ export const DEFAULT_CONFIG_PATH = './callvault.config.json';
 
 const sourceIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
+    'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)',
+  );
 
 /** A host name, optionally with a port, that download URLs may point at. `*.example.com` matches subdomains. */
-const hostPatternSchema = z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like storage.telphin.ru');
+const hostPatternSchema = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like storage.telphin.ru');
 
 export const retentionSettingsSchema = z
   .object({
@@ -80,11 +85,17 @@ export const telphinSourceSchema = z
     credentialsSecretName: z.string().min(1).optional(),
     scope: telphinScopeSchema.default({ client: '@me' }),
     /** Hosts recordings may be downloaded from; anything else is refused (no SSRF). */
-    allowedDownloadHosts: z.array(hostPatternSchema).min(1).default(['apiproxy.telphin.ru', 'storage.telphin.ru']),
+    allowedDownloadHosts: z
+      .array(hostPatternSchema)
+      .min(1)
+      .default(['apiproxy.telphin.ru', 'storage.telphin.ru']),
     /** `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. */
     download: z.enum(['storage_url', 'direct']).default('storage_url'),
     /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-    retentionClass: z.string().regex(/^[a-z0-9-]{1,32}$/).default('standard'),
+    retentionClass: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/)
+      .default('standard'),
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
   })
   .strict();
@@ -158,7 +169,8 @@ export const lifecycleSchema = z
     for (const [name, policy] of Object.entries(lifecycle.retentionClasses)) {
       checkStoragePolicy(policy, ['retentionClasses', name], ctx);
     }
-    const lockDays = lifecycle.objectLock && (lifecycle.objectLock.days ?? (lifecycle.objectLock.years ?? 0) * 365);
+    const lockDays =
+      lifecycle.objectLock && (lifecycle.objectLock.days ?? (lifecycle.objectLock.years ?? 0) * 365);
     if (lockDays && lifecycle.expireAfterDays !== undefined && lifecycle.expireAfterDays < lockDays) {
       ctx.addIssue({
         code: 'custom',
@@ -179,12 +191,23 @@ function checkStoragePolicy(policy: StoragePolicy, path: (string | number)[], ct
       ctx.addIssue({ code: 'custom', path: at, message: `${transition.storageClass} appears twice` });
     }
     seen.add(transition.storageClass);
-    if ((transition.storageClass === 'STANDARD_IA' || transition.storageClass === 'ONEZONE_IA') && transition.afterDays < 30) {
-      ctx.addIssue({ code: 'custom', path: [...at, 'afterDays'], message: `S3 moves objects to ${transition.storageClass} after 30 days at the earliest` });
+    if (
+      (transition.storageClass === 'STANDARD_IA' || transition.storageClass === 'ONEZONE_IA') &&
+      transition.afterDays < 30
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'afterDays'],
+        message: `S3 moves objects to ${transition.storageClass} after 30 days at the earliest`,
+      });
     }
     if (previous) {
       if (STORAGE_CLASSES.indexOf(transition.storageClass) < STORAGE_CLASSES.indexOf(previous.storageClass)) {
-        ctx.addIssue({ code: 'custom', path: at, message: `S3 cannot move objects from ${previous.storageClass} back up to ${transition.storageClass}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: at,
+          message: `S3 cannot move objects from ${previous.storageClass} back up to ${transition.storageClass}`,
+        });
       }
       const minimum = previous.afterDays + MINIMUM_STORAGE_DAYS[previous.storageClass];
       if (transition.afterDays < minimum) {
@@ -254,7 +277,11 @@ export const configSchema = z
     sweep: z
       .object({
         enabled: z.boolean().default(true),
-        lookbackHours: z.number().min(1).max(24 * 62).default(48),
+        lookbackHours: z
+          .number()
+          .min(1)
+          .max(24 * 62)
+          .default(48),
         intervalSeconds: z.number().int().min(60).default(300),
       })
       .strict()
@@ -264,8 +291,14 @@ export const configSchema = z
     lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),
     aws: z
       .object({
-        stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('Callvault'),
-        account: z.string().regex(/^\d{12}$/).optional(),
+        stackName: z
+          .string()
+          .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
+          .default('Callvault'),
+        account: z
+          .string()
+          .regex(/^\d{12}$/)
+          .optional(),
         region: z.string().optional(),
         /** Name of the archive bucket; generated when absent. */
         bucketName: z.string().optional(),
@@ -281,7 +314,11 @@ export const configSchema = z
     const seen = new Set<string>();
     config.sources.forEach((source, index) => {
       if (seen.has(source.id)) {
-        ctx.addIssue({ code: 'custom', path: ['sources', index, 'id'], message: `duplicate source id "${source.id}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', index, 'id'],
+          message: `duplicate source id "${source.id}"`,
+        });
       }
       seen.add(source.id);
     });
@@ -306,7 +343,9 @@ export function parseConfig(value: unknown, origin = 'configuration'): Callvault
 
 function formatPath(path: PropertyKey[]): string {
   if (path.length === 0) return '(root)';
-  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i ? '.' : ''}${String(part)}`)).join('');
+  return path
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i ? '.' : ''}${String(part)}`))
+    .join('');
 }
 
 export function loadConfigFile(path: string): CallvaultConfig {
@@ -367,13 +406,17 @@ function jsonVariable<T>(env: NodeJS.ProcessEnv, name: string, schema: z.ZodType
     throw new ConfigError(`environment variable ${name} is not valid JSON`);
   }
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new ConfigError(`environment variable ${name}: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    throw new ConfigError(`environment variable ${name}: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 
 export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): RuntimeEnvironment {
   return {
-    config: parseConfig(jsonVariable(env, ENV.runtimeConfig, z.unknown()), `environment variable ${ENV.runtimeConfig}`),
+    config: parseConfig(
+      jsonVariable(env, ENV.runtimeConfig, z.unknown()),
+      `environment variable ${ENV.runtimeConfig}`,
+    ),
     bucket: requireVariable(env, ENV.bucket),
     queueUrls: jsonVariable(env, ENV.queueUrls, stringMapSchema),
     deadLetterQueueUrls: jsonVariable(env, ENV.deadLetterQueueUrls, stringMapSchema),
@@ -406,7 +449,8 @@ export function runtimeConfigForDeployment(config: CallvaultConfig): ShippedRunt
       }
     }
   });
-  if (problems.length > 0) throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
+  if (problems.length > 0)
+    throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
   const { local: _local, storage: _storage, ...runtime } = config;
   // Parsed once more (it must stay valid on its own), then stripped of the defaults parsing put back.
   const { local: _l, storage: _s, lifecycle, ...shipped } = parseConfig(runtime);

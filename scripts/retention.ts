@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  ConfigError,
   type CallvaultConfig,
+  ConfigError,
   configPathFromEnvironment,
   loadConfigFile,
   retentionFor,

@@ -175,7 +175,12 @@ export class RecordingBucket extends Construct {
       }),
       // Writing with a retain-until date needs this; it can set or extend a lock, never shorten or remove one.
       ...(this.objectLockEnabled
-        ? [new PolicyStatement({ actions: ['s3:PutObjectRetention'], resources: [this.arnForPrefix(RECORDINGS_PREFIX)] })]
+        ? [
+            new PolicyStatement({
+              actions: ['s3:PutObjectRetention'],
+              resources: [this.arnForPrefix(RECORDINGS_PREFIX)],
+            }),
+          ]
         : []),
       new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [this.arnForPrefix(STAGING_PREFIX)] }),
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),

@@ -8,7 +8,11 @@ export function webhookRequestFromApiGateway(event: APIGatewayProxyEventV2): Web
   // Parse the raw query ourselves so decoding is exactly URLSearchParams' (the same as local mode).
   const query: Record<string, string> = {};
   for (const [name, value] of new URLSearchParams(event.rawQueryString ?? '')) query[name] ??= value;
-  const body = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
+  const body = event.body
+    ? event.isBase64Encoded
+      ? Buffer.from(event.body, 'base64').toString('utf8')
+      : event.body
+    : '';
   return { method: event.requestContext?.http?.method ?? 'POST', query, headers, body };
 }
 

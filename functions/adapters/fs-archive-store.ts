@@ -148,7 +148,11 @@ export class FsArchiveStore implements ArchiveStore {
   }
 
   /** Tags matter to S3 lifecycle rules only; a local folder has none, so they are not kept for sidecars. */
-  async putSidecar(recordingObjectKey: string, sidecar: Sidecar, _tags?: Record<string, string>): Promise<void> {
+  async putSidecar(
+    recordingObjectKey: string,
+    sidecar: Sidecar,
+    _tags?: Record<string, string>,
+  ): Promise<void> {
     await this.ready;
     const target = this.pathOf(sidecarKey(recordingObjectKey));
     const temp = join(this.tempDir, `${randomUUID()}.sidecar`);

@@ -12,11 +12,16 @@ export class SsmKillSwitch implements KillSwitch {
 
   async engaged(): Promise<boolean> {
     try {
-      const { Parameter } = await this.options.client.send(new GetParameterCommand({ Name: this.options.parameterName }));
+      const { Parameter } = await this.options.client.send(
+        new GetParameterCommand({ Name: this.options.parameterName }),
+      );
       return ENGAGED_VALUES.has((Parameter?.Value ?? '').trim().toLowerCase());
     } catch (error) {
       const reason = error instanceof ParameterNotFound ? 'parameter not found' : String(error);
-      this.options.log.error('kill switch unreadable: treating it as engaged', { parameter: this.options.parameterName, reason });
+      this.options.log.error('kill switch unreadable: treating it as engaged', {
+        parameter: this.options.parameterName,
+        reason,
+      });
       return true;
     }
   }

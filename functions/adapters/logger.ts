@@ -7,8 +7,7 @@ export const logger = new Logger({ serviceName: 'callvault' });
 /** The core's Log port on top of Powertools: attributes become structured keys of the JSON line. */
 export function powertoolsLog(target: Logger = logger): Log {
   const write =
-    (level: 'debug' | 'info' | 'warn' | 'error') =>
-    (message: string, attributes?: Record<string, unknown>) =>
+    (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, attributes?: Record<string, unknown>) =>
       attributes ? target[level](message, attributes) : target[level](message);
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }

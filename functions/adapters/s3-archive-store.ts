@@ -254,7 +254,11 @@ export class S3ArchiveStore implements ArchiveStore {
     };
   }
 
-  async putSidecar(recordingObjectKey: string, sidecar: Sidecar, tags?: Record<string, string>): Promise<void> {
+  async putSidecar(
+    recordingObjectKey: string,
+    sidecar: Sidecar,
+    tags?: Record<string, string>,
+  ): Promise<void> {
     const text = serialiseSidecar(sidecar);
     await this.client
       .send(

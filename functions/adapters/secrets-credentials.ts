@@ -25,7 +25,9 @@ export function secretsManagerCredentials(
     try {
       text = (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
     } catch (error) {
-      throw new TransientError(`could not read the credentials secret of source "${source.id}"`, { cause: error });
+      throw new TransientError(`could not read the credentials secret of source "${source.id}"`, {
+        cause: error,
+      });
     }
     let value: unknown;
     try {

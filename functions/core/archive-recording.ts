@@ -43,12 +43,14 @@ export async function archiveRecording(
     download.body.destroy();
     throw error;
   }
-  const stopDownload = () => download.body.destroy(new DeadlineError('invocation deadline reached mid-download'));
+  const stopDownload = () =>
+    download.body.destroy(new DeadlineError('invocation deadline reached mid-download'));
   signal?.addEventListener('abort', stopDownload, { once: true });
   // pipeline() propagates a broken download into the verifier, and so into the store, which aborts.
   pipeline(download.body, verifier, () => {});
 
-  const contentType = download.contentType?.split(';')[0]?.trim() || recording.contentType || 'application/octet-stream';
+  const contentType =
+    download.contentType?.split(';')[0]?.trim() || recording.contentType || 'application/octet-stream';
   const tags = objectTags(recording, deps);
   try {
     const stored = await deps.store.putRecording({
@@ -88,7 +90,11 @@ export async function archiveRecording(
 
 /** Tags on the recording and its sidecar: lifecycle rules act per `retention-class`. */
 function objectTags(recording: SourceRecording, deps: ArchiveDependencies): Record<string, string> {
-  return { provider: recording.provider, source: recording.sourceId, 'retention-class': deps.retentionClass ?? 'standard' };
+  return {
+    provider: recording.provider,
+    source: recording.sourceId,
+    'retention-class': deps.retentionClass ?? 'standard',
+  };
 }
 
 async function completeExistingCopy(

@@ -19,12 +19,20 @@ export type JobOutcome = ArchiveOutcome | { status: 'hint-resolved'; found: numb
  * source which recordings exist for the event and fans them out as recording jobs, so each download
  * gets its own retries and its own place in the dead-letter queue.
  */
-export async function handleArchiveJob(job: ArchiveJob, deps: JobDependencies, signal?: AbortSignal): Promise<JobOutcome> {
+export async function handleArchiveJob(
+  job: ArchiveJob,
+  deps: JobDependencies,
+  signal?: AbortSignal,
+): Promise<JobOutcome> {
   if (job.type === 'recording') {
     const recording = recordingFromJob(job);
     const source = await deps.sources.get(recording.provider, recording.sourceId);
     const retentionClass = deps.sources.retentionClassOf(recording.provider, recording.sourceId);
-    return archiveRecording(recording, { source, store: deps.store, clock: deps.clock, log: deps.log, retentionClass }, signal);
+    return archiveRecording(
+      recording,
+      { source, store: deps.store, clock: deps.clock, log: deps.log, retentionClass },
+      signal,
+    );
   }
   const source = await deps.sources.get(job.provider, job.sourceId);
   const recordings = await source.resolveHint(job, signal);
@@ -34,6 +42,10 @@ export async function handleArchiveJob(job: ArchiveJob, deps: JobDependencies, s
     if (!copy?.hasSidecar) missing.push(recordingJob(recording));
   }
   if (missing.length > 0) await deps.queue.enqueue(missing);
-  deps.log.info('webhook hint resolved', { job: describeJob(job), found: recordings.length, enqueued: missing.length });
+  deps.log.info('webhook hint resolved', {
+    job: describeJob(job),
+    found: recordings.length,
+    enqueued: missing.length,
+  });
   return { status: 'hint-resolved', found: recordings.length, enqueued: missing.length };
 }

@@ -102,7 +102,9 @@ export function parseJob(body: string): ArchiveJob {
   }
   const parsed = archiveJobSchema.safeParse(value);
   if (!parsed.success) {
-    throw new InvalidInputError(`job does not match schema v${JOB_VERSION}: ${z.prettifyError(parsed.error)}`);
+    throw new InvalidInputError(
+      `job does not match schema v${JOB_VERSION}: ${z.prettifyError(parsed.error)}`,
+    );
   }
   return parsed.data;
 }

@@ -10,7 +10,10 @@ export const SIDECAR_SUFFIX = '.json';
  * length. Distinct ids that sanitise alike keep distinct keys through a short hash of the original.
  */
 export function sanitiseSegment(id: string): string {
-  const cleaned = id.replace(/[^A-Za-z0-9._-]/g, '_').replace(/\.{2,}/g, '_').replace(/^\./, '_');
+  const cleaned = id
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .replace(/\.{2,}/g, '_')
+    .replace(/^\./, '_');
   if (cleaned === id && cleaned.length <= MAX_SEGMENT_LENGTH && cleaned.length > 0) return cleaned;
   const digest = createHash('sha256').update(id).digest('hex').slice(0, 12);
   return `${cleaned.slice(0, MAX_SEGMENT_LENGTH - 13) || 'id'}-${digest}`;
@@ -26,7 +29,8 @@ export function recordingKey(
   recording: Pick<SourceRecording, 'provider' | 'sourceId' | 'recordingId' | 'startedAt' | 'fileExtension'>,
 ): string {
   const start = recording.startedAt;
-  if (Number.isNaN(start.getTime())) throw new RangeError(`recording ${recording.recordingId} has no valid start time`);
+  if (Number.isNaN(start.getTime()))
+    throw new RangeError(`recording ${recording.recordingId} has no valid start time`);
   const yyyy = String(start.getUTCFullYear()).padStart(4, '0');
   const mm = String(start.getUTCMonth() + 1).padStart(2, '0');
   const dd = String(start.getUTCDate()).padStart(2, '0');

@@ -3,9 +3,9 @@ import { RateLimitedError } from './errors';
 import { recordingJob } from './jobs';
 import { recordingKey } from './keys';
 import type {
+  ArchiveStore,
   AuditEntry,
   AuditLog,
-  ArchiveStore,
   Clock,
   JobQueue,
   KillSwitch,

@@ -46,7 +46,8 @@ export function decideRetry(
       delay = Math.min(policy.notReadyBaseSeconds * 2 ** exponent, policy.notReadyMaxSeconds);
       break;
     case 'RATE_LIMITED': {
-      const retryAfter = 'retryAfterSeconds' in error ? (error.retryAfterSeconds as number | undefined) : undefined;
+      const retryAfter =
+        'retryAfterSeconds' in error ? (error.retryAfterSeconds as number | undefined) : undefined;
       // A little jitter after the provider's own figure keeps a herd of workers from retrying together.
       delay = (retryAfter ?? policy.rateLimitDefaultSeconds) + random() * 5;
       break;

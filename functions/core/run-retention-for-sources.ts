@@ -1,7 +1,7 @@
 import type { CallvaultConfig } from '../config';
 import { retentionFor } from '../config';
 import { enabledSources } from '../providers';
-import type { AuditLog, ArchiveStore, Clock, JobQueue, KillSwitch, Log, RunLedger } from './ports';
+import type { ArchiveStore, AuditLog, Clock, JobQueue, KillSwitch, Log, RunLedger } from './ports';
 import { newRunId, type RetentionReport, runRetention } from './retention';
 import type { SourceRegistry } from './source-registry';
 

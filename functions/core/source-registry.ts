@@ -30,7 +30,10 @@ export class SourceRegistry {
 
   /** The `retention-class` tag for a source's objects. */
   retentionClassOf(provider: string, sourceId: string): string {
-    return this.known.find((source) => source.provider === provider && source.id === sourceId)?.retentionClass ?? 'standard';
+    return (
+      this.known.find((source) => source.provider === provider && source.id === sourceId)?.retentionClass ??
+      'standard'
+    );
   }
 
   async get(provider: ProviderName, sourceId: string): Promise<RecordingSource> {

@@ -50,7 +50,11 @@ export async function sweepSource(
     if (batch.length >= ENQUEUE_BATCH) await flush();
   }
   await flush();
-  deps.log.info('sweep finished', { ...result, from: window.from.toISOString(), to: window.to.toISOString() });
+  deps.log.info('sweep finished', {
+    ...result,
+    from: window.from.toISOString(),
+    to: window.to.toISOString(),
+  });
   return result;
 }
 

@@ -39,11 +39,18 @@ export async function verifyArchivedCopy(
 ): Promise<CopyVerification> {
   const key = recordingKey(recording);
   const copy = await store.inspect(key);
-  const refuse = (problem: CopyProblem, detail: string): CopyVerification => ({ verified: false, problem, detail, copy });
+  const refuse = (problem: CopyProblem, detail: string): CopyVerification => ({
+    verified: false,
+    problem,
+    detail,
+    copy,
+  });
   if (!copy) return refuse('not-archived', `no object at ${key}`);
   if (!copy.hasSidecar) return refuse('no-sidecar', `no sidecar beside ${key}`);
-  if (copy.legalHold || copy.tags['legal-hold']?.toLowerCase() === 'true') return refuse('legal-hold', 'the copy is under legal hold');
-  if (recording.size === undefined) return refuse('source-size-unknown', 'the source does not report a size to compare');
+  if (copy.legalHold || copy.tags['legal-hold']?.toLowerCase() === 'true')
+    return refuse('legal-hold', 'the copy is under legal hold');
+  if (recording.size === undefined)
+    return refuse('source-size-unknown', 'the source does not report a size to compare');
   if (copy.size !== recording.size) {
     return refuse('size-mismatch', `archived ${copy.size} bytes, the source reports ${recording.size}`);
   }
@@ -56,11 +63,17 @@ export async function verifyArchivedCopy(
   }
   if (!sidecar) return refuse('no-sidecar', `no sidecar beside ${key}`);
   if (sidecar.sha256 !== copy.sha256 || sidecar.size !== copy.size) {
-    return refuse('sha256-mismatch', `object says ${copy.sha256}/${copy.size} B, sidecar says ${sidecar.sha256}/${sidecar.size} B`);
+    return refuse(
+      'sha256-mismatch',
+      `object says ${copy.sha256}/${copy.size} B, sidecar says ${sidecar.sha256}/${sidecar.size} B`,
+    );
   }
   const ageHours = (policy.now.getTime() - copy.lastModified.getTime()) / 3_600_000;
   if (ageHours < policy.gracePeriodHours) {
-    return refuse('too-young', `the copy is ${ageHours.toFixed(1)} h old; the grace period is ${policy.gracePeriodHours} h`);
+    return refuse(
+      'too-young',
+      `the copy is ${ageHours.toFixed(1)} h old; the grace period is ${policy.gracePeriodHours} h`,
+    );
   }
   if (policy.deep) {
     const hash = createHash('sha256');
@@ -76,7 +89,10 @@ export async function verifyArchivedCopy(
     }
     const actual = hash.digest('hex');
     if (actual !== copy.sha256 || bytes !== copy.size) {
-      return refuse('deep-verify-failed', `stored bytes hash to ${actual} (${bytes} B), recorded ${copy.sha256}`);
+      return refuse(
+        'deep-verify-failed',
+        `stored bytes hash to ${actual} (${bytes} B), recorded ${copy.sha256}`,
+      );
     }
   }
   return { verified: true, copy: { ...copy, sha256: copy.sha256 }, deepVerified: policy.deep };

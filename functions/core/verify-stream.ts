@@ -37,7 +37,9 @@ export class RecordingVerifier extends Transform {
     const { contentLength, sourceSize } = expectations;
     if (contentLength !== undefined && sourceSize !== undefined && contentLength !== sourceSize) {
       // Fail fast: no byte of a download that announces the wrong size is worth sending to storage.
-      throw new TransientError(`download announces ${contentLength} bytes but the source reports ${sourceSize}`);
+      throw new TransientError(
+        `download announces ${contentLength} bytes but the source reports ${sourceSize}`,
+      );
     }
     this.expectedSize = sourceSize ?? contentLength;
     this.held = expectations.requireMedia === false ? undefined : [];
@@ -80,7 +82,10 @@ export class RecordingVerifier extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.held) {
       const refusal = this.releaseHeld();
-      if (refusal) return callback(refusal);
+      if (refusal) {
+        callback(refusal);
+        return;
+      }
     }
     if (this.expectedSize !== undefined && this.bytes !== this.expectedSize) {
       callback(new TransientError(`download ended after ${this.bytes} of ${this.expectedSize} bytes`));

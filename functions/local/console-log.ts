@@ -7,7 +7,9 @@ const ORDER: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
  * Human-readable progress lines for the one-machine mode: `12:00:01 info  recording archived key=…`.
  * Attribute values are printed as given; callers never pass secrets.
  */
-export function consoleLog(options: { level?: Level; prefix?: string; write?: (line: string) => void } = {}): Log {
+export function consoleLog(
+  options: { level?: Level; prefix?: string; write?: (line: string) => void } = {},
+): Log {
   const min = ORDER[options.level ?? 'info'];
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const emit = (level: Level) => (message: string, attributes?: Record<string, unknown>) => {

@@ -16,7 +16,9 @@ const DEMO_SOURCE_ID = 'demo';
 export async function runDemo(options: { log: Log; serve: boolean; port?: number }): Promise<LocalHost> {
   const { log } = options;
   const say = (line: string) => log.info(`[demo] ${line}`);
-  say('No config file found: running the DEMO against the bundled Telphin sandbox (a simulator, not Telphin).');
+  say(
+    'No config file found: running the DEMO against the bundled Telphin sandbox (a simulator, not Telphin).',
+  );
   say('Write ./callvault.config.json (see README) to archive your real recordings.');
 
   const sandbox = await startTelphinSandbox({ host: '127.0.0.1', storageHost: 'localhost' });
@@ -29,8 +31,13 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   });
   // Real-world faults, so the demo shows them being survived rather than merely described.
   const [brokenDownload, flakyStorage] = history;
-  if (brokenDownload) sandbox.injectFault({ kind: 'reset-mid-body' }, { recordUuid: brokenDownload.recordUuid });
-  if (flakyStorage) sandbox.injectFault({ kind: 'server-error', status: 503 }, { recordUuid: flakyStorage.recordUuid, routes: 'storage' });
+  if (brokenDownload)
+    sandbox.injectFault({ kind: 'reset-mid-body' }, { recordUuid: brokenDownload.recordUuid });
+  if (flakyStorage)
+    sandbox.injectFault(
+      { kind: 'server-error', status: 503 },
+      { recordUuid: flakyStorage.recordUuid, routes: 'storage' },
+    );
   say(`Telphin sandbox at ${sandbox.url} holds ${history.length} recordings from the last 40 hours.`);
   say('One download will be cut halfway and one storage request will fail with 503: both are retried.');
 
@@ -54,13 +61,21 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
     worker: { concurrency: 4, maxReceiveCount: 5 },
   });
 
-  const host = await startLocalHost({ config, log, retryPolicy: { transientBaseSeconds: 1, transientMaxSeconds: 4 } });
+  const host = await startLocalHost({
+    config,
+    log,
+    retryPolicy: { transientBaseSeconds: 1, transientMaxSeconds: 4 },
+  });
   await host.idle();
   say(`Sweep done: ${host.progress().archived} recordings archived so far.`);
 
   // Two calls end now; Telphin posts hangup events, which are hints the worker resolves through the API.
   const fresh = [0, 1].map((i) =>
-    sandbox.addRecording({ startedAt: new Date(Date.now() - (90 + i * 30) * 1000), durationSeconds: 60 + i * 30, flow: 'in' }),
+    sandbox.addRecording({
+      startedAt: new Date(Date.now() - (90 + i * 30) * 1000),
+      durationSeconds: 60 + i * 30,
+      flow: 'in',
+    }),
   );
   const hookUrl = `${host.webhookUrl}/webhooks/telphin/${DEMO_SOURCE_ID}`;
   for (const recording of fresh) {
@@ -71,10 +86,11 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
     });
     say(`Webhook for call ${recording.callUuid.slice(0, 8)}… answered ${response.status}.`);
   }
+  const [announced] = fresh;
   const forged = await fetch(`${hookUrl}?token=not-the-secret`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: telphinHangupWebhookBody(fresh[0] ?? history[0]!),
+    body: announced ? telphinHangupWebhookBody(announced) : '',
   });
   say(`A webhook with a wrong token was refused with ${forged.status} and enqueued nothing.`);
   await host.idle();
@@ -95,8 +111,12 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
     else log.error('[demo] archived copy missing or different', { key });
   }
   const { archived, bytes } = host.progress();
-  say(`Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/telphin/${DEMO_SOURCE_ID}/.`);
-  say(`${verified} of ${all.length} copies match the sandbox's bytes (SHA-256), each with its .json sidecar.`);
+  say(
+    `Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/telphin/${DEMO_SOURCE_ID}/.`,
+  );
+  say(
+    `${verified} of ${all.length} copies match the sandbox's bytes (SHA-256), each with its .json sidecar.`,
+  );
   if (verified !== all.length) process.exitCode = 1;
 
   if (options.serve) {

@@ -22,7 +22,12 @@ export async function startWebhookServer(options: {
   health?: () => unknown;
 }): Promise<WebhookServer> {
   const server: Server = createServer(async (req, res) => {
-    const send = (status: number, body: string, contentType = 'application/json', headers: Record<string, string> = {}) => {
+    const send = (
+      status: number,
+      body: string,
+      contentType = 'application/json',
+      headers: Record<string, string> = {},
+    ) => {
       res.writeHead(status, { 'content-type': contentType, ...headers });
       res.end(body);
     };
@@ -34,14 +39,18 @@ export async function startWebhookServer(options: {
       }
       const route = ROUTE.exec(url.pathname);
       if (!route) return send(404, JSON.stringify({ message: 'not found' }));
-      if (req.method !== 'POST' && req.method !== 'GET') return send(405, JSON.stringify({ message: 'method not allowed' }));
+      if (req.method !== 'POST' && req.method !== 'GET')
+        return send(405, JSON.stringify({ message: 'method not allowed' }));
       const body = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
       if (body === undefined) return send(413, JSON.stringify({ message: 'webhook body too large' }));
       const request: WebhookRequest = {
         method: req.method,
         query: Object.fromEntries(url.searchParams),
         headers: Object.fromEntries(
-          Object.entries(req.headers).map(([name, value]) => [name.toLowerCase(), Array.isArray(value) ? value.join(', ') : value]),
+          Object.entries(req.headers).map(([name, value]) => [
+            name.toLowerCase(),
+            Array.isArray(value) ? value.join(', ') : value,
+          ]),
         ),
         body,
       };

@@ -23,7 +23,11 @@ export const inlineCredentials: CredentialsLoader = async (source) => {
       `source "${source.id}" has no clientId/clientSecret in the config file (local mode reads them inline)`,
     );
   }
-  return { clientId: source.clientId, clientSecret: source.clientSecret, webhookSecret: source.webhookSecret };
+  return {
+    clientId: source.clientId,
+    clientSecret: source.clientSecret,
+    webhookSecret: source.webhookSecret,
+  };
 };
 
 export function createSource(
@@ -50,7 +54,9 @@ export function buildSourceRegistry(
   return new SourceRegistry(
     sources.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
     async (provider, sourceId) => {
-      const source = sources.find((candidate) => candidate.provider === provider && candidate.id === sourceId);
+      const source = sources.find(
+        (candidate) => candidate.provider === provider && candidate.id === sourceId,
+      );
       if (!source) throw new InvalidInputError(`unknown source ${provider}/${sourceId}`);
       return createSource(source, await loadCredentials(source), deps);
     },

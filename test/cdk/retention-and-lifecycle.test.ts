@@ -423,7 +423,10 @@ describe('Object Lock in COMPLIANCE mode (years)', () => {
       }),
     );
     template.hasResourceProperties('AWS::S3::Bucket', { ObjectLockEnabled: true });
-    const [, worker] = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('ArchiveWorker')) ?? [];
+    const [, worker] =
+      Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) =>
+        id.startsWith('ArchiveWorker'),
+      ) ?? [];
     const shipped = JSON.parse(worker?.Properties.Environment.Variables.CALLVAULT_RUNTIME_CONFIG);
     expect(shipped.lifecycle).toEqual({ objectLock: { mode: 'COMPLIANCE', years: 7 } });
   });

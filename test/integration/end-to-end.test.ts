@@ -3,10 +3,16 @@
  * handler fed the messages actually received → S3 (moto), with credentials from Secrets Manager (moto)
  * and the Telphin sandbox as the platform.
  */
-import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, CreateBucketCommand } from '@aws-sdk/client-s3';
+
+import { createHash } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+} from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/adapters/aws-runtime';
@@ -14,7 +20,12 @@ import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { parseConfig } from '../../functions/config';
 import { recordingKey } from '../../functions/core/keys';
 import { parseSidecar } from '../../functions/core/sidecar';
-import { type SandboxRecording, startTelphinSandbox, type TelphinSandbox, telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
+import {
+  type SandboxRecording,
+  startTelphinSandbox,
+  type TelphinSandbox,
+  telphinHangupWebhookBody,
+} from '../../functions/sandbox/telphin-sandbox';
 import { createSweepHandler } from '../../functions/sweep';
 import { createWebhookHandler } from '../../functions/webhook';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
@@ -48,12 +59,23 @@ describe.skipIf(!motoAvailable())('end to end on the production adapters', () =>
     await moto.reset();
     await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     deadLetters = await createQueue(moto.sqs, 'callvault-telphin-dlq');
-    queue = await createQueue(moto.sqs, 'callvault-telphin', { deadLetter: deadLetters, maxReceiveCount: MAX_RECEIVES });
-    const secrets = new SecretsManagerClient({ endpoint: moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS });
+    queue = await createQueue(moto.sqs, 'callvault-telphin', {
+      deadLetter: deadLetters,
+      maxReceiveCount: MAX_RECEIVES,
+    });
+    const secrets = new SecretsManagerClient({
+      endpoint: moto.endpoint,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
     const secret = await secrets.send(
       new CreateSecretCommand({
         Name: `callvault/test/${SOURCE_ID}`,
-        SecretString: JSON.stringify({ clientId: sandbox.clientId, clientSecret: sandbox.clientSecret, webhookSecret: WEBHOOK_SECRET }),
+        SecretString: JSON.stringify({
+          clientId: sandbox.clientId,
+          clientSecret: sandbox.clientSecret,
+          webhookSecret: WEBHOOK_SECRET,
+        }),
       }),
     );
     const config = parseConfig({
@@ -79,7 +101,12 @@ describe.skipIf(!motoAvailable())('end to end on the production adapters', () =>
     );
     webhook = createWebhookHandler(() => runtime);
     worker = createArchiveWorkerHandler(() => runtime, {
-      retryPolicy: { transientBaseSeconds: 1, transientMaxSeconds: 1, notReadyBaseSeconds: 1, notReadyMaxSeconds: 1 },
+      retryPolicy: {
+        transientBaseSeconds: 1,
+        transientMaxSeconds: 1,
+        notReadyBaseSeconds: 1,
+        notReadyMaxSeconds: 1,
+      },
     });
   });
 
@@ -126,18 +153,30 @@ describe.skipIf(!motoAvailable())('end to end on the production adapters', () =>
         AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
       }),
     );
-    return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+    return (
+      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+    );
   }
 
   /** Telphin reports call times in whole seconds. */
-  const listedStart = (recording: SandboxRecording) => new Date(Math.floor(recording.startedAt.getTime() / 1000) * 1000);
+  const listedStart = (recording: SandboxRecording) =>
+    new Date(Math.floor(recording.startedAt.getTime() / 1000) * 1000);
 
   const keyOf = (recording: SandboxRecording) =>
-    recordingKey({ provider: 'telphin', sourceId: SOURCE_ID, recordingId: recording.recordUuid, startedAt: listedStart(recording), fileExtension: 'mp3' });
+    recordingKey({
+      provider: 'telphin',
+      sourceId: SOURCE_ID,
+      recordingId: recording.recordUuid,
+      startedAt: listedStart(recording),
+      fileExtension: 'mp3',
+    });
 
   async function storedSha256(key: string): Promise<string> {
     const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-    return createHash('sha256').update(await object.Body!.transformToByteArray()).digest('hex');
+    return createHash('sha256')
+      .update(await object.Body!.transformToByteArray())
+      .digest('hex');
   }
 
   async function versionsOf(key: string): Promise<number> {
@@ -146,7 +185,12 @@ describe.skipIf(!motoAvailable())('end to end on the production adapters', () =>
   }
 
   const freshRecording = (size = 300_000) =>
-    sandbox.addRecording({ startedAt: new Date(Date.now() - 5 * 60_000), durationSeconds: 120, flow: 'in', size });
+    sandbox.addRecording({
+      startedAt: new Date(Date.now() - 5 * 60_000),
+      durationSeconds: 120,
+      flow: 'in',
+      size,
+    });
 
   it('archives a recording announced by webhook: bytes equal, sidecar right', async () => {
     const recording = freshRecording();
@@ -158,7 +202,9 @@ describe.skipIf(!motoAvailable())('end to end on the production adapters', () =>
     const key = keyOf(recording);
     expect(await storedSha256(key)).toBe(sandbox.expectedSha256(recording.recordUuid));
     const sidecar = parseSidecar(
-      await (await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${key}.json` }))).Body!.transformToString(),
+      await (
+        await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${key}.json` }))
+      ).Body!.transformToString(),
     );
     expect(sidecar).toMatchObject({
       provider: 'telphin',
@@ -180,7 +226,9 @@ describe.skipIf(!motoAvailable())('end to end on the production adapters', () =>
     const recording = freshRecording(6 * 1024 * 1024 + 17);
     const body = telphinHangupWebhookBody(recording);
 
-    const statuses = await Promise.all([1, 2, 3].map(async () => (await post(`token=${WEBHOOK_SECRET}`, body)).statusCode));
+    const statuses = await Promise.all(
+      [1, 2, 3].map(async () => (await post(`token=${WEBHOOK_SECRET}`, body)).statusCode),
+    );
     await drain();
 
     expect(statuses).toEqual([200, 200, 200]);
@@ -191,7 +239,10 @@ describe.skipIf(!motoAvailable())('end to end on the production adapters', () =>
 
   it('retries a download interrupted halfway and archives it intact, leaving no multipart upload behind', async () => {
     const recording = freshRecording(12 * 1024 * 1024 + 5);
-    const fault = sandbox.injectFault({ kind: 'reset-mid-body' }, { recordUuid: recording.recordUuid, routes: ['storage', 'file'] });
+    const fault = sandbox.injectFault(
+      { kind: 'reset-mid-body' },
+      { recordUuid: recording.recordUuid, routes: ['storage', 'file'] },
+    );
 
     await post(`token=${WEBHOOK_SECRET}`, telphinHangupWebhookBody(recording));
     const responses = await drain();

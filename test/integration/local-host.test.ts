@@ -11,7 +11,12 @@ import { parseConfig } from '../../functions/config';
 import { recordingKey } from '../../functions/core/keys';
 import { silentLog } from '../../functions/core/ports';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
-import { type SandboxRecording, startTelphinSandbox, type TelphinSandbox, telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
+import {
+  type SandboxRecording,
+  startTelphinSandbox,
+  type TelphinSandbox,
+  telphinHangupWebhookBody,
+} from '../../functions/sandbox/telphin-sandbox';
 
 const SECRET = 'local-webhook-secret-0123456789';
 
@@ -63,10 +68,17 @@ describe('local host', () => {
       }),
     );
 
-  const sha256Of = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+  const sha256Of = async (path: string) =>
+    createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
 
   it('archives the last two days on start-up and what webhooks announce afterwards, mirroring the S3 layout', async () => {
-    const history = sandbox.generateRecordings({ count: 5, from: new Date(Date.now() - 30 * 3_600_000), to: new Date(Date.now() - 3_600_000) });
+    const history = sandbox.generateRecordings({
+      count: 5,
+      from: new Date(Date.now() - 30 * 3_600_000),
+      to: new Date(Date.now() - 3_600_000),
+    });
     host = await startLocalHost({ config: config(), log: silentLog });
     await host.idle();
     const fresh = sandbox.addRecording({ startedAt: new Date(Date.now() - 120_000), flow: 'in' });
@@ -80,14 +92,20 @@ describe('local host', () => {
       method: 'POST',
       body: telphinHangupWebhookBody(fresh),
     });
-    const unknown = await fetch(`${host.webhookUrl}/webhooks/telphin/elsewhere?token=${SECRET}`, { method: 'POST', body: '' });
+    const unknown = await fetch(`${host.webhookUrl}/webhooks/telphin/elsewhere?token=${SECRET}`, {
+      method: 'POST',
+      body: '',
+    });
     await host.idle();
 
     expect([accepted.status, refused.status, unknown.status]).toEqual([200, 403, 404]);
     for (const recording of [...history, fresh]) {
       expect(await sha256Of(pathOf(recording))).toBe(sandbox.expectedSha256(recording.recordUuid));
       const sidecar = JSON.parse(await readFile(`${pathOf(recording)}.json`, 'utf8'));
-      expect(sidecar).toMatchObject({ recordingId: recording.recordUuid, sha256: sandbox.expectedSha256(recording.recordUuid) });
+      expect(sidecar).toMatchObject({
+        recordingId: recording.recordUuid,
+        sha256: sandbox.expectedSha256(recording.recordUuid),
+      });
     }
     expect(host.progress().archived).toBe(6);
     const ledger = JSON.parse(await readFile(join(dir, 'archive', 'state/runs/sweep/office.json'), 'utf8'));
@@ -95,11 +113,23 @@ describe('local host', () => {
   });
 
   it('stops cleanly mid-upload: nothing half-written left as if complete, the job saved for the next start', async () => {
-    const [slow] = sandbox.generateRecordings({ count: 1, from: new Date(Date.now() - 7_200_000), to: new Date(Date.now() - 3_600_000), size: 400_000 });
-    sandbox.injectFault({ kind: 'slow-body', bytesPerSecond: 50_000 }, { recordUuid: slow!.recordUuid, routes: ['storage', 'file'] });
+    const [slow] = sandbox.generateRecordings({
+      count: 1,
+      from: new Date(Date.now() - 7_200_000),
+      to: new Date(Date.now() - 3_600_000),
+      size: 400_000,
+    });
+    sandbox.injectFault(
+      { kind: 'slow-body', bytesPerSecond: 50_000 },
+      { recordUuid: slow!.recordUuid, routes: ['storage', 'file'] },
+    );
     host = await startLocalHost({ config: config(), log: silentLog });
     // Wait until the download is under way.
-    for (let i = 0; i < 100 && sandbox.counters.storageDownloads + sandbox.counters.fileDownloads === 0; i++) {
+    for (
+      let i = 0;
+      i < 100 && sandbox.counters.storageDownloads + sandbox.counters.fileDownloads === 0;
+      i++
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await new Promise((resolve) => setTimeout(resolve, 300));

@@ -6,23 +6,33 @@ import {
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
-  GetObjectTaggingCommand,
 } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { afterEach, beforeAll, afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { S3AuditLog } from '../../functions/adapters/s3-audit-log';
 import { SqsJobQueue } from '../../functions/adapters/sqs-job-queue';
 import { type RetentionSettings, retentionSettingsSchema, telphinSourceSchema } from '../../functions/config';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey, sidecarKey } from '../../functions/core/keys';
-import { type AuditEntry, type AuditLog, type KillSwitch, silentLog, systemClock } from '../../functions/core/ports';
+import {
+  type AuditEntry,
+  type AuditLog,
+  type KillSwitch,
+  silentLog,
+  systemClock,
+} from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
 import { auditKey, runRetention } from '../../functions/core/retention';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
-import { type SandboxRecording, startTelphinSandbox, type TelphinSandbox } from '../../functions/sandbox/telphin-sandbox';
+import {
+  type SandboxRecording,
+  startTelphinSandbox,
+  type TelphinSandbox,
+} from '../../functions/sandbox/telphin-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, type TestQueue } from '../support/sqs-records';
 
@@ -59,7 +69,12 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
       }),
       credentials: { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret },
     });
-    store = new S3ArchiveStore({ client: moto.s3, bucket: BUCKET, partSizeBytes: 5 * 1024 * 1024, partsInFlight: 2 });
+    store = new S3ArchiveStore({
+      client: moto.s3,
+      bucket: BUCKET,
+      partSizeBytes: 5 * 1024 * 1024,
+      partsInFlight: 2,
+    });
   });
 
   afterEach(async () => {
@@ -79,7 +94,10 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
   /** The recordings as the adapter lists them (the API is the truth). */
   async function listed(): Promise<Map<string, SourceRecording>> {
     const byId = new Map<string, SourceRecording>();
-    for await (const recording of source.listRecordings({ from: new Date(Date.now() - 500 * DAY), to: new Date() })) {
+    for await (const recording of source.listRecordings({
+      from: new Date(Date.now() - 500 * DAY),
+      to: new Date(),
+    })) {
       byId.set(recording.recordingId, recording);
     }
     return byId;
@@ -96,7 +114,12 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
   }
 
   const settings = (overrides: Partial<RetentionSettings> = {}): RetentionSettings =>
-    retentionSettingsSchema.parse({ deleteFromSourceAfterDays: 30, dryRun: false, gracePeriodHours: 0, ...overrides });
+    retentionSettingsSchema.parse({
+      deleteFromSourceAfterDays: 30,
+      dryRun: false,
+      gracePeriodHours: 0,
+      ...overrides,
+    });
 
   async function run(
     retention: RetentionSettings,
@@ -123,7 +146,9 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
   }
 
   async function readAudit(runId: string, startedAt: Date): Promise<AuditEntry[]> {
-    const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: auditKey(runId, startedAt) }));
+    const object = await moto.s3.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: auditKey(runId, startedAt) }),
+    );
     const text = (await object.Body?.transformToString()) ?? '';
     return text
       .split('\n')
@@ -132,7 +157,9 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
   }
 
   const decisionsFor = (audit: AuditEntry[], recordingId: string) =>
-    audit.filter((entry) => entry.recordingId === recordingId).map((entry) => `${entry.decision}${entry.reason ? `:${entry.reason}` : ''}`);
+    audit
+      .filter((entry) => entry.recordingId === recordingId)
+      .map((entry) => `${entry.decision}${entry.reason ? `:${entry.reason}` : ''}`);
 
   async function queued(): Promise<number> {
     const { Attributes } = await moto.sqs.send(
@@ -154,20 +181,36 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
     const tampered = keyOf(all, wrongSize!);
     const original = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: tampered }));
     await moto.s3.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: tampered, Body: Buffer.from('ID3 truncated copy'), Metadata: original.Metadata }),
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: tampered,
+        Body: Buffer.from('ID3 truncated copy'),
+        Metadata: original.Metadata,
+      }),
     );
     await moto.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: sidecarKey(keyOf(all, noSidecar!)) }));
     const sidecarKeyOfMismatch = sidecarKey(keyOf(all, shaMismatch!));
     const sidecar = JSON.parse(
-      (await (await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: sidecarKeyOfMismatch }))).Body?.transformToString()) ?? '{}',
+      (await (
+        await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: sidecarKeyOfMismatch }))
+      ).Body?.transformToString()) ?? '{}',
     );
     await moto.s3.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: sidecarKeyOfMismatch, Body: JSON.stringify({ ...sidecar, sha256: 'f'.repeat(64) }) }),
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: sidecarKeyOfMismatch,
+        Body: JSON.stringify({ ...sidecar, sha256: 'f'.repeat(64) }),
+      }),
     );
     const holdKey = keyOf(all, legalHold!);
-    const tags = (await moto.s3.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: holdKey }))).TagSet ?? [];
+    const tags =
+      (await moto.s3.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: holdKey }))).TagSet ?? [];
     await moto.s3.send(
-      new PutObjectTaggingCommand({ Bucket: BUCKET, Key: holdKey, Tagging: { TagSet: [...tags, { Key: 'legal-hold', Value: 'true' }] } }),
+      new PutObjectTaggingCommand({
+        Bucket: BUCKET,
+        Key: holdKey,
+        Tagging: { TagSet: [...tags, { Key: 'legal-hold', Value: 'true' }] },
+      }),
     );
 
     const { report, audit } = await run(settings());
@@ -183,7 +226,11 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
     // The unarchived and the sidecar-less recordings are sent back to the worker.
     expect(await queued()).toBe(2);
     const deleted = audit.find((entry) => entry.decision === 'deleted');
-    expect(deleted).toMatchObject({ objectKey: keyOf(all, good!), size: 40_000, sha256: sandbox.expectedSha256(good!.recordUuid) });
+    expect(deleted).toMatchObject({
+      objectKey: keyOf(all, good!),
+      size: 40_000,
+      sha256: sandbox.expectedSha256(good!.recordUuid),
+    });
   });
 
   it('never deletes a copy younger than the grace period', async () => {
@@ -284,13 +331,19 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
 
   it('stops the run on a 429 from the delete endpoint and deletes nothing more', async () => {
     await archive(oldRecordings(3));
-    sandbox.injectFault({ kind: 'hourly-quota', resetSeconds: 1800 }, { routes: 'delete', times: Number.POSITIVE_INFINITY });
+    sandbox.injectFault(
+      { kind: 'hourly-quota', resetSeconds: 1800 },
+      { routes: 'delete', times: Number.POSITIVE_INFINITY },
+    );
 
     const { report, audit } = await run(settings());
 
     expect(sandbox.deletedIds()).toEqual([]);
     expect(report).toMatchObject({ deleted: 0, failed: 1, stoppedBy: 'rate-limited' });
-    expect(audit.map((entry) => `${entry.decision}:${entry.reason ?? ''}`)).toEqual(['deleting:', 'failed:rate-limited']);
+    expect(audit.map((entry) => `${entry.decision}:${entry.reason ?? ''}`)).toEqual([
+      'deleting:',
+      'failed:rate-limited',
+    ]);
   });
 
   it('deep verification re-reads the bytes and refuses a copy whose content changed at the same size', async () => {
@@ -300,7 +353,9 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
     const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     const bytes = Buffer.from((await object.Body?.transformToByteArray()) ?? []);
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
-    await moto.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bytes, Metadata: object.Metadata }));
+    await moto.s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bytes, Metadata: object.Metadata }),
+    );
 
     const { report, audit } = await run(settings({ deepVerifySampleRate: 1 }));
 
@@ -313,12 +368,17 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
     const token = await fetch(`${sandbox.url}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: sandbox.clientId, client_secret: sandbox.clientSecret }),
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: sandbox.clientId,
+        client_secret: sandbox.clientSecret,
+      }),
     }).then((response) => response.json() as Promise<{ access_token: string }>);
     const response = await fetch(`${sandbox.url}/api/ver1.0/client/@me/record/${recordUuid}/`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${token.access_token}` },
     });
-    if (response.status !== 200 && response.status !== 204) throw new Error(`sandbox delete answered ${response.status}`);
+    if (response.status !== 200 && response.status !== 204)
+      throw new Error(`sandbox delete answered ${response.status}`);
   }
 });

@@ -33,7 +33,9 @@ describe.skipIf(!motoAvailable())('S3 Object Lock per object', () => {
   beforeAll(async () => {
     moto = await startMoto();
     await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
-    await moto.s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
+    await moto.s3.send(
+      new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
     store = new S3ArchiveStore({
       client: moto.s3,
       bucket: BUCKET,
@@ -51,7 +53,13 @@ describe.skipIf(!motoAvailable())('S3 Object Lock per object', () => {
   async function put(key: string, bytes: Buffer) {
     const body = new RecordingVerifier({ sourceSize: bytes.length });
     Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]).pipe(body);
-    return store.putRecording({ key, body, contentType: 'audio/mpeg', sourceSize: bytes.length, tags: { provider: 'telphin' } });
+    return store.putRecording({
+      key,
+      body,
+      contentType: 'audio/mpeg',
+      sourceSize: bytes.length,
+      tags: { provider: 'telphin' },
+    });
   }
 
   it('locks a single-put recording and its sidecar until the retention date, in the configured mode', async () => {
@@ -63,7 +71,15 @@ describe.skipIf(!motoAvailable())('S3 Object Lock per object', () => {
     await store.putSidecar(
       key,
       buildSidecar(
-        { provider: 'telphin', sourceId: 'hq', recordingId: String(size), startedAt: NOW, direction: 'inbound', fileExtension: 'mp3', raw: {} },
+        {
+          provider: 'telphin',
+          sourceId: 'hq',
+          recordingId: String(size),
+          startedAt: NOW,
+          direction: 'inbound',
+          fileExtension: 'mp3',
+          raw: {},
+        },
         { objectKey: key, size, sha256: stored.sha256, contentType: 'audio/mpeg', archivedAt: NOW },
       ),
       { provider: 'telphin' },
@@ -84,7 +100,8 @@ describe.skipIf(!motoAvailable())('S3 Object Lock per object', () => {
     const created: { Key?: string; ObjectLockMode?: string; ObjectLockRetainUntilDate?: Date }[] = [];
     moto.s3.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'CreateMultipartUploadCommand') created.push(args.input as (typeof created)[number]);
+        if (context.commandName === 'CreateMultipartUploadCommand')
+          created.push(args.input as (typeof created)[number]);
         return next(args);
       },
       { step: 'initialize', name: 'captureCreateMultipartUpload' },
@@ -108,7 +125,9 @@ describe.skipIf(!motoAvailable())('S3 Object Lock per object', () => {
     const versions = listing.Versions ?? [];
     expect(versions.length).toBeGreaterThan(0);
     for (const version of versions) {
-      const head = await moto.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: version.Key, VersionId: version.VersionId }));
+      const head = await moto.s3.send(
+        new HeadObjectCommand({ Bucket: BUCKET, Key: version.Key, VersionId: version.VersionId }),
+      );
       expect(head.ContentLength).toBeGreaterThan(0);
       expect(head.ObjectLockMode).toBeUndefined();
     }

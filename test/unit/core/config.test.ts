@@ -1,19 +1,41 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, retentionFor, runtimeConfigForDeployment } from '../../../functions/config';
+import {
+  ConfigError,
+  parseConfig,
+  retentionFor,
+  runtimeConfigForDeployment,
+} from '../../../functions/config';
 
-const telphin = { provider: 'telphin', id: 'main', clientId: 'id', clientSecret: 'secret', webhookSecret: 'x'.repeat(32) };
+const telphin = {
+  provider: 'telphin',
+  id: 'main',
+  clientId: 'id',
+  clientSecret: 'secret',
+  webhookSecret: 'x'.repeat(32),
+};
 
 describe('config', () => {
   it('fills in documented defaults', () => {
     const config = parseConfig({ sources: [telphin] });
-    expect(config.local).toEqual({ port: 8787, host: '127.0.0.1', archiveDir: './archive', stateDir: './.callvault' });
+    expect(config.local).toEqual({
+      port: 8787,
+      host: '127.0.0.1',
+      archiveDir: './archive',
+      stateDir: './.callvault',
+    });
     expect(config.sweep).toEqual({ enabled: true, lookbackHours: 48, intervalSeconds: 300 });
-    expect(config.sources[0]).toMatchObject({ apiUrl: 'https://apiproxy.telphin.ru', scope: { client: '@me' } });
+    expect(config.sources[0]).toMatchObject({
+      apiUrl: 'https://apiproxy.telphin.ru',
+      scope: { client: '@me' },
+    });
   });
 
   it('names every offending field', () => {
     const attempt = () =>
-      parseConfig({ sources: [{ ...telphin, id: 'bad id', scope: { client: '@me', extensions: ['1'] } }], sweep: { lookbackHours: 0 } });
+      parseConfig({
+        sources: [{ ...telphin, id: 'bad id', scope: { client: '@me', extensions: ['1'] } }],
+        sweep: { lookbackHours: 0 },
+      });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/sources\[0\]\.id/);
     expect(attempt).toThrow(/sources\[0\]\.scope: set exactly one/);
@@ -39,7 +61,10 @@ describe('config', () => {
       retention: { deleteFromSourceAfterDays: 30 },
     });
     const [first, second] = config.sources;
-    expect(first && retentionFor(config, first)).toMatchObject({ deleteFromSourceAfterDays: 30, dryRun: true });
+    expect(first && retentionFor(config, first)).toMatchObject({
+      deleteFromSourceAfterDays: 30,
+      dryRun: true,
+    });
     expect(second && retentionFor(config, second)).toBeUndefined();
   });
 });
@@ -64,7 +89,7 @@ describe('lifecycle validation against S3 rules', () => {
     );
   });
 
-  it("refuses leaving a class before its minimum storage duration", () => {
+  it('refuses leaving a class before its minimum storage duration', () => {
     expect(
       withLifecycle({
         transitions: [
@@ -87,18 +112,22 @@ describe('lifecycle validation against S3 rules', () => {
   });
 
   it('refuses expiry before the last class minimum or before the Object Lock period', () => {
-    expect(withLifecycle({ transitions: [{ storageClass: 'DEEP_ARCHIVE', afterDays: 30 }], expireAfterDays: 100 })).toThrow(
-      /expireAfterDays: must be at least 210/,
-    );
+    expect(
+      withLifecycle({ transitions: [{ storageClass: 'DEEP_ARCHIVE', afterDays: 30 }], expireAfterDays: 100 }),
+    ).toThrow(/expireAfterDays: must be at least 210/);
     expect(withLifecycle({ expireAfterDays: 365, objectLock: { mode: 'COMPLIANCE', years: 7 } })).toThrow(
       /before the Object Lock retention of 2555 days ends/,
     );
-    expect(withLifecycle({ objectLock: { mode: 'GOVERNANCE', days: 10, years: 1 } })).toThrow(/exactly one of days or years/);
+    expect(withLifecycle({ objectLock: { mode: 'GOVERNANCE', days: 10, years: 1 } })).toThrow(
+      /exactly one of days or years/,
+    );
   });
 
   it('checks each retention class too', () => {
     expect(
-      withLifecycle({ retentionClasses: { short: { transitions: [{ storageClass: 'ONEZONE_IA', afterDays: 5 }] } } }),
+      withLifecycle({
+        retentionClasses: { short: { transitions: [{ storageClass: 'ONEZONE_IA', afterDays: 5 }] } },
+      }),
     ).toThrow(/lifecycle\.retentionClasses\.short\.transitions\[0\]\.afterDays/);
   });
 });

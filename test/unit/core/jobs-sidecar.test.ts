@@ -34,7 +34,9 @@ describe('jobs', () => {
   it('refuses bodies that are not JSON or not a known job version', () => {
     expect(() => parseJob('{oops')).toThrow(InvalidInputError);
     expect(() => parseJob(JSON.stringify({ ...recordingJob(recording), v: 2 }))).toThrow(/schema v1/);
-    expect(() => parseJob(JSON.stringify({ v: 1, type: 'hint', provider: 'telphin' }))).toThrow(InvalidInputError);
+    expect(() => parseJob(JSON.stringify({ v: 1, type: 'hint', provider: 'telphin' }))).toThrow(
+      InvalidInputError,
+    );
   });
 });
 

@@ -1,5 +1,5 @@
-import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { detectMediaKind } from '../../../functions/core/media-signature';
 import { RecordingVerifier } from '../../../functions/core/verify-stream';
@@ -20,7 +20,11 @@ async function drain(source: Readable, verifier: RecordingVerifier): Promise<Buf
 
 /** Splits a buffer into small chunks so signature bytes arrive across chunk boundaries. */
 const chunked = (bytes: Buffer, size: number) =>
-  Readable.from(Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size)));
+  Readable.from(
+    Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) =>
+      bytes.subarray(i * size, (i + 1) * size),
+    ),
+  );
 
 describe('RecordingVerifier', () => {
   it('passes bytes through unchanged and reports size and sha256', async () => {
@@ -28,19 +32,24 @@ describe('RecordingVerifier', () => {
     const verifier = new RecordingVerifier({ sourceSize: body.length, contentLength: body.length });
     const out = await drain(chunked(body, 5), verifier);
     expect(out.equals(body)).toBe(true);
-    expect(verifier.summary()).toEqual({ size: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    expect(verifier.summary()).toEqual({
+      size: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+    });
   });
 
   it('refuses an HTML error page served with status 200', async () => {
     const verifier = new RecordingVerifier({});
-    await expect(drain(Readable.from([Buffer.from('<!DOCTYPE html><html>quota</html>')]), verifier)).rejects.toThrow(
-      /not audio or video: it starts like an HTML/,
-    );
+    await expect(
+      drain(Readable.from([Buffer.from('<!DOCTYPE html><html>quota</html>')]), verifier),
+    ).rejects.toThrow(/not audio or video: it starts like an HTML/);
   });
 
   it('refuses a JSON error body', async () => {
     const verifier = new RecordingVerifier({});
-    await expect(drain(Readable.from([Buffer.from('{"error":"not found"}')]), verifier)).rejects.toThrow(/JSON/);
+    await expect(drain(Readable.from([Buffer.from('{"error":"not found"}')]), verifier)).rejects.toThrow(
+      /JSON/,
+    );
   });
 
   it('refuses a body shorter than the source reports', async () => {
@@ -82,7 +91,11 @@ describe('RecordingVerifier', () => {
 
 describe('detectMediaKind', () => {
   it.each([
-    ['mp3 with ID3', Buffer.from('ID3\u0004\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000', 'latin1'), 'mp3'],
+    [
+      'mp3 with ID3',
+      Buffer.from('ID3\u0004\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000', 'latin1'),
+      'mp3',
+    ],
     ['mp3 frame sync', Buffer.from([0xff, 0xfb, 0x90, 0x64, 0, 0, 0, 0, 0, 0, 0, 0]), 'mp3'],
     ['wav', Buffer.from('RIFF\u0000\u0000\u0000\u0000WAVE', 'latin1'), 'wav'],
     ['mp4', Buffer.from('\u0000\u0000\u0000\u0018ftypmp42', 'latin1'), 'mp4'],
