@@ -1,0 +1,288 @@
+/**
+ * The child processes of the streaming benchmarks, run as an esbuild bundle (as Lambda runs bundled code):
+ *
+ *   --role server          a loopback "recording host": GET /recording.mp3?size=N&seed=S serves a deterministic
+ *                          synthetic MP3 of N bytes; prints {"port"} once listening.
+ *   --role worker --spec   streams one recording the way `--spec.impl` says and prints one JSON report.
+ *
+ * One worker process per trial, so `process.resourceUsage().maxRSS` is the peak of that one job. Both roles
+ * exit when their stdin closes, so a benchmark that dies cannot leave them behind.
+ */
+import { createServer, get, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
+import { parseArgs } from 'node:util';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { pumpParts } from '../../functions/adapters/multipart-upload';
+import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
+import { RecordingVerifier } from '../../functions/core/verify-stream';
+import { TEST_CREDENTIALS, TEST_REGION } from '../../test/support/moto';
+import { syntheticMp3Stream } from '../../test/support/synthetic-media';
+import { MiB } from './size';
+
+/** What a worker streams and how. */
+export type StreamImpl =
+  /** callvault's S3ArchiveStore: verifier → part pump → staging multipart upload → server-side copy. */
+  | 'archive'
+  /** @aws-sdk/lib-storage `Upload` fed the same verified stream. */
+  | 'lib-storage'
+  /** The HTTP download alone, bytes counted and dropped: the source-side ceiling. */
+  | 'download'
+  /** The download through RecordingVerifier (SHA-256, size, media check), bytes dropped. */
+  | 'download-verify'
+  /** No HTTP source: in-process bytes cut into parts and uploaded with no checksums: the S3-server ceiling. */
+  | 'bare-put';
+
+export interface WorkerSpec {
+  impl: StreamImpl;
+  bytes: number;
+  seed: number;
+  /** The recording host's URL for this body (unused by bare-put). */
+  url: string;
+  endpoint: string;
+  bucket: string;
+  key: string;
+  /** Part size and parts in flight; lib-storage uses its own defaults (5 MiB × 4) when these are absent. */
+  partSizeMiB?: number;
+  partsInFlight?: number;
+}
+
+export interface WorkerReport {
+  impl: StreamImpl;
+  bytes: number;
+  /** From the first request to the stored object (or the last byte, for downloads). */
+  seconds: number;
+  /** Until the last part was uploaded: everything before CompleteMultipartUpload/UploadPartCopy. */
+  streamSeconds: number;
+  /** After the streaming phase: completing, server-side copy, staging delete. */
+  finaliseSeconds: number;
+  sha256?: string;
+  /** RSS of this process with everything loaded and the S3 client built, before the first byte. */
+  baselineRssMiB: number;
+  /** Peak RSS of the whole process (getrusage). */
+  maxRssMiB: number;
+  sampledPeakHeapUsedMiB: number;
+  sampledPeakArrayBuffersMiB: number;
+  partSizeMiB?: number;
+  partsInFlight?: number;
+}
+
+// ---------------------------------------------------------------- role: recording host
+
+function serve(): void {
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const size = Number(url.searchParams.get('size'));
+    const seed = Number(url.searchParams.get('seed') ?? '1');
+    if (!Number.isSafeInteger(size) || size < 0) {
+      response.writeHead(400).end('size?');
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': String(size) });
+    pipeline(syntheticMp3Stream(size, seed), response, () => {});
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+  });
+}
+
+// ---------------------------------------------------------------- role: worker
+
+function download(url: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    get(url, (response) => {
+      if (response.statusCode !== 200) reject(new Error(`GET ${url}: ${response.statusCode}`));
+      else resolve(response);
+    }).once('error', reject);
+  });
+}
+
+async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of stream) bytes += chunk.length;
+  return bytes;
+}
+
+async function work(spec: WorkerSpec): Promise<WorkerReport> {
+  const client = new S3Client({
+    endpoint: spec.endpoint,
+    region: TEST_REGION,
+    credentials: TEST_CREDENTIALS,
+    forcePathStyle: true,
+    // The S3-server ceiling computes no checksum at all; the others keep the SDK's defaults.
+    ...(spec.impl === 'bare-put' ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const } : {}),
+  });
+  // Where the streaming phase ends: the first request that only finalises (no bytes from this process).
+  let streamedAt: number | undefined;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (
+        context.commandName === 'UploadPartCopyCommand' ||
+        context.commandName === 'CompleteMultipartUploadCommand'
+      ) {
+        streamedAt ??= performance.now();
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchPhaseMarker' },
+  );
+  const baselineRss = process.memoryUsage().rss;
+  const peak = { heapUsed: 0, arrayBuffers: 0 };
+  const sampler = setInterval(() => {
+    const usage = process.memoryUsage();
+    peak.heapUsed = Math.max(peak.heapUsed, usage.heapUsed);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, usage.arrayBuffers);
+  }, 50);
+
+  const started = performance.now();
+  let sha256: string | undefined;
+  let counted: number;
+  switch (spec.impl) {
+    case 'download': {
+      counted = await drain(await download(spec.url));
+      break;
+    }
+    case 'download-verify': {
+      const response = await download(spec.url);
+      const verifier = new RecordingVerifier({
+        contentLength: Number(response.headers['content-length']),
+        sourceSize: spec.bytes,
+      });
+      pipeline(response, verifier, () => {});
+      counted = await drain(verifier);
+      sha256 = verifier.summary().sha256;
+      break;
+    }
+    case 'archive':
+    case 'lib-storage': {
+      const response = await download(spec.url);
+      const verifier = new RecordingVerifier({
+        contentLength: Number(response.headers['content-length']),
+        sourceSize: spec.bytes,
+      });
+      pipeline(response, verifier, () => {});
+      if (spec.impl === 'archive') {
+        const store = new S3ArchiveStore({
+          client,
+          bucket: spec.bucket,
+          partSizeBytes: (spec.partSizeMiB ?? 8) * MiB,
+          partsInFlight: spec.partsInFlight ?? 2,
+        });
+        const stored = await store.putRecording({
+          key: spec.key,
+          body: verifier,
+          contentType: 'audio/mpeg',
+          sourceSize: spec.bytes,
+          tags: {},
+        });
+        sha256 = stored.sha256;
+        counted = stored.size;
+      } else {
+        const { Upload } = await import('@aws-sdk/lib-storage');
+        const upload = new Upload({
+          client,
+          params: { Bucket: spec.bucket, Key: spec.key, Body: verifier, ContentType: 'audio/mpeg' },
+          ...(spec.partSizeMiB ? { partSize: spec.partSizeMiB * MiB } : {}),
+          ...(spec.partsInFlight ? { queueSize: spec.partsInFlight } : {}),
+          leavePartsOnError: false,
+        });
+        await upload.done();
+        const summary = verifier.summary();
+        sha256 = summary.sha256;
+        counted = summary.size;
+      }
+      break;
+    }
+    case 'bare-put': {
+      const cancel = new AbortController();
+      let uploadId: string | undefined;
+      const pumped = await pumpParts(
+        syntheticMp3Stream(spec.bytes, spec.seed),
+        { partSizeBytes: (spec.partSizeMiB ?? 8) * MiB, partsInFlight: spec.partsInFlight ?? 2, cancel },
+        {
+          begin: async () => {
+            const created = await client.send(
+              new CreateMultipartUploadCommand({ Bucket: spec.bucket, Key: spec.key }),
+            );
+            uploadId = created.UploadId;
+          },
+          uploadPart: async (partNumber, bytes) => {
+            const uploaded = await client.send(
+              new UploadPartCommand({
+                Bucket: spec.bucket,
+                Key: spec.key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body: bytes,
+                ContentLength: bytes.length,
+              }),
+            );
+            return { PartNumber: partNumber, ETag: uploaded.ETag };
+          },
+        },
+      );
+      if (pumped.kind !== 'multipart') throw new Error('bare-put needs a body longer than one part');
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: spec.bucket,
+          Key: spec.key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: pumped.parts },
+        }),
+      );
+      counted = pumped.size;
+      break;
+    }
+    default:
+      throw new Error(`unknown impl ${String(spec.impl)}`);
+  }
+  const ended = performance.now();
+  clearInterval(sampler);
+  client.destroy();
+  if (counted !== spec.bytes) throw new Error(`${spec.impl}: moved ${counted} bytes, expected ${spec.bytes}`);
+  const streamEnd = streamedAt ?? ended;
+  return {
+    impl: spec.impl,
+    bytes: spec.bytes,
+    seconds: (ended - started) / 1000,
+    streamSeconds: (streamEnd - started) / 1000,
+    finaliseSeconds: (ended - streamEnd) / 1000,
+    sha256,
+    baselineRssMiB: baselineRss / MiB,
+    // resourceUsage reports kibibytes.
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    sampledPeakHeapUsedMiB: peak.heapUsed / MiB,
+    sampledPeakArrayBuffersMiB: peak.arrayBuffers / MiB,
+    partSizeMiB: spec.partSizeMiB,
+    partsInFlight: spec.partsInFlight,
+  };
+}
+
+// ---------------------------------------------------------------- entry
+
+const { values } = parseArgs({ options: { role: { type: 'string' }, spec: { type: 'string' } } });
+// Orphan protection: the parent holds our stdin open for as long as it wants us.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+if (values.role === 'server') {
+  serve();
+} else if (values.role === 'worker') {
+  work(JSON.parse(values.spec ?? '{}') as WorkerSpec).then(
+    (report) => {
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      process.exit(0);
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+} else {
+  console.error(`stream-child: unknown --role ${values.role}`);
+  process.exit(2);
+}

@@ -1,0 +1,227 @@
+/**
+ * `npm run bench`: proves "fast" and "nothing lost" with numbers.
+ *
+ *   npm run bench                      default: 10 MiB, 100 MiB and 1 GiB streams, 1,000-webhook pipeline,
+ *                                      Lambda bundles (19 min on 2 shared cores, mostly the moto pipeline)
+ *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
+ *   npm run bench -- --full            everything, including 2 GiB streams and more runs
+ *   npm run bench -- --only streaming,pipeline,lambda   a subset
+ *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
+ *
+ * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
+ * generated section of BENCHMARKS.md. Everything it starts (moto, servers, children) is stopped on exit.
+ */
+import './lib/quiet-env';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { measureLambdaCost } from './lambda-cost';
+import { describeMachine } from './lib/machine';
+import { cleanupAll } from './lib/processes';
+import { formatSize, GiB, MiB } from './lib/size';
+import { measurePipeline } from './pipeline';
+import { type BenchResults, writeResults } from './report';
+import { ALLOWANCE_MIB, analyseStreamMemory, GROWTH_LIMIT_MIB_PER_GIB } from './stream-memory';
+import {
+  CLI_IMPLS,
+  collectStreamingSamples,
+  type Impl,
+  NODE_IMPLS,
+  PART_SIZE_MIB,
+  PARTS_IN_FLIGHT,
+} from './streaming';
+import { analyseThroughput, CEILING_TARGET, LIB_STORAGE_TARGET } from './throughput';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ALL: readonly Impl[] = [...NODE_IMPLS, ...CLI_IMPLS];
+
+const MODES = {
+  quick: {
+    sizes: [
+      { bytes: 10 * MiB, runs: 3, impls: ALL },
+      { bytes: 100 * MiB, runs: 3, impls: ALL },
+    ],
+    pipeline: { recordings: 200, runs: 2 },
+    lambdaRuns: 5,
+  },
+  default: {
+    sizes: [
+      { bytes: 10 * MiB, runs: 3, impls: ALL },
+      { bytes: 100 * MiB, runs: 5, impls: ALL },
+      { bytes: GiB, runs: 3, impls: ALL },
+    ],
+    pipeline: { recordings: 1000, runs: 3 },
+    lambdaRuns: 11,
+  },
+  full: {
+    sizes: [
+      { bytes: 10 * MiB, runs: 7, impls: ALL },
+      { bytes: 100 * MiB, runs: 5, impls: ALL },
+      { bytes: GiB, runs: 3, impls: ALL },
+      { bytes: 2 * GiB, runs: 3, impls: ALL },
+    ],
+    pipeline: { recordings: 1000, runs: 5 },
+    lambdaRuns: 21,
+  },
+} as const;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+    out: { type: 'string', default: join(ROOT, 'bench', 'results', 'latest.json') },
+  },
+});
+
+const modeName = values.full ? 'full' : values.quick ? 'quick' : 'default';
+const mode = MODES[modeName];
+const sections = new Set((values.only ?? 'streaming,pipeline,lambda').split(',').map((part) => part.trim()));
+const started = Date.now();
+const log = (line: string) => {
+  const elapsed = Math.round((Date.now() - started) / 1000);
+  console.log(
+    `[${String(Math.floor(elapsed / 60)).padStart(2, '0')}:${String(elapsed % 60).padStart(2, '0')}] ${line}`,
+  );
+};
+
+async function main(): Promise<void> {
+  const machine = describeMachine();
+  log(
+    `callvault bench, mode ${modeName}: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, moto ${machine.moto}`,
+  );
+  const results: BenchResults = {
+    command: `npm run bench${modeName === 'default' ? '' : ` -- --${modeName}`}${values.only ? ` --only ${values.only}` : ''}`,
+    mode: modeName,
+    startedAt: new Date(started).toISOString(),
+    durationSeconds: 0,
+    machine,
+    config: {
+      partSizeMiB: PART_SIZE_MIB,
+      partsInFlight: PARTS_IN_FLIGHT,
+      memoryTargetMiB: PART_SIZE_MIB * (PARTS_IN_FLIGHT + 1) + ALLOWANCE_MIB,
+      growthLimitMiBPerGiB: GROWTH_LIMIT_MIB_PER_GIB,
+      ceilingTarget: CEILING_TARGET,
+      libStorageTarget: LIB_STORAGE_TARGET,
+      libStorage: 'defaults (partSize 5 MiB, queueSize 4)',
+      awsCli: 'defaults (multipart_chunksize 8 MiB, max_concurrent_requests 10)',
+      streaming: mode.sizes.map((size) => ({
+        size: formatSize(size.bytes),
+        runs: size.runs,
+        impls: size.impls,
+      })),
+      pipeline: {
+        ...mode.pipeline,
+        webhookConcurrency: 16,
+        invocations: 5,
+        sqsBatchSize: 2,
+        localWorkerConcurrency: 4,
+      },
+      lambdaRuns: mode.lambdaRuns,
+    },
+    verdicts: [],
+    raw: {},
+  };
+
+  if (sections.has('streaming')) {
+    log('streaming: moto + loopback recording host; one worker process per trial');
+    const { samples, runner } = await collectStreamingSamples({ sizes: mode.sizes }, log);
+    results.raw.streaming = samples;
+    results.config.streamingRunner = runner;
+    const memory = analyseStreamMemory(samples, {
+      partSizeMiB: PART_SIZE_MIB,
+      partsInFlight: PARTS_IN_FLIGHT,
+    });
+    results.streamMemory = memory;
+    const largest = memory.rows.at(-1);
+    results.verdicts.push(
+      {
+        target: `Peak RSS ≤ ${memory.budgetMiB} MiB (${PART_SIZE_MIB} MiB × ${PARTS_IN_FLIGHT + 1} + ${ALLOWANCE_MIB}), raw`,
+        met: memory.verdicts.rawPeakWithinBudget,
+        detail: memory.rows.map((row) => `${formatSize(row.bytes)}: ${row.maxRssMiB.median} MiB`).join(', '),
+      },
+      {
+        target: `Peak RSS − idle baseline ≤ ${memory.budgetMiB} MiB`,
+        met: memory.verdicts.peakOverBaselineWithinBudget,
+        detail:
+          memory.rows
+            .map((row) => `${formatSize(row.bytes)}: +${row.peakOverBaselineMiB.median} MiB`)
+            .join(', ') + (largest ? ` (baseline ${largest.baselineRssMiB.median} MiB)` : ''),
+      },
+    );
+    if (memory.growth) {
+      results.verdicts.push({
+        target: `Growth < ${GROWTH_LIMIT_MIB_PER_GIB} MiB per extra GiB (${formatSize(memory.growth.fromBytes)} → ${formatSize(memory.growth.toBytes)})`,
+        met: memory.verdicts.growthUnderLimit ?? null,
+        detail: `${memory.growth.rawMiBPerGiB} MiB/GiB (peak − baseline: ${memory.growth.overBaselineMiBPerGiB} MiB/GiB)`,
+      });
+    }
+    const throughput = analyseThroughput(samples);
+    results.throughput = throughput;
+    const judged = throughput.rows.find((row) => row.bytes === throughput.verdictSize);
+    if (judged) {
+      const size = formatSize(judged.bytes);
+      results.verdicts.push(
+        {
+          target: `Archive ≥ ${CEILING_TARGET} × min(download, S3 ceiling), whole job (${size})`,
+          met: judged.verdicts.ceiling ?? null,
+          detail: `${judged.ratios.archiveVsCeiling} (streaming phase alone: ${judged.ratios.archiveStreamVsCeiling})`,
+        },
+        {
+          target: `Archive ≥ ${LIB_STORAGE_TARGET} × lib-storage Upload (${size})`,
+          met: judged.verdicts.libStorage ?? null,
+          detail: `${judged.ratios.archiveVsLibStorage} (streaming phase alone: ${judged.ratios.archiveStreamVsLibStorage})`,
+        },
+        {
+          target: `… at no more memory than lib-storage (${size})`,
+          met: judged.verdicts.libStorageMemory ?? null,
+          detail: `peak RSS ratio ${judged.ratios.archivePeakRssVsLibStorage}`,
+        },
+      );
+    }
+  }
+
+  if (sections.has('pipeline')) {
+    log(`pipeline: ${mode.pipeline.recordings} webhooks, local and on moto, ${mode.pipeline.runs} runs each`);
+    const { samples, summaries } = await measurePipeline(
+      { ...mode.pipeline, webhookConcurrency: 16, invocations: 5, modes: ['local', 'aws'] },
+      log,
+    );
+    results.raw.pipeline = samples;
+    results.pipeline = summaries;
+    for (const summary of summaries) {
+      results.verdicts.push({
+        target: `Pipeline (${summary.mode}): no duplicates, nothing missing`,
+        met: summary.verdict.noDuplicates && summary.verdict.nothingMissing,
+        detail: `${summary.recordings} × ${summary.runs} runs: ${summary.duplicates} duplicates, ${summary.missing + summary.hashMismatches} missing or wrong; ${summary.recordingsPerSecond.median} recordings/s`,
+      });
+    }
+  }
+
+  if (sections.has('lambda')) {
+    log(`lambda: bundling the four entries, ${mode.lambdaRuns} cold imports each`);
+    const { samples, summaries, emptyModule } = await measureLambdaCost({ runs: mode.lambdaRuns }, log);
+    results.raw.lambda = { samples, emptyModule };
+    results.lambda = summaries;
+  }
+
+  results.durationSeconds = Math.round((Date.now() - started) / 1000);
+  for (const verdict of results.verdicts)
+    log(
+      `${verdict.met === null ? 'n/a   ' : verdict.met ? 'met   ' : 'MISSED'} ${verdict.target}: ${verdict.detail}`,
+    );
+  if (!values['no-write']) {
+    await mkdir(dirname(values.out), { recursive: true });
+    await writeResults(results, values.out, join(ROOT, 'BENCHMARKS.md'));
+    log(`wrote ${values.out} and BENCHMARKS.md`);
+  }
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanupAll());
