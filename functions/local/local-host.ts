@@ -21,6 +21,7 @@ import { systemClock } from '../core/ports';
 import type { RetentionReport } from '../core/retention';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
 import { runRetentionForSources } from '../core/run-retention-for-sources';
+import type { SourceRegistry } from '../core/source-registry';
 import type { SweepResult } from '../core/sweep';
 import { sweepAllSources } from '../core/sweep-sources';
 import { buildSourceRegistry, type CredentialsLoader, inlineCredentials } from '../providers';
@@ -100,15 +101,52 @@ export function localKillSwitch(config: CallvaultConfig): KillSwitch {
   return fileKillSwitch(join(config.local.stateDir, 'KILL'), existsSync);
 }
 
-export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
-  const { config, log } = options;
+export interface LocalPipeline extends LocalStorage {
+  sources: SourceRegistry;
+  queue: LocalJobQueue;
+}
+
+/**
+ * Storage, sources and the in-process queue whose jobs run the archive use case: what `npm start` and a
+ * local backfill share. The queue keeps its pending jobs and dead letters under `stateDir`, so whichever
+ * command runs next picks up what another left.
+ */
+export async function createLocalPipeline(
+  config: CallvaultConfig,
+  options: {
+    log: Log;
+    clock?: Clock;
+    credentials?: CredentialsLoader;
+    retryPolicy?: Partial<RetryPolicy>;
+    onOutcome?: (outcome: JobOutcome) => void;
+  },
+): Promise<LocalPipeline> {
+  const { log } = options;
   const clock = options.clock ?? systemClock;
   const stateDir = config.local.stateDir;
   await mkdir(stateDir, { recursive: true });
-  const { store, audit, ledger } = createStorage(config, log);
+  const storage = createStorage(config, log);
+  const { store } = storage;
   const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
-  const totals = { archived: 0, bytes: 0 };
+  const queue: LocalJobQueue = new LocalJobQueue({
+    concurrency: config.worker.concurrency,
+    maxReceiveCount: config.worker.maxReceiveCount,
+    deadLetterDir: join(stateDir, 'dead-letter'),
+    stateFile: join(stateDir, 'pending-jobs.json'),
+    log,
+    retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
+    handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
+      const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+      options.onOutcome?.(outcome);
+    },
+  });
+  return { ...storage, sources, queue };
+}
 
+export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
+  const { config, log } = options;
+  const clock = options.clock ?? systemClock;
+  const totals = { archived: 0, bytes: 0 };
   const report = (outcome: JobOutcome) => {
     if (outcome.status !== 'archived') return;
     totals.archived += 1;
@@ -119,16 +157,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       total: formatBytes(totals.bytes),
     });
   };
-  const queue: LocalJobQueue = new LocalJobQueue({
-    concurrency: config.worker.concurrency,
-    maxReceiveCount: config.worker.maxReceiveCount,
-    deadLetterDir: join(stateDir, 'dead-letter'),
-    stateFile: join(stateDir, 'pending-jobs.json'),
+  const { store, audit, ledger, sources, queue } = await createLocalPipeline(config, {
     log,
-    retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
-    handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
-      report(await handleArchiveJob(job, { sources, store, queue, clock, log }, signal));
-    },
+    clock,
+    credentials: options.credentials,
+    retryPolicy: options.retryPolicy,
+    onOutcome: report,
   });
   queue.start();
 

@@ -1,25 +1,16 @@
-/**
- * The two places a backfill's jobs can go. Local: the same pipeline as `npm start` (store, in-process
- * queue with its saved state and dead-letter folder, archive worker), without the webhook server and the
- * schedules. AWS: the deployed provider queue, with the bucket checked first.
- */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { LocalJobQueue } from '../adapters/local-job-queue';
+import type { LocalJobQueue } from '../adapters/local-job-queue';
 import { S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import type { CallvaultConfig } from '../config';
-import { handleArchiveJob } from '../core/handle-job';
-import type { ArchiveJob } from '../core/jobs';
-import { type Clock, type Log, systemClock } from '../core/ports';
+import type { Clock, Log } from '../core/ports';
 import type { ProviderName } from '../core/recording';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
+import type { RetryPolicy } from '../core/retry-policy';
 import type { SourceRegistry } from '../core/source-registry';
-import { createStorage } from '../local/local-host';
-import { buildSourceRegistry, type CredentialsLoader, inlineCredentials } from '../providers';
+import { createLocalPipeline } from '../local/local-host';
+import type { CredentialsLoader } from '../providers';
 import type { BackfillTarget } from './backfill';
 
 export interface LocalBackfillTarget extends BackfillTarget {
@@ -39,23 +30,12 @@ export async function createLocalBackfillTarget(
     clock?: Clock;
   },
 ): Promise<LocalBackfillTarget> {
-  const { log } = options;
-  const clock = options.clock ?? systemClock;
-  const stateDir = config.local.stateDir;
-  await mkdir(stateDir, { recursive: true });
-  const { store, ledger } = createStorage(config, log);
-  const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
-  // The same state file and dead-letter folder as `npm start`: what a stopped backfill leaves pending is
-  // picked up by whichever runs next, and `npm run status` sees it.
-  const queue: LocalJobQueue = new LocalJobQueue({
-    concurrency: config.worker.concurrency,
-    maxReceiveCount: config.worker.maxReceiveCount,
-    deadLetterDir: join(stateDir, 'dead-letter'),
-    stateFile: join(stateDir, 'pending-jobs.json'),
-    log,
-    retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
-    handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
-      const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+  const { store, ledger, sources, queue } = await createLocalPipeline(config, {
+    log: options.log,
+    clock: options.clock,
+    credentials: options.credentials,
+    retryPolicy: options.retryPolicy,
+    onOutcome: (outcome) => {
       if (outcome.status === 'archived') options.onArchived?.(outcome.size);
     },
   });
