@@ -33,31 +33,25 @@ export async function runRetentionForSources(
     if (!settings) continue;
     const startedAt = deps.clock.now();
     const runId = newRunId(startedAt, deps.random);
+    const record = (outcome: 'ok' | 'failed', summary: Record<string, unknown>) =>
+      deps.ledger.record({
+        kind: 'retention',
+        sourceId: source.id,
+        runId,
+        startedAt: startedAt.toISOString(),
+        endedAt: deps.clock.now().toISOString(),
+        outcome,
+        summary,
+      });
     try {
       const adapter = await deps.sources.get(source.provider, source.id);
       const report = await runRetention(adapter, settings, deps, { runId, signal });
       reports.push(report);
-      await deps.ledger.record({
-        kind: 'retention',
-        sourceId: source.id,
-        runId,
-        startedAt: startedAt.toISOString(),
-        endedAt: deps.clock.now().toISOString(),
-        outcome: 'ok',
-        summary: { ...report },
-      });
+      await record('ok', { ...report });
     } catch (error) {
       failed.push(source.id);
       deps.log.error('retention run failed', { sourceId: source.id, runId, error: String(error) });
-      await deps.ledger.record({
-        kind: 'retention',
-        sourceId: source.id,
-        runId,
-        startedAt: startedAt.toISOString(),
-        endedAt: deps.clock.now().toISOString(),
-        outcome: 'failed',
-        summary: { error: String(error) },
-      });
+      await record('failed', { error: String(error) }).catch(() => {});
     }
   }
   return { reports, failed };
