@@ -71,6 +71,14 @@ const DEFAULT_TUNING: TelphinTuning = {
 
 /** Around a hangup event: the call started at most `Duration` before it; 15 min of slack either side. */
 const HINT_SLACK_MS = 15 * 60 * 1000;
+/**
+ * A hint listing answers later hints for this long: a burst of hangups then costs one list call instead
+ * of one each (Telphin serialises list calls and counts them against an hourly quota shared by every app
+ * of the account).
+ */
+const HINT_LISTING_TTL_MS = 60 * 1000;
+/** A fresh hint listing reaches this far back, so hints for earlier calls of the same burst can share it. */
+const HINT_LISTING_REACH_MS = 2 * 60 * 60 * 1000;
 
 /** Stats field names. The sandbox serves `size`/`count`; the aliases cover other plausible spellings. */
 const STATS_SIZE_FIELDS = ['size', 'total_size', 'record_file_size', 'records_size', 'file_size'];
@@ -119,6 +127,11 @@ export class TelphinSource implements RecordingSource {
   private readonly tuning: TelphinTuning;
   /** Telphin refuses concurrent stats requests per client; one instance serves one client. */
   private readonly listMutex = new AsyncMutex();
+  private readonly clock: Clock;
+  /** The last listing made for a hint, reused while fresh (see HINT_LISTING_TTL_MS). */
+  private hintListing:
+    | { from: number; to: number; listedAtMs: number; recordings: SourceRecording[] }
+    | undefined;
 
   constructor(options: TelphinSourceOptions) {
     this.config = options.config;
@@ -126,6 +139,7 @@ export class TelphinSource implements RecordingSource {
     this.webhookSecret = options.credentials.webhookSecret;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.clock = options.clock ?? systemClock;
     this.api = new TelphinApi({
       apiUrl: options.config.apiUrl,
       clientId: options.credentials.clientId,
@@ -319,14 +333,19 @@ export class TelphinSource implements RecordingSource {
     const extensions = new Set(
       [hint.callerExtensionId, hint.calledExtensionId].filter((id): id is string => !!id),
     );
-    const listed: SourceRecording[] = [];
-    for await (const recording of this.listRecordings(window, signal)) listed.push(recording);
-
-    const byId = listed.filter((recording) => {
-      const uuid = recording.recordingId.toLowerCase();
-      if (recId && (uuid === recId || recordUuidSuffix(uuid) === recId)) return true;
-      return !!callId && recording.callId?.toLowerCase() === callId;
-    });
+    const matching = (recordings: SourceRecording[]) =>
+      recordings.filter((recording) => {
+        const uuid = recording.recordingId.toLowerCase();
+        if (recId && (uuid === recId || recordUuidSuffix(uuid) === recId)) return true;
+        return !!callId && recording.callId?.toLowerCase() === callId;
+      });
+    let listed = this.cachedHintListing(window, eventMs);
+    let byId = listed ? matching(listed) : [];
+    // The cache only ever confirms: a hinted recording it lacks is looked for in a fresh listing.
+    if (!listed || (recId && byId.length === 0)) {
+      listed = await this.listForHints(window, signal);
+      byId = matching(listed);
+    }
     if (recId) {
       if (byId.length === 0) {
         throw new NotReadyError(
@@ -340,7 +359,36 @@ export class TelphinSource implements RecordingSource {
     return listed.filter((recording) => recording.extension && extensions.has(recording.extension.id));
   }
 
+  /** Recordings of `window` from the last hint listing, if it is fresh, covers the window and postdates the event. */
+  private cachedHintListing(window: TimeWindow, eventMs: number): SourceRecording[] | undefined {
+    const cached = this.hintListing;
+    if (!cached) return undefined;
+    const fresh = this.clock.now().getTime() - cached.listedAtMs < HINT_LISTING_TTL_MS;
+    const covers = cached.from <= window.from.getTime() && cached.to >= window.to.getTime();
+    if (!fresh || !covers || cached.listedAtMs < eventMs) return undefined;
+    return cached.recordings.filter((recording) => inWindow(recording, window));
+  }
+
+  /** Lists a window wide enough for the rest of a burst of hints, remembers it, and returns `window`'s part. */
+  private async listForHints(window: TimeWindow, signal?: AbortSignal): Promise<SourceRecording[]> {
+    // Taken before the call: the listing holds at least what existed at this instant.
+    const listedAtMs = this.clock.now().getTime();
+    const wide = {
+      from: new Date(Math.min(window.from.getTime(), listedAtMs - HINT_LISTING_REACH_MS)),
+      to: new Date(Math.max(window.to.getTime(), listedAtMs + HINT_SLACK_MS)),
+    };
+    const recordings: SourceRecording[] = [];
+    for await (const recording of this.listRecordings(wide, signal)) recordings.push(recording);
+    this.hintListing = { from: wide.from.getTime(), to: wide.to.getTime(), listedAtMs, recordings };
+    return recordings.filter((recording) => inWindow(recording, window));
+  }
+
   async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
     return handleTelphinWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
   }
+}
+
+function inWindow(recording: SourceRecording, window: TimeWindow): boolean {
+  const start = recording.startedAt.getTime();
+  return start >= window.from.getTime() && start < window.to.getTime();
 }

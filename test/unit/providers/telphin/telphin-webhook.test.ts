@@ -209,4 +209,32 @@ describe('TelphinSource.resolveHint', () => {
     // Assess
     expect(resolved.map((r) => r.recordingId)).toEqual([mine.recordUuid]);
   });
+
+  it('lets a burst of hints share one listing, and lists again for a recording the listing lacks', async () => {
+    // Prepare
+    harness = await startHarness();
+    const now = Date.now();
+    const burst = harness.sandbox.generateRecordings({
+      count: 5,
+      from: new Date(now - 40 * 60_000),
+      to: new Date(now - 10 * 60_000),
+    });
+    const jobs = await Promise.all(burst.map((recording) => hintFor(telphinHangupWebhookBody(recording))));
+
+    // Act
+    const before = harness.sandbox.counters.listCalls;
+    const resolved = [];
+    for (const job of jobs) resolved.push(await harness.source.resolveHint(job));
+    const afterBurst = harness.sandbox.counters.listCalls;
+    const late = harness.sandbox.addRecording({ startedAt: new Date(now - 5 * 60_000), durationSeconds: 60 });
+    const lateResolved = await harness.source.resolveHint(await hintFor(telphinHangupWebhookBody(late)));
+
+    // Assess
+    expect(resolved.map((found) => found.map((r) => r.recordingId))).toEqual(
+      burst.map((r) => [r.recordUuid]),
+    );
+    expect(afterBurst - before).toBe(1);
+    expect(lateResolved.map((r) => r.recordingId)).toEqual([late.recordUuid]);
+    expect(harness.sandbox.counters.listCalls - afterBurst).toBe(1);
+  });
 });
