@@ -77,8 +77,11 @@ const HINT_SLACK_MS = 15 * 60 * 1000;
  * of the account).
  */
 const HINT_LISTING_TTL_MS = 60 * 1000;
-/** A fresh hint listing reaches this far back, so hints for earlier calls of the same burst can share it. */
-const HINT_LISTING_REACH_MS = 2 * 60 * 60 * 1000;
+/**
+ * For a recent event, a fresh hint listing reaches this far back and up to now, so hints for other calls
+ * of the same burst can share it; older events (a replay, a backlog) get their own window only.
+ */
+const HINT_LISTING_REACH_MS = 30 * 60 * 1000;
 
 /** Stats field names. The sandbox serves `size`/`count`; the aliases cover other plausible spellings. */
 const STATS_SIZE_FIELDS = ['size', 'total_size', 'record_file_size', 'records_size', 'file_size'];
@@ -343,7 +346,7 @@ export class TelphinSource implements RecordingSource {
     let byId = listed ? matching(listed) : [];
     // The cache only ever confirms: a hinted recording it lacks is looked for in a fresh listing.
     if (!listed || (recId && byId.length === 0)) {
-      listed = await this.listForHints(window, signal);
+      listed = await this.listForHints(window, eventMs, signal);
       byId = matching(listed);
     }
     if (recId) {
@@ -370,13 +373,20 @@ export class TelphinSource implements RecordingSource {
   }
 
   /** Lists a window wide enough for the rest of a burst of hints, remembers it, and returns `window`'s part. */
-  private async listForHints(window: TimeWindow, signal?: AbortSignal): Promise<SourceRecording[]> {
+  private async listForHints(
+    window: TimeWindow,
+    eventMs: number,
+    signal?: AbortSignal,
+  ): Promise<SourceRecording[]> {
     // Taken before the call: the listing holds at least what existed at this instant.
     const listedAtMs = this.clock.now().getTime();
-    const wide = {
-      from: new Date(Math.min(window.from.getTime(), listedAtMs - HINT_LISTING_REACH_MS)),
-      to: new Date(Math.max(window.to.getTime(), listedAtMs + HINT_SLACK_MS)),
-    };
+    const recent = eventMs >= listedAtMs - HINT_LISTING_REACH_MS;
+    const wide = recent
+      ? {
+          from: new Date(Math.min(window.from.getTime(), listedAtMs - HINT_LISTING_REACH_MS)),
+          to: new Date(Math.max(window.to.getTime(), listedAtMs + HINT_SLACK_MS)),
+        }
+      : window;
     const recordings: SourceRecording[] = [];
     for await (const recording of this.listRecordings(wide, signal)) recordings.push(recording);
     this.hintListing = { from: wide.from.getTime(), to: wide.to.getTime(), listedAtMs, recordings };

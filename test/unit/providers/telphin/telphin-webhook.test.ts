@@ -216,8 +216,8 @@ describe('TelphinSource.resolveHint', () => {
     const now = Date.now();
     const burst = harness.sandbox.generateRecordings({
       count: 5,
-      from: new Date(now - 40 * 60_000),
-      to: new Date(now - 10 * 60_000),
+      from: new Date(now - 25 * 60_000),
+      to: new Date(now - 5 * 60_000),
     });
     const jobs = await Promise.all(burst.map((recording) => hintFor(telphinHangupWebhookBody(recording))));
 
@@ -226,7 +226,7 @@ describe('TelphinSource.resolveHint', () => {
     const resolved = [];
     for (const job of jobs) resolved.push(await harness.source.resolveHint(job));
     const afterBurst = harness.sandbox.counters.listCalls;
-    const late = harness.sandbox.addRecording({ startedAt: new Date(now - 5 * 60_000), durationSeconds: 60 });
+    const late = harness.sandbox.addRecording({ startedAt: new Date(now - 3 * 60_000), durationSeconds: 60 });
     const lateResolved = await harness.source.resolveHint(await hintFor(telphinHangupWebhookBody(late)));
 
     // Assess
