@@ -32,11 +32,11 @@ import { type ArchiveJob, recordingJob, serialiseJob } from '../../functions/cor
 import { recordingKey } from '../../functions/core/keys';
 import type { SourceRecording, TimeWindow } from '../../functions/core/recording';
 import type { RetryPolicy } from '../../functions/core/retry-policy';
-import { runRetentionForSources } from '../../functions/core/run-retention-for-sources';
 import { SourceRegistry } from '../../functions/core/source-registry';
 import { enabledSources } from '../../functions/providers';
 import { parseTelphinRecord } from '../../functions/providers/telphin/telphin-records';
 import { TelphinSource, type TelphinTuning } from '../../functions/providers/telphin/telphin-source';
+import { createRetentionHandler } from '../../functions/retention';
 import {
   type SandboxRecording,
   startTelphinSandbox,
@@ -284,22 +284,9 @@ export class Pipeline {
     return createSweepHandler(() => this.runtime)({}, { getRemainingTimeInMillis: () => 120_000 });
   }
 
-  retention(signal?: AbortSignal) {
-    const rt = this.runtime;
-    return runRetentionForSources(
-      {
-        config: rt.env.config,
-        sources: rt.sources,
-        store: rt.store,
-        queue: rt.queue,
-        audit: rt.audit,
-        killSwitch: rt.killSwitch,
-        ledger: rt.ledger,
-        clock: rt.clock,
-        log: rt.logger,
-      },
-      signal,
-    );
+  /** One run of the deployed retention entry; it throws when any source's run failed. */
+  retention() {
+    return createRetentionHandler(() => this.runtime)({}, { getRemainingTimeInMillis: () => 120_000 });
   }
 
   /** What the source API lists for a window, as the adapter parses it. */
