@@ -22,7 +22,6 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createAwsRuntime } from '../functions/adapters/aws-runtime';
 import { createArchiveWorkerHandler } from '../functions/archive-worker';
@@ -38,7 +37,13 @@ import {
 } from '../functions/sandbox/telphin-sandbox';
 import { createWebhookHandler } from '../functions/webhook';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/support/moto';
-import { createQueue, deleteSucceeded, receiveRecords, type TestQueue } from '../test/support/sqs-records';
+import {
+  createQueue,
+  deleteSucceeded,
+  queueDepth,
+  receiveRecords,
+  type TestQueue,
+} from '../test/support/sqs-records';
 import { onCleanup } from './lib/processes';
 import { round, summarise } from './lib/stats';
 
@@ -318,23 +323,7 @@ async function runAws(options: PipelineOptions, run: number): Promise<PipelineSa
       body: Buffer.from(body).toString('base64'),
       isBase64Encoded: true,
     });
-    const depth = async (target: TestQueue) => {
-      const { Attributes } = await moto.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: target.url,
-          AttributeNames: [
-            'ApproximateNumberOfMessages',
-            'ApproximateNumberOfMessagesNotVisible',
-            'ApproximateNumberOfMessagesDelayed',
-          ],
-        }),
-      );
-      return (
-        Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-        Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
-        Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
-      );
-    };
+    const depth = (target: TestQueue) => queueDepth(moto.sqs, target);
 
     let webhookErrors = 0;
     let webhooksDone = false;

@@ -11,7 +11,6 @@ import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   DeleteMessageCommand,
-  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -47,7 +46,7 @@ import { serialiseTelphinRecord } from '../../functions/sandbox/telphin-sandbox-
 import { createSweepHandler } from '../../functions/sweep';
 import { createWebhookHandler } from '../../functions/webhook';
 import { type MotoServer, startMoto, TEST_CREDENTIALS, TEST_REGION } from './moto';
-import { createQueue, deleteSucceeded, receiveRecords, type TestQueue } from './sqs-records';
+import { createQueue, deleteSucceeded, queueDepth, receiveRecords, type TestQueue } from './sqs-records';
 
 export const SOURCE_ID = 'hq';
 export const WEBHOOK_SECRET = 'faults-webhook-secret-0123456789abcdef';
@@ -359,22 +358,8 @@ export class Pipeline {
   }
 
   /** Messages on a queue: visible, in flight and delayed. */
-  async depth(target: TestQueue = this.queue): Promise<number> {
-    const { Attributes } = await this.moto.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: target.url,
-        AttributeNames: [
-          'ApproximateNumberOfMessages',
-          'ApproximateNumberOfMessagesNotVisible',
-          'ApproximateNumberOfMessagesDelayed',
-        ],
-      }),
-    );
-    return (
-      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
-    );
+  depth(target: TestQueue = this.queue): Promise<number> {
+    return queueDepth(this.moto.sqs, target);
   }
 
   /** Receives and deletes everything on the dead-letter queue. */

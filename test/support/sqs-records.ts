@@ -145,3 +145,22 @@ export async function deleteSucceeded(
       throw new Error(`DeleteMessageBatch failed for ${output.Failed.length} entries`);
   }
 }
+
+/** Messages on a queue in any state: visible, in flight and delayed. */
+export async function queueDepth(client: SQSClient, queue: TestQueue): Promise<number> {
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queue.url,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
