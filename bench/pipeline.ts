@@ -23,8 +23,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { createAwsRuntime } from '../functions/adapters/aws-runtime';
 import { createArchiveWorkerHandler } from '../functions/archive-worker';
+import { createAwsRuntime } from '../functions/composition/aws-runtime';
 import { parseConfig } from '../functions/config';
 import { recordingKey } from '../functions/core/keys';
 import { silentLog } from '../functions/core/ports';

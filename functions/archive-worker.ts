@@ -2,9 +2,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
 import { logger } from './adapters/logger';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
+import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { handleArchiveJob } from './core/handle-job';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
 

@@ -5,6 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  hostPatternSchema,
+  type RetentionSettings,
+  retentionClassSchema,
+  retentionSettingsSchema,
+  sourceIdSchema,
+} from './config-fields';
+import type { RetentionTarget } from './core/run-retention-for-sources';
 
 /** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
 export const ENV = {
@@ -25,38 +33,7 @@ export const ENV = {
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
 
-const sourceIdSchema = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
-    'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)',
-  );
-
-/** A host name, optionally with a port, that download URLs may point at. `*.example.com` matches subdomains. */
-const hostPatternSchema = z
-  .string()
-  .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like storage.telphin.ru');
-
-export const retentionSettingsSchema = z
-  .object({
-    /** Recordings whose call started longer ago than this are deleted at the source once verified. */
-    deleteFromSourceAfterDays: z.number().int().min(1).default(30),
-    /** Until set to false explicitly, retention only reports and audits what it would delete. */
-    dryRun: z.boolean().default(true),
-    /** The archived copy must be at least this old before it vouches for a delete. */
-    gracePeriodHours: z.number().min(0).default(24),
-    maxDeletesPerRun: z.number().int().min(0).default(500),
-    /** Local mode: how often retention runs. On AWS the schedule is derived from it (daily by default). */
-    intervalSeconds: z.number().int().min(60).default(86_400),
-    /** Re-read and hash this share of the copies (0..1) before deleting; 1 re-reads every copy. */
-    deepVerifySampleRate: z.number().min(0).max(1).default(0),
-    /** Stops every delete when true; checked before each one. On AWS an SSM parameter can also flip it. */
-    killSwitch: z.boolean().default(false),
-    /** How far before the cutoff each run looks for recordings still at the source. */
-    scanBackDays: z.number().int().min(1).max(3660).default(400),
-  })
-  .strict();
-export type RetentionSettings = z.infer<typeof retentionSettingsSchema>;
+export { type RetentionSettings, retentionSettingsSchema };
 
 const telphinScopeSchema = z
   .object({
@@ -92,10 +69,7 @@ export const telphinSourceSchema = z
     /** `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. */
     download: z.enum(['storage_url', 'direct']).default('storage_url'),
     /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-    retentionClass: z
-      .string()
-      .regex(/^[a-z0-9-]{1,32}$/)
-      .default('standard'),
+    retentionClass: retentionClassSchema,
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
   })
   .strict();
@@ -375,6 +349,27 @@ export function retentionFor(config: CallvaultConfig, source: SourceConfig): Ret
   if (!config.retention && !source.retention) return undefined;
   return retentionSettingsSchema.parse({ ...config.retention, ...source.retention });
 }
+
+export function enabledSources(config: CallvaultConfig): SourceConfig[] {
+  return config.sources.filter((source) => source.enabled);
+}
+
+/** Every enabled source that has retention, with its effective settings. */
+export function retentionTargets(config: CallvaultConfig): RetentionTarget[] {
+  return enabledSources(config).flatMap((source) => {
+    const settings = retentionFor(config, source);
+    return settings ? [{ provider: source.provider, sourceId: source.id, settings }] : [];
+  });
+}
+
+/**
+ * Reads one source's secret values: the config file's inline fields in local mode, its Secrets Manager
+ * secret on AWS. The values are not validated here: each provider's registry entry names the fields it
+ * needs. `origin` says where they came from, for error messages (never the values themselves).
+ */
+export type CredentialsLoader = (
+  source: SourceConfig,
+) => Promise<{ values: Readonly<Record<string, unknown>>; origin: string }>;
 
 // ---------------------------------------------------------------- Lambda runtime
 

@@ -4,8 +4,9 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
 import { logger } from './adapters/logger';
+import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import { retentionTargets } from './config';
 import { runRetentionForSources } from './core/run-retention-for-sources';
 
 /** Namespace of callvault's CloudWatch metrics (the CDK alarms read it). */
@@ -22,7 +23,7 @@ export function createRetentionHandler(runtime: () => AwsRuntime, publish: Metri
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
     const { reports, failed } = await runRetentionForSources(
       {
-        config: rt.env.config,
+        targets: retentionTargets(rt.env.config),
         sources: rt.sources,
         store: rt.store,
         queue: rt.queue,

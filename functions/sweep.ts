@@ -2,8 +2,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
 import { logger } from './adapters/logger';
+import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { sweepAllSources } from './core/sweep-sources';
 
 /** Stop this long before the Lambda deadline so the results are still recorded. */

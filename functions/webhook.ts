@@ -3,8 +3,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { apiGatewayResult, webhookRequestFromApiGateway } from './adapters/api-gateway';
-import { type AwsRuntime, awsRuntime } from './adapters/aws-runtime';
 import { logger } from './adapters/logger';
+import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { receiveWebhook } from './core/receive-webhook';
 
 export function createWebhookHandler(runtime: () => AwsRuntime) {

@@ -10,6 +10,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { buildSourceRegistry, inlineCredentials } from '../functions/composition/sources';
 import {
   type CallvaultConfig,
   configPathFromEnvironment,
@@ -18,16 +19,15 @@ import {
 } from '../functions/config';
 import type { Log, RecordingSource } from '../functions/core/ports';
 import { consoleLog } from '../functions/local/console-log';
-import { formatBytes } from '../functions/local/local-host';
 import { type BackfillResult, type BackfillTarget, runBackfill } from '../functions/ops/backfill';
 import { backfillDryRun, formatDryRun } from '../functions/ops/backfill-dry-run';
 import { createBackfillProgress } from '../functions/ops/backfill-progress';
 import { createAwsBackfillTarget, createLocalBackfillTarget } from '../functions/ops/backfill-targets';
 import { parseDurationSeconds, parseOptions, runCommand, UsageError } from '../functions/ops/command-line';
+import { formatBytes } from '../functions/ops/format-bytes';
 import { operatorCredentials, selectSource } from '../functions/ops/source-selection';
 import { readDeployedStack, requireQueueUrl } from '../functions/ops/stack-outputs';
 import { dayKey, parseUtcDate, startOfUtcDay } from '../functions/ops/utc-days';
-import { buildSourceRegistry, inlineCredentials } from '../functions/providers';
 
 const USAGE =
   'usage: npm run backfill -- --source <id> --from <YYYY-MM-DD> --to <YYYY-MM-DD> [--dry-run] [--restart] [--max-wait 1h] [--aws [--stack <name>] [--queue-url <url>] [--bucket <name>]] [--verbose]';

@@ -1,24 +1,16 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
-import type { SourceConfig } from '../config';
+import type { CredentialsLoader } from '../config';
 import { PermanentError, TransientError } from '../core/errors';
-import type { CredentialsLoader, SourceCredentials } from '../providers';
-
-const secretSchema = z.object({
-  clientId: z.string().min(1),
-  clientSecret: z.string().min(1),
-  webhookSecret: z.string().min(16).optional(),
-});
 
 /**
- * Reads each source's credentials from its Secrets Manager secret ({clientId, clientSecret,
- * webhookSecret}). Values are never logged; errors name the secret and the field, not the value.
+ * Reads each source's secret (a JSON object) from Secrets Manager. Which fields it must hold is the
+ * provider's business; values are never logged, and errors name the secret, not what it holds.
  */
 export function secretsManagerCredentials(
   client: SecretsManagerClient,
   secretIdBySource: Partial<Record<string, string>>,
 ): CredentialsLoader {
-  return async (source: SourceConfig): Promise<SourceCredentials> => {
+  return async (source) => {
     const secretId = secretIdBySource[source.id];
     if (!secretId) throw new PermanentError(`no credentials secret is configured for source "${source.id}"`);
     let text: string | undefined;
@@ -35,11 +27,9 @@ export function secretsManagerCredentials(
     } catch {
       throw new PermanentError(`the credentials secret of source "${source.id}" is not JSON`);
     }
-    const parsed = secretSchema.safeParse(value);
-    if (!parsed.success) {
-      const fields = parsed.error.issues.map((issue) => issue.path.join('.')).join(', ');
-      throw new PermanentError(`the credentials secret of source "${source.id}" is incomplete: ${fields}`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new PermanentError(`the credentials secret of source "${source.id}" is not a JSON object`);
     }
-    return parsed.data;
+    return { values: value as Record<string, unknown>, origin: `Secrets Manager secret ${secretId}` };
   };
 }

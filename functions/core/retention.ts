@@ -1,4 +1,3 @@
-import type { RetentionSettings } from '../config';
 import { RateLimitedError } from './errors';
 import { recordingJob } from './jobs';
 import { recordingKey } from './keys';
@@ -14,6 +13,18 @@ import type {
 } from './ports';
 import type { SourceRecording } from './recording';
 import { verifyArchivedCopy } from './verify-archived-copy';
+
+/** What one source's retention runs by; the config module validates and fills in the defaults. */
+export interface RetentionSettings {
+  deleteFromSourceAfterDays: number;
+  dryRun: boolean;
+  gracePeriodHours: number;
+  maxDeletesPerRun: number;
+  intervalSeconds: number;
+  deepVerifySampleRate: number;
+  killSwitch: boolean;
+  scanBackDays: number;
+}
 
 export interface RetentionDependencies {
   store: ArchiveStore;

@@ -1,12 +1,17 @@
-import type { CallvaultConfig } from '../config';
-import { retentionFor } from '../config';
-import { enabledSources } from '../providers';
 import type { ArchiveStore, AuditLog, Clock, JobQueue, KillSwitch, Log, RunLedger } from './ports';
-import { newRunId, type RetentionReport, runRetention } from './retention';
+import type { ProviderName } from './recording';
+import { newRunId, type RetentionReport, type RetentionSettings, runRetention } from './retention';
 import type { SourceRegistry } from './source-registry';
 
+/** A source whose recordings retention deletes, with its settings (sources without retention are absent). */
+export interface RetentionTarget {
+  provider: ProviderName;
+  sourceId: string;
+  settings: RetentionSettings;
+}
+
 export interface RetentionRunDependencies {
-  config: CallvaultConfig;
+  targets: ReadonlyArray<RetentionTarget>;
   sources: SourceRegistry;
   store: ArchiveStore;
   queue: JobQueue;
@@ -28,15 +33,13 @@ export async function runRetentionForSources(
 ): Promise<{ reports: RetentionReport[]; failed: string[] }> {
   const reports: RetentionReport[] = [];
   const failed: string[] = [];
-  for (const source of enabledSources(deps.config)) {
-    const settings = retentionFor(deps.config, source);
-    if (!settings) continue;
+  for (const { provider, sourceId, settings } of deps.targets) {
     const startedAt = deps.clock.now();
     const runId = newRunId(startedAt, deps.random);
     const record = (outcome: 'ok' | 'failed', summary: Record<string, unknown>) =>
       deps.ledger.record({
         kind: 'retention',
-        sourceId: source.id,
+        sourceId,
         runId,
         startedAt: startedAt.toISOString(),
         endedAt: deps.clock.now().toISOString(),
@@ -44,13 +47,13 @@ export async function runRetentionForSources(
         summary,
       });
     try {
-      const adapter = await deps.sources.get(source.provider, source.id);
+      const adapter = await deps.sources.get(provider, sourceId);
       const report = await runRetention(adapter, settings, deps, { runId, signal });
       reports.push(report);
       await record('ok', { ...report });
     } catch (error) {
-      failed.push(source.id);
-      deps.log.error('retention run failed', { sourceId: source.id, runId, error: String(error) });
+      failed.push(sourceId);
+      deps.log.error('retention run failed', { sourceId, runId, error: String(error) });
       await record('failed', { error: String(error) }).catch(() => {});
     }
   }

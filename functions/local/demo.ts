@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../config';
 import { recordingKey } from '../core/keys';
 import type { Log } from '../core/ports';
+import { formatBytes } from '../ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
-import { formatBytes, type LocalHost, startLocalHost } from './local-host';
+import { type LocalHost, startLocalHost } from './local-host';
 
 const DEMO_SOURCE_ID = 'demo';
 

@@ -2,29 +2,19 @@
  * The one-machine host behind `npm start`: the same use cases as the Lambda functions, wired to a local
  * HTTP server, the in-process queue, and either a local folder or an S3 bucket.
  */
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
-import { FsArchiveStore } from '../adapters/fs-archive-store';
-import { FsAuditLog } from '../adapters/fs-audit-log';
-import { fileKillSwitch } from '../adapters/kill-switch';
-import { LocalJobQueue } from '../adapters/local-job-queue';
-import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
-import { S3ArchiveStore } from '../adapters/s3-archive-store';
-import { S3AuditLog } from '../adapters/s3-audit-log';
-import { type CallvaultConfig, retentionFor } from '../config';
-import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
-import type { ArchiveJob } from '../core/jobs';
-import type { ArchiveStore, AuditLog, Clock, KillSwitch, Log, RunLedger } from '../core/ports';
+
+import type { LocalJobQueue } from '../adapters/local-job-queue';
+import { createLocalPipeline, localKillSwitch } from '../composition/local-pipeline';
+import { type CallvaultConfig, type CredentialsLoader, retentionTargets } from '../config';
+import type { JobOutcome } from '../core/handle-job';
+import type { ArchiveStore, Clock, Log } from '../core/ports';
 import { systemClock } from '../core/ports';
 import type { RetentionReport } from '../core/retention';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
+import type { RetryPolicy } from '../core/retry-policy';
 import { runRetentionForSources } from '../core/run-retention-for-sources';
-import type { SourceRegistry } from '../core/source-registry';
 import type { SweepResult } from '../core/sweep';
 import { sweepAllSources } from '../core/sweep-sources';
-import { buildSourceRegistry, type CredentialsLoader, inlineCredentials } from '../providers';
+import { formatBytes } from '../ops/format-bytes';
 import { startWebhookServer } from './webhook-server';
 
 export interface LocalHostOptions {
@@ -54,93 +44,6 @@ export interface LocalHost {
   /** Resolves once no job is pending, delayed or running. */
   idle(): Promise<void>;
   stop(): Promise<void>;
-}
-
-export interface LocalStorage {
-  store: ArchiveStore;
-  audit: AuditLog;
-  ledger: RunLedger;
-}
-
-/** The archive folder by default; the configured bucket when `storage.s3` is set. Audit and ledger live beside it. */
-export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
-  const target = config.storage.s3;
-  const partSizeBytes = config.worker.partSizeMiB * 1024 * 1024;
-  if (!target) {
-    const root = config.local.archiveDir;
-    return {
-      store: new FsArchiveStore({ root, log }),
-      audit: new FsAuditLog({ root }),
-      ledger: new FsRunLedger({ root }),
-    };
-  }
-  const client = new S3Client({
-    region: target.region,
-    endpoint: target.endpoint,
-    forcePathStyle: target.forcePathStyle,
-  });
-  return {
-    store: new S3ArchiveStore({
-      client,
-      bucket: target.bucket,
-      partSizeBytes,
-      partsInFlight: config.worker.partsInFlight,
-      log,
-    }),
-    audit: new S3AuditLog({ client, bucket: target.bucket }),
-    ledger: new S3RunLedger({ client, bucket: target.bucket }),
-  };
-}
-
-export function createStore(config: CallvaultConfig, log: Log): ArchiveStore {
-  return createStorage(config, log).store;
-}
-
-/** Local kill switch: the file `{stateDir}/KILL` stops every retention delete while it exists. */
-export function localKillSwitch(config: CallvaultConfig): KillSwitch {
-  return fileKillSwitch(join(config.local.stateDir, 'KILL'), existsSync);
-}
-
-export interface LocalPipeline extends LocalStorage {
-  sources: SourceRegistry;
-  queue: LocalJobQueue;
-}
-
-/**
- * Storage, sources and the in-process queue whose jobs run the archive use case: what `npm start` and a
- * local backfill share. The queue keeps its pending jobs and dead letters under `stateDir`, so whichever
- * command runs next picks up what another left.
- */
-export async function createLocalPipeline(
-  config: CallvaultConfig,
-  options: {
-    log: Log;
-    clock?: Clock;
-    credentials?: CredentialsLoader;
-    retryPolicy?: Partial<RetryPolicy>;
-    onOutcome?: (outcome: JobOutcome) => void;
-  },
-): Promise<LocalPipeline> {
-  const { log } = options;
-  const clock = options.clock ?? systemClock;
-  const stateDir = config.local.stateDir;
-  await mkdir(stateDir, { recursive: true });
-  const storage = createStorage(config, log);
-  const { store } = storage;
-  const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
-  const queue: LocalJobQueue = new LocalJobQueue({
-    concurrency: config.worker.concurrency,
-    maxReceiveCount: config.worker.maxReceiveCount,
-    deadLetterDir: join(stateDir, 'dead-letter'),
-    stateFile: join(stateDir, 'pending-jobs.json'),
-    log,
-    retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
-    handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
-      const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
-      options.onOutcome?.(outcome);
-    },
-  });
-  return { ...storage, sources, queue };
 }
 
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
@@ -184,7 +87,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   const retentionNow = async (): Promise<RetentionReport[]> => {
     const { reports } = await runRetentionForSources({
-      config,
+      targets: retentionTargets(config),
       sources,
       store,
       queue,
@@ -210,9 +113,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   // Retention runs after the start-up sweep settled, then on its own interval (daily by default).
   let retentionTimer: NodeJS.Timeout | undefined;
   let retaining: Promise<unknown> = Promise.resolve();
-  const retentionSettings = config.sources
-    .map((source) => retentionFor(config, source))
-    .filter((settings) => settings !== undefined);
+  const retentionSettings = retentionTargets(config).map((target) => target.settings);
   if ((options.scheduleRetention ?? retentionSettings.length > 0) && retentionSettings.length > 0) {
     const intervalSeconds = Math.min(...retentionSettings.map((settings) => settings.intervalSeconds));
     const runScheduled = () => {
@@ -244,16 +145,4 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       await queue.stop();
     },
   };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -5,7 +5,7 @@
 import type { CallvaultConfig } from '../config';
 import { InvalidInputError } from '../core/errors';
 import type { RecordingSource, SourceStats } from '../core/ports';
-import { formatBytes } from '../local/local-host';
+import { formatBytes } from './format-bytes';
 import { type RateLimitWaitOptions, withRateLimitWaits } from './rate-limit-wait';
 import { estimateStorage, formatUsd, PRICES_AS_OF, type StorageEstimate } from './storage-cost';
 import { dayKey, dayWindow, utcMonths } from './utc-days';

@@ -3,7 +3,7 @@
  * recordings, bytes, rate, ETA); elsewhere a plain line per day and at most one line every few seconds.
  */
 import type { SourceStats } from '../core/ports';
-import { formatBytes } from '../local/local-host';
+import { formatBytes } from './format-bytes';
 import { formatDuration } from './rate-limit-wait';
 
 export interface BackfillProgress {

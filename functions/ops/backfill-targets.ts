@@ -4,13 +4,12 @@ import type { LocalJobQueue } from '../adapters/local-job-queue';
 import { S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
-import type { CallvaultConfig } from '../config';
+import { createLocalPipeline } from '../composition/local-pipeline';
+import type { CallvaultConfig, CredentialsLoader } from '../config';
 import type { Clock, Log } from '../core/ports';
 import type { ProviderName } from '../core/recording';
 import type { RetryPolicy } from '../core/retry-policy';
 import type { SourceRegistry } from '../core/source-registry';
-import { createLocalPipeline } from '../local/local-host';
-import type { CredentialsLoader } from '../providers';
 import type { BackfillTarget } from './backfill';
 
 export interface LocalBackfillTarget extends BackfillTarget {

@@ -2,10 +2,9 @@
 
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretsManagerCredentials } from '../adapters/secrets-credentials';
-import type { CallvaultConfig, SourceConfig } from '../config';
+import { inlineCredentials } from '../composition/sources';
+import type { CallvaultConfig, CredentialsLoader, SourceConfig } from '../config';
 import { InvalidInputError } from '../core/errors';
-import type { CredentialsLoader } from '../providers';
-import { inlineCredentials } from '../providers';
 
 export function selectSource(config: CallvaultConfig, sourceId: string | undefined): SourceConfig {
   const known = config.sources.map((source) => source.id);

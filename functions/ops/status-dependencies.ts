@@ -2,10 +2,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
-import type { CallvaultConfig } from '../config';
+import { buildSourceRegistry, inlineCredentials } from '../composition/sources';
+import { type CallvaultConfig, type CredentialsLoader, enabledSources } from '../config';
 import { type Log, silentLog, systemClock } from '../core/ports';
 import type { ProviderName } from '../core/recording';
-import { buildSourceRegistry, type CredentialsLoader, enabledSources, inlineCredentials } from '../providers';
 import { FsArchiveListing, S3ArchiveListing } from './archive-listing';
 import { localQueueDepths, sqsQueueDepths } from './queue-depths';
 import type { StatusDependencies, StatusSource } from './status-report';

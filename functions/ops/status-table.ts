@@ -1,6 +1,6 @@
 /** The human-readable form of a StatusReport: one table per source, then queues. */
 import type { RunRecord } from '../core/ports';
-import { formatBytes } from '../local/local-host';
+import { formatBytes } from './format-bytes';
 import type { StatusReport } from './status-report';
 
 function table(header: string[], rows: string[][]): string[] {

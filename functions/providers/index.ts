@@ -1,64 +1,55 @@
 /**
- * The one place that maps a configured source to its adapter. Adding a provider means adding its
- * adapter folder, its config schema in `config.ts`, and one case here.
+ * The provider registry: the one place that maps a configured source to its adapter. Adding a provider
+ * means its adapter folder, its source schema in the config, and one entry here.
  */
-import type { CallvaultConfig, SourceConfig } from '../config';
-import { InvalidInputError } from '../core/errors';
+import type { z } from 'zod';
+import type { SourceConfig } from '../config';
+import { PermanentError } from '../core/errors';
 import type { Clock, Log, RecordingSource } from '../core/ports';
-import { SourceRegistry } from '../core/source-registry';
+import { telphinCredentialsSchema } from './telphin/telphin-credentials';
 import { TelphinSource } from './telphin/telphin-source';
 
-export interface SourceCredentials {
-  clientId: string;
-  clientSecret: string;
-  webhookSecret?: string;
+export interface ProviderDependencies {
+  clock: Clock;
+  log: Log;
 }
 
-export type CredentialsLoader = (source: SourceConfig) => Promise<SourceCredentials>;
+interface ProviderEntry<Config extends SourceConfig, Credentials> {
+  /** The secret values the adapter needs; missing or malformed fields are named in the error. */
+  credentials: z.ZodType<Credentials>;
+  create(config: Config, credentials: Credentials, deps: ProviderDependencies): RecordingSource;
+}
 
-/** Local mode: credentials written inline in the config file. */
-export const inlineCredentials: CredentialsLoader = async (source) => {
-  if (!source.clientId || !source.clientSecret) {
-    throw new InvalidInputError(
-      `source "${source.id}" has no clientId/clientSecret in the config file (local mode reads them inline)`,
-    );
-  }
-  return {
-    clientId: source.clientId,
-    clientSecret: source.clientSecret,
-    webhookSecret: source.webhookSecret,
-  };
+type Registry = {
+  [P in SourceConfig['provider']]: ProviderEntry<Extract<SourceConfig, { provider: P }>, never>;
 };
 
+function entry<Config extends SourceConfig, Credentials>(
+  definition: ProviderEntry<Config, Credentials>,
+): ProviderEntry<Config, never> {
+  return definition as unknown as ProviderEntry<Config, never>;
+}
+
+export const PROVIDERS: Registry = {
+  telphin: entry({
+    credentials: telphinCredentialsSchema,
+    create: (config, credentials, { clock, log }) => new TelphinSource({ config, credentials, clock, log }),
+  }),
+};
+
+/** Validates a source's secret values against its provider's needs and builds the adapter. */
 export function createSource(
   source: SourceConfig,
-  credentials: SourceCredentials,
-  deps: { clock: Clock; log: Log },
+  secrets: { values: Readonly<Record<string, unknown>>; origin: string },
+  deps: ProviderDependencies,
 ): RecordingSource {
-  switch (source.provider) {
-    case 'telphin':
-      return new TelphinSource({ config: source, credentials, clock: deps.clock, log: deps.log });
+  const provider = PROVIDERS[source.provider] as ProviderEntry<SourceConfig, unknown>;
+  const parsed = provider.credentials.safeParse(secrets.values);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.')))].join(', ');
+    throw new PermanentError(
+      `the credentials of source "${source.id}" are missing or invalid: ${fields} (read from ${secrets.origin})`,
+    );
   }
-}
-
-export function enabledSources(config: CallvaultConfig): SourceConfig[] {
-  return config.sources.filter((source) => source.enabled);
-}
-
-export function buildSourceRegistry(
-  config: CallvaultConfig,
-  loadCredentials: CredentialsLoader,
-  deps: { clock: Clock; log: Log },
-): SourceRegistry {
-  const sources = enabledSources(config);
-  return new SourceRegistry(
-    sources.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
-    async (provider, sourceId) => {
-      const source = sources.find(
-        (candidate) => candidate.provider === provider && candidate.id === sourceId,
-      );
-      if (!source) throw new InvalidInputError(`unknown source ${provider}/${sourceId}`);
-      return createSource(source, await loadCredentials(source), deps);
-    },
-  );
+  return provider.create(source, parsed.data, deps);
 }

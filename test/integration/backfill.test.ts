@@ -11,6 +11,7 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildSourceRegistry, inlineCredentials } from '../../functions/composition/sources';
 import { parseConfig } from '../../functions/config';
 import { parseJob, type RecordingJob } from '../../functions/core/jobs';
 import { recordingKey } from '../../functions/core/keys';
@@ -19,7 +20,6 @@ import { runBackfill } from '../../functions/ops/backfill';
 import { readCursor } from '../../functions/ops/backfill-cursor';
 import type { BackfillProgress } from '../../functions/ops/backfill-progress';
 import { createAwsBackfillTarget, createLocalBackfillTarget } from '../../functions/ops/backfill-targets';
-import { buildSourceRegistry, inlineCredentials } from '../../functions/providers';
 import {
   type SandboxRecording,
   startTelphinSandbox,

@@ -375,7 +375,10 @@ describe.skipIf(!motoAvailable())('npm run status (S3 and SQS, moto)', () => {
         deadLetterQueueUrls: { telphin: dlq.url },
         s3: moto.s3,
         sqs: moto.sqs,
-        credentials: async () => ({ clientId: sandbox.clientId, clientSecret: sandbox.clientSecret }),
+        credentials: async () => ({
+          values: { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret },
+          origin: 'the test',
+        }),
       }),
     );
 

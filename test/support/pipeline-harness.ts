@@ -22,17 +22,22 @@ import type {
   SQSBatchResponse,
   SQSRecord,
 } from 'aws-lambda';
-import { type AwsRuntime, createAwsRuntime } from '../../functions/adapters/aws-runtime';
 import { logger } from '../../functions/adapters/logger';
 import { secretsManagerCredentials } from '../../functions/adapters/secrets-credentials';
 import { createArchiveWorkerHandler } from '../../functions/archive-worker';
-import { parseConfig, type RetentionSettings, type RuntimeEnvironment } from '../../functions/config';
+import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
+import {
+  enabledSources,
+  parseConfig,
+  type RetentionSettings,
+  type RuntimeEnvironment,
+} from '../../functions/config';
 import { type ArchiveJob, recordingJob, serialiseJob } from '../../functions/core/jobs';
 import { recordingKey } from '../../functions/core/keys';
 import type { SourceRecording, TimeWindow } from '../../functions/core/recording';
 import type { RetryPolicy } from '../../functions/core/retry-policy';
 import { SourceRegistry } from '../../functions/core/source-registry';
-import { enabledSources } from '../../functions/providers';
+import { telphinCredentialsSchema } from '../../functions/providers/telphin/telphin-credentials';
 import { parseTelphinRecord } from '../../functions/providers/telphin/telphin-records';
 import { TelphinSource, type TelphinTuning } from '../../functions/providers/telphin/telphin-source';
 import { createRetentionHandler } from '../../functions/retention';
@@ -226,9 +231,10 @@ export class Pipeline {
       async (_provider, sourceId) => {
         const source = configured.find((candidate) => candidate.id === sourceId);
         if (!source) throw new Error(`unknown source ${sourceId}`);
+        const { values } = await loadCredentials(source);
         return new TelphinSource({
           config: source,
-          credentials: await loadCredentials(source),
+          credentials: telphinCredentialsSchema.parse(values),
           clock: runtime.clock,
           log: runtime.logger,
           tuning,

@@ -38,7 +38,7 @@ async function main(text: string): Promise<void> {
     import('@aws-sdk/client-s3'),
     import('@aws-sdk/client-sqs'),
     import('@aws-sdk/client-secrets-manager'),
-    import('../../functions/adapters/aws-runtime'),
+    import('../../functions/composition/aws-runtime'),
     import('../../functions/archive-worker'),
     import('../../functions/config'),
     import('./moto'),

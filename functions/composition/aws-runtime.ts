@@ -1,22 +1,22 @@
 /**
- * Everything a Lambda function needs, built once per container: AWS clients (created here and nowhere
+ * The AWS composition root. Everything a Lambda function needs, built once per container: AWS clients (created here and nowhere
  * else), adapters, the source registry and the logger.
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { SsmKillSwitch } from '../adapters/kill-switch';
+import { powertoolsLog } from '../adapters/logger';
+import { S3RunLedger } from '../adapters/run-ledgers';
+import { S3ArchiveStore } from '../adapters/s3-archive-store';
+import { S3AuditLog } from '../adapters/s3-audit-log';
+import { secretsManagerCredentials } from '../adapters/secrets-credentials';
+import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
 import { type Clock, type KillSwitch, type Log, systemClock } from '../core/ports';
 import type { SourceRegistry } from '../core/source-registry';
-import { buildSourceRegistry } from '../providers';
-import { SsmKillSwitch } from './kill-switch';
-import { powertoolsLog } from './logger';
-import { S3RunLedger } from './run-ledgers';
-import { S3ArchiveStore } from './s3-archive-store';
-import { S3AuditLog } from './s3-audit-log';
-import { secretsManagerCredentials } from './secrets-credentials';
-import { SqsJobQueue } from './sqs-job-queue';
+import { buildSourceRegistry } from './sources';
 
 export interface AwsRuntime {
   env: RuntimeEnvironment;

@@ -1,0 +1,111 @@
+/**
+ * The local composition root: storage (a folder, or a bucket when `storage.s3` is set), sources with
+ * inline credentials, and the in-process queue whose jobs run the archive use case. `npm start`, local
+ * backfill and local status all build their pipeline here.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { FsArchiveStore } from '../adapters/fs-archive-store';
+import { FsAuditLog } from '../adapters/fs-audit-log';
+import { fileKillSwitch } from '../adapters/kill-switch';
+import { LocalJobQueue } from '../adapters/local-job-queue';
+import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
+import { S3ArchiveStore } from '../adapters/s3-archive-store';
+import { S3AuditLog } from '../adapters/s3-audit-log';
+import type { CallvaultConfig, CredentialsLoader } from '../config';
+import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
+import type { ArchiveJob } from '../core/jobs';
+import type { ArchiveStore, AuditLog, Clock, KillSwitch, Log, RunLedger } from '../core/ports';
+import { systemClock } from '../core/ports';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
+import type { SourceRegistry } from '../core/source-registry';
+import { buildSourceRegistry, inlineCredentials } from './sources';
+
+export interface LocalStorage {
+  store: ArchiveStore;
+  audit: AuditLog;
+  ledger: RunLedger;
+}
+
+/** The archive folder by default; the configured bucket when `storage.s3` is set. Audit and ledger live beside it. */
+export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
+  const target = config.storage.s3;
+  const partSizeBytes = config.worker.partSizeMiB * 1024 * 1024;
+  if (!target) {
+    const root = config.local.archiveDir;
+    return {
+      store: new FsArchiveStore({ root, log }),
+      audit: new FsAuditLog({ root }),
+      ledger: new FsRunLedger({ root }),
+    };
+  }
+  const client = new S3Client({
+    region: target.region,
+    endpoint: target.endpoint,
+    forcePathStyle: target.forcePathStyle,
+  });
+  return {
+    store: new S3ArchiveStore({
+      client,
+      bucket: target.bucket,
+      partSizeBytes,
+      partsInFlight: config.worker.partsInFlight,
+      log,
+    }),
+    audit: new S3AuditLog({ client, bucket: target.bucket }),
+    ledger: new S3RunLedger({ client, bucket: target.bucket }),
+  };
+}
+
+export function createStore(config: CallvaultConfig, log: Log): ArchiveStore {
+  return createStorage(config, log).store;
+}
+
+/** Local kill switch: the file `{stateDir}/KILL` stops every retention delete while it exists. */
+export function localKillSwitch(config: CallvaultConfig): KillSwitch {
+  return fileKillSwitch(join(config.local.stateDir, 'KILL'), existsSync);
+}
+
+export interface LocalPipeline extends LocalStorage {
+  sources: SourceRegistry;
+  queue: LocalJobQueue;
+}
+
+/**
+ * Storage, sources and the in-process queue whose jobs run the archive use case: what `npm start` and a
+ * local backfill share. The queue keeps its pending jobs and dead letters under `stateDir`, so whichever
+ * command runs next picks up what another left.
+ */
+export async function createLocalPipeline(
+  config: CallvaultConfig,
+  options: {
+    log: Log;
+    clock?: Clock;
+    credentials?: CredentialsLoader;
+    retryPolicy?: Partial<RetryPolicy>;
+    onOutcome?: (outcome: JobOutcome) => void;
+  },
+): Promise<LocalPipeline> {
+  const { log } = options;
+  const clock = options.clock ?? systemClock;
+  const stateDir = config.local.stateDir;
+  await mkdir(stateDir, { recursive: true });
+  const storage = createStorage(config, log);
+  const { store } = storage;
+  const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
+  const queue: LocalJobQueue = new LocalJobQueue({
+    concurrency: config.worker.concurrency,
+    maxReceiveCount: config.worker.maxReceiveCount,
+    deadLetterDir: join(stateDir, 'dead-letter'),
+    stateFile: join(stateDir, 'pending-jobs.json'),
+    log,
+    retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
+    handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
+      const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+      options.onOutcome?.(outcome);
+    },
+  });
+  return { ...storage, sources, queue };
+}
