@@ -1,0 +1,176 @@
+import { CreateTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDbSharedState, SHARED_STATE_TABLE } from '../../functions/adapters/dynamodb-shared-state';
+import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
+
+const TABLE = 'callvault-shared-state';
+const NOW = Date.UTC(2026, 10, 30, 12, 0, 0);
+
+describe.runIf(motoAvailable())('DynamoDbSharedState against moto', () => {
+  let moto: MotoServer;
+  const clients: DynamoDBClient[] = [];
+
+  /** A "container": its own client and its own store over the one table. */
+  const container = () => {
+    const client = new DynamoDBClient({
+      endpoint: moto.endpoint,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
+    clients.push(client);
+    return new DynamoDbSharedState({ client, tableName: TABLE, now: () => NOW });
+  };
+
+  beforeAll(async () => {
+    moto = await startMoto();
+  });
+  afterAll(async () => {
+    for (const client of clients) client.destroy();
+    await moto?.stop();
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    const client = new DynamoDBClient({
+      endpoint: moto.endpoint,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
+    clients.push(client);
+    await client.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: SHARED_STATE_TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: SHARED_STATE_TABLE.partitionKey, KeyType: 'HASH' }],
+      }),
+    );
+  });
+
+  describe('sessions', () => {
+    it('shares a session between containers and replaces it only while it still holds the expected token', async () => {
+      // Prepare
+      const a = container();
+      const b = container();
+      await a.put('rc/main', {
+        credentials: 'fp1',
+        accessToken: 'token-1',
+        accessUsableUntilMs: NOW + 3_000_000,
+      });
+
+      // Act
+      const seenByB = await b.get('rc/main');
+      const staleReplace = await b.put(
+        'rc/main',
+        { credentials: 'fp1', accessToken: 'token-x' },
+        { ifAccessToken: 'token-0' },
+      );
+      const freshReplace = await b.put(
+        'rc/main',
+        { credentials: 'fp1', accessToken: 'token-2' },
+        { ifAccessToken: 'token-1' },
+      );
+
+      // Assess
+      expect(seenByB).toEqual({
+        credentials: 'fp1',
+        accessToken: 'token-1',
+        accessUsableUntilMs: NOW + 3_000_000,
+      });
+      expect(staleReplace).toBe(false);
+      expect(freshReplace).toBe(true);
+      expect((await a.get('rc/main'))?.accessToken).toBe('token-2');
+      expect(await a.get('rc/other')).toBeUndefined();
+    });
+
+    it('stores the access token once, inside the record, with a TTL', async () => {
+      const a = container();
+      await a.put('rc/main', {
+        credentials: 'fp1',
+        accessToken: 'secret-token',
+        accessUsableUntilMs: NOW + 60_000,
+      });
+
+      const scan = await clients[0]?.send(new ScanCommand({ TableName: TABLE }));
+      const item = scan?.Items?.[0];
+      expect(JSON.stringify(item).split('secret-token').length - 1).toBe(1);
+      expect(Number(item?.expiresAt?.N)).toBeGreaterThan((NOW + 60_000) / 1000);
+    });
+
+    it('grants the renewal lease to one holder at a time until it expires or is released', async () => {
+      const a = container();
+      const b = container();
+
+      expect(await a.tryLease('rc/main', 'a', 10_000, NOW)).toBe(true);
+      expect(await b.tryLease('rc/main', 'b', 10_000, NOW + 5_000)).toBe(false);
+      expect(await a.tryLease('rc/main', 'a', 10_000, NOW + 5_000)).toBe(true);
+      await b.releaseLease('rc/main', 'b');
+      expect(await b.tryLease('rc/main', 'b', 10_000, NOW + 9_000)).toBe(false);
+      expect(await b.tryLease('rc/main', 'b', 10_000, NOW + 15_001)).toBe(true);
+      await b.releaseLease('rc/main', 'b');
+      expect(await a.tryLease('rc/main', 'a', 10_000, NOW + 15_002)).toBe(true);
+    });
+
+    it('lets exactly one of many racing containers take the lease', async () => {
+      const holders = Array.from({ length: 8 }, (_, index) => ({ id: `c${index}`, store: container() }));
+      const results = await Promise.all(
+        holders.map(({ id, store }) => store.tryLease('rc/main', id, 30_000, NOW)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
+  describe('rate gates', () => {
+    it('gives racing containers distinct slots, one interval apart', async () => {
+      const stores = [container(), container(), container()];
+      const reservations = await Promise.all(
+        Array.from({ length: 12 }, (_, index) =>
+          stores[index % stores.length]!.reserve('rc/main/heavy', {
+            nowMs: NOW,
+            intervalMs: 6_000,
+            maxWaitMs: 3_600_000,
+          }),
+        ),
+      );
+      const slots = reservations.map((reservation) => {
+        expect(reservation.granted).toBe(true);
+        return reservation.atMs;
+      });
+      expect([...slots].sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 12 }, (_, index) => NOW + index * 6_000),
+      );
+    });
+
+    it('takes nothing when the next slot is further away than the caller will wait', async () => {
+      const store = container();
+      await store.reserve('g', { nowMs: NOW, intervalMs: 60_000, maxWaitMs: 0 });
+
+      const refused = await store.reserve('g', { nowMs: NOW, intervalMs: 60_000, maxWaitMs: 1_000 });
+      const granted = await store.reserve('g', { nowMs: NOW, intervalMs: 60_000, maxWaitMs: 60_000 });
+
+      expect(refused).toEqual({ granted: false, atMs: NOW + 60_000 });
+      expect(granted).toEqual({ granted: true, atMs: NOW + 60_000 });
+    });
+
+    it('keeps the latest closure for every holder and schedules nothing before it ends', async () => {
+      const a = container();
+      const b = container();
+      await a.close('g', NOW + 30_000);
+      await b.close('g', NOW + 10_000);
+
+      expect(await b.closedUntil('g')).toBe(NOW + 30_000);
+      expect(await b.reserve('g', { nowMs: NOW, intervalMs: 1_000, maxWaitMs: 60_000 })).toEqual({
+        granted: true,
+        atMs: NOW + 30_000,
+      });
+      expect(await a.closedUntil('never-closed')).toBe(0);
+    });
+
+    it('paces by the interval the server reported once it is learnt', async () => {
+      const store = container();
+      await store.learnInterval('g', 2_000);
+      const first = await store.reserve('g', { nowMs: NOW, intervalMs: 6_000, maxWaitMs: 60_000 });
+      const second = await store.reserve('g', { nowMs: NOW, intervalMs: 6_000, maxWaitMs: 60_000 });
+      expect(second.atMs - first.atMs).toBe(2_000);
+    });
+  });
+});
