@@ -24,6 +24,7 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '../core/shared-state';
+import type { SubscriptionRecord, SubscriptionRecords } from '../core/subscriptions';
 
 /** The table's key and TTL attribute names; the CDK construct creates the table with the same. */
 export const SHARED_STATE_TABLE = { partitionKey: 'pk', timeToLive: 'expiresAt' } as const;
@@ -55,7 +56,7 @@ function numberOf(item: Record<string, AttributeValue> | undefined, name: string
   return value === undefined ? undefined : Number(value);
 }
 
-export class DynamoDbSharedState implements TokenStore, RateGateStore {
+export class DynamoDbSharedState implements TokenStore, RateGateStore, SubscriptionRecords {
   constructor(
     private readonly options: {
       client: DynamoDBClient;
@@ -279,5 +280,31 @@ export class DynamoDbSharedState implements TokenStore, RateGateStore {
     await this.updateGate(key, 'learning a rate interval', 'learntIntervalMs = :interval', undefined, {
       ':interval': { N: String(intervalMs) },
     });
+  }
+
+  // ---------------------------------------------------------------- SubscriptionRecords
+
+  async load(sourceId: string): Promise<SubscriptionRecord[]> {
+    const answer = await this.send<{ Item?: Record<string, AttributeValue> }>(
+      'reading subscription records',
+      new GetItemCommand({
+        TableName: this.options.tableName,
+        Key: { pk: { S: `subscriptions#${sourceId}` } },
+        ConsistentRead: true,
+      }),
+    );
+    const text = answer.Item?.records?.S;
+    return text ? (JSON.parse(text) as SubscriptionRecord[]) : [];
+  }
+
+  async save(sourceId: string, records: SubscriptionRecord[]): Promise<void> {
+    // No TTL: losing this record would make every subscription look foreign and be replaced.
+    await this.send(
+      'writing subscription records',
+      new PutItemCommand({
+        TableName: this.options.tableName,
+        Item: { pk: { S: `subscriptions#${sourceId}` }, records: { S: JSON.stringify(records) } },
+      }),
+    );
   }
 }

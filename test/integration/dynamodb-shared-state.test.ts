@@ -173,4 +173,20 @@ describe.runIf(motoAvailable())('DynamoDbSharedState against moto', () => {
       expect(second.atMs - first.atMs).toBe(2_000);
     });
   });
+
+  describe('subscription records', () => {
+    it('keeps what one container recorded for every other, per source', async () => {
+      const record = {
+        id: 'sub-1',
+        filter: '/restapi/v1.0/account/~/telephony/sessions',
+        address: 'https://hooks.example.com/webhooks/ringcentral/rc-main',
+        secretFingerprint: 'ab'.repeat(32),
+        createdAt: new Date(NOW).toISOString(),
+      };
+      await container().save('rc-main', [record]);
+
+      expect(await container().load('rc-main')).toEqual([record]);
+      expect(await container().load('rc-other')).toEqual([]);
+    });
+  });
 });
