@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { hostAllowed, isLoopbackHost } from './providers/host-patterns';
 
 /** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
 export const ENV = {
@@ -32,10 +33,32 @@ const sourceIdSchema = z
     'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)',
   );
 
-/** A host name, optionally with a port, that download URLs may point at. `*.example.com` matches subdomains. */
+/**
+ * A host name (or `[IPv6]`), optionally with a port, that download URLs may point at. `*.example.com`
+ * matches every subdomain of example.com, not example.com itself.
+ */
 const hostPatternSchema = z
   .string()
-  .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like storage.telphin.ru');
+  .regex(
+    /^((\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/,
+    'expected a host name like storage.telphin.ru',
+  )
+  .refine((pattern) => !/^\*\.[^.:]+\.?(:\d+)?$/.test(pattern), {
+    message:
+      'a wildcard needs a domain of at least two labels (like *.telphin.ru); *.ru would allow a whole top-level domain',
+  });
+
+/** Telphin's own domain: by default, storage links on any of its hosts are downloaded. */
+export const TELPHIN_DOMAIN_PATTERN = '*.telphin.ru';
+
+/**
+ * The download hosts of a Telphin source that lists none: the host of its `apiUrl` (its token is sent
+ * there already, and the direct download comes from there) and Telphin's own domain. Partner and
+ * white-label installations have their own API hosts, which is why a fixed list cannot be the default.
+ */
+export function defaultTelphinDownloadHosts(apiUrl: string): string[] {
+  return [new URL(apiUrl).host.toLowerCase(), TELPHIN_DOMAIN_PATTERN];
+}
 
 export const retentionSettingsSchema = z
   .object({
@@ -84,12 +107,15 @@ export const telphinSourceSchema = z
     /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. Default: the stack creates one. */
     credentialsSecretName: z.string().min(1).optional(),
     scope: telphinScopeSchema.default({ client: '@me' }),
-    /** Hosts recordings may be downloaded from; anything else is refused (no SSRF). */
-    allowedDownloadHosts: z
-      .array(hostPatternSchema)
-      .min(1)
-      .default(['apiproxy.telphin.ru', 'storage.telphin.ru']),
-    /** `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. */
+    /**
+     * Hosts recordings may be downloaded from; anything else is never fetched (no SSRF). Must allow the
+     * `apiUrl` host. Default: the `apiUrl` host and `*.telphin.ru` (see defaultTelphinDownloadHosts).
+     */
+    allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
+    /**
+     * `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. A storage
+     * link on a host that is not allowed is not fetched: that recording is downloaded directly instead.
+     */
     download: z.enum(['storage_url', 'direct']).default('storage_url'),
     /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
     retentionClass: z
@@ -98,7 +124,36 @@ export const telphinSourceSchema = z
       .default('standard'),
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((source, ctx) => {
+    // Hosts that could never work fail here, naming the field, rather than dead-lettering every job.
+    const api = new URL(source.apiUrl);
+    if (api.username || api.password) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiUrl'],
+        message: 'must not carry credentials; set clientId/clientSecret (or the secret) instead',
+      });
+    }
+    if (api.protocol !== 'https:' && !(api.protocol === 'http:' && isLoopbackHost(api.hostname))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiUrl'],
+        message: `must use https (plain http only on loopback, for sandboxes), got ${api.protocol}`,
+      });
+    }
+    if (source.allowedDownloadHosts && !hostAllowed(api, source.allowedDownloadHosts)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedDownloadHosts'],
+        message: `does not allow the apiUrl host ${api.host}, where the token goes and direct downloads (also the fallback for refused storage links) come from; add "${api.host}", or leave the field out to use the defaults`,
+      });
+    }
+  })
+  .transform((source) => ({
+    ...source,
+    allowedDownloadHosts: source.allowedDownloadHosts ?? defaultTelphinDownloadHosts(source.apiUrl),
+  }));
 export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
 
 export const sourceSchema = z.discriminatedUnion('provider', [telphinSourceSchema]);

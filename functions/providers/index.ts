@@ -33,11 +33,17 @@ export const inlineCredentials: CredentialsLoader = async (source) => {
 export function createSource(
   source: SourceConfig,
   credentials: SourceCredentials,
-  deps: { clock: Clock; log: Log },
+  deps: { clock: Clock; log: Log; configIndex?: number },
 ): RecordingSource {
   switch (source.provider) {
     case 'telphin':
-      return new TelphinSource({ config: source, credentials, clock: deps.clock, log: deps.log });
+      return new TelphinSource({
+        config: source,
+        credentials,
+        clock: deps.clock,
+        log: deps.log,
+        configIndex: deps.configIndex,
+      });
   }
 }
 
@@ -58,7 +64,10 @@ export function buildSourceRegistry(
         (candidate) => candidate.provider === provider && candidate.id === sourceId,
       );
       if (!source) throw new InvalidInputError(`unknown source ${provider}/${sourceId}`);
-      return createSource(source, await loadCredentials(source), deps);
+      return createSource(source, await loadCredentials(source), {
+        ...deps,
+        configIndex: config.sources.indexOf(source),
+      });
     },
   );
 }

@@ -44,6 +44,11 @@ export interface TelphinSandboxOptions {
   host?: string;
   /** Host name put into storage URLs; default `localhost`, a different name from the API's 127.0.0.1. */
   storageHost?: string;
+  /**
+   * Origin put into storage URLs instead of this server's own (`storageHost` is then ignored), as an
+   * installation whose storage sits on another host hands them out. The sandbox serves nothing there.
+   */
+  storageOrigin?: string;
   /** OAuth client credentials the sandbox accepts. */
   clientId?: string;
   clientSecret?: string;
@@ -437,7 +442,8 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
   const { port } = server.address() as AddressInfo;
   const apiHost = listenHost.includes(':') ? `[${listenHost}]` : listenHost;
   const url = `http://${apiHost}:${port}`;
-  storageOrigin = `http://${options.storageHost ?? 'localhost'}:${port}`;
+  storageOrigin =
+    options.storageOrigin?.replace(/\/+$/, '') ?? `http://${options.storageHost ?? 'localhost'}:${port}`;
 
   function addRecording(input: SandboxRecordingInput): SandboxRecording {
     serial += 1;

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { NotReadyError, PermanentError, TransientError } from '../../../../functions/core/errors';
+import { NotReadyError, TransientError } from '../../../../functions/core/errors';
 import type { SourceRecording } from '../../../../functions/core/recording';
-import { DisallowedUrlError } from '../../../../functions/providers/http';
 import type { SandboxRecording } from '../../../../functions/sandbox/telphin-sandbox';
 import { collect, consumeVerified, JAN_2024, startHarness, type TelphinHarness } from './telphin-fixture';
 
@@ -77,23 +76,71 @@ describe('TelphinSource.openDownload', () => {
     ).toBe(true);
   });
 
-  it('refuses a storage URL on a host that is not allowed, without falling back', async () => {
+  it('downloads directly, never contacting a storage host that is not allowed, and warns once', async () => {
     // Prepare: storage URLs point at `localhost`, only 127.0.0.1 (the API) is allowed.
     harness = await startHarness({ config: { allowedDownloadHosts: ['127.0.0.1'] } });
-    const { added, recording } = await listedOne(harness);
+    const first = harness.sandbox.addRecording({ startedAt: JAN_2024, size: 200_000 });
+    const second = harness.sandbox.addRecording({ startedAt: new Date(JAN_2024.getTime() + 60_000) });
+    const recordings = await collect(harness.source.listRecordings(window));
     const storageKey =
-      new URL(harness.sandbox.storageUrlFor(added.recordUuid)).pathname.split('/').pop() ?? '';
+      new URL(harness.sandbox.storageUrlFor(first.recordUuid)).pathname.split('/').pop() ?? '';
+    const storageHost = new URL(harness.sandbox.storageOrigin).host;
 
     // Act
-    const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
+    const summaries = [];
+    for (const recording of recordings)
+      summaries.push(await consumeVerified(await harness.source.openDownload(recording), recording.size));
 
     // Assess
-    expect(storageKey.length).toBeGreaterThan(40);
-    expect(failure).toBeInstanceOf(DisallowedUrlError);
-    expect(failure).toBeInstanceOf(PermanentError);
-    expect((failure as Error).message).toMatch(/localhost.*not in the allowed hosts/);
-    expect((failure as Error).message).not.toContain(storageKey);
-    expect(harness.sandbox.counters).toMatchObject({ storageDownloads: 0, fileDownloads: 0 });
+    expect(summaries.map((summary) => summary.sha256)).toEqual([
+      harness.sandbox.expectedSha256(first.recordUuid),
+      harness.sandbox.expectedSha256(second.recordUuid),
+    ]);
+    expect(harness.sandbox.counters).toMatchObject({
+      storageUrlRequests: 2,
+      storageDownloads: 0,
+      fileDownloads: 2,
+    });
+    const warnings = harness.log.lines.filter((line) => line.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toContain(storageHost);
+    expect(warnings[0]?.message).toContain('sources[id=telphin-test].allowedDownloadHosts');
+    expect(JSON.stringify(harness.log.lines)).not.toContain(storageKey);
+  });
+
+  it('never follows a storage link off loopback over plain http, and downloads directly', async () => {
+    // Prepare: the API hands out http links to a public-looking host (allowed by name, refused by scheme).
+    harness = await startHarness({
+      sandbox: { storageOrigin: 'http://storage.telphin.ru' },
+      config: { allowedDownloadHosts: ['127.0.0.1', 'storage.telphin.ru'] },
+    });
+    const { added, recording } = await listedOne(harness);
+
+    // Act
+    const summary = await consumeVerified(await harness.source.openDownload(recording), recording.size);
+
+    // Assess
+    expect(summary.sha256).toBe(harness.sandbox.expectedSha256(added.recordUuid));
+    expect(harness.sandbox.counters).toMatchObject({ storageDownloads: 0, fileDownloads: 1 });
+    const warning = harness.log.lines.find((line) => line.level === 'warn');
+    expect(warning?.message).toMatch(/storage\.telphin\.ru.*would not help.*https is required/);
+  });
+
+  it('with no allowedDownloadHosts, fetches storage links on the apiUrl host', async () => {
+    // Prepare: storage links on the API's own host and port, the hosts left to their defaults.
+    harness = await startHarness({
+      sandbox: { storageHost: '127.0.0.1' },
+      config: { allowedDownloadHosts: undefined },
+    });
+    const { added, recording } = await listedOne(harness);
+
+    // Act
+    const summary = await consumeVerified(await harness.source.openDownload(recording), recording.size);
+
+    // Assess
+    expect(harness.config.allowedDownloadHosts).toEqual([new URL(harness.sandbox.url).host, '*.telphin.ru']);
+    expect(summary.sha256).toBe(harness.sandbox.expectedSha256(added.recordUuid));
+    expect(harness.sandbox.counters).toMatchObject({ storageDownloads: 1, fileDownloads: 0 });
   });
 
   it('reports NotReady when the listed recording has no file (404 on both routes)', async () => {
