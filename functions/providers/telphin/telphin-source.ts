@@ -4,7 +4,13 @@
  * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
  */
 import type { TelphinSourceConfig } from '../../config';
-import { NotReadyError, PermanentError, RateLimitedError, TransientError } from '../../core/errors';
+import {
+  GoneAtSourceError,
+  NotReadyError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+} from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
@@ -71,6 +77,9 @@ const DEFAULT_TUNING: TelphinTuning = {
   connectTimeoutMs: 15_000,
   listLeadMs: 60 * 60 * 1000,
 };
+
+/** A re-list looks this far either side of the recording's start (it is matched by id). */
+const RELIST_SLACK_MS = 60 * 1000;
 
 /** Around a hangup event: the call started at most `Duration` before it; 15 min of slack either side. */
 const HINT_SLACK_MS = 15 * 60 * 1000;
@@ -286,13 +295,29 @@ export class TelphinSource implements RecordingSource {
     try {
       return await this.api.openFile(path, signal);
     } catch (error) {
-      if (error instanceof NotReadyError) {
+      if (!(error instanceof NotReadyError)) throw error;
+      // A 404 alone cannot tell "the file is not written yet" from "someone deleted the recording": the
+      // record list can. Listed still: wait as not ready. Listed no more: it is gone, retries cannot help.
+      if (await this.stillListed(recording, signal)) {
         throw new NotReadyError(`Telphin has no file yet for recording ${recording.recordingId}`, {
           cause: error,
         });
       }
-      throw error;
+      throw new GoneAtSourceError(
+        `Telphin answered 404 for recording ${recording.recordingId} and no longer lists it`,
+        { cause: error },
+      );
     }
+  }
+
+  /** Lists the recording's own window again and looks for it by id. */
+  private async stillListed(recording: SourceRecording, signal?: AbortSignal): Promise<boolean> {
+    const start = recording.startedAt.getTime();
+    const window = { from: new Date(start - RELIST_SLACK_MS), to: new Date(start + RELIST_SLACK_MS) };
+    for await (const listed of this.listRecordings(window, signal)) {
+      if (listed.recordingId === recording.recordingId) return true;
+    }
+    return false;
   }
 
   /** Once per source and host: which host was refused and the field that would allow it. */

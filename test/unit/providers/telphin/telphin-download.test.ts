@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { NotReadyError, TransientError } from '../../../../functions/core/errors';
+import { GoneAtSourceError, NotReadyError, TransientError } from '../../../../functions/core/errors';
 import type { SourceRecording } from '../../../../functions/core/recording';
 import type { SandboxRecording } from '../../../../functions/sandbox/telphin-sandbox';
 import { collect, consumeVerified, JAN_2024, startHarness, type TelphinHarness } from './telphin-fixture';
@@ -143,18 +143,55 @@ describe('TelphinSource.openDownload', () => {
     expect(harness.sandbox.counters).toMatchObject({ storageDownloads: 1, fileDownloads: 0 });
   });
 
-  it('reports NotReady when the listed recording has no file (404 on both routes)', async () => {
+  it('reports NotReady when a recording it still lists has no file (404 on both routes)', async () => {
     // Prepare
     harness = await startHarness();
     const { added, recording } = await listedOne(harness);
-    harness.sandbox.setListedAt(added.recordUuid, new Date(Date.now() + 3_600_000));
+    harness.sandbox.injectFault({ kind: 'not-found' }, { recordUuid: added.recordUuid, times: Infinity });
+    const listCallsBefore = harness.sandbox.counters.listCalls;
+
+    // Act
+    const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
+
+    // Assess: one re-list found it still there.
+    expect(failure).toBeInstanceOf(NotReadyError);
+    expect(harness.sandbox.counters).toMatchObject({ storageUrlRequests: 1, fileDownloads: 1 });
+    expect(harness.sandbox.counters.listCalls - listCallsBefore).toBe(1);
+  });
+
+  it.each(['storage_url', 'direct'] as const)(
+    'reports GoneAtSource when a 404 (%s) is confirmed by a re-list that no longer shows the recording',
+    async (download) => {
+      // Prepare: listed, then deleted at the source by someone else.
+      harness = await startHarness({ config: { download } });
+      const { added, recording } = await listedOne(harness);
+      harness.sandbox.removeRecording(added.recordUuid);
+      const listCallsBefore = harness.sandbox.counters.listCalls;
+
+      // Act
+      const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
+
+      // Assess
+      expect(failure).toBeInstanceOf(GoneAtSourceError);
+      expect(failure).toMatchObject({ code: 'GONE_AT_SOURCE', retryable: false });
+      expect((failure as Error).message).toContain(added.recordUuid);
+      expect(harness.sandbox.counters.fileDownloads).toBe(1);
+      expect(harness.sandbox.counters.listCalls - listCallsBefore).toBe(1);
+    },
+  );
+
+  it('keeps the other recordings of the window out of the verdict: only the id counts', async () => {
+    // Prepare: a neighbour a few seconds later stays listed; the recording itself is removed.
+    harness = await startHarness();
+    const { added, recording } = await listedOne(harness);
+    harness.sandbox.addRecording({ startedAt: new Date(JAN_2024.getTime() + 5_000) });
+    harness.sandbox.removeRecording(added.recordUuid);
 
     // Act
     const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
 
     // Assess
-    expect(failure).toBeInstanceOf(NotReadyError);
-    expect(harness.sandbox.counters).toMatchObject({ storageUrlRequests: 1, fileDownloads: 1 });
+    expect(failure).toBeInstanceOf(GoneAtSourceError);
   });
 
   it('retries the direct download once with a new token after a 401', async () => {
