@@ -23,7 +23,7 @@ export function createArchiveWorkerHandler(
     event: SQSEvent,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<SQSBatchResponse> => {
-    const { env, sqs, sources, store, queue, clock, logger: log } = runtime();
+    const { env, sqs, sources, store, queue, goneAtSource, clock, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
     return processSqsBatch(event.Records, {
@@ -34,7 +34,11 @@ export function createArchiveWorkerHandler(
       log,
       retryPolicy: { ...DEFAULT_RETRY_POLICY, ...overrides.retryPolicy },
       handleJob: async (job, signal) => {
-        const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+        const outcome = await handleArchiveJob(
+          job,
+          { sources, store, queue, goneAtSource, clock, log },
+          signal,
+        );
         if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
       },
     });

@@ -11,10 +11,20 @@ export const sourceIdSchema = z
     'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)',
   );
 
-/** A host name, optionally with a port, that download URLs may point at. `*.example.com` matches subdomains. */
+/**
+ * A host name (or `[IPv6]`), optionally with a port, that download URLs may point at. `*.example.com`
+ * matches every subdomain of example.com, not example.com itself.
+ */
 export const hostPatternSchema = z
   .string()
-  .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like storage.telphin.ru');
+  .regex(
+    /^((\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/,
+    'expected a host name like storage.telphin.ru',
+  )
+  .refine((pattern) => !/^\*\.[^.:]+\.?(:\d+)?$/.test(pattern), {
+    message:
+      'a wildcard needs a domain of at least two labels (like *.telphin.ru); *.ru would allow a whole top-level domain',
+  });
 
 export const retentionSettingsSchema = z
   .object({

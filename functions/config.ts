@@ -13,6 +13,7 @@ import {
   sourceIdSchema,
 } from './config-fields';
 import type { RetentionTarget } from './core/run-retention-for-sources';
+import { hostAllowed, isLoopbackHost } from './providers/host-patterns';
 
 /** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
 export const ENV = {
@@ -34,6 +35,18 @@ export const ENV = {
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
 
 export { type RetentionSettings, retentionSettingsSchema };
+
+/** Telphin's own domain: by default, storage links on any of its hosts are downloaded. */
+export const TELPHIN_DOMAIN_PATTERN = '*.telphin.ru';
+
+/**
+ * The download hosts of a Telphin source that lists none: the host of its `apiUrl` (its token is sent
+ * there already, and the direct download comes from there) and Telphin's own domain. Partner and
+ * white-label installations have their own API hosts, which is why a fixed list cannot be the default.
+ */
+export function defaultTelphinDownloadHosts(apiUrl: string): string[] {
+  return [new URL(apiUrl).host.toLowerCase(), TELPHIN_DOMAIN_PATTERN];
+}
 
 const telphinScopeSchema = z
   .object({
@@ -61,18 +74,50 @@ export const telphinSourceSchema = z
     /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. Default: the stack creates one. */
     credentialsSecretName: z.string().min(1).optional(),
     scope: telphinScopeSchema.default({ client: '@me' }),
-    /** Hosts recordings may be downloaded from; anything else is refused (no SSRF). */
-    allowedDownloadHosts: z
-      .array(hostPatternSchema)
-      .min(1)
-      .default(['apiproxy.telphin.ru', 'storage.telphin.ru']),
-    /** `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. */
+    /**
+     * Hosts recordings may be downloaded from; anything else is never fetched (no SSRF). Must allow the
+     * `apiUrl` host. Default: the `apiUrl` host and `*.telphin.ru` (see defaultTelphinDownloadHosts).
+     */
+    allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
+    /**
+     * `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. A storage
+     * link on a host that is not allowed is not fetched: that recording is downloaded directly instead.
+     */
     download: z.enum(['storage_url', 'direct']).default('storage_url'),
     /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
     retentionClass: retentionClassSchema,
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((source, ctx) => {
+    // Hosts that could never work fail here, naming the field, rather than dead-lettering every job.
+    const api = new URL(source.apiUrl);
+    if (api.username || api.password) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiUrl'],
+        message: 'must not carry credentials; set clientId/clientSecret (or the secret) instead',
+      });
+    }
+    if (api.protocol !== 'https:' && !(api.protocol === 'http:' && isLoopbackHost(api.hostname))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiUrl'],
+        message: `must use https (plain http only on loopback, for sandboxes), got ${api.protocol}`,
+      });
+    }
+    if (source.allowedDownloadHosts && !hostAllowed(api, source.allowedDownloadHosts)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedDownloadHosts'],
+        message: `does not allow the apiUrl host ${api.host}, where the token goes and direct downloads (also the fallback for refused storage links) come from; add "${api.host}", or leave the field out to use the defaults`,
+      });
+    }
+  })
+  .transform((source) => ({
+    ...source,
+    allowedDownloadHosts: source.allowedDownloadHosts ?? defaultTelphinDownloadHosts(source.apiUrl),
+  }));
 export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
 
 export const sourceSchema = z.discriminatedUnion('provider', [telphinSourceSchema]);

@@ -17,7 +17,7 @@ import {
   type StorageClassName,
   type StoragePolicy,
 } from '../../functions/config';
-import { RECORDINGS_PREFIX } from '../../functions/core/keys';
+import { GONE_AT_SOURCE_PREFIX, RECORDINGS_PREFIX } from '../../functions/core/keys';
 import type { RunKind } from '../../functions/core/ports';
 
 const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
@@ -157,7 +157,8 @@ export class RecordingBucket extends Construct {
 
   /**
    * What the archive worker needs: read, write and tag recordings and staged uploads, abort and list parts of
-   * its multipart uploads, delete staged copies only, and list the bucket so that a missing key is a 404.
+   * its multipart uploads, delete staged copies only, list the bucket so that a missing key is a 404, and
+   * write (only write) its records of recordings found gone at the source.
    */
   grantArchive(grantee: IGrantable): void {
     const objects = [this.arnForPrefix(RECORDINGS_PREFIX), this.arnForPrefix(STAGING_PREFIX)];
@@ -184,8 +185,16 @@ export class RecordingBucket extends Construct {
         : []),
       new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [this.arnForPrefix(STAGING_PREFIX)] }),
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [this.arnForPrefix(GONE_AT_SOURCE_PREFIX)],
+      }),
     ]);
-    this.acknowledgePrefixWildcards(grantee, [RECORDINGS_PREFIX, STAGING_PREFIX], 'archive');
+    this.acknowledgePrefixWildcards(
+      grantee,
+      [RECORDINGS_PREFIX, STAGING_PREFIX, GONE_AT_SOURCE_PREFIX],
+      'archive',
+    );
   }
 
   /** Read-only access to archived recordings, for the sweep's "is it archived already?" HeadObject. */

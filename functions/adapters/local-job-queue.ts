@@ -1,7 +1,8 @@
 /**
  * The in-process JobQueue behind `npm start`, with the same semantics as SQS + the archive worker: at most
- * `concurrency` jobs at once, retries delayed as `decideRetry` says, and after `maxReceiveCount` attempts
- * or a permanent failure a dead letter (a JSON file per job in `deadLetterDir`) instead of a DLQ.
+ * `concurrency` jobs at once, retries delayed as `decideRetry` says (an error that settles the job, such as
+ * gone at the source, counts as done), and after `maxReceiveCount` attempts or a permanent failure a dead
+ * letter (a JSON file per job in `deadLetterDir`) instead of a DLQ.
  *
  * `stop()` aborts in-flight jobs through their AbortSignal, waits for them, and saves whatever is left to
  * `stateFile`, which the next queue loads: a Ctrl-C loses nothing. A crash (kill -9) loses the in-memory
@@ -231,12 +232,13 @@ export class LocalJobQueue implements JobQueue {
         return;
       }
       const error = asCallvaultError(thrown);
-      if (error.code === 'ALREADY_ARCHIVED') {
+      const decision = decideRetry(error, entry.attempts + 1, this.options.retryPolicy, this.options.random);
+      if (decision.action === 'settled') {
         this.counters.succeeded++;
+        this.log.info('job settled without a copy', { job: description, code: error.code });
         return;
       }
       entry.attempts++;
-      const decision = decideRetry(error, entry.attempts, this.options.retryPolicy, this.options.random);
       if (decision.action === 'dead-letter' || entry.attempts >= this.options.maxReceiveCount) {
         try {
           const file = await this.writeDeadLetter(entry, error.code, decision.reason);

@@ -1,7 +1,8 @@
 /**
  * The archive worker's queue semantics on SQS (the idea of middy's sqs-partial-batch-failure, plus our
  * retry policy). Each record is parsed and handed to `handleJob`; the outcome decides what SQS sees:
- * - success → not reported, so the event source deletes the message;
+ * - success, or an error that settles the job (already archived, gone at the source) → not reported, so
+ *   the event source deletes the message;
  * - retryable failure → the message's visibility is set to the delay `decideRetry` chose and the record is
  *   reported in `batchItemFailures`, so SQS delivers it again after that delay;
  * - permanent failure, malformed body, or the last allowed receive → the body goes to the dead-letter
@@ -117,8 +118,15 @@ async function processRecord(record: SQSRecord, deps: SqsBatchProcessorDeps): Pr
     return 'done';
   } catch (thrown) {
     const error = classify(thrown, deps.deadline);
-    if (error.code === 'ALREADY_ARCHIVED') return 'done';
     const decision = decideRetry(error, attempt, deps.retryPolicy, deps.random);
+    if (decision.action === 'settled') {
+      log.info('job settled without a copy', {
+        job: description,
+        messageId: record.messageId,
+        code: error.code,
+      });
+      return 'done';
+    }
     if (decision.action === 'dead-letter' || attempt >= deps.maxReceiveCount) {
       return deadLetter(record, route, error, attempt, description, deps);
     }

@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { S3GoneAtSourceLog } from '../adapters/gone-at-source-logs';
 import { SsmKillSwitch } from '../adapters/kill-switch';
 import { powertoolsLog } from '../adapters/logger';
 import { S3RunLedger } from '../adapters/run-ledgers';
@@ -29,6 +30,8 @@ export interface AwsRuntime {
   sources: SourceRegistry;
   audit: S3AuditLog;
   ledger: S3RunLedger;
+  /** Recordings found gone at the source, beside the archive. */
+  goneAtSource: S3GoneAtSourceLog;
   /** Engaged when the SSM parameter says so, or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
 }
@@ -68,6 +71,7 @@ export function createAwsRuntime(
     queue: new SqsJobQueue({ client: sqs, queueUrls: env.queueUrls, log: logger }),
     audit: new S3AuditLog({ client: s3, bucket: env.bucket }),
     ledger: new S3RunLedger({ client: s3, bucket: env.bucket }),
+    goneAtSource: new S3GoneAtSourceLog({ client: s3, bucket: env.bucket }),
     killSwitch:
       ssm && killSwitchParameter
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })

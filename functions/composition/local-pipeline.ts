@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FsArchiveStore } from '../adapters/fs-archive-store';
 import { FsAuditLog } from '../adapters/fs-audit-log';
+import { FsGoneAtSourceLog, S3GoneAtSourceLog } from '../adapters/gone-at-source-logs';
 import { fileKillSwitch } from '../adapters/kill-switch';
 import { LocalJobQueue } from '../adapters/local-job-queue';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
@@ -17,7 +18,15 @@ import { S3AuditLog } from '../adapters/s3-audit-log';
 import type { CallvaultConfig, CredentialsLoader } from '../config';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
-import type { ArchiveStore, AuditLog, Clock, KillSwitch, Log, RunLedger } from '../core/ports';
+import type {
+  ArchiveStore,
+  AuditLog,
+  Clock,
+  GoneAtSourceLog,
+  KillSwitch,
+  Log,
+  RunLedger,
+} from '../core/ports';
 import { systemClock } from '../core/ports';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
 import type { SourceRegistry } from '../core/source-registry';
@@ -27,6 +36,7 @@ export interface LocalStorage {
   store: ArchiveStore;
   audit: AuditLog;
   ledger: RunLedger;
+  goneAtSource: GoneAtSourceLog;
 }
 
 /** The archive folder by default; the configured bucket when `storage.s3` is set. Audit and ledger live beside it. */
@@ -39,6 +49,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
       store: new FsArchiveStore({ root, log }),
       audit: new FsAuditLog({ root }),
       ledger: new FsRunLedger({ root }),
+      goneAtSource: new FsGoneAtSourceLog({ root }),
     };
   }
   const client = new S3Client({
@@ -56,6 +67,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
     }),
     audit: new S3AuditLog({ client, bucket: target.bucket }),
     ledger: new S3RunLedger({ client, bucket: target.bucket }),
+    goneAtSource: new S3GoneAtSourceLog({ client, bucket: target.bucket }),
   };
 }
 
@@ -93,7 +105,7 @@ export async function createLocalPipeline(
   const stateDir = config.local.stateDir;
   await mkdir(stateDir, { recursive: true });
   const storage = createStorage(config, log);
-  const { store } = storage;
+  const { store, goneAtSource } = storage;
   const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
   const queue: LocalJobQueue = new LocalJobQueue({
     concurrency: config.worker.concurrency,
@@ -103,7 +115,11 @@ export async function createLocalPipeline(
     log,
     retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
     handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
-      const outcome = await handleArchiveJob(job, { sources, store, queue, clock, log }, signal);
+      const outcome = await handleArchiveJob(
+        job,
+        { sources, store, queue, goneAtSource, clock, log },
+        signal,
+      );
       options.onOutcome?.(outcome);
     },
   });

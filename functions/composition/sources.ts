@@ -23,7 +23,10 @@ export function buildSourceRegistry(
         (candidate) => candidate.provider === provider && candidate.id === sourceId,
       );
       if (!source) throw new InvalidInputError(`unknown source ${provider}/${sourceId}`);
-      return createSource(source, await loadCredentials(source), deps);
+      return createSource(source, await loadCredentials(source), {
+        ...deps,
+        configIndex: config.sources.indexOf(source),
+      });
     },
   );
 }

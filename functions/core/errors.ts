@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'INVALID_INPUT'
   | 'ALREADY_ARCHIVED'
+  | 'GONE_AT_SOURCE'
   | 'DEADLINE';
 
 export abstract class CallvaultError extends Error {
@@ -77,6 +78,17 @@ export class InvalidInputError extends CallvaultError {
 /** Another worker completed the same object first; not a failure. */
 export class AlreadyArchivedError extends CallvaultError {
   readonly code = 'ALREADY_ARCHIVED' as const;
+  readonly retryable = false;
+}
+
+/**
+ * The source no longer holds a recording it listed before (deleted there by a user, another app or the
+ * platform's own retention), confirmed by asking the source again. Not a failure of the job: there is
+ * nothing left to copy, so the job ends (neither retried nor dead-lettered) and the outcome is recorded.
+ * Adapters throw it only once the source confirms the recording is gone, never on a bare 404.
+ */
+export class GoneAtSourceError extends CallvaultError {
+  readonly code = 'GONE_AT_SOURCE' as const;
   readonly retryable = false;
 }
 

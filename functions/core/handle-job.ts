@@ -1,18 +1,25 @@
 import { type ArchiveOutcome, archiveRecording } from './archive-recording';
+import { GoneAtSourceError } from './errors';
 import { type ArchiveJob, describeJob, recordingFromJob, recordingJob } from './jobs';
-import { recordingKey } from './keys';
-import type { ArchiveStore, Clock, JobQueue, Log } from './ports';
+import { goneAtSourceKey, recordingKey } from './keys';
+import type { ArchiveStore, Clock, GoneAtSourceLog, JobQueue, Log } from './ports';
+import type { SourceRecording } from './recording';
 import type { SourceRegistry } from './source-registry';
 
 export interface JobDependencies {
   sources: SourceRegistry;
   store: ArchiveStore;
   queue: JobQueue;
+  /** Where recordings found gone at the source are recorded (beside the archive, for status). */
+  goneAtSource: GoneAtSourceLog;
   clock: Clock;
   log: Log;
 }
 
-export type JobOutcome = ArchiveOutcome | { status: 'hint-resolved'; found: number; enqueued: number };
+export type JobOutcome =
+  | ArchiveOutcome
+  | { status: 'hint-resolved'; found: number; enqueued: number }
+  | { status: 'gone-at-source'; key: string; recordKey: string };
 
 /**
  * The archive worker's one use case. A recording job archives that recording; a hint job asks the
@@ -28,11 +35,16 @@ export async function handleArchiveJob(
     const recording = recordingFromJob(job);
     const source = await deps.sources.get(recording.provider, recording.sourceId);
     const retentionClass = deps.sources.retentionClassOf(recording.provider, recording.sourceId);
-    return archiveRecording(
-      recording,
-      { source, store: deps.store, clock: deps.clock, log: deps.log, retentionClass },
-      signal,
-    );
+    try {
+      return await archiveRecording(
+        recording,
+        { source, store: deps.store, clock: deps.clock, log: deps.log, retentionClass },
+        signal,
+      );
+    } catch (error) {
+      if (error instanceof GoneAtSourceError) return recordGoneAtSource(recording, error, deps);
+      throw error;
+    }
   }
   const source = await deps.sources.get(job.provider, job.sourceId);
   const recordings = await source.resolveHint(job, signal);
@@ -48,4 +60,38 @@ export async function handleArchiveJob(
     enqueued: missing.length,
   });
   return { status: 'hint-resolved', found: recordings.length, enqueued: missing.length };
+}
+
+/**
+ * Ends the job of a recording the source no longer holds: nothing to copy, nothing to retry. The record
+ * is written before the job is acknowledged; if writing it fails, the job fails and comes back, and the
+ * adapter checks with the source again.
+ */
+async function recordGoneAtSource(
+  recording: SourceRecording,
+  error: GoneAtSourceError,
+  deps: JobDependencies,
+): Promise<JobOutcome> {
+  const key = recordingKey(recording);
+  const recordKey = goneAtSourceKey(key);
+  await deps.goneAtSource.record({
+    v: 1,
+    provider: recording.provider,
+    sourceId: recording.sourceId,
+    recordingId: recording.recordingId,
+    startedAt: recording.startedAt.toISOString(),
+    objectKey: key,
+    detectedAt: deps.clock.now().toISOString(),
+    reason: error.message,
+    listed: recordingJob(recording).recording,
+  });
+  deps.log.warn('recording gone at the source before it was archived', {
+    provider: recording.provider,
+    sourceId: recording.sourceId,
+    recordingId: recording.recordingId,
+    startedAt: recording.startedAt.toISOString(),
+    record: recordKey,
+    reason: error.message,
+  });
+  return { status: 'gone-at-source', key, recordKey };
 }

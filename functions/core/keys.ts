@@ -57,3 +57,28 @@ export function isSidecarKey(key: string): boolean {
 export function sourcePrefix(provider: ProviderName, sourceId: string): string {
   return `${RECORDINGS_PREFIX}${provider}/${sanitiseSegment(sourceId)}/`;
 }
+
+/**
+ * Where the worker records a recording that was gone at the source before it could be copied:
+ * `audit/gone-at-source/{provider}/{sourceId}/{yyyy}/{mm}/{dd}/{recordingId}.{ext}.json`, the recording's
+ * own key moved under the audit prefix. Deterministic, so a redelivered job rewrites the same record, and
+ * grouped by the call's UTC day, as status counts it.
+ */
+export const GONE_AT_SOURCE_PREFIX = 'audit/gone-at-source/';
+
+export function goneAtSourceKey(recordingObjectKey: string): string {
+  if (!recordingObjectKey.startsWith(RECORDINGS_PREFIX))
+    throw new RangeError(`${recordingObjectKey} is not a recording key`);
+  return `${GONE_AT_SOURCE_PREFIX}${recordingObjectKey.slice(RECORDINGS_PREFIX.length)}${SIDECAR_SUFFIX}`;
+}
+
+/** The recording key a gone-at-source record stands for; undefined for any other key. */
+export function recordingKeyOfGoneRecord(key: string): string | undefined {
+  if (!key.startsWith(GONE_AT_SOURCE_PREFIX) || !key.endsWith(SIDECAR_SUFFIX)) return undefined;
+  return `${RECORDINGS_PREFIX}${key.slice(GONE_AT_SOURCE_PREFIX.length, -SIDECAR_SUFFIX.length)}`;
+}
+
+/** The prefix of one source's gone-at-source records. */
+export function goneAtSourcePrefix(provider: ProviderName, sourceId: string): string {
+  return `${GONE_AT_SOURCE_PREFIX}${provider}/${sanitiseSegment(sourceId)}/`;
+}

@@ -3,7 +3,7 @@
  * queue, provider APIs) implement them; tests pass real adapters against moto and the sandboxes.
  */
 import type { Readable } from 'node:stream';
-import type { ArchiveJob, HintJob } from './jobs';
+import type { ArchiveJob, HintJob, RecordingJob } from './jobs';
 import type { ProviderName, SourceRecording, TimeWindow } from './recording';
 import type { Sidecar } from './sidecar';
 import type { RecordingVerifier } from './verify-stream';
@@ -174,6 +174,33 @@ export interface AuditTrail {
 export interface KillSwitch {
   /** True when deletes must stop. Answers true when the switch cannot be read: fail safe. */
   engaged(): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------- gone at the source
+
+/**
+ * A recording the source listed and then no longer held when the worker came to copy it. Kept as
+ * evidence (what was listed, when it was found gone) at `goneAtSourceKey(objectKey)`.
+ */
+export interface GoneAtSourceRecord {
+  v: 1;
+  provider: ProviderName;
+  sourceId: string;
+  recordingId: string;
+  /** Call start, ISO 8601 UTC. */
+  startedAt: string;
+  /** The key the recording would have had in the archive. */
+  objectKey: string;
+  detectedAt: string;
+  /** How the source showed it was gone (the adapter's message). */
+  reason: string;
+  /** The recording as the source last listed it, raw record included. */
+  listed: RecordingJob['recording'];
+}
+
+export interface GoneAtSourceLog {
+  /** Stores the record durably; recording the same recording twice keeps one record. */
+  record(entry: GoneAtSourceRecord): Promise<void>;
 }
 
 // ---------------------------------------------------------------- run ledger

@@ -5,7 +5,12 @@ export const MAX_RETRY_DELAY_SECONDS = 12 * 60 * 60;
 
 export type RetryDecision =
   | { action: 'retry'; delaySeconds: number; reason: string }
-  | { action: 'dead-letter'; reason: string };
+  | { action: 'dead-letter'; reason: string }
+  /** The job is over without a copy to make: another worker made it, or the source no longer has it. */
+  | { action: 'settled'; reason: string };
+
+/** Errors that end a job as done: retrying cannot change them and a human need not act on them. */
+const SETTLING_CODES: ReadonlySet<CallvaultError['code']> = new Set(['ALREADY_ARCHIVED', 'GONE_AT_SOURCE']);
 
 export interface RetryPolicy {
   /** First delay for a recording that is not ready yet; doubles per attempt. */
@@ -27,7 +32,8 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 /**
- * What to do with a job that failed on its `attempt`-th delivery (1-based). Permanent failures go to the
+ * What to do with a job that failed on its `attempt`-th delivery (1-based). Outcomes that are not
+ * failures (already archived, gone at the source) settle the job; permanent failures go to the
  * dead-letter queue at once with their reason; everything else is retried with a delay that suits the
  * failure, and the queue's maxReceiveCount moves a job that never succeeds to the dead-letter queue.
  */
@@ -38,6 +44,7 @@ export function decideRetry(
   random: () => number = Math.random,
 ): RetryDecision {
   const reason = `${error.code}: ${error.message}`;
+  if (SETTLING_CODES.has(error.code)) return { action: 'settled', reason };
   if (!error.retryable) return { action: 'dead-letter', reason };
   const exponent = Math.max(0, Math.min(attempt - 1, 20));
   let delay: number;

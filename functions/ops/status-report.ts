@@ -1,10 +1,16 @@
 /**
  * `npm run status`: per source and UTC day, what the source holds against what the archive holds, what
- * retention deleted at the source, how much work waits in the queues, and when sweep, retention and
- * backfill last ran. Read-only.
+ * retention deleted at the source, what was gone at the source before it could be archived, how much
+ * work waits in the queues, and when sweep, retention and backfill last ran. Read-only.
  */
 
-import { isSidecarKey, sidecarKey, sourcePrefix } from '../core/keys';
+import {
+  goneAtSourcePrefix,
+  isSidecarKey,
+  recordingKeyOfGoneRecord,
+  sidecarKey,
+  sourcePrefix,
+} from '../core/keys';
 import type { AuditEntry, RecordingSource, RunLedger, RunRecord, SourceStats } from '../core/ports';
 import type { ProviderName } from '../core/recording';
 import type { ArchiveListing } from './archive-listing';
@@ -24,6 +30,11 @@ export interface DayStatus {
   missing?: number;
   /** `deleted` + `already-gone` lines in that day's retention audit trail. */
   deletedAtSource: number;
+  /**
+   * Recordings of calls that day which the source listed and then no longer held when the worker came
+   * to copy them (records under `audit/gone-at-source/`), unless an archived copy exists after all.
+   */
+  goneAtSource: number;
 }
 
 export interface SourceStatus {
@@ -108,6 +119,7 @@ async function sourceStatus(
       archived: { count: 0, bytes: 0 },
       withoutSidecar: 0,
       deletedAtSource: await audit.deletions(day, source.provider, source.sourceId),
+      goneAtSource: 0,
     };
     if (adapter) {
       try {
@@ -119,6 +131,7 @@ async function sourceStatus(
     const archived = await archivedOn(deps.archive, source, day);
     status.archived = archived.complete;
     status.withoutSidecar = archived.withoutSidecar;
+    status.goneAtSource = await goneOn(deps.archive, source, day, archived.keys);
     if (status.atSource) status.missing = Math.max(0, status.atSource.count - status.archived.count);
     result.push(status);
   }
@@ -154,7 +167,7 @@ async function archivedOn(
   archive: ArchiveListing,
   source: StatusSource,
   day: Date,
-): Promise<{ complete: SourceStats; withoutSidecar: number }> {
+): Promise<{ complete: SourceStats; withoutSidecar: number; keys: ReadonlySet<string> }> {
   const prefix = `${sourcePrefix(source.provider, source.sourceId)}${datePath(day)}/`;
   const sizes = new Map<string, number>();
   for await (const object of archive.list(prefix)) sizes.set(object.key, object.size);
@@ -169,7 +182,27 @@ async function archivedOn(
       withoutSidecar += 1;
     }
   }
-  return { complete, withoutSidecar };
+  return { complete, withoutSidecar, keys: new Set(sizes.keys()) };
+}
+
+/**
+ * Gone-at-source records of one day. A recording that came back (a listing that had briefly left it out)
+ * and was archived later has a copy with its sidecar; its old record no longer counts.
+ */
+async function goneOn(
+  archive: ArchiveListing,
+  source: StatusSource,
+  day: Date,
+  archivedKeys: ReadonlySet<string>,
+): Promise<number> {
+  let gone = 0;
+  for await (const object of archive.list(
+    `${goneAtSourcePrefix(source.provider, source.sourceId)}${datePath(day)}/`,
+  )) {
+    const key = recordingKeyOfGoneRecord(object.key);
+    if (key && !(archivedKeys.has(key) && archivedKeys.has(sidecarKey(key)))) gone += 1;
+  }
+  return gone;
 }
 
 /** Retention's audit trail by day (`audit/retention/{yyyy}/{mm}/{dd}/*.jsonl`), read once per day. */

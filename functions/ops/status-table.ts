@@ -46,6 +46,7 @@ export function formatStatus(report: StatusReport): string {
       formatBytes(day.archived.bytes),
       day.missing === undefined ? '?' : day.missing > 0 ? `${day.missing} !` : '0',
       String(day.deletedAtSource),
+      String(day.goneAtSource),
       day.withoutSidecar > 0
         ? `${day.withoutSidecar} without sidecar`
         : day.sourceError
@@ -54,7 +55,17 @@ export function formatStatus(report: StatusReport): string {
     ]);
     lines.push(
       ...table(
-        ['day', 'at source', 'bytes', 'archived', 'bytes', 'missing', 'deleted at source', 'note'],
+        [
+          'day',
+          'at source',
+          'bytes',
+          'archived',
+          'bytes',
+          'missing',
+          'deleted at source',
+          'gone at source',
+          'note',
+        ],
         rows,
       ).map((line) => `  ${line}`),
     );
@@ -63,6 +74,12 @@ export function formatStatus(report: StatusReport): string {
         ? `  ! missing recordings on ${source.daysWithMissing.join(', ')} (the sweep or a backfill fetches them; the current day may still be in progress)`
         : '  nothing missing',
     );
+    const gone = source.days.filter((day) => day.goneAtSource > 0);
+    if (gone.length > 0) {
+      lines.push(
+        `  ${gone.reduce((sum, day) => sum + day.goneAtSource, 0)} recordings on ${gone.map((day) => day.day).join(', ')} were deleted at the source before they could be archived (records under audit/gone-at-source/)`,
+      );
+    }
     lines.push(`  last sweep:     ${describeRun(source.lastRuns.sweep)}`);
     lines.push(`  last retention: ${describeRun(source.lastRuns.retention)}`);
     lines.push(`  last backfill:  ${describeRun(source.lastRuns.backfill)}`, '');

@@ -5,7 +5,6 @@
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
 import { PassThrough } from 'node:stream';
 import {
   type CallvaultError,
@@ -17,6 +16,9 @@ import {
   UnauthenticatedError,
 } from '../core/errors';
 import type { DownloadStream } from '../core/ports';
+import { hostAllowed, isLoopbackHost } from './host-patterns';
+
+export { isLoopbackHost } from './host-patterns';
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
@@ -25,7 +27,18 @@ export const DEFAULT_MAX_REDIRECTS = 3;
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** A URL refused by the allow-list. A subclass so callers can tell it from other permanent failures. */
-export class DisallowedUrlError extends PermanentError {}
+export class DisallowedUrlError extends PermanentError {
+  constructor(
+    message: string,
+    /**
+     * `host[:port]` of the refused URL when it could be parsed, and whether the allow-list (rather than
+     * its scheme or embedded credentials) refused it: only then would listing the host make it fetchable.
+     */
+    readonly refused: { host?: string; offAllowList?: boolean } = {},
+  ) {
+    super(message);
+  }
+}
 
 // ---------------------------------------------------------------- SSRF guard
 
@@ -46,47 +59,6 @@ export function describeUrl(url: URL | string): string {
   }
 }
 
-function bareHostname(url: URL): string {
-  return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-}
-
-/** Sandboxes run on loopback over plain HTTP; nothing else may. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1' || host === '0:0:0:0:0:0:0:1';
-}
-
-function effectivePort(url: URL): string {
-  if (url.port) return url.port;
-  return url.protocol === 'https:' ? '443' : '80';
-}
-
-/**
- * Whether a URL's host matches one allow-list pattern: `host` (any port), `host:port`, or `*.domain`
- * (any subdomain of domain, not domain itself). Comparison is case-insensitive.
- */
-function hostMatches(url: URL, pattern: string): boolean {
-  const text = pattern.trim().toLowerCase();
-  // `[v6]:port`, a bare IPv6 address (several colons, no port), or `host[:port]`.
-  const match = text.startsWith('[')
-    ? /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text)
-    : text.split(':').length > 2
-      ? [text, text, undefined]
-      : /^([^:]+)(?::(\d{1,5}))?$/.exec(text);
-  const patternHost = match?.[1] ?? '';
-  const patternPort = match?.[2];
-  if (!patternHost) return false;
-  if (patternPort !== undefined && patternPort !== effectivePort(url)) return false;
-  const host = bareHostname(url);
-  if (patternHost.startsWith('*.')) {
-    const domain = patternHost.slice(2);
-    return host.endsWith(`.${domain}`) && host.length > domain.length + 1;
-  }
-  return host === patternHost;
-}
-
 /**
  * Parses a URL we are about to fetch and refuses anything not on the allow-list: other hosts, plain
  * HTTP off loopback, credentials in the URL. Throws `DisallowedUrlError` (a `PermanentError`: retrying
@@ -101,17 +73,24 @@ export function assertAllowedUrl(url: string, allowedHosts: readonly string[]): 
   }
   const where = describeUrl(parsed);
   if (parsed.username || parsed.password) {
-    throw new DisallowedUrlError(`refusing URL with embedded credentials (${parsed.host})`);
+    throw new DisallowedUrlError(`refusing URL with embedded credentials (${parsed.host})`, {
+      host: parsed.host,
+    });
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new DisallowedUrlError(`refusing ${parsed.protocol} URL ${where}: only https is allowed`);
+    throw new DisallowedUrlError(`refusing ${parsed.protocol} URL ${where}: only https is allowed`, {
+      host: parsed.host,
+    });
   }
   if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
-    throw new DisallowedUrlError(`refusing plain http URL ${where}: https is required off loopback`);
+    throw new DisallowedUrlError(`refusing plain http URL ${where}: https is required off loopback`, {
+      host: parsed.host,
+    });
   }
-  if (!allowedHosts.some((pattern) => hostMatches(parsed, pattern))) {
+  if (!hostAllowed(parsed, allowedHosts)) {
     throw new DisallowedUrlError(
       `refusing URL ${where}: host ${parsed.host} is not in the allowed hosts (${allowedHosts.join(', ') || 'none'})`,
+      { host: parsed.host, offAllowList: true },
     );
   }
   return parsed;

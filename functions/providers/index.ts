@@ -12,6 +12,8 @@ import { TelphinSource } from './telphin/telphin-source';
 export interface ProviderDependencies {
   clock: Clock;
   log: Log;
+  /** The source's position in the config's `sources`, so warnings can name `sources[i].field`. */
+  configIndex?: number;
 }
 
 interface ProviderEntry<Config extends SourceConfig, Credentials> {
@@ -33,7 +35,8 @@ function entry<Config extends SourceConfig, Credentials>(
 export const PROVIDERS: Registry = {
   telphin: entry({
     credentials: telphinCredentialsSchema,
-    create: (config, credentials, { clock, log }) => new TelphinSource({ config, credentials, clock, log }),
+    create: (config, credentials, { clock, log, configIndex }) =>
+      new TelphinSource({ config, credentials, clock, log, configIndex }),
   }),
 };
 

@@ -1,7 +1,7 @@
 /**
  * Switchable faults for the Telphin sandbox, modelled on what the real platform does: hourly quota and
- * concurrent-stats 429s, 5xx bursts, bodies that reset, end short, stall or trickle, and error pages
- * served with status 200. A fault targets routes (and optionally one recording) for its next N hits.
+ * concurrent-stats 429s, 5xx bursts, 404s for records it still lists, bodies that reset, end short,
+ * stall or trickle, and error pages served with status 200. A fault targets routes (and optionally one recording) for its next N hits.
  */
 export type SandboxRoute =
   | 'token'
@@ -21,6 +21,8 @@ export type SandboxFault =
   | { kind: 'concurrent-stats' }
   /** A 5xx answer (default 503). */
   | { kind: 'server-error'; status?: number }
+  /** 404 `Record not found` for a record the lists still show (its file not written yet). */
+  | { kind: 'not-found' }
   /** Status 200, `text/html`, an error page instead of audio. */
   | { kind: 'html-page' }
   /** Sends `afterBytes` (default half) of the body, then resets the TCP connection. */
@@ -64,6 +66,7 @@ export const DEFAULT_ROUTES: Record<SandboxFault['kind'], readonly SandboxRoute[
   'hourly-quota': API_ROUTES,
   'concurrent-stats': ['list', 'stats'],
   'server-error': [...API_ROUTES, 'storage'],
+  'not-found': ['storage-url', 'storage', 'file'],
   'html-page': BODY_ROUTES,
   'reset-mid-body': BODY_ROUTES,
   'short-body': BODY_ROUTES,

@@ -44,6 +44,11 @@ export interface TelphinSandboxOptions {
   host?: string;
   /** Host name put into storage URLs; default `localhost`, a different name from the API's 127.0.0.1. */
   storageHost?: string;
+  /**
+   * Origin put into storage URLs instead of this server's own (`storageHost` is then ignored), as an
+   * installation whose storage sits on another host hands them out. The sandbox serves nothing there.
+   */
+  storageOrigin?: string;
   /** OAuth client credentials the sandbox accepts. */
   clientId?: string;
   clientSecret?: string;
@@ -103,7 +108,15 @@ export interface TelphinSandbox {
   /** Recordings not deleted (listed or not yet). */
   recordings(): SandboxRecording[];
   recording(recordUuid: string): SandboxRecording | undefined;
+  /** Recordings deleted through the API (`DELETE …/record/{uuid}/`), i.e. by callvault's retention. */
   deletedIds(): string[];
+  /**
+   * Deletes a recording as someone else would (a user in the web UI, another app, the platform's own
+   * retention): it leaves the lists and its downloads answer 404. Not one of `deletedIds()`.
+   */
+  removeRecording(recordUuid: string): void;
+  /** Recordings removed with `removeRecording`. */
+  removedIds(): string[];
   /** Makes a "not listed yet" recording visible now (or hides it again with a future date). */
   setListedAt(recordUuid: string, listedAt: Date | undefined): void;
   setFieldSpelling(spelling: TelphinFieldSpelling): void;
@@ -158,6 +171,7 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
   const byStorageKey = new Map<string, string>();
   /** Deleted recordings stay known so their expected hash can still be computed. */
   const deleted = new Map<string, SandboxRecording>();
+  const removed = new Map<string, SandboxRecording>();
   const tokens = new Map<string, number>();
   const faults = new FaultRegistry();
   const listQueries: ListQuery[] = [];
@@ -437,7 +451,8 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
   const { port } = server.address() as AddressInfo;
   const apiHost = listenHost.includes(':') ? `[${listenHost}]` : listenHost;
   const url = `http://${apiHost}:${port}`;
-  storageOrigin = `http://${options.storageHost ?? 'localhost'}:${port}`;
+  storageOrigin =
+    options.storageOrigin?.replace(/\/+$/, '') ?? `http://${options.storageHost ?? 'localhost'}:${port}`;
 
   function addRecording(input: SandboxRecordingInput): SandboxRecording {
     serial += 1;
@@ -484,6 +499,14 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
     recordings: () => [...records.values()],
     recording: (uuid) => records.get(uuid),
     deletedIds: () => [...deleted.keys()],
+    removeRecording(uuid) {
+      const recording = records.get(uuid);
+      if (!recording) throw new Error(`sandbox holds no recording ${uuid}`);
+      records.delete(uuid);
+      byStorageKey.delete(recording.storageKey);
+      removed.set(uuid, recording);
+    },
+    removedIds: () => [...removed.keys()],
     setListedAt(uuid, listedAt) {
       const recording = records.get(uuid);
       if (!recording) throw new Error(`sandbox holds no recording ${uuid}`);
@@ -499,7 +522,7 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
     injectFault: (fault, target) => faults.inject(fault, target),
     clearFaults: () => faults.clear(),
     expectedSha256(uuid) {
-      const recording = records.get(uuid) ?? deleted.get(uuid);
+      const recording = records.get(uuid) ?? deleted.get(uuid) ?? removed.get(uuid);
       if (!recording) throw new Error(`sandbox holds no recording ${uuid}`);
       return expectedRecordingSha256(recording);
     },
@@ -543,6 +566,8 @@ function faultReply(fault: SandboxFault): HttpReply | undefined {
       return message(429, CONCURRENT_MESSAGE);
     case 'server-error':
       return message(fault.status ?? 503, 'Service Unavailable');
+    case 'not-found':
+      return message(404, 'Record not found');
     case 'html-page':
       return new HttpReply(
         200,

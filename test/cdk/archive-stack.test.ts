@@ -10,6 +10,7 @@ import { type ArchiveStack, WORKER_BATCH_SIZE } from '../../cdk/archive-stack';
 import { STAGING_PREFIX } from '../../cdk/constructs/recording-bucket';
 import { STAGING_PREFIX as STORE_STAGING_PREFIX } from '../../functions/adapters/s3-archive-store';
 import { ENV } from '../../functions/config';
+import { goneAtSourceKey } from '../../functions/core/keys';
 import { runLedgerKey } from '../../functions/core/ports';
 import { allowStatements, cdkJsonContext, policyOfRole, resourceText } from './support';
 
@@ -343,6 +344,18 @@ describe('IAM intent', () => {
       }
     }
     expect(runLedgerKey('sweep', 'telphin-main')).toMatch(/^state\/runs\/sweep\//);
+  });
+
+  it('lets the worker write, and only write, its gone-at-source records under audit/', () => {
+    const statements = allowStatements(policyOfRole(template, logicalId(stack.worker.role as never)));
+    const onAudit = statements.filter((statement) =>
+      statement.resources.some((resource) => resource.includes('/audit/')),
+    );
+    expect(onAudit.flatMap((statement) => statement.actions)).toEqual(['s3:PutObject']);
+    expect(onAudit.flatMap((statement) => statement.resources)).toEqual([
+      expect.stringMatching(/\/audit\/gone-at-source\/\*$/),
+    ]);
+    expect(goneAtSourceKey('recordings/telphin/hq/2026/01/02/r.mp3')).toMatch(/^audit\/gone-at-source\//);
   });
 
   it('uses "*" as a resource only for the X-Ray actions, and no managed policies', () => {

@@ -1,7 +1,8 @@
 /**
  * callvault's promise, checked after every fault scenario against what S3, SQS and the platform hold:
  * - every source recording is archived exactly once, byte for byte (one object version at its key,
- *   nothing stray under recordings/, a sidecar that agrees);
+ *   nothing stray under recordings/, a sidecar that agrees), or, if someone deleted it at the source
+ *   before it could be copied, recorded as gone there (and nothing written at its key);
  * - no multipart upload is left open and nothing is left under staging/;
  * - nothing was deleted at the source without a copy that verifies;
  * - the dead-letter queue holds only permanent failures, each with its failure-reason.
@@ -18,11 +19,18 @@ import {
 import { expect } from 'vitest';
 import { STAGING_PREFIX } from '../../functions/adapters/s3-archive-store';
 import { parseJob } from '../../functions/core/jobs';
-import { sidecarKey } from '../../functions/core/keys';
+import { goneAtSourceKey, sidecarKey } from '../../functions/core/keys';
+import type { GoneAtSourceRecord } from '../../functions/core/ports';
 import { parseSidecar } from '../../functions/core/sidecar';
 import { verifyArchivedCopy } from '../../functions/core/verify-archived-copy';
 import type { SandboxRecording } from '../../functions/sandbox/telphin-sandbox';
-import { BUCKET, type DeadLetter, type Pipeline, sourceRecordingOf } from '../support/pipeline-harness';
+import {
+  BUCKET,
+  type DeadLetter,
+  type Pipeline,
+  SOURCE_ID,
+  sourceRecordingOf,
+} from '../support/pipeline-harness';
 
 export interface InvariantOptions {
   /** Every recording the platform held during the scenario, deleted ones included. */
@@ -32,6 +40,11 @@ export interface InvariantOptions {
    * and must still be at the source.
    */
   tampered?: readonly string[];
+  /**
+   * Recordings the scenario deleted at the source behind callvault's back (`removeRecording`) before they
+   * were archived. Each must have its gone-at-source record and nothing at its key.
+   */
+  goneAtSource?: readonly string[];
   /** Recording ids expected in the dead-letter queue (permanent failures the scenario provokes). */
   expectedDeadLetters?: readonly string[];
   /**
@@ -52,7 +65,26 @@ export async function assertInvariants(
 ): Promise<InvariantReport> {
   const s3 = pipeline.moto.s3;
   const tampered = new Set(options.tampered ?? []);
-  const intact = options.recordings.filter((recording) => !tampered.has(recording.recordUuid));
+  const gone = new Set(options.goneAtSource ?? []);
+  const intact = options.recordings.filter(
+    (recording) => !tampered.has(recording.recordUuid) && !gone.has(recording.recordUuid),
+  );
+
+  // Gone at the source: removed there by the scenario, recorded as gone, never written to the archive.
+  const removed = new Set(pipeline.sandbox.removedIds());
+  for (const id of gone) {
+    const recording = options.recordings.find((candidate) => candidate.recordUuid === id);
+    if (!recording) throw new Error(`recording ${id} is expected gone but is not one of the scenario's`);
+    expect(removed.has(id), `recording ${id} expected gone is still at the source`).toBe(true);
+    const key = pipeline.keyOf(recording);
+    const record = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: goneAtSourceKey(key) }));
+    expect(
+      JSON.parse(await record.Body!.transformToString()) as GoneAtSourceRecord,
+      `gone-at-source record of ${id}`,
+    ).toMatchObject({ recordingId: id, objectKey: key, sourceId: SOURCE_ID });
+    const listing = await s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: key }));
+    expect([...(listing.Versions ?? []), ...(listing.DeleteMarkers ?? [])], `objects at ${key}`).toEqual([]);
+  }
 
   // Exactly once, byte for byte, with a sidecar that agrees.
   const expectedKeys = new Set<string>();

@@ -6,7 +6,12 @@ import {
   queueRoutesFromUrls,
   type SqsBatchProcessorDeps,
 } from '../../functions/adapters/sqs-batch-processor';
-import { AlreadyArchivedError, PermanentError, TransientError } from '../../functions/core/errors';
+import {
+  AlreadyArchivedError,
+  GoneAtSourceError,
+  PermanentError,
+  TransientError,
+} from '../../functions/core/errors';
 import {
   type ArchiveJob,
   describeJob,
@@ -320,7 +325,10 @@ describe.skipIf(!motoAvailable())('processSqsBatch against moto', () => {
     expect(back.map((record) => record.messageId)).toEqual([failing?.messageId]);
   });
 
-  it('treats AlreadyArchivedError as done', async () => {
+  it.each([
+    ['AlreadyArchivedError', () => new AlreadyArchivedError('another worker completed it')],
+    ['GoneAtSourceError', () => new GoneAtSourceError('the source no longer lists it')],
+  ])('treats %s as done: neither retried nor dead-lettered', async (_name, error) => {
     // Prepare
     const { source, dlq } = await queuesWithDlq(5);
     await send(source, serialiseJob(job(1)));
@@ -331,13 +339,15 @@ describe.skipIf(!motoAvailable())('processSqsBatch against moto', () => {
       records,
       deps(source, dlq, {
         handleJob: async () => {
-          throw new AlreadyArchivedError('another worker completed it');
+          throw error();
         },
       }),
     );
+    await deleteSucceeded(moto.sqs, source, records, response);
 
     // Assess
     expect(response.batchItemFailures).toEqual([]);
+    expect(await counts(source)).toEqual({ visible: 0, inFlight: 0 });
     expect(await counts(dlq)).toEqual({ visible: 0, inFlight: 0 });
   });
 

@@ -4,7 +4,13 @@
  * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
  */
 import type { TelphinSourceConfig } from '../../config';
-import { NotReadyError, PermanentError, RateLimitedError, TransientError } from '../../core/errors';
+import {
+  GoneAtSourceError,
+  NotReadyError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+} from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
@@ -20,6 +26,7 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import {
   assertAllowedUrl,
+  DisallowedUrlError,
   type HttpTextResponse,
   openHttpDownload,
   parseJsonBody,
@@ -44,6 +51,8 @@ export interface TelphinSourceOptions {
   log?: Log;
   /** Tuning, mainly for tests; production uses the defaults. */
   tuning?: Partial<TelphinTuning>;
+  /** Position of this source in the config's `sources`, so warnings can name the field to change. */
+  configIndex?: number;
 }
 
 export interface TelphinTuning {
@@ -68,6 +77,9 @@ const DEFAULT_TUNING: TelphinTuning = {
   connectTimeoutMs: 15_000,
   listLeadMs: 60 * 60 * 1000,
 };
+
+/** A re-list looks this far either side of the recording's start (it is matched by id). */
+const RELIST_SLACK_MS = 60 * 1000;
 
 /** Around a hangup event: the call started at most `Duration` before it; 15 min of slack either side. */
 const HINT_SLACK_MS = 15 * 60 * 1000;
@@ -131,6 +143,10 @@ export class TelphinSource implements RecordingSource {
   /** Telphin refuses concurrent stats requests per client; one instance serves one client. */
   private readonly listMutex = new AsyncMutex();
   private readonly clock: Clock;
+  /** `sources[i].allowedDownloadHosts`, as warnings name it. */
+  private readonly allowedHostsField: string;
+  /** Storage hosts already warned about: the warning comes once per source and host, not per recording. */
+  private readonly refusedStorageHosts = new Set<string>();
   /** The last listing made for a hint, reused while fresh (see HINT_LISTING_TTL_MS). */
   private hintListing:
     | { from: number; to: number; listedAtMs: number; recordings: SourceRecording[] }
@@ -143,6 +159,7 @@ export class TelphinSource implements RecordingSource {
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.clock = options.clock ?? systemClock;
+    this.allowedHostsField = `sources[${options.configIndex ?? `id=${options.config.id}`}].allowedDownloadHosts`;
     this.api = new TelphinApi({
       apiUrl: options.config.apiUrl,
       clientId: options.credentials.clientId,
@@ -259,27 +276,68 @@ export class TelphinSource implements RecordingSource {
       try {
         return await this.openFromStorage(path, signal);
       } catch (error) {
-        // A refused host is a policy decision, never silently routed around; 429/401 would hit the
-        // direct route just the same. Only a missing or failing storage copy falls back.
-        const fallBack =
-          (error instanceof NotReadyError || error instanceof TransientError) && !signal?.aborted;
-        if (!fallBack) throw error;
-        this.log.warn('telphin storage route failed; downloading directly from the API', {
-          recordingId: recording.recordingId,
-          reason: (error as Error).message,
-        });
+        // A storage link on a host that is not allowed is never fetched; the API host, which holds the
+        // same file and already has our token, serves it instead. 429/401 would hit the direct route
+        // just the same, so they are not routed around; a missing or failing storage copy is.
+        if (error instanceof DisallowedUrlError) {
+          this.warnRefusedStorageLink(error);
+        } else {
+          const fallBack =
+            (error instanceof NotReadyError || error instanceof TransientError) && !signal?.aborted;
+          if (!fallBack) throw error;
+          this.log.warn('telphin storage route failed; downloading directly from the API', {
+            recordingId: recording.recordingId,
+            reason: (error as Error).message,
+          });
+        }
       }
     }
     try {
       return await this.api.openFile(path, signal);
     } catch (error) {
-      if (error instanceof NotReadyError) {
+      if (!(error instanceof NotReadyError)) throw error;
+      // A 404 alone cannot tell "the file is not written yet" from "someone deleted the recording": the
+      // record list can. Listed still: wait as not ready. Listed no more: it is gone, retries cannot help.
+      if (await this.stillListed(recording, signal)) {
         throw new NotReadyError(`Telphin has no file yet for recording ${recording.recordingId}`, {
           cause: error,
         });
       }
-      throw error;
+      throw new GoneAtSourceError(
+        `Telphin answered 404 for recording ${recording.recordingId} and no longer lists it`,
+        { cause: error },
+      );
     }
+  }
+
+  /** Lists the recording's own window again and looks for it by id. */
+  private async stillListed(recording: SourceRecording, signal?: AbortSignal): Promise<boolean> {
+    const start = recording.startedAt.getTime();
+    const window = { from: new Date(start - RELIST_SLACK_MS), to: new Date(start + RELIST_SLACK_MS) };
+    for await (const listed of this.listRecordings(window, signal)) {
+      if (listed.recordingId === recording.recordingId) return true;
+    }
+    return false;
+  }
+
+  /** Once per source and host: which host was refused and the field that would allow it. */
+  private warnRefusedStorageLink(error: DisallowedUrlError): void {
+    const host = error.refused.host ?? '(unparseable URL)';
+    if (this.refusedStorageHosts.has(host)) {
+      this.log.debug('telphin storage link refused again; downloading directly', {
+        sourceId: this.sourceId,
+        host,
+      });
+      return;
+    }
+    this.refusedStorageHosts.add(host);
+    const remedy = error.refused.offAllowList
+      ? `add "${host}" to ${this.allowedHostsField} to download storage links from it`
+      : `listing it in ${this.allowedHostsField} would not help: ${error.message}`;
+    this.log.warn(
+      `telphin storage links of source ${this.sourceId} point at ${host}, which ${this.allowedHostsField} does not allow; downloading from the API host instead (${remedy})`,
+      { sourceId: this.sourceId, refusedHost: host, field: this.allowedHostsField },
+    );
   }
 
   /** GET …/storage_url/ → {record_url}; the link needs no auth and must be on an allowed host. */

@@ -7,7 +7,12 @@ import {
   LocalJobQueue,
   type LocalJobQueueOptions,
 } from '../../../functions/adapters/local-job-queue';
-import { InvalidInputError, PermanentError, TransientError } from '../../../functions/core/errors';
+import {
+  GoneAtSourceError,
+  InvalidInputError,
+  PermanentError,
+  TransientError,
+} from '../../../functions/core/errors';
 import { type ArchiveJob, describeJob, type HintJob, recordingJob } from '../../../functions/core/jobs';
 import type { RetryPolicy } from '../../../functions/core/retry-policy';
 
@@ -216,6 +221,27 @@ describe('LocalJobQueue', () => {
       }),
     ]);
     expect((await readdir(deadLetterDir)).some((name) => name.endsWith('.tmp'))).toBe(false);
+  });
+
+  it('ends a job gone at the source as done: one attempt, no retry, no dead letter', async () => {
+    // Prepare
+    let calls = 0;
+    const queue = makeQueue({
+      handleJob: async () => {
+        calls++;
+        throw new GoneAtSourceError('the source no longer lists it');
+      },
+    });
+    queue.start();
+
+    // Act
+    await queue.enqueue([job(3)]);
+    await queue.idle();
+
+    // Assess
+    expect(calls).toBe(1);
+    expect(await deadLetters()).toEqual([]);
+    expect(queue.stats()).toMatchObject({ succeeded: 1, retried: 0, deadLettered: 0 });
   });
 
   it('treats a synchronous throw like any other failure', async () => {

@@ -12,7 +12,8 @@ const ROOT = join(import.meta.dirname, '../../..');
 /** Every module specifier a TypeScript file imports or re-exports (static and dynamic). */
 export function importsOf(source: string): string[] {
   const found: string[] = [];
-  const pattern = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  const pattern =
+    /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
   for (const match of source.matchAll(pattern)) found.push((match[1] ?? match[2]) as string);
   return found;
 }

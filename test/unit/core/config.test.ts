@@ -69,6 +69,76 @@ describe('config', () => {
   });
 });
 
+describe('Telphin download hosts', () => {
+  const { clientId: _a, clientSecret: _b, webhookSecret: _c, ...bare } = telphin;
+
+  it("defaults to the apiUrl host and Telphin's own domain", () => {
+    const config = parseConfig({
+      sources: [bare, { ...bare, id: 'partner', apiUrl: 'https://api.partner.example:8443/telphin' }],
+    });
+    expect(config.sources.map((source) => source.allowedDownloadHosts)).toEqual([
+      ['apiproxy.telphin.ru', '*.telphin.ru'],
+      ['api.partner.example:8443', '*.telphin.ru'],
+    ]);
+  });
+
+  it('keeps the defaults valid through a deployment round trip, loopback IPv6 included', () => {
+    const config = parseConfig({ sources: [{ ...bare, apiUrl: 'http://[::1]:8080' }] });
+    const shipped = runtimeConfigForDeployment(config);
+    expect(parseConfig(shipped).sources[0]?.allowedDownloadHosts).toEqual(['[::1]:8080', '*.telphin.ru']);
+  });
+
+  it('refuses a host list that does not allow the apiUrl host, naming the field', () => {
+    const attempt = () =>
+      parseConfig({
+        sources: [
+          bare,
+          {
+            ...bare,
+            id: 'partner',
+            apiUrl: 'https://api.partner.example',
+            allowedDownloadHosts: ['*.telphin.ru'],
+          },
+        ],
+      });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(
+      /sources\[1\]\.allowedDownloadHosts: does not allow the apiUrl host api\.partner\.example/,
+    );
+  });
+
+  it.each([
+    [
+      'plain http off loopback',
+      { apiUrl: 'http://apiproxy.telphin.ru' },
+      /sources\[0\]\.apiUrl: must use https/,
+    ],
+    ['another scheme', { apiUrl: 'ftp://apiproxy.telphin.ru' }, /sources\[0\]\.apiUrl/],
+    [
+      'credentials in the apiUrl',
+      { apiUrl: 'https://u:p@apiproxy.telphin.ru' },
+      /sources\[0\]\.apiUrl: must not carry credentials/,
+    ],
+    [
+      'a wildcard over a whole top-level domain',
+      { allowedDownloadHosts: ['apiproxy.telphin.ru', '*.ru'] },
+      /sources\[0\]\.allowedDownloadHosts\[1\]: a wildcard needs/,
+    ],
+    [
+      'a URL instead of a host',
+      { allowedDownloadHosts: ['https://storage.telphin.ru/'] },
+      /sources\[0\]\.allowedDownloadHosts\[0\]: expected a host name/,
+    ],
+  ])('refuses %s', (_name, fields, pattern) => {
+    expect(() => parseConfig({ sources: [{ ...bare, ...fields }] })).toThrow(pattern);
+  });
+
+  it('accepts plain http on loopback, where the sandboxes run', () => {
+    const config = parseConfig({ sources: [{ ...bare, apiUrl: 'http://127.0.0.1:4010' }] });
+    expect(config.sources[0]?.allowedDownloadHosts).toEqual(['127.0.0.1:4010', '*.telphin.ru']);
+  });
+});
+
 describe('lifecycle validation against S3 rules', () => {
   const withLifecycle = (lifecycle: unknown) => () => parseConfig({ sources: [telphin], lifecycle });
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { recordingKey, sanitiseSegment, sidecarKey } from '../../../functions/core/keys';
+import {
+  goneAtSourceKey,
+  goneAtSourcePrefix,
+  recordingKey,
+  recordingKeyOfGoneRecord,
+  sanitiseSegment,
+  sidecarKey,
+} from '../../../functions/core/keys';
 
 const base = {
   provider: 'telphin' as const,
@@ -42,5 +49,20 @@ describe('recordingKey', () => {
 
   it('puts the sidecar beside the recording', () => {
     expect(sidecarKey('recordings/x/y.mp3')).toBe('recordings/x/y.mp3.json');
+  });
+});
+
+describe('goneAtSourceKey', () => {
+  it('moves the recording key under the audit prefix, by the call UTC day, and back', () => {
+    const key = recordingKey(base);
+    const record = goneAtSourceKey(key);
+    expect(record).toBe(`audit/gone-at-source/telphin/main-office/2026/03/31/${base.recordingId}.mp3.json`);
+    expect(record.startsWith(goneAtSourcePrefix('telphin', 'main-office'))).toBe(true);
+    expect(recordingKeyOfGoneRecord(record)).toBe(key);
+  });
+
+  it('accepts only recording keys, and maps back only its own records', () => {
+    expect(() => goneAtSourceKey('audit/retention/x.jsonl')).toThrow(/not a recording key/);
+    expect(recordingKeyOfGoneRecord('audit/retention/2026/03/31/run.jsonl')).toBeUndefined();
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AlreadyArchivedError,
+  GoneAtSourceError,
   InvalidInputError,
   NotReadyError,
   PermanentError,
@@ -18,6 +20,15 @@ describe('decideRetry', () => {
       reason: 'PERMANENT: recording gone',
     });
     expect(decideRetry(new InvalidInputError('bad job'), 1).action).toBe('dead-letter');
+  });
+
+  it('settles a job that is already archived or gone at the source, on any attempt', () => {
+    expect(decideRetry(new GoneAtSourceError('no longer listed'), 1)).toEqual({
+      action: 'settled',
+      reason: 'GONE_AT_SOURCE: no longer listed',
+    });
+    expect(decideRetry(new GoneAtSourceError('no longer listed'), 99).action).toBe('settled');
+    expect(decideRetry(new AlreadyArchivedError('raced'), 1).action).toBe('settled');
   });
 
   it('waits longer each time a recording is not ready, up to an hour', () => {

@@ -25,6 +25,8 @@ describe('assertAllowedUrl', () => {
     ['http://127.0.0.1:8080/x', ['127.0.0.1']],
     ['http://localhost:9/x', ['localhost:9']],
     ['http://[::1]:9/x', ['::1']],
+    ['https://storage.telphin.ru/x', ['*.telphin.ru']],
+    ['https://a.b.telphin.ru/x', ['*.telphin.ru']],
   ])('accepts %s for %j', (url, hosts) => {
     expect(assertAllowedUrl(url, hosts).href).toBe(new URL(url).href);
   });
@@ -37,6 +39,18 @@ describe('assertAllowedUrl', () => {
       /not in the allowed hosts/,
     ],
     ['the apex of a wildcard', 'https://example.com/x', ['*.example.com'], /not in the allowed hosts/],
+    [
+      'a name that merely ends like the wildcard domain',
+      'https://eviltelphin.ru/x',
+      ['*.telphin.ru'],
+      /not in the allowed hosts/,
+    ],
+    [
+      'the wildcard domain inside a foreign name',
+      'https://storage.telphin.ru.evil.net/x',
+      ['*.telphin.ru'],
+      /not in the allowed hosts/,
+    ],
     [
       'a look-alike suffix',
       'https://storage.telphin.ru.evil.net/x',

@@ -307,6 +307,60 @@ describe('Telphin sandbox faults', () => {
     expect(after).toHaveLength(1);
   });
 
+  it('removes a recording behind the API: gone from lists and downloads, not counted as an API delete', async () => {
+    // Prepare
+    sandbox = await startTelphinSandbox();
+    const recording = sandbox.addRecording({ startedAt: new Date('2024-01-10T10:00:00Z') });
+    const bearer = await token(sandbox);
+    const storageUrl = sandbox.storageUrlFor(recording.recordUuid);
+
+    // Act
+    sandbox.removeRecording(recording.recordUuid);
+    const listed = (await (
+      await api(sandbox, bearer, `/client/@me/record/${q('2024-01-10 00:00:00', '2024-01-11 00:00:00')}`)
+    ).json()) as unknown[];
+    const file = await api(sandbox, bearer, `/client/@me/record/${recording.recordUuid}/`);
+    const storage = await fetch(storageUrl);
+
+    // Assess
+    expect(listed).toEqual([]);
+    expect([file.status, storage.status]).toEqual([404, 404]);
+    expect(sandbox.deletedIds()).toEqual([]);
+    expect(sandbox.removedIds()).toEqual([recording.recordUuid]);
+    expect(sandbox.expectedSha256(recording.recordUuid)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('answers 404 for a recording it still lists while a not-found fault lasts', async () => {
+    // Prepare
+    sandbox = await startTelphinSandbox();
+    const recording = sandbox.addRecording({ startedAt: new Date('2024-01-10T10:00:00Z') });
+    const bearer = await token(sandbox);
+    sandbox.injectFault({ kind: 'not-found' }, { recordUuid: recording.recordUuid, routes: 'file' });
+    const file = () => api(sandbox!, bearer, `/client/@me/record/${recording.recordUuid}/`);
+
+    // Act
+    const first = await file();
+    const listed = (await (
+      await api(sandbox, bearer, `/client/@me/record/${q('2024-01-10 00:00:00', '2024-01-11 00:00:00')}`)
+    ).json()) as unknown[];
+    const second = await file();
+
+    // Assess
+    expect(first.status).toBe(404);
+    expect(listed).toHaveLength(1);
+    expect(second.status).toBe(200);
+  });
+
+  it('hands out storage URLs on another origin when told to, serving nothing there', async () => {
+    sandbox = await startTelphinSandbox({ storageOrigin: 'https://storage.partner.example/' });
+    const recording = sandbox.addRecording({ startedAt: new Date('2024-01-10T10:00:00Z') });
+    const answer = (await (
+      await api(sandbox, await token(sandbox), `/client/@me/record/${recording.recordUuid}/storage_url/`)
+    ).json()) as { record_url: string };
+    expect(answer.record_url).toMatch(/^https:\/\/storage\.partner\.example\/storage\/\S+$/);
+    expect(sandbox.storageOrigin).toBe('https://storage.partner.example');
+  });
+
   it('serves the seed spelling of time fields when asked', async () => {
     sandbox = await startTelphinSandbox({ fieldSpelling: 'plain' });
     sandbox.addRecording({ startedAt: new Date('2024-01-10T10:00:00Z') });

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { NotReadyError, PermanentError, TransientError } from '../../../../functions/core/errors';
+import { GoneAtSourceError, NotReadyError, TransientError } from '../../../../functions/core/errors';
 import type { SourceRecording } from '../../../../functions/core/recording';
-import { DisallowedUrlError } from '../../../../functions/providers/http';
 import type { SandboxRecording } from '../../../../functions/sandbox/telphin-sandbox';
 import { collect, consumeVerified, JAN_2024, startHarness, type TelphinHarness } from './telphin-fixture';
 
@@ -77,37 +76,122 @@ describe('TelphinSource.openDownload', () => {
     ).toBe(true);
   });
 
-  it('refuses a storage URL on a host that is not allowed, without falling back', async () => {
+  it('downloads directly, never contacting a storage host that is not allowed, and warns once', async () => {
     // Prepare: storage URLs point at `localhost`, only 127.0.0.1 (the API) is allowed.
     harness = await startHarness({ config: { allowedDownloadHosts: ['127.0.0.1'] } });
-    const { added, recording } = await listedOne(harness);
+    const first = harness.sandbox.addRecording({ startedAt: JAN_2024, size: 200_000 });
+    const second = harness.sandbox.addRecording({ startedAt: new Date(JAN_2024.getTime() + 60_000) });
+    const recordings = await collect(harness.source.listRecordings(window));
     const storageKey =
-      new URL(harness.sandbox.storageUrlFor(added.recordUuid)).pathname.split('/').pop() ?? '';
+      new URL(harness.sandbox.storageUrlFor(first.recordUuid)).pathname.split('/').pop() ?? '';
+    const storageHost = new URL(harness.sandbox.storageOrigin).host;
 
     // Act
-    const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
+    const summaries = [];
+    for (const recording of recordings)
+      summaries.push(await consumeVerified(await harness.source.openDownload(recording), recording.size));
 
     // Assess
-    expect(storageKey.length).toBeGreaterThan(40);
-    expect(failure).toBeInstanceOf(DisallowedUrlError);
-    expect(failure).toBeInstanceOf(PermanentError);
-    expect((failure as Error).message).toMatch(/localhost.*not in the allowed hosts/);
-    expect((failure as Error).message).not.toContain(storageKey);
-    expect(harness.sandbox.counters).toMatchObject({ storageDownloads: 0, fileDownloads: 0 });
+    expect(summaries.map((summary) => summary.sha256)).toEqual([
+      harness.sandbox.expectedSha256(first.recordUuid),
+      harness.sandbox.expectedSha256(second.recordUuid),
+    ]);
+    expect(harness.sandbox.counters).toMatchObject({
+      storageUrlRequests: 2,
+      storageDownloads: 0,
+      fileDownloads: 2,
+    });
+    const warnings = harness.log.lines.filter((line) => line.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toContain(storageHost);
+    expect(warnings[0]?.message).toContain('sources[id=telphin-test].allowedDownloadHosts');
+    expect(JSON.stringify(harness.log.lines)).not.toContain(storageKey);
   });
 
-  it('reports NotReady when the listed recording has no file (404 on both routes)', async () => {
+  it('never follows a storage link off loopback over plain http, and downloads directly', async () => {
+    // Prepare: the API hands out http links to a public-looking host (allowed by name, refused by scheme).
+    harness = await startHarness({
+      sandbox: { storageOrigin: 'http://storage.telphin.ru' },
+      config: { allowedDownloadHosts: ['127.0.0.1', 'storage.telphin.ru'] },
+    });
+    const { added, recording } = await listedOne(harness);
+
+    // Act
+    const summary = await consumeVerified(await harness.source.openDownload(recording), recording.size);
+
+    // Assess
+    expect(summary.sha256).toBe(harness.sandbox.expectedSha256(added.recordUuid));
+    expect(harness.sandbox.counters).toMatchObject({ storageDownloads: 0, fileDownloads: 1 });
+    const warning = harness.log.lines.find((line) => line.level === 'warn');
+    expect(warning?.message).toMatch(/storage\.telphin\.ru.*would not help.*https is required/);
+  });
+
+  it('with no allowedDownloadHosts, fetches storage links on the apiUrl host', async () => {
+    // Prepare: storage links on the API's own host and port, the hosts left to their defaults.
+    harness = await startHarness({
+      sandbox: { storageHost: '127.0.0.1' },
+      config: { allowedDownloadHosts: undefined },
+    });
+    const { added, recording } = await listedOne(harness);
+
+    // Act
+    const summary = await consumeVerified(await harness.source.openDownload(recording), recording.size);
+
+    // Assess
+    expect(harness.config.allowedDownloadHosts).toEqual([new URL(harness.sandbox.url).host, '*.telphin.ru']);
+    expect(summary.sha256).toBe(harness.sandbox.expectedSha256(added.recordUuid));
+    expect(harness.sandbox.counters).toMatchObject({ storageDownloads: 1, fileDownloads: 0 });
+  });
+
+  it('reports NotReady when a recording it still lists has no file (404 on both routes)', async () => {
     // Prepare
     harness = await startHarness();
     const { added, recording } = await listedOne(harness);
-    harness.sandbox.setListedAt(added.recordUuid, new Date(Date.now() + 3_600_000));
+    harness.sandbox.injectFault({ kind: 'not-found' }, { recordUuid: added.recordUuid, times: Infinity });
+    const listCallsBefore = harness.sandbox.counters.listCalls;
+
+    // Act
+    const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
+
+    // Assess: one re-list found it still there.
+    expect(failure).toBeInstanceOf(NotReadyError);
+    expect(harness.sandbox.counters).toMatchObject({ storageUrlRequests: 1, fileDownloads: 1 });
+    expect(harness.sandbox.counters.listCalls - listCallsBefore).toBe(1);
+  });
+
+  it.each(['storage_url', 'direct'] as const)(
+    'reports GoneAtSource when a 404 (%s) is confirmed by a re-list that no longer shows the recording',
+    async (download) => {
+      // Prepare: listed, then deleted at the source by someone else.
+      harness = await startHarness({ config: { download } });
+      const { added, recording } = await listedOne(harness);
+      harness.sandbox.removeRecording(added.recordUuid);
+      const listCallsBefore = harness.sandbox.counters.listCalls;
+
+      // Act
+      const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
+
+      // Assess
+      expect(failure).toBeInstanceOf(GoneAtSourceError);
+      expect(failure).toMatchObject({ code: 'GONE_AT_SOURCE', retryable: false });
+      expect((failure as Error).message).toContain(added.recordUuid);
+      expect(harness.sandbox.counters.fileDownloads).toBe(1);
+      expect(harness.sandbox.counters.listCalls - listCallsBefore).toBe(1);
+    },
+  );
+
+  it('keeps the other recordings of the window out of the verdict: only the id counts', async () => {
+    // Prepare: a neighbour a few seconds later stays listed; the recording itself is removed.
+    harness = await startHarness();
+    const { added, recording } = await listedOne(harness);
+    harness.sandbox.addRecording({ startedAt: new Date(JAN_2024.getTime() + 5_000) });
+    harness.sandbox.removeRecording(added.recordUuid);
 
     // Act
     const failure = await harness.source.openDownload(recording).catch((error: unknown) => error);
 
     // Assess
-    expect(failure).toBeInstanceOf(NotReadyError);
-    expect(harness.sandbox.counters).toMatchObject({ storageUrlRequests: 1, fileDownloads: 1 });
+    expect(failure).toBeInstanceOf(GoneAtSourceError);
   });
 
   it('retries the direct download once with a new token after a 401', async () => {

@@ -1,0 +1,50 @@
+/**
+ * The allow-list language for download hosts, shared by the HTTP client (which refuses URLs) and the
+ * configuration (which refuses host lists that can never work). A pattern is `host` (any port),
+ * `host:port`, `[v6]` / `[v6]:port`, or `*.domain` (any subdomain of domain, never domain itself).
+ */
+import { isIP } from 'node:net';
+
+function bareHostname(url: URL): string {
+  return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+}
+
+function effectivePort(url: URL): string {
+  if (url.port) return url.port;
+  return url.protocol === 'https:' ? '443' : '80';
+}
+
+/** Sandboxes run on loopback over plain HTTP; nothing else may. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '0:0:0:0:0:0:0:1';
+}
+
+/** Whether a URL's host matches one allow-list pattern. Comparison is case-insensitive. */
+export function hostMatchesPattern(url: URL, pattern: string): boolean {
+  const text = pattern.trim().toLowerCase();
+  // `[v6]:port`, a bare IPv6 address (several colons, no port), or `host[:port]`.
+  const match = text.startsWith('[')
+    ? /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text)
+    : text.split(':').length > 2
+      ? [text, text, undefined]
+      : /^([^:]+)(?::(\d{1,5}))?$/.exec(text);
+  const patternHost = match?.[1] ?? '';
+  const patternPort = match?.[2];
+  if (!patternHost) return false;
+  if (patternPort !== undefined && patternPort !== effectivePort(url)) return false;
+  const host = bareHostname(url);
+  if (patternHost.startsWith('*.')) {
+    // The dot before the domain is part of the match: `*.telphin.ru` never matches `eviltelphin.ru`.
+    const domain = patternHost.slice(2);
+    return host.endsWith(`.${domain}`) && host.length > domain.length + 1;
+  }
+  return host === patternHost;
+}
+
+/** Whether any pattern of the list matches the URL's host. */
+export function hostAllowed(url: URL, patterns: readonly string[]): boolean {
+  return patterns.some((pattern) => hostMatchesPattern(url, pattern));
+}
