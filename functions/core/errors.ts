@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'INVALID_INPUT'
   | 'ALREADY_ARCHIVED'
-  | 'DEADLINE';
+  | 'DEADLINE'
+  | 'EXPIRED_BEFORE_FETCH';
 
 export abstract class CallvaultError extends Error {
   abstract readonly code: ErrorCode;
@@ -56,6 +57,16 @@ export class DeadlineError extends CallvaultError {
 /** Retrying cannot help (the recording is gone, the job is malformed): dead-letter with this reason. */
 export class PermanentError extends CallvaultError {
   readonly code = 'PERMANENT' as const;
+  readonly retryable = false;
+}
+
+/**
+ * A recording that could only be fetched with a short-lived grant (Graph's `recordingAccessToken`) was
+ * refused or gone (401/403/404/410) when we fetched it: the platform expired the token or discarded the
+ * file. Permanent: no retry brings it back, so it is dead-lettered with this code for a human to see.
+ */
+export class ExpiredBeforeFetchError extends CallvaultError {
+  readonly code = 'EXPIRED_BEFORE_FETCH' as const;
   readonly retryable = false;
 }
 
