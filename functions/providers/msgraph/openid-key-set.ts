@@ -13,7 +13,7 @@
  * Time comes from the injected Clock, so tests pin it.
  */
 import { type CryptoKey, createLocalJWKSet, errors, type JWSHeaderParameters, type LocalJWKSet } from 'jose';
-import { CallvaultError, TransientError } from '../../core/errors';
+import { TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
 import { describeUrl, parseJsonBody, sendHttpRequest, throwForStatus } from '../http';
 
@@ -113,9 +113,9 @@ export class OpenIdKeySet {
         return false;
       }
       this.log.error('msgraph signing keys could not be fetched', { why, reason });
-      throw error instanceof CallvaultError
-        ? error
-        : new TransientError(`signing keys could not be fetched: ${reason}`, { cause: error });
+      // Whatever went wrong (endpoint down, a jwks_uri on a foreign host), the delivery is answered 503
+      // so the platform tries again, and the error log says why.
+      throw new TransientError(`signing keys could not be fetched: ${reason}`, { cause: error });
     } finally {
       this.inFlight = undefined;
     }
