@@ -37,7 +37,9 @@ export type NotificationTokenFault =
   /** HS256 with the published public key (PEM) as the HMAC secret: the classic algorithm confusion. */
   | 'hs256-public-key'
   /** A valid token whose payload was altered after signing. */
-  | 'tampered';
+  | 'tampered'
+  /** Signed with the current key but naming no `kid`. */
+  | 'no-kid';
 
 export interface SignOptions {
   fault?: NotificationTokenFault;
@@ -94,10 +96,13 @@ export class SandboxKeyRing {
     return next.kid;
   }
 
-  async sign(claims: JWTPayload, key: SigningKey = this.current): Promise<string> {
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid })
-      .sign(key.privateKey);
+  async sign(
+    claims: JWTPayload,
+    key: SigningKey = this.current,
+    options: { kid?: boolean } = {},
+  ): Promise<string> {
+    const kid = options.kid === false ? {} : { kid: key.kid };
+    return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...kid }).sign(key.privateKey);
   }
 
   async signUnpublished(claims: JWTPayload): Promise<string> {
@@ -162,6 +167,7 @@ export async function signNotificationToken(
   if (options.fault === 'alg-none') return new UnsecuredJWT(claims).encode();
   if (options.fault === 'unknown-kid') return signer.keys.signUnpublished(claims);
   if (options.fault === 'hs256-public-key') return signer.keys.signHs256WithPublicKey(claims);
+  if (options.fault === 'no-kid') return signer.keys.sign(claims, undefined, { kid: false });
   const token = await signer.keys.sign(claims);
   if (options.fault === 'tampered') {
     const [header, , signature] = token.split('.');

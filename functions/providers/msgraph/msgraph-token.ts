@@ -64,8 +64,12 @@ function refusalFor(error: unknown): NotificationTokenRefusedError {
   if (error instanceof errors.JWKSNoMatchingKey) {
     return new NotificationTokenRefusedError(
       'unknown-signing-key',
-      'no published signing key matches its kid (checked again at most once a minute)',
+      'no published signing key matches its kid',
     );
+  }
+  if (error instanceof errors.JWKSMultipleMatchingKeys) {
+    // Microsoft's tokens name their key; one that names none (or an ambiguous one) is not theirs.
+    return new NotificationTokenRefusedError('unknown-signing-key', 'its kid names no single published key');
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) {
     return new NotificationTokenRefusedError('bad-signature', 'signature does not verify');

@@ -144,6 +144,18 @@ describe('msgraph notification tokens', () => {
     expect(unbounded).toMatchObject({ status: 403, reason: 'missing-claim' });
   });
 
+  it('refuses a token naming no kid while several keys are published', async () => {
+    harness = await startGraphHarness();
+    await harness.sandbox.rotateKeys();
+    const token = await harness.sandbox.signNotificationToken({ fault: 'no-kid' });
+
+    const thrown = await harness.source
+      .handleWebhook(notificationRequest(stateChange, token))
+      .catch((e) => e);
+
+    expect(thrown).toMatchObject({ status: 403, reason: 'unknown-signing-key' });
+  });
+
   it('picks up a rotated key with exactly one key fetch once the cooldown has passed', async () => {
     // Prepare
     harness = await startGraphHarness();
