@@ -7,7 +7,8 @@ import { buildSidecar } from './sidecar';
 import { RecordingVerifier } from './verify-stream';
 
 export interface ArchiveDependencies {
-  source: RecordingSource;
+  /** Only its download is needed, so a one-off opener (a granted download) can stand in for a source. */
+  source: Pick<RecordingSource, 'openDownload'>;
   store: ArchiveStore;
   clock: Clock;
   log: Log;

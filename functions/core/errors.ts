@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'INVALID_INPUT'
   | 'ALREADY_ARCHIVED'
   | 'GONE_AT_SOURCE'
-  | 'DEADLINE';
+  | 'DEADLINE'
+  | 'EXPIRED_BEFORE_FETCH';
 
 export abstract class CallvaultError extends Error {
   abstract readonly code: ErrorCode;
@@ -57,6 +58,16 @@ export class DeadlineError extends CallvaultError {
 /** Retrying cannot help (the recording is gone, the job is malformed): dead-letter with this reason. */
 export class PermanentError extends CallvaultError {
   readonly code = 'PERMANENT' as const;
+  readonly retryable = false;
+}
+
+/**
+ * A recording that could only be fetched with a short-lived grant (Graph's `recordingAccessToken`) was
+ * refused or gone (401/403/404/410) when we fetched it: the platform expired the token or discarded the
+ * file. Permanent: no retry brings it back, so it is dead-lettered with this code for a human to see.
+ */
+export class ExpiredBeforeFetchError extends CallvaultError {
+  readonly code = 'EXPIRED_BEFORE_FETCH' as const;
   readonly retryable = false;
 }
 

@@ -1,8 +1,8 @@
 import { type ArchiveOutcome, archiveRecording } from './archive-recording';
-import { GoneAtSourceError } from './errors';
-import { type ArchiveJob, describeJob, recordingFromJob, recordingJob } from './jobs';
+import { GoneAtSourceError, PermanentError } from './errors';
+import { type ArchiveJob, describeJob, type FetchNowJob, recordingFromJob, recordingJob } from './jobs';
 import { goneAtSourceKey, recordingKey } from './keys';
-import type { ArchiveStore, Clock, GoneAtSourceLog, JobQueue, Log } from './ports';
+import type { ArchiveStore, Clock, GoneAtSourceLog, GrantedDownload, JobQueue, Log } from './ports';
 import type { SourceRecording } from './recording';
 import type { SourceRegistry } from './source-registry';
 
@@ -46,6 +46,7 @@ export async function handleArchiveJob(
       throw error;
     }
   }
+  if (job.type === 'fetch-now') return archiveGrantedRecording(job, deps, signal);
   const source = await deps.sources.get(job.provider, job.sourceId);
   const recordings = await source.resolveHint(job, signal);
   const missing = [];
@@ -94,4 +95,53 @@ async function recordGoneAtSource(
     reason: error.message,
   });
   return { status: 'gone-at-source', key, recordKey };
+}
+
+/**
+ * A `fetch-now` job: the grant is opened at once (its token expires in minutes) and the first bytes
+ * decide the extension, so the key is known only after the download has started. A redelivered
+ * notification is caught before any byte is fetched by the copy at the expected key, and otherwise by
+ * the store's conditional write at the key the bytes decided.
+ */
+async function archiveGrantedRecording(
+  job: FetchNowJob,
+  deps: JobDependencies,
+  signal?: AbortSignal,
+): Promise<ArchiveOutcome> {
+  const expected = recordingFromJob(job);
+  const source = await deps.sources.get(expected.provider, expected.sourceId);
+  if (!source.openGrantedDownload) {
+    throw new PermanentError(
+      `${expected.provider} sources cannot open granted downloads (${describeJob(job)})`,
+    );
+  }
+  const retentionClass = deps.sources.retentionClassOf(expected.provider, expected.sourceId);
+  let download: GrantedDownload | undefined;
+  let recording = expected;
+  if (!(await deps.store.inspect(recordingKey(expected)))) {
+    download = await source.openGrantedDownload(expected, job.grant, signal);
+    recording = { ...expected, fileExtension: download.fileExtension };
+  }
+  const opened = download;
+  try {
+    return await archiveRecording(
+      recording,
+      {
+        source: {
+          openDownload: async () => {
+            if (!opened) throw new PermanentError(`no granted download is open for ${describeJob(job)}`);
+            return opened;
+          },
+        },
+        store: deps.store,
+        clock: deps.clock,
+        log: deps.log,
+        retentionClass,
+      },
+      signal,
+    );
+  } finally {
+    // Unread when the bytes' key already held a copy; destroying an ended stream is harmless.
+    download?.body.destroy();
+  }
 }

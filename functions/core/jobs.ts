@@ -1,12 +1,17 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors';
 import { PROVIDERS, type ProviderName, type SourceRecording } from './recording';
+import type { RetryPolicy } from './retry-policy';
 
 /**
  * Queue messages. Small, versioned, and free of secrets: a job names what to fetch, the worker asks the
- * source for how. Two kinds:
+ * source for how. Three kinds:
  * - `recording`: one recording, described by the source's own listing (the API is the truth);
- * - `hint`: a webhook said something happened; the worker asks the source API which recordings exist.
+ * - `hint`: a webhook said something happened; the worker asks the source API which recordings exist;
+ * - `fetch-now`: an authenticated notification handed us a location and a short-lived token, and the
+ *   platform discards the file soon (Microsoft Graph `recordResponse`). The token is the one secret a
+ *   job may carry: it is never logged, never put in a sidecar, and `redactJobSecrets` removes it from
+ *   anything written outside the queue.
  */
 export const JOB_VERSION = 1;
 
@@ -53,10 +58,34 @@ const hintJobSchema = z.object({
   hint: z.record(z.string(), z.string()),
 });
 
-export const archiveJobSchema = z.discriminatedUnion('type', [recordingJobSchema, hintJobSchema]);
+/** Where a `fetch-now` recording is, and the bearer token that opens it until it expires. */
+export const downloadGrantSchema = z
+  .object({
+    url: z.string().min(1),
+    bearerToken: z.string().min(1),
+    /** When the notification carrying the grant arrived, UTC. */
+    receivedAt: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+export type DownloadGrant = z.infer<typeof downloadGrantSchema>;
+
+const fetchNowJobSchema = z.object({
+  v: z.literal(JOB_VERSION),
+  type: z.literal('fetch-now'),
+  /** What is known before any byte is fetched; `fileExtension` is the expected one until the bytes say. */
+  recording: serialisedRecordingSchema,
+  grant: downloadGrantSchema,
+});
+
+export const archiveJobSchema = z.discriminatedUnion('type', [
+  recordingJobSchema,
+  hintJobSchema,
+  fetchNowJobSchema,
+]);
 export type ArchiveJob = z.infer<typeof archiveJobSchema>;
 export type RecordingJob = z.infer<typeof recordingJobSchema>;
 export type HintJob = z.infer<typeof hintJobSchema>;
+export type FetchNowJob = z.infer<typeof fetchNowJobSchema>;
 
 export function recordingJob(recording: SourceRecording): RecordingJob {
   return {
@@ -70,23 +99,56 @@ export function recordingJob(recording: SourceRecording): RecordingJob {
   };
 }
 
-export function recordingFromJob(job: RecordingJob): SourceRecording {
+export function fetchNowJob(recording: SourceRecording, grant: DownloadGrant): FetchNowJob {
+  return { ...recordingJob(recording), type: 'fetch-now', grant };
+}
+
+export function recordingFromJob(job: RecordingJob | FetchNowJob): SourceRecording {
   const { startedAt, endedAt, ...rest } = job.recording;
   return { ...rest, startedAt: new Date(startedAt), endedAt: endedAt ? new Date(endedAt) : undefined };
 }
 
 /** Where a job belongs: its provider's queue, and the source whose adapter handles it. */
 export function jobTarget(job: ArchiveJob): { provider: ProviderName; sourceId: string } {
-  return job.type === 'recording'
-    ? { provider: job.recording.provider, sourceId: job.recording.sourceId }
-    : { provider: job.provider, sourceId: job.sourceId };
+  return job.type === 'hint'
+    ? { provider: job.provider, sourceId: job.sourceId }
+    : { provider: job.recording.provider, sourceId: job.recording.sourceId };
 }
 
 /** A stable identity for log lines and de-duplication; never contains secrets. */
 export function describeJob(job: ArchiveJob): string {
-  return job.type === 'recording'
-    ? `recording ${job.recording.provider}/${job.recording.sourceId}/${job.recording.recordingId}`
-    : `hint ${job.provider}/${job.sourceId}@${job.eventTime}`;
+  return job.type === 'hint'
+    ? `hint ${job.provider}/${job.sourceId}@${job.eventTime}`
+    : `${job.type} ${job.recording.provider}/${job.recording.sourceId}/${job.recording.recordingId}`;
+}
+
+export const REDACTED = '[redacted]';
+
+/**
+ * The job as it may be written outside the queue (dead-letter files, saved state, status output): a
+ * `fetch-now` grant loses its token. Such a job can no longer be fetched, which is what the platform's
+ * expiry makes of it anyway.
+ */
+export function redactJobSecrets(job: ArchiveJob): ArchiveJob {
+  if (job.type !== 'fetch-now') return job;
+  return { ...job, grant: { ...job.grant, bearerToken: REDACTED } };
+}
+
+/**
+ * A `fetch-now` token lives minutes, so its transient failures are retried within seconds rather than
+ * the default's minutes: a slow retry would only turn a network blip into an expired token.
+ */
+export const FETCH_NOW_RETRY_POLICY: RetryPolicy = {
+  notReadyBaseSeconds: 2,
+  notReadyMaxSeconds: 30,
+  transientBaseSeconds: 2,
+  transientMaxSeconds: 30,
+  rateLimitDefaultSeconds: 5,
+};
+
+/** The retry policy for one job: `fetch-now` jobs race their token's expiry, the others use `policy`. */
+export function retryPolicyForJob(job: ArchiveJob, policy: RetryPolicy): RetryPolicy {
+  return job.type === 'fetch-now' ? FETCH_NOW_RETRY_POLICY : policy;
 }
 
 export function serialiseJob(job: ArchiveJob): string {

@@ -3,7 +3,7 @@
  * queue, provider APIs) implement them; tests pass real adapters against moto and the sandboxes.
  */
 import type { Readable } from 'node:stream';
-import type { ArchiveJob, HintJob, RecordingJob } from './jobs';
+import type { ArchiveJob, DownloadGrant, HintJob, RecordingJob } from './jobs';
 import type { ProviderName, SourceRecording, TimeWindow } from './recording';
 import type { Sidecar } from './sidecar';
 import type { RecordingVerifier } from './verify-stream';
@@ -45,6 +45,21 @@ export interface WebhookOutcome {
   response: WebhookResponse;
   /** Jobs to enqueue before the response is sent; enqueue failure turns the response into a 5xx. */
   jobs: ArchiveJob[];
+  /** Named counts for metrics (e.g. failed operations, refused locations); never identifiers or secrets. */
+  counts?: Readonly<Record<string, number>>;
+}
+
+/** A download opened with a grant; the extension is what the first bytes showed. */
+export interface GrantedDownload extends DownloadStream {
+  fileExtension: string;
+}
+
+/** What a source supports beyond webhooks. Absent means everything (list and delete). */
+export interface SourceCapabilities {
+  /** The platform can list recordings: the sweep, backfill and status may ask it. */
+  readonly list: boolean;
+  /** The platform keeps recordings that retention may delete once archived. */
+  readonly delete: boolean;
 }
 
 export interface SourceStats {
@@ -56,6 +71,8 @@ export interface SourceStats {
 export interface RecordingSource {
   readonly provider: ProviderName;
   readonly sourceId: string;
+  /** Absent: list and delete are both supported. Webhook-only sources say `{ list: false, delete: false }`. */
+  readonly capabilities?: SourceCapabilities;
   /**
    * Every recording whose call started inside the window. The adapter splits the window and pages as
    * the provider requires, and serialises its list calls where the provider demands it.
@@ -68,6 +85,15 @@ export interface RecordingSource {
   resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]>;
   /** Opens the recording's bytes through the provider's preferred route; hosts are checked first. */
   openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream>;
+  /**
+   * Opens a recording a notification granted (`fetch-now` jobs): the grant's URL with its bearer token.
+   * Hosts are checked first; a refused or vanished grant throws ExpiredBeforeFetchError.
+   */
+  openGrantedDownload?(
+    recording: SourceRecording,
+    grant: DownloadGrant,
+    signal?: AbortSignal,
+  ): Promise<GrantedDownload>;
   /** Deletes exactly this one recording at the source. Never a range. */
   deleteRecording(recording: SourceRecording, signal?: AbortSignal): Promise<'deleted' | 'already-gone'>;
   /** Totals for a window, where the provider offers them. */

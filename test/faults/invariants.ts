@@ -177,7 +177,7 @@ export async function assertInvariants(
   const deadIds = deadLetters.map((letter) => {
     try {
       const job = parseJob(letter.body);
-      return job.type === 'recording' ? job.recording.recordingId : `hint@${job.eventTime}`;
+      return job.type === 'hint' ? `hint@${job.eventTime}` : job.recording.recordingId;
     } catch {
       return '(malformed job)';
     }

@@ -106,7 +106,7 @@ describe.skipIf(!motoAvailable())('SqsJobQueue against moto', () => {
       expect(records).toHaveLength(expected);
       const received = records.map((record) => parseJob(record.body));
       const sent = jobs.filter(
-        (job) => (job.type === 'recording' ? job.recording.provider : job.provider) === provider,
+        (job) => (job.type === 'hint' ? job.provider : job.recording.provider) === provider,
       );
       expect(received.map(describeJob).sort()).toEqual(sent.map(describeJob).sort());
       for (const record of records) {

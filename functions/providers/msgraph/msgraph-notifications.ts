@@ -1,0 +1,223 @@
+/**
+ * Parsing of calling-bot `commsNotifications` documents (seed 003, providers.md (c)). A delivery holds
+ * one or more notifications; each is sorted into what callvault does with it:
+ * - `recording`: a `recordOperation` completed with a `recordingLocation` and a `recordingAccessToken`
+ *   on an allowed host: fetched at once;
+ * - `failed`: the operation failed, or completed without a recording: logged with its `resultInfo`;
+ * - `refused`: a recording whose location fails the SSRF guard, or an operation too malformed to name:
+ *   never fetched;
+ * - `ignored`: everything else (call state changes, other operations, a running operation).
+ * Only the envelope is strict; a notification's other fields are kept as they came.
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../../core/errors';
+import { assertAllowedUrl } from '../http';
+
+const RECORD_OPERATION_TYPE = '#microsoft.graph.recordoperation';
+const NOTIFICATIONS_TYPE = '#microsoft.graph.commsnotifications';
+/** Longer operation ids are not Graph's (they are GUIDs); the key segment stays bounded either way. */
+const MAX_OPERATION_ID_LENGTH = 256;
+
+const envelopeSchema = z.looseObject({
+  '@odata.type': z.string().optional(),
+  value: z.array(z.unknown()),
+});
+
+const notificationSchema = z.looseObject({
+  '@odata.type': z.string().optional(),
+  changeType: z.string().optional(),
+  resourceUrl: z.string().optional(),
+  resourceData: z.unknown().optional(),
+});
+
+const resultInfoSchema = z.looseObject({
+  code: z.union([z.number(), z.string()]).nullish(),
+  subcode: z.union([z.number(), z.string()]).nullish(),
+  message: z.string().nullish(),
+});
+
+const recordOperationSchema = z.looseObject({
+  '@odata.type': z.string(),
+  id: z.string().trim().min(1).max(MAX_OPERATION_ID_LENGTH),
+  status: z.string(),
+  clientContext: z.string().nullish(),
+  resultInfo: resultInfoSchema.nullish(),
+  completionReason: z.string().nullish(),
+  recordingLocation: z.string().nullish(),
+  recordingAccessToken: z.string().nullish(),
+});
+
+export interface ResultInfo {
+  code?: number | string;
+  subcode?: number | string;
+  message?: string;
+}
+
+/** What every sorted notification about a record operation knows. */
+interface OperationFacts {
+  operationId: string;
+  /** From `resourceUrl` (`/communications/calls/{callId}/operations/{id}`), as given. */
+  callId?: string;
+  clientContext?: string;
+  resultInfo?: ResultInfo;
+  completionReason?: string;
+  status: string;
+}
+
+export type SortedNotification =
+  | (OperationFacts & {
+      kind: 'recording';
+      recordingLocation: string;
+      recordingAccessToken: string;
+      /** The notification as received, minus the access token: what the sidecar keeps. */
+      notification: Record<string, unknown>;
+    })
+  | (OperationFacts & { kind: 'failed'; outcome: 'failed' | 'completed-without-recording' })
+  | {
+      kind: 'refused';
+      why: 'location-not-allowed' | 'malformed-operation';
+      operationId?: string;
+      callId?: string;
+      detail: string;
+    }
+  | { kind: 'ignored'; what: string };
+
+/** The notifications of one delivery, in order. Throws InvalidInputError when it is not a commsNotifications document. */
+export function parseCommsNotifications(body: string): unknown[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new InvalidInputError('msgraph notification body is not JSON');
+  }
+  const parsed = envelopeSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new InvalidInputError(
+      'msgraph notification body is not a commsNotifications document (no "value" array)',
+    );
+  }
+  const type = parsed.data['@odata.type'];
+  if (type !== undefined && type.toLowerCase() !== NOTIFICATIONS_TYPE) {
+    throw new InvalidInputError(`msgraph notification body has @odata.type ${type.slice(0, 80)}`);
+  }
+  if (parsed.data.value.length === 0)
+    throw new InvalidInputError('msgraph notification body holds no notifications');
+  return parsed.data.value;
+}
+
+/** `{callId}` of `/communications/calls/{callId}/…`. */
+export function callIdFromResourceUrl(resourceUrl: string | undefined): string | undefined {
+  const match = /\/communications\/calls\/([^/?#]+)/i.exec(resourceUrl ?? '');
+  return match?.[1] ? decodeURIComponent(match[1]) : undefined;
+}
+
+/**
+ * Allow-list patterns with the port spelled out: a pattern without one allows only the scheme's default
+ * port, so `file.example` never lets a location reach another service on the same host.
+ */
+export function exactDownloadHosts(allowedHosts: readonly string[], protocol: string): string[] {
+  const defaultPort = protocol === 'http:' ? '80' : '443';
+  return allowedHosts.map((pattern) => (/:\d+$/.test(pattern) ? pattern : `${pattern}:${defaultPort}`));
+}
+
+/** The SSRF guard: https on an allowed host and port; plain http only on loopback. Throws DisallowedUrlError. */
+export function assertAllowedRecordingLocation(location: string, allowedHosts: readonly string[]): URL {
+  let protocol = 'https:';
+  try {
+    protocol = new URL(location).protocol;
+  } catch {
+    // assertAllowedUrl refuses it with the proper error.
+  }
+  return assertAllowedUrl(location, exactDownloadHosts(allowedHosts, protocol));
+}
+
+/** Removes the access token wherever it sits, so what is kept can be stored and shown. */
+export function withoutAccessToken(value: unknown, token: string): unknown {
+  if (Array.isArray(value)) return value.map((item) => withoutAccessToken(item, token));
+  if (value && typeof value === 'object') {
+    const copy: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(value)) {
+      if (/accesstoken/i.test(name)) continue;
+      copy[name] = withoutAccessToken(field, token);
+    }
+    return copy;
+  }
+  if (typeof value === 'string' && token.length > 0 && value.includes(token)) {
+    return value.split(token).join('[redacted]');
+  }
+  return value;
+}
+
+function resultInfoOf(value: z.infer<typeof resultInfoSchema> | null | undefined): ResultInfo | undefined {
+  if (!value) return undefined;
+  const info: ResultInfo = {};
+  if (value.code !== undefined && value.code !== null) info.code = value.code;
+  if (value.subcode !== undefined && value.subcode !== null) info.subcode = value.subcode;
+  if (value.message) info.message = value.message.slice(0, 500);
+  return info;
+}
+
+function isRecordOperation(resourceData: unknown): boolean {
+  if (!resourceData || typeof resourceData !== 'object' || Array.isArray(resourceData)) return false;
+  const type = (resourceData as Record<string, unknown>)['@odata.type'];
+  return typeof type === 'string' && type.toLowerCase() === RECORD_OPERATION_TYPE;
+}
+
+/** Sorts one notification (see the module comment); never throws. */
+export function sortNotification(raw: unknown, allowedDownloadHosts: readonly string[]): SortedNotification {
+  const notification = notificationSchema.safeParse(raw);
+  if (!notification.success) return { kind: 'ignored', what: 'not a notification object' };
+  const { resourceData, resourceUrl } = notification.data;
+  if (!isRecordOperation(resourceData)) {
+    const type = Array.isArray(resourceData)
+      ? 'a collection'
+      : String((resourceData as Record<string, unknown> | undefined)?.['@odata.type'] ?? 'no resource type');
+    return { kind: 'ignored', what: type.slice(0, 80) };
+  }
+  const callId = callIdFromResourceUrl(resourceUrl);
+  const operation = recordOperationSchema.safeParse(resourceData);
+  if (!operation.success) {
+    return {
+      kind: 'refused',
+      why: 'malformed-operation',
+      callId,
+      detail: operation.error.issues
+        .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+        .join('; ')
+        .slice(0, 300),
+    };
+  }
+  const data = operation.data;
+  const facts: OperationFacts = {
+    operationId: data.id,
+    callId,
+    clientContext: data.clientContext ?? undefined,
+    resultInfo: resultInfoOf(data.resultInfo),
+    completionReason: data.completionReason ?? undefined,
+    status: data.status,
+  };
+  const status = data.status.toLowerCase();
+  if (status === 'failed') return { ...facts, kind: 'failed', outcome: 'failed' };
+  if (status !== 'completed') return { kind: 'ignored', what: `recordOperation ${data.status.slice(0, 40)}` };
+  if (!data.recordingLocation || !data.recordingAccessToken) {
+    return { ...facts, kind: 'failed', outcome: 'completed-without-recording' };
+  }
+  try {
+    assertAllowedRecordingLocation(data.recordingLocation, allowedDownloadHosts);
+  } catch (error) {
+    return {
+      kind: 'refused',
+      why: 'location-not-allowed',
+      operationId: data.id,
+      callId,
+      detail: (error as Error).message,
+    };
+  }
+  return {
+    ...facts,
+    kind: 'recording',
+    recordingLocation: data.recordingLocation,
+    recordingAccessToken: data.recordingAccessToken,
+    notification: withoutAccessToken(notification.data, data.recordingAccessToken) as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import {
+  MEDIA_PERSISTENCE_README_SECTION,
+  MSGRAPH_ISSUERS,
+  MSGRAPH_OPENID_CONFIGURATION_URL,
+  msgraphSourceSchema,
+} from '../../../../functions/providers/msgraph/msgraph-config';
+import { MsGraphSource } from '../../../../functions/providers/msgraph/msgraph-source';
+
+const minimal = {
+  provider: 'msgraph',
+  id: 'teams-bot',
+  botAppId: '7a6c3f52-1f1e-4d0c-9a53-2f8d9e4b6c10',
+  tenantId: '3F0B9C1E-8D4A-4E7B-B2A6-5C9D1E0F7A24',
+  allowedDownloadHosts: ['file.location'],
+  mediaPersistenceApproved: true,
+};
+
+/** Each issue as `path: message`, the way the configuration loader reports them. */
+function issues(value: unknown): string[] {
+  const parsed = msgraphSourceSchema.safeParse(value);
+  if (parsed.success) return [];
+  return parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+}
+
+describe('msgraph source configuration', () => {
+  it('fills the documented defaults', () => {
+    expect(msgraphSourceSchema.parse(minimal)).toEqual({
+      ...minimal,
+      enabled: true,
+      openIdConfigurationUrl: MSGRAPH_OPENID_CONFIGURATION_URL,
+      allowedIssuers: [...MSGRAPH_ISSUERS],
+      retentionClass: 'standard',
+    });
+    expect(MSGRAPH_OPENID_CONFIGURATION_URL).toBe(
+      'https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration',
+    );
+    expect(MSGRAPH_ISSUERS).toEqual(['https://graph.microsoft.com', 'https://api.botframework.com']);
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['false', false],
+    ['the string "true"', 'true'],
+  ])(
+    'refuses the source when mediaPersistenceApproved is %s, naming the field, the reason and the README section',
+    (_name, value) => {
+      const [problem, ...others] = issues({ ...minimal, mediaPersistenceApproved: value });
+      expect(others).toEqual([]);
+      expect(problem).toMatch(/^mediaPersistenceApproved: must be true/);
+      expect(problem).toContain('may not record or persist media');
+      expect(problem).toContain(`"${MEDIA_PERSISTENCE_README_SECTION}"`);
+      expect(MEDIA_PERSISTENCE_README_SECTION).toBe('Microsoft Graph calling bot: media persistence');
+    },
+  );
+
+  it('requires allowedDownloadHosts, with no default', () => {
+    const { allowedDownloadHosts: _hosts, ...withoutHosts } = minimal;
+    expect(issues(withoutHosts)).toEqual([expect.stringMatching(/^allowedDownloadHosts: /)]);
+    expect(issues({ ...minimal, allowedDownloadHosts: [] })).toEqual([
+      'allowedDownloadHosts: list at least one host',
+    ]);
+    expect(issues({ ...minimal, allowedDownloadHosts: ['https://file.location/'] })).toEqual([
+      expect.stringMatching(/^allowedDownloadHosts\.0: expected a host name/),
+    ]);
+  });
+
+  it.each([
+    ['botAppId', 'my-bot'],
+    ['tenantId', 'contoso.onmicrosoft.com'],
+    ['openIdConfigurationUrl', 'http://api.aps.skype.com/v1/.well-known/OpenIdConfiguration'],
+    ['allowedIssuers', []],
+    ['retention', { deleteFromSourceAfterDays: 30 }],
+  ])('refuses an invalid %s', (field, value) => {
+    expect(issues({ ...minimal, [field]: value })).toEqual([expect.stringMatching(new RegExp(`^${field}`))]);
+  });
+
+  it('accepts a loopback http key endpoint (sandboxes)', () => {
+    expect(
+      issues({
+        ...minimal,
+        openIdConfigurationUrl: 'http://127.0.0.1:8080/v1/.well-known/OpenIdConfiguration',
+      }),
+    ).toEqual([]);
+  });
+
+  it('refuses unknown fields', () => {
+    expect(issues({ ...minimal, clientSecret: 'x' })).toEqual([expect.stringMatching(/clientSecret/)]);
+  });
+
+  it('will not build a source from a hand-made config that skips the approval', () => {
+    const config = { ...msgraphSourceSchema.parse(minimal), mediaPersistenceApproved: false };
+    expect(
+      () => new MsGraphSource({ config: config as unknown as z.infer<typeof msgraphSourceSchema> }),
+    ).toThrow(/mediaPersistenceApproved must be true/);
+  });
+});

@@ -1,0 +1,86 @@
+/** Shared set-up for the Microsoft Graph adapter tests: a Graph sandbox on loopback and a source pointed at it. */
+import type { Clock, Log, WebhookRequest } from '../../../../functions/core/ports';
+import {
+  type MsGraphSourceConfig,
+  msgraphSourceSchema,
+} from '../../../../functions/providers/msgraph/msgraph-config';
+import { MsGraphSource, type MsGraphTuning } from '../../../../functions/providers/msgraph/msgraph-source';
+import {
+  type GraphSandbox,
+  type GraphSandboxOptions,
+  startGraphSandbox,
+} from '../../../../functions/sandbox/msgraph-sandbox';
+
+export const SOURCE_ID = 'teams-bot';
+/** One minute before a month (and year-day) boundary, so dates in keys are checked where they can go wrong. */
+export const PINNED = new Date('2026-03-31T23:59:00.000Z');
+
+export interface LogLine {
+  level: string;
+  message: string;
+  attributes?: Record<string, unknown>;
+}
+
+export function recordingLog(): Log & { lines: LogLine[]; text(): string } {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
+    void lines.push({ level, message, attributes });
+  return {
+    lines,
+    text: () => JSON.stringify(lines),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  };
+}
+
+/** A clock tests move by hand. */
+export function manualClock(start: Date = PINNED): Clock & { advance(ms: number): void } {
+  let now = start.getTime();
+  return {
+    now: () => new Date(now),
+    advance: (ms) => {
+      now += ms;
+    },
+  };
+}
+
+export interface GraphHarness {
+  sandbox: GraphSandbox;
+  source: MsGraphSource;
+  config: MsGraphSourceConfig;
+  clock: ReturnType<typeof manualClock>;
+  log: ReturnType<typeof recordingLog>;
+}
+
+export async function startGraphHarness(
+  options: {
+    sandbox?: GraphSandboxOptions;
+    config?: Record<string, unknown>;
+    tuning?: Partial<MsGraphTuning>;
+    clock?: ReturnType<typeof manualClock>;
+  } = {},
+): Promise<GraphHarness> {
+  const clock = options.clock ?? manualClock();
+  const sandbox = await startGraphSandbox({ clock, ...options.sandbox });
+  const config = msgraphSourceSchema.parse({
+    provider: 'msgraph',
+    id: SOURCE_ID,
+    botAppId: sandbox.botAppId,
+    tenantId: sandbox.tenantId,
+    openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
+    allowedDownloadHosts: [sandbox.recordingHostPort],
+    mediaPersistenceApproved: true,
+    ...options.config,
+  });
+  const log = recordingLog();
+  const source = new MsGraphSource({ config, clock, log, tuning: options.tuning });
+  return { sandbox, source, config, clock, log };
+}
+
+export function notificationRequest(body: string, token?: string): WebhookRequest {
+  const headers: Record<string, string | undefined> = { 'content-type': 'application/json' };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  return { method: 'POST', query: {}, headers, body };
+}
