@@ -3,7 +3,10 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, DownloadStream, Log } from '../../../../functions/core/ports';
 import { RecordingVerifier, type StreamSummary } from '../../../../functions/core/verify-stream';
-import { InProcessRateGateStore, type RateGateStore } from '../../../../functions/providers/ringcentral/rate-gate';
+import {
+  InProcessRateGateStore,
+  type RateGateStore,
+} from '../../../../functions/providers/ringcentral/rate-gate';
 import {
   type RingCentralSourceConfig,
   ringCentralSourceSchema,
@@ -12,7 +15,10 @@ import {
   RingCentralSource,
   type RingCentralSourceOptions,
 } from '../../../../functions/providers/ringcentral/ringcentral-source';
-import { InProcessTokenStore, type TokenStore } from '../../../../functions/providers/ringcentral/token-store';
+import {
+  InProcessTokenStore,
+  type TokenStore,
+} from '../../../../functions/providers/ringcentral/token-store';
 import {
   type RingCentralSandbox,
   type RingCentralSandboxOptions,
