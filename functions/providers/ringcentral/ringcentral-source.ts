@@ -6,7 +6,7 @@
  * (`DELETE /account/~/call-recordings`), never a call-log row. Call log, content and delete share the
  * Heavy rate group and pass the source's gate.
  */
-import { type PassThrough, Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import { detectMediaKind, SIGNATURE_BYTES } from '../../core/media-signature';
@@ -535,33 +535,29 @@ export class RingCentralSource implements RecordingSource {
 }
 
 /**
- * Reads the first `bytes` bytes of a body without consuming them: they are put back, or, when the body
- * already ended, served from a fresh stream.
+ * Reads the first `bytes` bytes of a body and hands back a stream that still yields every byte: the
+ * head, then the rest of the body (its errors included). Destroying the returned stream releases the
+ * download.
  */
 async function readHead(body: PassThrough, bytes: number): Promise<{ head: Buffer; body: Readable }> {
   const chunks: Buffer[] = [];
   let length = 0;
-  let ended = false;
   await new Promise<void>((resolve, reject) => {
     const cleanup = () => {
-      body.off('readable', onReadable);
+      body.off('data', onData);
       body.off('end', onEnd);
       body.off('error', onError);
     };
-    const onReadable = () => {
-      while (length < bytes) {
-        const chunk = body.read() as Buffer | null;
-        if (chunk === null) break;
-        chunks.push(chunk);
-        length += chunk.length;
-      }
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
       if (length >= bytes) {
+        body.pause();
         cleanup();
         resolve();
       }
     };
     const onEnd = () => {
-      ended = true;
       cleanup();
       resolve();
     };
@@ -569,14 +565,23 @@ async function readHead(body: PassThrough, bytes: number): Promise<{ head: Buffe
       cleanup();
       reject(error);
     };
-    body.on('readable', onReadable);
+    body.on('data', onData);
     body.once('end', onEnd);
     body.once('error', onError);
   });
   const head = Buffer.concat(chunks);
-  if (ended) return { head, body: Readable.from(head.length > 0 ? [head] : []) };
-  if (head.length > 0) body.unshift(head);
-  return { head, body };
+  const out = new PassThrough();
+  if (head.length > 0) out.write(head);
+  if (body.readableEnded) {
+    out.end();
+    return { head, body: out };
+  }
+  body.on('error', (error) => out.destroy(error));
+  out.on('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  body.pipe(out);
+  return { head, body: out };
 }
 
 /** Builds the adapter; what the providers registry calls for `provider: "ringcentral"`. */
