@@ -9,9 +9,9 @@ import {
   consumeVerified,
   JAN_2024,
   JAN_WINDOW,
+  manualClock,
   type RingCentralHarness,
   startHarness,
-  waitFor,
 } from './ringcentral-fixture';
 
 describe('RingCentralSource.openDownload', () => {
@@ -140,29 +140,32 @@ describe('RingCentralSource.openDownload', () => {
   });
 
   it('is not ready while the content is not downloadable after hang-up, then downloads it', async () => {
-    // Prepare: the event arrives at hang-up; the media host serves the file 600 ms later.
-    harness = await startHarness({ sandbox: { recordingReadyDelayMs: 600 } });
-    const call = harness.sandbox.startCall({ startedAt: new Date(Date.now() - 60_000) });
+    // Prepare: the event arrives at hang-up; the media host serves the file 90 s later.
+    const clock = manualClock();
+    harness = await startHarness({ clock, sandbox: { clock, recordingReadyDelayMs: 90_000 } });
+    const call = harness.sandbox.startCall({ startedAt: new Date(clock.now().getTime() - 60_000) });
     await harness.sandbox.hangUp(call.telephonySessionId);
-    const hangUpAt = Date.now();
     const job: HintJob = {
       v: JOB_VERSION,
       type: 'hint',
       provider: 'ringcentral',
       sourceId: 'rc-test',
-      eventTime: new Date().toISOString(),
+      eventTime: clock.now().toISOString(),
       hint: { telephonySessionId: call.telephonySessionId, recordingIds: call.recording!.id },
     };
     const [recording] = await harness.source.resolveHint(job);
 
     // Act
     const early = await harness.source.openDownload(recording!).catch((error: unknown) => error);
-    await waitFor(() => Date.now() >= hangUpAt + 650);
+    clock.advance(30_000);
+    const stillEarly = await harness.source.openDownload(recording!).catch((error: unknown) => error);
+    clock.advance(61_000);
     const summary = await consumeVerified(await harness.source.openDownload(recording!));
 
     // Assess
     expect(early).toBeInstanceOf(NotReadyError);
     expect((early as Error).message).toMatch(/no content yet/);
+    expect(stillEarly).toBeInstanceOf(NotReadyError);
     expect(summary.sha256).toBe(harness.sandbox.expectedSha256(call.recording!.id));
     // Within the first hour a 404 is taken as "not ready" without asking the call log again.
     expect(harness.sandbox.counters.callLogCalls).toBe(1);
