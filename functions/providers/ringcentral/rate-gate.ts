@@ -33,12 +33,16 @@ export interface RateGateStore {
   close(key: string, untilMs: number): Promise<void>;
   /** Epoch ms until which the gate is closed (0 when it never was). */
   closedUntil(key: string): Promise<number>;
-  /** Adopts the pacing the server reported (window / limit). */
+  /**
+   * Adopts the pacing the server reported (window / limit), from the last slot taken on: a slot
+   * scheduled with the old pacing moves later when the new one is slower.
+   */
   learnInterval(key: string, intervalMs: number): Promise<void>;
 }
 
 interface GateState {
   nextSlotAtMs: number;
+  lastSlotAtMs?: number;
   closedUntilMs: number;
   learntIntervalMs?: number;
 }
@@ -63,6 +67,7 @@ export class InProcessRateGateStore implements RateGateStore {
     const state = this.state(key);
     const atMs = Math.max(request.nowMs, state.nextSlotAtMs, state.closedUntilMs);
     if (atMs - request.nowMs > request.maxWaitMs) return { granted: false, atMs };
+    state.lastSlotAtMs = atMs;
     state.nextSlotAtMs = atMs + (state.learntIntervalMs ?? request.intervalMs);
     return { granted: true, atMs };
   }
@@ -77,7 +82,11 @@ export class InProcessRateGateStore implements RateGateStore {
   }
 
   async learnInterval(key: string, intervalMs: number): Promise<void> {
-    this.state(key).learntIntervalMs = intervalMs;
+    const state = this.state(key);
+    state.learntIntervalMs = intervalMs;
+    if (state.lastSlotAtMs !== undefined) {
+      state.nextSlotAtMs = Math.max(state.nextSlotAtMs, state.lastSlotAtMs + intervalMs);
+    }
   }
 }
 
@@ -106,6 +115,12 @@ export interface GateObservation {
   headers: IncomingHttpHeaders;
 }
 
+/**
+ * Slots are spaced a little wider than window / limit: evenly paced requests sit on the edge of a fixed
+ * window, and a few milliseconds of network jitter would otherwise put one request too many in it.
+ */
+export const PACING_MARGIN = 1.05;
+
 function headerNumber(headers: IncomingHttpHeaders, name: string): number | undefined {
   const raw = headers[name];
   const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
@@ -116,7 +131,7 @@ export class HeavyGate {
   constructor(private readonly options: HeavyGateOptions) {}
 
   private get configuredIntervalMs(): number {
-    return Math.ceil(60_000 / this.options.perMinute);
+    return Math.ceil((60_000 / this.options.perMinute) * PACING_MARGIN);
   }
 
   /**
@@ -157,7 +172,9 @@ export class HeavyGate {
     const { headers } = answer;
     const limit = headerNumber(headers, 'x-rate-limit-limit');
     const windowSeconds = headerNumber(headers, 'x-rate-limit-window');
-    if (limit && windowSeconds) await store.learnInterval(key, Math.ceil((windowSeconds * 1000) / limit));
+    if (limit && windowSeconds) {
+      await store.learnInterval(key, Math.ceil(((windowSeconds * 1000) / limit) * PACING_MARGIN));
+    }
     if (answer.status !== 429) return undefined;
     const seconds =
       retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? this.options.defaultRetryAfterSeconds ?? 60;
