@@ -149,7 +149,11 @@ export class RingCentralApi {
         ...request.headers,
         authorization: `Bearer ${token}`,
       };
-      if (request.json !== undefined) headers['content-type'] = 'application/json';
+      if (request.json !== undefined) {
+        headers['content-type'] = 'application/json';
+        // Node frames a DELETE body only with an explicit length (no chunked encoding for DELETE).
+        headers['content-length'] = String(Buffer.byteLength(JSON.stringify(request.json)));
+      }
       const { answer, status, headers: answerHeaders, discard } = await send(headers);
       if (request.group === 'heavy') {
         const wait = await gate.observe({ status, headers: answerHeaders });
