@@ -35,7 +35,7 @@ export const DEFAULT_EXTENSIONS: readonly SandboxExtension[] = [
 
 export interface SandboxCallInput {
   kind?: SandboxCallKind;
-  /** Call start; default now. */
+  /** Call start; default such that a finished call ended now (a live one starts now). */
   startedAt?: Date;
   /** Default 60. */
   durationSeconds?: number;
@@ -125,7 +125,9 @@ export function buildSandboxCall(
   const otherExtension =
     kind === 'internal' ? (byId(input.otherExtensionId) ?? users[1] ?? extension) : undefined;
   const durationSeconds = input.durationSeconds ?? 60;
-  const startedAt = input.startedAt ?? context.now;
+  // A finished call ends now by default; a live one starts now.
+  const startedAt =
+    input.startedAt ?? new Date(context.now.getTime() - (input.live ? 0 : durationSeconds * 1000));
   const serial = context.serial;
   const recorded = (input.recorded ?? true) && !input.shortRecording;
   const defaultResult = kind === 'ringout-busy' ? 'Busy' : kind === 'inbound' ? 'Accepted' : 'Call connected';
