@@ -123,14 +123,5 @@ export async function consumeVerified(download: DownloadStream, sourceSize?: num
   return verifier.summary();
 }
 
-/** Waits until `condition` holds, polling; fails after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 export const JAN_2024 = new Date('2024-01-10T10:00:00Z');
 export const JAN_WINDOW = { from: new Date('2024-01-10T00:00:00Z'), to: new Date('2024-01-11T00:00:00Z') };
