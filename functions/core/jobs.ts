@@ -19,6 +19,7 @@ const partySchema = z.object({
   number: z.string().optional(),
   name: z.string().optional(),
   extensionId: z.string().optional(),
+  personId: z.string().optional(),
 });
 
 export const serialisedRecordingSchema = z.object({
@@ -35,6 +36,8 @@ export const serialisedRecordingSchema = z.object({
   extension: z.object({ id: z.string(), name: z.string().optional() }).optional(),
   callerStatus: z.string().optional(),
   calleeStatus: z.string().optional(),
+  callResult: z.string().optional(),
+  parties: z.array(partySchema).optional(),
   size: z.number().int().nonnegative().optional(),
   contentType: z.string().optional(),
   fileExtension: z.string().min(1),

@@ -10,6 +10,8 @@ export interface CallParty {
   name?: string;
   /** Platform user/extension id; for RingCentral this doubles as the Team Messaging person id. */
   extensionId?: string;
+  /** Team Messaging (Glip) person id: equals extensionId for company users; external numbers have none. */
+  personId?: string;
 }
 
 export interface SourceRecording {
@@ -29,6 +31,10 @@ export interface SourceRecording {
   extension?: { id: string; name?: string };
   callerStatus?: string;
   calleeStatus?: string;
+  /** The call's overall result as the platform reports it (RingCentral `result`, e.g. `Call connected`). */
+  callResult?: string;
+  /** Every distinct party the call involved (all legs), where the platform reports more than from/to. */
+  parties?: CallParty[];
   /** Size in bytes as the source reports it; the archived copy must match it exactly. */
   size?: number;
   contentType?: string;

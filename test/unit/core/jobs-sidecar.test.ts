@@ -50,7 +50,7 @@ describe('sidecar', () => {
       archivedAt: new Date('2026-11-20T10:06:00Z'),
     });
     expect(sidecar).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: 2,
       provider: 'telphin',
       sourceId: 'main',
       recordingId: recording.recordingId,
@@ -63,9 +63,24 @@ describe('sidecar', () => {
       sourceReportedSize: 1234,
       sha256: 'a'.repeat(64),
       archivedAt: '2026-11-20T10:06:00.000Z',
+      // Platforms without leg data get their from/to as the parties.
+      callResult: null,
+      parties: [{ number: '+74950000001' }, { number: '0541', extensionId: '3388' }],
       raw: recording.raw,
     });
     expect(parseSidecar(serialiseSidecar(sidecar))).toEqual(sidecar);
+  });
+
+  it('still reads version-1 sidecars, which lack parties and callResult', () => {
+    const sidecar = buildSidecar(recording, {
+      objectKey: 'recordings/telphin/main/2026/11/20/x.mp3',
+      size: 1234,
+      sha256: 'a'.repeat(64),
+      contentType: 'audio/mpeg',
+      archivedAt: new Date('2026-11-20T10:06:00Z'),
+    });
+    const { parties: _parties, callResult: _callResult, ...v1 } = { ...sidecar, schemaVersion: 1 };
+    expect(parseSidecar(JSON.stringify(v1))).toEqual(v1);
   });
 
   it('refuses a sidecar without a valid sha256', () => {

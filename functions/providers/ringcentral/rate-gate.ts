@@ -1,0 +1,185 @@
+/**
+ * The per-source gate for RingCentral's Heavy group (call log, recording content, delete). Requests are
+ * paced evenly, one slot per `window / limit`, from one shared schedule, so every worker of a source
+ * together stays inside the budget. A 429 closes the gate for its Retry-After for every worker, and the
+ * X-Rate-Limit-Limit/-Window headers RingCentral sends with each answer replace the configured figures.
+ *
+ * The schedule lives behind `RateGateStore`: in-process for one container and the local host; a
+ * DynamoDB store with the same contract shares it across Lambda containers.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { RateLimitedError } from '../../core/errors';
+import type { Clock, Log } from '../../core/ports';
+import { retryAfterSeconds } from '../http';
+import { abortableSleep } from './abortable-sleep';
+
+export type GateReservation =
+  /** The caller owns the slot at `atMs` and may send then, once the gate is still open. */
+  | { granted: true; atMs: number }
+  /** The next slot opens at `atMs`, later than the caller is willing to wait; nothing was taken. */
+  | { granted: false; atMs: number };
+
+export interface RateGateStore {
+  /**
+   * Atomically takes the next slot: the latest of now, the slot after the last one taken, and the end
+   * of any closure. Taken only if it opens within `maxWaitMs`; the following slot is `intervalMs`
+   * later (or the interval learnt from the server, once set).
+   */
+  reserve(
+    key: string,
+    request: { nowMs: number; intervalMs: number; maxWaitMs: number },
+  ): Promise<GateReservation>;
+  /** Closes the gate until `untilMs` for every holder. A later closure stands; an earlier one is extended. */
+  close(key: string, untilMs: number): Promise<void>;
+  /** Epoch ms until which the gate is closed (0 when it never was). */
+  closedUntil(key: string): Promise<number>;
+  /**
+   * Adopts the pacing the server reported (window / limit), from the last slot taken on: a slot
+   * scheduled with the old pacing moves later when the new one is slower.
+   */
+  learnInterval(key: string, intervalMs: number): Promise<void>;
+}
+
+interface GateState {
+  nextSlotAtMs: number;
+  lastSlotAtMs?: number;
+  closedUntilMs: number;
+  learntIntervalMs?: number;
+}
+
+/** One container's schedule. Operations are atomic because nothing in them awaits. */
+export class InProcessRateGateStore implements RateGateStore {
+  private readonly states = new Map<string, GateState>();
+
+  private state(key: string): GateState {
+    let state = this.states.get(key);
+    if (!state) {
+      state = { nextSlotAtMs: 0, closedUntilMs: 0 };
+      this.states.set(key, state);
+    }
+    return state;
+  }
+
+  async reserve(
+    key: string,
+    request: { nowMs: number; intervalMs: number; maxWaitMs: number },
+  ): Promise<GateReservation> {
+    const state = this.state(key);
+    const atMs = Math.max(request.nowMs, state.nextSlotAtMs, state.closedUntilMs);
+    if (atMs - request.nowMs > request.maxWaitMs) return { granted: false, atMs };
+    state.lastSlotAtMs = atMs;
+    state.nextSlotAtMs = atMs + (state.learntIntervalMs ?? request.intervalMs);
+    return { granted: true, atMs };
+  }
+
+  async close(key: string, untilMs: number): Promise<void> {
+    const state = this.state(key);
+    state.closedUntilMs = Math.max(state.closedUntilMs, untilMs);
+  }
+
+  async closedUntil(key: string): Promise<number> {
+    return this.state(key).closedUntilMs;
+  }
+
+  async learnInterval(key: string, intervalMs: number): Promise<void> {
+    const state = this.state(key);
+    state.learntIntervalMs = intervalMs;
+    if (state.lastSlotAtMs !== undefined) {
+      state.nextSlotAtMs = Math.max(state.nextSlotAtMs, state.lastSlotAtMs + intervalMs);
+    }
+  }
+}
+
+/** The schedule every RingCentral source of this process shares unless it is given another. */
+export const processRateGateStore = new InProcessRateGateStore();
+
+export interface HeavyGateOptions {
+  key: string;
+  /** Configured budget (`rateLimits.heavyPerMinute`). */
+  perMinute: number;
+  store: RateGateStore;
+  clock: Clock;
+  log: Log;
+  /**
+   * Longest a request waits for its slot in this invocation. Beyond it the gate answers
+   * RateLimitedError with the wait, so a queued job goes back to its queue instead of holding a worker.
+   */
+  maxWaitMs: number;
+  /** Used for a 429 without Retry-After or X-Rate-Limit-Window. */
+  defaultRetryAfterSeconds?: number;
+}
+
+/** What the gate needs to see of an answer to correct itself. */
+export interface GateObservation {
+  status: number;
+  headers: IncomingHttpHeaders;
+}
+
+/**
+ * Slots are spaced a little wider than window / limit: evenly paced requests sit on the edge of a fixed
+ * window, and a few milliseconds of network jitter would otherwise put one request too many in it.
+ */
+export const PACING_MARGIN = 1.05;
+
+function headerNumber(headers: IncomingHttpHeaders, name: string): number | undefined {
+  const raw = headers[name];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  return value && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+export class HeavyGate {
+  constructor(private readonly options: HeavyGateOptions) {}
+
+  private get configuredIntervalMs(): number {
+    return Math.ceil((60_000 / this.options.perMinute) * PACING_MARGIN);
+  }
+
+  /**
+   * Waits for this source's next Heavy slot. Re-checks the gate after the wait, because a 429 seen by
+   * another worker meanwhile closes it for everyone: the slot is then given up and a new one taken.
+   */
+  async waitForSlot(signal?: AbortSignal): Promise<void> {
+    const { store, key, clock } = this.options;
+    for (;;) {
+      const nowMs = clock.now().getTime();
+      const reservation = await store.reserve(key, {
+        nowMs,
+        intervalMs: this.configuredIntervalMs,
+        maxWaitMs: this.options.maxWaitMs,
+      });
+      if (!reservation.granted) {
+        const seconds = Math.max(1, Math.ceil((reservation.atMs - nowMs) / 1000));
+        throw new RateLimitedError(
+          `RingCentral Heavy group of source ${key} has no free slot for ${seconds} s`,
+          seconds,
+        );
+      }
+      await abortableSleep(reservation.atMs - nowMs, signal, 'waiting for a RingCentral Heavy slot');
+      if ((await store.closedUntil(key)) <= clock.now().getTime()) return;
+    }
+  }
+
+  /**
+   * Reads an answer's rate-limit headers: adopts the server's limit and window as the pacing, and on a
+   * 429 closes the gate for Retry-After (else the window). Returns the 429's wait in seconds.
+   *
+   * X-Rate-Limit-Remaining reaching 0 is not acted on: with even pacing it does so at the last slot of
+   * every window, and the next slot already falls in the next window. If something else spends the
+   * budget, the 429 that follows closes the gate for exactly as long as RingCentral asks.
+   */
+  async observe(answer: GateObservation): Promise<number | undefined> {
+    const { store, key, clock, log } = this.options;
+    const { headers } = answer;
+    const limit = headerNumber(headers, 'x-rate-limit-limit');
+    const windowSeconds = headerNumber(headers, 'x-rate-limit-window');
+    if (limit && windowSeconds) {
+      await store.learnInterval(key, Math.ceil(((windowSeconds * 1000) / limit) * PACING_MARGIN));
+    }
+    if (answer.status !== 429) return undefined;
+    const seconds =
+      retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? this.options.defaultRetryAfterSeconds ?? 60;
+    await store.close(key, clock.now().getTime() + seconds * 1000);
+    log.warn('ringcentral heavy group throttled; gate closed', { source: key, retryAfterSeconds: seconds });
+    return seconds;
+  }
+}

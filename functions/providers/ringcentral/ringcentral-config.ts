@@ -1,0 +1,128 @@
+/**
+ * The RingCentral source's configuration. Self-contained on purpose: `config.ts` will import it into
+ * its `sources` union, so importing `config.ts` from here would make a module cycle. The shape is
+ * exported so that `config.ts` can add the shared `retention` block with its own schema:
+ *
+ *   z.object({ ...ringCentralSourceShape, retention: <shared retention schema> }).strict()
+ */
+import { z } from 'zod';
+import { isLoopbackHost } from '../http';
+
+export const RINGCENTRAL_SERVER_URL = 'https://platform.ringcentral.com';
+export const RINGCENTRAL_MEDIA_URL = 'https://media.ringcentral.com';
+/** The Heavy group of RingCentral's default usage plan: 10 requests a minute per user and app. */
+export const DEFAULT_HEAVY_PER_MINUTE = 10;
+
+/** Same rule as config.ts's source ids: the id becomes part of S3 keys and webhook URLs. */
+const sourceIdSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
+    'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)',
+  );
+
+const hostPatternSchema = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like media.ringcentral.com');
+
+/** HTTPS, or plain HTTP on loopback (the sandbox); no path beyond `/`, no credentials. */
+const platformUrlSchema = z.url().superRefine((text, ctx) => {
+  const url = new URL(text);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    ctx.addIssue({ code: 'custom', message: 'use https (plain http only on loopback, for the sandbox)' });
+  }
+  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
+  if (url.pathname !== '/' || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: 'give the origin only, like https://platform.ringcentral.com' });
+  }
+});
+
+export const ringCentralScopeSchema = z
+  .object({
+    /** `~` is the account the JWT's user belongs to; a numeric account id works too. */
+    account: z
+      .string()
+      .regex(/^(~|\d+)$/, 'use "~" (the JWT user\'s account) or a numeric account id')
+      .default('~'),
+    /**
+     * Archive only calls with one of these extensions on a leg. Short extension numbers (`101`) and
+     * extension ids (`400144455008`) are both accepted; numbers are resolved through the directory.
+     */
+    extensions: z
+      .array(z.string().regex(/^\d{1,20}$/, 'extension numbers and ids are numeric'))
+      .min(1)
+      .optional(),
+  })
+  .strict();
+export type RingCentralScope = z.infer<typeof ringCentralScopeSchema>;
+
+export const ringCentralRateLimitsSchema = z
+  .object({
+    /**
+     * Heavy-group requests a minute for this app and user (call log, recording content, delete).
+     * X-Rate-Limit-* headers from RingCentral override it once seen.
+     */
+    heavyPerMinute: z.number().int().min(1).max(600).default(DEFAULT_HEAVY_PER_MINUTE),
+  })
+  .strict();
+
+export const ringCentralSourceShape = {
+  provider: z.literal('ringcentral'),
+  id: sourceIdSchema,
+  enabled: z.boolean().default(true),
+  serverUrl: platformUrlSchema.default(RINGCENTRAL_SERVER_URL),
+  /** Where recording content is served from (the call log's `contentUri` host). */
+  mediaUrl: platformUrlSchema.default(RINGCENTRAL_MEDIA_URL),
+  /** Inline credentials are for local mode; on AWS they live in Secrets Manager. */
+  clientId: z.string().min(1).optional(),
+  clientSecret: z.string().min(1).optional(),
+  /** The JWT credential of the user the app acts as (JWT grant). */
+  jwt: z.string().min(1).optional(),
+  /** The subscription's `verificationToken`, expected in every delivery's `Verification-Token` header. */
+  webhookSecret: z.string().min(16, 'use at least 16 characters').max(256).optional(),
+  /** AWS: name of an existing secret holding {clientId, clientSecret, jwt, webhookSecret}. */
+  credentialsSecretName: z.string().min(1).optional(),
+  scope: ringCentralScopeSchema.default({ account: '~' }),
+  /** Hosts recordings may be downloaded from. Default: the hosts of serverUrl and mediaUrl. */
+  allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
+  rateLimits: ringCentralRateLimitsSchema.default({ heavyPerMinute: DEFAULT_HEAVY_PER_MINUTE }),
+  /**
+   * The account's recording format (a company setting): it decides the file extension in S3 keys,
+   * which must be known before any byte is downloaded. Downloads are checked against it.
+   */
+  recordingFormat: z.enum(['mp3', 'wav']).default('mp3'),
+  /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
+  retentionClass: z
+    .string()
+    .regex(/^[a-z0-9-]{1,32}$/)
+    .default('standard'),
+};
+
+/**
+ * The standalone schema (tests, tools). `retention` is only checked for shape here; config.ts
+ * replaces it with the shared retention schema when it adds RingCentral to its union.
+ */
+export const ringCentralSourceSchema = z
+  .object({
+    ...ringCentralSourceShape,
+    retention: z.union([z.record(z.string(), z.unknown()), z.literal(false)]).optional(),
+  })
+  .strict();
+
+/** What the adapter reads; any schema built from `ringCentralSourceShape` satisfies it. */
+export type RingCentralSourceConfig = z.infer<z.ZodObject<typeof ringCentralSourceShape>>;
+
+/** The download allow-list: as configured, else the hosts (with ports) of serverUrl and mediaUrl. */
+export function ringCentralDownloadHosts(config: RingCentralSourceConfig): string[] {
+  if (config.allowedDownloadHosts) return [...config.allowedDownloadHosts];
+  return [...new Set([new URL(config.serverUrl).host, new URL(config.mediaUrl).host])];
+}
+
+export interface RingCentralCredentials {
+  clientId: string;
+  clientSecret: string;
+  /** The JWT credential exchanged for access tokens (JWT grant). */
+  jwt: string;
+  /** The subscription's verificationToken. */
+  webhookSecret?: string;
+}

@@ -1,0 +1,590 @@
+/**
+ * The RingCentral adapter behind `RecordingSource`. Webhooks are hints; the Detailed company call log
+ * is the truth: listings page through it, hints are resolved against it by telephony session, and a
+ * download that finds nothing is checked against it before a recording is declared gone. Content comes
+ * from the media host with the Bearer token in the header; deletes remove the recording file by id
+ * (`DELETE /account/~/call-recordings`), never a call-log row. Call log, content and delete share the
+ * Heavy rate group and pass the source's gate.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { NotReadyError, PermanentError, TransientError } from '../../core/errors';
+import type { HintJob } from '../../core/jobs';
+import { detectMediaKind, SIGNATURE_BYTES } from '../../core/media-signature';
+import {
+  type Clock,
+  type DownloadStream,
+  type Log,
+  type RecordingSource,
+  silentLog,
+  systemClock,
+  type WebhookOutcome,
+  type WebhookRequest,
+} from '../../core/ports';
+import type { SourceRecording, TimeWindow } from '../../core/recording';
+import { assertAllowedUrl, errorForStatus, summariseErrorBody } from '../http';
+import { HeavyGate, processRateGateStore, type RateGateStore } from './rate-gate';
+import { RingCentralApi } from './ringcentral-api';
+import { RingCentralAuth } from './ringcentral-auth';
+import {
+  contentUriOf,
+  type ExtensionDirectory,
+  extensionKeysOf,
+  idText,
+  parseCallLogRecord,
+  recordingsOfRecord,
+} from './ringcentral-call-log';
+import {
+  type RingCentralCredentials,
+  type RingCentralSourceConfig,
+  ringCentralDownloadHosts,
+} from './ringcentral-config';
+import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
+import { handleRingCentralWebhook } from './ringcentral-webhook';
+import { processTokenStore, type TokenStore } from './token-store';
+
+export interface RingCentralTuning {
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** Call-log page size; RingCentral allows up to 1000. */
+  perPage: number;
+  /** Longest wait for a Heavy slot inside one invocation before the job is handed back (RateLimitedError). */
+  maxGateWaitMs: number;
+  /**
+   * A download 404 this soon after the call ended is "not ready yet" without asking the call log
+   * (content appears seconds to minutes after hang-up); later ones are checked against the call log.
+   */
+  goneCheckAfterMs: number;
+  /** How far before a hint's event time the call log is searched (calls can last hours). */
+  hintLookbackMs: number;
+  directoryTtlMs: number;
+  directoryRetryMs: number;
+  /** How long a refused JWT blocks further logins with the same credentials. */
+  refusalCooldownMs: number;
+  leaseWaitMs: number;
+  leasePollMs: number;
+}
+
+const DEFAULT_TUNING: RingCentralTuning = {
+  idleTimeoutMs: 60_000,
+  connectTimeoutMs: 15_000,
+  perPage: 1000,
+  maxGateWaitMs: 20_000,
+  goneCheckAfterMs: 60 * 60_000,
+  hintLookbackMs: 24 * 3_600_000,
+  directoryTtlMs: 24 * 3_600_000,
+  directoryRetryMs: 3_600_000,
+  refusalCooldownMs: 15 * 60_000,
+  leaseWaitMs: 30_000,
+  leasePollMs: 200,
+};
+
+/** Pages followed at most in one listing; a server that keeps linking onwards is a fault. */
+const MAX_PAGES = 10_000;
+
+const CANONICAL_TYPES = { mp3: 'audio/mpeg', wav: 'audio/wav' } as const;
+
+export interface RingCentralSourceOptions {
+  config: RingCentralSourceConfig;
+  credentials: RingCentralCredentials;
+  clock?: Clock;
+  log?: Log;
+  /** Where the session is shared; default: this process's store. */
+  tokenStore?: TokenStore;
+  /** Where the Heavy gate's schedule is shared; default: this process's store. */
+  rateGateStore?: RateGateStore;
+  /**
+   * Retention: give every listed recording the size of its content (a HEAD of its content URL, one
+   * Heavy request each), since the call log reports none. Sweeps and backfills leave it off.
+   */
+  reportSizes?: boolean;
+  tuning?: Partial<RingCentralTuning>;
+}
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown): Json | undefined {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+export class RingCentralSource implements RecordingSource {
+  readonly provider = 'ringcentral' as const;
+  readonly sourceId: string;
+  private readonly config: RingCentralSourceConfig;
+  private readonly webhookSecret: string | undefined;
+  private readonly api: RingCentralApi;
+  private readonly directoryCache: DirectoryCache;
+  private readonly downloadHosts: string[];
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly tuning: RingCentralTuning;
+  private readonly reportSizes: boolean;
+  private readonly wantedExtensions: ReadonlySet<string> | undefined;
+
+  constructor(options: RingCentralSourceOptions) {
+    const { config, credentials } = options;
+    this.config = config;
+    this.sourceId = config.id;
+    this.webhookSecret = credentials.webhookSecret;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLog;
+    this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.reportSizes = options.reportSizes ?? false;
+    this.downloadHosts = ringCentralDownloadHosts(config);
+    this.wantedExtensions = config.scope.extensions ? new Set(config.scope.extensions) : undefined;
+    const key = `ringcentral/${config.id}`;
+    const timeouts = {
+      idleTimeoutMs: this.tuning.idleTimeoutMs,
+      connectTimeoutMs: this.tuning.connectTimeoutMs,
+    };
+    const auth = new RingCentralAuth({
+      serverUrl: config.serverUrl,
+      clientId: credentials.clientId,
+      clientSecret: credentials.clientSecret,
+      jwt: credentials.jwt,
+      key,
+      store: options.tokenStore ?? processTokenStore,
+      clock: this.clock,
+      log: this.log,
+      refusalCooldownMs: this.tuning.refusalCooldownMs,
+      leaseWaitMs: this.tuning.leaseWaitMs,
+      pollMs: this.tuning.leasePollMs,
+      ...timeouts,
+    });
+    const gate = new HeavyGate({
+      key,
+      perMinute: config.rateLimits.heavyPerMinute,
+      store: options.rateGateStore ?? processRateGateStore,
+      clock: this.clock,
+      log: this.log,
+      maxWaitMs: this.tuning.maxGateWaitMs,
+    });
+    this.api = new RingCentralApi({
+      serverUrl: config.serverUrl,
+      auth,
+      gate,
+      log: this.log,
+      sourceId: config.id,
+      ...timeouts,
+    });
+    this.directoryCache = new DirectoryCache({
+      load: () => this.loadDirectory(),
+      clock: this.clock,
+      log: this.log,
+      sourceId: config.id,
+      ttlMs: this.tuning.directoryTtlMs,
+      retryAfterFailureMs: this.tuning.directoryRetryMs,
+    });
+  }
+
+  private accountPath(rest: string): string {
+    return `/account/${encodeURIComponent(this.config.scope.account)}${rest}`;
+  }
+
+  private directory(): Promise<ExtensionDirectory> {
+    return this.directoryCache.get(this.wantedExtensions !== undefined);
+  }
+
+  // ------------------------------------------------------------ listing
+
+  async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
+    const directory = await this.directory();
+    // recordingType=All is the current filter; withRecording is what older servers know (ignored when both are sent).
+    const first = this.api.url(this.accountPath('/call-log'), {
+      view: 'Detailed',
+      dateFrom: window.from.toISOString(),
+      dateTo: window.to.toISOString(),
+      recordingType: 'All',
+      withRecording: 'true',
+      perPage: String(this.tuning.perPage),
+      page: '1',
+    });
+    const seen = new Set<string>();
+    for await (const raw of this.callLogRecords(first, signal)) {
+      for (const recording of this.recordingsInScope(raw, directory)) {
+        if (seen.has(recording.recordingId)) continue;
+        if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
+        seen.add(recording.recordingId);
+        if (this.reportSizes) {
+          const size = await this.reportedSize(recording, signal);
+          if (size === 'gone') {
+            this.log.info('ringcentral recording listed but its content is gone; not offered for retention', {
+              sourceId: this.sourceId,
+              recordingId: recording.recordingId,
+            });
+            continue;
+          }
+          recording.size = size;
+        }
+        yield recording;
+      }
+    }
+  }
+
+  /** Every record of a call-log query, following `navigation.nextPage` until it is absent. */
+  private async *callLogRecords(firstUrl: string, signal?: AbortSignal): AsyncIterable<unknown> {
+    const visited = new Set<string>();
+    let url: string | undefined = firstUrl;
+    while (url) {
+      if (visited.has(url) || visited.size >= MAX_PAGES) {
+        throw new TransientError(`RingCentral call-log paging did not end (page ${visited.size + 1})`);
+      }
+      visited.add(url);
+      const body = object(
+        await this.api.json({ method: 'GET', url, group: 'heavy', allowedHosts: this.api.apiHosts, signal }),
+      );
+      if (!body || !Array.isArray(body.records)) {
+        throw new TransientError('RingCentral call-log answer has no records array');
+      }
+      yield* body.records;
+      const next = object(object(body.navigation)?.nextPage)?.uri;
+      url = typeof next === 'string' && next !== '' ? next : undefined;
+    }
+  }
+
+  /** The record's recordings when the call is in scope; a malformed record is skipped with a warning. */
+  private recordingsInScope(raw: unknown, directory: ExtensionDirectory): SourceRecording[] {
+    const record = object(raw);
+    if (!record) return [];
+    if (this.wantedExtensions) {
+      const keys = extensionKeysOf(record, directory);
+      if (![...this.wantedExtensions].some((wanted) => keys.has(wanted))) return [];
+    }
+    try {
+      return parseCallLogRecord(record, {
+        sourceId: this.sourceId,
+        recordingFormat: this.config.recordingFormat,
+        directory,
+      });
+    } catch (error) {
+      this.log.warn('skipping malformed RingCentral call-log record', {
+        sourceId: this.sourceId,
+        recordId: idText(record.id),
+        reason: (error as Error).message,
+      });
+      return [];
+    }
+  }
+
+  /** Call-log records of one call (by telephony session, else legacy session), since `fromMs`. */
+  private async callRecords(
+    ids: { telephonySessionId?: string; sessionId?: string },
+    fromMs: number,
+    signal?: AbortSignal,
+  ): Promise<Json[]> {
+    const url = this.api.url(this.accountPath('/call-log'), {
+      view: 'Detailed',
+      telephonySessionId: ids.telephonySessionId,
+      sessionId: ids.telephonySessionId ? undefined : ids.sessionId,
+      dateFrom: new Date(fromMs).toISOString(),
+      perPage: '100',
+    });
+    const records: Json[] = [];
+    for await (const raw of this.callLogRecords(url, signal)) {
+      const record = object(raw);
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
+  // ------------------------------------------------------------ hints
+
+  /**
+   * The recordings of the hinted call, from the call log. Not ready (retried with growing delay) while
+   * the call is not logged yet or a hinted recording is not on it yet; a call outside the scope, or
+   * without recordings, resolves to nothing.
+   */
+  async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
+    const { hint } = job;
+    const telephonySessionId = hint.telephonySessionId?.trim() || undefined;
+    const sessionId = hint.sessionId?.trim() || undefined;
+    if (!telephonySessionId && !sessionId) {
+      throw new PermanentError('RingCentral hint has neither telephonySessionId nor sessionId');
+    }
+    const eventMs = Date.parse(job.eventTime);
+    if (Number.isNaN(eventMs)) throw new PermanentError(`hint has an invalid eventTime "${job.eventTime}"`);
+    const call = telephonySessionId ?? sessionId;
+    const records = await this.callRecords(
+      { telephonySessionId, sessionId },
+      eventMs - this.tuning.hintLookbackMs,
+      signal,
+    );
+    if (records.length === 0) {
+      throw new NotReadyError(
+        `RingCentral call ${call} is not in the call log yet (event at ${job.eventTime})`,
+      );
+    }
+    const hinted = (hint.recordingIds ?? '').split(',').filter((id) => id !== '');
+    const listed = new Set(
+      records.flatMap((record) => recordingsOfRecord(record).map((recording) => recording.id)),
+    );
+    const missing = hinted.filter((id) => !listed.has(id));
+    if (missing.length > 0) {
+      // Recordings under RingCentral's minimum length are never kept; the log says so with shortRecording.
+      const tooShort = records.some((record) => record.shortRecording === true);
+      if (!tooShort) {
+        throw new NotReadyError(`RingCentral call ${call} does not list recording ${missing.join(', ')} yet`);
+      }
+      this.log.info('ringcentral recording too short to be kept', { sourceId: this.sourceId, call, missing });
+    }
+    const directory = await this.directory();
+    const found = new Map<string, SourceRecording>();
+    for (const record of records) {
+      for (const recording of this.recordingsInScope(record, directory)) {
+        if (!found.has(recording.recordingId)) found.set(recording.recordingId, recording);
+      }
+    }
+    return [...found.values()];
+  }
+
+  // ------------------------------------------------------------ content
+
+  private contentUrl(recording: SourceRecording): string {
+    const listed = contentUriOf(recording.raw, recording.recordingId);
+    const url = new URL(
+      listed ??
+        `${this.config.mediaUrl.replace(/\/+$/, '')}/restapi/v1.0${this.accountPath(`/recording/${encodeURIComponent(recording.recordingId)}/content`)}`,
+    );
+    // The token goes in the Authorization header only; a URL that carries one is cleaned of it.
+    url.searchParams.delete('access_token');
+    assertAllowedUrl(url.href, this.downloadHosts);
+    return url.href;
+  }
+
+  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+    const url = this.contentUrl(recording);
+    const answer = await this.api.open({
+      method: 'GET',
+      url,
+      group: 'heavy',
+      allowedHosts: this.downloadHosts,
+      signal,
+    });
+    if (answer.status === 404) {
+      const detail = await this.api.describeError(answer);
+      return this.throwForMissingContent(recording, detail, signal);
+    }
+    if (answer.status < 200 || answer.status >= 300) {
+      const detail = await this.api.describeError(answer);
+      throw errorForStatus(answer.status, answer.headers, answer.where, detail);
+    }
+    const length = answer.headers['content-length'];
+    const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
+    const headerType = answer.headers['content-type'];
+    const { head, body } = await readHead(answer.body, SIGNATURE_BYTES);
+    const kind = detectMediaKind(head);
+    if ((kind === 'mp3' || kind === 'wav') && kind !== recording.fileExtension) {
+      // The key's extension was fixed by recordingFormat before any byte arrived; the bytes are archived
+      // regardless (nothing is lost) with their true content type, and the configuration should change.
+      this.log.warn('ringcentral served a different audio format than recordingFormat says', {
+        sourceId: this.sourceId,
+        recordingId: recording.recordingId,
+        recordingFormat: recording.fileExtension,
+        served: kind,
+        contentType: headerType,
+      });
+    }
+    return {
+      body,
+      contentLength,
+      contentType: kind === 'mp3' || kind === 'wav' ? CANONICAL_TYPES[kind] : headerType,
+    };
+  }
+
+  /**
+   * A 404 for content the call log listed. Soon after the call it is the normal delay; later, the call
+   * log decides: still listed means not ready, no longer listed means the recording is gone at the source.
+   */
+  private async throwForMissingContent(
+    recording: SourceRecording,
+    detail: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<never> {
+    const endedMs = (recording.endedAt ?? recording.startedAt).getTime();
+    const sinceEndMs = this.clock.now().getTime() - endedMs;
+    if (sinceEndMs < this.tuning.goneCheckAfterMs) {
+      throw new NotReadyError(
+        `RingCentral has no content yet for recording ${recording.recordingId} (${detail ?? 'HTTP 404'}); normal shortly after hang-up`,
+      );
+    }
+    const raw = object(recording.raw);
+    const records = await this.callRecords(
+      {
+        telephonySessionId: idText(raw?.telephonySessionId),
+        sessionId: idText(raw?.sessionId) ?? recording.callId,
+      },
+      recording.startedAt.getTime() - 3_600_000,
+      signal,
+    );
+    const stillListed = records.some((record) =>
+      recordingsOfRecord(record).some((listed) => listed.id === recording.recordingId),
+    );
+    if (stillListed) {
+      throw new NotReadyError(
+        `RingCentral lists recording ${recording.recordingId} but serves no content for it yet (${detail ?? 'HTTP 404'})`,
+      );
+    }
+    // TODO gone-at-source: throw the generic GoneAtSourceError from core/errors.ts once it exists.
+    throw new PermanentError(
+      `RingCentral recording ${recording.recordingId} is gone at the source: its content answers 404 and the call log no longer lists it`,
+    );
+  }
+
+  /**
+   * The content's size as the media host reports it (Content-Length of a HEAD, else the total of a
+   * one-byte range), `'gone'` on 404, undefined when the host reports no size. This is what vouches
+   * for a copy at retention time: the call log itself reports no size.
+   */
+  async reportedSize(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined> {
+    const url = this.contentUrl(recording);
+    const head = await this.api.open({
+      method: 'HEAD',
+      url,
+      group: 'heavy',
+      allowedHosts: this.downloadHosts,
+      signal,
+    });
+    head.body.destroy();
+    if (head.status === 404) return 'gone';
+    const length = head.headers['content-length'];
+    if (head.status >= 200 && head.status < 300 && typeof length === 'string' && /^\d+$/.test(length)) {
+      return Number(length);
+    }
+    if (head.status >= 300 && head.status !== 405 && head.status !== 501) {
+      throw errorForStatus(head.status, head.headers, head.where);
+    }
+    // No length on HEAD (or HEAD refused): ask for one byte and read the total from Content-Range.
+    const range = await this.api.open({
+      method: 'GET',
+      url,
+      group: 'heavy',
+      allowedHosts: this.downloadHosts,
+      headers: { range: 'bytes=0-0' },
+      signal,
+    });
+    range.body.destroy();
+    if (range.status === 404) return 'gone';
+    const total = /\/(\d+)\s*$/.exec(String(range.headers['content-range'] ?? ''))?.[1];
+    if (range.status === 206 && total) return Number(total);
+    const fullLength = range.headers['content-length'];
+    if (range.status === 200 && typeof fullLength === 'string' && /^\d+$/.test(fullLength))
+      return Number(fullLength);
+    if (range.status >= 300) throw errorForStatus(range.status, range.headers, range.where);
+    return undefined;
+  }
+
+  // ------------------------------------------------------------ retention
+
+  /**
+   * Deletes this one recording's file (`DELETE /account/~/call-recordings` with its id); the call-log
+   * row stays. A 404 saying the recording is not found means it is already gone.
+   */
+  async deleteRecording(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+  ): Promise<'deleted' | 'already-gone'> {
+    const response = await this.api.send({
+      method: 'DELETE',
+      url: this.api.url(this.accountPath('/call-recordings')),
+      group: 'heavy',
+      allowedHosts: this.api.apiHosts,
+      json: { records: [recording.recordingId] },
+      signal,
+    });
+    if (response.status >= 200 && response.status < 300) return 'deleted';
+    const detail = summariseErrorBody(response.text);
+    if (response.status === 404) {
+      if (/not found/i.test(detail ?? '')) return 'already-gone';
+      throw new PermanentError(
+        `unexpected 404 deleting RingCentral recording ${recording.recordingId} (${response.where})`,
+      );
+    }
+    throw errorForStatus(response.status, response.headers, response.where, detail);
+  }
+
+  // ------------------------------------------------------------ webhooks
+
+  async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
+    return handleRingCentralWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
+  }
+
+  // ------------------------------------------------------------ directory
+
+  private async loadDirectory() {
+    const entries = [];
+    let url: string | undefined = this.api.url(this.accountPath('/extension'), {
+      perPage: '1000',
+      page: '1',
+    });
+    const visited = new Set<string>();
+    while (url && !visited.has(url) && visited.size < MAX_PAGES) {
+      visited.add(url);
+      const body = object(
+        await this.api.json({ method: 'GET', url, group: 'other', allowedHosts: this.api.apiHosts }),
+      );
+      if (!body || !Array.isArray(body.records))
+        throw new TransientError('RingCentral extension list has no records array');
+      for (const raw of body.records) {
+        const entry = parseDirectoryEntry(raw);
+        if (entry) entries.push(entry);
+      }
+      const next = object(object(body.navigation)?.nextPage)?.uri;
+      url = typeof next === 'string' && next !== '' ? next : undefined;
+    }
+    return entries;
+  }
+}
+
+/**
+ * Reads the first `bytes` bytes of a body and hands back a stream that still yields every byte: the
+ * head, then the rest of the body (its errors included). Destroying the returned stream releases the
+ * download.
+ */
+async function readHead(body: PassThrough, bytes: number): Promise<{ head: Buffer; body: Readable }> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  await new Promise<void>((resolve, reject) => {
+    const cleanup = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= bytes) {
+        body.pause();
+        cleanup();
+        resolve();
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  });
+  const head = Buffer.concat(chunks);
+  const out = new PassThrough();
+  if (head.length > 0) out.write(head);
+  if (body.readableEnded) {
+    out.end();
+    return { head, body: out };
+  }
+  body.on('error', (error) => out.destroy(error));
+  out.on('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  body.pipe(out);
+  return { head, body: out };
+}
+
+/** Builds the adapter; what the providers registry calls for `provider: "ringcentral"`. */
+export function createRingCentralSource(options: RingCentralSourceOptions): RingCentralSource {
+  return new RingCentralSource(options);
+}

@@ -1,0 +1,209 @@
+/**
+ * RingCentral webhook deliveries (`POST /webhooks/ringcentral/{sourceId}`).
+ *
+ * - Handshake: a request with `Validation-Token` gets it echoed in the same header, status 200,
+ *   `Content-Type: application/json` and an empty body. RingCentral refuses the subscription (SUB-525)
+ *   otherwise, and sends it before any subscription exists, so nothing else is checked then.
+ * - Every other delivery must carry `Verification-Token` equal to the source's webhookSecret (the
+ *   subscription's verificationToken), compared in constant time: 401 when missing, 403 when wrong.
+ * - A telephony-session event whose party finished the call (`Disconnected`), or whose recordings are
+ *   no longer active, becomes one hint job; other events are acknowledged without jobs. The job is a
+ *   pure function of the event, so a redelivery (same telephonySessionId and sequence) makes the same
+ *   job, and resolving it twice is harmless: the worker skips what is archived.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
+import { type HintJob, JOB_VERSION } from '../../core/jobs';
+import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
+import { idText } from './ringcentral-call-log';
+
+/** Refusal of a delivery; `status` is 401 (no token) or 403 (wrong token, or webhooks off). */
+export class RingCentralWebhookAuthError extends UnauthenticatedError {
+  constructor(
+    message: string,
+    readonly status: 401 | 403,
+  ) {
+    super(message);
+  }
+}
+
+/** Validation tokens RingCentral sends are short printable strings; anything else is not echoed. */
+const VALIDATION_TOKEN = /^[\x21-\x7e]{1,512}$/;
+/** Recording ids a hint carries at most; more recordings of one call are found in the call log anyway. */
+const MAX_HINTED_RECORDINGS = 20;
+const EARLIEST_EVENT_MS = Date.UTC(2001, 0, 1);
+const LATEST_EVENT_MS = Date.UTC(2100, 0, 1);
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+export function authenticateRingCentralDelivery(
+  request: WebhookRequest,
+  webhookSecret: string | undefined,
+): void {
+  if (!webhookSecret) {
+    throw new RingCentralWebhookAuthError(
+      'webhooks are disabled for this source: no webhookSecret (verificationToken) is configured',
+      403,
+    );
+  }
+  const token = request.headers['verification-token'];
+  if (!token) throw new RingCentralWebhookAuthError('missing Verification-Token header', 401);
+  // Equal-length digests keep the comparison constant-time whatever the token's length.
+  if (!timingSafeEqual(digest(token), digest(webhookSecret))) {
+    throw new RingCentralWebhookAuthError('wrong Verification-Token', 403);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown): Json | undefined {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+function parseEventTime(value: unknown, fallback: unknown): Date {
+  for (const candidate of [value, fallback]) {
+    if (typeof candidate !== 'string') continue;
+    const ms = Date.parse(candidate);
+    if (Number.isNaN(ms)) throw new InvalidInputError('RingCentral event time is not an ISO 8601 date-time');
+    if (ms < EARLIEST_EVENT_MS || ms > LATEST_EVENT_MS) {
+      throw new InvalidInputError('RingCentral event time is out of range');
+    }
+    return new Date(ms);
+  }
+  throw new InvalidInputError('RingCentral event has no eventTime or timestamp');
+}
+
+export interface TelephonySessionFacts {
+  telephonySessionId?: string;
+  sessionId?: string;
+  sequence?: string;
+  eventTime: Date;
+  /** A party shows `Disconnected`. */
+  disconnected: boolean;
+  /** Recording ids on the parties, and whether every one of them has stopped. */
+  recordingIds: string[];
+  recordingsStopped: boolean;
+}
+
+/** Reads a telephony-session event body; InvalidInputError when it is not one. */
+export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFacts {
+  const body = object(envelope.body);
+  if (!body) throw new InvalidInputError('RingCentral event has no body object');
+  const telephonySessionId = idText(body.telephonySessionId);
+  const sessionId = idText(body.sessionId);
+  if (!telephonySessionId && !sessionId) {
+    throw new InvalidInputError(
+      'RingCentral telephony-session event has neither telephonySessionId nor sessionId',
+    );
+  }
+  if (body.parties !== undefined && !Array.isArray(body.parties)) {
+    throw new InvalidInputError('RingCentral telephony-session event parties is not an array');
+  }
+  const parties = ((body.parties as unknown[] | undefined) ?? []).map(object);
+  if (parties.some((party) => !party)) {
+    throw new InvalidInputError('RingCentral telephony-session event has a party that is not an object');
+  }
+  const recordingIds: string[] = [];
+  let disconnected = false;
+  let anyRecording = false;
+  let anyActive = false;
+  for (const party of parties as Json[]) {
+    if (object(party.status)?.code === 'Disconnected') disconnected = true;
+    if (party.recordings !== undefined && !Array.isArray(party.recordings)) {
+      throw new InvalidInputError('RingCentral telephony-session event recordings is not an array');
+    }
+    for (const recording of (party.recordings as unknown[] | undefined) ?? []) {
+      const id = idText(object(recording)?.id);
+      if (!id) continue;
+      anyRecording = true;
+      if (object(recording)?.active === true) anyActive = true;
+      if (!recordingIds.includes(id)) recordingIds.push(id);
+    }
+  }
+  const sequence = body.sequence;
+  return {
+    telephonySessionId,
+    sessionId,
+    sequence: typeof sequence === 'number' || typeof sequence === 'string' ? idText(sequence) : undefined,
+    eventTime: parseEventTime(body.eventTime, envelope.timestamp),
+    disconnected,
+    recordingIds,
+    recordingsStopped: anyRecording && !anyActive,
+  };
+}
+
+function isTelephonySessionEvent(envelope: Json): boolean {
+  const event = typeof envelope.event === 'string' ? envelope.event : '';
+  if (/\/telephony\/sessions(\?|$)/.test(event)) return true;
+  // Deliveries without the `event` filter name are judged by their body.
+  return event === '' && !!object(envelope.body)?.telephonySessionId;
+}
+
+function accepted(jobs: HintJob[]): WebhookOutcome {
+  return {
+    response: {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ accepted: true, jobs: jobs.length }),
+    },
+    jobs,
+  };
+}
+
+export function handleRingCentralWebhook(
+  request: WebhookRequest,
+  context: { sourceId: string; webhookSecret: string | undefined },
+): WebhookOutcome {
+  const validationToken = request.headers['validation-token'];
+  if (validationToken !== undefined) {
+    if (!VALIDATION_TOKEN.test(validationToken)) {
+      throw new InvalidInputError('Validation-Token must be 1-512 printable characters');
+    }
+    // Headers and body stay far below the 1 KB RingCentral accepts for the handshake reply.
+    return {
+      response: {
+        status: 200,
+        contentType: 'application/json',
+        body: '',
+        headers: { 'Validation-Token': validationToken },
+      },
+      jobs: [],
+    };
+  }
+  authenticateRingCentralDelivery(request, context.webhookSecret);
+
+  let value: unknown;
+  try {
+    value = JSON.parse(request.body);
+  } catch {
+    throw new InvalidInputError('RingCentral webhook body is not valid JSON');
+  }
+  const envelope = object(value);
+  if (!envelope) throw new InvalidInputError('RingCentral webhook body must be a JSON object');
+  // Subscription renewal reminders and other event types are acknowledged and ignored.
+  if (!isTelephonySessionEvent(envelope)) return accepted([]);
+
+  const facts = parseTelephonySessionEvent(envelope);
+  if (!facts.disconnected && !facts.recordingsStopped) return accepted([]);
+  const hint: Record<string, string> = {
+    eventType: 'telephony-session',
+    status: facts.disconnected ? 'Disconnected' : 'recordings-stopped',
+  };
+  if (facts.telephonySessionId) hint.telephonySessionId = facts.telephonySessionId.slice(0, 200);
+  if (facts.sessionId) hint.sessionId = facts.sessionId.slice(0, 200);
+  if (facts.sequence) hint.sequence = facts.sequence.slice(0, 40);
+  const ids = facts.recordingIds.slice(0, MAX_HINTED_RECORDINGS).map((id) => id.slice(0, 100));
+  if (ids.length > 0) hint.recordingIds = ids.join(',');
+  return accepted([
+    {
+      v: JOB_VERSION,
+      type: 'hint',
+      provider: 'ringcentral',
+      sourceId: context.sourceId,
+      eventTime: facts.eventTime.toISOString(),
+      hint,
+    },
+  ]);
+}

@@ -1,0 +1,207 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FsArchiveStore } from '../../../../functions/adapters/fs-archive-store';
+import { FsAuditLog } from '../../../../functions/adapters/fs-audit-log';
+import { retentionSettingsSchema } from '../../../../functions/config';
+import { archiveRecording } from '../../../../functions/core/archive-recording';
+import { RateLimitedError } from '../../../../functions/core/errors';
+import type { ArchiveJob } from '../../../../functions/core/jobs';
+import { recordingKey } from '../../../../functions/core/keys';
+import { systemClock } from '../../../../functions/core/ports';
+import { auditKey, runRetention } from '../../../../functions/core/retention';
+import {
+  collect,
+  JAN_2024,
+  JAN_WINDOW,
+  manualClock,
+  type RingCentralHarness,
+  startHarness,
+} from './ringcentral-fixture';
+
+const DAY_MS = 86_400_000;
+
+describe('RingCentralSource.deleteRecording', () => {
+  let harness: RingCentralHarness | undefined;
+  afterEach(async () => harness?.sandbox.close());
+
+  it('deletes the one recording file by id and leaves the call-log row', async () => {
+    // Prepare
+    harness = await startHarness();
+    const call = harness.sandbox.addCall({ startedAt: JAN_2024 });
+    const kept = harness.sandbox.addCall({ startedAt: JAN_2024 });
+    const [recording] = (await collect(harness.source.listRecordings(JAN_WINDOW))).filter(
+      (item) => item.recordingId === call.recording?.id,
+    );
+
+    // Act
+    const outcome = await harness.source.deleteRecording(recording!);
+    const again = await harness.source.deleteRecording(recording!);
+
+    // Assess
+    expect(outcome).toBe('deleted');
+    expect(again).toBe('already-gone');
+    expect(harness.sandbox.deletedRecordingIds()).toEqual([call.recording?.id]);
+    expect(harness.sandbox.calls().map((item) => item.telephonySessionId)).toContain(call.telephonySessionId);
+    expect(harness.sandbox.counters.callLogDeletes).toBe(0);
+    const deletes = harness.sandbox.requestLog.filter((entry) => entry.route === 'delete');
+    expect(deletes.map((entry) => [entry.method, entry.path, entry.status])).toEqual([
+      ['DELETE', '/restapi/v1.0/account/~/call-recordings', 204],
+      ['DELETE', '/restapi/v1.0/account/~/call-recordings', 404],
+    ]);
+    const listed = await collect(harness.source.listRecordings(JAN_WINDOW));
+    expect(listed.map((item) => item.recordingId)).toEqual([kept.recording?.id]);
+  });
+
+  it('logs in again after a 401 and surfaces a 429 as RateLimitedError', async () => {
+    // Prepare
+    harness = await startHarness();
+    harness.sandbox.addCall({ startedAt: JAN_2024 });
+    harness.sandbox.addCall({ startedAt: JAN_2024 });
+    const [first, second] = await collect(harness.source.listRecordings(JAN_WINDOW));
+    harness.sandbox.injectFault({ kind: 'unauthorized' }, { routes: 'delete' });
+
+    // Act
+    const afterRelogin = await harness.source.deleteRecording(first!);
+    harness.sandbox.injectFault({ kind: 'rate-limit', retryAfterSeconds: 1 }, { routes: 'delete' });
+    const throttled = await harness.source.deleteRecording(second!).catch((error: unknown) => error);
+
+    // Assess
+    expect(afterRelogin).toBe('deleted');
+    expect(harness.sandbox.counters.logins).toBe(2);
+    expect(throttled).toBeInstanceOf(RateLimitedError);
+    expect(harness.sandbox.deletedRecordingIds()).toEqual([first?.recordingId]);
+  });
+});
+
+describe('RingCentralSource.reportedSize', () => {
+  let harness: RingCentralHarness | undefined;
+  afterEach(async () => harness?.sandbox.close());
+
+  it('reads the size from a HEAD of the content URL', async () => {
+    // Prepare
+    harness = await startHarness();
+    const call = harness.sandbox.addCall({ startedAt: JAN_2024, size: 123_457 });
+    const [recording] = await collect(harness.source.listRecordings(JAN_WINDOW));
+
+    // Act
+    const size = await harness.source.reportedSize(recording!);
+
+    // Assess
+    expect(size).toBe(123_457);
+    expect(harness.sandbox.recordingSize(call.recording!.id)).toBe(123_457);
+    expect(harness.sandbox.counters.contentHeads).toBe(1);
+    expect(harness.sandbox.counters.contentRequests).toBe(0);
+  });
+
+  it('falls back to a one-byte range when the media host refuses HEAD, and says gone after a delete', async () => {
+    // Prepare
+    harness = await startHarness({ sandbox: { contentHeadAllowed: false } });
+    harness.sandbox.addCall({ startedAt: JAN_2024, size: 98_765 });
+    const [recording] = await collect(harness.source.listRecordings(JAN_WINDOW));
+
+    // Act
+    const size = await harness.source.reportedSize(recording!);
+    harness.sandbox.expireRecording(recording!.recordingId);
+    const gone = await harness.source.reportedSize(recording!);
+
+    // Assess
+    expect(size).toBe(98_765);
+    expect(gone).toBe('gone');
+    const ranged = harness.sandbox.requestLog.filter(
+      (entry) => entry.route === 'content' && entry.method === 'GET',
+    );
+    expect(ranged.map((entry) => entry.status)).toEqual([206, 404]);
+  });
+});
+
+describe('RingCentral retention: what vouches for a copy', () => {
+  let harness: RingCentralHarness | undefined;
+  let root: string | undefined;
+  afterEach(async () => {
+    await harness?.sandbox.close();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('deletes at the source only with the size probe, against a verified copy with a v2 sidecar', async () => {
+    // Prepare: two recordings archived 40 days after the calls, one never archived.
+    harness = await startHarness();
+    root = await mkdtemp(join(tmpdir(), 'callvault-rc-'));
+    const store = new FsArchiveStore({ root: join(root, 'archive') });
+    const audit = new FsAuditLog({ root: join(root, 'archive') });
+    const startedAt = new Date(Date.now() - 40 * DAY_MS);
+    const calls = [
+      harness.sandbox.addCall({ kind: 'ringout', startedAt, size: 50_000 }),
+      harness.sandbox.addCall({
+        kind: 'inbound',
+        startedAt: new Date(startedAt.getTime() + 60_000),
+        size: 60_000,
+      }),
+      harness.sandbox.addCall({ kind: 'outbound', startedAt: new Date(startedAt.getTime() + 120_000) }),
+    ];
+    const window = {
+      from: new Date(startedAt.getTime() - DAY_MS),
+      to: new Date(startedAt.getTime() + DAY_MS),
+    };
+    const listed = await collect(harness.source.listRecordings(window));
+    const toArchive = listed.filter((recording) => recording.recordingId !== calls[2]?.recording?.id);
+    for (const recording of toArchive) {
+      await archiveRecording(recording, {
+        source: harness.source,
+        store,
+        clock: systemClock,
+        log: harness.log,
+      });
+    }
+    const settings = retentionSettingsSchema.parse({
+      dryRun: false,
+      gracePeriodHours: 0,
+      deleteFromSourceAfterDays: 30,
+    });
+    const enqueued: ArchiveJob[] = [];
+    // Frozen after archiving, so the copies are not younger than "now" and the audit path is known.
+    const clock = manualClock(new Date());
+    const deps = {
+      store,
+      queue: { enqueue: async (jobs: readonly ArchiveJob[]) => void enqueued.push(...jobs) },
+      audit,
+      killSwitch: { engaged: async () => false },
+      clock,
+      log: harness.log,
+    };
+
+    // Act: first with the sweep's adapter (no sizes), then with the retention adapter (sizes probed).
+    const withoutSizes = await runRetention(harness.source, settings, deps, { runId: 'run-1' });
+    const withSizes = await runRetention(harness.sibling({ reportSizes: true }), settings, deps, {
+      runId: 'run-2',
+    });
+
+    // Assess
+    expect(withoutSizes).toMatchObject({ due: 3, deleted: 0, skipped: 3, dueButNotArchived: 1 });
+    expect(withSizes).toMatchObject({ due: 3, deleted: 2, skipped: 1, dueButNotArchived: 1 });
+    expect(harness.sandbox.deletedRecordingIds().sort()).toEqual(
+      toArchive.map((recording) => recording.recordingId).sort(),
+    );
+    expect(enqueued.map((job) => job.type === 'recording' && job.recording.recordingId)).toEqual([
+      calls[2]?.recording?.id,
+      calls[2]?.recording?.id,
+    ]);
+    const trail = await readFile(join(root, 'archive', auditKey('run-2', clock.now())), 'utf8');
+    const deleted = trail
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry.decision === 'deleted');
+    expect(deleted.map((entry) => [entry.size, entry.sourceSize])).toEqual(
+      expect.arrayContaining([
+        [50_000, 50_000],
+        [60_000, 60_000],
+      ]),
+    );
+    const sidecar = await store.readSidecar(recordingKey(toArchive[0]!));
+    expect(sidecar?.schemaVersion).toBe(2);
+    expect(sidecar?.parties?.length).toBeGreaterThan(0);
+    expect(sidecar?.callResult).toBeTypeOf('string');
+  });
+});

@@ -1,0 +1,127 @@
+/** Shared set-up for the RingCentral adapter tests: a sandbox on loopback and an adapter pointed at it. */
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Clock, DownloadStream, Log } from '../../../../functions/core/ports';
+import { RecordingVerifier, type StreamSummary } from '../../../../functions/core/verify-stream';
+import {
+  InProcessRateGateStore,
+  type RateGateStore,
+} from '../../../../functions/providers/ringcentral/rate-gate';
+import {
+  type RingCentralSourceConfig,
+  ringCentralSourceSchema,
+} from '../../../../functions/providers/ringcentral/ringcentral-config';
+import {
+  RingCentralSource,
+  type RingCentralSourceOptions,
+} from '../../../../functions/providers/ringcentral/ringcentral-source';
+import {
+  InProcessTokenStore,
+  type TokenStore,
+} from '../../../../functions/providers/ringcentral/token-store';
+import {
+  type RingCentralSandbox,
+  type RingCentralSandboxOptions,
+  startRingCentralSandbox,
+} from '../../../../functions/sandbox/ringcentral-sandbox';
+
+export const WEBHOOK_SECRET = 'rc-verification-token-0123456789';
+
+export interface LogLine {
+  level: string;
+  message: string;
+  attributes?: Record<string, unknown>;
+}
+
+export function recordingLog(): Log & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
+    void lines.push({ level, message, attributes });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** A clock tests move by hand. */
+export function manualClock(start = new Date()): Clock & { advance(ms: number): void } {
+  let now = start.getTime();
+  return {
+    now: () => new Date(now),
+    advance: (ms) => {
+      now += ms;
+    },
+  };
+}
+
+export interface RingCentralHarness {
+  sandbox: RingCentralSandbox;
+  source: RingCentralSource;
+  config: RingCentralSourceConfig;
+  log: ReturnType<typeof recordingLog>;
+  tokenStore: TokenStore;
+  gateStore: RateGateStore;
+  /** Another adapter of the same source (another worker), sharing the stores. */
+  sibling(overrides?: Partial<RingCentralSourceOptions>): RingCentralSource;
+}
+
+export async function startHarness(
+  options: {
+    sandbox?: RingCentralSandboxOptions;
+    config?: Record<string, unknown>;
+    clock?: Clock;
+    tuning?: RingCentralSourceOptions['tuning'];
+    webhookSecret?: string | null;
+    reportSizes?: boolean;
+    jwt?: string;
+  } = {},
+): Promise<RingCentralHarness> {
+  const sandbox = await startRingCentralSandbox({
+    // A generous Heavy budget unless a test is about it: the tests are not about waiting.
+    rateLimits: { heavy: { limit: 1000, windowSeconds: 60 }, ...options.sandbox?.rateLimits },
+    ...options.sandbox,
+  });
+  const config = ringCentralSourceSchema.parse({
+    provider: 'ringcentral',
+    id: 'rc-test',
+    serverUrl: sandbox.url,
+    mediaUrl: sandbox.mediaUrl,
+    rateLimits: { heavyPerMinute: 600 },
+    ...options.config,
+  });
+  const log = recordingLog();
+  const tokenStore = new InProcessTokenStore();
+  const gateStore = new InProcessRateGateStore();
+  const build = (overrides: Partial<RingCentralSourceOptions> = {}) =>
+    new RingCentralSource({
+      config,
+      credentials: {
+        clientId: sandbox.clientId,
+        clientSecret: sandbox.clientSecret,
+        jwt: options.jwt ?? sandbox.jwt,
+        webhookSecret: options.webhookSecret === null ? undefined : (options.webhookSecret ?? WEBHOOK_SECRET),
+      },
+      clock: options.clock,
+      log,
+      tokenStore,
+      rateGateStore: gateStore,
+      reportSizes: options.reportSizes,
+      tuning: { idleTimeoutMs: 2000, connectTimeoutMs: 2000, leasePollMs: 20, ...options.tuning },
+      ...overrides,
+    });
+  return { sandbox, source: build(), config, log, tokenStore, gateStore, sibling: build };
+}
+
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+/** Streams a download through core's verifier into nowhere, like a store would. */
+export async function consumeVerified(download: DownloadStream, sourceSize?: number): Promise<StreamSummary> {
+  const verifier = new RecordingVerifier({ contentLength: download.contentLength, sourceSize });
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  await pipeline(download.body, verifier, sink);
+  return verifier.summary();
+}
+
+export const JAN_2024 = new Date('2024-01-10T10:00:00Z');
+export const JAN_WINDOW = { from: new Date('2024-01-10T00:00:00Z'), to: new Date('2024-01-11T00:00:00Z') };
