@@ -7,7 +7,7 @@
  * Heavy rate group and pass the source's gate.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { NotReadyError, PermanentError, TransientError } from '../../core/errors';
+import { GoneAtSourceError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import { detectMediaKind, SIGNATURE_BYTES } from '../../core/media-signature';
 import {
@@ -423,8 +423,7 @@ export class RingCentralSource implements RecordingSource {
         `RingCentral lists recording ${recording.recordingId} but serves no content for it yet (${detail ?? 'HTTP 404'})`,
       );
     }
-    // TODO gone-at-source: throw the generic GoneAtSourceError from core/errors.ts once it exists.
-    throw new PermanentError(
+    throw new GoneAtSourceError(
       `RingCentral recording ${recording.recordingId} is gone at the source: its content answers 404 and the call log no longer lists it`,
     );
   }

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { NotReadyError, PermanentError, TransientError } from '../../../../functions/core/errors';
+import {
+  GoneAtSourceError,
+  NotReadyError,
+  PermanentError,
+  TransientError,
+} from '../../../../functions/core/errors';
 import { type HintJob, JOB_VERSION } from '../../../../functions/core/jobs';
 import { detectMediaKind } from '../../../../functions/core/media-signature';
 import { RecordingVerifier } from '../../../../functions/core/verify-stream';
@@ -192,7 +197,7 @@ describe('RingCentralSource.openDownload', () => {
     // Assess
     expect(notReady).toBeInstanceOf(NotReadyError);
     expect((notReady as Error).message).toMatch(/lists recording .* but serves no content/);
-    expect(goneFailure).toBeInstanceOf(PermanentError);
+    expect(goneFailure).toBeInstanceOf(GoneAtSourceError);
     expect((goneFailure as Error).message).toMatch(/gone at the source/);
     const lookups = harness.sandbox.requestLog.filter((entry) => entry.route === 'call-log').slice(1);
     expect(lookups.map((entry) => new URLSearchParams(entry.query).get('telephonySessionId'))).toEqual([
