@@ -6,7 +6,9 @@
  *
  * The clock is moved by a relative offset (computed from the real clock just before each run), so every
  * process of a run, vitest workers, moto_server and CLI children alike, sees one clock that keeps ticking.
- * Monotonic clocks stay real: child Node processes hang when they are faked too.
+ * Monotonic clocks stay real: child Node processes hang when they are faked too. With them real,
+ * libfaketime's fix-up of monotonic timed waits has nothing to correct, and left on it makes every
+ * moto_server request several times slower.
  *
  * Without `faketime` the runs are skipped with a warning; under CI=true that fails instead, so CI can
  * never go green without them. `tsx scripts/test-pinned-clocks.ts [test files…]` runs other files.
@@ -71,7 +73,7 @@ const DATE_SENSITIVE_FILES = [
   'test/unit/core/keys.test.ts',
 ];
 
-const FAKETIME_ENV = { FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+const FAKETIME_ENV = { FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_FORCE_MONOTONIC_FIX: '0' };
 
 /** True when faketime moves a Node process's clock; throws under CI when it cannot. */
 function faketimeAvailable(): boolean {
