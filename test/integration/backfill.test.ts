@@ -85,10 +85,22 @@ async function sha256Of(path: string): Promise<string> {
     .digest('hex');
 }
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Polls until `condition` holds while `child` runs. No deadline of its own: on a loaded machine the CLI
+ * takes as long as it takes (the test's timeout is the backstop); a child that exits first fails at once.
+ */
+async function whileRunning(
+  child: ChildProcess,
+  done: Promise<Finished>,
+  condition: () => Promise<boolean>,
+): Promise<void> {
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const finished = await done;
+      throw new Error(
+        `the CLI exited (code ${finished.code}) before the condition held:\n${finished.stderr}`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -114,6 +126,7 @@ describe('npm run backfill (local mode, Telphin sandbox)', () => {
   let configPath: string;
   let archiveDir: string;
   let stateDir: string;
+  const running: ChildProcess[] = [];
 
   const configObject = () => ({
     sources: [
@@ -144,6 +157,8 @@ describe('npm run backfill (local mode, Telphin sandbox)', () => {
     await writeFile(configPath, JSON.stringify(configObject()));
   });
   afterEach(async () => {
+    // A CLI left running by a failed test must not keep writing into the next test's folders.
+    for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
     sandbox.clearFaults();
     await rm(dir, { recursive: true, force: true });
   });
@@ -162,11 +177,21 @@ describe('npm run backfill (local mode, Telphin sandbox)', () => {
     );
     const args = ['--source', SOURCE_ID, '--from', '2024-03-01', '--to', '2024-03-05'];
 
-    // Act 1: start, and SIGTERM once a third of the recordings are in the archive.
+    // Act 1: start, and once a third of the recordings are in the archive, hold every download that
+    // starts from then on (the platform goes silent) and SIGTERM: the run is stopped halfway however
+    // slow or fast the machine is.
     const first = runCli(args, configPath);
-    await waitFor(async () => (await archivedRecordingKeys(archiveDir)).length >= 10, 40_000);
+    running.push(first.child);
+    await whileRunning(
+      first.child,
+      first.done,
+      async () => (await archivedRecordingKeys(archiveDir)).length >= 10,
+    );
+    slow.cancel();
+    const silent = sandbox.injectFault({ kind: 'stall', afterBytes: 0 }, { times: Number.POSITIVE_INFINITY });
     first.child.kill('SIGTERM');
     const killed = await first.done;
+    silent.cancel();
     const afterKill = await archivedRecordingKeys(archiveDir);
     const cursorPath = join(stateDir, 'backfill', `${SOURCE_ID}-2024-03-01-2024-03-05.json`);
     const cursorAfterKill = await readCursor(cursorPath);
@@ -181,7 +206,6 @@ describe('npm run backfill (local mode, Telphin sandbox)', () => {
     expect((cursorAfterKill?.completedThrough ?? '9999') < '2024-03-05').toBe(true);
 
     // Act 2: rerun the same command at full speed.
-    slow.cancel();
     const downloadsBefore = sandbox.counters.storageDownloads;
     const second = await runCli(args, configPath).done;
 
@@ -209,7 +233,7 @@ describe('npm run backfill (local mode, Telphin sandbox)', () => {
     expect(third.code).toBe(0);
     expect(third.stderr).toContain('already done');
     expect(sandbox.counters.storageDownloads).toBe(downloads);
-  }, 90_000);
+  }, 180_000);
 
   it('--dry-run prints the count and size the source reports, downloads nothing and writes no cursor', async () => {
     const recordings = sandbox.generateRecordings({

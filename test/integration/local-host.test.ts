@@ -112,6 +112,46 @@ describe('local host', () => {
     expect(ledger).toMatchObject({ kind: 'sweep', outcome: 'ok', summary: { listed: 5, enqueued: 5 } });
   });
 
+  // Pinned clocks minutes after a month began (after a 30-day month, at a new year, after a leap day):
+  // the 48 h lookback spans two UTC months and three UTC days, whatever today is.
+  it.each(['2026-12-01T00:20:00Z', '2027-01-01T00:20:00Z', '2028-03-01T00:20:00Z'])(
+    'sweeps a lookback across the month that began before %s: both months listed, each day folder checked',
+    async (at) => {
+      const now = Date.parse(at);
+      const clock = { now: () => new Date(now) };
+      const minutesAgo = (minutes: number) => new Date(now - minutes * 60_000);
+      const inLookback = [minutesAgo(40 * 60), minutesAgo(30), minutesAgo(10)].map((startedAt) =>
+        sandbox.addRecording({ startedAt, durationSeconds: 60, flow: 'in' }),
+      );
+      const beforeLookback = sandbox.addRecording({ startedAt: minutesAgo(50 * 60), durationSeconds: 60 });
+      host = await startLocalHost({
+        config: config({ sweep: { lookbackHours: 48 } }),
+        log: silentLog,
+        clock,
+        scheduleSweep: false,
+        scheduleRetention: false,
+        serveWebhooks: false,
+      });
+
+      const listCallsBefore = sandbox.counters.listCalls;
+      const [first] = await host.sweepNow();
+      await host.idle();
+      const listCallsOfFirst = sandbox.counters.listCalls - listCallsBefore;
+      const [second] = await host.sweepNow();
+
+      expect(listCallsOfFirst).toBe(2);
+      expect(first).toMatchObject({ listed: 3, archived: 0, enqueued: 3 });
+      // Each copy is at the key of its own UTC day: three day folders.
+      const days = new Set(inLookback.map((recording) => recording.startedAt.toISOString().slice(0, 10)));
+      expect(days.size).toBe(3);
+      for (const recording of inLookback)
+        expect(await sha256Of(pathOf(recording))).toBe(sandbox.expectedSha256(recording.recordUuid));
+      await expect(readFile(pathOf(beforeLookback))).rejects.toMatchObject({ code: 'ENOENT' });
+      // The second sweep finds every copy in its own day's folder and enqueues nothing.
+      expect(second).toMatchObject({ listed: 3, archived: 3, enqueued: 0 });
+    },
+  );
+
   it('stops cleanly mid-upload: nothing half-written left as if complete, the job saved for the next start', async () => {
     const [slow] = sandbox.generateRecordings({
       count: 1,

@@ -43,7 +43,12 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const SOURCE_ID = 'hq';
 const DAY_MS = 86_400_000;
 
-const today = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS);
+/**
+ * The instant every in-process status is taken at. The data sits on days counted back from its UTC day;
+ * a status taken at its own "now" could fall on the next day when the test runs across midnight.
+ */
+const NOW = new Date();
+const today = new Date(Math.floor(NOW.getTime() / DAY_MS) * DAY_MS);
 /** Noon UTC `back` days before today. */
 const noon = (back: number, minutes = 0) =>
   new Date(today.getTime() - back * DAY_MS + 12 * 3_600_000 + minutes * 60_000);
@@ -179,7 +184,9 @@ describe('npm run status (local mode)', () => {
     );
 
     // Act
-    const report = await collectStatus(localStatusDependencies({ config, days: 5, checkRunningHost: false }));
+    const report = await collectStatus(
+      localStatusDependencies({ config, days: 5, checkRunningHost: false, now: NOW }),
+    );
 
     // Assess
     const bytes = (list: (SandboxRecording | undefined)[]) =>
@@ -245,23 +252,24 @@ describe('npm run status (local mode)', () => {
     });
     expect(cli.code, cli.stderr).toBe(0);
     const fromCli = JSON.parse(cli.stdout) as StatusReport;
-    expect(
-      fromCli.sources[0]?.days.map((day) => [
-        day.day,
-        day.atSource?.count,
-        day.archived.count,
-        day.missing,
-        day.deletedAtSource,
-      ]),
-    ).toEqual(
-      report.sources[0]?.days.map((day) => [
-        day.day,
-        day.atSource?.count,
-        day.archived.count,
-        day.missing,
-        day.deletedAtSource,
-      ]),
+    // The CLI reads the real clock: compare with a status taken in-process at the same instant.
+    const atCliInstant = await collectStatus(
+      localStatusDependencies({
+        config,
+        days: 5,
+        checkRunningHost: false,
+        now: new Date(fromCli.generatedAt),
+      }),
     );
+    const rows = (status: StatusReport) =>
+      status.sources[0]?.days.map((day) => [
+        day.day,
+        day.atSource?.count,
+        day.archived.count,
+        day.missing,
+        day.deletedAtSource,
+      ]);
+    expect(rows(fromCli)).toEqual(rows(atCliInstant));
   }, 60_000);
 
   it('reads the live queue of a running npm start instead of its saved state', async () => {
@@ -379,6 +387,7 @@ describe.skipIf(!motoAvailable())('npm run status (S3 and SQS, moto)', () => {
           values: { clientId: sandbox.clientId, clientSecret: sandbox.clientSecret },
           origin: 'the test',
         }),
+        now: NOW,
       }),
     );
 
