@@ -1,19 +1,18 @@
 import { z } from 'zod';
+import { CHECKSUM_ALGORITHMS, CHECKSUM_TYPES, type ObjectChecksum } from './checksums';
 import type { SourceRecording } from './recording';
 
-/** Version of the sidecar document; bump when a field changes meaning. */
-export const SIDECAR_SCHEMA_VERSION = 1;
+/**
+ * Version of the sidecar document; bump when a field changes meaning. 2 added `checksum`; sidecars of
+ * version 1 (copies archived before it, SHA-256 in the object's metadata) are still read and verified.
+ */
+export const SIDECAR_SCHEMA_VERSION = 2;
 
 const partySchema = z
   .object({ number: z.string().optional(), name: z.string().optional(), extensionId: z.string().optional() })
   .strict();
 
-/**
- * The JSON document stored beside every recording (`{key}.json`). Normalised fields first, then the
- * provider's own record verbatim under `raw`, so nothing the platform told us is thrown away.
- */
-export const sidecarSchema = z.object({
-  schemaVersion: z.literal(SIDECAR_SCHEMA_VERSION),
+const sidecarFields = z.object({
   provider: z.string(),
   sourceId: z.string(),
   recordingId: z.string(),
@@ -37,17 +36,48 @@ export const sidecarSchema = z.object({
   archivedAt: z.string(),
   raw: z.unknown(),
 });
+
+export const objectChecksumSchema = z
+  .object({
+    algorithm: z.enum(CHECKSUM_ALGORITHMS),
+    type: z.enum(CHECKSUM_TYPES),
+    value: z.string().min(1),
+  })
+  .strict();
+
+/**
+ * The JSON document stored beside every recording (`{key}.json`). Normalised fields first, then the
+ * provider's own record verbatim under `raw`, so nothing the platform told us is thrown away.
+ */
+export const sidecarSchema = z.discriminatedUnion('schemaVersion', [
+  sidecarFields.extend({ schemaVersion: z.literal(1) }),
+  sidecarFields.extend({
+    schemaVersion: z.literal(2),
+    /**
+     * The whole-object checksum the store verified when the recording was written (S3: CRC32 of a
+     * multipart upload, SHA-256 of a single put); null where the store keeps none (a local folder).
+     */
+    checksum: objectChecksumSchema.nullable(),
+  }),
+]);
 export type Sidecar = z.infer<typeof sidecarSchema>;
+export type CurrentSidecar = Extract<Sidecar, { schemaVersion: typeof SIDECAR_SCHEMA_VERSION }>;
+
+/** The checksum a sidecar recorded, if its version has the field and the store kept one. */
+export function sidecarChecksum(sidecar: Sidecar): ObjectChecksum | undefined {
+  return sidecar.schemaVersion === 2 ? (sidecar.checksum ?? undefined) : undefined;
+}
 
 export interface StoredCopyFacts {
   objectKey: string;
   size: number;
   sha256: string;
+  checksum?: ObjectChecksum;
   contentType: string;
   archivedAt: Date;
 }
 
-export function buildSidecar(recording: SourceRecording, stored: StoredCopyFacts): Sidecar {
+export function buildSidecar(recording: SourceRecording, stored: StoredCopyFacts): CurrentSidecar {
   return {
     schemaVersion: SIDECAR_SCHEMA_VERSION,
     provider: recording.provider,
@@ -66,6 +96,7 @@ export function buildSidecar(recording: SourceRecording, stored: StoredCopyFacts
     size: stored.size,
     sourceReportedSize: recording.size ?? null,
     sha256: stored.sha256,
+    checksum: stored.checksum ?? null,
     contentType: stored.contentType,
     objectKey: stored.objectKey,
     archivedAt: stored.archivedAt.toISOString(),

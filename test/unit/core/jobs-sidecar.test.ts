@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../functions/core/errors';
 import { parseJob, recordingFromJob, recordingJob, serialiseJob } from '../../../functions/core/jobs';
 import type { SourceRecording } from '../../../functions/core/recording';
-import { buildSidecar, parseSidecar, serialiseSidecar } from '../../../functions/core/sidecar';
+import {
+  buildSidecar,
+  parseSidecar,
+  serialiseSidecar,
+  sidecarChecksum,
+} from '../../../functions/core/sidecar';
 
 const recording: SourceRecording = {
   provider: 'telphin',
@@ -46,11 +51,12 @@ describe('sidecar', () => {
       objectKey: 'recordings/telphin/main/2026/11/20/x.mp3',
       size: 1234,
       sha256: 'a'.repeat(64),
+      checksum: { algorithm: 'CRC32', type: 'FULL_OBJECT', value: 'AAECAw==' },
       contentType: 'audio/mpeg',
       archivedAt: new Date('2026-11-20T10:06:00Z'),
     });
     expect(sidecar).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: 2,
       provider: 'telphin',
       sourceId: 'main',
       recordingId: recording.recordingId,
@@ -62,10 +68,31 @@ describe('sidecar', () => {
       size: 1234,
       sourceReportedSize: 1234,
       sha256: 'a'.repeat(64),
+      checksum: { algorithm: 'CRC32', type: 'FULL_OBJECT', value: 'AAECAw==' },
       archivedAt: '2026-11-20T10:06:00.000Z',
       raw: recording.raw,
     });
     expect(parseSidecar(serialiseSidecar(sidecar))).toEqual(sidecar);
+    expect(sidecarChecksum(sidecar)).toEqual({ algorithm: 'CRC32', type: 'FULL_OBJECT', value: 'AAECAw==' });
+  });
+
+  it('reads schema-1 sidecars (no checksum field) and records a store without checksums as null', () => {
+    const current = buildSidecar(recording, {
+      objectKey: 'recordings/telphin/main/2026/11/20/x.mp3',
+      size: 1234,
+      sha256: 'a'.repeat(64),
+      contentType: 'audio/mpeg',
+      archivedAt: new Date('2026-11-20T10:06:00Z'),
+    });
+    expect(current.checksum).toBeNull();
+    expect(sidecarChecksum(current)).toBeUndefined();
+    const { checksum: _none, ...fields } = current;
+    const legacy = parseSidecar(JSON.stringify({ ...fields, schemaVersion: 1 }));
+    expect(legacy.schemaVersion).toBe(1);
+    expect(sidecarChecksum(legacy)).toBeUndefined();
+    // A schema-2 sidecar must say whether there is a checksum; an unknown version is refused.
+    expect(() => parseSidecar(JSON.stringify({ ...fields, schemaVersion: 2 }))).toThrow();
+    expect(() => parseSidecar(JSON.stringify({ ...current, schemaVersion: 3 }))).toThrow();
   });
 
   it('refuses a sidecar without a valid sha256', () => {
