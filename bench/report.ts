@@ -83,6 +83,14 @@ export function renderMarkdown(results: BenchResults): string {
           `| ${figures.impl} | ${figures.runs} | ${num(figures.mibPerSecond.median)} | ${num(figures.streamMibPerSecond.median)} | ${num(figures.finaliseSeconds, 2)} | ${num(figures.maxRssMiB)} |`,
         );
       }
+      const archive = row.impls.find((figures) => figures.impl === 'archive')?.requests;
+      if (archive) {
+        const total = Object.values(archive).reduce((sum, count) => sum + count, 0);
+        const list = Object.entries(archive)
+          .map(([command, count]) => `${command} ${count}`)
+          .join(', ');
+        lines.push('', `S3 requests of one archive upload (sidecar not included): ${total} (${list}).`);
+      }
       const r = row.ratios;
       lines.push(
         '',

@@ -4,11 +4,12 @@
  * shared machine touches all of them alike). Every trial is a fresh worker process against the same
  * moto_server and the same loopback recording host; its object is checked and then deleted.
  *
- *   archive          callvault's S3ArchiveStore (8 MiB × 2 in flight: the deployed defaults)
+ *   archive          callvault's S3ArchiveStore (8 MiB × 2 in flight: the deployed defaults): one multipart
+ *                    upload to the final key with a FULL_OBJECT CRC32, then the `sha256` tag
  *   lib-storage      @aws-sdk/lib-storage Upload with its defaults (5 MiB × 4), same verified stream
  *   download         the HTTP download alone, to nowhere (source ceiling)
  *   download-verify  the download through RecordingVerifier (what hashing and checking cost)
- *   bare-put         UploadPart loop of in-process bytes, no checksums, no copy (S3-server ceiling)
+ *   bare-put         UploadPart loop of in-process bytes, no checksums, no tag (S3-server ceiling)
  *   aws-cli-file     `aws s3 cp FILE s3://…` of the same bytes written to a temp file beforehand
  *   aws-cli-stdin    `aws s3 cp - s3://…` fed the HTTP download on stdin
  */
@@ -57,7 +58,9 @@ export interface StreamSample {
   maxRssMiB: number | null;
   peakOverBaselineMiB?: number;
   sampledPeakArrayBuffersMiB?: number;
-  /** Uploads: size (and, for archive, the SHA-256 recorded by the store) checked in the bucket. */
+  /** Worker processes only: S3 requests sent, by command. */
+  requests?: Record<string, number>;
+  /** Uploads: size (and, for archive, the SHA-256 and checksum recorded by the store) checked in the bucket. */
   stored?: { ok: boolean; readBack: boolean };
 }
 
@@ -199,11 +202,12 @@ export async function collectStreamingSamples(
               maxRssMiB: report.maxRssMiB,
               peakOverBaselineMiB: report.maxRssMiB - report.baselineRssMiB,
               sampledPeakArrayBuffersMiB: report.sampledPeakArrayBuffersMiB,
+              requests: report.requests,
             };
           }
           if (impl !== 'download' && impl !== 'download-verify') {
             // The bytes themselves are read back once per implementation and size; later rounds check size
-            // and the store's recorded SHA-256 (which the store takes from the verifier).
+            // and what the store recorded (SHA-256 from the verifier, the checksum S3 reports).
             const readBack = !verified.has(impl);
             const check = await checkStoredObject(moto.s3, {
               bucket: BUCKET,
@@ -211,7 +215,7 @@ export async function collectStreamingSamples(
               bytes,
               seed,
               readBack,
-              expectMetadata: impl === 'archive',
+              expectRecorded: impl === 'archive',
             });
             verified.add(impl);
             sample.stored = { ok: check.ok, readBack };

@@ -18,6 +18,8 @@ export interface ImplFigures {
   streamMibPerSecond: Summary;
   finaliseSeconds: number;
   maxRssMiB: number | null;
+  /** S3 requests per recording by command (the same in every run; the first run's). */
+  requests?: Record<string, number>;
 }
 
 export interface ThroughputRatios {
@@ -71,6 +73,7 @@ export function analyseThroughput(samples: readonly StreamSample[]): {
         streamMibPerSecond: summarise(mine.map((sample) => sample.streamMibPerSecond)),
         finaliseSeconds: round(median(mine.map((sample) => sample.finaliseSeconds)), 2),
         maxRssMiB: rss.length ? round(median(rss), 1) : null,
+        requests: mine.find((sample) => sample.requests)?.requests,
       });
     }
     const total = (impl: Impl) => impls.find((figures) => figures.impl === impl)?.mibPerSecond.median;

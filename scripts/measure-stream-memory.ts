@@ -75,7 +75,7 @@ async function main(): Promise<void> {
           bytes: size,
           seed: SEED,
           readBack: true,
-          expectMetadata: impl === 'archive',
+          expectRecorded: impl === 'archive',
         });
         const result = {
           impl: impl === 'archive' ? 'callvault' : impl,

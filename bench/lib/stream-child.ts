@@ -27,7 +27,7 @@ import { MiB } from './size';
 
 /** What a worker streams and how. */
 export type StreamImpl =
-  /** callvault's S3ArchiveStore: verifier → part pump → staging multipart upload → server-side copy. */
+  /** callvault's S3ArchiveStore: verifier → part pump → one multipart upload to the final key (or one put). */
   | 'archive'
   /** @aws-sdk/lib-storage `Upload` fed the same verified stream. */
   | 'lib-storage'
@@ -57,10 +57,12 @@ export interface WorkerReport {
   bytes: number;
   /** From the first request to the stored object (or the last byte, for downloads). */
   seconds: number;
-  /** Until the last part was uploaded: everything before CompleteMultipartUpload/UploadPartCopy. */
+  /** Until the last part was uploaded: everything before the first request that only finalises. */
   streamSeconds: number;
-  /** After the streaming phase: completing, server-side copy, staging delete. */
+  /** After the streaming phase: completing (and, for archive, tagging; before, the server-side copy). */
   finaliseSeconds: number;
+  /** S3 requests this worker sent, by command (retries not counted). */
+  requests: Record<string, number>;
   sha256?: string;
   /** RSS of this process with everything loaded and the S3 client built, before the first byte. */
   baselineRssMiB: number;
@@ -108,6 +110,9 @@ async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
   return bytes;
 }
 
+/** Requests that move no bytes from this process: the streaming phase ends at the first of them. */
+const FINALISING = new Set(['UploadPartCopy', 'CompleteMultipartUpload', 'CopyObject', 'PutObjectTagging']);
+
 async function work(spec: WorkerSpec): Promise<WorkerReport> {
   const client = new S3Client({
     endpoint: spec.endpoint,
@@ -119,14 +124,12 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
   });
   // Where the streaming phase ends: the first request that only finalises (no bytes from this process).
   let streamedAt: number | undefined;
+  const requests: Record<string, number> = {};
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      if (
-        context.commandName === 'UploadPartCopyCommand' ||
-        context.commandName === 'CompleteMultipartUploadCommand'
-      ) {
-        streamedAt ??= performance.now();
-      }
+      const command = (context.commandName ?? '?').replace(/Command$/, '');
+      requests[command] = (requests[command] ?? 0) + 1;
+      if (FINALISING.has(command)) streamedAt ??= performance.now();
       return next(args);
     },
     { step: 'initialize', name: 'benchPhaseMarker' },
@@ -252,6 +255,7 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
     seconds: (ended - started) / 1000,
     streamSeconds: (streamEnd - started) / 1000,
     finaliseSeconds: (ended - streamEnd) / 1000,
+    requests,
     sha256,
     baselineRssMiB: baselineRss / MiB,
     // resourceUsage reports kibibytes.

@@ -7,7 +7,15 @@ import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { crc32 } from 'node:zlib';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { crc32Base64 } from '../../functions/core/checksums';
 import { syntheticMp3Sha256 } from '../../test/support/synthetic-media';
 import { spawnTracked, stopChild } from './processes';
 import type { WorkerReport, WorkerSpec } from './stream-child';
@@ -94,15 +102,21 @@ export async function runStreamTrial(entry: ChildEntry, spec: WorkerSpec): Promi
 
 export interface StoredCheck {
   storedBytes: number;
+  /** The `sha256` tag (every archive copy) and metadata (single puts only). */
+  taggedSha256: string | null;
   metadataSha256: string | null;
+  /** The checksum S3 reports (HeadObject with ChecksumMode), as `ALGORITHM:value`. */
+  checksum: string | null;
   /** Only when the object was read back. */
   readBackSha256?: string;
+  readBackCrc32?: string;
   ok: boolean;
 }
 
 /**
- * Checks the object against the synthetic body: size and the SHA-256 the store recorded always; the bytes
- * themselves when `readBack` (reading 1 GiB back from moto costs ~10 s, so callers do it once per size).
+ * Checks the object against the synthetic body: size and what the store recorded (SHA-256 tag, checksum)
+ * always; the bytes themselves, and a CRC32 checksum against them, when `readBack` (reading 1 GiB back
+ * from moto costs ~10 s, so callers do it once per size).
  */
 export async function checkStoredObject(
   s3: S3Client,
@@ -112,23 +126,39 @@ export async function checkStoredObject(
     bytes: number;
     seed: number;
     readBack: boolean;
-    expectMetadata: boolean;
+    /** The archive path: the SHA-256 must be in the tag and S3 must report a checksum. */
+    expectRecorded: boolean;
   },
 ): Promise<StoredCheck> {
   const expected = syntheticMp3Sha256(options.bytes, options.seed);
-  const head = await s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: options.key }));
+  const [head, tagging] = await Promise.all([
+    s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: options.key, ChecksumMode: 'ENABLED' })),
+    s3.send(new GetObjectTaggingCommand({ Bucket: options.bucket, Key: options.key })),
+  ]);
+  const tagged = tagging.TagSet?.find((tag) => tag.Key === 'sha256')?.Value ?? null;
+  const crc = head.ChecksumCRC32;
   const check: StoredCheck = {
     storedBytes: head.ContentLength ?? -1,
+    taggedSha256: tagged,
     metadataSha256: head.Metadata?.sha256 ?? null,
+    checksum: crc ? `CRC32:${crc}` : head.ChecksumSHA256 ? `SHA256:${head.ChecksumSHA256}` : null,
     ok:
-      head.ContentLength === options.bytes && (!options.expectMetadata || head.Metadata?.sha256 === expected),
+      head.ContentLength === options.bytes &&
+      (!options.expectRecorded ||
+        (tagged === expected && (crc !== undefined || head.ChecksumSHA256 !== undefined))),
   };
   if (options.readBack) {
     const object = await s3.send(new GetObjectCommand({ Bucket: options.bucket, Key: options.key }));
     const hash = createHash('sha256');
-    for await (const chunk of object.Body as AsyncIterable<Buffer>) hash.update(chunk);
+    let crcOfBytes = 0;
+    for await (const chunk of object.Body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      crcOfBytes = crc32(chunk, crcOfBytes);
+    }
     check.readBackSha256 = hash.digest('hex');
+    check.readBackCrc32 = crc32Base64(crcOfBytes);
     check.ok &&= check.readBackSha256 === expected;
+    if (options.expectRecorded && crc !== undefined) check.ok &&= crc === check.readBackCrc32;
   }
   return check;
 }

@@ -22,8 +22,6 @@ import type { RunKind } from '../../functions/core/ports';
 
 const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
 
-/** Where the worker stages multipart uploads before copying them into place; expired by lifecycle. */
-export const STAGING_PREFIX = 'staging/';
 /** The retention audit trail (`audit/retention/{yyyy}/{mm}/{dd}/{runId}.jsonl`): current versions never expire. */
 export const AUDIT_PREFIX = 'audit/';
 export const RETENTION_AUDIT_PREFIX = `${AUDIT_PREFIX}retention/`;
@@ -84,8 +82,8 @@ export interface RecordingBucketProps {
  *
  * Object Lock (`lifecycle.objectLock`) turns on S3 Object Lock for the bucket **without** a default
  * retention: the worker locks each recording and its sidecar as it writes them (mode and retain-until date
- * on the write). A bucket default would also lock every staged copy, audit rewrite and run record for the
- * whole period, and their expiry rules could not act until it ran out. CloudFormation applies
+ * on the write). A bucket default would also lock every audit rewrite and run record for the whole
+ * period, and their noncurrent-version rules could not act until it ran out. CloudFormation applies
  * `ObjectLockEnabled` to an existing bucket in place (the resource schema does not mark it create-only,
  * and S3 accepts enabling it on a versioned bucket), but:
  * - it is one-way: Object Lock can never be turned off again, whatever the config later says;
@@ -156,12 +154,13 @@ export class RecordingBucket extends Construct {
   }
 
   /**
-   * What the archive worker needs: read, write and tag recordings and staged uploads, abort and list parts of
-   * its multipart uploads, delete staged copies only, list the bucket so that a missing key is a 404, and
-   * write (only write) its records of recordings found gone at the source.
+   * What the archive worker needs: read, write and tag recordings (the `sha256` tag is added once an
+   * upload completes), abort and list parts of its multipart uploads, list the bucket so that a missing
+   * key is a 404, and write (only write) its records of recordings found gone at the source. It may
+   * delete nothing.
    */
   grantArchive(grantee: IGrantable): void {
-    const objects = [this.arnForPrefix(RECORDINGS_PREFIX), this.arnForPrefix(STAGING_PREFIX)];
+    const objects = [this.arnForPrefix(RECORDINGS_PREFIX)];
     this.addStatements(grantee, [
       new PolicyStatement({
         actions: [
@@ -183,18 +182,13 @@ export class RecordingBucket extends Construct {
             }),
           ]
         : []),
-      new PolicyStatement({ actions: ['s3:DeleteObject'], resources: [this.arnForPrefix(STAGING_PREFIX)] }),
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
       new PolicyStatement({
         actions: ['s3:PutObject'],
         resources: [this.arnForPrefix(GONE_AT_SOURCE_PREFIX)],
       }),
     ]);
-    this.acknowledgePrefixWildcards(
-      grantee,
-      [RECORDINGS_PREFIX, STAGING_PREFIX, GONE_AT_SOURCE_PREFIX],
-      'archive',
-    );
+    this.acknowledgePrefixWildcards(grantee, [RECORDINGS_PREFIX, GONE_AT_SOURCE_PREFIX], 'archive');
   }
 
   /** Read-only access to archived recordings, for the sweep's "is it archived already?" HeadObject. */
@@ -297,20 +291,10 @@ export function recordingLifecycleRules(lifecycle: LifecycleConfig): LifecycleRu
         ];
   return [
     {
+      // Recordings are uploaded straight to their final key; a worker that dies mid-upload leaves its
+      // parts there, invisible and billed, until this rule aborts the upload.
       id: 'abort-incomplete-multipart-uploads',
       abortIncompleteMultipartUploadAfter: Duration.days(lifecycle.abortIncompleteMultipartUploadsAfterDays),
-    },
-    {
-      id: 'expire-staging',
-      prefix: STAGING_PREFIX,
-      expiration: Duration.days(1),
-      noncurrentVersionExpiration: Duration.days(1),
-    },
-    {
-      // Expiring staged copies leaves delete markers behind (the bucket is versioned); clear them too.
-      id: 'remove-staging-delete-markers',
-      prefix: STAGING_PREFIX,
-      expiredObjectDeleteMarker: true,
     },
     ...storageRules,
     {

@@ -108,7 +108,8 @@ export class FsArchiveStore implements ArchiveStore {
       await rename(journalPath, this.metaPathOf(key));
       await syncDirectory(dirname(finalPath));
       await unlink(tempPath);
-      return summary;
+      // A folder verifies no checksum of its own on write; the SHA-256 in the metadata is the record.
+      return { size: summary.size, sha256: summary.sha256 };
     } catch (error) {
       body.destroy();
       await Promise.all([
@@ -147,7 +148,11 @@ export class FsArchiveStore implements ArchiveStore {
     };
   }
 
-  /** Tags matter to S3 lifecycle rules only; a local folder has none, so they are not kept for sidecars. */
+  /**
+   * Written once, like the recording: linked into place, so an existing sidecar is never replaced
+   * (AlreadyArchivedError). Tags matter to S3 lifecycle rules only; a local folder has none, so they are
+   * not kept for sidecars.
+   */
   async putSidecar(
     recordingObjectKey: string,
     sidecar: Sidecar,
@@ -159,10 +164,28 @@ export class FsArchiveStore implements ArchiveStore {
     try {
       await writeDurably(temp, serialiseSidecar(sidecar));
       await mkdir(dirname(target), { recursive: true });
-      await rename(temp, target);
-    } catch (error) {
+      try {
+        await link(temp, target);
+      } catch (error) {
+        if (errorCode(error) === 'EEXIST')
+          throw new AlreadyArchivedError(`a sidecar already exists for ${recordingObjectKey}`);
+        throw error;
+      }
+      await syncDirectory(dirname(target));
+    } finally {
       await rm(temp, { force: true });
-      throw error;
+    }
+  }
+
+  /**
+   * Here the SHA-256 is in the metadata published with the recording itself, so there is nothing to add;
+   * a copy recorded with another SHA-256 is refused.
+   */
+  async recordSha256(key: string, sha256: string): Promise<void> {
+    const copy = await this.inspect(key);
+    if (!copy) throw new PermanentError(`no recording at ${key}`);
+    if (copy.sha256 !== sha256) {
+      throw new PermanentError(`${key} is recorded with SHA-256 ${copy.sha256 ?? '(none)'}, not ${sha256}`);
     }
   }
 

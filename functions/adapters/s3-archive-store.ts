@@ -1,26 +1,33 @@
 /**
  * The archive in an S3 bucket (AWS or any S3-compatible server). Recordings stream in with bounded
- * memory and complete only conditionally (`If-None-Match: *`), so an existing object is never
- * overwritten; any failure leaves neither an object nor an open multipart upload behind.
+ * memory, each in one write to its final key, completed only conditionally (`If-None-Match: *`), so an
+ * existing object is never overwritten; any failure before completion leaves neither an object nor an
+ * open multipart upload behind.
+ *
+ * S3 verifies a whole-object checksum of every recording as it is written: SHA-256 for a single put,
+ * and for a multipart upload a FULL_OBJECT CRC32 of the stream, checked at completion against the parts
+ * (each sent with its own CRC32). The SHA-256 goes into the object's `sha256` tag (and, for a single put,
+ * its metadata); the sidecar records both, and retention compares them with what S3 reports.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   paginateListObjectsV2,
   type S3Client,
   UploadPartCommand,
-  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { type ChecksumAlgorithm, crc32Base64, fullObjectCrc32, type ObjectChecksum } from '../core/checksums';
 import {
   AlreadyArchivedError,
   CallvaultError,
@@ -34,17 +41,14 @@ import { silentLog } from '../core/ports';
 import { parseSidecar, type Sidecar, serialiseSidecar } from '../core/sidecar';
 import { pumpParts } from './multipart-upload';
 
-/** Where multipart uploads land before their final copy. A lifecycle rule should expire this prefix. */
-export const STAGING_PREFIX = 'staging/';
 export const METADATA_SHA256 = 'sha256';
 export const METADATA_SOURCE_SIZE = 'source-size';
+/** The tag that carries a recording's SHA-256 (hex). */
+export const TAG_SHA256 = 'sha256';
 
 /** S3's limits for a part: 5 MiB (except the last) to 5 GiB. */
 const MIN_PART_BYTES = 5 * 1024 ** 2;
 const MAX_PART_BYTES = 5 * 1024 ** 3;
-/** Server-side copy ranges: large enough for 5 TiB in 10,000 parts, small enough to copy in parallel. */
-const COPY_PART_BYTES = 512 * 1024 ** 2;
-const COPY_PARTS_IN_FLIGHT = 4;
 
 export interface S3ArchiveStoreOptions {
   /** Created once per container and injected. */
@@ -56,7 +60,7 @@ export interface S3ArchiveStoreOptions {
   log?: Log;
   /**
    * S3 Object Lock for each recording and sidecar, set as it is written. Per object rather than a bucket
-   * default, so staging copies, audit rewrites and run records are never locked for years.
+   * default, so audit rewrites and run records are never locked for years.
    */
   objectLock?: ObjectLockSettings;
   /** For the retain-until date; tests pin it. */
@@ -71,14 +75,9 @@ export interface ObjectLockSettings {
 
 /** What one putRecording started, so a failure can undo exactly that. */
 interface UploadState {
-  stagingKey?: string;
-  stagingUploadId?: string;
-  /**
-   * Set once CompleteMultipartUpload of the staging upload has been sent: from then on the staged
-   * object may exist even if we never heard back (a connection reset after S3 carried it out).
-   */
-  stagingMayExist: boolean;
-  finalUploadId?: string;
+  uploadId?: string;
+  /** Parts are sent in order; the next one expected, to refuse any other order loudly. */
+  nextPart: number;
 }
 
 export class S3ArchiveStore implements ArchiveStore {
@@ -129,42 +128,54 @@ export class S3ArchiveStore implements ArchiveStore {
       body.destroy(new DeadlineError(`deadline reached while uploading ${key}`));
     };
     signal?.addEventListener('abort', onDeadline, { once: true });
-    const state: UploadState = { stagingMayExist: false };
+    const state: UploadState = { nextPart: 1 };
+    const fields = {
+      Bucket: this.bucket,
+      Key: key,
+      ContentType: input.contentType,
+      ...this.lockFields(),
+    };
     try {
       const pumped = await pumpParts(
         body,
         { partSizeBytes: this.partSizeBytes, partsInFlight: this.partsInFlight, cancel },
         {
           begin: async () => {
-            state.stagingKey = `${STAGING_PREFIX}${randomUUID()}`;
+            // Straight to the final key. Metadata and tags are fixed here, before the SHA-256 is known;
+            // it is tagged once the upload is complete.
             const created = await this.client.send(
               new CreateMultipartUploadCommand({
-                Bucket: this.bucket,
-                Key: state.stagingKey,
-                ContentType: input.contentType,
-                ChecksumAlgorithm: 'SHA256',
+                ...fields,
+                Metadata: objectMetadata(undefined, input.sourceSize),
+                Tagging: encodeTags(input.tags),
+                ChecksumAlgorithm: 'CRC32',
+                ChecksumType: 'FULL_OBJECT',
               }),
               { abortSignal: cancel.signal },
             );
-            state.stagingUploadId = required(created.UploadId, 'CreateMultipartUpload returned no UploadId');
+            state.uploadId = required(created.UploadId, 'CreateMultipartUpload returned no UploadId');
           },
           uploadPart: async (partNumber, bytes): Promise<CompletedPart> => {
-            // Our own per-part SHA-256 lets S3 verify every part as it arrives (native, and no
-            // aws-chunked trailer: the body is a Buffer of known length).
-            const checksum = sha256Base64(bytes);
+            if (partNumber !== state.nextPart)
+              throw new PermanentError(`part ${partNumber} arrived where part ${state.nextPart} was due`);
+            state.nextPart += 1;
+            // The part's own CRC32, so S3 verifies every part as it arrives (native, and no aws-chunked
+            // trailer: the body is a Buffer of known length). Object Lock uploads require it too.
+            const checksum = crc32Base64(crc32(bytes));
             const uploaded = await this.client.send(
               new UploadPartCommand({
                 Bucket: this.bucket,
-                Key: state.stagingKey,
-                UploadId: state.stagingUploadId,
+                Key: key,
+                UploadId: state.uploadId,
                 PartNumber: partNumber,
                 Body: bytes,
                 ContentLength: bytes.length,
-                ChecksumSHA256: checksum,
+                ChecksumAlgorithm: 'CRC32',
+                ChecksumCRC32: checksum,
               }),
               { abortSignal: cancel.signal },
             );
-            return { PartNumber: partNumber, ETag: uploaded.ETag, ChecksumSHA256: checksum };
+            return { PartNumber: partNumber, ETag: uploaded.ETag, ChecksumCRC32: checksum };
           },
         },
       );
@@ -174,54 +185,58 @@ export class S3ArchiveStore implements ArchiveStore {
       if (uploadedBytes !== summary.size) {
         throw new TransientError(`uploaded ${uploadedBytes} bytes but the verifier saw ${summary.size}`);
       }
-      const finalFields = {
-        Bucket: this.bucket,
-        Key: key,
-        ContentType: input.contentType,
-        Metadata: objectMetadata(summary.sha256, input.sourceSize),
-        Tagging: encodeTags(input.tags),
-        ...this.lockFields(),
-      };
       if (pumped.kind === 'single') {
+        const checksum: ObjectChecksum = {
+          algorithm: 'SHA256',
+          type: 'FULL_OBJECT',
+          value: Buffer.from(summary.sha256, 'hex').toString('base64'),
+        };
         await this.conditionally(key, () =>
           this.client.send(
             new PutObjectCommand({
-              ...finalFields,
+              ...fields,
+              Metadata: objectMetadata(summary.sha256, input.sourceSize),
+              Tagging: encodeTags({ ...input.tags, [TAG_SHA256]: summary.sha256 }),
               Body: pumped.bytes,
               ContentLength: pumped.bytes.length,
               // The algorithm header too: Object Lock writes require it beside the value.
               ChecksumAlgorithm: 'SHA256',
-              ChecksumSHA256: Buffer.from(summary.sha256, 'hex').toString('base64'),
+              ChecksumSHA256: checksum.value,
               IfNoneMatch: '*',
             }),
             { abortSignal: cancel.signal },
           ),
         );
-        return summary;
+        return { size: summary.size, sha256: summary.sha256, checksum };
       }
 
-      const stagingKey = required(state.stagingKey, 'no staging key');
-      state.stagingMayExist = true;
-      await this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: stagingKey,
-          UploadId: state.stagingUploadId,
-          MultipartUpload: { Parts: pumped.parts },
-        }),
-        { abortSignal: cancel.signal },
+      // S3 combines the parts' CRC32s into the whole object's and refuses to complete if it differs
+      // from the one computed on the stream, or if the size does.
+      const checksum = fullObjectCrc32(summary.crc32);
+      await this.conditionally(key, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: state.uploadId,
+            MultipartUpload: { Parts: pumped.parts },
+            ChecksumCRC32: checksum.value,
+            ChecksumType: 'FULL_OBJECT',
+            MpuObjectSize: summary.size,
+            IfNoneMatch: '*',
+          }),
+          { abortSignal: cancel.signal },
+        ),
       );
-      state.stagingUploadId = undefined;
-      // Metadata is fixed when a multipart upload is created, but the SHA-256 is known only now:
-      // a server-side copy (no bytes through this process) writes the final object with it.
-      await this.copyToFinal(stagingKey, summary.size, finalFields, state, cancel.signal);
-      await this.deleteStaging(stagingKey);
-      state.stagingMayExist = false;
+      state.uploadId = undefined;
+      // From here the recording is stored. Should tagging fail, the next attempt finds the copy without
+      // its tag and sidecar and finishes it (see archiveRecording).
+      await this.recordSha256(key, summary.sha256, input.tags);
       this.log.debug('recording uploaded', { key, bytes: summary.size, parts: pumped.parts.length });
-      return summary;
+      return { size: summary.size, sha256: summary.sha256, checksum };
     } catch (error) {
       cancel.abort();
-      await this.undo(state, key);
+      if (state.uploadId) await this.abortUpload(key, state.uploadId);
       if (signal?.aborted)
         throw new DeadlineError(`deadline reached while uploading ${key}`, { cause: error });
       throw classifyS3Error(error, `upload of ${key}`);
@@ -231,51 +246,71 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 
   async inspect(key: string): Promise<ArchivedCopy | undefined> {
-    const head = await this.head(key);
+    const head = await this.head(key, { checksum: true });
     if (!head) return undefined;
-    const [sidecar, tagging] = await Promise.all([
-      this.head(sidecarKey(key)),
-      this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: key })),
-    ]);
-    const tags: Record<string, string> = {};
-    for (const tag of tagging.TagSet ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+    const [sidecar, tags] = await Promise.all([this.head(sidecarKey(key)), this.tagsOf(key)]);
+    const { [TAG_SHA256]: taggedSha256, ...otherTags } = tags;
     const sourceSize = head.Metadata?.[METADATA_SOURCE_SIZE];
     return {
       key,
       size: head.ContentLength ?? 0,
       sha256: head.Metadata?.[METADATA_SHA256],
+      taggedSha256,
+      checksum: checksumOf(head),
       sourceSize: sourceSize !== undefined && /^\d+$/.test(sourceSize) ? Number(sourceSize) : undefined,
       contentType: head.ContentType,
       lastModified: head.LastModified ?? new Date(0),
       hasSidecar: sidecar !== undefined,
-      tags,
+      tags: otherTags,
       // Present only where Object Lock is on and the caller may read legal holds.
       legalHold: head.ObjectLockLegalHoldStatus === 'ON',
     };
   }
 
+  /**
+   * Adds the `sha256` tag to the copy's tags. PutObjectTagging replaces the whole set, so the others are
+   * read first unless the caller just wrote them.
+   */
+  async recordSha256(key: string, sha256: string, knownTags?: Record<string, string>): Promise<void> {
+    try {
+      const { [TAG_SHA256]: _previous, ...others } = knownTags ?? (await this.tagsOf(key));
+      const TagSet = Object.entries({ ...others, [TAG_SHA256]: sha256 }).map(([Key, Value]) => ({
+        Key,
+        Value,
+      }));
+      await this.client.send(
+        new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet } }),
+      );
+    } catch (error) {
+      throw classifyS3Error(error, `tagging ${key} with its SHA-256`);
+    }
+  }
+
+  /** Written once: a sidecar that exists already is never replaced (AlreadyArchivedError). */
   async putSidecar(
     recordingObjectKey: string,
     sidecar: Sidecar,
     tags?: Record<string, string>,
   ): Promise<void> {
     const text = serialiseSidecar(sidecar);
-    await this.client
-      .send(
+    const key = sidecarKey(recordingObjectKey);
+    await this.conditionally(key, () =>
+      this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
-          Key: sidecarKey(recordingObjectKey),
+          Key: key,
           Body: text,
           ContentType: 'application/json',
           ChecksumAlgorithm: 'SHA256',
           ChecksumSHA256: createHash('sha256').update(text).digest('base64'),
           Tagging: tags ? encodeTags(tags) : undefined,
+          IfNoneMatch: '*',
           ...this.lockFields(),
         }),
-      )
-      .catch((error: unknown) => {
-        throw classifyS3Error(error, `sidecar write for ${recordingObjectKey}`);
-      });
+      ),
+    ).catch((error: unknown) => {
+      throw classifyS3Error(error, `sidecar write for ${recordingObjectKey}`);
+    });
   }
 
   async readSidecar(recordingObjectKey: string): Promise<Sidecar | undefined> {
@@ -319,67 +354,6 @@ export class S3ArchiveStore implements ArchiveStore {
 
   // ------------------------------------------------------------------ internals
 
-  /** CreateMultipartUpload at the final key, UploadPartCopy in ranges, then a conditional Complete. */
-  private async copyToFinal(
-    stagingKey: string,
-    size: number,
-    fields: {
-      Bucket: string;
-      Key: string;
-      ContentType: string;
-      Metadata: Record<string, string>;
-      Tagging: string;
-      ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
-      ObjectLockRetainUntilDate?: Date;
-    },
-    state: UploadState,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const created = await this.client.send(new CreateMultipartUploadCommand(fields), { abortSignal: signal });
-    const uploadId = required(created.UploadId, 'CreateMultipartUpload returned no UploadId');
-    state.finalUploadId = uploadId;
-    const copySource = `${this.bucket}/${stagingKey}`;
-    const ranges: { partNumber: number; first: number; last: number }[] = [];
-    for (let first = 0, partNumber = 1; first < size; first += COPY_PART_BYTES, partNumber++) {
-      ranges.push({ partNumber, first, last: Math.min(first + COPY_PART_BYTES, size) - 1 });
-    }
-    const parts: CompletedPart[] = [];
-    // Server-side copies hold no bytes here, so a few run in parallel regardless of partsInFlight.
-    for (let i = 0; i < ranges.length; i += COPY_PARTS_IN_FLIGHT) {
-      const batch = ranges.slice(i, i + COPY_PARTS_IN_FLIGHT);
-      const copied = await Promise.all(
-        batch.map(async ({ partNumber, first, last }) => {
-          const result = await this.client.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: fields.Key,
-              UploadId: uploadId,
-              PartNumber: partNumber,
-              CopySource: copySource,
-              CopySourceRange: `bytes=${first}-${last}`,
-            }),
-            { abortSignal: signal },
-          );
-          return { PartNumber: partNumber, ETag: result.CopyPartResult?.ETag };
-        }),
-      );
-      parts.push(...copied);
-    }
-    await this.conditionally(fields.Key, () =>
-      this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: fields.Key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts },
-          IfNoneMatch: '*',
-        }),
-        { abortSignal: signal },
-      ),
-    );
-    state.finalUploadId = undefined;
-  }
-
   /** Runs a conditional write; a failed precondition means another writer completed the key first. */
   private async conditionally<T>(key: string, write: () => Promise<T>): Promise<T> {
     try {
@@ -390,17 +364,6 @@ export class S3ArchiveStore implements ArchiveStore {
       }
       throw error;
     }
-  }
-
-  /** Undoes whatever a failed upload started. Failures are logged: the lifecycle rule is the backstop. */
-  private async undo(state: UploadState, key: string): Promise<void> {
-    const aborts: Promise<unknown>[] = [];
-    if (state.stagingUploadId && state.stagingKey) {
-      aborts.push(this.abortUpload(state.stagingKey, state.stagingUploadId));
-    }
-    if (state.finalUploadId) aborts.push(this.abortUpload(key, state.finalUploadId));
-    if (state.stagingMayExist && state.stagingKey) aborts.push(this.deleteStaging(state.stagingKey));
-    await Promise.all(aborts);
   }
 
   private async abortUpload(key: string, uploadId: string): Promise<void> {
@@ -418,29 +381,56 @@ export class S3ArchiveStore implements ArchiveStore {
     }
   }
 
-  private async deleteStaging(stagingKey: string): Promise<void> {
+  private async head(
+    key: string,
+    options: { checksum?: boolean } = {},
+  ): Promise<HeadObjectCommandOutput | undefined> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: stagingKey }));
-    } catch (error) {
-      // The recording itself is safe at this point; only a copy in staging/ is left for the lifecycle rule.
-      this.log.warn('could not delete a staging object', { key: stagingKey, error: describe(error) });
-    }
-  }
-
-  private async head(key: string): Promise<HeadObjectCommandOutput | undefined> {
-    try {
-      return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return await this.client.send(
+        new HeadObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(options.checksum ? { ChecksumMode: 'ENABLED' as const } : {}),
+        }),
+      );
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw classifyS3Error(error, `HeadObject ${key}`);
     }
   }
+
+  private async tagsOf(key: string): Promise<Record<string, string>> {
+    const tagging = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: key }));
+    const tags: Record<string, string> = {};
+    for (const tag of tagging.TagSet ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+    return tags;
+  }
 }
 
-function objectMetadata(sha256: string, sourceSize: number | undefined): Record<string, string> {
-  const metadata: Record<string, string> = { [METADATA_SHA256]: sha256 };
+function objectMetadata(sha256: string | undefined, sourceSize: number | undefined): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  if (sha256 !== undefined) metadata[METADATA_SHA256] = sha256;
   if (sourceSize !== undefined) metadata[METADATA_SOURCE_SIZE] = String(sourceSize);
   return metadata;
+}
+
+const HEAD_CHECKSUMS: readonly [ChecksumAlgorithm, keyof HeadObjectCommandOutput][] = [
+  ['CRC32', 'ChecksumCRC32'],
+  ['CRC32C', 'ChecksumCRC32C'],
+  ['CRC64NVME', 'ChecksumCRC64NVME'],
+  ['SHA1', 'ChecksumSHA1'],
+  ['SHA256', 'ChecksumSHA256'],
+];
+
+/** The object's checksum as HeadObject (with ChecksumMode) reports it; S3 keeps one per object. */
+function checksumOf(head: HeadObjectCommandOutput): ObjectChecksum | undefined {
+  for (const [algorithm, field] of HEAD_CHECKSUMS) {
+    const value = head[field];
+    if (typeof value !== 'string' || value === '') continue;
+    const type = head.ChecksumType ?? (/-\d+$/.test(value) ? 'COMPOSITE' : 'FULL_OBJECT');
+    return { algorithm, type: type === 'COMPOSITE' ? 'COMPOSITE' : 'FULL_OBJECT', value };
+  }
+  return undefined;
 }
 
 /** The `x-amz-tagging` form: URL query parameters. */
@@ -448,10 +438,6 @@ export function encodeTags(tags: Record<string, string>): string {
   return Object.entries(tags)
     .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
     .join('&');
-}
-
-function sha256Base64(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('base64');
 }
 
 function required<T>(value: T | undefined, message: string): T {

@@ -1,5 +1,13 @@
+import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream';
-import { AlreadyArchivedError, asCallvaultError, DeadlineError, TransientError } from './errors';
+import { checksumAccumulator, describeChecksum, sameChecksum } from './checksums';
+import {
+  AlreadyArchivedError,
+  asCallvaultError,
+  DeadlineError,
+  PermanentError,
+  TransientError,
+} from './errors';
 import { recordingKey } from './keys';
 import type { ArchivedCopy, ArchiveStore, Clock, Log, RecordingSource } from './ports';
 import type { SourceRecording } from './recording';
@@ -68,6 +76,7 @@ export async function archiveRecording(
         objectKey: key,
         size: stored.size,
         sha256: stored.sha256,
+        checksum: stored.checksum,
         contentType,
         archivedAt: deps.clock.now(),
       }),
@@ -112,20 +121,70 @@ async function completeExistingCopy(
     });
   }
   if (existing.hasSidecar) return { status: 'already-archived', key: existing.key, size: existing.size };
-  if (!existing.sha256) {
-    throw new TransientError(`object ${existing.key} has no sha256 metadata; cannot write its sidecar`);
+  // The object's own metadata is fixed at write; otherwise (a multipart copy whose writer stopped
+  // before tagging it, or whose tag may have changed since) the stored bytes are hashed again.
+  const sha256 = existing.sha256 ?? (await rehashStoredCopy(existing, deps));
+  if (!existing.sha256 && existing.taggedSha256 !== sha256)
+    await deps.store.recordSha256(existing.key, sha256);
+  try {
+    await deps.store.putSidecar(
+      existing.key,
+      buildSidecar(recording, {
+        objectKey: existing.key,
+        size: existing.size,
+        sha256,
+        checksum: existing.checksum,
+        contentType: existing.contentType ?? recording.contentType ?? 'application/octet-stream',
+        archivedAt: existing.lastModified,
+      }),
+      Object.keys(existing.tags).length > 0 ? existing.tags : objectTags(recording, deps),
+    );
+  } catch (error) {
+    // Another worker completed the same copy meanwhile; its sidecar stands.
+    if (error instanceof AlreadyArchivedError)
+      return { status: 'already-archived', key: existing.key, size: existing.size };
+    throw error;
   }
-  await deps.store.putSidecar(
-    existing.key,
-    buildSidecar(recording, {
-      objectKey: existing.key,
-      size: existing.size,
-      sha256: existing.sha256,
-      contentType: existing.contentType ?? recording.contentType ?? 'application/octet-stream',
-      archivedAt: existing.lastModified,
-    }),
-    Object.keys(existing.tags).length > 0 ? existing.tags : objectTags(recording, deps),
-  );
   deps.log.info('sidecar written for an existing copy', { key: existing.key });
   return { status: 'sidecar-written', key: existing.key, size: existing.size };
+}
+
+/**
+ * The SHA-256 of a stored copy that carries none in its metadata, read back from the store. The bytes
+ * must match the whole-object checksum the store verified when they were written (so they are the bytes
+ * the writer's verifier passed), and the size the copy reports; a copy without such a checksum is not
+ * vouched for by anything, and is left alone.
+ */
+async function rehashStoredCopy(existing: ArchivedCopy, deps: ArchiveDependencies): Promise<string> {
+  const stored = existing.checksum;
+  const recomputed = stored && checksumAccumulator(stored);
+  if (!stored || !recomputed) {
+    throw new PermanentError(
+      `the copy at ${existing.key} has no SHA-256 metadata and no checksum callvault can recompute (${describeChecksum(stored)}); cannot write its sidecar`,
+    );
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of await deps.store.openRecording(existing.key)) {
+    hash.update(chunk as Buffer);
+    recomputed.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  const actual = recomputed.digest();
+  if (bytes !== existing.size || !sameChecksum(actual, stored)) {
+    // A read that went wrong, or a copy that changed: try again later rather than vouch for it.
+    throw new TransientError(
+      `re-reading ${existing.key} gave ${bytes} B with ${describeChecksum(actual)}; the store reports ${existing.size} B with ${describeChecksum(stored)}`,
+    );
+  }
+  const sha256 = hash.digest('hex');
+  if (existing.taggedSha256 && existing.taggedSha256 !== sha256) {
+    deps.log.warn('the sha256 tag of an archived copy disagrees with its bytes; tagging it again', {
+      key: existing.key,
+      tagged: existing.taggedSha256,
+      actual: sha256,
+    });
+  }
+  deps.log.info('hashed an existing copy again to complete it', { key: existing.key, bytes });
+  return sha256;
 }

@@ -3,6 +3,7 @@
  * queue, provider APIs) implement them; tests pass real adapters against moto and the sandboxes.
  */
 import type { Readable } from 'node:stream';
+import type { ObjectChecksum } from './checksums';
 import type { ArchiveJob, DownloadGrant, HintJob, RecordingJob } from './jobs';
 import type { ProviderName, SourceRecording, TimeWindow } from './recording';
 import type { Sidecar } from './sidecar';
@@ -111,13 +112,25 @@ export interface ArchivedCopy {
   key: string;
   /** Bytes stored. */
   size: number;
-  /** SHA-256 (hex) recorded at upload in the object's metadata. */
+  /**
+   * SHA-256 (hex) in the object's own metadata, fixed when it was written: single-put copies, and every
+   * copy archived before the sidecar's schema 2. A multipart upload cannot carry it (metadata is set when
+   * the upload starts, the hash is known only at its end).
+   */
   sha256?: string;
+  /**
+   * SHA-256 (hex) in the object's `sha256` tag, set when it was written. Whoever may tag objects can
+   * change it, so it only cross-checks the sidecar, which is written once and locked.
+   */
+  taggedSha256?: string;
+  /** The whole-object checksum the store verified when the object was written, as it reports it now. */
+  checksum?: ObjectChecksum;
   /** Size the source reported at upload, from the object's metadata. */
   sourceSize?: number;
   contentType?: string;
   lastModified: Date;
   hasSidecar: boolean;
+  /** The object's tags, the `sha256` tag excepted (see `taggedSha256`). */
   tags: Record<string, string>;
   /** An S3 Object Lock legal hold is on (or the `legal-hold` tag says so). */
   legalHold?: boolean;
@@ -137,6 +150,8 @@ export interface PutRecordingInput {
 export interface StoredRecording {
   size: number;
   sha256: string;
+  /** The whole-object checksum the store had verified on write, where it keeps one. */
+  checksum?: ObjectChecksum;
 }
 
 export interface ArchiveStore {
@@ -147,8 +162,16 @@ export interface ArchiveStore {
    * at the key yet (throws AlreadyArchivedError then). On any failure nothing is left behind.
    */
   putRecording(input: PutRecordingInput): Promise<StoredRecording>;
-  /** Writes the sidecar with the recording's tags, so per-class lifecycle rules move and expire both alike. */
+  /**
+   * Writes the sidecar with the recording's tags, so per-class lifecycle rules move and expire both alike.
+   * Only if there is none yet: throws AlreadyArchivedError when a sidecar exists.
+   */
   putSidecar(recordingObjectKey: string, sidecar: Sidecar, tags?: Record<string, string>): Promise<void>;
+  /**
+   * Records a copy's SHA-256 beside it where the object itself cannot hold it (S3: the `sha256` tag, beside
+   * the copy's other tags). Finishes a copy whose writer stopped after storing it.
+   */
+  recordSha256(key: string, sha256: string): Promise<void>;
   readSidecar(recordingObjectKey: string): Promise<Sidecar | undefined>;
   /** Streams the stored bytes back (deep verification, restores). */
   openRecording(key: string): Promise<Readable>;

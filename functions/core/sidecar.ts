@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { CHECKSUM_ALGORITHMS, CHECKSUM_TYPES, type ObjectChecksum } from './checksums';
 import type { CallParty, SourceRecording } from './recording';
 
 /**
- * Version of the sidecar document; bump when a field changes meaning. Version 2 added `parties`,
- * `callResult` and parties' `personId`; version-1 documents (written before) still parse, so copies
- * archived earlier keep vouching for retention.
+ * Version of the sidecar document; bump when a field changes meaning. 2 added `checksum`, `parties`,
+ * `callResult` and parties' `personId`; sidecars of version 1 (copies archived before it, SHA-256 in
+ * the object's metadata) are still read and verified, so copies archived earlier keep vouching.
  */
 export const SIDECAR_SCHEMA_VERSION = 2;
 
@@ -17,12 +18,7 @@ const partySchema = z
   })
   .strict();
 
-/**
- * The JSON document stored beside every recording (`{key}.json`). Normalised fields first, then the
- * provider's own record verbatim under `raw`, so nothing the platform told us is thrown away.
- */
-export const sidecarSchema = z.object({
-  schemaVersion: z.union([z.literal(1), z.literal(SIDECAR_SCHEMA_VERSION)]),
+const sidecarFields = z.object({
   provider: z.string(),
   sourceId: z.string(),
   recordingId: z.string(),
@@ -36,10 +32,6 @@ export const sidecarSchema = z.object({
   extension: z.object({ id: z.string(), name: z.string().optional() }).nullable(),
   callerStatus: z.string().nullable(),
   calleeStatus: z.string().nullable(),
-  /** The call's overall result (RingCentral `result`); null where the platform has none. Since v2. */
-  callResult: z.string().nullable().optional(),
-  /** Every distinct party of the call (all legs); from/to where the platform reports nothing more. Since v2. */
-  parties: z.array(partySchema).optional(),
   /** Bytes stored, equal to the size the source reported when it reported one. */
   size: z.number().int().nonnegative(),
   sourceReportedSize: z.number().int().nonnegative().nullable(),
@@ -50,17 +42,52 @@ export const sidecarSchema = z.object({
   archivedAt: z.string(),
   raw: z.unknown(),
 });
+
+export const objectChecksumSchema = z
+  .object({
+    algorithm: z.enum(CHECKSUM_ALGORITHMS),
+    type: z.enum(CHECKSUM_TYPES),
+    value: z.string().min(1),
+  })
+  .strict();
+
+/**
+ * The JSON document stored beside every recording (`{key}.json`). Normalised fields first, then the
+ * provider's own record verbatim under `raw`, so nothing the platform told us is thrown away.
+ */
+export const sidecarSchema = z.discriminatedUnion('schemaVersion', [
+  sidecarFields.extend({ schemaVersion: z.literal(1) }),
+  sidecarFields.extend({
+    schemaVersion: z.literal(2),
+    /**
+     * The whole-object checksum the store verified when the recording was written (S3: CRC32 of a
+     * multipart upload, SHA-256 of a single put); null where the store keeps none (a local folder).
+     */
+    checksum: objectChecksumSchema.nullable(),
+    /** The call's overall result (RingCentral `result`); null where the platform has none. */
+    callResult: z.string().nullable().optional(),
+    /** Every distinct party of the call (all legs); from/to where the platform reports nothing more. */
+    parties: z.array(partySchema).optional(),
+  }),
+]);
 export type Sidecar = z.infer<typeof sidecarSchema>;
+export type CurrentSidecar = Extract<Sidecar, { schemaVersion: typeof SIDECAR_SCHEMA_VERSION }>;
+
+/** The checksum a sidecar recorded, if its version has the field and the store kept one. */
+export function sidecarChecksum(sidecar: Sidecar): ObjectChecksum | undefined {
+  return sidecar.schemaVersion === 2 ? (sidecar.checksum ?? undefined) : undefined;
+}
 
 export interface StoredCopyFacts {
   objectKey: string;
   size: number;
   sha256: string;
+  checksum?: ObjectChecksum;
   contentType: string;
   archivedAt: Date;
 }
 
-export function buildSidecar(recording: SourceRecording, stored: StoredCopyFacts): Sidecar {
+export function buildSidecar(recording: SourceRecording, stored: StoredCopyFacts): CurrentSidecar {
   return {
     schemaVersion: SIDECAR_SCHEMA_VERSION,
     provider: recording.provider,
@@ -81,6 +108,7 @@ export function buildSidecar(recording: SourceRecording, stored: StoredCopyFacts
     size: stored.size,
     sourceReportedSize: recording.size ?? null,
     sha256: stored.sha256,
+    checksum: stored.checksum ?? null,
     contentType: stored.contentType,
     objectKey: stored.objectKey,
     archivedAt: stored.archivedAt.toISOString(),

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import { describeChecksum, sameChecksum } from './checksums';
 import { recordingKey } from './keys';
 import type { ArchivedCopy, ArchiveStore } from './ports';
 import type { SourceRecording } from './recording';
+import { type Sidecar, sidecarChecksum } from './sidecar';
 
 export type CopyProblem =
   | 'not-archived'
@@ -11,6 +13,8 @@ export type CopyProblem =
   | 'size-mismatch'
   | 'no-sha256'
   | 'sha256-mismatch'
+  | 'no-checksum'
+  | 'checksum-mismatch'
   | 'legal-hold'
   | 'too-young'
   | 'deep-verify-failed';
@@ -28,9 +32,12 @@ export interface VerificationPolicy {
 
 /**
  * Decides whether the archived copy of a recording vouches for deleting it at the source. Every check
- * must pass: the object exists at its deterministic key; its size equals what the source reports *now*;
- * the SHA-256 recorded at upload is in the object's metadata and in the sidecar and they agree; no
- * legal hold; the copy is older than the grace period; and, when asked, the bytes still hash to it.
+ * must pass: the object exists at its deterministic key; its size equals what the source reports *now*
+ * and what the sidecar recorded; the SHA-256 the object carries (metadata, tag, or both) equals the
+ * sidecar's; the checksum the store verified on write equals the one the sidecar recorded (sidecars
+ * without one, from before schema 2 or from a store that keeps none, need the SHA-256 in the object's
+ * own metadata instead, since a tag alone can be changed); no legal hold; the copy is older than the
+ * grace period; and, when asked, the bytes still hash to the sidecar's SHA-256.
  */
 export async function verifyArchivedCopy(
   recording: SourceRecording,
@@ -54,18 +61,39 @@ export async function verifyArchivedCopy(
   if (copy.size !== recording.size) {
     return refuse('size-mismatch', `archived ${copy.size} bytes, the source reports ${recording.size}`);
   }
-  if (!copy.sha256) return refuse('no-sha256', 'the object has no sha256 metadata');
-  let sidecar: Awaited<ReturnType<ArchiveStore['readSidecar']>>;
+  if (!copy.sha256 && !copy.taggedSha256)
+    return refuse('no-sha256', 'the object carries no SHA-256 (metadata or tag)');
+  let sidecar: Sidecar | undefined;
   try {
     sidecar = await store.readSidecar(key);
   } catch (error) {
     return refuse('sidecar-unreadable', `the sidecar is not valid: ${(error as Error).message}`);
   }
   if (!sidecar) return refuse('no-sidecar', `no sidecar beside ${key}`);
-  if (sidecar.sha256 !== copy.sha256 || sidecar.size !== copy.size) {
+  const carried = [copy.sha256, copy.taggedSha256].filter((value) => value !== undefined);
+  if (carried.some((sha256) => sha256 !== sidecar.sha256) || sidecar.size !== copy.size) {
     return refuse(
       'sha256-mismatch',
-      `object says ${copy.sha256}/${copy.size} B, sidecar says ${sidecar.sha256}/${sidecar.size} B`,
+      `object says ${carried.join(' and ')}/${copy.size} B, sidecar says ${sidecar.sha256}/${sidecar.size} B`,
+    );
+  }
+  const recordedChecksum = sidecarChecksum(sidecar);
+  if (recordedChecksum) {
+    if (!copy.checksum)
+      return refuse(
+        'no-checksum',
+        `the store reports no checksum; the sidecar recorded ${describeChecksum(recordedChecksum)}`,
+      );
+    if (!sameChecksum(copy.checksum, recordedChecksum)) {
+      return refuse(
+        'checksum-mismatch',
+        `the store reports ${describeChecksum(copy.checksum)}, the sidecar recorded ${describeChecksum(recordedChecksum)}`,
+      );
+    }
+  } else if (!copy.sha256) {
+    return refuse(
+      'no-sha256',
+      'neither a recorded checksum nor a SHA-256 in the object metadata; a tag alone does not vouch',
     );
   }
   const ageHours = (policy.now.getTime() - copy.lastModified.getTime()) / 3_600_000;
@@ -88,12 +116,12 @@ export async function verifyArchivedCopy(
       return refuse('deep-verify-failed', `the stored bytes could not be read: ${(error as Error).message}`);
     }
     const actual = hash.digest('hex');
-    if (actual !== copy.sha256 || bytes !== copy.size) {
+    if (actual !== sidecar.sha256 || bytes !== copy.size) {
       return refuse(
         'deep-verify-failed',
-        `stored bytes hash to ${actual} (${bytes} B), recorded ${copy.sha256}`,
+        `stored bytes hash to ${actual} (${bytes} B), recorded ${sidecar.sha256}`,
       );
     }
   }
-  return { verified: true, copy: { ...copy, sha256: copy.sha256 }, deepVerified: policy.deep };
+  return { verified: true, copy: { ...copy, sha256: sidecar.sha256 }, deepVerified: policy.deep };
 }

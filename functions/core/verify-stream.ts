@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { TransientError } from './errors';
 import { describeNonMedia, detectMediaKind, SIGNATURE_BYTES } from './media-signature';
 
@@ -15,16 +16,23 @@ export interface VerifierExpectations {
 export interface StreamSummary {
   size: number;
   sha256: string;
+  /**
+   * CRC32 (zlib's, as an unsigned integer) of the same bytes. Computed here, on the stream, rather than
+   * from the parts a store cuts it into: S3 checks it against the parts it received, which also checks
+   * that they were assembled in the right order.
+   */
+  crc32: number;
 }
 
 /**
- * Passes bytes through unchanged while counting them, hashing them (SHA-256) and checking the first
+ * Passes bytes through unchanged while counting them, hashing them (SHA-256 and CRC32) and checking the first
  * bytes look like media. It errors, and so fails whatever consumes it, when the body is not media, runs
  * past the expected size, or ends short of it. Stores complete an upload only after this stream ended
  * cleanly, so a broken body never becomes an archived object.
  */
 export class RecordingVerifier extends Transform {
   private readonly hash: Hash = createHash('sha256');
+  private crc = 0;
   private readonly expectedSize: number | undefined;
   /** Chunks held back until the media signature is complete, so nothing unchecked reaches storage. */
   private held: Buffer[] | undefined;
@@ -66,6 +74,7 @@ export class RecordingVerifier extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.crc = crc32(chunk, this.crc);
     if (!this.held) {
       callback(null, chunk);
       return;
@@ -91,7 +100,7 @@ export class RecordingVerifier extends Transform {
       callback(new TransientError(`download ended after ${this.bytes} of ${this.expectedSize} bytes`));
       return;
     }
-    this.finished = { size: this.bytes, sha256: this.hash.digest('hex') };
+    this.finished = { size: this.bytes, sha256: this.hash.digest('hex'), crc32: this.crc };
     callback();
   }
 

@@ -37,13 +37,11 @@ export const TRANSITION_USD_PER_1000: Record<StorageClassName, number> = {
 };
 
 const GIB = 1024 ** 3;
-/** The S3 store's server-side copy range (see s3-archive-store.ts). */
-const COPY_PART_BYTES = 512 * 1024 ** 2;
 
 export interface StorageEstimate {
   count: number;
   bytes: number;
-  /** PUT-class requests to archive everything: uploads, multipart calls, the final copy, sidecars. */
+  /** PUT-class requests to archive everything: uploads, multipart calls, the SHA-256 tag, sidecars. */
   putRequests: number;
   putCostUsd: number;
   standardUsdPerMonth: number;
@@ -59,15 +57,14 @@ export interface StorageEstimate {
 
 /**
  * PUT-class requests for one recording of `size` bytes as the S3 store writes it: a single PutObject when it
- * fits one part, else a staging multipart upload (create, parts, complete) and a server-side copy to the
- * final key (create, copy parts, complete); one PutObject for the sidecar either way.
+ * fits one part, else one multipart upload to the final key (create, parts, complete) and the PutObjectTagging
+ * that adds its SHA-256; one PutObject for the sidecar either way.
  */
 export function putRequestsPerRecording(size: number, partSizeBytes: number): number {
   const sidecar = 1;
   if (size <= partSizeBytes) return 1 + sidecar;
   const parts = Math.ceil(size / partSizeBytes);
-  const copyParts = Math.max(1, Math.ceil(size / COPY_PART_BYTES));
-  return 2 + parts + 2 + copyParts + sidecar;
+  return 1 + parts + 1 + 1 + sidecar;
 }
 
 /**

@@ -5,7 +5,6 @@
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STAGING_PREFIX } from '../../functions/adapters/s3-archive-store';
 import { telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
 import { motoAvailable } from '../support/moto';
 import {
@@ -159,7 +158,7 @@ describe.skipIf(!motoAvailable())('queue faults', () => {
     ]);
   });
 
-  it('recovers from a worker killed mid-upload: the job comes back, is archived once, and only a staging orphan remains for the lifecycle rule', async () => {
+  it('recovers from a worker killed mid-upload: the job comes back, is archived once, and only the dead upload remains for the lifecycle rule', async () => {
     const pipeline = await harness.pipeline();
     const recording = pipeline.freshRecording(12 * MiB + 3);
     // Slow enough that the kill lands while parts are being uploaded, fast enough to get there soon.
@@ -181,7 +180,7 @@ describe.skipIf(!motoAvailable())('queue faults', () => {
     try {
       const s3 = pipeline.moto.s3;
       const upload = await waitFor(
-        'a part of the staging upload to land in S3',
+        'a part of the upload to land in S3',
         async () => {
           if (child.exitCode !== null)
             throw new Error(`the worker process exited (${child.exitCode}) before uploading a part`);
@@ -207,11 +206,12 @@ describe.skipIf(!motoAvailable())('queue faults', () => {
 
       expect(killed).toBe(true);
       expect(report.deliveries).toBeGreaterThanOrEqual(1);
-      // moto runs no lifecycle rules. What the rule would abort is the dead worker's upload, under staging/
-      // (the bucket aborts incomplete uploads after a day and expires staging/); nothing else is open.
+      // moto runs no lifecycle rules. What the rule would abort (after a day) is the dead worker's upload,
+      // at the recording's own key, beside the copy the retry completed; nothing else is open.
+      expect(upload.Key).toBe(pipeline.keyOf(recording));
       const { orphanUploads } = await assertInvariants(pipeline, {
         recordings: [recording],
-        allowOrphanUploadsUnder: STAGING_PREFIX,
+        allowOrphanUploadsAt: [pipeline.keyOf(recording)],
       });
       expect(orphanUploads.map((orphan) => orphan.UploadId)).toEqual([upload.UploadId]);
     } finally {

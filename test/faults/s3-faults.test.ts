@@ -8,6 +8,7 @@ import { motoAvailable } from '../support/moto';
 import { BUCKET, type PipelineHarness, startPipelineHarness } from '../support/pipeline-harness';
 import {
   isCompleteMultipartUpload,
+  isPutObjectTagging,
   isUploadPart,
   type S3FaultProxy,
   startS3FaultProxy,
@@ -15,7 +16,6 @@ import {
 import { assertInvariants } from './invariants';
 
 const MiB = 1024 * 1024;
-const stagingPath = `/${BUCKET}/staging/`;
 const recordingsPath = `/${BUCKET}/recordings/`;
 
 describe.skipIf(!motoAvailable())('S3 faults', () => {
@@ -93,12 +93,12 @@ describe.skipIf(!motoAvailable())('S3 faults', () => {
     await assertInvariants(pipeline, { recordings: [recording] });
   });
 
-  it('absorbs a reset after S3 completed the staging upload (the SDK retries Complete, which S3 repeats idempotently)', async () => {
+  it('absorbs a reset after S3 completed the upload (the SDK retries Complete, which S3 repeats idempotently)', async () => {
     const pipeline = await harness.pipeline({ s3Endpoint: proxy.endpoint });
     const recording = pipeline.freshRecording(11 * MiB + 7);
     const fault = proxy.inject({
       method: 'POST',
-      match: (url) => isCompleteMultipartUpload(url) && url.pathname.startsWith(stagingPath),
+      match: isCompleteMultipartUpload,
       action: { kind: 'reset-after' },
     });
 
@@ -110,15 +110,15 @@ describe.skipIf(!motoAvailable())('S3 faults', () => {
     await assertInvariants(pipeline, { recordings: [recording] });
   });
 
-  it('leaves no staged copy when S3 completed the staging upload but every answer to Complete was lost', async () => {
+  it('finishes a stored recording whose SHA-256 tag could not be written: the retry hashes the copy again, tags it and writes the sidecar', async () => {
     const pipeline = await harness.pipeline({ s3Endpoint: proxy.endpoint });
     const recording = pipeline.freshRecording(11 * MiB + 7);
-    // The staged object exists in S3, yet the worker only ever saw resets: the job fails and retries.
+    // Every attempt of the first job's tagging fails; the object is complete by then and stays.
     const fault = proxy.inject({
-      method: 'POST',
-      match: (url) => isCompleteMultipartUpload(url) && url.pathname.startsWith(stagingPath),
+      method: 'PUT',
+      match: (url) => isPutObjectTagging(url) && url.pathname.startsWith(recordingsPath),
       times: 3,
-      action: { kind: 'reset-after' },
+      action: { kind: 'status', status: 500, code: 'InternalError' },
     });
 
     await pipeline.sweep();
@@ -126,6 +126,7 @@ describe.skipIf(!motoAvailable())('S3 faults', () => {
 
     expect(fault.hits).toBe(3);
     expect(report.failures).toBeGreaterThanOrEqual(1);
+    // Exactly one version: the retry completed the copy instead of uploading it again.
     await assertInvariants(pipeline, { recordings: [recording] });
   });
 

@@ -28,11 +28,13 @@ import {
 import type { SourceRecording } from '../../functions/core/recording';
 import { auditKey, runRetention } from '../../functions/core/retention';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
+import { syntheticAudioChunks } from '../../functions/sandbox/synthetic-audio';
 import {
   type SandboxRecording,
   startTelphinSandbox,
   type TelphinSandbox,
 } from '../../functions/sandbox/telphin-sandbox';
+import { archiveTheOldWay } from '../support/legacy-archive';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, type TestQueue } from '../support/sqs-records';
 
@@ -380,22 +382,89 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
     ]);
   });
 
-  it('deep verification re-reads the bytes and refuses a copy whose content changed at the same size', async () => {
-    const [intact, rotten] = oldRecordings(2);
-    const all = await archive([intact!, rotten!]);
-    const key = keyOf(all, rotten!);
-    const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-    const bytes = Buffer.from((await object.Body?.transformToByteArray()) ?? []);
-    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
-    await moto.s3.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bytes, Metadata: object.Metadata }),
-    );
+  it('refuses a copy rewritten at the same size from its stored checksum alone, and by deep verification when the checksum was kept', async () => {
+    const [intact, rewritten, rotten] = oldRecordings(3);
+    const all = await archive([intact!, rewritten!, rotten!]);
+    // Same size, one byte changed, metadata kept. S3 records the new bytes' own checksum for the rewrite;
+    // the rot keeps the recorded checksum (moto stores a checksum it is sent without checking it, as a
+    // stand-in for bytes that went bad under an unchanged checksum), which only re-reading the bytes finds.
+    for (const [recording, keepChecksum] of [
+      [rewritten!, false],
+      [rotten!, true],
+    ] as const) {
+      const key = keyOf(all, recording);
+      const object = await moto.s3.send(
+        new GetObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: 'ENABLED' }),
+      );
+      const bytes = Buffer.from((await object.Body?.transformToByteArray()) ?? []);
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+      await moto.s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: key,
+          Body: bytes,
+          Metadata: object.Metadata,
+          ...(keepChecksum ? { ChecksumAlgorithm: 'SHA256', ChecksumSHA256: object.ChecksumSHA256 } : {}),
+        }),
+      );
+    }
 
     const { report, audit } = await run(settings({ deepVerifySampleRate: 1 }));
 
     expect(sandbox.deletedIds()).toEqual([intact!.recordUuid]);
     expect(report.deepVerified).toBe(1);
+    expect(decisionsFor(audit, rewritten!.recordUuid)).toEqual(['skipped:checksum-mismatch']);
     expect(decisionsFor(audit, rotten!.recordUuid)).toEqual(['skipped:deep-verify-failed']);
+  });
+
+  it('verifies and deletes copies archived the old way (staged and copied, SHA-256 in metadata, schema-1 sidecar), and completes one left without its sidecar', async () => {
+    // Prepare: one single-put and one multipart copy written as earlier versions wrote them; a third
+    // whose old worker stopped before the sidecar.
+    const old = (size: number, hour: number) =>
+      sandbox.addRecording({ startedAt: new Date(Date.now() - 60 * DAY + hour * 3_600_000), size });
+    const [small, large, unfinished] = [
+      old(40_000, 1),
+      old(12 * 1024 * 1024 + 5, 2),
+      old(6 * 1024 * 1024, 3),
+    ];
+    const all = await listed();
+    const tags = { provider: 'telphin', source: 'hq', 'retention-class': 'standard' };
+    for (const recording of [small!, large!, unfinished!]) {
+      const parsed = all.get(recording.recordUuid)!;
+      await archiveTheOldWay(moto.s3, BUCKET, parsed, {
+        key: recordingKey(parsed),
+        bytes: Buffer.concat([...syntheticAudioChunks(recording.seed, recording.size)]),
+        contentType: 'audio/mpeg',
+        tags,
+        withSidecar: recording !== unfinished,
+      });
+    }
+    const legacy = await store.inspect(keyOf(all, large!));
+    expect(legacy).toMatchObject({ sha256: sandbox.expectedSha256(large!.recordUuid), tags });
+    expect(legacy?.taggedSha256).toBeUndefined();
+
+    // Act: the unfinished one is due but has no sidecar; the worker completes it, the next run deletes it.
+    const first = await run(settings());
+    const outcome = await archiveRecording(all.get(unfinished!.recordUuid)!, {
+      source,
+      store,
+      clock: systemClock,
+      log: silentLog,
+    });
+    const second = await run(settings());
+
+    // Assess
+    expect(decisionsFor(first.audit, small!.recordUuid)).toEqual(['deleting', 'deleted']);
+    expect(decisionsFor(first.audit, large!.recordUuid)).toEqual(['deleting', 'deleted']);
+    expect(decisionsFor(first.audit, unfinished!.recordUuid)).toEqual(['skipped:no-sidecar']);
+    expect(outcome.status).toBe('sidecar-written');
+    expect(decisionsFor(second.audit, unfinished!.recordUuid)).toEqual(['deleting', 'deleted']);
+    expect(sandbox.deletedIds().sort()).toEqual(
+      [small!, large!, unfinished!].map((r) => r.recordUuid).sort(),
+    );
+    expect(second.audit.find((entry) => entry.decision === 'deleted')).toMatchObject({
+      sha256: sandbox.expectedSha256(unfinished!.recordUuid),
+    });
   });
 
   async function deleteAtSandbox(recordUuid: string): Promise<void> {

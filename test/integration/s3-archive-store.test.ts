@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import {
   CreateBucketCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -10,15 +12,18 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { S3ArchiveStore, STAGING_PREFIX } from '../../functions/adapters/s3-archive-store';
+import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
+import { crc32Base64, type ObjectChecksum } from '../../functions/core/checksums';
 import {
   AlreadyArchivedError,
   DeadlineError,
   PermanentError,
   TransientError,
 } from '../../functions/core/errors';
-import { sidecarKey } from '../../functions/core/keys';
-import type { Sidecar } from '../../functions/core/sidecar';
+import { recordingKey, sidecarKey } from '../../functions/core/keys';
+import type { SourceRecording } from '../../functions/core/recording';
+import { buildSidecar, type Sidecar } from '../../functions/core/sidecar';
+import { verifyArchivedCopy } from '../../functions/core/verify-archived-copy';
 import { RecordingVerifier } from '../../functions/core/verify-stream';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 import { syntheticMp3, syntheticMp3Stream } from '../support/synthetic-media';
@@ -31,6 +36,19 @@ const TAGS = { provider: 'telphin', source: 'main', 'retention-class': 'standard
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The whole-object CRC32 of `bytes`, as S3 reports a FULL_OBJECT multipart checksum. */
+function fullCrc32(bytes: Buffer): ObjectChecksum {
+  return { algorithm: 'CRC32', type: 'FULL_OBJECT', value: crc32Base64(crc32(bytes)) };
+}
+
+function fullSha256(bytes: Buffer): ObjectChecksum {
+  return {
+    algorithm: 'SHA256',
+    type: 'FULL_OBJECT',
+    value: createHash('sha256').update(bytes).digest('base64'),
+  };
 }
 
 /** A verifier fed from `source`, as the archive use case wires it. */
@@ -162,14 +180,19 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
         tags: TAGS,
       });
 
-      // Assess
-      expect(stored).toEqual({ size: bytes.length, sha256: sha256(bytes) });
+      // Assess: one request; S3 verified the SHA-256, which is also in the metadata and the tag.
+      expect(stored).toEqual({ size: bytes.length, sha256: sha256(bytes), checksum: fullSha256(bytes) });
       expect(sha256(await objectBytes(KEY))).toBe(sha256(bytes));
-      expect(probe.started.filter((name) => name.includes('Multipart'))).toEqual([]);
-      expect(probe.started).toContain('PutObjectCommand');
+      expect(probe.started).toEqual(['PutObjectCommand']);
       const head = await moto.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: KEY }));
       expect(head.Metadata).toEqual({ sha256: sha256(bytes), 'source-size': String(bytes.length) });
       expect(head.ContentType).toBe('audio/mpeg');
+      expect(await store().inspect(KEY)).toMatchObject({
+        sha256: sha256(bytes),
+        taggedSha256: sha256(bytes),
+        checksum: fullSha256(bytes),
+        tags: TAGS,
+      });
     });
 
     it('stores a body of exactly one part as a single put', async () => {
@@ -181,7 +204,7 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
       expect(sha256(await objectBytes(KEY))).toBe(sha256(bytes));
     });
 
-    it('stores a 23 MiB body through a staged multipart upload and a server-side copy', async () => {
+    it("stores a 23 MiB body in one multipart upload to its key, which S3 reports with the stream's FULL_OBJECT CRC32", async () => {
       // Prepare
       const size = 23 * MiB + 12_345;
       const expected = syntheticMp3(size, 13);
@@ -195,21 +218,34 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
         tags: TAGS,
       });
 
-      // Assess: exact bytes, metadata and tags on the final object, and no staging leftovers.
-      expect(stored).toEqual({ size, sha256: sha256(expected) });
+      // Assess: exact bytes; the checksum moto computed from the bytes it stored is the one computed on the
+      // stream; the SHA-256 is in the tag (metadata is fixed before it is known), and nothing else was written.
+      expect(stored).toEqual({ size, sha256: sha256(expected), checksum: fullCrc32(expected) });
       expect((await objectBytes(KEY)).equals(expected)).toBe(true);
       const copy = await store().inspect(KEY);
       expect(copy).toMatchObject({
         key: KEY,
         size,
-        sha256: sha256(expected),
+        taggedSha256: sha256(expected),
+        checksum: fullCrc32(expected),
         sourceSize: size,
         contentType: 'audio/mpeg',
         hasSidecar: false,
         tags: TAGS,
       });
-      expect(probe.started.filter((name) => name === 'UploadPartCommand')).toHaveLength(5);
-      expect(probe.started).toContain('UploadPartCopyCommand');
+      expect(copy?.sha256).toBeUndefined();
+      const head = await moto.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: KEY }));
+      expect(head.Metadata).toEqual({ 'source-size': String(size) });
+      expect(probe.started).toEqual([
+        'CreateMultipartUploadCommand',
+        ...Array(5).fill('UploadPartCommand'),
+        'CompleteMultipartUploadCommand',
+        'PutObjectTaggingCommand',
+        // inspect
+        'HeadObjectCommand',
+        'HeadObjectCommand',
+        'GetObjectTaggingCommand',
+      ]);
       expect(await bucketKeys()).toEqual([KEY]);
       expect(await openUploads()).toEqual([]);
     });
@@ -291,9 +327,9 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
       await expectNothingLeft();
     });
 
-    it('aborts and cleans up when the final copy fails after staging completed', async () => {
+    it('aborts the upload and leaves nothing when the completion fails', async () => {
       probe.onStart = (name) => {
-        if (name === 'UploadPartCopyCommand') throw injectedS3Error('SlowDown', 503);
+        if (name === 'CompleteMultipartUploadCommand') throw injectedS3Error('SlowDown', 503);
       };
 
       await expect(
@@ -305,27 +341,65 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
         }),
       ).rejects.toBeInstanceOf(TransientError);
 
+      expect(probe.started).toContain('AbortMultipartUploadCommand');
       await expectNothingLeft();
     });
 
-    it('sends a SHA-256 of the exact bytes with every part and put, so S3 verifies them', async () => {
-      // moto accepts any checksum, so this asserts what AWS S3 checks: header == digest of the body sent.
-      const checked: string[] = [];
-      probe.onRequest = (name, request) => {
-        if (name !== 'UploadPartCommand' && name !== 'PutObjectCommand') return;
-        const { headers, body } = request as { headers: Record<string, string>; body: unknown };
-        expect(Buffer.isBuffer(body)).toBe(true);
-        expect(headers['x-amz-checksum-sha256']).toBe(
-          createHash('sha256')
-            .update(body as Buffer)
-            .digest('base64'),
-        );
-        checked.push(name);
+    it('keeps the stored recording, untagged, when tagging fails after completion (the next attempt finishes it)', async () => {
+      probe.onStart = (name) => {
+        if (name === 'PutObjectTaggingCommand') throw injectedS3Error('InternalError', 500);
       };
+      const bytes = syntheticMp3(11 * MiB, 35);
+
+      await expect(
+        store().putRecording({ key: KEY, body: verified(bytes), contentType: 'audio/mpeg', tags: TAGS }),
+      ).rejects.toBeInstanceOf(TransientError);
+
+      const copy = await store().inspect(KEY);
+      expect(copy).toMatchObject({ size: bytes.length, checksum: fullCrc32(bytes), tags: TAGS });
+      expect(copy?.taggedSha256).toBeUndefined();
+      expect(await openUploads()).toEqual([]);
+    });
+
+    it("sends each part with the CRC32 of its exact bytes, the stream's CRC32 at completion, and a SHA-256 with a single put", async () => {
+      // moto verifies none of these on receipt (it computes its own CRC32 after completion, checked
+      // above), so this asserts what AWS S3 checks: every header is the digest of the bytes sent.
+      const sent: string[] = [];
+      const parts: Buffer[] = [];
+      let completion: Record<string, string> = {};
+      probe.onRequest = (name, request) => {
+        const { headers: raw, body } = request as { headers: Record<string, string>; body: unknown };
+        const headers = Object.fromEntries(
+          Object.entries(raw).map(([header, value]) => [header.toLowerCase(), value]),
+        );
+        if (name === 'UploadPartCommand') {
+          expect(Buffer.isBuffer(body)).toBe(true);
+          parts.push(Buffer.from(body as Buffer));
+          expect(headers['x-amz-checksum-crc32']).toBe(crc32Base64(crc32(body as Buffer)));
+          expect(headers['x-amz-sdk-checksum-algorithm']).toBe('CRC32');
+        } else if (name === 'PutObjectCommand') {
+          expect(Buffer.isBuffer(body)).toBe(true);
+          expect(headers['x-amz-checksum-sha256']).toBe(
+            createHash('sha256')
+              .update(body as Buffer)
+              .digest('base64'),
+          );
+          expect(headers['x-amz-sdk-checksum-algorithm']).toBe('SHA256');
+        } else if (name === 'CompleteMultipartUploadCommand') {
+          completion = headers;
+        } else if (name === 'CreateMultipartUploadCommand') {
+          expect(headers).toMatchObject({
+            'x-amz-checksum-algorithm': 'CRC32',
+            'x-amz-checksum-type': 'FULL_OBJECT',
+          });
+        }
+        sent.push(name);
+      };
+      const multipart = syntheticMp3(11 * MiB, 33);
 
       await store().putRecording({
         key: KEY,
-        body: verified(syntheticMp3(11 * MiB, 33)),
+        body: verified(multipart),
         contentType: 'audio/mpeg',
         tags: TAGS,
       });
@@ -336,12 +410,74 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
         tags: TAGS,
       });
 
-      expect(checked).toEqual([
+      expect(sent).toEqual([
+        'CreateMultipartUploadCommand',
         'UploadPartCommand',
         'UploadPartCommand',
         'UploadPartCommand',
+        'CompleteMultipartUploadCommand',
+        'PutObjectTaggingCommand',
         'PutObjectCommand',
       ]);
+      // The parts, in order, are the body; the completion carries the body's CRC32 and size.
+      expect(Buffer.concat(parts).equals(multipart)).toBe(true);
+      expect(completion).toMatchObject({
+        'x-amz-checksum-crc32': fullCrc32(multipart).value,
+        'x-amz-checksum-type': 'FULL_OBJECT',
+        'x-amz-mp-object-size': String(multipart.length),
+        'if-none-match': '*',
+      });
+    });
+
+    it('a part corrupted on the way (moto stores it, S3 would refuse it) leaves a copy whose checksum retention refuses', async () => {
+      // Prepare: flip one byte of the second part after its CRC32 was computed.
+      const size = 11 * MiB;
+      const bytes = syntheticMp3(size, 36);
+      let parts = 0;
+      probe.onRequest = (name, request) => {
+        if (name !== 'UploadPartCommand' || ++parts !== 2) return;
+        const body = Buffer.from((request as { body: Buffer }).body);
+        body[1000] = (body[1000] ?? 0) ^ 0xff;
+        (request as { body: Buffer }).body = body;
+      };
+      const recording: SourceRecording = {
+        provider: 'telphin',
+        sourceId: 'main',
+        recordingId: 'rec-1',
+        startedAt: new Date('2024-05-17T10:00:00Z'),
+        direction: 'inbound',
+        fileExtension: 'mp3',
+        size,
+        raw: {},
+      };
+      expect(recordingKey(recording)).toBe(KEY);
+
+      // Act
+      const stored = await store().putRecording({
+        key: KEY,
+        body: verified(bytes),
+        contentType: 'audio/mpeg',
+        tags: TAGS,
+      });
+      await store().putSidecar(
+        KEY,
+        buildSidecar(recording, {
+          objectKey: KEY,
+          ...stored,
+          contentType: 'audio/mpeg',
+          archivedAt: new Date(),
+        }),
+      );
+      const verification = await verifyArchivedCopy(recording, store(), {
+        now: new Date(),
+        gracePeriodHours: 0,
+        deep: false,
+      });
+
+      // Assess: what moto computed from the bytes it got is not what the stream had.
+      expect(stored.checksum).toEqual(fullCrc32(bytes));
+      expect((await store().inspect(KEY))?.checksum).not.toEqual(stored.checksum);
+      expect(verification).toMatchObject({ verified: false, problem: 'checksum-mismatch' });
     });
 
     it('stops at the deadline mid-stream with a DeadlineError and leaves nothing', async () => {
@@ -408,7 +544,7 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
       // Assess
       await expect(second).rejects.toBeInstanceOf(AlreadyArchivedError);
       expect((await objectBytes(KEY)).equals(first)).toBe(true);
-      expect((await store().inspect(KEY))?.sha256).toBe(sha256(first));
+      expect((await store().inspect(KEY))?.taggedSha256).toBe(sha256(first));
       expect(await bucketKeys()).toEqual([KEY]);
       expect(await openUploads()).toEqual([]);
     });
@@ -443,7 +579,7 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
       expect((losers[0] as PromiseRejectedResult).reason).toBeInstanceOf(AlreadyArchivedError);
       const winner = (winners[0] as PromiseFulfilledResult<{ sha256: string }>).value;
       expect(sha256(await objectBytes(KEY))).toBe(winner.sha256);
-      expect((await store().inspect(KEY))?.sha256).toBe(winner.sha256);
+      expect((await store().inspect(KEY))?.taggedSha256).toBe(winner.sha256);
       expect(await bucketKeys()).toEqual([KEY]);
       expect(await openUploads()).toEqual([]);
     });
@@ -495,6 +631,20 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
       expect(head.ContentType).toBe('application/json');
     });
 
+    it('writes a sidecar once: a second write is refused and the first one stands', async () => {
+      await store().putSidecar(KEY, sidecar, TAGS);
+
+      await expect(store().putSidecar(KEY, { ...sidecar, sha256: 'b'.repeat(64) })).rejects.toBeInstanceOf(
+        AlreadyArchivedError,
+      );
+
+      expect(await store().readSidecar(KEY)).toEqual(sidecar);
+      const tagging = await moto.s3.send(
+        new GetObjectTaggingCommand({ Bucket: BUCKET, Key: sidecarKey(KEY) }),
+      );
+      expect(Object.fromEntries((tagging.TagSet ?? []).map((tag) => [tag.Key, tag.Value]))).toEqual(TAGS);
+    });
+
     it('refuses a sidecar that is not valid', async () => {
       await moto.s3.send(
         new PutObjectCommand({ Bucket: BUCKET, Key: sidecarKey(KEY), Body: '{"schemaVersion": 1}' }),
@@ -519,7 +669,7 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
       expect(hash.digest('hex')).toBe(sha256(syntheticMp3(size, 72)));
     });
 
-    it('lists keys under a prefix, staging objects excluded by the prefix', async () => {
+    it('lists keys under a prefix', async () => {
       await store().putRecording({
         key: KEY,
         body: verified(syntheticMp3(1000, 73)),
@@ -532,7 +682,6 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
       for await (const key of store().listKeys('recordings/telphin/main/2024/05/17/')) keys.push(key);
 
       expect(keys).toEqual([KEY, sidecarKey(KEY)]);
-      expect(keys.some((key) => key.startsWith(STAGING_PREFIX))).toBe(false);
     });
   });
 });

@@ -1,17 +1,16 @@
 /**
  * Object Lock is set per object as recordings and sidecars are written, never as a bucket default, so
- * temporary staging copies are not locked for the retention period.
+ * audit rewrites and run records are not locked for the retention period. S3 refuses an upload with a
+ * retention period that carries no checksum (Content-MD5 or a flexible checksum), so every request that
+ * writes a locked object's bytes must carry one.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import {
-  CreateBucketCommand,
-  HeadObjectCommand,
-  ListObjectVersionsCommand,
-  PutBucketVersioningCommand,
-} from '@aws-sdk/client-s3';
+import { crc32 } from 'node:zlib';
+import { CreateBucketCommand, HeadObjectCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
+import { crc32Base64 } from '../../functions/core/checksums';
 import { buildSidecar } from '../../functions/core/sidecar';
 import { RecordingVerifier } from '../../functions/core/verify-stream';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
@@ -94,42 +93,121 @@ describe.skipIf(!motoAvailable())('S3 Object Lock per object', () => {
     }
   });
 
-  it('asks S3 to lock the final object of a multipart recording when it creates it', async () => {
-    // moto ignores Object Lock headers on CreateMultipartUpload (AWS applies them), so this checks the
-    // request callvault sends rather than moto's answer.
-    const created: { Key?: string; ObjectLockMode?: string; ObjectLockRetainUntilDate?: Date }[] = [];
+  /** Every request the store sends while `act` runs: command, input, and the HTTP headers and body. */
+  async function capture(act: () => Promise<unknown>) {
+    const sent: {
+      command: string;
+      input: Record<string, unknown>;
+      headers: Record<string, string>;
+      body: unknown;
+    }[] = [];
     moto.s3.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'CreateMultipartUploadCommand')
-          created.push(args.input as (typeof created)[number]);
+        const request = args.request as { headers: Record<string, string>; body: unknown };
+        sent.push({
+          command: context.commandName ?? '?',
+          input: args.input as Record<string, unknown>,
+          headers: Object.fromEntries(
+            Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
+          ),
+          body: request.body,
+        });
         return next(args);
       },
-      { step: 'initialize', name: 'captureCreateMultipartUpload' },
+      { step: 'finalizeRequest', name: 'captureLockedWrites', priority: 'low' },
     );
-    const key = 'recordings/telphin/hq/2026/11/20/large.mp3';
     try {
-      await put(key, mp3(12 * 1024 * 1024 + 3));
+      await act();
     } finally {
-      moto.s3.middlewareStack.remove('captureCreateMultipartUpload');
+      moto.s3.middlewareStack.remove('captureLockedWrites');
     }
+    return sent;
+  }
 
-    const final = created.find((input) => input.Key === key);
-    const staging = created.find((input) => input.Key?.startsWith('staging/'));
-    expect(final).toMatchObject({ ObjectLockMode: 'COMPLIANCE' });
-    expect(final?.ObjectLockRetainUntilDate?.toISOString().slice(0, 10)).toBe('2033-11-21');
-    expect(staging?.ObjectLockMode).toBeUndefined();
+  const digests: Record<string, (body: Buffer) => string> = {
+    crc32: (body) => crc32Base64(crc32(body)),
+    sha256: (body) => createHash('sha256').update(body).digest('base64'),
+  };
+
+  it('sends a checksum of the exact bytes with every request that writes a locked recording or sidecar', async () => {
+    // moto accepts locked uploads without one (AWS does not), so this checks the requests themselves:
+    // a server-side copy (UploadPartCopy, CopyObject) carries no checksum of its own and fails the rule.
+    const key = 'recordings/telphin/hq/2026/11/20/checksummed.mp3';
+    const sent = await capture(async () => {
+      const stored = await put(key, mp3(12 * 1024 * 1024 + 3));
+      await put(`${key}.small`, mp3(100_000));
+      await store.putSidecar(
+        key,
+        buildSidecar(
+          {
+            provider: 'telphin',
+            sourceId: 'hq',
+            recordingId: 'checksummed',
+            startedAt: NOW,
+            direction: 'inbound',
+            fileExtension: 'mp3',
+            raw: {},
+          },
+          { objectKey: key, ...stored, contentType: 'audio/mpeg', archivedAt: NOW },
+        ),
+      );
+    });
+
+    const writes = sent.filter((request) => /Put|Upload|Copy|Multipart/.test(request.command));
+    expect(writes.map((request) => request.command)).toEqual([
+      'CreateMultipartUploadCommand',
+      'UploadPartCommand',
+      'UploadPartCommand',
+      'UploadPartCommand',
+      'CompleteMultipartUploadCommand',
+      'PutObjectTaggingCommand',
+      'PutObjectCommand',
+      'PutObjectCommand',
+    ]);
+    for (const { command, headers, body } of writes) {
+      if (command === 'PutObjectCommand' || command === 'UploadPartCommand') {
+        // A body under a retention period: the algorithm header and the digest of exactly these bytes.
+        const algorithm = headers['x-amz-sdk-checksum-algorithm']?.toLowerCase() ?? '';
+        expect(Object.keys(digests), `${command} checksum algorithm`).toContain(algorithm);
+        const bytes = Buffer.isBuffer(body) ? body : Buffer.from(String(body));
+        expect(headers[`x-amz-checksum-${algorithm}`], `${command} checksum`).toBe(
+          digests[algorithm]?.(bytes),
+        );
+      } else if (command === 'CreateMultipartUploadCommand') {
+        expect(headers).toMatchObject({
+          'x-amz-object-lock-mode': 'COMPLIANCE',
+          'x-amz-checksum-algorithm': 'CRC32',
+          'x-amz-checksum-type': 'FULL_OBJECT',
+        });
+      } else if (command === 'CompleteMultipartUploadCommand') {
+        expect(headers['x-amz-checksum-crc32'], 'whole-object checksum at completion').toMatch(
+          /^[A-Za-z0-9+/]{6}==$/,
+        );
+      } else if (command === 'PutObjectTaggingCommand') {
+        // Tags are not locked, and S3 requires a checksum on this request anyway (the SDK adds it).
+        expect(
+          Object.keys(headers).some((name) => name.startsWith('x-amz-checksum-') || name === 'content-md5'),
+        ).toBe(true);
+      } else {
+        throw new Error(`${command} wrote a locked object without a checksum rule`);
+      }
+    }
   });
 
-  it('leaves staging copies unlocked, so the lifecycle rule can remove them', async () => {
-    const listing = await moto.s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: 'staging/' }));
-    const versions = listing.Versions ?? [];
-    expect(versions.length).toBeGreaterThan(0);
-    for (const version of versions) {
-      const head = await moto.s3.send(
-        new HeadObjectCommand({ Bucket: BUCKET, Key: version.Key, VersionId: version.VersionId }),
-      );
-      expect(head.ContentLength).toBeGreaterThan(0);
-      expect(head.ObjectLockMode).toBeUndefined();
-    }
+  it('asks S3 to lock a multipart recording when it creates the upload at its final key', async () => {
+    // moto ignores Object Lock headers on CreateMultipartUpload (AWS applies them), so this checks the
+    // request callvault sends rather than moto's answer.
+    const key = 'recordings/telphin/hq/2026/11/20/large.mp3';
+    const sent = await capture(() => put(key, mp3(12 * 1024 * 1024 + 3)));
+
+    const created = sent.filter((request) => request.command === 'CreateMultipartUploadCommand');
+    expect(created).toHaveLength(1);
+    const input = created[0]?.input as {
+      Key?: string;
+      ObjectLockMode?: string;
+      ObjectLockRetainUntilDate?: Date;
+    };
+    expect(input).toMatchObject({ Key: key, ObjectLockMode: 'COMPLIANCE' });
+    expect(input.ObjectLockRetainUntilDate?.toISOString().slice(0, 10)).toBe('2033-11-21');
   });
 });

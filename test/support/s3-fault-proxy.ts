@@ -50,6 +50,8 @@ export const isUploadPart = (url: URL) =>
   url.searchParams.has('partNumber') && url.searchParams.has('uploadId');
 /** `POST /bucket/key?uploadId=…`: CompleteMultipartUpload. */
 export const isCompleteMultipartUpload = (url: URL) => url.searchParams.has('uploadId');
+/** `PUT /bucket/key?tagging`: PutObjectTagging. */
+export const isPutObjectTagging = (url: URL) => url.searchParams.has('tagging');
 
 interface ArmedRule {
   rule: S3FaultRule;

@@ -218,6 +218,17 @@ describe('FsArchiveStore', () => {
     expect(await tempFiles()).toEqual([]);
   });
 
+  it('writes a sidecar once: a second write is refused and the first one stands', async () => {
+    await store.putSidecar(KEY, sidecar);
+
+    await expect(store.putSidecar(KEY, { ...sidecar, sha256: 'c'.repeat(64) })).rejects.toBeInstanceOf(
+      AlreadyArchivedError,
+    );
+
+    expect(await store.readSidecar(KEY)).toEqual(sidecar);
+    expect(await tempFiles()).toEqual([]);
+  });
+
   it('refuses an invalid sidecar', async () => {
     await mkdir(dirname(join(root, KEY)), { recursive: true });
     await writeFile(join(root, `${KEY}.json`), '{"schemaVersion": 2}');

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../functions/core/errors';
 import { parseJob, recordingFromJob, recordingJob, serialiseJob } from '../../../functions/core/jobs';
 import type { SourceRecording } from '../../../functions/core/recording';
-import { buildSidecar, parseSidecar, serialiseSidecar } from '../../../functions/core/sidecar';
+import {
+  buildSidecar,
+  parseSidecar,
+  serialiseSidecar,
+  sidecarChecksum,
+} from '../../../functions/core/sidecar';
 
 const recording: SourceRecording = {
   provider: 'telphin',
@@ -46,6 +51,7 @@ describe('sidecar', () => {
       objectKey: 'recordings/telphin/main/2026/11/20/x.mp3',
       size: 1234,
       sha256: 'a'.repeat(64),
+      checksum: { algorithm: 'CRC32', type: 'FULL_OBJECT', value: 'AAECAw==' },
       contentType: 'audio/mpeg',
       archivedAt: new Date('2026-11-20T10:06:00Z'),
     });
@@ -62,6 +68,7 @@ describe('sidecar', () => {
       size: 1234,
       sourceReportedSize: 1234,
       sha256: 'a'.repeat(64),
+      checksum: { algorithm: 'CRC32', type: 'FULL_OBJECT', value: 'AAECAw==' },
       archivedAt: '2026-11-20T10:06:00.000Z',
       // Platforms without leg data get their from/to as the parties.
       callResult: null,
@@ -69,6 +76,26 @@ describe('sidecar', () => {
       raw: recording.raw,
     });
     expect(parseSidecar(serialiseSidecar(sidecar))).toEqual(sidecar);
+    expect(sidecarChecksum(sidecar)).toEqual({ algorithm: 'CRC32', type: 'FULL_OBJECT', value: 'AAECAw==' });
+  });
+
+  it('reads schema-1 sidecars (no checksum field) and records a store without checksums as null', () => {
+    const current = buildSidecar(recording, {
+      objectKey: 'recordings/telphin/main/2026/11/20/x.mp3',
+      size: 1234,
+      sha256: 'a'.repeat(64),
+      contentType: 'audio/mpeg',
+      archivedAt: new Date('2026-11-20T10:06:00Z'),
+    });
+    expect(current.checksum).toBeNull();
+    expect(sidecarChecksum(current)).toBeUndefined();
+    const { checksum: _none, ...fields } = current;
+    const legacy = parseSidecar(JSON.stringify({ ...fields, schemaVersion: 1 }));
+    expect(legacy.schemaVersion).toBe(1);
+    expect(sidecarChecksum(legacy)).toBeUndefined();
+    // A schema-2 sidecar must say whether there is a checksum; an unknown version is refused.
+    expect(() => parseSidecar(JSON.stringify({ ...fields, schemaVersion: 2 }))).toThrow();
+    expect(() => parseSidecar(JSON.stringify({ ...current, schemaVersion: 3 }))).toThrow();
   });
 
   it('still reads version-1 sidecars, which lack parties and callResult', () => {

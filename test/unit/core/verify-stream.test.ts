@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { detectMediaKind } from '../../../functions/core/media-signature';
 import { RecordingVerifier } from '../../../functions/core/verify-stream';
@@ -27,7 +28,7 @@ const chunked = (bytes: Buffer, size: number) =>
   );
 
 describe('RecordingVerifier', () => {
-  it('passes bytes through unchanged and reports size and sha256', async () => {
+  it('passes bytes through unchanged and reports size, sha256 and the CRC32 of the whole stream', async () => {
     const body = mp3(100_000);
     const verifier = new RecordingVerifier({ sourceSize: body.length, contentLength: body.length });
     const out = await drain(chunked(body, 5), verifier);
@@ -35,6 +36,7 @@ describe('RecordingVerifier', () => {
     expect(verifier.summary()).toEqual({
       size: body.length,
       sha256: createHash('sha256').update(body).digest('hex'),
+      crc32: crc32(body),
     });
   });
 

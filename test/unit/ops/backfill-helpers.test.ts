@@ -77,8 +77,10 @@ describe('storage estimate', () => {
   it('counts PUT-class requests as the S3 store makes them', () => {
     const part = 8 * 1024 * 1024;
     expect(putRequestsPerRecording(1_000_000, part)).toBe(2);
-    // 20 MiB: create + 3 parts + complete, create + 1 copy part + complete, sidecar.
-    expect(putRequestsPerRecording(20 * 1024 * 1024, part)).toBe(9);
+    // 20 MiB: create + 3 parts + complete, the SHA-256 tag, sidecar.
+    expect(putRequestsPerRecording(20 * 1024 * 1024, part)).toBe(7);
+    // 1 GiB: create + 128 parts + complete, tag, sidecar.
+    expect(putRequestsPerRecording(1024 ** 3, part)).toBe(132);
   });
 
   it('prices Standard and the source class transitions', () => {

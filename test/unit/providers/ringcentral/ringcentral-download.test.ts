@@ -1,10 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  GoneAtSourceError,
-  NotReadyError,
-  PermanentError,
-  TransientError,
-} from '../../../../functions/core/errors';
+import { GoneAtSourceError, NotReadyError, TransientError } from '../../../../functions/core/errors';
 import { type HintJob, JOB_VERSION } from '../../../../functions/core/jobs';
 import { detectMediaKind } from '../../../../functions/core/media-signature';
 import { RecordingVerifier } from '../../../../functions/core/verify-stream';
