@@ -47,6 +47,18 @@ export class Monitoring extends Construct {
     super(scope, id);
     this.maxJobAge = props.maxJobAge ?? Duration.hours(1);
     const stack = Stack.of(this);
+    // Every alarm of this account and region, the one kind of publisher the key and the topic admit.
+    const alarmSource = {
+      StringEquals: { 'aws:SourceAccount': stack.account },
+      ArnLike: {
+        'aws:SourceArn': stack.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: '*',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
+    };
 
     this.key = new Key(this, 'Key', {
       description: 'callvault alarm topic',
@@ -59,17 +71,7 @@ export class Monitoring extends Construct {
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: {
-            'aws:SourceArn': stack.formatArn({
-              service: 'cloudwatch',
-              resource: 'alarm',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
+        conditions: alarmSource,
       }),
     );
 
@@ -78,6 +80,18 @@ export class Monitoring extends Construct {
       masterKey: this.key,
       enforceSSL: true,
     });
+    // enforceSSL gives the topic a policy of its own, holding only the TLS deny. It replaces SNS's default
+    // policy, which is what let the account's CloudWatch alarms publish; without this statement no alarm
+    // would ever notify anyone.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: alarmSource,
+      }),
+    );
     if (props.alarmEmail) {
       this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
       Validations.of(this.topic).acknowledge({

@@ -301,6 +301,31 @@ describe('monitoring', () => {
       },
     });
   });
+
+  it("lets this account's alarms publish to the topic, whose own policy replaces SNS's default one", () => {
+    // enforceSSL attaches a topic policy, and any topic policy replaces the default that let CloudWatch in.
+    const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy'));
+    expect(policies).toHaveLength(1);
+    const policy = policies[0];
+    expect(policy.Properties.Topics).toEqual([{ Ref: logicalId(stack.monitoring.topic) }]);
+    // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+    const statements: Record<string, any>[] = policy.Properties.PolicyDocument.Statement;
+    const publishers = statements.filter(
+      (statement) => statement.Effect === 'Allow' && [statement.Action].flat().includes('sns:Publish'),
+    );
+    expect(publishers).toHaveLength(1);
+    const [allow] = publishers;
+    expect(allow?.Principal).toEqual({ Service: 'cloudwatch.amazonaws.com' });
+    expect(allow?.Resource).toEqual({ Ref: logicalId(stack.monitoring.topic) });
+    const account = resourceText(stack.resolve(stack.account));
+    const region = resourceText(stack.resolve(stack.region));
+    expect(resourceText(allow?.Condition.StringEquals['aws:SourceAccount'])).toBe(account);
+    expect(resourceText(allow?.Condition.ArnLike['aws:SourceArn'])).toBe(
+      `arn:<AWS::Partition>:cloudwatch:${region}:${account}:alarm:*`,
+    );
+    // The TLS deny still applies to CloudWatch as to everyone.
+    expect(statements.some((statement) => statement.Effect === 'Deny')).toBe(true);
+  });
 });
 
 describe('IAM intent', () => {
