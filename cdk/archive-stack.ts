@@ -253,7 +253,7 @@ export class ArchiveStack extends Stack {
     if (this.killSwitch) {
       new CfnOutput(this, 'KillSwitchParameterName', {
         description:
-          'Set this SSM parameter to "on" to stop every retention delete at once; "off" resumes them',
+          'Retention kill switch: while this SSM parameter exists (any value) no recording is deleted at the source; delete the parameter to resume. The stack never creates it.',
         value: this.killSwitch.parameterName,
       });
     }

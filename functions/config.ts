@@ -27,7 +27,7 @@ export const ENV = {
   deadLetterQueueUrls: 'CALLVAULT_DEAD_LETTER_QUEUE_URLS',
   /** JSON object: source id → Secrets Manager secret ARN or name holding its credentials. */
   sourceSecrets: 'CALLVAULT_SOURCE_SECRETS',
-  /** SSM parameter whose value `on` stops every retention delete (retention function only). */
+  /** SSM parameter whose existence stops every retention delete (retention function only). */
   killSwitchParameter: 'CALLVAULT_KILL_SWITCH_PARAMETER',
 } as const;
 

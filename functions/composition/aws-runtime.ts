@@ -29,7 +29,7 @@ export interface AwsRuntime {
   sources: SourceRegistry;
   audit: S3AuditLog;
   ledger: S3RunLedger;
-  /** Engaged when the SSM parameter says so, or cannot be read; never engaged where none is configured. */
+  /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
 }
 
@@ -43,7 +43,9 @@ export function awsRuntime(): AwsRuntime {
 export function createAwsRuntime(
   env: RuntimeEnvironment,
   clients: { s3?: S3Client; sqs?: SQSClient; secrets?: SecretsManagerClient; ssm?: SSMClient } = {},
+  options: { clock?: Clock } = {},
 ): AwsRuntime {
+  const clock = options.clock ?? systemClock;
   const s3 = clients.s3 ?? new S3Client({});
   const sqs = clients.sqs ?? new SQSClient({});
   const secrets = clients.secrets ?? new SecretsManagerClient({});
@@ -54,7 +56,7 @@ export function createAwsRuntime(
   return {
     env,
     logger,
-    clock: systemClock,
+    clock,
     s3,
     sqs,
     store: new S3ArchiveStore({
@@ -73,7 +75,7 @@ export function createAwsRuntime(
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })
         : { engaged: async () => false },
     sources: buildSourceRegistry(env.config, secretsManagerCredentials(secrets, env.sourceSecrets), {
-      clock: systemClock,
+      clock,
       log: logger,
     }),
   };

@@ -16,6 +16,7 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -34,6 +35,7 @@ import {
 } from '../../functions/config';
 import { type ArchiveJob, recordingJob, serialiseJob } from '../../functions/core/jobs';
 import { recordingKey } from '../../functions/core/keys';
+import type { Clock } from '../../functions/core/ports';
 import type { SourceRecording, TimeWindow } from '../../functions/core/recording';
 import type { RetryPolicy } from '../../functions/core/retry-policy';
 import { SourceRegistry } from '../../functions/core/source-registry';
@@ -84,6 +86,10 @@ export interface PipelineOptions {
   retryPolicy?: Partial<RetryPolicy>;
   /** Part size of multipart uploads, MiB (5 is S3's minimum). Default 5. */
   partSizeMiB?: number;
+  /** The retention kill switch's SSM parameter name (read on moto's SSM); none by default. */
+  killSwitchParameter?: string;
+  /** The runtime's clock; the system clock by default. */
+  clock?: Clock;
 }
 
 export interface DrainReport {
@@ -197,6 +203,7 @@ export class Pipeline {
       queueUrls: { telphin: queue.url },
       deadLetterQueueUrls: { telphin: deadLetters.url },
       sourceSecrets: { [SOURCE_ID]: secret.ARN ?? '' },
+      killSwitchParameter: options.killSwitchParameter,
     };
     const pipeline = new Pipeline(moto, sandbox, queue, deadLetters, env, options);
     return pipeline;
@@ -220,8 +227,13 @@ export class Pipeline {
       region: TEST_REGION,
       credentials: TEST_CREDENTIALS,
     });
-    this.clients.push(s3, sqs, secrets);
-    const runtime = createAwsRuntime(this.env, { s3, sqs, secrets });
+    const ssm = new SSMClient({
+      endpoint: this.moto.endpoint,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
+    this.clients.push(s3, sqs, secrets, ssm);
+    const runtime = createAwsRuntime(this.env, { s3, sqs, secrets, ssm }, { clock: this.options.clock });
     const tuning = this.options.telphinTuning;
     if (!tuning) return runtime;
     const loadCredentials = secretsManagerCredentials(secrets, this.env.sourceSecrets);
