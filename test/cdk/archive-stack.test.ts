@@ -306,7 +306,8 @@ describe('monitoring', () => {
     // enforceSSL attaches a topic policy, and any topic policy replaces the default that let CloudWatch in.
     const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy'));
     expect(policies).toHaveLength(1);
-    const policy = policies[0];
+    // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+    const [policy] = policies as [Record<string, any>];
     expect(policy.Properties.Topics).toEqual([{ Ref: logicalId(stack.monitoring.topic) }]);
     // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
     const statements: Record<string, any>[] = policy.Properties.PolicyDocument.Statement;
