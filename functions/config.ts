@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
   hostPatternSchema,
+  kmsKeyArnSchema,
   type RetentionSettings,
   retentionClassSchema,
   retentionSettingsSchema,
@@ -60,6 +61,8 @@ export const telphinSourceSchema = z
     webhookSecret: z.string().min(16, 'use at least 16 characters').optional(),
     /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. Default: the stack creates one. */
     credentialsSecretName: z.string().min(1).optional(),
+    /** AWS: the customer-managed KMS key that secret is encrypted with; the functions get kms:Decrypt on it. */
+    credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
     scope: telphinScopeSchema.default({ client: '@me' }),
     /** Hosts recordings may be downloaded from; anything else is refused (no SSRF). */
     allowedDownloadHosts: z
