@@ -230,6 +230,12 @@ export class ArchiveStack extends Stack {
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
     if (this.retention) this.monitoring.watchRetention(this.retention);
+    this.monitoring.watchCredentials({
+      ArchiveWorker: this.worker.logGroup,
+      Webhook: this.webhook.logGroup,
+      Sweep: this.sweep.logGroup,
+      ...(this.retention ? { Retention: this.retention.logGroup } : {}),
+    });
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:

@@ -2,10 +2,8 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { CREDENTIAL_PLACEHOLDER } from '../../functions/adapters/secrets-credentials';
 import { ConfigError, type SourceConfig } from '../../functions/config';
-
-/** Placeholder the operator replaces with the platform's API credentials after the first deploy. */
-export const CREDENTIAL_PLACEHOLDER = 'REPLACE_ME';
 
 export interface SourceSecretsProps {
   /** Used in the names of created secrets: `callvault/{stackName}/{sourceId}`. */

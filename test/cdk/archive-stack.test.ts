@@ -2,15 +2,19 @@
  * Intent of the deployed stack, synthesized once (with real esbuild bundling) from the shipped example config.
  */
 
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
 import { type ArchiveStack, WORKER_BATCH_SIZE } from '../../cdk/archive-stack';
 import { STAGING_PREFIX } from '../../cdk/constructs/recording-bucket';
+import { powertoolsLog } from '../../functions/adapters/logger';
 import { STAGING_PREFIX as STORE_STAGING_PREFIX } from '../../functions/adapters/s3-archive-store';
 import { ENV } from '../../functions/config';
-import { runLedgerKey } from '../../functions/core/ports';
+import { CredentialsNotSetError } from '../../functions/core/errors';
+import { runLedgerKey, systemClock } from '../../functions/core/ports';
+import { SourceRegistry } from '../../functions/core/source-registry';
 import { allowStatements, cdkJsonContext, policyOfRole, resourceText } from './support';
 
 let stack: ArchiveStack;
@@ -326,6 +330,63 @@ describe('monitoring', () => {
     );
     // The TLS deny still applies to CloudWatch as to everyone.
     expect(statements.some((statement) => statement.Effect === 'Deny')).toBe(true);
+  });
+});
+
+describe('credentials not set yet', () => {
+  it("counts the functions' CREDENTIALS_NOT_SET log lines and alarms on the first one", async () => {
+    // The line the registry writes, as Powertools prints it: errorCode is a top-level JSON key.
+    const printed: string[] = [];
+    const capture = (chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    };
+    const writes = [
+      vi.spyOn(process.stdout, 'write').mockImplementation(capture),
+      vi.spyOn(process.stderr, 'write').mockImplementation(capture),
+    ];
+    try {
+      const registry = new SourceRegistry({
+        sources: [{ provider: 'telphin', id: 'hq' }],
+        loadCredentials: async () => {
+          throw new CredentialsNotSetError('credentials not set yet: put the real values in secret s');
+        },
+        createSource: () => {
+          throw new Error('never built');
+        },
+        clock: systemClock,
+        log: powertoolsLog(new Logger({ serviceName: 'callvault-test' })),
+      });
+      await expect(registry.get('telphin', 'hq')).rejects.toBeInstanceOf(CredentialsNotSetError);
+    } finally {
+      for (const write of writes) write.mockRestore();
+    }
+    const line = JSON.parse(printed.find((text) => text.includes('credentials not set yet')) ?? '{}');
+    expect(line).toMatchObject({ level: 'ERROR', errorCode: 'CREDENTIALS_NOT_SET' });
+
+    const functions = [stack.worker, stack.webhook, stack.sweep, stack.retention];
+    const filters = Object.values(template.findResources('AWS::Logs::MetricFilter'));
+    expect(filters.map((filter) => filter.Properties.LogGroupName).sort()).toEqual(
+      functions
+        .map((fn) => ({ Ref: stack.getLogicalId(fn?.logGroup.node.defaultChild as CfnElement) }))
+        .sort(),
+    );
+    for (const filter of filters) {
+      expect(filter.Properties).toMatchObject({
+        FilterPattern: '{ $.errorCode = "CREDENTIALS_NOT_SET" }',
+        MetricTransformations: [
+          { MetricNamespace: 'Callvault', MetricName: 'CredentialsNotSet', MetricValue: '1' },
+        ],
+      });
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Callvault',
+      MetricName: 'CredentialsNotSet',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: logicalId(stack.monitoring.topic) }],
+    });
   });
 });
 

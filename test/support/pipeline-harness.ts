@@ -8,7 +8,11 @@
  * moto is reset, and the bucket (versioned, as deployed), queues, secret and sandbox are new.
  */
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import {
   DeleteMessageCommand,
   type Message,
@@ -134,6 +138,8 @@ export async function startPipelineHarness(): Promise<PipelineHarness> {
 
 export class Pipeline {
   private readonly clients: { destroy(): void }[] = [];
+  /** GetSecretValue requests made by every runtime of this pipeline so far. */
+  secretReads = 0;
   /** The runtime of "the" Lambda container; `newRuntime()` builds others. */
   readonly runtime: AwsRuntime;
   readonly webhook: ReturnType<typeof createWebhookHandler>;
@@ -227,6 +233,13 @@ export class Pipeline {
       region: TEST_REGION,
       credentials: TEST_CREDENTIALS,
     });
+    secrets.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'GetSecretValueCommand') this.secretReads++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countSecretReads' },
+    );
     const ssm = new SSMClient({
       endpoint: this.moto.endpoint,
       region: TEST_REGION,
@@ -238,22 +251,45 @@ export class Pipeline {
     if (!tuning) return runtime;
     const loadCredentials = secretsManagerCredentials(secrets, this.env.sourceSecrets);
     const configured = enabledSources(this.env.config);
-    const sources = new SourceRegistry(
-      configured.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
-      async (_provider, sourceId) => {
-        const source = configured.find((candidate) => candidate.id === sourceId);
-        if (!source) throw new Error(`unknown source ${sourceId}`);
-        const { values } = await loadCredentials(source);
-        return new TelphinSource({
-          config: source,
+    const configOf = (sourceId: string) => {
+      const source = configured.find((candidate) => candidate.id === sourceId);
+      if (!source) throw new Error(`unknown source ${sourceId}`);
+      return source;
+    };
+    const sources = new SourceRegistry({
+      sources: configured.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
+      loadCredentials: ({ id }) => loadCredentials(configOf(id)),
+      createSource: ({ id }, { values }) =>
+        new TelphinSource({
+          config: configOf(id),
           credentials: telphinCredentialsSchema.parse(values),
           clock: runtime.clock,
           log: runtime.logger,
           tuning,
-        });
-      },
-    );
+        }),
+      clock: runtime.clock,
+      log: runtime.logger,
+    });
     return { ...runtime, sources };
+  }
+
+  /** Replaces the source secret's value, as an operator's `put-secret-value` does. */
+  async putSecret(values: Record<string, string>): Promise<void> {
+    const secrets = new SecretsManagerClient({
+      endpoint: this.moto.endpoint,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
+    try {
+      await secrets.send(
+        new PutSecretValueCommand({
+          SecretId: this.env.sourceSecrets[SOURCE_ID],
+          SecretString: JSON.stringify(values),
+        }),
+      );
+    } finally {
+      secrets.destroy();
+    }
   }
 
   /** The archive worker handler over `runtime`, with tiny retry delays. */
