@@ -61,6 +61,14 @@ export const DEADLINE_RETRY_SECONDS = 1;
 export const MAX_FAILURE_REASON_LENGTH = 1000;
 /** The job's own attributes (job-type, provider, source-id) are short; this only bounds a surprise. */
 const MAX_CARRIED_ATTRIBUTE_LENGTH = 1000;
+/** What the worker adds to a dead letter; a redrive drops them again (functions/ops/redrive.ts). */
+export const DEAD_LETTER_ATTRIBUTE_NAMES = [
+  'failure-code',
+  'failure-reason',
+  'failed-at',
+  'attempts',
+  'source-queue',
+] as const;
 /** SQS accepts at most ten message attributes per message. */
 const MAX_MESSAGE_ATTRIBUTES = 10;
 
@@ -201,7 +209,7 @@ async function deadLetter(
   }
   // Every String value passes through sqsAttributeText: one refused character would make SQS refuse the
   // dead letter, and the job would stay on its queue failing forever.
-  const failure: Record<string, MessageAttributeValue> = {
+  const failure: Record<(typeof DEAD_LETTER_ATTRIBUTE_NAMES)[number], MessageAttributeValue> = {
     'failure-code': { DataType: 'String', StringValue: sqsAttributeText(error.code, 100) },
     'failure-reason': { DataType: 'String', StringValue: reason },
     'failed-at': { DataType: 'String', StringValue: new Date().toISOString() },

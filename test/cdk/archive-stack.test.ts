@@ -484,4 +484,18 @@ describe('outputs', () => {
       /execute-api.*\/webhooks\/$/,
     );
   });
+
+  it('name both ARNs a redrive needs: the dead-letter queue (source) and the job queue (destination)', () => {
+    // The worker dead-letters jobs itself, so SQS knows no source queue for them: the redrive must name it.
+    const telphin = stack.queues.get('telphin');
+    if (!telphin) throw new Error('no telphin queue');
+    template.hasOutput('TelphinQueueArn', {
+      Value: { 'Fn::GetAtt': [logicalId(telphin.queue), 'Arn'] },
+    });
+    template.hasOutput('TelphinDeadLetterQueueArn', {
+      Value: { 'Fn::GetAtt': [logicalId(telphin.deadLetterQueue), 'Arn'] },
+    });
+    template.hasOutput('TelphinQueueUrl', { Value: { Ref: logicalId(telphin.queue) } });
+    template.hasOutput('TelphinDeadLetterQueueUrl', { Value: { Ref: logicalId(telphin.deadLetterQueue) } });
+  });
 });
