@@ -10,6 +10,12 @@ import {
   runtimeConfigForDeployment,
 } from '../functions/config';
 import type { ProviderName } from '../functions/core/recording';
+import {
+  deadLetterQueueArnOutput,
+  deadLetterQueueUrlOutput,
+  queueArnOutput,
+  queueUrlOutput,
+} from '../functions/ops/stack-outputs';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { NodeFunction } from './constructs/node-function';
@@ -230,6 +236,12 @@ export class ArchiveStack extends Stack {
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
     if (this.retention) this.monitoring.watchRetention(this.retention);
+    this.monitoring.watchCredentials({
+      ArchiveWorker: this.worker.logGroup,
+      Webhook: this.webhook.logGroup,
+      Sweep: this.sweep.logGroup,
+      ...(this.retention ? { Retention: this.retention.logGroup } : {}),
+    });
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
@@ -238,9 +250,19 @@ export class ArchiveStack extends Stack {
     });
     new CfnOutput(this, 'BucketName', { value: this.recordings.bucket.bucketName });
     for (const [provider, providerQueue] of queues) {
-      new CfnOutput(this, `${capitalise(provider)}QueueUrl`, { value: providerQueue.queue.queueUrl });
-      new CfnOutput(this, `${capitalise(provider)}DeadLetterQueueUrl`, {
+      new CfnOutput(this, queueUrlOutput(provider), { value: providerQueue.queue.queueUrl });
+      new CfnOutput(this, deadLetterQueueUrlOutput(provider), {
         value: providerQueue.deadLetterQueue.queueUrl,
+      });
+      // The worker dead-letters most jobs itself (SendMessage), so SQS knows no source queue for them: a
+      // redrive must name its destination. `npm run redrive` reads both ARNs from here.
+      new CfnOutput(this, queueArnOutput(provider), {
+        description: `Destination of a ${provider} redrive (start-message-move-task --destination-arn)`,
+        value: providerQueue.queue.queueArn,
+      });
+      new CfnOutput(this, deadLetterQueueArnOutput(provider), {
+        description: `Source of a ${provider} redrive (start-message-move-task --source-arn)`,
+        value: providerQueue.deadLetterQueue.queueArn,
       });
     }
     for (const [sourceId, secret] of this.secrets.secrets) {
@@ -253,7 +275,7 @@ export class ArchiveStack extends Stack {
     if (this.killSwitch) {
       new CfnOutput(this, 'KillSwitchParameterName', {
         description:
-          'Set this SSM parameter to "on" to stop every retention delete at once; "off" resumes them',
+          'Retention kill switch: while this SSM parameter exists (any value) no recording is deleted at the source; delete the parameter to resume. The stack never creates it.',
         value: this.killSwitch.parameterName,
       });
     }

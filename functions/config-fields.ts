@@ -52,3 +52,14 @@ export const retentionClassSchema = z
   .string()
   .regex(/^[a-z0-9-]{1,32}$/)
   .default('standard');
+
+/**
+ * A KMS key by its key ARN. IAM matches kms:Decrypt against the key's ARN, never an alias, so an alias
+ * ARN would grant nothing.
+ */
+export const kmsKeyArnSchema = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/,
+    'expected a KMS key ARN like arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias)',
+  );

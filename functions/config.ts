@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
   hostPatternSchema,
+  kmsKeyArnSchema,
   type RetentionSettings,
   retentionClassSchema,
   retentionSettingsSchema,
@@ -28,7 +29,7 @@ export const ENV = {
   deadLetterQueueUrls: 'CALLVAULT_DEAD_LETTER_QUEUE_URLS',
   /** JSON object: source id → Secrets Manager secret ARN or name holding its credentials. */
   sourceSecrets: 'CALLVAULT_SOURCE_SECRETS',
-  /** SSM parameter whose value `on` stops every retention delete (retention function only). */
+  /** SSM parameter whose existence stops every retention delete (retention function only). */
   killSwitchParameter: 'CALLVAULT_KILL_SWITCH_PARAMETER',
 } as const;
 
@@ -73,6 +74,8 @@ export const telphinSourceSchema = z
     webhookSecret: z.string().min(16, 'use at least 16 characters').optional(),
     /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. Default: the stack creates one. */
     credentialsSecretName: z.string().min(1).optional(),
+    /** AWS: the customer-managed KMS key that secret is encrypted with; the functions get kms:Decrypt on it. */
+    credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
     scope: telphinScopeSchema.default({ client: '@me' }),
     /**
      * Hosts recordings may be downloaded from; anything else is never fetched (no SSRF). Must allow the

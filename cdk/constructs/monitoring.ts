@@ -10,14 +10,19 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import type { ErrorCode } from '../../functions/core/errors';
 import type { ProviderQueue } from './provider-queue';
 
 /** Where the functions publish their EMF metrics (`METRICS_NAMESPACE` and the default dimension in functions/). */
 export const METRICS_NAMESPACE = 'Callvault';
 export const METRICS_SERVICE_DIMENSION = { service: 'callvault' } as const;
+/** Counted from the functions' logs by a metric filter, not published by the functions. */
+export const CREDENTIALS_NOT_SET_METRIC = 'CredentialsNotSet';
+const CREDENTIALS_NOT_SET_CODE: ErrorCode = 'CREDENTIALS_NOT_SET';
 
 export interface MonitoringProps {
   /**
@@ -47,6 +52,18 @@ export class Monitoring extends Construct {
     super(scope, id);
     this.maxJobAge = props.maxJobAge ?? Duration.hours(1);
     const stack = Stack.of(this);
+    // Every alarm of this account and region, the one kind of publisher the key and the topic admit.
+    const alarmSource = {
+      StringEquals: { 'aws:SourceAccount': stack.account },
+      ArnLike: {
+        'aws:SourceArn': stack.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: '*',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
+    };
 
     this.key = new Key(this, 'Key', {
       description: 'callvault alarm topic',
@@ -59,17 +76,7 @@ export class Monitoring extends Construct {
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: {
-            'aws:SourceArn': stack.formatArn({
-              service: 'cloudwatch',
-              resource: 'alarm',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
+        conditions: alarmSource,
       }),
     );
 
@@ -78,6 +85,18 @@ export class Monitoring extends Construct {
       masterKey: this.key,
       enforceSSL: true,
     });
+    // enforceSSL gives the topic a policy of its own, holding only the TLS deny. It replaces SNS's default
+    // policy, which is what let the account's CloudWatch alarms publish; without this statement no alarm
+    // would ever notify anyone.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: alarmSource,
+      }),
+    );
     if (props.alarmEmail) {
       this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
       Validations.of(this.topic).acknowledge({
@@ -124,6 +143,35 @@ export class Monitoring extends Construct {
         description: `${name}: invocations were throttled; the account's concurrency is exhausted.`,
       });
     }
+  }
+
+  /**
+   * A source whose secret still holds the stack's placeholders: every function that reads it logs
+   * `credentials not set yet` with `errorCode: CREDENTIALS_NOT_SET` (functions/core/source-registry.ts),
+   * which a metric filter per log group counts. Without it the first sign would be a sweep error or, hours
+   * later, dead letters.
+   */
+  watchCredentials(logGroups: Readonly<Record<string, ILogGroup>>): void {
+    for (const [name, logGroup] of Object.entries(logGroups)) {
+      new MetricFilter(this, `${name}CredentialsNotSetFilter`, {
+        logGroup,
+        filterPattern: FilterPattern.stringValue('$.errorCode', '=', CREDENTIALS_NOT_SET_CODE),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: CREDENTIALS_NOT_SET_METRIC,
+        metricValue: '1',
+      });
+    }
+    this.alarm('CredentialsNotSet', {
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: CREDENTIALS_NOT_SET_METRIC,
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      description:
+        "A source's credentials secret still holds the placeholders (REPLACE_ME): nothing can be listed or downloaded. Put the platform's credentials in with `aws secretsmanager put-secret-value` (the log line names the secret).",
+    });
   }
 
   /**

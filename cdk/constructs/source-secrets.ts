@@ -1,11 +1,9 @@
-import { Validations } from 'aws-cdk-lib';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Stack, Validations } from 'aws-cdk-lib';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { SourceConfig } from '../../functions/config';
-
-/** Placeholder the operator replaces with the platform's API credentials after the first deploy. */
-export const CREDENTIAL_PLACEHOLDER = 'REPLACE_ME';
+import { CREDENTIAL_PLACEHOLDER } from '../../functions/adapters/secrets-credentials';
+import { ConfigError, type SourceConfig } from '../../functions/config';
 
 export interface SourceSecretsProps {
   /** Used in the names of created secrets: `callvault/{stackName}/{sourceId}`. */
@@ -18,23 +16,35 @@ export interface SourceSecretsProps {
  * One Secrets Manager secret per source, holding `{clientId, clientSecret, webhookSecret}`. An existing
  * secret is used when the source names one (`credentialsSecretName`); otherwise one is created with a random
  * webhook secret and placeholders for the API credentials, which only the operator can obtain.
+ *
+ * An existing secret may be encrypted with a customer-managed KMS key (`credentialsKmsKeyArn`): reading it
+ * then also needs kms:Decrypt on that key, which the AWS-managed key of created secrets never does.
  */
 export class SourceSecrets extends Construct {
   /** Source id → secret. */
   public readonly secrets: ReadonlyMap<string, ISecret>;
   /** Source id → what the functions pass to GetSecretValue (ARN of created secrets, name of imported ones). */
   public readonly references: Readonly<Record<string, string>>;
+  /** Customer-managed keys of imported secrets, each read only through Secrets Manager. */
+  public readonly keyArns: readonly string[];
 
   constructor(scope: Construct, id: string, props: SourceSecretsProps) {
     super(scope, id);
     const secrets = new Map<string, ISecret>();
     const references: Record<string, string> = {};
+    const keyArns = new Set<string>();
 
     for (const source of props.sources) {
+      if (source.credentialsKmsKeyArn && !source.credentialsSecretName) {
+        throw new ConfigError(
+          `invalid configuration for deployment:\n  - sources[id=${source.id}].credentialsKmsKeyArn: only applies to an existing secret; set credentialsSecretName too (secrets the stack creates use the AWS-managed key)`,
+        );
+      }
       if (source.credentialsSecretName) {
         const secret = Secret.fromSecretNameV2(this, source.id, source.credentialsSecretName);
         secrets.set(source.id, secret);
         references[source.id] = source.credentialsSecretName;
+        if (source.credentialsKmsKeyArn) keyArns.add(source.credentialsKmsKeyArn);
         continue;
       }
       const secret = new Secret(this, source.id, {
@@ -63,10 +73,25 @@ export class SourceSecrets extends Construct {
 
     this.secrets = secrets;
     this.references = references;
+    this.keyArns = [...keyArns];
   }
 
-  /** Read access to every source's secret (GetSecretValue, DescribeSecret on those secrets only). */
+  /**
+   * Read access to every source's secret (GetSecretValue, DescribeSecret on those secrets only), and
+   * kms:Decrypt on the customer-managed keys of imported ones, usable only by Secrets Manager on the
+   * function's behalf (kms:ViaService), never to decrypt anything else directly.
+   */
   grantRead(grantee: IGrantable): void {
     for (const secret of this.secrets.values()) secret.grantRead(grantee);
+    if (this.keyArns.length === 0) return;
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [...this.keyArns],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+        },
+      }),
+    );
   }
 }

@@ -22,6 +22,7 @@ import { asCallvaultError, type CallvaultError, DeadlineError, isCallvaultError 
 import { type ArchiveJob, describeJob, parseJob } from '../core/jobs';
 import type { Log } from '../core/ports';
 import { decideRetry, type RetryPolicy } from '../core/retry-policy';
+import { sqsAttributeText } from './sqs-message-text';
 
 /** Where a record came from and where its dead letters go. */
 export interface QueueRoute {
@@ -54,8 +55,21 @@ export interface SqsBatchProcessorDeps {
 export const DEFAULT_BATCH_CONCURRENCY = 2;
 /** Visibility for records not started because the deadline came first: back almost at once. */
 export const DEADLINE_RETRY_SECONDS = 1;
-/** Keeps the dead-letter attribute readable and far below SQS's size limits. */
+/**
+ * Keeps the dead-letter attribute readable and far below SQS's size limits: at most 1000 code points,
+ * about 4 KB even if every one were a four-byte character.
+ */
 export const MAX_FAILURE_REASON_LENGTH = 1000;
+/** The job's own attributes (job-type, provider, source-id) are short; this only bounds a surprise. */
+const MAX_CARRIED_ATTRIBUTE_LENGTH = 1000;
+/** What the worker adds to a dead letter; a redrive drops them again (functions/ops/redrive.ts). */
+export const DEAD_LETTER_ATTRIBUTE_NAMES = [
+  'failure-code',
+  'failure-reason',
+  'failed-at',
+  'attempts',
+  'source-queue',
+] as const;
 /** SQS accepts at most ten message attributes per message. */
 const MAX_MESSAGE_ATTRIBUTES = 10;
 
@@ -188,7 +202,7 @@ async function deadLetter(
   description: string,
   deps: SqsBatchProcessorDeps,
 ): Promise<RecordOutcome> {
-  const reason = truncate(`${error.code}: ${error.message}`, MAX_FAILURE_REASON_LENGTH);
+  const reason = sqsAttributeText(`${error.code}: ${error.message}`, MAX_FAILURE_REASON_LENGTH);
   if (!route.deadLetterQueueUrl) {
     deps.log.error(
       'job failed for good but no dead-letter queue is known; leaving it to the redrive policy',
@@ -201,8 +215,10 @@ async function deadLetter(
     );
     return 'failed';
   }
-  const failure: Record<string, MessageAttributeValue> = {
-    'failure-code': { DataType: 'String', StringValue: error.code },
+  // Every String value passes through sqsAttributeText: one refused character would make SQS refuse the
+  // dead letter, and the job would stay on its queue failing forever.
+  const failure: Record<(typeof DEAD_LETTER_ATTRIBUTE_NAMES)[number], MessageAttributeValue> = {
+    'failure-code': { DataType: 'String', StringValue: sqsAttributeText(error.code, 100) },
     'failure-reason': { DataType: 'String', StringValue: reason },
     'failed-at': { DataType: 'String', StringValue: new Date().toISOString() },
     attempts: { DataType: 'Number', StringValue: String(attempt) },
@@ -244,7 +260,10 @@ function carriedAttributes(record: SQSRecord, reserved: string[]): Record<string
     if (room <= 0) break;
     if (reserved.includes(name)) continue;
     if (value.stringValue !== undefined) {
-      carried[name] = { DataType: value.dataType, StringValue: value.stringValue };
+      carried[name] = {
+        DataType: value.dataType,
+        StringValue: sqsAttributeText(value.stringValue, MAX_CARRIED_ATTRIBUTE_LENGTH),
+      };
     } else if (value.binaryValue !== undefined) {
       carried[name] = { DataType: value.dataType, BinaryValue: Buffer.from(value.binaryValue, 'base64') };
     } else {
@@ -253,10 +272,6 @@ function carriedAttributes(record: SQSRecord, reserved: string[]): Record<string
     room--;
   }
   return carried;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */

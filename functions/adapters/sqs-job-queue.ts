@@ -14,6 +14,7 @@ import { PermanentError, TransientError } from '../core/errors';
 import { type ArchiveJob, describeJob, jobTarget, serialiseJob } from '../core/jobs';
 import { type JobQueue, type Log, silentLog } from '../core/ports';
 import type { ProviderName } from '../core/recording';
+import { sqsAttributeText } from './sqs-message-text';
 
 /** SQS allows ten entries per SendMessageBatch. */
 export const SQS_MAX_BATCH_ENTRIES = 10;
@@ -210,7 +211,8 @@ function toOutgoing(job: ArchiveJob, provider: ProviderName, sourceId: string): 
   const attributes: Record<string, MessageAttributeValue> = {
     'job-type': { DataType: 'String', StringValue: job.type },
     provider: { DataType: 'String', StringValue: provider },
-    'source-id': { DataType: 'String', StringValue: sourceId },
+    // Source ids are validated in the config, but a job body is outside input: SQS must not refuse it.
+    'source-id': { DataType: 'String', StringValue: sqsAttributeText(sourceId, 200) },
   };
   return {
     job,

@@ -32,7 +32,7 @@ export interface AwsRuntime {
   ledger: S3RunLedger;
   /** Recordings found gone at the source, beside the archive. */
   goneAtSource: S3GoneAtSourceLog;
-  /** Engaged when the SSM parameter says so, or cannot be read; never engaged where none is configured. */
+  /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
 }
 
@@ -46,7 +46,9 @@ export function awsRuntime(): AwsRuntime {
 export function createAwsRuntime(
   env: RuntimeEnvironment,
   clients: { s3?: S3Client; sqs?: SQSClient; secrets?: SecretsManagerClient; ssm?: SSMClient } = {},
+  options: { clock?: Clock } = {},
 ): AwsRuntime {
+  const clock = options.clock ?? systemClock;
   const s3 = clients.s3 ?? new S3Client({});
   const sqs = clients.sqs ?? new SQSClient({});
   const secrets = clients.secrets ?? new SecretsManagerClient({});
@@ -57,7 +59,7 @@ export function createAwsRuntime(
   return {
     env,
     logger,
-    clock: systemClock,
+    clock,
     s3,
     sqs,
     store: new S3ArchiveStore({
@@ -77,7 +79,7 @@ export function createAwsRuntime(
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })
         : { engaged: async () => false },
     sources: buildSourceRegistry(env.config, secretsManagerCredentials(secrets, env.sourceSecrets), {
-      clock: systemClock,
+      clock,
       log: logger,
     }),
   };

@@ -10,23 +10,30 @@ export const inlineCredentials: CredentialsLoader = async (source) => ({
   origin: `the config file's sources entry "${source.id}" (local mode reads credentials inline)`,
 });
 
+/**
+ * One registry per container (or local process). It reads each source's credentials through
+ * `loadCredentials` when first needed, again every few minutes and after a refusal, and rebuilds the
+ * adapter only when they changed (see SourceRegistry).
+ */
 export function buildSourceRegistry(
   config: CallvaultConfig,
   loadCredentials: CredentialsLoader,
   deps: ProviderDependencies,
 ): SourceRegistry {
   const sources = enabledSources(config);
-  return new SourceRegistry(
-    sources.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
-    async (provider, sourceId) => {
-      const source = sources.find(
-        (candidate) => candidate.provider === provider && candidate.id === sourceId,
-      );
-      if (!source) throw new InvalidInputError(`unknown source ${provider}/${sourceId}`);
-      return createSource(source, await loadCredentials(source), {
-        ...deps,
-        configIndex: config.sources.indexOf(source),
-      });
+  const configOf = (provider: string, sourceId: string) => {
+    const source = sources.find((candidate) => candidate.provider === provider && candidate.id === sourceId);
+    if (!source) throw new InvalidInputError(`unknown source ${provider}/${sourceId}`);
+    return source;
+  };
+  return new SourceRegistry({
+    sources: sources.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
+    loadCredentials: ({ provider, id }) => loadCredentials(configOf(provider, id)),
+    createSource: ({ provider, id }, credentials) => {
+      const source = configOf(provider, id);
+      return createSource(source, credentials, { ...deps, configIndex: config.sources.indexOf(source) });
     },
-  );
+    clock: deps.clock,
+    log: deps.log,
+  });
 }

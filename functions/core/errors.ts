@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'TRANSIENT'
   | 'PERMANENT'
   | 'UNAUTHENTICATED'
+  | 'CREDENTIALS_NOT_SET'
   | 'INVALID_INPUT'
   | 'ALREADY_ARCHIVED'
   | 'GONE_AT_SOURCE'
@@ -77,6 +78,17 @@ export class ExpiredBeforeFetchError extends CallvaultError {
  */
 export class UnauthenticatedError extends CallvaultError {
   readonly code = 'UNAUTHENTICATED' as const;
+  readonly retryable = true;
+}
+
+/**
+ * A source's secret still holds the placeholders the stack wrote: nobody has put the platform's
+ * credentials in yet. Not an ordinary refusal: the platform was never asked. Retryable on the slow
+ * not-ready schedule, since the fix is the operator's `put-secret-value`, and loud (logged as an error and
+ * alarmed on) so that it is not mistaken for a platform outage.
+ */
+export class CredentialsNotSetError extends CallvaultError {
+  readonly code = 'CREDENTIALS_NOT_SET' as const;
   readonly retryable = true;
 }
 

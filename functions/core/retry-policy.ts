@@ -50,6 +50,8 @@ export function decideRetry(
   let delay: number;
   switch (error.code) {
     case 'NOT_READY':
+    // The operator has yet to put the credentials in: waiting longer keeps the job alive for hours.
+    case 'CREDENTIALS_NOT_SET':
       delay = Math.min(policy.notReadyBaseSeconds * 2 ** exponent, policy.notReadyMaxSeconds);
       break;
     case 'RATE_LIMITED': {

@@ -35,7 +35,12 @@ export function parsePositiveInteger(text: string, what: string): number {
 }
 
 /** Failures that explain themselves; anything else is a bug and gets its stack printed. */
-const EXPECTED_ERRORS = new Set(['UsageError', 'StackOutputError', 'RateLimitWaitTooLongError']);
+const EXPECTED_ERRORS = new Set([
+  'UsageError',
+  'StackOutputError',
+  'RateLimitWaitTooLongError',
+  'MoveTaskUnavailableError',
+]);
 
 /**
  * Runs a script's main and exits with its code. Expected failures (bad usage, config, input, a missing

@@ -1,6 +1,7 @@
 /**
- * What the operator commands need from a deployed stack, read from its CloudFormation outputs (named in
- * cdk/archive-stack.ts): the bucket, each provider's queue and dead-letter queue, each source's secret.
+ * What the operator commands need from a deployed stack, read from its CloudFormation outputs (named here,
+ * written by cdk/archive-stack.ts): the bucket, each provider's queue and dead-letter queue (URL and ARN),
+ * each source's secret.
  */
 import { type CloudFormationClient, DescribeStacksCommand, type Stack } from '@aws-sdk/client-cloudformation';
 import { PROVIDERS, type ProviderName } from '../core/recording';
@@ -10,6 +11,9 @@ export interface DeployedStack {
   bucket: string;
   queueUrls: Partial<Record<ProviderName, string>>;
   deadLetterQueueUrls: Partial<Record<ProviderName, string>>;
+  /** ARNs, for redrive (StartMessageMoveTask names queues by ARN); absent on stacks deployed before them. */
+  queueArns: Partial<Record<ProviderName, string>>;
+  deadLetterQueueArns: Partial<Record<ProviderName, string>>;
   /** Source id → Secrets Manager secret name, keyed by the output's alphanumeric form of the id. */
   secretNameFor(sourceId: string): string | undefined;
   outputs: Record<string, string>;
@@ -23,6 +27,9 @@ const capitalise = (value: string) => value.charAt(0).toUpperCase() + value.slic
 export const queueUrlOutput = (provider: ProviderName) => `${capitalise(provider)}QueueUrl`;
 export const deadLetterQueueUrlOutput = (provider: ProviderName) =>
   `${capitalise(provider)}DeadLetterQueueUrl`;
+export const queueArnOutput = (provider: ProviderName) => `${capitalise(provider)}QueueArn`;
+export const deadLetterQueueArnOutput = (provider: ProviderName) =>
+  `${capitalise(provider)}DeadLetterQueueArn`;
 export const secretNameOutput = (sourceId: string) =>
   `SecretName${capitalise(sourceId.replace(/[^A-Za-z0-9]/g, ''))}`;
 
@@ -51,19 +58,21 @@ export async function readDeployedStack(
     throw new StackOutputError(
       `stack "${stackName}" has no output BucketName; is it a callvault stack, and is the deployment finished (status ${stack.StackStatus})?`,
     );
-  const queueUrls: Partial<Record<ProviderName, string>> = {};
-  const deadLetterQueueUrls: Partial<Record<ProviderName, string>> = {};
-  for (const provider of PROVIDERS) {
-    const queue = outputs[queueUrlOutput(provider)];
-    const deadLetter = outputs[deadLetterQueueUrlOutput(provider)];
-    if (queue) queueUrls[provider] = queue;
-    if (deadLetter) deadLetterQueueUrls[provider] = deadLetter;
-  }
+  const byProvider = (outputName: (provider: ProviderName) => string) => {
+    const values: Partial<Record<ProviderName, string>> = {};
+    for (const provider of PROVIDERS) {
+      const value = outputs[outputName(provider)];
+      if (value) values[provider] = value;
+    }
+    return values;
+  };
   return {
     stackName,
     bucket,
-    queueUrls,
-    deadLetterQueueUrls,
+    queueUrls: byProvider(queueUrlOutput),
+    deadLetterQueueUrls: byProvider(deadLetterQueueUrlOutput),
+    queueArns: byProvider(queueArnOutput),
+    deadLetterQueueArns: byProvider(deadLetterQueueArnOutput),
     secretNameFor: (id) => outputs[secretNameOutput(id)],
     outputs,
   };
@@ -77,4 +86,28 @@ export function requireQueueUrl(stack: DeployedStack, provider: ProviderName): s
       `stack "${stack.stackName}" has no output ${queueUrlOutput(provider)}: no ${provider} source was deployed (or pass --queue-url)`,
     );
   return url;
+}
+
+/** The queues a redrive moves between, or an error naming every missing output. */
+export function requireRedriveQueues(
+  stack: DeployedStack,
+  provider: ProviderName,
+): { queueUrl: string; queueArn: string; deadLetterQueueUrl: string; deadLetterQueueArn: string } {
+  const queueUrl = stack.queueUrls[provider];
+  const queueArn = stack.queueArns[provider];
+  const deadLetterQueueUrl = stack.deadLetterQueueUrls[provider];
+  const deadLetterQueueArn = stack.deadLetterQueueArns[provider];
+  if (queueUrl && queueArn && deadLetterQueueUrl && deadLetterQueueArn)
+    return { queueUrl, queueArn, deadLetterQueueUrl, deadLetterQueueArn };
+  const missing = [
+    [queueUrlOutput(provider), queueUrl],
+    [queueArnOutput(provider), queueArn],
+    [deadLetterQueueUrlOutput(provider), deadLetterQueueUrl],
+    [deadLetterQueueArnOutput(provider), deadLetterQueueArn],
+  ]
+    .filter(([, value]) => !value)
+    .map(([name]) => name);
+  throw new StackOutputError(
+    `stack "${stack.stackName}" lacks the output${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: no ${provider} source was deployed, or the stack predates them (deploy again)`,
+  );
 }

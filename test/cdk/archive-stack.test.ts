@@ -2,14 +2,18 @@
  * Intent of the deployed stack, synthesized once (with real esbuild bundling) from the shipped example config.
  */
 
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
 import { type ArchiveStack, WORKER_BATCH_SIZE } from '../../cdk/archive-stack';
+import { powertoolsLog } from '../../functions/adapters/logger';
 import { ENV } from '../../functions/config';
+import { CredentialsNotSetError } from '../../functions/core/errors';
 import { goneAtSourceKey } from '../../functions/core/keys';
-import { runLedgerKey } from '../../functions/core/ports';
+import { runLedgerKey, systemClock } from '../../functions/core/ports';
+import { SourceRegistry } from '../../functions/core/source-registry';
 import { allowStatements, cdkJsonContext, policyOfRole, resourceText } from './support';
 
 let stack: ArchiveStack;
@@ -302,6 +306,89 @@ describe('monitoring', () => {
       },
     });
   });
+
+  it("lets this account's alarms publish to the topic, whose own policy replaces SNS's default one", () => {
+    // enforceSSL attaches a topic policy, and any topic policy replaces the default that let CloudWatch in.
+    const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy'));
+    expect(policies).toHaveLength(1);
+    // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+    const [policy] = policies as [Record<string, any>];
+    expect(policy.Properties.Topics).toEqual([{ Ref: logicalId(stack.monitoring.topic) }]);
+    // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+    const statements: Record<string, any>[] = policy.Properties.PolicyDocument.Statement;
+    const publishers = statements.filter(
+      (statement) => statement.Effect === 'Allow' && [statement.Action].flat().includes('sns:Publish'),
+    );
+    expect(publishers).toHaveLength(1);
+    const [allow] = publishers;
+    expect(allow?.Principal).toEqual({ Service: 'cloudwatch.amazonaws.com' });
+    expect(allow?.Resource).toEqual({ Ref: logicalId(stack.monitoring.topic) });
+    const account = resourceText(stack.resolve(stack.account));
+    const region = resourceText(stack.resolve(stack.region));
+    expect(resourceText(allow?.Condition.StringEquals['aws:SourceAccount'])).toBe(account);
+    expect(resourceText(allow?.Condition.ArnLike['aws:SourceArn'])).toBe(
+      `arn:<AWS::Partition>:cloudwatch:${region}:${account}:alarm:*`,
+    );
+    // The TLS deny still applies to CloudWatch as to everyone.
+    expect(statements.some((statement) => statement.Effect === 'Deny')).toBe(true);
+  });
+});
+
+describe('credentials not set yet', () => {
+  it("counts the functions' CREDENTIALS_NOT_SET log lines and alarms on the first one", async () => {
+    // The line the registry writes, as Powertools prints it: errorCode is a top-level JSON key.
+    const printed: string[] = [];
+    const capture = (chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    };
+    const writes = [
+      vi.spyOn(process.stdout, 'write').mockImplementation(capture),
+      vi.spyOn(process.stderr, 'write').mockImplementation(capture),
+    ];
+    try {
+      const registry = new SourceRegistry({
+        sources: [{ provider: 'telphin', id: 'hq' }],
+        loadCredentials: async () => {
+          throw new CredentialsNotSetError('credentials not set yet: put the real values in secret s');
+        },
+        createSource: () => {
+          throw new Error('never built');
+        },
+        clock: systemClock,
+        log: powertoolsLog(new Logger({ serviceName: 'callvault-test' })),
+      });
+      await expect(registry.get('telphin', 'hq')).rejects.toBeInstanceOf(CredentialsNotSetError);
+    } finally {
+      for (const write of writes) write.mockRestore();
+    }
+    const line = JSON.parse(printed.find((text) => text.includes('credentials not set yet')) ?? '{}');
+    expect(line).toMatchObject({ level: 'ERROR', errorCode: 'CREDENTIALS_NOT_SET' });
+
+    const functions = [stack.worker, stack.webhook, stack.sweep, stack.retention];
+    const filters = Object.values(template.findResources('AWS::Logs::MetricFilter'));
+    expect(filters.map((filter) => filter.Properties.LogGroupName).sort()).toEqual(
+      functions
+        .map((fn) => ({ Ref: stack.getLogicalId(fn?.logGroup.node.defaultChild as CfnElement) }))
+        .sort(),
+    );
+    for (const filter of filters) {
+      expect(filter.Properties).toMatchObject({
+        FilterPattern: '{ $.errorCode = "CREDENTIALS_NOT_SET" }',
+        MetricTransformations: [
+          { MetricNamespace: 'Callvault', MetricName: 'CredentialsNotSet', MetricValue: '1' },
+        ],
+      });
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Callvault',
+      MetricName: 'CredentialsNotSet',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: logicalId(stack.monitoring.topic) }],
+    });
+  });
 });
 
 describe('IAM intent', () => {
@@ -405,5 +492,19 @@ describe('outputs', () => {
     expect(resourceText((outputs.WebhookBaseUrl as { Value: unknown }).Value)).toMatch(
       /execute-api.*\/webhooks\/$/,
     );
+  });
+
+  it('name both ARNs a redrive needs: the dead-letter queue (source) and the job queue (destination)', () => {
+    // The worker dead-letters jobs itself, so SQS knows no source queue for them: the redrive must name it.
+    const telphin = stack.queues.get('telphin');
+    if (!telphin) throw new Error('no telphin queue');
+    template.hasOutput('TelphinQueueArn', {
+      Value: { 'Fn::GetAtt': [logicalId(telphin.queue), 'Arn'] },
+    });
+    template.hasOutput('TelphinDeadLetterQueueArn', {
+      Value: { 'Fn::GetAtt': [logicalId(telphin.deadLetterQueue), 'Arn'] },
+    });
+    template.hasOutput('TelphinQueueUrl', { Value: { Ref: logicalId(telphin.queue) } });
+    template.hasOutput('TelphinDeadLetterQueueUrl', { Value: { Ref: logicalId(telphin.deadLetterQueue) } });
   });
 });

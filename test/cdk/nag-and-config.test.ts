@@ -15,14 +15,21 @@ import { buildApp, loadDeploymentConfig } from '../../cdk/app';
 import { ArchiveStack } from '../../cdk/archive-stack';
 import { scheduleRateMinutes } from '../../cdk/constructs/schedules';
 import { type CallvaultConfig, parseConfig } from '../../functions/config';
-import { cdkJsonContext, nagViolations } from './support';
+import { cdkJsonContext, nagViolations, policyOfRole } from './support';
 
 const example = loadDeploymentConfig('/nonexistent/callvault.config.json').config;
 
-/** Imported secret, second source, odd interval, no e-mail: the paths the example does not take. */
+const SECRET_KEY_ARN = 'arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+/** Imported secret under its own KMS key, second source, odd interval, no e-mail: paths the example does not take. */
 const variant: CallvaultConfig = parseConfig({
   sources: [
-    { provider: 'telphin', id: 'hq', credentialsSecretName: 'prod/telphin/hq' },
+    {
+      provider: 'telphin',
+      id: 'hq',
+      credentialsSecretName: 'prod/telphin/hq',
+      credentialsKmsKeyArn: SECRET_KEY_ARN,
+    },
     { provider: 'telphin', id: 'branch_2', scope: { extensions: ['1001', '1002'] } },
     { provider: 'telphin', id: 'old', enabled: false },
   ],
@@ -129,6 +136,30 @@ describe('a config with an imported secret, several sources and no alarm e-mail'
     expect(secrets).not.toContain('old');
   });
 
+  it("lets every function that reads secrets decrypt the imported secret's key, through Secrets Manager only", () => {
+    const readers = [stack.worker, stack.webhook, stack.sweep];
+    for (const fn of readers) {
+      const policy = policyOfRole(template, stack.getLogicalId(fn.role?.node.defaultChild as CfnElement));
+      const statements = (policy.Properties.PolicyDocument.Statement as Record<string, unknown>[]).filter(
+        (statement) => [statement.Resource].flat().includes(SECRET_KEY_ARN),
+      );
+      expect(statements, fn.node.id).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'kms:Decrypt',
+          Resource: SECRET_KEY_ARN,
+          Condition: {
+            StringEquals: {
+              'kms:ViaService': {
+                'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']],
+              },
+            },
+          },
+        },
+      ]);
+    }
+  });
+
   it('rounds the sweep interval up to whole minutes', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(2 minutes)' });
     expect(scheduleRateMinutes(1)).toBe(1);
@@ -157,6 +188,28 @@ describe('config that must not deploy', () => {
     expect(() => buildApp(config, noBundling)).toThrow(
       /sources\[0\]\.clientId.*\n.*sources\[0\]\.clientSecret/,
     );
+  });
+
+  it('fails synthesis when a KMS key is named for a secret the stack creates', () => {
+    const config = parseConfig({
+      sources: [{ provider: 'telphin', id: 'main', credentialsKmsKeyArn: SECRET_KEY_ARN }],
+    });
+    expect(() => buildApp(config, noBundling)).toThrow(/credentialsKmsKeyArn: .*set credentialsSecretName/);
+  });
+
+  it('refuses a KMS alias or anything else that is not a key ARN, naming the field', () => {
+    for (const wrong of [
+      'arn:aws:kms:eu-central-1:111122223333:alias/callvault',
+      '1234abcd-12ab-34cd-56ef-1234567890ab',
+      'arn:aws:secretsmanager:eu-central-1:111122223333:secret:x',
+    ]) {
+      const config = {
+        sources: [{ provider: 'telphin', id: 'hq', credentialsSecretName: 'x', credentialsKmsKeyArn: wrong }],
+      };
+      expect(() => parseConfig(config), wrong).toThrow(
+        /sources\[0\]\.credentialsKmsKeyArn: expected a KMS key ARN/,
+      );
+    }
   });
 
   it("fails when the shipped config cannot fit Lambda's 4 KB environment", () => {

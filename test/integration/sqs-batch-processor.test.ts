@@ -2,6 +2,7 @@ import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-s
 import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  MAX_FAILURE_REASON_LENGTH,
   processSqsBatch,
   queueRoutesFromUrls,
   type SqsBatchProcessorDeps,
@@ -53,6 +54,9 @@ function job(index: number): ArchiveJob {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What SQS accepts in bodies and String attributes (SendMessage docs); moto itself does not check. */
+const SQS_MESSAGE_CHARACTERS = /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u;
 
 describe.skipIf(!motoAvailable())('processSqsBatch against moto', () => {
   let moto: MotoServer;
@@ -263,6 +267,40 @@ describe.skipIf(!motoAvailable())('processSqsBatch against moto', () => {
       'PERMANENT: recording was deleted at the source',
     );
     expect(dead[0]?.messageAttributes.attempts?.stringValue).toBe('1');
+  });
+
+  it('dead-letters a reason holding control characters, U+FFFE/U+FFFF and a lone surrogate as text SQS accepts', async () => {
+    // Prepare: provider text as it can come back in an error (a binary page, a broken encoding), long
+    // enough to be cut, with a four-byte character at the cut.
+    const { source, dlq } = await queuesWithDlq(5);
+    await send(source, serialiseJob(job(5)));
+    const records = await receiveRecords(moto.sqs, source);
+    const providerText = `bad\u0000page\u0007\u001b[0m \uFFFE\uFFFF \uD800 end ${'é'.repeat(900)}${'🎧'.repeat(100)}`;
+
+    // Act
+    const response = await processSqsBatch(
+      records,
+      deps(source, dlq, {
+        handleJob: async () => {
+          throw new PermanentError(providerText);
+        },
+      }),
+    );
+    await deleteSucceeded(moto.sqs, source, records, response);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    const [dead] = await receiveAtLeast(moto.sqs, dlq, 1);
+    const reason = dead?.messageAttributes['failure-reason']?.stringValue ?? '';
+    expect(reason).toMatch(SQS_MESSAGE_CHARACTERS);
+    expect(
+      reason.startsWith('PERMANENT: bad\\u0000page\\u0007\\u001B[0m \\uFFFE\\uFFFF \\uD800 end ééé'),
+    ).toBe(true);
+    expect([...reason]).toHaveLength(MAX_FAILURE_REASON_LENGTH);
+    expect(reason.endsWith('🎧…')).toBe(true);
+    for (const value of Object.values(dead?.messageAttributes ?? {})) {
+      if (value.stringValue !== undefined) expect(value.stringValue).toMatch(SQS_MESSAGE_CHARACTERS);
+    }
   });
 
   it('dead-letters a malformed body with the parse error as reason, without calling handleJob', async () => {

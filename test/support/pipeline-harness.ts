@@ -8,7 +8,11 @@
  * moto is reset, and the bucket (versioned, as deployed), queues, secret and sandbox are new.
  */
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import {
   DeleteMessageCommand,
   type Message,
@@ -16,6 +20,7 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -34,6 +39,7 @@ import {
 } from '../../functions/config';
 import { type ArchiveJob, recordingJob, serialiseJob } from '../../functions/core/jobs';
 import { recordingKey } from '../../functions/core/keys';
+import type { Clock } from '../../functions/core/ports';
 import type { SourceRecording, TimeWindow } from '../../functions/core/recording';
 import type { RetryPolicy } from '../../functions/core/retry-policy';
 import { SourceRegistry } from '../../functions/core/source-registry';
@@ -84,6 +90,10 @@ export interface PipelineOptions {
   retryPolicy?: Partial<RetryPolicy>;
   /** Part size of multipart uploads, MiB (5 is S3's minimum). Default 5. */
   partSizeMiB?: number;
+  /** The retention kill switch's SSM parameter name (read on moto's SSM); none by default. */
+  killSwitchParameter?: string;
+  /** The runtime's clock; the system clock by default. */
+  clock?: Clock;
 }
 
 export interface DrainReport {
@@ -128,6 +138,8 @@ export async function startPipelineHarness(): Promise<PipelineHarness> {
 
 export class Pipeline {
   private readonly clients: { destroy(): void }[] = [];
+  /** GetSecretValue requests made by every runtime of this pipeline so far. */
+  secretReads = 0;
   /** The runtime of "the" Lambda container; `newRuntime()` builds others. */
   readonly runtime: AwsRuntime;
   readonly webhook: ReturnType<typeof createWebhookHandler>;
@@ -197,6 +209,7 @@ export class Pipeline {
       queueUrls: { telphin: queue.url },
       deadLetterQueueUrls: { telphin: deadLetters.url },
       sourceSecrets: { [SOURCE_ID]: secret.ARN ?? '' },
+      killSwitchParameter: options.killSwitchParameter,
     };
     const pipeline = new Pipeline(moto, sandbox, queue, deadLetters, env, options);
     return pipeline;
@@ -220,28 +233,63 @@ export class Pipeline {
       region: TEST_REGION,
       credentials: TEST_CREDENTIALS,
     });
-    this.clients.push(s3, sqs, secrets);
-    const runtime = createAwsRuntime(this.env, { s3, sqs, secrets });
+    secrets.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'GetSecretValueCommand') this.secretReads++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countSecretReads' },
+    );
+    const ssm = new SSMClient({
+      endpoint: this.moto.endpoint,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
+    this.clients.push(s3, sqs, secrets, ssm);
+    const runtime = createAwsRuntime(this.env, { s3, sqs, secrets, ssm }, { clock: this.options.clock });
     const tuning = this.options.telphinTuning;
     if (!tuning) return runtime;
     const loadCredentials = secretsManagerCredentials(secrets, this.env.sourceSecrets);
     const configured = enabledSources(this.env.config);
-    const sources = new SourceRegistry(
-      configured.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
-      async (_provider, sourceId) => {
-        const source = configured.find((candidate) => candidate.id === sourceId);
-        if (!source) throw new Error(`unknown source ${sourceId}`);
-        const { values } = await loadCredentials(source);
-        return new TelphinSource({
-          config: source,
+    const configOf = (sourceId: string) => {
+      const source = configured.find((candidate) => candidate.id === sourceId);
+      if (!source) throw new Error(`unknown source ${sourceId}`);
+      return source;
+    };
+    const sources = new SourceRegistry({
+      sources: configured.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
+      loadCredentials: ({ id }) => loadCredentials(configOf(id)),
+      createSource: ({ id }, { values }) =>
+        new TelphinSource({
+          config: configOf(id),
           credentials: telphinCredentialsSchema.parse(values),
           clock: runtime.clock,
           log: runtime.logger,
           tuning,
-        });
-      },
-    );
+        }),
+      clock: runtime.clock,
+      log: runtime.logger,
+    });
     return { ...runtime, sources };
+  }
+
+  /** Replaces the source secret's value, as an operator's `put-secret-value` does. */
+  async putSecret(values: Record<string, string>): Promise<void> {
+    const secrets = new SecretsManagerClient({
+      endpoint: this.moto.endpoint,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+    });
+    try {
+      await secrets.send(
+        new PutSecretValueCommand({
+          SecretId: this.env.sourceSecrets[SOURCE_ID],
+          SecretString: JSON.stringify(values),
+        }),
+      );
+    } finally {
+      secrets.destroy();
+    }
   }
 
   /** The archive worker handler over `runtime`, with tiny retry delays. */

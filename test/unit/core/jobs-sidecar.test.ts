@@ -98,7 +98,7 @@ describe('sidecar', () => {
     expect(() => parseSidecar(JSON.stringify({ ...current, schemaVersion: 3 }))).toThrow();
   });
 
-  it('still reads version-1 sidecars, which lack parties and callResult', () => {
+  it('still reads version-1 sidecars, which lack checksum, parties and callResult', () => {
     const sidecar = buildSidecar(recording, {
       objectKey: 'recordings/telphin/main/2026/11/20/x.mp3',
       size: 1234,
@@ -106,7 +106,12 @@ describe('sidecar', () => {
       contentType: 'audio/mpeg',
       archivedAt: new Date('2026-11-20T10:06:00Z'),
     });
-    const { parties: _parties, callResult: _callResult, ...v1 } = { ...sidecar, schemaVersion: 1 };
+    const {
+      parties: _parties,
+      callResult: _callResult,
+      checksum: _checksum,
+      ...v1
+    } = { ...sidecar, schemaVersion: 1 };
     expect(parseSidecar(JSON.stringify(v1))).toEqual(v1);
   });
 

@@ -17,7 +17,7 @@ import {
   serialiseJob,
 } from '../../../../functions/core/jobs';
 import { DEFAULT_RETRY_POLICY, decideRetry } from '../../../../functions/core/retry-policy';
-import { SourceRegistry } from '../../../../functions/core/source-registry';
+import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 import {
   type GraphHarness,
   notificationRequest,
@@ -58,7 +58,7 @@ describe('msgraph fetch-now jobs', () => {
     workerLog = recordingLog();
     store = new FsArchiveStore({ root, log: workerLog });
     deps = {
-      sources: new SourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], async () => source),
+      sources: fixedSourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], () => source),
       store,
       queue: { enqueue: async () => {} },
       goneAtSource: new FsGoneAtSourceLog({ root }),

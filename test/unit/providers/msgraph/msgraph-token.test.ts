@@ -3,7 +3,6 @@ import { TransientError } from '../../../../functions/core/errors';
 import type { ArchiveJob } from '../../../../functions/core/jobs';
 import type { JobQueue } from '../../../../functions/core/ports';
 import { receiveWebhook } from '../../../../functions/core/receive-webhook';
-import { SourceRegistry } from '../../../../functions/core/source-registry';
 import {
   NotificationTokenRefusedError,
   type TokenRefusalReason,
@@ -13,6 +12,7 @@ import {
   commsNotificationsBody,
   type NotificationTokenFault,
 } from '../../../../functions/sandbox/msgraph-sandbox';
+import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 import {
   type GraphHarness,
   notificationRequest,
@@ -87,7 +87,7 @@ describe('msgraph notification tokens', () => {
       const source = harness.source;
       const log = recordingLog();
       const queue = capturingQueue();
-      const sources = new SourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], async () => source);
+      const sources = fixedSourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], () => source);
       let request = notificationRequest(stateChange);
       let token: string | undefined;
       if (fault === 'not-bearer') {
@@ -269,7 +269,7 @@ describe('msgraph notification tokens', () => {
     const token = await harness.sandbox.signNotificationToken();
     const log = recordingLog();
     const source = harness.source;
-    const sources = new SourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], async () => source);
+    const sources = fixedSourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], () => source);
     const queue = capturingQueue();
 
     // Act

@@ -10,7 +10,6 @@ import {
 import { recordingKey } from '../../../../functions/core/keys';
 import type { JobQueue } from '../../../../functions/core/ports';
 import { receiveWebhook } from '../../../../functions/core/receive-webhook';
-import { SourceRegistry } from '../../../../functions/core/source-registry';
 import { MAX_NOTIFICATION_BODY_BYTES } from '../../../../functions/providers/msgraph/msgraph-webhook';
 import {
   callStateNotification,
@@ -18,6 +17,7 @@ import {
   type GraphSandboxRecording,
   recordOperationNotification,
 } from '../../../../functions/sandbox/msgraph-sandbox';
+import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 import {
   type GraphHarness,
   notificationRequest,
@@ -323,7 +323,7 @@ describe('MsGraphSource.handleWebhook', () => {
     const log = recordingLog();
     const jobs: ArchiveJob[] = [];
     const queue: JobQueue = { enqueue: async (batch) => void jobs.push(...batch) };
-    const sources = new SourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], async () => source);
+    const sources = fixedSourceRegistry([{ provider: 'msgraph', id: SOURCE_ID }], () => source);
     const body = commsNotificationsBody([
       completed(recording),
       completed(refused, { recordingLocation: 'https://evil.example.net/x' }),

@@ -31,7 +31,10 @@ describe('RingCentralSource.openDownload', () => {
     // Assess
     expect(download.contentType).toBe('audio/mpeg');
     expect(download.contentLength).toBe(300_000);
-    expect(summary).toEqual({ size: 300_000, sha256: harness.sandbox.expectedSha256(call.recording!.id) });
+    expect(summary).toMatchObject({
+      size: 300_000,
+      sha256: harness.sandbox.expectedSha256(call.recording!.id),
+    });
     const content = harness.sandbox.requestLog.filter((entry) => entry.route === 'content');
     expect(content).toEqual([
       expect.objectContaining({
@@ -65,7 +68,7 @@ describe('RingCentralSource.openDownload', () => {
     expect(bytes.subarray(0, 4).toString('ascii')).toBe('RIFF');
     expect(bytes.subarray(8, 12).toString('ascii')).toBe('WAVE');
     expect(detectMediaKind(bytes.subarray(0, 12))).toBe('wav');
-    expect(verifier.summary()).toEqual({
+    expect(verifier.summary()).toMatchObject({
       size: 64_044,
       sha256: harness.sandbox.expectedSha256(call.recording!.id),
     });

@@ -10,7 +10,7 @@ import {
 } from '../../../../functions/core/jobs';
 import type { JobQueue, WebhookRequest } from '../../../../functions/core/ports';
 import { receiveWebhook } from '../../../../functions/core/receive-webhook';
-import { SourceRegistry } from '../../../../functions/core/source-registry';
+import type { SourceRegistry } from '../../../../functions/core/source-registry';
 import { startWebhookServer, type WebhookServer } from '../../../../functions/local/webhook-server';
 import type { RingCentralSource } from '../../../../functions/providers/ringcentral/ringcentral-source';
 import {
@@ -18,6 +18,7 @@ import {
   type RingCentralSandbox,
   TELEPHONY_SESSIONS_FILTER,
 } from '../../../../functions/sandbox/ringcentral-sandbox';
+import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 import {
   JAN_2024,
   manualClock,
@@ -35,7 +36,7 @@ class CollectingQueue implements JobQueue {
 }
 
 function registryOf(source: RingCentralSource): SourceRegistry {
-  return new SourceRegistry([{ provider: 'ringcentral', id: source.sourceId }], async () => source);
+  return fixedSourceRegistry([{ provider: 'ringcentral', id: source.sourceId }], () => source);
 }
 
 function event(body: Record<string, unknown>, envelope: Record<string, unknown> = {}): string {
