@@ -15,6 +15,8 @@ import {
 } from './config-fields';
 import type { RetentionTarget } from './core/run-retention-for-sources';
 import { hostAllowed, isLoopbackHost } from './providers/host-patterns';
+import { msgraphSourceSchema } from './providers/msgraph/msgraph-config';
+import { ringCentralSourceSchema } from './providers/ringcentral/ringcentral-config';
 
 /** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
 export const ENV = {
@@ -31,6 +33,8 @@ export const ENV = {
   sourceSecrets: 'CALLVAULT_SOURCE_SECRETS',
   /** SSM parameter whose existence stops every retention delete (retention function only). */
   killSwitchParameter: 'CALLVAULT_KILL_SWITCH_PARAMETER',
+  /** DynamoDB table of provider sessions, rate gates and subscription records (when the stack has one). */
+  sharedStateTable: 'CALLVAULT_SHARED_STATE_TABLE',
 } as const;
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
@@ -123,7 +127,11 @@ export const telphinSourceSchema = z
   }));
 export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
 
-export const sourceSchema = z.discriminatedUnion('provider', [telphinSourceSchema]);
+export const sourceSchema = z.discriminatedUnion('provider', [
+  telphinSourceSchema,
+  ringCentralSourceSchema,
+  msgraphSourceSchema,
+]);
 export type SourceConfig = z.infer<typeof sourceSchema>;
 
 /** S3 storage classes a lifecycle rule can move recordings to, in S3's waterfall order. */
@@ -398,6 +406,16 @@ export function retentionFor(config: CallvaultConfig, source: SourceConfig): Ret
   return retentionSettingsSchema.parse({ ...config.retention, ...source.retention });
 }
 
+/**
+ * Sources whose adapter needs credentials from a secret: every provider but the Graph calling bot, whose
+ * notifications carry their own short-lived grant and are checked against Microsoft's public keys.
+ */
+export type CredentialedSourceConfig = Exclude<SourceConfig, { provider: 'msgraph' }>;
+
+export function needsCredentials(source: SourceConfig): source is CredentialedSourceConfig {
+  return source.provider !== 'msgraph';
+}
+
 export function enabledSources(config: CallvaultConfig): SourceConfig[] {
   return config.sources.filter((source) => source.enabled);
 }
@@ -430,6 +448,8 @@ export interface RuntimeEnvironment {
   sourceSecrets: Partial<Record<string, string>>;
   /** Set for the retention function only. */
   killSwitchParameter?: string;
+  /** Set where the stack has the shared-state table (providers with scarce logins or shared budgets). */
+  sharedStateTable?: string;
 }
 
 const stringMapSchema = z.record(z.string(), z.string());
@@ -465,6 +485,7 @@ export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
     deadLetterQueueUrls: jsonVariable(env, ENV.deadLetterQueueUrls, stringMapSchema),
     sourceSecrets: jsonVariable(env, ENV.sourceSecrets, stringMapSchema),
     killSwitchParameter: env[ENV.killSwitchParameter] || undefined,
+    sharedStateTable: env[ENV.sharedStateTable] || undefined,
   };
 }
 
@@ -484,8 +505,8 @@ export type ShippedRuntimeConfig = Omit<CallvaultConfig, 'local' | 'storage' | '
 export function runtimeConfigForDeployment(config: CallvaultConfig): ShippedRuntimeConfig {
   const problems: string[] = [];
   config.sources.forEach((source, index) => {
-    for (const field of ['clientId', 'clientSecret', 'webhookSecret'] as const) {
-      if (source[field] !== undefined) {
+    for (const field of ['clientId', 'clientSecret', 'jwt', 'webhookSecret'] as const) {
+      if (field in source && (source as Record<string, unknown>)[field] !== undefined) {
         problems.push(
           `  - sources[${index}].${field}: inline credentials are for local mode; on AWS put them in the source's Secrets Manager secret`,
         );

@@ -27,7 +27,7 @@ function selectSources(
     sources: config.sources
       .filter((source) => !sourceId || source.id === sourceId)
       .map((source) =>
-        forceDryRun && source.retention !== false
+        forceDryRun && source.provider !== 'msgraph' && source.retention !== false
           ? { ...source, retention: { ...source.retention, dryRun: true } }
           : source,
       ),

@@ -3,7 +3,7 @@ import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CREDENTIAL_PLACEHOLDER } from '../../functions/adapters/secrets-credentials';
-import { ConfigError, type SourceConfig } from '../../functions/config';
+import { ConfigError, needsCredentials, type SourceConfig } from '../../functions/config';
 
 export interface SourceSecretsProps {
   /** Used in the names of created secrets: `callvault/{stackName}/{sourceId}`. */
@@ -34,7 +34,7 @@ export class SourceSecrets extends Construct {
     const references: Record<string, string> = {};
     const keyArns = new Set<string>();
 
-    for (const source of props.sources) {
+    for (const source of props.sources.filter(needsCredentials)) {
       if (source.credentialsKmsKeyArn && !source.credentialsSecretName) {
         throw new ConfigError(
           `invalid configuration for deployment:\n  - sources[id=${source.id}].credentialsKmsKeyArn: only applies to an existing secret; set credentialsSecretName too (secrets the stack creates use the AWS-managed key)`,

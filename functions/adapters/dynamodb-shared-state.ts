@@ -13,12 +13,12 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TransientError } from '../core/errors';
 import {
   type GateReservation,
   type GateState,
+  learnGateInterval,
   type RateGateStore,
   reserveSlot,
   type TokenRecord,
@@ -30,7 +30,7 @@ import type { SubscriptionRecord, SubscriptionRecords } from '../core/subscripti
 export const SHARED_STATE_TABLE = { partitionKey: 'pk', timeToLive: 'expiresAt' } as const;
 
 /** Items outlive what they describe by a day, then DynamoDB's TTL removes them. */
-type DynamoCommand = GetItemCommand | PutItemCommand | UpdateItemCommand | DeleteItemCommand;
+type DynamoCommand = GetItemCommand | PutItemCommand | DeleteItemCommand;
 
 const LINGER_SECONDS = 86_400;
 /** Optimistic retries of a rate slot under contention; each one means another holder took a slot. */
@@ -186,90 +186,82 @@ export class DynamoDbSharedState implements TokenStore, RateGateStore, Subscript
       state: {
         nextSlotAtMs: numberOf(item, 'nextSlotAtMs') ?? 0,
         closedUntilMs: numberOf(item, 'closedUntilMs') ?? 0,
+        lastSlotAtMs: numberOf(item, 'lastSlotAtMs'),
         learntIntervalMs: numberOf(item, 'learntIntervalMs'),
       },
       version: numberOf(item, 'version'),
     };
   }
 
-  async reserve(
+  /** Writes the gate's next state only if nobody wrote it since `version` was read. */
+  private async writeGate(
     key: string,
-    request: { nowMs: number; intervalMs: number; maxWaitMs: number },
-  ): Promise<GateReservation> {
+    next: GateState,
+    version: number | undefined,
+    what: string,
+  ): Promise<boolean> {
+    const item: Record<string, AttributeValue> = {
+      pk: { S: `gate#${key}` },
+      nextSlotAtMs: { N: String(next.nextSlotAtMs) },
+      closedUntilMs: { N: String(next.closedUntilMs) },
+      version: { N: String((version ?? 0) + 1) },
+      expiresAt: { N: epochSeconds(Math.max(next.nextSlotAtMs, next.closedUntilMs, this.now)) },
+    };
+    if (next.lastSlotAtMs !== undefined) item.lastSlotAtMs = { N: String(next.lastSlotAtMs) };
+    if (next.learntIntervalMs !== undefined) item.learntIntervalMs = { N: String(next.learntIntervalMs) };
+    try {
+      await this.send(
+        what,
+        new PutItemCommand({
+          TableName: this.options.tableName,
+          Item: item,
+          ...(version === undefined
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : {
+                ConditionExpression: 'version = :version',
+                ExpressionAttributeValues: { ':version': { N: String(version) } },
+              }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Read, decide, write conditionally; another holder's write in between means deciding again. */
+  private async changeGate<T>(
+    key: string,
+    what: string,
+    decide: (state: GateState) => { result: T; next?: GateState },
+  ): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       const { state, version } = await this.readGate(key);
-      const { reservation, next } = reserveSlot(state, request);
-      if (!reservation.granted) return reservation;
-      const item: Record<string, AttributeValue> = {
-        pk: { S: `gate#${key}` },
-        nextSlotAtMs: { N: String(next.nextSlotAtMs) },
-        closedUntilMs: { N: String(next.closedUntilMs) },
-        version: { N: String((version ?? 0) + 1) },
-        expiresAt: { N: epochSeconds(Math.max(next.nextSlotAtMs, next.closedUntilMs)) },
-      };
-      if (next.learntIntervalMs !== undefined) item.learntIntervalMs = { N: String(next.learntIntervalMs) };
-      try {
-        await this.send(
-          'taking a rate slot',
-          new PutItemCommand({
-            TableName: this.options.tableName,
-            Item: item,
-            ...(version === undefined
-              ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : {
-                  ConditionExpression: 'version = :version',
-                  ExpressionAttributeValues: { ':version': { N: String(version) } },
-                }),
-          }),
-        );
-        return reservation;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        if (attempt >= MAX_RESERVE_ATTEMPTS) {
-          throw new TransientError(`rate gate ${key}: ${attempt} holders raced for slots; try again`);
-        }
+      const { result, next } = decide(state);
+      if (!next || (await this.writeGate(key, next, version, what))) return result;
+      if (attempt >= MAX_RESERVE_ATTEMPTS) {
+        throw new TransientError(`rate gate ${key}: ${attempt} holders raced for it; try again`);
       }
     }
   }
 
-  /** Both updates bump `version`, so a reservation computed from the state before them is retried. */
-  private async updateGate(
+  async reserve(
     key: string,
-    what: string,
-    update: string,
-    condition: string | undefined,
-    values: Record<string, AttributeValue>,
-  ): Promise<void> {
-    try {
-      await this.send(
-        what,
-        new UpdateItemCommand({
-          TableName: this.options.tableName,
-          Key: { pk: { S: `gate#${key}` } },
-          UpdateExpression: `SET ${update}, version = if_not_exists(version, :zero) + :one, expiresAt = :expiresAt`,
-          ...(condition ? { ConditionExpression: condition } : {}),
-          ExpressionAttributeValues: {
-            ...values,
-            ':zero': { N: '0' },
-            ':one': { N: '1' },
-            ':expiresAt': { N: epochSeconds(this.now + 3_600_000) },
-          },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    request: { nowMs: number; intervalMs: number; maxWaitMs: number },
+  ): Promise<GateReservation> {
+    return this.changeGate(key, 'taking a rate slot', (state) => {
+      const { reservation, next } = reserveSlot(state, request);
+      return { result: reservation, next: reservation.granted ? next : undefined };
+    });
   }
 
   async close(key: string, untilMs: number): Promise<void> {
-    // A later closure already stored stands: the condition fails and nothing changes.
-    await this.updateGate(
-      key,
-      'closing a rate gate',
-      'closedUntilMs = :until',
-      'attribute_not_exists(closedUntilMs) OR closedUntilMs < :until',
-      { ':until': { N: String(untilMs) } },
-    );
+    // A later closure already stored stands.
+    await this.changeGate(key, 'closing a rate gate', (state) => ({
+      result: undefined,
+      next: state.closedUntilMs >= untilMs ? undefined : { ...state, closedUntilMs: untilMs },
+    }));
   }
 
   async closedUntil(key: string): Promise<number> {
@@ -277,11 +269,11 @@ export class DynamoDbSharedState implements TokenStore, RateGateStore, Subscript
   }
 
   async learnInterval(key: string, intervalMs: number): Promise<void> {
-    await this.updateGate(key, 'learning a rate interval', 'learntIntervalMs = :interval', undefined, {
-      ':interval': { N: String(intervalMs) },
-    });
+    await this.changeGate(key, 'learning a rate interval', (state) => ({
+      result: undefined,
+      next: learnGateInterval(state, intervalMs),
+    }));
   }
-
   // ---------------------------------------------------------------- SubscriptionRecords
 
   async load(sourceId: string): Promise<SubscriptionRecord[]> {

@@ -2,10 +2,12 @@
  * The AWS composition root. Everything a Lambda function needs, built once per container: AWS clients (created here and nowhere
  * else), adapters, the source registry and the logger.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDbSharedState } from '../adapters/dynamodb-shared-state';
 import { S3GoneAtSourceLog } from '../adapters/gone-at-source-logs';
 import { SsmKillSwitch } from '../adapters/kill-switch';
 import { powertoolsLog } from '../adapters/logger';
@@ -45,7 +47,13 @@ export function awsRuntime(): AwsRuntime {
 
 export function createAwsRuntime(
   env: RuntimeEnvironment,
-  clients: { s3?: S3Client; sqs?: SQSClient; secrets?: SecretsManagerClient; ssm?: SSMClient } = {},
+  clients: {
+    s3?: S3Client;
+    sqs?: SQSClient;
+    secrets?: SecretsManagerClient;
+    ssm?: SSMClient;
+    dynamodb?: DynamoDBClient;
+  } = {},
   options: { clock?: Clock } = {},
 ): AwsRuntime {
   const clock = options.clock ?? systemClock;
@@ -56,6 +64,12 @@ export function createAwsRuntime(
   const { worker } = env.config;
   const killSwitchParameter = env.killSwitchParameter;
   const ssm = killSwitchParameter ? (clients.ssm ?? new SSMClient({})) : undefined;
+  const sharedState = env.sharedStateTable
+    ? new DynamoDbSharedState({
+        client: clients.dynamodb ?? new DynamoDBClient({}),
+        tableName: env.sharedStateTable,
+      })
+    : undefined;
   return {
     env,
     logger,
@@ -81,6 +95,7 @@ export function createAwsRuntime(
     sources: buildSourceRegistry(env.config, secretsManagerCredentials(secrets, env.sourceSecrets), {
       clock,
       log: logger,
+      sharedState: sharedState && { tokens: sharedState, gates: sharedState },
     }),
   };
 }

@@ -1,8 +1,18 @@
 /** Builds the source registry from the configuration, a credentials loader and the provider registry. */
-import { type CallvaultConfig, type CredentialsLoader, enabledSources } from '../config';
+import { type CallvaultConfig, type CredentialsLoader, enabledSources, needsCredentials } from '../config';
 import { InvalidInputError } from '../core/errors';
+import { InProcessRateGateStore, InProcessTokenStore } from '../core/shared-state';
 import { SourceRegistry } from '../core/source-registry';
 import { createSource, type ProviderDependencies } from '../providers';
+
+/**
+ * One process's sessions and rate gates. Enough for the local host and for a stack without the shared
+ * table; Lambda functions of providers with scarce logins or shared budgets use the DynamoDB store.
+ */
+export const processSharedState: ProviderDependencies['sharedState'] = {
+  tokens: new InProcessTokenStore(),
+  gates: new InProcessRateGateStore(),
+};
 
 /** Local mode: the secret values are the source's own fields in the config file. */
 export const inlineCredentials: CredentialsLoader = async (source) => ({
@@ -18,8 +28,9 @@ export const inlineCredentials: CredentialsLoader = async (source) => ({
 export function buildSourceRegistry(
   config: CallvaultConfig,
   loadCredentials: CredentialsLoader,
-  deps: ProviderDependencies,
+  deps: Pick<ProviderDependencies, 'clock' | 'log'> & { sharedState?: ProviderDependencies['sharedState'] },
 ): SourceRegistry {
+  const sharedState = deps.sharedState ?? processSharedState;
   const sources = enabledSources(config);
   const configOf = (provider: string, sourceId: string) => {
     const source = sources.find((candidate) => candidate.provider === provider && candidate.id === sourceId);
@@ -28,10 +39,20 @@ export function buildSourceRegistry(
   };
   return new SourceRegistry({
     sources: sources.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
-    loadCredentials: ({ provider, id }) => loadCredentials(configOf(provider, id)),
+    loadCredentials: async ({ provider, id }) => {
+      const source = configOf(provider, id);
+      return needsCredentials(source)
+        ? loadCredentials(source)
+        : { values: {}, origin: 'no credentials needed' };
+    },
     createSource: ({ provider, id }, credentials) => {
       const source = configOf(provider, id);
-      return createSource(source, credentials, { ...deps, configIndex: config.sources.indexOf(source) });
+      return createSource(source, credentials, {
+        clock: deps.clock,
+        log: deps.log,
+        sharedState,
+        configIndex: config.sources.indexOf(source),
+      });
     },
     clock: deps.clock,
     log: deps.log,

@@ -89,12 +89,16 @@ export interface RateGateStore {
   close(key: string, untilMs: number): Promise<void>;
   /** Epoch ms until which the gate is closed (0 when it never was). */
   closedUntil(key: string): Promise<number>;
-  /** Adopts the pacing the server reported (window / limit). */
+  /**
+   * Adopts the pacing the server reported (window / limit), from the last slot taken on: a slot
+   * scheduled with the old pacing moves later when the new one is slower.
+   */
   learnInterval(key: string, intervalMs: number): Promise<void>;
 }
 
 export interface GateState {
   nextSlotAtMs: number;
+  lastSlotAtMs?: number;
   closedUntilMs: number;
   learntIntervalMs?: number;
 }
@@ -108,7 +112,23 @@ export function reserveSlot(
   if (atMs - request.nowMs > request.maxWaitMs) return { reservation: { granted: false, atMs }, next: state };
   return {
     reservation: { granted: true, atMs },
-    next: { ...state, nextSlotAtMs: atMs + (state.learntIntervalMs ?? request.intervalMs) },
+    next: {
+      ...state,
+      lastSlotAtMs: atMs,
+      nextSlotAtMs: atMs + (state.learntIntervalMs ?? request.intervalMs),
+    },
+  };
+}
+
+/** The rule for a learnt interval, shared likewise. */
+export function learnGateInterval(state: GateState, intervalMs: number): GateState {
+  return {
+    ...state,
+    learntIntervalMs: intervalMs,
+    nextSlotAtMs:
+      state.lastSlotAtMs === undefined
+        ? state.nextSlotAtMs
+        : Math.max(state.nextSlotAtMs, state.lastSlotAtMs + intervalMs),
   };
 }
 
@@ -139,6 +159,6 @@ export class InProcessRateGateStore implements RateGateStore {
   }
 
   async learnInterval(key: string, intervalMs: number): Promise<void> {
-    this.states.set(key, { ...this.state(key), learntIntervalMs: intervalMs });
+    this.states.set(key, learnGateInterval(this.state(key), intervalMs));
   }
 }

@@ -3,7 +3,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretsManagerCredentials } from '../adapters/secrets-credentials';
 import { inlineCredentials } from '../composition/sources';
-import type { CallvaultConfig, CredentialsLoader, SourceConfig } from '../config';
+import { type CallvaultConfig, type CredentialsLoader, needsCredentials, type SourceConfig } from '../config';
 import { InvalidInputError } from '../core/errors';
 
 export function selectSource(config: CallvaultConfig, sourceId: string | undefined): SourceConfig {
@@ -34,6 +34,7 @@ export function operatorCredentials(
   secretNameFor: (sourceId: string) => string | undefined,
 ): CredentialsLoader {
   return async (source) => {
+    if (!needsCredentials(source)) return inlineCredentials(source);
     if (source.clientId && source.clientSecret) return inlineCredentials(source);
     const secretName = source.credentialsSecretName ?? secretNameFor(source.id);
     if (!secretName) {

@@ -2,10 +2,14 @@
  * The provider registry: the one place that maps a configured source to its adapter. Adding a provider
  * means its adapter folder, its source schema in the config, and one entry here.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { SourceConfig } from '../config';
 import { PermanentError } from '../core/errors';
 import type { Clock, Log, RecordingSource } from '../core/ports';
+import type { RateGateStore, TokenStore } from '../core/shared-state';
+import { MsGraphSource } from './msgraph/msgraph-source';
+import { ringCentralCredentialsSchema } from './ringcentral/ringcentral-config';
+import { RingCentralSource } from './ringcentral/ringcentral-source';
 import { telphinCredentialsSchema } from './telphin/telphin-credentials';
 import { TelphinSource } from './telphin/telphin-source';
 
@@ -14,6 +18,8 @@ export interface ProviderDependencies {
   log: Log;
   /** The source's position in the config's `sources`, so warnings can name `sources[i].field`. */
   configIndex?: number;
+  /** Sessions and rate gates every worker of a source shares: in process locally, DynamoDB on AWS. */
+  sharedState: { tokens: TokenStore; gates: RateGateStore };
 }
 
 interface ProviderEntry<Config extends SourceConfig, Credentials> {
@@ -37,6 +43,23 @@ export const PROVIDERS: Registry = {
     credentials: telphinCredentialsSchema,
     create: (config, credentials, { clock, log, configIndex }) =>
       new TelphinSource({ config, credentials, clock, log, configIndex }),
+  }),
+  ringcentral: entry({
+    credentials: ringCentralCredentialsSchema,
+    create: (config, credentials, { clock, log, sharedState }) =>
+      new RingCentralSource({
+        config,
+        credentials,
+        clock,
+        log,
+        tokenStore: sharedState.tokens,
+        rateGateStore: sharedState.gates,
+      }),
+  }),
+  // The bot's notifications carry their own grant and are checked against Microsoft's public keys.
+  msgraph: entry({
+    credentials: z.object({}),
+    create: (config, _credentials, { clock, log }) => new MsGraphSource({ config, clock, log }),
   }),
 };
 

@@ -259,14 +259,18 @@ export class Pipeline {
     const sources = new SourceRegistry({
       sources: configured.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
       loadCredentials: ({ id }) => loadCredentials(configOf(id)),
-      createSource: ({ id }, { values }) =>
-        new TelphinSource({
-          config: configOf(id),
+      createSource: ({ id }, { values }) => {
+        const config = configOf(id);
+        if (config.provider !== 'telphin')
+          throw new Error(`the harness tunes Telphin sources only, not ${id}`);
+        return new TelphinSource({
+          config,
           credentials: telphinCredentialsSchema.parse(values),
           clock: runtime.clock,
           log: runtime.logger,
           tuning,
-        }),
+        });
+      },
       clock: runtime.clock,
       log: runtime.logger,
     });

@@ -5,6 +5,7 @@
  * not persist call media, so archiving it is a decision someone must take, on record, after legal review.
  */
 import { z } from 'zod';
+import { hostPatternSchema, retentionClassSchema, sourceIdSchema } from '../../config-fields';
 import { isLoopbackHost } from '../http';
 
 export const MSGRAPH_OPENID_CONFIGURATION_URL =
@@ -20,14 +21,6 @@ export const MEDIA_PERSISTENCE_MESSAGE =
   'has approved keeping these recordings (legal review). See the README section ' +
   `"${MEDIA_PERSISTENCE_README_SECTION}".`;
 
-/** Same rule as every source id: it becomes part of S3 keys and of the webhook URL. */
-const sourceIdSchema = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
-    'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)',
-  );
-
 const guidSchema = (what: string) =>
   z
     .string()
@@ -35,11 +28,6 @@ const guidSchema = (what: string) =>
       /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
       `expected the ${what} as a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`,
     );
-
-/** `host` or `host:port`; `*.example.com` matches subdomains. Same syntax as every source's download hosts. */
-const hostPatternSchema = z
-  .string()
-  .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name, optionally with a port');
 
 /** https, or plain http on a loopback host (sandboxes only). */
 const keyEndpointUrlSchema = z.url().refine(
@@ -74,10 +62,7 @@ export const msgraphSourceSchema = z
     allowedDownloadHosts: z.array(hostPatternSchema).min(1, 'list at least one host'),
     mediaPersistenceApproved: z.literal(true, { error: MEDIA_PERSISTENCE_MESSAGE }),
     /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-    retentionClass: z
-      .string()
-      .regex(/^[a-z0-9-]{1,32}$/)
-      .default('standard'),
+    retentionClass: retentionClassSchema,
     /** The platform keeps nothing to delete: retention never applies to this source. */
     retention: z.literal(false).optional(),
   })

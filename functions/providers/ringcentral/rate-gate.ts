@@ -4,94 +4,15 @@
  * together stays inside the budget. A 429 closes the gate for its Retry-After for every worker, and the
  * X-Rate-Limit-Limit/-Window headers RingCentral sends with each answer replace the configured figures.
  *
- * The schedule lives behind `RateGateStore`: in-process for one container and the local host; a
- * DynamoDB store with the same contract shares it across Lambda containers.
+ * The schedule lives behind the `RateGateStore` port (core/shared-state.ts): in-process for one
+ * container and the local host, the DynamoDB store across Lambda containers.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { RateLimitedError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
+import type { RateGateStore } from '../../core/shared-state';
 import { retryAfterSeconds } from '../http';
 import { abortableSleep } from './abortable-sleep';
-
-export type GateReservation =
-  /** The caller owns the slot at `atMs` and may send then, once the gate is still open. */
-  | { granted: true; atMs: number }
-  /** The next slot opens at `atMs`, later than the caller is willing to wait; nothing was taken. */
-  | { granted: false; atMs: number };
-
-export interface RateGateStore {
-  /**
-   * Atomically takes the next slot: the latest of now, the slot after the last one taken, and the end
-   * of any closure. Taken only if it opens within `maxWaitMs`; the following slot is `intervalMs`
-   * later (or the interval learnt from the server, once set).
-   */
-  reserve(
-    key: string,
-    request: { nowMs: number; intervalMs: number; maxWaitMs: number },
-  ): Promise<GateReservation>;
-  /** Closes the gate until `untilMs` for every holder. A later closure stands; an earlier one is extended. */
-  close(key: string, untilMs: number): Promise<void>;
-  /** Epoch ms until which the gate is closed (0 when it never was). */
-  closedUntil(key: string): Promise<number>;
-  /**
-   * Adopts the pacing the server reported (window / limit), from the last slot taken on: a slot
-   * scheduled with the old pacing moves later when the new one is slower.
-   */
-  learnInterval(key: string, intervalMs: number): Promise<void>;
-}
-
-interface GateState {
-  nextSlotAtMs: number;
-  lastSlotAtMs?: number;
-  closedUntilMs: number;
-  learntIntervalMs?: number;
-}
-
-/** One container's schedule. Operations are atomic because nothing in them awaits. */
-export class InProcessRateGateStore implements RateGateStore {
-  private readonly states = new Map<string, GateState>();
-
-  private state(key: string): GateState {
-    let state = this.states.get(key);
-    if (!state) {
-      state = { nextSlotAtMs: 0, closedUntilMs: 0 };
-      this.states.set(key, state);
-    }
-    return state;
-  }
-
-  async reserve(
-    key: string,
-    request: { nowMs: number; intervalMs: number; maxWaitMs: number },
-  ): Promise<GateReservation> {
-    const state = this.state(key);
-    const atMs = Math.max(request.nowMs, state.nextSlotAtMs, state.closedUntilMs);
-    if (atMs - request.nowMs > request.maxWaitMs) return { granted: false, atMs };
-    state.lastSlotAtMs = atMs;
-    state.nextSlotAtMs = atMs + (state.learntIntervalMs ?? request.intervalMs);
-    return { granted: true, atMs };
-  }
-
-  async close(key: string, untilMs: number): Promise<void> {
-    const state = this.state(key);
-    state.closedUntilMs = Math.max(state.closedUntilMs, untilMs);
-  }
-
-  async closedUntil(key: string): Promise<number> {
-    return this.state(key).closedUntilMs;
-  }
-
-  async learnInterval(key: string, intervalMs: number): Promise<void> {
-    const state = this.state(key);
-    state.learntIntervalMs = intervalMs;
-    if (state.lastSlotAtMs !== undefined) {
-      state.nextSlotAtMs = Math.max(state.nextSlotAtMs, state.lastSlotAtMs + intervalMs);
-    }
-  }
-}
-
-/** The schedule every RingCentral source of this process shares unless it is given another. */
-export const processRateGateStore = new InProcessRateGateStore();
 
 export interface HeavyGateOptions {
   key: string;

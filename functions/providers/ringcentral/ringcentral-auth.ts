@@ -9,6 +9,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { CallvaultError, RateLimitedError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
+import type { TokenRecord, TokenStore } from '../../core/shared-state';
 import {
   errorForStatus,
   type HttpTextResponse,
@@ -18,7 +19,6 @@ import {
   summariseErrorBody,
 } from '../http';
 import { abortableSleep } from './abortable-sleep';
-import type { TokenRecord, TokenStore } from './token-store';
 
 export const JWT_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 

@@ -1,29 +1,21 @@
 /**
- * The RingCentral source's configuration. Self-contained on purpose: `config.ts` will import it into
- * its `sources` union, so importing `config.ts` from here would make a module cycle. The shape is
- * exported so that `config.ts` can add the shared `retention` block with its own schema:
- *
- *   z.object({ ...ringCentralSourceShape, retention: <shared retention schema> }).strict()
+ * The RingCentral source's configuration. `config.ts` puts it into its `sources` union; the fields every
+ * source shares come from `config-fields.ts`, so nothing here imports `config.ts` (a module cycle).
  */
 import { z } from 'zod';
+import {
+  hostPatternSchema,
+  kmsKeyArnSchema,
+  retentionClassSchema,
+  retentionSettingsSchema,
+  sourceIdSchema,
+} from '../../config-fields';
 import { isLoopbackHost } from '../http';
 
 export const RINGCENTRAL_SERVER_URL = 'https://platform.ringcentral.com';
 export const RINGCENTRAL_MEDIA_URL = 'https://media.ringcentral.com';
 /** The Heavy group of RingCentral's default usage plan: 10 requests a minute per user and app. */
 export const DEFAULT_HEAVY_PER_MINUTE = 10;
-
-/** Same rule as config.ts's source ids: the id becomes part of S3 keys and webhook URLs. */
-const sourceIdSchema = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
-    'use 1-63 letters, digits, "-" or "_" (it becomes part of S3 keys and URLs)',
-  );
-
-const hostPatternSchema = z
-  .string()
-  .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'expected a host name like media.ringcentral.com');
 
 /** HTTPS, or plain HTTP on loopback (the sandbox); no path beyond `/`, no credentials. */
 const platformUrlSchema = z.url().superRefine((text, ctx) => {
@@ -82,6 +74,8 @@ export const ringCentralSourceShape = {
   webhookSecret: z.string().min(16, 'use at least 16 characters').max(256).optional(),
   /** AWS: name of an existing secret holding {clientId, clientSecret, jwt, webhookSecret}. */
   credentialsSecretName: z.string().min(1).optional(),
+  /** AWS: the customer-managed KMS key that encrypts that existing secret, if it is not AWS-managed. */
+  credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
   scope: ringCentralScopeSchema.default({ account: '~' }),
   /** Hosts recordings may be downloaded from. Default: the hosts of serverUrl and mediaUrl. */
   allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
@@ -92,22 +86,11 @@ export const ringCentralSourceShape = {
    */
   recordingFormat: z.enum(['mp3', 'wav']).default('mp3'),
   /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-  retentionClass: z
-    .string()
-    .regex(/^[a-z0-9-]{1,32}$/)
-    .default('standard'),
+  retentionClass: retentionClassSchema,
+  retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
 };
 
-/**
- * The standalone schema (tests, tools). `retention` is only checked for shape here; config.ts
- * replaces it with the shared retention schema when it adds RingCentral to its union.
- */
-export const ringCentralSourceSchema = z
-  .object({
-    ...ringCentralSourceShape,
-    retention: z.union([z.record(z.string(), z.unknown()), z.literal(false)]).optional(),
-  })
-  .strict();
+export const ringCentralSourceSchema = z.object(ringCentralSourceShape).strict();
 
 /** What the adapter reads; any schema built from `ringCentralSourceShape` satisfies it. */
 export type RingCentralSourceConfig = z.infer<z.ZodObject<typeof ringCentralSourceShape>>;
@@ -117,6 +100,14 @@ export function ringCentralDownloadHosts(config: RingCentralSourceConfig): strin
   if (config.allowedDownloadHosts) return [...config.allowedDownloadHosts];
   return [...new Set([new URL(config.serverUrl).host, new URL(config.mediaUrl).host])];
 }
+
+/** What a RingCentral source's secret (or its inline config fields) must hold. */
+export const ringCentralCredentialsSchema = z.object({
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  jwt: z.string().min(1),
+  webhookSecret: z.string().min(16).max(256).optional(),
+});
 
 export interface RingCentralCredentials {
   clientId: string;

@@ -21,8 +21,9 @@ import {
   type WebhookRequest,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
+import type { RateGateStore, TokenStore } from '../../core/shared-state';
 import { assertAllowedUrl, errorForStatus, summariseErrorBody } from '../http';
-import { HeavyGate, processRateGateStore, type RateGateStore } from './rate-gate';
+import { HeavyGate } from './rate-gate';
 import { RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
 import {
@@ -40,7 +41,6 @@ import {
 } from './ringcentral-config';
 import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
 import { handleRingCentralWebhook } from './ringcentral-webhook';
-import { processTokenStore, type TokenStore } from './token-store';
 
 export interface RingCentralTuning {
   idleTimeoutMs: number;
@@ -88,10 +88,10 @@ export interface RingCentralSourceOptions {
   credentials: RingCentralCredentials;
   clock?: Clock;
   log?: Log;
-  /** Where the session is shared; default: this process's store. */
-  tokenStore?: TokenStore;
-  /** Where the Heavy gate's schedule is shared; default: this process's store. */
-  rateGateStore?: RateGateStore;
+  /** Where the session is shared: every worker of the source reads and renews it there. */
+  tokenStore: TokenStore;
+  /** Where the Heavy gate's schedule is shared by every worker of the source. */
+  rateGateStore: RateGateStore;
   /**
    * Retention: give every listed recording the size of its content (a HEAD of its content URL, one
    * Heavy request each), since the call log reports none. Sweeps and backfills leave it off.
@@ -142,7 +142,7 @@ export class RingCentralSource implements RecordingSource {
       clientSecret: credentials.clientSecret,
       jwt: credentials.jwt,
       key,
-      store: options.tokenStore ?? processTokenStore,
+      store: options.tokenStore,
       clock: this.clock,
       log: this.log,
       refusalCooldownMs: this.tuning.refusalCooldownMs,
@@ -153,7 +153,7 @@ export class RingCentralSource implements RecordingSource {
     const gate = new HeavyGate({
       key,
       perMinute: config.rateLimits.heavyPerMinute,
-      store: options.rateGateStore ?? processRateGateStore,
+      store: options.rateGateStore,
       clock: this.clock,
       log: this.log,
       maxWaitMs: this.tuning.maxGateWaitMs,

@@ -2,11 +2,13 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, DownloadStream, Log } from '../../../../functions/core/ports';
-import { RecordingVerifier, type StreamSummary } from '../../../../functions/core/verify-stream';
 import {
   InProcessRateGateStore,
+  InProcessTokenStore,
   type RateGateStore,
-} from '../../../../functions/providers/ringcentral/rate-gate';
+  type TokenStore,
+} from '../../../../functions/core/shared-state';
+import { RecordingVerifier, type StreamSummary } from '../../../../functions/core/verify-stream';
 import {
   type RingCentralSourceConfig,
   ringCentralSourceSchema,
@@ -15,10 +17,6 @@ import {
   RingCentralSource,
   type RingCentralSourceOptions,
 } from '../../../../functions/providers/ringcentral/ringcentral-source';
-import {
-  InProcessTokenStore,
-  type TokenStore,
-} from '../../../../functions/providers/ringcentral/token-store';
 import {
   type RingCentralSandbox,
   type RingCentralSandboxOptions,
