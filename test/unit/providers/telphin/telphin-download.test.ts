@@ -31,7 +31,10 @@ describe('TelphinSource.openDownload', () => {
     const summary = await consumeVerified(download, recording.size);
 
     // Assess
-    expect(summary).toEqual({ size: added.size, sha256: harness.sandbox.expectedSha256(added.recordUuid) });
+    expect(summary).toMatchObject({
+      size: added.size,
+      sha256: harness.sandbox.expectedSha256(added.recordUuid),
+    });
     expect(download.contentType).toBe('audio/mpeg');
     expect(harness.sandbox.counters).toMatchObject({
       storageUrlRequests: 1,
