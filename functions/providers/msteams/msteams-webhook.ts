@@ -76,7 +76,7 @@ export interface MsTeamsWebhookContext {
 }
 
 /** Graph's tokens are opaque but short; anything else is not echoed. */
-const VALIDATION_TOKEN = /^[^\0-\x1f\x7f]{1,1024}$/;
+const VALIDATION_TOKEN = /^[\x20-\x7e]{1,1024}$/;
 const MAX_RESOURCE_LENGTH = 2048;
 
 const notificationSchema = z.looseObject({
@@ -158,7 +158,7 @@ export function handleMsTeamsWebhook(
   const validationToken = request.query.validationToken;
   if (validationToken !== undefined) {
     if (!VALIDATION_TOKEN.test(validationToken)) {
-      throw new InvalidInputError('validationToken must be 1-1024 printable characters');
+      throw new InvalidInputError('validationToken must be 1-1024 printable ASCII characters');
     }
     // Plain text, exactly as decoded: Graph refuses an encoded or wrapped token.
     return {
