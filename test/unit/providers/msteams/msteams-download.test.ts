@@ -8,7 +8,7 @@ import {
 import { detectMediaKind } from '../../../../functions/core/media-signature';
 import type { SourceRecording } from '../../../../functions/core/recording';
 import { DisallowedUrlError } from '../../../../functions/providers/http';
-import { collect, consumeVerified, DAY_WINDOW, startHarness, type TeamsHarness } from './msteams-fixture';
+import { collect, consumeVerified, startHarness, type TeamsHarness } from './msteams-fixture';
 
 const MiB = 1024 * 1024;
 
