@@ -92,8 +92,9 @@ export const msTeamsSourceShape = {
    */
   allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
   /**
-   * How long after a recording was created its content may still answer 404 (Teams is still processing
-   * it) before the job gives up and is dead-lettered for a human to look at.
+   * How long after a recording ended its content may still answer 404 (Teams is still processing it)
+   * before the job gives up and is dead-lettered for a human to look at. The queue must allow enough
+   * receives for it (not-ready retries back off to an hour).
    */
   contentWaitHours: z
     .number()

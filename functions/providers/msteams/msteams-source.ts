@@ -399,7 +399,8 @@ export class MsTeamsSource implements RecordingSource {
           `answer 404 (expired, by default 120 days after the meeting or call, or deleted)`,
       );
     }
-    const waitedMs = this.clock.now().getTime() - recording.startedAt.getTime();
+    // Processing starts when the recording ends; a long meeting's creation time says little.
+    const waitedMs = this.clock.now().getTime() - (recording.endedAt ?? recording.startedAt).getTime();
     if (waitedMs > this.config.contentWaitHours * 3_600_000) {
       throw new PermanentError(
         `Teams lists recording ${shortId(recording.recordingId)} but has served no content for it in ` +

@@ -36,7 +36,9 @@ describe('actOnMsTeamsLifecycle', () => {
     let saved: SubscriptionRecord[] = [];
     const records = {
       load: async () => saved,
-      save: async (_id: string, next: SubscriptionRecord[]) => void (saved = next),
+      save: async (_id: string, next: SubscriptionRecord[]) => {
+        saved = next;
+      },
     };
     const calls: string[] = [];
     const queue = capturingQueue();

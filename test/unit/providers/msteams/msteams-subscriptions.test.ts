@@ -22,7 +22,12 @@ function memoryRecords(): SubscriptionRecords {
 /** A clock that starts now and moves only when told (token, subscriptions and sandbox share it). */
 function steppingClock(): Clock & { advance(ms: number): void } {
   let now = Date.now();
-  return { now: () => new Date(now), advance: (ms) => void (now += ms) };
+  return {
+    now: () => new Date(now),
+    advance: (ms) => {
+      now += ms;
+    },
+  };
 }
 
 describe('Teams subscriptions (SubscriptionApi for ensureSubscriptions)', () => {
