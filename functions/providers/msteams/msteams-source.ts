@@ -428,6 +428,7 @@ export class MsTeamsSource implements RecordingSource {
     return handleMsTeamsWebhook(request, {
       sourceId: this.sourceId,
       webhookSecret: this.webhookSecret,
+      tenantId: this.config.tenantId,
       clock: this.clock,
       log: this.log,
     });

@@ -4,7 +4,8 @@
  *
  * - Validation: a request with a `validationToken` query parameter gets the decoded token back, 200,
  *   `text/plain`, and nothing else is looked at (Graph sends it before the subscription exists).
- * - Every notification's `clientState` must equal the source's webhookSecret, compared in constant time.
+ * - Every notification's `clientState` must equal the source's webhookSecret, compared in constant time,
+ *   and a `tenantId` it names must be the configured tenant.
  *   One that does not is dropped and counted; a delivery without a single valid notification is answered
  *   403 and enqueues nothing.
  * - A `created` notification about a recording becomes a hint job naming what its `resource` names (user
@@ -54,6 +55,7 @@ export const MSTEAMS_WEBHOOK_COUNTS = [
   'recordingsHinted',
   'duplicateNotifications',
   'wrongClientState',
+  'wrongTenant',
   'unrecognisedResources',
   'ignoredNotifications',
   'lifecycleSubscriptionRemoved',
@@ -71,6 +73,8 @@ export interface MsTeamsWebhookOutcome extends WebhookOutcome {
 export interface MsTeamsWebhookContext {
   sourceId: string;
   webhookSecret: string | undefined;
+  /** The configured tenant; a notification naming another one is dropped. */
+  tenantId?: string;
   clock: Clock;
   log: Log;
 }
@@ -86,6 +90,7 @@ const notificationSchema = z.looseObject({
   resource: z.string().optional(),
   resourceData: z.unknown().optional(),
   lifecycleEvent: z.string().optional(),
+  tenantId: z.string().optional(),
 });
 
 const collectionSchema = z.looseObject({ value: z.array(z.unknown()) });
@@ -198,8 +203,16 @@ export function handleMsTeamsWebhook(
       counts.wrongClientState += 1;
       continue;
     }
-    valid += 1;
     const notification = parsed.data;
+    if (
+      context.tenantId &&
+      notification.tenantId &&
+      notification.tenantId.toLowerCase() !== context.tenantId.toLowerCase()
+    ) {
+      counts.wrongTenant += 1;
+      continue;
+    }
+    valid += 1;
     if (notification.lifecycleEvent !== undefined) {
       const event = notification.lifecycleEvent;
       if (!isLifecycleEvent(event) || !notification.subscriptionId) {

@@ -48,6 +48,7 @@ async function subscribe(harness: TeamsHarness) {
 const context = {
   sourceId: 'contoso-teams',
   webhookSecret: WEBHOOK_SECRET,
+  tenantId: '2432b57b-0abd-43db-aa7b-16eadd115d34',
   clock: { now: () => new Date('2024-03-12T10:00:00Z') },
   log: recordingLog(),
 };
@@ -171,7 +172,7 @@ describe('Teams webhook', () => {
     );
   });
 
-  it('drops and counts the notifications of a mixed batch that fail clientState, and hints the valid ones', () => {
+  it('drops and counts the notifications of a mixed batch that fail clientState or name another tenant, and hints the valid ones', () => {
     // Prepare
     const body = JSON.stringify({
       value: [
@@ -192,6 +193,12 @@ describe('Teams webhook', () => {
           resource: "users('u-1')/adhocCalls('call-1')/recordings('rec-1')",
         },
         { changeType: 'created', clientState: WEBHOOK_SECRET, resource: 'users/u-1/events/e-1' },
+        {
+          changeType: 'created',
+          clientState: WEBHOOK_SECRET,
+          tenantId: '11111111-2222-4333-8444-555555555555',
+          resource: "users('u-1')/adhocCalls('call-4')/recordings('rec-4')",
+        },
       ],
     });
 
@@ -204,6 +211,7 @@ describe('Teams webhook', () => {
     expect(outcome.counts).toMatchObject({
       recordingsHinted: 1,
       wrongClientState: 2,
+      wrongTenant: 1,
       duplicateNotifications: 1,
       unrecognisedResources: 1,
     });
