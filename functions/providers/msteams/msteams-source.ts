@@ -330,8 +330,10 @@ export class MsTeamsSource implements RecordingSource {
         `Teams recording ${shortId(reference.recordingId)} names no organizer, so its content cannot be fetched`,
       );
     }
-    const users = await this.usersInScope(signal);
-    if (this.config.users !== 'all' && !users.some((user) => user.id === userId)) {
+    // With "all" every organizer is in scope: no need to page the whole directory for one hint.
+    const inScope =
+      this.config.users === 'all' || (await this.usersInScope(signal)).some((user) => user.id === userId);
+    if (!inScope) {
       this.log.debug('teams recording of a user outside the scope; not archived', {
         sourceId: this.sourceId,
         recordingId: reference.recordingId,

@@ -231,6 +231,22 @@ describe('MsTeamsSource.resolveHint', () => {
     );
   });
 
+  it('resolves any organizer without paging the directory when users is "all"', async () => {
+    // Prepare
+    harness = await startHarness({ config: { users: 'all' } });
+    const newcomer = harness.sandbox.addUser({ userPrincipalName: 'frank@contoso.example' });
+    const meeting = harness.sandbox.addRecording({ organizerId: newcomer.id, createdAt: DAY });
+
+    // Act
+    const found = await harness.source.resolveHint(
+      hint({ kind: 'onlineMeetings', meetingId: meeting.containerId, recordingId: meeting.id }),
+    );
+
+    // Assess
+    expect(found.map((recording) => recording.recordingId)).toEqual([meeting.id]);
+    expect(harness.sandbox.counters.userRequests).toBe(0);
+  });
+
   it('resolves to nothing for an organizer outside the configured users', async () => {
     // Prepare
     harness = await startHarness();
