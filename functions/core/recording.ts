@@ -1,5 +1,5 @@
 /** The provider-neutral description of one recording at its source. */
-export const PROVIDERS = ['telphin', 'ringcentral', 'msgraph'] as const;
+export const PROVIDERS = ['telphin', 'ringcentral', 'msgraph', 'msteams'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export type CallDirection = 'inbound' | 'outbound' | 'internal' | 'unknown';

@@ -14,6 +14,9 @@ import type { ProviderName } from '../../functions/core/recording';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, receiveAtLeast, type TestQueue } from '../support/sqs-records';
 
+/** The providers this test gives a queue; a provider without one is refused, as tested below. */
+type QueuedProvider = Exclude<ProviderName, 'msteams'>;
+
 function recording(provider: ProviderName, index: number): ArchiveJob {
   return recordingJob({
     provider,
@@ -56,7 +59,7 @@ function attribute(record: SQSRecord, name: string): string | undefined {
 
 describe.skipIf(!motoAvailable())('SqsJobQueue against moto', () => {
   let moto: MotoServer;
-  let queues: Record<ProviderName, TestQueue>;
+  let queues: Record<QueuedProvider, TestQueue>;
   let run = 0;
 
   beforeAll(async () => {
@@ -67,7 +70,7 @@ describe.skipIf(!motoAvailable())('SqsJobQueue against moto', () => {
   });
 
   /** Fresh queues per test so counts never leak between tests. */
-  async function freshQueues(): Promise<Record<ProviderName, TestQueue>> {
+  async function freshQueues(): Promise<Record<QueuedProvider, TestQueue>> {
     run++;
     return {
       telphin: await createQueue(moto.sqs, `jobs-telphin-${run}`),
@@ -76,7 +79,7 @@ describe.skipIf(!motoAvailable())('SqsJobQueue against moto', () => {
     };
   }
 
-  function queueFor(q: Record<ProviderName, TestQueue>, maxAttempts?: number): SqsJobQueue {
+  function queueFor(q: Record<QueuedProvider, TestQueue>, maxAttempts?: number): SqsJobQueue {
     return new SqsJobQueue({
       client: moto.sqs,
       queueUrls: { telphin: q.telphin.url, ringcentral: q.ringcentral.url, msgraph: q.msgraph.url },

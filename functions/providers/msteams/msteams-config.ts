@@ -1,0 +1,135 @@
+/**
+ * The Microsoft Teams recordings source's configuration: ad hoc call and meeting recordings read through
+ * Microsoft Graph with application permissions. `config.ts` puts it into its `sources` union; the fields
+ * every source shares come from `config-fields.ts`, so nothing here imports `config.ts` (a module cycle).
+ * Like the calling-bot source, it archives nothing until `mediaPersistenceApproved` is `true`.
+ */
+import { z } from 'zod';
+import {
+  hostPatternSchema,
+  kmsKeyArnSchema,
+  retentionClassSchema,
+  sourceIdSchema,
+} from '../../config-fields';
+import { isLoopbackHost } from '../http';
+
+export const MSTEAMS_LOGIN_URL = 'https://login.microsoftonline.com';
+export const MSTEAMS_GRAPH_URL = 'https://graph.microsoft.com';
+/** Graph's host, and where content is served from after its redirect (OneDrive / SharePoint). */
+export const MSTEAMS_DEFAULT_DOWNLOAD_HOSTS = ['graph.microsoft.com', '*.sharepoint.com'] as const;
+
+export const MSTEAMS_RECORDING_KINDS = ['adhocCalls', 'onlineMeetings'] as const;
+export type MsTeamsRecordingKind = (typeof MSTEAMS_RECORDING_KINDS)[number];
+
+/** The README section the media-persistence refusal points to; keep both in step. */
+export const MSTEAMS_MEDIA_PERSISTENCE_README_SECTION = 'Microsoft Teams recordings: media persistence';
+
+export const MSTEAMS_MEDIA_PERSISTENCE_MESSAGE =
+  'must be true. Microsoft documents that apps may not persist the media of the calls and meetings they ' +
+  'access, so this source archives nothing until you confirm, with this field, that your organisation ' +
+  'has approved keeping these recordings (legal review). See the README section ' +
+  `"${MSTEAMS_MEDIA_PERSISTENCE_README_SECTION}".`;
+
+const guidSchema = (what: string) =>
+  z
+    .string()
+    .regex(
+      /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+      `expected the ${what} as a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`,
+    );
+
+/** HTTPS, or plain HTTP on loopback (the sandbox); the origin only, no credentials. */
+const originUrlSchema = z.url().superRefine((text, ctx) => {
+  const url = new URL(text);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    ctx.addIssue({ code: 'custom', message: 'use https (plain http only on loopback, for the sandbox)' });
+  }
+  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
+  if (url.pathname !== '/' || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: 'give the origin only, like https://graph.microsoft.com' });
+  }
+});
+
+/** An Entra object id (GUID) or a user principal name (`someone@contoso.com`). */
+const userRefSchema = z
+  .string()
+  .trim()
+  .regex(
+    /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[^\s@/?#']+@[^\s@/?#']+)$/,
+    'expected a user object id (GUID) or a user principal name like someone@contoso.com',
+  );
+
+export const msTeamsSourceShape = {
+  provider: z.literal('msteams'),
+  id: sourceIdSchema,
+  enabled: z.boolean().default(true),
+  tenantId: guidSchema('tenant id'),
+  /** The Entra application (client) id; inline for local mode, in Secrets Manager on AWS. */
+  clientId: z.string().min(1).optional(),
+  clientSecret: z.string().min(1).optional(),
+  /** The subscriptions' clientState, compared with every notification's. */
+  webhookSecret: z.string().min(16, 'use at least 16 characters').max(128).optional(),
+  /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. */
+  credentialsSecretName: z.string().min(1).optional(),
+  /** AWS: the customer-managed KMS key that encrypts that existing secret, if it is not AWS-managed. */
+  credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
+  loginUrl: originUrlSchema.default(MSTEAMS_LOGIN_URL),
+  graphUrl: originUrlSchema.default(MSTEAMS_GRAPH_URL),
+  /** Which recordings to archive: ad hoc calls (PSTN, 1:1, group calls) and scheduled meetings. */
+  recordings: z
+    .array(z.enum(MSTEAMS_RECORDING_KINDS))
+    .min(1, 'name at least one of adhocCalls, onlineMeetings')
+    .default([...MSTEAMS_RECORDING_KINDS])
+    .transform((kinds) => [...new Set(kinds)]),
+  /**
+   * Whose recordings (as organizer or initiator): user ids or UPNs, or `"all"` (every user of the tenant,
+   * paged from /users at each sweep). No default: a guessed scope would archive too much or nothing.
+   */
+  users: z.union([z.literal('all'), z.array(userRefSchema).min(1, 'list at least one user, or "all"')]),
+  /**
+   * Hosts recording content may come from, the redirect's target included. The Graph host is always
+   * allowed (the first hop). Default: the Graph host and *.sharepoint.com.
+   */
+  allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
+  /**
+   * How long after a recording ended its content may still answer 404 (Teams is still processing it)
+   * before the job gives up and is dead-lettered for a human to look at. The queue must allow enough
+   * receives for it (not-ready retries back off to an hour).
+   */
+  contentWaitHours: z
+    .number()
+    .min(1)
+    .max(24 * 30)
+    .default(48),
+  mediaPersistenceApproved: z.literal(true, { error: MSTEAMS_MEDIA_PERSISTENCE_MESSAGE }),
+  /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
+  retentionClass: retentionClassSchema,
+  /** Graph offers no delete for these recordings: retention never applies to this source. */
+  retention: z.literal(false).optional(),
+};
+
+export const msTeamsSourceSchema = z.object(msTeamsSourceShape).strict();
+
+/** What the adapter reads; any schema built from `msTeamsSourceShape` satisfies it. */
+export type MsTeamsSourceConfig = z.infer<z.ZodObject<typeof msTeamsSourceShape>>;
+
+/** What a Teams source's secret (or its inline config fields) must hold. */
+export const msTeamsCredentialsSchema = z.object({
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  webhookSecret: z.string().min(16).max(128).optional(),
+});
+
+export type MsTeamsCredentials = z.infer<typeof msTeamsCredentialsSchema>;
+
+/** `host:port` of an origin, with the port spelled out, so a pattern never allows another port. */
+export function exactHost(origin: string): string {
+  const url = new URL(origin);
+  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+}
+
+/** The download allow-list: the Graph host (first hop) and the configured hosts (else *.sharepoint.com). */
+export function msTeamsDownloadHosts(config: MsTeamsSourceConfig): string[] {
+  const configured = config.allowedDownloadHosts ?? MSTEAMS_DEFAULT_DOWNLOAD_HOSTS;
+  return [...new Set([exactHost(config.graphUrl), ...configured])];
+}

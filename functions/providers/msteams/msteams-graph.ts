@@ -1,0 +1,208 @@
+/**
+ * Microsoft Graph transport for the Teams source: the shared app token in the Authorization header, one
+ * retry after a 401 with a fresh token, and Graph's throttling honoured. A 429 or 503 whose Retry-After
+ * is short is waited out here (a sweep should not lose its place for a two-second pause); a longer one,
+ * or one that keeps coming, becomes RateLimitedError / TransientError carrying Graph's figure, so a
+ * queued job goes back to its queue for that long. A 403 naming the application access policy becomes
+ * ApplicationAccessPolicyError, logged as an error: an administrator has to act.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { PassThrough } from 'node:stream';
+import { RateLimitedError, TransientError } from '../../core/errors';
+import type { Clock, Log } from '../../core/ports';
+import {
+  errorForStatus,
+  openHttpResponse,
+  readBodyText,
+  retryAfterSeconds,
+  summariseErrorBody,
+} from '../http';
+import { abortableSleep } from '../ringcentral/abortable-sleep';
+import type { MsTeamsAuth } from './msteams-auth';
+import { ApplicationAccessPolicyError, isAccessPolicyRefusal } from './msteams-errors';
+
+export interface GraphAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: PassThrough;
+  /** host + path of the final URL (after redirects), for messages. */
+  where: string;
+}
+
+export interface GraphTextAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  where: string;
+}
+
+export interface MsTeamsGraphOptions {
+  sourceId: string;
+  clientId: string;
+  auth: MsTeamsAuth;
+  clock: Clock;
+  log: Log;
+  /** Longest Retry-After waited out in process; longer ones are handed to the queue. Default 30 s. */
+  maxInlineWaitMs?: number;
+  /** Throttled answers waited out in process per request before giving up. Default 4. */
+  maxThrottledAttempts?: number;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** Graph's error body: `{"error": {"code", "message"}}`. */
+export function graphErrorDetail(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    const code = typeof body.error?.code === 'string' ? body.error.code : undefined;
+    const message = typeof body.error?.message === 'string' ? body.error.message : undefined;
+    if (code || message) return [code, message].filter(Boolean).join(': ').slice(0, 300);
+  } catch {
+    // Not Graph's JSON error shape.
+  }
+  return summariseErrorBody(text);
+}
+
+export class MsTeamsGraph {
+  readonly stats = { throttled: 0, unavailable: 0, retriedAfter401: 0 };
+
+  constructor(private readonly options: MsTeamsGraphOptions) {}
+
+  /** A small answer read whole; 2xx and 404 are returned, anything else throws its typed error. */
+  async get(
+    url: string,
+    allowedHosts: readonly string[],
+    context: { signal?: AbortSignal; userId?: string } = {},
+  ): Promise<GraphTextAnswer> {
+    const answer = await this.open('GET', url, allowedHosts, context);
+    const text = await readBodyText(answer.body, answer.where);
+    if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) {
+      return { status: answer.status, headers: answer.headers, text, where: answer.where };
+    }
+    throw this.errorFor(answer.status, answer.headers, answer.where, graphErrorDetail(text), context.userId);
+  }
+
+  /** A JSON request whose answer is read whole (subscriptions); any status but 401/429/503 is returned. */
+  async send(
+    method: string,
+    url: string,
+    allowedHosts: readonly string[],
+    json: unknown,
+    signal?: AbortSignal,
+  ): Promise<GraphTextAnswer> {
+    const answer = await this.open(method, url, allowedHosts, { signal, json });
+    const text = await readBodyText(answer.body, answer.where);
+    return { status: answer.status, headers: answer.headers, text, where: answer.where };
+  }
+
+  /**
+   * Sends a request and hands back the open answer (recording content); 401 is retried once with a new
+   * token, short 429/503 waits are taken here. Any other status is returned for the caller to judge.
+   */
+  async open(
+    method: string,
+    url: string,
+    allowedHosts: readonly string[],
+    context: { signal?: AbortSignal; userId?: string; json?: unknown } = {},
+  ): Promise<GraphAnswer> {
+    const { auth, log, sourceId, clock } = this.options;
+    const maxInlineWaitMs = this.options.maxInlineWaitMs ?? 30_000;
+    const maxThrottled = this.options.maxThrottledAttempts ?? 4;
+    let throttled = 0;
+    let retried401 = false;
+    for (;;) {
+      const token = await auth.accessToken(context.signal);
+      const headers: Record<string, string> = {
+        accept: 'application/json',
+        authorization: `Bearer ${token}`,
+      };
+      const body = context.json === undefined ? undefined : JSON.stringify(context.json);
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const response = await openHttpResponse(url, {
+        method,
+        headers,
+        body,
+        allowedHosts,
+        signal: context.signal,
+        idleTimeoutMs: this.options.idleTimeoutMs,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+      });
+      const where = `${response.url.host}${response.url.pathname}`;
+      const answer: GraphAnswer = {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
+        where,
+      };
+      if (answer.status === 401 && !retried401) {
+        answer.body.destroy();
+        retried401 = true;
+        this.stats.retriedAfter401 += 1;
+        log.info('graph answered 401; getting a new token once', { source: sourceId });
+        await auth.rejectAccessToken(token);
+        continue;
+      }
+      if (answer.status === 429 || answer.status === 503) {
+        const detail = await describeAndDrop(answer);
+        const seconds = retryAfterSeconds(answer.headers, clock.now());
+        if (answer.status === 429) this.stats.throttled += 1;
+        else this.stats.unavailable += 1;
+        throttled += 1;
+        const waitMs = (seconds ?? 2 ** throttled) * 1000;
+        if (throttled < maxThrottled && waitMs <= maxInlineWaitMs) {
+          log.warn('graph asked us to wait; waiting', {
+            source: sourceId,
+            status: answer.status,
+            retryAfterSeconds: seconds,
+          });
+          await abortableSleep(waitMs, context.signal, 'waiting out Graph throttling');
+          continue;
+        }
+        const text = `HTTP ${answer.status} from ${where}${detail ? `: ${detail}` : ''}`;
+        if (answer.status === 429)
+          throw new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
+        throw new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
+      }
+      return answer;
+    }
+  }
+
+  /** The typed error for a non-2xx answer; a missing access policy is the admin's error, not a retry. */
+  errorFor(
+    status: number,
+    headers: IncomingHttpHeaders,
+    where: string,
+    detail: string | undefined,
+    userId?: string,
+  ): Error {
+    if (isAccessPolicyRefusal(status, detail)) {
+      const error = new ApplicationAccessPolicyError(
+        this.options.sourceId,
+        this.options.clientId,
+        userId,
+        detail ?? 'no application access policy',
+      );
+      this.options.log.error('teams application access policy missing', {
+        source: this.options.sourceId,
+        userId,
+        detail,
+      });
+      return error;
+    }
+    return errorForStatus(status, headers, where, detail);
+  }
+
+  /** Reads a little of an error body for the message, then drops the connection. */
+  async describe(answer: GraphAnswer): Promise<string | undefined> {
+    return describeAndDrop(answer);
+  }
+}
+
+async function describeAndDrop(answer: GraphAnswer): Promise<string | undefined> {
+  try {
+    return graphErrorDetail(await readBodyText(answer.body, answer.where, 8192));
+  } catch {
+    answer.body.destroy();
+    return undefined;
+  }
+}

@@ -1,0 +1,463 @@
+/**
+ * The Microsoft Teams recordings adapter behind `RecordingSource`: ad hoc call and meeting recordings
+ * (`callRecording`) read through Microsoft Graph with application permissions. Notifications are hints;
+ * Graph's metadata is the truth: a hint is resolved by GETting the recording, listings page per user
+ * through `getAllRecordings`, and a content 404 is judged by asking for the metadata again (still there:
+ * Teams is still processing it; gone too: expired or deleted at the source). Content is streamed from
+ * wherever Graph redirects (SharePoint / OneDrive), only on allowed hosts, never buffered.
+ * Graph offers no delete for these recordings, so retention never applies: `{ list: true, delete: false }`.
+ */
+import {
+  GoneAtSourceError,
+  InvalidInputError,
+  NotReadyError,
+  PermanentError,
+  TransientError,
+} from '../../core/errors';
+import type { HintJob } from '../../core/jobs';
+import { detectMediaKind, SIGNATURE_BYTES } from '../../core/media-signature';
+import {
+  type Clock,
+  type DownloadStream,
+  type Log,
+  type RecordingSource,
+  type SourceCapabilities,
+  silentLog,
+  systemClock,
+  type WebhookRequest,
+} from '../../core/ports';
+import type { SourceRecording, TimeWindow } from '../../core/recording';
+import type { TokenStore } from '../../core/shared-state';
+import { parseJsonBody } from '../http';
+import { peekHead } from '../msgraph/msgraph-download';
+import { MsTeamsAuth } from './msteams-auth';
+import {
+  type MsTeamsCredentials,
+  type MsTeamsRecordingKind,
+  type MsTeamsSourceConfig,
+  msTeamsDownloadHosts,
+} from './msteams-config';
+import { graphErrorDetail, MsTeamsGraph } from './msteams-graph';
+import {
+  contentUrl,
+  listRecordingsUrl,
+  MSTEAMS_CONTENT_TYPE,
+  organizerOf,
+  type RecordingReference,
+  recordingFromCallRecording,
+  recordingUrl,
+  referenceOf,
+} from './msteams-recordings';
+import { MsTeamsSubscriptionApi } from './msteams-subscriptions';
+import { handleMsTeamsWebhook, type MsTeamsWebhookOutcome } from './msteams-webhook';
+
+export const MSTEAMS_CAPABILITIES: SourceCapabilities = { list: true, delete: false };
+
+export interface MsTeamsTuning {
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** Longest Graph Retry-After waited out inside one request; longer ones go back to the queue. */
+  maxInlineWaitMs: number;
+  maxThrottledAttempts: number;
+  /** How long the resolved user scope (ids of configured UPNs, or every tenant user) is reused. */
+  usersTtlMs: number;
+  /** A hinted recording whose metadata answers 404 this soon after its notification is "not ready yet". */
+  hintNotFoundGraceMs: number;
+  leaseWaitMs: number;
+  leasePollMs: number;
+  refusalCooldownMs: number;
+}
+
+const DEFAULT_TUNING: MsTeamsTuning = {
+  idleTimeoutMs: 60_000,
+  connectTimeoutMs: 15_000,
+  maxInlineWaitMs: 30_000,
+  maxThrottledAttempts: 4,
+  usersTtlMs: 3_600_000,
+  hintNotFoundGraceMs: 6 * 3_600_000,
+  leaseWaitMs: 30_000,
+  leasePollMs: 200,
+  refusalCooldownMs: 15 * 60_000,
+};
+
+/** Pages followed at most in one listing; a server that keeps linking onwards is a fault. */
+const MAX_PAGES = 10_000;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface MsTeamsSourceOptions {
+  config: MsTeamsSourceConfig;
+  credentials: MsTeamsCredentials;
+  /** Where the app token is shared: every worker of the source reads and renews it there. */
+  tokenStore: TokenStore;
+  clock?: Clock;
+  log?: Log;
+  tuning?: Partial<MsTeamsTuning>;
+}
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown): Json | undefined {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+interface ScopedUser {
+  id: string;
+  userPrincipalName?: string;
+}
+
+export class MsTeamsSource implements RecordingSource {
+  readonly provider = 'msteams' as const;
+  readonly capabilities = MSTEAMS_CAPABILITIES;
+  readonly sourceId: string;
+  readonly graph: MsTeamsGraph;
+  private readonly config: MsTeamsSourceConfig;
+  private readonly webhookSecret: string | undefined;
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly tuning: MsTeamsTuning;
+  private readonly apiHosts: string[];
+  private readonly downloadHosts: string[];
+  private scope: { users: ScopedUser[]; atMs: number } | undefined;
+
+  constructor(options: MsTeamsSourceOptions) {
+    const { config, credentials } = options;
+    if (config.mediaPersistenceApproved !== true) {
+      throw new PermanentError(`msteams source ${config.id}: mediaPersistenceApproved must be true`);
+    }
+    this.config = config;
+    this.sourceId = config.id;
+    this.webhookSecret = credentials.webhookSecret;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLog;
+    this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.apiHosts = [new URL(config.graphUrl).host];
+    this.downloadHosts = msTeamsDownloadHosts(config);
+    const timeouts = {
+      idleTimeoutMs: this.tuning.idleTimeoutMs,
+      connectTimeoutMs: this.tuning.connectTimeoutMs,
+    };
+    const auth = new MsTeamsAuth({
+      loginUrl: config.loginUrl,
+      graphUrl: config.graphUrl,
+      tenantId: config.tenantId,
+      clientId: credentials.clientId,
+      clientSecret: credentials.clientSecret,
+      key: `msteams/${config.id}`,
+      store: options.tokenStore,
+      clock: this.clock,
+      log: this.log,
+      leaseWaitMs: this.tuning.leaseWaitMs,
+      pollMs: this.tuning.leasePollMs,
+      refusalCooldownMs: this.tuning.refusalCooldownMs,
+      ...timeouts,
+    });
+    this.graph = new MsTeamsGraph({
+      sourceId: config.id,
+      clientId: credentials.clientId,
+      auth,
+      clock: this.clock,
+      log: this.log,
+      maxInlineWaitMs: this.tuning.maxInlineWaitMs,
+      maxThrottledAttempts: this.tuning.maxThrottledAttempts,
+      ...timeouts,
+    });
+  }
+
+  /** The Graph side of `ensureSubscriptions` for this source (same token, same throttling). */
+  subscriptionApi(): MsTeamsSubscriptionApi {
+    return new MsTeamsSubscriptionApi({
+      graph: this.graph,
+      graphUrl: this.config.graphUrl,
+      clock: this.clock,
+    });
+  }
+
+  // ------------------------------------------------------------ users in scope
+
+  /** The users whose recordings are archived, resolved to object ids; cached for `usersTtlMs`. */
+  async usersInScope(signal?: AbortSignal): Promise<ScopedUser[]> {
+    const now = this.clock.now().getTime();
+    if (this.scope && now - this.scope.atMs < this.tuning.usersTtlMs) return this.scope.users;
+    const users = this.config.users === 'all' ? await this.allUsers(signal) : await this.listedUsers(signal);
+    this.scope = { users, atMs: now };
+    return users;
+  }
+
+  private async allUsers(signal?: AbortSignal): Promise<ScopedUser[]> {
+    const users: ScopedUser[] = [];
+    const first = new URL('/v1.0/users', this.config.graphUrl);
+    first.searchParams.set('$select', 'id,userPrincipalName');
+    first.searchParams.set('$top', '999');
+    for await (const item of this.pages(first.href, signal)) {
+      const record = object(item);
+      const id = typeof record?.id === 'string' ? record.id : undefined;
+      if (!id) continue;
+      const upn = typeof record?.userPrincipalName === 'string' ? record.userPrincipalName : undefined;
+      users.push({ id, ...(upn ? { userPrincipalName: upn } : {}) });
+    }
+    if (users.length === 0) {
+      // "all" that finds nobody would archive nothing quietly: say so loudly instead.
+      throw new PermanentError(`msteams source ${this.sourceId}: users is "all" but /users lists nobody`);
+    }
+    return users;
+  }
+
+  private async listedUsers(signal?: AbortSignal): Promise<ScopedUser[]> {
+    const users: ScopedUser[] = [];
+    for (const entry of this.config.users as string[]) {
+      if (GUID.test(entry)) {
+        users.push({ id: entry.toLowerCase() });
+        continue;
+      }
+      const url = new URL(`/v1.0/users/${encodeURIComponent(entry)}`, this.config.graphUrl);
+      url.searchParams.set('$select', 'id,userPrincipalName');
+      const answer = await this.graph.get(url.href, this.apiHosts, { signal });
+      if (answer.status === 404) {
+        throw new PermanentError(
+          `msteams source ${this.sourceId}: user ${entry} does not exist in the tenant (fix "users" in the configuration)`,
+        );
+      }
+      const id = object(parseJsonBody(answer))?.id;
+      if (typeof id !== 'string') throw new TransientError(`Graph answered no id for user ${entry}`);
+      users.push({ id: id.toLowerCase(), userPrincipalName: entry });
+    }
+    return users;
+  }
+
+  /** Every item of a Graph collection, following `@odata.nextLink` (on the Graph host only). */
+  private async *pages(
+    firstUrl: string,
+    signal?: AbortSignal,
+    userId?: string,
+    notFound: 'throw' | 'skip' = 'throw',
+  ): AsyncIterable<unknown> {
+    const visited = new Set<string>();
+    let url: string | undefined = firstUrl;
+    while (url) {
+      if (visited.has(url) || visited.size >= MAX_PAGES) {
+        throw new TransientError(`Graph paging did not end (page ${visited.size + 1})`);
+      }
+      visited.add(url);
+      const answer = await this.graph.get(url, this.apiHosts, { signal, userId });
+      if (answer.status === 404) {
+        const detail = graphErrorDetail(answer.text);
+        if (notFound === 'throw')
+          throw this.graph.errorFor(404, answer.headers, answer.where, detail, userId);
+        this.log.warn('graph has no recordings collection for a user; skipped', {
+          sourceId: this.sourceId,
+          userId,
+          detail,
+        });
+        return;
+      }
+      const body = object(parseJsonBody(answer));
+      if (!body || !Array.isArray(body.value))
+        throw new TransientError('Graph collection has no value array');
+      yield* body.value;
+      const next = body['@odata.nextLink'];
+      url = typeof next === 'string' && next !== '' ? next : undefined;
+    }
+  }
+
+  // ------------------------------------------------------------ listing
+
+  /** Every recording created inside the window, per user in scope and per configured kind. */
+  async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
+    const users = await this.usersInScope(signal);
+    const seen = new Set<string>();
+    for (const user of users) {
+      for (const kind of this.config.recordings) {
+        const first = listRecordingsUrl(this.config.graphUrl, kind, user.id, window);
+        // Every tenant user includes accounts Teams knows nothing of; a user someone named must exist.
+        const notFound = this.config.users === 'all' ? 'skip' : 'throw';
+        for await (const item of this.pages(first, signal, user.id, notFound)) {
+          const recording = this.parse(item, kind, user.id);
+          if (!recording || seen.has(recording.recordingId)) continue;
+          if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
+          seen.add(recording.recordingId);
+          yield recording;
+        }
+      }
+    }
+  }
+
+  private parse(item: unknown, kind: MsTeamsRecordingKind, userId: string, containerId?: string) {
+    try {
+      return recordingFromCallRecording(item, { sourceId: this.sourceId, kind, userId, containerId });
+    } catch (error) {
+      this.log.warn('skipping malformed Teams callRecording', {
+        sourceId: this.sourceId,
+        kind,
+        reason: (error as Error).message,
+      });
+      return undefined;
+    }
+  }
+
+  // ------------------------------------------------------------ hints
+
+  /**
+   * The recording a notification named, from its metadata. Not ready while Graph does not answer for it
+   * yet (shortly after the notification); a recording whose organizer is outside `users` resolves to
+   * nothing.
+   */
+  async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
+    const reference = referenceOfHint(job);
+    if (!this.config.recordings.includes(reference.kind)) return [];
+    const answer = await this.graph.get(recordingUrl(this.config.graphUrl, reference), this.apiHosts, {
+      signal,
+      userId: reference.userId,
+    });
+    if (answer.status === 404) {
+      const sinceMs = this.clock.now().getTime() - Date.parse(job.eventTime);
+      if (sinceMs < this.tuning.hintNotFoundGraceMs) {
+        throw new NotReadyError(
+          `Teams recording ${shortId(reference.recordingId)} has no metadata yet (${graphErrorDetail(answer.text) ?? 'HTTP 404'})`,
+        );
+      }
+      this.log.warn('teams recording named by a notification was never found; nothing to archive', {
+        sourceId: this.sourceId,
+        kind: reference.kind,
+        recordingId: reference.recordingId,
+        notifiedAt: job.eventTime,
+      });
+      return [];
+    }
+    const metadata = parseJsonBody(answer);
+    const userId = (reference.userId ?? organizerOf(metadata)?.id)?.toLowerCase();
+    if (!userId) {
+      throw new PermanentError(
+        `Teams recording ${shortId(reference.recordingId)} names no organizer, so its content cannot be fetched`,
+      );
+    }
+    // With "all" every organizer is in scope: no need to page the whole directory for one hint.
+    const inScope =
+      this.config.users === 'all' || (await this.usersInScope(signal)).some((user) => user.id === userId);
+    if (!inScope) {
+      this.log.debug('teams recording of a user outside the scope; not archived', {
+        sourceId: this.sourceId,
+        recordingId: reference.recordingId,
+      });
+      return [];
+    }
+    const recording = this.parse(metadata, reference.kind, userId, reference.containerId);
+    if (!recording)
+      throw new PermanentError(`Teams recording ${shortId(reference.recordingId)} has malformed metadata`);
+    return [recording];
+  }
+
+  // ------------------------------------------------------------ content
+
+  /** Streams `…/recordings/{id}/content`, following Graph's redirect to an allowed content host. */
+  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+    const reference = referenceOf(recording);
+    const answer = await this.graph.open(
+      'GET',
+      contentUrl(this.config.graphUrl, reference),
+      this.downloadHosts,
+      {
+        signal,
+        userId: reference.userId,
+      },
+    );
+    if (answer.status === 404) {
+      const detail = await this.graph.describe(answer);
+      return this.throwForMissingContent(recording, reference, detail, signal);
+    }
+    if (answer.status < 200 || answer.status >= 300) {
+      const detail = await this.graph.describe(answer);
+      throw this.graph.errorFor(answer.status, answer.headers, answer.where, detail, reference.userId);
+    }
+    const length = answer.headers['content-length'];
+    const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
+    const headerType = answer.headers['content-type'];
+    const { head, body } = await peekHead(answer.body, SIGNATURE_BYTES);
+    const kind = detectMediaKind(head);
+    return {
+      body,
+      contentLength,
+      // Not media: the server's type is kept, and the verifier refuses the body with a clear reason.
+      contentType: kind === 'mp4' ? MSTEAMS_CONTENT_TYPE : (headerType ?? MSTEAMS_CONTENT_TYPE),
+    };
+  }
+
+  /**
+   * Content answered 404: the metadata decides. Gone too means the recording expired or was deleted at
+   * Teams; still there means Teams is still processing it, until `contentWaitHours` after its creation.
+   */
+  private async throwForMissingContent(
+    recording: SourceRecording,
+    reference: RecordingReference & { userId: string },
+    detail: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<never> {
+    const metadata = await this.graph.get(recordingUrl(this.config.graphUrl, reference), this.apiHosts, {
+      signal,
+      userId: reference.userId,
+    });
+    if (metadata.status === 404) {
+      throw new GoneAtSourceError(
+        `Teams recording ${shortId(recording.recordingId)} is gone at the source: its metadata and its content ` +
+          `answer 404 (expired, by default 120 days after the meeting or call, or deleted)`,
+      );
+    }
+    // Processing starts when the recording ends; a long meeting's creation time says little.
+    const waitedMs = this.clock.now().getTime() - (recording.endedAt ?? recording.startedAt).getTime();
+    if (waitedMs > this.config.contentWaitHours * 3_600_000) {
+      throw new PermanentError(
+        `Teams lists recording ${shortId(recording.recordingId)} but has served no content for it in ` +
+          `${this.config.contentWaitHours} hours (${detail ?? 'HTTP 404'})`,
+      );
+    }
+    throw new NotReadyError(
+      `Teams has no content yet for recording ${shortId(recording.recordingId)} (${detail ?? 'HTTP 404'}); still processing`,
+    );
+  }
+
+  // ------------------------------------------------------------ retention
+
+  async deleteRecording(recording: SourceRecording): Promise<'deleted' | 'already-gone'> {
+    throw new PermanentError(
+      `msteams source ${this.sourceId}: Graph offers no delete for Teams recordings through this API, so ` +
+        `recording ${shortId(recording.recordingId)} stays at Teams until its own expiry ` +
+        '(capabilities.delete is false; retention must skip this source)',
+    );
+  }
+
+  // ------------------------------------------------------------ webhooks
+
+  async handleWebhook(request: WebhookRequest): Promise<MsTeamsWebhookOutcome> {
+    return handleMsTeamsWebhook(request, {
+      sourceId: this.sourceId,
+      webhookSecret: this.webhookSecret,
+      tenantId: this.config.tenantId,
+      clock: this.clock,
+      log: this.log,
+    });
+  }
+}
+
+/** A log-friendly prefix of a Teams id (they run to ~270 characters). */
+function shortId(id: string): string {
+  return id.length > 40 ? `${id.slice(0, 40)}…` : id;
+}
+
+/** The reference a hint job carries (see `hintJobFor`); PermanentError when it is not one. */
+export function referenceOfHint(job: HintJob): RecordingReference {
+  const { kind, userId, callId, meetingId, recordingId } = job.hint;
+  if (kind !== 'adhocCalls' && kind !== 'onlineMeetings') {
+    throw new PermanentError(`Teams hint has an unknown kind "${String(kind).slice(0, 40)}"`);
+  }
+  const containerId = kind === 'adhocCalls' ? callId : meetingId;
+  if (!containerId || !recordingId) {
+    throw new InvalidInputError(
+      `Teams hint lacks its ${kind === 'adhocCalls' ? 'callId' : 'meetingId'} or recordingId`,
+    );
+  }
+  return { kind, containerId, recordingId, ...(userId ? { userId } : {}) };
+}
+
+/** Builds the adapter; what the providers registry calls for `provider: "msteams"`. */
+export function createMsTeamsSource(options: MsTeamsSourceOptions): MsTeamsSource {
+  return new MsTeamsSource(options);
+}

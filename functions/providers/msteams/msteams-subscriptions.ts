@@ -1,0 +1,183 @@
+/**
+ * The Graph side of `ensureSubscriptions` (core/subscriptions.ts) for Teams recordings: tenant-wide
+ * `created` subscriptions on `communications/adhocCalls/getAllRecordings` and
+ * `communications/onlineMeetings/getAllRecordings`, with both the notification and the lifecycle URL on
+ * our webhook route, the clientState set to the webhook secret, and the longest expiry Graph allows for
+ * callRecording (4,320 minutes). Renewal is a PATCH of `expirationDateTime`; reauthorization (after a
+ * `reauthorizationRequired` lifecycle event) is `POST /subscriptions/{id}/reauthorize`.
+ */
+import { PermanentError, TransientError } from '../../core/errors';
+import type { Clock } from '../../core/ports';
+import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
+import { errorForStatus, parseJsonBody } from '../http';
+import type { MsTeamsRecordingKind } from './msteams-config';
+import { type GraphTextAnswer, graphErrorDetail, type MsTeamsGraph } from './msteams-graph';
+
+/** The subscription resource of each recording kind. */
+export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<MsTeamsRecordingKind, string> = {
+  adhocCalls: 'communications/adhocCalls/getAllRecordings',
+  onlineMeetings: 'communications/onlineMeetings/getAllRecordings',
+};
+
+/** Graph's maximum lifetime of a callRecording subscription. */
+export const MSTEAMS_MAX_SUBSCRIPTION_MINUTES = 4_320;
+/**
+ * What callvault asks for: the maximum less a margin, so that our clock running a little ahead of
+ * Graph's never makes the request exceed the maximum (Graph refuses it then).
+ */
+export const MSTEAMS_SUBSCRIPTION_LIFETIME_MS = (MSTEAMS_MAX_SUBSCRIPTION_MINUTES - 10) * 60_000;
+/**
+ * `ensureSubscriptions`' `renewBeforeMs` for this provider: renew once less than 36 hours are left. Its
+ * default (3 days) exceeds the whole lifetime and would renew on every run. Run the subscriptions
+ * job at least every 12 hours so a subscription is renewed twice before it could expire.
+ */
+export const MSTEAMS_RENEW_BEFORE_MS = 36 * 3_600_000;
+
+/** The filters to pass to ensureSubscriptions for the configured kinds. */
+export function msTeamsSubscriptionFilters(kinds: readonly MsTeamsRecordingKind[]): string[] {
+  return kinds.map((kind) => MSTEAMS_SUBSCRIPTION_RESOURCES[kind]);
+}
+
+/** A listed resource as our filter: no leading slash, the documented spelling when it is one of ours. */
+export function normaliseResource(resource: string): string {
+  const bare = resource.trim().replace(/^\/+/, '');
+  const ours = Object.values(MSTEAMS_SUBSCRIPTION_RESOURCES).find(
+    (known) => known.toLowerCase() === bare.toLowerCase(),
+  );
+  return ours ?? bare;
+}
+
+type Json = Record<string, unknown>;
+
+const MAX_PAGES = 1_000;
+
+export interface MsTeamsSubscriptionApiOptions {
+  graph: MsTeamsGraph;
+  graphUrl: string;
+  clock: Clock;
+}
+
+export class MsTeamsSubscriptionApi implements SubscriptionApi {
+  private readonly apiHosts: string[];
+
+  constructor(private readonly options: MsTeamsSubscriptionApiOptions) {
+    this.apiHosts = [new URL(options.graphUrl).host];
+  }
+
+  private url(path: string): string {
+    return new URL(`/v1.0${path}`, this.options.graphUrl).href;
+  }
+
+  private remote(value: unknown): RemoteSubscription {
+    const body = value && typeof value === 'object' ? (value as Json) : {};
+    const id = typeof body.id === 'string' ? body.id : undefined;
+    if (!id) throw new TransientError('Graph subscription answer has no id');
+    const expiresAt =
+      typeof body.expirationDateTime === 'string' ? new Date(body.expirationDateTime) : undefined;
+    const valid = expiresAt && !Number.isNaN(expiresAt.getTime()) ? expiresAt : undefined;
+    const expired = valid !== undefined && valid.getTime() <= this.options.clock.now().getTime();
+    return {
+      id,
+      address: typeof body.notificationUrl === 'string' ? body.notificationUrl : '',
+      filter: normaliseResource(typeof body.resource === 'string' ? body.resource : ''),
+      // Graph has no status field: a subscription it still lists delivers until it expires.
+      status: expired ? 'expired' : 'active',
+      expiresAt: valid,
+    };
+  }
+
+  private fail(answer: GraphTextAnswer): never {
+    throw this.options.graph.errorFor(
+      answer.status,
+      answer.headers,
+      answer.where,
+      graphErrorDetail(answer.text),
+    );
+  }
+
+  async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
+    const found: RemoteSubscription[] = [];
+    let url: string | undefined = this.url('/subscriptions');
+    for (let page = 0; url; page++) {
+      if (page >= MAX_PAGES) throw new TransientError('Graph subscription paging did not end');
+      const answer = await this.options.graph.send('GET', url, this.apiHosts, undefined, signal);
+      if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+      const body = parseJsonBody({ ...answer }) as Json | null;
+      if (!body || !Array.isArray(body.value))
+        throw new TransientError('Graph subscription list has no value array');
+      for (const item of body.value) found.push(this.remote(item));
+      const next = body['@odata.nextLink'];
+      url = typeof next === 'string' && next !== '' ? next : undefined;
+    }
+    return found;
+  }
+
+  async create(
+    wanted: { address: string; filter: string; secret: string },
+    signal?: AbortSignal,
+  ): Promise<RemoteSubscription> {
+    const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
+    const answer = await this.options.graph.send(
+      'POST',
+      this.url('/subscriptions'),
+      this.apiHosts,
+      {
+        changeType: 'created',
+        notificationUrl: wanted.address,
+        // Above an hour's lifetime Graph requires it; both URLs are our one webhook route.
+        lifecycleNotificationUrl: wanted.address,
+        resource: wanted.filter,
+        expirationDateTime: expiration.toISOString(),
+        clientState: wanted.secret,
+      },
+      signal,
+    );
+    if (answer.status === 400) {
+      // Typically the validation handshake failed or the resource is refused: no retry fixes either.
+      throw new PermanentError(
+        `Graph refused the subscription on ${wanted.filter}: ${graphErrorDetail(answer.text) ?? 'HTTP 400'}`,
+      );
+    }
+    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+    return this.remote(parseJsonBody({ ...answer }));
+  }
+
+  async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
+    const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
+    const answer = await this.options.graph.send(
+      'PATCH',
+      this.url(`/subscriptions/${encodeURIComponent(subscription.id)}`),
+      this.apiHosts,
+      { expirationDateTime: expiration.toISOString() },
+      signal,
+    );
+    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+    return this.remote(parseJsonBody({ ...answer }));
+  }
+
+  /** After `reauthorizationRequired`: resumes delivery without changing the expiry. */
+  async reauthorize(subscriptionId: string, signal?: AbortSignal): Promise<'reauthorized' | 'gone'> {
+    const answer = await this.options.graph.send(
+      'POST',
+      this.url(`/subscriptions/${encodeURIComponent(subscriptionId)}/reauthorize`),
+      this.apiHosts,
+      {},
+      signal,
+    );
+    if (answer.status === 404) return 'gone';
+    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+    return 'reauthorized';
+  }
+
+  async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
+    const answer = await this.options.graph.send(
+      'DELETE',
+      this.url(`/subscriptions/${encodeURIComponent(subscription.id)}`),
+      this.apiHosts,
+      undefined,
+      signal,
+    );
+    if (answer.status === 404 || (answer.status >= 200 && answer.status < 300)) return;
+    throw errorForStatus(answer.status, answer.headers, answer.where, graphErrorDetail(answer.text));
+  }
+}

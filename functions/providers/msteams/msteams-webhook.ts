@@ -1,0 +1,287 @@
+/**
+ * `POST /webhooks/msteams/{sourceId}`: Graph change notifications and lifecycle notifications for the
+ * Teams recordings subscriptions (both URLs point here).
+ *
+ * - Validation: a request with a `validationToken` query parameter gets the decoded token back, 200,
+ *   `text/plain`, and nothing else is looked at (Graph sends it before the subscription exists).
+ * - Every notification's `clientState` must equal the source's webhookSecret, compared in constant time,
+ *   and a `tenantId` it names must be the configured tenant.
+ *   One that does not is dropped and counted; a delivery without a single valid notification is answered
+ *   403 and enqueues nothing.
+ * - A `created` notification about a recording becomes a hint job naming what its `resource` names (user
+ *   where present, call or meeting id, recording id); the worker then GETs the metadata. Resource data
+ *   (`includeResourceData`) is never needed and is ignored.
+ * - Lifecycle notifications (`subscriptionRemoved`, `reauthorizationRequired`, `missed`) enqueue nothing:
+ *   they are returned in `lifecycle` (and counted) for the caller to act on, answered 202.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
+import { type HintJob, JOB_VERSION } from '../../core/jobs';
+import type { Clock, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from '../../core/ports';
+import { parseRecordingResource, type RecordingReference } from './msteams-recordings';
+
+/** Refusal of a delivery with no valid clientState (or webhooks off); answered 403. */
+export class MsTeamsWebhookAuthError extends UnauthenticatedError {
+  readonly status = 403 as const;
+}
+
+export const MSTEAMS_LIFECYCLE_EVENTS = ['subscriptionRemoved', 'reauthorizationRequired', 'missed'] as const;
+export type MsTeamsLifecycleEventName = (typeof MSTEAMS_LIFECYCLE_EVENTS)[number];
+
+/** What the wiring must do for one lifecycle notification. */
+export type MsTeamsLifecycleAction =
+  /** Recreate the removed subscription now (ensureSubscriptions for this source), then sweep. */
+  | 'recreate-subscription-and-sweep'
+  /** POST /subscriptions/{id}/reauthorize, or renew it (PATCH), now. */
+  | 'reauthorize-subscription'
+  /** Notifications were lost: sweep this source's whole lookback window at once. */
+  | 'sweep-now';
+
+export interface MsTeamsLifecycleEvent {
+  event: MsTeamsLifecycleEventName;
+  subscriptionId: string;
+  action: MsTeamsLifecycleAction;
+}
+
+export const MSTEAMS_LIFECYCLE_ACTIONS: Record<MsTeamsLifecycleEventName, MsTeamsLifecycleAction> = {
+  subscriptionRemoved: 'recreate-subscription-and-sweep',
+  reauthorizationRequired: 'reauthorize-subscription',
+  missed: 'sweep-now',
+};
+
+/** Names of the counts in `WebhookOutcome.counts`, for the handler's metrics. */
+export const MSTEAMS_WEBHOOK_COUNTS = [
+  'recordingsHinted',
+  'duplicateNotifications',
+  'wrongClientState',
+  'wrongTenant',
+  'unrecognisedResources',
+  'ignoredNotifications',
+  'lifecycleSubscriptionRemoved',
+  'lifecycleReauthorizationRequired',
+  'lifecycleMissed',
+] as const;
+export type MsTeamsWebhookCounts = Record<(typeof MSTEAMS_WEBHOOK_COUNTS)[number], number>;
+
+/** handleWebhook's outcome, with the lifecycle events the wiring acts on. */
+export interface MsTeamsWebhookOutcome extends WebhookOutcome {
+  counts: Readonly<MsTeamsWebhookCounts>;
+  lifecycle: MsTeamsLifecycleEvent[];
+}
+
+export interface MsTeamsWebhookContext {
+  sourceId: string;
+  webhookSecret: string | undefined;
+  /** The configured tenant; a notification naming another one is dropped. */
+  tenantId?: string;
+  clock: Clock;
+  log: Log;
+}
+
+/** Graph's tokens are opaque but short; anything else is not echoed. */
+const VALIDATION_TOKEN = /^[\x20-\x7e]{1,1024}$/;
+const MAX_RESOURCE_LENGTH = 2048;
+
+const notificationSchema = z.looseObject({
+  subscriptionId: z.string().max(200).optional(),
+  clientState: z.string().nullish(),
+  changeType: z.string().optional(),
+  resource: z.string().optional(),
+  resourceData: z.unknown().optional(),
+  lifecycleEvent: z.string().optional(),
+  tenantId: z.string().optional(),
+});
+
+const collectionSchema = z.looseObject({ value: z.array(z.unknown()) });
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Constant-time equality whatever the lengths (equal-length digests). */
+export function clientStateMatches(received: string | null | undefined, secret: string): boolean {
+  if (typeof received !== 'string') return false;
+  return timingSafeEqual(digest(received), digest(secret));
+}
+
+function emptyCounts(): MsTeamsWebhookCounts {
+  return Object.fromEntries(MSTEAMS_WEBHOOK_COUNTS.map((name) => [name, 0])) as MsTeamsWebhookCounts;
+}
+
+function reply(status: number, body: Record<string, unknown>): WebhookResponse {
+  return { status, contentType: 'application/json', body: JSON.stringify(body) };
+}
+
+function isLifecycleEvent(value: string): value is MsTeamsLifecycleEventName {
+  return (MSTEAMS_LIFECYCLE_EVENTS as readonly string[]).includes(value);
+}
+
+/** The reference a notification names: its `resource`, else `resourceData['@odata.id']`, with `resourceData.id`. */
+function referenceOfNotification(
+  notification: z.infer<typeof notificationSchema>,
+): RecordingReference | undefined {
+  const data =
+    notification.resourceData && typeof notification.resourceData === 'object'
+      ? (notification.resourceData as Record<string, unknown>)
+      : undefined;
+  const candidates = [
+    notification.resource,
+    typeof data?.['@odata.id'] === 'string' ? data['@odata.id'] : undefined,
+  ];
+  for (const candidate of candidates) {
+    if (!candidate || candidate.length > MAX_RESOURCE_LENGTH) continue;
+    const reference = parseRecordingResource(candidate);
+    if (reference) return reference;
+  }
+  return undefined;
+}
+
+/** The hint job for one recording notification: a pure function of it, so redeliveries make the same job. */
+export function hintJobFor(reference: RecordingReference, sourceId: string, receivedAt: Date): HintJob {
+  const hint: Record<string, string> = {
+    kind: reference.kind,
+    recordingId: reference.recordingId,
+    [reference.kind === 'adhocCalls' ? 'callId' : 'meetingId']: reference.containerId,
+  };
+  if (reference.userId) hint.userId = reference.userId;
+  return {
+    v: JOB_VERSION,
+    type: 'hint',
+    provider: 'msteams',
+    sourceId,
+    eventTime: receivedAt.toISOString(),
+    hint,
+  };
+}
+
+export function handleMsTeamsWebhook(
+  request: WebhookRequest,
+  context: MsTeamsWebhookContext,
+): MsTeamsWebhookOutcome {
+  const counts = emptyCounts();
+  const validationToken = request.query.validationToken;
+  if (validationToken !== undefined) {
+    if (!VALIDATION_TOKEN.test(validationToken)) {
+      throw new InvalidInputError('validationToken must be 1-1024 printable ASCII characters');
+    }
+    // Plain text, exactly as decoded: Graph refuses an encoded or wrapped token.
+    return {
+      response: { status: 200, contentType: 'text/plain; charset=utf-8', body: validationToken },
+      jobs: [],
+      counts,
+      lifecycle: [],
+    };
+  }
+  const { sourceId, webhookSecret, log } = context;
+  if (!webhookSecret) {
+    throw new MsTeamsWebhookAuthError(
+      "webhooks are disabled for this source: no webhookSecret (the subscriptions' clientState) is configured",
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(request.body);
+  } catch {
+    throw new InvalidInputError('Teams notification body is not JSON');
+  }
+  const collection = collectionSchema.safeParse(value);
+  if (!collection.success || collection.data.value.length === 0) {
+    throw new InvalidInputError(
+      'Teams notification body is not a changeNotificationCollection (no "value" array)',
+    );
+  }
+
+  const receivedAt = context.clock.now();
+  const jobs: HintJob[] = [];
+  const lifecycle: MsTeamsLifecycleEvent[] = [];
+  const seen = new Set<string>();
+  let valid = 0;
+  for (const raw of collection.data.value) {
+    const parsed = notificationSchema.safeParse(raw);
+    if (!parsed.success || !clientStateMatches(parsed.data.clientState, webhookSecret)) {
+      counts.wrongClientState += 1;
+      continue;
+    }
+    const notification = parsed.data;
+    if (
+      context.tenantId &&
+      notification.tenantId &&
+      notification.tenantId.toLowerCase() !== context.tenantId.toLowerCase()
+    ) {
+      counts.wrongTenant += 1;
+      continue;
+    }
+    valid += 1;
+    if (notification.lifecycleEvent !== undefined) {
+      const event = notification.lifecycleEvent;
+      if (!isLifecycleEvent(event) || !notification.subscriptionId) {
+        counts.ignoredNotifications += 1;
+        continue;
+      }
+      if (event === 'subscriptionRemoved') counts.lifecycleSubscriptionRemoved += 1;
+      else if (event === 'reauthorizationRequired') counts.lifecycleReauthorizationRequired += 1;
+      else counts.lifecycleMissed += 1;
+      const duplicate = lifecycle.some(
+        (known) => known.event === event && known.subscriptionId === notification.subscriptionId,
+      );
+      if (!duplicate) {
+        lifecycle.push({
+          event,
+          subscriptionId: notification.subscriptionId,
+          action: MSTEAMS_LIFECYCLE_ACTIONS[event],
+        });
+      }
+      log.warn('teams subscription lifecycle event', {
+        sourceId,
+        event,
+        subscriptionId: notification.subscriptionId,
+        action: MSTEAMS_LIFECYCLE_ACTIONS[event],
+      });
+      continue;
+    }
+    if (notification.changeType?.toLowerCase() !== 'created') {
+      counts.ignoredNotifications += 1;
+      continue;
+    }
+    const reference = referenceOfNotification(notification);
+    if (!reference) {
+      counts.unrecognisedResources += 1;
+      log.warn('teams notification names no recording; ignored', {
+        sourceId,
+        subscriptionId: notification.subscriptionId,
+        resource: notification.resource?.slice(0, 120),
+      });
+      continue;
+    }
+    const identity = `${reference.kind}|${reference.containerId}|${reference.recordingId}`;
+    if (seen.has(identity)) {
+      counts.duplicateNotifications += 1;
+      continue;
+    }
+    seen.add(identity);
+    jobs.push(hintJobFor(reference, sourceId, receivedAt));
+    counts.recordingsHinted += 1;
+  }
+  if (counts.wrongClientState > 0) {
+    log.warn('teams notifications dropped: wrong clientState', {
+      sourceId,
+      dropped: counts.wrongClientState,
+    });
+  }
+  if (valid === 0) {
+    // Answered rather than thrown, so the dropped notifications still reach the metrics.
+    return {
+      response: reply(403, { message: 'no notification in the delivery carries the expected clientState' }),
+      jobs: [],
+      counts,
+      lifecycle: [],
+    };
+  }
+  return {
+    response: reply(202, { accepted: true, jobs: jobs.length }),
+    jobs,
+    counts,
+    lifecycle,
+  };
+}

@@ -1,0 +1,1042 @@
+/**
+ * An HTTP simulator of what the Teams recordings source uses of Microsoft Graph, as documented: the Entra
+ * token endpoint (client credentials), `/users` with paging, per-user `adhocCalls/getAllRecordings` and
+ * `onlineMeetings/getAllRecordings` with their function parameters and `@odata.nextLink`, callRecording
+ * metadata by user and tenant-wide, `…/content` answered with a 302 to a separate "SharePoint" host that
+ * serves generated MP4 bytes of any size, and subscriptions with the validation handshake (both URLs),
+ * the 4,320-minute lifetime, `created` notifications in both resource forms, and lifecycle events.
+ * Faults: 429/503 storms with Retry-After, resets mid-body, content not ready yet (processing), expired
+ * recordings (metadata and content 404), and the application access policy 403. Used by tests and demos;
+ * it holds no real data.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Clock } from '../core/ports';
+import { systemClock } from '../core/ports';
+import { syntheticMp4Chunks, syntheticMp4Sha256 } from './msteams-sandbox-media';
+
+export const SANDBOX_TEAMS_TENANT_ID = '2432b57b-0abd-43db-aa7b-16eadd115d34';
+export const SANDBOX_TEAMS_CLIENT_ID = '9f3c2a41-7d5e-4b8a-a0c1-3e2f6d7b8c90';
+export const MAX_SUBSCRIPTION_MINUTES = 4_320;
+export const ACCESS_POLICY_MESSAGE = 'No application access policy found for this app.';
+
+export type TeamsKind = 'adhocCalls' | 'onlineMeetings';
+export type TeamsRoute = 'token' | 'users' | 'list' | 'metadata' | 'content' | 'download' | 'subscriptions';
+export type LifecycleEventName = 'subscriptionRemoved' | 'reauthorizationRequired' | 'missed';
+
+export type TeamsFault =
+  /** 429 (default) or 503 with Retry-After, Graph's throttling answer. */
+  | { kind: 'throttle'; status?: 429 | 503; retryAfterSeconds?: number }
+  /** Sends `afterBytes` (default half) of the content, then resets the connection. */
+  | { kind: 'reset-mid-body'; afterBytes?: number };
+
+export interface TeamsFaultTarget {
+  routes?: TeamsRoute | readonly TeamsRoute[];
+  /** How many matching requests it affects; default 1, `Infinity` until cleared. */
+  times?: number;
+}
+
+export interface TeamsSandboxUser {
+  id: string;
+  userPrincipalName: string;
+  displayName: string;
+  /** An application access policy covers this user; otherwise recordings answer 403. */
+  policyGranted: boolean;
+}
+
+export interface TeamsSandboxRecording {
+  id: string;
+  kind: TeamsKind;
+  /** The organizer (meeting) or initiator (ad hoc call). */
+  organizerId: string;
+  /** The call id or meeting id. */
+  containerId: string;
+  createdDateTime: string;
+  endDateTime: string;
+  contentCorrelationId: string;
+  size: number;
+  seed: string;
+  /** Content answers 404 until ready (Teams still processing it). */
+  ready: boolean;
+  /** Gone at Teams (expired or deleted): metadata and content answer 404, listings omit it. */
+  expired: boolean;
+}
+
+export interface AddRecordingInput {
+  kind?: TeamsKind;
+  organizerId: string;
+  createdAt: Date;
+  durationSeconds?: number;
+  size?: number;
+  ready?: boolean;
+  /** Reuse a call or meeting id (several recordings of one meeting). */
+  containerId?: string;
+  /** Shape the recording id (ids of one organizer share long prefixes at Teams). */
+  id?: string;
+}
+
+export interface TeamsSubscriptionView {
+  id: string;
+  resource: string;
+  changeType: string;
+  notificationUrl: string;
+  lifecycleNotificationUrl?: string;
+  expirationDateTime: string;
+  clientState?: string;
+  reauthorizations: number;
+}
+
+export interface TeamsDelivery {
+  subscriptionId: string;
+  status?: number;
+  error?: string;
+}
+
+export interface TeamsRequestLogEntry {
+  server: 'graph' | 'content';
+  method: string;
+  path: string;
+  route: TeamsRoute | 'other';
+  /** The Authorization scheme (`Bearer`), if any; never its value. */
+  authorization?: string;
+  status: number;
+}
+
+export interface TeamsSandboxCounters {
+  tokenRequests: number;
+  userRequests: number;
+  listRequests: number;
+  metadataRequests: number;
+  contentRequests: number;
+  downloads: number;
+  throttled: number;
+  validations: number;
+  deliveries: number;
+  /** Bytes the content host has written to sockets so far (all downloads). */
+  contentBytesSent: number;
+}
+
+export interface TeamsSandboxOptions {
+  host?: string;
+  /** Host name of the content ("SharePoint") origin; default `localhost`, another name than Graph's. */
+  contentHost?: string;
+  tenantId?: string;
+  clientId?: string;
+  clientSecret?: string;
+  accessTokenTtlSeconds?: number;
+  /** Items per page of recording listings and of /users. Default 2, so paging is exercised. */
+  pageSize?: number;
+  /** How long a subscription's validation request may take. Default 10 s, Graph's figure. */
+  validationTimeoutMs?: number;
+  clock?: Clock;
+}
+
+export interface TeamsSandbox {
+  /** Graph and login origin (`graphUrl`, `loginUrl`), e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** The content origin Graph redirects to, e.g. `http://localhost:41235`. */
+  readonly contentUrl: string;
+  readonly tenantId: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly counters: Readonly<TeamsSandboxCounters>;
+  readonly requestLog: readonly TeamsRequestLogEntry[];
+  addUser(input: {
+    userPrincipalName: string;
+    displayName?: string;
+    policyGranted?: boolean;
+    id?: string;
+  }): TeamsSandboxUser;
+  setPolicyGranted(userId: string, granted: boolean): void;
+  addRecording(input: AddRecordingInput): TeamsSandboxRecording;
+  recording(id: string): TeamsSandboxRecording;
+  /** Teams finished processing: the content is served from now on. */
+  setReady(id: string, ready: boolean): void;
+  /** Teams' own expiry (120 days by default) or a deletion removed the recording. */
+  expire(id: string): void;
+  expectedSha256(id: string): string;
+  subscriptions(): TeamsSubscriptionView[];
+  /** Delivers a `created` notification for the recording to every matching subscription. */
+  notifyRecording(id: string, options?: { withUser?: boolean }): Promise<TeamsDelivery[]>;
+  /** Sends a lifecycle notification to the subscription's lifecycle URL; `subscriptionRemoved` removes it. */
+  sendLifecycleEvent(subscriptionId: string, event: LifecycleEventName): Promise<TeamsDelivery>;
+  /** The sandbox's clock passed the expiry: the subscription is gone. */
+  dropExpiredSubscriptions(): void;
+  injectFault(fault: TeamsFault, target?: TeamsFaultTarget): { readonly hits: number; cancel(): void };
+  clearFaults(): void;
+  close(): Promise<void>;
+}
+
+class Reply {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {}
+}
+
+const json = (status: number, body: unknown, headers?: Record<string, string>) =>
+  new Reply(status, body, headers);
+const graphError = (status: number, code: string, message: string, headers?: Record<string, string>) =>
+  json(
+    status,
+    { error: { code, message, innerError: { date: new Date().toISOString(), 'request-id': randomUUID() } } },
+    headers,
+  );
+
+const DEFAULT_FAULT_ROUTES: Record<TeamsFault['kind'], readonly TeamsRoute[]> = {
+  throttle: ['users', 'list', 'metadata', 'content', 'subscriptions'],
+  'reset-mid-body': ['download'],
+};
+
+const SUBSCRIBABLE: Record<string, TeamsKind> = {
+  'communications/adhoccalls/getallrecordings': 'adhocCalls',
+  'communications/onlinemeetings/getallrecordings': 'onlineMeetings',
+};
+
+/** A Teams-like opaque id: base64 of a long, organizer-prefixed string (~270 characters). */
+function teamsId(prefix: string, unique: string): string {
+  return Buffer.from(`${prefix}${unique}`, 'utf8').toString('base64');
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** POSTs JSON or plain text to a receiver; resolves with its status and body (never throws). */
+function post(
+  url: string,
+  body: string,
+  contentType: string,
+  timeoutMs: number,
+): Promise<{ status?: number; contentType?: string; text: string; error?: string }> {
+  return new Promise((resolve) => {
+    const request = http.request(url, {
+      method: 'POST',
+      headers: { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)) },
+    });
+    const timer = setTimeout(() => {
+      request.destroy();
+      resolve({ text: '', error: `no answer within ${timeoutMs} ms` });
+    }, timeoutMs);
+    request.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        clearTimeout(timer);
+        resolve({
+          status: response.statusCode,
+          contentType: response.headers['content-type'],
+          text: Buffer.concat(chunks).toString('utf8'),
+        });
+      });
+      response.on('error', (error) => {
+        clearTimeout(timer);
+        resolve({ text: '', error: error.message });
+      });
+    });
+    request.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ text: '', error: error.message });
+    });
+    request.end(body);
+  });
+}
+
+interface SubscriptionState extends TeamsSubscriptionView {
+  expiresAtMs: number;
+}
+
+export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Promise<TeamsSandbox> {
+  const clock = options.clock ?? systemClock;
+  const nowMs = () => clock.now().getTime();
+  const tenantId = options.tenantId ?? SANDBOX_TEAMS_TENANT_ID;
+  const clientId = options.clientId ?? SANDBOX_TEAMS_CLIENT_ID;
+  const clientSecret = options.clientSecret ?? `sandbox~secret.${randomBytes(12).toString('base64url')}`;
+  const tokenTtlSeconds = options.accessTokenTtlSeconds ?? 3599;
+  const pageSize = options.pageSize ?? 2;
+  const validationTimeoutMs = options.validationTimeoutMs ?? 10_000;
+  const listenHost = options.host ?? '127.0.0.1';
+
+  const users = new Map<string, TeamsSandboxUser>();
+  const recordings = new Map<string, TeamsSandboxRecording>();
+  const order: string[] = [];
+  const tokens = new Map<string, number>();
+  const tempauth = new Map<string, string>();
+  const subscriptionStates = new Map<string, SubscriptionState>();
+  const requestLog: TeamsRequestLogEntry[] = [];
+  const counters: TeamsSandboxCounters = {
+    tokenRequests: 0,
+    userRequests: 0,
+    listRequests: 0,
+    metadataRequests: 0,
+    contentRequests: 0,
+    downloads: 0,
+    throttled: 0,
+    validations: 0,
+    deliveries: 0,
+    contentBytesSent: 0,
+  };
+  let faults: { fault: TeamsFault; routes: Set<TeamsRoute>; remaining: number; hits: number }[] = [];
+  let serial = 0;
+  const origins = { graph: '', content: '' };
+
+  const userOf = (idOrUpn: string): TeamsSandboxUser | undefined =>
+    users.get(idOrUpn.toLowerCase()) ??
+    [...users.values()].find((user) => user.userPrincipalName.toLowerCase() === idOrUpn.toLowerCase());
+
+  function takeFault(route: TeamsRoute): TeamsFault | undefined {
+    const entry = faults.find((candidate) => candidate.remaining > 0 && candidate.routes.has(route));
+    if (!entry) return undefined;
+    entry.remaining -= 1;
+    entry.hits += 1;
+    if (entry.remaining <= 0) faults = faults.filter((candidate) => candidate !== entry);
+    return entry.fault;
+  }
+
+  function metadataOf(recording: TeamsSandboxRecording): Record<string, unknown> {
+    const user = users.get(recording.organizerId);
+    const path = `users/${recording.organizerId}/${recording.kind}/${recording.containerId}/recordings/${recording.id}`;
+    return {
+      '@odata.type': '#microsoft.graph.callRecording',
+      id: recording.id,
+      ...(recording.kind === 'adhocCalls'
+        ? { callId: recording.containerId }
+        : { meetingId: recording.containerId }),
+      contentCorrelationId: recording.contentCorrelationId,
+      createdDateTime: recording.createdDateTime,
+      endDateTime: recording.endDateTime,
+      recordingContentUrl: `${origins.graph}/v1.0/${path}/content`,
+      meetingOrganizer: {
+        application: null,
+        device: null,
+        user: {
+          '@odata.type': '#microsoft.graph.teamworkUserIdentity',
+          id: recording.organizerId,
+          displayName: user?.displayName ?? null,
+          userIdentityType: 'aadUser',
+          tenantId,
+        },
+      },
+    };
+  }
+
+  // ------------------------------------------------------------ routes
+
+  function token(form: URLSearchParams, path: string): Reply {
+    counters.tokenRequests += 1;
+    if (path !== `/${tenantId}/oauth2/v2.0/token`) {
+      return json(400, {
+        error: 'invalid_request',
+        error_description: `AADSTS90002: Tenant '${path.split('/')[1]}' not found.`,
+      });
+    }
+    if (form.get('grant_type') !== 'client_credentials') {
+      return json(400, {
+        error: 'unsupported_grant_type',
+        error_description: 'AADSTS70003: unsupported grant type',
+      });
+    }
+    if (form.get('client_id') !== clientId) {
+      return json(400, {
+        error: 'unauthorized_client',
+        error_description: `AADSTS700016: Application with identifier '${form.get('client_id')}' was not found in the directory.`,
+      });
+    }
+    if (form.get('client_secret') !== clientSecret) {
+      return json(401, {
+        error: 'invalid_client',
+        error_description: 'AADSTS7000215: Invalid client secret provided.',
+      });
+    }
+    if (form.get('scope') !== `${origins.graph}/.default`) {
+      return json(400, {
+        error: 'invalid_scope',
+        error_description: 'AADSTS1002012: The provided value for scope is not valid.',
+      });
+    }
+    const accessToken = `eyJ0eXAiOiJKV1Qi.${randomBytes(24).toString('base64url')}`;
+    tokens.set(accessToken, nowMs() + tokenTtlSeconds * 1000);
+    return json(200, {
+      token_type: 'Bearer',
+      expires_in: tokenTtlSeconds,
+      ext_expires_in: tokenTtlSeconds,
+      access_token: accessToken,
+    });
+  }
+
+  function authorised(request: IncomingMessage): boolean {
+    const bearer = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    const expiresAt = bearer ? tokens.get(bearer) : undefined;
+    return expiresAt !== undefined && expiresAt > nowMs();
+  }
+
+  function page(items: unknown[], url: URL, context: string): Reply {
+    const skip = Number(url.searchParams.get('$skiptoken') ?? '0') || 0;
+    const slice = items.slice(skip, skip + pageSize);
+    const body: Record<string, unknown> = { '@odata.context': context, value: slice };
+    if (skip + pageSize < items.length) {
+      const next = new URL(url.href);
+      next.searchParams.set('$skiptoken', String(skip + pageSize));
+      body['@odata.nextLink'] = `${origins.graph}${next.pathname}${next.search}`;
+    }
+    return json(200, body);
+  }
+
+  function policyRefusal(user: TeamsSandboxUser | undefined): Reply | undefined {
+    if (user && !user.policyGranted) return graphError(403, 'Forbidden', ACCESS_POLICY_MESSAGE);
+    return undefined;
+  }
+
+  /** `getAllRecordings(userId='…',startDateTime=…,endDateTime=…)` parameters. */
+  function functionParameters(text: string): Map<string, string> {
+    const parameters = new Map<string, string>();
+    for (const part of text.split(',')) {
+      const [name, ...rest] = part.split('=');
+      if (!name || rest.length === 0) continue;
+      parameters.set(
+        name.trim(),
+        rest
+          .join('=')
+          .trim()
+          .replace(/^'(.*)'$/, '$1')
+          .replace(/''/g, "'"),
+      );
+    }
+    return parameters;
+  }
+
+  function list(kind: TeamsKind, userRef: string, parameterText: string, url: URL): Reply {
+    counters.listRequests += 1;
+    const user = userOf(userRef);
+    if (!user) return graphError(404, 'NotFound', `User ${userRef} not found`);
+    const refusal = policyRefusal(user);
+    if (refusal) return refusal;
+    const parameters = functionParameters(parameterText);
+    const organizer = parameters.get(kind === 'adhocCalls' ? 'userId' : 'meetingOrganizerUserId');
+    if (!organizer) {
+      return graphError(
+        400,
+        'BadRequest',
+        `The ${kind === 'adhocCalls' ? 'userId' : 'meetingOrganizerUserId'} parameter is required.`,
+      );
+    }
+    const organizerUser = userOf(organizer);
+    const fromMs = parameters.has('startDateTime')
+      ? Date.parse(parameters.get('startDateTime') ?? '')
+      : Number.NEGATIVE_INFINITY;
+    const toMs = parameters.has('endDateTime')
+      ? Date.parse(parameters.get('endDateTime') ?? '')
+      : Number.POSITIVE_INFINITY;
+    if (Number.isNaN(fromMs) || Number.isNaN(toMs))
+      return graphError(400, 'BadRequest', 'Invalid DateTimeOffset parameter.');
+    const items = order
+      .map((id) => recordings.get(id) as TeamsSandboxRecording)
+      .filter(
+        (recording) =>
+          recording.kind === kind &&
+          !recording.expired &&
+          recording.organizerId === organizerUser?.id &&
+          Date.parse(recording.createdDateTime) >= fromMs &&
+          Date.parse(recording.createdDateTime) < toMs,
+      )
+      .map(metadataOf);
+    return page(items, url, `${origins.graph}/v1.0/$metadata#Collection(callRecording)`);
+  }
+
+  function findRecording(kind: TeamsKind, containerId: string, recordingId: string) {
+    const recording = recordings.get(recordingId);
+    if (!recording || recording.kind !== kind || recording.containerId !== containerId || recording.expired)
+      return undefined;
+    return recording;
+  }
+
+  function recordingRoute(
+    kind: TeamsKind,
+    userRef: string | undefined,
+    containerId: string,
+    recordingId: string,
+    content: boolean,
+  ): Reply {
+    if (content) counters.contentRequests += 1;
+    else counters.metadataRequests += 1;
+    const user = userRef === undefined ? undefined : userOf(userRef);
+    if (userRef !== undefined && !user) return graphError(404, 'NotFound', `User ${userRef} not found`);
+    const recording = findRecording(kind, containerId, recordingId);
+    const refusal = policyRefusal(user ?? (recording ? users.get(recording.organizerId) : undefined));
+    if (refusal) return refusal;
+    if (!recording || (user && recording.organizerId !== user.id)) {
+      return graphError(404, 'NotFound', 'The requested recording was not found.');
+    }
+    if (!content)
+      return json(200, {
+        '@odata.context': `${origins.graph}/v1.0/$metadata#callRecording`,
+        ...metadataOf(recording),
+      });
+    if (!recording.ready) return graphError(404, 'NotFound', 'Recording content is not available yet.');
+    const auth = randomBytes(18).toString('base64url');
+    tempauth.set(auth, recording.id);
+    const unique = createHash('sha256').update(recording.id).digest('hex').slice(0, 32);
+    return new Reply(302, '', {
+      location: `${origins.content}/personal/sandbox/_layouts/15/download.aspx?UniqueId=${unique}&tempauth=${auth}`,
+    });
+  }
+
+  async function createSubscription(body: string): Promise<Reply> {
+    let input: Record<string, unknown>;
+    try {
+      input = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return graphError(400, 'BadRequest', 'Invalid request body.');
+    }
+    const resource = String(input.resource ?? '').replace(/^\/+/, '');
+    if (!SUBSCRIBABLE[resource.toLowerCase()]) {
+      return graphError(400, 'ExtensionError', `Resource '${resource}' is not supported.`);
+    }
+    if (input.changeType !== 'created')
+      return graphError(400, 'ExtensionError', 'Only changeType created is supported.');
+    const expiresAtMs = Date.parse(String(input.expirationDateTime ?? ''));
+    if (Number.isNaN(expiresAtMs) || expiresAtMs <= nowMs()) {
+      return graphError(400, 'ExtensionError', 'expirationDateTime must be in the future.');
+    }
+    if (expiresAtMs > nowMs() + MAX_SUBSCRIPTION_MINUTES * 60_000) {
+      return graphError(
+        400,
+        'ExtensionError',
+        `Subscription expiration can only be ${MAX_SUBSCRIPTION_MINUTES} minutes in the future.`,
+      );
+    }
+    const notificationUrl = typeof input.notificationUrl === 'string' ? input.notificationUrl : '';
+    const lifecycleUrl =
+      typeof input.lifecycleNotificationUrl === 'string' ? input.lifecycleNotificationUrl : undefined;
+    if (!lifecycleUrl && expiresAtMs > nowMs() + 3_600_000) {
+      return graphError(
+        400,
+        'ValidationError',
+        'lifecycleNotificationUrl is required for subscription creation on this resource when the expirationDateTime value exceeds 1 hour.',
+      );
+    }
+    for (const url of [notificationUrl, ...(lifecycleUrl ? [lifecycleUrl] : [])]) {
+      const validationToken = `Validation: Testing client application reachability for subscription Request-Id: ${randomUUID()}`;
+      counters.validations += 1;
+      const target = new URL(url);
+      target.searchParams.set('validationToken', validationToken);
+      const answer = await post(target.href, '', 'text/plain; charset=utf-8', validationTimeoutMs);
+      const ok =
+        answer.status === 200 &&
+        /^text\/plain/i.test(answer.contentType ?? '') &&
+        answer.text === validationToken;
+      if (!ok) {
+        return graphError(
+          400,
+          'ValidationError',
+          `Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request. (${answer.error ?? `HTTP ${answer.status}`})`,
+        );
+      }
+    }
+    const state: SubscriptionState = {
+      id: randomUUID(),
+      resource,
+      changeType: 'created',
+      notificationUrl,
+      lifecycleNotificationUrl: lifecycleUrl,
+      expirationDateTime: new Date(expiresAtMs).toISOString(),
+      expiresAtMs,
+      clientState: typeof input.clientState === 'string' ? input.clientState : undefined,
+      reauthorizations: 0,
+    };
+    subscriptionStates.set(state.id, state);
+    return json(201, subscriptionBody(state));
+  }
+
+  function subscriptionBody(state: SubscriptionState): Record<string, unknown> {
+    // Graph never returns the clientState it holds.
+    return {
+      '@odata.context': `${origins.graph}/v1.0/$metadata#subscriptions/$entity`,
+      id: state.id,
+      resource: state.resource,
+      applicationId: clientId,
+      changeType: state.changeType,
+      clientState: null,
+      notificationUrl: state.notificationUrl,
+      lifecycleNotificationUrl: state.lifecycleNotificationUrl ?? null,
+      expirationDateTime: state.expirationDateTime,
+      includeResourceData: false,
+    };
+  }
+
+  function updateSubscription(id: string, body: string): Reply {
+    const state = subscriptionStates.get(id);
+    if (!state) return graphError(404, 'ResourceNotFound', 'The object was not found.');
+    let input: Record<string, unknown> = {};
+    try {
+      input = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return graphError(400, 'BadRequest', 'Invalid request body.');
+    }
+    const expiresAtMs = Date.parse(String(input.expirationDateTime ?? ''));
+    if (
+      Number.isNaN(expiresAtMs) ||
+      expiresAtMs <= nowMs() ||
+      expiresAtMs > nowMs() + MAX_SUBSCRIPTION_MINUTES * 60_000
+    ) {
+      return graphError(400, 'ExtensionError', 'Invalid expirationDateTime.');
+    }
+    state.expiresAtMs = expiresAtMs;
+    state.expirationDateTime = new Date(expiresAtMs).toISOString();
+    state.reauthorizations += 1;
+    return json(200, subscriptionBody(state));
+  }
+
+  async function routeGraph(
+    method: string,
+    url: URL,
+    body: string,
+  ): Promise<
+    { route: TeamsRoute | 'other'; handle: () => Reply | Promise<Reply>; bearer: boolean } | undefined
+  > {
+    const path = url.pathname;
+    if (method === 'POST' && /\/oauth2\/v2\.0\/token$/.test(path)) {
+      return { route: 'token', bearer: false, handle: () => token(new URLSearchParams(body), path) };
+    }
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      return undefined;
+    }
+    if (method === 'GET' && path === '/v1.0/users') {
+      return {
+        route: 'users',
+        bearer: true,
+        handle: () => {
+          counters.userRequests += 1;
+          const all = [...users.values()].map(({ id, userPrincipalName, displayName }) => ({
+            id,
+            userPrincipalName,
+            displayName,
+          }));
+          return page(all, url, `${origins.graph}/v1.0/$metadata#users`);
+        },
+      };
+    }
+    const segments = path
+      .split('/')
+      .slice(1)
+      .map((segment) => {
+        try {
+          return decodeURIComponent(segment);
+        } catch {
+          return segment;
+        }
+      });
+    if (method === 'GET' && segments.length === 3 && segments[0] === 'v1.0' && segments[1] === 'users') {
+      return {
+        route: 'users',
+        bearer: true,
+        handle: () => {
+          counters.userRequests += 1;
+          const user = userOf(segments[2] ?? '');
+          if (!user)
+            return graphError(404, 'Request_ResourceNotFound', `Resource '${segments[2]}' does not exist.`);
+          return json(200, {
+            id: user.id,
+            userPrincipalName: user.userPrincipalName,
+            displayName: user.displayName,
+          });
+        },
+      };
+    }
+    const listing = /^\/v1\.0\/users\/([^/]+)\/(adhocCalls|onlineMeetings)\/getAllRecordings\((.*)\)$/.exec(
+      decoded,
+    );
+    if (method === 'GET' && listing) {
+      const [, userRef, kind, parameters] = listing;
+      return {
+        route: 'list',
+        bearer: true,
+        handle: () => list(kind as TeamsKind, userRef ?? '', parameters ?? '', url),
+      };
+    }
+    const byUser = segments[0] === 'v1.0' && segments[1] === 'users';
+    const tenantWide = segments[0] === 'v1.0' && segments[1] === 'communications';
+    if (method === 'GET' && (byUser || tenantWide)) {
+      const rest = byUser ? segments.slice(3) : segments.slice(2);
+      const [kind, containerId, recordingsWord, recordingId, contentWord, ...extra] = rest;
+      if (
+        (kind === 'adhocCalls' || kind === 'onlineMeetings') &&
+        containerId &&
+        recordingsWord === 'recordings' &&
+        recordingId &&
+        (contentWord === undefined || contentWord === 'content') &&
+        extra.length === 0
+      ) {
+        const content = contentWord === 'content';
+        return {
+          route: content ? 'content' : 'metadata',
+          bearer: true,
+          handle: () =>
+            recordingRoute(kind, byUser ? segments[2] : undefined, containerId, recordingId, content),
+        };
+      }
+    }
+    if (path === '/v1.0/subscriptions' && method === 'POST') {
+      return { route: 'subscriptions', bearer: true, handle: () => createSubscription(body) };
+    }
+    if (path === '/v1.0/subscriptions' && method === 'GET') {
+      return {
+        route: 'subscriptions',
+        bearer: true,
+        handle: () =>
+          page(
+            [...subscriptionStates.values()].map(subscriptionBody),
+            url,
+            `${origins.graph}/v1.0/$metadata#subscriptions`,
+          ),
+      };
+    }
+    const subscription = /^\/v1\.0\/subscriptions\/([^/]+)(\/reauthorize)?$/.exec(path);
+    if (subscription?.[1]) {
+      const id = decodeURIComponent(subscription[1]);
+      if (subscription[2] && method === 'POST') {
+        return {
+          route: 'subscriptions',
+          bearer: true,
+          handle: () => {
+            const state = subscriptionStates.get(id);
+            if (!state) return graphError(404, 'ResourceNotFound', 'The object was not found.');
+            state.reauthorizations += 1;
+            return new Reply(204, '');
+          },
+        };
+      }
+      if (method === 'PATCH')
+        return { route: 'subscriptions', bearer: true, handle: () => updateSubscription(id, body) };
+      if (method === 'DELETE') {
+        return {
+          route: 'subscriptions',
+          bearer: true,
+          handle: () =>
+            subscriptionStates.delete(id)
+              ? new Reply(204, '')
+              : graphError(404, 'ResourceNotFound', 'The object was not found.'),
+        };
+      }
+      if (method === 'GET') {
+        return {
+          route: 'subscriptions',
+          bearer: true,
+          handle: () => {
+            const state = subscriptionStates.get(id);
+            return state
+              ? json(200, subscriptionBody(state))
+              : graphError(404, 'ResourceNotFound', 'The object was not found.');
+          },
+        };
+      }
+    }
+    return undefined;
+  }
+
+  // ------------------------------------------------------------ server
+
+  async function handle(server: 'graph' | 'content', request: IncomingMessage, response: ServerResponse) {
+    const url = new URL(request.url ?? '/', 'http://sandbox');
+    const method = (request.method ?? 'GET').toUpperCase();
+    const body = await readBody(request);
+    const entry: TeamsRequestLogEntry = {
+      server,
+      method,
+      path: url.pathname,
+      route: 'other',
+      authorization: request.headers.authorization?.split(' ')[0],
+      status: 0,
+    };
+    requestLog.push(entry);
+    if (server === 'content') {
+      entry.route = 'download';
+      const id = tempauth.get(url.searchParams.get('tempauth') ?? '');
+      const recording = id ? recordings.get(id) : undefined;
+      if (method !== 'GET' || !recording || recording.expired) {
+        entry.status = 401;
+        return writeJson(response, graphError(401, 'accessDenied', 'Access denied.'));
+      }
+      counters.downloads += 1;
+      entry.status = 200;
+      return writeContent(response, recording, takeFault('download'));
+    }
+    const routed = await routeGraph(method, url, body);
+    if (!routed) {
+      entry.status = 400;
+      return writeJson(
+        response,
+        graphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname}'.`),
+      );
+    }
+    entry.route = routed.route;
+    if (routed.bearer && !authorised(request)) {
+      entry.status = 401;
+      return writeJson(
+        response,
+        graphError(401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.'),
+      );
+    }
+    const fault = routed.route === 'other' ? undefined : takeFault(routed.route);
+    if (fault?.kind === 'throttle') {
+      counters.throttled += 1;
+      const status = fault.status ?? 429;
+      entry.status = status;
+      return writeJson(
+        response,
+        graphError(
+          status,
+          status === 429 ? 'TooManyRequests' : 'ServiceUnavailable',
+          status === 429 ? 'Too many requests.' : 'The service is temporarily unavailable.',
+          { 'retry-after': String(fault.retryAfterSeconds ?? 1) },
+        ),
+      );
+    }
+    const reply = await routed.handle();
+    entry.status = reply.status;
+    return writeJson(response, reply);
+  }
+
+  async function writeContent(
+    response: ServerResponse,
+    recording: TeamsSandboxRecording,
+    fault?: TeamsFault,
+  ) {
+    response.writeHead(200, {
+      'content-type': 'video/mp4',
+      'content-length': String(recording.size),
+      'content-disposition': `attachment; filename="Recording-${recording.contentCorrelationId}.mp4"`,
+    });
+    const cutAt =
+      fault?.kind === 'reset-mid-body' ? (fault.afterBytes ?? Math.floor(recording.size / 2)) : undefined;
+    let closed = false;
+    response.once('close', () => {
+      closed = true;
+    });
+    let sent = 0;
+    for (const chunk of syntheticMp4Chunks(recording.seed, recording.size)) {
+      if (closed) return;
+      const piece = cutAt === undefined ? chunk : chunk.subarray(0, Math.max(0, cutAt - sent));
+      if (piece.length > 0) {
+        // Waits for the socket to take it: the host produces bytes only as fast as they are read.
+        await new Promise<void>((resolve) => response.write(piece, () => resolve()));
+        sent += piece.length;
+        counters.contentBytesSent += piece.length;
+      }
+      if (cutAt !== undefined && sent >= cutAt) {
+        response.socket?.resetAndDestroy();
+        return;
+      }
+    }
+    if (!closed) response.end();
+  }
+
+  const serve = (server: 'graph' | 'content') =>
+    http.createServer((request, response) => {
+      handle(server, request, response).catch((error: unknown) => {
+        if (!response.headersSent) {
+          writeJson(
+            response,
+            graphError(500, 'InternalServerError', `sandbox error: ${(error as Error).message}`),
+          );
+        } else {
+          response.destroy();
+        }
+      });
+    });
+  const graphServer = serve('graph');
+  const contentServer = serve('content');
+  const listen = (server: http.Server) =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, listenHost, () => resolve((server.address() as AddressInfo).port));
+    });
+  const graphPort = await listen(graphServer);
+  const contentPort = await listen(contentServer);
+  origins.graph = `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${graphPort}`;
+  origins.content = `http://${options.contentHost ?? 'localhost'}:${contentPort}`;
+
+  // ------------------------------------------------------------ control
+
+  function recording(id: string): TeamsSandboxRecording {
+    const found = recordings.get(id);
+    if (!found) throw new Error(`no sandbox recording ${id.slice(0, 40)}…`);
+    return found;
+  }
+
+  async function deliver(
+    state: SubscriptionState,
+    url: string,
+    notification: Record<string, unknown>,
+  ): Promise<TeamsDelivery> {
+    counters.deliveries += 1;
+    const answer = await post(
+      url,
+      JSON.stringify({ value: [notification] }),
+      'application/json; charset=utf-8',
+      10_000,
+    );
+    return { subscriptionId: state.id, status: answer.status, error: answer.error };
+  }
+
+  return {
+    url: origins.graph,
+    contentUrl: origins.content,
+    tenantId,
+    clientId,
+    clientSecret,
+    counters,
+    requestLog,
+    addUser(input) {
+      const id = (input.id ?? randomUUID()).toLowerCase();
+      const user: TeamsSandboxUser = {
+        id,
+        userPrincipalName: input.userPrincipalName,
+        displayName: input.displayName ?? input.userPrincipalName.split('@')[0] ?? input.userPrincipalName,
+        policyGranted: input.policyGranted ?? true,
+      };
+      users.set(id, user);
+      return user;
+    },
+    setPolicyGranted(userId, granted) {
+      const user = users.get(userId);
+      if (!user) throw new Error(`no sandbox user ${userId}`);
+      user.policyGranted = granted;
+    },
+    addRecording(input) {
+      serial += 1;
+      const kind = input.kind ?? 'onlineMeetings';
+      if (!users.has(input.organizerId)) throw new Error(`no sandbox user ${input.organizerId}`);
+      const created = input.createdAt;
+      const ended = new Date(created.getTime() + (input.durationSeconds ?? 600) * 1000);
+      const stamp = created.toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+      // Teams ids of one organizer share a long prefix; the unique part comes last.
+      const prefix = `${serial % 2 ? 'V' : 'k'}jIjIzE${input.organizerId}${tenantId}${'0'.repeat(60)}${kind}`;
+      const containerId =
+        input.containerId ??
+        (kind === 'onlineMeetings'
+          ? Buffer.from(
+              `1*${input.organizerId}*0**19:meeting_${randomBytes(24).toString('base64url')}@thread.v2`,
+            ).toString('base64')
+          : randomUUID());
+      const entry: TeamsSandboxRecording = {
+        id: input.id ?? teamsId(prefix, `#${graphPort}-${serial}-${randomUUID()}-Recording`),
+        kind,
+        organizerId: input.organizerId,
+        containerId,
+        createdDateTime: created.toISOString(),
+        endDateTime: ended.toISOString(),
+        contentCorrelationId: `${randomUUID()}-${stamp}`,
+        size: input.size ?? 256 * 1024,
+        seed: `${graphPort}:${serial}`,
+        ready: input.ready ?? true,
+        expired: false,
+      };
+      recordings.set(entry.id, entry);
+      order.push(entry.id);
+      return entry;
+    },
+    recording,
+    setReady(id, ready) {
+      recording(id).ready = ready;
+    },
+    expire(id) {
+      recording(id).expired = true;
+    },
+    expectedSha256(id) {
+      const found = recording(id);
+      return syntheticMp4Sha256(found.seed, found.size);
+    },
+    subscriptions() {
+      return [...subscriptionStates.values()].map(({ expiresAtMs: _e, ...view }) => ({ ...view }));
+    },
+    async notifyRecording(id, notifyOptions = {}) {
+      const found = recording(id);
+      const resource = notifyOptions.withUser
+        ? `users('${found.organizerId}')/${found.kind}('${found.containerId}')/recordings('${found.id}')`
+        : `communications/${found.kind}('${found.containerId}')/recordings('${found.id}')`;
+      const deliveries: TeamsDelivery[] = [];
+      for (const state of subscriptionStates.values()) {
+        if (SUBSCRIBABLE[state.resource.toLowerCase()] !== found.kind || state.expiresAtMs <= nowMs())
+          continue;
+        deliveries.push(
+          await deliver(state, state.notificationUrl, {
+            subscriptionId: state.id,
+            subscriptionExpirationDateTime: state.expirationDateTime,
+            changeType: 'created',
+            clientState: state.clientState ?? null,
+            resource,
+            resourceData: {
+              id: found.id,
+              '@odata.type': '#Microsoft.Graph.callRecording',
+              '@odata.id': resource,
+            },
+            tenantId,
+          }),
+        );
+      }
+      return deliveries;
+    },
+    async sendLifecycleEvent(subscriptionId, event) {
+      const state = subscriptionStates.get(subscriptionId);
+      if (!state?.lifecycleNotificationUrl)
+        throw new Error(`no subscription ${subscriptionId} with a lifecycle URL`);
+      if (event === 'subscriptionRemoved') subscriptionStates.delete(subscriptionId);
+      return deliver(state, state.lifecycleNotificationUrl, {
+        subscriptionId,
+        subscriptionExpirationDateTime: state.expirationDateTime,
+        tenantId,
+        clientState: state.clientState ?? null,
+        lifecycleEvent: event,
+      });
+    },
+    dropExpiredSubscriptions() {
+      for (const [id, state] of subscriptionStates)
+        if (state.expiresAtMs <= nowMs()) subscriptionStates.delete(id);
+    },
+    injectFault(fault, target = {}) {
+      const routes = target.routes === undefined ? DEFAULT_FAULT_ROUTES[fault.kind] : [target.routes].flat();
+      const entry = { fault, routes: new Set<TeamsRoute>(routes), remaining: target.times ?? 1, hits: 0 };
+      faults.push(entry);
+      return {
+        get hits() {
+          return entry.hits;
+        },
+        cancel: () => {
+          faults = faults.filter((candidate) => candidate !== entry);
+        },
+      };
+    },
+    clearFaults() {
+      faults = [];
+    },
+    async close() {
+      for (const server of [graphServer, contentServer]) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    },
+  };
+}
+
+function writeJson(response: ServerResponse, reply: Reply): void {
+  if (reply.status === 204 || reply.status === 302) {
+    response.writeHead(reply.status, reply.headers);
+    response.end();
+    return;
+  }
+  const text = JSON.stringify(reply.body);
+  response.writeHead(reply.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    ...reply.headers,
+  });
+  response.end(text);
+}
