@@ -16,12 +16,14 @@ import {
   queueArnOutput,
   queueUrlOutput,
 } from '../functions/ops/stack-outputs';
+import type { RingCentralSourceConfig } from '../functions/providers/ringcentral/ringcentral-config';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { NodeFunction } from './constructs/node-function';
 import { ProviderQueue } from './constructs/provider-queue';
 import { DEFAULT_RETENTION_CLASS, RecordingBucket } from './constructs/recording-bucket';
 import { RateSchedule } from './constructs/schedules';
+import { needsSharedState, SharedStateTable } from './constructs/shared-state-table';
 import { SourceSecrets } from './constructs/source-secrets';
 import { WebhookApi } from './constructs/webhook-api';
 
@@ -31,6 +33,66 @@ import { WebhookApi } from './constructs/webhook-api';
  * small batch keeps per-message deadlines honest while still amortising a cold start.
  */
 export const WORKER_BATCH_SIZE = 2;
+
+/** The least `maxConcurrency` an SQS event source accepts. */
+const SQS_MIN_MAX_CONCURRENCY = 2;
+
+/**
+ * Heavy-group requests one busy RingCentral worker spends a minute: each job is one call-log lookup or
+ * one content download (both Heavy), and a short recording streams in seconds, so a worker that never
+ * waits would spend several a minute. Five is the planning figure: the shared rate gate is what enforces
+ * the budget, and workers beyond `budget / 5` would only hold their messages while they wait at it.
+ */
+export const RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE = 5;
+
+/** How the worker consumes one provider's queue. */
+export interface WorkerEventSourceSettings {
+  readonly batchSize: number;
+  readonly maxConcurrency: number;
+}
+
+/**
+ * Per provider, because their budgets and deadlines differ:
+ * - RingCentral: concurrency follows the Heavy budget of its sources (summed: they share the queue),
+ *   `floor(heavyPerMinute / 5)`, at least SQS's minimum of 2 and at most `worker.maxConcurrency`. The
+ *   default 10 a minute gives 2 workers; more only wait at the rate gate or draw 429s.
+ * - Graph bot: one job per invocation and no batching window, so a job starts at once and never waits
+ *   behind another recording in the same batch: its download token expires minutes after the call. Its
+ *   own event source, so the RingCentral cap and Telphin's backlog cannot hold its jobs back.
+ * - Telphin: the configured concurrency and the common batch.
+ */
+export function workerEventSourceSettings(
+  provider: ProviderName,
+  config: CallvaultConfig,
+  sources: readonly CallvaultConfig['sources'][number][],
+): WorkerEventSourceSettings {
+  const configured = config.worker.maxConcurrency;
+  switch (provider) {
+    case 'ringcentral': {
+      const heavyPerMinute = sources
+        .filter(
+          (source): source is Extract<typeof source, { provider: 'ringcentral' }> =>
+            source.provider === 'ringcentral',
+        )
+        .reduce((sum, source: RingCentralSourceConfig) => sum + source.rateLimits.heavyPerMinute, 0);
+      const fromBudget = Math.floor(heavyPerMinute / RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE);
+      return {
+        batchSize: WORKER_BATCH_SIZE,
+        maxConcurrency: Math.min(configured, Math.max(SQS_MIN_MAX_CONCURRENCY, fromBudget)),
+      };
+    }
+    case 'msgraph':
+      return { batchSize: 1, maxConcurrency: configured };
+    case 'telphin':
+      return { batchSize: WORKER_BATCH_SIZE, maxConcurrency: configured };
+  }
+}
+
+/**
+ * The webhook's memory. Lambda gives CPU in proportion to memory, and a cold start (a ~1 MB bundle, the
+ * source's secret, for the Graph bot the signing keys) must fit RingCentral's 3-second handshake.
+ */
+export const WEBHOOK_MEMORY_MIB = 512;
 
 /** One retention run may take Lambda's maximum: deletes are one at a time, each audited before and after. */
 export const RETENTION_TIMEOUT = Duration.minutes(15);
@@ -54,6 +116,8 @@ export class ArchiveStack extends Stack {
   public readonly retentionSchedule?: RateSchedule;
   public readonly killSwitch?: RetentionKillSwitch;
   public readonly monitoring: Monitoring;
+  /** Present when some enabled source shares sessions or rate gates across containers (RingCentral). */
+  public readonly sharedState?: SharedStateTable;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
     super(scope, id, props);
@@ -63,7 +127,11 @@ export class ArchiveStack extends Stack {
     assertRetentionClassesGoverned(config);
 
     const sources = config.sources.filter((source) => source.enabled);
-    const retentionSources = sources.filter((source) => retentionFor(config, source) !== undefined);
+    // The Graph bot keeps nothing at the source to delete: a global `retention` block does not make it a
+    // retention source (its adapter refuses deletes).
+    const retentionSources = sources.filter(
+      (source) => source.provider !== 'msgraph' && retentionFor(config, source) !== undefined,
+    );
     const providers = [...new Set(sources.map((source) => source.provider))];
     const logRetention = logRetentionDays(config.aws.logRetentionDays);
     const workerTimeout = Duration.seconds(config.worker.timeoutSeconds);
@@ -87,15 +155,20 @@ export class ArchiveStack extends Stack {
     }
     this.queues = queues;
 
-    const environment = {
+    if (needsSharedState(sources)) this.sharedState = new SharedStateTable(this, 'SharedState');
+    const sharedState = this.sharedState;
+
+    const environment: Record<string, string> = {
       [ENV.runtimeConfig]: JSON.stringify(runtimeConfig),
       [ENV.bucket]: this.recordings.bucket.bucketName,
       [ENV.queueUrls]: this.toJsonString(mapValues(queues, (q) => q.queue.queueUrl)),
       [ENV.deadLetterQueueUrls]: this.toJsonString(mapValues(queues, (q) => q.deadLetterQueue.queueUrl)),
       [ENV.sourceSecrets]: this.toJsonString(this.secrets.references),
+      ...(sharedState ? { [ENV.sharedStateTable]: sharedState.table.tableName } : {}),
     };
+    const deployTimeValues = this.secrets.secrets.size + 2 * providers.length + 1 + (sharedState ? 1 : 0);
 
-    assertEnvironmentFits(environment, sources.length + 2 * providers.length + 1);
+    assertEnvironmentFits(environment, deployTimeValues);
 
     this.worker = new NodeFunction(this, 'ArchiveWorker', {
       entry: 'functions/archive-worker.ts',
@@ -120,12 +193,12 @@ export class ArchiveStack extends Stack {
     );
     this.recordings.grantArchive(this.worker);
     this.secrets.grantRead(this.worker);
+    sharedState?.grantReadWrite(this.worker);
     for (const providerQueue of queues.values()) {
       // Consume (incl. ChangeMessageVisibility for its own backoff) and kms:Decrypt are granted by the source.
       this.worker.addEventSource(
         new SqsEventSource(providerQueue.queue, {
-          batchSize: WORKER_BATCH_SIZE,
-          maxConcurrency: config.worker.maxConcurrency,
+          ...workerEventSourceSettings(providerQueue.provider, config, sources),
           reportBatchItemFailures: true,
         }),
       );
@@ -139,9 +212,10 @@ export class ArchiveStack extends Stack {
       entry: 'functions/webhook.ts',
       description: 'callvault webhook receiver: authenticates, parses and enqueues hints',
       serviceName: 'callvault-webhook',
-      // Platforms expect an answer within seconds; the function only verifies and enqueues.
+      // Platforms expect an answer within seconds (RingCentral's handshake: 3); the function only verifies and
+      // enqueues. Beyond 10 s no platform is still waiting.
       timeout: Duration.seconds(10),
-      memorySize: 256,
+      memorySize: WEBHOOK_MEMORY_MIB,
       logRetention,
       environment,
     });
@@ -151,6 +225,7 @@ export class ArchiveStack extends Stack {
         'Invoked synchronously by API Gateway only; a Lambda dead-letter queue only applies to asynchronous invocations. A failed webhook gets an error status, and the sweep archives whatever a lost webhook announced.',
     });
     this.secrets.grantRead(this.webhook);
+    sharedState?.grantReadWrite(this.webhook);
     for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.webhook);
     this.webhookApi = new WebhookApi(this, 'WebhookApi', { handler: this.webhook, providers, logRetention });
 
@@ -171,6 +246,7 @@ export class ArchiveStack extends Stack {
     this.recordings.grantInspect(this.sweep);
     this.recordings.grantRecordRuns(this.sweep, 'sweep');
     this.secrets.grantRead(this.sweep);
+    sharedState?.grantReadWrite(this.sweep);
     for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.sweep);
     if (config.sweep.enabled) {
       this.sweepSchedule = new RateSchedule(this, 'SweepSchedule', {
@@ -186,7 +262,7 @@ export class ArchiveStack extends Stack {
         ...environment,
         [ENV.killSwitchParameter]: this.killSwitch.parameterName,
       };
-      assertEnvironmentFits(retentionEnvironment, sources.length + 2 * providers.length + 1);
+      assertEnvironmentFits(retentionEnvironment, deployTimeValues + 1);
       this.retention = new NodeFunction(this, 'Retention', {
         entry: 'functions/retention.ts',
         description:
@@ -220,6 +296,7 @@ export class ArchiveStack extends Stack {
       );
       this.recordings.grantRetention(this.retention);
       this.secrets.grantRead(this.retention);
+      sharedState?.grantReadWrite(this.retention);
       this.killSwitch.grantCheck(this.retention);
       // Due recordings without a verified copy are enqueued for archiving instead of being deleted.
       for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.retention);
@@ -236,16 +313,21 @@ export class ArchiveStack extends Stack {
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
     if (this.retention) this.monitoring.watchRetention(this.retention);
-    this.monitoring.watchCredentials({
+    const logGroups = {
       ArchiveWorker: this.worker.logGroup,
       Webhook: this.webhook.logGroup,
       Sweep: this.sweep.logGroup,
       ...(this.retention ? { Retention: this.retention.logGroup } : {}),
-    });
+    };
+    this.monitoring.watchCredentials(logGroups);
+    if (providers.includes('ringcentral')) {
+      this.monitoring.watchRingCentral({ logGroups, workerLogGroup: this.worker.logGroup });
+    }
+    if (providers.includes('msgraph')) this.monitoring.watchGraphBot();
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
-        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}',
+        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}; RingCentral and the Graph bot use the URL as is',
       value: this.webhookApi.webhooksUrl,
     });
     new CfnOutput(this, 'BucketName', { value: this.recordings.bucket.bucketName });
