@@ -26,6 +26,7 @@ import { RateSchedule } from './constructs/schedules';
 import { needsSharedState, SharedStateTable } from './constructs/shared-state-table';
 import { SourceSecrets } from './constructs/source-secrets';
 import { WebhookApi } from './constructs/webhook-api';
+import { withoutRestorableDefaults } from './shipped-config';
 
 /**
  * Records per worker invocation. Each record is a whole recording streamed to S3 (minutes for long calls),
@@ -159,7 +160,7 @@ export class ArchiveStack extends Stack {
     const sharedState = this.sharedState;
 
     const environment: Record<string, string> = {
-      [ENV.runtimeConfig]: JSON.stringify(runtimeConfig),
+      [ENV.runtimeConfig]: JSON.stringify(withoutRestorableDefaults(runtimeConfig)),
       [ENV.bucket]: this.recordings.bucket.bucketName,
       [ENV.queueUrls]: this.toJsonString(mapValues(queues, (q) => q.queue.queueUrl)),
       [ENV.deadLetterQueueUrls]: this.toJsonString(mapValues(queues, (q) => q.deadLetterQueue.queueUrl)),
