@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
 import {
@@ -18,7 +19,9 @@ import {
 } from '../../cdk/archive-stack';
 import { needsSharedState } from '../../cdk/constructs/shared-state-table';
 import { withoutRestorableDefaults } from '../../cdk/shipped-config';
+import { apiGatewayResult, webhookRequestFromApiGateway } from '../../functions/adapters/api-gateway';
 import { type CallvaultConfig, ENV, parseConfig, runtimeConfigForDeployment } from '../../functions/config';
+import { handleRingCentralWebhook } from '../../functions/providers/ringcentral/ringcentral-webhook';
 import { allowStatements, cdkJsonContext, nagViolations, resourceText } from './support';
 
 const ALL_PROVIDERS_EXAMPLE = fileURLToPath(
@@ -289,6 +292,27 @@ describe('the all-providers example', () => {
       // Their publishers emit them without dimensions; an alarm with one would never see a datapoint.
       expect(found[0].Dimensions, metric).toBeUndefined();
     }
+  });
+});
+
+describe("RingCentral's handshake through the API Gateway payload 2.0 adapter", () => {
+  it('reads Validation-Token whatever its case, and answers it in a response header', () => {
+    const event = {
+      version: '2.0',
+      rawPath: '/webhooks/ringcentral/ringcentral-main',
+      rawQueryString: '',
+      headers: { 'validation-token': 'a1b2c3-handshake', 'content-type': 'application/json' },
+      requestContext: { http: { method: 'POST' } },
+      isBase64Encoded: false,
+    } as unknown as APIGatewayProxyEventV2;
+    const outcome = handleRingCentralWebhook(webhookRequestFromApiGateway(event), {
+      sourceId: 'ringcentral-main',
+      webhookSecret: 'a-verification-token-0123456789',
+    });
+    const result = apiGatewayResult(outcome.response);
+    expect(result.statusCode).toBe(200);
+    expect(result.headers).toMatchObject({ 'Validation-Token': 'a1b2c3-handshake' });
+    expect(outcome.jobs).toEqual([]);
   });
 });
 
