@@ -58,8 +58,8 @@ export interface WorkerEventSourceSettings {
  *   `floor(heavyPerMinute / 5)`, at least SQS's minimum of 2 and at most `worker.maxConcurrency`. The
  *   default 10 a minute gives 2 workers; more only wait at the rate gate or draw 429s.
  * - Graph bot: one job per invocation and no batching window, so a job starts at once and never waits
- *   behind another recording in the same batch: its download token expires minutes after the call. Its
- *   own event source, so the RingCentral cap and Telphin's backlog cannot hold its jobs back.
+ *   behind another recording in the same batch: its download token expires minutes after the call. It
+ *   has a worker function of its own, so the other queues' backlogs cannot hold its jobs back.
  * - Telphin: the configured concurrency and the common batch.
  */
 export function workerEventSourceSettings(
@@ -107,7 +107,10 @@ export class ArchiveStack extends Stack {
   public readonly recordings: RecordingBucket;
   public readonly queues: ReadonlyMap<ProviderName, ProviderQueue>;
   public readonly secrets: SourceSecrets;
+  /** Consumes every provider queue but the Graph bot's. */
   public readonly worker: NodeFunction;
+  /** Consumes the Graph bot's queue; present when an msgraph source is enabled. */
+  public readonly graphWorker?: NodeFunction;
   public readonly webhook: NodeFunction;
   public readonly sweep: NodeFunction;
   public readonly webhookApi: WebhookApi;
@@ -171,33 +174,35 @@ export class ArchiveStack extends Stack {
 
     assertEnvironmentFits(environment, deployTimeValues);
 
-    this.worker = new NodeFunction(this, 'ArchiveWorker', {
-      entry: 'functions/archive-worker.ts',
-      description: 'callvault archive worker: streams recordings from the source into S3',
-      serviceName: 'callvault-archive-worker',
-      timeout: workerTimeout,
-      memorySize: config.worker.memoryMiB,
-      logRetention,
-      environment,
-    });
-    Validations.of(this.worker).acknowledge(
-      {
-        id: 'Serverless-LambdaDLQ',
-        reason:
-          'Invoked only by SQS event source mappings, never asynchronously; failed jobs are dead-lettered by the queue redrive policy (and by the worker itself for permanent failures).',
-      },
-      {
-        id: 'Serverless-LambdaEventSourceMappingDestination',
-        reason:
-          "Lambda does not support on-failure destinations for SQS event sources; the provider queue's redrive policy to its dead-letter queue plays that role.",
-      },
-    );
-    this.recordings.grantArchive(this.worker);
-    this.secrets.grantRead(this.worker);
-    sharedState?.grantReadWrite(this.worker);
-    for (const providerQueue of queues.values()) {
+    const archiveWorker = (
+      id: string,
+      props: { description: string; serviceName: string; environment: Record<string, string> },
+    ): NodeFunction => {
+      const fn = new NodeFunction(this, id, {
+        entry: 'functions/archive-worker.ts',
+        ...props,
+        timeout: workerTimeout,
+        memorySize: config.worker.memoryMiB,
+        logRetention,
+      });
+      Validations.of(fn).acknowledge(
+        {
+          id: 'Serverless-LambdaDLQ',
+          reason:
+            'Invoked only by SQS event source mappings, never asynchronously; failed jobs are dead-lettered by the queue redrive policy (and by the worker itself for permanent failures).',
+        },
+        {
+          id: 'Serverless-LambdaEventSourceMappingDestination',
+          reason:
+            "Lambda does not support on-failure destinations for SQS event sources; the provider queue's redrive policy to its dead-letter queue plays that role.",
+        },
+      );
+      this.recordings.grantArchive(fn);
+      return fn;
+    };
+    const consume = (fn: NodeFunction, providerQueue: ProviderQueue): void => {
       // Consume (incl. ChangeMessageVisibility for its own backoff) and kms:Decrypt are granted by the source.
-      this.worker.addEventSource(
+      fn.addEventSource(
         new SqsEventSource(providerQueue.queue, {
           ...workerEventSourceSettings(providerQueue.provider, config, sources),
           reportBatchItemFailures: true,
@@ -205,8 +210,38 @@ export class ArchiveStack extends Stack {
       );
       // Resolving a webhook hint enqueues one job per recording found; permanent failures are dead-lettered
       // by the worker itself, with the reason.
-      providerQueue.grantSendJobs(this.worker);
-      providerQueue.grantSendDeadLetters(this.worker);
+      providerQueue.grantSendJobs(fn);
+      providerQueue.grantSendDeadLetters(fn);
+    };
+
+    this.worker = archiveWorker('ArchiveWorker', {
+      description: 'callvault archive worker: streams recordings from the source into S3',
+      serviceName: 'callvault-archive-worker',
+      environment,
+    });
+    this.secrets.grantRead(this.worker);
+    sharedState?.grantReadWrite(this.worker);
+    for (const providerQueue of queues.values()) {
+      if (providerQueue.provider !== 'msgraph') consume(this.worker, providerQueue);
+    }
+
+    // The Graph bot's jobs get a worker of their own: it reads no secret and no shared state (the job
+    // carries its download grant), and its concurrency and throttles are its own, so a Telphin or
+    // RingCentral backlog never delays a recording whose token expires minutes after the call.
+    const graphQueue = queues.get('msgraph');
+    if (graphQueue) {
+      this.graphWorker = archiveWorker('GraphWorker', {
+        description:
+          'callvault Graph bot worker: fetches each recording at once, before its download token expires',
+        serviceName: 'callvault-graph-worker',
+        // No secret references: a job of another provider reaching it would fail loudly, not quietly.
+        environment: Object.fromEntries(
+          Object.entries({ ...environment, [ENV.sourceSecrets]: '{}' }).filter(
+            ([name]) => name !== ENV.sharedStateTable,
+          ),
+        ),
+      });
+      consume(this.graphWorker, graphQueue);
     }
 
     this.webhook = new NodeFunction(this, 'Webhook', {
@@ -311,6 +346,7 @@ export class ArchiveStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', { alarmEmail: config.aws.alarmEmail });
     for (const providerQueue of queues.values()) this.monitoring.watchQueue(providerQueue);
     this.monitoring.watchFunction('ArchiveWorker', this.worker, { throttles: true });
+    if (this.graphWorker) this.monitoring.watchFunction('GraphWorker', this.graphWorker, { throttles: true });
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
     if (this.retention) this.monitoring.watchRetention(this.retention);

@@ -22,7 +22,7 @@ import { withoutRestorableDefaults } from '../../cdk/shipped-config';
 import { apiGatewayResult, webhookRequestFromApiGateway } from '../../functions/adapters/api-gateway';
 import { type CallvaultConfig, ENV, parseConfig, runtimeConfigForDeployment } from '../../functions/config';
 import { handleRingCentralWebhook } from '../../functions/providers/ringcentral/ringcentral-webhook';
-import { allowStatements, cdkJsonContext, nagViolations, resourceText } from './support';
+import { allowStatements, cdkJsonContext, nagViolations, policyOfRole, resourceText } from './support';
 
 const ALL_PROVIDERS_EXAMPLE = fileURLToPath(
   new URL('../../examples/callvault.config.aws-all-providers.json', import.meta.url),
@@ -105,6 +105,10 @@ describe('the all-providers example', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     const graph = mappingOf('msgraph');
+    expect(graph.FunctionName).toEqual({ Ref: logicalId(stack.graphWorker!) });
+    for (const provider of ['telphin', 'ringcentral'] as const) {
+      expect(mappingOf(provider).FunctionName).toEqual({ Ref: logicalId(stack.worker) });
+    }
     expect(graph).toMatchObject({
       BatchSize: 1,
       ScalingConfig: { MaximumConcurrency: allProviders.worker.maxConcurrency },
@@ -193,6 +197,31 @@ describe('the all-providers example', () => {
     const secrets = JSON.stringify(worker.Properties.Environment.Variables[ENV.sourceSecrets]);
     expect(secrets).toContain('ringcentral-main');
     expect(secrets).not.toContain('teams-bot');
+  });
+
+  it('gives the Graph worker its own role: archive writes and its own queues, no secret, no shared state', () => {
+    const roleId = logicalId(stack.graphWorker!.role as never);
+    const statements = allowStatements(policyOfRole(template, roleId));
+    const actions = statements.flatMap((statement) => statement.actions);
+    expect(actions.filter((action) => /^(secretsmanager|dynamodb|ssm):/.test(action))).toEqual([]);
+    const graphQueue = stack.queues.get('msgraph')!;
+    const sqsResources = statements
+      .filter((statement) => statement.actions.some((action) => action.startsWith('sqs:')))
+      .flatMap((statement) => statement.resources);
+    expect(new Set(sqsResources)).toEqual(
+      new Set([`<${logicalId(graphQueue.queue)}.Arn>`, `<${logicalId(graphQueue.deadLetterQueue)}.Arn>`]),
+    );
+    const worker = template.toJSON().Resources[logicalId(stack.graphWorker!)];
+    expect(worker.Properties.Environment.Variables[ENV.sourceSecrets]).toBe('{}');
+    expect(worker.Properties.Environment.Variables[ENV.sharedStateTable]).toBeUndefined();
+    expect(worker.Properties).toMatchObject({
+      Timeout: allProviders.worker.timeoutSeconds,
+      MemorySize: allProviders.worker.memoryMiB,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Throttles',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.graphWorker!) } }],
+    });
   });
 
   it('lets no role read any secret but the two sources that have one', () => {
