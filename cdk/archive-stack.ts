@@ -16,14 +16,17 @@ import {
   queueArnOutput,
   queueUrlOutput,
 } from '../functions/ops/stack-outputs';
+import type { RingCentralSourceConfig } from '../functions/providers/ringcentral/ringcentral-config';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { NodeFunction } from './constructs/node-function';
 import { ProviderQueue } from './constructs/provider-queue';
 import { DEFAULT_RETENTION_CLASS, RecordingBucket } from './constructs/recording-bucket';
 import { RateSchedule } from './constructs/schedules';
+import { needsSharedState, SharedStateTable } from './constructs/shared-state-table';
 import { SourceSecrets } from './constructs/source-secrets';
 import { WebhookApi } from './constructs/webhook-api';
+import { withoutRestorableDefaults } from './shipped-config';
 
 /**
  * Records per worker invocation. Each record is a whole recording streamed to S3 (minutes for long calls),
@@ -31,6 +34,66 @@ import { WebhookApi } from './constructs/webhook-api';
  * small batch keeps per-message deadlines honest while still amortising a cold start.
  */
 export const WORKER_BATCH_SIZE = 2;
+
+/** The least `maxConcurrency` an SQS event source accepts. */
+const SQS_MIN_MAX_CONCURRENCY = 2;
+
+/**
+ * Heavy-group requests one busy RingCentral worker spends a minute: each job is one call-log lookup or
+ * one content download (both Heavy), and a short recording streams in seconds, so a worker that never
+ * waits would spend several a minute. Five is the planning figure: the shared rate gate is what enforces
+ * the budget, and workers beyond `budget / 5` would only hold their messages while they wait at it.
+ */
+export const RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE = 5;
+
+/** How the worker consumes one provider's queue. */
+export interface WorkerEventSourceSettings {
+  readonly batchSize: number;
+  readonly maxConcurrency: number;
+}
+
+/**
+ * Per provider, because their budgets and deadlines differ:
+ * - RingCentral: concurrency follows the Heavy budget of its sources (summed: they share the queue),
+ *   `floor(heavyPerMinute / 5)`, at least SQS's minimum of 2 and at most `worker.maxConcurrency`. The
+ *   default 10 a minute gives 2 workers; more only wait at the rate gate or draw 429s.
+ * - Graph bot: one job per invocation and no batching window, so a job starts at once and never waits
+ *   behind another recording in the same batch: its download token expires minutes after the call. It
+ *   has a worker function of its own, so the other queues' backlogs cannot hold its jobs back.
+ * - Telphin: the configured concurrency and the common batch.
+ */
+export function workerEventSourceSettings(
+  provider: ProviderName,
+  config: CallvaultConfig,
+  sources: readonly CallvaultConfig['sources'][number][],
+): WorkerEventSourceSettings {
+  const configured = config.worker.maxConcurrency;
+  switch (provider) {
+    case 'ringcentral': {
+      const heavyPerMinute = sources
+        .filter(
+          (source): source is Extract<typeof source, { provider: 'ringcentral' }> =>
+            source.provider === 'ringcentral',
+        )
+        .reduce((sum, source: RingCentralSourceConfig) => sum + source.rateLimits.heavyPerMinute, 0);
+      const fromBudget = Math.floor(heavyPerMinute / RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE);
+      return {
+        batchSize: WORKER_BATCH_SIZE,
+        maxConcurrency: Math.min(configured, Math.max(SQS_MIN_MAX_CONCURRENCY, fromBudget)),
+      };
+    }
+    case 'msgraph':
+      return { batchSize: 1, maxConcurrency: configured };
+    case 'telphin':
+      return { batchSize: WORKER_BATCH_SIZE, maxConcurrency: configured };
+  }
+}
+
+/**
+ * The webhook's memory. Lambda gives CPU in proportion to memory, and a cold start (a ~1 MB bundle, the
+ * source's secret, for the Graph bot the signing keys) must fit RingCentral's 3-second handshake.
+ */
+export const WEBHOOK_MEMORY_MIB = 512;
 
 /** One retention run may take Lambda's maximum: deletes are one at a time, each audited before and after. */
 export const RETENTION_TIMEOUT = Duration.minutes(15);
@@ -44,7 +107,10 @@ export class ArchiveStack extends Stack {
   public readonly recordings: RecordingBucket;
   public readonly queues: ReadonlyMap<ProviderName, ProviderQueue>;
   public readonly secrets: SourceSecrets;
+  /** Consumes every provider queue but the Graph bot's. */
   public readonly worker: NodeFunction;
+  /** Consumes the Graph bot's queue; present when an msgraph source is enabled. */
+  public readonly graphWorker?: NodeFunction;
   public readonly webhook: NodeFunction;
   public readonly sweep: NodeFunction;
   public readonly webhookApi: WebhookApi;
@@ -54,6 +120,8 @@ export class ArchiveStack extends Stack {
   public readonly retentionSchedule?: RateSchedule;
   public readonly killSwitch?: RetentionKillSwitch;
   public readonly monitoring: Monitoring;
+  /** Present when some enabled source shares sessions or rate gates across containers (RingCentral). */
+  public readonly sharedState?: SharedStateTable;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
     super(scope, id, props);
@@ -63,7 +131,11 @@ export class ArchiveStack extends Stack {
     assertRetentionClassesGoverned(config);
 
     const sources = config.sources.filter((source) => source.enabled);
-    const retentionSources = sources.filter((source) => retentionFor(config, source) !== undefined);
+    // The Graph bot keeps nothing at the source to delete: a global `retention` block does not make it a
+    // retention source (its adapter refuses deletes).
+    const retentionSources = sources.filter(
+      (source) => source.provider !== 'msgraph' && retentionFor(config, source) !== undefined,
+    );
     const providers = [...new Set(sources.map((source) => source.provider))];
     const logRetention = logRetentionDays(config.aws.logRetentionDays);
     const workerTimeout = Duration.seconds(config.worker.timeoutSeconds);
@@ -87,61 +159,99 @@ export class ArchiveStack extends Stack {
     }
     this.queues = queues;
 
-    const environment = {
-      [ENV.runtimeConfig]: JSON.stringify(runtimeConfig),
+    if (needsSharedState(sources)) this.sharedState = new SharedStateTable(this, 'SharedState');
+    const sharedState = this.sharedState;
+
+    const environment: Record<string, string> = {
+      [ENV.runtimeConfig]: JSON.stringify(withoutRestorableDefaults(runtimeConfig)),
       [ENV.bucket]: this.recordings.bucket.bucketName,
       [ENV.queueUrls]: this.toJsonString(mapValues(queues, (q) => q.queue.queueUrl)),
       [ENV.deadLetterQueueUrls]: this.toJsonString(mapValues(queues, (q) => q.deadLetterQueue.queueUrl)),
       [ENV.sourceSecrets]: this.toJsonString(this.secrets.references),
+      ...(sharedState ? { [ENV.sharedStateTable]: sharedState.table.tableName } : {}),
     };
+    const deployTimeValues = this.secrets.secrets.size + 2 * providers.length + 1 + (sharedState ? 1 : 0);
 
-    assertEnvironmentFits(environment, sources.length + 2 * providers.length + 1);
+    assertEnvironmentFits(environment, deployTimeValues);
 
-    this.worker = new NodeFunction(this, 'ArchiveWorker', {
-      entry: 'functions/archive-worker.ts',
-      description: 'callvault archive worker: streams recordings from the source into S3',
-      serviceName: 'callvault-archive-worker',
-      timeout: workerTimeout,
-      memorySize: config.worker.memoryMiB,
-      logRetention,
-      environment,
-    });
-    Validations.of(this.worker).acknowledge(
-      {
-        id: 'Serverless-LambdaDLQ',
-        reason:
-          'Invoked only by SQS event source mappings, never asynchronously; failed jobs are dead-lettered by the queue redrive policy (and by the worker itself for permanent failures).',
-      },
-      {
-        id: 'Serverless-LambdaEventSourceMappingDestination',
-        reason:
-          "Lambda does not support on-failure destinations for SQS event sources; the provider queue's redrive policy to its dead-letter queue plays that role.",
-      },
-    );
-    this.recordings.grantArchive(this.worker);
-    this.secrets.grantRead(this.worker);
-    for (const providerQueue of queues.values()) {
+    const archiveWorker = (
+      id: string,
+      props: { description: string; serviceName: string; environment: Record<string, string> },
+    ): NodeFunction => {
+      const fn = new NodeFunction(this, id, {
+        entry: 'functions/archive-worker.ts',
+        ...props,
+        timeout: workerTimeout,
+        memorySize: config.worker.memoryMiB,
+        logRetention,
+      });
+      Validations.of(fn).acknowledge(
+        {
+          id: 'Serverless-LambdaDLQ',
+          reason:
+            'Invoked only by SQS event source mappings, never asynchronously; failed jobs are dead-lettered by the queue redrive policy (and by the worker itself for permanent failures).',
+        },
+        {
+          id: 'Serverless-LambdaEventSourceMappingDestination',
+          reason:
+            "Lambda does not support on-failure destinations for SQS event sources; the provider queue's redrive policy to its dead-letter queue plays that role.",
+        },
+      );
+      this.recordings.grantArchive(fn);
+      return fn;
+    };
+    const consume = (fn: NodeFunction, providerQueue: ProviderQueue): void => {
       // Consume (incl. ChangeMessageVisibility for its own backoff) and kms:Decrypt are granted by the source.
-      this.worker.addEventSource(
+      fn.addEventSource(
         new SqsEventSource(providerQueue.queue, {
-          batchSize: WORKER_BATCH_SIZE,
-          maxConcurrency: config.worker.maxConcurrency,
+          ...workerEventSourceSettings(providerQueue.provider, config, sources),
           reportBatchItemFailures: true,
         }),
       );
       // Resolving a webhook hint enqueues one job per recording found; permanent failures are dead-lettered
       // by the worker itself, with the reason.
-      providerQueue.grantSendJobs(this.worker);
-      providerQueue.grantSendDeadLetters(this.worker);
+      providerQueue.grantSendJobs(fn);
+      providerQueue.grantSendDeadLetters(fn);
+    };
+
+    this.worker = archiveWorker('ArchiveWorker', {
+      description: 'callvault archive worker: streams recordings from the source into S3',
+      serviceName: 'callvault-archive-worker',
+      environment,
+    });
+    this.secrets.grantRead(this.worker);
+    sharedState?.grantReadWrite(this.worker);
+    for (const providerQueue of queues.values()) {
+      if (providerQueue.provider !== 'msgraph') consume(this.worker, providerQueue);
+    }
+
+    // The Graph bot's jobs get a worker of their own: it reads no secret and no shared state (the job
+    // carries its download grant), and its concurrency and throttles are its own, so a Telphin or
+    // RingCentral backlog never delays a recording whose token expires minutes after the call.
+    const graphQueue = queues.get('msgraph');
+    if (graphQueue) {
+      this.graphWorker = archiveWorker('GraphWorker', {
+        description:
+          'callvault Graph bot worker: fetches each recording at once, before its download token expires',
+        serviceName: 'callvault-graph-worker',
+        // No secret references: a job of another provider reaching it would fail loudly, not quietly.
+        environment: Object.fromEntries(
+          Object.entries({ ...environment, [ENV.sourceSecrets]: '{}' }).filter(
+            ([name]) => name !== ENV.sharedStateTable,
+          ),
+        ),
+      });
+      consume(this.graphWorker, graphQueue);
     }
 
     this.webhook = new NodeFunction(this, 'Webhook', {
       entry: 'functions/webhook.ts',
       description: 'callvault webhook receiver: authenticates, parses and enqueues hints',
       serviceName: 'callvault-webhook',
-      // Platforms expect an answer within seconds; the function only verifies and enqueues.
+      // Platforms expect an answer within seconds (RingCentral's handshake: 3); the function only verifies and
+      // enqueues. Beyond 10 s no platform is still waiting.
       timeout: Duration.seconds(10),
-      memorySize: 256,
+      memorySize: WEBHOOK_MEMORY_MIB,
       logRetention,
       environment,
     });
@@ -151,6 +261,7 @@ export class ArchiveStack extends Stack {
         'Invoked synchronously by API Gateway only; a Lambda dead-letter queue only applies to asynchronous invocations. A failed webhook gets an error status, and the sweep archives whatever a lost webhook announced.',
     });
     this.secrets.grantRead(this.webhook);
+    sharedState?.grantReadWrite(this.webhook);
     for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.webhook);
     this.webhookApi = new WebhookApi(this, 'WebhookApi', { handler: this.webhook, providers, logRetention });
 
@@ -171,6 +282,7 @@ export class ArchiveStack extends Stack {
     this.recordings.grantInspect(this.sweep);
     this.recordings.grantRecordRuns(this.sweep, 'sweep');
     this.secrets.grantRead(this.sweep);
+    sharedState?.grantReadWrite(this.sweep);
     for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.sweep);
     if (config.sweep.enabled) {
       this.sweepSchedule = new RateSchedule(this, 'SweepSchedule', {
@@ -186,7 +298,7 @@ export class ArchiveStack extends Stack {
         ...environment,
         [ENV.killSwitchParameter]: this.killSwitch.parameterName,
       };
-      assertEnvironmentFits(retentionEnvironment, sources.length + 2 * providers.length + 1);
+      assertEnvironmentFits(retentionEnvironment, deployTimeValues + 1);
       this.retention = new NodeFunction(this, 'Retention', {
         entry: 'functions/retention.ts',
         description:
@@ -220,6 +332,7 @@ export class ArchiveStack extends Stack {
       );
       this.recordings.grantRetention(this.retention);
       this.secrets.grantRead(this.retention);
+      sharedState?.grantReadWrite(this.retention);
       this.killSwitch.grantCheck(this.retention);
       // Due recordings without a verified copy are enqueued for archiving instead of being deleted.
       for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.retention);
@@ -233,19 +346,25 @@ export class ArchiveStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', { alarmEmail: config.aws.alarmEmail });
     for (const providerQueue of queues.values()) this.monitoring.watchQueue(providerQueue);
     this.monitoring.watchFunction('ArchiveWorker', this.worker, { throttles: true });
+    if (this.graphWorker) this.monitoring.watchFunction('GraphWorker', this.graphWorker, { throttles: true });
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
     if (this.retention) this.monitoring.watchRetention(this.retention);
-    this.monitoring.watchCredentials({
+    const logGroups = {
       ArchiveWorker: this.worker.logGroup,
       Webhook: this.webhook.logGroup,
       Sweep: this.sweep.logGroup,
       ...(this.retention ? { Retention: this.retention.logGroup } : {}),
-    });
+    };
+    this.monitoring.watchCredentials(logGroups);
+    if (providers.includes('ringcentral')) {
+      this.monitoring.watchRingCentral({ logGroups, workerLogGroup: this.worker.logGroup });
+    }
+    if (providers.includes('msgraph')) this.monitoring.watchGraphBot();
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
-        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}',
+        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}; RingCentral and the Graph bot use the URL as is',
       value: this.webhookApi.webhooksUrl,
     });
     new CfnOutput(this, 'BucketName', { value: this.recordings.bucket.bucketName });

@@ -24,6 +24,39 @@ export const METRICS_SERVICE_DIMENSION = { service: 'callvault' } as const;
 export const CREDENTIALS_NOT_SET_METRIC = 'CredentialsNotSet';
 const CREDENTIALS_NOT_SET_CODE: ErrorCode = 'CREDENTIALS_NOT_SET';
 
+/** Counted from the functions' logs: RingCentral refusing the JWT login, or jobs failing on that refusal. */
+export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
+/** What functions/providers/ringcentral/ringcentral-auth.ts logs (level error) when a JWT login is refused. */
+export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
+/** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
+export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
+/**
+ * The worker logs `job failed; retrying later` with the error's `code` and the job as
+ * `{type} {provider}/{sourceId}...` (functions/adapters/sqs-batch-processor.ts, core/jobs.ts describeJob).
+ */
+const RATE_LIMITED_CODE: ErrorCode = 'RATE_LIMITED';
+const UNAUTHENTICATED_CODE: ErrorCode = 'UNAUTHENTICATED';
+/**
+ * `$.job` of RingCentral jobs (hints and recordings; never fetch-now). CloudWatch documents trailing
+ * wildcards in JSON filters, so each job type gets its own prefix rather than one leading wildcard.
+ */
+export const RINGCENTRAL_JOB_PATTERNS = ['hint ringcentral/*', 'recording ringcentral/*'] as const;
+const ringCentralJob = () =>
+  FilterPattern.any(
+    ...RINGCENTRAL_JOB_PATTERNS.map((pattern) => FilterPattern.stringValue('$.job', '=', pattern)),
+  );
+/** Published (dimension-free) by the RingCentral subscriptions function: subscriptions that are not Active. */
+export const SUBSCRIPTIONS_NOT_ACTIVE_METRIC = 'SubscriptionsNotActive';
+/** Published (dimension-free) by the worker: Graph recordings whose download token expired before the fetch. */
+export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
+/** Published (dimension-free) by the webhook: Graph record operations that ended `failed`. */
+export const GRAPH_FAILED_RECORD_OPERATIONS_METRIC = 'GraphFailedRecordOperations';
+
+/** The `service` dimension is not part of these: their publishers emit them without dimensions. */
+function dimensionFreeMetric(metricName: string, statistic: string, period: Duration): Metric {
+  return new Metric({ namespace: METRICS_NAMESPACE, metricName, statistic, period });
+}
+
 export interface MonitoringProps {
   /**
    * Address subscribed to the alarm topic; it must confirm the subscription.
@@ -175,6 +208,88 @@ export class Monitoring extends Construct {
   }
 
   /**
+   * RingCentral's own failure modes, for stacks with a RingCentral source:
+   * - login refused: the refusal itself (logged once per 15-minute cooldown, shared by every container)
+   *   or a RingCentral job failing as unauthenticated meanwhile; the 15-minute period spans the cooldown,
+   *   so the alarm stays raised while the credentials are wrong instead of flapping back to OK;
+   * - 429s: RingCentral jobs retried because the platform answered 429. The shared rate gate should keep
+   *   them rare; 10 within 15 minutes means something else spends the same budget (another app, a wrong
+   *   `rateLimits.heavyPerMinute`);
+   * - subscriptions not Active, as reported by the subscriptions function.
+   */
+  watchRingCentral(options: {
+    /** Every function that may log in to RingCentral. */
+    logGroups: Readonly<Record<string, ILogGroup>>;
+    /** The archive worker, which logs each retried job with its error code. */
+    workerLogGroup: ILogGroup;
+  }): void {
+    for (const [name, logGroup] of Object.entries(options.logGroups)) {
+      new MetricFilter(this, `${name}RingCentralLoginRefusedFilter`, {
+        logGroup,
+        filterPattern: FilterPattern.any(
+          FilterPattern.stringValue('$.message', '=', RINGCENTRAL_LOGIN_REFUSED_MESSAGE),
+          FilterPattern.all(FilterPattern.stringValue('$.code', '=', UNAUTHENTICATED_CODE), ringCentralJob()),
+        ),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: RINGCENTRAL_LOGIN_REFUSED_METRIC,
+        metricValue: '1',
+      });
+    }
+    this.alarm('RingCentralLoginRefused', {
+      metric: dimensionFreeMetric(RINGCENTRAL_LOGIN_REFUSED_METRIC, 'Sum', Duration.minutes(15)),
+      threshold: 1,
+      description:
+        "RingCentral refused a source's JWT login (or jobs fail on that refusal): nothing can be listed or downloaded. Fix clientId, clientSecret or jwt in the source's secret; logins resume after the 15-minute cooldown.",
+    });
+
+    new MetricFilter(this, 'RingCentralRateLimitedFilter', {
+      logGroup: options.workerLogGroup,
+      filterPattern: FilterPattern.all(
+        FilterPattern.stringValue('$.code', '=', RATE_LIMITED_CODE),
+        ringCentralJob(),
+      ),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: RINGCENTRAL_RATE_LIMITED_METRIC,
+      metricValue: '1',
+    });
+    this.alarm('RingCentralRateLimited', {
+      metric: dimensionFreeMetric(RINGCENTRAL_RATE_LIMITED_METRIC, 'Sum', Duration.minutes(15)),
+      threshold: 10,
+      description:
+        'RingCentral answered 429 to archive jobs 10 times or more within 15 minutes despite the rate gate: another app or user spends the same budget, or rateLimits.heavyPerMinute is set above the account plan.',
+    });
+
+    this.alarm('RingCentralSubscriptionsNotActive', {
+      metric: dimensionFreeMetric(SUBSCRIPTIONS_NOT_ACTIVE_METRIC, 'Maximum', Duration.minutes(5)),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      // Published once per subscriptions run, not every period: the alarm keeps the last run's verdict
+      // until the next run reports, instead of returning to OK in the gap.
+      treatMissingData: TreatMissingData.IGNORE,
+      description:
+        'A RingCentral webhook subscription is not Active (blacklisted, suspended or missing): new recordings arrive only through the sweep until it is renewed. See the subscriptions function log (`subscription created` / `subscription deleted`).',
+    });
+  }
+
+  /** The Graph calling bot's losses: tokens that expired before the fetch, and record operations that failed. */
+  watchGraphBot(): void {
+    this.alarm('GraphExpiredBeforeFetch', {
+      metric: dimensionFreeMetric(EXPIRED_BEFORE_FETCH_METRIC, 'Sum', Duration.minutes(5)),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      description:
+        "Graph recordings were lost: their download token expired before the worker fetched them, and Graph keeps no copy. Check the msgraph queue's age and the worker's throttles and errors.",
+    });
+    this.alarm('GraphFailedRecordOperations', {
+      metric: dimensionFreeMetric(GRAPH_FAILED_RECORD_OPERATIONS_METRIC, 'Sum', Duration.minutes(5)),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      description:
+        'The Graph calling bot reported failed record operations: those calls produced no recording to archive. See the webhook log for the result info.',
+    });
+  }
+
+  /**
    * The retention function's errors, and recordings old enough to be deleted at the source that have no
    * verified copy in S3: retention skips them (nothing is deleted early), but each one is a recording the
    * sweep and worker failed to archive, and the source will not keep it forever.
@@ -205,6 +320,7 @@ export class Monitoring extends Construct {
       description: string;
       evaluationPeriods?: number;
       comparisonOperator?: ComparisonOperator;
+      treatMissingData?: TreatMissingData;
     },
   ): Alarm {
     const alarm = new Alarm(this, id, {
@@ -212,7 +328,7 @@ export class Monitoring extends Construct {
       threshold: options.threshold,
       evaluationPeriods: options.evaluationPeriods ?? 1,
       comparisonOperator: options.comparisonOperator ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
       alarmDescription: options.description,
     });
     const action = new SnsAction(this.topic);

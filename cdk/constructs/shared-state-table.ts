@@ -1,9 +1,23 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { SHARED_STATE_TABLE } from '../../functions/adapters/dynamodb-shared-state';
+import type { SourceConfig } from '../../functions/config';
+import type { ProviderName } from '../../functions/core/recording';
+
+/**
+ * Providers whose adapters share sessions and rate gates across Lambda containers. RingCentral: one JWT
+ * login for all containers (logins are rate-limited and a refusal must stop every holder), one Heavy budget
+ * per app and user. Telphin's token endpoint is not scarce, and the Graph bot has no session to share.
+ */
+const PROVIDERS_WITH_SHARED_STATE: ReadonlySet<ProviderName> = new Set(['ringcentral']);
+
+/** Whether the stack needs the shared-state table for these (enabled) sources. */
+export function needsSharedState(sources: readonly SourceConfig[]): boolean {
+  return sources.some((source) => PROVIDERS_WITH_SHARED_STATE.has(source.provider));
+}
 
 export interface SharedStateTableProps {
   /**
@@ -43,7 +57,11 @@ export class SharedStateTable extends Construct {
     });
   }
 
-  /** Item reads and conditional writes, nothing else (no scans, no table management). */
+  /**
+   * Item reads and conditional writes, nothing else (no scans, no table management), and the table key
+   * for those only: named actions without wildcards (no re-encryption, no data keys without plaintext),
+   * usable only through DynamoDB in this region (kms:ViaService), never to decrypt anything directly.
+   */
   grantReadWrite(grantee: IGrantable): void {
     this.table.grant(
       grantee,
@@ -52,6 +70,14 @@ export class SharedStateTable extends Construct {
       'dynamodb:UpdateItem',
       'dynamodb:DeleteItem',
     );
-    this.key.grantEncryptDecrypt(grantee);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [this.key.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` },
+        },
+      }),
+    );
   }
 }

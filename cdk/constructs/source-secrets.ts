@@ -3,7 +3,12 @@ import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CREDENTIAL_PLACEHOLDER } from '../../functions/adapters/secrets-credentials';
-import { ConfigError, needsCredentials, type SourceConfig } from '../../functions/config';
+import {
+  ConfigError,
+  type CredentialedSourceConfig,
+  needsCredentials,
+  type SourceConfig,
+} from '../../functions/config';
 
 export interface SourceSecretsProps {
   /** Used in the names of created secrets: `callvault/{stackName}/{sourceId}`. */
@@ -13,7 +18,26 @@ export interface SourceSecretsProps {
 }
 
 /**
- * One Secrets Manager secret per source, holding `{clientId, clientSecret, webhookSecret}`. An existing
+ * The fields of a created secret that only the operator can fill in, per provider; each starts as the
+ * placeholder, which the functions recognise (CredentialsNotSetError) instead of sending it anywhere.
+ */
+export const OPERATOR_SECRET_FIELDS: Readonly<
+  Record<CredentialedSourceConfig['provider'], readonly string[]>
+> = {
+  telphin: ['clientId', 'clientSecret'],
+  // The JWT credential of the user the app acts as (JWT grant).
+  ringcentral: ['clientId', 'clientSecret', 'jwt'],
+};
+
+/** What the generated webhookSecret is for, in the secret's description. */
+const WEBHOOK_SECRET_ROLE: Readonly<Record<CredentialedSourceConfig['provider'], string>> = {
+  telphin: 'webhookSecret is the token in the webhook URL',
+  ringcentral: "webhookSecret is the subscription's verificationToken",
+};
+
+/**
+ * One Secrets Manager secret per source that needs credentials (not the Graph calling bot), holding
+ * `{clientId, clientSecret, webhookSecret}` (RingCentral: also `jwt`). An existing
  * secret is used when the source names one (`credentialsSecretName`); otherwise one is created with a random
  * webhook secret and placeholders for the API credentials, which only the operator can obtain.
  *
@@ -47,17 +71,17 @@ export class SourceSecrets extends Construct {
         if (source.credentialsKmsKeyArn) keyArns.add(source.credentialsKmsKeyArn);
         continue;
       }
+      const operatorFields = OPERATOR_SECRET_FIELDS[source.provider];
       const secret = new Secret(this, source.id, {
         secretName: `callvault/${props.stackName}/${source.id}`,
-        description: `callvault ${source.provider} source "${source.id}": fill in clientId and clientSecret; webhookSecret is the token in the webhook URL`,
+        description: `callvault ${source.provider} source "${source.id}": fill in ${operatorFields.join(', ')}; ${WEBHOOK_SECRET_ROLE[source.provider]}`,
         generateSecretString: {
-          secretStringTemplate: JSON.stringify({
-            clientId: CREDENTIAL_PLACEHOLDER,
-            clientSecret: CREDENTIAL_PLACEHOLDER,
-          }),
+          secretStringTemplate: JSON.stringify(
+            Object.fromEntries(operatorFields.map((field) => [field, CREDENTIAL_PLACEHOLDER])),
+          ),
           generateStringKey: 'webhookSecret',
           passwordLength: 48,
-          // It travels in a URL query string.
+          // It travels in a URL query string (Telphin) or a header (RingCentral's verificationToken).
           excludePunctuation: true,
           includeSpace: false,
         },

@@ -1,0 +1,180 @@
+/**
+ * The RingCentral metric filters read log lines other modules write. These tests produce those lines with
+ * the real components (the RingCentral adapter against its sandbox, the SQS batch processor against moto,
+ * Powertools printing them) and check that the filters' fields and values are what gets printed.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RINGCENTRAL_JOB_PATTERNS, RINGCENTRAL_LOGIN_REFUSED_MESSAGE } from '../../cdk/constructs/monitoring';
+import { powertoolsLog } from '../../functions/adapters/logger';
+import { processSqsBatch, queueRoutesFromUrls } from '../../functions/adapters/sqs-batch-processor';
+import { RateLimitedError } from '../../functions/core/errors';
+import {
+  type ArchiveJob,
+  describeJob,
+  JOB_VERSION,
+  parseJob,
+  recordingJob,
+  serialiseJob,
+} from '../../functions/core/jobs';
+import type { ProviderName } from '../../functions/core/recording';
+import { CredentialsRefusedError } from '../../functions/providers/ringcentral/ringcentral-auth';
+import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
+import { createQueue, receiveRecords } from '../support/sqs-records';
+import {
+  collect,
+  JAN_WINDOW,
+  type RingCentralHarness,
+  startHarness,
+} from '../unit/providers/ringcentral/ringcentral-fixture';
+
+/** CloudWatch's trailing wildcard: `"hint ringcentral/*"` matches values starting with `hint ringcentral/`. */
+function matchesRingCentralJob(value: unknown): boolean {
+  return (
+    typeof value === 'string' &&
+    RINGCENTRAL_JOB_PATTERNS.some((pattern) => value.startsWith(pattern.slice(0, -1)))
+  );
+}
+
+function job(provider: ProviderName, index: number): ArchiveJob {
+  return recordingJob({
+    provider,
+    sourceId: `${provider}-main`,
+    recordingId: `rec-${index}`,
+    startedAt: new Date(Date.UTC(2025, 4, 6, 7, 8, index)),
+    direction: 'inbound',
+    fileExtension: 'mp3',
+    raw: {},
+  });
+}
+
+/** Powertools' JSON lines written while `act` runs. */
+async function printedLines(act: (logger: Logger) => Promise<void>): Promise<Record<string, unknown>[]> {
+  const printed: string[] = [];
+  const capture = (chunk: string | Uint8Array) => {
+    printed.push(String(chunk));
+    return true;
+  };
+  const writes = [
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture),
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture),
+  ];
+  try {
+    await act(new Logger({ serviceName: 'callvault-test' }));
+  } finally {
+    for (const write of writes) write.mockRestore();
+  }
+  return printed
+    .flatMap((text) => text.split('\n'))
+    .filter((text) => text.startsWith('{'))
+    .map((text) => JSON.parse(text));
+}
+
+describe('the RingCentral job patterns', () => {
+  it('match the job descriptions of RingCentral hints and recordings, and no other provider', () => {
+    const hint = parseJob(
+      JSON.stringify({
+        v: JOB_VERSION,
+        type: 'hint',
+        provider: 'ringcentral',
+        sourceId: 'ringcentral-main',
+        eventTime: '2025-05-06T07:08:09.000Z',
+        hint: {},
+      }),
+    );
+    expect(matchesRingCentralJob(describeJob(hint))).toBe(true);
+    expect(matchesRingCentralJob(describeJob(job('ringcentral', 1)))).toBe(true);
+    expect(matchesRingCentralJob(describeJob(job('telphin', 1)))).toBe(false);
+    expect(matchesRingCentralJob(describeJob(job('msgraph', 1)))).toBe(false);
+  });
+});
+
+describe('the RingCentral login refusal', () => {
+  let harness: RingCentralHarness | undefined;
+  afterAll(async () => harness?.sandbox.close());
+
+  it('is logged at error level with exactly the message the filter looks for', async () => {
+    // Prepare
+    harness = await startHarness({ jwt: 'eyJhbGciOiJSUzI1NiJ9.revoked-jwt.sig' });
+
+    // Act
+    await expect(collect(harness.source.listRecordings(JAN_WINDOW))).rejects.toBeInstanceOf(
+      CredentialsRefusedError,
+    );
+
+    // Assess
+    expect(harness.log.lines.filter((line) => line.level === 'error').map((line) => line.message)).toEqual([
+      RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
+    ]);
+  });
+});
+
+describe.skipIf(!motoAvailable())(
+  'the worker log lines of failed RingCentral jobs (SQS batch processor on moto)',
+  () => {
+    let moto: MotoServer;
+    beforeAll(async () => {
+      moto = await startMoto();
+    });
+    afterAll(async () => {
+      await moto?.stop();
+    });
+
+    async function processOne(
+      provider: ProviderName,
+      failure: Error,
+      run: string,
+    ): Promise<Record<string, unknown>[]> {
+      const dlq = await createQueue(moto.sqs, `${run}-dlq`);
+      const queue = await createQueue(moto.sqs, run, { deadLetter: dlq, maxReceiveCount: 5 });
+      await moto.sqs.send(
+        new SendMessageCommand({ QueueUrl: queue.url, MessageBody: serialiseJob(job(provider, 1)) }),
+      );
+      const records = await receiveRecords(moto.sqs, queue);
+      expect(records).toHaveLength(1);
+      return printedLines(async (logger) => {
+        await processSqsBatch(records, {
+          client: moto.sqs,
+          handleJob: async () => {
+            throw failure;
+          },
+          routeFor: queueRoutesFromUrls({ [provider]: queue.url }, { [provider]: dlq.url }),
+          maxReceiveCount: 5,
+          deadline: new AbortController().signal,
+          log: powertoolsLog(logger),
+          random: () => 1,
+        });
+      });
+    }
+
+    it('a 429 is printed with code RATE_LIMITED and the RingCentral job, as the rate filter expects', async () => {
+      const lines = await processOne(
+        'ringcentral',
+        new RateLimitedError('Heavy group exhausted', 30),
+        'rc-429',
+      );
+      const counted = lines.filter((line) => line.code === 'RATE_LIMITED' && matchesRingCentralJob(line.job));
+      expect(counted).toHaveLength(1);
+      expect(counted[0]).toMatchObject({ message: 'job failed; retrying later', level: 'WARN' });
+    });
+
+    it('a refused login is printed with code UNAUTHENTICATED and the RingCentral job, as the login filter expects', async () => {
+      const lines = await processOne(
+        'ringcentral',
+        new CredentialsRefusedError('RingCentral refused the credentials of source ringcentral-main'),
+        'rc-refused',
+      );
+      const counted = lines.filter(
+        (line) => line.code === 'UNAUTHENTICATED' && matchesRingCentralJob(line.job),
+      );
+      expect(counted).toHaveLength(1);
+    });
+
+    it("Telphin's 429s are not counted as RingCentral's", async () => {
+      const lines = await processOne('telphin', new RateLimitedError('slow down', 30), 'telphin-429');
+      expect(lines.some((line) => line.code === 'RATE_LIMITED')).toBe(true);
+      expect(lines.filter((line) => matchesRingCentralJob(line.job))).toEqual([]);
+    });
+  },
+);
