@@ -85,6 +85,9 @@ export function workerEventSourceSettings(
     case 'msgraph':
       return { batchSize: 1, maxConcurrency: configured };
     case 'telphin':
+    // Teams recordings are not configurable yet (no source schema in the union); when they are, their
+    // multi-GB downloads want their own worker sizing here.
+    case 'msteams':
       return { batchSize: WORKER_BATCH_SIZE, maxConcurrency: configured };
   }
 }
