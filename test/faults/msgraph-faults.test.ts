@@ -25,7 +25,7 @@ import {
   recordOperationNotification,
 } from '../../functions/sandbox/msgraph-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
-import { BOT_BUCKET, BOT_SOURCE_ID, GraphPipeline } from '../support/msgraph-pipeline';
+import { BOT_BUCKET, GraphPipeline } from '../support/msgraph-pipeline';
 
 const SEED = 909_003;
 const MAX_BODY = 1024 * 1024;
