@@ -8,7 +8,11 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXPIRED_BEFORE_FETCH_METRIC } from '../../functions/archive-worker';
-import { callStateNotification, commsNotificationsBody } from '../../functions/sandbox/msgraph-sandbox';
+import {
+  callStateNotification,
+  commsNotificationsBody,
+  recordOperationNotification,
+} from '../../functions/sandbox/msgraph-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { BOT_BUCKET, BOT_SOURCE_ID, GraphPipeline } from '../support/msgraph-pipeline';
 
@@ -156,5 +160,31 @@ describe.skipIf(!motoAvailable())('msgraph end to end on the production adapters
     expect(tooLarge.statusCode).toBe(413);
     expect(accepted.statusCode).toBe(202);
     expect(await pipeline.depth()).toBe(1);
+  });
+
+  it('answers 400 to a delivery whose only recording is on a host not allowed, logs it as refused and counts it', async () => {
+    // Prepare
+    const { sandbox } = pipeline;
+    const body = commsNotificationsBody([
+      recordOperationNotification({
+        callId: 'c0ffee00-0000-4000-8000-00000000000a',
+        operationId: 'c0ffee00-0000-4000-8000-00000000000b',
+        status: 'completed',
+        recordingLocation: 'https://evil.example.net/recording',
+        recordingAccessToken: 'grant-for-elsewhere',
+      }),
+    ]);
+
+    // Act
+    const response = await pipeline.post(body, await sandbox.signNotificationToken());
+
+    // Assess
+    expect(response.statusCode).toBe(400);
+    expect(await pipeline.depth()).toBe(0);
+    expect(pipeline.metric('GraphRefusedRecordingLocations')).toBe(1);
+    const logs = pipeline.logLines.join('');
+    expect(logs).toContain('webhook refused by the source');
+    expect(logs).not.toContain('webhook accepted');
+    expect(logs).not.toContain('grant-for-elsewhere');
   });
 });
