@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
+import type { MsGraphBenchSummary } from './msgraph';
 import type { PipelineSummary } from './pipeline';
 import type { StreamMemoryResult } from './stream-memory';
 import type { ThroughputRow } from './throughput';
@@ -21,6 +22,9 @@ export interface BenchResults {
   throughput?: { rows: ThroughputRow[]; verdictSize?: number };
   pipeline?: PipelineSummary[];
   lambda?: LambdaCostSummary[];
+  msgraph?: MsGraphBenchSummary;
+  /** Sections a partial run (`--only`) kept from an earlier run, with when they were measured. */
+  carriedOver?: { section: string; measuredAt: string; command: string }[];
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }
@@ -41,6 +45,13 @@ export function renderMarkdown(results: BenchResults): string {
     `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}; Node ${machine.node}; moto ${machine.moto}; ${machine.awsCli ?? 'no AWS CLI'}. Shared and noisy: every figure is a median over the runs shown, ratios are between medians of the same run.`,
     '',
   );
+
+  for (const entry of results.carriedOver ?? []) {
+    lines.push(
+      `Section \`${entry.section}\` was not rerun: its figures are from \`${entry.command}\` on ${entry.measuredAt.slice(0, 10)}.`,
+    );
+  }
+  if (results.carriedOver?.length) lines.push('');
 
   lines.push('### Targets', '', '| Target | Verdict | Measured |', '|---|---|---|');
   for (const verdict of results.verdicts)
@@ -132,6 +143,23 @@ export function renderMarkdown(results: BenchResults): string {
       );
     }
     lines.push('');
+  }
+  const graph = results.msgraph;
+  if (graph) {
+    const latency = graph.notificationToVerifiedCopyMs;
+    const unknown = graph.keyFetchesForUnknownKids;
+    const burst = graph.webhookUnderConcurrency;
+    lines.push(
+      '### 5. Microsoft Graph calling bot (local mode, Graph sandbox)',
+      '',
+      '| Measurement | Figure |',
+      '|---|---|',
+      `| Notification → verified copy, 2-minute WAV (${formatSize(latency.bytes)}), ${latency.runs} runs | median ${num(latency.median, 0)} ms (${num(latency.min, 0)}–${num(latency.max, 0)}), ${latency.verified} verified |`,
+      `| Key fetches, ${graph.keyFetchesForValid.notifications} valid notifications | ${graph.keyFetchesForValid.fetches} |`,
+      `| Key fetches, ${unknown.notifications} forged notifications with unknown \`kid\`s | ${unknown.fetches} in ${num(unknown.elapsedMs / 1000, 0)} s (cooldown ${unknown.cooldownMs / 1000} s, so at most ${unknown.allowed}); ${unknown.refused} refused |`,
+      `| Webhook reply, ${burst.deliveries} deliveries ${burst.concurrency} at a time | p50 ${num(burst.p50Ms)} ms, p99 ${num(burst.p99Ms)} ms, max ${num(burst.maxMs)} ms; ${burst.archived} archived |`,
+      '',
+    );
   }
   lines.push(END);
   return lines.join('\n');

@@ -5,14 +5,15 @@
  *                                      Lambda bundles (19 min on 2 shared cores, mostly the moto pipeline)
  *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
  *   npm run bench -- --full            everything, including 2 GiB streams and more runs
- *   npm run bench -- --only streaming,pipeline,lambda   a subset
+ *   npm run bench -- --only streaming,pipeline,lambda,msgraph   a subset; sections not run are carried
+ *                                      over from the previous bench/results/latest.json, marked as such
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
  * generated section of BENCHMARKS.md. Everything it starts (moto, servers, children) is stopped on exit.
  */
 import './lib/quiet-env';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,6 +21,7 @@ import { measureLambdaCost } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
+import { measureMsGraph } from './msgraph';
 import { measurePipeline } from './pipeline';
 import { type BenchResults, writeResults } from './report';
 import { ALLOWANCE_MIB, analyseStreamMemory, GROWTH_LIMIT_MIB_PER_GIB } from './stream-memory';
@@ -44,6 +46,7 @@ const MODES = {
     ],
     pipeline: { recordings: 200, runs: 2 },
     lambdaRuns: 5,
+    msgraph: { latencyRuns: 10, keyNotifications: 300, concurrentDeliveries: 50, concurrentRounds: 2 },
   },
   default: {
     sizes: [
@@ -53,6 +56,7 @@ const MODES = {
     ],
     pipeline: { recordings: 1000, runs: 3 },
     lambdaRuns: 11,
+    msgraph: { latencyRuns: 20, keyNotifications: 1000, concurrentDeliveries: 50, concurrentRounds: 4 },
   },
   full: {
     sizes: [
@@ -63,6 +67,7 @@ const MODES = {
     ],
     pipeline: { recordings: 1000, runs: 5 },
     lambdaRuns: 21,
+    msgraph: { latencyRuns: 20, keyNotifications: 1000, concurrentDeliveries: 50, concurrentRounds: 8 },
   },
 } as const;
 
@@ -78,7 +83,8 @@ const { values } = parseArgs({
 
 const modeName = values.full ? 'full' : values.quick ? 'quick' : 'default';
 const mode = MODES[modeName];
-const sections = new Set((values.only ?? 'streaming,pipeline,lambda').split(',').map((part) => part.trim()));
+const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph'] as const;
+const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
 const log = (line: string) => {
   const elapsed = Math.round((Date.now() - started) / 1000);
@@ -87,13 +93,21 @@ const log = (line: string) => {
   );
 };
 
+function commandLine(): string {
+  const args = [
+    ...(modeName === 'default' ? [] : [`--${modeName}`]),
+    ...(values.only ? ['--only', values.only] : []),
+  ];
+  return `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
+}
+
 async function main(): Promise<void> {
   const machine = describeMachine();
   log(
     `callvault bench, mode ${modeName}: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, moto ${machine.moto}`,
   );
   const results: BenchResults = {
-    command: `npm run bench${modeName === 'default' ? '' : ` -- --${modeName}`}${values.only ? ` --only ${values.only}` : ''}`,
+    command: commandLine(),
     mode: modeName,
     startedAt: new Date(started).toISOString(),
     durationSeconds: 0,
@@ -120,6 +134,7 @@ async function main(): Promise<void> {
         localWorkerConcurrency: 4,
       },
       lambdaRuns: mode.lambdaRuns,
+      msgraph: mode.msgraph,
     },
     verdicts: [],
     raw: {},
@@ -207,6 +222,38 @@ async function main(): Promise<void> {
     results.lambda = summaries;
   }
 
+  if (sections.has('msgraph')) {
+    log('msgraph: local mode against the Graph sandbox (latency, key fetches, webhook under concurrency)');
+    const summary = await measureMsGraph(mode.msgraph, log);
+    results.msgraph = summary;
+    const latency = summary.notificationToVerifiedCopyMs;
+    const unknown = summary.keyFetchesForUnknownKids;
+    const burst = summary.webhookUnderConcurrency;
+    results.verdicts.push(
+      {
+        target: 'Graph bot: notification → verified copy of a 2-minute WAV < 2 s (local, median)',
+        met: latency.median < 2000 && latency.verified === latency.runs,
+        detail: `median ${latency.median} ms (${latency.min}–${latency.max}) over ${latency.runs} runs, ${latency.verified} verified`,
+      },
+      {
+        target: `Graph bot: key fetches for ${summary.keyFetchesForValid.notifications} valid notifications = 1`,
+        met: summary.keyFetchesForValid.fetches === 1,
+        detail: `${summary.keyFetchesForValid.fetches}`,
+      },
+      {
+        target: `Graph bot: key fetches for ${unknown.notifications} unknown kids ≤ 1 per ${unknown.cooldownMs / 1000} s`,
+        met: unknown.fetches <= unknown.allowed && unknown.refused === unknown.notifications,
+        detail: `${unknown.fetches} in ${Math.round(unknown.elapsedMs / 1000)} s (allowed ${unknown.allowed}); ${unknown.refused} refused`,
+      },
+      {
+        target: `Graph bot: webhook p99 < 1 s under ${burst.concurrency} concurrent deliveries`,
+        met: burst.p99Ms < 1000 && burst.archived === burst.deliveries,
+        detail: `p99 ${burst.p99Ms} ms, p50 ${burst.p50Ms} ms, max ${burst.maxMs} ms over ${burst.deliveries}; ${burst.archived} archived`,
+      },
+    );
+  }
+
+  if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
     log(
@@ -217,6 +264,47 @@ async function main(): Promise<void> {
     await writeResults(results, values.out, join(ROOT, 'BENCHMARKS.md'));
     log(`wrote ${values.out} and BENCHMARKS.md`);
   }
+}
+
+/**
+ * A partial run keeps the previous run's other sections (and their verdicts) in the report rather than
+ * dropping them; `carriedOver` names them and when they were measured.
+ */
+async function carryOver(results: BenchResults, path: string): Promise<void> {
+  let previous: BenchResults;
+  try {
+    previous = JSON.parse(await readFile(path, 'utf8')) as BenchResults;
+  } catch {
+    return;
+  }
+  const verdictPrefix: Record<(typeof SECTIONS)[number], (target: string) => boolean> = {
+    streaming: (target) => /^(Peak RSS|Growth|Archive|…)/.test(target),
+    pipeline: (target) => target.startsWith('Pipeline'),
+    lambda: () => false,
+    msgraph: (target) => target.startsWith('Graph bot'),
+  };
+  const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
+    streaming: ['streamMemory', 'throughput'],
+    pipeline: ['pipeline'],
+    lambda: ['lambda'],
+    msgraph: ['msgraph'],
+  };
+  const carried: string[] = [];
+  for (const section of SECTIONS) {
+    if (sections.has(section)) continue;
+    const present = keys[section].filter((key) => previous[key] !== undefined);
+    if (present.length === 0) continue;
+    for (const key of present) (results as unknown as Record<string, unknown>)[key] = previous[key];
+    if (previous.raw?.[section] !== undefined) results.raw[section] = previous.raw[section];
+    results.verdicts.push(...previous.verdicts.filter((verdict) => verdictPrefix[section](verdict.target)));
+    const carriedFrom = previous.carriedOver?.find((entry) => entry.section === section)?.measuredAt;
+    carried.push(section);
+    results.carriedOver = [
+      ...(results.carriedOver ?? []),
+      { section, measuredAt: carriedFrom ?? previous.startedAt, command: previous.command },
+    ];
+  }
+  if (carried.length > 0) log(`carried over from the previous results: ${carried.join(', ')}`);
 }
 
 main()

@@ -1,8 +1,11 @@
 /** Lambda entry: SQS batch of archive jobs → stream each recording into S3; partial batch failures. */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
+import { METRICS_NAMESPACE } from './adapters/metrics';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { handleArchiveJob } from './core/handle-job';
@@ -14,16 +17,35 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
  */
 export const DEADLINE_MARGIN_MS = 20_000;
 
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+
+/**
+ * Granted recordings (Graph) dead-lettered because the platform no longer served them: each is a lost
+ * recording, so the stack alarms on any data point above zero.
+ */
+export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
+
 /** `retryPolicy` shortens delays in tests; production uses the defaults. */
 export function createArchiveWorkerHandler(
   runtime: () => AwsRuntime,
   overrides: { retryPolicy?: Partial<RetryPolicy> } = {},
+  publish: Metrics = metrics,
 ) {
   return async (
     event: SQSEvent,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<SQSBatchResponse> => {
-    const { env, sqs, sources, store, queue, goneAtSource, clock, logger: log } = runtime();
+    const {
+      env,
+      sqs,
+      sources,
+      store,
+      queue,
+      goneAtSource,
+      expiredBeforeFetch,
+      clock,
+      logger: log,
+    } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
     return processSqsBatch(event.Records, {
@@ -33,10 +55,15 @@ export function createArchiveWorkerHandler(
       deadline,
       log,
       retryPolicy: { ...DEFAULT_RETRY_POLICY, ...overrides.retryPolicy },
+      onDeadLettered: (code) => {
+        if (code === 'EXPIRED_BEFORE_FETCH') {
+          publish.addMetric(EXPIRED_BEFORE_FETCH_METRIC, MetricUnit.Count, 1);
+        }
+      },
       handleJob: async (job, signal) => {
         const outcome = await handleArchiveJob(
           job,
-          { sources, store, queue, goneAtSource, clock, log },
+          { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
           signal,
         );
         if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
@@ -45,4 +72,6 @@ export function createArchiveWorkerHandler(
   };
 }
 
-export const handler = middy(createArchiveWorkerHandler(awsRuntime)).use(injectLambdaContext(logger));
+export const handler = middy(createArchiveWorkerHandler(awsRuntime))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: false }));

@@ -420,9 +420,24 @@ export function enabledSources(config: CallvaultConfig): SourceConfig[] {
   return config.sources.filter((source) => source.enabled);
 }
 
-/** Every enabled source that has retention, with its effective settings. */
+/**
+ * Providers whose platform offers no listing and keeps nothing to delete (the Graph calling bot: a
+ * recording exists only as the grant in one notification). Their adapters say the same through
+ * `capabilities` (test/unit/core/config.test.ts holds the two together); this answers without building one.
+ */
+const WEBHOOK_ONLY_PROVIDERS: ReadonlySet<SourceConfig['provider']> = new Set(['msgraph']);
+
+export function isWebhookOnly(source: Pick<SourceConfig, 'provider'>): boolean {
+  return WEBHOOK_ONLY_PROVIDERS.has(source.provider);
+}
+
+/**
+ * Every enabled source that has retention, with its effective settings. Webhook-only sources are never
+ * targets: there is nothing to delete at their source.
+ */
 export function retentionTargets(config: CallvaultConfig): RetentionTarget[] {
   return enabledSources(config).flatMap((source) => {
+    if (isWebhookOnly(source)) return [];
     const settings = retentionFor(config, source);
     return settings ? [{ provider: source.provider, sourceId: source.id, settings }] : [];
   });

@@ -5,12 +5,13 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
+import { METRICS_NAMESPACE } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { retentionTargets } from './config';
 import { runRetentionForSources } from './core/run-retention-for-sources';
 
-/** Namespace of callvault's CloudWatch metrics (the CDK alarms read it). */
-export const METRICS_NAMESPACE = 'Callvault';
+export { METRICS_NAMESPACE };
+
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
 
 /** Stop this long before the Lambda deadline: the audit is flushed and the run recorded. */

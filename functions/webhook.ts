@@ -1,13 +1,18 @@
 /** Lambda entry: API Gateway webhook → authenticate, parse, enqueue hints, answer fast. */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { apiGatewayResult, webhookRequestFromApiGateway } from './adapters/api-gateway';
 import { logger } from './adapters/logger';
+import { METRICS_NAMESPACE, webhookCountMetricName } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { receiveWebhook } from './core/receive-webhook';
 
-export function createWebhookHandler(runtime: () => AwsRuntime) {
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+
+export function createWebhookHandler(runtime: () => AwsRuntime, publish: Metrics = metrics) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const { sources, queue, logger: log } = runtime();
     // Routes are one per provider (`/webhooks/telphin/{sourceId}`), so the provider is read from the path.
@@ -16,10 +21,22 @@ export function createWebhookHandler(runtime: () => AwsRuntime) {
       provider,
       event.pathParameters?.sourceId ?? '',
       webhookRequestFromApiGateway(event),
-      { sources, queue, log },
+      {
+        sources,
+        queue,
+        log,
+        recordCounts: (from, counts) => {
+          // Zeros are published too: an alarm on "failed record operations" needs its data points.
+          for (const [name, value] of Object.entries(counts)) {
+            publish.addMetric(webhookCountMetricName(from, name), MetricUnit.Count, value);
+          }
+        },
+      },
     );
     return apiGatewayResult(response);
   };
 }
 
-export const handler = middy(createWebhookHandler(awsRuntime)).use(injectLambdaContext(logger));
+export const handler = middy(createWebhookHandler(awsRuntime))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: false }));

@@ -14,6 +14,7 @@ import { buildSourceRegistry, inlineCredentials } from '../functions/composition
 import {
   type CallvaultConfig,
   configPathFromEnvironment,
+  isWebhookOnly,
   loadConfigFile,
   type SourceConfig,
 } from '../functions/config';
@@ -61,6 +62,12 @@ async function main(): Promise<number> {
   }
   const config = loadConfigFile(configPathFromEnvironment());
   const sourceConfig = selectSource(config, options.source);
+  if (isWebhookOnly(sourceConfig)) {
+    process.stderr.write(
+      `source "${sourceConfig.id}" (${sourceConfig.provider}) is skipped: the platform offers no listing of its recordings, so there is nothing to backfill. Its recordings arrive only through webhook notifications; a notification that never reached callvault is a lost recording.\n`,
+    );
+    return 0;
+  }
   const from = parseUtcDate(options.from, '--from');
   const to = parseUtcDate(options.to, '--to');
   if (to < from) throw new UsageError(`--to ${options.to} is before --from ${options.from}`);

@@ -45,16 +45,30 @@ const ringCentralJob = () =>
   FilterPattern.any(
     ...RINGCENTRAL_JOB_PATTERNS.map((pattern) => FilterPattern.stringValue('$.job', '=', pattern)),
   );
-/** Published (dimension-free) by the RingCentral subscriptions function: subscriptions that are not Active. */
+/** Published by the subscriptions function (Powertools, `service` dimension): subscriptions not Active. */
 export const SUBSCRIPTIONS_NOT_ACTIVE_METRIC = 'SubscriptionsNotActive';
-/** Published (dimension-free) by the worker: Graph recordings whose download token expired before the fetch. */
+/** Published by the worker (Powertools, `service` dimension): Graph recordings whose token expired first. */
 export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
-/** Published (dimension-free) by the webhook: Graph record operations that ended `failed`. */
+/** Published by the webhook (Powertools, `service` dimension): Graph record operations that ended `failed`. */
 export const GRAPH_FAILED_RECORD_OPERATIONS_METRIC = 'GraphFailedRecordOperations';
 
-/** The `service` dimension is not part of these: their publishers emit them without dimensions. */
+/** Metrics that log metric filters create: they carry no dimension. */
 function dimensionFreeMetric(metricName: string, statistic: string, period: Duration): Metric {
   return new Metric({ namespace: METRICS_NAMESPACE, metricName, statistic, period });
+}
+
+/**
+ * Metrics the functions publish through Powertools: its `serviceName` adds the `service` dimension, and an
+ * alarm without it would never see a datapoint.
+ */
+function serviceMetric(metricName: string, statistic: string, period: Duration): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    statistic,
+    period,
+    dimensionsMap: METRICS_SERVICE_DIMENSION,
+  });
 }
 
 export interface MonitoringProps {
@@ -260,7 +274,7 @@ export class Monitoring extends Construct {
     });
 
     this.alarm('RingCentralSubscriptionsNotActive', {
-      metric: dimensionFreeMetric(SUBSCRIPTIONS_NOT_ACTIVE_METRIC, 'Maximum', Duration.minutes(5)),
+      metric: serviceMetric(SUBSCRIPTIONS_NOT_ACTIVE_METRIC, 'Maximum', Duration.minutes(5)),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       // Published once per subscriptions run, not every period: the alarm keeps the last run's verdict
@@ -274,14 +288,14 @@ export class Monitoring extends Construct {
   /** The Graph calling bot's losses: tokens that expired before the fetch, and record operations that failed. */
   watchGraphBot(): void {
     this.alarm('GraphExpiredBeforeFetch', {
-      metric: dimensionFreeMetric(EXPIRED_BEFORE_FETCH_METRIC, 'Sum', Duration.minutes(5)),
+      metric: serviceMetric(EXPIRED_BEFORE_FETCH_METRIC, 'Sum', Duration.minutes(5)),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       description:
         "Graph recordings were lost: their download token expired before the worker fetched them, and Graph keeps no copy. Check the msgraph queue's age and the worker's throttles and errors.",
     });
     this.alarm('GraphFailedRecordOperations', {
-      metric: dimensionFreeMetric(GRAPH_FAILED_RECORD_OPERATIONS_METRIC, 'Sum', Duration.minutes(5)),
+      metric: serviceMetric(GRAPH_FAILED_RECORD_OPERATIONS_METRIC, 'Sum', Duration.minutes(5)),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       description:

@@ -2,7 +2,7 @@
  * The in-process JobQueue behind `npm start`, with the same semantics as SQS + the archive worker: at most
  * `concurrency` jobs at once, retries delayed as `decideRetry` says (an error that settles the job, such as
  * gone at the source, counts as done), and after `maxReceiveCount` attempts or a permanent failure a dead
- * letter (a JSON file per job in `deadLetterDir`) instead of a DLQ.
+ * letter (a JSON file per job in `deadLetterDir`, the job with its secrets redacted) instead of a DLQ.
  *
  * `stop()` aborts in-flight jobs through their AbortSignal, waits for them, and saves whatever is left to
  * `stateFile`, which the next queue loads: a Ctrl-C loses nothing. A crash (kill -9) loses the in-memory
@@ -14,9 +14,16 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { asCallvaultError, InvalidInputError, TransientError } from '../core/errors';
-import { type ArchiveJob, archiveJobSchema, describeJob, jobTarget } from '../core/jobs';
+import {
+  type ArchiveJob,
+  archiveJobSchema,
+  describeJob,
+  jobTarget,
+  redactJobSecrets,
+  retryPolicyForJob,
+} from '../core/jobs';
 import { type JobQueue, type Log, silentLog } from '../core/ports';
-import { decideRetry, type RetryPolicy } from '../core/retry-policy';
+import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from '../core/retry-policy';
 
 export interface LocalJobQueueOptions {
   /** Jobs processed at once. */
@@ -26,6 +33,7 @@ export interface LocalJobQueueOptions {
   /** Where dead letters are written, one JSON file per job. */
   deadLetterDir: string;
   handleJob(job: ArchiveJob, signal: AbortSignal): Promise<void>;
+  /** For recording and hint jobs; `fetch-now` jobs race their token and use FETCH_NOW_RETRY_POLICY. */
   retryPolicy?: RetryPolicy;
   log?: Log;
   /** Pending and delayed jobs are saved here on stop() and loaded by the constructor. */
@@ -232,7 +240,8 @@ export class LocalJobQueue implements JobQueue {
         return;
       }
       const error = asCallvaultError(thrown);
-      const decision = decideRetry(error, entry.attempts + 1, this.options.retryPolicy, this.options.random);
+      const policy = retryPolicyForJob(entry.job, this.options.retryPolicy ?? DEFAULT_RETRY_POLICY);
+      const decision = decideRetry(error, entry.attempts + 1, policy, this.options.random);
       if (decision.action === 'settled') {
         this.counters.succeeded++;
         this.log.info('job settled without a copy', { job: description, code: error.code });
@@ -300,7 +309,8 @@ export class LocalJobQueue implements JobQueue {
     const stamp = failedAt.toISOString().replaceAll(':', '-');
     const file = join(this.options.deadLetterDir, `${stamp}-${provider}-${randomUUID().slice(0, 8)}.json`);
     const letter: LocalDeadLetter = {
-      job: entry.job,
+      // A file on disk is not the queue: a granted download's token is never written in clear.
+      job: redactJobSecrets(entry.job),
       description: describeJob(entry.job),
       code,
       reason,
@@ -312,10 +322,12 @@ export class LocalJobQueue implements JobQueue {
   }
 
   private async save(stateFile: string): Promise<void> {
+    // Tokens are not saved: a granted job resumed after a restart ends as EXPIRED_BEFORE_FETCH, which is
+    // what minutes of downtime make of it anyway.
     const jobs: SavedState['jobs'] = [
-      ...this.pending.map((entry) => ({ job: entry.job, attempts: entry.attempts })),
+      ...this.pending.map((entry) => ({ job: redactJobSecrets(entry.job), attempts: entry.attempts })),
       ...[...this.delayed].map(({ entry, dueAt }) => ({
-        job: entry.job,
+        job: redactJobSecrets(entry.job),
         attempts: entry.attempts,
         notBefore: dueAt,
       })),

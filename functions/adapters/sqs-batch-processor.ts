@@ -19,9 +19,9 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { asCallvaultError, type CallvaultError, DeadlineError, isCallvaultError } from '../core/errors';
-import { type ArchiveJob, describeJob, parseJob } from '../core/jobs';
+import { type ArchiveJob, describeJob, parseJob, retryPolicyForJob } from '../core/jobs';
 import type { Log } from '../core/ports';
-import { decideRetry, type RetryPolicy } from '../core/retry-policy';
+import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from '../core/retry-policy';
 import { sqsAttributeText } from './sqs-message-text';
 
 /** Where a record came from and where its dead letters go. */
@@ -41,7 +41,10 @@ export interface SqsBatchProcessorDeps {
   /** Fires shortly before the invocation's deadline. */
   deadline: AbortSignal;
   log: Log;
+  /** For recording and hint jobs; `fetch-now` jobs race their token and use FETCH_NOW_RETRY_POLICY. */
   retryPolicy?: RetryPolicy;
+  /** Told of each job the processor itself dead-lettered, by its error code (for metrics). */
+  onDeadLettered?(code: CallvaultError['code']): void;
   /**
    * Records processed at once. Each is a streaming download plus a multipart upload, so memory and the
    * providers' rate limits keep this small; more throughput comes from more concurrent invocations.
@@ -132,7 +135,8 @@ async function processRecord(record: SQSRecord, deps: SqsBatchProcessorDeps): Pr
     return 'done';
   } catch (thrown) {
     const error = classify(thrown, deps.deadline);
-    const decision = decideRetry(error, attempt, deps.retryPolicy, deps.random);
+    const policy = retryPolicyForJob(job, deps.retryPolicy ?? DEFAULT_RETRY_POLICY);
+    const decision = decideRetry(error, attempt, policy, deps.random);
     if (decision.action === 'settled') {
       log.info('job settled without a copy', {
         job: description,
@@ -242,6 +246,7 @@ async function deadLetter(
     });
     return 'failed';
   }
+  deps.onDeadLettered?.(error.code);
   deps.log.error('job dead-lettered', {
     job: description,
     messageId: record.messageId,

@@ -8,7 +8,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDbSharedState } from '../adapters/dynamodb-shared-state';
-import { S3GoneAtSourceLog } from '../adapters/gone-at-source-logs';
+import { S3ExpiredBeforeFetchLog, S3GoneAtSourceLog } from '../adapters/gone-at-source-logs';
 import { SsmKillSwitch } from '../adapters/kill-switch';
 import { powertoolsLog } from '../adapters/logger';
 import { S3RunLedger } from '../adapters/run-ledgers';
@@ -34,6 +34,8 @@ export interface AwsRuntime {
   ledger: S3RunLedger;
   /** Recordings found gone at the source, beside the archive. */
   goneAtSource: S3GoneAtSourceLog;
+  /** Granted recordings lost to an expired token, beside the archive (`audit/expired-before-fetch/`). */
+  expiredBeforeFetch: S3ExpiredBeforeFetchLog;
   /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
 }
@@ -88,6 +90,7 @@ export function createAwsRuntime(
     audit: new S3AuditLog({ client: s3, bucket: env.bucket }),
     ledger: new S3RunLedger({ client: s3, bucket: env.bucket }),
     goneAtSource: new S3GoneAtSourceLog({ client: s3, bucket: env.bucket }),
+    expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client: s3, bucket: env.bucket }),
     killSwitch:
       ssm && killSwitchParameter
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })

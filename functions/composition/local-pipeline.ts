@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FsArchiveStore } from '../adapters/fs-archive-store';
 import { FsAuditLog } from '../adapters/fs-audit-log';
-import { FsGoneAtSourceLog, S3GoneAtSourceLog } from '../adapters/gone-at-source-logs';
+import {
+  FsExpiredBeforeFetchLog,
+  FsGoneAtSourceLog,
+  S3ExpiredBeforeFetchLog,
+  S3GoneAtSourceLog,
+} from '../adapters/gone-at-source-logs';
 import { fileKillSwitch } from '../adapters/kill-switch';
 import { LocalJobQueue } from '../adapters/local-job-queue';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
@@ -22,6 +27,7 @@ import type {
   ArchiveStore,
   AuditLog,
   Clock,
+  ExpiredBeforeFetchLog,
   GoneAtSourceLog,
   KillSwitch,
   Log,
@@ -37,6 +43,7 @@ export interface LocalStorage {
   audit: AuditLog;
   ledger: RunLedger;
   goneAtSource: GoneAtSourceLog;
+  expiredBeforeFetch: ExpiredBeforeFetchLog;
 }
 
 /** The archive folder by default; the configured bucket when `storage.s3` is set. Audit and ledger live beside it. */
@@ -50,6 +57,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
       audit: new FsAuditLog({ root }),
       ledger: new FsRunLedger({ root }),
       goneAtSource: new FsGoneAtSourceLog({ root }),
+      expiredBeforeFetch: new FsExpiredBeforeFetchLog({ root }),
     };
   }
   const client = new S3Client({
@@ -68,6 +76,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
     audit: new S3AuditLog({ client, bucket: target.bucket }),
     ledger: new S3RunLedger({ client, bucket: target.bucket }),
     goneAtSource: new S3GoneAtSourceLog({ client, bucket: target.bucket }),
+    expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client, bucket: target.bucket }),
   };
 }
 
@@ -105,7 +114,7 @@ export async function createLocalPipeline(
   const stateDir = config.local.stateDir;
   await mkdir(stateDir, { recursive: true });
   const storage = createStorage(config, log);
-  const { store, goneAtSource } = storage;
+  const { store, goneAtSource, expiredBeforeFetch } = storage;
   const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
   const queue: LocalJobQueue = new LocalJobQueue({
     concurrency: config.worker.concurrency,
@@ -117,7 +126,7 @@ export async function createLocalPipeline(
     handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
       const outcome = await handleArchiveJob(
         job,
-        { sources, store, queue, goneAtSource, clock, log },
+        { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
         signal,
       );
       options.onOutcome?.(outcome);

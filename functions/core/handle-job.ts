@@ -1,8 +1,16 @@
 import { type ArchiveOutcome, archiveRecording } from './archive-recording';
-import { GoneAtSourceError, PermanentError } from './errors';
+import { ExpiredBeforeFetchError, GoneAtSourceError, PermanentError } from './errors';
 import { type ArchiveJob, describeJob, type FetchNowJob, recordingFromJob, recordingJob } from './jobs';
 import { goneAtSourceKey, recordingKey } from './keys';
-import type { ArchiveStore, Clock, GoneAtSourceLog, GrantedDownload, JobQueue, Log } from './ports';
+import type {
+  ArchiveStore,
+  Clock,
+  ExpiredBeforeFetchLog,
+  GoneAtSourceLog,
+  GrantedDownload,
+  JobQueue,
+  Log,
+} from './ports';
 import type { SourceRecording } from './recording';
 import type { SourceRegistry } from './source-registry';
 
@@ -12,6 +20,8 @@ export interface JobDependencies {
   queue: JobQueue;
   /** Where recordings found gone at the source are recorded (beside the archive, for status). */
   goneAtSource: GoneAtSourceLog;
+  /** Where granted recordings lost to an expired token are recorded (beside the archive, for status). */
+  expiredBeforeFetch: ExpiredBeforeFetchLog;
   clock: Clock;
   log: Log;
 }
@@ -119,7 +129,12 @@ async function archiveGrantedRecording(
   let download: GrantedDownload | undefined;
   let recording = expected;
   if (!(await deps.store.inspect(recordingKey(expected)))) {
-    download = await source.openGrantedDownload(expected, job.grant, signal);
+    try {
+      download = await source.openGrantedDownload(expected, job.grant, signal);
+    } catch (error) {
+      if (error instanceof ExpiredBeforeFetchError) await recordExpiredBeforeFetch(job, error, deps);
+      throw error;
+    }
     recording = { ...expected, fileExtension: download.fileExtension };
   }
   const opened = download;
@@ -144,4 +159,37 @@ async function archiveGrantedRecording(
     // Unread when the bytes' key already held a copy; destroying an ended stream is harmless.
     download?.body.destroy();
   }
+}
+
+/**
+ * Records a granted recording the platform no longer serves, then lets the error dead-letter the job
+ * (EXPIRED_BEFORE_FETCH): the recording is lost, and both the record and the dead letter say so. If the
+ * record cannot be written the job fails with that error instead and comes back, to try again.
+ */
+async function recordExpiredBeforeFetch(
+  job: FetchNowJob,
+  error: ExpiredBeforeFetchError,
+  deps: JobDependencies,
+): Promise<void> {
+  const expected = recordingFromJob(job);
+  const objectKey = recordingKey(expected);
+  await deps.expiredBeforeFetch.record({
+    v: 1,
+    provider: expected.provider,
+    sourceId: expected.sourceId,
+    recordingId: expected.recordingId,
+    startedAt: expected.startedAt.toISOString(),
+    objectKey,
+    receivedAt: job.grant.receivedAt,
+    detectedAt: deps.clock.now().toISOString(),
+    reason: error.message,
+    notified: job.recording,
+  });
+  deps.log.error('granted recording expired before it was fetched; it is lost', {
+    provider: expected.provider,
+    sourceId: expected.sourceId,
+    recordingId: expected.recordingId,
+    receivedAt: job.grant.receivedAt,
+    reason: error.message,
+  });
 }

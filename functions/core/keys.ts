@@ -78,6 +78,24 @@ export function recordingKeyOfGoneRecord(key: string): string | undefined {
   return `${RECORDINGS_PREFIX}${key.slice(GONE_AT_SOURCE_PREFIX.length, -SIDECAR_SUFFIX.length)}`;
 }
 
+/**
+ * Where the worker records a granted recording (Graph `fetch-now`) whose token expired, or whose file the
+ * platform discarded, before the fetch: `audit/expired-before-fetch/{provider}/{sourceId}/{yyyy}/{mm}/{dd}/
+ * {recordingId}.{ext}.json`, dated like the recording's key. Such a recording is lost; status counts these.
+ */
+export const EXPIRED_BEFORE_FETCH_PREFIX = 'audit/expired-before-fetch/';
+
+export function expiredBeforeFetchKey(recordingObjectKey: string): string {
+  if (!recordingObjectKey.startsWith(RECORDINGS_PREFIX))
+    throw new RangeError(`${recordingObjectKey} is not a recording key`);
+  return `${EXPIRED_BEFORE_FETCH_PREFIX}${recordingObjectKey.slice(RECORDINGS_PREFIX.length)}${SIDECAR_SUFFIX}`;
+}
+
+/** The prefix of one source's expired-before-fetch records. */
+export function expiredBeforeFetchPrefix(provider: ProviderName, sourceId: string): string {
+  return `${EXPIRED_BEFORE_FETCH_PREFIX}${provider}/${sanitiseSegment(sourceId)}/`;
+}
+
 /** The prefix of one source's gone-at-source records. */
 export function goneAtSourcePrefix(provider: ProviderName, sourceId: string): string {
   return `${GONE_AT_SOURCE_PREFIX}${provider}/${sanitiseSegment(sourceId)}/`;

@@ -252,6 +252,34 @@ export interface GoneAtSourceLog {
   record(entry: GoneAtSourceRecord): Promise<void>;
 }
 
+/**
+ * A granted recording (a `fetch-now` job) the platform no longer served when the worker came to fetch it:
+ * the token expired or the file was discarded. The recording is lost; the record is what operators and
+ * `status` see, at `expiredBeforeFetchKey(objectKey)`. It never holds the token.
+ */
+export interface ExpiredBeforeFetchRecord {
+  v: 1;
+  provider: ProviderName;
+  sourceId: string;
+  recordingId: string;
+  /** The recording's date as its key has it, ISO 8601 UTC. */
+  startedAt: string;
+  /** The key the recording would have had in the archive. */
+  objectKey: string;
+  /** When the notification carrying the grant arrived. */
+  receivedAt: string;
+  detectedAt: string;
+  /** What the platform answered (the adapter's message). */
+  reason: string;
+  /** What the notification said about the recording (the token is not part of it). */
+  notified: RecordingJob['recording'];
+}
+
+export interface ExpiredBeforeFetchLog {
+  /** Stores the record durably; recording the same recording twice keeps one record. */
+  record(entry: ExpiredBeforeFetchRecord): Promise<void>;
+}
+
 // ---------------------------------------------------------------- run ledger
 
 export type RunKind = 'sweep' | 'retention' | 'backfill';

@@ -7,10 +7,28 @@ export interface WebhookDependencies {
   sources: SourceRegistry;
   queue: JobQueue;
   log: Log;
+  /**
+   * Receives the outcome's named counts (never identifiers or secrets) once the delivery is answered
+   * without a 5xx; a 5xx is redelivered and would count twice. The Lambda entry turns them into metrics.
+   */
+  recordCounts?(provider: ProviderName, counts: Readonly<Record<string, number>>): void;
 }
 
 /** Larger bodies are refused before parsing: no provider's event comes near this. */
 export const MAX_WEBHOOK_BODY_BYTES = 256 * 1024;
+
+/**
+ * Per-provider ceilings where a platform documents a larger delivery: Graph batches call notifications
+ * and its adapter answers 413 only above 1 MiB, so a smaller cut here would refuse what the adapter accepts.
+ */
+const PROVIDER_WEBHOOK_BODY_BYTES: Partial<Record<ProviderName, number>> = {
+  msgraph: 1024 * 1024,
+};
+
+/** The largest body `receiveWebhook` reads for this provider; the local server and API Gateway share it. */
+export function maxWebhookBodyBytes(provider: string): number {
+  return PROVIDER_WEBHOOK_BODY_BYTES[provider as ProviderName] ?? MAX_WEBHOOK_BODY_BYTES;
+}
 
 function reply(status: number, message: string): WebhookResponse {
   return { status, contentType: 'application/json', body: JSON.stringify({ message }) };
@@ -30,7 +48,9 @@ export async function receiveWebhook(
   if (!(PROVIDERS as readonly string[]).includes(provider) || !deps.sources.has(provider, sourceId)) {
     return reply(404, 'unknown webhook endpoint');
   }
-  if (Buffer.byteLength(request.body) > MAX_WEBHOOK_BODY_BYTES) return reply(413, 'webhook body too large');
+  if (Buffer.byteLength(request.body) > maxWebhookBodyBytes(provider)) {
+    return reply(413, 'webhook body too large');
+  }
   let outcome: WebhookOutcome;
   try {
     const source = await deps.sources.get(provider as ProviderName, sourceId);
@@ -56,7 +76,12 @@ export async function receiveWebhook(
       return reply(503, 'could not store the event; retry later');
     }
   }
-  deps.log.info('webhook accepted', { provider, sourceId, jobs: outcome.jobs.length });
+  // The adapter may itself answer 4xx (a delivery with nothing acceptable in it): logged as what it is.
+  const status = outcome.response.status;
+  const fields = { provider, sourceId, status, jobs: outcome.jobs.length, ...outcome.counts };
+  if (outcome.counts) deps.recordCounts?.(provider as ProviderName, outcome.counts);
+  if (status >= 400) deps.log.warn('webhook refused by the source', fields);
+  else deps.log.info('webhook accepted', fields);
   return outcome.response;
 }
 

@@ -48,6 +48,11 @@ export async function runRetentionForSources(
       });
     try {
       const adapter = await deps.sources.get(provider, sourceId);
+      if (adapter.capabilities?.delete === false) {
+        // retentionTargets leaves these out; a target list built otherwise must still delete nothing.
+        deps.log.info('retention skips a source that keeps nothing to delete', { provider, sourceId });
+        continue;
+      }
       const report = await runRetention(adapter, settings, deps, { runId, signal });
       reports.push(report);
       await record('ok', { ...report });

@@ -11,6 +11,9 @@ export interface SweepAllDependencies {
   log: Log;
 }
 
+/** Webhook-only sources already explained in this process: the reason is said once, not every hour. */
+const explained = new Set<string>();
+
 /**
  * Sweeps every enabled source over the last `lookbackHours`, concurrently (each source has its own
  * quota), recording each run in the ledger. One source failing (its API down, its secret unreadable)
@@ -20,10 +23,11 @@ export async function sweepAllSources(
   lookbackHours: number,
   deps: SweepAllDependencies,
   signal?: AbortSignal,
-): Promise<{ results: SweepResult[]; failed: string[] }> {
+): Promise<{ results: SweepResult[]; failed: string[]; skipped: string[] }> {
   const window = lookbackWindow(deps.clock.now(), lookbackHours);
   const results: SweepResult[] = [];
   const failed: string[] = [];
+  const skipped: string[] = [];
   await Promise.all(
     deps.sources.list().map(async ({ provider, id }) => {
       const startedAt = deps.clock.now().toISOString();
@@ -37,7 +41,13 @@ export async function sweepAllSources(
           summary,
         });
       try {
-        const result = await sweepSource(await deps.sources.get(provider, id), window, deps, signal);
+        const source = await deps.sources.get(provider, id);
+        if (source.capabilities?.list === false) {
+          skipped.push(`${provider}/${id}`);
+          explainOnce(provider, id, deps.log);
+          return;
+        }
+        const result = await sweepSource(source, window, deps, signal);
         results.push(result);
         await record('ok', { ...result });
       } catch (error) {
@@ -50,5 +60,15 @@ export async function sweepAllSources(
       }
     }),
   );
-  return { results, failed };
+  return { results, failed, skipped };
+}
+
+function explainOnce(provider: string, sourceId: string, log: Log): void {
+  if (explained.has(`${provider}/${sourceId}`)) return;
+  explained.add(`${provider}/${sourceId}`);
+  log.info('sweep skips a webhook-only source: the platform offers no listing of its recordings', {
+    provider,
+    source: sourceId,
+    consequence: 'a notification that never reached callvault is a lost recording',
+  });
 }

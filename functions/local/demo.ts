@@ -2,7 +2,8 @@
  * `npm start` with nothing configured: a clearly labelled demo against the bundled Telphin sandbox (a
  * simulator written from Telphin's documented API, not the real platform). The sweep archives the last
  * two days, a download that breaks halfway is retried, two fresh calls arrive by webhook, and a forged
- * webhook is refused. Everything lands in ./archive exactly as it would in S3.
+ * webhook is refused. Everything lands in ./archive exactly as it would in S3. Beside it, a Microsoft Graph
+ * calling bot's notification is archived and a forged one refused (demo-msgraph.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../config';
@@ -10,6 +11,7 @@ import { recordingKey } from '../core/keys';
 import type { Log } from '../core/ports';
 import { formatBytes } from '../ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
+import { startGraphDemo } from './demo-msgraph';
 import { type LocalHost, startLocalHost } from './local-host';
 
 const DEMO_SOURCE_ID = 'demo';
@@ -42,6 +44,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   say(`Telphin sandbox at ${sandbox.url} holds ${history.length} recordings from the last 40 hours.`);
   say('One download will be cut halfway and one storage request will fail with 503: both are retried.');
 
+  const graph = await startGraphDemo(log);
   const webhookSecret = randomBytes(24).toString('hex');
   const config = parseConfig({
     sources: [
@@ -55,6 +58,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
         scope: { client: '@me' },
         allowedDownloadHosts: [new URL(sandbox.url).hostname, new URL(sandbox.storageOrigin).hostname],
       },
+      graph.source,
     ],
     local: { port: options.port ?? 0, archiveDir: './archive', stateDir: './.callvault/demo' },
     sweep: { lookbackHours: 48, intervalSeconds: 300 },
@@ -95,6 +99,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   });
   say(`A webhook with a wrong token was refused with ${forged.status} and enqueued nothing.`);
   await host.idle();
+  const graphVerified = await graph.run(host);
 
   // Check every archived copy against the bytes the sandbox served.
   const all = [...history, ...fresh];
@@ -113,12 +118,12 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   }
   const { archived, bytes } = host.progress();
   say(
-    `Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/telphin/${DEMO_SOURCE_ID}/.`,
+    `Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/ (Telphin and the Graph bot).`,
   );
   say(
     `${verified} of ${all.length} copies match the sandbox's bytes (SHA-256), each with its .json sidecar.`,
   );
-  if (verified !== all.length) process.exitCode = 1;
+  if (verified !== all.length || !graphVerified) process.exitCode = 1;
 
   if (options.serve) {
     say(`Still serving: webhooks at ${hookUrl}?token=${webhookSecret} — Ctrl-C to stop.`);
@@ -126,10 +131,12 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
     host.stop = async () => {
       await stop();
       await sandbox.close();
+      await graph.close();
     };
     return host;
   }
   await host.stop();
   await sandbox.close();
+  await graph.close();
   return host;
 }

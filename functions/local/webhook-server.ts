@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log, WebhookRequest } from '../core/ports';
-import { MAX_WEBHOOK_BODY_BYTES, receiveWebhook, type WebhookDependencies } from '../core/receive-webhook';
+import { maxWebhookBodyBytes, receiveWebhook, type WebhookDependencies } from '../core/receive-webhook';
 
 const ROUTE = /^\/webhooks\/([a-z]+)\/([A-Za-z0-9_-]+)\/?$/;
 
@@ -41,7 +41,7 @@ export async function startWebhookServer(options: {
       if (!route) return send(404, JSON.stringify({ message: 'not found' }));
       if (req.method !== 'POST' && req.method !== 'GET')
         return send(405, JSON.stringify({ message: 'method not allowed' }));
-      const body = await readBody(req, MAX_WEBHOOK_BODY_BYTES);
+      const body = await readBody(req, maxWebhookBodyBytes(route[1] ?? ''));
       if (body === undefined) return send(413, JSON.stringify({ message: 'webhook body too large' }));
       const request: WebhookRequest = {
         method: req.method,

@@ -2,9 +2,15 @@
  * `npm run status`: per source and UTC day, what the source holds against what the archive holds, what
  * retention deleted at the source, what was gone at the source before it could be archived, how much
  * work waits in the queues, and when sweep, retention and backfill last ran. Read-only.
+ *
+ * A webhook-only source (the Graph calling bot) cannot be asked what it holds. Its days show what was
+ * received instead, counted from durable records rather than a counter the webhook would have to keep:
+ * received = archived + expired before fetch (records under `audit/expired-before-fetch/`) + copies still
+ * being written. A notification still queued, or dead-lettered for another reason, shows in the queues.
  */
 
 import {
+  expiredBeforeFetchPrefix,
   goneAtSourcePrefix,
   isSidecarKey,
   recordingKeyOfGoneRecord,
@@ -35,11 +41,17 @@ export interface DayStatus {
    * to copy them (records under `audit/gone-at-source/`), unless an archived copy exists after all.
    */
   goneAtSource: number;
+  /** Webhook-only sources: granted recordings lost because the token expired before the fetch. */
+  expiredBeforeFetch?: number;
+  /** Webhook-only sources: archived + expired before fetch + without sidecar (see the module comment). */
+  received?: number;
 }
 
 export interface SourceStatus {
   provider: ProviderName;
   sourceId: string;
+  /** The platform offers no listing: there is no "at source" to compare with, only what was received. */
+  webhookOnly: boolean;
   days: DayStatus[];
   /** Days whose `missing` is above 0. */
   daysWithMissing: string[];
@@ -112,6 +124,7 @@ async function sourceStatus(
   } catch (thrown) {
     error = `cannot open the source: ${errorText(thrown)}`;
   }
+  const webhookOnly = adapter?.capabilities?.list === false;
   const result: DayStatus[] = [];
   for (const day of days) {
     const status: DayStatus = {
@@ -121,7 +134,7 @@ async function sourceStatus(
       deletedAtSource: await audit.deletions(day, source.provider, source.sourceId),
       goneAtSource: 0,
     };
-    if (adapter) {
+    if (adapter && !webhookOnly) {
       try {
         status.atSource = await countAtSource(adapter, day);
       } catch (thrown) {
@@ -133,6 +146,13 @@ async function sourceStatus(
     status.withoutSidecar = archived.withoutSidecar;
     status.goneAtSource = await goneOn(deps.archive, source, day, archived.keys);
     if (status.atSource) status.missing = Math.max(0, status.atSource.count - status.archived.count);
+    if (webhookOnly) {
+      status.expiredBeforeFetch = await countUnder(
+        deps.archive,
+        `${expiredBeforeFetchPrefix(source.provider, source.sourceId)}${datePath(day)}/`,
+      );
+      status.received = status.archived.count + status.expiredBeforeFetch + status.withoutSidecar;
+    }
     result.push(status);
   }
   const [sweep, retention, backfill] = await Promise.all(
@@ -143,6 +163,7 @@ async function sourceStatus(
   return {
     provider: source.provider,
     sourceId: source.sourceId,
+    webhookOnly,
     days: result,
     daysWithMissing: result.filter((day) => (day.missing ?? 0) > 0).map((day) => day.day),
     lastRuns: { sweep, retention, backfill },
@@ -203,6 +224,12 @@ async function goneOn(
     if (key && !(archivedKeys.has(key) && archivedKeys.has(sidecarKey(key)))) gone += 1;
   }
   return gone;
+}
+
+async function countUnder(archive: ArchiveListing, prefix: string): Promise<number> {
+  let count = 0;
+  for await (const _object of archive.list(prefix)) count += 1;
+  return count;
 }
 
 /** Retention's audit trail by day (`audit/retention/{yyyy}/{mm}/{dd}/*.jsonl`), read once per day. */

@@ -30,12 +30,49 @@ function describeRun(run: RunRecord | undefined): string {
   return `${run.endedAt} ${run.outcome}${facts ? ` (${facts})` : ''}`;
 }
 
+/** A source with no listing: what was received, archived and lost to an expired token, per day. */
+function webhookOnlySource(source: StatusReport['sources'][number]): string[] {
+  const lines = [
+    `${source.provider}/${source.sourceId} (webhook-only source: no listing at the platform; UTC days)`,
+  ];
+  if (source.error) lines.push(`  ! ${source.error}`);
+  const rows = source.days.map((day) => [
+    day.day,
+    String(day.received ?? 0),
+    String(day.archived.count),
+    formatBytes(day.archived.bytes),
+    (day.expiredBeforeFetch ?? 0) > 0 ? `${day.expiredBeforeFetch} !` : '0',
+    day.withoutSidecar > 0 ? `${day.withoutSidecar} without sidecar` : '',
+  ]);
+  lines.push(
+    ...table(['day', 'received', 'archived', 'bytes', 'expired-before-fetch', 'note'], rows).map(
+      (line) => `  ${line}`,
+    ),
+  );
+  const lost = source.days.filter((day) => (day.expiredBeforeFetch ?? 0) > 0);
+  if (lost.length > 0) {
+    lines.push(
+      `  ! ${lost.reduce((sum, day) => sum + (day.expiredBeforeFetch ?? 0), 0)} recordings on ${lost.map((day) => day.day).join(', ')} expired before they could be fetched and are lost (records under audit/expired-before-fetch/, dead letters with failure-code EXPIRED_BEFORE_FETCH)`,
+    );
+  }
+  lines.push(
+    '  received counts archived, expired and in-progress copies; notifications still queued or dead-lettered for another reason show under queues',
+    '  sweep, backfill and retention skip this source: the platform lists nothing and keeps nothing to delete',
+    '',
+  );
+  return lines;
+}
+
 export function formatStatus(report: StatusReport): string {
   const lines: string[] = [
     `callvault status, ${report.mode} mode, archive ${report.archive}, generated ${report.generatedAt}`,
     '',
   ];
   for (const source of report.sources) {
+    if (source.webhookOnly) {
+      lines.push(...webhookOnlySource(source));
+      continue;
+    }
     lines.push(`${source.provider}/${source.sourceId} (UTC days)`);
     if (source.error) lines.push(`  ! ${source.error}`);
     const rows = source.days.map((day) => [

@@ -9,6 +9,7 @@ import {
 } from '../../functions/adapters/sqs-batch-processor';
 import {
   AlreadyArchivedError,
+  ExpiredBeforeFetchError,
   GoneAtSourceError,
   PermanentError,
   TransientError,
@@ -16,6 +17,7 @@ import {
 import {
   type ArchiveJob,
   describeJob,
+  fetchNowJob,
   parseJob,
   recordingJob,
   serialiseJob,
@@ -51,6 +53,23 @@ function job(index: number): ArchiveJob {
     fileExtension: 'mp3',
     raw: {},
   });
+}
+
+const GRANT_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.recording-grant.signature';
+
+function grantedJob(index: number): ArchiveJob {
+  return fetchNowJob(
+    {
+      provider: 'msgraph',
+      sourceId: 'bot',
+      recordingId: `op-${index}`,
+      startedAt: new Date(Date.UTC(2025, 4, 6, 7, 8, index)),
+      direction: 'unknown',
+      fileExtension: 'wav',
+      raw: {},
+    },
+    { url: 'https://media.example.com/r', bearerToken: GRANT_TOKEN, receivedAt: '2025-05-06T07:08:00Z' },
+  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -469,5 +488,60 @@ describe.skipIf(!motoAvailable())('processSqsBatch against moto', () => {
     // Assess
     expect(response.batchItemFailures).toEqual([]);
     expect(peak).toBe(3);
+  });
+
+  it('retries a granted (fetch-now) job within seconds even under a policy of minutes', async () => {
+    // Prepare: the policy would wait 10 minutes; FETCH_NOW_RETRY_POLICY waits 2 s (random() = 1).
+    const { source, dlq } = await queuesWithDlq(5);
+    await send(source, serialiseJob(grantedJob(1)));
+    const records = await receiveRecords(moto.sqs, source);
+    const slow: RetryPolicy = { ...FAST_POLICY, transientBaseSeconds: 600, transientMaxSeconds: 600 };
+
+    // Act
+    const response = await processSqsBatch(
+      records,
+      deps(source, dlq, {
+        retryPolicy: slow,
+        handleJob: async () => {
+          throw new TransientError('connection reset');
+        },
+      }),
+    );
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: records[0]?.messageId }]);
+    await sleep(2300);
+    const again = await receiveRecords(moto.sqs, source);
+    expect(again.map((record) => record.messageId)).toEqual([records[0]?.messageId]);
+  });
+
+  it('dead-letters EXPIRED_BEFORE_FETCH at once, tells the caller, and no attribute holds the token', async () => {
+    // Prepare
+    const { source, dlq } = await queuesWithDlq(5);
+    await send(source, serialiseJob(grantedJob(2)));
+    const records = await receiveRecords(moto.sqs, source);
+    const reported: string[] = [];
+
+    // Act
+    const response = await processSqsBatch(
+      records,
+      deps(source, dlq, {
+        onDeadLettered: (code) => void reported.push(code),
+        handleJob: async () => {
+          throw new ExpiredBeforeFetchError('expired-before-fetch: media.example.com answered 401');
+        },
+      }),
+    );
+    await deleteSucceeded(moto.sqs, source, records, response);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(reported).toEqual(['EXPIRED_BEFORE_FETCH']);
+    const dead = await receiveAtLeast(moto.sqs, dlq, 1);
+    expect(dead[0]?.messageAttributes['failure-code']?.stringValue).toBe('EXPIRED_BEFORE_FETCH');
+    expect(dead[0]?.messageAttributes.attempts?.stringValue).toBe('1');
+    for (const attribute of Object.values(dead[0]?.messageAttributes ?? {})) {
+      expect(attribute.stringValue ?? '').not.toContain(GRANT_TOKEN);
+    }
   });
 });

@@ -8,12 +8,21 @@ import {
   type LocalJobQueueOptions,
 } from '../../../functions/adapters/local-job-queue';
 import {
+  ExpiredBeforeFetchError,
   GoneAtSourceError,
   InvalidInputError,
   PermanentError,
   TransientError,
 } from '../../../functions/core/errors';
-import { type ArchiveJob, describeJob, type HintJob, recordingJob } from '../../../functions/core/jobs';
+import {
+  type ArchiveJob,
+  describeJob,
+  type FetchNowJob,
+  fetchNowJob,
+  type HintJob,
+  REDACTED,
+  recordingJob,
+} from '../../../functions/core/jobs';
 import type { RetryPolicy } from '../../../functions/core/retry-policy';
 
 function job(index: number, provider: 'telphin' | 'ringcentral' = 'telphin'): ArchiveJob {
@@ -37,6 +46,27 @@ function hint(callId: string): HintJob {
     eventTime: '2025-02-03T04:05:06Z',
     hint: { callId },
   };
+}
+
+const GRANT_TOKEN = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.grant-token-for-tests.signature';
+
+function granted(index: number): FetchNowJob {
+  return fetchNowJob(
+    {
+      provider: 'msgraph',
+      sourceId: 'bot',
+      recordingId: `op-${index}`,
+      startedAt: new Date(Date.UTC(2025, 1, 3, 4, 5, index)),
+      direction: 'unknown',
+      fileExtension: 'wav',
+      raw: {},
+    },
+    {
+      url: `https://media.example.com/${index}`,
+      bearerToken: GRANT_TOKEN,
+      receivedAt: '2025-02-03T04:05:00Z',
+    },
+  );
 }
 
 /** With random() = 1: transient waits 10 s, then 20 s, ... which delayScale 0.01 turns into 100 ms, 200 ms. */
@@ -410,5 +440,77 @@ describe('LocalJobQueue', () => {
 
     // Assess
     expect(create).toThrow(InvalidInputError);
+  });
+
+  it('retries a granted (fetch-now) job within seconds, not the default minutes', async () => {
+    // Prepare: POLICY waits 10 s first; FETCH_NOW_RETRY_POLICY 2 s (×0.01 → 20 ms).
+    const startedAt: number[] = [];
+    const queue = makeQueue({
+      handleJob: async () => {
+        startedAt.push(performance.now());
+        if (startedAt.length < 2) throw new TransientError('socket hang up');
+      },
+    });
+    queue.start();
+
+    // Act
+    await queue.enqueue([granted(1)]);
+    await queue.idle();
+
+    // Assess
+    const [first = 0, second = 0] = startedAt;
+    expect(second - first).toBeGreaterThanOrEqual(15);
+    expect(second - first).toBeLessThan(95);
+  });
+
+  it('dead-letters EXPIRED_BEFORE_FETCH at once, and the dead-letter file holds no token', async () => {
+    // Prepare
+    let attempts = 0;
+    const queue = makeQueue({
+      handleJob: async () => {
+        attempts++;
+        throw new ExpiredBeforeFetchError('expired-before-fetch: media.example.com answered 401');
+      },
+    });
+    queue.start();
+
+    // Act
+    await queue.enqueue([granted(1)]);
+    await queue.idle();
+
+    // Assess
+    expect(attempts).toBe(1);
+    const letters = await deadLetters();
+    expect(letters).toEqual([expect.objectContaining({ code: 'EXPIRED_BEFORE_FETCH', attempts: 1 })]);
+    expect(letters[0]?.job).toMatchObject({ grant: { bearerToken: REDACTED } });
+    const raw = await readdir(deadLetterDir).then((names) =>
+      Promise.all(names.map((name) => readFile(join(deadLetterDir, name), 'utf8'))),
+    );
+    expect(raw.join('')).not.toContain(GRANT_TOKEN);
+  });
+
+  it('saves granted jobs without their token; a restart ends them as the platform would', async () => {
+    // Prepare
+    const stateFile = join(dir, 'queue.json');
+    const first = makeQueue({ stateFile, handleJob: async () => {} });
+    await first.enqueue([granted(1), job(2)]);
+
+    // Act
+    await first.stop();
+    const text = await readFile(stateFile, 'utf8');
+    const seen: ArchiveJob[] = [];
+    const second = makeQueue({ stateFile, handleJob: async (received) => void seen.push(received) });
+    second.start();
+    await second.idle();
+
+    // Assess
+    expect(text).not.toContain(GRANT_TOKEN);
+    expect(seen).toContainEqual(
+      expect.objectContaining({
+        type: 'fetch-now',
+        grant: expect.objectContaining({ bearerToken: REDACTED }),
+      }),
+    );
+    expect(seen).toContainEqual(asStored(job(2)));
   });
 });

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  isWebhookOnly,
   parseConfig,
   retentionFor,
+  retentionTargets,
   runtimeConfigForDeployment,
 } from '../../../functions/config';
+import { MsGraphSource } from '../../../functions/providers/msgraph/msgraph-source';
 
 const telphin = {
   provider: 'telphin',
@@ -199,5 +202,25 @@ describe('lifecycle validation against S3 rules', () => {
         retentionClasses: { short: { transitions: [{ storageClass: 'ONEZONE_IA', afterDays: 5 }] } },
       }),
     ).toThrow(/lifecycle\.retentionClasses\.short\.transitions\[0\]\.afterDays/);
+  });
+
+  it('leaves the webhook-only Graph bot out of retention, as its adapter declares', () => {
+    const bot = {
+      provider: 'msgraph',
+      id: 'bot',
+      botAppId: '7a6c3f52-1f1e-4d0c-9a53-2f8d9e4b6c10',
+      tenantId: '3f0b9c1e-8d4a-4e7b-b2a6-5c9d1e0f7a24',
+      allowedDownloadHosts: ['file.location'],
+      mediaPersistenceApproved: true,
+    };
+    const config = parseConfig({ sources: [telphin, bot], retention: { deleteFromSourceAfterDays: 30 } });
+    const [, botConfig] = config.sources;
+    if (botConfig?.provider !== 'msgraph') throw new Error('expected the bot second');
+
+    expect(retentionTargets(config).map((target) => target.sourceId)).toEqual(['main']);
+    expect(isWebhookOnly(botConfig)).toBe(true);
+    expect(new MsGraphSource({ config: botConfig }).capabilities).toEqual({ list: false, delete: false });
+    expect(isWebhookOnly({ provider: 'telphin' })).toBe(false);
+    expect(isWebhookOnly({ provider: 'ringcentral' })).toBe(false);
   });
 });

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../../functions/adapters/fs-archive-store';
-import { FsGoneAtSourceLog } from '../../../../functions/adapters/gone-at-source-logs';
+import {
+  FsExpiredBeforeFetchLog,
+  FsGoneAtSourceLog,
+} from '../../../../functions/adapters/gone-at-source-logs';
 import { ExpiredBeforeFetchError, PermanentError, TransientError } from '../../../../functions/core/errors';
 import { handleArchiveJob, type JobDependencies } from '../../../../functions/core/handle-job';
 import {
@@ -62,6 +65,7 @@ describe('msgraph fetch-now jobs', () => {
       store,
       queue: { enqueue: async () => {} },
       goneAtSource: new FsGoneAtSourceLog({ root }),
+      expiredBeforeFetch: new FsExpiredBeforeFetchLog({ root }),
       clock: harness.clock,
       log: workerLog,
     };
@@ -194,6 +198,12 @@ describe('msgraph fetch-now jobs', () => {
     expect(await filesUnder(root).then((files) => files.filter((f) => f.startsWith('recordings/')))).toEqual(
       [],
     );
+    // The loss is recorded for status, dated like the recording's key, without the token.
+    const records = await filesUnder(join(root, 'audit/expired-before-fetch'));
+    expect(records).toEqual([`msgraph/${SOURCE_ID}/2026/03/31/${recording.operationId}.wav.json`]);
+    const record = await readFile(join(root, 'audit/expired-before-fetch', records[0] ?? ''), 'utf8');
+    expect(JSON.parse(record)).toMatchObject({ recordingId: recording.operationId, provider: 'msgraph' });
+    expect(record).not.toContain(recording.recordingAccessToken);
   });
 
   it('lets the verifier refuse an HTML page served with 200, storing nothing', async () => {

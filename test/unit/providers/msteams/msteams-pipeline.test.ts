@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../../functions/adapters/fs-archive-store';
-import { FsGoneAtSourceLog } from '../../../../functions/adapters/gone-at-source-logs';
+import { FsExpiredBeforeFetchLog, FsGoneAtSourceLog } from '../../../../functions/adapters/gone-at-source-logs';
 import { handleArchiveJob, type JobDependencies } from '../../../../functions/core/handle-job';
 import { type ArchiveJob, parseJob, serialiseJob } from '../../../../functions/core/jobs';
 import { ensureSubscriptions } from '../../../../functions/core/subscriptions';
@@ -46,6 +46,7 @@ describe('Teams recordings through the pipeline', () => {
       store: new FsArchiveStore({ root: join(root, 'archive') }),
       queue,
       goneAtSource: new FsGoneAtSourceLog({ root: join(root, 'archive') }),
+      expiredBeforeFetch: new FsExpiredBeforeFetchLog({ root: join(root, 'archive') }),
       clock: { now: () => new Date() },
       log: h.log,
     };

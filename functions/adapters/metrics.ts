@@ -1,0 +1,25 @@
+/** Namespace of callvault's CloudWatch metrics (the CDK alarms read it: cdk/constructs/monitoring.ts). */
+export const METRICS_NAMESPACE = 'Callvault';
+
+/**
+ * Metric names for a webhook outcome's counts. Graph's are named for what an operator watches (failed
+ * recording operations, refused locations); any other provider's count becomes `{Provider}{Count}`.
+ */
+const NAMED_WEBHOOK_COUNTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  msgraph: {
+    recordingsEnqueued: 'GraphRecordingsEnqueued',
+    failedOperations: 'GraphFailedRecordOperations',
+    completedWithoutRecording: 'GraphCompletedWithoutRecording',
+    refusedLocations: 'GraphRefusedRecordingLocations',
+    malformedOperations: 'GraphMalformedRecordOperations',
+    ignoredNotifications: 'GraphIgnoredNotifications',
+    duplicateNotifications: 'GraphDuplicateNotifications',
+  },
+};
+
+export function webhookCountMetricName(provider: string, count: string): string {
+  const named = NAMED_WEBHOOK_COUNTS[provider]?.[count];
+  if (named) return named;
+  const pascal = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
+  return `${pascal(provider)}${pascal(count)}`;
+}
