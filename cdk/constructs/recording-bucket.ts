@@ -17,7 +17,11 @@ import {
   type StorageClassName,
   type StoragePolicy,
 } from '../../functions/config';
-import { GONE_AT_SOURCE_PREFIX, RECORDINGS_PREFIX } from '../../functions/core/keys';
+import {
+  EXPIRED_BEFORE_FETCH_PREFIX,
+  GONE_AT_SOURCE_PREFIX,
+  RECORDINGS_PREFIX,
+} from '../../functions/core/keys';
 import type { RunKind } from '../../functions/core/ports';
 
 const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
@@ -183,12 +187,17 @@ export class RecordingBucket extends Construct {
           ]
         : []),
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+      // Evidence of recordings that could not be archived: gone at the source, or a grant that expired.
       new PolicyStatement({
         actions: ['s3:PutObject'],
-        resources: [this.arnForPrefix(GONE_AT_SOURCE_PREFIX)],
+        resources: [this.arnForPrefix(GONE_AT_SOURCE_PREFIX), this.arnForPrefix(EXPIRED_BEFORE_FETCH_PREFIX)],
       }),
     ]);
-    this.acknowledgePrefixWildcards(grantee, [RECORDINGS_PREFIX, GONE_AT_SOURCE_PREFIX], 'archive');
+    this.acknowledgePrefixWildcards(
+      grantee,
+      [RECORDINGS_PREFIX, GONE_AT_SOURCE_PREFIX, EXPIRED_BEFORE_FETCH_PREFIX],
+      'archive',
+    );
   }
 
   /** Read-only access to archived recordings, for the sweep's "is it archived already?" HeadObject. */

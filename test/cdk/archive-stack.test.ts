@@ -11,7 +11,7 @@ import { type ArchiveStack, WORKER_BATCH_SIZE } from '../../cdk/archive-stack';
 import { powertoolsLog } from '../../functions/adapters/logger';
 import { ENV } from '../../functions/config';
 import { CredentialsNotSetError } from '../../functions/core/errors';
-import { goneAtSourceKey } from '../../functions/core/keys';
+import { expiredBeforeFetchKey, goneAtSourceKey } from '../../functions/core/keys';
 import { runLedgerKey, systemClock } from '../../functions/core/ports';
 import { SourceRegistry } from '../../functions/core/source-registry';
 import { allowStatements, cdkJsonContext, policyOfRole, resourceText } from './support';
@@ -429,16 +429,21 @@ describe('IAM intent', () => {
     expect(runLedgerKey('sweep', 'telphin-main')).toMatch(/^state\/runs\/sweep\//);
   });
 
-  it('lets the worker write, and only write, its gone-at-source records under audit/', () => {
+  it('lets the worker write, and only write, its gone-at-source and expired-before-fetch records under audit/', () => {
     const statements = allowStatements(policyOfRole(template, logicalId(stack.worker.role as never)));
     const onAudit = statements.filter((statement) =>
       statement.resources.some((resource) => resource.includes('/audit/')),
     );
     expect(onAudit.flatMap((statement) => statement.actions)).toEqual(['s3:PutObject']);
-    expect(onAudit.flatMap((statement) => statement.resources)).toEqual([
+    expect(onAudit.flatMap((statement) => statement.resources).sort()).toEqual([
+      expect.stringMatching(/\/audit\/expired-before-fetch\/\*$/),
       expect.stringMatching(/\/audit\/gone-at-source\/\*$/),
     ]);
+    expect(onAudit.flatMap((statement) => statement.actions)).toEqual(['s3:PutObject']);
     expect(goneAtSourceKey('recordings/telphin/hq/2026/01/02/r.mp3')).toMatch(/^audit\/gone-at-source\//);
+    expect(expiredBeforeFetchKey('recordings/msgraph/bot/2026/01/02/op.wav')).toMatch(
+      /^audit\/expired-before-fetch\//,
+    );
   });
 
   it('uses "*" as a resource only for the X-Ray actions, and no managed policies', () => {
