@@ -95,6 +95,12 @@ export interface RecordingSource {
     grant: DownloadGrant,
     signal?: AbortSignal,
   ): Promise<GrantedDownload>;
+  /**
+   * The size of the recording's content as the source reports it now, for platforms whose listing gives
+   * none (RingCentral's call log): what vouches for a copy at retention. `'gone'` when the content no
+   * longer exists, undefined when the platform reports no size (the copy is then never deleted).
+   */
+  reportedSize?(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined>;
   /** Deletes exactly this one recording at the source. Never a range. */
   deleteRecording(recording: SourceRecording, signal?: AbortSignal): Promise<'deleted' | 'already-gone'>;
   /** Totals for a window, where the provider offers them. */

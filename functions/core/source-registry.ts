@@ -261,6 +261,14 @@ export class SourceRegistry {
         return adapter.openGrantedDownload(recording, grant, signal);
       };
     }
+    if (first.reportedSize) {
+      view.reportedSize = (recording, signal) =>
+        registry.withRenewal(slot, (adapter) => {
+          if (!adapter.reportedSize)
+            throw new PermanentError(`source "${slot.source.id}" no longer reports sizes`);
+          return adapter.reportedSize(recording, signal);
+        });
+    }
     if (first.stats) {
       view.stats = (window, signal) =>
         registry.withRenewal(slot, (adapter) => {
