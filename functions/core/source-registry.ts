@@ -261,6 +261,9 @@ export class SourceRegistry {
         return adapter.openGrantedDownload(recording, grant, signal);
       };
     }
+    if (first.webhookSubscriptions) {
+      view.webhookSubscriptions = async () => (await registry.current(slot)).webhookSubscriptions?.();
+    }
     if (first.reportedSize) {
       view.reportedSize = (recording, signal) =>
         registry.withRenewal(slot, (adapter) => {

@@ -1,6 +1,7 @@
 /**
- * `npm start` with nothing configured: a clearly labelled demo against the bundled Telphin sandbox (a
- * simulator written from Telphin's documented API, not the real platform). The sweep archives the last
+ * `npm start` with nothing configured: a clearly labelled demo against the bundled Telphin and
+ * RingCentral sandboxes side by side (simulators written from the documented APIs, not the real
+ * platforms). Telphin: The sweep archives the last
  * two days, a download that breaks halfway is retried, two fresh calls arrive by webhook, and a forged
  * webhook is refused. Everything lands in ./archive exactly as it would in S3.
  */
@@ -10,6 +11,7 @@ import { recordingKey } from '../core/keys';
 import type { Log } from '../core/ports';
 import { formatBytes } from '../ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
+import { type DemoPart, ringCentralDemoPart } from './demo-ringcentral';
 import { type LocalHost, startLocalHost } from './local-host';
 
 const DEMO_SOURCE_ID = 'demo';
@@ -18,7 +20,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   const { log } = options;
   const say = (line: string) => log.info(`[demo] ${line}`);
   say(
-    'No config file found: running the DEMO against the bundled Telphin sandbox (a simulator, not Telphin).',
+    'No config file found: running the DEMO against the bundled Telphin and RingCentral sandboxes (simulators, not the real platforms).',
   );
   say('Write ./callvault.config.json (see README) to archive your real recordings.');
 
@@ -42,9 +44,13 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   say(`Telphin sandbox at ${sandbox.url} holds ${history.length} recordings from the last 40 hours.`);
   say('One download will be cut halfway and one storage request will fail with 503: both are retried.');
 
+  // Other platforms' parts: each brings its sandbox, its sources and its own steps.
+  const parts: DemoPart[] = [await ringCentralDemoPart(log)];
+
   const webhookSecret = randomBytes(24).toString('hex');
   const config = parseConfig({
     sources: [
+      ...parts.flatMap((part) => part.sources),
       {
         provider: 'telphin',
         id: DEMO_SOURCE_ID,
@@ -65,7 +71,14 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   const host = await startLocalHost({
     config,
     log,
-    retryPolicy: { transientBaseSeconds: 1, transientMaxSeconds: 4 },
+    retryPolicy: {
+      transientBaseSeconds: 1,
+      transientMaxSeconds: 4,
+      notReadyBaseSeconds: 2,
+      notReadyMaxSeconds: 8,
+    },
+    // The sandboxes run on this machine, so they reach the webhook server at its own address.
+    publicUrl: 'server',
   });
   await host.idle();
   say(`Sweep done: ${host.progress().archived} recordings archived so far.`);
@@ -96,6 +109,9 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   say(`A webhook with a wrong token was refused with ${forged.status} and enqueued nothing.`);
   await host.idle();
 
+  const partResults = [];
+  for (const part of parts) partResults.push(await part.run(host));
+
   // Check every archived copy against the bytes the sandbox served.
   const all = [...history, ...fresh];
   let verified = 0;
@@ -113,23 +129,28 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   }
   const { archived, bytes } = host.progress();
   say(
-    `Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/telphin/${DEMO_SOURCE_ID}/.`,
+    `Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/ (Telphin copies in telphin/${DEMO_SOURCE_ID}/).`,
   );
   say(
     `${verified} of ${all.length} copies match the sandbox's bytes (SHA-256), each with its .json sidecar.`,
   );
-  if (verified !== all.length) process.exitCode = 1;
+  if (verified !== all.length || partResults.some((result) => result.verified !== result.expected))
+    process.exitCode = 1;
+  const closeSandboxes = async () => {
+    await sandbox.close();
+    for (const part of parts) await part.close();
+  };
 
   if (options.serve) {
     say(`Still serving: webhooks at ${hookUrl}?token=${webhookSecret} — Ctrl-C to stop.`);
     const stop = host.stop.bind(host);
     host.stop = async () => {
       await stop();
-      await sandbox.close();
+      await closeSandboxes();
     };
     return host;
   }
   await host.stop();
-  await sandbox.close();
+  await closeSandboxes();
   return host;
 }

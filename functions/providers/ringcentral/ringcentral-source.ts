@@ -19,6 +19,7 @@ import {
   systemClock,
   type WebhookOutcome,
   type WebhookRequest,
+  type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
@@ -40,6 +41,7 @@ import {
   ringCentralDownloadHosts,
 } from './ringcentral-config';
 import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
+import { RingCentralSubscriptionApi, telephonySessionsFilter } from './ringcentral-subscriptions';
 import { handleRingCentralWebhook } from './ringcentral-webhook';
 
 export interface RingCentralTuning {
@@ -484,6 +486,21 @@ export class RingCentralSource implements RecordingSource {
   }
 
   // ------------------------------------------------------------ webhooks
+
+  /**
+   * One account-level telephony-session subscription, verified with the webhookSecret. Without a secret
+   * the webhook refuses every delivery, so no subscription is wanted (the sweep alone archives).
+   */
+  async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
+    if (!this.webhookSecret) return undefined;
+    return {
+      api: new RingCentralSubscriptionApi(this.api),
+      // `~` whatever the scope's account: the JWT user's account is the one whose sessions we may watch.
+      filters: [telephonySessionsFilter('~')],
+      secret: this.webhookSecret,
+      address: (webhookUrl) => webhookUrl,
+    };
+  }
 
   async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
     return handleRingCentralWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
