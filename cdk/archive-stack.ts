@@ -22,7 +22,9 @@ import { NodeFunction } from './constructs/node-function';
 import { ProviderQueue } from './constructs/provider-queue';
 import { DEFAULT_RETENTION_CLASS, RecordingBucket } from './constructs/recording-bucket';
 import { RateSchedule } from './constructs/schedules';
+import { SharedStateTable } from './constructs/shared-state-table';
 import { SourceSecrets } from './constructs/source-secrets';
+import { SubscriptionsFunction } from './constructs/subscriptions-function';
 import { WebhookApi } from './constructs/webhook-api';
 
 /**
@@ -54,6 +56,8 @@ export class ArchiveStack extends Stack {
   public readonly retentionSchedule?: RateSchedule;
   public readonly killSwitch?: RetentionKillSwitch;
   public readonly monitoring: Monitoring;
+  /** Present when some enabled source has webhook subscriptions callvault manages. */
+  public readonly subscriptions?: SubscriptionsFunction;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
     super(scope, id, props);
@@ -230,6 +234,19 @@ export class ArchiveStack extends Stack {
       });
     }
 
+    if (sources.some(managesSubscriptions)) {
+      // The shared-state table; the stack-wide one once the stack has it.
+      const sharedState = new SharedStateTable(this, 'SharedState');
+      this.subscriptions = new SubscriptionsFunction(this, 'Subscriptions', {
+        environment,
+        secrets: this.secrets,
+        sharedState,
+        webhookBaseUrl: this.webhookApi.stage.url,
+        logRetention,
+        executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],
+      });
+    }
+
     this.monitoring = new Monitoring(this, 'Monitoring', { alarmEmail: config.aws.alarmEmail });
     for (const providerQueue of queues.values()) this.monitoring.watchQueue(providerQueue);
     this.monitoring.watchFunction('ArchiveWorker', this.worker, { throttles: true });
@@ -280,6 +297,11 @@ export class ArchiveStack extends Stack {
       });
     }
   }
+}
+
+/** Sources whose webhook subscriptions the subscriptions function keeps. */
+function managesSubscriptions(source: CallvaultConfig['sources'][number]): boolean {
+  return source.provider === 'ringcentral' || (source.provider === 'telphin' && source.manageWebhooks);
 }
 
 /** Lambda refuses environments over 4 KB; say so at synth time, naming the cause, instead of at deploy. */
