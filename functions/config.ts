@@ -121,6 +121,14 @@ export const telphinSourceSchema = z
         message: `must use https (plain http only on loopback, for sandboxes), got ${api.protocol}`,
       });
     }
+    if (source.manageWebhooks && !source.scope.extensions) {
+      // Hooks are per extension; listing a client's or group's extensions is not implemented yet.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['manageWebhooks'],
+        message: 'needs scope.extensions (the extensions whose hangup hooks callvault keeps)',
+      });
+    }
     if (source.allowedDownloadHosts && !hostAllowed(api, source.allowedDownloadHosts)) {
       ctx.addIssue({
         code: 'custom',

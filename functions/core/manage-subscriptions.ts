@@ -44,12 +44,14 @@ export async function manageSubscriptions(
         result.unmanaged.push(sourceId);
         continue;
       }
+      const webhookUrl = sourceWebhookUrl(webhookBaseUrl, provider, sourceId);
       const report = await ensureSubscriptions(
         {
           sourceId,
-          address: plan.address(sourceWebhookUrl(webhookBaseUrl, provider, sourceId)),
+          address: plan.address(webhookUrl),
           filters: plan.filters,
           secret: plan.secret,
+          isOurs: plan.isOurs ? (address) => plan.isOurs?.(address, webhookUrl) ?? false : undefined,
         },
         { api: plan.api, records: deps.records, clock: deps.clock, log: deps.log },
         signal,

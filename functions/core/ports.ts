@@ -81,6 +81,8 @@ export interface WebhookSubscriptionPlan {
   secret: string;
   /** Where the platform should deliver, given this source's public webhook URL (`…/webhooks/{provider}/{sourceId}`). */
   address(webhookUrl: string): string;
+  /** Whether a listed address is this endpoint (default: equal to `address(webhookUrl)`). */
+  isOurs?(listedAddress: string, webhookUrl: string): boolean;
 }
 
 /** One configured account at one platform. One adapter per provider implements this. */

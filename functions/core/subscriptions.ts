@@ -58,6 +58,11 @@ export interface EnsureSubscriptionsInput {
   secret: string;
   /** Renew when less than this is left (default 3 days). */
   renewBeforeMs?: number;
+  /**
+   * Whether a listed address is our endpoint; default: equal to `address`. Where the secret is part of
+   * the address (Telphin's token), a hook at our endpoint with an older token is ours too, and replaced.
+   */
+  isOurs?: (address: string) => boolean;
 }
 
 export interface SubscriptionReport {
@@ -100,7 +105,8 @@ export async function ensureSubscriptions(
     active: [],
   };
 
-  const ours = (await api.list(signal)).filter((subscription) => subscription.address === input.address);
+  const isOurs = input.isOurs ?? ((address: string) => address === input.address);
+  const ours = (await api.list(signal)).filter((subscription) => isOurs(subscription.address));
   const known = new Map((await records.load(input.sourceId)).map((record) => [record.id, record]));
   const nextRecords: SubscriptionRecord[] = [];
   const toDelete: RemoteSubscription[] = [];

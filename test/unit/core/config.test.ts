@@ -215,10 +215,13 @@ describe('local.publicUrl', () => {
     ).toThrow(/local\.publicUrl.*must use https: sources\[0\] \("rc"\) at platform\.ringcentral\.com/s);
     expect(() =>
       parseConfig({
-        sources: [{ ...telphin, manageWebhooks: true }],
+        sources: [{ ...telphin, manageWebhooks: true, scope: { extensions: ['101'] } }],
         local: { publicUrl: 'http://callvault.example.com' },
       }),
     ).toThrow(/must use https/);
+    expect(() => parseConfig({ sources: [{ ...telphin, manageWebhooks: true }] })).toThrow(
+      /manageWebhooks: needs scope\.extensions/,
+    );
   });
 
   it('accepts https, and plain http for sandboxes on loopback or sources that manage no hooks', () => {
