@@ -4,6 +4,7 @@ import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
 import type { PipelineSummary } from './pipeline';
+import type { RingCentralBenchSummary } from './ringcentral';
 import type { StreamMemoryResult } from './stream-memory';
 import type { ThroughputRow } from './throughput';
 
@@ -21,6 +22,7 @@ export interface BenchResults {
   throughput?: { rows: ThroughputRow[]; verdictSize?: number };
   pipeline?: PipelineSummary[];
   lambda?: LambdaCostSummary[];
+  ringcentral?: RingCentralBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }
@@ -132,6 +134,26 @@ export function renderMarkdown(results: BenchResults): string {
       );
     }
     lines.push('');
+  }
+  if (results.ringcentral) {
+    const rc = results.ringcentral;
+    const ran = (results.config.ringcentral as { command?: string; startedAt?: string } | undefined) ?? {
+      command: results.command,
+      startedAt: results.startedAt,
+    };
+    lines.push(
+      `### 5. RingCentral (local pipeline, RingCentral sandbox; \`${ran.command}\` on ${ran.startedAt?.slice(0, 10)})`,
+      '',
+      '| Figure | Value |',
+      '|---|---|',
+      `| Heavy budget (sandbox and config) | ${rc.heavyPerMinute} / min |`,
+      `| Recordings archived by the sweep | ${rc.archived} in ${num(rc.elapsedSeconds)} s |`,
+      `| Logins | ${rc.logins} (${num(rc.loginsPer100)} per 100 archived) |`,
+      `| 429s | ${rc.throttled} for ${rc.downloads} downloads (${num(rc.throttledPer100Downloads)} per 100) |`,
+      `| Archived per minute | ${num(rc.archivedPerMinute, 2)} (${num(rc.budgetShare, 2)} of the budget; ${rc.heavyRequests} Heavy requests) |`,
+      `| Hang-up → verified copy (content 404 for ${num(rc.notReadyMs / 1000, 0)} s) | p50 ${num(rc.hangUpToCopySeconds.median)} s, min ${num(rc.hangUpToCopySeconds.min)} s, max ${num(rc.hangUpToCopySeconds.max)} s |`,
+      '',
+    );
   }
   lines.push(END);
   return lines.join('\n');

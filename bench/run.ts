@@ -6,13 +6,15 @@
  *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
  *   npm run bench -- --full            everything, including 2 GiB streams and more runs
  *   npm run bench -- --only streaming,pipeline,lambda   a subset
+ *   npm run bench -- --only ringcentral   RingCentral: logins, 429s, Heavy budget use, hang-up → copy
+ *                                      (about 4 min; merged into the existing results, not replacing them)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
  * generated section of BENCHMARKS.md. Everything it starts (moto, servers, children) is stopped on exit.
  */
 import './lib/quiet-env';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -22,6 +24,7 @@ import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
 import { measurePipeline } from './pipeline';
 import { type BenchResults, writeResults } from './report';
+import { measureRingCentral } from './ringcentral';
 import { ALLOWANCE_MIB, analyseStreamMemory, GROWTH_LIMIT_MIB_PER_GIB } from './stream-memory';
 import {
   CLI_IMPLS,
@@ -207,6 +210,39 @@ async function main(): Promise<void> {
     results.lambda = summaries;
   }
 
+  if (sections.has('ringcentral')) {
+    const options = { recordings: 20, hangUps: 5, notReadyMs: 20_000 };
+    log(
+      `ringcentral: ${options.recordings} recordings by sweep at the default Heavy budget, ${options.hangUps} hang-ups`,
+    );
+    const { summary, samples } = await measureRingCentral(options, log);
+    results.raw.ringcentral = samples;
+    results.ringcentral = summary;
+    const lifetimes = Math.max(1, Math.ceil(summary.elapsedSeconds / 3600));
+    results.verdicts.push(
+      {
+        target: 'RingCentral: logins ≤ 1 per source per token lifetime',
+        met: summary.logins <= lifetimes,
+        detail: `${summary.logins} login(s) for ${summary.archived} recordings (${summary.loginsPer100.toFixed(1)} per 100) in ${summary.elapsedSeconds.toFixed(0)} s`,
+      },
+      {
+        target: `RingCentral: 429s per 100 downloads at the default budget (${summary.heavyPerMinute}/min) < 1`,
+        met: summary.throttledPer100Downloads < 1,
+        detail: `${summary.throttled} 429s for ${summary.downloads} downloads`,
+      },
+      {
+        target: 'RingCentral: archived per minute ≥ 0.9 × the Heavy budget',
+        met: summary.budgetShare >= 0.9,
+        detail: `${summary.archivedPerMinute.toFixed(2)}/min of ${summary.heavyPerMinute} (${summary.budgetShare.toFixed(2)}); ${summary.heavyRequests} Heavy requests in all`,
+      },
+      {
+        target: `RingCentral: hang-up → verified copy p50 < not-ready delay + 5 s (${summary.notReadyMs / 1000 + 5} s), local`,
+        met: summary.hangUpToCopySeconds.median < summary.notReadyMs / 1000 + 5,
+        detail: `p50 ${summary.hangUpToCopySeconds.median.toFixed(1)} s (min ${summary.hangUpToCopySeconds.min.toFixed(1)}, max ${summary.hangUpToCopySeconds.max.toFixed(1)}) over ${options.hangUps} calls, default retry policy`,
+      },
+    );
+  }
+
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
     log(
@@ -214,9 +250,34 @@ async function main(): Promise<void> {
     );
   if (!values['no-write']) {
     await mkdir(dirname(values.out), { recursive: true });
-    await writeResults(results, values.out, join(ROOT, 'BENCHMARKS.md'));
+    const written =
+      sections.size === 1 && sections.has('ringcentral') ? await mergedInto(values.out, results) : results;
+    await writeResults(written, values.out, join(ROOT, 'BENCHMARKS.md'));
     log(`wrote ${values.out} and BENCHMARKS.md`);
   }
+}
+
+/**
+ * `--only ringcentral` adds its section to the results already written (other sections were measured by
+ * other commands, on other days: their own command and date stay in their raw data), replacing only its own.
+ */
+async function mergedInto(path: string, fresh: BenchResults): Promise<BenchResults> {
+  let previous: BenchResults;
+  try {
+    previous = JSON.parse(await readFile(path, 'utf8')) as BenchResults;
+  } catch {
+    return fresh;
+  }
+  return {
+    ...previous,
+    ringcentral: fresh.ringcentral,
+    raw: { ...previous.raw, ringcentral: fresh.raw.ringcentral },
+    config: { ...previous.config, ringcentral: { command: fresh.command, startedAt: fresh.startedAt } },
+    verdicts: [
+      ...previous.verdicts.filter((verdict) => !verdict.target.startsWith('RingCentral:')),
+      ...fresh.verdicts,
+    ],
+  };
 }
 
 main()
