@@ -40,6 +40,7 @@ export interface SubscriptionApi {
 export interface SubscriptionRecord {
   id: string;
   filter: string;
+  /** Where it delivers, without the query (a token there is a secret). */
   address: string;
   /** SHA-256 of the secret it was created with; never the secret. */
   secretFingerprint: string;
@@ -76,6 +77,12 @@ export interface SubscriptionReport {
 }
 
 const DEFAULT_RENEW_BEFORE_MS = 3 * 86_400_000;
+
+/** What a record keeps of an address: never its query, which may carry the secret (Telphin's token). */
+function withoutQuery(address: string): string {
+  const at = address.search(/[?#]/);
+  return at < 0 ? address : address.slice(0, at);
+}
 
 export function secretFingerprint(secret: string): string {
   return createHash('sha256').update(`callvault-webhook-secret:${secret}`).digest('hex');
@@ -152,7 +159,7 @@ export async function ensureSubscriptions(
         : {
             id: kept.id,
             filter,
-            address: input.address,
+            address: withoutQuery(input.address),
             secretFingerprint: fingerprint,
             createdAt: now.toISOString(),
           },

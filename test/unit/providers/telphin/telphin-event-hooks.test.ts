@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -87,6 +87,11 @@ describe('Telphin manageWebhooks', () => {
     expect(ours(rotated)).toHaveLength(2);
     expect(ours(rotated).every((hook) => hook.url.endsWith(`token=${SECRET}-rotated`))).toBe(true);
     expect(rotated.filter((hook) => hook.url.startsWith('https://crm.'))).toHaveLength(1);
+
+    // What callvault recorded of them holds no token.
+    const records = await readFile(join(dir, 'subscriptions', 'office.json'), 'utf8');
+    expect(records).toContain('/webhooks/telphin/office');
+    expect(records).not.toContain(SECRET);
 
     // The hook's URL is one our webhook accepts.
     const recording = sandbox.addRecording({ startedAt: new Date(Date.now() - 60_000), durationSeconds: 30 });
