@@ -5,6 +5,7 @@ import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
 import type { MsGraphBenchSummary } from './msgraph';
 import type { PipelineSummary } from './pipeline';
+import type { RingCentralBenchSummary } from './ringcentral';
 import type { StreamMemoryResult } from './stream-memory';
 import type { ThroughputRow } from './throughput';
 
@@ -25,6 +26,7 @@ export interface BenchResults {
   msgraph?: MsGraphBenchSummary;
   /** Sections a partial run (`--only`) kept from an earlier run, with when they were measured. */
   carriedOver?: { section: string; measuredAt: string; command: string }[];
+  ringcentral?: RingCentralBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }
@@ -158,6 +160,22 @@ export function renderMarkdown(results: BenchResults): string {
       `| Key fetches, ${graph.keyFetchesForValid.notifications} valid notifications | ${graph.keyFetchesForValid.fetches} |`,
       `| Key fetches, ${unknown.notifications} forged notifications with unknown \`kid\`s | ${unknown.fetches} in ${num(unknown.elapsedMs / 1000, 0)} s (cooldown ${unknown.cooldownMs / 1000} s, so at most ${unknown.allowed}); ${unknown.refused} refused |`,
       `| Webhook reply, ${burst.deliveries} deliveries ${burst.concurrency} at a time | p50 ${num(burst.p50Ms)} ms, p99 ${num(burst.p99Ms)} ms, max ${num(burst.maxMs)} ms; ${burst.archived} archived |`,
+      '',
+    );
+  }
+  if (results.ringcentral) {
+    const rc = results.ringcentral;
+    lines.push(
+      '### 6. RingCentral (local pipeline, RingCentral sandbox, default Heavy budget)',
+      '',
+      '| Figure | Value |',
+      '|---|---|',
+      `| Heavy budget (sandbox and config) | ${rc.heavyPerMinute} / min |`,
+      `| Recordings archived by the sweep | ${rc.archived} in ${num(rc.elapsedSeconds)} s |`,
+      `| Logins | ${rc.logins} (${num(rc.loginsPer100)} per 100 archived) |`,
+      `| 429s | ${rc.throttled} for ${rc.downloads} downloads (${num(rc.throttledPer100Downloads)} per 100) |`,
+      `| Archived per minute | ${num(rc.archivedPerMinute, 2)} (${num(rc.budgetShare, 2)} of the budget; ${rc.heavyRequests} Heavy requests) |`,
+      `| Hang-up → verified copy (content 404 for ${num(rc.notReadyMs / 1000, 0)} s) | p50 ${num(rc.hangUpToCopySeconds.median)} s, min ${num(rc.hangUpToCopySeconds.min)} s, max ${num(rc.hangUpToCopySeconds.max)} s |`,
       '',
     );
   }

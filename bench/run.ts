@@ -5,8 +5,10 @@
  *                                      Lambda bundles (19 min on 2 shared cores, mostly the moto pipeline)
  *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
  *   npm run bench -- --full            everything, including 2 GiB streams and more runs
- *   npm run bench -- --only streaming,pipeline,lambda,msgraph   a subset; sections not run are carried
- *                                      over from the previous bench/results/latest.json, marked as such
+ *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral   a subset; sections not run
+ *                                      are carried over from the previous bench/results/latest.json, marked
+ *                                      as such (ringcentral: logins, 429s, Heavy budget use, hang-up → copy,
+ *                                      about 4 min at the real 10-a-minute pace)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
@@ -24,6 +26,7 @@ import { formatSize, GiB, MiB } from './lib/size';
 import { measureMsGraph } from './msgraph';
 import { measurePipeline } from './pipeline';
 import { type BenchResults, writeResults } from './report';
+import { measureRingCentral } from './ringcentral';
 import { ALLOWANCE_MIB, analyseStreamMemory, GROWTH_LIMIT_MIB_PER_GIB } from './stream-memory';
 import {
   CLI_IMPLS,
@@ -83,7 +86,7 @@ const { values } = parseArgs({
 
 const modeName = values.full ? 'full' : values.quick ? 'quick' : 'default';
 const mode = MODES[modeName];
-const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph'] as const;
+const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph', 'ringcentral'] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
 const log = (line: string) => {
@@ -253,6 +256,39 @@ async function main(): Promise<void> {
     );
   }
 
+  if (sections.has('ringcentral')) {
+    const options = { recordings: 20, hangUps: 5, notReadyMs: 20_000 };
+    log(
+      `ringcentral: ${options.recordings} recordings by sweep at the default Heavy budget, ${options.hangUps} hang-ups`,
+    );
+    const { summary, samples } = await measureRingCentral(options, log);
+    results.raw.ringcentral = samples;
+    results.ringcentral = summary;
+    const lifetimes = Math.max(1, Math.ceil(summary.elapsedSeconds / 3600));
+    results.verdicts.push(
+      {
+        target: 'RingCentral: logins ≤ 1 per source per token lifetime',
+        met: summary.logins <= lifetimes,
+        detail: `${summary.logins} login(s) for ${summary.archived} recordings (${summary.loginsPer100.toFixed(1)} per 100) in ${summary.elapsedSeconds.toFixed(0)} s`,
+      },
+      {
+        target: `RingCentral: 429s per 100 downloads at the default budget (${summary.heavyPerMinute}/min) < 1`,
+        met: summary.throttledPer100Downloads < 1,
+        detail: `${summary.throttled} 429s for ${summary.downloads} downloads`,
+      },
+      {
+        target: 'RingCentral: archived per minute ≥ 0.9 × the Heavy budget',
+        met: summary.budgetShare >= 0.9,
+        detail: `${summary.archivedPerMinute.toFixed(2)}/min of ${summary.heavyPerMinute} (${summary.budgetShare.toFixed(2)}); ${summary.heavyRequests} Heavy requests in all`,
+      },
+      {
+        target: `RingCentral: hang-up → verified copy p50 < not-ready delay + 5 s (${summary.notReadyMs / 1000 + 5} s), local`,
+        met: summary.hangUpToCopySeconds.median < summary.notReadyMs / 1000 + 5,
+        detail: `p50 ${summary.hangUpToCopySeconds.median.toFixed(1)} s (min ${summary.hangUpToCopySeconds.min.toFixed(1)}, max ${summary.hangUpToCopySeconds.max.toFixed(1)}) over ${options.hangUps} calls, default retry policy`,
+      },
+    );
+  }
+
   if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
@@ -282,12 +318,14 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     pipeline: (target) => target.startsWith('Pipeline'),
     lambda: () => false,
     msgraph: (target) => target.startsWith('Graph bot'),
+    ringcentral: (target) => target.startsWith('RingCentral:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
     pipeline: ['pipeline'],
     lambda: ['lambda'],
     msgraph: ['msgraph'],
+    ringcentral: ['ringcentral'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {

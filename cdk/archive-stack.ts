@@ -25,6 +25,7 @@ import { DEFAULT_RETENTION_CLASS, RecordingBucket } from './constructs/recording
 import { RateSchedule } from './constructs/schedules';
 import { needsSharedState, SharedStateTable } from './constructs/shared-state-table';
 import { SourceSecrets } from './constructs/source-secrets';
+import { SubscriptionsFunction } from './constructs/subscriptions-function';
 import { WebhookApi } from './constructs/webhook-api';
 import { withoutRestorableDefaults } from './shipped-config';
 
@@ -125,6 +126,8 @@ export class ArchiveStack extends Stack {
   public readonly monitoring: Monitoring;
   /** Present when some enabled source shares sessions or rate gates across containers (RingCentral). */
   public readonly sharedState?: SharedStateTable;
+  /** Present when some enabled source has webhook subscriptions callvault manages. */
+  public readonly subscriptions?: SubscriptionsFunction;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
     super(scope, id, props);
@@ -162,7 +165,10 @@ export class ArchiveStack extends Stack {
     }
     this.queues = queues;
 
-    if (needsSharedState(sources)) this.sharedState = new SharedStateTable(this, 'SharedState');
+    // Sessions and rate gates (RingCentral), and the record of the subscriptions we created.
+    if (needsSharedState(sources) || sources.some(managesSubscriptions)) {
+      this.sharedState = new SharedStateTable(this, 'SharedState');
+    }
     const sharedState = this.sharedState;
 
     const environment: Record<string, string> = {
@@ -346,18 +352,31 @@ export class ArchiveStack extends Stack {
       });
     }
 
+    if (sources.some(managesSubscriptions) && sharedState) {
+      this.subscriptions = new SubscriptionsFunction(this, 'Subscriptions', {
+        environment,
+        secrets: this.secrets,
+        sharedState,
+        webhookBaseUrl: this.webhookApi.stage.url,
+        logRetention,
+        executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],
+      });
+    }
+
     this.monitoring = new Monitoring(this, 'Monitoring', { alarmEmail: config.aws.alarmEmail });
     for (const providerQueue of queues.values()) this.monitoring.watchQueue(providerQueue);
     this.monitoring.watchFunction('ArchiveWorker', this.worker, { throttles: true });
     if (this.graphWorker) this.monitoring.watchFunction('GraphWorker', this.graphWorker, { throttles: true });
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
+    if (this.subscriptions) this.monitoring.watchFunction('Subscriptions', this.subscriptions.handler);
     if (this.retention) this.monitoring.watchRetention(this.retention);
     const logGroups = {
       ArchiveWorker: this.worker.logGroup,
       Webhook: this.webhook.logGroup,
       Sweep: this.sweep.logGroup,
       ...(this.retention ? { Retention: this.retention.logGroup } : {}),
+      ...(this.subscriptions ? { Subscriptions: this.subscriptions.handler.logGroup } : {}),
     };
     this.monitoring.watchCredentials(logGroups);
     if (providers.includes('ringcentral')) {
@@ -402,6 +421,11 @@ export class ArchiveStack extends Stack {
       });
     }
   }
+}
+
+/** Sources whose webhook subscriptions the subscriptions function keeps. */
+function managesSubscriptions(source: CallvaultConfig['sources'][number]): boolean {
+  return source.provider === 'ringcentral' || (source.provider === 'telphin' && source.manageWebhooks);
 }
 
 /** Lambda refuses environments over 4 KB; say so at synth time, naming the cause, instead of at deploy. */

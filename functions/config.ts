@@ -35,6 +35,8 @@ export const ENV = {
   killSwitchParameter: 'CALLVAULT_KILL_SWITCH_PARAMETER',
   /** DynamoDB table of provider sessions, rate gates and subscription records (when the stack has one). */
   sharedStateTable: 'CALLVAULT_SHARED_STATE_TABLE',
+  /** The webhook API's base URL (subscriptions function): subscriptions point at `{base}/webhooks/…`. */
+  webhookBaseUrl: 'CALLVAULT_WEBHOOK_BASE_URL',
 } as const;
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
@@ -91,6 +93,12 @@ export const telphinSourceSchema = z
      * link on a host that is not allowed is not fetched: that recording is downloaded directly instead.
      */
     download: z.enum(['storage_url', 'direct']).default('storage_url'),
+    /**
+     * Keep one `hangup` event hook per extension in scope pointing at our webhook URL (with the token).
+     * Off by default: hooks of an existing integration are never touched, but an operator may prefer
+     * to register them by hand.
+     */
+    manageWebhooks: z.boolean().default(false),
     /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
     retentionClass: retentionClassSchema,
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
@@ -111,6 +119,14 @@ export const telphinSourceSchema = z
         code: 'custom',
         path: ['apiUrl'],
         message: `must use https (plain http only on loopback, for sandboxes), got ${api.protocol}`,
+      });
+    }
+    if (source.manageWebhooks && !source.scope.extensions) {
+      // Hooks are per extension; listing a client's or group's extensions is not implemented yet.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['manageWebhooks'],
+        message: 'needs scope.extensions (the extensions whose hangup hooks callvault keeps)',
       });
     }
     if (source.allowedDownloadHosts && !hostAllowed(api, source.allowedDownloadHosts)) {
@@ -299,6 +315,14 @@ export const configSchema = z
         archiveDir: z.string().default('./archive'),
         /** Dead letters, cursors and other local state. */
         stateDir: z.string().default('./.callvault'),
+        /**
+         * The URL at which platforms reach this machine's webhook server (a tunnel or reverse proxy in
+         * front of host:port). When set, local mode creates and repairs the webhook subscriptions.
+         */
+        publicUrl: z
+          .url()
+          .refine((text) => ['http:', 'https:'].includes(new URL(text).protocol), 'use an http(s) URL')
+          .optional(),
       })
       .strict()
       .default({ port: 8787, host: '127.0.0.1', archiveDir: './archive', stateDir: './.callvault' }),
@@ -352,7 +376,28 @@ export const configSchema = z
       }
       seen.add(source.id);
     });
+    const publicUrl = config.local.publicUrl ? new URL(config.local.publicUrl) : undefined;
+    if (publicUrl && publicUrl.protocol !== 'https:') {
+      // Real platforms deliver only to https; plain http is for sandboxes on this machine.
+      config.sources.forEach((source, index) => {
+        const platform = subscribingPlatformUrl(source);
+        if (source.enabled && platform && !isLoopbackHost(new URL(platform).hostname)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['local', 'publicUrl'],
+            message: `must use https: sources[${index}] ("${source.id}") at ${new URL(platform).host} delivers webhooks only to https`,
+          });
+        }
+      });
+    }
   });
+
+/** The platform URL of a source whose subscriptions callvault manages, if it manages any. */
+function subscribingPlatformUrl(source: z.infer<typeof sourceSchema>): string | undefined {
+  if (source.provider === 'ringcentral') return source.serverUrl;
+  if (source.provider === 'telphin' && source.manageWebhooks) return source.apiUrl;
+  return undefined;
+}
 
 export type CallvaultConfig = z.infer<typeof configSchema>;
 
@@ -465,6 +510,8 @@ export interface RuntimeEnvironment {
   killSwitchParameter?: string;
   /** Set where the stack has the shared-state table (providers with scarce logins or shared budgets). */
   sharedStateTable?: string;
+  /** Set for the subscriptions function: the webhook API's base URL. */
+  webhookBaseUrl?: string;
 }
 
 const stringMapSchema = z.record(z.string(), z.string());
@@ -501,6 +548,7 @@ export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
     sourceSecrets: jsonVariable(env, ENV.sourceSecrets, stringMapSchema),
     killSwitchParameter: env[ENV.killSwitchParameter] || undefined,
     sharedStateTable: env[ENV.sharedStateTable] || undefined,
+    webhookBaseUrl: env[ENV.webhookBaseUrl] || undefined,
   };
 }
 

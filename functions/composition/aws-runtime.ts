@@ -19,6 +19,7 @@ import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
 import { type Clock, type KillSwitch, type Log, systemClock } from '../core/ports';
 import type { SourceRegistry } from '../core/source-registry';
+import type { SubscriptionRecords } from '../core/subscriptions';
 import { buildSourceRegistry } from './sources';
 
 export interface AwsRuntime {
@@ -38,6 +39,8 @@ export interface AwsRuntime {
   expiredBeforeFetch: S3ExpiredBeforeFetchLog;
   /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
+  /** What the subscriptions function created; only where the stack has the shared-state table. */
+  subscriptionRecords?: SubscriptionRecords;
 }
 
 let runtime: AwsRuntime | undefined;
@@ -95,6 +98,7 @@ export function createAwsRuntime(
       ssm && killSwitchParameter
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })
         : { engaged: async () => false },
+    subscriptionRecords: sharedState,
     sources: buildSourceRegistry(env.config, secretsManagerCredentials(secrets, env.sourceSecrets), {
       clock,
       log: logger,

@@ -7,6 +7,7 @@ import type { ObjectChecksum } from './checksums';
 import type { ArchiveJob, DownloadGrant, HintJob, RecordingJob } from './jobs';
 import type { ProviderName, SourceRecording, TimeWindow } from './recording';
 import type { Sidecar } from './sidecar';
+import type { SubscriptionApi } from './subscriptions';
 import type { RecordingVerifier } from './verify-stream';
 
 export interface Clock {
@@ -68,6 +69,22 @@ export interface SourceStats {
   bytes: number;
 }
 
+/**
+ * A source whose platform delivers webhooks only to subscriptions someone creates (RingCentral,
+ * Telphin event hooks): what the subscriptions use case needs to keep them as they should be.
+ */
+export interface WebhookSubscriptionPlan {
+  api: SubscriptionApi;
+  /** Exactly one subscription is kept per filter, in the form `SubscriptionApi.list` reports it. */
+  filters: readonly string[];
+  /** What the subscriptions are created with (RingCentral's verificationToken, Telphin's URL token). */
+  secret: string;
+  /** Where the platform should deliver, given this source's public webhook URL (`…/webhooks/{provider}/{sourceId}`). */
+  address(webhookUrl: string): string;
+  /** Whether a listed address is this endpoint (default: equal to `address(webhookUrl)`). */
+  isOurs?(listedAddress: string, webhookUrl: string): boolean;
+}
+
 /** One configured account at one platform. One adapter per provider implements this. */
 export interface RecordingSource {
   readonly provider: ProviderName;
@@ -95,8 +112,19 @@ export interface RecordingSource {
     grant: DownloadGrant,
     signal?: AbortSignal,
   ): Promise<GrantedDownload>;
+  /**
+   * The size of the recording's content as the source reports it now, for platforms whose listing gives
+   * none (RingCentral's call log): what vouches for a copy at retention. `'gone'` when the content no
+   * longer exists, undefined when the platform reports no size (the copy is then never deleted).
+   */
+  reportedSize?(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined>;
   /** Deletes exactly this one recording at the source. Never a range. */
   deleteRecording(recording: SourceRecording, signal?: AbortSignal): Promise<'deleted' | 'already-gone'>;
+  /**
+   * The subscriptions this source wants, where the platform has them; undefined when it wants none now
+   * (no webhook secret configured, or the option is off).
+   */
+  webhookSubscriptions?(): Promise<WebhookSubscriptionPlan | undefined>;
   /** Totals for a window, where the provider offers them. */
   stats?(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats>;
   /**

@@ -125,6 +125,9 @@ export async function runRetention(
         now: deps.clock.now(),
         gracePeriodHours: settings.gracePeriodHours,
         deep: settings.deepVerifySampleRate > 0 && random() < settings.deepVerifySampleRate,
+        reportedSize: source.reportedSize
+          ? () => source.reportedSize?.(recording, options.signal) ?? Promise.resolve(undefined)
+          : undefined,
       });
       if (!verification.verified) {
         report.skipped += 1;
@@ -152,7 +155,7 @@ export async function runRetention(
         objectKey: verification.copy.key,
         size: verification.copy.size,
         sha256: verification.copy.sha256,
-        sourceSize: recording.size,
+        sourceSize: verification.sourceSize,
       };
 
       if (report.deleted + report.wouldDelete >= settings.maxDeletesPerRun) {

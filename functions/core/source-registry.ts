@@ -261,6 +261,17 @@ export class SourceRegistry {
         return adapter.openGrantedDownload(recording, grant, signal);
       };
     }
+    if (first.webhookSubscriptions) {
+      view.webhookSubscriptions = async () => (await registry.current(slot)).webhookSubscriptions?.();
+    }
+    if (first.reportedSize) {
+      view.reportedSize = (recording, signal) =>
+        registry.withRenewal(slot, (adapter) => {
+          if (!adapter.reportedSize)
+            throw new PermanentError(`source "${slot.source.id}" no longer reports sizes`);
+          return adapter.reportedSize(recording, signal);
+        });
+    }
     if (first.stats) {
       view.stats = (window, signal) =>
         registry.withRenewal(slot, (adapter) => {

@@ -40,6 +40,7 @@ export interface SubscriptionApi {
 export interface SubscriptionRecord {
   id: string;
   filter: string;
+  /** Where it delivers, without the query (a token there is a secret). */
   address: string;
   /** SHA-256 of the secret it was created with; never the secret. */
   secretFingerprint: string;
@@ -58,6 +59,11 @@ export interface EnsureSubscriptionsInput {
   secret: string;
   /** Renew when less than this is left (default 3 days). */
   renewBeforeMs?: number;
+  /**
+   * Whether a listed address is our endpoint; default: equal to `address`. Where the secret is part of
+   * the address (Telphin's token), a hook at our endpoint with an older token is ours too, and replaced.
+   */
+  isOurs?: (address: string) => boolean;
 }
 
 export interface SubscriptionReport {
@@ -71,6 +77,12 @@ export interface SubscriptionReport {
 }
 
 const DEFAULT_RENEW_BEFORE_MS = 3 * 86_400_000;
+
+/** What a record keeps of an address: never its query, which may carry the secret (Telphin's token). */
+function withoutQuery(address: string): string {
+  const at = address.search(/[?#]/);
+  return at < 0 ? address : address.slice(0, at);
+}
 
 export function secretFingerprint(secret: string): string {
   return createHash('sha256').update(`callvault-webhook-secret:${secret}`).digest('hex');
@@ -100,7 +112,8 @@ export async function ensureSubscriptions(
     active: [],
   };
 
-  const ours = (await api.list(signal)).filter((subscription) => subscription.address === input.address);
+  const isOurs = input.isOurs ?? ((address: string) => address === input.address);
+  const ours = (await api.list(signal)).filter((subscription) => isOurs(subscription.address));
   const known = new Map((await records.load(input.sourceId)).map((record) => [record.id, record]));
   const nextRecords: SubscriptionRecord[] = [];
   const toDelete: RemoteSubscription[] = [];
@@ -146,7 +159,7 @@ export async function ensureSubscriptions(
         : {
             id: kept.id,
             filter,
-            address: input.address,
+            address: withoutQuery(input.address),
             secretFingerprint: fingerprint,
             createdAt: now.toISOString(),
           },

@@ -10,6 +10,7 @@ export type CopyProblem =
   | 'no-sidecar'
   | 'sidecar-unreadable'
   | 'source-size-unknown'
+  | 'gone-at-source'
   | 'size-mismatch'
   | 'no-sha256'
   | 'sha256-mismatch'
@@ -20,7 +21,13 @@ export type CopyProblem =
   | 'deep-verify-failed';
 
 export type CopyVerification =
-  | { verified: true; copy: ArchivedCopy & { sha256: string }; deepVerified: boolean }
+  | {
+      verified: true;
+      copy: ArchivedCopy & { sha256: string };
+      deepVerified: boolean;
+      /** What the source reported, from its listing or asked for it (the size that vouched). */
+      sourceSize: number;
+    }
   | { verified: false; problem: CopyProblem; detail: string; copy?: ArchivedCopy };
 
 export interface VerificationPolicy {
@@ -28,6 +35,11 @@ export interface VerificationPolicy {
   gracePeriodHours: number;
   /** Re-read the stored bytes and recompute SHA-256. */
   deep: boolean;
+  /**
+   * Asks the source for the content's size when its listing gave none (`RecordingSource.reportedSize`).
+   * Asked only once the cheap checks passed, since it may cost a rate-limited request.
+   */
+  reportedSize?: () => Promise<number | 'gone' | undefined>;
 }
 
 /**
@@ -56,10 +68,25 @@ export async function verifyArchivedCopy(
   if (!copy.hasSidecar) return refuse('no-sidecar', `no sidecar beside ${key}`);
   if (copy.legalHold || copy.tags['legal-hold']?.toLowerCase() === 'true')
     return refuse('legal-hold', 'the copy is under legal hold');
-  if (recording.size === undefined)
+  let sourceSize = recording.size;
+  if (sourceSize === undefined && policy.reportedSize) {
+    let reported: number | 'gone' | undefined;
+    try {
+      reported = await policy.reportedSize();
+    } catch (error) {
+      return refuse(
+        'source-size-unknown',
+        `the source's size could not be obtained: ${(error as Error).message}`,
+      );
+    }
+    if (reported === 'gone')
+      return refuse('gone-at-source', 'the source no longer serves the content; nothing to delete');
+    sourceSize = reported;
+  }
+  if (sourceSize === undefined)
     return refuse('source-size-unknown', 'the source does not report a size to compare');
-  if (copy.size !== recording.size) {
-    return refuse('size-mismatch', `archived ${copy.size} bytes, the source reports ${recording.size}`);
+  if (copy.size !== sourceSize) {
+    return refuse('size-mismatch', `archived ${copy.size} bytes, the source reports ${sourceSize}`);
   }
   if (!copy.sha256 && !copy.taggedSha256)
     return refuse('no-sha256', 'the object carries no SHA-256 (metadata or tag)');
@@ -123,5 +150,10 @@ export async function verifyArchivedCopy(
       );
     }
   }
-  return { verified: true, copy: { ...copy, sha256: sidecar.sha256 }, deepVerified: policy.deep };
+  return {
+    verified: true,
+    copy: { ...copy, sha256: sidecar.sha256 },
+    deepVerified: policy.deep,
+    sourceSize,
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * `npm start` with nothing configured: a clearly labelled demo against the bundled Telphin sandbox (a
- * simulator written from Telphin's documented API, not the real platform). The sweep archives the last
+ * `npm start` with nothing configured: a clearly labelled demo against the bundled Telphin and
+ * RingCentral sandboxes side by side (simulators written from the documented APIs, not the real
+ * platforms). Telphin: The sweep archives the last
  * two days, a download that breaks halfway is retried, two fresh calls arrive by webhook, and a forged
  * webhook is refused. Everything lands in ./archive exactly as it would in S3. Beside it, a Microsoft Graph
  * calling bot's notification is archived and a forged one refused (demo-msgraph.ts).
@@ -12,6 +13,7 @@ import type { Log } from '../core/ports';
 import { formatBytes } from '../ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
 import { startGraphDemo } from './demo-msgraph';
+import { type DemoPart, ringCentralDemoPart } from './demo-ringcentral';
 import { type LocalHost, startLocalHost } from './local-host';
 
 const DEMO_SOURCE_ID = 'demo';
@@ -20,7 +22,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   const { log } = options;
   const say = (line: string) => log.info(`[demo] ${line}`);
   say(
-    'No config file found: running the DEMO against the bundled Telphin sandbox (a simulator, not Telphin).',
+    'No config file found: running the DEMO against the bundled Telphin, RingCentral and Microsoft Graph sandboxes (simulators, not the real platforms).',
   );
   say('Write ./callvault.config.json (see README) to archive your real recordings.');
 
@@ -44,10 +46,21 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   say(`Telphin sandbox at ${sandbox.url} holds ${history.length} recordings from the last 40 hours.`);
   say('One download will be cut halfway and one storage request will fail with 503: both are retried.');
 
+  // Other platforms' parts: each brings its sandbox, its sources and its own steps.
   const graph = await startGraphDemo(log);
+  const parts: DemoPart[] = [
+    await ringCentralDemoPart(log),
+    {
+      sources: [graph.source],
+      run: async (host) => ({ verified: (await graph.run(host)) ? 1 : 0, expected: 1 }),
+      close: () => graph.close(),
+    },
+  ];
+
   const webhookSecret = randomBytes(24).toString('hex');
   const config = parseConfig({
     sources: [
+      ...parts.flatMap((part) => part.sources),
       {
         provider: 'telphin',
         id: DEMO_SOURCE_ID,
@@ -58,7 +71,6 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
         scope: { client: '@me' },
         allowedDownloadHosts: [new URL(sandbox.url).hostname, new URL(sandbox.storageOrigin).hostname],
       },
-      graph.source,
     ],
     local: { port: options.port ?? 0, archiveDir: './archive', stateDir: './.callvault/demo' },
     sweep: { lookbackHours: 48, intervalSeconds: 300 },
@@ -69,7 +81,14 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   const host = await startLocalHost({
     config,
     log,
-    retryPolicy: { transientBaseSeconds: 1, transientMaxSeconds: 4 },
+    retryPolicy: {
+      transientBaseSeconds: 1,
+      transientMaxSeconds: 4,
+      notReadyBaseSeconds: 2,
+      notReadyMaxSeconds: 8,
+    },
+    // The sandboxes run on this machine, so they reach the webhook server at its own address.
+    publicUrl: 'server',
   });
   await host.idle();
   say(`Sweep done: ${host.progress().archived} recordings archived so far.`);
@@ -99,7 +118,9 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   });
   say(`A webhook with a wrong token was refused with ${forged.status} and enqueued nothing.`);
   await host.idle();
-  const graphVerified = await graph.run(host);
+
+  const partResults = [];
+  for (const part of parts) partResults.push(await part.run(host));
 
   // Check every archived copy against the bytes the sandbox served.
   const all = [...history, ...fresh];
@@ -118,25 +139,28 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   }
   const { archived, bytes } = host.progress();
   say(
-    `Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/ (Telphin and the Graph bot).`,
+    `Done: ${archived} recordings (${formatBytes(bytes)}) archived under ./archive/recordings/ (Telphin copies in telphin/${DEMO_SOURCE_ID}/).`,
   );
   say(
     `${verified} of ${all.length} copies match the sandbox's bytes (SHA-256), each with its .json sidecar.`,
   );
-  if (verified !== all.length || !graphVerified) process.exitCode = 1;
+  if (verified !== all.length || partResults.some((result) => result.verified !== result.expected))
+    process.exitCode = 1;
+  const closeSandboxes = async () => {
+    await sandbox.close();
+    for (const part of parts) await part.close();
+  };
 
   if (options.serve) {
     say(`Still serving: webhooks at ${hookUrl}?token=${webhookSecret} — Ctrl-C to stop.`);
     const stop = host.stop.bind(host);
     host.stop = async () => {
       await stop();
-      await sandbox.close();
-      await graph.close();
+      await closeSandboxes();
     };
     return host;
   }
   await host.stop();
-  await sandbox.close();
-  await graph.close();
+  await closeSandboxes();
   return host;
 }

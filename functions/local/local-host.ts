@@ -3,10 +3,12 @@
  * HTTP server, the in-process queue, and either a local folder or an S3 bucket.
  */
 
+import { FsSubscriptionRecords } from '../adapters/fs-subscription-records';
 import type { LocalJobQueue } from '../adapters/local-job-queue';
 import { createLocalPipeline, localKillSwitch } from '../composition/local-pipeline';
 import { type CallvaultConfig, type CredentialsLoader, retentionTargets } from '../config';
 import type { JobOutcome } from '../core/handle-job';
+import { type ManageSubscriptionsResult, manageSubscriptions } from '../core/manage-subscriptions';
 import type { ArchiveStore, Clock, Log } from '../core/ports';
 import { systemClock } from '../core/ports';
 import type { RetentionReport } from '../core/retention';
@@ -30,6 +32,11 @@ export interface LocalHostOptions {
   scheduleRetention?: boolean;
   /** Listen for webhooks (default true); one-off commands turn it off. */
   serveWebhooks?: boolean;
+  /**
+   * Where platforms reach the webhook server; default `config.local.publicUrl`. `'server'` is the
+   * server's own address, for sandboxes on this machine (the demo). Set: subscriptions are managed.
+   */
+  publicUrl?: string | 'server';
 }
 
 export interface LocalHost {
@@ -39,6 +46,8 @@ export interface LocalHost {
   /** Archived recordings and bytes since start. */
   progress(): { archived: number; bytes: number };
   sweepNow(): Promise<SweepResult[]>;
+  /** One subscriptions check over every source that has them; undefined without a public URL. */
+  subscriptionsNow(): Promise<ManageSubscriptionsResult | undefined>;
   /** One retention run over every source that has retention configured. */
   retentionNow(): Promise<RetentionReport[]>;
   /** Resolves once no job is pending, delayed or running. */
@@ -81,6 +90,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         });
   if (server) log.info('webhooks listening', { url: `${server.url}/webhooks/{provider}/{sourceId}` });
 
+  const publicUrl =
+    (options.publicUrl === 'server' ? server?.url : options.publicUrl) ?? config.local.publicUrl;
+  const subscriptionRecords = new FsSubscriptionRecords({ stateDir: config.local.stateDir });
+  const subscriptionsNow = async (): Promise<ManageSubscriptionsResult | undefined> => {
+    if (!publicUrl || !server) return undefined;
+    return manageSubscriptions(publicUrl, { sources, records: subscriptionRecords, clock, log });
+  };
+  if (publicUrl && server) log.info('managing webhook subscriptions', { publicUrl });
+
   const sweepNow = async (): Promise<SweepResult[]> =>
     (await sweepAllSources(config.sweep.lookbackHours, { sources, store, queue, ledger, clock, log }))
       .results;
@@ -102,12 +120,19 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping: Promise<unknown> = Promise.resolve();
+  // Subscriptions are checked at start-up and with every sweep, before it: webhooks flow again first.
+  const checkSubscriptions = () =>
+    subscriptionsNow().catch((error: unknown) =>
+      log.error('subscriptions check failed', { error: String(error) }),
+    );
   if (options.scheduleSweep ?? config.sweep.enabled) {
     const runScheduled = () => {
-      sweeping = sweepNow();
+      sweeping = checkSubscriptions().then(() => sweepNow());
     };
     runScheduled();
     sweepTimer = setInterval(runScheduled, config.sweep.intervalSeconds * 1000);
+  } else if (publicUrl && server) {
+    sweeping = checkSubscriptions();
   }
 
   // Retention runs after the start-up sweep settled, then on its own interval (daily by default).
@@ -131,6 +156,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     queue,
     progress: () => ({ ...totals }),
     sweepNow,
+    subscriptionsNow,
     retentionNow,
     async idle() {
       await sweeping;

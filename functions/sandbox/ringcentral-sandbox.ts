@@ -64,6 +64,9 @@ export const TELEPHONY_SESSIONS_FILTER = '/restapi/v1.0/account/~/telephony/sess
 export interface RingCentralSandboxOptions {
   /** Interface to listen on; default 127.0.0.1. */
   host?: string;
+  /** Ports of the API and the media host; default 0 (any free port). */
+  port?: number;
+  mediaPort?: number;
   /** Host name put into content URIs; default `localhost`, another name than the API's. */
   mediaHost?: string;
   clientId?: string;
@@ -983,13 +986,13 @@ export async function startRingCentralSandbox(
     });
   const apiServer = serve('api');
   const mediaServer = serve('media');
-  const listen = (server: http.Server) =>
+  const listen = (server: http.Server, port = 0) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, listenHost, () => resolve((server.address() as AddressInfo).port));
+      server.listen(port, listenHost, () => resolve((server.address() as AddressInfo).port));
     });
-  const apiPort = await listen(apiServer);
-  const mediaPort = await listen(mediaServer);
+  const apiPort = await listen(apiServer, options.port);
+  const mediaPort = await listen(mediaServer, options.mediaPort);
   const hostInUrl = listenHost.includes(':') ? `[${listenHost}]` : listenHost;
   origins.api = `http://${hostInUrl}:${apiPort}`;
   origins.media = `http://${options.mediaHost ?? 'localhost'}:${mediaPort}`;

@@ -12,7 +12,8 @@ export type SandboxRoute =
   | 'storage'
   | 'file'
   | 'delete'
-  | 'range-delete';
+  | 'range-delete'
+  | 'event';
 
 export type SandboxFault =
   /** 429 `rate_limit_exceeded` with X-RateLimit-Limit/-Remaining/-Reset (seconds until the hour turns). */

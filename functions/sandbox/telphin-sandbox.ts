@@ -130,8 +130,24 @@ export interface TelphinSandbox {
   expectedSha256(recordUuid: string): string;
   /** The storage URL the API hands out for a recording. */
   storageUrlFor(recordUuid: string): string;
+  /** Event hooks registered through `POST /extension/{id}/event/`, in creation order. */
+  eventHooks(): SandboxEventHook[];
   close(): Promise<void>;
 }
+
+/** An extension's event hook as Telphin lists it. */
+export interface SandboxEventHook {
+  id: number;
+  extension_id: number;
+  url: string;
+  method: 'GET' | 'POST';
+  event_type: string;
+}
+
+/** Event types Telphin documents for extension hooks. */
+const EVENT_TYPES = ['dial-in', 'dial-out', 'answer', 'hangup', 'message-in', 'message-out'];
+/** Hooks per extension; Telphin caps them (see `/limit/`), the figure here is the sandbox's. */
+const MAX_HOOKS_PER_EXTENSION = 10;
 
 export interface GenerateOptions {
   count: number;
@@ -319,7 +335,81 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
     return id === '@me' || id === String(telphinClientId);
   }
 
-  function routeApi(method: string, path: string, url: URL): Routed | undefined {
+  const hooks = new Map<number, SandboxEventHook>();
+  let hookSerial = 0;
+
+  function routeEvents(method: string, extensionId: string, rest: string, body: string): Routed | undefined {
+    const extension = Number(extensionId);
+    if (!/^\d+$/.test(extensionId))
+      return { route: 'event', handle: () => message(404, 'Extension not found') };
+    if (rest === '' && method === 'GET') {
+      return {
+        route: 'event',
+        handle: () =>
+          json(
+            200,
+            [...hooks.values()].filter((hook) => hook.extension_id === extension),
+          ),
+      };
+    }
+    if (rest === '' && method === 'POST') {
+      return {
+        route: 'event',
+        handle: () => {
+          let fields: Record<string, unknown>;
+          try {
+            fields = JSON.parse(body) as Record<string, unknown>;
+          } catch {
+            return message(400, 'Invalid JSON');
+          }
+          const { url: target, method: hookMethod, event_type: eventType } = fields ?? {};
+          if (typeof target !== 'string' || !/^https?:\/\//.test(target)) return message(400, 'Invalid url');
+          if (hookMethod !== 'GET' && hookMethod !== 'POST') return message(400, 'Invalid method');
+          if (typeof eventType !== 'string' || !EVENT_TYPES.includes(eventType))
+            return message(400, 'Invalid event_type');
+          if (
+            [...hooks.values()].filter((hook) => hook.extension_id === extension).length >=
+            MAX_HOOKS_PER_EXTENSION
+          )
+            return message(400, 'Event limit exceeded');
+          hookSerial += 1;
+          const hook: SandboxEventHook = {
+            id: hookSerial,
+            extension_id: extension,
+            url: target,
+            method: hookMethod,
+            event_type: eventType,
+          };
+          hooks.set(hook.id, hook);
+          return json(200, hook);
+        },
+      };
+    }
+    const one = /^(\d+)$/.exec(rest);
+    if (one && method === 'DELETE') {
+      return {
+        route: 'event',
+        handle: () => {
+          const hook = hooks.get(Number(one[1]));
+          if (!hook || hook.extension_id !== extension) return message(404, 'Event not found');
+          hooks.delete(hook.id);
+          return json(200, { message: 'Event deleted' });
+        },
+      };
+    }
+    return undefined;
+  }
+
+  function routeApi(method: string, path: string, url: URL, body = ''): Routed | undefined {
+    const events = /^\/extension\/([^/]+)\/event(?:\/(.*))?$/.exec(path);
+    if (events) {
+      return routeEvents(
+        method,
+        decodeURIComponent(events[1] ?? ''),
+        (events[2] ?? '').replace(/\/$/, ''),
+        body,
+      );
+    }
     if (path === '/user' && method === 'GET') {
       return {
         route: 'user',
@@ -421,7 +511,7 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
     if (!url.pathname.startsWith(`${API_PREFIX}/`)) return send(response, message(404, 'Not found'));
 
     const path = url.pathname.slice(API_PREFIX.length).replace(/\/+$/, '') || '/';
-    const routed = routeApi(method, path, url);
+    const routed = routeApi(method, path, url, body);
     if (!routed) return send(response, message(404, 'Not found'));
     countRoute(routed.route);
     if (!authorised(request)) {
@@ -531,6 +621,7 @@ export async function startTelphinSandbox(options: TelphinSandboxOptions = {}): 
       if (!recording) throw new Error(`sandbox holds no recording ${uuid}`);
       return `${storageOrigin}/storage/${recording.storageKey}`;
     },
+    eventHooks: () => [...hooks.values()].map((hook) => ({ ...hook })),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -53,7 +53,13 @@ function build(config: CallvaultConfig) {
 }
 
 function functionsOf(stack: ArchiveStack) {
-  return { worker: stack.worker, webhook: stack.webhook, sweep: stack.sweep, retention: stack.retention };
+  return {
+    worker: stack.worker,
+    webhook: stack.webhook,
+    sweep: stack.sweep,
+    retention: stack.retention,
+    subscriptions: stack.subscriptions?.handler,
+  };
 }
 
 describe('the all-providers example', () => {
@@ -130,7 +136,7 @@ describe('the all-providers example', () => {
     }
   });
 
-  it('grants the table (item operations only) and its key (through DynamoDB only) to exactly those four functions', () => {
+  it('grants the table (item operations only) and its key (through DynamoDB only) to exactly the functions that use it (worker, webhook, sweep, retention, subscriptions)', () => {
     const tableArn = `<${logicalId(stack.sharedState!.table)}.Arn>`;
     const keyArn = `<${logicalId(stack.sharedState!.key)}.Arn>`;
     const holders: string[] = [];

@@ -100,7 +100,11 @@ export class HeavyGate {
     const seconds =
       retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? this.options.defaultRetryAfterSeconds ?? 60;
     await store.close(key, clock.now().getTime() + seconds * 1000);
-    log.warn('ringcentral heavy group throttled; gate closed', { source: key, retryAfterSeconds: seconds });
+    log.warn('ringcentral heavy group throttled; gate closed', {
+      source: key,
+      retryAfterSeconds: seconds,
+      event: 'RINGCENTRAL_HEAVY_429',
+    });
     return seconds;
   }
 }

@@ -214,7 +214,8 @@ export class RingCentralAuth {
         record,
         signal,
       );
-      log.info('ringcentral login (JWT grant)', { source: key });
+      // `event` is what the login-count metric filter matches (logins per source and hour).
+      log.info('ringcentral login (JWT grant)', { source: key, event: 'RINGCENTRAL_LOGIN' });
       return this.recordOf(answer);
     } catch (error) {
       if (!(error instanceof TokenRefused)) throw error;
@@ -227,6 +228,7 @@ export class RingCentralAuth {
       await this.options.store.put(key, refusal);
       log.error('ringcentral refused the JWT login', {
         source: key,
+        errorCode: 'RINGCENTRAL_LOGIN_REFUSED',
         status: error.status,
         reason: error.detail,
       });

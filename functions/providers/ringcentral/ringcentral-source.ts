@@ -19,6 +19,7 @@ import {
   systemClock,
   type WebhookOutcome,
   type WebhookRequest,
+  type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
@@ -40,6 +41,7 @@ import {
   ringCentralDownloadHosts,
 } from './ringcentral-config';
 import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
+import { RingCentralSubscriptionApi, telephonySessionsFilter } from './ringcentral-subscriptions';
 import { handleRingCentralWebhook } from './ringcentral-webhook';
 
 export interface RingCentralTuning {
@@ -92,11 +94,6 @@ export interface RingCentralSourceOptions {
   tokenStore: TokenStore;
   /** Where the Heavy gate's schedule is shared by every worker of the source. */
   rateGateStore: RateGateStore;
-  /**
-   * Retention: give every listed recording the size of its content (a HEAD of its content URL, one
-   * Heavy request each), since the call log reports none. Sweeps and backfills leave it off.
-   */
-  reportSizes?: boolean;
   tuning?: Partial<RingCentralTuning>;
 }
 
@@ -117,7 +114,6 @@ export class RingCentralSource implements RecordingSource {
   private readonly clock: Clock;
   private readonly log: Log;
   private readonly tuning: RingCentralTuning;
-  private readonly reportSizes: boolean;
   private readonly wantedExtensions: ReadonlySet<string> | undefined;
 
   constructor(options: RingCentralSourceOptions) {
@@ -128,7 +124,6 @@ export class RingCentralSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
-    this.reportSizes = options.reportSizes ?? false;
     this.downloadHosts = ringCentralDownloadHosts(config);
     this.wantedExtensions = config.scope.extensions ? new Set(config.scope.extensions) : undefined;
     const key = `ringcentral/${config.id}`;
@@ -204,17 +199,6 @@ export class RingCentralSource implements RecordingSource {
         if (seen.has(recording.recordingId)) continue;
         if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
         seen.add(recording.recordingId);
-        if (this.reportSizes) {
-          const size = await this.reportedSize(recording, signal);
-          if (size === 'gone') {
-            this.log.info('ringcentral recording listed but its content is gone; not offered for retention', {
-              sourceId: this.sourceId,
-              recordingId: recording.recordingId,
-            });
-            continue;
-          }
-          recording.size = size;
-        }
         yield recording;
       }
     }
@@ -430,8 +414,9 @@ export class RingCentralSource implements RecordingSource {
 
   /**
    * The content's size as the media host reports it (Content-Length of a HEAD, else the total of a
-   * one-byte range), `'gone'` on 404, undefined when the host reports no size. This is what vouches
-   * for a copy at retention time: the call log itself reports no size.
+   * one-byte range), `'gone'` on 404, undefined when the host reports no size. Retention asks for it
+   * (one Heavy request, only for a copy that passed every other check) since the call log reports no
+   * size: this is what vouches for a copy.
    */
   async reportedSize(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined> {
     const url = this.contentUrl(recording);
@@ -501,6 +486,21 @@ export class RingCentralSource implements RecordingSource {
   }
 
   // ------------------------------------------------------------ webhooks
+
+  /**
+   * One account-level telephony-session subscription, verified with the webhookSecret. Without a secret
+   * the webhook refuses every delivery, so no subscription is wanted (the sweep alone archives).
+   */
+  async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
+    if (!this.webhookSecret) return undefined;
+    return {
+      api: new RingCentralSubscriptionApi(this.api),
+      // `~` whatever the scope's account: the JWT user's account is the one whose sessions we may watch.
+      filters: [telephonySessionsFilter('~')],
+      secret: this.webhookSecret,
+      address: (webhookUrl) => webhookUrl,
+    };
+  }
 
   async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
     return handleRingCentralWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });

@@ -120,13 +120,19 @@ export class TelphinApi {
     path: string,
     query?: Record<string, string>,
     signal?: AbortSignal,
+    json?: unknown,
   ): Promise<HttpTextResponse> {
     const url = this.url(path, query);
     for (let attempt = 1; ; attempt++) {
       const token = await this.accessToken(signal);
       const response = await sendHttpRequest(url, {
         method,
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: json === undefined ? undefined : JSON.stringify(json),
         allowedHosts: this.apiHosts,
         signal,
         ...this.timeouts,

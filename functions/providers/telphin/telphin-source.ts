@@ -22,6 +22,7 @@ import {
   systemClock,
   type WebhookOutcome,
   type WebhookRequest,
+  type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import {
@@ -34,6 +35,7 @@ import {
 } from '../http';
 import { AsyncMutex } from './async-mutex';
 import { TelphinApi, telphinStatusError } from './telphin-api';
+import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
 import { parseTelphinRecord, recordClientId, recordUuidSuffix } from './telphin-records';
 import { handleTelphinWebhook } from './telphin-webhook';
 import { splitTelphinWindow, windowQuery } from './telphin-windows';
@@ -449,6 +451,32 @@ export class TelphinSource implements RecordingSource {
     for await (const recording of this.listRecordings(wide, signal)) recordings.push(recording);
     this.hintListing = { from: wide.from.getTime(), to: wide.to.getTime(), listedAtMs, recordings };
     return recordings.filter((recording) => inWindow(recording, window));
+  }
+
+  /**
+   * With `manageWebhooks`: one `hangup` hook per extension in scope (the config requires an extension
+   * scope then), at our URL with the token. Without it, or without a secret, hooks are left alone.
+   */
+  async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
+    const extensions = this.config.scope.extensions;
+    if (!this.config.manageWebhooks || !this.webhookSecret || !extensions) return undefined;
+    const secret = this.webhookSecret;
+    return {
+      api: new TelphinEventHookApi(this.api, extensions),
+      filters: extensions.map(hangupFilter),
+      secret,
+      address: (webhookUrl) => `${webhookUrl}?token=${encodeURIComponent(secret)}`,
+      // Our endpoint whatever the token: a hook with a previous secret is replaced, not left behind.
+      isOurs: (listed, webhookUrl) => {
+        try {
+          const url = new URL(listed);
+          url.search = '';
+          return url.href === new URL(webhookUrl).href;
+        } catch {
+          return false;
+        }
+      },
+    };
   }
 
   async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {

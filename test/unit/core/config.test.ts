@@ -224,3 +224,43 @@ describe('lifecycle validation against S3 rules', () => {
     expect(isWebhookOnly({ provider: 'ringcentral' })).toBe(false);
   });
 });
+
+describe('local.publicUrl', () => {
+  const ringCentral = (serverUrl?: string) => ({
+    provider: 'ringcentral',
+    id: 'rc',
+    ...(serverUrl ? { serverUrl, mediaUrl: serverUrl } : {}),
+  });
+
+  it('refuses plain http when a real platform would have to deliver to it', () => {
+    expect(() =>
+      parseConfig({ sources: [ringCentral()], local: { publicUrl: 'http://callvault.example.com' } }),
+    ).toThrow(/local\.publicUrl.*must use https: sources\[0\] \("rc"\) at platform\.ringcentral\.com/s);
+    expect(() =>
+      parseConfig({
+        sources: [{ ...telphin, manageWebhooks: true, scope: { extensions: ['101'] } }],
+        local: { publicUrl: 'http://callvault.example.com' },
+      }),
+    ).toThrow(/must use https/);
+    expect(() => parseConfig({ sources: [{ ...telphin, manageWebhooks: true }] })).toThrow(
+      /manageWebhooks: needs scope\.extensions/,
+    );
+  });
+
+  it('accepts https, and plain http for sandboxes on loopback or sources that manage no hooks', () => {
+    expect(
+      parseConfig({ sources: [ringCentral()], local: { publicUrl: 'https://hooks.example.com/cv' } }).local
+        .publicUrl,
+    ).toBe('https://hooks.example.com/cv');
+    expect(() =>
+      parseConfig({
+        sources: [ringCentral('http://127.0.0.1:8790')],
+        local: { publicUrl: 'http://127.0.0.1:8787' },
+      }),
+    ).not.toThrow();
+    expect(() =>
+      parseConfig({ sources: [telphin], local: { publicUrl: 'http://127.0.0.1:8787' } }),
+    ).not.toThrow();
+    expect(parseConfig({ sources: [telphin] }).sources[0]).toMatchObject({ manageWebhooks: false });
+  });
+});

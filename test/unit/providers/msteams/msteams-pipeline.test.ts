@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../../functions/adapters/fs-archive-store';
-import { FsExpiredBeforeFetchLog, FsGoneAtSourceLog } from '../../../../functions/adapters/gone-at-source-logs';
+import {
+  FsExpiredBeforeFetchLog,
+  FsGoneAtSourceLog,
+} from '../../../../functions/adapters/gone-at-source-logs';
 import { handleArchiveJob, type JobDependencies } from '../../../../functions/core/handle-job';
 import { type ArchiveJob, parseJob, serialiseJob } from '../../../../functions/core/jobs';
 import { ensureSubscriptions } from '../../../../functions/core/subscriptions';

@@ -9,7 +9,7 @@ import { archiveRecording } from '../../../../functions/core/archive-recording';
 import { RateLimitedError } from '../../../../functions/core/errors';
 import type { ArchiveJob } from '../../../../functions/core/jobs';
 import { recordingKey } from '../../../../functions/core/keys';
-import { systemClock } from '../../../../functions/core/ports';
+import { type RecordingSource, systemClock } from '../../../../functions/core/ports';
 import { auditKey, runRetention } from '../../../../functions/core/retention';
 import {
   collect,
@@ -124,7 +124,7 @@ describe('RingCentral retention: what vouches for a copy', () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  it('deletes at the source only with the size probe, against a verified copy with a v2 sidecar', async () => {
+  it('deletes at the source only with the size the media host reports, against a verified copy with a v2 sidecar', async () => {
     // Prepare: two recordings archived 40 days after the calls, one never archived.
     harness = await startHarness();
     root = await mkdtemp(join(tmpdir(), 'callvault-rc-'));
@@ -171,14 +171,34 @@ describe('RingCentral retention: what vouches for a copy', () => {
       log: harness.log,
     };
 
-    // Act: first with the sweep's adapter (no sizes), then with the retention adapter (sizes probed).
-    const withoutSizes = await runRetention(harness.source, settings, deps, { runId: 'run-1' });
-    const withSizes = await runRetention(harness.sibling({ reportSizes: true }), settings, deps, {
-      runId: 'run-2',
-    });
+    // A view without the size port (what any source whose listing gives no size looks like).
+    const adapter = harness.source;
+    const withoutPort: RecordingSource = {
+      provider: adapter.provider,
+      sourceId: adapter.sourceId,
+      listRecordings: (listWindow, signal) => adapter.listRecordings(listWindow, signal),
+      resolveHint: (job, signal) => adapter.resolveHint(job, signal),
+      openDownload: (recording, signal) => adapter.openDownload(recording, signal),
+      deleteRecording: (recording, signal) => adapter.deleteRecording(recording, signal),
+      handleWebhook: (request) => adapter.handleWebhook(request),
+    };
+
+    // Act: without the port; with it while the media host fails; with it.
+    const withoutSizes = await runRetention(withoutPort, settings, deps, { runId: 'run-1' });
+    const probeFault = harness.sandbox.injectFault(
+      { kind: 'server-error', status: 503 },
+      { routes: 'content', times: Number.POSITIVE_INFINITY },
+    );
+    const probeFailing = await runRetention(adapter, settings, deps, { runId: 'run-0' });
+    probeFault.cancel();
+    const withSizes = await runRetention(adapter, settings, deps, { runId: 'run-2' });
 
     // Assess
     expect(withoutSizes).toMatchObject({ due: 3, deleted: 0, skipped: 3, dueButNotArchived: 1 });
+    expect(probeFailing).toMatchObject({ due: 3, deleted: 0, skipped: 3, failed: 0 });
+    const failingTrail = await readFile(join(root, 'archive', auditKey('run-0', clock.now())), 'utf8');
+    expect(failingTrail).not.toContain('"deleting"');
+    expect(failingTrail).toContain('"source-size-unknown"');
     expect(withSizes).toMatchObject({ due: 3, deleted: 2, skipped: 1, dueButNotArchived: 1 });
     expect(harness.sandbox.deletedRecordingIds().sort()).toEqual(
       toArchive.map((recording) => recording.recordingId).sort(),
@@ -186,13 +206,20 @@ describe('RingCentral retention: what vouches for a copy', () => {
     expect(enqueued.map((job) => job.type === 'recording' && job.recording.recordingId)).toEqual([
       calls[2]?.recording?.id,
       calls[2]?.recording?.id,
+      calls[2]?.recording?.id,
     ]);
     const trail = await readFile(join(root, 'archive', auditKey('run-2', clock.now())), 'utf8');
-    const deleted = trail
+    const entries = trail
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .filter((entry) => entry.decision === 'deleted');
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const deleted = entries.filter((entry) => entry.decision === 'deleted');
+    // Each id on its own: its intent is audited right before its outcome.
+    for (const entry of deleted) {
+      const at = entries.indexOf(entry);
+      expect(entries[at - 1]).toMatchObject({ decision: 'deleting', recordingId: entry.recordingId });
+    }
+    expect(harness.sandbox.counters.callLogDeletes).toBe(0);
     expect(deleted.map((entry) => [entry.size, entry.sourceSize])).toEqual(
       expect.arrayContaining([
         [50_000, 50_000],

@@ -67,7 +67,6 @@ export async function startHarness(
     clock?: Clock;
     tuning?: RingCentralSourceOptions['tuning'];
     webhookSecret?: string | null;
-    reportSizes?: boolean;
     jwt?: string;
   } = {},
 ): Promise<RingCentralHarness> {
@@ -100,7 +99,6 @@ export async function startHarness(
       log,
       tokenStore,
       rateGateStore: gateStore,
-      reportSizes: options.reportSizes,
       tuning: { idleTimeoutMs: 2000, connectTimeoutMs: 2000, leasePollMs: 20, ...options.tuning },
       ...overrides,
     });

@@ -1,0 +1,98 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Trigger } from 'aws-cdk-lib/triggers';
+import { Construct, type IConstruct } from 'constructs';
+import { ENV } from '../../functions/config';
+import { NodeFunction } from './node-function';
+import { RateSchedule } from './schedules';
+import type { SharedStateTable } from './shared-state-table';
+import type { SourceSecrets } from './source-secrets';
+
+/** Every 6 hours: renewal is due days ahead, and a blacklisted subscription is replaced within hours. */
+export const DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS = 6 * 3600;
+
+export interface SubscriptionsFunctionProps {
+  /** The environment every function gets (runtime config, secrets map…). */
+  readonly environment: Record<string, string>;
+  /** Read: the sources' credentials, webhook secrets included. */
+  readonly secrets: SourceSecrets;
+  /** Read/write: where the function records the subscriptions it created (and shares sessions). */
+  readonly sharedState: SharedStateTable;
+  /** The webhook API's base URL; subscriptions point at `{base}/webhooks/{provider}/{sourceId}`. */
+  readonly webhookBaseUrl: string;
+  readonly logRetention: RetentionDays;
+  /** The trigger runs after these exist (the webhook API must answer the platforms' handshakes). */
+  readonly executeAfter: readonly IConstruct[];
+  /** @default DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS */
+  readonly intervalSeconds?: number;
+}
+
+/**
+ * The `subscriptions` function: creates, renews and repairs the sources' webhook subscriptions. A CDK
+ * trigger runs it after the stack's resources are deployed (again whenever the function or its
+ * configuration changes), and a schedule keeps running it. It never fails a deploy for a source: the
+ * first deploy runs before any secret is set, and the sweep archives meanwhile.
+ */
+export class SubscriptionsFunction extends Construct {
+  public readonly handler: NodeFunction;
+  public readonly trigger: Trigger;
+  public readonly schedule: RateSchedule;
+
+  constructor(scope: Construct, id: string, props: SubscriptionsFunctionProps) {
+    super(scope, id);
+    this.handler = new NodeFunction(this, 'Function', {
+      entry: 'functions/subscriptions.ts',
+      description: 'callvault subscriptions: creates, renews and repairs webhook subscriptions',
+      serviceName: 'callvault-subscriptions',
+      timeout: Duration.minutes(1),
+      memorySize: 256,
+      logRetention: props.logRetention,
+      environment: {
+        ...props.environment,
+        [ENV.sharedStateTable]: props.sharedState.table.tableName,
+        [ENV.webhookBaseUrl]: props.webhookBaseUrl,
+      },
+      // One check at a time: two overlapping ones could both create a missing subscription.
+      reservedConcurrentExecutions: 1,
+    });
+    this.handler.configureAsyncInvoke({ retryAttempts: 0 });
+    Validations.of(this.handler).acknowledge(
+      {
+        id: 'Serverless-LambdaDLQ',
+        reason:
+          'Invoked by the deploy trigger (synchronously) and by an empty Scheduler tick; a failed check logs SUBSCRIPTION_FAILED and publishes SubscriptionFailures, and the next tick repeats it.',
+      },
+      {
+        id: 'Serverless-LambdaAsyncFailureDestination',
+        reason:
+          'The failed event is an empty Scheduler tick; the SubscriptionFailures metric already alarms, and a destination would only duplicate it.',
+      },
+    );
+    props.secrets.grantRead(this.handler);
+    props.sharedState.grantReadWrite(this.handler);
+    Validations.of(this).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        reason:
+          "Added by SharedStateTable.grantReadWrite (Key.grantEncryptDecrypt) on the table's own key only: DynamoDB asks for data keys to encrypt the items it writes.",
+      },
+      {
+        id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        reason:
+          "Added by SharedStateTable.grantReadWrite (Key.grantEncryptDecrypt) on the table's own key only; the key encrypts nothing but that table.",
+      },
+    );
+
+    this.trigger = new Trigger(this, 'AfterDeploy', {
+      handler: this.handler,
+      executeAfter: [...props.executeAfter],
+      executeOnHandlerChange: true,
+      timeout: Duration.minutes(2),
+    });
+    this.schedule = new RateSchedule(this, 'Schedule', {
+      target: this.handler,
+      intervalSeconds: props.intervalSeconds ?? DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS,
+      description: 'callvault subscriptions: create, renew and repair webhook subscriptions',
+    });
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Keeps the webhook subscriptions of every source that has them (see `ensureSubscriptions`): run by the
+ * subscriptions function after each deploy and on its schedule, and locally at start-up and with every
+ * sweep. One source's failure does not stop the others; it is reported, and the sweep still archives
+ * whatever the missing webhooks would have announced.
+ */
+import type { Clock, Log } from './ports';
+import type { SourceRegistry } from './source-registry';
+import { ensureSubscriptions, type SubscriptionRecords, type SubscriptionReport } from './subscriptions';
+
+export interface ManageSubscriptionsDependencies {
+  sources: SourceRegistry;
+  records: SubscriptionRecords;
+  clock: Clock;
+  log: Log;
+}
+
+export interface ManageSubscriptionsResult {
+  reports: SubscriptionReport[];
+  /** Sources whose subscriptions could not be put right, with the reason (no secrets in it). */
+  failed: { provider: string; sourceId: string; error: string }[];
+  /** Sources that could have subscriptions but want none now (no webhook secret, option off). */
+  unmanaged: string[];
+}
+
+/** `{base}/webhooks/{provider}/{sourceId}`: the route the webhook function and the local server serve. */
+export function sourceWebhookUrl(webhookBaseUrl: string, provider: string, sourceId: string): string {
+  return `${webhookBaseUrl.replace(/\/+$/, '')}/webhooks/${encodeURIComponent(provider)}/${encodeURIComponent(sourceId)}`;
+}
+
+export async function manageSubscriptions(
+  webhookBaseUrl: string,
+  deps: ManageSubscriptionsDependencies,
+  signal?: AbortSignal,
+): Promise<ManageSubscriptionsResult> {
+  const result: ManageSubscriptionsResult = { reports: [], failed: [], unmanaged: [] };
+  for (const { provider, id: sourceId } of deps.sources.list()) {
+    if (signal?.aborted) break;
+    try {
+      const source = await deps.sources.get(provider, sourceId);
+      if (!source.webhookSubscriptions) continue;
+      const plan = await source.webhookSubscriptions();
+      if (!plan) {
+        result.unmanaged.push(sourceId);
+        continue;
+      }
+      const webhookUrl = sourceWebhookUrl(webhookBaseUrl, provider, sourceId);
+      const report = await ensureSubscriptions(
+        {
+          sourceId,
+          address: plan.address(webhookUrl),
+          filters: plan.filters,
+          secret: plan.secret,
+          isOurs: plan.isOurs ? (address) => plan.isOurs?.(address, webhookUrl) ?? false : undefined,
+        },
+        { api: plan.api, records: deps.records, clock: deps.clock, log: deps.log },
+        signal,
+      );
+      result.reports.push(report);
+      deps.log.info('subscriptions checked', {
+        provider,
+        sourceId,
+        kept: report.kept.length,
+        renewed: report.renewed.length,
+        created: report.created.length,
+        deleted: report.deleted.length,
+        active: report.active.length,
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      result.failed.push({ provider, sourceId, error: message });
+      // `errorCode` is what the SubscriptionFailures metric filter and its alarm match on.
+      deps.log.error('subscriptions could not be put right', {
+        provider,
+        sourceId,
+        errorCode: 'SUBSCRIPTION_FAILED',
+        detail: message,
+      });
+    }
+  }
+  return result;
+}

@@ -1,0 +1,136 @@
+/**
+ * RingCentral's side of the subscriptions use case: `POST/GET/PUT/DELETE /restapi/v1.0/subscription`.
+ * A subscription is created with the source's webhookSecret as `verificationToken` and the longest
+ * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
+ * before it answers, so a created subscription is one our endpoint has already accepted.
+ */
+import { TransientError } from '../../core/errors';
+import type { RemoteSubscription, SubscriptionApi, SubscriptionStatus } from '../../core/subscriptions';
+import { errorForStatus, summariseErrorBody } from '../http';
+import type { RingCentralApi } from './ringcentral-api';
+
+/** RingCentral's longest `expiresIn` (10 years): renewal is a safety net, not a routine. */
+export const RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN = 315_360_000;
+
+/** The account-level telephony-session filter for an account (`~` or a numeric id). */
+export function telephonySessionsFilter(account: string): string {
+  return `/restapi/v1.0/account/${account}/telephony/sessions`;
+}
+
+/**
+ * RingCentral may answer a filter with the account id in place of `~` (or the other way round): both
+ * spell the same subscription, so comparisons use `~`.
+ */
+export function normaliseEventFilter(filter: string): string {
+  return filter.replace(/^(\/restapi\/v1\.0\/account\/)[^/]+(\/)/, '$1~$2');
+}
+
+const STATUSES: Record<string, SubscriptionStatus> = {
+  Active: 'active',
+  Blacklisted: 'blacklisted',
+  Suspended: 'suspended',
+};
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown): Json | undefined {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+/** One listed subscription, or undefined for a record that is not a WebHook subscription. */
+export function parseRingCentralSubscription(raw: unknown): RemoteSubscription | undefined {
+  const record = object(raw);
+  const mode = object(record?.deliveryMode);
+  if (!record || typeof record.id !== 'string' || !mode) return undefined;
+  if (mode.transportType !== 'WebHook' || typeof mode.address !== 'string') return undefined;
+  const filters = Array.isArray(record.eventFilters)
+    ? record.eventFilters.filter((filter): filter is string => typeof filter === 'string')
+    : [];
+  const expiresMs = typeof record.expirationTime === 'string' ? Date.parse(record.expirationTime) : NaN;
+  return {
+    id: record.id,
+    address: mode.address,
+    filter: filters.map(normaliseEventFilter).sort().join(','),
+    status: STATUSES[String(record.status)] ?? 'other',
+    expiresAt: Number.isNaN(expiresMs) ? undefined : new Date(expiresMs),
+  };
+}
+
+export class RingCentralSubscriptionApi implements SubscriptionApi {
+  constructor(private readonly api: RingCentralApi) {}
+
+  async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
+    const body = object(
+      await this.api.json({
+        method: 'GET',
+        url: this.api.url('/subscription'),
+        group: 'other',
+        allowedHosts: this.api.apiHosts,
+        signal,
+      }),
+    );
+    if (!body || !Array.isArray(body.records))
+      throw new TransientError('RingCentral subscription list has no records array');
+    return body.records.flatMap((raw) => parseRingCentralSubscription(raw) ?? []);
+  }
+
+  async create(
+    wanted: { address: string; filter: string; secret: string },
+    signal?: AbortSignal,
+  ): Promise<RemoteSubscription> {
+    return this.parsed(
+      await this.api.json({
+        method: 'POST',
+        url: this.api.url('/subscription'),
+        group: 'other',
+        allowedHosts: this.api.apiHosts,
+        json: {
+          eventFilters: [wanted.filter],
+          deliveryMode: {
+            transportType: 'WebHook',
+            address: wanted.address,
+            verificationToken: wanted.secret,
+          },
+          expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN,
+        },
+        signal,
+      }),
+    );
+  }
+
+  async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
+    return this.parsed(
+      await this.api.json({
+        method: 'PUT',
+        url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}`),
+        group: 'other',
+        allowedHosts: this.api.apiHosts,
+        json: { expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN },
+        signal,
+      }),
+    );
+  }
+
+  async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
+    const response = await this.api.send({
+      method: 'DELETE',
+      url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}`),
+      group: 'other',
+      allowedHosts: this.api.apiHosts,
+      signal,
+    });
+    if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
+    throw errorForStatus(
+      response.status,
+      response.headers,
+      response.where,
+      summariseErrorBody(response.text),
+    );
+  }
+
+  private parsed(raw: unknown): RemoteSubscription {
+    const subscription = parseRingCentralSubscription(raw);
+    if (!subscription) throw new TransientError('RingCentral answered with no WebHook subscription');
+    return subscription;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Telphin's side of the subscriptions use case: one `hangup` event hook per extension in scope
+ * (`GET/POST /extension/{id}/event/`, `DELETE /extension/{id}/event/{eventId}/`), method POST, at our
+ * webhook URL with the token (Telphin signs nothing). Hooks do not expire and have no status; one with
+ * another method is replaced, since the deployed route takes POST only. Filters are `hangup@{extensionId}`.
+ */
+import { PermanentError, TransientError } from '../../core/errors';
+import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
+import { parseJsonBody } from '../http';
+import { type TelphinApi, telphinStatusError } from './telphin-api';
+
+export const HANGUP_EVENT = 'hangup';
+
+export function hangupFilter(extensionId: string): string {
+  return `${HANGUP_EVENT}@${extensionId}`;
+}
+
+type Json = Record<string, unknown>;
+
+function parseHook(raw: unknown, extensionId: string): RemoteSubscription | undefined {
+  const hook = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Json) : undefined;
+  if (!hook || (typeof hook.id !== 'number' && typeof hook.id !== 'string') || typeof hook.url !== 'string')
+    return undefined;
+  return {
+    id: `${extensionId}:${hook.id}`,
+    address: hook.url,
+    filter: `${String(hook.event_type)}@${extensionId}`,
+    // A GET hook would send the fields in the query; ours must be POST to reach the deployed route.
+    status: hook.method === 'POST' ? 'active' : 'other',
+  };
+}
+
+function hookPath(subscription: RemoteSubscription): string {
+  const [extensionId, eventId] = subscription.id.split(':');
+  if (!extensionId || !eventId) throw new PermanentError(`not a Telphin hook id: ${subscription.id}`);
+  return `/extension/${encodeURIComponent(extensionId)}/event/${encodeURIComponent(eventId)}/`;
+}
+
+export class TelphinEventHookApi implements SubscriptionApi {
+  constructor(
+    private readonly api: TelphinApi,
+    private readonly extensionIds: readonly string[],
+  ) {}
+
+  async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
+    const found: RemoteSubscription[] = [];
+    for (const extensionId of this.extensionIds) {
+      const body = await this.api.getJson(
+        `/extension/${encodeURIComponent(extensionId)}/event/`,
+        undefined,
+        signal,
+      );
+      if (!Array.isArray(body))
+        throw new TransientError(`Telphin event list of extension ${extensionId} is not an array`);
+      for (const raw of body) {
+        const hook = parseHook(raw, extensionId);
+        if (hook) found.push(hook);
+      }
+    }
+    return found;
+  }
+
+  async create(
+    wanted: { address: string; filter: string; secret: string },
+    signal?: AbortSignal,
+  ): Promise<RemoteSubscription> {
+    const [eventType, extensionId] = wanted.filter.split('@');
+    if (eventType !== HANGUP_EVENT || !extensionId)
+      throw new PermanentError(`not a Telphin hook filter: ${wanted.filter}`);
+    const response = await this.api.send(
+      'POST',
+      `/extension/${encodeURIComponent(extensionId)}/event/`,
+      undefined,
+      signal,
+      { url: wanted.address, method: 'POST', event_type: eventType },
+    );
+    if (response.status < 200 || response.status >= 300) throw telphinStatusError(response);
+    const hook = parseHook(parseJsonBody(response), extensionId);
+    if (!hook) throw new TransientError('Telphin answered the hook creation without a hook');
+    return hook;
+  }
+
+  async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
+    const response = await this.api.send('DELETE', hookPath(subscription), undefined, signal);
+    if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
+    throw telphinStatusError(response);
+  }
+}

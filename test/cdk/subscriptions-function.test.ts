@@ -1,0 +1,92 @@
+import type { CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../cdk/app';
+import type { ArchiveStack } from '../../cdk/archive-stack';
+import { DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS } from '../../cdk/constructs/subscriptions-function';
+import { ENV, parseConfig } from '../../functions/config';
+import { allowStatements, cdkJsonContext, nagViolations, policyOfRole } from './support';
+
+const noBundling = { appProps: cdkJsonContext({ 'aws:cdk:bundling-stacks': [] }) };
+
+const withRingCentral = parseConfig({
+  sources: [
+    { provider: 'telphin', id: 'hq' },
+    { provider: 'ringcentral', id: 'rc-main' },
+  ],
+  aws: { stackName: 'CallvaultSubs', account: '123456789012', region: 'eu-west-1' },
+});
+
+describe('the subscriptions function', () => {
+  let stack: ArchiveStack;
+  let template: Template;
+  const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(construct.node.defaultChild as CfnElement);
+
+  beforeAll(() => {
+    ({ stack } = buildApp(withRingCentral, noBundling));
+    template = Template.fromStack(stack);
+  });
+
+  it('runs after the deploy, once the webhook API and secrets exist, and on a schedule', () => {
+    const subscriptions = stack.subscriptions;
+    if (!subscriptions) throw new Error('expected the subscriptions function');
+    const functionId = logicalId(subscriptions.handler);
+    const triggers = template.findResources('Custom::Trigger');
+    const [trigger] = Object.values(triggers);
+    if (!trigger) throw new Error('expected a Custom::Trigger');
+    expect(Object.keys(triggers)).toHaveLength(1);
+    // The function's current version: a change to its code or configuration runs the trigger again.
+    const versionId = stack.getLogicalId(
+      subscriptions.handler.currentVersion.node.defaultChild as CfnElement,
+    );
+    // (Its logical id gains a hash of the function's code and configuration at synthesis.)
+    expect(trigger.Properties.HandlerArn.Ref).toMatch(new RegExp(`^${versionId}[0-9a-f]{32}$`));
+    expect(trigger.DependsOn).toEqual(
+      expect.arrayContaining([logicalId(stack.webhookApi.stage), logicalId(stack.webhook)]),
+    );
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: `rate(${DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS / 3600} hours)`,
+      Target: { Arn: { 'Fn::GetAtt': [functionId, 'Arn'] } },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^callvault subscriptions'),
+      ReservedConcurrentExecutions: 1,
+      Environment: {
+        Variables: Match.objectLike({
+          [ENV.sharedStateTable]: { Ref: Match.stringLikeRegexp('SharedStateTable') },
+          [ENV.webhookBaseUrl]: Match.anyValue(),
+          [ENV.sourceSecrets]: Match.anyValue(),
+        }),
+      },
+    });
+  });
+
+  it('may read the secrets and the shared-state items, and nothing of the archive or the queues', () => {
+    const subscriptions = stack.subscriptions;
+    if (!subscriptions) throw new Error('expected the subscriptions function');
+    const roleId = stack.getLogicalId(subscriptions.handler.role?.node.defaultChild as CfnElement);
+    const actions = allowStatements(policyOfRole(template, roleId)).flatMap((statement) => statement.actions);
+    expect(actions).toEqual(
+      expect.arrayContaining(['secretsmanager:GetSecretValue', 'dynamodb:GetItem', 'dynamodb:PutItem']),
+    );
+    expect(actions.filter((action) => /^(s3|sqs):/.test(action))).toEqual([]);
+    expect(actions.filter((action) => /Scan|Query|Table/.test(action))).toEqual([]);
+  });
+
+  it('passes cdk-nag', () => {
+    expect(nagViolations(stack)).toEqual([]);
+  });
+
+  it('is not deployed when no source has subscriptions', () => {
+    const { stack: telphinOnly } = buildApp(
+      parseConfig({
+        sources: [{ provider: 'telphin', id: 'hq' }],
+        aws: { stackName: 'CallvaultNoSubs', account: '123456789012', region: 'eu-west-1' },
+      }),
+      noBundling,
+    );
+    expect(telphinOnly.subscriptions).toBeUndefined();
+    Template.fromStack(telphinOnly).resourceCountIs('Custom::Trigger', 0);
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * RingCentral end to end on the production adapters (moto): the subscriptions function creates the
+ * subscription against the sandbox (its handshake answered by the webhook function behind a local HTTP
+ * endpoint), a hang-up is delivered → webhook function → SQS → worker function → S3, the sweep function
+ * archives the history, and every "container" (its own runtime and AWS clients) shares one RingCentral
+ * session through the DynamoDB table: one login for all of them.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SHARED_STATE_TABLE } from '../../functions/adapters/dynamodb-shared-state';
+import { logger } from '../../functions/adapters/logger';
+import { createArchiveWorkerHandler } from '../../functions/archive-worker';
+import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
+import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
+import { recordingKey } from '../../functions/core/keys';
+import {
+  type RingCentralSandbox,
+  type SandboxCall,
+  startRingCentralSandbox,
+} from '../../functions/sandbox/ringcentral-sandbox';
+import { createSubscriptionsHandler } from '../../functions/subscriptions';
+import { createSweepHandler } from '../../functions/sweep';
+import { createWebhookHandler } from '../../functions/webhook';
+import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
+import {
+  createQueue,
+  deleteSucceeded,
+  queueDepth,
+  receiveRecords,
+  type TestQueue,
+} from '../support/sqs-records';
+
+const BUCKET = 'callvault-rc-e2e';
+const TABLE = 'callvault-shared-state';
+const SOURCE_ID = 'rc';
+const WEBHOOK_SECRET = 'rc-e2e-verification-token-0123456789';
+
+describe.skipIf(!motoAvailable())('RingCentral end to end on the production adapters', () => {
+  let moto: MotoServer;
+  let sandbox: RingCentralSandbox;
+  let queue: TestQueue;
+  let env: RuntimeEnvironment;
+  let server: http.Server;
+  const clients: { destroy(): void }[] = [];
+
+  beforeAll(async () => {
+    if (!process.env.FAULTS_VERBOSE) logger.setLogLevel('SILENT');
+    moto = await startMoto();
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+
+  /** A fresh "Lambda container": its own runtime with its own clients, the same table. */
+  function container(): AwsRuntime {
+    const options = { endpoint: moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
+    const s3 = new S3Client({ ...options, forcePathStyle: true });
+    const sqs = new SQSClient(options);
+    const secrets = new SecretsManagerClient(options);
+    const dynamodb = new DynamoDBClient(options);
+    clients.push(s3, sqs, secrets, dynamodb);
+    return createAwsRuntime(env, { s3, sqs, secrets, dynamodb });
+  }
+
+  beforeEach(async () => {
+    await moto.reset();
+    sandbox = await startRingCentralSandbox({ rateLimits: { heavy: { limit: 600, windowSeconds: 60 } } });
+    await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    const deadLetters = await createQueue(moto.sqs, 'callvault-ringcentral-dlq');
+    queue = await createQueue(moto.sqs, 'callvault-ringcentral', {
+      deadLetter: deadLetters,
+      maxReceiveCount: 5,
+    });
+    const options = { endpoint: moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
+    const secrets = new SecretsManagerClient(options);
+    const dynamodb = new DynamoDBClient(options);
+    clients.push(secrets, dynamodb);
+    const secret = await secrets.send(
+      new CreateSecretCommand({
+        Name: `callvault/${SOURCE_ID}`,
+        SecretString: JSON.stringify({
+          clientId: sandbox.clientId,
+          clientSecret: sandbox.clientSecret,
+          jwt: sandbox.jwt,
+          webhookSecret: WEBHOOK_SECRET,
+        }),
+      }),
+    );
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: SHARED_STATE_TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: SHARED_STATE_TABLE.partitionKey, KeyType: 'HASH' }],
+      }),
+    );
+    await dynamodb.send(
+      new UpdateTimeToLiveCommand({
+        TableName: TABLE,
+        TimeToLiveSpecification: { AttributeName: SHARED_STATE_TABLE.timeToLive, Enabled: true },
+      }),
+    );
+
+    // The webhook function behind a local HTTP endpoint, as API Gateway puts it on the internet.
+    let webhookRuntime: AwsRuntime | undefined;
+    const webhook = createWebhookHandler(() => {
+      webhookRuntime ??= container();
+      return webhookRuntime;
+    });
+    server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', async () => {
+        const url = new URL(request.url ?? '/', 'http://localhost');
+        const event = {
+          version: '2.0',
+          routeKey: 'POST /webhooks/ringcentral/{sourceId}',
+          rawPath: url.pathname,
+          rawQueryString: url.search.slice(1),
+          headers: Object.fromEntries(
+            Object.entries(request.headers).map(([name, value]) => [name, String(value)]),
+          ),
+          pathParameters: { sourceId: url.pathname.split('/')[3] ?? '' },
+          requestContext: { http: { method: request.method ?? 'POST' } },
+          body: Buffer.concat(chunks).toString('base64'),
+          isBase64Encoded: true,
+        } as unknown as APIGatewayProxyEventV2;
+        const result = await webhook(event);
+        response
+          .writeHead(result.statusCode ?? 200, result.headers as Record<string, string>)
+          .end(result.body ?? '');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+    env = {
+      config: parseConfig({
+        sources: [
+          {
+            provider: 'ringcentral',
+            id: SOURCE_ID,
+            serverUrl: sandbox.url,
+            mediaUrl: sandbox.mediaUrl,
+            rateLimits: { heavyPerMinute: 600 },
+          },
+        ],
+      }),
+      bucket: BUCKET,
+      queueUrls: { ringcentral: queue.url },
+      deadLetterQueueUrls: { ringcentral: deadLetters.url },
+      sourceSecrets: { [SOURCE_ID]: secret.ARN ?? '' },
+      sharedStateTable: TABLE,
+      webhookBaseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    };
+  });
+
+  afterEach(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    await sandbox?.close();
+    for (const client of clients.splice(0)) client.destroy();
+  });
+
+  /** Plays the Lambda service for the worker: receive, invoke, delete what succeeded, until empty. */
+  async function drain(worker: ReturnType<typeof createArchiveWorkerHandler>): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while ((await queueDepth(moto.sqs, queue)) > 0) {
+      if (Date.now() > deadline) throw new Error('the queue did not drain');
+      const records = await receiveRecords(moto.sqs, queue, { waitTimeSeconds: 1 });
+      if (records.length === 0) continue;
+      const response = await worker({ Records: records }, { getRemainingTimeInMillis: () => 60_000 });
+      await deleteSucceeded(moto.sqs, queue, records, response);
+    }
+  }
+
+  const keyOf = (call: SandboxCall) =>
+    recordingKey({
+      provider: 'ringcentral',
+      sourceId: SOURCE_ID,
+      recordingId: call.recording?.id ?? '',
+      startedAt: call.startedAt,
+      fileExtension: call.recording?.format ?? 'mp3',
+    });
+
+  async function storedSha256(key: string): Promise<string> {
+    const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    return createHash('sha256')
+      .update(await object.Body!.transformToByteArray())
+      .digest('hex');
+  }
+
+  it('subscribes, archives by webhook and by sweep, with one login shared by every container', async () => {
+    // Prepare: history in the call log; three containers (subscriptions, worker, sweep).
+    const history = sandbox.generateCalls({
+      count: 3,
+      from: new Date(Date.now() - 20 * 3_600_000),
+      to: new Date(Date.now() - 3_600_000),
+    });
+    const subscriptions = createSubscriptionsHandler(container);
+    const workerRuntime = container();
+    const worker = createArchiveWorkerHandler(() => workerRuntime, {
+      retryPolicy: { notReadyBaseSeconds: 1, transientBaseSeconds: 1 },
+    });
+    const sweepRuntime = container();
+    const sweep = createSweepHandler(() => sweepRuntime);
+
+    // Act: the deploy trigger runs the subscriptions function; a call ends; the sweep runs.
+    const first = await subscriptions({}, { getRemainingTimeInMillis: () => 60_000 });
+    const live = sandbox.startCall({ kind: 'inbound', durationSeconds: 40 });
+    const deliveries = await sandbox.hangUp(live.telephonySessionId);
+    await drain(worker);
+    const webhookArchived = await storedSha256(keyOf(live));
+    await sweep({}, { getRemainingTimeInMillis: () => 60_000 });
+    await drain(worker);
+    const second = await subscriptions({}, { getRemainingTimeInMillis: () => 60_000 });
+
+    // Assess
+    expect(first.failed).toEqual([]);
+    expect(first.reports[0]?.created).toHaveLength(1);
+    expect(second.reports[0]).toMatchObject({ kept: first.reports[0]?.created, created: [] });
+    expect(sandbox.subscriptions()).toMatchObject([
+      {
+        status: 'Active',
+        deliveryMode: { address: `${env.webhookBaseUrl}/webhooks/ringcentral/${SOURCE_ID}` },
+      },
+    ]);
+    expect(deliveries.map((delivery) => delivery.status)).toEqual([200]);
+    expect(webhookArchived).toBe(sandbox.expectedSha256(live.recording?.id ?? ''));
+    for (const call of history) {
+      expect(await storedSha256(keyOf(call))).toBe(sandbox.expectedSha256(call.recording?.id ?? ''));
+    }
+    // Subscriptions (twice, two containers), webhook, worker and sweep: one session for all of them.
+    expect(sandbox.counters.logins).toBe(1);
+    expect(sandbox.counters.sessionsEvicted).toBe(0);
+  }, 90_000);
+
+  it('replaces a blacklisted subscription on the next run', async () => {
+    const subscriptions = createSubscriptionsHandler(container);
+    const first = await subscriptions({});
+    const firstId = first.reports[0]?.created[0] ?? '';
+    sandbox.setSubscriptionStatus(firstId, 'Blacklisted');
+
+    const second = await subscriptions({});
+
+    expect(second.reports[0]).toMatchObject({ created: [expect.any(String)], deleted: [firstId] });
+    expect(sandbox.subscriptions().map((listed) => listed.status)).toEqual(['Active']);
+    expect(sandbox.counters.handshakes).toBe(2);
+  });
+});
