@@ -29,6 +29,16 @@ export abstract class CallvaultError extends Error {
 export class NotReadyError extends CallvaultError {
   readonly code = 'NOT_READY' as const;
   readonly retryable = true;
+  /**
+   * The source's own idea of how soon to look again (it doubles per attempt like the policy's base), for
+   * a delay it knows to be short: content that appears seconds after hang-up. Never lengthens the policy.
+   */
+  readonly retrySoonerSeconds?: number;
+
+  constructor(message: string, options?: { cause?: unknown; retrySoonerSeconds?: number }) {
+    super(message, options);
+    this.retrySoonerSeconds = options?.retrySoonerSeconds;
+  }
 }
 
 /** The provider asked us to slow down; `retryAfterSeconds` is its own figure when it gave one. */

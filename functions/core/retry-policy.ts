@@ -51,9 +51,13 @@ export function decideRetry(
   switch (error.code) {
     case 'NOT_READY':
     // The operator has yet to put the credentials in: waiting longer keeps the job alive for hours.
-    case 'CREDENTIALS_NOT_SET':
-      delay = Math.min(policy.notReadyBaseSeconds * 2 ** exponent, policy.notReadyMaxSeconds);
+    case 'CREDENTIALS_NOT_SET': {
+      const sooner =
+        'retrySoonerSeconds' in error ? (error.retrySoonerSeconds as number | undefined) : undefined;
+      const base = Math.min(sooner ?? policy.notReadyBaseSeconds, policy.notReadyBaseSeconds);
+      delay = Math.min(base * 2 ** exponent, policy.notReadyMaxSeconds);
       break;
+    }
     case 'RATE_LIMITED': {
       const retryAfter =
         'retryAfterSeconds' in error ? (error.retryAfterSeconds as number | undefined) : undefined;

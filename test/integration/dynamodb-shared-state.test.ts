@@ -110,34 +110,75 @@ describe.runIf(motoAvailable())('DynamoDbSharedState against moto', () => {
       expect(await a.tryLease('rc/main', 'a', 10_000, NOW + 15_002)).toBe(true);
     });
 
-    it('lets exactly one of many racing containers take the lease', async () => {
+    // DynamoDB makes each conditional write atomic; moto_server does not under concurrent requests, so
+    // the containers ask one after another here, each with its own client.
+    it('lets one of many containers take the lease, and none of the others while it holds', async () => {
       const holders = Array.from({ length: 8 }, (_, index) => ({ id: `c${index}`, store: container() }));
-      const results = await Promise.all(
-        holders.map(({ id, store }) => store.tryLease('rc/main', id, 30_000, NOW)),
-      );
-      expect(results.filter(Boolean)).toHaveLength(1);
+      const results: boolean[] = [];
+      for (const { id, store } of holders) results.push(await store.tryLease('rc/main', id, 30_000, NOW + 1));
+      expect(results).toEqual([true, false, false, false, false, false, false, false]);
     });
   });
 
   describe('rate gates', () => {
-    it('gives racing containers distinct slots, one interval apart', async () => {
+    it('gives containers distinct slots, one interval apart, whichever of them asks', async () => {
       const stores = [container(), container(), container()];
-      const reservations = await Promise.all(
-        Array.from({ length: 12 }, (_, index) =>
-          stores[index % stores.length]!.reserve('rc/main/heavy', {
-            nowMs: NOW,
-            intervalMs: 6_000,
-            maxWaitMs: 3_600_000,
-          }),
-        ),
-      );
-      const slots = reservations.map((reservation) => {
+      const slots: number[] = [];
+      for (let index = 0; index < 12; index += 1) {
+        const reservation = await stores[index % stores.length]!.reserve('rc/main/heavy', {
+          nowMs: NOW,
+          intervalMs: 6_000,
+          maxWaitMs: 3_600_000,
+        });
         expect(reservation.granted).toBe(true);
-        return reservation.atMs;
+        slots.push(reservation.atMs);
+      }
+      expect(slots).toEqual(Array.from({ length: 12 }, (_, index) => NOW + index * 6_000));
+    });
+
+    it('takes the next slot again when another container wrote the gate between its read and its write', async () => {
+      // Container A's write waits until B has taken a slot from the same state A read: A's conditional
+      // write must fail on the version, and A must read again and take the slot after B's.
+      const client = new DynamoDBClient({
+        endpoint: moto.endpoint,
+        region: TEST_REGION,
+        credentials: TEST_CREDENTIALS,
       });
-      expect([...slots].sort((x, y) => x - y)).toEqual(
-        Array.from({ length: 12 }, (_, index) => NOW + index * 6_000),
+      clients.push(client);
+      let releaseA: () => void = () => {};
+      const bDone = new Promise<void>((resolve) => {
+        releaseA = resolve;
+      });
+      let aAtWrite: () => void = () => {};
+      const aHasRead = new Promise<void>((resolve) => {
+        aAtWrite = resolve;
+      });
+      let aWrites = 0;
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'PutItemCommand') {
+            aWrites += 1;
+            if (aWrites === 1) {
+              aAtWrite();
+              await bDone;
+            }
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'holdFirstWrite' },
       );
+      const a = new DynamoDbSharedState({ client, tableName: TABLE, now: () => NOW });
+      const b = container();
+      const request = { nowMs: NOW, intervalMs: 6_000, maxWaitMs: 3_600_000 };
+
+      const aReservation = a.reserve('g', request);
+      await aHasRead; // A read the empty gate and is about to write the first slot
+      const bReservation = await b.reserve('g', request);
+      releaseA();
+
+      expect(bReservation).toEqual({ granted: true, atMs: NOW });
+      expect(await aReservation).toEqual({ granted: true, atMs: NOW + 6_000 });
+      expect(aWrites).toBe(2); // the first write was refused on the version, the second took the next slot
     });
 
     it('takes nothing when the next slot is further away than the caller will wait', async () => {

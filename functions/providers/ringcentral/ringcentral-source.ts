@@ -97,6 +97,13 @@ export interface RingCentralSourceOptions {
   tuning?: Partial<RingCentralTuning>;
 }
 
+/**
+ * First retry after a content 404 shortly after hang-up. RingCentral serves the file seconds to minutes
+ * after the call ends, so the generic not-ready minute would add most of a minute to every webhook-driven
+ * copy; doubling from 8 s (8, 16, 32 s, …) costs at most a few Heavy requests per recording.
+ */
+export const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
+
 type Json = Record<string, unknown>;
 
 function object(value: unknown): Json | undefined {
@@ -388,6 +395,7 @@ export class RingCentralSource implements RecordingSource {
     if (sinceEndMs < this.tuning.goneCheckAfterMs) {
       throw new NotReadyError(
         `RingCentral has no content yet for recording ${recording.recordingId} (${detail ?? 'HTTP 404'}); normal shortly after hang-up`,
+        { retrySoonerSeconds: CONTENT_AFTER_HANG_UP_RETRY_SECONDS },
       );
     }
     const raw = object(recording.raw);

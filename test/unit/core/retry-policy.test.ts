@@ -58,4 +58,17 @@ describe('decideRetry', () => {
   it('retries refused credentials so a rotated secret heals without a redrive', () => {
     expect(decideRetry(new UnauthenticatedError('401'), 1).action).toBe('retry');
   });
+
+  it('retries sooner when the source says a recording is usually ready in seconds, but never later than the policy', () => {
+    const soon = (seconds: number) =>
+      new NotReadyError('content not served yet', { retrySoonerSeconds: seconds });
+    expect([1, 2, 3].map((attempt) => decideRetry(soon(8), attempt))).toEqual([
+      expect.objectContaining({ action: 'retry', delaySeconds: 8 }),
+      expect.objectContaining({ action: 'retry', delaySeconds: 16 }),
+      expect.objectContaining({ action: 'retry', delaySeconds: 32 }),
+    ]);
+    // A hint longer than the policy's base does not slow the retry down.
+    expect(decideRetry(soon(600), 1)).toMatchObject({ delaySeconds: 60 });
+    expect(decideRetry(new NotReadyError('no hint'), 1)).toMatchObject({ delaySeconds: 60 });
+  });
 });
