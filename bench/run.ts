@@ -335,11 +335,16 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     for (const key of present) (results as unknown as Record<string, unknown>)[key] = previous[key];
     if (previous.raw?.[section] !== undefined) results.raw[section] = previous.raw[section];
     results.verdicts.push(...previous.verdicts.filter((verdict) => verdictPrefix[section](verdict.target)));
-    const carriedFrom = previous.carriedOver?.find((entry) => entry.section === section)?.measuredAt;
+    // A section the previous run had itself carried keeps the date and command it was measured with.
+    const carriedFrom = previous.carriedOver?.find((entry) => entry.section === section);
     carried.push(section);
     results.carriedOver = [
       ...(results.carriedOver ?? []),
-      { section, measuredAt: carriedFrom ?? previous.startedAt, command: previous.command },
+      {
+        section,
+        measuredAt: carriedFrom?.measuredAt ?? previous.startedAt,
+        command: carriedFrom?.command ?? previous.command,
+      },
     ];
   }
   if (carried.length > 0) log(`carried over from the previous results: ${carried.join(', ')}`);
