@@ -5,6 +5,9 @@
  * shares them across Lambda containers. Nothing here may assume one machine.
  */
 
+import { abortableSleep } from './abortable-sleep';
+import { TransientError } from './errors';
+
 // ---------------------------------------------------------------- provider sessions
 
 export interface TokenRecord {
@@ -37,6 +40,81 @@ export interface TokenStore {
   tryLease(key: string, holder: string, ttlMs: number, nowMs: number): Promise<boolean>;
   /** Gives the lease back early; a no-op unless `holder` has it. */
   releaseLease(key: string, holder: string): Promise<void>;
+}
+
+export type UsableToken = TokenRecord & { accessToken: string };
+
+export interface SharedTokenOptions {
+  store: TokenStore;
+  key: string;
+  /** This adapter instance: the lease is taken and given back under this name. */
+  holder: string;
+  /** Fingerprint of the credentials in use; a record obtained with others is ignored. */
+  credentials: string;
+  now: () => number;
+  /** How long the renewal lease lasts if its holder dies. Default 30 s. */
+  leaseTtlMs?: number;
+  /** How long a holder waits for another one's renewal before giving up (TransientError). Default 30 s. */
+  leaseWaitMs?: number;
+  /** Polling interval while waiting for another holder. Default 200 ms. */
+  pollMs?: number;
+  /** What is being obtained, for messages ("the RingCentral session"). */
+  what: string;
+  /** Throws when a refusal or throttle that any holder recorded forbids asking the provider now. */
+  throwIfBlocked(record: TokenRecord | undefined): void;
+  /** Asks the provider for a new token (login or refresh), given the record as it stands. */
+  renew(current: TokenRecord | undefined, signal?: AbortSignal): Promise<TokenRecord>;
+}
+
+export function usableToken(record: TokenRecord | undefined, nowMs: number): record is UsableToken {
+  return !!record?.accessToken && (record.accessUsableUntilMs ?? 0) > nowMs;
+}
+
+/** The source's record, if it was obtained with these credentials. */
+export async function readOwnToken(
+  store: TokenStore,
+  key: string,
+  credentials: string,
+): Promise<TokenRecord | undefined> {
+  const record = await store.get(key);
+  return record?.credentials === credentials ? record : undefined;
+}
+
+/**
+ * A usable token for the source, shared by every holder: the stored one while it lasts; otherwise only
+ * the holder of the lease asks the provider, and the others wait for its result. Logins are scarce on
+ * every platform that needs this, so a container never renews on its own.
+ */
+export async function obtainSharedToken(
+  options: SharedTokenOptions,
+  signal?: AbortSignal,
+): Promise<UsableToken> {
+  const { store, key, holder, credentials, now } = options;
+  const waitUntil = now() + (options.leaseWaitMs ?? 30_000);
+  for (;;) {
+    const record = await readOwnToken(store, key, credentials);
+    if (usableToken(record, now())) return record;
+    options.throwIfBlocked(record);
+    if (await store.tryLease(key, holder, options.leaseTtlMs ?? 30_000, now())) {
+      try {
+        // Someone may have renewed between our read and the lease.
+        const current = await readOwnToken(store, key, credentials);
+        if (usableToken(current, now())) return current;
+        options.throwIfBlocked(current);
+        const renewed = await options.renew(current, signal);
+        await store.put(key, renewed);
+        if (!renewed.accessToken)
+          throw new TransientError(`${options.what}: the provider answered without a token`);
+        return renewed as UsableToken;
+      } finally {
+        await store.releaseLease(key, holder);
+      }
+    }
+    if (now() >= waitUntil) {
+      throw new TransientError(`another worker is obtaining ${options.what} and has not finished`);
+    }
+    await abortableSleep(options.pollMs ?? 200, signal, `waiting for ${options.what}`);
+  }
 }
 
 /** One container's store. Its operations are atomic because nothing in them awaits. */

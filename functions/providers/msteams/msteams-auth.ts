@@ -8,7 +8,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { RateLimitedError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
-import type { TokenRecord, TokenStore } from '../../core/shared-state';
+import {
+  obtainSharedToken,
+  readOwnToken,
+  type TokenRecord,
+  type TokenStore,
+  type UsableToken,
+  usableToken,
+} from '../../core/shared-state';
 import {
   errorForStatus,
   type HttpTextResponse,
@@ -17,7 +24,6 @@ import {
   sendHttpRequest,
   summariseErrorBody,
 } from '../http';
-import { abortableSleep } from '../ringcentral/abortable-sleep';
 import { AppCredentialsRefusedError } from './msteams-errors';
 
 export interface MsTeamsAuthOptions {
@@ -72,13 +78,8 @@ export class MsTeamsAuth {
     return this.options.clock.now().getTime();
   }
 
-  private usable(record: TokenRecord | undefined): record is TokenRecord & { accessToken: string } {
-    return !!record?.accessToken && (record.accessUsableUntilMs ?? 0) > this.now();
-  }
-
-  private async readRecord(): Promise<TokenRecord | undefined> {
-    const record = await this.options.store.get(this.options.key);
-    return record?.credentials === this.credentials ? record : undefined;
+  private usable(record: TokenRecord | undefined): record is UsableToken {
+    return usableToken(record, this.now());
   }
 
   /** The current access token; obtains one (or waits for whoever obtains it) when it is due. */
@@ -93,7 +94,7 @@ export class MsTeamsAuth {
   /** Graph answered 401 with `token`: drop it so that the next caller gets a new one. */
   async rejectAccessToken(token: string): Promise<void> {
     if (this.cached?.accessToken === token) this.cached = undefined;
-    const record = await this.readRecord();
+    const record = await readOwnToken(this.options.store, this.options.key, this.credentials);
     if (record?.accessToken !== token) return;
     await this.options.store.put(
       this.options.key,
@@ -103,36 +104,24 @@ export class MsTeamsAuth {
   }
 
   private async obtain(signal?: AbortSignal): Promise<string> {
-    const { store, key } = this.options;
-    const waitUntil = this.now() + (this.options.leaseWaitMs ?? 30_000);
-    for (;;) {
-      const record = await this.readRecord();
-      if (this.usable(record)) {
-        this.cached = record;
-        return record.accessToken;
-      }
-      this.throwIfBlocked(record);
-      if (await store.tryLease(key, this.holder, this.options.leaseTtlMs ?? 30_000, this.now())) {
-        try {
-          const current = await this.readRecord();
-          if (this.usable(current)) {
-            this.cached = current;
-            return current.accessToken;
-          }
-          this.throwIfBlocked(current);
-          const renewed = await this.requestToken(current, signal);
-          await store.put(key, renewed);
-          this.cached = renewed;
-          return renewed.accessToken as string;
-        } finally {
-          await store.releaseLease(key, this.holder);
-        }
-      }
-      if (this.now() >= waitUntil) {
-        throw new TransientError('another worker is obtaining the Graph token and has not finished');
-      }
-      await abortableSleep(this.options.pollMs ?? 200, signal, 'waiting for the Graph token');
-    }
+    const token = await obtainSharedToken(
+      {
+        store: this.options.store,
+        key: this.options.key,
+        holder: this.holder,
+        credentials: this.credentials,
+        now: () => this.now(),
+        leaseTtlMs: this.options.leaseTtlMs,
+        leaseWaitMs: this.options.leaseWaitMs,
+        pollMs: this.options.pollMs,
+        what: 'the Graph token',
+        throwIfBlocked: (record) => this.throwIfBlocked(record),
+        renew: (current, renewSignal) => this.requestToken(current, renewSignal),
+      },
+      signal,
+    );
+    this.cached = token;
+    return token.accessToken;
   }
 
   private throwIfBlocked(record: TokenRecord | undefined): void {

@@ -8,6 +8,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PassThrough } from 'node:stream';
+import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
 import {
@@ -17,7 +18,6 @@ import {
   retryAfterSeconds,
   summariseErrorBody,
 } from '../http';
-import { abortableSleep } from '../ringcentral/abortable-sleep';
 import type { MsTeamsAuth } from './msteams-auth';
 import { ApplicationAccessPolicyError, isAccessPolicyRefusal } from './msteams-errors';
 

@@ -8,11 +8,11 @@
  * container and the local host, the DynamoDB store across Lambda containers.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
 import type { RateGateStore } from '../../core/shared-state';
 import { retryAfterSeconds } from '../http';
-import { abortableSleep } from './abortable-sleep';
 
 export interface HeavyGateOptions {
   key: string;

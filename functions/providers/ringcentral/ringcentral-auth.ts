@@ -9,7 +9,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { CallvaultError, RateLimitedError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
-import type { TokenRecord, TokenStore } from '../../core/shared-state';
+import {
+  obtainSharedToken,
+  readOwnToken,
+  type TokenRecord,
+  type TokenStore,
+  type UsableToken,
+  usableToken,
+} from '../../core/shared-state';
 import {
   errorForStatus,
   type HttpTextResponse,
@@ -18,7 +25,6 @@ import {
   sendHttpRequest,
   summariseErrorBody,
 } from '../http';
-import { abortableSleep } from './abortable-sleep';
 
 export const JWT_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
@@ -99,13 +105,8 @@ export class RingCentralAuth {
     return this.options.clock.now().getTime();
   }
 
-  private usable(record: TokenRecord | undefined): record is TokenRecord & { accessToken: string } {
-    return !!record?.accessToken && (record.accessUsableUntilMs ?? 0) > this.now();
-  }
-
-  private async readRecord(): Promise<TokenRecord | undefined> {
-    const record = await this.options.store.get(this.options.key);
-    return record?.credentials === this.credentials ? record : undefined;
+  private usable(record: TokenRecord | undefined): record is UsableToken {
+    return usableToken(record, this.now());
   }
 
   /** The current access token; renews it (or waits for whoever renews it) when it is due. */
@@ -124,7 +125,7 @@ export class RingCentralAuth {
    */
   async rejectAccessToken(token: string): Promise<void> {
     if (this.cached?.accessToken === token) this.cached = undefined;
-    const record = await this.readRecord();
+    const record = await readOwnToken(this.options.store, this.options.key, this.credentials);
     if (record?.accessToken !== token) return;
     const {
       accessToken: _a,
@@ -140,37 +141,24 @@ export class RingCentralAuth {
   }
 
   private async obtain(signal?: AbortSignal): Promise<string> {
-    const { store, key } = this.options;
-    const waitUntil = this.now() + (this.options.leaseWaitMs ?? 30_000);
-    for (;;) {
-      const record = await this.readRecord();
-      if (this.usable(record)) {
-        this.cached = record;
-        return record.accessToken;
-      }
-      this.throwIfBlocked(record);
-      if (await store.tryLease(key, this.holder, this.options.leaseTtlMs ?? 30_000, this.now())) {
-        try {
-          // Someone may have renewed between our read and the lease.
-          const current = await this.readRecord();
-          if (this.usable(current)) {
-            this.cached = current;
-            return current.accessToken;
-          }
-          this.throwIfBlocked(current);
-          const renewed = await this.renew(current, signal);
-          await store.put(key, renewed);
-          this.cached = renewed;
-          return renewed.accessToken as string;
-        } finally {
-          await store.releaseLease(key, this.holder);
-        }
-      }
-      if (this.now() >= waitUntil) {
-        throw new TransientError('another worker is renewing the RingCentral session and has not finished');
-      }
-      await abortableSleep(this.options.pollMs ?? 200, signal, 'waiting for the RingCentral session');
-    }
+    const token = await obtainSharedToken(
+      {
+        store: this.options.store,
+        key: this.options.key,
+        holder: this.holder,
+        credentials: this.credentials,
+        now: () => this.now(),
+        leaseTtlMs: this.options.leaseTtlMs,
+        leaseWaitMs: this.options.leaseWaitMs,
+        pollMs: this.options.pollMs,
+        what: 'the RingCentral session',
+        throwIfBlocked: (record) => this.throwIfBlocked(record),
+        renew: (current, renewSignal) => this.renew(current, renewSignal),
+      },
+      signal,
+    );
+    this.cached = token;
+    return token.accessToken;
   }
 
   /** Refusals and Auth-group throttling recorded by any holder stop this one before it sends anything. */

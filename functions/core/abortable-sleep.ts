@@ -1,4 +1,4 @@
-import { TransientError } from '../../core/errors';
+import { TransientError } from './errors';
 
 /** Waits `ms`; an abort (the invocation's deadline) ends the wait with a TransientError saying `what`. */
 export function abortableSleep(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
