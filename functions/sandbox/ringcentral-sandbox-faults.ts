@@ -4,6 +4,8 @@
  * reset, end short, stall, trickle, or arrive as an error page with status 200. A fault targets routes
  * (and optionally one recording) for its next N hits.
  */
+import { ArmedFaults } from './sandbox-faults';
+
 export type RingCentralRoute = 'token' | 'call-log' | 'content' | 'delete' | 'directory' | 'subscription';
 
 export type RingCentralFault =
@@ -58,56 +60,23 @@ const DEFAULT_ROUTES: Record<RingCentralFault['kind'], readonly RingCentralRoute
   'slow-body': BODY_ROUTES,
 };
 
-interface ArmedFault {
-  fault: RingCentralFault;
-  routes: ReadonlySet<RingCentralRoute>;
-  recordingId?: string;
-  remaining: number;
-  hits: number;
-}
-
+/** The RingCentral sandbox's faults; a target's `recordingId` names the recording. */
 export class RingCentralFaultRegistry {
-  private armed: ArmedFault[] = [];
+  private readonly faults = new ArmedFaults<RingCentralFault, RingCentralRoute>(DEFAULT_ROUTES);
 
   inject(fault: RingCentralFault, target: RingCentralFaultTarget = {}): RingCentralFaultHandle {
-    const routes = target.routes === undefined ? DEFAULT_ROUTES[fault.kind] : [target.routes].flat();
-    const entry: ArmedFault = {
-      fault,
-      routes: new Set(routes),
-      recordingId: target.recordingId,
-      remaining: target.times ?? 1,
-      hits: 0,
-    };
-    this.armed.push(entry);
-    return {
-      get remaining() {
-        return entry.remaining;
-      },
-      get hits() {
-        return entry.hits;
-      },
-      cancel: () => {
-        this.armed = this.armed.filter((candidate) => candidate !== entry);
-      },
-    };
+    return this.faults.inject(fault, {
+      routes: target.routes,
+      subject: target.recordingId,
+      times: target.times,
+    });
   }
 
-  /** The first armed fault matching this request, consumed by one. */
   take(route: RingCentralRoute, recordingId?: string): RingCentralFault | undefined {
-    const entry = this.armed.find(
-      (candidate) =>
-        candidate.remaining > 0 &&
-        candidate.routes.has(route) &&
-        (candidate.recordingId === undefined || candidate.recordingId === recordingId),
-    );
-    if (!entry) return undefined;
-    entry.remaining -= 1;
-    entry.hits += 1;
-    if (entry.remaining <= 0) this.armed = this.armed.filter((candidate) => candidate !== entry);
-    return entry.fault;
+    return this.faults.take(route, recordingId);
   }
 
   clear(): void {
-    this.armed = [];
+    this.faults.clear();
   }
 }

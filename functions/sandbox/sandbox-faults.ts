@@ -75,23 +75,35 @@ export const DEFAULT_ROUTES: Record<SandboxFault['kind'], readonly SandboxRoute[
   'slow-body': BODY_ROUTES,
 };
 
-interface ArmedFault {
-  fault: SandboxFault;
-  routes: ReadonlySet<SandboxRoute>;
-  recordUuid?: string;
+interface ArmedFault<Fault, Route> {
+  fault: Fault;
+  routes: ReadonlySet<Route>;
+  subject?: string;
   remaining: number;
   hits: number;
 }
 
-export class FaultRegistry {
-  private armed: ArmedFault[] = [];
+/**
+ * Faults armed on a sandbox, matched by route and optionally by the recording a request is about, each
+ * consumed by the requests it affects. Every sandbox keeps one, with its own fault kinds and routes.
+ */
+export class ArmedFaults<Fault extends { kind: string }, Route extends string> {
+  private armed: ArmedFault<Fault, Route>[] = [];
 
-  inject(fault: SandboxFault, target: FaultTarget = {}): FaultHandle {
-    const routes = target.routes === undefined ? DEFAULT_ROUTES[fault.kind] : [target.routes].flat();
-    const entry: ArmedFault = {
+  constructor(private readonly defaultRoutes: Readonly<Record<Fault['kind'], readonly Route[]>>) {}
+
+  inject(
+    fault: Fault,
+    target: { routes?: Route | readonly Route[]; subject?: string; times?: number },
+  ): FaultHandle {
+    const routes =
+      target.routes === undefined
+        ? this.defaultRoutes[fault.kind as Fault['kind']]
+        : ([target.routes].flat() as Route[]);
+    const entry: ArmedFault<Fault, Route> = {
       fault,
       routes: new Set(routes),
-      recordUuid: target.recordUuid,
+      subject: target.subject,
       remaining: target.times ?? 1,
       hits: 0,
     };
@@ -110,12 +122,12 @@ export class FaultRegistry {
   }
 
   /** The first armed fault matching this request, consumed by one; undefined when none applies. */
-  take(route: SandboxRoute, recordUuid?: string): SandboxFault | undefined {
+  take(route: Route, subject?: string): Fault | undefined {
     const entry = this.armed.find(
       (candidate) =>
         candidate.remaining > 0 &&
         candidate.routes.has(route) &&
-        (candidate.recordUuid === undefined || candidate.recordUuid === recordUuid),
+        (candidate.subject === undefined || candidate.subject === subject),
     );
     if (!entry) return undefined;
     entry.remaining -= 1;
@@ -126,5 +138,26 @@ export class FaultRegistry {
 
   clear(): void {
     this.armed = [];
+  }
+}
+
+/** The Telphin sandbox's faults; a target's `recordUuid` names the recording. */
+export class FaultRegistry {
+  private readonly faults = new ArmedFaults<SandboxFault, SandboxRoute>(DEFAULT_ROUTES);
+
+  inject(fault: SandboxFault, target: FaultTarget = {}): FaultHandle {
+    return this.faults.inject(fault, {
+      routes: target.routes,
+      subject: target.recordUuid,
+      times: target.times,
+    });
+  }
+
+  take(route: SandboxRoute, recordUuid?: string): SandboxFault | undefined {
+    return this.faults.take(route, recordUuid);
+  }
+
+  clear(): void {
+    this.faults.clear();
   }
 }
