@@ -16,6 +16,7 @@ import {
 import type { RetentionTarget } from './core/run-retention-for-sources';
 import { hostAllowed, isLoopbackHost } from './providers/host-patterns';
 import { msgraphSourceSchema } from './providers/msgraph/msgraph-config';
+import { msTeamsSourceSchema } from './providers/msteams/msteams-config';
 import { ringCentralSourceSchema } from './providers/ringcentral/ringcentral-config';
 
 /** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
@@ -147,6 +148,7 @@ export const sourceSchema = z.discriminatedUnion('provider', [
   telphinSourceSchema,
   ringCentralSourceSchema,
   msgraphSourceSchema,
+  msTeamsSourceSchema,
 ]);
 export type SourceConfig = z.infer<typeof sourceSchema>;
 
@@ -477,12 +479,22 @@ export function isWebhookOnly(source: Pick<SourceConfig, 'provider'>): boolean {
 }
 
 /**
- * Every enabled source that has retention, with its effective settings. Webhook-only sources are never
- * targets: there is nothing to delete at their source.
+ * Platforms that offer no delete for their recordings (Graph: neither the bot's nor Teams' recordings):
+ * retention never targets them. Matches each adapter's `capabilities.delete`.
+ */
+const NO_DELETE_PROVIDERS: ReadonlySet<SourceConfig['provider']> = new Set(['msgraph', 'msteams']);
+
+export function deletesAtSource(source: Pick<SourceConfig, 'provider'>): boolean {
+  return !NO_DELETE_PROVIDERS.has(source.provider);
+}
+
+/**
+ * Every enabled source that has retention, with its effective settings. Sources whose platform offers no
+ * delete are never targets.
  */
 export function retentionTargets(config: CallvaultConfig): RetentionTarget[] {
   return enabledSources(config).flatMap((source) => {
-    if (isWebhookOnly(source)) return [];
+    if (!deletesAtSource(source)) return [];
     const settings = retentionFor(config, source);
     return settings ? [{ provider: source.provider, sourceId: source.id, settings }] : [];
   });

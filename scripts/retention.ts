@@ -8,8 +8,10 @@ import {
   type CallvaultConfig,
   ConfigError,
   configPathFromEnvironment,
+  deletesAtSource,
   loadConfigFile,
   retentionFor,
+  type SourceConfig,
 } from '../functions/config';
 import { consoleLog } from '../functions/local/console-log';
 import { startLocalHost } from '../functions/local/local-host';
@@ -26,11 +28,14 @@ function selectSources(
     ...config,
     sources: config.sources
       .filter((source) => !sourceId || source.id === sourceId)
-      .map((source) =>
-        forceDryRun && source.provider !== 'msgraph' && source.retention !== false
-          ? { ...source, retention: { ...source.retention, dryRun: true } }
-          : source,
-      ),
+      .map((source): SourceConfig => {
+        if (!forceDryRun || !deletesAtSource(source)) return source;
+        // Only the providers that delete have retention settings to force into a dry run.
+        if (source.provider !== 'telphin' && source.provider !== 'ringcentral') return source;
+        return source.retention === false
+          ? source
+          : { ...source, retention: { ...source.retention, dryRun: true } };
+      }),
   };
 }
 

@@ -27,12 +27,15 @@ export const OPERATOR_SECRET_FIELDS: Readonly<
   telphin: ['clientId', 'clientSecret'],
   // The JWT credential of the user the app acts as (JWT grant).
   ringcentral: ['clientId', 'clientSecret', 'jwt'],
+  // The Entra app registration's client credentials.
+  msteams: ['clientId', 'clientSecret'],
 };
 
 /** What the generated webhookSecret is for, in the secret's description. */
 const WEBHOOK_SECRET_ROLE: Readonly<Record<CredentialedSourceConfig['provider'], string>> = {
   telphin: 'webhookSecret is the token in the webhook URL',
   ringcentral: "webhookSecret is the subscription's verificationToken",
+  msteams: "webhookSecret is the Graph subscriptions' clientState",
 };
 
 /**

@@ -8,6 +8,8 @@ import { PermanentError } from '../core/errors';
 import type { Clock, Log, RecordingSource } from '../core/ports';
 import type { RateGateStore, TokenStore } from '../core/shared-state';
 import { MsGraphSource } from './msgraph/msgraph-source';
+import { msTeamsCredentialsSchema } from './msteams/msteams-config';
+import { MsTeamsSource } from './msteams/msteams-source';
 import { ringCentralCredentialsSchema } from './ringcentral/ringcentral-config';
 import { RingCentralSource } from './ringcentral/ringcentral-source';
 import { telphinCredentialsSchema } from './telphin/telphin-credentials';
@@ -55,6 +57,11 @@ export const PROVIDERS: Registry = {
         tokenStore: sharedState.tokens,
         rateGateStore: sharedState.gates,
       }),
+  }),
+  msteams: entry({
+    credentials: msTeamsCredentialsSchema,
+    create: (config, credentials, { clock, log, sharedState }) =>
+      new MsTeamsSource({ config, credentials, clock, log, tokenStore: sharedState.tokens }),
   }),
   // The bot's notifications carry their own grant and are checked against Microsoft's public keys.
   msgraph: entry({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  deletesAtSource,
   isWebhookOnly,
   parseConfig,
   retentionFor,
@@ -8,6 +9,7 @@ import {
   runtimeConfigForDeployment,
 } from '../../../functions/config';
 import { MsGraphSource } from '../../../functions/providers/msgraph/msgraph-source';
+import { MSTEAMS_CAPABILITIES } from '../../../functions/providers/msteams/msteams-source';
 
 const telphin = {
   provider: 'telphin',
@@ -222,6 +224,10 @@ describe('lifecycle validation against S3 rules', () => {
     expect(new MsGraphSource({ config: botConfig }).capabilities).toEqual({ list: false, delete: false });
     expect(isWebhookOnly({ provider: 'telphin' })).toBe(false);
     expect(isWebhookOnly({ provider: 'ringcentral' })).toBe(false);
+    // The config's own answer agrees with each adapter's capabilities.
+    expect(deletesAtSource(botConfig)).toBe(false);
+    expect(deletesAtSource({ provider: 'msteams' })).toBe(MSTEAMS_CAPABILITIES.delete);
+    expect(deletesAtSource({ provider: 'telphin' })).toBe(true);
   });
 });
 
