@@ -13,6 +13,8 @@ export interface ManageSubscriptionsDependencies {
   records: SubscriptionRecords;
   clock: Clock;
   log: Log;
+  /** Only this source (a lifecycle event asks for one source at once); default every source. */
+  only?: { provider: string; sourceId: string };
 }
 
 export interface ManageSubscriptionsResult {
@@ -36,6 +38,7 @@ export async function manageSubscriptions(
   const result: ManageSubscriptionsResult = { reports: [], failed: [], unmanaged: [] };
   for (const { provider, id: sourceId } of deps.sources.list()) {
     if (signal?.aborted) break;
+    if (deps.only && (deps.only.provider !== provider || deps.only.sourceId !== sourceId)) continue;
     try {
       const source = await deps.sources.get(provider, sourceId);
       if (!source.webhookSubscriptions) continue;
@@ -52,6 +55,7 @@ export async function manageSubscriptions(
           filters: plan.filters,
           secret: plan.secret,
           isOurs: plan.isOurs ? (address) => plan.isOurs?.(address, webhookUrl) ?? false : undefined,
+          ...(plan.renewBeforeMs !== undefined ? { renewBeforeMs: plan.renewBeforeMs } : {}),
         },
         { api: plan.api, records: deps.records, clock: deps.clock, log: deps.log },
         signal,

@@ -83,6 +83,8 @@ export interface WebhookSubscriptionPlan {
   address(webhookUrl: string): string;
   /** Whether a listed address is this endpoint (default: equal to `address(webhookUrl)`). */
   isOurs?(listedAddress: string, webhookUrl: string): boolean;
+  /** Renew once less than this is left (ensureSubscriptions' default suits multi-day lifetimes only). */
+  renewBeforeMs?: number;
 }
 
 /** One configured account at one platform. One adapter per provider implements this. */

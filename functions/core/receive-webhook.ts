@@ -12,6 +12,12 @@ export interface WebhookDependencies {
    * without a 5xx; a 5xx is redelivered and would count twice. The Lambda entry turns them into metrics.
    */
   recordCounts?(provider: ProviderName, counts: Readonly<Record<string, number>>): void;
+  /**
+   * Sees every outcome answered without a 5xx, before the answer goes out: where a delivery asks for
+   * work beyond its jobs (Teams' subscription lifecycle events), the host starts it here without
+   * waiting for it. A failure is logged and never changes the answer (the scheduled runs cover it).
+   */
+  afterAccepted?(provider: ProviderName, sourceId: string, outcome: WebhookOutcome): Promise<void> | void;
 }
 
 /** Larger bodies are refused before parsing: no provider's event comes near this. */
@@ -80,6 +86,17 @@ export async function receiveWebhook(
   const status = outcome.response.status;
   const fields = { provider, sourceId, status, jobs: outcome.jobs.length, ...outcome.counts };
   if (outcome.counts) deps.recordCounts?.(provider as ProviderName, outcome.counts);
+  if (deps.afterAccepted && status < 400) {
+    try {
+      await deps.afterAccepted(provider as ProviderName, sourceId, outcome);
+    } catch (error) {
+      deps.log.error('follow-up of an accepted webhook could not be started', {
+        provider,
+        sourceId,
+        error: error instanceof CallvaultError ? error.code : String(error),
+      });
+    }
+  }
   if (status >= 400) deps.log.warn('webhook refused by the source', fields);
   else deps.log.info('webhook accepted', fields);
   return outcome.response;

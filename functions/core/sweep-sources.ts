@@ -9,6 +9,8 @@ export interface SweepAllDependencies {
   ledger: RunLedger;
   clock: Clock;
   log: Log;
+  /** Only this source (a missed-notifications event sweeps one source at once); default every source. */
+  only?: { provider: string; sourceId: string };
 }
 
 /** Webhook-only sources already explained in this process: the reason is said once, not every hour. */
@@ -29,36 +31,41 @@ export async function sweepAllSources(
   const failed: string[] = [];
   const skipped: string[] = [];
   await Promise.all(
-    deps.sources.list().map(async ({ provider, id }) => {
-      const startedAt = deps.clock.now().toISOString();
-      const record = (outcome: 'ok' | 'failed', summary: Record<string, unknown>) =>
-        deps.ledger.record({
-          kind: 'sweep',
-          sourceId: id,
-          startedAt,
-          endedAt: deps.clock.now().toISOString(),
-          outcome,
-          summary,
-        });
-      try {
-        const source = await deps.sources.get(provider, id);
-        if (source.capabilities?.list === false) {
-          skipped.push(`${provider}/${id}`);
-          explainOnce(provider, id, deps.log);
-          return;
+    deps.sources
+      .list()
+      .filter(
+        ({ provider, id }) => !deps.only || (deps.only.provider === provider && deps.only.sourceId === id),
+      )
+      .map(async ({ provider, id }) => {
+        const startedAt = deps.clock.now().toISOString();
+        const record = (outcome: 'ok' | 'failed', summary: Record<string, unknown>) =>
+          deps.ledger.record({
+            kind: 'sweep',
+            sourceId: id,
+            startedAt,
+            endedAt: deps.clock.now().toISOString(),
+            outcome,
+            summary,
+          });
+        try {
+          const source = await deps.sources.get(provider, id);
+          if (source.capabilities?.list === false) {
+            skipped.push(`${provider}/${id}`);
+            explainOnce(provider, id, deps.log);
+            return;
+          }
+          const result = await sweepSource(source, window, deps, signal);
+          results.push(result);
+          await record('ok', { ...result });
+        } catch (error) {
+          failed.push(`${provider}/${id}`);
+          deps.log.error('sweep of a source failed; the next run retries', {
+            source: id,
+            error: String(error),
+          });
+          await record('failed', { error: String(error) }).catch(() => {});
         }
-        const result = await sweepSource(source, window, deps, signal);
-        results.push(result);
-        await record('ok', { ...result });
-      } catch (error) {
-        failed.push(`${provider}/${id}`);
-        deps.log.error('sweep of a source failed; the next run retries', {
-          source: id,
-          error: String(error),
-        });
-        await record('failed', { error: String(error) }).catch(() => {});
-      }
-    }),
+      }),
   );
   return { results, failed, skipped };
 }

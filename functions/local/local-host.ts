@@ -6,10 +6,14 @@
 import { FsSubscriptionRecords } from '../adapters/fs-subscription-records';
 import type { LocalJobQueue } from '../adapters/local-job-queue';
 import { createLocalPipeline, localKillSwitch } from '../composition/local-pipeline';
+import {
+  msTeamsLifecycleFollowUpOf,
+  runMsTeamsLifecycleFollowUp,
+} from '../composition/msteams-lifecycle-follow-up';
 import { type CallvaultConfig, type CredentialsLoader, retentionTargets } from '../config';
 import type { JobOutcome } from '../core/handle-job';
 import { type ManageSubscriptionsResult, manageSubscriptions } from '../core/manage-subscriptions';
-import type { ArchiveStore, Clock, Log } from '../core/ports';
+import type { ArchiveStore, Clock, Log, WebhookOutcome } from '../core/ports';
 import { systemClock } from '../core/ports';
 import type { RetentionReport } from '../core/retention';
 import type { RetryPolicy } from '../core/retry-policy';
@@ -78,13 +82,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   });
   queue.start();
 
+  // Set below, once subscriptions and sweeps are wired: lifecycle events ask for both.
+  let followUp: (provider: string, sourceId: string, outcome: WebhookOutcome) => void = () => {};
   const server =
     options.serveWebhooks === false
       ? undefined
       : await startWebhookServer({
           host: config.local.host,
           port: config.local.port,
-          deps: { sources, queue, log },
+          deps: { sources, queue, log, afterAccepted: (...args) => followUp(...args) },
           log,
           health: () => ({ queue: queue.stats(), ...totals }),
         });
@@ -102,6 +108,32 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const sweepNow = async (): Promise<SweepResult[]> =>
     (await sweepAllSources(config.sweep.lookbackHours, { sources, store, queue, ledger, clock, log }))
       .results;
+
+  // Teams lifecycle events: acted on in process once the answer went out (fire and forget, logged).
+  const followUps = new Set<Promise<unknown>>();
+  followUp = (provider, sourceId, outcome) => {
+    const wanted = msTeamsLifecycleFollowUpOf(provider, sourceId, outcome);
+    if (!wanted) return;
+    const running: Promise<unknown> = runMsTeamsLifecycleFollowUp(wanted, {
+      webhookBaseUrl: server ? publicUrl : undefined,
+      lookbackHours: config.sweep.lookbackHours,
+      sources,
+      records: subscriptionRecords,
+      store,
+      queue,
+      ledger,
+      clock,
+      log,
+    })
+      .catch((error: unknown) =>
+        log.error('teams lifecycle follow-up failed; the next sweep and check cover it', {
+          sourceId,
+          error: String(error),
+        }),
+      )
+      .finally(() => followUps.delete(running));
+    followUps.add(running);
+  };
 
   const retentionNow = async (): Promise<RetentionReport[]> => {
     const { reports } = await runRetentionForSources({
@@ -160,6 +192,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     retentionNow,
     async idle() {
       await sweeping;
+      await Promise.all(followUps);
       await queue.idle();
     },
     async stop() {
@@ -167,6 +200,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       clearInterval(retentionTimer);
       await server?.close();
       await sweeping.catch(() => {});
+      await Promise.all(followUps);
       await retaining;
       await queue.stop();
     },

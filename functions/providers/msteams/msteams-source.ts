@@ -25,6 +25,7 @@ import {
   silentLog,
   systemClock,
   type WebhookRequest,
+  type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
@@ -48,7 +49,11 @@ import {
   recordingUrl,
   referenceOf,
 } from './msteams-recordings';
-import { MsTeamsSubscriptionApi } from './msteams-subscriptions';
+import {
+  MSTEAMS_RENEW_BEFORE_MS,
+  MsTeamsSubscriptionApi,
+  msTeamsSubscriptionFilters,
+} from './msteams-subscriptions';
 import { handleMsTeamsWebhook, type MsTeamsWebhookOutcome } from './msteams-webhook';
 
 export const MSTEAMS_CAPABILITIES: SourceCapabilities = { list: true, delete: false };
@@ -425,6 +430,22 @@ export class MsTeamsSource implements RecordingSource {
   }
 
   // ------------------------------------------------------------ webhooks
+
+  /**
+   * One tenant-wide `created` subscription per configured recording kind, verified by its clientState
+   * (the webhookSecret). Both the notification and the lifecycle URL are our route. Without a secret the
+   * webhook refuses every delivery, so none is wanted (the sweep alone archives).
+   */
+  async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
+    if (!this.webhookSecret) return undefined;
+    return {
+      api: this.subscriptionApi(),
+      filters: msTeamsSubscriptionFilters(this.config.recordings),
+      secret: this.webhookSecret,
+      address: (webhookUrl) => webhookUrl,
+      renewBeforeMs: MSTEAMS_RENEW_BEFORE_MS,
+    };
+  }
 
   async handleWebhook(request: WebhookRequest): Promise<MsTeamsWebhookOutcome> {
     return handleMsTeamsWebhook(request, {

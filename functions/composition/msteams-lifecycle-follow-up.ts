@@ -1,0 +1,117 @@
+/**
+ * Teams' subscription lifecycle events, from the webhook to the work they ask for. The webhook only
+ * answers (Graph wants 2xx within 3 s); the follow-up runs elsewhere: in process locally, in the
+ * subscriptions function on AWS (invoked asynchronously with a `MsTeamsLifecycleFollowUp`). Either way it
+ * is `actOnMsTeamsLifecycle` for that one source, with ensureSubscriptions and a sweep of the source's
+ * whole lookback window as its handlers.
+ */
+import { z } from 'zod';
+import { type ManageSubscriptionsDependencies, manageSubscriptions } from '../core/manage-subscriptions';
+import type { WebhookOutcome } from '../core/ports';
+import { type SweepAllDependencies, sweepAllSources } from '../core/sweep-sources';
+import {
+  actOnMsTeamsLifecycle,
+  MSTEAMS_LIFECYCLE_ACTIONS,
+  type MsTeamsLifecycleEvent,
+  type MsTeamsLifecycleResult,
+  MsTeamsSubscriptionApi,
+} from '../providers/msteams';
+
+/** What the webhook hands on: one source and the lifecycle events its delivery carried. */
+export interface MsTeamsLifecycleFollowUp {
+  sourceId: string;
+  lifecycle: MsTeamsLifecycleEvent[];
+}
+
+const eventName = z.enum(
+  Object.keys(MSTEAMS_LIFECYCLE_ACTIONS) as [keyof typeof MSTEAMS_LIFECYCLE_ACTIONS, ...string[]],
+);
+
+/** The follow-up as the subscriptions function receives it; the action is re-derived, never trusted. */
+const followUpSchema = z.object({
+  sourceId: z.string().min(1).max(200),
+  lifecycle: z
+    .array(z.object({ event: eventName, subscriptionId: z.string().max(200) }).passthrough())
+    .min(1)
+    .max(100),
+});
+
+/** A follow-up read from an invocation event; undefined when the event is not one (a scheduled run). */
+export function parseMsTeamsLifecycleFollowUp(event: unknown): MsTeamsLifecycleFollowUp | undefined {
+  if (!event || typeof event !== 'object' || !('lifecycle' in event)) return undefined;
+  const parsed = followUpSchema.parse(event);
+  return {
+    sourceId: parsed.sourceId,
+    lifecycle: parsed.lifecycle.map(({ event: name, subscriptionId }) => {
+      const known = name as keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
+      return { event: known, subscriptionId, action: MSTEAMS_LIFECYCLE_ACTIONS[known] };
+    }),
+  };
+}
+
+/** The follow-up an accepted delivery asks for, if any: Teams deliveries carrying lifecycle events. */
+export function msTeamsLifecycleFollowUpOf(
+  provider: string,
+  sourceId: string,
+  outcome: WebhookOutcome,
+): MsTeamsLifecycleFollowUp | undefined {
+  if (provider !== 'msteams') return undefined;
+  const lifecycle = (outcome as { lifecycle?: unknown }).lifecycle;
+  if (!Array.isArray(lifecycle) || lifecycle.length === 0) return undefined;
+  return { sourceId, lifecycle: lifecycle as MsTeamsLifecycleEvent[] };
+}
+
+export interface MsTeamsLifecycleFollowUpDependencies
+  extends Omit<ManageSubscriptionsDependencies, 'only'>,
+    Omit<SweepAllDependencies, 'only'> {
+  /**
+   * Where subscriptions point (`{base}/webhooks/msteams/{sourceId}`); without one (local mode with no
+   * `publicUrl`) callvault manages no subscriptions, so only the sweep runs.
+   */
+  webhookBaseUrl: string | undefined;
+  lookbackHours: number;
+}
+
+/** Acts on one source's lifecycle events: reauthorize, recreate and renew, sweep its lookback window. */
+export async function runMsTeamsLifecycleFollowUp(
+  followUp: MsTeamsLifecycleFollowUp,
+  deps: MsTeamsLifecycleFollowUpDependencies,
+  signal?: AbortSignal,
+): Promise<MsTeamsLifecycleResult> {
+  const only = { provider: 'msteams', sourceId: followUp.sourceId };
+  const source = await deps.sources.get('msteams', followUp.sourceId);
+  const plan = await source.webhookSubscriptions?.();
+  if (!plan || !(plan.api instanceof MsTeamsSubscriptionApi)) {
+    // No webhook secret now: nothing to reauthorize or recreate, but a sweep still closes the gap.
+    await sweepAllSources(deps.lookbackHours, { ...deps, only }, signal);
+    return { reauthorized: [], ensured: false, swept: true };
+  }
+  return actOnMsTeamsLifecycle(
+    followUp.lifecycle,
+    {
+      sourceId: followUp.sourceId,
+      api: plan.api,
+      log: deps.log,
+      handlers: {
+        // A failure here is logged with its alarmed errorCode by manageSubscriptions; the sweep after it
+        // must run regardless, so it is not thrown.
+        ensureSubscriptions: async (handlerSignal) => {
+          const base = deps.webhookBaseUrl;
+          if (!base) {
+            deps.log.warn('teams lifecycle event: no public webhook URL, so no subscription is managed', {
+              sourceId: followUp.sourceId,
+            });
+            return undefined;
+          }
+          return manageSubscriptions(base, { ...deps, only }, handlerSignal);
+        },
+        sweepNow: async (handlerSignal) => {
+          const result = await sweepAllSources(deps.lookbackHours, { ...deps, only }, handlerSignal);
+          if (result.failed.length > 0) throw new Error(`sweep of ${followUp.sourceId} failed`);
+          return result;
+        },
+      },
+    },
+    signal,
+  );
+}
