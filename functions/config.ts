@@ -398,6 +398,8 @@ export const configSchema = z
 function subscribingPlatformUrl(source: z.infer<typeof sourceSchema>): string | undefined {
   if (source.provider === 'ringcentral') return source.serverUrl;
   if (source.provider === 'telphin' && source.manageWebhooks) return source.apiUrl;
+  // Graph validates both subscription URLs over https before it creates anything.
+  if (source.provider === 'msteams') return source.graphUrl;
   return undefined;
 }
 

@@ -253,6 +253,29 @@ describe('local.publicUrl', () => {
     );
   });
 
+  it('refuses plain http for a Teams source at the real Graph, not for one at a loopback sandbox', () => {
+    const teams = (graphUrl?: string) => ({
+      provider: 'msteams',
+      id: 'teams',
+      tenantId: '2432b57b-0abd-43db-aa7b-16eadd115d34',
+      users: 'all',
+      mediaPersistenceApproved: true,
+      ...(graphUrl ? { graphUrl, loginUrl: graphUrl } : {}),
+    });
+    expect(() =>
+      parseConfig({ sources: [teams()], local: { publicUrl: 'http://callvault.example.com' } }),
+    ).toThrow(/local\.publicUrl.*must use https: sources\[0\] \("teams"\) at graph\.microsoft\.com/s);
+    expect(
+      parseConfig({ sources: [teams()], local: { publicUrl: 'https://hooks.example.com' } }).local.publicUrl,
+    ).toBe('https://hooks.example.com');
+    expect(
+      parseConfig({
+        sources: [teams('http://127.0.0.1:8790')],
+        local: { publicUrl: 'http://127.0.0.1:8787' },
+      }).local.publicUrl,
+    ).toBe('http://127.0.0.1:8787');
+  });
+
   it('accepts https, and plain http for sandboxes on loopback or sources that manage no hooks', () => {
     expect(
       parseConfig({ sources: [ringCentral()], local: { publicUrl: 'https://hooks.example.com/cv' } }).local
