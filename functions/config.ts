@@ -38,6 +38,11 @@ export const ENV = {
   sharedStateTable: 'CALLVAULT_SHARED_STATE_TABLE',
   /** The webhook API's base URL (subscriptions function): subscriptions point at `{base}/webhooks/…`. */
   webhookBaseUrl: 'CALLVAULT_WEBHOOK_BASE_URL',
+  /**
+   * The subscriptions function's name (webhook function): Teams lifecycle events are handed to it with
+   * an asynchronous invoke, so the webhook answers within Graph's 3 seconds.
+   */
+  subscriptionsFunction: 'CALLVAULT_SUBSCRIPTIONS_FUNCTION',
 } as const;
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
@@ -526,6 +531,8 @@ export interface RuntimeEnvironment {
   sharedStateTable?: string;
   /** Set for the subscriptions function: the webhook API's base URL. */
   webhookBaseUrl?: string;
+  /** Set for the webhook function: where Teams lifecycle events are handed on. */
+  subscriptionsFunction?: string;
 }
 
 const stringMapSchema = z.record(z.string(), z.string());
@@ -563,6 +570,7 @@ export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
     killSwitchParameter: env[ENV.killSwitchParameter] || undefined,
     sharedStateTable: env[ENV.sharedStateTable] || undefined,
     webhookBaseUrl: env[ENV.webhookBaseUrl] || undefined,
+    subscriptionsFunction: env[ENV.subscriptionsFunction] || undefined,
   };
 }
 

@@ -9,6 +9,10 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import {
+  parseMsTeamsLifecycleFollowUp,
+  runMsTeamsLifecycleFollowUp,
+} from './composition/msteams-lifecycle-follow-up';
 import { ConfigError, ENV } from './config';
 import { manageSubscriptions } from './core/manage-subscriptions';
 import { METRICS_NAMESPACE } from './retention';
@@ -21,8 +25,8 @@ const DEADLINE_MARGIN_MS = 5_000;
 export const SUBSCRIPTIONS_NOT_ACTIVE_METRIC = 'SubscriptionsNotActive';
 
 export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: Metrics = metrics) {
-  return async (_event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
-    const { env, sources, subscriptionRecords, clock, logger: log } = runtime();
+  return async (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
+    const { env, sources, subscriptionRecords, store, queue, ledger, clock, logger: log } = runtime();
     if (!env.webhookBaseUrl) throw new ConfigError(`environment variable ${ENV.webhookBaseUrl} is not set`);
     if (!subscriptionRecords) {
       throw new ConfigError(
@@ -31,6 +35,27 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
     }
     const remaining = context?.getRemainingTimeInMillis() ?? 60_000;
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
+    // From the webhook function: one Teams source's lifecycle events, acted on for that source only.
+    const followUp = parseMsTeamsLifecycleFollowUp(event);
+    if (followUp) {
+      const lifecycle = await runMsTeamsLifecycleFollowUp(
+        followUp,
+        {
+          webhookBaseUrl: env.webhookBaseUrl,
+          lookbackHours: env.config.sweep.lookbackHours,
+          sources,
+          records: subscriptionRecords,
+          store,
+          queue,
+          ledger,
+          clock,
+          log,
+        },
+        signal,
+      );
+      // The run's reports are in its log lines; the scheduled run after it publishes the metrics.
+      return { reports: [], failed: [], unmanaged: [], lifecycle };
+    }
     const result = await manageSubscriptions(
       env.webhookBaseUrl,
       { sources, records: subscriptionRecords, clock, log },

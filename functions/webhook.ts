@@ -5,16 +5,28 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { apiGatewayResult, webhookRequestFromApiGateway } from './adapters/api-gateway';
+import { type InvokeAsync, lambdaInvokeAsync } from './adapters/lambda-invoke';
 import { logger } from './adapters/logger';
 import { METRICS_NAMESPACE, webhookCountMetricName } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import { msTeamsLifecycleFollowUpOf } from './composition/msteams-lifecycle-follow-up';
+import { ENV } from './config';
 import { receiveWebhook } from './core/receive-webhook';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
 
-export function createWebhookHandler(runtime: () => AwsRuntime, publish: Metrics = metrics) {
+let defaultInvoke: InvokeAsync | undefined;
+
+export function createWebhookHandler(
+  runtime: () => AwsRuntime,
+  publish: Metrics = metrics,
+  invokeAsync: () => InvokeAsync = () => {
+    defaultInvoke ??= lambdaInvokeAsync();
+    return defaultInvoke;
+  },
+) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-    const { sources, queue, logger: log } = runtime();
+    const { env, sources, queue, logger: log } = runtime();
     // Routes are one per provider (`/webhooks/telphin/{sourceId}`), so the provider is read from the path.
     const provider = event.pathParameters?.provider ?? event.rawPath?.split('/')[2] ?? '';
     const response = await receiveWebhook(
@@ -30,6 +42,20 @@ export function createWebhookHandler(runtime: () => AwsRuntime, publish: Metrics
           for (const [name, value] of Object.entries(counts)) {
             publish.addMetric(webhookCountMetricName(from, name), MetricUnit.Count, value);
           }
+        },
+        // Teams lifecycle events go to the subscriptions function, queued rather than awaited: the
+        // answer is due within 3 s, and recreating subscriptions plus a sweep takes longer.
+        afterAccepted: async (from, sourceId, outcome) => {
+          const followUp = msTeamsLifecycleFollowUpOf(from, sourceId, outcome);
+          if (!followUp) return;
+          if (!env.subscriptionsFunction) {
+            throw new Error(`${ENV.subscriptionsFunction} is not set; the scheduled runs act on it instead`);
+          }
+          await invokeAsync()(env.subscriptionsFunction, followUp);
+          log.info('teams lifecycle events handed to the subscriptions function', {
+            sourceId,
+            events: followUp.lifecycle.length,
+          });
         },
       },
     );
