@@ -49,7 +49,16 @@ async function main(): Promise<void> {
     values.source,
     values['dry-run'] ?? false,
   );
-  if (!config.sources.some((source) => retentionFor(config, source))) {
+  for (const source of config.sources) {
+    if (source.enabled && !deletesAtSource(source)) {
+      // Said every run: a reader of a retention report must not take the source's absence for a gap.
+      log.info(`retention skips ${source.id}`, {
+        provider: source.provider,
+        reason: `${source.provider} offers no delete of recordings through its API; the platform's own retention policy governs its copy`,
+      });
+    }
+  }
+  if (!config.sources.some((source) => deletesAtSource(source) && retentionFor(config, source))) {
     throw new ConfigError('no source has retention configured (set "retention" globally or per source)');
   }
   const host = await startLocalHost({

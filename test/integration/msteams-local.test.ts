@@ -5,10 +5,12 @@
  * lifecycle events a delivery carries (recreate and sweep after `subscriptionRemoved`, reauthorize after
  * `reauthorizationRequired`, sweep after `missed`) without holding up the answer.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../functions/config';
 import type { ArchiveStore } from '../../functions/core/ports';
@@ -17,6 +19,7 @@ import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteam
 import { startTeamsSandbox, type TeamsSandbox } from '../../functions/sandbox/msteams-sandbox';
 import { recordingLog } from '../unit/providers/msteams/msteams-fixture';
 
+const run = promisify(execFile);
 const SECRET = 'local-teams-client-state-0123456789';
 const SOURCE_ID = 'teams-local';
 const HOUR_MS = 3_600_000;
@@ -184,17 +187,44 @@ describe('local mode with a Teams recordings source (sandbox)', () => {
     );
     await host.idle();
 
+    const archivedAtEnd = host.progress().archived;
+    await host.stop();
+    host = undefined;
+
+    // Act 4: the scripts, as a user runs them, against the same config (retention set globally).
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        ...JSON.parse(await readFile(configPath, 'utf8')),
+        retention: { deleteFromSourceAfterDays: 30, dryRun: false },
+      }),
+    );
+    const env = { ...process.env, CALLVAULT_CONFIG: configPath };
+    const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+    const status = await run(tsx, ['scripts/status.ts', '--days', '2', '--json'], { env });
+    const retention = await run(tsx, ['scripts/retention.ts'], { env }).catch(
+      (error: { stdout: string; stderr: string }) => error,
+    );
+
     // Assess 3: the same subscription kept, nothing archived twice.
     expect(reauthorize.status).toBe(202);
     expect(sandbox.subscriptions().map((s) => s.id)).toContain(calls.id);
-    expect(host.progress().archived).toBe(3);
+    expect(archivedAtEnd).toBe(3);
     expect(
       log.lines.filter((line) => line.message === 'teams lifecycle events handled').map((l) => l.attributes),
     ).toEqual([
       expect.objectContaining({ sourceId: SOURCE_ID, ensured: true, swept: true }),
       expect.objectContaining({ sourceId: SOURCE_ID, reauthorized: [calls.id], swept: false }),
     ]);
-  });
+    // Assess 4: status reports the source's archived recordings; retention skips it and says why.
+    const report = JSON.parse(status.stdout) as {
+      sources: { sourceId: string; days: { archived: { count: number } }[] }[];
+    };
+    const teams = report.sources.find((source) => source.sourceId === SOURCE_ID);
+    expect(teams?.days.reduce((sum, day) => sum + day.archived.count, 0)).toBe(3);
+    expect(retention.stdout + retention.stderr).toMatch(/retention skips teams-local/);
+    expect(retention.stdout + retention.stderr).toMatch(/offers no delete/);
+  }, 90_000);
 
   it('refuses a notification whose clientState is not ours, and enqueues nothing', async () => {
     // Covered at the adapter by the webhook unit tests; here through the host's real route.
