@@ -4,7 +4,8 @@
  * platforms). Telphin: The sweep archives the last
  * two days, a download that breaks halfway is retried, two fresh calls arrive by webhook, and a forged
  * webhook is refused. Everything lands in ./archive exactly as it would in S3. Beside it, a Microsoft Graph
- * calling bot's notification is archived and a forged one refused (demo-msgraph.ts).
+ * calling bot's notification is archived and a forged one refused (demo-msgraph.ts), and Teams ad hoc
+ * call and meeting recordings are archived by notification and by sweep (demo-msteams.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../config';
@@ -13,6 +14,7 @@ import type { Log } from '../core/ports';
 import { formatBytes } from '../ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
 import { startGraphDemo } from './demo-msgraph';
+import { msTeamsDemoPart } from './demo-msteams';
 import { type DemoPart, ringCentralDemoPart } from './demo-ringcentral';
 import { type LocalHost, startLocalHost } from './local-host';
 
@@ -22,7 +24,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   const { log } = options;
   const say = (line: string) => log.info(`[demo] ${line}`);
   say(
-    'No config file found: running the DEMO against the bundled Telphin, RingCentral and Microsoft Graph sandboxes (simulators, not the real platforms).',
+    'No config file found: running the DEMO against the bundled Telphin, RingCentral, Microsoft Graph and Teams sandboxes (simulators, not the real platforms).',
   );
   say('Write ./callvault.config.json (see README) to archive your real recordings.');
 
@@ -50,6 +52,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   const graph = await startGraphDemo(log);
   const parts: DemoPart[] = [
     await ringCentralDemoPart(log),
+    await msTeamsDemoPart(log),
     {
       sources: [graph.source],
       run: async (host) => ({ verified: (await graph.run(host)) ? 1 : 0, expected: 1 }),
