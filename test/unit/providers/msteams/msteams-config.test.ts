@@ -1,11 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { recordingKey } from '../../../../functions/core/keys';
 import { buildSidecar } from '../../../../functions/core/sidecar';
 import {
+  MSTEAMS_MEDIA_PERSISTENCE_README_SECTION,
   msTeamsCredentialsSchema,
   msTeamsDownloadHosts,
   msTeamsSourceSchema,
 } from '../../../../functions/providers/msteams/msteams-config';
+import { MSTEAMS_ADMIN_README_SECTION } from '../../../../functions/providers/msteams/msteams-errors';
 import { recordingFromCallRecording } from '../../../../functions/providers/msteams/msteams-recordings';
 
 const TENANT = '2432b57b-0abd-43db-aa7b-16eadd115d34';
@@ -159,5 +163,14 @@ describe('msteams keys and sidecar', () => {
         metadata: expect.objectContaining({ id: first, createdDateTime: '2025-10-07T23:59:59.9730833Z' }),
       },
     });
+  });
+});
+
+describe('the README sections the Teams messages name', () => {
+  it('exist as headings, so an administrator following a message finds them', () => {
+    const readme = readFileSync(join(__dirname, '../../../../README.md'), 'utf8');
+    for (const section of [MSTEAMS_ADMIN_README_SECTION, MSTEAMS_MEDIA_PERSISTENCE_README_SECTION]) {
+      expect(readme).toMatch(new RegExp(`^#+ ${section.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    }
   });
 });
