@@ -90,9 +90,11 @@ export async function receiveWebhook(
     try {
       await deps.afterAccepted(provider as ProviderName, sourceId, outcome);
     } catch (error) {
+      // `errorCode` is what a metric filter and its alarm can match on; the scheduled runs cover meanwhile.
       deps.log.error('follow-up of an accepted webhook could not be started', {
         provider,
         sourceId,
+        errorCode: 'WEBHOOK_FOLLOW_UP_FAILED',
         error: error instanceof CallvaultError ? error.code : String(error),
       });
     }
