@@ -111,20 +111,25 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   // Teams lifecycle events: acted on in process once the answer went out (fire and forget, logged).
   const followUps = new Set<Promise<unknown>>();
+  // One after another: both subscriptions removed at once would otherwise race to recreate the same one.
+  let lastFollowUp: Promise<unknown> = Promise.resolve();
   followUp = (provider, sourceId, outcome) => {
     const wanted = msTeamsLifecycleFollowUpOf(provider, sourceId, outcome);
     if (!wanted) return;
-    const running: Promise<unknown> = runMsTeamsLifecycleFollowUp(wanted, {
-      webhookBaseUrl: server ? publicUrl : undefined,
-      lookbackHours: config.sweep.lookbackHours,
-      sources,
-      records: subscriptionRecords,
-      store,
-      queue,
-      ledger,
-      clock,
-      log,
-    })
+    const running: Promise<unknown> = lastFollowUp
+      .then(() =>
+        runMsTeamsLifecycleFollowUp(wanted, {
+          webhookBaseUrl: server ? publicUrl : undefined,
+          lookbackHours: config.sweep.lookbackHours,
+          sources,
+          records: subscriptionRecords,
+          store,
+          queue,
+          ledger,
+          clock,
+          log,
+        }),
+      )
       .catch((error: unknown) =>
         log.error('teams lifecycle follow-up failed; the next sweep and check cover it', {
           sourceId,
@@ -132,6 +137,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         }),
       )
       .finally(() => followUps.delete(running));
+    lastFollowUp = running;
     followUps.add(running);
   };
 

@@ -203,6 +203,28 @@ describe('Teams recordings faults', () => {
     await assertArchivedOnce(second, meanwhile);
   }, 60_000);
 
+  it('both subscriptions removed at once: each recreated exactly once, the gap swept', async () => {
+    const { teams, alice, start } = await setUp();
+    const host = await start({ scheduleSweep: false });
+    await host.idle();
+    const before = teams.subscriptions();
+    const unannounced = recordingsOf(teams, alice, 2, 3);
+
+    const deliveries = await Promise.all(
+      before.map((subscription) => teams.sendLifecycleEvent(subscription.id, 'subscriptionRemoved')),
+    );
+    await waitFor(() => host.progress().archived === unannounced.length);
+    await host.idle();
+
+    expect(deliveries.map((delivery) => delivery.status)).toEqual([202, 202]);
+    const after = teams.subscriptions();
+    expect(after.map((subscription) => subscription.resource).sort()).toEqual(
+      before.map((subscription) => subscription.resource).sort(),
+    );
+    expect(after.some((subscription) => before.some((gone) => gone.id === subscription.id))).toBe(false);
+    await assertArchivedOnce(host, unannounced);
+  }, 60_000);
+
   it('a missed-notifications event sweeps at once, without waiting for the schedule', async () => {
     const { teams, alice, start } = await setUp();
     const host = await start({ scheduleSweep: false });
