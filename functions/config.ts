@@ -38,6 +38,8 @@ export const ENV = {
   sharedStateTable: 'CALLVAULT_SHARED_STATE_TABLE',
   /** The webhook API's base URL (subscriptions function): subscriptions point at `{base}/webhooks/…`. */
   webhookBaseUrl: 'CALLVAULT_WEBHOOK_BASE_URL',
+  /** The subscriptions function's name (webhook): Teams lifecycle events invoke it at once, asynchronously. */
+  subscriptionsFunction: 'CALLVAULT_SUBSCRIPTIONS_FUNCTION',
 } as const;
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
