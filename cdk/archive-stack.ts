@@ -95,8 +95,9 @@ export function workerEventSourceSettings(
 }
 
 /**
- * Teams worker sizing, from the bench (BENCHMARKS.md, streaming memory, archive path at 1 GiB on 2 shared
- * cores: 35.4 MiB/s for the whole job, 22.0 MiB/s at the slowest size measured, 100 MiB) and S3's limits:
+ * Teams worker sizing, from the bench (BENCHMARKS.md on 2 shared cores, moto: the streaming section's
+ * archive path at 1 GiB, 35.4 MiB/s for the whole job and 22.0 MiB/s at its slowest size, 100 MiB; the
+ * msteams section's Teams path, 2 GiB through the adapter and the sandbox, 60.1 MiB/s) and S3's limits:
  * - a 4 GiB recording is 4,096 MiB; at 35.4 MiB/s it streams in about 116 s, at 22.0 MiB/s in 186 s.
  *   Lambda's maximum of 900 s needs only 4.6 MiB/s, so a 4 GiB stream fits one invocation with about 5×
  *   to 8× margin (TLS on both legs in Lambda, absent on the bench's loopback, spends part of it);
@@ -460,6 +461,10 @@ export class ArchiveStack extends Stack {
       // the webhook invokes the subscriptions function asynchronously rather than waiting for its schedule.
       if (providers.includes('msteams')) {
         const subscriptionsFunction = this.subscriptions.handler;
+        assertEnvironmentFits(
+          { ...environment, [ENV.subscriptionsFunction]: subscriptionsFunction.functionName },
+          deployTimeValues + 1,
+        );
         this.webhook.addEnvironment(ENV.subscriptionsFunction, subscriptionsFunction.functionName);
         this.webhook.addToRolePolicy(
           new PolicyStatement({
