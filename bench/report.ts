@@ -4,6 +4,7 @@ import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
 import type { MsGraphBenchSummary } from './msgraph';
+import type { MsTeamsBenchSummary } from './msteams';
 import type { PipelineSummary } from './pipeline';
 import type { RingCentralBenchSummary } from './ringcentral';
 import type { StreamMemoryResult } from './stream-memory';
@@ -27,6 +28,7 @@ export interface BenchResults {
   /** Sections a partial run (`--only`) kept from an earlier run, with when they were measured. */
   carriedOver?: { section: string; measuredAt: string; command: string }[];
   ringcentral?: RingCentralBenchSummary;
+  msteams?: MsTeamsBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }
@@ -176,6 +178,24 @@ export function renderMarkdown(results: BenchResults): string {
       `| 429s | ${rc.throttled} for ${rc.downloads} downloads (${num(rc.throttledPer100Downloads)} per 100) |`,
       `| Archived per minute | ${num(rc.archivedPerMinute, 2)} (${num(rc.budgetShare, 2)} of the budget; ${rc.heavyRequests} Heavy requests) |`,
       `| Hang-up → verified copy (content 404 for ${num(rc.notReadyMs / 1000, 0)} s) | p50 ${num(rc.hangUpToCopySeconds.median)} s, min ${num(rc.hangUpToCopySeconds.min)} s, max ${num(rc.hangUpToCopySeconds.max)} s |`,
+      '',
+    );
+  }
+  if (results.msteams) {
+    const teams = results.msteams;
+    lines.push(
+      `### 7. Teams recordings path against the Telphin path (same run, one worker process per trial, ${teams.partSizeMiB} MiB × ${teams.partsInFlight} in flight, moto)`,
+      '',
+      'Teams: MsTeamsSource.openDownload against the Teams sandbox (app token, metadata → 302 → content host, generated MP4) → RecordingVerifier → S3ArchiveStore. Telphin: loopback HTTP MP3 → RecordingVerifier → S3ArchiveStore.',
+      '',
+      '| Path | Size | Runs | Peak RSS (MiB) | Baseline RSS (MiB) | Peak − baseline (MiB) | MiB/s total | MiB/s streaming phase |',
+      '|---|---|---|---|---|---|---|---|',
+      ...teams.rows.map(
+        (row) =>
+          `| ${row.path === 'teams' ? 'Teams' : 'Telphin'} | ${formatSize(row.bytes)} | ${row.runs} | ${num(row.maxRssMiB)} | ${num(row.baselineRssMiB)} | ${num(row.peakOverBaselineMiB)} | ${num(row.mibPerSecond)} | ${num(row.streamMibPerSecond)} |`,
+      ),
+      '',
+      `Growth of peak − baseline, smallest → largest size: Teams ${num(teams.growthMiBPerGiB.teams, 2)} MiB per extra GiB, Telphin ${num(teams.growthMiBPerGiB.telphin, 2)} MiB per extra GiB. Stored copies checked: ${teams.stored.ok} of ${teams.stored.checked}.`,
       '',
     );
   }

@@ -5,10 +5,12 @@
  *                                      Lambda bundles (19 min on 2 shared cores, mostly the moto pipeline)
  *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
  *   npm run bench -- --full            everything, including 2 GiB streams and more runs
- *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral   a subset; sections not run
+ *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral,msteams   a subset; sections not run
  *                                      are carried over from the previous bench/results/latest.json, marked
  *                                      as such (ringcentral: logins, 429s, Heavy budget use, hang-up → copy,
- *                                      about 4 min at the real 10-a-minute pace)
+ *                                      about 4 min at the real 10-a-minute pace; msteams: a generated MP4
+ *                                      streamed through the Teams adapter against the Telphin path, 100 MiB
+ *                                      and 2 GiB, about 6 min)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
@@ -24,6 +26,7 @@ import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
 import { measureMsGraph } from './msgraph';
+import { measureMsTeams } from './msteams';
 import { measurePipeline } from './pipeline';
 import { type BenchResults, writeResults } from './report';
 import { measureRingCentral } from './ringcentral';
@@ -50,6 +53,10 @@ const MODES = {
     pipeline: { recordings: 200, runs: 2 },
     lambdaRuns: 5,
     msgraph: { latencyRuns: 10, keyNotifications: 300, concurrentDeliveries: 50, concurrentRounds: 2 },
+    msteams: [
+      { bytes: 10 * MiB, runs: 2 },
+      { bytes: 100 * MiB, runs: 2 },
+    ],
   },
   default: {
     sizes: [
@@ -60,6 +67,10 @@ const MODES = {
     pipeline: { recordings: 1000, runs: 3 },
     lambdaRuns: 11,
     msgraph: { latencyRuns: 20, keyNotifications: 1000, concurrentDeliveries: 50, concurrentRounds: 4 },
+    msteams: [
+      { bytes: 100 * MiB, runs: 3 },
+      { bytes: 2 * GiB, runs: 2 },
+    ],
   },
   full: {
     sizes: [
@@ -71,6 +82,10 @@ const MODES = {
     pipeline: { recordings: 1000, runs: 5 },
     lambdaRuns: 21,
     msgraph: { latencyRuns: 20, keyNotifications: 1000, concurrentDeliveries: 50, concurrentRounds: 8 },
+    msteams: [
+      { bytes: 100 * MiB, runs: 5 },
+      { bytes: 2 * GiB, runs: 3 },
+    ],
   },
 } as const;
 
@@ -86,7 +101,7 @@ const { values } = parseArgs({
 
 const modeName = values.full ? 'full' : values.quick ? 'quick' : 'default';
 const mode = MODES[modeName];
-const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph', 'ringcentral'] as const;
+const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph', 'ringcentral', 'msteams'] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
 const log = (line: string) => {
@@ -138,6 +153,7 @@ async function main(): Promise<void> {
       },
       lambdaRuns: mode.lambdaRuns,
       msgraph: mode.msgraph,
+      msteams: mode.msteams.map((size) => ({ size: formatSize(size.bytes), runs: size.runs })),
     },
     verdicts: [],
     raw: {},
@@ -289,6 +305,41 @@ async function main(): Promise<void> {
     );
   }
 
+  if (sections.has('msteams')) {
+    log(
+      `msteams: ${mode.msteams.map((size) => formatSize(size.bytes)).join(' and ')} through the Teams adapter (sandbox) and the Telphin path, one worker process per trial`,
+    );
+    const { summary, samples } = await measureMsTeams({ sizes: mode.msteams }, log);
+    results.raw.msteams = samples;
+    results.msteams = summary;
+    const teams = summary.rows.filter((row) => row.path === 'teams');
+    const telphin = summary.rows.filter((row) => row.path === 'telphin');
+    const describe = (rows: typeof teams) =>
+      rows.map((row) => `${formatSize(row.bytes)}: +${row.peakOverBaselineMiB} MiB`).join(', ');
+    const teamsGrowth = summary.growthMiBPerGiB.teams;
+    const telphinGrowth = summary.growthMiBPerGiB.telphin;
+    results.verdicts.push(
+      {
+        target: `Teams: peak RSS − baseline ≤ ${summary.budgetMiB} MiB, the Telphin path's bound (${summary.partSizeMiB} MiB × ${summary.partsInFlight + 1} + ${ALLOWANCE_MIB})`,
+        met: teams.length > 0 && teams.every((row) => row.peakOverBaselineMiB <= summary.budgetMiB),
+        detail: `Teams ${describe(teams)}; Telphin ${describe(telphin)}`,
+      },
+      {
+        target: `Teams: growth ≤ the Telphin path's + ${GROWTH_LIMIT_MIB_PER_GIB} MiB per extra GiB`,
+        met:
+          teamsGrowth === null || telphinGrowth === null
+            ? null
+            : teamsGrowth <= telphinGrowth + GROWTH_LIMIT_MIB_PER_GIB,
+        detail: `Teams ${teamsGrowth ?? '–'} MiB/GiB, Telphin ${telphinGrowth ?? '–'} MiB/GiB (peak − baseline)`,
+      },
+      {
+        target: 'Teams: every stored copy checked (size, SHA-256 tag)',
+        met: summary.stored.ok === summary.stored.checked,
+        detail: `${summary.stored.ok} of ${summary.stored.checked}`,
+      },
+    );
+  }
+
   if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
@@ -319,6 +370,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     lambda: () => false,
     msgraph: (target) => target.startsWith('Graph bot'),
     ringcentral: (target) => target.startsWith('RingCentral:'),
+    msteams: (target) => target.startsWith('Teams:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
@@ -326,6 +378,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     lambda: ['lambda'],
     msgraph: ['msgraph'],
     ringcentral: ['ringcentral'],
+    msteams: ['msteams'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {

@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -10,6 +11,7 @@ import {
   runtimeConfigForDeployment,
 } from '../functions/config';
 import type { ProviderName } from '../functions/core/recording';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../functions/core/retry-policy';
 import {
   deadLetterQueueArnOutput,
   deadLetterQueueUrlOutput,
@@ -84,14 +86,69 @@ export function workerEventSourceSettings(
       };
     }
     case 'msgraph':
+    // One multi-GB recording per invocation: a second in the batch would start with the deadline half spent.
+    case 'msteams':
       return { batchSize: 1, maxConcurrency: configured };
     case 'telphin':
-    // Teams recordings are not configurable yet (no source schema in the union); when they are, their
-    // multi-GB downloads want their own worker sizing here.
-    case 'msteams':
       return { batchSize: WORKER_BATCH_SIZE, maxConcurrency: configured };
   }
 }
+
+/**
+ * Teams worker sizing, from the bench (BENCHMARKS.md on 2 shared cores, moto: the streaming section's
+ * archive path at 1 GiB, 35.4 MiB/s for the whole job and 22.0 MiB/s at its slowest size, 100 MiB; the
+ * msteams section's Teams path, 2 GiB through the adapter and the sandbox, 60.1 MiB/s) and S3's limits:
+ * - a 4 GiB recording is 4,096 MiB; at 35.4 MiB/s it streams in about 116 s, at 22.0 MiB/s in 186 s.
+ *   Lambda's maximum of 900 s needs only 4.6 MiB/s, so a 4 GiB stream fits one invocation with about 5×
+ *   to 8× margin (TLS on both legs in Lambda, absent on the bench's loopback, spends part of it);
+ * - 64 MiB parts: 4 GiB is 64 parts of S3's 10,000 (objects up to 625 GiB fit), and 64 round trips
+ *   instead of 512 at the default 8 MiB. The buffers are about partSizeMiB × (partsInFlight + 1) =
+ *   64 × 3 = 192 MiB at the default 2 in flight, above the idle ~80 MiB the bench measures;
+ * - 1,769 MiB of memory is where Lambda gives one full vCPU: hashing (the verifier's SHA-256) and two TLS
+ *   streams are CPU-bound, and the bench's figures are for one busy core.
+ * A config asking for more (part size or memory) keeps its figure.
+ */
+export const TEAMS_WORKER_TIMEOUT = Duration.seconds(900);
+export const TEAMS_WORKER_MEMORY_MIB = 1769;
+export const TEAMS_PART_SIZE_MIB = 64;
+
+/**
+ * Receives a Teams recording job spends while Graph still answers 404 for its content (Teams processes a
+ * recording for up to `contentWaitHours`): not-ready retries double from `notReadyBaseSeconds` to an hour,
+ * and the receive at which the wait is over is the one where the worker dead-letters the job itself, with
+ * the reason. 48 hours: 6 receives in the first hour (delays 1, 2, 4… 32 minutes), then one an hour, and
+ * the give-up: 54.
+ */
+export function receivesWhileNotReady(
+  contentWaitHours: number,
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+): number {
+  const waitSeconds = contentWaitHours * 3600;
+  let elapsed = 0;
+  let receives = 1;
+  while (elapsed < waitSeconds) {
+    elapsed += Math.min(policy.notReadyBaseSeconds * 2 ** (receives - 1), policy.notReadyMaxSeconds);
+    receives += 1;
+  }
+  return receives;
+}
+
+/**
+ * The msteams queue's `maxReceiveCount`: the receives a recording may spend waiting for Teams to finish
+ * processing it (the longest `contentWaitHours` of the Teams sources), plus the configured
+ * `worker.maxReceiveCount` for transient faults (Graph 5xx, throttling, a timed-out stream) on the way.
+ * Without that margin a few of them during the wait would have SQS dead-letter a recording that is only
+ * still processing, with no reason attached; the worker's own give-up comes first and says why.
+ */
+export function teamsMaxReceiveCount(config: CallvaultConfig, sources: readonly SourceOf[]): number {
+  const longestWait = Math.max(
+    0,
+    ...sources.flatMap((source) => (source.provider === 'msteams' ? [source.contentWaitHours] : [])),
+  );
+  return receivesWhileNotReady(longestWait) + config.worker.maxReceiveCount;
+}
+
+type SourceOf = CallvaultConfig['sources'][number];
 
 /**
  * The webhook's memory. Lambda gives CPU in proportion to memory, and a cold start (a ~1 MB bundle, the
@@ -111,10 +168,12 @@ export class ArchiveStack extends Stack {
   public readonly recordings: RecordingBucket;
   public readonly queues: ReadonlyMap<ProviderName, ProviderQueue>;
   public readonly secrets: SourceSecrets;
-  /** Consumes every provider queue but the Graph bot's. */
+  /** Consumes every provider queue but the Graph bot's and Teams'. */
   public readonly worker: NodeFunction;
   /** Consumes the Graph bot's queue; present when an msgraph source is enabled. */
   public readonly graphWorker?: NodeFunction;
+  /** Consumes the Teams recordings queue, sized for multi-GB streams; present when an msteams source is enabled. */
+  public readonly teamsWorker?: NodeFunction;
   public readonly webhook: NodeFunction;
   public readonly sweep: NodeFunction;
   public readonly webhookApi: WebhookApi;
@@ -124,7 +183,7 @@ export class ArchiveStack extends Stack {
   public readonly retentionSchedule?: RateSchedule;
   public readonly killSwitch?: RetentionKillSwitch;
   public readonly monitoring: Monitoring;
-  /** Present when some enabled source shares sessions or rate gates across containers (RingCentral). */
+  /** Present when some enabled source shares sessions or rate gates across containers (RingCentral, Teams). */
   public readonly sharedState?: SharedStateTable;
   /** Present when some enabled source has webhook subscriptions callvault manages. */
   public readonly subscriptions?: SubscriptionsFunction;
@@ -158,8 +217,9 @@ export class ArchiveStack extends Stack {
         provider,
         new ProviderQueue(this, `${capitalise(provider)}Queue`, {
           provider,
-          consumerTimeout: workerTimeout,
-          maxReceiveCount: config.worker.maxReceiveCount,
+          consumerTimeout: provider === 'msteams' ? TEAMS_WORKER_TIMEOUT : workerTimeout,
+          maxReceiveCount:
+            provider === 'msteams' ? teamsMaxReceiveCount(config, sources) : config.worker.maxReceiveCount,
         }),
       );
     }
@@ -185,13 +245,19 @@ export class ArchiveStack extends Stack {
 
     const archiveWorker = (
       id: string,
-      props: { description: string; serviceName: string; environment: Record<string, string> },
+      props: {
+        description: string;
+        serviceName: string;
+        environment: Record<string, string>;
+        timeout?: Duration;
+        memorySize?: number;
+      },
     ): NodeFunction => {
       const fn = new NodeFunction(this, id, {
         entry: 'functions/archive-worker.ts',
-        ...props,
         timeout: workerTimeout,
         memorySize: config.worker.memoryMiB,
+        ...props,
         logRetention,
       });
       Validations.of(fn).acknowledge(
@@ -231,7 +297,7 @@ export class ArchiveStack extends Stack {
     this.secrets.grantRead(this.worker);
     sharedState?.grantReadWrite(this.worker);
     for (const providerQueue of queues.values()) {
-      if (providerQueue.provider !== 'msgraph') consume(this.worker, providerQueue);
+      if (!OWN_WORKER_PROVIDERS.has(providerQueue.provider)) consume(this.worker, providerQueue);
     }
 
     // The Graph bot's jobs get a worker of their own: it reads no secret and no shared state (the job
@@ -251,6 +317,35 @@ export class ArchiveStack extends Stack {
         ),
       });
       consume(this.graphWorker, graphQueue);
+    }
+
+    // Teams recordings get a worker sized for multi-GB streams (see TEAMS_WORKER_TIMEOUT): one recording per
+    // invocation, a full vCPU, bigger parts. The part size reaches the worker through its runtime config.
+    const teamsQueue = queues.get('msteams');
+    if (teamsQueue) {
+      const teamsRuntimeConfig = {
+        ...runtimeConfig,
+        worker: {
+          ...runtimeConfig.worker,
+          partSizeMiB: Math.max(runtimeConfig.worker.partSizeMiB, TEAMS_PART_SIZE_MIB),
+        },
+      };
+      const teamsEnvironment = {
+        ...environment,
+        [ENV.runtimeConfig]: JSON.stringify(withoutRestorableDefaults(teamsRuntimeConfig)),
+      };
+      assertEnvironmentFits(teamsEnvironment, deployTimeValues);
+      this.teamsWorker = archiveWorker('TeamsWorker', {
+        description: 'callvault Teams worker: streams multi-GB Teams recordings from Graph into S3',
+        serviceName: 'callvault-teams-worker',
+        environment: teamsEnvironment,
+        timeout: TEAMS_WORKER_TIMEOUT,
+        memorySize: Math.max(config.worker.memoryMiB, TEAMS_WORKER_MEMORY_MIB),
+      });
+      // The app's client secret, and the shared app token (TokenStore) in the shared-state table.
+      this.secrets.grantRead(this.teamsWorker);
+      sharedState?.grantReadWrite(this.teamsWorker);
+      consume(this.teamsWorker, teamsQueue);
     }
 
     this.webhook = new NodeFunction(this, 'Webhook', {
@@ -360,19 +455,38 @@ export class ArchiveStack extends Stack {
         webhookBaseUrl: this.webhookApi.stage.url,
         logRetention,
         executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],
+        graphSubscriptions: providers.includes('msteams'),
       });
+      // Teams lifecycle notifications (subscription removed, reauthorization required) are acted on at once:
+      // the webhook invokes the subscriptions function asynchronously rather than waiting for its schedule.
+      if (providers.includes('msteams')) {
+        const subscriptionsFunction = this.subscriptions.handler;
+        assertEnvironmentFits(
+          { ...environment, [ENV.subscriptionsFunction]: subscriptionsFunction.functionName },
+          deployTimeValues + 1,
+        );
+        this.webhook.addEnvironment(ENV.subscriptionsFunction, subscriptionsFunction.functionName);
+        this.webhook.addToRolePolicy(
+          new PolicyStatement({
+            actions: ['lambda:InvokeFunction'],
+            resources: [subscriptionsFunction.functionArn],
+          }),
+        );
+      }
     }
 
     this.monitoring = new Monitoring(this, 'Monitoring', { alarmEmail: config.aws.alarmEmail });
     for (const providerQueue of queues.values()) this.monitoring.watchQueue(providerQueue);
     this.monitoring.watchFunction('ArchiveWorker', this.worker, { throttles: true });
     if (this.graphWorker) this.monitoring.watchFunction('GraphWorker', this.graphWorker, { throttles: true });
+    if (this.teamsWorker) this.monitoring.watchFunction('TeamsWorker', this.teamsWorker, { throttles: true });
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchFunction('Sweep', this.sweep);
     if (this.subscriptions) this.monitoring.watchFunction('Subscriptions', this.subscriptions.handler);
     if (this.retention) this.monitoring.watchRetention(this.retention);
     const logGroups = {
       ArchiveWorker: this.worker.logGroup,
+      ...(this.teamsWorker ? { TeamsWorker: this.teamsWorker.logGroup } : {}),
       Webhook: this.webhook.logGroup,
       Sweep: this.sweep.logGroup,
       ...(this.retention ? { Retention: this.retention.logGroup } : {}),
@@ -383,10 +497,14 @@ export class ArchiveStack extends Stack {
       this.monitoring.watchRingCentral({ logGroups, workerLogGroup: this.worker.logGroup });
     }
     if (providers.includes('msgraph')) this.monitoring.watchGraphBot();
+    if (this.subscriptions) this.monitoring.watchSubscriptions();
+    if (providers.includes('msteams')) {
+      this.monitoring.watchTeams({ logGroups, webhookLogGroup: this.webhook.logGroup });
+    }
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
-        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}; RingCentral and the Graph bot use the URL as is',
+        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}; RingCentral, the Graph bot and Teams use the URL as is',
       value: this.webhookApi.webhooksUrl,
     });
     new CfnOutput(this, 'BucketName', { value: this.recordings.bucket.bucketName });
@@ -423,9 +541,16 @@ export class ArchiveStack extends Stack {
   }
 }
 
+/** Providers whose jobs a worker function of their own consumes, not the shared archive worker. */
+const OWN_WORKER_PROVIDERS: ReadonlySet<ProviderName> = new Set(['msgraph', 'msteams']);
+
 /** Sources whose webhook subscriptions the subscriptions function keeps. */
 function managesSubscriptions(source: CallvaultConfig['sources'][number]): boolean {
-  return source.provider === 'ringcentral' || (source.provider === 'telphin' && source.manageWebhooks);
+  return (
+    source.provider === 'ringcentral' ||
+    source.provider === 'msteams' ||
+    (source.provider === 'telphin' && source.manageWebhooks)
+  );
 }
 
 /** Lambda refuses environments over 4 KB; say so at synth time, naming the cause, instead of at deploy. */

@@ -20,7 +20,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { pumpParts } from '../../functions/adapters/multipart-upload';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
+import type { SourceRecording } from '../../functions/core/recording';
+import { InProcessTokenStore } from '../../functions/core/shared-state';
 import { RecordingVerifier } from '../../functions/core/verify-stream';
+import { msTeamsSourceSchema } from '../../functions/providers/msteams/msteams-config';
+import { MsTeamsSource } from '../../functions/providers/msteams/msteams-source';
 import { TEST_CREDENTIALS, TEST_REGION } from '../../test/support/moto';
 import { syntheticMp3Stream } from '../../test/support/synthetic-media';
 import { MiB } from './size';
@@ -36,7 +40,24 @@ export type StreamImpl =
   /** The download through RecordingVerifier (SHA-256, size, media check), bytes dropped. */
   | 'download-verify'
   /** No HTTP source: in-process bytes cut into parts and uploaded with no checksums: the S3-server ceiling. */
-  | 'bare-put';
+  | 'bare-put'
+  /**
+   * The Teams path: MsTeamsSource.openDownload against the Teams sandbox (app token, metadata → 302 →
+   * content host) → RecordingVerifier → S3ArchiveStore, as the Teams worker does it.
+   */
+  | 'teams';
+
+/** Where the Teams path finds its recording (the sandbox, and the recording as the adapter listed it). */
+export interface TeamsWorkerSpec {
+  graphUrl: string;
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  contentHost: string;
+  userId: string;
+  /** A `SourceRecording` from the adapter's listing, as JSON (dates as ISO strings). */
+  recording: Record<string, unknown>;
+}
 
 export interface WorkerSpec {
   impl: StreamImpl;
@@ -50,6 +71,7 @@ export interface WorkerSpec {
   /** Part size and parts in flight; lib-storage uses its own defaults (5 MiB × 4) when these are absent. */
   partSizeMiB?: number;
   partsInFlight?: number;
+  teams?: TeamsWorkerSpec;
 }
 
 export interface WorkerReport {
@@ -134,6 +156,8 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
     },
     { step: 'initialize', name: 'benchPhaseMarker' },
   );
+  // The adapter is built (and its modules loaded) before the baseline, as a warm worker has it.
+  const teamsSource = spec.teams ? teamsSourceFor(spec.teams) : undefined;
   const baselineRss = process.memoryUsage().rss;
   const peak = { heapUsed: 0, arrayBuffers: 0 };
   const sampler = setInterval(() => {
@@ -201,6 +225,33 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
       }
       break;
     }
+    case 'teams': {
+      const teams = spec.teams;
+      if (!teams) throw new Error('teams: no --spec.teams');
+      if (!teamsSource) throw new Error('teams: no source');
+      const download = await teamsSource.openDownload(teamsRecording(teams));
+      const verifier = new RecordingVerifier({
+        contentLength: download.contentLength,
+        sourceSize: spec.bytes,
+      });
+      pipeline(download.body, verifier, () => {});
+      const store = new S3ArchiveStore({
+        client,
+        bucket: spec.bucket,
+        partSizeBytes: (spec.partSizeMiB ?? 8) * MiB,
+        partsInFlight: spec.partsInFlight ?? 2,
+      });
+      const stored = await store.putRecording({
+        key: spec.key,
+        body: verifier,
+        contentType: download.contentType ?? 'video/mp4',
+        sourceSize: spec.bytes,
+        tags: {},
+      });
+      sha256 = stored.sha256;
+      counted = stored.size;
+      break;
+    }
     case 'bare-put': {
       const cancel = new AbortController();
       let uploadId: string | undefined;
@@ -264,6 +315,35 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
     sampledPeakArrayBuffersMiB: peak.arrayBuffers / MiB,
     partSizeMiB: spec.partSizeMiB,
     partsInFlight: spec.partsInFlight,
+  };
+}
+
+function teamsSourceFor(teams: TeamsWorkerSpec): MsTeamsSource {
+  const quiet = () => {};
+  return new MsTeamsSource({
+    config: msTeamsSourceSchema.parse({
+      provider: 'msteams',
+      id: 'bench-teams',
+      tenantId: teams.tenantId,
+      loginUrl: teams.graphUrl,
+      graphUrl: teams.graphUrl,
+      users: [teams.userId],
+      allowedDownloadHosts: [teams.contentHost],
+      mediaPersistenceApproved: true,
+    }),
+    credentials: { clientId: teams.clientId, clientSecret: teams.clientSecret },
+    tokenStore: new InProcessTokenStore(),
+    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+  });
+}
+
+/** The listed recording back from JSON: its dates were ISO strings on the way. */
+function teamsRecording(teams: TeamsWorkerSpec): SourceRecording {
+  const raw = teams.recording;
+  return {
+    ...(raw as unknown as SourceRecording),
+    startedAt: new Date(raw.startedAt as string),
+    ...(typeof raw.endedAt === 'string' ? { endedAt: new Date(raw.endedAt) } : {}),
   };
 }
 

@@ -47,6 +47,22 @@ const ringCentralJob = () =>
   );
 /** Published by the subscriptions function (Powertools, `service` dimension): subscriptions not Active. */
 export const SUBSCRIPTIONS_NOT_ACTIVE_METRIC = 'SubscriptionsNotActive';
+/** Counted from the functions' logs: Graph refusing a Teams source's reads for want of an access policy. */
+export const TEAMS_ACCESS_POLICY_MISSING_METRIC = 'TeamsAccessPolicyMissing';
+/** What functions/providers/msteams/msteams-graph.ts logs (level error) on that refusal. */
+export const TEAMS_ACCESS_POLICY_MISSING_MESSAGE = 'teams application access policy missing';
+/** Counted from the functions' logs: Entra refusing a Teams source's app credentials. */
+export const TEAMS_CREDENTIALS_REFUSED_METRIC = 'TeamsCredentialsRefused';
+/** What functions/providers/msteams/msteams-auth.ts logs (level error) when Entra refuses the credentials. */
+export const TEAMS_CREDENTIALS_REFUSED_MESSAGE = 'entra refused the app credentials of a Teams source';
+/** Counted from the webhook's log: Graph telling us it dropped notifications of a Teams subscription. */
+export const TEAMS_MISSED_NOTIFICATIONS_METRIC = 'TeamsMissedNotifications';
+/**
+ * What functions/providers/msteams/msteams-webhook.ts logs (level warn) per lifecycle notification, with
+ * the lifecycle event name in `event`; `missed` means Graph dropped notifications.
+ */
+export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';
+export const TEAMS_MISSED_EVENT = 'missed';
 /** Published by the worker (Powertools, `service` dimension): Graph recordings whose token expired first. */
 export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
 /** Published by the webhook (Powertools, `service` dimension): Graph record operations that ended `failed`. */
@@ -228,8 +244,7 @@ export class Monitoring extends Construct {
    *   so the alarm stays raised while the credentials are wrong instead of flapping back to OK;
    * - 429s: RingCentral jobs retried because the platform answered 429. The shared rate gate should keep
    *   them rare; 10 within 15 minutes means something else spends the same budget (another app, a wrong
-   *   `rateLimits.heavyPerMinute`);
-   * - subscriptions not Active, as reported by the subscriptions function.
+   *   `rateLimits.heavyPerMinute`).
    */
   watchRingCentral(options: {
     /** Every function that may log in to RingCentral. */
@@ -272,8 +287,11 @@ export class Monitoring extends Construct {
       description:
         'RingCentral answered 429 to archive jobs 10 times or more within 15 minutes despite the rate gate: another app or user spends the same budget, or rateLimits.heavyPerMinute is set above the account plan.',
     });
+  }
 
-    this.alarm('RingCentralSubscriptionsNotActive', {
+  /** Subscriptions not Active, as reported by the subscriptions function (any source whose subscriptions it keeps). */
+  watchSubscriptions(): void {
+    this.alarm('SubscriptionsNotActive', {
       metric: serviceMetric(SUBSCRIPTIONS_NOT_ACTIVE_METRIC, 'Maximum', Duration.minutes(5)),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -281,7 +299,68 @@ export class Monitoring extends Construct {
       // until the next run reports, instead of returning to OK in the gap.
       treatMissingData: TreatMissingData.IGNORE,
       description:
-        'A RingCentral webhook subscription is not Active (blacklisted, suspended or missing): new recordings arrive only through the sweep until it is renewed. See the subscriptions function log (`subscription created` / `subscription deleted`).',
+        'A webhook subscription is not Active (RingCentral: blacklisted, suspended or missing; Teams: expired, removed or missing): new recordings arrive only through the sweep until it is renewed. See the subscriptions function log (`subscription created` / `subscription deleted`).',
+    });
+  }
+
+  /**
+   * Teams' own failure modes, for stacks with a Teams source:
+   * - the application access policy missing: Graph refuses every read of the users' recordings until an
+   *   admin grants one (New-CsApplicationAccessPolicy, Grant-CsApplicationAccessPolicy);
+   * - Entra refusing the app credentials (logged once per cooldown, shared by every container); the
+   *   15-minute period spans the cooldown so the alarm stays raised while they are wrong;
+   * - missed notifications: Graph's `missed` lifecycle event says it dropped notifications; the sweep
+   *   recovers them, but a repeated loss means the webhook is too slow or failing.
+   */
+  watchTeams(options: {
+    /** Every function that may call Graph or Entra for a Teams source. */
+    logGroups: Readonly<Record<string, ILogGroup>>;
+    /** The webhook, which logs each lifecycle notification. */
+    webhookLogGroup: ILogGroup;
+  }): void {
+    for (const [name, logGroup] of Object.entries(options.logGroups)) {
+      new MetricFilter(this, `${name}TeamsAccessPolicyMissingFilter`, {
+        logGroup,
+        filterPattern: FilterPattern.stringValue('$.message', '=', TEAMS_ACCESS_POLICY_MISSING_MESSAGE),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: TEAMS_ACCESS_POLICY_MISSING_METRIC,
+        metricValue: '1',
+      });
+      new MetricFilter(this, `${name}TeamsCredentialsRefusedFilter`, {
+        logGroup,
+        filterPattern: FilterPattern.stringValue('$.message', '=', TEAMS_CREDENTIALS_REFUSED_MESSAGE),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: TEAMS_CREDENTIALS_REFUSED_METRIC,
+        metricValue: '1',
+      });
+    }
+    this.alarm('TeamsAccessPolicyMissing', {
+      metric: dimensionFreeMetric(TEAMS_ACCESS_POLICY_MISSING_METRIC, 'Sum', Duration.minutes(15)),
+      threshold: 1,
+      description:
+        "Graph answered 403 to a Teams source: no application access policy lets the app read the user's recordings, so none are archived for that user. Grant one (Grant-CsApplicationAccessPolicy) to the users the source covers; the log line names the source and user.",
+    });
+    this.alarm('TeamsCredentialsRefused', {
+      metric: dimensionFreeMetric(TEAMS_CREDENTIALS_REFUSED_METRIC, 'Sum', Duration.minutes(15)),
+      threshold: 1,
+      description:
+        "Entra refused a Teams source's app credentials: nothing can be listed or downloaded. Fix clientId or clientSecret in the source's secret (an expired client secret is the usual cause); tokens are requested again after the cooldown.",
+    });
+    new MetricFilter(this, 'TeamsMissedNotificationsFilter', {
+      logGroup: options.webhookLogGroup,
+      filterPattern: FilterPattern.all(
+        FilterPattern.stringValue('$.message', '=', TEAMS_LIFECYCLE_MESSAGE),
+        FilterPattern.stringValue('$.event', '=', TEAMS_MISSED_EVENT),
+      ),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: TEAMS_MISSED_NOTIFICATIONS_METRIC,
+      metricValue: '1',
+    });
+    this.alarm('TeamsMissedNotifications', {
+      metric: dimensionFreeMetric(TEAMS_MISSED_NOTIFICATIONS_METRIC, 'Sum', Duration.hours(1)),
+      threshold: 1,
+      description:
+        'Graph reported missed notifications for a Teams subscription: it dropped webhook deliveries. The sweep archives what they announced; if this repeats, check the webhook errors and latency.',
     });
   }
 

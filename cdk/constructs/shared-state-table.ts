@@ -10,9 +10,10 @@ import type { ProviderName } from '../../functions/core/recording';
 /**
  * Providers whose adapters share sessions and rate gates across Lambda containers. RingCentral: one JWT
  * login for all containers (logins are rate-limited and a refusal must stop every holder), one Heavy budget
- * per app and user. Telphin's token endpoint is not scarce, and the Graph bot has no session to share.
+ * per app and user. Teams: one Entra app token for all containers (a refusal of the app credentials must
+ * stop every holder too). Telphin's token endpoint is not scarce, and the Graph bot has no session to share.
  */
-const PROVIDERS_WITH_SHARED_STATE: ReadonlySet<ProviderName> = new Set(['ringcentral']);
+const PROVIDERS_WITH_SHARED_STATE: ReadonlySet<ProviderName> = new Set(['ringcentral', 'msteams']);
 
 /** Whether the stack needs the shared-state table for these (enabled) sources. */
 export function needsSharedState(sources: readonly SourceConfig[]): boolean {

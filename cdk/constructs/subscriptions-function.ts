@@ -11,6 +11,12 @@ import type { SourceSecrets } from './source-secrets';
 /** Every 6 hours: renewal is due days ahead, and a blacklisted subscription is replaced within hours. */
 export const DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS = 6 * 3600;
 
+/**
+ * The longest interval when a Teams source's Graph subscriptions are kept: Graph lets them live at most
+ * 3 days, and a run every 12 hours leaves five more runs to renew one whose first renewal failed.
+ */
+export const GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS = 12 * 3600;
+
 export interface SubscriptionsFunctionProps {
   /** The environment every function gets (runtime config, secrets map…). */
   readonly environment: Record<string, string>;
@@ -25,6 +31,12 @@ export interface SubscriptionsFunctionProps {
   readonly executeAfter: readonly IConstruct[];
   /** @default DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS */
   readonly intervalSeconds?: number;
+  /**
+   * Whether some source's subscriptions are Graph subscriptions (Teams), which expire after 3 days: the
+   * schedule is then at most GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS whatever `intervalSeconds` says.
+   * @default false
+   */
+  readonly graphSubscriptions?: boolean;
 }
 
 /**
@@ -89,9 +101,12 @@ export class SubscriptionsFunction extends Construct {
       executeOnHandlerChange: true,
       timeout: Duration.minutes(2),
     });
+    const requested = props.intervalSeconds ?? DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS;
     this.schedule = new RateSchedule(this, 'Schedule', {
       target: this.handler,
-      intervalSeconds: props.intervalSeconds ?? DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS,
+      intervalSeconds: props.graphSubscriptions
+        ? Math.min(requested, GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS)
+        : requested,
       description: 'callvault subscriptions: create, renew and repair webhook subscriptions',
     });
   }

@@ -1,12 +1,19 @@
 /**
- * The RingCentral metric filters read log lines other modules write. These tests produce those lines with
+ * The RingCentral and Teams metric filters read log lines other modules write. These tests produce those lines with
  * the real components (the RingCentral adapter against its sandbox, the SQS batch processor against moto,
  * Powertools printing them) and check that the filters' fields and values are what gets printed.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RINGCENTRAL_JOB_PATTERNS, RINGCENTRAL_LOGIN_REFUSED_MESSAGE } from '../../cdk/constructs/monitoring';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  RINGCENTRAL_JOB_PATTERNS,
+  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
+  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
+  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
+  TEAMS_LIFECYCLE_MESSAGE,
+  TEAMS_MISSED_EVENT,
+} from '../../cdk/constructs/monitoring';
 import { powertoolsLog } from '../../functions/adapters/logger';
 import { processSqsBatch, queueRoutesFromUrls } from '../../functions/adapters/sqs-batch-processor';
 import { RateLimitedError } from '../../functions/core/errors';
@@ -19,9 +26,20 @@ import {
   serialiseJob,
 } from '../../functions/core/jobs';
 import type { ProviderName } from '../../functions/core/recording';
+import {
+  AppCredentialsRefusedError,
+  ApplicationAccessPolicyError,
+} from '../../functions/providers/msteams/msteams-errors';
 import { CredentialsRefusedError } from '../../functions/providers/ringcentral/ringcentral-auth';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, receiveRecords } from '../support/sqs-records';
+import {
+  collect as collectTeams,
+  DAY_WINDOW,
+  startHarness as startTeamsHarness,
+  WEBHOOK_SECRET as TEAMS_WEBHOOK_SECRET,
+  type TeamsHarness,
+} from '../unit/providers/msteams/msteams-fixture';
 import {
   collect,
   JAN_WINDOW,
@@ -178,3 +196,71 @@ describe.skipIf(!motoAvailable())(
     });
   },
 );
+
+/** CloudWatch's `{ $.field = "value" }` on one printed JSON line. */
+function matchesFields(line: Record<string, unknown>, fields: Record<string, string>): boolean {
+  return Object.entries(fields).every(([field, value]) => line[field] === value);
+}
+
+describe('the Teams lines the metric filters count (Teams adapter against its sandbox, Powertools printing)', () => {
+  let teams: TeamsHarness | undefined;
+  afterEach(async () => {
+    await teams?.close();
+    teams = undefined;
+  });
+
+  it('prints the access-policy refusal with the message the filter looks for', async () => {
+    teams = await startTeamsHarness();
+    teams.sandbox.setPolicyGranted(teams.alice.id, false);
+    const harness = teams;
+    const lines = await printedLines(async (logger) => {
+      const source = harness.sibling({ log: powertoolsLog(logger) });
+      await expect(collectTeams(source.listRecordings(DAY_WINDOW))).rejects.toBeInstanceOf(
+        ApplicationAccessPolicyError,
+      );
+    });
+    expect(
+      lines.filter((line) => matchesFields(line, { message: TEAMS_ACCESS_POLICY_MISSING_MESSAGE })),
+    ).toHaveLength(1);
+  });
+
+  it('prints the refused app credentials with the message the filter looks for', async () => {
+    teams = await startTeamsHarness({ clientSecret: 'not-the-secret' });
+    const harness = teams;
+    const lines = await printedLines(async (logger) => {
+      const source = harness.sibling({ log: powertoolsLog(logger) });
+      await expect(collectTeams(source.listRecordings(DAY_WINDOW))).rejects.toBeInstanceOf(
+        AppCredentialsRefusedError,
+      );
+    });
+    expect(
+      lines.filter((line) => matchesFields(line, { message: TEAMS_CREDENTIALS_REFUSED_MESSAGE })),
+    ).toHaveLength(1);
+  });
+
+  it("prints Graph's missed lifecycle event with the message and event the webhook filter looks for, and no other event so", async () => {
+    teams = await startTeamsHarness();
+    const harness = teams;
+    const lines = await printedLines(async (logger) => {
+      const source = harness.sibling({ log: powertoolsLog(logger) });
+      await source.handleWebhook({
+        method: 'POST',
+        query: {},
+        headers: {},
+        body: JSON.stringify({
+          value: [
+            { subscriptionId: 'sub-1', clientState: TEAMS_WEBHOOK_SECRET, lifecycleEvent: 'missed' },
+            {
+              subscriptionId: 'sub-1',
+              clientState: TEAMS_WEBHOOK_SECRET,
+              lifecycleEvent: 'reauthorizationRequired',
+            },
+          ],
+        }),
+      });
+    });
+    const missed = { message: TEAMS_LIFECYCLE_MESSAGE, event: TEAMS_MISSED_EVENT };
+    expect(lines.filter((line) => matchesFields(line, missed))).toHaveLength(1);
+    expect(lines.filter((line) => matchesFields(line, { message: TEAMS_LIFECYCLE_MESSAGE }))).toHaveLength(2);
+  });
+});

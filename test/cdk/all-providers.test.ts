@@ -13,6 +13,10 @@ import { buildApp, loadDeploymentConfig } from '../../cdk/app';
 import {
   type ArchiveStack,
   RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE,
+  receivesWhileNotReady,
+  TEAMS_PART_SIZE_MIB,
+  TEAMS_WORKER_MEMORY_MIB,
+  teamsMaxReceiveCount,
   WEBHOOK_MEMORY_MIB,
   WORKER_BATCH_SIZE,
   workerEventSourceSettings,
@@ -41,6 +45,14 @@ const GRAPH_SOURCE = {
   mediaPersistenceApproved: true,
 } as const;
 
+const TEAMS_SOURCE = {
+  provider: 'msteams',
+  id: 'teams',
+  tenantId: '00000000-0000-4000-8000-000000000002',
+  users: 'all',
+  mediaPersistenceApproved: true,
+} as const;
+
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
 type Json = any;
 
@@ -55,6 +67,7 @@ function build(config: CallvaultConfig) {
 function functionsOf(stack: ArchiveStack) {
   return {
     worker: stack.worker,
+    teamsWorker: stack.teamsWorker,
     webhook: stack.webhook,
     sweep: stack.sweep,
     retention: stack.retention,
@@ -73,6 +86,7 @@ describe('the all-providers example', () => {
   it('has a source of every provider, and passes cdk-nag (AwsSolutions + Serverless)', () => {
     expect(allProviders.sources.map((source) => source.provider).sort()).toEqual([
       'msgraph',
+      'msteams',
       'ringcentral',
       'telphin',
     ]);
@@ -80,8 +94,8 @@ describe('the all-providers example', () => {
   });
 
   it('creates one KMS-encrypted queue and DLQ per provider', () => {
-    expect([...stack.queues.keys()].sort()).toEqual(['msgraph', 'ringcentral', 'telphin']);
-    template.resourceCountIs('AWS::SQS::Queue', 6);
+    expect([...stack.queues.keys()].sort()).toEqual(['msgraph', 'msteams', 'ringcentral', 'telphin']);
+    template.resourceCountIs('AWS::SQS::Queue', 8);
     for (const providerQueue of stack.queues.values()) {
       for (const queue of [providerQueue.queue, providerQueue.deadLetterQueue]) {
         expect(template.toJSON().Resources[logicalId(queue)].Properties.KmsMasterKeyId).toEqual({
@@ -180,7 +194,7 @@ describe('the all-providers example', () => {
   });
 
   it("creates RingCentral's secret with clientId, clientSecret and jwt placeholders, and none for the Graph bot", () => {
-    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 3);
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       Name: 'callvault/Callvault/ringcentral-main',
       GenerateSecretString: Match.objectLike({
@@ -198,7 +212,18 @@ describe('the all-providers example', () => {
         SecretStringTemplate: JSON.stringify({ clientId: 'REPLACE_ME', clientSecret: 'REPLACE_ME' }),
       }),
     });
-    expect([...stack.secrets.secrets.keys()].sort()).toEqual(['ringcentral-main', 'telphin-main']);
+    expect([...stack.secrets.secrets.keys()].sort()).toEqual([
+      'ringcentral-main',
+      'teams-recordings',
+      'telphin-main',
+    ]);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'callvault/Callvault/teams-recordings',
+      GenerateSecretString: Match.objectLike({
+        SecretStringTemplate: JSON.stringify({ clientId: 'REPLACE_ME', clientSecret: 'REPLACE_ME' }),
+        GenerateStringKey: 'webhookSecret',
+      }),
+    });
     const worker = template.toJSON().Resources[logicalId(stack.worker)];
     const secrets = JSON.stringify(worker.Properties.Environment.Variables[ENV.sourceSecrets]);
     expect(secrets).toContain('ringcentral-main');
@@ -230,6 +255,77 @@ describe('the all-providers example', () => {
     });
   });
 
+  it('gives Teams a worker sized for a 4 GiB stream, one recording per invocation, 64 MiB parts', () => {
+    const teamsQueue = stack.queues.get('msteams')!;
+    const queueArn = { 'Fn::GetAtt': [logicalId(teamsQueue.queue), 'Arn'] };
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))
+      .map((mapping: Json) => mapping.Properties)
+      .filter((mapping) => JSON.stringify(mapping.EventSourceArn) === JSON.stringify(queueArn));
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0]).toMatchObject({
+      FunctionName: { Ref: logicalId(stack.teamsWorker!) },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const worker = template.toJSON().Resources[logicalId(stack.teamsWorker!)].Properties;
+    expect(worker).toMatchObject({ Timeout: 900, MemorySize: TEAMS_WORKER_MEMORY_MIB });
+    expect(TEAMS_WORKER_MEMORY_MIB).toBeGreaterThanOrEqual(1769);
+    // What the worker parses back from its environment, as Lambda would.
+    const shipped = parseConfig(JSON.parse(worker.Environment.Variables[ENV.runtimeConfig]));
+    expect(shipped.worker.partSizeMiB).toBe(TEAMS_PART_SIZE_MIB);
+    expect(Math.ceil((4 * 1024) / TEAMS_PART_SIZE_MIB)).toBeLessThanOrEqual(1000);
+    // The other workers keep the configured part size.
+    const common = template.toJSON().Resources[logicalId(stack.worker)].Properties;
+    expect(parseConfig(JSON.parse(common.Environment.Variables[ENV.runtimeConfig])).worker.partSizeMiB).toBe(
+      allProviders.worker.partSizeMiB,
+    );
+    expect(worker.Environment.Variables[ENV.sharedStateTable]).toEqual({
+      Ref: logicalId(stack.sharedState!.table),
+    });
+    // Visibility follows the Teams worker's timeout; the receives cover 48 h of processing plus retries.
+    const queue = template.toJSON().Resources[logicalId(teamsQueue.queue)].Properties;
+    expect(queue.VisibilityTimeout).toBe(900 * 6);
+    expect(queue.RedrivePolicy.maxReceiveCount).toBe(54 + allProviders.worker.maxReceiveCount);
+    // The Teams queue is not also consumed by the common worker.
+    const commonMappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping')).filter(
+      (mapping: Json) =>
+        JSON.stringify(mapping.Properties.FunctionName) === JSON.stringify({ Ref: logicalId(stack.worker) }),
+    );
+    expect(commonMappings).toHaveLength(2);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Throttles',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.teamsWorker!) } }],
+    });
+  });
+
+  it('keeps Teams subscriptions at most 12 h apart, and lets the webhook invoke exactly the subscriptions function', () => {
+    expect(stack.subscriptions).toBeDefined();
+    const schedule = template.toJSON().Resources[logicalId(stack.subscriptions!.schedule.schedule as never)];
+    const [, count, unit] = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(
+      schedule.Properties.ScheduleExpression,
+    )!;
+    const minutes = Number(count) * { minute: 1, hour: 60, day: 1440 }[unit as 'minute' | 'hour' | 'day'];
+    expect(minutes).toBeLessThanOrEqual(12 * 60);
+    const webhook = template.toJSON().Resources[logicalId(stack.webhook)].Properties;
+    expect(webhook.Environment.Variables[ENV.subscriptionsFunction]).toEqual({
+      Ref: logicalId(stack.subscriptions!.handler),
+    });
+    const lambdaStatements = (fn: { role?: unknown }) =>
+      allowStatements(policyOfRole(template, logicalId(fn.role as never))).filter((statement) =>
+        statement.actions.some((action) => action.startsWith('lambda:')),
+      );
+    // Exactly the function: no `:*` for its versions, no other function.
+    expect(lambdaStatements(stack.webhook)).toEqual([
+      {
+        actions: ['lambda:InvokeFunction'],
+        resources: [`<${logicalId(stack.subscriptions!.handler)}.Arn>`],
+      },
+    ]);
+    for (const [name, fn] of Object.entries(functionsOf(stack))) {
+      if (fn && fn !== stack.webhook) expect(lambdaStatements(fn), name).toEqual([]);
+    }
+  });
+
   it('lets no role read any secret but the two sources that have one', () => {
     const secretArns = [...stack.secrets.secrets.values()].map(
       (secret) => `<${stack.getLogicalId(secret.node.defaultChild as CfnElement)}>`,
@@ -248,6 +344,9 @@ describe('the all-providers example', () => {
         RouteKey: `POST /webhooks/${provider}/{sourceId}`,
       });
     }
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'POST /webhooks/msteams/{sourceId}',
+    });
     const integrations = Object.values(template.findResources('AWS::ApiGatewayV2::Integration'));
     expect(integrations).toHaveLength(1);
     expect((integrations[0] as Json).Properties).toMatchObject({
@@ -307,6 +406,9 @@ describe('the all-providers example', () => {
       ['SubscriptionsNotActive', 'Maximum', 300, 0, 'GreaterThanThreshold', 'ignore'],
       ['ExpiredBeforeFetch', 'Sum', 300, 0, 'GreaterThanThreshold', 'notBreaching'],
       ['GraphFailedRecordOperations', 'Sum', 300, 0, 'GreaterThanThreshold', 'notBreaching'],
+      ['TeamsAccessPolicyMissing', 'Sum', 900, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
+      ['TeamsCredentialsRefused', 'Sum', 900, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
+      ['TeamsMissedNotifications', 'Sum', 3600, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
     ] as const;
     const POWERTOOLS_PUBLISHED = new Set([
       'SubscriptionsNotActive',
@@ -336,6 +438,74 @@ describe('the all-providers example', () => {
         : undefined;
       expect(found[0].Dimensions, metric).toEqual(published);
     }
+  });
+});
+
+describe('Teams metric filters', () => {
+  const { stack, template, logicalId } = build(allProviders);
+  const filters = Object.values(template.findResources('AWS::Logs::MetricFilter')).map(
+    (filter: Json) => filter.Properties,
+  );
+  const named = (metric: string) =>
+    filters.filter((filter) => filter.MetricTransformations[0].MetricName === metric);
+  const teamsFunctions = [stack.teamsWorker, stack.webhook, stack.sweep, stack.subscriptions?.handler];
+
+  it('count the access-policy refusal and the refused app credentials in every log of a function calling Graph', () => {
+    for (const [metric, message] of [
+      ['TeamsAccessPolicyMissing', 'teams application access policy missing'],
+      ['TeamsCredentialsRefused', 'entra refused the app credentials of a Teams source'],
+    ] as const) {
+      const found = named(metric);
+      const groups = found.map((filter) => resourceText(filter.LogGroupName));
+      for (const fn of teamsFunctions)
+        expect(groups, metric).toContain(`<${logicalId(fn!.logGroup as never)}>`);
+      for (const filter of found) expect(filter.FilterPattern).toBe(`{ $.message = "${message}" }`);
+    }
+  });
+
+  it("count Graph's missed lifecycle events in the webhook log", () => {
+    expect(named('TeamsMissedNotifications')).toEqual([
+      {
+        LogGroupName: { Ref: logicalId(stack.webhook.logGroup as never) },
+        FilterPattern: '{ ($.message = "teams subscription lifecycle event") && ($.event = "missed") }',
+        MetricTransformations: [
+          { MetricNamespace: 'Callvault', MetricName: 'TeamsMissedNotifications', MetricValue: '1' },
+        ],
+      },
+    ]);
+  });
+});
+
+describe('the msteams queue receives', () => {
+  it('cover the processing wait: 7 in the first hour, then one an hour, and the give-up receive', () => {
+    expect(receivesWhileNotReady(1)).toBe(7);
+    expect(receivesWhileNotReady(48)).toBe(54);
+    const config = parseConfig({
+      sources: [{ ...TEAMS_SOURCE, contentWaitHours: 72 }],
+      worker: { maxReceiveCount: 5 },
+    });
+    expect(teamsMaxReceiveCount(config, config.sources)).toBe(receivesWhileNotReady(72) + 5);
+  });
+
+  it('a Teams-only stack gets the shared-state table, subscriptions and their alarm, and passes cdk-nag', () => {
+    const config = parseConfig({ sources: [TEAMS_SOURCE] });
+    expect(needsSharedState(config.sources)).toBe(true);
+    const { stack, template } = build(config);
+    expect(nagViolations(stack)).toEqual([]);
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    expect(stack.subscriptions).toBeDefined();
+    expect(stack.retention).toBeUndefined();
+    const alarmMetrics = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (alarm: Json) => alarm.Properties.MetricName,
+    );
+    expect(alarmMetrics).toEqual(
+      expect.arrayContaining([
+        'SubscriptionsNotActive',
+        'TeamsAccessPolicyMissing',
+        'TeamsMissedNotifications',
+      ]),
+    );
+    expect(alarmMetrics).not.toContain('RingCentralLoginRefused');
   });
 });
 
@@ -459,6 +629,7 @@ describe("Lambda's 4 KB environment with a mixed config", () => {
           allowedDownloadHosts: ['recordings.example.com', '*.media.example.net'],
           retention: false,
         },
+        { ...TEAMS_SOURCE, id: `teams-${i}`, users: ['someone@contoso.com'], contentWaitHours: 72 },
       ]).flat(),
       retention: { deleteFromSourceAfterDays: 90 },
       lifecycle: { objectLock: { mode: 'GOVERNANCE', days: 30 } },
@@ -468,22 +639,28 @@ describe("Lambda's 4 KB environment with a mixed config", () => {
     const config = mixed(2);
     const full = runtimeConfigForDeployment(config);
     const { stack, template } = build(config);
-    for (const fn of Object.values(functionsOf(stack))) {
+    for (const [name, fn] of Object.entries(functionsOf(stack))) {
       const variables =
         template.toJSON().Resources[stack.getLogicalId(fn!.node.defaultChild as CfnElement)].Properties
           .Environment.Variables;
       const shipped = variables[ENV.runtimeConfig] as string;
-      // What Lambda reads means exactly what the deployment config means...
-      expect(parseConfig(JSON.parse(shipped))).toEqual(parseConfig(full));
-      // ...without the defaults parsing restores: measured 2,549 bytes in full, 1,043 shipped.
-      expect(Buffer.byteLength(JSON.stringify(full))).toBeGreaterThan(2500);
-      expect(Buffer.byteLength(shipped)).toBeLessThan(1100);
+      // What Lambda reads means exactly what the deployment config means (the Teams worker: with its parts)...
+      const meant =
+        name === 'teamsWorker'
+          ? { ...full, worker: { ...full.worker, partSizeMiB: TEAMS_PART_SIZE_MIB } }
+          : full;
+      expect(parseConfig(JSON.parse(shipped)), name).toEqual(parseConfig(meant));
+      // ...without the defaults parsing restores: measured 3,295 bytes in full, 1,419 shipped (the Teams
+      // worker's, with its part size).
+      expect(Buffer.byteLength(JSON.stringify(full))).toBeGreaterThan(3000);
+      expect(Buffer.byteLength(shipped)).toBeLessThan(1500);
       // Lambda counts names and values; the references (Ref, GetAtt) resolve to ARNs and URLs at deploy,
-      // 12 of them here (4 secrets, 3 queues, 3 DLQs, bucket, table), each well under 128 bytes.
+      // at most 17 of them here (6 secrets, 4 queues, 4 DLQs, bucket, table, for the webhook the
+      // subscriptions function), each well under 128 bytes.
       const literal = Object.entries(variables)
         .filter(([, value]) => typeof value === 'string')
-        .reduce((sum, [name, value]) => sum + name.length + Buffer.byteLength(value as string), 0);
-      expect(literal + 12 * 128).toBeLessThan(4096);
+        .reduce((sum, [variable, value]) => sum + variable.length + Buffer.byteLength(value as string), 0);
+      expect(literal + 17 * 128).toBeLessThan(4096);
     }
   });
 

@@ -1,9 +1,14 @@
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../cdk/app';
 import type { ArchiveStack } from '../../cdk/archive-stack';
-import { DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS } from '../../cdk/constructs/subscriptions-function';
+import {
+  DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS,
+  GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS,
+  SubscriptionsFunction,
+} from '../../cdk/constructs/subscriptions-function';
 import { ENV, parseConfig } from '../../functions/config';
 import { allowStatements, cdkJsonContext, nagViolations, policyOfRole } from './support';
 
@@ -88,5 +93,39 @@ describe('the subscriptions function', () => {
     );
     expect(telphinOnly.subscriptions).toBeUndefined();
     Template.fromStack(telphinOnly).resourceCountIs('Custom::Trigger', 0);
+  });
+});
+
+describe('the subscriptions schedule with Graph subscriptions (Teams)', () => {
+  const scheduleOf = (graphSubscriptions: boolean) => {
+    const config = parseConfig({
+      sources: [{ provider: 'ringcentral', id: 'rc-main' }],
+      aws: { stackName: 'CallvaultSubsGraph', account: '123456789012', region: 'eu-west-1' },
+    });
+    const { stack } = buildApp(config, noBundling);
+    const existing = stack.subscriptions;
+    if (!existing || !stack.sharedState) throw new Error('expected the subscriptions function');
+    // A second function in the same stack, asked for a daily schedule.
+    const daily = new SubscriptionsFunction(stack, `Daily${graphSubscriptions}`, {
+      environment: {},
+      secrets: stack.secrets,
+      sharedState: stack.sharedState,
+      webhookBaseUrl: 'https://example.com/',
+      logRetention: RetentionDays.ONE_WEEK,
+      executeAfter: [],
+      intervalSeconds: 24 * 3600,
+      graphSubscriptions,
+    });
+    const schedule =
+      Template.fromStack(stack).toJSON().Resources[
+        stack.getLogicalId(daily.schedule.schedule.node.defaultChild as CfnElement)
+      ];
+    return schedule.Properties.ScheduleExpression;
+  };
+
+  it('runs at most every 12 hours, so a 3-day Graph subscription gets several chances to be renewed', () => {
+    expect(GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS).toBe(12 * 3600);
+    expect(scheduleOf(true)).toBe('rate(12 hours)');
+    expect(scheduleOf(false)).toBe('rate(1 day)');
   });
 });
