@@ -58,7 +58,7 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
     }
     const result = await manageSubscriptions(
       env.webhookBaseUrl,
-      { sources, records: subscriptionRecords, clock, log },
+      { sources, records: subscriptionRecords, clock, log, ledger },
       signal,
     );
     for (const report of result.reports) {

@@ -62,7 +62,7 @@ export function msTeamsLifecycleFollowUpOf(
 }
 
 export interface MsTeamsLifecycleFollowUpDependencies
-  extends Omit<ManageSubscriptionsDependencies, 'only'>,
+  extends Omit<ManageSubscriptionsDependencies, 'only' | 'ledger'>,
     Omit<SweepAllDependencies, 'only'> {
   /**
    * Where subscriptions point (`{base}/webhooks/msteams/{sourceId}`); without one (local mode with no

@@ -4,7 +4,7 @@
  * sweep. One source's failure does not stop the others; it is reported, and the sweep still archives
  * whatever the missing webhooks would have announced.
  */
-import type { Clock, Log } from './ports';
+import type { Clock, Log, RunLedger } from './ports';
 import type { SourceRegistry } from './source-registry';
 import { ensureSubscriptions, type SubscriptionRecords, type SubscriptionReport } from './subscriptions';
 
@@ -15,6 +15,8 @@ export interface ManageSubscriptionsDependencies {
   log: Log;
   /** Only this source (a lifecycle event asks for one source at once); default every source. */
   only?: { provider: string; sourceId: string };
+  /** Where each source's outcome is kept for `npm run status`: its active subscriptions and their expiry. */
+  ledger?: RunLedger;
 }
 
 export interface ManageSubscriptionsResult {
@@ -39,6 +41,20 @@ export async function manageSubscriptions(
   for (const { provider, id: sourceId } of deps.sources.list()) {
     if (signal?.aborted) break;
     if (deps.only && (deps.only.provider !== provider || deps.only.sourceId !== sourceId)) continue;
+    const startedAt = deps.clock.now().toISOString();
+    const recordRun = (outcome: 'ok' | 'failed', summary: Record<string, unknown>) =>
+      deps.ledger
+        ?.record({
+          kind: 'subscriptions',
+          sourceId,
+          startedAt,
+          endedAt: deps.clock.now().toISOString(),
+          outcome,
+          summary,
+        })
+        .catch((error: unknown) =>
+          deps.log.warn('could not record the subscriptions run', { sourceId, error: String(error) }),
+        );
     try {
       const source = await deps.sources.get(provider, sourceId);
       if (!source.webhookSubscriptions) continue;
@@ -61,6 +77,13 @@ export async function manageSubscriptions(
         signal,
       );
       result.reports.push(report);
+      await recordRun('ok', {
+        active: report.active,
+        kept: report.kept.length,
+        renewed: report.renewed.length,
+        created: report.created.length,
+        deleted: report.deleted.length,
+      });
       deps.log.info('subscriptions checked', {
         provider,
         sourceId,
@@ -73,6 +96,7 @@ export async function manageSubscriptions(
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       result.failed.push({ provider, sourceId, error: message });
+      await recordRun('failed', { error: message });
       // `errorCode` is what the SubscriptionFailures metric filter and its alarm match on.
       deps.log.error('subscriptions could not be put right', {
         provider,

@@ -312,7 +312,7 @@ export interface ExpiredBeforeFetchLog {
 
 // ---------------------------------------------------------------- run ledger
 
-export type RunKind = 'sweep' | 'retention' | 'backfill';
+export type RunKind = 'sweep' | 'retention' | 'backfill' | 'subscriptions';
 
 /** When a scheduled job last ended for a source, and what it did (read by `npm run status`). */
 export interface RunRecord {

@@ -101,7 +101,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const subscriptionRecords = new FsSubscriptionRecords({ stateDir: config.local.stateDir });
   const subscriptionsNow = async (): Promise<ManageSubscriptionsResult | undefined> => {
     if (!publicUrl || !server) return undefined;
-    return manageSubscriptions(publicUrl, { sources, records: subscriptionRecords, clock, log });
+    return manageSubscriptions(publicUrl, { sources, records: subscriptionRecords, clock, log, ledger });
   };
   if (publicUrl && server) log.info('managing webhook subscriptions', { publicUrl });
 

@@ -55,7 +55,7 @@ export interface SourceStatus {
   days: DayStatus[];
   /** Days whose `missing` is above 0. */
   daysWithMissing: string[];
-  lastRuns: { sweep?: RunRecord; retention?: RunRecord; backfill?: RunRecord };
+  lastRuns: { sweep?: RunRecord; retention?: RunRecord; backfill?: RunRecord; subscriptions?: RunRecord };
   error?: string;
 }
 
@@ -155,8 +155,8 @@ async function sourceStatus(
     }
     result.push(status);
   }
-  const [sweep, retention, backfill] = await Promise.all(
-    (['sweep', 'retention', 'backfill'] as const).map((kind) =>
+  const [sweep, retention, backfill, subscriptions] = await Promise.all(
+    (['sweep', 'retention', 'backfill', 'subscriptions'] as const).map((kind) =>
       deps.ledger.last(kind, source.sourceId).catch(() => undefined),
     ),
   );
@@ -166,7 +166,7 @@ async function sourceStatus(
     webhookOnly,
     days: result,
     daysWithMissing: result.filter((day) => (day.missing ?? 0) > 0).map((day) => day.day),
-    lastRuns: { sweep, retention, backfill },
+    lastRuns: { sweep, retention, backfill, subscriptions },
     error,
   };
 }

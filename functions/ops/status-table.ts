@@ -119,7 +119,10 @@ export function formatStatus(report: StatusReport): string {
     }
     lines.push(`  last sweep:     ${describeRun(source.lastRuns.sweep)}`);
     lines.push(`  last retention: ${describeRun(source.lastRuns.retention)}`);
-    lines.push(`  last backfill:  ${describeRun(source.lastRuns.backfill)}`, '');
+    lines.push(`  last backfill:  ${describeRun(source.lastRuns.backfill)}`);
+    if (source.lastRuns.subscriptions)
+      lines.push(`  subscriptions:  ${describeSubscriptions(source.lastRuns.subscriptions)}`);
+    lines.push('');
   }
   lines.push('queues');
   if (report.queueError) lines.push(`  ! could not read the queues: ${report.queueError}`);
@@ -137,4 +140,19 @@ export function formatStatus(report: StatusReport): string {
     ),
   );
   return lines.join('\n');
+}
+
+/** The subscriptions a source's last check left active, with the soonest expiry (platforms renew before it). */
+export function describeSubscriptions(run: RunRecord): string {
+  const checked = `checked ${run.endedAt}`;
+  if (run.outcome === 'failed')
+    return `! last check failed (${String(run.summary.error ?? 'no reason')}), ${checked}`;
+  const active = Array.isArray(run.summary.active) ? (run.summary.active as { expiresAt?: string }[]) : [];
+  if (active.length === 0) return `! none active, ${checked}`;
+  const expiries = active
+    .map((subscription) => subscription.expiresAt)
+    .filter((at): at is string => !!at)
+    .sort();
+  const expiry = expiries[0] ? `, next expiry ${expiries[0]}` : ', no expiry';
+  return `${active.length} active${expiry}, ${checked}`;
 }
