@@ -13,12 +13,13 @@ import {
   expiredBeforeFetchPrefix,
   goneAtSourcePrefix,
   isSidecarKey,
+  recordingKey,
   recordingKeyOfGoneRecord,
   sidecarKey,
   sourcePrefix,
 } from '../core/keys';
 import type { AuditEntry, RecordingSource, RunLedger, RunRecord, SourceStats } from '../core/ports';
-import type { ProviderName } from '../core/recording';
+import type { ProviderName, SourceRecording } from '../core/recording';
 import type { ArchiveListing } from './archive-listing';
 import type { QueueDepth } from './queue-depths';
 import { datePath, dayKey, dayWindow, lastDays } from './utc-days';
@@ -45,6 +46,11 @@ export interface DayStatus {
   expiredBeforeFetch?: number;
   /** Webhook-only sources: archived + expired before fetch + without sidecar (see the module comment). */
   received?: number;
+  /**
+   * Sources counted by listing (no stats at the platform) whose recordings name a user (Teams: the user
+   * whose calls and meetings were listed): listed against archived, per user.
+   */
+  byUser?: { user: string; listed: number; archived: number }[];
 }
 
 export interface SourceStatus {
@@ -134,14 +140,18 @@ async function sourceStatus(
       deletedAtSource: await audit.deletions(day, source.provider, source.sourceId),
       goneAtSource: 0,
     };
+    let listed: SourceRecording[] | undefined;
     if (adapter && !webhookOnly) {
       try {
-        status.atSource = await countAtSource(adapter, day);
+        const counted = await countAtSource(adapter, day);
+        status.atSource = counted.stats;
+        listed = counted.listed;
       } catch (thrown) {
         status.sourceError = errorText(thrown);
       }
     }
     const archived = await archivedOn(deps.archive, source, day);
+    if (listed) status.byUser = listedByUser(listed, archived.keys);
     status.archived = archived.complete;
     status.withoutSidecar = archived.withoutSidecar;
     status.goneAtSource = await goneOn(deps.archive, source, day, archived.keys);
@@ -172,15 +182,39 @@ async function sourceStatus(
 }
 
 /** The source's stats for the day where it has them, else a count of its listing. */
-async function countAtSource(source: RecordingSource, day: Date): Promise<SourceStats> {
+/** The platform's totals where it has them; otherwise its listing, kept for the per-user breakdown. */
+async function countAtSource(
+  source: RecordingSource,
+  day: Date,
+): Promise<{ stats: SourceStats; listed?: SourceRecording[] }> {
   const window = dayWindow(day);
-  if (source.stats) return source.stats(window);
-  const total: SourceStats = { count: 0, bytes: 0 };
+  if (source.stats) return { stats: await source.stats(window) };
+  const stats: SourceStats = { count: 0, bytes: 0 };
+  const listed: SourceRecording[] = [];
   for await (const recording of source.listRecordings(window)) {
-    total.count += 1;
-    total.bytes += recording.size ?? 0;
+    stats.count += 1;
+    stats.bytes += recording.size ?? 0;
+    listed.push(recording);
   }
-  return total;
+  return { stats, listed };
+}
+
+/** Listed and archived (with its sidecar) per user, for listings whose recordings name one. */
+function listedByUser(
+  listed: readonly SourceRecording[],
+  archivedKeys: ReadonlySet<string>,
+): DayStatus['byUser'] {
+  const users = new Map<string, { user: string; listed: number; archived: number }>();
+  for (const recording of listed) {
+    const user = recording.extension?.name ?? recording.extension?.id;
+    if (!user) return undefined;
+    const row = users.get(user) ?? { user, listed: 0, archived: 0 };
+    row.listed += 1;
+    const key = recordingKey(recording);
+    if (archivedKeys.has(key) && archivedKeys.has(sidecarKey(key))) row.archived += 1;
+    users.set(user, row);
+  }
+  return [...users.values()].sort((a, b) => a.user.localeCompare(b.user));
 }
 
 /** Counts recordings (not sidecars) of one day; one counts as archived only with its sidecar. */

@@ -106,6 +106,16 @@ export function formatStatus(report: StatusReport): string {
         rows,
       ).map((line) => `  ${line}`),
     );
+    const perUser = source.days.filter((day) => day.byUser && day.byUser.length > 0);
+    if (perUser.length > 0) {
+      lines.push('  per user (listed / archived):');
+      for (const day of perUser) {
+        const users = (day.byUser ?? []).map(
+          (row) => `${row.user} ${row.listed}/${row.archived}${row.archived < row.listed ? ' !' : ''}`,
+        );
+        lines.push(`    ${day.day}  ${users.join(', ')}`);
+      }
+    }
     lines.push(
       source.daysWithMissing.length > 0
         ? `  ! missing recordings on ${source.daysWithMissing.join(', ')} (the sweep or a backfill fetches them; the current day may still be in progress)`

@@ -218,10 +218,27 @@ describe('local mode with a Teams recordings source (sandbox)', () => {
     ]);
     // Assess 4: status reports the source's archived recordings; retention skips it and says why.
     const report = JSON.parse(status.stdout) as {
-      sources: { sourceId: string; days: { archived: { count: number } }[] }[];
+      sources: {
+        sourceId: string;
+        days: {
+          archived: { count: number };
+          atSource?: { count: number };
+          byUser?: { user: string; listed: number; archived: number }[];
+        }[];
+        lastRuns: { subscriptions?: { outcome: string; summary: { active: unknown[] } } };
+      }[];
     };
     const teams = report.sources.find((source) => source.sourceId === SOURCE_ID);
     expect(teams?.days.reduce((sum, day) => sum + day.archived.count, 0)).toBe(3);
+    // Listed against archived, per user and day, and the subscriptions the last check left active.
+    const perUser = teams?.days.flatMap((day) => day.byUser ?? []) ?? [];
+    expect(perUser.reduce((sum, row) => sum + row.listed, 0)).toBe(
+      teams?.days.reduce((sum, day) => sum + (day.atSource?.count ?? 0), 0),
+    );
+    expect(perUser.every((row) => row.archived === row.listed)).toBe(true);
+    expect(perUser.length).toBeGreaterThan(0);
+    expect(teams?.lastRuns.subscriptions?.outcome).toBe('ok');
+    expect(teams?.lastRuns.subscriptions?.summary.active.length).toBeGreaterThan(0);
     expect(retention.stdout + retention.stderr).toMatch(/retention skips teams-local/);
     expect(retention.stdout + retention.stderr).toMatch(/offers no delete/);
   }, 90_000);
