@@ -5,12 +5,16 @@
  * 302 to the content host, a generated MP4). Telphin: the loopback recording host's MP3 (the `archive`
  * path of the streaming section). Each stored object is checked (size, SHA-256 tag) and deleted.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectTaggingCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { parseConfig } from '../functions/config';
+import { silentLog } from '../functions/core/ports';
 import type { SourceRecording } from '../functions/core/recording';
 import { InProcessTokenStore } from '../functions/core/shared-state';
+import { startLocalHost } from '../functions/local/local-host';
 import { msTeamsSourceSchema } from '../functions/providers/msteams/msteams-config';
 import { MsTeamsSource } from '../functions/providers/msteams/msteams-source';
 import { startTeamsSandbox } from '../functions/sandbox/msteams-sandbox';
@@ -35,6 +39,8 @@ export type TeamsBenchPath = 'teams' | 'telphin';
 
 export interface MsTeamsBenchOptions {
   sizes: readonly { bytes: number; runs: number }[];
+  /** Local mode, notification → archived copy. */
+  latency: { runs: number; bytes: number };
 }
 
 export interface MsTeamsBenchRow {
@@ -57,6 +63,19 @@ export interface MsTeamsBenchSummary {
   /** Peak − baseline growth per extra GiB from the smallest to the largest size, per path. */
   growthMiBPerGiB: Record<TeamsBenchPath, number | null>;
   stored: { checked: number; ok: number };
+  /**
+   * Local mode (`npm start`'s host, folder store): from the `created` notification the sandbox posts to
+   * the webhook server to the copy archived with its sidecar, for ad hoc call recordings already
+   * processed by Teams. Each copy's SHA-256 is then checked against the sandbox's bytes.
+   */
+  notificationToArchivedMs?: {
+    runs: number;
+    bytes: number;
+    medianMs: number;
+    minMs: number;
+    maxMs: number;
+    verified: number;
+  };
 }
 
 export interface MsTeamsSample extends WorkerReport {
@@ -174,7 +193,96 @@ export async function measureMsTeams(
     await removeMoto();
     await removeScratch();
   }
-  return { summary: summarise(samples, options, stored), samples };
+  const summary = summarise(samples, options, stored);
+  summary.notificationToArchivedMs = await notificationToArchived(options.latency, progress);
+  return { summary, samples };
+}
+
+/** See `notificationToArchivedMs`: a local host with a Teams source, subscriptions through the handshake. */
+async function notificationToArchived(
+  options: { runs: number; bytes: number },
+  progress: (line: string) => void,
+): Promise<NonNullable<MsTeamsBenchSummary['notificationToArchivedMs']>> {
+  const dir = await mkdtemp(join(tmpdir(), 'callvault-bench-msteams-local-'));
+  const sandbox = await startTeamsSandbox({ host: '127.0.0.1', contentHost: 'localhost' });
+  const user = sandbox.addUser({ userPrincipalName: 'latency@contoso.example' });
+  const config = parseConfig({
+    sources: [
+      {
+        provider: 'msteams',
+        id: 'bench-latency',
+        tenantId: sandbox.tenantId,
+        clientId: sandbox.clientId,
+        clientSecret: sandbox.clientSecret,
+        webhookSecret: randomBytes(24).toString('hex'),
+        loginUrl: sandbox.url,
+        graphUrl: sandbox.url,
+        users: [user.userPrincipalName],
+        allowedDownloadHosts: [new URL(sandbox.contentUrl).host],
+        mediaPersistenceApproved: true,
+      },
+    ],
+    local: { port: 0, archiveDir: join(dir, 'archive'), stateDir: join(dir, 'state') },
+  });
+  const host = await startLocalHost({
+    config,
+    log: silentLog,
+    scheduleSweep: false,
+    scheduleRetention: false,
+    publicUrl: 'server',
+  });
+  const samples: number[] = [];
+  const recordingIds: string[] = [];
+  try {
+    for (let waited = 0; sandbox.subscriptions().length === 0; waited += 50) {
+      if (waited > 15_000) throw new Error('msteams bench: no subscription was created in 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (let run = 1; run <= options.runs; run++) {
+      const recording = sandbox.addRecording({
+        kind: 'adhocCalls',
+        organizerId: user.id,
+        createdAt: new Date(Date.now() - 3 * 60_000),
+        durationSeconds: 120,
+        size: options.bytes,
+        ready: true,
+      });
+      recordingIds.push(recording.id);
+      const before = host.progress().archived;
+      const started = performance.now();
+      await sandbox.notifyRecording(recording.id);
+      while (host.progress().archived === before) {
+        if (performance.now() - started > 60_000)
+          throw new Error(`msteams bench: ${recording.id} not archived in 60 s`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      samples.push(performance.now() - started);
+    }
+    await host.idle();
+    let verified = 0;
+    const expected = new Map(recordingIds.map((id) => [id, sandbox.expectedSha256(id)]));
+    for await (const key of host.store.listKeys?.('recordings/msteams/bench-latency/') ?? []) {
+      if (!key.endsWith('.mp4')) continue;
+      const sidecar = await host.store.readSidecar(key);
+      if (sidecar && expected.get(String(sidecar.recordingId)) === sidecar.sha256) verified += 1;
+    }
+    const result = {
+      runs: samples.length,
+      bytes: options.bytes,
+      medianMs: round(median(samples)),
+      minMs: round(Math.min(...samples)),
+      maxMs: round(Math.max(...samples)),
+      verified,
+    };
+    progress(
+      `msteams: notification → archived copy (local, ${formatSize(options.bytes)}): median ${result.medianMs} ms over ${result.runs}, ${verified} verified`,
+    );
+    return result;
+  } finally {
+    await host.stop();
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function checkTeamsObject(

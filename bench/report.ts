@@ -198,6 +198,13 @@ export function renderMarkdown(results: BenchResults): string {
       `Growth of peak − baseline, smallest → largest size: Teams ${num(teams.growthMiBPerGiB.teams, 2)} MiB per extra GiB, Telphin ${num(teams.growthMiBPerGiB.telphin, 2)} MiB per extra GiB. Stored copies checked: ${teams.stored.ok} of ${teams.stored.checked}.`,
       '',
     );
+    const latency = teams.notificationToArchivedMs;
+    if (latency) {
+      lines.push(
+        `Local mode, \`created\` notification → copy archived with its sidecar (${formatSize(latency.bytes)} ad hoc call recordings, already processed by Teams): median ${num(latency.medianMs, 0)} ms (${num(latency.minMs, 0)}–${num(latency.maxMs, 0)}) over ${latency.runs}, ${latency.verified} of ${latency.runs} SHA-256 verified.`,
+        '',
+      );
+    }
   }
   lines.push(END);
   return lines.join('\n');

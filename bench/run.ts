@@ -309,7 +309,10 @@ async function main(): Promise<void> {
     log(
       `msteams: ${mode.msteams.map((size) => formatSize(size.bytes)).join(' and ')} through the Teams adapter (sandbox) and the Telphin path, one worker process per trial`,
     );
-    const { summary, samples } = await measureMsTeams({ sizes: mode.msteams }, log);
+    const { summary, samples } = await measureMsTeams(
+      { sizes: mode.msteams, latency: { runs: 10, bytes: 32 * MiB } },
+      log,
+    );
     results.raw.msteams = samples;
     results.msteams = summary;
     const teams = summary.rows.filter((row) => row.path === 'teams');
