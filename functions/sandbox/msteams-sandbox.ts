@@ -124,6 +124,9 @@ export interface TeamsSandboxOptions {
   tenantId?: string;
   clientId?: string;
   clientSecret?: string;
+  /** Fixed ports (`npm run sandbox -- msteams`); default: free ones. */
+  port?: number;
+  contentPort?: number;
   accessTokenTtlSeconds?: number;
   /** Items per page of recording listings and of /users. Default 2, so paging is exercised. */
   pageSize?: number;
@@ -853,13 +856,13 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     });
   const graphServer = serve('graph');
   const contentServer = serve('content');
-  const listen = (server: http.Server) =>
+  const listen = (server: http.Server, port: number) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, listenHost, () => resolve((server.address() as AddressInfo).port));
+      server.listen(port, listenHost, () => resolve((server.address() as AddressInfo).port));
     });
-  const graphPort = await listen(graphServer);
-  const contentPort = await listen(contentServer);
+  const graphPort = await listen(graphServer, options.port ?? 0);
+  const contentPort = await listen(contentServer, options.contentPort ?? 0);
   origins.graph = `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${graphPort}`;
   origins.content = `http://${options.contentHost ?? 'localhost'}:${contentPort}`;
 
