@@ -220,9 +220,12 @@ export class FsArchiveStore implements ArchiveStore {
 
   async *listKeys(prefix: string): AsyncIterable<string> {
     await this.ready;
-    const entries = await readdir(this.root, { recursive: true, withFileTypes: true }).catch(
+    // Only the prefix's own folder is walked: the archive asks for one recording's `{stem}.` per job.
+    const folderKey = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const folder = folderKey ? this.pathOf(folderKey) : this.root;
+    const entries = await readdir(folder, { recursive: true, withFileTypes: true }).catch(
       (error: unknown) => {
-        if (errorCode(error) === 'ENOENT') return [];
+        if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
         throw error;
       },
     );

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { checksumAccumulator, describeChecksum, sameChecksum } from './checksums';
 import {
   AlreadyArchivedError,
@@ -8,10 +8,14 @@ import {
   PermanentError,
   TransientError,
 } from './errors';
-import { recordingKey } from './keys';
+import { findArchivedCopy } from './find-copy';
+import { copyKey, recordingStem } from './keys';
+import { decideStoredFormat, type StoredFormat } from './media-format';
+import { SIGNATURE_BYTES } from './media-signature';
 import type { ArchivedCopy, ArchiveStore, Clock, Log, RecordingSource } from './ports';
 import type { SourceRecording } from './recording';
 import { buildSidecar } from './sidecar';
+import { peekHead } from './stream-head';
 import { RecordingVerifier } from './verify-stream';
 
 export interface ArchiveDependencies {
@@ -29,37 +33,62 @@ export type ArchiveOutcome =
   | { status: 'already-archived' | 'sidecar-written'; key: string; size: number };
 
 /**
- * Copies one recording into the archive: skip if a complete copy exists (before any byte is
- * downloaded), otherwise stream it through the verifier into the store, then write the sidecar.
- * The recording object is written before its sidecar, so a crash in between leaves a copy whose
- * sidecar the next attempt completes; retention treats a copy without sidecar as unverified.
+ * Copies one recording into the archive: skip if a copy exists under the recording's stem, whatever its
+ * extension (before any byte is downloaded), otherwise open the download, name the copy from what it
+ * serves (first bytes, then Content-Type: `decideStoredFormat`), stream it through the verifier into
+ * the store with a conditional write, then write the sidecar. The recording object is written before
+ * its sidecar, so a crash in between leaves a copy whose sidecar the next attempt completes; retention
+ * treats a copy without sidecar as unverified.
  */
 export async function archiveRecording(
   recording: SourceRecording,
   deps: ArchiveDependencies,
   signal?: AbortSignal,
 ): Promise<ArchiveOutcome> {
-  const key = recordingKey(recording);
-  const existing = await deps.store.inspect(key);
+  const stem = recordingStem(recording);
+  const existing = await findArchivedCopy(deps.store, stem);
   if (existing) return completeExistingCopy(recording, existing, deps);
 
   signal?.throwIfAborted();
   const download = await deps.source.openDownload(recording, signal);
-  let verifier: RecordingVerifier;
-  try {
-    verifier = new RecordingVerifier({ contentLength: download.contentLength, sourceSize: recording.size });
-  } catch (error) {
-    download.body.destroy();
-    throw error;
-  }
   const stopDownload = () =>
     download.body.destroy(new DeadlineError('invocation deadline reached mid-download'));
   signal?.addEventListener('abort', stopDownload, { once: true });
+  let verifier: RecordingVerifier;
+  let body: Readable;
+  let format: StoredFormat;
+  try {
+    verifier = new RecordingVerifier({ contentLength: download.contentLength, sourceSize: recording.size });
+    // The head is free: it is the start of the download the copy needs anyway.
+    const peeked = await peekHead(download.body, SIGNATURE_BYTES);
+    body = peeked.body;
+    format = decideStoredFormat({
+      head: peeked.head,
+      served: download.contentType,
+      listed: recording.contentType,
+      hint: recording.fileExtension,
+    });
+  } catch (error) {
+    signal?.removeEventListener('abort', stopDownload);
+    download.body.destroy();
+    if (signal?.aborted)
+      throw new DeadlineError('invocation deadline reached mid-download', { cause: error });
+    throw asCallvaultError(error);
+  }
+  if (format.disagreement) {
+    deps.log.warn('the served content type disagrees with the bytes; the bytes name the copy', {
+      provider: recording.provider,
+      sourceId: recording.sourceId,
+      recordingId: recording.recordingId,
+      detail: format.disagreement,
+      extension: format.extension,
+    });
+  }
+  const key = copyKey(stem, format.extension);
+  const { contentType } = format;
   // pipeline() propagates a broken download into the verifier, and so into the store, which aborts.
-  pipeline(download.body, verifier, () => {});
+  pipeline(body, verifier, () => {});
 
-  const contentType =
-    download.contentType?.split(';')[0]?.trim() || recording.contentType || 'application/octet-stream';
   const tags = objectTags(recording, deps);
   try {
     const stored = await deps.store.putRecording({
@@ -87,13 +116,14 @@ export async function archiveRecording(
   } catch (error) {
     if (error instanceof AlreadyArchivedError) {
       // Another worker won the race; its copy stands and we make sure it is complete.
-      const winner = await deps.store.inspect(key);
+      const winner = await findArchivedCopy(deps.store, stem);
       if (winner) return completeExistingCopy(recording, winner, deps);
     }
     if (signal?.aborted) throw new DeadlineError('invocation deadline reached mid-upload', { cause: error });
     throw asCallvaultError(error);
   } finally {
     signal?.removeEventListener('abort', stopDownload);
+    body.destroy();
     download.body.destroy();
   }
 }

@@ -1,7 +1,8 @@
 import { type ArchiveOutcome, archiveRecording } from './archive-recording';
 import { ExpiredBeforeFetchError, GoneAtSourceError, PermanentError } from './errors';
+import { findArchivedCopy } from './find-copy';
 import { type ArchiveJob, describeJob, type FetchNowJob, recordingFromJob, recordingJob } from './jobs';
-import { goneAtSourceKey, recordingKey } from './keys';
+import { goneAtSourceKey, recordingKey, recordingStem } from './keys';
 import type {
   ArchiveStore,
   Clock,
@@ -61,7 +62,7 @@ export async function handleArchiveJob(
   const recordings = await source.resolveHint(job, signal);
   const missing = [];
   for (const recording of recordings) {
-    const copy = await deps.store.inspect(recordingKey(recording));
+    const copy = await findArchivedCopy(deps.store, recordingStem(recording));
     if (!copy?.hasSidecar) missing.push(recordingJob(recording));
   }
   if (missing.length > 0) await deps.queue.enqueue(missing);
@@ -108,10 +109,9 @@ async function recordGoneAtSource(
 }
 
 /**
- * A `fetch-now` job: the grant is opened at once (its token expires in minutes) and the first bytes
- * decide the extension, so the key is known only after the download has started. A redelivered
- * notification is caught before any byte is fetched by the copy at the expected key, and otherwise by
- * the store's conditional write at the key the bytes decided.
+ * A `fetch-now` job: the grant is opened at once (its token expires in minutes); as for every download,
+ * the first bytes decide the copy's extension. A redelivered notification is caught before any byte is
+ * fetched by a copy under the recording's stem, and otherwise by the store's conditional write.
  */
 async function archiveGrantedRecording(
   job: FetchNowJob,
@@ -127,20 +127,18 @@ async function archiveGrantedRecording(
   }
   const retentionClass = deps.sources.retentionClassOf(expected.provider, expected.sourceId);
   let download: GrantedDownload | undefined;
-  let recording = expected;
-  if (!(await deps.store.inspect(recordingKey(expected)))) {
+  if (!(await findArchivedCopy(deps.store, recordingStem(expected)))) {
     try {
       download = await source.openGrantedDownload(expected, job.grant, signal);
     } catch (error) {
       if (error instanceof ExpiredBeforeFetchError) await recordExpiredBeforeFetch(job, error, deps);
       throw error;
     }
-    recording = { ...expected, fileExtension: download.fileExtension };
   }
   const opened = download;
   try {
     return await archiveRecording(
-      recording,
+      expected,
       {
         source: {
           openDownload: async () => {

@@ -19,15 +19,21 @@ export function sanitiseSegment(id: string): string {
   return `${cleaned.slice(0, MAX_SEGMENT_LENGTH - 13) || 'id'}-${digest}`;
 }
 
-function sanitiseExtension(extension: string): string {
+/** Lower-case `[a-z0-9]{1,8}`; anything else (and `json`, the sidecar's suffix) becomes `bin`. */
+export function sanitiseExtension(extension: string): string {
   const cleaned = extension.toLowerCase().replace(/[^a-z0-9]/g, '');
-  return cleaned.length > 0 && cleaned.length <= 8 ? cleaned : 'bin';
+  return cleaned.length > 0 && cleaned.length <= 8 && `.${cleaned}` !== SIDECAR_SUFFIX ? cleaned : 'bin';
 }
 
-/** `recordings/{provider}/{sourceId}/{yyyy}/{mm}/{dd}/{recordingId}.{ext}`, by the UTC call start. */
-export function recordingKey(
-  recording: Pick<SourceRecording, 'provider' | 'sourceId' | 'recordingId' | 'startedAt' | 'fileExtension'>,
-): string {
+type KeyFields = Pick<SourceRecording, 'provider' | 'sourceId' | 'recordingId' | 'startedAt'>;
+
+/**
+ * `recordings/{provider}/{sourceId}/{yyyy}/{mm}/{dd}/{recordingId}`, by the UTC call start: the one
+ * deterministic, format-free name of a recording. Its copy is stored at `{stem}.{ext}`, the extension
+ * being what the content turned out to be, so "is it archived?" asks for any copy under the stem
+ * (`isCopyKeyOf`), whatever its extension.
+ */
+export function recordingStem(recording: KeyFields): string {
   const start = recording.startedAt;
   if (Number.isNaN(start.getTime()))
     throw new RangeError(`recording ${recording.recordingId} has no valid start time`);
@@ -41,8 +47,49 @@ export function recordingKey(
     yyyy,
     mm,
     dd,
-    `${sanitiseSegment(recording.recordingId)}.${sanitiseExtension(recording.fileExtension)}`,
+    sanitiseSegment(recording.recordingId),
   ].join('/');
+}
+
+/** The key of a copy under its stem, with the extension its content decided. */
+export function copyKey(stem: string, extension: string): string {
+  return `${stem}.${sanitiseExtension(extension)}`;
+}
+
+/**
+ * The key a recording would have with the extension its listing suggests (`fileExtension`). Only names
+ * records about a recording that has no copy (gone at the source, expired before fetch); a stored
+ * copy's extension comes from its content (see `recordingStem`).
+ */
+export function recordingKey(recording: KeyFields & Pick<SourceRecording, 'fileExtension'>): string {
+  return copyKey(recordingStem(recording), recording.fileExtension);
+}
+
+/**
+ * Whether `key` is a copy of the recording with this stem: exactly `{stem}.{ext}`. A prefix listing of
+ * `{stem}.` also returns other ids that start alike (`{id}.x.mp3` for id `{id}.x`) and sidecars; neither
+ * is a copy of this one.
+ */
+export function isCopyKeyOf(stem: string, key: string): boolean {
+  if (!key.startsWith(`${stem}.`)) return false;
+  const extension = key.slice(stem.length + 1);
+  return /^[a-z0-9]{1,8}$/.test(extension) && `.${extension}` !== SIDECAR_SUFFIX;
+}
+
+/** The stem of a recording copy's key (the key without its extension); undefined for a sidecar or no key. */
+export function stemOfCopyKey(key: string): string | undefined {
+  if (!key.startsWith(RECORDINGS_PREFIX) || isSidecarKey(key)) return undefined;
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  const dot = name.lastIndexOf('.');
+  if (dot <= 0) return undefined;
+  const stem = key.slice(0, key.length - name.length + dot);
+  return isCopyKeyOf(stem, key) ? stem : undefined;
+}
+
+/** The extension of a recording copy's key, lower case; undefined for anything else. */
+export function extensionOfCopyKey(key: string): string | undefined {
+  const stem = stemOfCopyKey(key);
+  return stem === undefined ? undefined : key.slice(stem.length + 1);
 }
 
 export function sidecarKey(recordingObjectKey: string): string {

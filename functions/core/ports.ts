@@ -22,6 +22,7 @@ export interface DownloadStream {
   body: Readable;
   /** The Content-Length header, when the server sent one. */
   contentLength?: number;
+  /** The response's Content-Type as served; the archive weighs it against the first bytes. */
   contentType?: string;
 }
 
@@ -51,10 +52,8 @@ export interface WebhookOutcome {
   counts?: Readonly<Record<string, number>>;
 }
 
-/** A download opened with a grant; the extension is what the first bytes showed. */
-export interface GrantedDownload extends DownloadStream {
-  fileExtension: string;
-}
+/** A download opened with a grant (the archive names the copy from its first bytes, as for any download). */
+export type GrantedDownload = DownloadStream;
 
 /** What a source supports beyond webhooks. Absent means everything (list and delete). */
 export interface SourceCapabilities {
@@ -206,10 +205,10 @@ export interface ArchiveStore {
   /** Streams the stored bytes back (deep verification, restores). */
   openRecording(key: string): Promise<Readable>;
   /**
-   * Every key under a prefix. Lets the sweep learn what a day holds with one listing instead of one
-   * inspect per recording; stores without it are asked key by key.
+   * Every key that starts with a prefix (a folder, or a recording's `{stem}.`). Finds a recording's copy
+   * whatever its extension, and lets the sweep learn what a day holds with one listing.
    */
-  listKeys?(prefix: string): AsyncIterable<string>;
+  listKeys(prefix: string): AsyncIterable<string>;
 }
 
 // ---------------------------------------------------------------- retention

@@ -1,6 +1,5 @@
 import { RateLimitedError } from './errors';
 import { recordingJob } from './jobs';
-import { recordingKey } from './keys';
 import type {
   ArchiveStore,
   AuditEntry,
@@ -140,7 +139,7 @@ export async function runRetention(
           decision: 'skipped',
           reason: verification.problem,
           detail: verification.detail,
-          objectKey: recordingKey(recording),
+          objectKey: verification.copy?.key,
           sourceSize: recording.size,
         });
         deps.log.warn('retention skipped a recording', {

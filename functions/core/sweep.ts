@@ -1,5 +1,6 @@
+import { completeStems } from './find-copy';
 import { describeJob, type RecordingJob, recordingJob } from './jobs';
-import { recordingKey, sidecarKey } from './keys';
+import { recordingStem } from './keys';
 import type { ArchiveStore, JobQueue, Log, RecordingSource } from './ports';
 import type { TimeWindow } from './recording';
 
@@ -40,7 +41,7 @@ export async function sweepSource(
   };
   for await (const recording of source.listRecordings(window, signal)) {
     result.listed += 1;
-    if (await archived.isComplete(recordingKey(recording))) {
+    if (await archived.isComplete(recordingStem(recording))) {
       result.archived += 1;
       continue;
     }
@@ -63,28 +64,28 @@ export function lookbackWindow(now: Date, lookbackHours: number): TimeWindow {
   return { from: new Date(now.getTime() - lookbackHours * 3_600_000), to: now };
 }
 
-/** Answers "is this key archived with its sidecar?", one folder listing per day where the store can list. */
+/**
+ * Answers "is this recording archived with its sidecar, under any extension?" with one folder listing
+ * per day.
+ */
 class ArchivedKeys {
   private readonly folders = new Map<string, Promise<Set<string>>>();
 
   constructor(private readonly store: ArchiveStore) {}
 
-  async isComplete(key: string): Promise<boolean> {
-    const { listKeys } = this.store;
-    if (!listKeys) return (await this.store.inspect(key))?.hasSidecar === true;
-    const folder = key.slice(0, key.lastIndexOf('/') + 1);
-    let keys = this.folders.get(folder);
-    if (!keys) {
-      keys = collect(listKeys.call(this.store, folder));
-      this.folders.set(folder, keys);
+  async isComplete(stem: string): Promise<boolean> {
+    const folder = stem.slice(0, stem.lastIndexOf('/') + 1);
+    let stems = this.folders.get(folder);
+    if (!stems) {
+      stems = collectStems(this.store.listKeys(folder));
+      this.folders.set(folder, stems);
     }
-    const present = await keys;
-    return present.has(key) && present.has(sidecarKey(key));
+    return (await stems).has(stem);
   }
 }
 
-async function collect(keys: AsyncIterable<string>): Promise<Set<string>> {
-  const set = new Set<string>();
-  for await (const key of keys) set.add(key);
-  return set;
+async function collectStems(keys: AsyncIterable<string>): Promise<Set<string>> {
+  const listed: string[] = [];
+  for await (const key of keys) listed.push(key);
+  return completeStems(listed);
 }

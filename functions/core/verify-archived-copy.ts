@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describeChecksum, sameChecksum } from './checksums';
-import { recordingKey } from './keys';
+import { findArchivedCopy } from './find-copy';
+import { recordingStem } from './keys';
 import type { ArchivedCopy, ArchiveStore } from './ports';
 import type { SourceRecording } from './recording';
 import { type Sidecar, sidecarChecksum } from './sidecar';
@@ -44,7 +45,8 @@ export interface VerificationPolicy {
 
 /**
  * Decides whether the archived copy of a recording vouches for deleting it at the source. Every check
- * must pass: the object exists at its deterministic key; its size equals what the source reports *now*
+ * must pass: a copy exists under the recording's deterministic stem (whatever its extension: older
+ * versions named some from a configured format); its size equals what the source reports *now*
  * and what the sidecar recorded; the SHA-256 the object carries (metadata, tag, or both) equals the
  * sidecar's; the checksum the store verified on write equals the one the sidecar recorded (sidecars
  * without one, from before schema 2 or from a store that keeps none, need the SHA-256 in the object's
@@ -56,15 +58,16 @@ export async function verifyArchivedCopy(
   store: ArchiveStore,
   policy: VerificationPolicy,
 ): Promise<CopyVerification> {
-  const key = recordingKey(recording);
-  const copy = await store.inspect(key);
+  const stem = recordingStem(recording);
+  const copy = await findArchivedCopy(store, stem);
   const refuse = (problem: CopyProblem, detail: string): CopyVerification => ({
     verified: false,
     problem,
     detail,
     copy,
   });
-  if (!copy) return refuse('not-archived', `no object at ${key}`);
+  if (!copy) return refuse('not-archived', `no copy at ${stem}.*`);
+  const { key } = copy;
   if (!copy.hasSidecar) return refuse('no-sidecar', `no sidecar beside ${key}`);
   if (copy.legalHold || copy.tags['legal-hold']?.toLowerCase() === 'true')
     return refuse('legal-hold', 'the copy is under legal hold');

@@ -6,9 +6,10 @@
  * waited out; a cursor file makes the run resumable.
  */
 import { InvalidInputError } from '../core/errors';
+import { findArchivedCopy } from '../core/find-copy';
 import type { ArchiveJob } from '../core/jobs';
 import { type RecordingJob, recordingFromJob } from '../core/jobs';
-import { recordingKey } from '../core/keys';
+import { recordingStem } from '../core/keys';
 import type { ArchiveStore, JobQueue, Log, RecordingSource, RunLedger, SourceStats } from '../core/ports';
 import type { SourceRecording, TimeWindow } from '../core/recording';
 import { sweepSource } from '../core/sweep';
@@ -272,7 +273,7 @@ async function backfillDay(
   // The archive is the judge of "done": every enqueued recording must now be there with its sidecar.
   const missing: string[] = [];
   for (const job of enqueued.values()) {
-    const copy = await target.store.inspect(recordingKey(recordingFromJob(job)));
+    const copy = await findArchivedCopy(target.store, recordingStem(recordingFromJob(job)));
     if (!copy?.hasSidecar) missing.push(job.recording.recordingId);
   }
   return {

@@ -9,14 +9,16 @@
  * being written. A notification still queued, or dead-lettered for another reason, shows in the queues.
  */
 
+import { completeStems } from '../core/find-copy';
 import {
   expiredBeforeFetchPrefix,
   goneAtSourcePrefix,
   isSidecarKey,
-  recordingKey,
   recordingKeyOfGoneRecord,
+  recordingStem,
   sidecarKey,
   sourcePrefix,
+  stemOfCopyKey,
 } from '../core/keys';
 import type { AuditEntry, RecordingSource, RunLedger, RunRecord, SourceStats } from '../core/ports';
 import type { ProviderName, SourceRecording } from '../core/recording';
@@ -151,10 +153,10 @@ async function sourceStatus(
       }
     }
     const archived = await archivedOn(deps.archive, source, day);
-    if (listed) status.byUser = listedByUser(listed, archived.keys);
+    if (listed) status.byUser = listedByUser(listed, archived.stems);
     status.archived = archived.complete;
     status.withoutSidecar = archived.withoutSidecar;
-    status.goneAtSource = await goneOn(deps.archive, source, day, archived.keys);
+    status.goneAtSource = await goneOn(deps.archive, source, day, archived.stems);
     if (status.atSource) status.missing = Math.max(0, status.atSource.count - status.archived.count);
     if (webhookOnly) {
       status.expiredBeforeFetch = await countUnder(
@@ -202,7 +204,7 @@ async function countAtSource(
 /** Listed and archived (with its sidecar) per user, for listings whose recordings name one. */
 function listedByUser(
   listed: readonly SourceRecording[],
-  archivedKeys: ReadonlySet<string>,
+  archivedStems: ReadonlySet<string>,
 ): DayStatus['byUser'] {
   const users = new Map<string, { user: string; listed: number; archived: number }>();
   for (const recording of listed) {
@@ -210,8 +212,7 @@ function listedByUser(
     if (!user) return undefined;
     const row = users.get(user) ?? { user, listed: 0, archived: 0 };
     row.listed += 1;
-    const key = recordingKey(recording);
-    if (archivedKeys.has(key) && archivedKeys.has(sidecarKey(key))) row.archived += 1;
+    if (archivedStems.has(recordingStem(recording))) row.archived += 1;
     users.set(user, row);
   }
   return [...users.values()].sort((a, b) => a.user.localeCompare(b.user));
@@ -222,7 +223,12 @@ async function archivedOn(
   archive: ArchiveListing,
   source: StatusSource,
   day: Date,
-): Promise<{ complete: SourceStats; withoutSidecar: number; keys: ReadonlySet<string> }> {
+): Promise<{
+  complete: SourceStats;
+  withoutSidecar: number;
+  /** Stems with a copy and its sidecar, whatever the copy's extension. */
+  stems: ReadonlySet<string>;
+}> {
   const prefix = `${sourcePrefix(source.provider, source.sourceId)}${datePath(day)}/`;
   const sizes = new Map<string, number>();
   for await (const object of archive.list(prefix)) sizes.set(object.key, object.size);
@@ -237,7 +243,7 @@ async function archivedOn(
       withoutSidecar += 1;
     }
   }
-  return { complete, withoutSidecar, keys: new Set(sizes.keys()) };
+  return { complete, withoutSidecar, stems: completeStems(sizes.keys()) };
 }
 
 /**
@@ -248,14 +254,16 @@ async function goneOn(
   archive: ArchiveListing,
   source: StatusSource,
   day: Date,
-  archivedKeys: ReadonlySet<string>,
+  archivedStems: ReadonlySet<string>,
 ): Promise<number> {
   let gone = 0;
   for await (const object of archive.list(
     `${goneAtSourcePrefix(source.provider, source.sourceId)}${datePath(day)}/`,
   )) {
+    // The record names the key the listing suggested; the copy may carry another extension.
     const key = recordingKeyOfGoneRecord(object.key);
-    if (key && !(archivedKeys.has(key) && archivedKeys.has(sidecarKey(key)))) gone += 1;
+    const stem = key === undefined ? undefined : stemOfCopyKey(key);
+    if (key && !(stem !== undefined && archivedStems.has(stem))) gone += 1;
   }
   return gone;
 }

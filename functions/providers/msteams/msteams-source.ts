@@ -15,7 +15,6 @@ import {
   TransientError,
 } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
-import { detectMediaKind, SIGNATURE_BYTES } from '../../core/media-signature';
 import {
   type Clock,
   type DownloadStream,
@@ -30,7 +29,6 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
 import { parseJsonBody } from '../http';
-import { peekHead } from '../msgraph/msgraph-download';
 import { MsTeamsAuth } from './msteams-auth';
 import {
   type MsTeamsCredentials,
@@ -42,7 +40,6 @@ import { graphErrorDetail, MsTeamsGraph } from './msteams-graph';
 import {
   contentUrl,
   listRecordingsUrl,
-  MSTEAMS_CONTENT_TYPE,
   organizerOf,
   type RecordingReference,
   recordingFromCallRecording,
@@ -376,14 +373,9 @@ export class MsTeamsSource implements RecordingSource {
     const length = answer.headers['content-length'];
     const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
     const headerType = answer.headers['content-type'];
-    const { head, body } = await peekHead(answer.body, SIGNATURE_BYTES);
-    const kind = detectMediaKind(head);
-    return {
-      body,
-      contentLength,
-      // Not media: the server's type is kept, and the verifier refuses the body with a clear reason.
-      contentType: kind === 'mp4' ? MSTEAMS_CONTENT_TYPE : (headerType ?? MSTEAMS_CONTENT_TYPE),
-    };
+    // The archive names and types the copy from the first bytes and this Content-Type (an MP4 served as
+    // `application/octet-stream` is stored as `video/mp4`).
+    return { body: answer.body, contentLength, contentType: headerType };
   }
 
   /**

@@ -6,10 +6,8 @@
  * (`DELETE /account/~/call-recordings`), never a call-log row. Call log, content and delete share the
  * Heavy rate group and pass the source's gate.
  */
-import { PassThrough, type Readable } from 'node:stream';
 import { GoneAtSourceError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
-import { detectMediaKind, SIGNATURE_BYTES } from '../../core/media-signature';
 import {
   type Clock,
   type DownloadStream,
@@ -82,8 +80,6 @@ const DEFAULT_TUNING: RingCentralTuning = {
 
 /** Pages followed at most in one listing; a server that keeps linking onwards is a fault. */
 const MAX_PAGES = 10_000;
-
-const CANONICAL_TYPES = { mp3: 'audio/mpeg', wav: 'audio/wav' } as const;
 
 export interface RingCentralSourceOptions {
   config: RingCentralSourceConfig;
@@ -361,23 +357,13 @@ export class RingCentralSource implements RecordingSource {
     const length = answer.headers['content-length'];
     const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
     const headerType = answer.headers['content-type'];
-    const { head, body } = await readHead(answer.body, SIGNATURE_BYTES);
-    const kind = detectMediaKind(head);
-    if ((kind === 'mp3' || kind === 'wav') && kind !== recording.fileExtension) {
-      // The key's extension was fixed by recordingFormat before any byte arrived; the bytes are archived
-      // regardless (nothing is lost) with their true content type, and the configuration should change.
-      this.log.warn('ringcentral served a different audio format than recordingFormat says', {
-        sourceId: this.sourceId,
-        recordingId: recording.recordingId,
-        recordingFormat: recording.fileExtension,
-        served: kind,
-        contentType: headerType,
-      });
-    }
+    // The call log names no format, and asking the recording's metadata costs a Heavy request: the
+    // archive names the copy from this response's first bytes and Content-Type instead (an account
+    // records in MP3 or WAV, a company-wide setting).
     return {
-      body,
+      body: answer.body,
       contentLength,
-      contentType: kind === 'mp3' || kind === 'wav' ? CANONICAL_TYPES[kind] : headerType,
+      contentType: typeof headerType === 'string' ? headerType : undefined,
     };
   }
 
@@ -539,56 +525,6 @@ export class RingCentralSource implements RecordingSource {
     }
     return entries;
   }
-}
-
-/**
- * Reads the first `bytes` bytes of a body and hands back a stream that still yields every byte: the
- * head, then the rest of the body (its errors included). Destroying the returned stream releases the
- * download.
- */
-async function readHead(body: PassThrough, bytes: number): Promise<{ head: Buffer; body: Readable }> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  await new Promise<void>((resolve, reject) => {
-    const cleanup = () => {
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', onError);
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length >= bytes) {
-        body.pause();
-        cleanup();
-        resolve();
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    body.on('data', onData);
-    body.once('end', onEnd);
-    body.once('error', onError);
-  });
-  const head = Buffer.concat(chunks);
-  const out = new PassThrough();
-  if (head.length > 0) out.write(head);
-  if (body.readableEnded) {
-    out.end();
-    return { head, body: out };
-  }
-  body.on('error', (error) => out.destroy(error));
-  out.on('close', () => {
-    if (!body.readableEnded) body.destroy();
-  });
-  body.pipe(out);
-  return { head, body: out };
 }
 
 /** Builds the adapter; what the providers registry calls for `provider: "ringcentral"`. */

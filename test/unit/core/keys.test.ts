@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  copyKey,
+  extensionOfCopyKey,
   goneAtSourceKey,
   goneAtSourcePrefix,
+  isCopyKeyOf,
   recordingKey,
   recordingKeyOfGoneRecord,
+  recordingStem,
   sanitiseSegment,
   sidecarKey,
+  stemOfCopyKey,
 } from '../../../functions/core/keys';
 
 const base = {
@@ -49,6 +54,36 @@ describe('recordingKey', () => {
 
   it('puts the sidecar beside the recording', () => {
     expect(sidecarKey('recordings/x/y.mp3')).toBe('recordings/x/y.mp3.json');
+  });
+});
+
+describe('recordingStem', () => {
+  it('is the key without its extension, so one recording has one name whatever its content', () => {
+    const stem = recordingStem(base);
+    expect(stem).toBe('recordings/telphin/main-office/2026/03/31/3388-56c14ba2a8a44d3cb2ed4ad6e1a2c4f0');
+    expect(copyKey(stem, 'WAV')).toBe(`${stem}.wav`);
+    expect(recordingKey(base)).toBe(copyKey(stem, base.fileExtension));
+  });
+
+  it('never names a copy .json, the sidecar suffix', () => {
+    expect(copyKey('recordings/x/a', 'json')).toBe('recordings/x/a.bin');
+  });
+
+  it('tells a copy of this recording from sidecars and from ids that merely start alike', () => {
+    const stem = 'recordings/ringcentral/rc/2026/03/31/abc';
+    expect(isCopyKeyOf(stem, `${stem}.mp3`)).toBe(true);
+    expect(isCopyKeyOf(stem, `${stem}.wav`)).toBe(true);
+    expect(isCopyKeyOf(stem, `${stem}.mp3.json`)).toBe(false);
+    expect(isCopyKeyOf(stem, `${stem}.x.mp3`)).toBe(false);
+    expect(isCopyKeyOf(stem, `${stem}x.mp3`)).toBe(false);
+    expect(isCopyKeyOf(`${stem}.mp3`, `${stem}.mp3.json`)).toBe(false);
+  });
+
+  it('finds the stem and extension back from a copy key, ids with dots included', () => {
+    expect(stemOfCopyKey('recordings/p/s/2026/03/31/a.b.wav')).toBe('recordings/p/s/2026/03/31/a.b');
+    expect(extensionOfCopyKey('recordings/p/s/2026/03/31/a.b.wav')).toBe('wav');
+    expect(stemOfCopyKey('recordings/p/s/2026/03/31/a.b.wav.json')).toBeUndefined();
+    expect(stemOfCopyKey('audit/gone-at-source/p/s/2026/03/31/a.wav')).toBeUndefined();
   });
 });
 

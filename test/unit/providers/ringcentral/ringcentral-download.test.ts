@@ -75,26 +75,22 @@ describe('RingCentralSource.openDownload', () => {
     expect(harness.log.lines.filter((line) => line.level === 'warn')).toEqual([]);
   });
 
-  it('archives what the bytes are when they differ from recordingFormat, and says so', async () => {
+  it('hands on the served type of a WAV account whatever recordingFormat says, with no request to learn it', async () => {
     // Prepare: the account records WAV, the configuration says mp3 (the default).
     harness = await startHarness({ sandbox: { recordingFormat: 'wav' } });
     const call = harness.sandbox.addCall({ startedAt: JAN_2024 });
     const [recording] = await collect(harness.source.listRecordings(JAN_WINDOW));
+    const before = harness.sandbox.requestLog.length;
 
     // Act
     const download = await harness.source.openDownload(recording!);
     const summary = await consumeVerified(download);
 
-    // Assess
+    // Assess: the hint stays a hint; the download itself says WAV, and it was the only request.
     expect(recording?.fileExtension).toBe('mp3');
     expect(download.contentType).toBe('audio/wav');
     expect(summary.sha256).toBe(harness.sandbox.expectedSha256(call.recording!.id));
-    expect(harness.log.lines).toContainEqual(
-      expect.objectContaining({
-        level: 'warn',
-        attributes: expect.objectContaining({ recordingFormat: 'mp3', served: 'wav' }),
-      }),
-    );
+    expect(harness.sandbox.requestLog.slice(before).map((entry) => entry.route)).toEqual(['content']);
   });
 
   it('refuses a content URI outside the allowed hosts before sending anything', async () => {
