@@ -12,6 +12,7 @@
 import { completeStems } from '../core/find-copy';
 import {
   expiredBeforeFetchPrefix,
+  extensionOfCopyKey,
   goneAtSourcePrefix,
   isSidecarKey,
   recordingKeyOfGoneRecord,
@@ -20,6 +21,7 @@ import {
   sourcePrefix,
   stemOfCopyKey,
 } from '../core/keys';
+import { extensionContradictsType } from '../core/media-format';
 import type { AuditEntry, RecordingSource, RunLedger, RunRecord, SourceStats } from '../core/ports';
 import type { ProviderName, SourceRecording } from '../core/recording';
 import type { ArchiveListing } from './archive-listing';
@@ -44,6 +46,12 @@ export interface DayStatus {
    * to copy them (records under `audit/gone-at-source/`), unless an archived copy exists after all.
    */
   goneAtSource: number;
+  /**
+   * Archived copies whose extension disagrees with the content type their sidecar recorded (`.mp3`
+   * holding `audio/wav`): named from a configured format by versions before copies were named from
+   * their content. They verify, and retention deletes their source, like any other copy.
+   */
+  misnamed?: number;
   /** Webhook-only sources: granted recordings lost because the token expired before the fetch. */
   expiredBeforeFetch?: number;
   /** Webhook-only sources: archived + expired before fetch + without sidecar (see the module comment). */
@@ -157,6 +165,7 @@ async function sourceStatus(
     status.archived = archived.complete;
     status.withoutSidecar = archived.withoutSidecar;
     status.goneAtSource = await goneOn(deps.archive, source, day, archived.stems);
+    status.misnamed = await misnamedAmong(deps.archive, archived.copies);
     if (status.atSource) status.missing = Math.max(0, status.atSource.count - status.archived.count);
     if (webhookOnly) {
       status.expiredBeforeFetch = await countUnder(
@@ -228,22 +237,56 @@ async function archivedOn(
   withoutSidecar: number;
   /** Stems with a copy and its sidecar, whatever the copy's extension. */
   stems: ReadonlySet<string>;
+  /** Keys of the copies that have their sidecar. */
+  copies: readonly string[];
 }> {
   const prefix = `${sourcePrefix(source.provider, source.sourceId)}${datePath(day)}/`;
   const sizes = new Map<string, number>();
   for await (const object of archive.list(prefix)) sizes.set(object.key, object.size);
   const complete: SourceStats = { count: 0, bytes: 0 };
   let withoutSidecar = 0;
+  const copies: string[] = [];
   for (const [key, size] of sizes) {
     if (isSidecarKey(key)) continue;
     if (sizes.has(sidecarKey(key))) {
+      copies.push(key);
       complete.count += 1;
       complete.bytes += size;
     } else {
       withoutSidecar += 1;
     }
   }
-  return { complete, withoutSidecar, stems: completeStems(sizes.keys()) };
+  return { complete, withoutSidecar, stems: completeStems(sizes.keys()), copies };
+}
+
+const SIDECAR_READS_IN_FLIGHT = 8;
+
+/**
+ * Copies whose extension disagrees with their content, judged by the content type in each sidecar: one
+ * read per archived copy of the day (a GET on S3), a few at a time. A sidecar that cannot be read or
+ * records a generic type judges nothing.
+ */
+async function misnamedAmong(archive: ArchiveListing, copies: readonly string[]): Promise<number> {
+  let misnamed = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < copies.length) {
+      const key = copies[next++] as string;
+      const extension = extensionOfCopyKey(key);
+      if (!extension) continue;
+      const text = await archive.readText(sidecarKey(key)).catch(() => undefined);
+      let contentType: unknown;
+      try {
+        contentType =
+          text === undefined ? undefined : (JSON.parse(text) as { contentType?: unknown }).contentType;
+      } catch {
+        contentType = undefined;
+      }
+      if (typeof contentType === 'string' && extensionContradictsType(extension, contentType)) misnamed += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: SIDECAR_READS_IN_FLIGHT }, worker));
+  return misnamed;
 }
 
 /**

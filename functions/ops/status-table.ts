@@ -56,11 +56,22 @@ function webhookOnlySource(source: StatusReport['sources'][number]): string[] {
     );
   }
   lines.push(
+    ...misnamedLine(source),
     '  received counts archived, expired and in-progress copies; notifications still queued or dead-lettered for another reason show under queues',
     '  sweep, backfill and retention skip this source: the platform lists nothing and keeps nothing to delete',
     '',
   );
   return lines;
+}
+
+/** Copies named from a configured format that their content contradicts (README, "Storage layout"). */
+function misnamedLine(source: StatusReport['sources'][number]): string[] {
+  const days = source.days.filter((day) => (day.misnamed ?? 0) > 0);
+  if (days.length === 0) return [];
+  const count = days.reduce((sum, day) => sum + (day.misnamed ?? 0), 0);
+  return [
+    `  ${count} copies on ${days.map((day) => day.day).join(', ')} have an extension that disagrees with their content (named by an older version; they verify and retention uses them as they are)`,
+  ];
 }
 
 export function formatStatus(report: StatusReport): string {
@@ -127,6 +138,7 @@ export function formatStatus(report: StatusReport): string {
         `  ${gone.reduce((sum, day) => sum + day.goneAtSource, 0)} recordings on ${gone.map((day) => day.day).join(', ')} were deleted at the source before they could be archived (records under audit/gone-at-source/)`,
       );
     }
+    lines.push(...misnamedLine(source));
     lines.push(`  last sweep:     ${describeRun(source.lastRuns.sweep)}`);
     lines.push(`  last retention: ${describeRun(source.lastRuns.retention)}`);
     lines.push(`  last backfill:  ${describeRun(source.lastRuns.backfill)}`);

@@ -92,6 +92,11 @@ export interface RingCentralSandboxOptions {
   extensions?: readonly SandboxExtension[];
   /** Whether the media host answers HEAD (undocumented); false answers 405. Default true. */
   contentHeadAllowed?: boolean;
+  /**
+   * The media host's Content-Type: the format's own (`audio/mpeg`, `audio/wav`; default) or `generic`,
+   * `application/octet-stream` for every file, as a file host that does not know what it serves does.
+   */
+  mediaContentType?: 'format' | 'generic';
   clock?: Clock;
 }
 
@@ -944,7 +949,7 @@ export async function startRingCentralSandbox(
     requestLog.push(entry);
     const reply = async (answer: HttpReply | ContentReply, fault?: RingCentralFault, extraHeaders = {}) => {
       entry.status = answer instanceof ContentReply ? (answer.range ? 206 : 200) : answer.status;
-      await writeReply(response, answer, fault, extraHeaders);
+      await writeReply(response, answer, fault, extraHeaders, options.mediaContentType ?? 'format');
     };
 
     const routed = server === 'api' ? routeApi(method, url, request, body) : routeMedia(method, url, request);
@@ -1127,6 +1132,7 @@ async function writeReply(
   reply: HttpReply | ContentReply,
   fault: RingCentralFault | undefined,
   extraHeaders: Record<string, string>,
+  mediaContentType: 'format' | 'generic',
 ): Promise<void> {
   let status: number;
   let headers: Record<string, string>;
@@ -1134,7 +1140,8 @@ async function writeReply(
   let chunks: Iterable<Buffer>;
   if (reply instanceof ContentReply) {
     const file = reply.call.recording;
-    headers = { 'content-type': contentTypeOf(file.format), 'accept-ranges': 'bytes', ...extraHeaders };
+    const type = mediaContentType === 'generic' ? 'application/octet-stream' : contentTypeOf(file.format);
+    headers = { 'content-type': type, 'accept-ranges': 'bytes', ...extraHeaders };
     if (reply.range) {
       status = 206;
       length = reply.range.end - reply.range.start + 1;
