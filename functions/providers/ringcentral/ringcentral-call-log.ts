@@ -45,7 +45,6 @@ export interface CallLogRecordingInfo {
 
 type Json = Record<string, unknown>;
 
-const CONTENT_TYPES: Record<RecordingFormat, string> = { mp3: 'audio/mpeg', wav: 'audio/wav' };
 /** RingOut legs; Web and Device RingOut name their legs alike. */
 const CALLER_LEG = /^RingOut(Client|Web|Device|OneLeg)ToCaller$/;
 const CALLEE_LEG = /^RingOut(Client|Web|Device)ToSubscriber$/;
@@ -250,7 +249,7 @@ export function parseCallLogRecord(raw: unknown, context: CallLogContext): Sourc
     calleeStatus,
     callResult: idText(record.result),
     parties,
-    contentType: CONTENT_TYPES[context.recordingFormat],
+    // The call log names no format: the extension is the configured hint, the download decides.
     fileExtension: context.recordingFormat,
     raw: record,
   };

@@ -81,8 +81,9 @@ export const ringCentralSourceShape = {
   allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
   rateLimits: ringCentralRateLimitsSchema.default({ heavyPerMinute: DEFAULT_HEAVY_PER_MINUTE }),
   /**
-   * The account's recording format (a company setting): it decides the file extension in S3 keys,
-   * which must be known before any byte is downloaded. Downloads are checked against it.
+   * A hint only, kept so that existing configurations load: a copy's extension and type come from what
+   * the media host serves (README, "Storage layout"). It names the records of recordings that were gone
+   * at the source before any byte could be fetched.
    */
   recordingFormat: z.enum(['mp3', 'wav']).default('mp3'),
   /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */

@@ -193,7 +193,6 @@ describe('RingCentral call log → recordings', () => {
       from: { number: '+16505550101', name: 'John Snow' },
       to: { number: '+12125550111', name: 'Daenerys Targaryen' },
       fileExtension: 'mp3',
-      contentType: 'audio/mpeg',
     });
     expect(recordings[0]?.parties).toEqual([
       { number: '+16505550101', name: 'John Snow', extensionId: '727097016', personId: '727097016' },
@@ -268,7 +267,7 @@ describe('RingCentral call log → recordings', () => {
     expect(recordings[1]?.callId).toBe('19923257004');
   });
 
-  it('prefers the telephony session id as the call id, and honours the configured format', () => {
+  it('prefers the telephony session id as the call id, and takes the configured format as a hint only', () => {
     // Prepare
     const record = { ...ringOutRecord(), telephonySessionId: 's-a0d7e4c9a1b2' };
 
@@ -279,8 +278,9 @@ describe('RingCentral call log → recordings', () => {
     expect(recording).toMatchObject({
       callId: 's-a0d7e4c9a1b2',
       fileExtension: 'wav',
-      contentType: 'audio/wav',
     });
+    // The call log names no content type; the download's Content-Type and first bytes will.
+    expect(recording?.contentType).toBeUndefined();
   });
 
   it('skips records without a recording and refuses one without a start time', () => {
