@@ -279,6 +279,36 @@ describe('RingCentral faults', () => {
     await assertArchivedOnce(host, [call]);
   }, 60_000);
 
+  it('a WAV account the config says nothing about: a cut download and a webhook, every copy .wav, once', async () => {
+    // Prepare: the company records WAV; recordingFormat is left at its default (mp3).
+    const { sandbox: rc, start } = await setUp({ recordingFormat: 'wav' });
+    const history = rc.generateCalls({
+      count: 3,
+      from: new Date(Date.now() - 6 * 3_600_000),
+      to: new Date(Date.now() - 600_000),
+    });
+    const cut = rc.injectFault(
+      { kind: 'reset-mid-body', afterBytes: 20_000 },
+      { routes: 'content', times: 1 },
+    );
+
+    // Act: the sweep archives the history (one download cut and retried), then a call ends by webhook.
+    const host = await start();
+    await host.idle();
+    const live = rc.startCall({ kind: 'inbound', durationSeconds: 30 });
+    await rc.hangUp(live.telephonySessionId);
+    await host.idle();
+
+    // Assess
+    expect(cut.hits).toBe(1);
+    await assertArchivedOnce(host, [...history, live]);
+    const keys: string[] = [];
+    for await (const key of host.store.listKeys(`recordings/ringcentral/${SOURCE_ID}/`)) keys.push(key);
+    expect(keys.filter((key) => !key.endsWith('.json')).every((key) => key.endsWith('.wav'))).toBe(true);
+    for (const key of keys.filter((name) => !name.endsWith('.json')))
+      expect((await host.store.readSidecar(key))?.contentType, key).toBe('audio/wav');
+  }, 60_000);
+
   it('fuzzed webhook bodies and headers: never a 5xx, never a job; 4xx without the token or with a body that is not JSON', async () => {
     const { port, start } = await setUp();
     const host = await start({}, { scheduleSweep: false });
