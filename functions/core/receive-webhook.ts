@@ -20,6 +20,14 @@ export interface WebhookDependencies {
   afterAccepted?(provider: ProviderName, sourceId: string, outcome: WebhookOutcome): Promise<void> | void;
 }
 
+/**
+ * What the webhook logs (level error, `errorCode` below) for a delivery holding authenticated events the
+ * adapter could not interpret; the stack counts and alarms on it. The adapter's own line before it
+ * carries the event's text (a Teams resource path).
+ */
+export const WEBHOOK_NOT_UNDERSTOOD_MESSAGE = 'authenticated webhook events not understood';
+export const WEBHOOK_NOT_UNDERSTOOD_CODE = 'WEBHOOK_NOT_UNDERSTOOD';
+
 /** Larger bodies are refused before parsing: no provider's event comes near this. */
 export const MAX_WEBHOOK_BODY_BYTES = 256 * 1024;
 
@@ -58,8 +66,10 @@ export async function receiveWebhook(
     return reply(413, 'webhook body too large');
   }
   let outcome: WebhookOutcome;
+  let canSweep = true;
   try {
     const source = await deps.sources.get(provider as ProviderName, sourceId);
+    canSweep = source.capabilities?.list !== false;
     outcome = await source.handleWebhook(request);
   } catch (error) {
     if (error instanceof UnauthenticatedError) {
@@ -86,9 +96,28 @@ export async function receiveWebhook(
   const status = outcome.response.status;
   const fields = { provider, sourceId, status, jobs: outcome.jobs.length, ...outcome.counts };
   if (outcome.counts) deps.recordCounts?.(provider as ProviderName, outcome.counts);
+  if (outcome.notUnderstood && status < 400) {
+    const { events, subjects } = outcome.notUnderstood;
+    deps.log.error(WEBHOOK_NOT_UNDERSTOOD_MESSAGE, {
+      provider,
+      sourceId,
+      errorCode: WEBHOOK_NOT_UNDERSTOOD_CODE,
+      events,
+      // What recovers them: the follow-up sweep (afterAccepted), or nothing where the platform cannot list.
+      recovery: !canSweep
+        ? 'none: the source cannot be listed'
+        : subjects
+          ? 'sweep of the users named'
+          : 'sweep of the source',
+      ...(subjects && canSweep ? { subjects: subjects.length } : {}),
+    });
+  }
   if (deps.afterAccepted && status < 400) {
     try {
-      await deps.afterAccepted(provider as ProviderName, sourceId, outcome);
+      // A source that cannot be listed has no sweep to ask for: its line above is all there is.
+      const handedOn =
+        canSweep || !outcome.notUnderstood ? outcome : { ...outcome, notUnderstood: undefined };
+      await deps.afterAccepted(provider as ProviderName, sourceId, handedOn);
     } catch (error) {
       // `errorCode` is what a metric filter and its alarm can match on; the scheduled runs cover meanwhile.
       deps.log.error('follow-up of an accepted webhook could not be started', {
