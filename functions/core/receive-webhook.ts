@@ -2,6 +2,7 @@ import { CallvaultError, InvalidInputError, UnauthenticatedError } from './error
 import type { JobQueue, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from './ports';
 import { PROVIDERS, type ProviderName } from './recording';
 import type { SourceRegistry } from './source-registry';
+import { WebhookNotUnderstoodError } from './webhook-not-understood';
 
 export interface WebhookDependencies {
   sources: SourceRegistry;
@@ -13,9 +14,10 @@ export interface WebhookDependencies {
    */
   recordCounts?(provider: ProviderName, counts: Readonly<Record<string, number>>): void;
   /**
-   * Sees every outcome answered without a 5xx, before the answer goes out: where a delivery asks for
-   * work beyond its jobs (Teams' subscription lifecycle events), the host starts it here without
-   * waiting for it. A failure is logged and never changes the answer (the scheduled runs cover it).
+   * Sees every outcome accepted (below 400), and every one holding events not understood that a sweep
+   * can recover, before the answer goes out: where a delivery asks for work beyond its jobs (Teams'
+   * subscription lifecycle events, a sweep), the host starts it here without waiting for it. A failure is
+   * logged and never changes the answer (the scheduled runs cover it).
    */
   afterAccepted?(provider: ProviderName, sourceId: string, outcome: WebhookOutcome): Promise<void> | void;
 }
@@ -76,13 +78,22 @@ export async function receiveWebhook(
       deps.log.warn('webhook refused: not authenticated', { provider, sourceId, reason: error.message });
       return reply(statusOf(error, 401), error.message);
     }
-    if (error instanceof InvalidInputError) {
+    if (error instanceof WebhookNotUnderstoodError) {
+      // Authenticated, but not readable: answered as malformed, and swept for like any event not understood.
+      deps.log.warn('webhook refused: malformed after authentication', {
+        provider,
+        sourceId,
+        reason: error.message,
+      });
+      outcome = { response: reply(400, error.message), jobs: [], notUnderstood: { events: 1 } };
+    } else if (error instanceof InvalidInputError) {
       deps.log.warn('webhook refused: malformed', { provider, sourceId, reason: error.message });
       return reply(400, error.message);
+    } else {
+      const detail = error instanceof CallvaultError ? error.code : 'unexpected error';
+      deps.log.error('webhook could not be handled', { provider, sourceId, error: detail });
+      return reply(503, 'webhook could not be handled; retry later');
     }
-    const detail = error instanceof CallvaultError ? error.code : 'unexpected error';
-    deps.log.error('webhook could not be handled', { provider, sourceId, error: detail });
-    return reply(503, 'webhook could not be handled; retry later');
   }
   if (outcome.jobs.length > 0) {
     try {
@@ -96,7 +107,8 @@ export async function receiveWebhook(
   const status = outcome.response.status;
   const fields = { provider, sourceId, status, jobs: outcome.jobs.length, ...outcome.counts };
   if (outcome.counts) deps.recordCounts?.(provider as ProviderName, outcome.counts);
-  if (outcome.notUnderstood && status < 400) {
+  // Whatever the answer: an adapter answers 4xx to a delivery with nothing acceptable in it.
+  if (outcome.notUnderstood) {
     const { events, subjects } = outcome.notUnderstood;
     deps.log.error(WEBHOOK_NOT_UNDERSTOOD_MESSAGE, {
       provider,
@@ -112,7 +124,7 @@ export async function receiveWebhook(
       ...(subjects && canSweep ? { subjects: subjects.length } : {}),
     });
   }
-  if (deps.afterAccepted && status < 400) {
+  if (deps.afterAccepted && (status < 400 || (outcome.notUnderstood && canSweep))) {
     try {
       // A source that cannot be listed has no sweep to ask for: its line above is all there is.
       const handedOn =
