@@ -2,9 +2,11 @@
  * An HTTP simulator of what the Teams recordings source uses of Microsoft Graph, as documented: the Entra
  * token endpoint (client credentials), `/users` with paging, per-user `adhocCalls/getAllRecordings` and
  * `onlineMeetings/getAllRecordings` with their function parameters and `@odata.nextLink`, callRecording
- * metadata by user and tenant-wide, `…/content` answered with a 302 to a separate "SharePoint" host that
- * serves generated MP4 bytes of any size, and subscriptions with the validation handshake (both URLs),
- * the 4,320-minute lifetime, `created` notifications in both resource forms, and lifecycle events.
+ * metadata by user only (the paths the `callRecording: get` reference lists), `…/content` answered with
+ * a 302 to a separate "SharePoint" host that serves generated MP4 bytes of any size, and subscriptions
+ * on `/v1.0` or `/beta` (which versions offer which resource is an option) with the validation handshake
+ * (both URLs), the 4,320-minute lifetime, `created` notifications in a chosen resource spelling
+ * (`TeamsResourceSpelling`), and lifecycle events.
  * Faults: 429/503 storms with Retry-After, resets mid-body, content not ready yet (processing), expired
  * recordings (metadata and content 404), and the application access policy 403. Used by tests and demos;
  * it holds no real data.
