@@ -9,10 +9,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
-import {
-  parseMsTeamsLifecycleFollowUp,
-  runMsTeamsLifecycleFollowUp,
-} from './composition/msteams-lifecycle-follow-up';
+import { parseWebhookFollowUp, runWebhookFollowUp } from './composition/webhook-follow-up';
 import { ConfigError, ENV } from './config';
 import { manageSubscriptions } from './core/manage-subscriptions';
 import { METRICS_NAMESPACE } from './retention';
@@ -35,10 +32,11 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
     }
     const remaining = context?.getRemainingTimeInMillis() ?? 60_000;
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
-    // From the webhook function: one Teams source's lifecycle events, acted on for that source only.
-    const followUp = parseMsTeamsLifecycleFollowUp(event);
+    // From the webhook function: one source's follow-up (Teams lifecycle events, or a sweep for events it
+    // could not interpret), acted on for that source only.
+    const followUp = parseWebhookFollowUp(event);
     if (followUp) {
-      const lifecycle = await runMsTeamsLifecycleFollowUp(
+      const { lifecycle, swept } = await runWebhookFollowUp(
         followUp,
         {
           webhookBaseUrl: env.webhookBaseUrl,
@@ -54,7 +52,7 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
         signal,
       );
       // The run's reports are in its log lines; the scheduled run after it publishes the metrics.
-      return { reports: [], failed: [], unmanaged: [], lifecycle };
+      return { reports: [], failed: [], unmanaged: [], lifecycle, swept };
     }
     const result = await manageSubscriptions(
       env.webhookBaseUrl,

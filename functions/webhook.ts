@@ -9,7 +9,7 @@ import { type InvokeAsync, lambdaInvokeAsync } from './adapters/lambda-invoke';
 import { logger } from './adapters/logger';
 import { METRICS_NAMESPACE, webhookCountMetricName } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
-import { msTeamsLifecycleFollowUpOf } from './composition/msteams-lifecycle-follow-up';
+import { webhookFollowUpOf } from './composition/webhook-follow-up';
 import { ENV } from './config';
 import { receiveWebhook } from './core/receive-webhook';
 
@@ -43,18 +43,21 @@ export function createWebhookHandler(
             publish.addMetric(webhookCountMetricName(from, name), MetricUnit.Count, value);
           }
         },
-        // Teams lifecycle events go to the subscriptions function, queued rather than awaited: the
-        // answer is due within 3 s, and recreating subscriptions plus a sweep takes longer.
+        // Teams lifecycle events, and events the adapter could not interpret (a sweep instead), go to the
+        // subscriptions function, queued rather than awaited: the answer is due within seconds (Graph: 3 s),
+        // and recreating subscriptions or sweeping takes longer.
         afterAccepted: async (from, sourceId, outcome) => {
-          const followUp = msTeamsLifecycleFollowUpOf(from, sourceId, outcome);
+          const followUp = webhookFollowUpOf(from, sourceId, outcome);
           if (!followUp) return;
           if (!env.subscriptionsFunction) {
             throw new Error(`${ENV.subscriptionsFunction} is not set; the scheduled runs act on it instead`);
           }
           await invokeAsync()(env.subscriptionsFunction, followUp);
-          log.info('teams lifecycle events handed to the subscriptions function', {
+          log.info('webhook follow-up handed to the subscriptions function', {
+            provider: from,
             sourceId,
-            events: followUp.lifecycle.length,
+            lifecycleEvents: followUp.lifecycle?.length ?? 0,
+            sweep: followUp.sweep ? (followUp.sweep.subjects ? 'users named' : 'source') : 'none',
           });
         },
       },

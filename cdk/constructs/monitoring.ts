@@ -63,6 +63,13 @@ export const TEAMS_MISSED_NOTIFICATIONS_METRIC = 'TeamsMissedNotifications';
  */
 export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';
 export const TEAMS_MISSED_EVENT = 'missed';
+/** Counted from the webhook's log: authenticated events no adapter could interpret (any provider). */
+export const WEBHOOK_NOT_UNDERSTOOD_METRIC = 'WebhookEventsNotUnderstood';
+/**
+ * What functions/core/receive-webhook.ts logs (level error) per delivery holding such events, with
+ * `errorCode` WEBHOOK_NOT_UNDERSTOOD; the adapter's line before it carries the event's text.
+ */
+export const WEBHOOK_NOT_UNDERSTOOD_CODE = 'WEBHOOK_NOT_UNDERSTOOD';
 /** Published by the worker (Powertools, `service` dimension): Graph recordings whose token expired first. */
 export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
 /** Published by the webhook (Powertools, `service` dimension): Graph record operations that ended `failed`. */
@@ -361,6 +368,29 @@ export class Monitoring extends Construct {
       threshold: 1,
       description:
         'Graph reported missed notifications for a Teams subscription: it dropped webhook deliveries. The sweep archives what they announced; if this repeats, check the webhook errors and latency.',
+    });
+  }
+
+  /**
+   * Authenticated webhook events the adapters could not interpret (a Teams resource path in a spelling
+   * callvault does not read, a RingCentral or Telphin event it cannot parse). Each is logged with its
+   * text and swept for at once, so nothing is lost where the source can be listed; the Graph calling bot
+   * cannot be, so there such an event may be a lost recording. Either way the reader needs a look.
+   */
+  watchWebhookEvents(webhookLogGroup: ILogGroup): void {
+    new MetricFilter(this, 'WebhookNotUnderstoodFilter', {
+      logGroup: webhookLogGroup,
+      filterPattern: FilterPattern.stringValue('$.errorCode', '=', WEBHOOK_NOT_UNDERSTOOD_CODE),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: WEBHOOK_NOT_UNDERSTOOD_METRIC,
+      // The line's `events` field: how many events of the delivery were not understood.
+      metricValue: '$.events',
+    });
+    this.alarm('WebhookEventsNotUnderstood', {
+      metric: dimensionFreeMetric(WEBHOOK_NOT_UNDERSTOOD_METRIC, 'Sum', Duration.hours(1)),
+      threshold: 1,
+      description:
+        "A webhook delivery passed authentication but held events callvault could not interpret. Where the source can be listed a sweep ran at once (the webhook log's `recovery` field says which); for the Graph calling bot there is none. The adapter's warning before the line carries the event's text: report it so the reader can learn the new form.",
     });
   }
 

@@ -50,6 +50,17 @@ export interface WebhookOutcome {
   jobs: ArchiveJob[];
   /** Named counts for metrics (e.g. failed operations, refused locations); never identifiers or secrets. */
   counts?: Readonly<Record<string, number>>;
+  /**
+   * Authenticated events the adapter could not interpret: never dropped silently. The host logs them
+   * (alarmed) and, where the source can list, sweeps it at once: only `subjects` (the users or
+   * extensions the events named) when every event named one, else the whole source.
+   */
+  notUnderstood?: NotUnderstoodEvents;
+}
+
+export interface NotUnderstoodEvents {
+  events: number;
+  subjects?: readonly string[];
 }
 
 /** A download opened with a grant (the archive names the copy from its first bytes, as for any download). */

@@ -2,6 +2,7 @@ import { CallvaultError, InvalidInputError, UnauthenticatedError } from './error
 import type { JobQueue, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from './ports';
 import { PROVIDERS, type ProviderName } from './recording';
 import type { SourceRegistry } from './source-registry';
+import { WebhookNotUnderstoodError } from './webhook-not-understood';
 
 export interface WebhookDependencies {
   sources: SourceRegistry;
@@ -13,12 +14,21 @@ export interface WebhookDependencies {
    */
   recordCounts?(provider: ProviderName, counts: Readonly<Record<string, number>>): void;
   /**
-   * Sees every outcome answered without a 5xx, before the answer goes out: where a delivery asks for
-   * work beyond its jobs (Teams' subscription lifecycle events), the host starts it here without
-   * waiting for it. A failure is logged and never changes the answer (the scheduled runs cover it).
+   * Sees every outcome accepted (below 400), and every one holding events not understood that a sweep
+   * can recover, before the answer goes out: where a delivery asks for work beyond its jobs (Teams'
+   * subscription lifecycle events, a sweep), the host starts it here without waiting for it. A failure is
+   * logged and never changes the answer (the scheduled runs cover it).
    */
   afterAccepted?(provider: ProviderName, sourceId: string, outcome: WebhookOutcome): Promise<void> | void;
 }
+
+/**
+ * What the webhook logs (level error, `errorCode` below) for a delivery holding authenticated events the
+ * adapter could not interpret; the stack counts and alarms on it. The adapter's own line before it
+ * carries the event's text (a Teams resource path).
+ */
+export const WEBHOOK_NOT_UNDERSTOOD_MESSAGE = 'authenticated webhook events not understood';
+export const WEBHOOK_NOT_UNDERSTOOD_CODE = 'WEBHOOK_NOT_UNDERSTOOD';
 
 /** Larger bodies are refused before parsing: no provider's event comes near this. */
 export const MAX_WEBHOOK_BODY_BYTES = 256 * 1024;
@@ -58,21 +68,32 @@ export async function receiveWebhook(
     return reply(413, 'webhook body too large');
   }
   let outcome: WebhookOutcome;
+  let canSweep = true;
   try {
     const source = await deps.sources.get(provider as ProviderName, sourceId);
+    canSweep = source.capabilities?.list !== false;
     outcome = await source.handleWebhook(request);
   } catch (error) {
     if (error instanceof UnauthenticatedError) {
       deps.log.warn('webhook refused: not authenticated', { provider, sourceId, reason: error.message });
       return reply(statusOf(error, 401), error.message);
     }
-    if (error instanceof InvalidInputError) {
+    if (error instanceof WebhookNotUnderstoodError) {
+      // Authenticated, but not readable: answered as malformed, and swept for like any event not understood.
+      deps.log.warn('webhook refused: malformed after authentication', {
+        provider,
+        sourceId,
+        reason: error.message,
+      });
+      outcome = { response: reply(400, error.message), jobs: [], notUnderstood: { events: 1 } };
+    } else if (error instanceof InvalidInputError) {
       deps.log.warn('webhook refused: malformed', { provider, sourceId, reason: error.message });
       return reply(400, error.message);
+    } else {
+      const detail = error instanceof CallvaultError ? error.code : 'unexpected error';
+      deps.log.error('webhook could not be handled', { provider, sourceId, error: detail });
+      return reply(503, 'webhook could not be handled; retry later');
     }
-    const detail = error instanceof CallvaultError ? error.code : 'unexpected error';
-    deps.log.error('webhook could not be handled', { provider, sourceId, error: detail });
-    return reply(503, 'webhook could not be handled; retry later');
   }
   if (outcome.jobs.length > 0) {
     try {
@@ -86,9 +107,29 @@ export async function receiveWebhook(
   const status = outcome.response.status;
   const fields = { provider, sourceId, status, jobs: outcome.jobs.length, ...outcome.counts };
   if (outcome.counts) deps.recordCounts?.(provider as ProviderName, outcome.counts);
-  if (deps.afterAccepted && status < 400) {
+  // Whatever the answer: an adapter answers 4xx to a delivery with nothing acceptable in it.
+  if (outcome.notUnderstood) {
+    const { events, subjects } = outcome.notUnderstood;
+    deps.log.error(WEBHOOK_NOT_UNDERSTOOD_MESSAGE, {
+      provider,
+      sourceId,
+      errorCode: WEBHOOK_NOT_UNDERSTOOD_CODE,
+      events,
+      // What recovers them: the follow-up sweep (afterAccepted), or nothing where the platform cannot list.
+      recovery: !canSweep
+        ? 'none: the source cannot be listed'
+        : subjects
+          ? 'sweep of the users named'
+          : 'sweep of the source',
+      ...(subjects && canSweep ? { subjects: subjects.length } : {}),
+    });
+  }
+  if (deps.afterAccepted && (status < 400 || (outcome.notUnderstood && canSweep))) {
     try {
-      await deps.afterAccepted(provider as ProviderName, sourceId, outcome);
+      // A source that cannot be listed has no sweep to ask for: its line above is all there is.
+      const handedOn =
+        canSweep || !outcome.notUnderstood ? outcome : { ...outcome, notUnderstood: undefined };
+      await deps.afterAccepted(provider as ProviderName, sourceId, handedOn);
     } catch (error) {
       // `errorCode` is what a metric filter and its alarm can match on; the scheduled runs cover meanwhile.
       deps.log.error('follow-up of an accepted webhook could not be started', {

@@ -7,9 +7,11 @@ import { FsSubscriptionRecords } from '../adapters/fs-subscription-records';
 import type { LocalJobQueue } from '../adapters/local-job-queue';
 import { createLocalPipeline, localKillSwitch } from '../composition/local-pipeline';
 import {
-  msTeamsLifecycleFollowUpOf,
-  runMsTeamsLifecycleFollowUp,
-} from '../composition/msteams-lifecycle-follow-up';
+  mergeFollowUps,
+  runWebhookFollowUp,
+  type WebhookFollowUp,
+  webhookFollowUpOf,
+} from '../composition/webhook-follow-up';
 import { type CallvaultConfig, type CredentialsLoader, retentionTargets } from '../config';
 import type { JobOutcome } from '../core/handle-job';
 import { type ManageSubscriptionsResult, manageSubscriptions } from '../core/manage-subscriptions';
@@ -109,16 +111,28 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     (await sweepAllSources(config.sweep.lookbackHours, { sources, store, queue, ledger, clock, log }))
       .results;
 
-  // Teams lifecycle events: acted on in process once the answer went out (fire and forget, logged).
+  // Teams lifecycle events, and sweeps for events a webhook could not interpret: acted on in process
+  // once the answer went out (fire and forget, logged).
   const followUps = new Set<Promise<unknown>>();
   // One after another: both subscriptions removed at once would otherwise race to recreate the same one.
   let lastFollowUp: Promise<unknown> = Promise.resolve();
+  // Follow-ups not started yet, per source: a burst of deliveries becomes one sweep, not one each.
+  const waiting = new Map<string, WebhookFollowUp>();
   followUp = (provider, sourceId, outcome) => {
-    const wanted = msTeamsLifecycleFollowUpOf(provider, sourceId, outcome);
+    const wanted = webhookFollowUpOf(provider, sourceId, outcome);
     if (!wanted) return;
+    const key = `${provider}/${sourceId}`;
+    const queued = waiting.get(key);
+    if (queued) {
+      waiting.set(key, mergeFollowUps(queued, wanted));
+      return;
+    }
+    waiting.set(key, wanted);
     const running: Promise<unknown> = lastFollowUp
-      .then(() =>
-        runMsTeamsLifecycleFollowUp(wanted, {
+      .then(() => {
+        const next = waiting.get(key) ?? wanted;
+        waiting.delete(key);
+        return runWebhookFollowUp(next, {
           webhookBaseUrl: server ? publicUrl : undefined,
           lookbackHours: config.sweep.lookbackHours,
           sources,
@@ -128,10 +142,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
           ledger,
           clock,
           log,
-        }),
-      )
+        });
+      })
       .catch((error: unknown) =>
-        log.error('teams lifecycle follow-up failed; the next sweep and check cover it', {
+        log.error('webhook follow-up failed; the next sweep and check cover it', {
+          provider,
           sourceId,
           error: String(error),
         }),

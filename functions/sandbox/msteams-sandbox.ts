@@ -2,9 +2,11 @@
  * An HTTP simulator of what the Teams recordings source uses of Microsoft Graph, as documented: the Entra
  * token endpoint (client credentials), `/users` with paging, per-user `adhocCalls/getAllRecordings` and
  * `onlineMeetings/getAllRecordings` with their function parameters and `@odata.nextLink`, callRecording
- * metadata by user and tenant-wide, `…/content` answered with a 302 to a separate "SharePoint" host that
- * serves generated MP4 bytes of any size, and subscriptions with the validation handshake (both URLs),
- * the 4,320-minute lifetime, `created` notifications in both resource forms, and lifecycle events.
+ * metadata by user only (the paths the `callRecording: get` reference lists), `…/content` answered with
+ * a 302 to a separate "SharePoint" host that serves generated MP4 bytes of any size, and subscriptions
+ * on `/v1.0` or `/beta` (which versions offer which resource is an option) with the validation handshake
+ * (both URLs), the 4,320-minute lifetime, `created` notifications in a chosen resource spelling
+ * (`TeamsResourceSpelling`), and lifecycle events.
  * Faults: 429/503 storms with Retry-After, resets mid-body, content not ready yet (processing), expired
  * recordings (metadata and content 404), and the application access policy 403. Used by tests and demos;
  * it holds no real data.
@@ -22,6 +24,42 @@ export const MAX_SUBSCRIPTION_MINUTES = 4_320;
 export const ACCESS_POLICY_MESSAGE = 'No application access policy found for this app.';
 
 export type TeamsKind = 'adhocCalls' | 'onlineMeetings';
+export type GraphVersion = 'v1.0' | 'beta';
+
+/**
+ * How a `created` notification spells its resource. Every one is a spelling Microsoft has shown or one
+ * Graph's OData paths allow ("Get change notifications for Teams recordings and transcripts"):
+ * - `docs` (default): `users/{id}/onlineMeetings('…')/recordings('…')`; for ad hoc calls
+ *   `users/{id}/adhoccalls('…')/recordings('…')` with `@odata.id` `…/recordings(…)` (key unquoted);
+ * - `doubled`: `users/{id}/adhoccalls/adhocCalls/{callId}/recordings('…')` (and `@odata.id` without the
+ *   doubled segment);
+ * - `tenant-wide`: `communications/{kind}('…')/recordings('…')`, no user (older revisions of the page);
+ * - `odata-user`: `users('{id}')/{kind}('…')/recordings('…')`;
+ * - `slashes`: `/v1.0/users/{id}/{kind}/{id}/recordings/{id}`, keys percent-encoded;
+ * - `upper-beta`: `beta/USERS('{id}')/ADHOCCALLS('…')/RECORDINGS('…')` (any casing);
+ * - `unreadable-user`: a path under the user that names no recording callvault can read;
+ * - `unreadable`: a path that names neither a user nor a recording callvault can read.
+ */
+export type TeamsResourceSpelling =
+  | 'docs'
+  | 'doubled'
+  | 'tenant-wide'
+  | 'odata-user'
+  | 'slashes'
+  | 'upper-beta'
+  | 'unreadable-user'
+  | 'unreadable';
+
+export const TEAMS_RESOURCE_SPELLINGS: readonly TeamsResourceSpelling[] = [
+  'docs',
+  'doubled',
+  'tenant-wide',
+  'odata-user',
+  'slashes',
+  'upper-beta',
+  'unreadable-user',
+  'unreadable',
+];
 export type TeamsRoute = 'token' | 'users' | 'list' | 'metadata' | 'content' | 'download' | 'subscriptions';
 export type LifecycleEventName = 'subscriptionRemoved' | 'reauthorizationRequired' | 'missed';
 
@@ -79,6 +117,8 @@ export interface AddRecordingInput {
 export interface TeamsSubscriptionView {
   id: string;
   resource: string;
+  /** The API version the subscription was created on (`v1.0` or `beta`). */
+  apiVersion: GraphVersion;
   changeType: string;
   notificationUrl: string;
   lifecycleNotificationUrl?: string;
@@ -132,6 +172,11 @@ export interface TeamsSandboxOptions {
   pageSize?: number;
   /** How long a subscription's validation request may take. Default 10 s, Graph's figure. */
   validationTimeoutMs?: number;
+  /**
+   * The API versions on which each recording kind may be subscribed to; default both. Microsoft's examples
+   * create ad hoc call subscriptions on `/beta` and meeting ones on `/v1.0`.
+   */
+  subscriptionVersions?: Partial<Record<TeamsKind, readonly GraphVersion[]>>;
   clock?: Clock;
 }
 
@@ -161,7 +206,12 @@ export interface TeamsSandbox {
   expectedSha256(id: string): string;
   subscriptions(): TeamsSubscriptionView[];
   /** Delivers a `created` notification for the recording to every matching subscription. */
-  notifyRecording(id: string, options?: { withUser?: boolean }): Promise<TeamsDelivery[]>;
+  notifyRecording(
+    id: string,
+    options?: { withUser?: boolean; spelling?: TeamsResourceSpelling },
+  ): Promise<TeamsDelivery[]>;
+  /** The `resource` and `@odata.id` a notification of the recording carries in that spelling. */
+  resourceOf(id: string, spelling: TeamsResourceSpelling): { resource: string; odataId: string };
   /** Sends a lifecycle notification to the subscription's lifecycle URL; `subscriptionRemoved` removes it. */
   sendLifecycleEvent(subscriptionId: string, event: LifecycleEventName): Promise<TeamsDelivery>;
   /** The sandbox's clock passed the expiry: the subscription is gone. */
@@ -262,6 +312,11 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
   const tokenTtlSeconds = options.accessTokenTtlSeconds ?? 3599;
   const pageSize = options.pageSize ?? 2;
   const validationTimeoutMs = options.validationTimeoutMs ?? 10_000;
+  const subscriptionVersions: Record<TeamsKind, readonly GraphVersion[]> = {
+    adhocCalls: ['v1.0', 'beta'],
+    onlineMeetings: ['v1.0', 'beta'],
+    ...options.subscriptionVersions,
+  };
   const listenHost = options.host ?? '127.0.0.1';
 
   const users = new Map<string, TeamsSandboxUser>();
@@ -488,7 +543,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     });
   }
 
-  async function createSubscription(body: string): Promise<Reply> {
+  async function createSubscription(body: string, version: GraphVersion): Promise<Reply> {
     let input: Record<string, unknown>;
     try {
       input = JSON.parse(body) as Record<string, unknown>;
@@ -496,7 +551,8 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
       return graphError(400, 'BadRequest', 'Invalid request body.');
     }
     const resource = String(input.resource ?? '').replace(/^\/+/, '');
-    if (!SUBSCRIBABLE[resource.toLowerCase()]) {
+    const kind = SUBSCRIBABLE[resource.toLowerCase()];
+    if (!kind || !subscriptionVersions[kind].includes(version)) {
       return graphError(400, 'ExtensionError', `Resource '${resource}' is not supported.`);
     }
     if (input.changeType !== 'created')
@@ -543,6 +599,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     const state: SubscriptionState = {
       id: randomUUID(),
       resource,
+      apiVersion: version,
       changeType: 'created',
       notificationUrl,
       lifecycleNotificationUrl: lifecycleUrl,
@@ -664,10 +721,11 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
         handle: () => list(kind as TeamsKind, userRef ?? '', parameters ?? '', url),
       };
     }
+    // Only through a user, as the `callRecording: get` reference lists it; `/communications/{kind}/…` is
+    // not documented there, so the sandbox does not serve it.
     const byUser = segments[0] === 'v1.0' && segments[1] === 'users';
-    const tenantWide = segments[0] === 'v1.0' && segments[1] === 'communications';
-    if (method === 'GET' && (byUser || tenantWide)) {
-      const rest = byUser ? segments.slice(3) : segments.slice(2);
+    if (method === 'GET' && byUser) {
+      const rest = segments.slice(3);
       const [kind, containerId, recordingsWord, recordingId, contentWord, ...extra] = rest;
       if (
         (kind === 'adhocCalls' || kind === 'onlineMeetings') &&
@@ -681,13 +739,14 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
         return {
           route: content ? 'content' : 'metadata',
           bearer: true,
-          handle: () =>
-            recordingRoute(kind, byUser ? segments[2] : undefined, containerId, recordingId, content),
+          handle: () => recordingRoute(kind, segments[2], containerId, recordingId, content),
         };
       }
     }
-    if (path === '/v1.0/subscriptions' && method === 'POST') {
-      return { route: 'subscriptions', bearer: true, handle: () => createSubscription(body) };
+    const created = /^\/(v1\.0|beta)\/subscriptions$/.exec(path);
+    if (created && method === 'POST') {
+      const version = created[1] as GraphVersion;
+      return { route: 'subscriptions', bearer: true, handle: () => createSubscription(body, version) };
     }
     if (path === '/v1.0/subscriptions' && method === 'GET') {
       return {
@@ -868,6 +927,46 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
 
   // ------------------------------------------------------------ control
 
+  function resourceIn(
+    found: TeamsSandboxRecording,
+    spelling: TeamsResourceSpelling,
+  ): { resource: string; odataId: string } {
+    const { organizerId: user, kind, containerId: container, id } = found;
+    const lower = kind.toLowerCase();
+    const quoted = (value: string) => `'${value.replace(/'/g, "''")}'`;
+    const same = (resource: string) => ({ resource, odataId: resource });
+    switch (spelling) {
+      case 'docs':
+        return kind === 'adhocCalls'
+          ? {
+              resource: `users/${user}/${lower}(${quoted(container)})/recordings(${quoted(id)})`,
+              odataId: `users/${user}/${lower}(${quoted(container)})/recordings(${id})`,
+            }
+          : same(`users/${user}/${kind}(${quoted(container)})/recordings(${quoted(id)})`);
+      case 'doubled':
+        return {
+          resource: `users/${user}/${lower}/${kind}/${container}/recordings(${quoted(id)})`,
+          odataId: `users/${user}/${lower}/${container}/recordings(${quoted(id)})`,
+        };
+      case 'tenant-wide':
+        return same(`communications/${kind}(${quoted(container)})/recordings(${quoted(id)})`);
+      case 'odata-user':
+        return same(`users(${quoted(user)})/${kind}(${quoted(container)})/recordings(${quoted(id)})`);
+      case 'slashes':
+        return same(
+          `/v1.0/users/${user}/${kind}/${encodeURIComponent(container)}/recordings/${encodeURIComponent(id)}`,
+        );
+      case 'upper-beta':
+        return same(
+          `beta/USERS(${quoted(user)})/${kind.toUpperCase()}(${quoted(container)})/RECORDINGS(${quoted(id)})`,
+        );
+      case 'unreadable-user':
+        return same(`users/${user}/${kind}(${quoted(container)})/recordingArtifacts(${quoted(id)})`);
+      case 'unreadable':
+        return same(`${kind}(${quoted(container)})/recordingArtifacts(${quoted(id)})`);
+    }
+  }
+
   function recording(id: string): TeamsSandboxRecording {
     const found = recordings.get(id);
     if (!found) throw new Error(`no sandbox recording ${id.slice(0, 40)}…`);
@@ -960,11 +1059,19 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     subscriptions() {
       return [...subscriptionStates.values()].map(({ expiresAtMs: _e, ...view }) => ({ ...view }));
     },
+    resourceOf(id, spelling) {
+      return resourceIn(recording(id), spelling);
+    },
     async notifyRecording(id, notifyOptions = {}) {
       const found = recording(id);
-      const resource = notifyOptions.withUser
-        ? `users('${found.organizerId}')/${found.kind}('${found.containerId}')/recordings('${found.id}')`
-        : `communications/${found.kind}('${found.containerId}')/recordings('${found.id}')`;
+      const spelling =
+        notifyOptions.spelling ??
+        (notifyOptions.withUser === undefined
+          ? 'docs'
+          : notifyOptions.withUser
+            ? 'odata-user'
+            : 'tenant-wide');
+      const { resource, odataId } = resourceIn(found, spelling);
       const deliveries: TeamsDelivery[] = [];
       for (const state of subscriptionStates.values()) {
         if (SUBSCRIBABLE[state.resource.toLowerCase()] !== found.kind || state.expiresAtMs <= nowMs())
@@ -979,7 +1086,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
             resourceData: {
               id: found.id,
               '@odata.type': '#Microsoft.Graph.callRecording',
-              '@odata.id': resource,
+              '@odata.id': odataId,
             },
             tenantId,
           }),

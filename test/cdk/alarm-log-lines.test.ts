@@ -13,6 +13,7 @@ import {
   TEAMS_CREDENTIALS_REFUSED_MESSAGE,
   TEAMS_LIFECYCLE_MESSAGE,
   TEAMS_MISSED_EVENT,
+  WEBHOOK_NOT_UNDERSTOOD_CODE,
 } from '../../cdk/constructs/monitoring';
 import { powertoolsLog } from '../../functions/adapters/logger';
 import { processSqsBatch, queueRoutesFromUrls } from '../../functions/adapters/sqs-batch-processor';
@@ -25,12 +26,17 @@ import {
   recordingJob,
   serialiseJob,
 } from '../../functions/core/jobs';
+import {
+  WEBHOOK_NOT_UNDERSTOOD_CODE as LOGGED_NOT_UNDERSTOOD_CODE,
+  receiveWebhook,
+} from '../../functions/core/receive-webhook';
 import type { ProviderName } from '../../functions/core/recording';
 import {
   AppCredentialsRefusedError,
   ApplicationAccessPolicyError,
 } from '../../functions/providers/msteams/msteams-errors';
 import { CredentialsRefusedError } from '../../functions/providers/ringcentral/ringcentral-auth';
+import { fixedSourceRegistry } from '../support/fixed-source-registry';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, receiveRecords } from '../support/sqs-records';
 import {
@@ -262,5 +268,47 @@ describe('the Teams lines the metric filters count (Teams adapter against its sa
     const missed = { message: TEAMS_LIFECYCLE_MESSAGE, event: TEAMS_MISSED_EVENT };
     expect(lines.filter((line) => matchesFields(line, missed))).toHaveLength(1);
     expect(lines.filter((line) => matchesFields(line, { message: TEAMS_LIFECYCLE_MESSAGE }))).toHaveLength(2);
+  });
+
+  it('prints an unreadable Teams resource with its text, then the errorCode and event count the webhook filter sums', async () => {
+    teams = await startTeamsHarness();
+    const harness = teams;
+    const user = harness.alice.id;
+    const resource = `users/${user}/onlineMeetings('m-1')/recordingArtifacts('r-1')`;
+    const lines = await printedLines(async (logger) => {
+      const log = powertoolsLog(logger);
+      const source = harness.sibling({ log });
+      const answer = await receiveWebhook(
+        'msteams',
+        source.sourceId,
+        {
+          method: 'POST',
+          query: {},
+          headers: {},
+          body: JSON.stringify({
+            value: [1, 2].map((n) => ({
+              subscriptionId: 'sub-1',
+              changeType: 'created',
+              clientState: TEAMS_WEBHOOK_SECRET,
+              resource: `${resource}${n === 2 ? '/x' : ''}`,
+            })),
+          }),
+        },
+        {
+          sources: fixedSourceRegistry([{ provider: 'msteams', id: source.sourceId }], () => source),
+          queue: { enqueue: async () => {}, stats: () => ({}) } as never,
+          log,
+        },
+      );
+      expect(answer.status).toBe(202);
+    });
+    expect(WEBHOOK_NOT_UNDERSTOOD_CODE).toBe(LOGGED_NOT_UNDERSTOOD_CODE);
+    const counted = lines.filter((line) => matchesFields(line, { errorCode: WEBHOOK_NOT_UNDERSTOOD_CODE }));
+    expect(counted).toHaveLength(1);
+    expect(counted[0]).toMatchObject({ level: 'ERROR', events: 2, provider: 'msteams' });
+    // The text of each is in the adapter's own line, for the reader.
+    expect(
+      lines.filter((line) => typeof line.resource === 'string' && line.resource.startsWith(resource)),
+    ).toHaveLength(2);
   });
 });

@@ -409,6 +409,7 @@ describe('the all-providers example', () => {
       ['TeamsAccessPolicyMissing', 'Sum', 900, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
       ['TeamsCredentialsRefused', 'Sum', 900, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
       ['TeamsMissedNotifications', 'Sum', 3600, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
+      ['WebhookEventsNotUnderstood', 'Sum', 3600, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
     ] as const;
     const POWERTOOLS_PUBLISHED = new Set([
       'SubscriptionsNotActive',
@@ -438,6 +439,25 @@ describe('the all-providers example', () => {
         : undefined;
       expect(found[0].Dimensions, metric).toEqual(published);
     }
+  });
+});
+
+describe('the webhook events-not-understood filter', () => {
+  const { stack, template, logicalId } = build(allProviders);
+
+  it("sums the events of the webhook's WEBHOOK_NOT_UNDERSTOOD lines", () => {
+    const filters = Object.values(template.findResources('AWS::Logs::MetricFilter'))
+      .map((filter: Json) => filter.Properties)
+      .filter((filter) => filter.MetricTransformations[0].MetricName === 'WebhookEventsNotUnderstood');
+    expect(filters).toEqual([
+      {
+        LogGroupName: { Ref: logicalId(stack.webhook.logGroup as never) },
+        FilterPattern: '{ $.errorCode = "WEBHOOK_NOT_UNDERSTOOD" }',
+        MetricTransformations: [
+          { MetricNamespace: 'Callvault', MetricName: 'WebhookEventsNotUnderstood', MetricValue: '$.events' },
+        ],
+      },
+    ]);
   });
 });
 

@@ -366,7 +366,10 @@ describe('credentials not set yet', () => {
     expect(line).toMatchObject({ level: 'ERROR', errorCode: 'CREDENTIALS_NOT_SET' });
 
     const functions = [stack.worker, stack.webhook, stack.sweep, stack.retention];
-    const filters = Object.values(template.findResources('AWS::Logs::MetricFilter'));
+    // The webhook's log has a filter of its own too (events not understood: all-providers.test.ts).
+    const filters = Object.values(template.findResources('AWS::Logs::MetricFilter')).filter(
+      (filter) => filter.Properties.MetricTransformations[0].MetricName === 'CredentialsNotSet',
+    );
     expect(filters.map((filter) => filter.Properties.LogGroupName).sort()).toEqual(
       functions
         .map((fn) => ({ Ref: stack.getLogicalId(fn?.logGroup.node.defaultChild as CfnElement) }))

@@ -15,6 +15,7 @@ import { consoleLog } from '../../functions/local/console-log';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 import {
   startTeamsSandbox,
+  TEAMS_RESOURCE_SPELLINGS,
   type TeamsSandbox,
   type TeamsSandboxRecording,
   type TeamsSandboxUser,
@@ -156,6 +157,63 @@ describe('Teams recordings faults', () => {
 
     expect(teams.counters.throttled).toBeGreaterThanOrEqual(5);
     await assertArchivedOnce(host, recordings);
+  }, 60_000);
+
+  it('every resource spelling Graph may send is archived from its notification alone, none dropped', async () => {
+    // Prepare: the scheduled sweep is off and the start-up sweep finds nothing, so only the
+    // notifications (or the sweeps they ask for) can archive what follows.
+    const { teams, alice, start } = await setUp();
+    const host = await start({ scheduleSweep: false });
+    await host.idle();
+    const log: { spelling: string; status: number | undefined }[] = [];
+    const recordings: TeamsSandboxRecording[] = [];
+
+    // Act: one new recording of each kind per spelling, announced in that spelling.
+    for (const [index, spelling] of TEAMS_RESOURCE_SPELLINGS.entries()) {
+      for (const kind of ['adhocCalls', 'onlineMeetings'] as const) {
+        const recording = teams.addRecording({
+          kind,
+          organizerId: alice.id,
+          createdAt: new Date(Date.now() - (30 + index) * 60_000),
+          size: 120_000 + index * 1_000,
+        });
+        recordings.push(recording);
+        for (const delivery of await teams.notifyRecording(recording.id, { spelling })) {
+          log.push({ spelling, status: delivery.status });
+        }
+        await host.idle();
+        expect(host.progress().archived, `${spelling} ${kind}`).toBe(recordings.length);
+      }
+    }
+
+    // Assess: every delivery accepted, every recording archived once, byte for byte.
+    expect(log).toHaveLength(2 * TEAMS_RESOURCE_SPELLINGS.length);
+    expect(log.every((entry) => entry.status === 202)).toBe(true);
+    await assertArchivedOnce(host, recordings);
+  }, 90_000);
+
+  it('an authenticated notification callvault cannot read leads to a sweep that archives the recording', async () => {
+    // Prepare
+    const { teams, alice, start } = await setUp();
+    const host = await start({ scheduleSweep: false });
+    await host.idle();
+    const sweepsBefore = teams.counters.listRequests;
+    const unread = teams.addRecording({
+      kind: 'onlineMeetings',
+      organizerId: alice.id,
+      createdAt: new Date(Date.now() - 20 * 60_000),
+      size: 180_000,
+    });
+    expect(teams.resourceOf(unread.id, 'unreadable').resource).not.toMatch(/users/i);
+
+    // Act: answered at once; the sweep runs after the answer.
+    const deliveries = await teams.notifyRecording(unread.id, { spelling: 'unreadable' });
+    await host.idle();
+
+    // Assess
+    expect(deliveries.map((delivery) => delivery.status)).toEqual([202]);
+    expect(teams.counters.listRequests).toBeGreaterThan(sweepsBefore);
+    await assertArchivedOnce(host, [unread]);
   }, 60_000);
 
   it('content still processing after the notification: retried as not ready, archived once ready', async () => {

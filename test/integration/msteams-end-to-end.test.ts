@@ -281,6 +281,33 @@ describe.skipIf(!motoAvailable())('Teams recordings end to end on the production
     expect(await archivedSha256s()).toEqual(
       [sandbox.expectedSha256(large.id), sandbox.expectedSha256(unannounced.id)].sort(),
     );
+
+    // Act 3: a notification whose resource callvault cannot read, about a new meeting recording.
+    const unread = sandbox.addRecording({
+      kind: 'onlineMeetings',
+      organizerId: alice.id,
+      createdAt: new Date(Date.now() - 10 * 60_000),
+      size: 250_000,
+    });
+    const unreadDeliveries = await sandbox.notifyRecording(unread.id, { spelling: 'unreadable-user' });
+    const sweepHandOff = invoked[1];
+    const sweepRun = await subscriptions(JSON.parse(sweepHandOff?.payload ?? '{}'), {
+      getRemainingTimeInMillis: () => 60_000,
+    });
+    await drain(worker);
+
+    // Assess 3: answered at once, a sweep of that user handed to the subscriptions function, archived.
+    expect(unreadDeliveries.map((delivery) => delivery.status)).toEqual([202]);
+    expect(invoked).toHaveLength(2);
+    expect(JSON.parse(sweepHandOff?.payload ?? '{}')).toEqual({
+      provider: 'msteams',
+      sourceId: SOURCE_ID,
+      sweep: { subjects: [alice.id] },
+    });
+    expect(sweepRun).toMatchObject({ swept: true });
+    expect(await archivedSha256s()).toEqual(
+      [large.id, unannounced.id, unread.id].map((id) => sandbox.expectedSha256(id)).sort(),
+    );
   }, 120_000);
 
   it('refuses a lifecycle hand-off that is not one, and a notification with a wrong clientState', async () => {

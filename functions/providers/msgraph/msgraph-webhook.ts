@@ -9,6 +9,7 @@ import type { DownloadGrant } from '../../core/jobs';
 import { type FetchNowJob, fetchNowJob } from '../../core/jobs';
 import type { Clock, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from '../../core/ports';
 import type { SourceRecording } from '../../core/recording';
+import { readAuthenticated } from '../../core/webhook-not-understood';
 import { EXPECTED_RECORDING_EXTENSION } from './msgraph-download';
 import { parseCommsNotifications, type SortedNotification, sortNotification } from './msgraph-notifications';
 import type { NotificationTokenVerifier } from './msgraph-token';
@@ -87,7 +88,8 @@ export async function handleMsGraphWebhook(
   // Throws NotificationTokenRefusedError (401/403) before a byte of the body is interpreted.
   const token = await context.verifier.verify(request.headers.authorization);
   const receivedAt = context.clock.now();
-  const notifications = parseCommsNotifications(request.body);
+  // The bot has no sweep: an authentic body it cannot read is logged loudly and alarmed (core).
+  const notifications = readAuthenticated(() => parseCommsNotifications(request.body));
 
   const counts = emptyCounts();
   const jobs: FetchNowJob[] = [];
@@ -151,6 +153,7 @@ export async function handleMsGraphWebhook(
       response: reply(400, { message: 'no acceptable notification in the delivery' }),
       jobs: [],
       counts,
+      ...notUnderstoodOf(counts),
     };
   }
   log.info('msgraph notifications accepted', {
@@ -159,5 +162,15 @@ export async function handleMsGraphWebhook(
     keyId: token.keyId,
     ...counts,
   });
-  return { response: reply(202, { accepted: true, jobs: jobs.length, ...counts }), jobs, counts };
+  return {
+    response: reply(202, { accepted: true, jobs: jobs.length, ...counts }),
+    jobs,
+    counts,
+    ...notUnderstoodOf(counts),
+  };
+}
+
+/** Malformed record operations are authentic events not understood: with no sweep, each may be a lost recording. */
+function notUnderstoodOf(counts: MsGraphWebhookCounts): Pick<WebhookOutcome, 'notUnderstood'> {
+  return counts.malformedOperations > 0 ? { notUnderstood: { events: counts.malformedOperations } } : {};
 }

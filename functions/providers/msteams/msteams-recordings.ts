@@ -65,12 +65,13 @@ export function listRecordingsUrl(
   ).href;
 }
 
-/** The recording's metadata: by user where known, else the tenant-wide path the notification named. */
-export function recordingUrl(graphUrl: string, reference: RecordingReference): string {
+/**
+ * The recording's metadata, through its user: the only path the `callRecording: get` reference lists.
+ * A notification without a user is resolved by listing instead (MsTeamsSource.resolveHint).
+ */
+export function recordingUrl(graphUrl: string, reference: RecordingReference & { userId: string }): string {
   const { kind, userId, containerId, recordingId } = reference;
-  const path = userId
-    ? `/v1.0/users/${segment(userId)}/${kind}/${segment(containerId)}/recordings/${segment(recordingId)}`
-    : `/v1.0/communications/${kind}/${segment(containerId)}/recordings/${segment(recordingId)}`;
+  const path = `/v1.0/users/${segment(userId)}/${kind}/${segment(containerId)}/recordings/${segment(recordingId)}`;
   return new URL(path, graphUrl).href;
 }
 
@@ -79,19 +80,29 @@ export function contentUrl(graphUrl: string, reference: RecordingReference & { u
   return `${recordingUrl(graphUrl, reference)}/content`;
 }
 
-/** Keys in a resource path: `name('value')` (OData, quotes doubled) or `name/value`. */
-const PATH_FORMS = [
-  /^(?:users\('(?<user>(?:[^']|'')+)'\)\/|communications\/)(?<kind>adhocCalls|onlineMeetings)\('(?<container>(?:[^']|'')+)'\)\/recordings\('(?<recording>(?:[^']|'')+)'\)$/i,
-  /^(?:users\/(?<user>[^/]+)\/|communications\/)(?<kind>adhocCalls|onlineMeetings)\/(?<container>[^/]+)\/recordings\/(?<recording>[^/]+)$/i,
-];
-
-function canonicalKind(kind: string): MsTeamsRecordingKind {
-  return kind.toLowerCase() === 'adhoccalls' ? 'adhocCalls' : 'onlineMeetings';
+/** One segment of a resource path: `name`, or `name(key)` with the key unquoted. */
+interface PathSegment {
+  name: string;
+  key?: string;
 }
 
-function unquote(value: string | undefined, slashForm: boolean): string | undefined {
-  if (value === undefined) return undefined;
-  if (!slashForm) return value.replace(/''/g, "'");
+/** Why a path is not one we read; the words go into the log line next to the resource. */
+export type ResourceReading =
+  /** A callRecording: the hint it becomes. */
+  | { type: 'recording'; reference: RecordingReference }
+  /**
+   * A Teams resource we know and do not archive (a callTranscript: its subscriptions are not ours, but
+   * the same tenant may have them). Acknowledged and ignored.
+   */
+  | { type: 'not-a-recording'; what: string; userId?: string }
+  /** Anything else: the webhook sweeps instead (the user's when the path names one, else the source). */
+  | { type: 'unrecognised'; userId?: string };
+
+const MAX_SEGMENTS = 16;
+
+/** Undoes percent-encoding where there is any; Teams ids are base64 and never hold a literal `%`. */
+function decoded(value: string): string {
+  if (!value.includes('%')) return value;
   try {
     return decodeURIComponent(value);
   } catch {
@@ -100,32 +111,134 @@ function unquote(value: string | undefined, slashForm: boolean): string | undefi
 }
 
 /**
- * What a notification's `resource` (or `resourceData['@odata.id']`) names, in every form the
- * documentation shows: `communications/onlineMeetings('{id}')/recordings('{id}')`,
- * `users('{id}')/adhocCalls('{id}')/recordings('{id}')`, and the same with slashes. Undefined for
- * anything else.
+ * Splits a path on `/` outside keys: a key runs from `(` to its `)`, and a quoted one (`'…'`, quotes
+ * doubled inside) may hold `/` or `)`; unquoted ones are read up to the `)` (base64 keeps `/` and `=`
+ * there, as in Microsoft's `recordings(MyM…=)`). Undefined when the text is not made of such segments.
  */
-export function parseRecordingResource(resource: string): RecordingReference | undefined {
+function segmentsOf(path: string): PathSegment[] | undefined {
+  const segments: PathSegment[] = [];
+  let index = 0;
+  while (index < path.length) {
+    if (segments.length >= MAX_SEGMENTS) return undefined;
+    let name = '';
+    while (index < path.length && path[index] !== '/' && path[index] !== '(') name += path[index++];
+    let key: string | undefined;
+    if (path[index] === '(') {
+      index += 1;
+      if (path[index] === "'") {
+        index += 1;
+        key = '';
+        for (;;) {
+          if (index >= path.length) return undefined;
+          if (path[index] === "'") {
+            if (path[index + 1] === "'") {
+              key += "'";
+              index += 2;
+              continue;
+            }
+            index += 1;
+            break;
+          }
+          key += path[index++];
+        }
+        if (path[index] !== ')') return undefined;
+        index += 1;
+      } else {
+        const close = path.indexOf(')', index);
+        if (close < 0) return undefined;
+        key = path.slice(index, close);
+        index = close + 1;
+      }
+      key = decoded(key);
+      if (key === '') return undefined;
+    }
+    if (index < path.length && path[index] !== '/') return undefined;
+    index += 1;
+    if (name === '' && key === undefined) continue;
+    segments.push({ name: decoded(name), ...(key !== undefined ? { key } : {}) });
+  }
+  return segments;
+}
+
+const KINDS: Record<string, MsTeamsRecordingKind> = {
+  adhoccalls: 'adhocCalls',
+  onlinemeetings: 'onlineMeetings',
+};
+
+/** Child collections of a call or meeting that are not recordings: known, and not archived. */
+const OTHER_CHILDREN = new Set(['transcripts', 'attendancereports']);
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * What a notification's `resource` (or `resourceData['@odata.id']`) names, read segment by segment so
+ * that every spelling Graph has shown reads alike: keys as `name('id')` (quotes doubled), `name(id)` or
+ * `name/id`; collection names in any case; an optional scheme and host, leading `/` and `v1.0/` or
+ * `beta/`; `users('id')/…`, `users/id/…` or `communications/…` in front; and the kind doubled as in
+ * `users/{id}/adhoccalls/adhocCalls/{callId}/recordings('…')` (Microsoft's "Get change notifications for
+ * Teams recordings and transcripts" shows each of these).
+ */
+export function readTeamsResource(resource: string): ResourceReading {
   const path = resource
     .trim()
     .replace(/^https?:\/\/[^/]+/i, '')
     .replace(/^\/+/, '')
     .replace(/^(v1\.0|beta)\//i, '');
-  for (const [index, form] of PATH_FORMS.entries()) {
-    const groups = form.exec(path)?.groups;
-    if (!groups?.kind || !groups.container || !groups.recording) continue;
-    const slashForm = index === 1;
-    const containerId = unquote(groups.container, slashForm);
-    const recordingId = unquote(groups.recording, slashForm);
-    if (!containerId || !recordingId) return undefined;
-    return {
-      kind: canonicalKind(groups.kind),
-      userId: unquote(groups.user, slashForm),
-      containerId,
-      recordingId,
-    };
+  const segments = segmentsOf(path);
+  if (!segments || segments.length === 0) return { type: 'unrecognised' };
+  let at = 0;
+  const next = () => segments[at++];
+  let userId: string | undefined;
+  const head = next();
+  const headName = head?.name.toLowerCase();
+  if (headName === 'users') {
+    userId = head?.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+    if (!userId) return { type: 'unrecognised' };
+  } else if (headName !== 'communications') {
+    return { type: 'unrecognised' };
   }
-  return undefined;
+  const unrecognised = (): ResourceReading => ({ type: 'unrecognised', ...(userId ? { userId } : {}) });
+  const kindSegment = next();
+  const kind = kindSegment ? KINDS[kindSegment.name.toLowerCase()] : undefined;
+  if (!kindSegment || !kind) return unrecognised();
+  let containerId = kindSegment.key;
+  if (containerId === undefined) {
+    let candidate = next();
+    if (candidate && KINDS[candidate.name.toLowerCase()] === kind) {
+      // The collection named twice (`adhoccalls/adhocCalls/{callId}` or `…/adhocCalls('{callId}')`).
+      if (candidate.key === undefined) candidate = segments[at]?.key === undefined ? next() : undefined;
+      containerId = candidate?.key ?? candidate?.name;
+    } else if (candidate?.key === undefined) {
+      containerId = candidate?.name;
+    }
+  }
+  if (!containerId) return unrecognised();
+  const child = next();
+  const childName = child?.name.toLowerCase();
+  if (!child || !childName) return unrecognised();
+  if (childName !== 'recordings') {
+    if (OTHER_CHILDREN.has(childName)) {
+      return { type: 'not-a-recording', what: childName, ...(userId ? { userId } : {}) };
+    }
+    return unrecognised();
+  }
+  const recordingId = child.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+  if (!recordingId || at !== segments.length) return unrecognised();
+  return {
+    type: 'recording',
+    reference: { kind, containerId, recordingId, ...(userId ? { userId } : {}) },
+  };
+}
+
+/** The recording a resource names; undefined for anything else (see `readTeamsResource`). */
+export function parseRecordingResource(resource: string): RecordingReference | undefined {
+  const reading = readTeamsResource(resource);
+  return reading.type === 'recording' ? reading.reference : undefined;
+}
+
+/** A user id worth sweeping by: Entra object ids only (a placeholder or a name would match no user). */
+export function sweepableUserId(userId: string | undefined): string | undefined {
+  return userId && GUID.test(userId) ? userId.toLowerCase() : undefined;
 }
 
 export interface TeamsOrganizer {

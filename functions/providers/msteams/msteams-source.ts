@@ -45,6 +45,7 @@ import {
   recordingFromCallRecording,
   recordingUrl,
   referenceOf,
+  sweepableUserId,
 } from './msteams-recordings';
 import {
   MSTEAMS_RENEW_BEFORE_MS,
@@ -65,6 +66,13 @@ export interface MsTeamsTuning {
   usersTtlMs: number;
   /** A hinted recording whose metadata answers 404 this soon after its notification is "not ready yet". */
   hintNotFoundGraceMs: number;
+  /**
+   * A notification naming no user is looked for in the listings of this window before it (a recording
+   * is dated by its start, and the notification comes once it is processed) …
+   */
+  userlessHintBeforeMs: number;
+  /** … up to this long after it (clocks disagree a little). */
+  userlessHintAfterMs: number;
   leaseWaitMs: number;
   leasePollMs: number;
   refusalCooldownMs: number;
@@ -77,6 +85,8 @@ const DEFAULT_TUNING: MsTeamsTuning = {
   maxThrottledAttempts: 4,
   usersTtlMs: 3_600_000,
   hintNotFoundGraceMs: 6 * 3_600_000,
+  userlessHintBeforeMs: 12 * 3_600_000,
+  userlessHintAfterMs: 15 * 60_000,
   leaseWaitMs: 30_000,
   leasePollMs: 200,
   refusalCooldownMs: 15 * 60_000,
@@ -304,34 +314,25 @@ export class MsTeamsSource implements RecordingSource {
    * nothing.
    */
   async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
-    const reference = referenceOfHint(job);
-    if (!this.config.recordings.includes(reference.kind)) return [];
+    const named = referenceOfHint(job);
+    if (!this.config.recordings.includes(named.kind)) return [];
+    if (!named.userId) return this.resolveByListing(job, named, signal);
+    const reference = { ...named, userId: named.userId };
     const answer = await this.graph.get(recordingUrl(this.config.graphUrl, reference), this.apiHosts, {
       signal,
       userId: reference.userId,
     });
     if (answer.status === 404) {
-      const sinceMs = this.clock.now().getTime() - Date.parse(job.eventTime);
-      if (sinceMs < this.tuning.hintNotFoundGraceMs) {
-        throw new NotReadyError(
-          `Teams recording ${shortId(reference.recordingId)} has no metadata yet (${graphErrorDetail(answer.text) ?? 'HTTP 404'})`,
-        );
-      }
-      this.log.warn('teams recording named by a notification was never found; nothing to archive', {
-        sourceId: this.sourceId,
-        kind: reference.kind,
-        recordingId: reference.recordingId,
-        notifiedAt: job.eventTime,
-      });
+      this.throwWhileInGrace(job, reference, graphErrorDetail(answer.text) ?? 'HTTP 404');
       return [];
     }
     const metadata = parseJsonBody(answer);
-    const userId = (reference.userId ?? organizerOf(metadata)?.id)?.toLowerCase();
-    if (!userId) {
-      throw new PermanentError(
-        `Teams recording ${shortId(reference.recordingId)} names no organizer, so its content cannot be fetched`,
-      );
-    }
+    // A path may name its user by principal name; the scope holds object ids.
+    const userId = (
+      sweepableUserId(reference.userId) ??
+      organizerOf(metadata)?.id ??
+      reference.userId
+    ).toLowerCase();
     // With "all" every organizer is in scope: no need to page the whole directory for one hint.
     const inScope =
       this.config.users === 'all' || (await this.usersInScope(signal)).some((user) => user.id === userId);
@@ -346,6 +347,48 @@ export class MsTeamsSource implements RecordingSource {
     if (!recording)
       throw new PermanentError(`Teams recording ${shortId(reference.recordingId)} has malformed metadata`);
     return [recording];
+  }
+
+  /**
+   * A notification that names no user (`communications/{kind}('…')/recordings('…')`, the form of older
+   * revisions of Microsoft's page): the `callRecording: get` reference lists only paths through a user,
+   * and the access policy is evaluated against that user, so no undocumented tenant-wide GET is made.
+   * The users in scope are listed over a short window around the notification instead, and the named
+   * recording is taken from there (README "Microsoft Teams recordings: subscriptions").
+   */
+  private async resolveByListing(
+    job: HintJob,
+    reference: RecordingReference,
+    signal?: AbortSignal,
+  ): Promise<SourceRecording[]> {
+    const notifiedMs = Date.parse(job.eventTime);
+    const window: TimeWindow = {
+      from: new Date(notifiedMs - this.tuning.userlessHintBeforeMs),
+      to: new Date(notifiedMs + this.tuning.userlessHintAfterMs),
+    };
+    for await (const recording of this.listRecordings(window, signal)) {
+      if (recording.recordingId === reference.recordingId) return [recording];
+    }
+    this.throwWhileInGrace(job, reference, 'not in the listings of the users in scope');
+    return [];
+  }
+
+  /** Not ready while the hint is young; afterwards logged once, and nothing is archived for it. */
+  private throwWhileInGrace(job: HintJob, reference: RecordingReference, detail: string): void {
+    const sinceMs = this.clock.now().getTime() - Date.parse(job.eventTime);
+    if (sinceMs < this.tuning.hintNotFoundGraceMs) {
+      throw new NotReadyError(
+        `Teams recording ${shortId(reference.recordingId)} is not found yet (${detail})`,
+      );
+    }
+    // A recording of a user outside the scope ends here too: the sweep covers every user in scope.
+    this.log.warn('teams recording named by a notification was never found; nothing to archive', {
+      sourceId: this.sourceId,
+      kind: reference.kind,
+      recordingId: reference.recordingId,
+      notifiedAt: job.eventTime,
+      detail,
+    });
   }
 
   // ------------------------------------------------------------ content

@@ -5,6 +5,12 @@
  * our webhook route, the clientState set to the webhook secret, and the longest expiry Graph allows for
  * callRecording (4,320 minutes). Renewal is a PATCH of `expirationDateTime`; reauthorization (after a
  * `reauthorizationRequired` lifecycle event) is `POST /subscriptions/{id}/reauthorize`.
+ *
+ * Each resource is created on an explicit API version, with a fallback: Microsoft's page "Get change
+ * notifications for Teams recordings and transcripts" creates the meetings subscription on `/v1.0` and
+ * the ad hoc calls one on `/beta`; when Graph refuses the resource on the first version (400 or 404),
+ * the other is tried. Listing, renewal, reauthorization and deletion stay on `/v1.0`: a subscription is
+ * one object whichever version created it.
  */
 import { PermanentError, TransientError } from '../../core/errors';
 import type { Clock } from '../../core/ports';
@@ -18,6 +24,21 @@ export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<MsTeamsRecordingKind, string
   adhocCalls: 'communications/adhocCalls/getAllRecordings',
   onlineMeetings: 'communications/onlineMeetings/getAllRecordings',
 };
+
+export type GraphApiVersion = 'v1.0' | 'beta';
+
+/** The API versions each subscription resource is created on, in order (see the file comment). */
+export const MSTEAMS_SUBSCRIPTION_VERSIONS: Record<MsTeamsRecordingKind, readonly GraphApiVersion[]> = {
+  onlineMeetings: ['v1.0', 'beta'],
+  adhocCalls: ['beta', 'v1.0'],
+};
+
+function versionsFor(filter: string): readonly GraphApiVersion[] {
+  const kind = (Object.keys(MSTEAMS_SUBSCRIPTION_RESOURCES) as MsTeamsRecordingKind[]).find(
+    (candidate) => MSTEAMS_SUBSCRIPTION_RESOURCES[candidate].toLowerCase() === filter.toLowerCase(),
+  );
+  return kind ? MSTEAMS_SUBSCRIPTION_VERSIONS[kind] : ['v1.0'];
+}
 
 /** Graph's maximum lifetime of a callRecording subscription. */
 export const MSTEAMS_MAX_SUBSCRIPTION_MINUTES = 4_320;
@@ -64,8 +85,8 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
     this.apiHosts = [new URL(options.graphUrl).host];
   }
 
-  private url(path: string): string {
-    return new URL(`/v1.0${path}`, this.options.graphUrl).href;
+  private url(path: string, version: GraphApiVersion = 'v1.0'): string {
+    return new URL(`/${version}${path}`, this.options.graphUrl).href;
   }
 
   private remote(value: unknown): RemoteSubscription {
@@ -116,10 +137,30 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
     wanted: { address: string; filter: string; secret: string },
     signal?: AbortSignal,
   ): Promise<RemoteSubscription> {
+    const refusals: string[] = [];
+    for (const version of versionsFor(wanted.filter)) {
+      const answer = await this.createOn(version, wanted, signal);
+      if (answer.status >= 200 && answer.status < 300) return this.remote(parseJsonBody({ ...answer }));
+      const detail = graphErrorDetail(answer.text) ?? `HTTP ${answer.status}`;
+      // 400/404: this version does not offer the resource. A failed validation handshake is not about
+      // the version (another would repeat it), nor is anything else.
+      if (answer.status !== 400 && answer.status !== 404) this.fail(answer);
+      refusals.push(`${version}: ${detail}`);
+      if (/^ValidationError\b/.test(detail)) break;
+    }
+    // No retry fixes it: the resource is refused everywhere, or the validation handshake failed.
+    throw new PermanentError(`Graph refused the subscription on ${wanted.filter} (${refusals.join('; ')})`);
+  }
+
+  private async createOn(
+    version: GraphApiVersion,
+    wanted: { address: string; filter: string; secret: string },
+    signal?: AbortSignal,
+  ): Promise<GraphTextAnswer> {
     const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
-    const answer = await this.options.graph.send(
+    return this.options.graph.send(
       'POST',
-      this.url('/subscriptions'),
+      this.url('/subscriptions', version),
       this.apiHosts,
       {
         changeType: 'created',
@@ -132,14 +173,6 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
       },
       signal,
     );
-    if (answer.status === 400) {
-      // Typically the validation handshake failed or the resource is refused: no retry fixes either.
-      throw new PermanentError(
-        `Graph refused the subscription on ${wanted.filter}: ${graphErrorDetail(answer.text) ?? 'HTTP 400'}`,
-      );
-    }
-    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
-    return this.remote(parseJsonBody({ ...answer }));
   }
 
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {

@@ -10,7 +10,11 @@
  *   403 and enqueues nothing.
  * - A `created` notification about a recording becomes a hint job naming what its `resource` names (user
  *   where present, call or meeting id, recording id); the worker then GETs the metadata. Resource data
- *   (`includeResourceData`) is never needed and is ignored.
+ *   (`includeResourceData`) is never needed and is ignored. A transcript (or another known resource that
+ *   is not a recording) is acknowledged and ignored.
+ * - A `created` notification whose resource cannot be read is never dropped: it is logged with its
+ *   resource text, counted, and returned in `notUnderstood` so the host sweeps that user (or the whole
+ *   source when no user can be read) at once.
  * - Lifecycle notifications (`subscriptionRemoved`, `reauthorizationRequired`, `missed`) enqueue nothing:
  *   they are returned in `lifecycle` (and counted) for the caller to act on, answered 202.
  */
@@ -18,8 +22,20 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
-import type { Clock, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from '../../core/ports';
-import { parseRecordingResource, type RecordingReference } from './msteams-recordings';
+import type {
+  Clock,
+  Log,
+  NotUnderstoodEvents,
+  WebhookOutcome,
+  WebhookRequest,
+  WebhookResponse,
+} from '../../core/ports';
+import {
+  type RecordingReference,
+  type ResourceReading,
+  readTeamsResource,
+  sweepableUserId,
+} from './msteams-recordings';
 
 /** Refusal of a delivery with no valid clientState (or webhooks off); answered 403. */
 export class MsTeamsWebhookAuthError extends UnauthenticatedError {
@@ -57,6 +73,7 @@ export const MSTEAMS_WEBHOOK_COUNTS = [
   'wrongClientState',
   'wrongTenant',
   'unrecognisedResources',
+  'nonRecordingResources',
   'ignoredNotifications',
   'lifecycleSubscriptionRemoved',
   'lifecycleReauthorizationRequired',
@@ -117,10 +134,11 @@ function isLifecycleEvent(value: string): value is MsTeamsLifecycleEventName {
   return (MSTEAMS_LIFECYCLE_EVENTS as readonly string[]).includes(value);
 }
 
-/** The reference a notification names: its `resource`, else `resourceData['@odata.id']`, with `resourceData.id`. */
-function referenceOfNotification(
-  notification: z.infer<typeof notificationSchema>,
-): RecordingReference | undefined {
+/**
+ * What a notification names: its `resource`, else `resourceData['@odata.id']` (Microsoft's examples
+ * spell the two differently); a recording wins over anything else either says.
+ */
+function readingOfNotification(notification: z.infer<typeof notificationSchema>): ResourceReading {
   const data =
     notification.resourceData && typeof notification.resourceData === 'object'
       ? (notification.resourceData as Record<string, unknown>)
@@ -129,13 +147,23 @@ function referenceOfNotification(
     notification.resource,
     typeof data?.['@odata.id'] === 'string' ? data['@odata.id'] : undefined,
   ];
+  const readings: ResourceReading[] = [];
   for (const candidate of candidates) {
     if (!candidate || candidate.length > MAX_RESOURCE_LENGTH) continue;
-    const reference = parseRecordingResource(candidate);
-    if (reference) return reference;
+    const reading = readTeamsResource(candidate);
+    if (reading.type === 'recording') return reading;
+    readings.push(reading);
   }
-  return undefined;
+  const known = readings.find((reading) => reading.type === 'not-a-recording');
+  if (known) return known;
+  const userId = readings
+    .map((reading) => (reading.type === 'recording' ? undefined : reading.userId))
+    .find((id) => id !== undefined);
+  return { type: 'unrecognised', ...(userId ? { userId } : {}) };
 }
+
+/** How much of an unreadable resource goes into the log line. */
+const LOGGED_RESOURCE_CHARS = 600;
 
 /** The hint job for one recording notification: a pure function of it, so redeliveries make the same job. */
 export function hintJobFor(reference: RecordingReference, sourceId: string, receivedAt: Date): HintJob {
@@ -196,6 +224,8 @@ export function handleMsTeamsWebhook(
   const jobs: HintJob[] = [];
   const lifecycle: MsTeamsLifecycleEvent[] = [];
   const seen = new Set<string>();
+  const unreadSubjects = new Set<string>();
+  let unreadWithoutUser = false;
   let valid = 0;
   for (const raw of collection.data.value) {
     const parsed = notificationSchema.safeParse(raw);
@@ -244,16 +274,31 @@ export function handleMsTeamsWebhook(
       counts.ignoredNotifications += 1;
       continue;
     }
-    const reference = referenceOfNotification(notification);
-    if (!reference) {
-      counts.unrecognisedResources += 1;
-      log.warn('teams notification names no recording; ignored', {
+    const reading = readingOfNotification(notification);
+    if (reading.type === 'not-a-recording') {
+      counts.nonRecordingResources += 1;
+      log.debug('teams notification about a resource that is not a recording; ignored', {
         sourceId,
-        subscriptionId: notification.subscriptionId,
-        resource: notification.resource?.slice(0, 120),
+        what: reading.what,
       });
       continue;
     }
+    if (reading.type === 'unrecognised') {
+      counts.unrecognisedResources += 1;
+      const subject = sweepableUserId(reading.userId);
+      if (subject) unreadSubjects.add(subject);
+      else unreadWithoutUser = true;
+      log.warn('teams notification names a resource callvault cannot read; sweeping instead', {
+        sourceId,
+        subscriptionId: notification.subscriptionId,
+        resource: (notification.resource ?? '(none)').slice(0, LOGGED_RESOURCE_CHARS),
+        odataId: odataIdOf(notification)?.slice(0, LOGGED_RESOURCE_CHARS),
+        sweep: subject ? 'user' : 'source',
+        ...(subject ? { userId: subject } : {}),
+      });
+      continue;
+    }
+    const { reference } = reading;
     const identity = `${reference.kind}|${reference.containerId}|${reference.recordingId}`;
     if (seen.has(identity)) {
       counts.duplicateNotifications += 1;
@@ -278,10 +323,25 @@ export function handleMsTeamsWebhook(
       lifecycle: [],
     };
   }
+  let notUnderstood: NotUnderstoodEvents | undefined;
+  if (counts.unrecognisedResources > 0) {
+    notUnderstood = {
+      events: counts.unrecognisedResources,
+      ...(unreadWithoutUser ? {} : { subjects: [...unreadSubjects] }),
+    };
+  }
   return {
     response: reply(202, { accepted: true, jobs: jobs.length }),
     jobs,
     counts,
     lifecycle,
+    ...(notUnderstood ? { notUnderstood } : {}),
   };
+}
+
+function odataIdOf(notification: z.infer<typeof notificationSchema>): string | undefined {
+  const data = notification.resourceData;
+  if (!data || typeof data !== 'object') return undefined;
+  const id = (data as Record<string, unknown>)['@odata.id'];
+  return typeof id === 'string' ? id : undefined;
 }

@@ -15,6 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
 import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
+import { readAuthenticated } from '../../core/webhook-not-understood';
 import { idText } from './ringcentral-call-log';
 
 /** Refusal of a delivery; `status` is 401 (no token) or 403 (wrong token, or webhooks off). */
@@ -173,7 +174,11 @@ export function handleRingCentralWebhook(
     };
   }
   authenticateRingCentralDelivery(request, context.webhookSecret);
+  // Authentic but unreadable: answered 400 and swept for (core/webhook-not-understood.ts).
+  return readAuthenticated(() => readDelivery(request, context));
+}
 
+function readDelivery(request: WebhookRequest, context: { sourceId: string }): WebhookOutcome {
   let value: unknown;
   try {
     value = JSON.parse(request.body);

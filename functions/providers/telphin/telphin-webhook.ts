@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
 import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
+import { readAuthenticated } from '../../core/webhook-not-understood';
 
 /** Refusal of a webhook delivery; `status` is 401 (no token) or 403 (wrong token, or webhooks off). */
 export class WebhookAuthError extends UnauthenticatedError {
@@ -117,6 +118,11 @@ export function handleTelphinWebhook(
   context: { sourceId: string; webhookSecret: string | undefined },
 ): WebhookOutcome {
   authenticateTelphinWebhook(request, context.webhookSecret);
+  // Authentic but unreadable: answered 400 and swept for (core/webhook-not-understood.ts).
+  return readAuthenticated(() => readDelivery(request, context));
+}
+
+function readDelivery(request: WebhookRequest, context: { sourceId: string }): WebhookOutcome {
   const fields = parseTelphinEventFields(request);
   const eventType = fields.get('eventtype')?.trim().toLowerCase();
   if (!eventType) throw new InvalidInputError('Telphin webhook has no EventType');

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PermanentError, RateLimitedError } from '../../../../functions/core/errors';
+import { NotReadyError, PermanentError, RateLimitedError } from '../../../../functions/core/errors';
 import { type HintJob, JOB_VERSION } from '../../../../functions/core/jobs';
 import { collect, DAY, DAY_WINDOW, startHarness, type TeamsHarness } from './msteams-fixture';
 
@@ -185,14 +185,15 @@ describe('MsTeamsSource.resolveHint', () => {
     harness = undefined;
   });
 
-  it('resolves a tenant-wide hint through the metadata, taking the organizer as the user', async () => {
-    // Prepare
+  it('resolves a hint naming no user by listing the users in scope around it, never through communications/', async () => {
+    // Prepare: the notification came an hour after the recording started.
     harness = await startHarness();
     const meeting = harness.sandbox.addRecording({ organizerId: harness.bob.id, createdAt: DAY });
+    const notifiedAt = new Date(DAY.getTime() + 3_600_000).toISOString();
 
     // Act
     const found = await harness.source.resolveHint(
-      hint({ kind: 'onlineMeetings', meetingId: meeting.containerId, recordingId: meeting.id }),
+      hint({ kind: 'onlineMeetings', meetingId: meeting.containerId, recordingId: meeting.id }, notifiedAt),
     );
 
     // Assess
@@ -202,12 +203,22 @@ describe('MsTeamsSource.resolveHint', () => {
       startedAt: DAY,
       raw: { userId: harness.bob.id },
     });
-    expect(harness.sandbox.requestLog.filter((entry) => entry.route === 'metadata')).toEqual([
-      expect.objectContaining({
-        path: expect.stringContaining('/v1.0/communications/onlineMeetings/'),
-        status: 200,
-      }),
-    ]);
+    expect(harness.sandbox.requestLog.filter((entry) => entry.path.includes('/communications/'))).toEqual([]);
+    expect(harness.sandbox.requestLog.filter((entry) => entry.route === 'metadata')).toEqual([]);
+    expect(harness.sandbox.counters.listRequests).toBeGreaterThan(0);
+  });
+
+  it('keeps a hint naming no user not ready while the listings do not show it yet', async () => {
+    // Prepare: a notification of now, for a recording Graph does not list yet.
+    harness = await startHarness();
+
+    // Act
+    const resolving = harness.source.resolveHint(
+      hint({ kind: 'onlineMeetings', meetingId: 'MSo-not-yet', recordingId: 'VjI-not-yet' }),
+    );
+
+    // Assess
+    await expect(resolving).rejects.toBeInstanceOf(NotReadyError);
   });
 
   it('resolves a hint with the user through the user path', async () => {
@@ -239,7 +250,12 @@ describe('MsTeamsSource.resolveHint', () => {
 
     // Act
     const found = await harness.source.resolveHint(
-      hint({ kind: 'onlineMeetings', meetingId: meeting.containerId, recordingId: meeting.id }),
+      hint({
+        kind: 'onlineMeetings',
+        meetingId: meeting.containerId,
+        recordingId: meeting.id,
+        userId: newcomer.id,
+      }),
     );
 
     // Assess
@@ -252,13 +268,26 @@ describe('MsTeamsSource.resolveHint', () => {
     harness = await startHarness();
     const outsider = harness.sandbox.addUser({ userPrincipalName: 'mallory@contoso.example' });
     const meeting = harness.sandbox.addRecording({ organizerId: outsider.id, createdAt: DAY });
+    const notifiedAt = new Date(DAY.getTime() + 3_600_000).toISOString();
 
-    // Act
+    // Act: named with its user, and without (then only the users in scope are listed).
     const found = await harness.source.resolveHint(
-      hint({ kind: 'onlineMeetings', meetingId: meeting.containerId, recordingId: meeting.id }),
+      hint(
+        {
+          kind: 'onlineMeetings',
+          meetingId: meeting.containerId,
+          recordingId: meeting.id,
+          userId: outsider.id,
+        },
+        notifiedAt,
+      ),
+    );
+    const foundByListing = await harness.source.resolveHint(
+      hint({ kind: 'onlineMeetings', meetingId: meeting.containerId, recordingId: meeting.id }, notifiedAt),
     );
 
     // Assess
     expect(found).toEqual([]);
+    expect(foundByListing).toEqual([]);
   });
 });

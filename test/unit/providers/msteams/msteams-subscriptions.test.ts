@@ -135,4 +135,66 @@ describe('Teams subscriptions (SubscriptionApi for ensureSubscriptions)', () => 
       'communications/onlineMeetings/getAllRecordings',
     ]);
   });
+
+  it('creates each resource on its documented API version: meetings on /v1.0, ad hoc calls on /beta', async () => {
+    // Prepare
+    harness = await startHarness();
+
+    // Act
+    const report = await run(harness, memoryRecords(), { now: () => new Date() });
+
+    // Assess
+    expect(report.created).toHaveLength(2);
+    const versions = Object.fromEntries(
+      harness.sandbox.subscriptions().map((subscription) => [subscription.resource, subscription.apiVersion]),
+    );
+    expect(versions).toEqual({
+      'communications/onlineMeetings/getAllRecordings': 'v1.0',
+      'communications/adhocCalls/getAllRecordings': 'beta',
+    });
+    expect(harness.sandbox.counters.validations).toBe(4);
+  });
+
+  it('falls back to the other API version when Graph refuses the resource on the first', async () => {
+    // Prepare: this Graph offers ad hoc calls on /v1.0 only, and meetings on /beta only.
+    harness = await startHarness({
+      sandbox: { subscriptionVersions: { adhocCalls: ['v1.0'], onlineMeetings: ['beta'] } },
+    });
+
+    // Act
+    const report = await run(harness, memoryRecords(), { now: () => new Date() });
+
+    // Assess
+    expect(report.active).toHaveLength(2);
+    const versions = Object.fromEntries(
+      harness.sandbox.subscriptions().map((subscription) => [subscription.resource, subscription.apiVersion]),
+    );
+    expect(versions).toEqual({
+      'communications/onlineMeetings/getAllRecordings': 'beta',
+      'communications/adhocCalls/getAllRecordings': 'v1.0',
+    });
+    const posts = harness.sandbox.requestLog.filter(
+      (entry) => entry.method === 'POST' && entry.path.endsWith('/subscriptions'),
+    );
+    expect(posts.map((entry) => `${entry.path} ${entry.status}`).sort()).toEqual([
+      '/beta/subscriptions 201',
+      '/beta/subscriptions 400',
+      '/v1.0/subscriptions 201',
+      '/v1.0/subscriptions 400',
+    ]);
+  });
+
+  it('names both refusals when neither API version offers the resource', async () => {
+    // Prepare
+    harness = await startHarness({
+      config: { recordings: ['adhocCalls'] },
+      sandbox: { subscriptionVersions: { adhocCalls: [] } },
+    });
+
+    // Act
+    const outcome = run(harness, memoryRecords(), { now: () => new Date() });
+
+    // Assess
+    await expect(outcome).rejects.toThrow(/beta: ExtensionError.*; v1\.0: ExtensionError/);
+  });
 });

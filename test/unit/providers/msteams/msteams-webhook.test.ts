@@ -123,7 +123,7 @@ describe('Teams webhook', () => {
     });
 
     // Act
-    const tenantWide = await harness.sandbox.notifyRecording(meeting.id);
+    const tenantWide = await harness.sandbox.notifyRecording(meeting.id, { spelling: 'tenant-wide' });
     const withUser = await harness.sandbox.notifyRecording(call.id, { withUser: true });
 
     // Assess
