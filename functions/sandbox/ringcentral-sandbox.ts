@@ -90,6 +90,12 @@ export interface RingCentralSandboxOptions {
   /** Consecutive failed deliveries after which a subscription is blacklisted. Default 3. */
   blacklistAfterFailures?: number;
   extensions?: readonly SandboxExtension[];
+  /**
+   * The header deliveries carry the subscription's verificationToken in: `Verification-Token` (the API
+   * schema and the older "Receiving webhooks" page; the default) or `Validation-Token` (that page since
+   * its December 2023 edit).
+   */
+  deliveryTokenHeader?: 'Verification-Token' | 'Validation-Token';
   /** Whether the media host answers HEAD (undocumented); false answers 405. Default true. */
   contentHeadAllowed?: boolean;
   clock?: Clock;
@@ -271,6 +277,7 @@ export async function startRingCentralSandbox(
   const readyDelayMs = options.recordingReadyDelayMs ?? 0;
   const callLogLagMs = options.callLogLagMs ?? 0;
   const blacklistAfter = options.blacklistAfterFailures ?? 3;
+  const deliveryTokenHeader = (options.deliveryTokenHeader ?? 'Verification-Token').toLowerCase();
   let accessTtlSeconds = options.accessTokenTtlSeconds ?? 3600;
   const refreshTtlSeconds = options.refreshTokenTtlSeconds ?? 604_800;
   let jwtRefused = false;
@@ -768,7 +775,7 @@ export async function startRingCentralSandbox(
           headers: {
             'content-type': 'application/json; charset=UTF-8',
             'user-agent': 'RingCentral-Webhook/8.3',
-            ...(state.verificationToken ? { 'verification-token': state.verificationToken } : {}),
+            ...(state.verificationToken ? { [deliveryTokenHeader]: state.verificationToken } : {}),
           },
           body: JSON.stringify(event),
           signal: AbortSignal.timeout(3000),

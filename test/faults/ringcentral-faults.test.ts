@@ -241,6 +241,24 @@ describe('RingCentral faults', () => {
     await assertArchivedOnce(second, [...missed, later]);
   }, 60_000);
 
+  it('deliveries carrying the secret in Validation-Token (the current "Receiving webhooks" page) are archived, not taken for handshakes', async () => {
+    // Prepare: no sweep after start-up, so only the webhook can archive the call that ends later.
+    const { sandbox: rc, start } = await setUp({ deliveryTokenHeader: 'Validation-Token' });
+    const host = await start({}, { scheduleSweep: false });
+    await host.idle();
+
+    // Act
+    const call = rc.startCall({ kind: 'outbound', durationSeconds: 40 });
+    const deliveries = await rc.hangUp(call.telephonySessionId);
+    await host.idle();
+
+    // Assess: the handshake still passed, and the delivery became a job.
+    expect(rc.counters.handshakes).toBe(1);
+    expect(deliveries.map((delivery) => delivery.status)).toEqual([200]);
+    expect(host.progress().archived).toBe(1);
+    await assertArchivedOnce(host, [call]);
+  }, 60_000);
+
   it('token expiry mid-run: every session ended while jobs run, one new login, nothing lost', async () => {
     const { sandbox: rc, start } = await setUp();
     const calls = rc.generateCalls({

@@ -139,6 +139,46 @@ describe('RingCentralSource.handleWebhook', () => {
     });
   });
 
+  it('takes a Validation-Token request with a body as a delivery: authenticated by either header, counted, never swallowed', async () => {
+    // Prepare: the "Receiving webhooks" page since December 2023 puts the secret in Validation-Token.
+    harness = await startHarness();
+    const queue = new CollectingQueue();
+    const deps = { sources: registryOf(harness.source), queue, log: recordingLog() };
+    const finished = event({ parties: [party('Disconnected', [{ id: '6011412004', active: false }])] });
+    const newerForm = { 'verification-token': undefined, 'validation-token': WEBHOOK_SECRET };
+
+    // Act
+    const outcome = await harness.source.handleWebhook(delivery(finished, newerForm));
+    const received = await receiveWebhook('ringcentral', 'rc-test', delivery(finished, newerForm), deps);
+    const forged = await receiveWebhook(
+      'ringcentral',
+      'rc-test',
+      delivery(finished, { 'verification-token': undefined, 'validation-token': `${WEBHOOK_SECRET}x` }),
+      deps,
+    );
+    const olderForm = await harness.source.handleWebhook(delivery(finished));
+    const handshake = await harness.source.handleWebhook(
+      delivery('', { 'verification-token': undefined, 'validation-token': 'a1b2c3' }),
+    );
+
+    // Assess
+    expect(outcome.jobs).toHaveLength(1);
+    expect(outcome.jobs[0]).toMatchObject({ hint: { status: 'Disconnected', recordingIds: '6011412004' } });
+    expect(outcome.counts).toEqual({ handshakeWithBody: 1 });
+    expect(outcome.response.headers).toBeUndefined();
+    expect(received.status).toBe(200);
+    expect(forged.status).toBe(403);
+    expect(queue.jobs).toHaveLength(1);
+    expect(olderForm.counts).toEqual({ handshakeWithBody: 0 });
+    expect(handshake).toMatchObject({ response: { status: 200, body: '' }, jobs: [] });
+    expect(handshake.response.headers).toEqual({ 'Validation-Token': 'a1b2c3' });
+    const logged = harness.log.lines.filter(
+      (line) => line.attributes?.event === 'RINGCENTRAL_HANDSHAKE_WITH_BODY',
+    );
+    expect(logged).toHaveLength(3);
+    expect(JSON.stringify(harness.log.lines)).not.toContain(WEBHOOK_SECRET);
+  });
+
   it('passes the real handshake and receives the hang-up through the local webhook server', async () => {
     // Prepare
     harness = await startHarness();
