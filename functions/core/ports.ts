@@ -56,6 +56,12 @@ export interface GrantedDownload extends DownloadStream {
   fileExtension: string;
 }
 
+/** A set-up fault of one source: an `errorCode` for alarms and a message that names the fix. */
+export interface SourceProblem {
+  code: string;
+  message: string;
+}
+
 /** What a source supports beyond webhooks. Absent means everything (list and delete). */
 export interface SourceCapabilities {
   /** The platform can list recordings: the sweep, backfill and status may ask it. */
@@ -129,6 +135,12 @@ export interface RecordingSource {
   webhookSubscriptions?(): Promise<WebhookSubscriptionPlan | undefined>;
   /** Totals for a window, where the provider offers them. */
   stats?(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats>;
+  /**
+   * What in the source's set-up stops part of the work (a permission the app lacks), found without
+   * spending more than a login; empty when nothing is known to be wrong. Checked at start-up and by
+   * `npm run status`.
+   */
+  setupProblems?(signal?: AbortSignal): Promise<SourceProblem[]>;
   /**
    * Authenticates and parses one webhook delivery. Throws UnauthenticatedError (refused with 401/403)
    * or InvalidInputError (400); never enqueues on either.

@@ -59,6 +59,15 @@ export interface RateLimit {
 }
 
 export const JWT_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** The app permissions callvault's endpoints need (README: RingCentral, App). */
+export const ALL_APP_PERMISSIONS = [
+  'ReadCallLog',
+  'ReadCallRecording',
+  'EditCallLog',
+  'ReadAccounts',
+  'SubscriptionWebhook',
+  'CallControl',
+] as const;
 export const TELEPHONY_SESSIONS_FILTER = '/restapi/v1.0/account/~/telephony/sessions';
 
 export interface RingCentralSandboxOptions {
@@ -96,6 +105,12 @@ export interface RingCentralSandboxOptions {
    * its December 2023 edit).
    */
   deliveryTokenHeader?: 'Verification-Token' | 'Validation-Token';
+  /**
+   * The app's permissions: reported as the token answer's `scope` and enforced per endpoint (403
+   * InsufficientPermissions / CMN-401 naming the permission), the telephony-sessions event filter
+   * included (CallControl). Default every permission callvault uses (`ALL_APP_PERMISSIONS`).
+   */
+  appPermissions?: readonly string[];
   /** Whether the media host answers HEAD (undocumented); false answers 405. Default true. */
   contentHeadAllowed?: boolean;
   clock?: Clock;
@@ -243,6 +258,17 @@ const apiError = (status: number, errorCode: string, message: string, headers?: 
   json(status, { errorCode, message, errors: [{ errorCode, message }] }, headers);
 const oauthError = (status: number, error: string, description: string) =>
   json(status, { error, error_description: description });
+/** RingCentral's answer to an endpoint the app has no permission for. */
+const insufficientPermissions = (permission: string, message?: string) => {
+  const text =
+    message ?? `In order to call this API endpoint, application needs to have [${permission}] permission`;
+  return json(403, {
+    errorCode: 'InsufficientPermissions',
+    message: text,
+    errors: [{ errorCode: 'CMN-401', message: text, permissionName: permission }],
+    permissionName: permission,
+  });
+};
 const notFound = (parameter: string) =>
   apiError(404, 'CMN-102', `Resource for parameter [${parameter}] is not found`);
 
@@ -278,6 +304,7 @@ export async function startRingCentralSandbox(
   const callLogLagMs = options.callLogLagMs ?? 0;
   const blacklistAfter = options.blacklistAfterFailures ?? 3;
   const deliveryTokenHeader = (options.deliveryTokenHeader ?? 'Verification-Token').toLowerCase();
+  const permissions = new Set<string>(options.appPermissions ?? ALL_APP_PERMISSIONS);
   let accessTtlSeconds = options.accessTokenTtlSeconds ?? 3600;
   const refreshTtlSeconds = options.refreshTokenTtlSeconds ?? 604_800;
   let jwtRefused = false;
@@ -380,7 +407,7 @@ export async function startRingCentralSandbox(
       expires_in: Math.round((session.accessExpiresAtMs - nowMs()) / 1000),
       refresh_token: session.refreshToken,
       refresh_token_expires_in: Math.round((session.refreshExpiresAtMs - nowMs()) / 1000),
-      scope: 'ReadCallLog ReadCallRecording EditCallLog ReadAccounts WebhookSubscriptions',
+      scope: [...permissions].join(' '),
       owner_id: String(extensions[0]?.id ?? 0),
       endpoint_id: `sandbox-${session.id}`,
     });
@@ -655,6 +682,16 @@ export async function startRingCentralSandbox(
     ) {
       return apiError(400, 'CMN-101', 'Parameter [deliveryMode] value is invalid');
     }
+    // The account telephony-sessions filter needs CallControl (event filter reference, Required Permissions).
+    const telephony = (filters as string[]).some((filter) =>
+      /^\/restapi\/v1\.0\/account\/[^/]+\/telephony\/sessions(\?|$)/.test(filter),
+    );
+    if (telephony && !permissions.has('CallControl')) {
+      return insufficientPermissions(
+        'CallControl',
+        'Required application permission [CallControl] is missing for event filter /restapi/v1.0/account/~/telephony/sessions',
+      );
+    }
     const refusal = await handshake(mode.address);
     if (refusal) return apiError(400, 'SUB-525', `WebHook responds with an invalid reply: ${refusal}`);
     const expiresIn = Math.min(315_360_000, typeof value.expiresIn === 'number' ? value.expiresIn : 604_800);
@@ -803,6 +840,8 @@ export async function startRingCentralSandbox(
     recordingId?: string;
     /** Token requests are authenticated by the app's Basic credentials, not a Bearer token. */
     bearer: boolean;
+    /** The app permission the endpoint needs. */
+    permission?: string;
     handle: () => HttpReply | ContentReply | Promise<HttpReply>;
   }
 
@@ -826,6 +865,7 @@ export async function startRingCentralSandbox(
         route: 'subscription',
         group: 'medium',
         bearer: true,
+        permission: 'SubscriptionWebhook',
         handle: () => routeSubscription(method, subscription[1] ?? '', body),
       };
     }
@@ -836,7 +876,13 @@ export async function startRingCentralSandbox(
     const guard = (reply: () => HttpReply | Promise<HttpReply>) => () =>
       known ? reply() : notFound('accountId');
     if (rest === '/call-log' && method === 'GET') {
-      return { route: 'call-log', group: 'heavy', bearer: true, handle: guard(() => listCallLog(url)) };
+      return {
+        route: 'call-log',
+        group: 'heavy',
+        bearer: true,
+        permission: 'ReadCallLog',
+        handle: guard(() => listCallLog(url)),
+      };
     }
     if (/^(\/extension\/[^/]+)?\/call-log$/.test(rest) && method === 'DELETE') {
       return {
@@ -860,11 +906,18 @@ export async function startRingCentralSandbox(
         group: 'heavy',
         recordingId,
         bearer: true,
+        permission: 'EditCallLog',
         handle: guard(() => deleteRecordings(body)),
       };
     }
     if (rest === '/extension' && method === 'GET') {
-      return { route: 'directory', group: 'medium', bearer: true, handle: guard(() => listDirectory(url)) };
+      return {
+        route: 'directory',
+        group: 'medium',
+        bearer: true,
+        permission: 'ReadAccounts',
+        handle: guard(() => listDirectory(url)),
+      };
     }
     return undefined;
   }
@@ -887,6 +940,7 @@ export async function startRingCentralSandbox(
       group: 'heavy',
       recordingId,
       bearer: true,
+      permission: 'ReadCallRecording',
       handle: () => (known ? content(recordingId, request, method) : notFound('accountId')),
     };
   }
@@ -962,6 +1016,9 @@ export async function startRingCentralSandbox(
     if (routed.bearer && !sessionOf(request)) {
       counters.unauthorizedRequests += 1;
       return reply(apiError(401, 'TokenInvalid', 'Invalid or expired access token'));
+    }
+    if (routed.permission && !permissions.has(routed.permission)) {
+      return reply(insufficientPermissions(routed.permission));
     }
     const fault =
       routed.route === 'call-log-delete' || routed.route === 'other'

@@ -15,6 +15,7 @@ import {
   type DownloadStream,
   type Log,
   type RecordingSource,
+  type SourceProblem,
   silentLog,
   systemClock,
   type WebhookOutcome,
@@ -41,6 +42,13 @@ import {
   ringCentralDownloadHosts,
 } from './ringcentral-config';
 import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
+import {
+  describeMissingPermission,
+  missingPermissions,
+  PERMISSION_MISSING_CODE,
+  type PermissionNeed,
+  requiredPermissions,
+} from './ringcentral-permissions';
 import { RingCentralSubscriptionApi, telephonySessionsFilter } from './ringcentral-subscriptions';
 import { handleRingCentralWebhook, isHandshakeWithBody } from './ringcentral-webhook';
 
@@ -95,6 +103,8 @@ export interface RingCentralSourceOptions {
   /** Where the Heavy gate's schedule is shared by every worker of the source. */
   rateGateStore: RateGateStore;
   tuning?: Partial<RingCentralTuning>;
+  /** Retention deletes recordings at this source (then the app needs EditCallLog). Default false. */
+  deletesAtSource?: boolean;
 }
 
 /**
@@ -122,6 +132,10 @@ export class RingCentralSource implements RecordingSource {
   private readonly log: Log;
   private readonly tuning: RingCentralTuning;
   private readonly wantedExtensions: ReadonlySet<string> | undefined;
+  private readonly auth: RingCentralAuth;
+  private readonly permissionNeeds: readonly PermissionNeed[];
+  /** The last scope checked at a login, so one session's missing permissions are logged once. */
+  private checkedScope: string | undefined | null = null;
 
   constructor(options: RingCentralSourceOptions) {
     const { config, credentials } = options;
@@ -138,6 +152,10 @@ export class RingCentralSource implements RecordingSource {
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
     };
+    this.permissionNeeds = requiredPermissions({
+      webhooks: !!credentials.webhookSecret,
+      deletes: options.deletesAtSource ?? false,
+    });
     const auth = new RingCentralAuth({
       serverUrl: config.serverUrl,
       clientId: credentials.clientId,
@@ -150,8 +168,10 @@ export class RingCentralSource implements RecordingSource {
       refusalCooldownMs: this.tuning.refusalCooldownMs,
       leaseWaitMs: this.tuning.leaseWaitMs,
       pollMs: this.tuning.leasePollMs,
+      onScope: (scope) => this.checkScope(scope),
       ...timeouts,
     });
+    this.auth = auth;
     const gate = new HeavyGate({
       key,
       perMinute: config.rateLimits.heavyPerMinute,
@@ -176,6 +196,28 @@ export class RingCentralSource implements RecordingSource {
       ttlMs: this.tuning.directoryTtlMs,
       retryAfterFailureMs: this.tuning.directoryRetryMs,
     });
+  }
+
+  /** At each login: every permission the app lacks, logged at error level by name (once per scope). */
+  private checkScope(scope: string | undefined): void {
+    if (scope === this.checkedScope) return;
+    this.checkedScope = scope;
+    for (const need of missingPermissions(scope, this.permissionNeeds)) {
+      this.log.error(describeMissingPermission(this.sourceId, need), {
+        sourceId: this.sourceId,
+        errorCode: PERMISSION_MISSING_CODE,
+        permission: need.permission,
+      });
+    }
+  }
+
+  /** The permissions this source needs that its session's `scope` lacks (one login at most). */
+  async setupProblems(signal?: AbortSignal): Promise<SourceProblem[]> {
+    const scope = await this.auth.grantedScope(signal);
+    return missingPermissions(scope, this.permissionNeeds).map((need) => ({
+      code: PERMISSION_MISSING_CODE,
+      message: describeMissingPermission(this.sourceId, need),
+    }));
   }
 
   private accountPath(rest: string): string {
