@@ -32,6 +32,7 @@ import {
   contentUriOf,
   type ExtensionDirectory,
   extensionKeysOf,
+  hasShortRecording,
   idText,
   parseCallLogRecord,
   recordingsOfRecord,
@@ -352,8 +353,9 @@ export class RingCentralSource implements RecordingSource {
     );
     const missing = hinted.filter((id) => !listed.has(id));
     if (missing.length > 0) {
-      // Recordings under RingCentral's minimum length are never kept; the log says so with shortRecording.
-      const tooShort = records.some((record) => record.shortRecording === true);
+      // Recordings under RingCentral's minimum length are never kept; the log says so with shortRecording,
+      // on the call or on one of its legs.
+      const tooShort = records.some(hasShortRecording);
       if (!tooShort) {
         throw new NotReadyError(`RingCentral call ${call} does not list recording ${missing.join(', ')} yet`);
       }

@@ -11,8 +11,10 @@
  *   `Verification-Token`, the page as edited in December 2023 says `Validation-Token`. Either is
  *   accepted, so a delivery in the newer form is never mistaken for the handshake and swallowed; such
  *   deliveries are counted (`handshakeWithBody`) until a real account shows which form it sends.
- * - A telephony-session event whose party finished the call (`Disconnected`), or whose recordings are
- *   no longer active, becomes one hint job; other events are acknowledged without jobs. The job is a
+ * - A telephony-session event whose party finished the call (`Disconnected`) becomes one hint job;
+ *   other events are acknowledged without jobs. A recording with `active: false` on a live call is
+ *   paused, not necessarily stopped (pause and resume toggle it), and its content is served only after
+ *   hang-up anyway, so it makes no job: each would cost Heavy call-log requests for nothing. The job is a
  *   pure function of the event, so a redelivery (same telephonySessionId and sequence) makes the same
  *   job, and resolving it twice is harmless: the worker skips what is archived.
  */
@@ -100,9 +102,9 @@ export interface TelephonySessionFacts {
   eventTime: Date;
   /** A party shows `Disconnected`. */
   disconnected: boolean;
-  /** Recording ids on the parties, and whether every one of them has stopped. */
+  /** Recording ids on the parties, and whether every one of them is inactive (paused or stopped). */
   recordingIds: string[];
-  recordingsStopped: boolean;
+  recordingsInactive: boolean;
 }
 
 /** Reads a telephony-session event body; InvalidInputError when it is not one. */
@@ -148,7 +150,7 @@ export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFact
     eventTime: parseEventTime(body.eventTime, envelope.timestamp),
     disconnected,
     recordingIds,
-    recordingsStopped: anyRecording && !anyActive,
+    recordingsInactive: anyRecording && !anyActive,
   };
 }
 
@@ -207,11 +209,8 @@ export function handleRingCentralWebhook(
   if (!isTelephonySessionEvent(envelope)) return accepted([], request);
 
   const facts = parseTelephonySessionEvent(envelope);
-  if (!facts.disconnected && !facts.recordingsStopped) return accepted([], request);
-  const hint: Record<string, string> = {
-    eventType: 'telephony-session',
-    status: facts.disconnected ? 'Disconnected' : 'recordings-stopped',
-  };
+  if (!facts.disconnected) return accepted([], request);
+  const hint: Record<string, string> = { eventType: 'telephony-session', status: 'Disconnected' };
   if (facts.telephonySessionId) hint.telephonySessionId = facts.telephonySessionId.slice(0, 200);
   if (facts.sessionId) hint.sessionId = facts.sessionId.slice(0, 200);
   if (facts.sequence) hint.sequence = facts.sequence.slice(0, 40);
