@@ -126,6 +126,8 @@ export interface RequestLogEntry {
   query: string;
   /** The Authorization header's scheme (`Bearer`, `Basic`), if any; never its value. */
   authorization?: string;
+  /** The Accept header as sent. */
+  accept?: string;
   route: RingCentralRoute | 'call-log-delete' | 'other';
   group?: RateGroupName;
   status: number;
@@ -713,7 +715,7 @@ export async function startRingCentralSandbox(
     return json(200, subscriptionView(state));
   }
 
-  async function updateSubscription(id: string, body: string): Promise<HttpReply> {
+  async function updateSubscription(id: string, body: string, renewing = false): Promise<HttpReply> {
     const state = subscriptions.get(id);
     if (!state) return notFound('subscriptionId');
     if (state.status === 'Blacklisted') {
@@ -725,6 +727,10 @@ export async function startRingCentralSandbox(
     }
     const { value, error } = readSubscriptionBody(body);
     if (error || !value) return error ?? apiError(400, 'CMN-101', 'Request body is not a JSON object');
+    // UpdateSubscriptionRequest requires eventFilters; the renew endpoint takes no body and keeps them.
+    if (!renewing && (!Array.isArray(value.eventFilters) || value.eventFilters.length === 0)) {
+      return apiError(400, 'CMN-101', 'Parameter [eventFilters] value is invalid');
+    }
     const mode = value.deliveryMode as Record<string, unknown> | undefined;
     if (typeof mode?.address === 'string' && mode.address !== state.deliveryMode.address) {
       const refusal = await handshake(mode.address);
@@ -756,7 +762,7 @@ export async function startRingCentralSandbox(
     const id = match?.[1] ? decodeURIComponent(match[1]) : '';
     const state = subscriptions.get(id);
     if (!match) return notFound('path');
-    if (match[2] && method === 'POST') return updateSubscription(id, '');
+    if (match[2] && method === 'POST') return updateSubscription(id, '', true);
     if (method === 'GET') return state ? json(200, subscriptionView(state)) : notFound('subscriptionId');
     if (method === 'PUT') return updateSubscription(id, body);
     if (method === 'DELETE') {
@@ -999,6 +1005,7 @@ export async function startRingCentralSandbox(
       path: url.pathname,
       query: url.search,
       authorization: request.headers.authorization?.split(' ')[0],
+      accept: request.headers.accept,
       route: 'other',
       status: 0,
     };

@@ -24,7 +24,7 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
-import { assertAllowedUrl, errorForStatus, summariseErrorBody } from '../http';
+import { assertAllowedUrl, errorForStatus, MEDIA_ACCEPT, summariseErrorBody } from '../http';
 import { HeavyGate } from './rate-gate';
 import { RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
@@ -233,13 +233,13 @@ export class RingCentralSource implements RecordingSource {
 
   async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
     const directory = await this.directory();
-    // recordingType=All is the current filter; withRecording is what older servers know (ignored when both are sent).
+    // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
+    // the deprecated withRecording, which is no longer sent).
     const first = this.api.url(this.accountPath('/call-log'), {
       view: 'Detailed',
       dateFrom: window.from.toISOString(),
       dateTo: window.to.toISOString(),
       recordingType: 'All',
-      withRecording: 'true',
       perPage: String(this.tuning.perPage),
       page: '1',
     });
@@ -392,6 +392,7 @@ export class RingCentralSource implements RecordingSource {
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
+      headers: { accept: MEDIA_ACCEPT },
       signal,
     });
     if (answer.status === 404) {
@@ -477,6 +478,7 @@ export class RingCentralSource implements RecordingSource {
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
+      headers: { accept: MEDIA_ACCEPT },
       signal,
     });
     head.body.destroy();
@@ -494,7 +496,7 @@ export class RingCentralSource implements RecordingSource {
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
-      headers: { range: 'bytes=0-0' },
+      headers: { accept: MEDIA_ACCEPT, range: 'bytes=0-0' },
       signal,
     });
     range.body.destroy();

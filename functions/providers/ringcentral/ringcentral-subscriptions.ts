@@ -1,5 +1,6 @@
 /**
- * RingCentral's side of the subscriptions use case: `POST/GET/PUT/DELETE /restapi/v1.0/subscription`.
+ * RingCentral's side of the subscriptions use case: `POST/GET/DELETE /restapi/v1.0/subscription` and
+ * `POST …/subscription/{id}/renew`.
  * A subscription is created with the source's webhookSecret as `verificationToken` and the longest
  * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
  * before it answers, so a created subscription is one our endpoint has already accepted.
@@ -98,14 +99,17 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     );
   }
 
+  /**
+   * `POST /subscription/{id}/renew`, with no body: it renews for the subscription's own lifetime. A PUT
+   * would need the subscription's `eventFilters` again (required in UpdateSubscriptionRequest).
+   */
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
     return this.parsed(
       await this.api.json({
-        method: 'PUT',
-        url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}`),
+        method: 'POST',
+        url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}/renew`),
         group: 'other',
         allowedHosts: this.api.apiHosts,
-        json: { expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN },
         signal,
       }),
     );
