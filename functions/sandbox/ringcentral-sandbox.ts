@@ -111,6 +111,12 @@ export interface RingCentralSandboxOptions {
    * included (CallControl). Default every permission callvault uses (`ALL_APP_PERMISSIONS`).
    */
   appPermissions?: readonly string[];
+  /**
+   * The rate group the media host counts content requests in and names in `X-Rate-Limit-Group`. The API
+   * reference says Heavy (the default); a media host reporting another group is what the gate must
+   * keep apart.
+   */
+  contentRateGroup?: RateGroupName;
   /** Whether the media host answers HEAD (undocumented); false answers 405. Default true. */
   contentHeadAllowed?: boolean;
   clock?: Clock;
@@ -928,13 +934,15 @@ export async function startRingCentralSandbox(
     return undefined;
   }
 
+  const contentGroup = options.contentRateGroup ?? 'heavy';
+
   function routeMedia(method: string, url: URL, request: IncomingMessage): Routed | undefined {
     const match = /^\/restapi\/v1\.0\/account\/([^/]+)\/recording\/([^/]+)\/content$/.exec(url.pathname);
     if (!match || (method !== 'GET' && method !== 'HEAD')) return undefined;
     if (method === 'HEAD' && options.contentHeadAllowed === false) {
       return {
         route: 'content',
-        group: 'heavy',
+        group: contentGroup,
         bearer: true,
         handle: () => apiError(405, 'SANDBOX-METHOD', 'Method not allowed'),
       };
@@ -943,7 +951,7 @@ export async function startRingCentralSandbox(
     const known = accountMatches(decodeURIComponent(match[1] ?? ''));
     return {
       route: 'content',
-      group: 'heavy',
+      group: contentGroup,
       recordingId,
       bearer: true,
       permission: 'ReadCallRecording',
