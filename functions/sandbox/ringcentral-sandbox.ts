@@ -112,6 +112,12 @@ export interface RingCentralSandboxOptions {
    */
   appPermissions?: readonly string[];
   /**
+   * How a subscription whose event filter lacks its permission is answered: `refuse` (403, the default)
+   * or `disable` (created, with the filter in `disabledFilters`); which one RingCentral does is not
+   * confirmed.
+   */
+  unpermittedFilter?: 'refuse' | 'disable';
+  /**
    * The rate group the media host counts content requests in and names in `X-Rate-Limit-Group`. The API
    * reference says Heavy (the default); a media host reporting another group is what the gate must
    * keep apart.
@@ -170,6 +176,7 @@ export interface SubscriptionView {
   status: 'Active' | 'Blacklisted' | 'Suspended';
   creationTime: string;
   deliveryMode: { transportType: 'WebHook'; address: string; encryption: false };
+  disabledFilters?: { filter: string; reason: string }[];
 }
 
 export interface DeliveryResult {
@@ -291,6 +298,8 @@ interface Session {
 
 interface SubscriptionState extends SubscriptionView {
   verificationToken?: string;
+  /** Filters that deliver nothing, with why (listed as `disabledFilters`). */
+  disabledFilters: { filter: string; reason: string }[];
   failures: number;
   expiresAtMs: number;
 }
@@ -619,6 +628,7 @@ export async function startRingCentralSandbox(
       status: state.status,
       creationTime: state.creationTime,
       deliveryMode: { ...state.deliveryMode },
+      ...(state.disabledFilters.length > 0 ? { disabledFilters: [...state.disabledFilters] } : {}),
     };
   }
 
@@ -694,7 +704,12 @@ export async function startRingCentralSandbox(
     const telephony = (filters as string[]).some((filter) =>
       /^\/restapi\/v1\.0\/account\/[^/]+\/telephony\/sessions(\?|$)/.test(filter),
     );
-    if (telephony && !permissions.has('CallControl')) {
+    const disabledFilters: { filter: string; reason: string }[] = [];
+    if (telephony && !permissions.has('CallControl') && options.unpermittedFilter === 'disable') {
+      for (const filter of filters as string[]) {
+        disabledFilters.push({ filter, reason: 'Required application permission [CallControl] is missing' });
+      }
+    } else if (telephony && !permissions.has('CallControl')) {
       return insufficientPermissions(
         'CallControl',
         'Required application permission [CallControl] is missing for event filter /restapi/v1.0/account/~/telephony/sessions',
@@ -716,6 +731,7 @@ export async function startRingCentralSandbox(
       verificationToken: typeof mode.verificationToken === 'string' ? mode.verificationToken : undefined,
       failures: 0,
       expiresAtMs: nowMs() + expiresIn * 1000,
+      disabledFilters,
     };
     subscriptions.set(id, state);
     return json(200, subscriptionView(state));
@@ -786,6 +802,7 @@ export async function startRingCentralSandbox(
     statusCode: string,
   ): string | undefined {
     return state.eventFilters.find((filter) => {
+      if (state.disabledFilters.some((disabled) => disabled.filter === filter)) return false;
       const url = new URL(filter, 'http://filter');
       const account = /^\/restapi\/v1\.0\/account\/([^/]+)\/telephony\/sessions$/.exec(url.pathname)?.[1];
       if (account !== '~' && account !== accountId) return false;

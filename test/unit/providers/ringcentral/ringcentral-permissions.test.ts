@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,8 +9,30 @@ import type { WebhookSubscriptionPlan } from '../../../../functions/core/ports';
 import { FsArchiveListing } from '../../../../functions/ops/archive-listing';
 import { collectStatus } from '../../../../functions/ops/status-report';
 import { formatStatus } from '../../../../functions/ops/status-table';
+import { parseRingCentralSubscription } from '../../../../functions/providers/ringcentral/ringcentral-subscriptions';
 import { ALL_APP_PERMISSIONS } from '../../../../functions/sandbox/ringcentral-sandbox';
 import { collect, JAN_2024, JAN_WINDOW, type RingCentralHarness, startHarness } from './ringcentral-fixture';
+
+/** A receiver that passes RingCentral's handshake (echoes Validation-Token) and nothing else. */
+async function startEchoServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      const token = request.headers['validation-token'];
+      response
+        .writeHead(200, {
+          'content-type': 'application/json',
+          ...(typeof token === 'string' ? { 'validation-token': token } : {}),
+        })
+        .end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
 
 const without = (...missing: string[]) => ALL_APP_PERMISSIONS.filter((name) => !missing.includes(name));
 
@@ -53,6 +77,35 @@ describe('RingCentral app permissions', () => {
     expect((created as Error).message).toMatch(/HTTP 403.*\[CallControl\]/);
     expect(harness.sandbox.subscriptions()).toEqual([]);
     expect(harness.sandbox.counters.handshakes).toBe(0);
+  });
+
+  it('takes a subscription created with its telephony-sessions filter disabled for a failure, and removes it', async () => {
+    // Prepare: the other way RingCentral might answer a filter the app lacks the permission for.
+    harness = await startHarness({
+      sandbox: { appPermissions: without('CallControl'), unpermittedFilter: 'disable' },
+    });
+    const hook = await startEchoServer();
+    const plan = (await harness.source.webhookSubscriptions()) as WebhookSubscriptionPlan;
+
+    // Act
+    const created = await plan.api
+      .create({ address: hook.url, filter: plan.filters[0] ?? '', secret: plan.secret })
+      .catch((error: unknown) => error as Error)
+      .finally(() => hook.close());
+
+    // Assess
+    expect(created).toBeInstanceOf(Error);
+    expect((created as Error).message).toMatch(/event filter disabled.*\[CallControl\]/);
+    expect(harness.sandbox.subscriptions()).toEqual([]);
+    expect(
+      parseRingCentralSubscription({
+        id: 's',
+        status: 'Active',
+        eventFilters: ['/restapi/v1.0/account/~/telephony/sessions'],
+        disabledFilters: [{ filter: '/restapi/v1.0/account/~/telephony/sessions', reason: 'x' }],
+        deliveryMode: { transportType: 'WebHook', address: 'https://x.example/h' },
+      })?.status,
+    ).toBe('other');
   });
 
   it('asks only for what the source uses: webhooks need SubscriptionWebhook and CallControl, deletes EditCallLog', async () => {
