@@ -12,6 +12,7 @@ import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { parseWebhookFollowUp, runWebhookFollowUp } from './composition/webhook-follow-up';
 import { ConfigError, ENV } from './config';
 import { manageSubscriptions } from './core/manage-subscriptions';
+import { reportSetupProblems } from './core/source-setup';
 import { METRICS_NAMESPACE } from './retention';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
@@ -54,6 +55,9 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
       // The run's reports are in its log lines; the scheduled run after it publishes the metrics.
       return { reports: [], failed: [], unmanaged: [], lifecycle, swept };
     }
+    // After every deploy and on the schedule: set-up faults (a permission an app lacks) are logged with
+    // their errorCode, so an app missing one is named before the first delivery goes missing.
+    await reportSetupProblems(sources, log, signal);
     const result = await manageSubscriptions(
       env.webhookBaseUrl,
       { sources, records: subscriptionRecords, clock, log, ledger },

@@ -15,6 +15,10 @@ const NAMED_WEBHOOK_COUNTS: Readonly<Record<string, Readonly<Record<string, stri
     ignoredNotifications: 'GraphIgnoredNotifications',
     duplicateNotifications: 'GraphDuplicateNotifications',
   },
+  ringcentral: {
+    // Deliveries carrying Validation-Token with a body (README, Known limits).
+    handshakeWithBody: 'RingCentralHandshakeWithBody',
+  },
 };
 
 export function webhookCountMetricName(provider: string, count: string): string {

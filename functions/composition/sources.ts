@@ -1,5 +1,11 @@
 /** Builds the source registry from the configuration, a credentials loader and the provider registry. */
-import { type CallvaultConfig, type CredentialsLoader, enabledSources, needsCredentials } from '../config';
+import {
+  type CallvaultConfig,
+  type CredentialsLoader,
+  enabledSources,
+  needsCredentials,
+  retentionFor,
+} from '../config';
 import { InvalidInputError } from '../core/errors';
 import { InProcessRateGateStore, InProcessTokenStore } from '../core/shared-state';
 import { SourceRegistry } from '../core/source-registry';
@@ -52,6 +58,7 @@ export function buildSourceRegistry(
         log: deps.log,
         sharedState,
         configIndex: config.sources.indexOf(source),
+        deletesAtSource: retentionFor(config, source)?.dryRun === false,
       });
     },
     clock: deps.clock,

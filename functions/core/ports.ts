@@ -65,6 +65,11 @@ export interface NotUnderstoodEvents {
 
 /** A download opened with a grant (the archive names the copy from its first bytes, as for any download). */
 export type GrantedDownload = DownloadStream;
+/** A set-up fault of one source: an `errorCode` for alarms and a message that names the fix. */
+export interface SourceProblem {
+  code: string;
+  message: string;
+}
 
 /** What a source supports beyond webhooks. Absent means everything (list and delete). */
 export interface SourceCapabilities {
@@ -139,6 +144,12 @@ export interface RecordingSource {
   webhookSubscriptions?(): Promise<WebhookSubscriptionPlan | undefined>;
   /** Totals for a window, where the provider offers them. */
   stats?(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats>;
+  /**
+   * What in the source's set-up stops part of the work (a permission the app lacks), found without
+   * spending more than a login; empty when nothing is known to be wrong. Checked at start-up and by
+   * `npm run status`.
+   */
+  setupProblems?(signal?: AbortSignal): Promise<SourceProblem[]>;
   /**
    * Authenticates and parses one webhook delivery. Throws UnauthenticatedError (refused with 401/403)
    * or InvalidInputError (400); never enqueues on either.

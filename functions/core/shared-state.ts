@@ -24,6 +24,8 @@ export interface TokenRecord {
   loginRefusal?: string;
   /** The provider's auth endpoint answered 429: no token request before this instant. */
   authThrottledUntilMs?: number;
+  /** What the provider granted with this token (OAuth `scope`, as it sent it); absent when it said nothing. */
+  scope?: string;
 }
 
 export interface TokenStore {

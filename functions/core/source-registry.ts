@@ -272,6 +272,10 @@ export class SourceRegistry {
           return adapter.reportedSize(recording, signal);
         });
     }
+    if (first.setupProblems) {
+      view.setupProblems = (signal) =>
+        registry.withRenewal(slot, async (adapter) => (await adapter.setupProblems?.(signal)) ?? []);
+    }
     if (first.stats) {
       view.stats = (window, signal) =>
         registry.withRenewal(slot, (adapter) => {

@@ -20,6 +20,7 @@ import { systemClock } from '../core/ports';
 import type { RetentionReport } from '../core/retention';
 import type { RetryPolicy } from '../core/retry-policy';
 import { runRetentionForSources } from '../core/run-retention-for-sources';
+import { reportSetupProblems } from '../core/source-setup';
 import type { SweepResult } from '../core/sweep';
 import { sweepAllSources } from '../core/sweep-sources';
 import { formatBytes } from '../ops/format-bytes';
@@ -172,7 +173,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
 
   let sweepTimer: NodeJS.Timeout | undefined;
-  let sweeping: Promise<unknown> = Promise.resolve();
+  // Set-up faults (a permission an app lacks) are logged loudly first, each with its errorCode.
+  const setupChecked = reportSetupProblems(sources, log).catch((error: unknown) =>
+    log.warn('set-up check failed', { error: String(error) }),
+  );
+  let sweeping: Promise<unknown> = setupChecked;
   // Subscriptions are checked at start-up and with every sweep, before it: webhooks flow again first.
   const checkSubscriptions = () =>
     subscriptionsNow().catch((error: unknown) =>
@@ -180,12 +185,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     );
   if (options.scheduleSweep ?? config.sweep.enabled) {
     const runScheduled = () => {
-      sweeping = checkSubscriptions().then(() => sweepNow());
+      sweeping = setupChecked.then(checkSubscriptions).then(() => sweepNow());
     };
     runScheduled();
     sweepTimer = setInterval(runScheduled, config.sweep.intervalSeconds * 1000);
   } else if (publicUrl && server) {
-    sweeping = checkSubscriptions();
+    sweeping = setupChecked.then(checkSubscriptions);
   }
 
   // Retention runs after the start-up sweep settled, then on its own interval (daily by default).

@@ -22,7 +22,14 @@ import {
   stemOfCopyKey,
 } from '../core/keys';
 import { extensionContradictsType } from '../core/media-format';
-import type { AuditEntry, RecordingSource, RunLedger, RunRecord, SourceStats } from '../core/ports';
+import type {
+  AuditEntry,
+  RecordingSource,
+  RunLedger,
+  RunRecord,
+  SourceProblem,
+  SourceStats,
+} from '../core/ports';
 import type { ProviderName, SourceRecording } from '../core/recording';
 import type { ArchiveListing } from './archive-listing';
 import type { QueueDepth } from './queue-depths';
@@ -73,6 +80,8 @@ export interface SourceStatus {
   daysWithMissing: string[];
   lastRuns: { sweep?: RunRecord; retention?: RunRecord; backfill?: RunRecord; subscriptions?: RunRecord };
   error?: string;
+  /** Set-up faults the source reports (a permission its app lacks), each naming its fix. */
+  setupProblems?: SourceProblem[];
 }
 
 export interface StatusReport {
@@ -141,6 +150,14 @@ async function sourceStatus(
     error = `cannot open the source: ${errorText(thrown)}`;
   }
   const webhookOnly = adapter?.capabilities?.list === false;
+  let setupProblems: SourceProblem[] | undefined;
+  if (adapter?.setupProblems) {
+    try {
+      setupProblems = await adapter.setupProblems();
+    } catch (thrown) {
+      setupProblems = [{ code: 'SETUP_CHECK_FAILED', message: `set-up not checked: ${errorText(thrown)}` }];
+    }
+  }
   const result: DayStatus[] = [];
   for (const day of days) {
     const status: DayStatus = {
@@ -189,6 +206,7 @@ async function sourceStatus(
     daysWithMissing: result.filter((day) => (day.missing ?? 0) > 0).map((day) => day.day),
     lastRuns: { sweep, retention, backfill, subscriptions },
     error,
+    ...(setupProblems && setupProblems.length > 0 ? { setupProblems } : {}),
   };
 }
 

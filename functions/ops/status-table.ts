@@ -86,6 +86,7 @@ export function formatStatus(report: StatusReport): string {
     }
     lines.push(`${source.provider}/${source.sourceId} (UTC days)`);
     if (source.error) lines.push(`  ! ${source.error}`);
+    for (const problem of source.setupProblems ?? []) lines.push(`  ! ${problem.message}`);
     const rows = source.days.map((day) => [
       day.day,
       day.atSource ? String(day.atSource.count) : '?',

@@ -23,6 +23,11 @@ export { isLoopbackHost } from './host-patterns';
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 export const DEFAULT_MAX_REDIRECTS = 3;
+/**
+ * The Accept header of a media download. Content hosts serve audio or video, not JSON, and a server may
+ * answer 406 to an Accept its content does not match (RFC 9110, section 12.5.1).
+ */
+export const MEDIA_ACCEPT = '*/*';
 /** API answers (record lists) are JSON held in memory; anything larger is not an API answer. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
@@ -464,7 +469,10 @@ export async function requestJson(
  * error body is discarded; the returned body errors with TransientError on reset, stall or abort.
  */
 export async function openHttpDownload(url: string, options: HttpOptions): Promise<DownloadStream> {
-  const response = await openHttpResponse(url, options);
+  const response = await openHttpResponse(url, {
+    ...options,
+    headers: { accept: MEDIA_ACCEPT, ...options.headers },
+  });
   const where = describeUrl(response.url);
   if (response.status < 200 || response.status >= 300) {
     // Read a little of the error body for the message, then drop the connection.

@@ -22,6 +22,8 @@ export interface ProviderDependencies {
   configIndex?: number;
   /** Sessions and rate gates every worker of a source shares: in process locally, DynamoDB on AWS. */
   sharedState: { tokens: TokenStore; gates: RateGateStore };
+  /** Retention deletes recordings at this source (its settings exist and are not a dry run). */
+  deletesAtSource?: boolean;
 }
 
 interface ProviderEntry<Config extends SourceConfig, Credentials> {
@@ -48,7 +50,7 @@ export const PROVIDERS: Registry = {
   }),
   ringcentral: entry({
     credentials: ringCentralCredentialsSchema,
-    create: (config, credentials, { clock, log, sharedState }) =>
+    create: (config, credentials, { clock, log, sharedState, deletesAtSource }) =>
       new RingCentralSource({
         config,
         credentials,
@@ -56,6 +58,7 @@ export const PROVIDERS: Registry = {
         log,
         tokenStore: sharedState.tokens,
         rateGateStore: sharedState.gates,
+        deletesAtSource,
       }),
   }),
   msteams: entry({

@@ -140,6 +140,8 @@ export interface TeamsRequestLogEntry {
   route: TeamsRoute | 'other';
   /** The Authorization scheme (`Bearer`), if any; never its value. */
   authorization?: string;
+  /** The Accept header as sent. */
+  accept?: string;
   status: number;
 }
 
@@ -815,6 +817,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
       path: url.pathname,
       route: 'other',
       authorization: request.headers.authorization?.split(' ')[0],
+      accept: request.headers.accept,
       status: 0,
     };
     requestLog.push(entry);

@@ -62,6 +62,8 @@ export interface SandboxCallInput {
   live?: boolean;
   /** The record says the recording was too short to be kept (and carries none). */
   shortRecording?: boolean;
+  /** Where `shortRecording` sits: on the call record (default) or on the leg that recorded. */
+  shortRecordingOn?: 'call' | 'leg';
 }
 
 export interface SandboxRecordingFile {
@@ -95,6 +97,7 @@ export interface SandboxCall {
   /** The file was deleted (through the API or by the platform's own retention). */
   recordingDeleted: boolean;
   shortRecording: boolean;
+  shortRecordingOn: 'call' | 'leg';
   /** Events delivered for this session so far; the next event's `sequence`. */
   sequence: number;
 }
@@ -164,6 +167,7 @@ export function buildSandboxCall(
       : undefined,
     recordingDeleted: false,
     shortRecording: input.shortRecording ?? false,
+    shortRecordingOn: input.shortRecordingOn ?? 'call',
     sequence: 0,
   };
 }
@@ -225,7 +229,7 @@ export function callLogRecord(call: SandboxCall, origins: SandboxOrigins, view: 
     type: 'Voice',
     ...fields,
     ...(recording ? { recording } : {}),
-    ...(call.shortRecording ? { shortRecording: true } : {}),
+    ...(call.shortRecording && call.shortRecordingOn === 'call' ? { shortRecording: true } : {}),
     lastModifiedTime: iso(call.hungUpAt ?? call.startedAt),
   });
   const leg = (fields: Json): Json => ({
@@ -390,6 +394,14 @@ export function callLogRecord(call: SandboxCall, origins: SandboxOrigins, view: 
       ];
       break;
     }
+  }
+  // A too-short recording marked on a leg: the one that recorded (the master leg, first by kind).
+  if (call.shortRecording && call.shortRecordingOn === 'leg') {
+    const index = Math.max(
+      0,
+      legs.findIndex((candidate) => candidate.master === true),
+    );
+    legs = legs.map((candidate, at) => (at === index ? { ...candidate, shortRecording: true } : candidate));
   }
   return view === 'Detailed' ? { ...record, legs } : record;
 }

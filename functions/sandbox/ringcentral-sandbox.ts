@@ -59,6 +59,15 @@ export interface RateLimit {
 }
 
 export const JWT_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** The app permissions callvault's endpoints need (README: RingCentral, App). */
+export const ALL_APP_PERMISSIONS = [
+  'ReadCallLog',
+  'ReadCallRecording',
+  'EditCallLog',
+  'ReadAccounts',
+  'SubscriptionWebhook',
+  'CallControl',
+] as const;
 export const TELEPHONY_SESSIONS_FILTER = '/restapi/v1.0/account/~/telephony/sessions';
 
 export interface RingCentralSandboxOptions {
@@ -90,6 +99,30 @@ export interface RingCentralSandboxOptions {
   /** Consecutive failed deliveries after which a subscription is blacklisted. Default 3. */
   blacklistAfterFailures?: number;
   extensions?: readonly SandboxExtension[];
+  /**
+   * The header deliveries carry the subscription's verificationToken in: `Verification-Token` (the API
+   * schema and the older "Receiving webhooks" page; the default) or `Validation-Token` (that page since
+   * its December 2023 edit).
+   */
+  deliveryTokenHeader?: 'Verification-Token' | 'Validation-Token';
+  /**
+   * The app's permissions: reported as the token answer's `scope` and enforced per endpoint (403
+   * InsufficientPermissions / CMN-401 naming the permission), the telephony-sessions event filter
+   * included (CallControl). Default every permission callvault uses (`ALL_APP_PERMISSIONS`).
+   */
+  appPermissions?: readonly string[];
+  /**
+   * How a subscription whose event filter lacks its permission is answered: `refuse` (403, the default)
+   * or `disable` (created, with the filter in `disabledFilters`); which one RingCentral does is not
+   * confirmed.
+   */
+  unpermittedFilter?: 'refuse' | 'disable';
+  /**
+   * The rate group the media host counts content requests in and names in `X-Rate-Limit-Group`. The API
+   * reference says Heavy (the default); a media host reporting another group is what the gate must
+   * keep apart.
+   */
+  contentRateGroup?: RateGroupName;
   /** Whether the media host answers HEAD (undocumented); false answers 405. Default true. */
   contentHeadAllowed?: boolean;
   /**
@@ -110,6 +143,8 @@ export interface RequestLogEntry {
   query: string;
   /** The Authorization header's scheme (`Bearer`, `Basic`), if any; never its value. */
   authorization?: string;
+  /** The Accept header as sent. */
+  accept?: string;
   route: RingCentralRoute | 'call-log-delete' | 'other';
   group?: RateGroupName;
   status: number;
@@ -146,6 +181,7 @@ export interface SubscriptionView {
   status: 'Active' | 'Blacklisted' | 'Suspended';
   creationTime: string;
   deliveryMode: { transportType: 'WebHook'; address: string; encryption: false };
+  disabledFilters?: { filter: string; reason: string }[];
 }
 
 export interface DeliveryResult {
@@ -242,6 +278,17 @@ const apiError = (status: number, errorCode: string, message: string, headers?: 
   json(status, { errorCode, message, errors: [{ errorCode, message }] }, headers);
 const oauthError = (status: number, error: string, description: string) =>
   json(status, { error, error_description: description });
+/** RingCentral's answer to an endpoint the app has no permission for. */
+const insufficientPermissions = (permission: string, message?: string) => {
+  const text =
+    message ?? `In order to call this API endpoint, application needs to have [${permission}] permission`;
+  return json(403, {
+    errorCode: 'InsufficientPermissions',
+    message: text,
+    errors: [{ errorCode: 'CMN-401', message: text, permissionName: permission }],
+    permissionName: permission,
+  });
+};
 const notFound = (parameter: string) =>
   apiError(404, 'CMN-102', `Resource for parameter [${parameter}] is not found`);
 
@@ -256,6 +303,8 @@ interface Session {
 
 interface SubscriptionState extends SubscriptionView {
   verificationToken?: string;
+  /** Filters that deliver nothing, with why (listed as `disabledFilters`). */
+  disabledFilters: { filter: string; reason: string }[];
   failures: number;
   expiresAtMs: number;
 }
@@ -276,6 +325,8 @@ export async function startRingCentralSandbox(
   const readyDelayMs = options.recordingReadyDelayMs ?? 0;
   const callLogLagMs = options.callLogLagMs ?? 0;
   const blacklistAfter = options.blacklistAfterFailures ?? 3;
+  const deliveryTokenHeader = (options.deliveryTokenHeader ?? 'Verification-Token').toLowerCase();
+  const permissions = new Set<string>(options.appPermissions ?? ALL_APP_PERMISSIONS);
   let accessTtlSeconds = options.accessTokenTtlSeconds ?? 3600;
   const refreshTtlSeconds = options.refreshTokenTtlSeconds ?? 604_800;
   let jwtRefused = false;
@@ -378,7 +429,7 @@ export async function startRingCentralSandbox(
       expires_in: Math.round((session.accessExpiresAtMs - nowMs()) / 1000),
       refresh_token: session.refreshToken,
       refresh_token_expires_in: Math.round((session.refreshExpiresAtMs - nowMs()) / 1000),
-      scope: 'ReadCallLog ReadCallRecording EditCallLog ReadAccounts WebhookSubscriptions',
+      scope: [...permissions].join(' '),
       owner_id: String(extensions[0]?.id ?? 0),
       endpoint_id: `sandbox-${session.id}`,
     });
@@ -582,6 +633,7 @@ export async function startRingCentralSandbox(
       status: state.status,
       creationTime: state.creationTime,
       deliveryMode: { ...state.deliveryMode },
+      ...(state.disabledFilters.length > 0 ? { disabledFilters: [...state.disabledFilters] } : {}),
     };
   }
 
@@ -653,6 +705,21 @@ export async function startRingCentralSandbox(
     ) {
       return apiError(400, 'CMN-101', 'Parameter [deliveryMode] value is invalid');
     }
+    // The account telephony-sessions filter needs CallControl (event filter reference, Required Permissions).
+    const telephony = (filters as string[]).some((filter) =>
+      /^\/restapi\/v1\.0\/account\/[^/]+\/telephony\/sessions(\?|$)/.test(filter),
+    );
+    const disabledFilters: { filter: string; reason: string }[] = [];
+    if (telephony && !permissions.has('CallControl') && options.unpermittedFilter === 'disable') {
+      for (const filter of filters as string[]) {
+        disabledFilters.push({ filter, reason: 'Required application permission [CallControl] is missing' });
+      }
+    } else if (telephony && !permissions.has('CallControl')) {
+      return insufficientPermissions(
+        'CallControl',
+        'Required application permission [CallControl] is missing for event filter /restapi/v1.0/account/~/telephony/sessions',
+      );
+    }
     const refusal = await handshake(mode.address);
     if (refusal) return apiError(400, 'SUB-525', `WebHook responds with an invalid reply: ${refusal}`);
     const expiresIn = Math.min(315_360_000, typeof value.expiresIn === 'number' ? value.expiresIn : 604_800);
@@ -669,12 +736,13 @@ export async function startRingCentralSandbox(
       verificationToken: typeof mode.verificationToken === 'string' ? mode.verificationToken : undefined,
       failures: 0,
       expiresAtMs: nowMs() + expiresIn * 1000,
+      disabledFilters,
     };
     subscriptions.set(id, state);
     return json(200, subscriptionView(state));
   }
 
-  async function updateSubscription(id: string, body: string): Promise<HttpReply> {
+  async function updateSubscription(id: string, body: string, renewing = false): Promise<HttpReply> {
     const state = subscriptions.get(id);
     if (!state) return notFound('subscriptionId');
     if (state.status === 'Blacklisted') {
@@ -686,6 +754,10 @@ export async function startRingCentralSandbox(
     }
     const { value, error } = readSubscriptionBody(body);
     if (error || !value) return error ?? apiError(400, 'CMN-101', 'Request body is not a JSON object');
+    // UpdateSubscriptionRequest requires eventFilters; the renew endpoint takes no body and keeps them.
+    if (!renewing && (!Array.isArray(value.eventFilters) || value.eventFilters.length === 0)) {
+      return apiError(400, 'CMN-101', 'Parameter [eventFilters] value is invalid');
+    }
     const mode = value.deliveryMode as Record<string, unknown> | undefined;
     if (typeof mode?.address === 'string' && mode.address !== state.deliveryMode.address) {
       const refusal = await handshake(mode.address);
@@ -717,7 +789,7 @@ export async function startRingCentralSandbox(
     const id = match?.[1] ? decodeURIComponent(match[1]) : '';
     const state = subscriptions.get(id);
     if (!match) return notFound('path');
-    if (match[2] && method === 'POST') return updateSubscription(id, '');
+    if (match[2] && method === 'POST') return updateSubscription(id, '', true);
     if (method === 'GET') return state ? json(200, subscriptionView(state)) : notFound('subscriptionId');
     if (method === 'PUT') return updateSubscription(id, body);
     if (method === 'DELETE') {
@@ -735,6 +807,7 @@ export async function startRingCentralSandbox(
     statusCode: string,
   ): string | undefined {
     return state.eventFilters.find((filter) => {
+      if (state.disabledFilters.some((disabled) => disabled.filter === filter)) return false;
       const url = new URL(filter, 'http://filter');
       const account = /^\/restapi\/v1\.0\/account\/([^/]+)\/telephony\/sessions$/.exec(url.pathname)?.[1];
       if (account !== '~' && account !== accountId) return false;
@@ -773,7 +846,7 @@ export async function startRingCentralSandbox(
           headers: {
             'content-type': 'application/json; charset=UTF-8',
             'user-agent': 'RingCentral-Webhook/8.3',
-            ...(state.verificationToken ? { 'verification-token': state.verificationToken } : {}),
+            ...(state.verificationToken ? { [deliveryTokenHeader]: state.verificationToken } : {}),
           },
           body: JSON.stringify(event),
           signal: AbortSignal.timeout(3000),
@@ -801,6 +874,8 @@ export async function startRingCentralSandbox(
     recordingId?: string;
     /** Token requests are authenticated by the app's Basic credentials, not a Bearer token. */
     bearer: boolean;
+    /** The app permission the endpoint needs. */
+    permission?: string;
     handle: () => HttpReply | ContentReply | Promise<HttpReply>;
   }
 
@@ -824,6 +899,7 @@ export async function startRingCentralSandbox(
         route: 'subscription',
         group: 'medium',
         bearer: true,
+        permission: 'SubscriptionWebhook',
         handle: () => routeSubscription(method, subscription[1] ?? '', body),
       };
     }
@@ -834,7 +910,13 @@ export async function startRingCentralSandbox(
     const guard = (reply: () => HttpReply | Promise<HttpReply>) => () =>
       known ? reply() : notFound('accountId');
     if (rest === '/call-log' && method === 'GET') {
-      return { route: 'call-log', group: 'heavy', bearer: true, handle: guard(() => listCallLog(url)) };
+      return {
+        route: 'call-log',
+        group: 'heavy',
+        bearer: true,
+        permission: 'ReadCallLog',
+        handle: guard(() => listCallLog(url)),
+      };
     }
     if (/^(\/extension\/[^/]+)?\/call-log$/.test(rest) && method === 'DELETE') {
       return {
@@ -858,14 +940,23 @@ export async function startRingCentralSandbox(
         group: 'heavy',
         recordingId,
         bearer: true,
+        permission: 'EditCallLog',
         handle: guard(() => deleteRecordings(body)),
       };
     }
     if (rest === '/extension' && method === 'GET') {
-      return { route: 'directory', group: 'medium', bearer: true, handle: guard(() => listDirectory(url)) };
+      return {
+        route: 'directory',
+        group: 'medium',
+        bearer: true,
+        permission: 'ReadAccounts',
+        handle: guard(() => listDirectory(url)),
+      };
     }
     return undefined;
   }
+
+  const contentGroup = options.contentRateGroup ?? 'heavy';
 
   function routeMedia(method: string, url: URL, request: IncomingMessage): Routed | undefined {
     const match = /^\/restapi\/v1\.0\/account\/([^/]+)\/recording\/([^/]+)\/content$/.exec(url.pathname);
@@ -873,7 +964,7 @@ export async function startRingCentralSandbox(
     if (method === 'HEAD' && options.contentHeadAllowed === false) {
       return {
         route: 'content',
-        group: 'heavy',
+        group: contentGroup,
         bearer: true,
         handle: () => apiError(405, 'SANDBOX-METHOD', 'Method not allowed'),
       };
@@ -882,9 +973,10 @@ export async function startRingCentralSandbox(
     const known = accountMatches(decodeURIComponent(match[1] ?? ''));
     return {
       route: 'content',
-      group: 'heavy',
+      group: contentGroup,
       recordingId,
       bearer: true,
+      permission: 'ReadCallRecording',
       handle: () => (known ? content(recordingId, request, method) : notFound('accountId')),
     };
   }
@@ -943,6 +1035,7 @@ export async function startRingCentralSandbox(
       path: url.pathname,
       query: url.search,
       authorization: request.headers.authorization?.split(' ')[0],
+      accept: request.headers.accept,
       route: 'other',
       status: 0,
     };
@@ -960,6 +1053,9 @@ export async function startRingCentralSandbox(
     if (routed.bearer && !sessionOf(request)) {
       counters.unauthorizedRequests += 1;
       return reply(apiError(401, 'TokenInvalid', 'Invalid or expired access token'));
+    }
+    if (routed.permission && !permissions.has(routed.permission)) {
+      return reply(insufficientPermissions(routed.permission));
     }
     const fault =
       routed.route === 'call-log-delete' || routed.route === 'other'

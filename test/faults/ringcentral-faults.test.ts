@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../functions/config';
 import { recordingKey } from '../../functions/core/keys';
-import { type Clock, silentLog } from '../../functions/core/ports';
+import { type Clock, type Log, silentLog } from '../../functions/core/ports';
 import { consoleLog } from '../../functions/local/console-log';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 import {
@@ -107,7 +107,7 @@ describe('RingCentral faults', () => {
       });
     const start = async (
       overrides: Record<string, unknown> = {},
-      hostOptions: { clock?: Clock; scheduleSweep?: boolean } = {},
+      hostOptions: { clock?: Clock; scheduleSweep?: boolean; log?: Log } = {},
     ) => {
       const host = await startLocalHost({
         config: config(overrides),
@@ -239,6 +239,52 @@ describe('RingCentral faults', () => {
     expect(now[0]?.id).not.toBe(original?.id);
     expect(laterDeliveries.map((delivery) => delivery.status)).toEqual([200]);
     await assertArchivedOnce(second, [...missed, later]);
+  }, 60_000);
+
+  it('deliveries carrying the secret in Validation-Token (the current "Receiving webhooks" page) are archived, not taken for handshakes', async () => {
+    // Prepare: no sweep after start-up, so only the webhook can archive the call that ends later.
+    const { sandbox: rc, start } = await setUp({ deliveryTokenHeader: 'Validation-Token' });
+    const host = await start({}, { scheduleSweep: false });
+    await host.idle();
+
+    // Act
+    const call = rc.startCall({ kind: 'outbound', durationSeconds: 40 });
+    const deliveries = await rc.hangUp(call.telephonySessionId);
+    await host.idle();
+
+    // Assess: the handshake still passed, and the delivery became a job.
+    expect(rc.counters.handshakes).toBe(1);
+    expect(deliveries.map((delivery) => delivery.status)).toEqual([200]);
+    expect(host.progress().archived).toBe(1);
+    await assertArchivedOnce(host, [call]);
+  }, 60_000);
+
+  it('an app without CallControl: named at start-up with its errorCode, the subscription refused and recorded, the sweep archives everything', async () => {
+    // Prepare
+    const { sandbox: rc, start } = await setUp({
+      appPermissions: ['ReadCallLog', 'ReadCallRecording', 'ReadAccounts', 'SubscriptionWebhook'],
+    });
+    const calls = rc.generateCalls({
+      count: 3,
+      from: new Date(Date.now() - 6 * 3_600_000),
+      to: new Date(Date.now() - 600_000),
+    });
+    const lines: { level: string; message: string; attributes?: Record<string, unknown> }[] = [];
+    const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
+      void lines.push({ level, message, attributes });
+    const log: Log = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+
+    // Act
+    const host = await start({}, { log });
+    await host.idle();
+
+    // Assess
+    const named = lines.filter((line) => line.attributes?.errorCode === 'RINGCENTRAL_PERMISSION_MISSING');
+    expect(named.length).toBeGreaterThanOrEqual(1);
+    expect(named.every((line) => line.level === 'error' && line.message.includes('CallControl'))).toBe(true);
+    expect(rc.subscriptions()).toEqual([]);
+    expect(rc.counters.handshakes).toBe(0);
+    await assertArchivedOnce(host, calls);
   }, 60_000);
 
   it('token expiry mid-run: every session ended while jobs run, one new login, nothing lost', async () => {

@@ -5,7 +5,7 @@
  * deliveries; `npm run backfill`, `npm run retention` and `npm run status` work for the source.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +184,12 @@ describe('local mode with a RingCentral source (sandbox)', () => {
       ],
       { env },
     );
+    // Retention reads a local copy's age from its mtime, which the kernel stamps. Under libfaketime (the
+    // pinned-clock runs) the kernel's clock is not the one this test and its children share, and a
+    // pinned instant before today makes the copy look written in the future (too young to vouch).
+    // Stamp it with the shared clock, as an unfaked machine would have.
+    const copyWrittenAt = new Date();
+    await utimes(join(dir, 'archive', keyOf(old)), copyWrittenAt, copyWrittenAt);
     const retention = await run(tsx, ['scripts/retention.ts'], { env });
     const status = await run(tsx, ['scripts/status.ts', '--days', '6', '--json'], { env });
 

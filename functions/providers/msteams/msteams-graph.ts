@@ -103,7 +103,7 @@ export class MsTeamsGraph {
     method: string,
     url: string,
     allowedHosts: readonly string[],
-    context: { signal?: AbortSignal; userId?: string; json?: unknown } = {},
+    context: { signal?: AbortSignal; userId?: string; json?: unknown; accept?: string } = {},
   ): Promise<GraphAnswer> {
     const { auth, log, sourceId, clock } = this.options;
     const maxInlineWaitMs = this.options.maxInlineWaitMs ?? 30_000;
@@ -113,7 +113,8 @@ export class MsTeamsGraph {
     for (;;) {
       const token = await auth.accessToken(context.signal);
       const headers: Record<string, string> = {
-        accept: 'application/json',
+        // Recording content passes MEDIA_ACCEPT: the redirect lands on a content host that serves video.
+        accept: context.accept ?? 'application/json',
         authorization: `Bearer ${token}`,
       };
       const body = context.json === undefined ? undefined : JSON.stringify(context.json);

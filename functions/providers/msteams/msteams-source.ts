@@ -28,7 +28,7 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
-import { parseJsonBody } from '../http';
+import { MEDIA_ACCEPT, parseJsonBody } from '../http';
 import { MsTeamsAuth } from './msteams-auth';
 import {
   type MsTeamsCredentials,
@@ -403,6 +403,7 @@ export class MsTeamsSource implements RecordingSource {
       {
         signal,
         userId: reference.userId,
+        accept: MEDIA_ACCEPT,
       },
     );
     if (answer.status === 404) {

@@ -4,6 +4,11 @@
  * together stays inside the budget. A 429 closes the gate for its Retry-After for every worker, and the
  * X-Rate-Limit-Limit/-Window headers RingCentral sends with each answer replace the configured figures.
  *
+ * What is learnt is kept per rate-limit group. RingCentral names the group an answer counted against in
+ * `X-Rate-Limit-Group`; the API reference puts call log, content and delete in Heavy, but the media host
+ * may report another group with other figures. Each host's requests are paced by the group its answers
+ * last named (Heavy until one says otherwise), so one group's limit never paces or closes another's.
+ *
  * The schedule lives behind the `RateGateStore` port (core/shared-state.ts): in-process for one
  * container and the local host, the DynamoDB store across Lambda containers.
  */
@@ -36,6 +41,9 @@ export interface GateObservation {
   headers: IncomingHttpHeaders;
 }
 
+/** The group RingCentral's reference assigns to call log, content and delete. */
+export const HEAVY_GROUP = 'heavy';
+
 /**
  * Slots are spaced a little wider than window / limit: evenly paced requests sit on the edge of a fixed
  * window, and a few milliseconds of network jitter would otherwise put one request too many in it.
@@ -49,7 +57,19 @@ function headerNumber(headers: IncomingHttpHeaders, name: string): number | unde
 }
 
 export class HeavyGate {
+  /** Per host (`kind` of request), the group its answers last named; learnt afresh by each process. */
+  private readonly groupOfKind = new Map<string, string>();
+
   constructor(private readonly options: HeavyGateOptions) {}
+
+  /** The store key of a group's schedule: the Heavy group keeps the source's key, others get their own. */
+  private keyOf(group: string | undefined): string {
+    return !group || group === HEAVY_GROUP ? this.options.key : `${this.options.key}#${group}`;
+  }
+
+  private keyOfKind(kind: string | undefined): string {
+    return this.keyOf(kind === undefined ? undefined : this.groupOfKind.get(kind));
+  }
 
   private get configuredIntervalMs(): number {
     return Math.ceil((60_000 / this.options.perMinute) * PACING_MARGIN);
@@ -59,8 +79,9 @@ export class HeavyGate {
    * Waits for this source's next Heavy slot. Re-checks the gate after the wait, because a 429 seen by
    * another worker meanwhile closes it for everyone: the slot is then given up and a new one taken.
    */
-  async waitForSlot(signal?: AbortSignal): Promise<void> {
-    const { store, key, clock } = this.options;
+  async waitForSlot(signal?: AbortSignal, kind?: string): Promise<void> {
+    const { store, clock } = this.options;
+    const key = this.keyOfKind(kind);
     for (;;) {
       const nowMs = clock.now().getTime();
       const reservation = await store.reserve(key, {
@@ -71,7 +92,7 @@ export class HeavyGate {
       if (!reservation.granted) {
         const seconds = Math.max(1, Math.ceil((reservation.atMs - nowMs) / 1000));
         throw new RateLimitedError(
-          `RingCentral Heavy group of source ${key} has no free slot for ${seconds} s`,
+          `RingCentral rate group of source ${key} has no free slot for ${seconds} s`,
           seconds,
         );
       }
@@ -88,9 +109,13 @@ export class HeavyGate {
    * every window, and the next slot already falls in the next window. If something else spends the
    * budget, the 429 that follows closes the gate for exactly as long as RingCentral asks.
    */
-  async observe(answer: GateObservation): Promise<number | undefined> {
-    const { store, key, clock, log } = this.options;
+  async observe(answer: GateObservation, kind?: string): Promise<number | undefined> {
+    const { store, clock, log } = this.options;
     const { headers } = answer;
+    const raw = headers['x-rate-limit-group'];
+    const reported = (Array.isArray(raw) ? raw[0] : raw)?.trim().toLowerCase() || undefined;
+    if (kind !== undefined && reported) this.groupOfKind.set(kind, reported);
+    const key = reported ? this.keyOf(reported) : this.keyOfKind(kind);
     const limit = headerNumber(headers, 'x-rate-limit-limit');
     const windowSeconds = headerNumber(headers, 'x-rate-limit-window');
     if (limit && windowSeconds) {
@@ -101,7 +126,8 @@ export class HeavyGate {
       retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? this.options.defaultRetryAfterSeconds ?? 60;
     await store.close(key, clock.now().getTime() + seconds * 1000);
     log.warn('ringcentral heavy group throttled; gate closed', {
-      source: key,
+      source: this.options.key,
+      group: reported ?? HEAVY_GROUP,
       retryAfterSeconds: seconds,
       event: 'RINGCENTRAL_HEAVY_429',
     });

@@ -141,9 +141,11 @@ export class RingCentralApi {
     }>,
   ): Promise<T> {
     const { auth, gate, log, sourceId } = this.options;
+    // Requests to one host count against one rate group (the media host may report its own).
+    const kind = new URL(request.url).host;
     for (let attempt = 1; ; attempt++) {
       const token = await auth.accessToken(request.signal);
-      if (request.group === 'heavy') await gate.waitForSlot(request.signal);
+      if (request.group === 'heavy') await gate.waitForSlot(request.signal, kind);
       const headers: Record<string, string> = {
         accept: 'application/json',
         ...request.headers,
@@ -156,7 +158,7 @@ export class RingCentralApi {
       }
       const { answer, status, headers: answerHeaders, discard } = await send(headers);
       if (request.group === 'heavy') {
-        const wait = await gate.observe({ status, headers: answerHeaders });
+        const wait = await gate.observe({ status, headers: answerHeaders }, kind);
         if (wait !== undefined) {
           discard();
           throw new RateLimitedError(`RingCentral throttled source ${sourceId} (Heavy group)`, wait);

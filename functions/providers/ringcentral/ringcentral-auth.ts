@@ -57,6 +57,8 @@ export interface RingCentralAuthOptions {
   leaseWaitMs?: number;
   /** Polling interval while waiting for another holder. Default 200 ms. */
   pollMs?: number;
+  /** Sees the `scope` of every token this holder obtains (the app's permissions; undefined if absent). */
+  onScope?: (scope: string | undefined) => void;
 }
 
 /** Fingerprint of the credentials a session belongs to; a rotated JWT or app starts afresh. */
@@ -77,6 +79,8 @@ interface TokenAnswer {
   expiresIn: number;
   refreshToken?: string;
   refreshExpiresIn?: number;
+  /** The app's permissions, space-separated. */
+  scope?: string;
 }
 
 /** Why a token request did not yield a token. */
@@ -117,6 +121,15 @@ export class RingCentralAuth {
       this.pending = undefined;
     });
     return this.pending;
+  }
+
+  /**
+   * The permissions (`scope`) of the current session as its token answer reported them, after making
+   * sure there is one; undefined when the answer carried no scope.
+   */
+  async grantedScope(signal?: AbortSignal): Promise<string | undefined> {
+    const token = await this.accessToken(signal);
+    return this.cached?.accessToken === token ? this.cached.scope : undefined;
   }
 
   /**
@@ -187,6 +200,7 @@ export class RingCentralAuth {
           signal,
         );
         log.debug('ringcentral session refreshed', { source: key });
+        this.options.onScope?.(answer.scope);
         return this.recordOf(answer);
       } catch (error) {
         if (!(error instanceof TokenRefused)) throw error;
@@ -204,6 +218,7 @@ export class RingCentralAuth {
       );
       // `event` is what the login-count metric filter matches (logins per source and hour).
       log.info('ringcentral login (JWT grant)', { source: key, event: 'RINGCENTRAL_LOGIN' });
+      this.options.onScope?.(answer.scope);
       return this.recordOf(answer);
     } catch (error) {
       if (!(error instanceof TokenRefused)) throw error;
@@ -238,6 +253,7 @@ export class RingCentralAuth {
         answer.refreshToken && answer.refreshExpiresIn
           ? now + answer.refreshExpiresIn * 1000 - renewalMarginMs(answer.refreshExpiresIn)
           : undefined,
+      scope: answer.scope,
     };
   }
 
@@ -297,7 +313,8 @@ export class RingCentralAuth {
     const refreshToken = typeof body?.refresh_token === 'string' ? body.refresh_token : undefined;
     const refreshExpiresIn =
       typeof body?.refresh_token_expires_in === 'number' ? body.refresh_token_expires_in : undefined;
-    return { accessToken, expiresIn, refreshToken, refreshExpiresIn };
+    const scope = typeof body?.scope === 'string' ? body.scope : undefined;
+    return { accessToken, expiresIn, refreshToken, refreshExpiresIn, scope };
   }
 }
 

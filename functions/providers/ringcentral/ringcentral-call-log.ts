@@ -86,6 +86,14 @@ export function recordingsOfRecord(record: Json): CallLogRecordingInfo[] {
   return [...found.values()];
 }
 
+/**
+ * The record says a recording was too short to be kept: `shortRecording` on the record or on one of its
+ * legs (the Detailed view's legs carry the field too, per the call-log schema).
+ */
+export function hasShortRecording(record: Json): boolean {
+  return segments(record).some((segment) => segment.shortRecording === true);
+}
+
 /** The telephony session id (new records) or the legacy session id: what identifies the call. */
 export function callIdOf(record: Json): string | undefined {
   return idText(record.telephonySessionId) ?? idText(record.sessionId);

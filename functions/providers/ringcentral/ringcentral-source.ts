@@ -13,6 +13,7 @@ import {
   type DownloadStream,
   type Log,
   type RecordingSource,
+  type SourceProblem,
   silentLog,
   systemClock,
   type WebhookOutcome,
@@ -21,7 +22,7 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
-import { assertAllowedUrl, errorForStatus, summariseErrorBody } from '../http';
+import { assertAllowedUrl, errorForStatus, MEDIA_ACCEPT, summariseErrorBody } from '../http';
 import { HeavyGate } from './rate-gate';
 import { RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
@@ -29,6 +30,7 @@ import {
   contentUriOf,
   type ExtensionDirectory,
   extensionKeysOf,
+  hasShortRecording,
   idText,
   parseCallLogRecord,
   recordingsOfRecord,
@@ -39,8 +41,15 @@ import {
   ringCentralDownloadHosts,
 } from './ringcentral-config';
 import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
+import {
+  describeMissingPermission,
+  missingPermissions,
+  PERMISSION_MISSING_CODE,
+  type PermissionNeed,
+  requiredPermissions,
+} from './ringcentral-permissions';
 import { RingCentralSubscriptionApi, telephonySessionsFilter } from './ringcentral-subscriptions';
-import { handleRingCentralWebhook } from './ringcentral-webhook';
+import { handleRingCentralWebhook, isHandshakeWithBody } from './ringcentral-webhook';
 
 export interface RingCentralTuning {
   idleTimeoutMs: number;
@@ -91,6 +100,8 @@ export interface RingCentralSourceOptions {
   /** Where the Heavy gate's schedule is shared by every worker of the source. */
   rateGateStore: RateGateStore;
   tuning?: Partial<RingCentralTuning>;
+  /** Retention deletes recordings at this source (then the app needs EditCallLog). Default false. */
+  deletesAtSource?: boolean;
 }
 
 /**
@@ -118,6 +129,10 @@ export class RingCentralSource implements RecordingSource {
   private readonly log: Log;
   private readonly tuning: RingCentralTuning;
   private readonly wantedExtensions: ReadonlySet<string> | undefined;
+  private readonly auth: RingCentralAuth;
+  private readonly permissionNeeds: readonly PermissionNeed[];
+  /** The last scope checked at a login, so one session's missing permissions are logged once. */
+  private checkedScope: string | undefined | null = null;
 
   constructor(options: RingCentralSourceOptions) {
     const { config, credentials } = options;
@@ -134,6 +149,10 @@ export class RingCentralSource implements RecordingSource {
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
     };
+    this.permissionNeeds = requiredPermissions({
+      webhooks: !!credentials.webhookSecret,
+      deletes: options.deletesAtSource ?? false,
+    });
     const auth = new RingCentralAuth({
       serverUrl: config.serverUrl,
       clientId: credentials.clientId,
@@ -146,8 +165,10 @@ export class RingCentralSource implements RecordingSource {
       refusalCooldownMs: this.tuning.refusalCooldownMs,
       leaseWaitMs: this.tuning.leaseWaitMs,
       pollMs: this.tuning.leasePollMs,
+      onScope: (scope) => this.checkScope(scope),
       ...timeouts,
     });
+    this.auth = auth;
     const gate = new HeavyGate({
       key,
       perMinute: config.rateLimits.heavyPerMinute,
@@ -174,6 +195,28 @@ export class RingCentralSource implements RecordingSource {
     });
   }
 
+  /** At each login: every permission the app lacks, logged at error level by name (once per scope). */
+  private checkScope(scope: string | undefined): void {
+    if (scope === this.checkedScope) return;
+    this.checkedScope = scope;
+    for (const need of missingPermissions(scope, this.permissionNeeds)) {
+      this.log.error(describeMissingPermission(this.sourceId, need), {
+        sourceId: this.sourceId,
+        errorCode: PERMISSION_MISSING_CODE,
+        permission: need.permission,
+      });
+    }
+  }
+
+  /** The permissions this source needs that its session's `scope` lacks (one login at most). */
+  async setupProblems(signal?: AbortSignal): Promise<SourceProblem[]> {
+    const scope = await this.auth.grantedScope(signal);
+    return missingPermissions(scope, this.permissionNeeds).map((need) => ({
+      code: PERMISSION_MISSING_CODE,
+      message: describeMissingPermission(this.sourceId, need),
+    }));
+  }
+
   private accountPath(rest: string): string {
     return `/account/${encodeURIComponent(this.config.scope.account)}${rest}`;
   }
@@ -186,13 +229,13 @@ export class RingCentralSource implements RecordingSource {
 
   async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
     const directory = await this.directory();
-    // recordingType=All is the current filter; withRecording is what older servers know (ignored when both are sent).
+    // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
+    // the deprecated withRecording, which is no longer sent).
     const first = this.api.url(this.accountPath('/call-log'), {
       view: 'Detailed',
       dateFrom: window.from.toISOString(),
       dateTo: window.to.toISOString(),
       recordingType: 'All',
-      withRecording: 'true',
       perPage: String(this.tuning.perPage),
       page: '1',
     });
@@ -306,8 +349,9 @@ export class RingCentralSource implements RecordingSource {
     );
     const missing = hinted.filter((id) => !listed.has(id));
     if (missing.length > 0) {
-      // Recordings under RingCentral's minimum length are never kept; the log says so with shortRecording.
-      const tooShort = records.some((record) => record.shortRecording === true);
+      // Recordings under RingCentral's minimum length are never kept; the log says so with shortRecording,
+      // on the call or on one of its legs.
+      const tooShort = records.some(hasShortRecording);
       if (!tooShort) {
         throw new NotReadyError(`RingCentral call ${call} does not list recording ${missing.join(', ')} yet`);
       }
@@ -344,6 +388,7 @@ export class RingCentralSource implements RecordingSource {
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
+      headers: { accept: MEDIA_ACCEPT },
       signal,
     });
     if (answer.status === 404) {
@@ -419,6 +464,7 @@ export class RingCentralSource implements RecordingSource {
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
+      headers: { accept: MEDIA_ACCEPT },
       signal,
     });
     head.body.destroy();
@@ -436,7 +482,7 @@ export class RingCentralSource implements RecordingSource {
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
-      headers: { range: 'bytes=0-0' },
+      headers: { accept: MEDIA_ACCEPT, range: 'bytes=0-0' },
       signal,
     });
     range.body.destroy();
@@ -497,6 +543,15 @@ export class RingCentralSource implements RecordingSource {
   }
 
   async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
+    if (isHandshakeWithBody(request)) {
+      // Which header RingCentral really sends is not settled (README, Known limits): each such request
+      // is logged, accepted or refused, so the first real account shows it (`event` for a metric filter).
+      this.log.warn('ringcentral request carries Validation-Token with a body: handled as a delivery', {
+        sourceId: this.sourceId,
+        event: 'RINGCENTRAL_HANDSHAKE_WITH_BODY',
+        verificationTokenHeader: request.headers['verification-token'] !== undefined,
+      });
+    }
     return handleRingCentralWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
   }
 

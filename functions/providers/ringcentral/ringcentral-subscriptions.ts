@@ -1,10 +1,11 @@
 /**
- * RingCentral's side of the subscriptions use case: `POST/GET/PUT/DELETE /restapi/v1.0/subscription`.
+ * RingCentral's side of the subscriptions use case: `POST/GET/DELETE /restapi/v1.0/subscription` and
+ * `POST …/subscription/{id}/renew`.
  * A subscription is created with the source's webhookSecret as `verificationToken` and the longest
  * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
  * before it answers, so a created subscription is one our endpoint has already accepted.
  */
-import { TransientError } from '../../core/errors';
+import { PermanentError, TransientError } from '../../core/errors';
 import type { RemoteSubscription, SubscriptionApi, SubscriptionStatus } from '../../core/subscriptions';
 import { errorForStatus, summariseErrorBody } from '../http';
 import type { RingCentralApi } from './ringcentral-api';
@@ -37,6 +38,21 @@ function object(value: unknown): Json | undefined {
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 
+/**
+ * The filters RingCentral lists as disabled (`disabledFilters`: filter and reason), normalised. A filter
+ * the app lacks the permission for may be disabled there instead of the request being refused.
+ */
+export function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
+  const record = object(raw);
+  if (!record || !Array.isArray(record.disabledFilters)) return [];
+  return record.disabledFilters.flatMap((entry) => {
+    const disabled = object(entry);
+    if (typeof disabled?.filter !== 'string') return [];
+    const reason = typeof disabled.reason === 'string' ? disabled.reason.slice(0, 200) : 'no reason given';
+    return [{ filter: normaliseEventFilter(disabled.filter), reason }];
+  });
+}
+
 /** One listed subscription, or undefined for a record that is not a WebHook subscription. */
 export function parseRingCentralSubscription(raw: unknown): RemoteSubscription | undefined {
   const record = object(raw);
@@ -47,11 +63,13 @@ export function parseRingCentralSubscription(raw: unknown): RemoteSubscription |
     ? record.eventFilters.filter((filter): filter is string => typeof filter === 'string')
     : [];
   const expiresMs = typeof record.expirationTime === 'string' ? Date.parse(record.expirationTime) : NaN;
+  // A subscription whose filter is disabled delivers nothing: never one to keep.
+  const disabled = disabledFiltersOf(record).length > 0;
   return {
     id: record.id,
     address: mode.address,
     filter: filters.map(normaliseEventFilter).sort().join(','),
-    status: STATUSES[String(record.status)] ?? 'other',
+    status: disabled ? 'other' : (STATUSES[String(record.status)] ?? 'other'),
     expiresAt: Number.isNaN(expiresMs) ? undefined : new Date(expiresMs),
   };
 }
@@ -78,34 +96,47 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     wanted: { address: string; filter: string; secret: string },
     signal?: AbortSignal,
   ): Promise<RemoteSubscription> {
-    return this.parsed(
-      await this.api.json({
-        method: 'POST',
-        url: this.api.url('/subscription'),
-        group: 'other',
-        allowedHosts: this.api.apiHosts,
-        json: {
-          eventFilters: [wanted.filter],
-          deliveryMode: {
-            transportType: 'WebHook',
-            address: wanted.address,
-            verificationToken: wanted.secret,
-          },
-          expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN,
+    const answer = await this.api.json({
+      method: 'POST',
+      url: this.api.url('/subscription'),
+      group: 'other',
+      allowedHosts: this.api.apiHosts,
+      json: {
+        eventFilters: [wanted.filter],
+        deliveryMode: {
+          transportType: 'WebHook',
+          address: wanted.address,
+          verificationToken: wanted.secret,
         },
-        signal,
-      }),
-    );
+        expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN,
+      },
+      signal,
+    });
+    const created = this.parsed(answer);
+    const disabled = disabledFiltersOf(answer);
+    if (disabled.length > 0) {
+      // Created but deaf: removed again, and the run fails for this source, naming RingCentral's reason.
+      await this.delete(created, signal);
+      throw new PermanentError(
+        `RingCentral created the subscription with its event filter disabled (${disabled
+          .map((entry) => `${entry.filter}: ${entry.reason}`)
+          .join('; ')}); check the app's permissions (README, Configuration, RingCentral: App)`,
+      );
+    }
+    return created;
   }
 
+  /**
+   * `POST /subscription/{id}/renew`, with no body: it renews for the subscription's own lifetime. A PUT
+   * would need the subscription's `eventFilters` again (required in UpdateSubscriptionRequest).
+   */
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
     return this.parsed(
       await this.api.json({
-        method: 'PUT',
-        url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}`),
+        method: 'POST',
+        url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}/renew`),
         group: 'other',
         allowedHosts: this.api.apiHosts,
-        json: { expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN },
         signal,
       }),
     );

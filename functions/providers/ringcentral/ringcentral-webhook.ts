@@ -1,13 +1,20 @@
 /**
  * RingCentral webhook deliveries (`POST /webhooks/ringcentral/{sourceId}`).
  *
- * - Handshake: a request with `Validation-Token` gets it echoed in the same header, status 200,
- *   `Content-Type: application/json` and an empty body. RingCentral refuses the subscription (SUB-525)
- *   otherwise, and sends it before any subscription exists, so nothing else is checked then.
- * - Every other delivery must carry `Verification-Token` equal to the source's webhookSecret (the
- *   subscription's verificationToken), compared in constant time: 401 when missing, 403 when wrong.
- * - A telephony-session event whose party finished the call (`Disconnected`), or whose recordings are
- *   no longer active, becomes one hint job; other events are acknowledged without jobs. The job is a
+ * - Handshake: a request with `Validation-Token` and an empty body gets the token echoed in the same
+ *   header, status 200, `Content-Type: application/json` and an empty body. RingCentral refuses the
+ *   subscription (SUB-525) otherwise, and sends it before any subscription exists, so nothing else is
+ *   checked then.
+ * - Every other request is a delivery and must carry the source's webhookSecret (the subscription's
+ *   verificationToken), compared in constant time: 401 when missing, 403 when wrong. RingCentral's docs
+ *   disagree on the header: the API schema and the older "Receiving webhooks" page say
+ *   `Verification-Token`, the page as edited in December 2023 says `Validation-Token`. Either is
+ *   accepted, so a delivery in the newer form is never mistaken for the handshake and swallowed; such
+ *   deliveries are counted (`handshakeWithBody`) until a real account shows which form it sends.
+ * - A telephony-session event whose party finished the call (`Disconnected`) becomes one hint job;
+ *   other events are acknowledged without jobs. A recording with `active: false` on a live call is
+ *   paused, not necessarily stopped (pause and resume toggle it), and its content is served only after
+ *   hang-up anyway, so it makes no job: each would cost Heavy call-log requests for nothing. The job is a
  *   pure function of the event, so a redelivery (same telephonySessionId and sequence) makes the same
  *   job, and resolving it twice is harmless: the worker skips what is archived.
  */
@@ -49,12 +56,25 @@ export function authenticateRingCentralDelivery(
       403,
     );
   }
-  const token = request.headers['verification-token'];
-  if (!token) throw new RingCentralWebhookAuthError('missing Verification-Token header', 401);
+  const tokens = DELIVERY_TOKEN_HEADERS.map((name) => request.headers[name]).filter(
+    (token): token is string => !!token,
+  );
+  if (tokens.length === 0) {
+    throw new RingCentralWebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
+  }
   // Equal-length digests keep the comparison constant-time whatever the token's length.
-  if (!timingSafeEqual(digest(token), digest(webhookSecret))) {
+  const expected = digest(webhookSecret);
+  if (!tokens.some((token) => timingSafeEqual(digest(token), expected))) {
     throw new RingCentralWebhookAuthError('wrong Verification-Token', 403);
   }
+}
+
+/** Where a delivery may carry the secret (see the module comment): the schema's header, then the page's. */
+const DELIVERY_TOKEN_HEADERS = ['verification-token', 'validation-token'] as const;
+
+/** A request carrying `Validation-Token` with a body: a delivery in the newer documented form. */
+export function isHandshakeWithBody(request: WebhookRequest): boolean {
+  return request.headers['validation-token'] !== undefined && request.body.trim() !== '';
 }
 
 type Json = Record<string, unknown>;
@@ -83,9 +103,9 @@ export interface TelephonySessionFacts {
   eventTime: Date;
   /** A party shows `Disconnected`. */
   disconnected: boolean;
-  /** Recording ids on the parties, and whether every one of them has stopped. */
+  /** Recording ids on the parties, and whether every one of them is inactive (paused or stopped). */
   recordingIds: string[];
-  recordingsStopped: boolean;
+  recordingsInactive: boolean;
 }
 
 /** Reads a telephony-session event body; InvalidInputError when it is not one. */
@@ -131,7 +151,7 @@ export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFact
     eventTime: parseEventTime(body.eventTime, envelope.timestamp),
     disconnected,
     recordingIds,
-    recordingsStopped: anyRecording && !anyActive,
+    recordingsInactive: anyRecording && !anyActive,
   };
 }
 
@@ -142,7 +162,7 @@ function isTelephonySessionEvent(envelope: Json): boolean {
   return event === '' && !!object(envelope.body)?.telephonySessionId;
 }
 
-function accepted(jobs: HintJob[]): WebhookOutcome {
+function accepted(jobs: HintJob[], request: WebhookRequest): WebhookOutcome {
   return {
     response: {
       status: 200,
@@ -150,6 +170,8 @@ function accepted(jobs: HintJob[]): WebhookOutcome {
       body: JSON.stringify({ accepted: true, jobs: jobs.length }),
     },
     jobs,
+    // Zeros too, so the metric has data points whichever form RingCentral sends.
+    counts: { handshakeWithBody: isHandshakeWithBody(request) ? 1 : 0 },
   };
 }
 
@@ -158,7 +180,8 @@ export function handleRingCentralWebhook(
   context: { sourceId: string; webhookSecret: string | undefined },
 ): WebhookOutcome {
   const validationToken = request.headers['validation-token'];
-  if (validationToken !== undefined) {
+  // Only an empty body is the handshake: a delivery may carry this header too (see the module comment).
+  if (validationToken !== undefined && request.body.trim() === '') {
     if (!VALIDATION_TOKEN.test(validationToken)) {
       throw new InvalidInputError('Validation-Token must be 1-512 printable characters');
     }
@@ -188,27 +211,27 @@ function readDelivery(request: WebhookRequest, context: { sourceId: string }): W
   const envelope = object(value);
   if (!envelope) throw new InvalidInputError('RingCentral webhook body must be a JSON object');
   // Subscription renewal reminders and other event types are acknowledged and ignored.
-  if (!isTelephonySessionEvent(envelope)) return accepted([]);
+  if (!isTelephonySessionEvent(envelope)) return accepted([], request);
 
   const facts = parseTelephonySessionEvent(envelope);
-  if (!facts.disconnected && !facts.recordingsStopped) return accepted([]);
-  const hint: Record<string, string> = {
-    eventType: 'telephony-session',
-    status: facts.disconnected ? 'Disconnected' : 'recordings-stopped',
-  };
+  if (!facts.disconnected) return accepted([], request);
+  const hint: Record<string, string> = { eventType: 'telephony-session', status: 'Disconnected' };
   if (facts.telephonySessionId) hint.telephonySessionId = facts.telephonySessionId.slice(0, 200);
   if (facts.sessionId) hint.sessionId = facts.sessionId.slice(0, 200);
   if (facts.sequence) hint.sequence = facts.sequence.slice(0, 40);
   const ids = facts.recordingIds.slice(0, MAX_HINTED_RECORDINGS).map((id) => id.slice(0, 100));
   if (ids.length > 0) hint.recordingIds = ids.join(',');
-  return accepted([
-    {
-      v: JOB_VERSION,
-      type: 'hint',
-      provider: 'ringcentral',
-      sourceId: context.sourceId,
-      eventTime: facts.eventTime.toISOString(),
-      hint,
-    },
-  ]);
+  return accepted(
+    [
+      {
+        v: JOB_VERSION,
+        type: 'hint',
+        provider: 'ringcentral',
+        sourceId: context.sourceId,
+        eventTime: facts.eventTime.toISOString(),
+        hint,
+      },
+    ],
+    request,
+  );
 }

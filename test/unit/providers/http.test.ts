@@ -101,11 +101,13 @@ describe('retryAfterSeconds', () => {
 let server: http.Server;
 let base: string;
 const seenAuthorization: Record<string, string | undefined> = {};
+const seenAccept: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
   server = http.createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://x');
     seenAuthorization[url.pathname] = request.headers.authorization;
+    seenAccept[url.pathname] = request.headers.accept;
     const port = (server.address() as AddressInfo).port;
     const routes: Record<string, () => void> = {
       '/429-date': () => {
@@ -199,6 +201,23 @@ describe('openHttpDownload redirects', () => {
     });
     download.body.resume();
     expect(seenAuthorization['/ok-cross']).toBeUndefined();
+  });
+
+  it('asks content hosts for any media type (Accept */*), across redirects, unless the caller says otherwise', async () => {
+    const direct = await openHttpDownload(`${base}/ok`, { allowedHosts: allowed });
+    direct.body.resume();
+    const directAccept = seenAccept['/ok'];
+    const redirected = await openHttpDownload(`${base}/redirect-cross`, { allowedHosts: allowed });
+    redirected.body.resume();
+    const chosen = await openHttpDownload(`${base}/ok`, {
+      allowedHosts: allowed,
+      headers: { accept: 'audio/mpeg' },
+    });
+    chosen.body.resume();
+
+    expect(directAccept).toBe('*/*');
+    expect(seenAccept['/ok-cross']).toBe('*/*');
+    expect(seenAccept['/ok']).toBe('audio/mpeg');
   });
 
   it('refuses a redirect to a host off the allow-list', async () => {

@@ -368,10 +368,19 @@ describe('RingCentral sandbox: subscriptions and deliveries', () => {
     const listed = (await (await api(target, access, '/restapi/v1.0/subscription')).json()) as {
       records: unknown[];
     };
-    const renewed = await api(target, access, `/restapi/v1.0/subscription/${id}`, {
+    // UpdateSubscriptionRequest requires eventFilters; the renew endpoint takes no body.
+    const putWithoutFilters = await api(target, access, `/restapi/v1.0/subscription/${id}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ expiresIn: 3600 }),
+    });
+    const renewed = await api(target, access, `/restapi/v1.0/subscription/${id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ eventFilters: [TELEPHONY_SESSIONS_FILTER], expiresIn: 3600 }),
+    });
+    const renewedByEndpoint = await api(target, access, `/restapi/v1.0/subscription/${id}/renew`, {
+      method: 'POST',
     });
     const deleted = await api(target, access, `/restapi/v1.0/subscription/${id}`, { method: 'DELETE' });
 
@@ -386,7 +395,10 @@ describe('RingCentral sandbox: subscriptions and deliveries', () => {
     });
     expect(received[0]?.headers['validation-token']).toBeTruthy();
     expect(listed.records).toHaveLength(1);
+    expect(putWithoutFilters.status).toBe(400);
     expect(((await renewed.json()) as { expiresIn: number }).expiresIn).toBe(3600);
+    expect(renewedByEndpoint.status).toBe(200);
+    expect(((await renewedByEndpoint.json()) as { expiresIn: number }).expiresIn).toBe(3600);
     expect(deleted.status).toBe(204);
     expect(target.subscriptions()).toEqual([]);
   });

@@ -160,8 +160,15 @@ describe('RingCentral retention: what vouches for a copy', () => {
       deleteFromSourceAfterDays: 30,
     });
     const enqueued: ArchiveJob[] = [];
-    // Frozen after archiving, so the copies are not younger than "now" and the audit path is known.
-    const clock = manualClock(new Date());
+    // Frozen after archiving, so the copies are not younger than "now" and the audit path is known. A
+    // copy's age is read from the file's mtime, which the kernel stamps; under libfaketime (the pinned
+    // clock runs) the kernel's clock is not the process's, so "now" is taken no earlier than the stamps.
+    const stamps = await Promise.all(
+      toArchive.map(async (recording) => (await store.inspect(recordingKey(recording)))?.lastModified),
+    );
+    const clock = manualClock(
+      new Date(Math.max(Date.now(), ...stamps.map((stamp) => stamp?.getTime() ?? 0))),
+    );
     const deps = {
       store,
       queue: { enqueue: async (jobs: readonly ArchiveJob[]) => void enqueued.push(...jobs) },

@@ -24,12 +24,13 @@ describe('RingCentralSource.listRecordings', () => {
     expect(Object.fromEntries(first)).toMatchObject({
       view: 'Detailed',
       recordingType: 'All',
-      withRecording: 'true',
       perPage: '10',
       page: '1',
       dateFrom: JAN_WINDOW.from.toISOString(),
       dateTo: JAN_WINDOW.to.toISOString(),
     });
+    // Deprecated in the call-log reference in favour of recordingType.
+    expect(first.has('withRecording')).toBe(false);
     expect(pages.map((page) => new URLSearchParams(page.query).get('page'))).toEqual(['1', '2', '3']);
   });
 

@@ -114,6 +114,42 @@ describe('RingCentral Heavy-group gate', () => {
     expect(harness.sandbox.counters.throttled.heavy).toBe(0);
   });
 
+  it('keeps what it learns per rate group: a media host reporting another group does not speed up the Heavy pacing', async () => {
+    // Prepare: Heavy allows 3 per 2 s; the media host counts content in Medium (100 per 2 s) and says so.
+    harness = await startHarness({
+      tuning: { maxGateWaitMs: 10_000 },
+      config: { rateLimits: { heavyPerMinute: 600 } },
+      sandbox: {
+        contentRateGroup: 'medium',
+        rateLimits: { heavy: { limit: 3, windowSeconds: 2 }, medium: { limit: 100, windowSeconds: 2 } },
+      },
+    });
+    harness.sandbox.addCall({ startedAt: JAN_2024, size: 2_000 });
+    const [recording] = await collect(harness.source.listRecordings(JAN_WINDOW));
+
+    // Act: four downloads (Medium's figures come back with each), then three workers list at once
+    // (Heavy): their slots are taken before any answer could correct a pacing learnt from Medium.
+    for (let index = 0; index < 4; index++)
+      await consumeVerified(await harness.source.openDownload(recording!));
+    const contentDone = Date.now();
+    const workers = [harness.source, harness.sibling(), harness.sibling()];
+    await Promise.all(workers.map((worker) => collect(worker.listRecordings(JAN_WINDOW))));
+
+    // Assess: no Heavy 429, and the listings kept Heavy's pace (2 s / 3 plus the margin).
+    const log = harness.sandbox.requestLog;
+    const listings = log.filter((entry) => entry.route === 'call-log');
+    const downloads = log.filter((entry) => entry.route === 'content');
+    expect(listings.map((entry) => entry.status)).toEqual([200, 200, 200, 200]);
+    expect(downloads.map((entry) => [entry.group, entry.status])).toEqual(
+      downloads.map(() => ['medium', 200]),
+    );
+    expect(harness.sandbox.counters.throttled).toMatchObject({ heavy: 0, medium: 0 });
+    for (const gap of gaps(listings.filter((entry) => entry.atMs >= contentDone))) {
+      // Slots 700 ms apart (Medium's pacing would give 21 ms); measured at arrival on a busy machine.
+      expect(gap).toBeGreaterThanOrEqual(500);
+    }
+  });
+
   it('closes the gate for the rest of the window when another client of the user spent the budget', async () => {
     // Prepare: a Heavy window of 2 requests per 2 s, spent by another app of the same user.
     harness = await startHarness({

@@ -92,6 +92,12 @@ describe('RingCentral subscriptions', () => {
     expect(first.created).toHaveLength(1);
     expect(second).toMatchObject({ kept: first.created, created: [], deleted: [] });
     expect(soon).toMatchObject({ renewed: first.created, created: [] });
+    // Renewed through the renew endpoint (no body); a PUT would need the eventFilters again.
+    const renewals = harness.sandbox.requestLog.filter(
+      (entry) => entry.route === 'subscription' && entry.method !== 'GET' && entry.path.endsWith('/renew'),
+    );
+    expect(renewals.map((entry) => [entry.method, entry.status])).toEqual([['POST', 200]]);
+    expect(harness.sandbox.requestLog.some((entry) => entry.method === 'PUT')).toBe(false);
     expect(replaced).toMatchObject({ created: [expect.any(String)], deleted: first.created });
     const listed = harness.sandbox.subscriptions();
     expect(listed).toHaveLength(1);

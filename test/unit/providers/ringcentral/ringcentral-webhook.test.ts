@@ -139,6 +139,46 @@ describe('RingCentralSource.handleWebhook', () => {
     });
   });
 
+  it('takes a Validation-Token request with a body as a delivery: authenticated by either header, counted, never swallowed', async () => {
+    // Prepare: the "Receiving webhooks" page since December 2023 puts the secret in Validation-Token.
+    harness = await startHarness();
+    const queue = new CollectingQueue();
+    const deps = { sources: registryOf(harness.source), queue, log: recordingLog() };
+    const finished = event({ parties: [party('Disconnected', [{ id: '6011412004', active: false }])] });
+    const newerForm = { 'verification-token': undefined, 'validation-token': WEBHOOK_SECRET };
+
+    // Act
+    const outcome = await harness.source.handleWebhook(delivery(finished, newerForm));
+    const received = await receiveWebhook('ringcentral', 'rc-test', delivery(finished, newerForm), deps);
+    const forged = await receiveWebhook(
+      'ringcentral',
+      'rc-test',
+      delivery(finished, { 'verification-token': undefined, 'validation-token': `${WEBHOOK_SECRET}x` }),
+      deps,
+    );
+    const olderForm = await harness.source.handleWebhook(delivery(finished));
+    const handshake = await harness.source.handleWebhook(
+      delivery('', { 'verification-token': undefined, 'validation-token': 'a1b2c3' }),
+    );
+
+    // Assess
+    expect(outcome.jobs).toHaveLength(1);
+    expect(outcome.jobs[0]).toMatchObject({ hint: { status: 'Disconnected', recordingIds: '6011412004' } });
+    expect(outcome.counts).toEqual({ handshakeWithBody: 1 });
+    expect(outcome.response.headers).toBeUndefined();
+    expect(received.status).toBe(200);
+    expect(forged.status).toBe(403);
+    expect(queue.jobs).toHaveLength(1);
+    expect(olderForm.counts).toEqual({ handshakeWithBody: 0 });
+    expect(handshake).toMatchObject({ response: { status: 200, body: '' }, jobs: [] });
+    expect(handshake.response.headers).toEqual({ 'Validation-Token': 'a1b2c3' });
+    const logged = harness.log.lines.filter(
+      (line) => line.attributes?.event === 'RINGCENTRAL_HANDSHAKE_WITH_BODY',
+    );
+    expect(logged).toHaveLength(3);
+    expect(JSON.stringify(harness.log.lines)).not.toContain(WEBHOOK_SECRET);
+  });
+
   it('passes the real handshake and receives the hang-up through the local webhook server', async () => {
     // Prepare
     harness = await startHarness();
@@ -304,7 +344,7 @@ describe('RingCentralSource.handleWebhook', () => {
     }
   });
 
-  it('turns a finished call, or recordings that stopped, into one deterministic hint per event', async () => {
+  it('turns a finished call into one deterministic hint per event; a recording inactive on a live call (paused) makes none', async () => {
     // Prepare
     harness = await startHarness();
     const hungUp = event({
@@ -313,15 +353,22 @@ describe('RingCentralSource.handleWebhook', () => {
         { ...party('Disconnected'), id: 'p-2', extensionId: '727097017' },
       ],
     });
-    const stopped = event({
+    // Pause and resume toggle `active`: inactive while the call goes on is not "stopped for good".
+    const paused = event({
       sequence: 7,
       parties: [party('Answered', [{ id: '6011412005', active: false }])],
+    });
+    const pausedOnHold = event({
+      sequence: 8,
+      parties: [party('Hold', [{ id: '6011412005', active: false }])],
     });
 
     // Act
     const first = await harness.source.handleWebhook(delivery(hungUp));
     const redelivered = await harness.source.handleWebhook(delivery(hungUp));
-    const recordingStopped = await harness.source.handleWebhook(delivery(stopped));
+    const whilePaused = await Promise.all(
+      [paused, pausedOnHold].map((body) => harness!.source.handleWebhook(delivery(body))),
+    );
 
     // Assess
     expect(first.jobs).toEqual([
@@ -342,9 +389,10 @@ describe('RingCentralSource.handleWebhook', () => {
       },
     ]);
     expect(redelivered).toEqual(first);
-    expect(recordingStopped.jobs[0]).toMatchObject({
-      hint: { status: 'recordings-stopped', sequence: '7', recordingIds: '6011412005' },
-    });
+    expect(whilePaused.map((outcome) => [outcome.response.status, outcome.jobs.length])).toEqual([
+      [200, 0],
+      [200, 0],
+    ]);
   });
 });
 
@@ -416,6 +464,27 @@ describe('RingCentralSource.resolveHint', () => {
 
     // Assess
     expect(resolved).toEqual([]);
+  });
+
+  it('settles a hinted recording a leg marks as too short to keep, as it does for the call record', async () => {
+    // Prepare: the Detailed view's leg, not the record, carries shortRecording.
+    harness = await startHarness();
+    const call = harness.sandbox.addCall({
+      startedAt: new Date(Date.now() - 120_000),
+      shortRecording: true,
+      shortRecordingOn: 'leg',
+    });
+
+    // Act
+    const resolved = await harness.source.resolveHint(
+      hintFor({ telephonySessionId: call.telephonySessionId, recordingIds: '990000002' }),
+    );
+
+    // Assess
+    expect(resolved).toEqual([]);
+    expect(harness.log.lines.map((line) => line.message)).toContain(
+      'ringcentral recording too short to be kept',
+    );
   });
 
   it('resolves a call outside the extensions scope to nothing instead of waiting for it', async () => {
