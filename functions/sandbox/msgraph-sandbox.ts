@@ -288,6 +288,7 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
       closed = true;
     });
     let sent = 0;
+    const startedAt = performance.now();
     for (const chunk of syntheticWavChunks(recording.seed, recording.size)) {
       let piece = cutAt !== undefined ? chunk.subarray(0, Math.max(0, cutAt - sent)) : chunk;
       while (piece.length > 0 && !closed) {
@@ -297,7 +298,8 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
         await write(response, slice);
         sent += slice.length;
         piece = piece.subarray(slice.length);
-        if (bytesPerSecond) await delay(Math.max(100, Math.ceil((slice.length * 1000) / bytesPerSecond)));
+        // Paced on the bytes sent so far, so the rate holds whatever the chunk size.
+        if (bytesPerSecond) await delay(startedAt + (sent * 1000) / bytesPerSecond - performance.now());
       }
       if (closed || (cutAt !== undefined && sent >= cutAt)) break;
     }
