@@ -113,7 +113,11 @@ export interface GraphSandbox {
   /** Discards a recording now (the platform drops it soon after the call). */
   discard(operationId: string): void;
   /** The `commsNotifications` body announcing that a recording operation completed. */
-  completedNotification(recording: GraphSandboxRecording, resultInfo?: ResultInfoInput): string;
+  completedNotification(
+    recording: GraphSandboxRecording,
+    resultInfo?: ResultInfoInput,
+    variant?: NotificationVariant,
+  ): string;
   injectFault(fault: GraphSandboxFault, target?: { routes?: GraphSandboxRoute[]; times?: number }): void;
   clearFaults(): void;
   close(): Promise<void>;
@@ -130,7 +134,15 @@ export function commsNotificationsBody(notifications: readonly unknown[]): strin
   return JSON.stringify({ '@odata.type': '#microsoft.graph.commsNotifications', value: notifications });
 }
 
+/**
+ * How a notification spells the operation: `current` as the `call: recordResponse` example does (with
+ * `resourceData.id`); `no-id` without `resourceData.id`; `older` without it and with `resource` (an
+ * `/app/calls/…` path) instead of `resourceUrl`.
+ */
+export type NotificationVariant = 'current' | 'no-id' | 'older';
+
 export interface RecordOperationNotificationInput {
+  variant?: NotificationVariant;
   callId: string;
   operationId: string;
   clientContext?: string;
@@ -145,12 +157,14 @@ export interface RecordOperationNotificationInput {
 export function recordOperationNotification(
   input: RecordOperationNotificationInput,
 ): Record<string, unknown> {
-  const path = `/communications/calls/${urlId(input.callId)}/operations/${urlId(input.operationId)}`;
+  const variant = input.variant ?? 'current';
+  const root = variant === 'older' ? '/app/calls' : '/communications/calls';
+  const path = `${root}/${urlId(input.callId)}/operations/${urlId(input.operationId)}`;
   const resourceData: Record<string, unknown> = {
     '@odata.type': '#microsoft.graph.recordOperation',
     '@odata.id': path,
     '@odata.etag': 'W/"54451"',
-    id: input.operationId,
+    ...(variant === 'current' ? { id: input.operationId } : {}),
     clientContext: input.clientContext ?? randomUUID(),
     status: input.status,
     resultInfo: input.resultInfo
@@ -163,7 +177,7 @@ export function recordOperationNotification(
   return {
     '@odata.type': '#microsoft.graph.commsNotification',
     changeType: input.status === 'running' ? 'updated' : 'deleted',
-    resourceUrl: path,
+    ...(variant === 'older' ? { resource: path } : { resourceUrl: path }),
     resourceData,
   };
 }
@@ -401,9 +415,10 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
         if (recording.operationId === operationId) recording.discarded = true;
       }
     },
-    completedNotification(recording, resultInfo) {
+    completedNotification(recording, resultInfo, variant) {
       return commsNotificationsBody([
         recordOperationNotification({
+          variant,
           callId: recording.callId,
           operationId: recording.operationId,
           clientContext: recording.clientContext,
