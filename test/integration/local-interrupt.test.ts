@@ -210,96 +210,39 @@ describe('Ctrl-C on npm start mid-upload', () => {
       expect(await filesUnder(join(dir, 'archive', 'recordings'))).toEqual([]);
     }, 90_000);
   }
-});
 
-describe.runIf(motoAvailable())('Ctrl-C on npm start mid-upload into a bucket', () => {
-  let moto: MotoServer;
-  let dir: string;
-  let sandbox: GraphSandbox;
-  let running: Running | undefined;
-
-  beforeAll(async () => {
-    moto = await startMoto();
-  }, 60_000);
-  afterAll(async () => {
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    dir = await mkdtemp(join(tmpdir(), 'callvault-interrupt-s3-'));
-    sandbox = await startGraphSandbox({ host: '127.0.0.1' });
-  });
-  afterEach(async () => {
-    killGroup(running);
-    running = undefined;
-    await sandbox.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('npm start, bucket: the multipart upload is aborted and the queue is saved', async () => {
-    // Prepare: 24 MiB at 4 MiB/s with 8 MiB parts: a multipart upload is open after about 2 s.
-    const configPath = join(dir, 'callvault.config.json');
-    await writeFile(
-      configPath,
-      JSON.stringify({
-        sources: [
-          {
-            provider: 'msgraph',
-            id: SOURCE_ID,
-            botAppId: sandbox.botAppId,
-            tenantId: sandbox.tenantId,
-            openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
-            allowedDownloadHosts: [sandbox.recordingHostPort],
-            mediaPersistenceApproved: true,
-          },
-        ],
-        local: { port: 0, archiveDir: join(dir, 'archive'), stateDir: join(dir, 'state') },
-        storage: { s3: { bucket: BUCKET, endpoint: moto.endpoint, forcePathStyle: true } },
-      }),
-    );
-    running = start('npm start', configPath);
-    const current = running;
-    const webhooks = await until('the webhook server', async () => {
-      const match = /webhooks listening\s+url=(http:\/\/\S+)\/webhooks\//.exec(current.output());
-      if (current.child.exitCode !== null && !match) throw new Error(`exited early:\n${current.output()}`);
-      return match?.[1];
+  describe.runIf(motoAvailable())('into a bucket (storage.s3)', () => {
+    let moto: MotoServer;
+    beforeAll(async () => {
+      moto = await startMoto();
+    }, 60_000);
+    afterAll(async () => {
+      await moto?.stop();
     });
-    const recording = sandbox.addRecording({ size: 24 * MiB });
-    sandbox.injectFault({ kind: 'slow-body', bytesPerSecond: 4 * MiB });
-    const accepted = await fetch(`${webhooks}/webhooks/msgraph/${SOURCE_ID}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await sandbox.signNotificationToken()}` },
-      body: sandbox.completedNotification(recording),
-    });
-    expect(accepted.status).toBe(202);
-    const openUploads = async () =>
-      (await moto.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? [];
-    await until(
-      'an open multipart upload',
-      async () => ((await openUploads()).length > 0 ? true : undefined),
-      250,
-    );
 
-    // Act: the terminal's Ctrl-C, to the whole group.
-    if (!current.child.pid) throw new Error('no pid');
-    process.kill(-current.child.pid, 'SIGINT');
-    await Promise.race([
-      current.closed,
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`did not stop:\n${current.output()}`)), 30_000),
-      ),
-    ]);
+    it('npm start, bucket: the multipart upload is aborted and the queue is saved', async () => {
+      // Prepare: 24 MiB at 4 MiB/s with 8 MiB parts: a multipart upload is open after about 2 s.
+      await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+      const configPath = await writeConfig({
+        s3: { bucket: BUCKET, endpoint: moto.endpoint, forcePathStyle: true },
+      });
+      const recording = await startUpload('npm start', configPath, 24 * MiB, 4 * MiB);
+      const openUploads = async () =>
+        (await moto.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? [];
+      await until(
+        'an open multipart upload',
+        async () => ((await openUploads()).length > 0 ? true : undefined),
+        250,
+      );
 
-    // Assess
-    const output = current.output();
-    expect(output).toMatch(/ info +stopped/);
-    expect(output).not.toContain('second signal');
-    expect(await openUploads()).toEqual([]);
-    const objects = await moto.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'recordings/' }));
-    expect(objects.KeyCount ?? 0).toBe(0);
-    const saved = await readFile(join(dir, 'state', 'pending-jobs.json'), 'utf8');
-    expect(saved).toContain(recording.operationId);
-    expect(saved).not.toContain(recording.recordingAccessToken);
-  }, 90_000);
+      // Act
+      await interrupt('npm start');
+
+      // Assess
+      await assertSavedQueue(recording);
+      expect(await openUploads()).toEqual([]);
+      const objects = await moto.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'recordings/' }));
+      expect(objects.KeyCount ?? 0).toBe(0);
+    }, 90_000);
+  });
 });
