@@ -105,16 +105,42 @@ type BodyRead = { kind: 'body'; text: string } | { kind: 'too-large'; complete: 
  * and the connection can be used again. Destroying the request instead resets the connection, and the
  * client sees the reset, not the 413.
  */
-async function readBody(req: IncomingMessage, limit: number): Promise<BodyRead> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > API_GATEWAY_PAYLOAD_BYTES) return { kind: 'too-large', complete: false };
-    if (size <= limit) chunks.push(chunk as Buffer);
-  }
-  if (size > limit) return { kind: 'too-large', complete: true };
-  return { kind: 'body', text: Buffer.concat(chunks).toString('utf8') };
+function readBody(req: IncomingMessage, limit: number): Promise<BodyRead> {
+  // Events, not `for await`: leaving such a loop early destroys the request, and with it the socket.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (outcome: () => void) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      outcome();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > API_GATEWAY_PAYLOAD_BYTES) {
+        req.pause();
+        settle(() => resolve({ kind: 'too-large', complete: false }));
+      } else if (size <= limit) {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = () =>
+      settle(() =>
+        resolve(
+          size > limit
+            ? { kind: 'too-large', complete: true }
+            : { kind: 'body', text: Buffer.concat(chunks).toString('utf8') },
+        ),
+      );
+    const onError = (error: Error) => settle(() => reject(error));
+    const onClose = () => settle(() => reject(new Error('the request was closed before its body ended')));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.once('close', onClose);
+  });
 }
 
 /**

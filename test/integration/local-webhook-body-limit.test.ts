@@ -7,6 +7,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -186,6 +187,39 @@ describe('local webhook server: oversized bodies', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('beyond the quota, a client that reads only once it has sent everything still gets the 413', async () => {
+    // Prepare: a raw client that sends the whole 12 MiB before reading a byte, as simple clients do.
+    // Closing on it while it still sends would make its kernel discard the unread 413 on the reset.
+    const { hostname, port } = new URL(host.webhookUrl);
+    const socket = connect(Number(port), hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.pause();
+    const size = API_GATEWAY_PAYLOAD_BYTES + 2 * MiB;
+    const received: Buffer[] = [];
+    const answer = new Promise<string>((resolve) => {
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.once('error', (error) => resolve(`error: ${error.message}`));
+      socket.once('close', () => resolve(Buffer.concat(received).toString('latin1')));
+    });
+
+    // Act
+    socket.write(
+      `POST /webhooks/msgraph/${SOURCE_IDS.msgraph} HTTP/1.1\r\nHost: ${hostname}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+    );
+    const chunk = Buffer.alloc(256 * 1024, 0x20);
+    for (let sent = 0; sent < size; sent += chunk.length) {
+      if (!socket.write(chunk.subarray(0, Math.min(chunk.length, size - sent)))) {
+        await new Promise((resolve) => socket.once('drain', resolve));
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.resume();
+
+    // Assess
+    expect(await answer).toMatch(/^HTTP\/1\.1 413 /);
   });
 
   it.each(PROVIDERS)(
