@@ -10,7 +10,7 @@ import { consoleLog } from './console-log';
 import { runDemo } from './demo';
 import { type LocalHost, startLocalHost } from './local-host';
 
-/** Signals this soon after the first are the same Ctrl-C, delivered again by npm and tsx. */
+/** Signals this soon after the first are the same Ctrl-C, delivered again by npm. */
 const REPEATED_SIGNAL_WINDOW_MS = 1_000;
 
 async function main(): Promise<void> {
@@ -36,9 +36,11 @@ async function main(): Promise<void> {
     }
   }
 
-  // One Ctrl-C often arrives more than once: the terminal signals the whole process group, and
-  // `npm start` forwards it again (npm, then tsx), some tens of milliseconds later. Only a signal that
-  // comes a while after the first is a second Ctrl-C, which exits at once.
+  // One Ctrl-C often arrives more than once: the terminal signals the whole process group, and npm
+  // forwards it again to its script, some milliseconds later. Only a signal that comes a while after
+  // the first is a second Ctrl-C, which exits at once. (`npm start` runs `node --import tsx`, not the tsx
+  // CLI: that one relays signals itself and kills its child with SIGKILL when the child is slow to
+  // acknowledge, which a busy upload can be.)
   let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     const now = performance.now();
