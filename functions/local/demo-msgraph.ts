@@ -34,7 +34,7 @@ export async function startGraphDemo(log: Log): Promise<GraphDemo> {
       id: GRAPH_DEMO_SOURCE_ID,
       botAppId: sandbox.botAppId,
       tenantId: sandbox.tenantId,
-      openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
+      notificationSigners: sandbox.notificationSigners,
       allowedDownloadHosts: [sandbox.recordingHostPort],
       mediaPersistenceApproved: true,
     },

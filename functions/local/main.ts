@@ -10,6 +10,9 @@ import { consoleLog } from './console-log';
 import { runDemo } from './demo';
 import { type LocalHost, startLocalHost } from './local-host';
 
+/** Signals this soon after the first are the same Ctrl-C, delivered again by npm. */
+const REPEATED_SIGNAL_WINDOW_MS = 1_000;
+
 async function main(): Promise<void> {
   const args = new Set(process.argv.slice(2));
   const log = consoleLog({ level: args.has('--debug') ? 'debug' : 'info' });
@@ -33,21 +36,38 @@ async function main(): Promise<void> {
     }
   }
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) {
-      log.warn('second signal: exiting now; unfinished uploads were not completed and will be retried');
-      process.exit(130);
+  // One Ctrl-C often arrives more than once: the terminal signals the whole process group, and npm
+  // forwards it again to its script, some milliseconds later. Only a signal that comes a while after
+  // the first is a second Ctrl-C, which exits at once. (`npm start` runs `node --import tsx`, not the tsx
+  // CLI: that one relays signals itself and kills its child with SIGKILL when the child is slow to
+  // acknowledge, which a busy upload can be.)
+  let firstSignalAt: number | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const now = performance.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      void shutdown(signal);
+      return;
     }
-    stopping = true;
-    log.info(`${signal}: not taking new work; aborting in-flight uploads cleanly and saving pending jobs`);
-    await host.stop();
+    if (now - firstSignalAt < REPEATED_SIGNAL_WINDOW_MS) return;
+    log.warn('second signal: exiting now; pending jobs are not saved (the next sweep finds them again)');
+    process.exit(130);
+  };
+  const shutdown = async (signal: string) => {
+    log.info(
+      `${signal}: not taking new work; aborting in-flight uploads cleanly and saving pending jobs (Ctrl-C again to exit at once)`,
+    );
+    try {
+      await host.stop();
+    } catch (error) {
+      log.error('stopping failed', { error: String(error) });
+      process.exit(1);
+    }
     log.info('stopped', host.progress());
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 main().catch((error: unknown) => {

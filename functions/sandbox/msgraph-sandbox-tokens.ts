@@ -41,8 +41,17 @@ export type NotificationTokenFault =
   /** Signed with the current key but naming no `kid`. */
   | 'no-kid';
 
+/**
+ * Who signs: the Bot Framework (issuer graph.microsoft.com, keys at the Bot Framework OpenID
+ * configuration), or Microsoft Entra (issuer `https://sts.windows.net/{tenantId}/`, keys at the tenant's
+ * login.microsoftonline.com OpenID configuration).
+ */
+export type NotificationSignerName = 'bot-framework' | 'azure-ad';
+
 export interface SignOptions {
   fault?: NotificationTokenFault;
+  /** Default `bot-framework`. */
+  signer?: NotificationSignerName;
   /** Claims to set or override. */
   claims?: JWTPayload;
   /** Token lifetime; default 3600 s (the real tokens live about an hour). */

@@ -1,8 +1,10 @@
 /**
- * An HTTP simulator of what a Microsoft Graph calling bot meets around `recordResponse` (seed 003,
- * providers.md (c)): the OpenID configuration and JWKS that vouch for notification tokens (with key
- * rotation, and a count of every key-endpoint request), a signer for those tokens and builders for the
- * `commsNotifications` documents, and the recording host: `GET recordingLocation` with the bearer
+ * An HTTP simulator of what a Microsoft Graph calling bot meets around `recordResponse`: the OpenID
+ * configurations and JWKS that vouch for notification tokens, for both signers Microsoft uses (the Bot
+ * Framework's, and Microsoft Entra's as login.microsoftonline.com publishes a tenant's), with key
+ * rotation and a count of every key-endpoint request; a signer for those tokens; builders for the
+ * `commsNotifications` documents (the current form and older ones without `resourceData.id`); and the
+ * recording host: `GET recordingLocation` with the bearer
  * `recordingAccessToken`, answered chunked without Content-Length as `application/octet-stream`; the
  * token expires after a configurable time and the file is discarded after another. Faults are
  * switchable. It holds no real data and needs no network.
@@ -15,7 +17,7 @@ import { systemClock } from '../core/ports';
 import { syntheticWavChunks, syntheticWavSha256 } from './msgraph-sandbox-audio';
 import { SandboxKeyRing, type SignOptions, signNotificationToken } from './msgraph-sandbox-tokens';
 
-export type { NotificationTokenFault, SignOptions } from './msgraph-sandbox-tokens';
+export type { NotificationSignerName, NotificationTokenFault, SignOptions } from './msgraph-sandbox-tokens';
 
 export const SANDBOX_BOT_APP_ID = '7a6c3f52-1f1e-4d0c-9a53-2f8d9e4b6c10';
 export const SANDBOX_TENANT_ID = '3f0b9c1e-8d4a-4e7b-b2a6-5c9d1e0f7a24';
@@ -56,6 +58,8 @@ export interface GraphSandboxCounters {
   openIdConfigurationRequests: number;
   /** Requests to the JWKS (`jwks_uri`): what a verifier's key caching is judged by. */
   keySetRequests: number;
+  /** Requests to the Entra signer's OpenID configuration and keys. */
+  azureAdKeyRequests: number;
   recordingRequests: number;
   /** Downloads refused: no or wrong token (401), expired token (401), discarded file (404). */
   unauthorizedRecordingRequests: number;
@@ -97,13 +101,22 @@ export interface ResultInfoInput {
 export interface GraphSandbox {
   /** Origin of every route, e.g. `http://127.0.0.1:41234`. */
   readonly url: string;
+  /** The Bot Framework signer's OpenID configuration. */
   readonly openIdConfigurationUrl: string;
+  /** The Entra (Azure AD) signer's: `/{tenantId}/.well-known/openid-configuration`, as login.microsoftonline.com. */
+  readonly azureAdOpenIdConfigurationUrl: string;
+  /** The issuer of Entra-signed tokens: `https://sts.windows.net/{tenantId}/`. */
+  readonly azureAdIssuer: string;
+  /** `notificationSigners` for a source config that accepts both of this sandbox's signers. */
+  readonly notificationSigners: { openIdConfigurationUrl: string; issuers: string[] }[];
   /** The `host:port` recording locations use; what `allowedDownloadHosts` must list. */
   readonly recordingHostPort: string;
   readonly botAppId: string;
   readonly tenantId: string;
   readonly counters: Readonly<GraphSandboxCounters>;
   readonly keys: SandboxKeyRing;
+  /** The Entra signer's keys, published at its own `jwks_uri`. */
+  readonly azureAdKeys: SandboxKeyRing;
   /** A bearer token for one notification delivery, valid unless a fault says otherwise. */
   signNotificationToken(options?: SignOptions): Promise<string>;
   /** Publishes a new signing key and signs with it from now on; returns its `kid`. */
@@ -113,7 +126,11 @@ export interface GraphSandbox {
   /** Discards a recording now (the platform drops it soon after the call). */
   discard(operationId: string): void;
   /** The `commsNotifications` body announcing that a recording operation completed. */
-  completedNotification(recording: GraphSandboxRecording, resultInfo?: ResultInfoInput): string;
+  completedNotification(
+    recording: GraphSandboxRecording,
+    resultInfo?: ResultInfoInput,
+    variant?: NotificationVariant,
+  ): string;
   injectFault(fault: GraphSandboxFault, target?: { routes?: GraphSandboxRoute[]; times?: number }): void;
   clearFaults(): void;
   close(): Promise<void>;
@@ -130,7 +147,15 @@ export function commsNotificationsBody(notifications: readonly unknown[]): strin
   return JSON.stringify({ '@odata.type': '#microsoft.graph.commsNotifications', value: notifications });
 }
 
+/**
+ * How a notification spells the operation: `current` as the `call: recordResponse` example does (with
+ * `resourceData.id`); `no-id` without `resourceData.id`; `older` without it and with `resource` (an
+ * `/app/calls/…` path) instead of `resourceUrl`.
+ */
+export type NotificationVariant = 'current' | 'no-id' | 'older';
+
 export interface RecordOperationNotificationInput {
+  variant?: NotificationVariant;
   callId: string;
   operationId: string;
   clientContext?: string;
@@ -145,12 +170,14 @@ export interface RecordOperationNotificationInput {
 export function recordOperationNotification(
   input: RecordOperationNotificationInput,
 ): Record<string, unknown> {
-  const path = `/communications/calls/${urlId(input.callId)}/operations/${urlId(input.operationId)}`;
+  const variant = input.variant ?? 'current';
+  const root = variant === 'older' ? '/app/calls' : '/communications/calls';
+  const path = `${root}/${urlId(input.callId)}/operations/${urlId(input.operationId)}`;
   const resourceData: Record<string, unknown> = {
     '@odata.type': '#microsoft.graph.recordOperation',
     '@odata.id': path,
     '@odata.etag': 'W/"54451"',
-    id: input.operationId,
+    ...(variant === 'current' ? { id: input.operationId } : {}),
     clientContext: input.clientContext ?? randomUUID(),
     status: input.status,
     resultInfo: input.resultInfo
@@ -163,7 +190,7 @@ export function recordOperationNotification(
   return {
     '@odata.type': '#microsoft.graph.commsNotification',
     changeType: input.status === 'running' ? 'updated' : 'deleted',
-    resourceUrl: path,
+    ...(variant === 'older' ? { resource: path } : { resourceUrl: path }),
     resourceData,
   };
 }
@@ -223,12 +250,15 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
   const botAppId = options.botAppId ?? SANDBOX_BOT_APP_ID;
   const tenantId = options.tenantId ?? SANDBOX_TENANT_ID;
   const keys = await SandboxKeyRing.create();
+  const azureAdKeys = await SandboxKeyRing.create();
+  const azureAdIssuer = `https://sts.windows.net/${tenantId}/`;
   const recordings = new Map<string, GraphSandboxRecording & { seed: string; discarded: boolean }>();
   let faults: ArmedFault[] = [];
   const counters: GraphSandboxCounters = {
     requests: 0,
     openIdConfigurationRequests: 0,
     keySetRequests: 0,
+    azureAdKeyRequests: 0,
     recordingRequests: 0,
     unauthorizedRecordingRequests: 0,
     expiredTokenRequests: 0,
@@ -288,6 +318,7 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
       closed = true;
     });
     let sent = 0;
+    const startedAt = performance.now();
     for (const chunk of syntheticWavChunks(recording.seed, recording.size)) {
       let piece = cutAt !== undefined ? chunk.subarray(0, Math.max(0, cutAt - sent)) : chunk;
       while (piece.length > 0 && !closed) {
@@ -297,7 +328,8 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
         await write(response, slice);
         sent += slice.length;
         piece = piece.subarray(slice.length);
-        if (bytesPerSecond) await delay(Math.max(100, Math.ceil((slice.length * 1000) / bytesPerSecond)));
+        // Paced on the bytes sent so far, so the rate holds whatever the chunk size.
+        if (bytesPerSecond) await delay(startedAt + (sent * 1000) / bytesPerSecond - performance.now());
       }
       if (closed || (cutAt !== undefined && sent >= cutAt)) break;
     }
@@ -329,6 +361,19 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
         token_endpoint_auth_methods_supported: ['private_key_jwt'],
       });
     }
+    // The Entra signer, laid out as login.microsoftonline.com lays out a tenant's.
+    if (url.pathname === `/${tenantId}/.well-known/openid-configuration`) {
+      counters.azureAdKeyRequests += 1;
+      return sendJson(response, 200, {
+        issuer: azureAdIssuer,
+        jwks_uri: `${origin}/${tenantId}/discovery/keys`,
+        id_token_signing_alg_values_supported: ['RS256'],
+      });
+    }
+    if (url.pathname === `/${tenantId}/discovery/keys`) {
+      counters.azureAdKeyRequests += 1;
+      return sendJson(response, 200, azureAdKeys.jwks());
+    }
     if (url.pathname === '/v1/keys') {
       counters.keySetRequests += 1;
       const fault = takeFault('keys');
@@ -356,16 +401,27 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
   const recordingHostPort = `${options.recordingHost ?? hostPart}:${port}`;
   recordingOrigin = `http://${recordingHostPort}`;
   const signer = { keys, clock, botAppId, tenantId };
+  const azureAdSigner = { ...signer, keys: azureAdKeys, issuer: azureAdIssuer };
+  const openIdConfigurationUrl = `${origin}/v1/.well-known/OpenIdConfiguration`;
+  const azureAdOpenIdConfigurationUrl = `${origin}/${tenantId}/.well-known/openid-configuration`;
 
   return {
     url: origin,
-    openIdConfigurationUrl: `${origin}/v1/.well-known/OpenIdConfiguration`,
+    openIdConfigurationUrl,
+    azureAdOpenIdConfigurationUrl,
+    azureAdIssuer,
+    notificationSigners: [
+      { openIdConfigurationUrl, issuers: ['https://graph.microsoft.com', 'https://api.botframework.com'] },
+      { openIdConfigurationUrl: azureAdOpenIdConfigurationUrl, issuers: [azureAdIssuer] },
+    ],
     recordingHostPort,
     botAppId,
     tenantId,
     counters,
     keys,
-    signNotificationToken: (signOptions) => signNotificationToken(signer, signOptions),
+    azureAdKeys,
+    signNotificationToken: (signOptions) =>
+      signNotificationToken(signOptions?.signer === 'azure-ad' ? azureAdSigner : signer, signOptions),
     rotateKeys: (rotation) => keys.rotate(rotation),
     addRecording(input = {}) {
       const operationId = input.operationId ?? randomUUID();
@@ -399,9 +455,10 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
         if (recording.operationId === operationId) recording.discarded = true;
       }
     },
-    completedNotification(recording, resultInfo) {
+    completedNotification(recording, resultInfo, variant) {
       return commsNotificationsBody([
         recordOperationNotification({
+          variant,
           callId: recording.callId,
           operationId: recording.operationId,
           clientContext: recording.clientContext,

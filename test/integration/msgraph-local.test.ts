@@ -57,7 +57,8 @@ describe('msgraph in local mode', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const config = () =>
+  /** `bothSigners`: the sandbox's Bot Framework and Entra signers, as the default lists Microsoft's two. */
+  const config = (options: { bothSigners?: boolean } = {}) =>
     parseConfig({
       sources: [
         {
@@ -65,7 +66,9 @@ describe('msgraph in local mode', () => {
           id: SOURCE_ID,
           botAppId: sandbox.botAppId,
           tenantId: sandbox.tenantId,
-          openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
+          ...(options.bothSigners
+            ? { notificationSigners: sandbox.notificationSigners }
+            : { openIdConfigurationUrl: sandbox.openIdConfigurationUrl }),
           allowedDownloadHosts: [sandbox.recordingHostPort],
           mediaPersistenceApproved: true,
         },
@@ -155,6 +158,29 @@ describe('msgraph in local mode', () => {
     expect(table).toContain('expired-before-fetch');
     for (const recording of [kept, forgedOne, lost])
       expect(table).not.toContain(recording.recordingAccessToken);
+  });
+
+  it('archives an Entra-signed notification in the older form (no resourceData.id, `resource`) under the usual key', async () => {
+    // Prepare
+    host = await startLocalHost({ config: config({ bothSigners: true }), log });
+    const recording = sandbox.addRecording({ size: 300_000 });
+    const body = sandbox.completedNotification(recording, undefined, 'older');
+    expect(body).not.toContain('"resourceUrl"');
+
+    // Act
+    const status = await post(body, await sandbox.signNotificationToken({ signer: 'azure-ad' }));
+    await host.idle();
+
+    // Assess
+    expect(status).toBe(202);
+    const archived = await filesUnder(join(dir, 'archive', 'recordings'));
+    expect(archived).toEqual([
+      expect.stringMatching(new RegExp(`/${recording.operationId}\\.wav$`)),
+      expect.stringMatching(new RegExp(`/${recording.operationId}\\.wav\\.json$`)),
+    ]);
+    const sidecar = await readFile(join(dir, 'archive', 'recordings', `${archived[0]}.json`), 'utf8');
+    expect(JSON.parse(sidecar)).toMatchObject({ sha256: recording.sha256 });
+    expect(sandbox.counters.azureAdKeyRequests).toBe(2);
   });
 
   it('ends a granted job saved by a stopped host as EXPIRED_BEFORE_FETCH on the next start, never saving its token', async () => {

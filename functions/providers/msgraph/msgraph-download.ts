@@ -1,8 +1,8 @@
 /**
  * Fetches a `recordResponse` recording: `GET recordingLocation` with `Authorization: Bearer
  * <recordingAccessToken>`. The reply is chunked, without Content-Length, typed
- * `application/octet-stream` (seed 003), so the first bytes decide the extension and content type, and
- * the verifier downstream refuses whatever is not audio. A refused or vanished grant (401, 403, 404,
+ * `application/octet-stream` (the `call: recordResponse` reference), so the first bytes decide the
+ * extension and content type, and the verifier downstream refuses whatever is not audio. A refused or vanished grant (401, 403, 404,
  * 410) is permanent: the platform expired the token or discarded the file.
  */
 import type { Readable } from 'node:stream';
@@ -14,7 +14,11 @@ import { peekHead } from '../../core/stream-head';
 import { describeUrl, httpStatusOf, openHttpDownload } from '../http';
 import { assertAllowedRecordingLocation, exactDownloadHosts } from './msgraph-notifications';
 
-/** The listing's hint for a bot recording; the stored copy's extension comes from its first bytes. */
+/**
+ * The extension a recording is announced with, before a byte is seen. Microsoft documents the download
+ * only as `application/octet-stream` (`call: recordResponse`, "Retrieving the recording file"), not as
+ * WAV: the first bytes decide the stored extension and content type (see openGrantedRecording).
+ */
 export const EXPECTED_RECORDING_EXTENSION = 'wav';
 
 const EXPIRED_STATUSES = new Set([401, 403, 404, 410]);

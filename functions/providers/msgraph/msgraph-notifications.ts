@@ -27,6 +27,8 @@ const notificationSchema = z.looseObject({
   '@odata.type': z.string().optional(),
   changeType: z.string().optional(),
   resourceUrl: z.string().optional(),
+  /** An older spelling of `resourceUrl`. */
+  resource: z.string().optional(),
   resourceData: z.unknown().optional(),
 });
 
@@ -36,9 +38,13 @@ const resultInfoSchema = z.looseObject({
   message: z.string().nullish(),
 });
 
+const operationIdSchema = z.string().trim().min(1).max(MAX_OPERATION_ID_LENGTH);
+
 const recordOperationSchema = z.looseObject({
   '@odata.type': z.string(),
-  id: z.string().trim().min(1).max(MAX_OPERATION_ID_LENGTH),
+  /** Absent in an older variant: the id is then the last segment of the operation's path. */
+  id: operationIdSchema.optional(),
+  '@odata.id': z.string().optional(),
   status: z.string(),
   clientContext: z.string().nullish(),
   resultInfo: resultInfoSchema.nullish(),
@@ -56,7 +62,7 @@ export interface ResultInfo {
 /** What every sorted notification about a record operation knows. */
 interface OperationFacts {
   operationId: string;
-  /** From `resourceUrl` (`/communications/calls/{callId}/operations/{id}`), as given. */
+  /** From `resourceUrl` or `resource` (`/communications/calls/{callId}/operations/{id}`), as given. */
   callId?: string;
   clientContext?: string;
   resultInfo?: ResultInfo;
@@ -105,10 +111,31 @@ export function parseCommsNotifications(body: string): unknown[] {
   return parsed.data.value;
 }
 
-/** `{callId}` of `/communications/calls/{callId}/…`. */
+/** `{callId}` of `/communications/calls/{callId}/…` (or the older `/app/calls/{callId}/…`). */
 export function callIdFromResourceUrl(resourceUrl: string | undefined): string | undefined {
-  const match = /\/communications\/calls\/([^/?#]+)/i.exec(resourceUrl ?? '');
-  return match?.[1] ? decodeURIComponent(match[1]) : undefined;
+  const match = /\/(?:communications|app)\/calls\/([^/?#]+)/i.exec(resourceUrl ?? '');
+  return match?.[1] ? safeDecode(match[1]) : undefined;
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `{id}` of a path ending in `/operations/{id}`. Graph spells a GUID there in upper case without dashes
+ * where `resourceData.id` has the usual form (the notification example of `call: recordResponse`), so
+ * such an id is given the usual form back: both variants of one notification name the same key.
+ */
+export function operationIdFromPath(path: string | undefined): string | undefined {
+  const match = /\/operations\/([^/?#]+)\/?(?:[?#].*)?$/i.exec(path ?? '');
+  const id = match?.[1] ? safeDecode(match[1])?.trim() : undefined;
+  if (!id || !operationIdSchema.safeParse(id).success) return undefined;
+  const guid = /^([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/i.exec(id);
+  return guid ? guid.slice(1).join('-').toLowerCase() : id;
 }
 
 /**
@@ -167,7 +194,8 @@ function isRecordOperation(resourceData: unknown): boolean {
 export function sortNotification(raw: unknown, allowedDownloadHosts: readonly string[]): SortedNotification {
   const notification = notificationSchema.safeParse(raw);
   if (!notification.success) return { kind: 'ignored', what: 'not a notification object' };
-  const { resourceData, resourceUrl } = notification.data;
+  const { resourceData } = notification.data;
+  const resourceUrl = notification.data.resourceUrl ?? notification.data.resource;
   if (!isRecordOperation(resourceData)) {
     const type = Array.isArray(resourceData)
       ? 'a collection'
@@ -188,8 +216,23 @@ export function sortNotification(raw: unknown, allowedDownloadHosts: readonly st
     };
   }
   const data = operation.data;
+  // No id (an older variant): the operation's path names it. The bot has no sweep, so a notification
+  // refused for want of an id would be a lost recording.
+  const operationId =
+    data.id ??
+    operationIdFromPath(notification.data.resourceUrl) ??
+    operationIdFromPath(notification.data.resource) ??
+    operationIdFromPath(data['@odata.id']);
+  if (!operationId) {
+    return {
+      kind: 'refused',
+      why: 'malformed-operation',
+      callId,
+      detail: 'no operation id: resourceData.id is absent and no path ends in /operations/{id}',
+    };
+  }
   const facts: OperationFacts = {
-    operationId: data.id,
+    operationId,
     callId,
     clientContext: data.clientContext ?? undefined,
     resultInfo: resultInfoOf(data.resultInfo),
@@ -208,7 +251,7 @@ export function sortNotification(raw: unknown, allowedDownloadHosts: readonly st
     return {
       kind: 'refused',
       why: 'location-not-allowed',
-      operationId: data.id,
+      operationId,
       callId,
       detail: (error as Error).message,
     };

@@ -19,7 +19,7 @@ import type {
 } from '../../core/ports';
 import { silentLog, systemClock } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import type { MsGraphSourceConfig } from './msgraph-config';
+import { type MsGraphSourceConfig, notificationSignersOf } from './msgraph-config';
 import { openGrantedRecording } from './msgraph-download';
 import { NotificationTokenVerifier } from './msgraph-token';
 import { handleMsGraphWebhook } from './msgraph-webhook';
@@ -55,8 +55,8 @@ export class MsGraphSource implements RecordingSource {
   readonly provider = 'msgraph' as const;
   readonly sourceId: string;
   readonly capabilities = MSGRAPH_CAPABILITIES;
-  /** The notification signing keys; exposed for tests and metrics (fetch counts). */
-  readonly keySet: OpenIdKeySet;
+  /** The notification signing keys, one set per signer; exposed for tests and metrics (fetch counts). */
+  readonly keySets: readonly OpenIdKeySet[];
   private readonly config: MsGraphSourceConfig;
   private readonly verifier: NotificationTokenVerifier;
   private readonly clock: Clock;
@@ -73,20 +73,20 @@ export class MsGraphSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_MSGRAPH_TUNING, ...options.tuning };
-    this.keySet = new OpenIdKeySet({
-      openIdConfigurationUrl: options.config.openIdConfigurationUrl,
-      clock: this.clock,
-      log: this.log,
-      refreshIntervalMs: this.tuning.keyRefreshIntervalMs,
-      unknownKeyCooldownMs: this.tuning.unknownKeyCooldownMs,
-    });
+    const signers = notificationSignersOf(options.config).map((signer) => ({
+      issuers: signer.issuers,
+      keys: new OpenIdKeySet({
+        openIdConfigurationUrl: signer.openIdConfigurationUrl,
+        clock: this.clock,
+        log: this.log,
+        refreshIntervalMs: this.tuning.keyRefreshIntervalMs,
+        unknownKeyCooldownMs: this.tuning.unknownKeyCooldownMs,
+      }),
+    }));
+    this.keySets = signers.map((signer) => signer.keys);
     this.verifier = new NotificationTokenVerifier(
-      {
-        botAppId: options.config.botAppId,
-        tenantId: options.config.tenantId,
-        allowedIssuers: options.config.allowedIssuers,
-      },
-      this.keySet,
+      { botAppId: options.config.botAppId, tenantId: options.config.tenantId },
+      signers,
       this.clock,
     );
   }

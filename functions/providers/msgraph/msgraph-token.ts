@@ -1,11 +1,12 @@
 /**
  * Authenticates a calling-bot notification: `Authorization: Bearer <JWT>`, RS256 only, signed by a key
- * of the OpenID configuration, `iss` among the allowed issuers, `aud` the bot's app id, `tid` the one
- * configured tenant, `exp` present, `exp`/`nbf` within 5 minutes of skew. Signature and claim checks
- * are jose's; this module maps its failures to a refusal reason a human can act on, and never puts the
- * token into a message.
+ * of the OpenID configuration of the signer that names the token's `iss` (Bot Framework or Entra, see
+ * msgraph-config.ts), `aud` the bot's app id, `tid` the one configured tenant, `exp` present, `exp`/`nbf`
+ * within 5 minutes of skew. Signature and claim checks are jose's; the unverified `iss` only picks which
+ * signer's keys and issuers jose checks the token against. This module maps jose's failures to a refusal
+ * reason a human can act on, and never puts the token into a message.
  */
-import { errors, jwtVerify } from 'jose';
+import { decodeJwt, errors, jwtVerify } from 'jose';
 import { CallvaultError, UnauthenticatedError } from '../../core/errors';
 import type { Clock } from '../../core/ports';
 import type { OpenIdKeySet } from './openid-key-set';
@@ -41,7 +42,12 @@ export class NotificationTokenRefusedError extends UnauthenticatedError {
 export interface NotificationTokenPolicy {
   botAppId: string;
   tenantId: string;
-  allowedIssuers: readonly string[];
+}
+
+/** One accepted signer: its issuers and the keys of its OpenID configuration. */
+export interface TokenSigner {
+  issuers: readonly string[];
+  keys: OpenIdKeySet;
 }
 
 export interface VerifiedNotificationToken {
@@ -104,9 +110,24 @@ function refusalFor(error: unknown): NotificationTokenRefusedError {
 export class NotificationTokenVerifier {
   constructor(
     private readonly policy: NotificationTokenPolicy,
-    private readonly keys: OpenIdKeySet,
+    private readonly signers: readonly TokenSigner[],
     private readonly clock: Clock,
   ) {}
+
+  /** The signer naming the token's (not yet verified) issuer; jose then verifies it against that one. */
+  private signerFor(token: string): TokenSigner {
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch (error) {
+      throw refusalFor(error);
+    }
+    if (typeof issuer !== 'string')
+      throw new NotificationTokenRefusedError('missing-claim', 'no "iss" claim');
+    const signer = this.signers.find((candidate) => candidate.issuers.includes(issuer));
+    if (!signer) throw new NotificationTokenRefusedError('wrong-issuer', 'issuer not allowed');
+    return signer;
+  }
 
   /** Throws NotificationTokenRefusedError (401/403), or TransientError when no keys can be had. */
   async verify(authorization: string | undefined): Promise<VerifiedNotificationToken> {
@@ -117,11 +138,12 @@ export class NotificationTokenVerifier {
         authorization ? 'Authorization is not a Bearer token' : 'no Authorization header',
       );
     }
+    const signer = this.signerFor(token);
     let verified: Awaited<ReturnType<typeof jwtVerify>>;
     try {
-      verified = await jwtVerify(token, this.keys.resolve, {
+      verified = await jwtVerify(token, signer.keys.resolve, {
         algorithms: ['RS256'],
-        issuer: [...this.policy.allowedIssuers],
+        issuer: [...signer.issuers],
         audience: this.policy.botAppId,
         requiredClaims: ['exp'],
         clockTolerance: MAX_CLOCK_SKEW_SECONDS,

@@ -5,6 +5,7 @@ import {
   MSGRAPH_ISSUERS,
   MSGRAPH_OPENID_CONFIGURATION_URL,
   msgraphSourceSchema,
+  notificationSignersOf,
 } from '../../../../functions/providers/msgraph/msgraph-config';
 import { MsGraphSource } from '../../../../functions/providers/msgraph/msgraph-source';
 
@@ -29,14 +30,92 @@ describe('msgraph source configuration', () => {
     expect(msgraphSourceSchema.parse(minimal)).toEqual({
       ...minimal,
       enabled: true,
-      openIdConfigurationUrl: MSGRAPH_OPENID_CONFIGURATION_URL,
-      allowedIssuers: [...MSGRAPH_ISSUERS],
       retentionClass: 'standard',
     });
     expect(MSGRAPH_OPENID_CONFIGURATION_URL).toBe(
       'https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration',
     );
     expect(MSGRAPH_ISSUERS).toEqual(['https://graph.microsoft.com', 'https://api.botframework.com']);
+  });
+
+  describe('notification signers', () => {
+    const tenant = '3f0b9c1e-8d4a-4e7b-b2a6-5c9d1e0f7a24';
+    const entra = {
+      openIdConfigurationUrl: `https://login.microsoftonline.com/${tenant}/.well-known/openid-configuration`,
+      issuers: [`https://sts.windows.net/${tenant}/`],
+    };
+
+    it('accepts the Bot Framework and the Entra (Azure AD) signers by default, for the source tenant', () => {
+      expect(notificationSignersOf(msgraphSourceSchema.parse(minimal))).toEqual([
+        { openIdConfigurationUrl: MSGRAPH_OPENID_CONFIGURATION_URL, issuers: [...MSGRAPH_ISSUERS] },
+        entra,
+      ]);
+    });
+
+    it('keeps openIdConfigurationUrl and allowedIssuers as the Bot Framework signer, beside Entra', () => {
+      const config = msgraphSourceSchema.parse({
+        ...minimal,
+        openIdConfigurationUrl: 'http://127.0.0.1:8080/v1/.well-known/OpenIdConfiguration',
+        allowedIssuers: ['https://api.botframework.com'],
+      });
+      expect(notificationSignersOf(config)).toEqual([
+        {
+          openIdConfigurationUrl: 'http://127.0.0.1:8080/v1/.well-known/OpenIdConfiguration',
+          issuers: ['https://api.botframework.com'],
+        },
+        entra,
+      ]);
+    });
+
+    it('takes a configured list as it is, with {tenantId} filled in', () => {
+      const config = msgraphSourceSchema.parse({
+        ...minimal,
+        notificationSigners: [
+          {
+            openIdConfigurationUrl:
+              'https://login.microsoftonline.com/{tenantId}/.well-known/openid-configuration',
+            issuers: ['https://sts.windows.net/{tenantId}/'],
+          },
+        ],
+      });
+      expect(notificationSignersOf(config)).toEqual([entra]);
+    });
+
+    it.each([
+      [
+        'with openIdConfigurationUrl',
+        {
+          notificationSigners: [{ openIdConfigurationUrl: MSGRAPH_OPENID_CONFIGURATION_URL, issuers: ['a'] }],
+          openIdConfigurationUrl: MSGRAPH_OPENID_CONFIGURATION_URL,
+        },
+        /not both/,
+      ],
+      [
+        'naming one issuer twice',
+        {
+          notificationSigners: [
+            { openIdConfigurationUrl: MSGRAPH_OPENID_CONFIGURATION_URL, issuers: ['https://x.example'] },
+            { openIdConfigurationUrl: 'https://login.microsoftonline.com/x', issuers: ['https://x.example'] },
+          ],
+        },
+        /named by two signers/,
+      ],
+      ['empty', { notificationSigners: [] }, /notificationSigners/],
+      [
+        'over plain http',
+        {
+          notificationSigners: [
+            { openIdConfigurationUrl: 'http://login.microsoftonline.com/x', issuers: ['i'] },
+          ],
+        },
+        /https/,
+      ],
+    ])('refuses notificationSigners %s', (_name, fields, message) => {
+      const [problem, ...others] = issues({ ...minimal, ...fields });
+      expect(others).toEqual([]);
+      expect(problem).toMatch(/^notificationSigners/);
+      expect(problem).toMatch(message);
+    });
   });
 
   it.each([

@@ -58,6 +58,8 @@ export async function startGraphHarness(
   options: {
     sandbox?: GraphSandboxOptions;
     config?: Record<string, unknown>;
+    /** Config fields that need the sandbox's addresses; applied after `config`. */
+    configFromSandbox?: (sandbox: GraphSandbox) => Record<string, unknown>;
     tuning?: Partial<MsGraphTuning>;
     clock?: ReturnType<typeof manualClock>;
   } = {},
@@ -73,6 +75,7 @@ export async function startGraphHarness(
     allowedDownloadHosts: [sandbox.recordingHostPort],
     mediaPersistenceApproved: true,
     ...options.config,
+    ...options.configFromSandbox?.(sandbox),
   });
   const log = recordingLog();
   const source = new MsGraphSource({ config, clock, log, tuning: options.tuning });

@@ -58,6 +58,83 @@ describe('msgraph notification tokens', () => {
     }
   });
 
+  describe('signers: Bot Framework and Microsoft Entra (Azure AD)', () => {
+    it('accepts tokens of either signer, each checked against its own keys', async () => {
+      // Prepare
+      harness = await startGraphHarness({
+        configFromSandbox: (sandbox) => ({
+          openIdConfigurationUrl: undefined,
+          notificationSigners: sandbox.notificationSigners,
+        }),
+      });
+      const botFramework = await harness.sandbox.signNotificationToken();
+      const entra = await harness.sandbox.signNotificationToken({ signer: 'azure-ad' });
+
+      // Act
+      const outcomes = [];
+      for (const token of [botFramework, entra]) {
+        outcomes.push(await harness.source.handleWebhook(notificationRequest(stateChange, token)));
+      }
+
+      // Assess: one fetch of each signer's configuration and keys.
+      expect(outcomes.map((outcome) => outcome.response.status)).toEqual([202, 202]);
+      expect(harness.sandbox.counters).toMatchObject({ keySetRequests: 1, azureAdKeyRequests: 2 });
+      const accepted = harness.log.lines.filter((line) => line.message === 'msgraph notifications accepted');
+      expect(accepted.map((line) => line.attributes?.issuer)).toEqual([
+        'https://graph.microsoft.com',
+        harness.sandbox.azureAdIssuer,
+      ]);
+    });
+
+    it('refuses an Entra issuer signed with a Bot Framework key, and the reverse', async () => {
+      // Prepare
+      harness = await startGraphHarness({
+        configFromSandbox: (sandbox) => ({
+          openIdConfigurationUrl: undefined,
+          notificationSigners: sandbox.notificationSigners,
+        }),
+      });
+      const crossed = [
+        await harness.sandbox.signNotificationToken({ claims: { iss: harness.sandbox.azureAdIssuer } }),
+        await harness.sandbox.signNotificationToken({
+          signer: 'azure-ad',
+          claims: { iss: 'https://api.botframework.com' },
+        }),
+      ];
+
+      // Act
+      const thrown = [];
+      for (const token of crossed) {
+        thrown.push(
+          await harness.source
+            .handleWebhook(notificationRequest(stateChange, token))
+            .catch((error: unknown) => error),
+        );
+      }
+
+      // Assess
+      for (const error of thrown) {
+        expect(error).toBeInstanceOf(NotificationTokenRefusedError);
+        expect(error).toMatchObject({ status: 403, reason: 'unknown-signing-key' });
+      }
+    });
+
+    it('refuses an Entra token when the config lists only the Bot Framework signer, without fetching its keys', async () => {
+      harness = await startGraphHarness({
+        configFromSandbox: (sandbox) => ({
+          openIdConfigurationUrl: undefined,
+          notificationSigners: sandbox.notificationSigners.slice(0, 1),
+        }),
+      });
+      const token = await harness.sandbox.signNotificationToken({ signer: 'azure-ad' });
+      const thrown = await harness.source
+        .handleWebhook(notificationRequest(stateChange, token))
+        .catch((error: unknown) => error);
+      expect(thrown).toMatchObject({ status: 403, reason: 'wrong-issuer' });
+      expect(harness.sandbox.counters).toMatchObject({ keySetRequests: 0, azureAdKeyRequests: 0 });
+    });
+  });
+
   const refusals: [
     string,
     NotificationTokenFault | 'missing' | 'malformed' | 'not-bearer',

@@ -306,11 +306,69 @@ describe('MsGraphSource.handleWebhook', () => {
   it('refuses with 400 a delivery whose only record operation is too malformed to name', async () => {
     harness = await startGraphHarness();
     const recording = harness.sandbox.addRecording();
-    const notification = completed(recording) as { resourceData: Record<string, unknown> };
+    const notification = completed(recording) as Record<string, unknown> & {
+      resourceData: Record<string, unknown>;
+    };
+    // No id, and no path that names the operation either.
     delete notification.resourceData.id;
+    delete notification.resourceData['@odata.id'];
+    notification.resourceUrl = `/communications/calls/${recording.callId}`;
     const outcome = await deliver(commsNotificationsBody([notification]));
     expect(outcome.response.status).toBe(400);
     expect(outcome.counts).toMatchObject({ malformedOperations: 1 });
+  });
+
+  describe('variants without resourceData.id (the bot has no sweep: a refusal would lose the recording)', () => {
+    it.each([
+      ['the current form, with resourceData.id', 'current'],
+      ['no resourceData.id: the last segment of resourceUrl', 'no-id'],
+      ['no resourceData.id and `resource` instead of `resourceUrl`', 'older'],
+    ] as const)('archives %s under the same key', async (_name, variant) => {
+      // Prepare
+      harness = await startGraphHarness();
+      const recording = harness.sandbox.addRecording();
+
+      // Act
+      const outcome = await deliver(harness.sandbox.completedNotification(recording, undefined, variant));
+
+      // Assess: the path spells the GUID in upper case without dashes; the key uses resourceData.id's form.
+      expect(outcome.response.status).toBe(202);
+      expect(outcome.jobs).toHaveLength(1);
+      const job = outcome.jobs[0] as FetchNowJob;
+      expect(job.recording).toMatchObject({
+        recordingId: recording.operationId,
+        callId: recording.callId.replaceAll('-', '').toUpperCase(),
+      });
+      expect(recordingKey({ ...job.recording, startedAt: new Date(job.recording.startedAt) })).toBe(
+        `recordings/msgraph/${SOURCE_ID}/2026/03/31/${recording.operationId}.wav`,
+      );
+    });
+
+    it('falls back to resourceData @odata.id when the notification names no resource', async () => {
+      harness = await startGraphHarness();
+      const recording = harness.sandbox.addRecording();
+      const notification = completed(recording) as Record<string, unknown> & {
+        resourceData: Record<string, unknown>;
+      };
+      delete notification.resourceData.id;
+      delete notification.resourceUrl;
+      const outcome = await deliver(commsNotificationsBody([notification]));
+      expect(outcome.jobs.map((job) => (job as FetchNowJob).recording.recordingId)).toEqual([
+        recording.operationId,
+      ]);
+    });
+
+    it('keeps an id that is not a GUID as given', async () => {
+      harness = await startGraphHarness();
+      const recording = harness.sandbox.addRecording();
+      const notification = completed(recording) as Record<string, unknown> & {
+        resourceData: Record<string, unknown>;
+      };
+      delete notification.resourceData.id;
+      notification.resourceUrl = `/communications/calls/C1/operations/op-7%20b`;
+      const outcome = await deliver(commsNotificationsBody([notification]));
+      expect(outcome.jobs.map((job) => (job as FetchNowJob).recording.recordingId)).toEqual(['op-7 b']);
+    });
   });
 
   it('never logs the recording token or the bearer token through the webhook entry', async () => {
