@@ -212,14 +212,17 @@ export class ArchiveStack extends Stack {
     this.secrets = new SourceSecrets(this, 'SourceSecrets', { stackName: this.stackName, sources });
 
     const queues = new Map<ProviderName, ProviderQueue>();
+    const maxReceiveCounts: Partial<Record<ProviderName, number>> = {};
     for (const provider of providers) {
+      const maxReceiveCount =
+        provider === 'msteams' ? teamsMaxReceiveCount(config, sources) : config.worker.maxReceiveCount;
+      maxReceiveCounts[provider] = maxReceiveCount;
       queues.set(
         provider,
         new ProviderQueue(this, `${capitalise(provider)}Queue`, {
           provider,
           consumerTimeout: provider === 'msteams' ? TEAMS_WORKER_TIMEOUT : workerTimeout,
-          maxReceiveCount:
-            provider === 'msteams' ? teamsMaxReceiveCount(config, sources) : config.worker.maxReceiveCount,
+          maxReceiveCount,
         }),
       );
     }
@@ -239,9 +242,12 @@ export class ArchiveStack extends Stack {
       [ENV.sourceSecrets]: this.toJsonString(this.secrets.references),
       ...(sharedState ? { [ENV.sharedStateTable]: sharedState.table.tableName } : {}),
     };
+    // The workers give up at each queue's own redrive count, never before SQS would (the Teams queue's is
+    // days of not-ready receives, far above worker.maxReceiveCount).
+    const workerEnvironment = { ...environment, [ENV.maxReceiveCounts]: JSON.stringify(maxReceiveCounts) };
     const deployTimeValues = this.secrets.secrets.size + 2 * providers.length + 1 + (sharedState ? 1 : 0);
 
-    assertEnvironmentFits(environment, deployTimeValues);
+    assertEnvironmentFits(workerEnvironment, deployTimeValues);
 
     const archiveWorker = (
       id: string,
@@ -292,7 +298,7 @@ export class ArchiveStack extends Stack {
     this.worker = archiveWorker('ArchiveWorker', {
       description: 'callvault archive worker: streams recordings from the source into S3',
       serviceName: 'callvault-archive-worker',
-      environment,
+      environment: workerEnvironment,
     });
     this.secrets.grantRead(this.worker);
     sharedState?.grantReadWrite(this.worker);
@@ -311,7 +317,7 @@ export class ArchiveStack extends Stack {
         serviceName: 'callvault-graph-worker',
         // No secret references: a job of another provider reaching it would fail loudly, not quietly.
         environment: Object.fromEntries(
-          Object.entries({ ...environment, [ENV.sourceSecrets]: '{}' }).filter(
+          Object.entries({ ...workerEnvironment, [ENV.sourceSecrets]: '{}' }).filter(
             ([name]) => name !== ENV.sharedStateTable,
           ),
         ),
@@ -331,7 +337,7 @@ export class ArchiveStack extends Stack {
         },
       };
       const teamsEnvironment = {
-        ...environment,
+        ...workerEnvironment,
         [ENV.runtimeConfig]: JSON.stringify(withoutRestorableDefaults(teamsRuntimeConfig)),
       };
       assertEnvironmentFits(teamsEnvironment, deployTimeValues);

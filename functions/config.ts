@@ -43,6 +43,12 @@ export const ENV = {
    * an asynchronous invoke, so the webhook answers within Graph's 3 seconds.
    */
   subscriptionsFunction: 'CALLVAULT_SUBSCRIPTIONS_FUNCTION',
+  /**
+   * JSON object: provider name → its queue's redrive `maxReceiveCount` (workers). The Teams queue allows
+   * far more receives than `worker.maxReceiveCount` (a recording may be processing for 48 h); the worker
+   * must give up at the queue's own count, not before.
+   */
+  maxReceiveCounts: 'CALLVAULT_MAX_RECEIVE_COUNTS',
 } as const;
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
@@ -533,6 +539,8 @@ export interface RuntimeEnvironment {
   webhookBaseUrl?: string;
   /** Set for the webhook function: where Teams lifecycle events are handed on. */
   subscriptionsFunction?: string;
+  /** Per provider, the receives its queue allows before SQS dead-letters a job; absent: `worker.maxReceiveCount`. */
+  maxReceiveCounts?: Partial<Record<string, number>>;
 }
 
 const stringMapSchema = z.record(z.string(), z.string());
@@ -571,6 +579,9 @@ export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
     sharedStateTable: env[ENV.sharedStateTable] || undefined,
     webhookBaseUrl: env[ENV.webhookBaseUrl] || undefined,
     subscriptionsFunction: env[ENV.subscriptionsFunction] || undefined,
+    maxReceiveCounts: env[ENV.maxReceiveCounts]
+      ? jsonVariable(env, ENV.maxReceiveCounts, z.record(z.string(), z.number().int().min(1).max(1000)))
+      : {},
   };
 }
 
