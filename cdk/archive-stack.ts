@@ -458,6 +458,8 @@ export class ArchiveStack extends Stack {
         environment,
         secrets: this.secrets,
         sharedState,
+        recordings: this.recordings,
+        lifecycleSweepQueue: queues.get('msteams'),
         webhookBaseUrl: this.webhookApi.stage.url,
         logRetention,
         executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],

@@ -4,6 +4,8 @@ import { Trigger } from 'aws-cdk-lib/triggers';
 import { Construct, type IConstruct } from 'constructs';
 import { ENV } from '../../functions/config';
 import { NodeFunction } from './node-function';
+import type { ProviderQueue } from './provider-queue';
+import type { RecordingBucket } from './recording-bucket';
 import { RateSchedule } from './schedules';
 import type { SharedStateTable } from './shared-state-table';
 import type { SourceSecrets } from './source-secrets';
@@ -24,6 +26,14 @@ export interface SubscriptionsFunctionProps {
   readonly secrets: SourceSecrets;
   /** Read/write: where the function records the subscriptions it created (and shares sessions). */
   readonly sharedState: SharedStateTable;
+  /** Write: each run's record (`state/runs/subscriptions/{sourceId}.json`), read by `npm run status`. */
+  readonly recordings: RecordingBucket;
+  /**
+   * Teams only: a lifecycle event (`missed`, `subscriptionRemoved`…) is followed by a sweep of that source,
+   * which inspects the archive, enqueues what it lacks on this queue, and records a sweep run.
+   * @default - no lifecycle sweep
+   */
+  readonly lifecycleSweepQueue?: ProviderQueue;
   /** The webhook API's base URL; subscriptions point at `{base}/webhooks/{provider}/{sourceId}`. */
   readonly webhookBaseUrl: string;
   readonly logRetention: RetentionDays;
@@ -82,6 +92,13 @@ export class SubscriptionsFunction extends Construct {
     );
     props.secrets.grantRead(this.handler);
     props.sharedState.grantReadWrite(this.handler);
+    props.recordings.grantRecordRuns(this.handler, 'subscriptions');
+    if (props.lifecycleSweepQueue) {
+      // The same rights as the sweep function's, for one provider's queue.
+      props.recordings.grantInspect(this.handler);
+      props.recordings.grantRecordRuns(this.handler, 'sweep');
+      props.lifecycleSweepQueue.grantSendJobs(this.handler);
+    }
     Validations.of(this).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',

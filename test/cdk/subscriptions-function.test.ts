@@ -67,15 +67,19 @@ describe('the subscriptions function', () => {
     });
   });
 
-  it('may read the secrets and the shared-state items, and nothing of the archive or the queues', () => {
+  it('may read the secrets and the shared-state items, write its run records, and nothing else of the archive; no queue without Teams', () => {
     const subscriptions = stack.subscriptions;
     if (!subscriptions) throw new Error('expected the subscriptions function');
     const roleId = stack.getLogicalId(subscriptions.handler.role?.node.defaultChild as CfnElement);
-    const actions = allowStatements(policyOfRole(template, roleId)).flatMap((statement) => statement.actions);
+    const statements = allowStatements(policyOfRole(template, roleId));
+    const actions = statements.flatMap((statement) => statement.actions);
     expect(actions).toEqual(
       expect.arrayContaining(['secretsmanager:GetSecretValue', 'dynamodb:GetItem', 'dynamodb:PutItem']),
     );
-    expect(actions.filter((action) => /^(s3|sqs):/.test(action))).toEqual([]);
+    const bucketId = stack.getLogicalId(stack.recordings.bucket.node.defaultChild as CfnElement);
+    expect(
+      statements.filter((statement) => statement.actions.some((action) => /^(s3|sqs):/.test(action))),
+    ).toEqual([{ actions: ['s3:PutObject'], resources: [`<${bucketId}.Arn>/state/runs/subscriptions/*`] }]);
     expect(actions.filter((action) => /Scan|Query|Table/.test(action))).toEqual([]);
   });
 
@@ -110,6 +114,7 @@ describe('the subscriptions schedule with Graph subscriptions (Teams)', () => {
       environment: {},
       secrets: stack.secrets,
       sharedState: stack.sharedState,
+      recordings: stack.recordings,
       webhookBaseUrl: 'https://example.com/',
       logRetention: RetentionDays.ONE_WEEK,
       executeAfter: [],
