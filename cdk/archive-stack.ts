@@ -418,11 +418,10 @@ export class ArchiveStack extends Stack {
         memorySize: 512,
         logRetention,
         environment: retentionEnvironment,
-        // One run at a time. Two overlapping runs would pick the same due recordings, both verify and both
-        // try to delete each at the source (doubling the platform's rate-limited API calls and every run's
-        // cap), and interleave their audit trails. With a reserve of 1, an overlapping invocation waits in
-        // Lambda's asynchronous queue until the running one ends.
-        reservedConcurrentExecutions: 1,
+        // One run at a time is the handler's lease (state/leases/retention.json): two overlapping runs
+        // would both delete the same due recordings at the source. A reserve of 1 would also do it, but
+        // fails the deploy on accounts whose concurrency quota is below 101; it is opt-in.
+        reservedConcurrentExecutions: config.aws.reserveConcurrency ? 1 : undefined,
       });
       // A failed run is not retried by Lambda: the handler fails the whole run when one source fails, and a
       // retry would run every healthy source again, spending its maxDeletesPerRun a second and third time.
@@ -441,6 +440,7 @@ export class ArchiveStack extends Stack {
         },
       );
       this.recordings.grantRetention(this.retention);
+      this.recordings.grantRunLease(this.retention, 'retention');
       this.secrets.grantRead(this.retention);
       sharedState?.grantReadWrite(this.retention);
       this.killSwitch.grantCheck(this.retention);
@@ -463,6 +463,7 @@ export class ArchiveStack extends Stack {
         webhookBaseUrl: this.webhookApi.stage.url,
         logRetention,
         executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],
+        reserveConcurrency: config.aws.reserveConcurrency,
         graphSubscriptions: providers.includes('msteams'),
       });
       // Teams lifecycle notifications (subscription removed, reauthorization required) are acted on at once:

@@ -372,9 +372,16 @@ export const configSchema = z
         /** Where alarms go; an SNS topic is created either way. */
         alarmEmail: z.email().optional(),
         logRetentionDays: z.number().int().min(1).default(90),
+        /**
+         * Reserve one concurrent execution for the retention and subscriptions functions. Off by default:
+         * Lambda keeps 100 units unreserved, so an account whose concurrency quota is still the
+         * new-account 10 or 50 cannot reserve any and the deploy would roll back. Runs never overlap
+         * either way (a lease in the bucket, `state/leases/`); the reserve only caps them.
+         */
+        reserveConcurrency: z.boolean().default(false),
       })
       .strict()
-      .default({ stackName: 'Callvault', logRetentionDays: 90 }),
+      .default({ stackName: 'Callvault', logRetentionDays: 90, reserveConcurrency: false }),
   })
   .strict()
   .superRefine((config, ctx) => {

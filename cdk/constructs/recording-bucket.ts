@@ -23,6 +23,7 @@ import {
   RECORDINGS_PREFIX,
 } from '../../functions/core/keys';
 import type { RunKind } from '../../functions/core/ports';
+import { runLeaseKey } from '../../functions/core/run-lease';
 
 const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
 
@@ -247,6 +248,19 @@ export class RecordingBucket extends Construct {
       }),
     ]);
     this.acknowledgePrefixWildcards(grantee, [runLedgerPrefix(kind)], `${kind} run ledger`);
+  }
+
+  /**
+   * Taking and giving back the lease that keeps runs of one kind from overlapping: read and conditional
+   * writes of its one object (`state/leases/{kind}.json`), nothing else.
+   */
+  grantRunLease(grantee: IGrantable, kind: RunKind): void {
+    this.addStatements(grantee, [
+      new PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [this.bucket.arnForObjects(runLeaseKey(kind))],
+      }),
+    ]);
   }
 
   private arnForPrefix(prefix: string): string {
