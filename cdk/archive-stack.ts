@@ -194,6 +194,7 @@ export class ArchiveStack extends Stack {
     // Refuses inline secrets before anything is built: they must never reach a template.
     const runtimeConfig = runtimeConfigForDeployment(config);
     assertRetentionClassesGoverned(config);
+    assertObjectLockDeclared(config);
 
     const sources = config.sources.filter((source) => source.enabled);
     // The Graph bot keeps nothing at the source to delete: a global `retention` block does not make it a
@@ -613,6 +614,27 @@ function assertRetentionClassesGoverned(config: CallvaultConfig): void {
   }
   if (problems.length > 0)
     throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
+}
+
+/**
+ * CloudFormation replaces an `AWS::S3::Bucket` whose `ObjectLockEnabled` changes (aws-cdk issue 29168,
+ * cloudformation-coverage-roadmap issue 1929): a stack deployed without Object Lock that turns it on in
+ * the template gets a new, empty bucket (generated name) or a failed update (fixed name), and the
+ * recordings stay behind in the old one. Synth cannot see what was deployed, so the config must say how
+ * the bucket got its lock.
+ */
+function assertObjectLockDeclared(config: CallvaultConfig): void {
+  const { objectLock, objectLockBucket } = config.lifecycle;
+  if (objectLock && objectLockBucket === undefined) {
+    throw new ConfigError(
+      'invalid configuration for deployment:\n  - lifecycle.objectLockBucket: say how the bucket gets Object Lock. "new": this deploy creates the bucket with it (a first deploy only). "existing": the stack is already deployed without it, and you have enabled it on its bucket with `aws s3api put-object-lock-configuration --bucket {BucketName} --object-lock-configuration ObjectLockEnabled=Enabled`. Turning it on through the template would make CloudFormation replace the bucket (README "Storage lifecycle")',
+    );
+  }
+  if (!objectLock && objectLockBucket !== undefined) {
+    throw new ConfigError(
+      'invalid configuration for deployment:\n  - lifecycle.objectLockBucket: only meaningful with lifecycle.objectLock. A bucket that has Object Lock keeps it: removing objectLock from the config would make CloudFormation replace a bucket created with it',
+    );
+  }
 }
 
 /** Retention runs as often as the most frequent of its sources asks (the global interval by default). */

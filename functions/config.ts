@@ -208,7 +208,15 @@ export const lifecycleSchema = z
     retentionClasses: z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), storagePolicySchema).default({}),
     /** Old versions (left by overwrites of sidecars or audit files) are removed after this many days. */
     noncurrentVersionExpirationDays: z.number().int().min(1).default(30),
-    /** S3 Object Lock for regulated users; requires versioning (always on) and a new bucket. */
+    /**
+     * How the bucket got Object Lock, required with `objectLock` (read at synth only; see README
+     * "Storage lifecycle"): `new` when the stack creates the bucket with it (a first deploy), `existing`
+     * once the operator has run `put-object-lock-configuration` on a bucket this stack deployed without
+     * it. CloudFormation replaces a bucket whose `ObjectLockEnabled` changes, so `existing` leaves that
+     * property as it was deployed.
+     */
+    objectLockBucket: z.enum(['new', 'existing']).optional(),
+    /** S3 Object Lock for regulated users; requires versioning (always on). */
     objectLock: z
       .object({
         mode: z.enum(['GOVERNANCE', 'COMPLIANCE']),

@@ -328,6 +328,7 @@ describe('retention classes, Object Lock in GOVERNANCE mode (days)', () => {
         'short-term': { expireAfterDays: 365 },
       },
       objectLock: { mode: 'GOVERNANCE', days: 365 },
+      objectLockBucket: 'new',
     },
   });
   let stack: ArchiveStack;
@@ -422,7 +423,11 @@ describe('Object Lock in COMPLIANCE mode (years)', () => {
     const { template } = synth(
       parseConfig({
         sources: [telphin('a')],
-        lifecycle: { expireAfterDays: 2555, objectLock: { mode: 'COMPLIANCE', years: 7 } },
+        lifecycle: {
+          expireAfterDays: 2555,
+          objectLock: { mode: 'COMPLIANCE', years: 7 },
+          objectLockBucket: 'new',
+        },
       }),
     );
     template.hasResourceProperties('AWS::S3::Bucket', { ObjectLockEnabled: true });
