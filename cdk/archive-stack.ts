@@ -194,6 +194,7 @@ export class ArchiveStack extends Stack {
     // Refuses inline secrets before anything is built: they must never reach a template.
     const runtimeConfig = runtimeConfigForDeployment(config);
     assertRetentionClassesGoverned(config);
+    assertObjectLockDeclared(config);
 
     const sources = config.sources.filter((source) => source.enabled);
     // The Graph bot keeps nothing at the source to delete: a global `retention` block does not make it a
@@ -212,14 +213,17 @@ export class ArchiveStack extends Stack {
     this.secrets = new SourceSecrets(this, 'SourceSecrets', { stackName: this.stackName, sources });
 
     const queues = new Map<ProviderName, ProviderQueue>();
+    const maxReceiveCounts: Partial<Record<ProviderName, number>> = {};
     for (const provider of providers) {
+      const maxReceiveCount =
+        provider === 'msteams' ? teamsMaxReceiveCount(config, sources) : config.worker.maxReceiveCount;
+      maxReceiveCounts[provider] = maxReceiveCount;
       queues.set(
         provider,
         new ProviderQueue(this, `${capitalise(provider)}Queue`, {
           provider,
           consumerTimeout: provider === 'msteams' ? TEAMS_WORKER_TIMEOUT : workerTimeout,
-          maxReceiveCount:
-            provider === 'msteams' ? teamsMaxReceiveCount(config, sources) : config.worker.maxReceiveCount,
+          maxReceiveCount,
         }),
       );
     }
@@ -239,9 +243,12 @@ export class ArchiveStack extends Stack {
       [ENV.sourceSecrets]: this.toJsonString(this.secrets.references),
       ...(sharedState ? { [ENV.sharedStateTable]: sharedState.table.tableName } : {}),
     };
+    // The workers give up at each queue's own redrive count, never before SQS would (the Teams queue's is
+    // days of not-ready receives, far above worker.maxReceiveCount).
+    const workerEnvironment = { ...environment, [ENV.maxReceiveCounts]: JSON.stringify(maxReceiveCounts) };
     const deployTimeValues = this.secrets.secrets.size + 2 * providers.length + 1 + (sharedState ? 1 : 0);
 
-    assertEnvironmentFits(environment, deployTimeValues);
+    assertEnvironmentFits(workerEnvironment, deployTimeValues);
 
     const archiveWorker = (
       id: string,
@@ -292,7 +299,7 @@ export class ArchiveStack extends Stack {
     this.worker = archiveWorker('ArchiveWorker', {
       description: 'callvault archive worker: streams recordings from the source into S3',
       serviceName: 'callvault-archive-worker',
-      environment,
+      environment: workerEnvironment,
     });
     this.secrets.grantRead(this.worker);
     sharedState?.grantReadWrite(this.worker);
@@ -311,7 +318,7 @@ export class ArchiveStack extends Stack {
         serviceName: 'callvault-graph-worker',
         // No secret references: a job of another provider reaching it would fail loudly, not quietly.
         environment: Object.fromEntries(
-          Object.entries({ ...environment, [ENV.sourceSecrets]: '{}' }).filter(
+          Object.entries({ ...workerEnvironment, [ENV.sourceSecrets]: '{}' }).filter(
             ([name]) => name !== ENV.sharedStateTable,
           ),
         ),
@@ -331,7 +338,7 @@ export class ArchiveStack extends Stack {
         },
       };
       const teamsEnvironment = {
-        ...environment,
+        ...workerEnvironment,
         [ENV.runtimeConfig]: JSON.stringify(withoutRestorableDefaults(teamsRuntimeConfig)),
       };
       assertEnvironmentFits(teamsEnvironment, deployTimeValues);
@@ -412,11 +419,10 @@ export class ArchiveStack extends Stack {
         memorySize: 512,
         logRetention,
         environment: retentionEnvironment,
-        // One run at a time. Two overlapping runs would pick the same due recordings, both verify and both
-        // try to delete each at the source (doubling the platform's rate-limited API calls and every run's
-        // cap), and interleave their audit trails. With a reserve of 1, an overlapping invocation waits in
-        // Lambda's asynchronous queue until the running one ends.
-        reservedConcurrentExecutions: 1,
+        // One run at a time is the handler's lease (state/leases/retention.json): two overlapping runs
+        // would both delete the same due recordings at the source. A reserve of 1 would also do it, but
+        // fails the deploy on accounts whose concurrency quota is below 101; it is opt-in.
+        reservedConcurrentExecutions: config.aws.reserveConcurrency ? 1 : undefined,
       });
       // A failed run is not retried by Lambda: the handler fails the whole run when one source fails, and a
       // retry would run every healthy source again, spending its maxDeletesPerRun a second and third time.
@@ -435,6 +441,7 @@ export class ArchiveStack extends Stack {
         },
       );
       this.recordings.grantRetention(this.retention);
+      this.recordings.grantRunLease(this.retention, 'retention');
       this.secrets.grantRead(this.retention);
       sharedState?.grantReadWrite(this.retention);
       this.killSwitch.grantCheck(this.retention);
@@ -452,9 +459,12 @@ export class ArchiveStack extends Stack {
         environment,
         secrets: this.secrets,
         sharedState,
+        recordings: this.recordings,
+        lifecycleSweepQueue: queues.get('msteams'),
         webhookBaseUrl: this.webhookApi.stage.url,
         logRetention,
         executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],
+        reserveConcurrency: config.aws.reserveConcurrency,
         graphSubscriptions: providers.includes('msteams'),
       });
       // Teams lifecycle notifications (subscription removed, reauthorization required) are acted on at once:
@@ -605,6 +615,27 @@ function assertRetentionClassesGoverned(config: CallvaultConfig): void {
   }
   if (problems.length > 0)
     throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
+}
+
+/**
+ * CloudFormation replaces an `AWS::S3::Bucket` whose `ObjectLockEnabled` changes (aws-cdk issue 29168,
+ * cloudformation-coverage-roadmap issue 1929): a stack deployed without Object Lock that turns it on in
+ * the template gets a new, empty bucket (generated name) or a failed update (fixed name), and the
+ * recordings stay behind in the old one. Synth cannot see what was deployed, so the config must say how
+ * the bucket got its lock.
+ */
+function assertObjectLockDeclared(config: CallvaultConfig): void {
+  const { objectLock, objectLockBucket } = config.lifecycle;
+  if (objectLock && objectLockBucket === undefined) {
+    throw new ConfigError(
+      'invalid configuration for deployment:\n  - lifecycle.objectLockBucket: say how the bucket gets Object Lock. "new": this deploy creates the bucket with it (a first deploy only). "existing": the stack is already deployed without it, and you have enabled it on its bucket with `aws s3api put-object-lock-configuration --bucket {BucketName} --object-lock-configuration ObjectLockEnabled=Enabled`. Turning it on through the template would make CloudFormation replace the bucket (README "Storage lifecycle")',
+    );
+  }
+  if (!objectLock && objectLockBucket !== undefined) {
+    throw new ConfigError(
+      'invalid configuration for deployment:\n  - lifecycle.objectLockBucket: only meaningful with lifecycle.objectLock. A bucket that has Object Lock keeps it: removing objectLock from the config would make CloudFormation replace a bucket created with it',
+    );
+  }
 }
 
 /** Retention runs as often as the most frequent of its sources asks (the global interval by default). */

@@ -50,7 +50,8 @@ export function createArchiveWorkerHandler(
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
     return processSqsBatch(event.Records, {
       client: sqs,
-      routeFor: queueRoutesFromUrls(env.queueUrls, env.deadLetterQueueUrls),
+      // Each queue's own redrive count (set by the stack); the config's for a queue it does not name.
+      routeFor: queueRoutesFromUrls(env.queueUrls, env.deadLetterQueueUrls, env.maxReceiveCounts),
       maxReceiveCount: env.config.worker.maxReceiveCount,
       deadline,
       log,

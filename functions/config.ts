@@ -43,6 +43,12 @@ export const ENV = {
    * an asynchronous invoke, so the webhook answers within Graph's 3 seconds.
    */
   subscriptionsFunction: 'CALLVAULT_SUBSCRIPTIONS_FUNCTION',
+  /**
+   * JSON object: provider name → its queue's redrive `maxReceiveCount` (workers). The Teams queue allows
+   * far more receives than `worker.maxReceiveCount` (a recording may be processing for 48 h); the worker
+   * must give up at the queue's own count, not before.
+   */
+  maxReceiveCounts: 'CALLVAULT_MAX_RECEIVE_COUNTS',
 } as const;
 
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
@@ -202,7 +208,15 @@ export const lifecycleSchema = z
     retentionClasses: z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), storagePolicySchema).default({}),
     /** Old versions (left by overwrites of sidecars or audit files) are removed after this many days. */
     noncurrentVersionExpirationDays: z.number().int().min(1).default(30),
-    /** S3 Object Lock for regulated users; requires versioning (always on) and a new bucket. */
+    /**
+     * How the bucket got Object Lock, required with `objectLock` (read at synth only; see README
+     * "Storage lifecycle"): `new` when the stack creates the bucket with it (a first deploy), `existing`
+     * once the operator has run `put-object-lock-configuration` on a bucket this stack deployed without
+     * it. CloudFormation replaces a bucket whose `ObjectLockEnabled` changes, so `existing` leaves that
+     * property as it was deployed.
+     */
+    objectLockBucket: z.enum(['new', 'existing']).optional(),
+    /** S3 Object Lock for regulated users; requires versioning (always on). */
     objectLock: z
       .object({
         mode: z.enum(['GOVERNANCE', 'COMPLIANCE']),
@@ -366,9 +380,16 @@ export const configSchema = z
         /** Where alarms go; an SNS topic is created either way. */
         alarmEmail: z.email().optional(),
         logRetentionDays: z.number().int().min(1).default(90),
+        /**
+         * Reserve one concurrent execution for the retention and subscriptions functions. Off by default:
+         * Lambda keeps 100 units unreserved, so an account whose concurrency quota is still the
+         * new-account 10 or 50 cannot reserve any and the deploy would roll back. Runs never overlap
+         * either way (a lease in the bucket, `state/leases/`); the reserve only caps them.
+         */
+        reserveConcurrency: z.boolean().default(false),
       })
       .strict()
-      .default({ stackName: 'Callvault', logRetentionDays: 90 }),
+      .default({ stackName: 'Callvault', logRetentionDays: 90, reserveConcurrency: false }),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -533,6 +554,8 @@ export interface RuntimeEnvironment {
   webhookBaseUrl?: string;
   /** Set for the webhook function: where Teams lifecycle events are handed on. */
   subscriptionsFunction?: string;
+  /** Per provider, the receives its queue allows before SQS dead-letters a job; absent: `worker.maxReceiveCount`. */
+  maxReceiveCounts?: Partial<Record<string, number>>;
 }
 
 const stringMapSchema = z.record(z.string(), z.string());
@@ -571,6 +594,9 @@ export function readRuntimeEnvironment(env: NodeJS.ProcessEnv = process.env): Ru
     sharedStateTable: env[ENV.sharedStateTable] || undefined,
     webhookBaseUrl: env[ENV.webhookBaseUrl] || undefined,
     subscriptionsFunction: env[ENV.subscriptionsFunction] || undefined,
+    maxReceiveCounts: env[ENV.maxReceiveCounts]
+      ? jsonVariable(env, ENV.maxReceiveCounts, z.record(z.string(), z.number().int().min(1).max(1000)))
+      : {},
   };
 }
 

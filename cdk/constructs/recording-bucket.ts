@@ -23,6 +23,7 @@ import {
   RECORDINGS_PREFIX,
 } from '../../functions/core/keys';
 import type { RunKind } from '../../functions/core/ports';
+import { runLeaseKey } from '../../functions/core/run-lease';
 
 const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
 
@@ -87,9 +88,12 @@ export interface RecordingBucketProps {
  * Object Lock (`lifecycle.objectLock`) turns on S3 Object Lock for the bucket **without** a default
  * retention: the worker locks each recording and its sidecar as it writes them (mode and retain-until date
  * on the write). A bucket default would also lock every audit rewrite and run record for the whole
- * period, and their noncurrent-version rules could not act until it ran out. CloudFormation applies
- * `ObjectLockEnabled` to an existing bucket in place (the resource schema does not mark it create-only,
- * and S3 accepts enabling it on a versioned bucket), but:
+ * period, and their noncurrent-version rules could not act until it ran out. CloudFormation **replaces**
+ * a bucket whose `ObjectLockEnabled` changes (aws-cdk issue 29168, cloudformation-coverage-roadmap issue
+ * 1929), so the template sets it only for a bucket it creates with the lock (`objectLockBucket: "new"`);
+ * for a bucket deployed without it (`"existing"`) the operator enables it with
+ * `put-object-lock-configuration`, S3 accepts that on a versioned bucket, and the template keeps the
+ * bucket's properties as first deployed. Either way:
  * - it is one-way: Object Lock can never be turned off again, whatever the config later says;
  * - only recordings archived from then on are locked; lock earlier ones with S3 Batch Operations if needed;
  * - COMPLIANCE mode means nobody, the root user included, can delete a locked version or shorten its
@@ -132,6 +136,8 @@ export class RecordingBucket extends Construct {
     });
 
     const lifecycle = props.lifecycle ?? lifecycleSchema.parse({});
+    // `existing`: the operator enabled the lock on the deployed bucket; the template leaves it as deployed.
+    const createdWithLock = lifecycle.objectLock !== undefined && lifecycle.objectLockBucket !== 'existing';
     this.bucket = new Bucket(this, 'Bucket', {
       bucketName: props.bucketName,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
@@ -147,11 +153,12 @@ export class RecordingBucket extends Construct {
       // Sidecars, audit files and run records stay in S3 Standard (and readable at once) whatever the
       // transitions say; S3's own default since 2024, stated so that an account-level change cannot move them.
       transitionDefaultMinimumObjectSize: TransitionDefaultMinimumObjectSize.ALL_STORAGE_CLASSES_128_K,
-      objectLockEnabled: lifecycle.objectLock ? true : undefined,
+      // Only on a bucket created with the lock: a change of this property replaces the bucket (see above).
+      objectLockEnabled: createdWithLock ? true : undefined,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.objectLockEnabled = lifecycle.objectLock !== undefined;
-    if (this.objectLockEnabled) {
+    if (createdWithLock) {
       // Enabled without a default rule: retention is set per object by the worker (see above).
       (this.bucket.node.defaultChild as CfnBucket).objectLockConfiguration = { objectLockEnabled: 'Enabled' };
     }
@@ -247,6 +254,19 @@ export class RecordingBucket extends Construct {
       }),
     ]);
     this.acknowledgePrefixWildcards(grantee, [runLedgerPrefix(kind)], `${kind} run ledger`);
+  }
+
+  /**
+   * Taking and giving back the lease that keeps runs of one kind from overlapping: read and conditional
+   * writes of its one object (`state/leases/{kind}.json`), nothing else.
+   */
+  grantRunLease(grantee: IGrantable, kind: RunKind): void {
+    this.addStatements(grantee, [
+      new PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [this.bucket.arnForObjects(runLeaseKey(kind))],
+      }),
+    ]);
   }
 
   private arnForPrefix(prefix: string): string {

@@ -1,9 +1,11 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Trigger } from 'aws-cdk-lib/triggers';
+import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import { Construct, type IConstruct } from 'constructs';
 import { ENV } from '../../functions/config';
 import { NodeFunction } from './node-function';
+import type { ProviderQueue } from './provider-queue';
+import type { RecordingBucket } from './recording-bucket';
 import { RateSchedule } from './schedules';
 import type { SharedStateTable } from './shared-state-table';
 import type { SourceSecrets } from './source-secrets';
@@ -24,11 +26,24 @@ export interface SubscriptionsFunctionProps {
   readonly secrets: SourceSecrets;
   /** Read/write: where the function records the subscriptions it created (and shares sessions). */
   readonly sharedState: SharedStateTable;
+  /** Write: each run's record (`state/runs/subscriptions/{sourceId}.json`), read by `npm run status`. */
+  readonly recordings: RecordingBucket;
+  /**
+   * Teams only: a lifecycle event (`missed`, `subscriptionRemoved`…) is followed by a sweep of that source,
+   * which inspects the archive, enqueues what it lacks on this queue, and records a sweep run.
+   * @default - no lifecycle sweep
+   */
+  readonly lifecycleSweepQueue?: ProviderQueue;
   /** The webhook API's base URL; subscriptions point at `{base}/webhooks/{provider}/{sourceId}`. */
   readonly webhookBaseUrl: string;
   readonly logRetention: RetentionDays;
   /** The trigger runs after these exist (the webhook API must answer the platforms' handshakes). */
   readonly executeAfter: readonly IConstruct[];
+  /**
+   * Reserve one concurrent execution (a cap; runs never overlap anyway, see the handler's lease).
+   * @default false - new accounts cannot reserve any
+   */
+  readonly reserveConcurrency?: boolean;
   /** @default DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS */
   readonly intervalSeconds?: number;
   /**
@@ -64,15 +79,18 @@ export class SubscriptionsFunction extends Construct {
         [ENV.sharedStateTable]: props.sharedState.table.tableName,
         [ENV.webhookBaseUrl]: props.webhookBaseUrl,
       },
-      // One check at a time: two overlapping ones could both create a missing subscription.
-      reservedConcurrentExecutions: 1,
+      // One check at a time (two could both create a missing subscription) is the handler's lease in the
+      // bucket (state/leases/subscriptions.json); the reserve is opt-in, see ArchiveStack.
+      reservedConcurrentExecutions: props.reserveConcurrency ? 1 : undefined,
     });
-    this.handler.configureAsyncInvoke({ retryAttempts: 0 });
+    // A lifecycle follow-up that finds another run holding the lease throws, and Lambda delivers it again
+    // (after about 1 and 2 minutes). Scheduled and deploy runs never throw for a source.
+    this.handler.configureAsyncInvoke({ retryAttempts: 2 });
     Validations.of(this.handler).acknowledge(
       {
         id: 'Serverless-LambdaDLQ',
         reason:
-          'Invoked by the deploy trigger (synchronously) and by an empty Scheduler tick; a failed check logs SUBSCRIPTION_FAILED and publishes SubscriptionFailures, and the next tick repeats it.',
+          'Invoked asynchronously by the deploy trigger, an empty Scheduler tick and Teams lifecycle follow-ups; a failed check logs SUBSCRIPTION_FAILED and publishes SubscriptionFailures, the next tick repeats it, and a follow-up is retried twice by Lambda.',
       },
       {
         id: 'Serverless-LambdaAsyncFailureDestination',
@@ -82,6 +100,14 @@ export class SubscriptionsFunction extends Construct {
     );
     props.secrets.grantRead(this.handler);
     props.sharedState.grantReadWrite(this.handler);
+    props.recordings.grantRecordRuns(this.handler, 'subscriptions');
+    props.recordings.grantRunLease(this.handler, 'subscriptions');
+    if (props.lifecycleSweepQueue) {
+      // The same rights as the sweep function's, for one provider's queue.
+      props.recordings.grantInspect(this.handler);
+      props.recordings.grantRecordRuns(this.handler, 'sweep');
+      props.lifecycleSweepQueue.grantSendJobs(this.handler);
+    }
     Validations.of(this).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
@@ -99,7 +125,9 @@ export class SubscriptionsFunction extends Construct {
       handler: this.handler,
       executeAfter: [...props.executeAfter],
       executeOnHandlerChange: true,
-      timeout: Duration.minutes(2),
+      // Queued, not awaited: a run that is throttled (another holds a reserve) or slow must not fail, or
+      // roll back, the deploy. Lambda delivers the event; the handler's lease orders it after other runs.
+      invocationType: InvocationType.EVENT,
     });
     const requested = props.intervalSeconds ?? DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS;
     this.schedule = new RateSchedule(this, 'Schedule', {

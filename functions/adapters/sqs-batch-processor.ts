@@ -29,6 +29,8 @@ export interface QueueRoute {
   queueUrl: string;
   /** Absent: the processor cannot dead-letter itself and leaves it to the queue's redrive policy. */
   deadLetterQueueUrl?: string;
+  /** This queue's redrive `maxReceiveCount`; absent: the processor's `maxReceiveCount`. */
+  maxReceiveCount?: number;
 }
 
 export interface SqsBatchProcessorDeps {
@@ -36,7 +38,10 @@ export interface SqsBatchProcessorDeps {
   handleJob(job: ArchiveJob, signal: AbortSignal): Promise<void>;
   /** The record's queue and dead-letter queue, looked up by the record's `eventSourceARN`. */
   routeFor(queueArn: string): QueueRoute | undefined;
-  /** Receives allowed before the processor dead-letters a job itself; match the queue's redrive policy. */
+  /**
+   * Receives allowed before the processor dead-letters a job itself, for queues whose route names none;
+   * match the queue's redrive policy.
+   */
   maxReceiveCount: number;
   /** Fires shortly before the invocation's deadline. */
   deadline: AbortSignal;
@@ -145,7 +150,8 @@ async function processRecord(record: SQSRecord, deps: SqsBatchProcessorDeps): Pr
       });
       return 'done';
     }
-    if (decision.action === 'dead-letter' || attempt >= deps.maxReceiveCount) {
+    // The queue's own receive budget: the Teams queue allows a recording days of not-ready receives.
+    if (decision.action === 'dead-letter' || attempt >= (route.maxReceiveCount ?? deps.maxReceiveCount)) {
       return deadLetter(record, route, error, attempt, description, deps);
     }
     log.warn('job failed; retrying later', {
@@ -298,21 +304,24 @@ async function mapWithConcurrency<T, R>(
 }
 
 /**
- * Builds `routeFor` from the provider → URL maps the worker receives in its environment. SQS names a
+ * Builds `routeFor` from the provider → URL and receive-budget maps in the worker's environment. SQS names a
  * queue the same way in its ARN (last `:` part) and its URL (last path segment), which links the two.
  */
 export function queueRoutesFromUrls(
   queueUrls: Partial<Record<string, string>>,
   deadLetterQueueUrls: Partial<Record<string, string>>,
+  maxReceiveCounts: Partial<Record<string, number>> = {},
 ): (queueArn: string) => QueueRoute | undefined {
   const byName = new Map<string, QueueRoute>();
   for (const [provider, queueUrl] of Object.entries(queueUrls)) {
     if (!queueUrl) continue;
     const deadLetterQueueUrl = deadLetterQueueUrls[provider];
-    byName.set(
-      queueNameFromUrl(queueUrl),
-      deadLetterQueueUrl ? { queueUrl, deadLetterQueueUrl } : { queueUrl },
-    );
+    const maxReceiveCount = maxReceiveCounts[provider];
+    byName.set(queueNameFromUrl(queueUrl), {
+      queueUrl,
+      ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}),
+      ...(maxReceiveCount ? { maxReceiveCount } : {}),
+    });
   }
   return (queueArn) => byName.get(queueArn.slice(queueArn.lastIndexOf(':') + 1));
 }

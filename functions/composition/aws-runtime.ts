@@ -14,6 +14,7 @@ import { powertoolsLog } from '../adapters/logger';
 import { S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
+import { S3RunLeases } from '../adapters/s3-run-leases';
 import { secretsManagerCredentials } from '../adapters/secrets-credentials';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
@@ -33,6 +34,8 @@ export interface AwsRuntime {
   sources: SourceRegistry;
   audit: S3AuditLog;
   ledger: S3RunLedger;
+  /** One retention run and one subscriptions run at a time, whatever Lambda's concurrency. */
+  runLeases: S3RunLeases;
   /** Recordings found gone at the source, beside the archive. */
   goneAtSource: S3GoneAtSourceLog;
   /** Granted recordings lost to an expired token, beside the archive (`audit/expired-before-fetch/`). */
@@ -92,6 +95,7 @@ export function createAwsRuntime(
     queue: new SqsJobQueue({ client: sqs, queueUrls: env.queueUrls, log: logger }),
     audit: new S3AuditLog({ client: s3, bucket: env.bucket }),
     ledger: new S3RunLedger({ client: s3, bucket: env.bucket }),
+    runLeases: new S3RunLeases({ client: s3, bucket: env.bucket }),
     goneAtSource: new S3GoneAtSourceLog({ client: s3, bucket: env.bucket }),
     expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client: s3, bucket: env.bucket }),
     killSwitch:

@@ -652,7 +652,7 @@ describe("Lambda's 4 KB environment with a mixed config", () => {
         { ...TEAMS_SOURCE, id: `teams-${i}`, users: ['someone@contoso.com'], contentWaitHours: 72 },
       ]).flat(),
       retention: { deleteFromSourceAfterDays: 90 },
-      lifecycle: { objectLock: { mode: 'GOVERNANCE', days: 30 } },
+      lifecycle: { objectLock: { mode: 'GOVERNANCE', days: 30 }, objectLockBucket: 'new' },
     });
 
   it('ships two sources of each provider, as what Lambda parses back to the same config, with room to spare', () => {

@@ -68,13 +68,14 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
     expect(config.lifecycle.expireAfterDays).toBe(2555);
   });
 
-  it('has a retention function: 15 minutes, one run at a time, no Lambda retries of a failed run', () => {
+  it('has a retention function: 15 minutes, no reserved concurrency (its lease keeps runs apart), no Lambda retries of a failed run', () => {
     const retention = stack.retention;
     if (!retention) throw new Error('no retention function');
     template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'index.handler',
       Timeout: 900,
-      ReservedConcurrentExecutions: 1,
+      // A reserve fails the deploy on accounts with a concurrency quota below 101 (new accounts: 10 or 50).
+      ReservedConcurrentExecutions: Match.absent(),
       Environment: {
         Variables: Match.objectLike({
           POWERTOOLS_SERVICE_NAME: 'callvault-retention',
@@ -126,9 +127,9 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
     expect(retentionStatements.flatMap((statement) => statement.actions)).not.toContain('*');
   });
 
-  it('reads recordings, tags and legal hold, lists the bucket, and writes only audit/retention/ and its run records', () => {
+  it('reads recordings, tags and legal hold, lists the bucket, and writes only audit/retention/, its run records and its lease', () => {
     const s3 = retentionStatements.filter((statement) => statement.actions.some((a) => a.startsWith('s3:')));
-    expect(s3.flatMap((statement) => statement.actions).sort()).toEqual([
+    expect([...new Set(s3.flatMap((statement) => statement.actions))].sort()).toEqual([
       's3:GetObject',
       's3:GetObjectLegalHold',
       's3:GetObjectTagging',
@@ -142,9 +143,14 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
         .flatMap((statement) => statement.resources);
     expect(resourcesOf('s3:PutObject').sort()).toEqual([
       `${bucket}/audit/retention/*`,
+      `${bucket}/state/leases/retention.json`,
       `${bucket}/state/runs/retention/*`,
     ]);
-    for (const action of ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectLegalHold']) {
+    expect(resourcesOf('s3:GetObject').sort()).toEqual([
+      `${bucket}/recordings/*`,
+      `${bucket}/state/leases/retention.json`,
+    ]);
+    for (const action of ['s3:GetObjectTagging', 's3:GetObjectLegalHold']) {
       expect(resourcesOf(action), action).toEqual([`${bucket}/recordings/*`]);
     }
     expect(resourcesOf('s3:ListBucket')).toEqual([bucket]);
@@ -322,6 +328,7 @@ describe('retention classes, Object Lock in GOVERNANCE mode (days)', () => {
         'short-term': { expireAfterDays: 365 },
       },
       objectLock: { mode: 'GOVERNANCE', days: 365 },
+      objectLockBucket: 'new',
     },
   });
   let stack: ArchiveStack;
@@ -416,7 +423,11 @@ describe('Object Lock in COMPLIANCE mode (years)', () => {
     const { template } = synth(
       parseConfig({
         sources: [telphin('a')],
-        lifecycle: { expireAfterDays: 2555, objectLock: { mode: 'COMPLIANCE', years: 7 } },
+        lifecycle: {
+          expireAfterDays: 2555,
+          objectLock: { mode: 'COMPLIANCE', years: 7 },
+          objectLockBucket: 'new',
+        },
       }),
     );
     template.hasResourceProperties('AWS::S3::Bucket', { ObjectLockEnabled: true });

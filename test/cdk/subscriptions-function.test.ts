@@ -50,13 +50,16 @@ describe('the subscriptions function', () => {
     expect(trigger.DependsOn).toEqual(
       expect.arrayContaining([logicalId(stack.webhookApi.stage), logicalId(stack.webhook)]),
     );
+    // Queued, not awaited: a throttled or slow run cannot fail the deploy.
+    expect(trigger.Properties.InvocationType).toBe('Event');
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: `rate(${DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS / 3600} hours)`,
       Target: { Arn: { 'Fn::GetAtt': [functionId, 'Arn'] } },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^callvault subscriptions'),
-      ReservedConcurrentExecutions: 1,
+      // Runs are kept apart by the handler's lease; a reserve would fail the deploy on new accounts.
+      ReservedConcurrentExecutions: Match.absent(),
       Environment: {
         Variables: Match.objectLike({
           [ENV.sharedStateTable]: { Ref: Match.stringLikeRegexp('SharedStateTable') },
@@ -67,20 +70,60 @@ describe('the subscriptions function', () => {
     });
   });
 
-  it('may read the secrets and the shared-state items, and nothing of the archive or the queues', () => {
+  it('may read the secrets and the shared-state items, write its run records and lease, and nothing else of the archive; no queue without Teams', () => {
     const subscriptions = stack.subscriptions;
     if (!subscriptions) throw new Error('expected the subscriptions function');
     const roleId = stack.getLogicalId(subscriptions.handler.role?.node.defaultChild as CfnElement);
-    const actions = allowStatements(policyOfRole(template, roleId)).flatMap((statement) => statement.actions);
+    const statements = allowStatements(policyOfRole(template, roleId));
+    const actions = statements.flatMap((statement) => statement.actions);
     expect(actions).toEqual(
       expect.arrayContaining(['secretsmanager:GetSecretValue', 'dynamodb:GetItem', 'dynamodb:PutItem']),
     );
-    expect(actions.filter((action) => /^(s3|sqs):/.test(action))).toEqual([]);
+    const bucketId = stack.getLogicalId(stack.recordings.bucket.node.defaultChild as CfnElement);
+    const s3 = statements.filter((statement) =>
+      statement.actions.some((action) => /^(s3|sqs):/.test(action)),
+    );
+    const resourcesOf = (action: string) =>
+      s3
+        .filter((statement) => statement.actions.includes(action))
+        .flatMap((statement) => statement.resources);
+    expect(new Set(s3.flatMap((statement) => statement.actions))).toEqual(
+      new Set(['s3:GetObject', 's3:PutObject']),
+    );
+    expect(resourcesOf('s3:PutObject').sort()).toEqual([
+      `<${bucketId}.Arn>/state/leases/subscriptions.json`,
+      `<${bucketId}.Arn>/state/runs/subscriptions/*`,
+    ]);
+    expect(resourcesOf('s3:GetObject')).toEqual([`<${bucketId}.Arn>/state/leases/subscriptions.json`]);
     expect(actions.filter((action) => /Scan|Query|Table/.test(action))).toEqual([]);
   });
 
   it('passes cdk-nag', () => {
     expect(nagViolations(stack)).toEqual([]);
+  });
+
+  it('reserves one concurrent execution for retention and subscriptions only when aws.reserveConcurrency asks', () => {
+    const { stack: reserved } = buildApp(
+      parseConfig({
+        sources: [{ provider: 'ringcentral', id: 'rc-main' }],
+        retention: { deleteFromSourceAfterDays: 90 },
+        aws: {
+          stackName: 'CallvaultReserved',
+          account: '123456789012',
+          region: 'eu-west-1',
+          reserveConcurrency: true,
+        },
+      }),
+      noBundling,
+    );
+    const functions = Template.fromStack(reserved).findResources('AWS::Lambda::Function');
+    const reserves = Object.values(functions)
+      .filter((fn) => fn.Properties.ReservedConcurrentExecutions !== undefined)
+      .map((fn) => [fn.Properties.Description.split(':')[0], fn.Properties.ReservedConcurrentExecutions]);
+    expect(reserves.sort()).toEqual([
+      ['callvault retention', 1],
+      ['callvault subscriptions', 1],
+    ]);
   });
 
   it('is not deployed when no source has subscriptions', () => {
@@ -110,6 +153,7 @@ describe('the subscriptions schedule with Graph subscriptions (Teams)', () => {
       environment: {},
       secrets: stack.secrets,
       sharedState: stack.sharedState,
+      recordings: stack.recordings,
       webhookBaseUrl: 'https://example.com/',
       logRetention: RetentionDays.ONE_WEEK,
       executeAfter: [],

@@ -11,6 +11,7 @@ import {
   AlreadyArchivedError,
   ExpiredBeforeFetchError,
   GoneAtSourceError,
+  NotReadyError,
   PermanentError,
   TransientError,
 } from '../../functions/core/errors';
@@ -222,6 +223,36 @@ describe.skipIf(!motoAvailable())('processSqsBatch against moto', () => {
     expect(dead[0]?.messageAttributes['source-queue']?.stringValue).toBe(source.arn);
     expect(dead[0]?.messageAttributes.provider?.stringValue).toBe('telphin'); // original attributes carried over
     expect(Number.isNaN(Date.parse(dead[0]?.messageAttributes['failed-at']?.stringValue ?? ''))).toBe(false);
+  });
+
+  it("gives up at the queue's own receive budget, not the config's: a not-ready job outlives worker.maxReceiveCount", async () => {
+    // Prepare: the Teams case in small: the queue's redrive allows 4 receives, worker.maxReceiveCount is 2.
+    const { source, dlq } = await queuesWithDlq(4);
+    await send(source, serialiseJob(job(9)));
+    const options = deps(source, dlq, {
+      routeFor: queueRoutesFromUrls({ telphin: source.url }, { telphin: dlq.url }, { telphin: 4 }),
+      maxReceiveCount: 2,
+      retryPolicy: { ...FAST_POLICY, notReadyMaxSeconds: 1 },
+      handleJob: async () => {
+        throw new NotReadyError('the platform is still processing the recording');
+      },
+    });
+
+    // Act: four deliveries, as the event source would make them.
+    const attempts: string[] = [];
+    for (let receive = 1; receive <= 4; receive++) {
+      const records = await receiveAtLeast(moto.sqs, source, 1);
+      attempts.push(records[0]?.attributes.ApproximateReceiveCount ?? '');
+      const response = await processSqsBatch(records, options);
+      await deleteSucceeded(moto.sqs, source, records, response);
+      // Assess: retried (reported, kept on its queue) until the queue's 4th receive, then dead-lettered.
+      expect(response.batchItemFailures).toHaveLength(receive < 4 ? 1 : 0);
+      if (receive < 4) expect(await counts(dlq)).toEqual({ visible: 0, inFlight: 0 });
+    }
+    expect(attempts).toEqual(['1', '2', '3', '4']);
+    const dead = await receiveAtLeast(moto.sqs, dlq, 1);
+    expect(dead[0]?.messageAttributes['failure-code']?.stringValue).toBe('NOT_READY');
+    expect(dead[0]?.messageAttributes.attempts?.stringValue).toBe('4');
   });
 
   it('leaves the queue redrive policy as the backstop: after its maxReceiveCount SQS itself moves the job to the DLQ', async () => {
