@@ -7,6 +7,7 @@ import {
   type CallvaultConfig,
   ConfigError,
   ENV,
+  isWebhookOnly,
   retentionFor,
   runtimeConfigForDeployment,
 } from '../functions/config';
@@ -460,16 +461,17 @@ export class ArchiveStack extends Stack {
         secrets: this.secrets,
         sharedState,
         recordings: this.recordings,
-        lifecycleSweepQueue: queues.get('msteams'),
+        followUpSweepQueues: [...queues.values()].filter((q) => !isWebhookOnly({ provider: q.provider })),
         webhookBaseUrl: this.webhookApi.stage.url,
         logRetention,
         executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],
         reserveConcurrency: config.aws.reserveConcurrency,
         graphSubscriptions: providers.includes('msteams'),
       });
-      // Teams lifecycle notifications (subscription removed, reauthorization required) are acted on at once:
-      // the webhook invokes the subscriptions function asynchronously rather than waiting for its schedule.
-      if (providers.includes('msteams')) {
+      // Teams lifecycle notifications (subscription removed, reauthorization required), and authenticated
+      // events an adapter could not interpret (a sweep instead), are acted on at once: the webhook invokes
+      // the subscriptions function asynchronously rather than waiting for its schedule.
+      {
         const subscriptionsFunction = this.subscriptions.handler;
         assertEnvironmentFits(
           { ...environment, [ENV.subscriptionsFunction]: subscriptionsFunction.functionName },

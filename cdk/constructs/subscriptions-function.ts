@@ -29,11 +29,13 @@ export interface SubscriptionsFunctionProps {
   /** Write: each run's record (`state/runs/subscriptions/{sourceId}.json`), read by `npm run status`. */
   readonly recordings: RecordingBucket;
   /**
-   * Teams only: a lifecycle event (`missed`, `subscriptionRemoved`…) is followed by a sweep of that source,
-   * which inspects the archive, enqueues what it lacks on this queue, and records a sweep run.
-   * @default - no lifecycle sweep
+   * The queues of the sources it may sweep: a Teams lifecycle event (`missed`, `subscriptionRemoved`…), or
+   * an authenticated webhook event the adapter could not interpret, is followed by a sweep of that source
+   * (or of the users it named), which inspects the archive, enqueues what it lacks on the source's queue,
+   * and records a sweep run.
+   * @default - no follow-up sweeps
    */
-  readonly lifecycleSweepQueue?: ProviderQueue;
+  readonly followUpSweepQueues?: readonly ProviderQueue[];
   /** The webhook API's base URL; subscriptions point at `{base}/webhooks/{provider}/{sourceId}`. */
   readonly webhookBaseUrl: string;
   readonly logRetention: RetentionDays;
@@ -102,11 +104,11 @@ export class SubscriptionsFunction extends Construct {
     props.sharedState.grantReadWrite(this.handler);
     props.recordings.grantRecordRuns(this.handler, 'subscriptions');
     props.recordings.grantRunLease(this.handler, 'subscriptions');
-    if (props.lifecycleSweepQueue) {
-      // The same rights as the sweep function's, for one provider's queue.
+    if (props.followUpSweepQueues?.length) {
+      // The same rights as the sweep function's, for the queues of the sources it may sweep.
       props.recordings.grantInspect(this.handler);
       props.recordings.grantRecordRuns(this.handler, 'sweep');
-      props.lifecycleSweepQueue.grantSendJobs(this.handler);
+      for (const queue of props.followUpSweepQueues) queue.grantSendJobs(this.handler);
     }
     Validations.of(this).acknowledge(
       {
