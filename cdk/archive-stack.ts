@@ -481,7 +481,7 @@ export class ArchiveStack extends Stack {
     if (this.graphWorker) this.monitoring.watchFunction('GraphWorker', this.graphWorker, { throttles: true });
     if (this.teamsWorker) this.monitoring.watchFunction('TeamsWorker', this.teamsWorker, { throttles: true });
     this.monitoring.watchFunction('Webhook', this.webhook);
-    this.monitoring.watchFunction('Sweep', this.sweep);
+    this.monitoring.watchSweep(this.sweep);
     if (this.subscriptions) this.monitoring.watchFunction('Subscriptions', this.subscriptions.handler);
     if (this.retention) this.monitoring.watchRetention(this.retention);
     const logGroups = {

@@ -127,6 +127,7 @@ export function formatStatus(report: StatusReport): string {
         `  ${gone.reduce((sum, day) => sum + day.goneAtSource, 0)} recordings on ${gone.map((day) => day.day).join(', ')} were deleted at the source before they could be archived (records under audit/gone-at-source/)`,
       );
     }
+    lines.push(...describeNotCovered(source));
     lines.push(`  last sweep:     ${describeRun(source.lastRuns.sweep)}`);
     lines.push(`  last retention: ${describeRun(source.lastRuns.retention)}`);
     lines.push(`  last backfill:  ${describeRun(source.lastRuns.backfill)}`);
@@ -165,4 +166,29 @@ export function describeSubscriptions(run: RunRecord): string {
     .sort();
   const expiry = expiries[0] ? `, next expiry ${expiries[0]}` : ', no expiry';
   return `${active.length} active${expiry}, ${checked}`;
+}
+
+/**
+ * Users or extensions the last sweep could not list: who, since when, and why. The reason is the error's
+ * own message, which for a refusal an administrator must lift names the fix and the README section.
+ */
+function describeNotCovered(source: StatusReport['sources'][number]): string[] {
+  const lines: string[] = [];
+  const notCovered = source.notCovered ?? [];
+  if (notCovered.length > 0) {
+    lines.push(
+      `  ! not covered by the last sweep (${notCovered.length}; each sweep retries them from the time shown; README "Backfill and status"):`,
+    );
+    for (const failure of notCovered) {
+      lines.push(
+        `    ${failure.label}: since ${failure.since}, ${failure.attempts} sweep${failure.attempts === 1 ? '' : 's'}: ${failure.reason}`,
+      );
+    }
+  }
+  const days = source.days.filter((day) => (day.notListed?.length ?? 0) > 0);
+  if (days.length > 0) {
+    const labels = [...new Set(days.flatMap((day) => (day.notListed ?? []).map((part) => part.label)))];
+    lines.push(`  ! at source leaves out what could not be listed now: ${labels.join(', ')}`);
+  }
+  return lines;
 }
