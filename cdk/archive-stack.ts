@@ -345,6 +345,8 @@ export class ArchiveStack extends Stack {
       // The app's client secret, and the shared app token (TokenStore) in the shared-state table.
       this.secrets.grantRead(this.teamsWorker);
       sharedState?.grantReadWrite(this.teamsWorker);
+      // A metered-API refusal keeps jobs waiting; the worker records it for status (core/admin-errors.ts).
+      this.recordings.grantRecordRuns(this.teamsWorker, 'admin');
       consume(this.teamsWorker, teamsQueue);
     }
 

@@ -336,7 +336,8 @@ export interface ExpiredBeforeFetchLog {
 
 // ---------------------------------------------------------------- run ledger
 
-export type RunKind = 'sweep' | 'retention' | 'backfill' | 'subscriptions';
+/** `admin`: the last error only an administrator can lift that keeps a source's jobs waiting (core/admin-errors.ts). */
+export type RunKind = 'sweep' | 'retention' | 'backfill' | 'subscriptions' | 'admin';
 
 /** When a scheduled job last ended for a source, and what it did (read by `npm run status`). */
 export interface RunRecord {

@@ -9,6 +9,7 @@
  * being written. A notification still queued, or dead-lettered for another reason, shows in the queues.
  */
 
+import { recentAdminError } from '../core/admin-errors';
 import {
   expiredBeforeFetchPrefix,
   goneAtSourcePrefix,
@@ -70,6 +71,11 @@ export interface SourceStatus {
    * then on every sweep); empty when every part is covered.
    */
   notCovered?: ScopeFailure[];
+  /**
+   * The last error only an administrator can lift that keeps this source's jobs waiting (e.g.
+   * TEAMS_METERED_API_BILLING), while it was seen within the last day (core/admin-errors.ts).
+   */
+  adminError?: RunRecord;
   error?: string;
 }
 
@@ -174,8 +180,8 @@ async function sourceStatus(
     }
     result.push(status);
   }
-  const [sweep, retention, backfill, subscriptions] = await Promise.all(
-    (['sweep', 'retention', 'backfill', 'subscriptions'] as const).map((kind) =>
+  const [sweep, retention, backfill, subscriptions, admin] = await Promise.all(
+    (['sweep', 'retention', 'backfill', 'subscriptions', 'admin'] as const).map((kind) =>
       deps.ledger.last(kind, source.sourceId).catch(() => undefined),
     ),
   );
@@ -187,6 +193,7 @@ async function sourceStatus(
     daysWithMissing: result.filter((day) => (day.missing ?? 0) > 0).map((day) => day.day),
     lastRuns: { sweep, retention, backfill, subscriptions },
     notCovered: scopeFailuresOf(sweep?.summary),
+    adminError: recentAdminError(admin, deps.now),
     error,
   };
 }

@@ -174,6 +174,12 @@ export function describeSubscriptions(run: RunRecord): string {
  */
 function describeNotCovered(source: StatusReport['sources'][number]): string[] {
   const lines: string[] = [];
+  const admin = source.adminError;
+  if (admin) {
+    lines.push(
+      `  ! ${String(admin.summary.adminError)} (last seen ${admin.endedAt}; jobs wait and retry until it is fixed): ${String(admin.summary.reason ?? '')}`,
+    );
+  }
   const notCovered = source.notCovered ?? [];
   if (notCovered.length > 0) {
     lines.push(

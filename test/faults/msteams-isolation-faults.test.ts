@@ -353,4 +353,47 @@ describe('Teams: one user outside the access policy', () => {
       'does not exist in the tenant',
     );
   }, 90_000);
+
+  it('metered meeting-recording content refused (402): a named admin error, jobs wait, status says so, archived once billing is linked', async () => {
+    const { teams, sourceId, config, users, start, ledger } = await setUp();
+    const { alice } = users;
+    teams.setMeteredBilling('unlinked');
+    const call = teams.addRecording({
+      kind: 'adhocCalls',
+      organizerId: alice.id,
+      createdAt: new Date(Date.now() - 2 * HOUR_MS),
+      size: 110_000,
+    });
+    const meeting = teams.addRecording({
+      kind: 'onlineMeetings',
+      organizerId: alice.id,
+      createdAt: new Date(Date.now() - HOUR_MS),
+      size: 120_000,
+    });
+    const host = await start({ scheduleSweep: false });
+    await host.sweepNow();
+    // Refused three times at least: retried, not dead-lettered.
+    await waitFor(
+      () => teams.requestLog.filter((entry) => entry.route === 'content' && entry.status === 402).length >= 3,
+    );
+
+    const admin = await ledger.last('admin', sourceId);
+    expect(admin?.summary.adminError).toBe('TEAMS_METERED_API_BILLING');
+    expect(admin?.summary.code).toBe('BILLING_REQUIRED');
+    expect(String(admin?.summary.reason)).toContain('Microsoft.GraphServices/accounts');
+    expect(host.queue.stats().deadLettered).toBe(0);
+    const text = formatStatus(await collectStatus(localStatusDependencies({ config, days: 1 })));
+    expect(text).toMatch(
+      /! TEAMS_METERED_API_BILLING \(last seen \S+; jobs wait and retry until it is fixed\)/,
+    );
+    // Ad hoc call content is not metered: archived meanwhile.
+    expect((await archivedIds(host, sourceId)).get(call.id)).toBe(teams.expectedSha256(call.id));
+
+    teams.setMeteredBilling('linked');
+    await host.idle();
+
+    const archived = await archivedIds(host, sourceId);
+    expect(archived.get(meeting.id)).toBe(teams.expectedSha256(meeting.id));
+    expect(host.queue.stats().deadLettered).toBe(0);
+  }, 90_000);
 });
