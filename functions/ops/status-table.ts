@@ -165,7 +165,14 @@ export function describeSubscriptions(run: RunRecord): string {
     .filter((at): at is string => !!at)
     .sort();
   const expiry = expiries[0] ? `, next expiry ${expiries[0]}` : ', no expiry';
-  return `${active.length} active${expiry}, ${checked}`;
+  const failed = Array.isArray(run.summary.failed)
+    ? (run.summary.failed as { filter?: string; reason?: string }[])
+    : [];
+  const parts =
+    failed.length > 0
+      ? `; ! not put right: ${failed.map((part) => `${String(part.filter)} (${String(part.reason)})`).join('; ')}`
+      : '';
+  return `${active.length} active${expiry}, ${checked}${parts}`;
 }
 
 /**
