@@ -74,11 +74,19 @@ export async function* listRecordingsByScope(
   }
   const all = await source.listingScopes(signal);
   const wanted = options.subjects?.map((subject) => subject.toLowerCase());
-  const scopes = wanted
+  const chosen = wanted
     ? all.filter(
         (scope) => wanted.includes(scope.subject.toLowerCase()) || wanted.includes(scope.id.toLowerCase()),
       )
     : all;
+  // No parts (a source configured as one whole), or none of the subjects asked for: the whole source,
+  // never nothing.
+  const scopes = chosen.length > 0 ? chosen : all;
+  if (scopes.length === 0) {
+    options.onScopes?.([]);
+    yield* source.listRecordings(window, signal);
+    return;
+  }
   options.onScopes?.(scopes);
   let transientInARow = 0;
   for (const scope of scopes) {

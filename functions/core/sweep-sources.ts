@@ -122,7 +122,9 @@ function stillNotCovered(
     (failure) =>
       !wanted.includes(failure.subject.toLowerCase()) && !wanted.includes(failure.scope.toLowerCase()),
   );
-  return [...untried, ...result.notCovered];
+  const merged = new Map(untried.map((failure) => [failure.scope, failure]));
+  for (const failure of result.notCovered) merged.set(failure.scope, failure);
+  return [...merged.values()];
 }
 
 function explainOnce(provider: string, sourceId: string, log: Log): void {
