@@ -353,6 +353,8 @@ export class ArchiveStack extends Stack {
       // The app's client secret, and the shared app token (TokenStore) in the shared-state table.
       this.secrets.grantRead(this.teamsWorker);
       sharedState?.grantReadWrite(this.teamsWorker);
+      // A metered-API refusal keeps jobs waiting; the worker records it for status (core/admin-errors.ts).
+      this.recordings.grantRecordRuns(this.teamsWorker, 'admin');
       consume(this.teamsWorker, teamsQueue);
     }
 
@@ -494,7 +496,7 @@ export class ArchiveStack extends Stack {
     if (this.teamsWorker) this.monitoring.watchFunction('TeamsWorker', this.teamsWorker, { throttles: true });
     this.monitoring.watchFunction('Webhook', this.webhook);
     this.monitoring.watchWebhookEvents(this.webhook.logGroup);
-    this.monitoring.watchFunction('Sweep', this.sweep);
+    this.monitoring.watchSweep(this.sweep);
     if (this.subscriptions) this.monitoring.watchFunction('Subscriptions', this.subscriptions.handler);
     if (this.retention) this.monitoring.watchRetention(this.retention);
     const logGroups = {

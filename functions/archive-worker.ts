@@ -8,6 +8,7 @@ import { logger } from './adapters/logger';
 import { METRICS_NAMESPACE } from './adapters/metrics';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import { noteAdminError } from './core/admin-errors';
 import { handleArchiveJob } from './core/handle-job';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
 
@@ -44,6 +45,7 @@ export function createArchiveWorkerHandler(
       goneAtSource,
       expiredBeforeFetch,
       clock,
+      ledger,
       logger: log,
     } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
@@ -62,12 +64,18 @@ export function createArchiveWorkerHandler(
         }
       },
       handleJob: async (job, signal) => {
-        const outcome = await handleArchiveJob(
-          job,
-          { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
-          signal,
-        );
-        if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
+        try {
+          const outcome = await handleArchiveJob(
+            job,
+            { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
+            signal,
+          );
+          if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
+        } catch (error) {
+          // A job waiting on an administrator leaves no dead letter: status reads this record instead.
+          await noteAdminError(job, error, { ledger, clock, log });
+          throw error;
+        }
       },
     });
   };

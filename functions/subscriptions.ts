@@ -129,8 +129,11 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
     // set). A failure is a metric and an `errorCode` log line, both alarmed; the sweep covers meanwhile.
     publish.addMetric('SubscriptionFailures', MetricUnit.Count, result.failed.length);
     // What the alarm watches: sources left without an active subscription (failed, or none active).
+    // A part of a source (one Telphin extension's hook) that could not be put right counts too.
     const notActive =
-      result.failed.length + result.reports.filter((report) => report.active.length === 0).length;
+      result.failed.length +
+      result.reports.filter((report) => report.active.length === 0).length +
+      result.reports.reduce((sum, report) => sum + (report.active.length > 0 ? report.failed.length : 0), 0);
     publish.addMetric(SUBSCRIPTIONS_NOT_ACTIVE_METRIC, MetricUnit.Count, notActive);
     return {
       reports: result.reports,

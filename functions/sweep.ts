@@ -1,28 +1,43 @@
 /** Lambda entry: scheduled sweep → enqueue every recent recording that S3 lacks, per source. */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
+import { METRICS_NAMESPACE, SWEEP_SCOPES_NOT_COVERED_METRIC } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { sweepAllSources } from './core/sweep-sources';
+
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
 
 /** Stop this long before the Lambda deadline so the results are still recorded. */
 const DEADLINE_MARGIN_MS = 10_000;
 
-export function createSweepHandler(runtime: () => AwsRuntime) {
+export function createSweepHandler(runtime: () => AwsRuntime, publish: Metrics = metrics) {
   return async (_event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
     const { env, sources, store, queue, clock, ledger, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
-    const { results, failed } = await sweepAllSources(
+    const { results, failed, partial, scopesNotCovered } = await sweepAllSources(
       env.config.sweep.lookbackHours,
       { sources, store, queue, ledger, clock, log },
       signal,
     );
-    // A failed source makes the invocation fail, so the function's error alarm sees it.
+    // Every run publishes, 0 included, so the alarm clears once every user and extension is covered again.
+    for (const result of results) {
+      const perSource = publish.singleMetric();
+      perSource.addDimension('source', result.sourceId);
+      perSource.addMetric(SWEEP_SCOPES_NOT_COVERED_METRIC, MetricUnit.Count, result.notCovered.length);
+    }
+    publish.addMetric(SWEEP_SCOPES_NOT_COVERED_METRIC, MetricUnit.Count, scopesNotCovered);
+    // A failed source makes the invocation fail, so the function's error alarm sees it. A partial one
+    // does not: the other parts were swept, and the parts left out have their own metric and alarm.
     if (failed.length > 0) throw new Error(`sweep failed for ${failed.join(', ')}`);
-    return { results };
+    return { results, partial };
   };
 }
 
-export const handler = middy(createSweepHandler(awsRuntime)).use(injectLambdaContext(logger));
+export const handler = middy(createSweepHandler(awsRuntime))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: false }));

@@ -14,6 +14,7 @@ import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-log
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { SWEEP_SCOPES_NOT_COVERED_METRIC } from '../../functions/adapters/metrics';
 import type { ErrorCode } from '../../functions/core/errors';
 import type { ProviderQueue } from './provider-queue';
 
@@ -70,6 +71,11 @@ export const WEBHOOK_NOT_UNDERSTOOD_METRIC = 'WebhookEventsNotUnderstood';
  * `errorCode` WEBHOOK_NOT_UNDERSTOOD; the adapter's line before it carries the event's text.
  */
 export const WEBHOOK_NOT_UNDERSTOOD_CODE = 'WEBHOOK_NOT_UNDERSTOOD';
+/** Counted from the functions' logs: Graph refusing metered Teams content (402) for want of billing. */
+export const TEAMS_METERED_API_METRIC = 'TeamsMeteredApiBilling';
+/** What functions/providers/msteams/msteams-graph.ts logs (level error) on that refusal. */
+export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
+export { SWEEP_SCOPES_NOT_COVERED_METRIC };
 /** Published by the worker (Powertools, `service` dimension): Graph recordings whose token expired first. */
 export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
 /** Published by the webhook (Powertools, `service` dimension): Graph record operations that ended `failed`. */
@@ -216,6 +222,24 @@ export class Monitoring extends Construct {
   }
 
   /**
+   * The sweep function's errors, and parts of sources it could not list: a Teams user outside the
+   * application access policy or deleted, a RingCentral extension refused. The other parts are swept; these
+   * are retried, from where they were last covered, on every sweep until they list again. Published once
+   * per sweep (0 when all is covered), so the alarm keeps the last sweep's verdict between runs.
+   */
+  watchSweep(fn: IFunction): void {
+    this.watchFunction('Sweep', fn);
+    this.alarm('SweepScopesNotCovered', {
+      metric: serviceMetric(SWEEP_SCOPES_NOT_COVERED_METRIC, 'Maximum', Duration.minutes(5)),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.IGNORE,
+      description:
+        'The sweep could not list some users or extensions of a source (per source: dimension source); the others were swept. `npm run status` names them with the reason and the fix (Teams: grant the application access policy to the user, or remove a deleted user from "users"). Each sweep retries them from where they were last covered.',
+    });
+  }
+
+  /**
    * A source whose secret still holds the stack's placeholders: every function that reads it logs
    * `credentials not set yet` with `errorCode: CREDENTIALS_NOT_SET` (functions/core/source-registry.ts),
    * which a metric filter per log group counts. Without it the first sign would be a sweep error or, hours
@@ -314,6 +338,7 @@ export class Monitoring extends Construct {
    * Teams' own failure modes, for stacks with a Teams source:
    * - the application access policy missing: Graph refuses every read of the users' recordings until an
    *   admin grants one (New-CsApplicationAccessPolicy, Grant-CsApplicationAccessPolicy);
+   * - metered meeting-recording content refused for want of billing (402): jobs wait until it is linked;
    * - Entra refusing the app credentials (logged once per cooldown, shared by every container); the
    *   15-minute period spans the cooldown so the alarm stays raised while they are wrong;
    * - missed notifications: Graph's `missed` lifecycle event says it dropped notifications; the sweep
@@ -333,6 +358,13 @@ export class Monitoring extends Construct {
         metricName: TEAMS_ACCESS_POLICY_MISSING_METRIC,
         metricValue: '1',
       });
+      new MetricFilter(this, `${name}TeamsMeteredApiFilter`, {
+        logGroup,
+        filterPattern: FilterPattern.stringValue('$.message', '=', TEAMS_METERED_API_MESSAGE),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: TEAMS_METERED_API_METRIC,
+        metricValue: '1',
+      });
       new MetricFilter(this, `${name}TeamsCredentialsRefusedFilter`, {
         logGroup,
         filterPattern: FilterPattern.stringValue('$.message', '=', TEAMS_CREDENTIALS_REFUSED_MESSAGE),
@@ -346,6 +378,12 @@ export class Monitoring extends Construct {
       threshold: 1,
       description:
         "Graph answered 403 to a Teams source: no application access policy lets the app read the user's recordings, so none are archived for that user. Grant one (Grant-CsApplicationAccessPolicy) to the users the source covers; the log line names the source and user.",
+    });
+    this.alarm('TeamsMeteredApiBilling', {
+      metric: dimensionFreeMetric(TEAMS_METERED_API_METRIC, 'Sum', Duration.hours(1)),
+      threshold: 1,
+      description:
+        "TEAMS_METERED_API_BILLING: Graph refused a Teams source's meeting-recording content as a metered API without billing (402, or the evaluation quota spent). Link an Azure subscription to the app (README: Microsoft Teams recordings: tenant set-up); the jobs wait and retry meanwhile.",
     });
     this.alarm('TeamsCredentialsRefused', {
       metric: dimensionFreeMetric(TEAMS_CREDENTIALS_REFUSED_METRIC, 'Sum', Duration.minutes(15)),

@@ -27,3 +27,10 @@ export function webhookCountMetricName(provider: string, count: string): string 
   const pascal = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
   return `${pascal(provider)}${pascal(count)}`;
 }
+
+/**
+ * Published by the sweep function after every run (Powertools, `service` dimension; per source with a
+ * `source` dimension too): parts of sources (users, extensions) the sweep could not list. 0 once every
+ * part is covered again; the `SweepScopesNotCovered` alarm watches it.
+ */
+export const SWEEP_SCOPES_NOT_COVERED_METRIC = 'SweepScopesNotCovered';

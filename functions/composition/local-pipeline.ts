@@ -21,6 +21,7 @@ import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
 import type { CallvaultConfig, CredentialsLoader } from '../config';
+import { noteAdminError } from '../core/admin-errors';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
 import type {
@@ -124,12 +125,18 @@ export async function createLocalPipeline(
     log,
     retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retryPolicy },
     handleJob: async (job: ArchiveJob, signal: AbortSignal) => {
-      const outcome = await handleArchiveJob(
-        job,
-        { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
-        signal,
-      );
-      options.onOutcome?.(outcome);
+      try {
+        const outcome = await handleArchiveJob(
+          job,
+          { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
+          signal,
+        );
+        options.onOutcome?.(outcome);
+      } catch (error) {
+        // A job waiting on an administrator leaves no dead letter: status reads this record instead.
+        await noteAdminError(job, error, { ledger: storage.ledger, clock, log });
+        throw error;
+      }
     },
   });
   return { ...storage, sources, queue };

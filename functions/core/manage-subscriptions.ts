@@ -42,7 +42,7 @@ export async function manageSubscriptions(
     if (signal?.aborted) break;
     if (deps.only && (deps.only.provider !== provider || deps.only.sourceId !== sourceId)) continue;
     const startedAt = deps.clock.now().toISOString();
-    const recordRun = (outcome: 'ok' | 'failed', summary: Record<string, unknown>) =>
+    const recordRun = (outcome: 'ok' | 'partial' | 'failed', summary: Record<string, unknown>) =>
       deps.ledger
         ?.record({
           kind: 'subscriptions',
@@ -77,8 +77,9 @@ export async function manageSubscriptions(
         signal,
       );
       result.reports.push(report);
-      await recordRun('ok', {
+      await recordRun(report.failed.length > 0 ? 'partial' : 'ok', {
         active: report.active,
+        failed: report.failed,
         kept: report.kept.length,
         renewed: report.renewed.length,
         created: report.created.length,

@@ -102,6 +102,20 @@ export interface WebhookSubscriptionPlan {
   renewBeforeMs?: number;
 }
 
+/**
+ * One part of a source that is listed on its own (a Teams user and recording kind, a RingCentral
+ * extension). A refusal of one part is recorded against it and the other parts are listed all the same
+ * (core/listing-scopes.ts).
+ */
+export interface ListingScope {
+  /** Stable across runs: the run ledger keeps failures under it (`{userId}/onlineMeetings`). */
+  readonly id: string;
+  /** The user or extension the part belongs to: what "sweep this user" names. */
+  readonly subject: string;
+  /** What status shows (`alice@contoso.com meeting recordings`). */
+  readonly label: string;
+}
+
 /** One configured account at one platform. One adapter per provider implements this. */
 export interface RecordingSource {
   readonly provider: ProviderName;
@@ -110,9 +124,19 @@ export interface RecordingSource {
   readonly capabilities?: SourceCapabilities;
   /**
    * Every recording whose call started inside the window. The adapter splits the window and pages as
-   * the provider requires, and serialises its list calls where the provider demands it.
+   * the provider requires, and serialises its list calls where the provider demands it. With `scope`
+   * (one of `listingScopes()`), only that part's recordings.
    */
-  listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording>;
+  listRecordings(
+    window: TimeWindow,
+    signal?: AbortSignal,
+    scope?: ListingScope,
+  ): AsyncIterable<SourceRecording>;
+  /**
+   * The parts the source is listed by, where a platform can refuse one part and serve the others (Teams:
+   * the application access policy is granted per user). Absent: the source is listed whole.
+   */
+  listingScopes?(signal?: AbortSignal): Promise<ListingScope[]>;
   /**
    * The recordings the API holds for a webhook hint. Throws NotReadyError while the hinted recording is
    * not yet listed (webhooks are hints; the API is the truth).
@@ -333,7 +357,8 @@ export interface ExpiredBeforeFetchLog {
 
 // ---------------------------------------------------------------- run ledger
 
-export type RunKind = 'sweep' | 'retention' | 'backfill' | 'subscriptions';
+/** `admin`: the last error only an administrator can lift that keeps a source's jobs waiting (core/admin-errors.ts). */
+export type RunKind = 'sweep' | 'retention' | 'backfill' | 'subscriptions' | 'admin';
 
 /** When a scheduled job last ended for a source, and what it did (read by `npm run status`). */
 export interface RunRecord {
@@ -342,7 +367,8 @@ export interface RunRecord {
   runId?: string;
   startedAt: string;
   endedAt: string;
-  outcome: 'ok' | 'failed';
+  /** `partial`: the run went through, but some parts of the source failed (`summary.notCovered`). */
+  outcome: 'ok' | 'partial' | 'failed';
   summary: Record<string, unknown>;
 }
 

@@ -50,8 +50,10 @@ export function decideRetry(
   let delay: number;
   switch (error.code) {
     case 'NOT_READY':
-    // The operator has yet to put the credentials in: waiting longer keeps the job alive for hours.
-    case 'CREDENTIALS_NOT_SET': {
+    // The operator has yet to put the credentials in, or to link billing for a metered API: waiting
+    // longer keeps the job alive for hours, so the fix needs no redrive.
+    case 'CREDENTIALS_NOT_SET':
+    case 'BILLING_REQUIRED': {
       const sooner =
         'retrySoonerSeconds' in error ? (error.retrySoonerSeconds as number | undefined) : undefined;
       const base = Math.min(sooner ?? policy.notReadyBaseSeconds, policy.notReadyBaseSeconds);

@@ -223,11 +223,11 @@ export class SourceRegistry {
       provider: first.provider,
       sourceId: first.sourceId,
       capabilities: first.capabilities,
-      async *listRecordings(window, signal) {
+      async *listRecordings(window, signal, scope) {
         const adapter = await registry.current(slot);
         let listed = false;
         try {
-          for await (const recording of adapter.listRecordings(window, signal)) {
+          for await (const recording of adapter.listRecordings(window, signal, scope)) {
             listed = true;
             yield recording;
           }
@@ -237,7 +237,7 @@ export class SourceRegistry {
           if (listed || !(error instanceof UnauthenticatedError)) throw error;
           const renewed = await registry.renewAfterRefusal(slot, adapter);
           if (!renewed) throw error;
-          yield* renewed.listRecordings(window, signal);
+          yield* renewed.listRecordings(window, signal, scope);
         }
       },
       resolveHint: (job, signal) => registry.withRenewal(slot, (adapter) => adapter.resolveHint(job, signal)),
@@ -251,6 +251,10 @@ export class SourceRegistry {
       handleWebhook: (request: WebhookRequest) =>
         registry.withRenewal(slot, (adapter) => adapter.handleWebhook(request)),
     };
+    if (first.listingScopes) {
+      view.listingScopes = (signal) =>
+        registry.withRenewal(slot, async (adapter) => (await adapter.listingScopes?.(signal)) ?? []);
+    }
     if (first.openGrantedDownload) {
       // A grant carries its own token, so the source's credentials play no part: no renewal here.
       view.openGrantedDownload = async (recording, grant, signal) => {

@@ -6,6 +6,7 @@
  * the current secret is known only from our own record of what we created.
  */
 import { createHash } from 'node:crypto';
+import { asCallvaultError } from './errors';
 import type { Clock, Log } from './ports';
 
 export type SubscriptionStatus = 'active' | 'blacklisted' | 'suspended' | 'expired' | 'other';
@@ -74,7 +75,20 @@ export interface SubscriptionReport {
   deleted: string[];
   /** Active subscriptions after the run, with their expiry: what status and alarms show. */
   active: { id: string; filter: string; expiresAt?: string }[];
+  /**
+   * Filters (one per extension for Telphin's hooks) that could not be put right this time; the others
+   * were. Whatever existed for them is left in place.
+   */
+  failed: { filter: string; code: string; reason: string }[];
 }
+
+/** Failures no other filter of the same source would escape: they stop the source's check. */
+const SOURCE_WIDE_CODES: ReadonlySet<string> = new Set([
+  'UNAUTHENTICATED',
+  'CREDENTIALS_NOT_SET',
+  'RATE_LIMITED',
+  'DEADLINE',
+]);
 
 const DEFAULT_RENEW_BEFORE_MS = 3 * 86_400_000;
 
@@ -87,6 +101,10 @@ function withoutQuery(address: string): string {
 export function secretFingerprint(secret: string): string {
   return createHash('sha256').update(`callvault-webhook-secret:${secret}`).digest('hex');
 }
+
+/** What a check logs (level error, `errorCode: SUBSCRIPTION_FAILED`) per filter it could not put right. */
+export const SUBSCRIPTION_PART_FAILED_MESSAGE =
+  'subscription for part of a source could not be put right; the others were';
 
 /**
  * One pass: create what is missing, renew what expires soon, replace what is blacklisted, suspended or
@@ -110,6 +128,7 @@ export async function ensureSubscriptions(
     created: [],
     deleted: [],
     active: [],
+    failed: [],
   };
 
   const isOurs = input.isOurs ?? ((address: string) => address === input.address);
@@ -117,6 +136,7 @@ export async function ensureSubscriptions(
   const known = new Map((await records.load(input.sourceId)).map((record) => [record.id, record]));
   const nextRecords: SubscriptionRecord[] = [];
   const toDelete: RemoteSubscription[] = [];
+  let firstFailure: unknown;
 
   for (const filter of input.filters) {
     const candidates = ours.filter((subscription) => subscription.filter === filter);
@@ -148,7 +168,28 @@ export async function ensureSubscriptions(
       report.kept.push(kept.id);
     }
     if (!kept) {
-      kept = await api.create({ address: input.address, filter, secret: input.secret }, signal);
+      try {
+        kept = await api.create({ address: input.address, filter, secret: input.secret }, signal);
+      } catch (thrown) {
+        // One extension refusing its hook (limit reached, extension gone) must not cost the others theirs.
+        const error = asCallvaultError(thrown);
+        if (signal?.aborted || SOURCE_WIDE_CODES.has(error.code)) throw thrown;
+        firstFailure ??= thrown;
+        report.failed.push({ filter, code: error.code, reason: error.message.slice(0, 600) });
+        log.error(SUBSCRIPTION_PART_FAILED_MESSAGE, {
+          sourceId: input.sourceId,
+          filter,
+          errorCode: 'SUBSCRIPTION_FAILED',
+          code: error.code,
+          detail: error.message,
+        });
+        // What exists for the filter stays: a working older hook is better than none.
+        for (const candidate of candidates) {
+          const record = known.get(candidate.id);
+          if (record) nextRecords.push(record);
+        }
+        continue;
+      }
       report.created.push(kept.id);
       log.info('subscription created', { sourceId: input.sourceId, subscriptionId: kept.id, filter });
     }
@@ -168,6 +209,8 @@ export async function ensureSubscriptions(
     const keptId = kept.id;
     toDelete.push(...candidates.filter((subscription) => subscription.id !== keptId));
   }
+  // Every filter failing is the source failing (its API down, the webhook URL refused): said as such.
+  if (firstFailure !== undefined && report.failed.length === input.filters.length) throw firstFailure;
   // Ours, at our address, for a filter we no longer want.
   toDelete.push(...ours.filter((subscription) => !input.filters.includes(subscription.filter)));
 

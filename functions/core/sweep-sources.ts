@@ -1,3 +1,4 @@
+import { type ScopeFailure, scopeFailuresOf } from './listing-scopes';
 import type { ArchiveStore, Clock, JobQueue, Log, RunLedger } from './ports';
 import type { SourceRegistry } from './source-registry';
 import { lookbackWindow, type SweepResult, sweepSource } from './sweep';
@@ -9,8 +10,23 @@ export interface SweepAllDependencies {
   ledger: RunLedger;
   clock: Clock;
   log: Log;
-  /** Only this source (a missed-notifications event sweeps one source at once); default every source. */
-  only?: { provider: string; sourceId: string };
+  /**
+   * Only this source (a missed-notifications event sweeps one source at once); default every source.
+   * With `subjects`, only the parts of these users or extensions (a notification naming a user that
+   * could not be placed otherwise); the other parts' earlier failures stay in the ledger as they were.
+   */
+  only?: { provider: string; sourceId: string; subjects?: readonly string[] };
+}
+
+export interface SweepAllResult {
+  results: SweepResult[];
+  /** Sources whose sweep failed as a whole (`provider/sourceId`). */
+  failed: string[];
+  skipped: string[];
+  /** Sources swept except for some parts (`provider/sourceId`): see each result's `notCovered`. */
+  partial: string[];
+  /** Parts not covered, over every source swept. */
+  scopesNotCovered: number;
 }
 
 /** Webhook-only sources already explained in this process: the reason is said once, not every hour. */
@@ -19,17 +35,22 @@ const explained = new Set<string>();
 /**
  * Sweeps every enabled source over the last `lookbackHours`, concurrently (each source has its own
  * quota), recording each run in the ledger. One source failing (its API down, its secret unreadable)
- * does not stop the others; the failed ones are named in the result.
+ * does not stop the others; the failed ones are named in the result. Within a source, a part (user,
+ * extension) that cannot be listed does not stop the other parts: the run is `partial`, the ledger keeps
+ * the part with the instant it was last covered up to, and the next sweep lists that part from there.
  */
 export async function sweepAllSources(
   lookbackHours: number,
   deps: SweepAllDependencies,
   signal?: AbortSignal,
-): Promise<{ results: SweepResult[]; failed: string[]; skipped: string[] }> {
-  const window = lookbackWindow(deps.clock.now(), lookbackHours);
+): Promise<SweepAllResult> {
+  const now = deps.clock.now();
+  const window = lookbackWindow(now, lookbackHours);
   const results: SweepResult[] = [];
   const failed: string[] = [];
   const skipped: string[] = [];
+  const partial: string[] = [];
+  let scopesNotCovered = 0;
   await Promise.all(
     deps.sources
       .list()
@@ -38,7 +59,18 @@ export async function sweepAllSources(
       )
       .map(async ({ provider, id }) => {
         const startedAt = deps.clock.now().toISOString();
-        const record = (outcome: 'ok' | 'failed', summary: Record<string, unknown>) =>
+        const subjects = deps.only?.sourceId === id ? deps.only.subjects : undefined;
+        // Parts that failed before: retried from where they were last covered, and kept if not retried now.
+        let earlier: ScopeFailure[] = [];
+        try {
+          earlier = scopeFailuresOf((await deps.ledger.last('sweep', id))?.summary);
+        } catch (error) {
+          deps.log.warn('could not read the last sweep of a source; parts that failed then are not widened', {
+            source: id,
+            error: String(error),
+          });
+        }
+        const record = (outcome: 'ok' | 'partial' | 'failed', summary: Record<string, unknown>) =>
           deps.ledger.record({
             kind: 'sweep',
             sourceId: id,
@@ -54,20 +86,45 @@ export async function sweepAllSources(
             explainOnce(provider, id, deps.log);
             return;
           }
-          const result = await sweepSource(source, window, deps, signal);
+          const result = await sweepSource(source, window, deps, signal, { subjects, earlier, now });
           results.push(result);
-          await record('ok', { ...result });
+          const notCovered = stillNotCovered(earlier, result, subjects);
+          scopesNotCovered += notCovered.length;
+          if (notCovered.length > 0) partial.push(`${provider}/${id}`);
+          await record(notCovered.length > 0 ? 'partial' : 'ok', { ...result, notCovered });
         } catch (error) {
           failed.push(`${provider}/${id}`);
           deps.log.error('sweep of a source failed; the next run retries', {
             source: id,
             error: String(error),
           });
-          await record('failed', { error: String(error) }).catch(() => {});
+          // The parts that failed before are still owed their wider window.
+          await record('failed', { error: String(error), notCovered: earlier }).catch(() => {});
         }
       }),
   );
-  return { results, failed, skipped };
+  return { results, failed, skipped, partial, scopesNotCovered };
+}
+
+/**
+ * The failures the ledger keeps after a run: this run's, plus earlier ones of parts this run did not try
+ * (a sweep of some users only). A part that listed cleanly is dropped; a part no longer in the source's
+ * scope (a user removed from the configuration) is dropped with a full sweep.
+ */
+function stillNotCovered(
+  earlier: readonly ScopeFailure[],
+  result: SweepResult,
+  subjects: readonly string[] | undefined,
+): ScopeFailure[] {
+  if (!subjects) return result.notCovered;
+  const wanted = subjects.map((subject) => subject.toLowerCase());
+  const untried = earlier.filter(
+    (failure) =>
+      !wanted.includes(failure.subject.toLowerCase()) && !wanted.includes(failure.scope.toLowerCase()),
+  );
+  const merged = new Map(untried.map((failure) => [failure.scope, failure]));
+  for (const failure of result.notCovered) merged.set(failure.scope, failure);
+  return [...merged.values()];
 }
 
 function explainOnce(provider: string, sourceId: string, log: Log): void {

@@ -1,7 +1,8 @@
 import { completeStems } from './find-copy';
 import { describeJob, type RecordingJob, recordingJob } from './jobs';
 import { recordingStem } from './keys';
-import type { ArchiveStore, JobQueue, Log, RecordingSource } from './ports';
+import { listRecordingsByScope, type ScopeFailure, scopeFailure } from './listing-scopes';
+import type { ArchiveStore, JobQueue, ListingScope, Log, RecordingSource } from './ports';
 import type { TimeWindow } from './recording';
 
 export interface SweepDependencies {
@@ -15,6 +16,22 @@ export interface SweepResult {
   listed: number;
   archived: number;
   enqueued: number;
+  /** Parts listed on their own (users, extensions); 0 for a source listed whole. */
+  scopes: number;
+  /** Parts whose listing failed this time; the others were swept. */
+  notCovered: ScopeFailure[];
+}
+
+export interface SweepOptions {
+  /** Only the parts of these users or extensions (a notification the webhook could not place). */
+  subjects?: readonly string[];
+  /**
+   * Parts that failed in earlier sweeps: each is listed from its `since` (not only over the lookback), so
+   * what it missed while refused is swept once it is served again; a repeated failure keeps that `since`.
+   */
+  earlier?: readonly ScopeFailure[];
+  /** When failures are stamped; default the window's end. */
+  now?: Date;
 }
 
 const ENQUEUE_BATCH = 50;
@@ -29,9 +46,21 @@ export async function sweepSource(
   window: TimeWindow,
   deps: SweepDependencies,
   signal?: AbortSignal,
+  options: SweepOptions = {},
 ): Promise<SweepResult> {
   const archived = new ArchivedKeys(deps.store);
-  const result: SweepResult = { sourceId: source.sourceId, listed: 0, archived: 0, enqueued: 0 };
+  const result: SweepResult = {
+    sourceId: source.sourceId,
+    listed: 0,
+    archived: 0,
+    enqueued: 0,
+    scopes: 0,
+    notCovered: [],
+  };
+  const earlier = new Map((options.earlier ?? []).map((failure) => [failure.scope, failure]));
+  const now = options.now ?? window.to;
+  // One recording can be listed by two parts (a call two users in scope took part in): enqueue it once.
+  const seen = new Set<string>();
   let batch: RecordingJob[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
@@ -39,9 +68,37 @@ export async function sweepSource(
     result.enqueued += batch.length;
     batch = [];
   };
-  for await (const recording of source.listRecordings(window, signal)) {
+  const listing = listRecordingsByScope(
+    source,
+    window,
+    {
+      subjects: options.subjects,
+      windowFor: (scope: ListingScope) => widened(window, earlier.get(scope.id)),
+      onScopes: (scopes) => {
+        result.scopes = scopes.length;
+      },
+      onFailure: ({ scope, error, window: scopeWindow }) => {
+        const failure = scopeFailure(scope, error, scopeWindow, now, earlier.get(scope.id));
+        result.notCovered.push(failure);
+        deps.log.error(SCOPE_NOT_COVERED_MESSAGE, {
+          source: source.sourceId,
+          provider: source.provider,
+          scope: scope.id,
+          label: scope.label,
+          code: error.code,
+          since: failure.since,
+          error: error.message,
+        });
+      },
+    },
+    signal,
+  );
+  for await (const recording of listing) {
+    const key = recordingStem(recording);
+    if (seen.has(key)) continue;
+    seen.add(key);
     result.listed += 1;
-    if (await archived.isComplete(recordingStem(recording))) {
+    if (await archived.isComplete(key)) {
       result.archived += 1;
       continue;
     }
@@ -52,11 +109,29 @@ export async function sweepSource(
   }
   await flush();
   deps.log.info('sweep finished', {
-    ...result,
+    sourceId: result.sourceId,
+    listed: result.listed,
+    archived: result.archived,
+    enqueued: result.enqueued,
+    scopes: result.scopes,
+    notCovered: result.notCovered.length,
     from: window.from.toISOString(),
     to: window.to.toISOString(),
   });
   return result;
+}
+
+/**
+ * What a sweep logs (level error) per part it could not list; `scope`, `label` and `code` say which and
+ * why. The sweep function also publishes the count (metric `SweepScopesNotCovered`).
+ */
+export const SCOPE_NOT_COVERED_MESSAGE = 'sweep could not list part of a source; the others were swept';
+
+/** The common window, reaching back to where a part that failed before was last listed cleanly. */
+function widened(window: TimeWindow, earlier: ScopeFailure | undefined): TimeWindow {
+  const since = earlier ? Date.parse(earlier.since) : Number.NaN;
+  if (Number.isNaN(since) || since >= window.from.getTime()) return window;
+  return { from: new Date(since), to: window.to };
 }
 
 /** The window a sweep covers: the last `lookbackHours` up to now. */

@@ -10,7 +10,17 @@ import { findArchivedCopy } from '../core/find-copy';
 import type { ArchiveJob } from '../core/jobs';
 import { type RecordingJob, recordingFromJob } from '../core/jobs';
 import { recordingStem } from '../core/keys';
-import type { ArchiveStore, JobQueue, Log, RecordingSource, RunLedger, SourceStats } from '../core/ports';
+import type { ScopeFailure } from '../core/listing-scopes';
+import type {
+  ArchiveStore,
+  JobQueue,
+  ListingScope,
+  Log,
+  RecordingSource,
+  RunLedger,
+  RunRecord,
+  SourceStats,
+} from '../core/ports';
 import type { SourceRecording, TimeWindow } from '../core/recording';
 import { sweepSource } from '../core/sweep';
 import {
@@ -139,6 +149,7 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillRes
   });
 
   let contiguous = true;
+  const notCovered = new Map<string, ScopeFailure>();
   try {
     for (const day of remaining) {
       if (signal.aborted) break;
@@ -148,7 +159,15 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillRes
       run.alreadyArchived += outcome.alreadyArchived;
       run.handled += outcome.handled;
       run.bytes += outcome.bytes;
-      if (outcome.missing.length === 0 && contiguous) {
+      for (const failure of outcome.notCovered) notCovered.set(failure.scope, failure);
+      if (outcome.notCovered.length > 0) {
+        // The day is walked again on the next run; the parts that were covered are archived and skipped then.
+        contiguous = false;
+        cursor.incompleteDays.push(key);
+        progress.note(
+          `${key}: not covered: ${outcome.notCovered.map((failure) => `${failure.label} (${failure.code})`).join(', ')}; the others were walked, and this day is walked again on the next run`,
+        );
+      } else if (outcome.missing.length === 0 && contiguous) {
         cursor.completedThrough = key;
         cursor.counters.listed += outcome.listed.length;
         cursor.counters.alreadyArchived += outcome.alreadyArchived;
@@ -185,17 +204,23 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillRes
     : cursor.incompleteDays.length > 0
       ? 'incomplete'
       : 'complete';
-  await recordRun(status === 'complete' ? 'ok' : 'failed', {
+  for (const failure of notCovered.values()) {
+    progress.note(`not covered: ${failure.label}: ${failure.reason}`);
+  }
+  const outcome =
+    status === 'complete' ? 'ok' : status === 'incomplete' && notCovered.size > 0 ? 'partial' : 'failed';
+  await recordRun(outcome, {
     status,
     from: fromText,
     to: toText,
     ...run,
     completedThrough: cursor.completedThrough,
     incompleteDays: cursor.incompleteDays,
+    notCovered: [...notCovered.values()],
   });
   return result(status);
 
-  async function recordRun(outcome: 'ok' | 'failed', summary: Record<string, unknown>): Promise<void> {
+  async function recordRun(outcome: RunRecord['outcome'], summary: Record<string, unknown>): Promise<void> {
     if (!target.ledger) return;
     try {
       await target.ledger.record({
@@ -221,6 +246,8 @@ interface DayOutcome {
   bytes: number;
   /** Enqueued but not archived when the day's jobs had settled (local only). */
   missing: string[];
+  /** Parts of the source (users, extensions) the day's listing could not cover; the others were walked. */
+  notCovered: ScopeFailure[];
 }
 
 async function backfillDay(
@@ -235,8 +262,8 @@ async function backfillDay(
   // Records what the listing yields, so the day's totals and skipped bytes are known.
   const listing: RecordingSource = Object.create(source, {
     listRecordings: {
-      value: async function* (w: TimeWindow, s?: AbortSignal) {
-        for await (const recording of source.listRecordings(w, s)) {
+      value: async function* (w: TimeWindow, s?: AbortSignal, scope?: ListingScope) {
+        for await (const recording of source.listRecordings(w, s, scope)) {
           listed.set(recording.recordingId, recording);
           yield recording;
         }
@@ -255,7 +282,7 @@ async function backfillDay(
       if (target.mode === 'aws') for (const job of fresh) progress.handled(job.recording.size ?? 0);
     },
   };
-  await withRateLimitWaits(
+  const { notCovered } = await withRateLimitWaits(
     () => sweepSource(listing, window, { store: target.store, queue, log }, signal),
     waits,
   );
@@ -266,7 +293,14 @@ async function backfillDay(
   progress.skipped(alreadyArchived, alreadyArchivedBytes);
   const bytes = [...listed.values()].reduce((sum, recording) => sum + (recording.size ?? 0), 0);
   if (!target.drain) {
-    return { listed: [...listed.values()], alreadyArchived, handled: enqueued.size, bytes, missing: [] };
+    return {
+      listed: [...listed.values()],
+      alreadyArchived,
+      handled: enqueued.size,
+      bytes,
+      missing: [],
+      notCovered,
+    };
   }
 
   await target.drain(signal);
@@ -282,6 +316,7 @@ async function backfillDay(
     handled: enqueued.size - missing.length,
     bytes,
     missing,
+    notCovered,
   };
 }
 

@@ -10,6 +10,7 @@
  */
 
 import { completeStems } from '../core/find-copy';
+import { recentAdminError } from '../core/admin-errors';
 import {
   expiredBeforeFetchPrefix,
   extensionOfCopyKey,
@@ -22,6 +23,7 @@ import {
   stemOfCopyKey,
 } from '../core/keys';
 import { extensionContradictsType } from '../core/media-format';
+import { listRecordingsByScope, type ScopeFailure, scopeFailuresOf } from '../core/listing-scopes';
 import type {
   AuditEntry,
   RecordingSource,
@@ -68,6 +70,8 @@ export interface DayStatus {
    * whose calls and meetings were listed): listed against archived, per user.
    */
   byUser?: { user: string; listed: number; archived: number }[];
+  /** Parts (users, extensions) the day's listing could not count: `atSource` leaves them out. */
+  notListed?: { label: string; reason: string }[];
 }
 
 export interface SourceStatus {
@@ -79,6 +83,16 @@ export interface SourceStatus {
   /** Days whose `missing` is above 0. */
   daysWithMissing: string[];
   lastRuns: { sweep?: RunRecord; retention?: RunRecord; backfill?: RunRecord; subscriptions?: RunRecord };
+  /**
+   * Users or extensions the last sweep could not list, with why and since when (they are retried from
+   * then on every sweep); empty when every part is covered.
+   */
+  notCovered?: ScopeFailure[];
+  /**
+   * The last error only an administrator can lift that keeps this source's jobs waiting (e.g.
+   * TEAMS_METERED_API_BILLING), while it was seen within the last day (core/admin-errors.ts).
+   */
+  adminError?: RunRecord;
   error?: string;
   /** Set-up faults the source reports (a permission its app lacks), each naming its fix. */
   setupProblems?: SourceProblem[];
@@ -173,6 +187,7 @@ async function sourceStatus(
         const counted = await countAtSource(adapter, day);
         status.atSource = counted.stats;
         listed = counted.listed;
+        if (counted.notListed.length > 0) status.notListed = counted.notListed;
       } catch (thrown) {
         status.sourceError = errorText(thrown);
       }
@@ -193,8 +208,8 @@ async function sourceStatus(
     }
     result.push(status);
   }
-  const [sweep, retention, backfill, subscriptions] = await Promise.all(
-    (['sweep', 'retention', 'backfill', 'subscriptions'] as const).map((kind) =>
+  const [sweep, retention, backfill, subscriptions, admin] = await Promise.all(
+    (['sweep', 'retention', 'backfill', 'subscriptions', 'admin'] as const).map((kind) =>
       deps.ledger.last(kind, source.sourceId).catch(() => undefined),
     ),
   );
@@ -205,27 +220,36 @@ async function sourceStatus(
     days: result,
     daysWithMissing: result.filter((day) => (day.missing ?? 0) > 0).map((day) => day.day),
     lastRuns: { sweep, retention, backfill, subscriptions },
+    notCovered: scopeFailuresOf(sweep?.summary),
+    adminError: recentAdminError(admin, deps.now),
     error,
     ...(setupProblems && setupProblems.length > 0 ? { setupProblems } : {}),
   };
 }
 
-/** The source's stats for the day where it has them, else a count of its listing. */
-/** The platform's totals where it has them; otherwise its listing, kept for the per-user breakdown. */
+/**
+ * The platform's totals where it has them; otherwise its listing, kept for the per-user breakdown. A part
+ * of the source that cannot be listed (a user outside Teams' access policy) is named, and the others are
+ * counted.
+ */
 async function countAtSource(
   source: RecordingSource,
   day: Date,
-): Promise<{ stats: SourceStats; listed?: SourceRecording[] }> {
+): Promise<{ stats: SourceStats; listed?: SourceRecording[]; notListed: DayStatus['notListed'] & {} }> {
   const window = dayWindow(day);
-  if (source.stats) return { stats: await source.stats(window) };
+  if (source.stats) return { stats: await source.stats(window), notListed: [] };
   const stats: SourceStats = { count: 0, bytes: 0 };
   const listed: SourceRecording[] = [];
-  for await (const recording of source.listRecordings(window)) {
+  const notListed: { label: string; reason: string }[] = [];
+  const listing = listRecordingsByScope(source, window, {
+    onFailure: ({ scope, error }) => notListed.push({ label: scope.label, reason: error.message }),
+  });
+  for await (const recording of listing) {
     stats.count += 1;
     stats.bytes += recording.size ?? 0;
     listed.push(recording);
   }
-  return { stats, listed };
+  return { stats, listed, notListed };
 }
 
 /** Listed and archived (with its sidecar) per user, for listings whose recordings name one. */

@@ -140,6 +140,7 @@ export function formatStatus(report: StatusReport): string {
       );
     }
     lines.push(...misnamedLine(source));
+    lines.push(...describeNotCovered(source));
     lines.push(`  last sweep:     ${describeRun(source.lastRuns.sweep)}`);
     lines.push(`  last retention: ${describeRun(source.lastRuns.retention)}`);
     lines.push(`  last backfill:  ${describeRun(source.lastRuns.backfill)}`);
@@ -177,5 +178,43 @@ export function describeSubscriptions(run: RunRecord): string {
     .filter((at): at is string => !!at)
     .sort();
   const expiry = expiries[0] ? `, next expiry ${expiries[0]}` : ', no expiry';
-  return `${active.length} active${expiry}, ${checked}`;
+  const failed = Array.isArray(run.summary.failed)
+    ? (run.summary.failed as { filter?: string; reason?: string }[])
+    : [];
+  const parts =
+    failed.length > 0
+      ? `; ! not put right: ${failed.map((part) => `${String(part.filter)} (${String(part.reason)})`).join('; ')}`
+      : '';
+  return `${active.length} active${expiry}, ${checked}${parts}`;
+}
+
+/**
+ * Users or extensions the last sweep could not list: who, since when, and why. The reason is the error's
+ * own message, which for a refusal an administrator must lift names the fix and the README section.
+ */
+function describeNotCovered(source: StatusReport['sources'][number]): string[] {
+  const lines: string[] = [];
+  const admin = source.adminError;
+  if (admin) {
+    lines.push(
+      `  ! ${String(admin.summary.adminError)} (last seen ${admin.endedAt}; jobs wait and retry until it is fixed): ${String(admin.summary.reason ?? '')}`,
+    );
+  }
+  const notCovered = source.notCovered ?? [];
+  if (notCovered.length > 0) {
+    lines.push(
+      `  ! not covered by the last sweep (${notCovered.length}; each sweep retries them from the time shown; README "Backfill and status"):`,
+    );
+    for (const failure of notCovered) {
+      lines.push(
+        `    ${failure.label}: since ${failure.since}, ${failure.attempts} sweep${failure.attempts === 1 ? '' : 's'}: ${failure.reason}`,
+      );
+    }
+  }
+  const days = source.days.filter((day) => (day.notListed?.length ?? 0) > 0);
+  if (days.length > 0) {
+    const labels = [...new Set(days.flatMap((day) => (day.notListed ?? []).map((part) => part.label)))];
+    lines.push(`  ! at source leaves out what could not be listed now: ${labels.join(', ')}`);
+  }
+  return lines;
 }

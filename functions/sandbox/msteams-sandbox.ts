@@ -8,7 +8,8 @@
  * (both URLs), the 4,320-minute lifetime, `created` notifications in a chosen resource spelling
  * (`TeamsResourceSpelling`), and lifecycle events.
  * Faults: 429/503 storms with Retry-After, resets mid-body, content not ready yet (processing), expired
- * recordings (metadata and content 404), and the application access policy 403. Used by tests and demos;
+ * recordings (metadata and content 404), the application access policy 403 (per user, optionally on one
+ * kind's paths only), and 402 for metered meeting-recording content without billing. Used by tests and demos;
  * it holds no real data.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -81,7 +82,21 @@ export interface TeamsSandboxUser {
   displayName: string;
   /** An application access policy covers this user; otherwise recordings answer 403. */
   policyGranted: boolean;
+  /**
+   * The kinds whose paths answer the policy 403 while `policyGranted` is false; default both. Graph
+   * evaluates the policy on the user in the path, and a tenant seen in the field refused one user's
+   * `onlineMeetings` paths only.
+   */
+  refusedKinds?: readonly TeamsKind[];
 }
+
+/**
+ * Metered-API billing of the app, for meeting-recording content (`callRecording: get` calls it metered):
+ * `linked` serves it; `unlinked` answers 402 Payment Required; `evaluation-quota-spent` answers 402 naming
+ * the spent evaluation quota. The error wording is the sandbox's own (Microsoft documents the status, not
+ * the text), so callvault must not depend on it.
+ */
+export type TeamsMeteredBilling = 'linked' | 'unlinked' | 'evaluation-quota-spent';
 
 export interface TeamsSandboxRecording {
   id: string;
@@ -196,9 +211,13 @@ export interface TeamsSandbox {
     userPrincipalName: string;
     displayName?: string;
     policyGranted?: boolean;
+    refusedKinds?: readonly TeamsKind[];
     id?: string;
   }): TeamsSandboxUser;
-  setPolicyGranted(userId: string, granted: boolean): void;
+  /** `kinds`: refuse only these kinds' paths (default both) while not granted. */
+  setPolicyGranted(userId: string, granted: boolean, options?: { kinds?: readonly TeamsKind[] }): void;
+  /** Meeting-recording content answers 402 unless billing is `linked` (the default). */
+  setMeteredBilling(state: TeamsMeteredBilling): void;
   addRecording(input: AddRecordingInput): TeamsSandboxRecording;
   recording(id: string): TeamsSandboxRecording;
   /** Teams finished processing: the content is served from now on. */
@@ -342,6 +361,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
   };
   let faults: { fault: TeamsFault; routes: Set<TeamsRoute>; remaining: number; hits: number }[] = [];
   let serial = 0;
+  let meteredBilling: TeamsMeteredBilling = 'linked';
   const origins = { graph: '', content: '' };
 
   const userOf = (idOrUpn: string): TeamsSandboxUser | undefined =>
@@ -446,9 +466,25 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     return json(200, body);
   }
 
-  function policyRefusal(user: TeamsSandboxUser | undefined): Reply | undefined {
-    if (user && !user.policyGranted) return graphError(403, 'Forbidden', ACCESS_POLICY_MESSAGE);
+  function policyRefusal(user: TeamsSandboxUser | undefined, kind: TeamsKind): Reply | undefined {
+    if (user && !user.policyGranted && (user.refusedKinds ?? [kind]).includes(kind))
+      return graphError(403, 'Forbidden', ACCESS_POLICY_MESSAGE);
     return undefined;
+  }
+
+  function meteredRefusal(kind: TeamsKind): Reply | undefined {
+    if (kind !== 'onlineMeetings' || meteredBilling === 'linked') return undefined;
+    return meteredBilling === 'unlinked'
+      ? graphError(
+          402,
+          'PaymentRequired',
+          'Payment Required. This API is metered: the application has no billing set up for it.',
+        )
+      : graphError(
+          402,
+          'PaymentRequired',
+          'Payment Required. The evaluation quota of this metered API is spent for the application this month.',
+        );
   }
 
   /** `getAllRecordings(userId='…',startDateTime=…,endDateTime=…)` parameters. */
@@ -473,7 +509,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     counters.listRequests += 1;
     const user = userOf(userRef);
     if (!user) return graphError(404, 'NotFound', `User ${userRef} not found`);
-    const refusal = policyRefusal(user);
+    const refusal = policyRefusal(user, kind);
     if (refusal) return refusal;
     const parameters = functionParameters(parameterText);
     const organizer = parameters.get(kind === 'adhocCalls' ? 'userId' : 'meetingOrganizerUserId');
@@ -526,7 +562,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     const user = userRef === undefined ? undefined : userOf(userRef);
     if (userRef !== undefined && !user) return graphError(404, 'NotFound', `User ${userRef} not found`);
     const recording = findRecording(kind, containerId, recordingId);
-    const refusal = policyRefusal(user ?? (recording ? users.get(recording.organizerId) : undefined));
+    const refusal = policyRefusal(user ?? (recording ? users.get(recording.organizerId) : undefined), kind);
     if (refusal) return refusal;
     if (!recording || (user && recording.organizerId !== user.id)) {
       return graphError(404, 'NotFound', 'The requested recording was not found.');
@@ -537,6 +573,8 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
         ...metadataOf(recording),
       });
     if (!recording.ready) return graphError(404, 'NotFound', 'Recording content is not available yet.');
+    const metered = meteredRefusal(kind);
+    if (metered) return metered;
     const auth = randomBytes(18).toString('base64url');
     tempauth.set(auth, recording.id);
     const unique = createHash('sha256').update(recording.id).digest('hex').slice(0, 32);
@@ -1006,14 +1044,20 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
         userPrincipalName: input.userPrincipalName,
         displayName: input.displayName ?? input.userPrincipalName.split('@')[0] ?? input.userPrincipalName,
         policyGranted: input.policyGranted ?? true,
+        ...(input.refusedKinds ? { refusedKinds: [...input.refusedKinds] } : {}),
       };
       users.set(id, user);
       return user;
     },
-    setPolicyGranted(userId, granted) {
+    setPolicyGranted(userId, granted, options = {}) {
       const user = users.get(userId);
       if (!user) throw new Error(`no sandbox user ${userId}`);
       user.policyGranted = granted;
+      if (options.kinds) user.refusedKinds = [...options.kinds];
+      else delete user.refusedKinds;
+    },
+    setMeteredBilling(state) {
+      meteredBilling = state;
     },
     addRecording(input) {
       serial += 1;

@@ -244,6 +244,11 @@ export interface RingCentralSandbox {
   setAccessTokenTtl(seconds: number): void;
   injectFault(fault: RingCentralFault, target?: RingCentralFaultTarget): RingCentralFaultHandle;
   clearFaults(): void;
+  /**
+   * The JWT user may not read this extension's call log (`GET …/extension/{id}/call-log` answers 403
+   * CMN-408, as RingCentral does for a resource outside the user's permissions); `false` lifts it.
+   */
+  refuseExtensionCallLog(extensionId: number, refused?: boolean): void;
   close(): Promise<void>;
 }
 
@@ -480,8 +485,21 @@ export async function startRingCentralSandbox(
     return Number.isNaN(ms) ? 'invalid' : new Date(ms);
   }
 
-  function listCallLog(url: URL): HttpReply {
+  const refusedExtensions = new Set<number>();
+
+  function listCallLog(url: URL, extensionId?: string): HttpReply {
     const query = url.searchParams;
+    if (extensionId !== undefined) {
+      const extension = extensions.find((candidate) => String(candidate.id) === extensionId);
+      if (!extension) return notFound('extensionId');
+      if (refusedExtensions.has(extension.id)) {
+        return apiError(
+          403,
+          'CMN-408',
+          'In order to call this API endpoint, user needs to have [ReadCallLog] permission for requested resource.',
+        );
+      }
+    }
     const view = query.get('view') === 'Detailed' ? 'Detailed' : 'Simple';
     const perPageText = query.get('perPage') ?? '100';
     const pageText = query.get('page') ?? '1';
@@ -502,8 +520,13 @@ export async function startRingCentralSandbox(
     const sessionId = query.get('sessionId');
     const recordingType = query.get('recordingType');
     const withRecording = query.get('withRecording');
+    const onExtension = (call: SandboxCall) =>
+      extensionId === undefined ||
+      String(call.extension.id) === extensionId ||
+      String(call.otherExtension?.id) === extensionId;
     const selected = [...calls.values()]
       .filter(visibleInLog)
+      .filter(onExtension)
       .filter((call) => call.startedAt >= from && call.startedAt < to)
       .filter((call) => !telephonySessionId || call.telephonySessionId === telephonySessionId)
       .filter((call) => !sessionId || call.sessionId === sessionId)
@@ -918,6 +941,16 @@ export async function startRingCentralSandbox(
         handle: guard(() => listCallLog(url)),
       };
     }
+    const extensionLog = /^\/extension\/([^/]+)\/call-log$/.exec(rest);
+    if (extensionLog && method === 'GET') {
+      const extensionId = decodeURIComponent(extensionLog[1] ?? '');
+      return {
+        route: 'call-log',
+        group: 'heavy',
+        bearer: true,
+        handle: guard(() => listCallLog(url, extensionId)),
+      };
+    }
     if (/^(\/extension\/[^/]+)?\/call-log$/.test(rest) && method === 'DELETE') {
       return {
         route: 'call-log-delete',
@@ -1182,6 +1215,10 @@ export async function startRingCentralSandbox(
       accessTtlSeconds = seconds;
     },
     injectFault: (fault, target) => faults.inject(fault, target),
+    refuseExtensionCallLog(extensionId, refused = true) {
+      if (refused) refusedExtensions.add(extensionId);
+      else refusedExtensions.delete(extensionId);
+    },
     clearFaults: () => faults.clear(),
     close: () =>
       Promise.all(

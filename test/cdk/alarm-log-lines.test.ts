@@ -12,6 +12,7 @@ import {
   TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
   TEAMS_CREDENTIALS_REFUSED_MESSAGE,
   TEAMS_LIFECYCLE_MESSAGE,
+  TEAMS_METERED_API_MESSAGE,
   TEAMS_MISSED_EVENT,
   WEBHOOK_NOT_UNDERSTOOD_CODE,
 } from '../../cdk/constructs/monitoring';
@@ -34,6 +35,7 @@ import type { ProviderName } from '../../functions/core/recording';
 import {
   AppCredentialsRefusedError,
   ApplicationAccessPolicyError,
+  TeamsMeteredApiError,
 } from '../../functions/providers/msteams/msteams-errors';
 import { CredentialsRefusedError } from '../../functions/providers/ringcentral/ringcentral-auth';
 import { fixedSourceRegistry } from '../support/fixed-source-registry';
@@ -41,6 +43,7 @@ import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, receiveRecords } from '../support/sqs-records';
 import {
   collect as collectTeams,
+  DAY,
   DAY_WINDOW,
   startHarness as startTeamsHarness,
   WEBHOOK_SECRET as TEAMS_WEBHOOK_SECRET,
@@ -227,6 +230,29 @@ describe('the Teams lines the metric filters count (Teams adapter against its sa
     });
     expect(
       lines.filter((line) => matchesFields(line, { message: TEAMS_ACCESS_POLICY_MISSING_MESSAGE })),
+    ).toHaveLength(1);
+  });
+
+  it('prints the metered-API refusal (402) with the message the filter looks for', async () => {
+    teams = await startTeamsHarness();
+    teams.sandbox.addRecording({ kind: 'onlineMeetings', organizerId: teams.alice.id, createdAt: DAY });
+    teams.sandbox.setMeteredBilling('unlinked');
+    const harness = teams;
+    const lines = await printedLines(async (logger) => {
+      const source = harness.sibling({ log: powertoolsLog(logger) });
+      const [recording] = await collectTeams(source.listRecordings(DAY_WINDOW));
+      if (!recording) throw new Error('nothing listed');
+      const error = await source.openDownload(recording).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(TeamsMeteredApiError);
+      expect((error as TeamsMeteredApiError).retryable).toBe(true);
+    });
+    expect(
+      lines.filter((line) =>
+        matchesFields(line, {
+          message: TEAMS_METERED_API_MESSAGE,
+          errorCode: 'TEAMS_METERED_API_BILLING',
+        }),
+      ),
     ).toHaveLength(1);
   });
 

@@ -230,6 +230,16 @@ describe('the all-providers example', () => {
     expect(secrets).not.toContain('teams-bot');
   });
 
+  it('lets the Teams worker record an admin error (a metered-API refusal) for status, and no other run', () => {
+    const roleId = logicalId(stack.teamsWorker!.role as never);
+    const puts = allowStatements(policyOfRole(template, roleId))
+      .filter((statement) => statement.actions.includes('s3:PutObject'))
+      .flatMap((statement) => statement.resources)
+      .filter((resource) => resource.includes('state/runs/'));
+    expect(puts).toHaveLength(1);
+    expect(puts[0]).toMatch(/\/state\/runs\/admin\/\*$/);
+  });
+
   it('gives the Graph worker its own role: archive writes and its own queues, no secret, no shared state', () => {
     const roleId = logicalId(stack.graphWorker!.role as never);
     const statements = allowStatements(policyOfRole(template, roleId));
@@ -410,8 +420,11 @@ describe('the all-providers example', () => {
       ['TeamsCredentialsRefused', 'Sum', 900, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
       ['TeamsMissedNotifications', 'Sum', 3600, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
       ['WebhookEventsNotUnderstood', 'Sum', 3600, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
+      ['TeamsMeteredApiBilling', 'Sum', 3600, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
+      ['SweepScopesNotCovered', 'Maximum', 300, 0, 'GreaterThanThreshold', 'ignore'],
     ] as const;
     const POWERTOOLS_PUBLISHED = new Set([
+      'SweepScopesNotCovered',
       'SubscriptionsNotActive',
       'ExpiredBeforeFetch',
       'GraphFailedRecordOperations',
@@ -474,6 +487,7 @@ describe('Teams metric filters', () => {
     for (const [metric, message] of [
       ['TeamsAccessPolicyMissing', 'teams application access policy missing'],
       ['TeamsCredentialsRefused', 'entra refused the app credentials of a Teams source'],
+      ['TeamsMeteredApiBilling', 'teams metered api refused: link billing to the app'],
     ] as const) {
       const found = named(metric);
       const groups = found.map((filter) => resourceText(filter.LogGroupName));

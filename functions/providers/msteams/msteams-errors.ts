@@ -1,6 +1,8 @@
 /**
- * Failures only a Teams administrator can fix. Both are non-retryable: every retry would fail the same way
- * and hide the cause in a queue's retry count; the job is dead-lettered with a message that names the fix.
+ * Failures only a Teams administrator can fix. The access policy and credential refusals are
+ * non-retryable: every retry would fail the same way and hide the cause in a queue's retry count; the job is
+ * dead-lettered with a message that names the fix. A metered API refused for want of billing waits instead
+ * (the fix is one step in Azure, and the recordings are still there when it is done).
  */
 import { CallvaultError } from '../../core/errors';
 
@@ -42,4 +44,46 @@ export class AppCredentialsRefusedError extends CallvaultError {
 /** A 403 that names the missing application access policy (Graph's wording, matched loosely). */
 export function isAccessPolicyRefusal(status: number, detail: string | undefined): boolean {
   return status === 403 && /application access policy/i.test(detail ?? '');
+}
+
+/** The admin error a metered-API refusal is logged and dead-lettered under (README, alarms, status). */
+export const TEAMS_METERED_API_BILLING = 'TEAMS_METERED_API_BILLING';
+
+/**
+ * Graph refused a metered Teams API (meeting-recording content): 402 Payment Required, or the evaluation
+ * quota spent. `callRecording: get` lists meeting-recording content as metered; beyond the evaluation quota
+ * Microsoft requires an Azure subscription linked to the app (Microsoft Graph "Enable metered APIs and
+ * services"). Retryable on the slow schedule: once billing is linked the waiting jobs go through without
+ * a redrive, and until then the alarm and status say what to do.
+ */
+export class TeamsMeteredApiError extends CallvaultError {
+  readonly code = 'BILLING_REQUIRED' as const;
+  readonly retryable = true;
+  readonly adminError = TEAMS_METERED_API_BILLING;
+
+  constructor(
+    readonly sourceId: string,
+    readonly clientId: string,
+    readonly status: number,
+    detail: string,
+  ) {
+    super(
+      `${TEAMS_METERED_API_BILLING}: Microsoft Graph refused source ${sourceId} a metered Teams API ` +
+        `(HTTP ${status}: ${detail}). Meeting-recording content is metered: link an Azure subscription to the ` +
+        `app (client id ${clientId}) for Microsoft Graph metered APIs (Azure CLI: az resource create ` +
+        `--resource-group <group> --name <name> --resource-type Microsoft.GraphServices/accounts ` +
+        `--properties '{"appId": "${clientId}"}' --location Global). The jobs wait and retry meanwhile. ` +
+        `See the README section "${MSTEAMS_ADMIN_README_SECTION}".`,
+    );
+  }
+}
+
+/**
+ * A refusal of a metered API: 402 always (Graph's Payment Required), or a 403/429 whose error names the
+ * payment, billing or evaluation quota (Graph's wording is not promised, so it is matched loosely).
+ */
+export function isMeteredApiRefusal(status: number, detail: string | undefined): boolean {
+  if (status === 402) return true;
+  if (status !== 403 && status !== 429) return false;
+  return /payment ?required|billing|metered|evaluation (mode|quota|capacity)/i.test(detail ?? '');
 }

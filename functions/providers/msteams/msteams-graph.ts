@@ -19,7 +19,19 @@ import {
   summariseErrorBody,
 } from '../http';
 import type { MsTeamsAuth } from './msteams-auth';
-import { ApplicationAccessPolicyError, isAccessPolicyRefusal } from './msteams-errors';
+import {
+  ApplicationAccessPolicyError,
+  isAccessPolicyRefusal,
+  isMeteredApiRefusal,
+  TEAMS_METERED_API_BILLING,
+  TeamsMeteredApiError,
+} from './msteams-errors';
+
+/**
+ * What the Teams source logs (level error, `errorCode: TEAMS_METERED_API_BILLING`) when Graph refuses a
+ * metered API for want of billing; a metric filter counts it (cdk/constructs/monitoring.ts).
+ */
+export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
 
 export interface GraphAnswer {
   status: number;
@@ -159,6 +171,8 @@ export class MsTeamsGraph {
           await abortableSleep(waitMs, context.signal, 'waiting out Graph throttling');
           continue;
         }
+        // The evaluation quota of a metered API spent: waiting a minute will not bring it back.
+        if (isMeteredApiRefusal(answer.status, detail)) throw this.errorFor(answer.status, {}, where, detail);
         const text = `HTTP ${answer.status} from ${where}${detail ? `: ${detail}` : ''}`;
         if (answer.status === 429)
           throw new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
@@ -168,7 +182,10 @@ export class MsTeamsGraph {
     }
   }
 
-  /** The typed error for a non-2xx answer; a missing access policy is the admin's error, not a retry. */
+  /**
+   * The typed error for a non-2xx answer; a missing access policy is the admin's error, not a retry, and a
+   * metered API refused for want of billing waits (retryable) for the admin to link it.
+   */
   errorFor(
     status: number,
     headers: IncomingHttpHeaders,
@@ -176,6 +193,21 @@ export class MsTeamsGraph {
     detail: string | undefined,
     userId?: string,
   ): Error {
+    if (isMeteredApiRefusal(status, detail)) {
+      this.options.log.error(TEAMS_METERED_API_MESSAGE, {
+        source: this.options.sourceId,
+        errorCode: TEAMS_METERED_API_BILLING,
+        status,
+        where,
+        detail,
+      });
+      return new TeamsMeteredApiError(
+        this.options.sourceId,
+        this.options.clientId,
+        status,
+        detail ?? `HTTP ${status}`,
+      );
+    }
     if (isAccessPolicyRefusal(status, detail)) {
       const error = new ApplicationAccessPolicyError(
         this.options.sourceId,

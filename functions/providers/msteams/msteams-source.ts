@@ -18,6 +18,7 @@ import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
   type DownloadStream,
+  type ListingScope,
   type Log,
   type RecordingSource,
   type SourceCapabilities,
@@ -113,8 +114,26 @@ function object(value: unknown): Json | undefined {
 }
 
 interface ScopedUser {
+  /** The object id (lower case); empty for a configured name Graph does not know (see `missing`). */
   id: string;
   userPrincipalName?: string;
+  /** Why a configured user could not be resolved: listing that user's recordings fails with it. */
+  missing?: string;
+}
+
+const KIND_LABELS: Record<MsTeamsRecordingKind, string> = {
+  adhocCalls: 'ad hoc call recordings',
+  onlineMeetings: 'meeting recordings',
+};
+
+/** One user's recordings of one kind: the part the access policy (granted per user) refuses or serves. */
+function scopeOf(user: ScopedUser, kind: MsTeamsRecordingKind): ListingScope {
+  const subject = user.id || (user.userPrincipalName ?? '').toLowerCase();
+  return {
+    id: `${subject}/${kind}`,
+    subject,
+    label: `${user.userPrincipalName ?? user.id} ${KIND_LABELS[kind]}`,
+  };
 }
 
 export class MsTeamsSource implements RecordingSource {
@@ -225,9 +244,13 @@ export class MsTeamsSource implements RecordingSource {
       url.searchParams.set('$select', 'id,userPrincipalName');
       const answer = await this.graph.get(url.href, this.apiHosts, { signal });
       if (answer.status === 404) {
-        throw new PermanentError(
-          `msteams source ${this.sourceId}: user ${entry} does not exist in the tenant (fix "users" in the configuration)`,
-        );
+        // One user deleted (or misspelt) must not stop the others: listing that user fails, alone.
+        users.push({
+          id: '',
+          userPrincipalName: entry,
+          missing: `msteams source ${this.sourceId}: user ${entry} does not exist in the tenant (deleted, or misspelt; fix "users" in the configuration)`,
+        });
+        continue;
       }
       const id = object(parseJsonBody(answer))?.id;
       if (typeof id !== 'string') throw new TransientError(`Graph answered no id for user ${entry}`);
@@ -253,6 +276,12 @@ export class MsTeamsSource implements RecordingSource {
       const answer = await this.graph.get(url, this.apiHosts, { signal, userId });
       if (answer.status === 404) {
         const detail = graphErrorDetail(answer.text);
+        if (notFound === 'throw' && userId) {
+          throw new PermanentError(
+            `Graph answered 404 for the recordings of user ${userId} (${detail ?? 'not found'}): the user was ` +
+              'deleted from the tenant or has no Teams account; remove it from "users" in the configuration',
+          );
+        }
         if (notFound === 'throw')
           throw this.graph.errorFor(404, answer.headers, answer.where, detail, userId);
         this.log.warn('graph has no recordings collection for a user; skipped', {
@@ -273,22 +302,43 @@ export class MsTeamsSource implements RecordingSource {
 
   // ------------------------------------------------------------ listing
 
-  /** Every recording created inside the window, per user in scope and per configured kind. */
-  async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
+  /**
+   * One part per user in scope and configured kind: Teams grants the application access policy per user,
+   * so one user outside it (403 on that user's paths) must not keep the others from being listed.
+   */
+  async listingScopes(signal?: AbortSignal): Promise<ListingScope[]> {
     const users = await this.usersInScope(signal);
+    return users.flatMap((user) => this.config.recordings.map((kind) => scopeOf(user, kind)));
+  }
+
+  /** Every recording created inside the window, per user in scope and per configured kind (or one part). */
+  async *listRecordings(
+    window: TimeWindow,
+    signal?: AbortSignal,
+    scope?: ListingScope,
+  ): AsyncIterable<SourceRecording> {
+    const users = await this.usersInScope(signal);
+    const parts = users.flatMap((user) =>
+      this.config.recordings.map((kind) => ({ user, kind, id: scopeOf(user, kind).id })),
+    );
+    const wanted = scope ? parts.filter((part) => part.id === scope.id) : parts;
+    if (scope && wanted.length === 0) {
+      throw new PermanentError(
+        `msteams source ${this.sourceId}: ${scope.label} is no longer in the source's scope`,
+      );
+    }
     const seen = new Set<string>();
-    for (const user of users) {
-      for (const kind of this.config.recordings) {
-        const first = listRecordingsUrl(this.config.graphUrl, kind, user.id, window);
-        // Every tenant user includes accounts Teams knows nothing of; a user someone named must exist.
-        const notFound = this.config.users === 'all' ? 'skip' : 'throw';
-        for await (const item of this.pages(first, signal, user.id, notFound)) {
-          const recording = this.parse(item, kind, user.id);
-          if (!recording || seen.has(recording.recordingId)) continue;
-          if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
-          seen.add(recording.recordingId);
-          yield recording;
-        }
+    for (const { user, kind } of wanted) {
+      if (user.missing) throw new PermanentError(user.missing);
+      const first = listRecordingsUrl(this.config.graphUrl, kind, user.id, window);
+      // Every tenant user includes accounts Teams knows nothing of; a user someone named must exist.
+      const notFound = this.config.users === 'all' ? 'skip' : 'throw';
+      for await (const item of this.pages(first, signal, user.id, notFound)) {
+        const recording = this.parse(item, kind, user.id);
+        if (!recording || seen.has(recording.recordingId)) continue;
+        if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
+        seen.add(recording.recordingId);
+        yield recording;
       }
     }
   }

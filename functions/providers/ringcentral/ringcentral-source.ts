@@ -11,6 +11,7 @@ import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
   type DownloadStream,
+  type ListingScope,
   type Log,
   type RecordingSource,
   type SourceProblem,
@@ -22,7 +23,7 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
-import { assertAllowedUrl, errorForStatus, MEDIA_ACCEPT, summariseErrorBody } from '../http';
+import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT, summariseErrorBody } from '../http';
 import { HeavyGate } from './rate-gate';
 import { RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
@@ -227,7 +228,26 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ listing
 
-  async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
+  /**
+   * With the `extensions` scope, one part per configured extension, each listed through its own call log:
+   * an extension the app's user may not read (403) or that left the account is reported alone, and the
+   * others are listed. The account scope is one listing, with nothing to isolate (no parts: listed whole).
+   */
+  async listingScopes(): Promise<ListingScope[]> {
+    const wanted = this.config.scope.extensions;
+    if (!wanted) return [];
+    return wanted.map((entry) => ({ id: entry, subject: entry, label: `extension ${entry}` }));
+  }
+
+  async *listRecordings(
+    window: TimeWindow,
+    signal?: AbortSignal,
+    scope?: ListingScope,
+  ): AsyncIterable<SourceRecording> {
+    if (scope) {
+      yield* this.listExtension(window, scope, signal);
+      return;
+    }
     const directory = await this.directory();
     // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
     // the deprecated withRecording, which is no longer sent).
@@ -247,6 +267,49 @@ export class RingCentralSource implements RecordingSource {
         seen.add(recording.recordingId);
         yield recording;
       }
+    }
+  }
+
+  /** One configured extension's recordings, from its own call log (`/extension/{id}/call-log`). */
+  private async *listExtension(
+    window: TimeWindow,
+    scope: ListingScope,
+    signal?: AbortSignal,
+  ): AsyncIterable<SourceRecording> {
+    const directory = await this.directory();
+    const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
+    if (!entry) {
+      throw new PermanentError(
+        `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
+      );
+    }
+    const first = this.api.url(this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`), {
+      view: 'Detailed',
+      dateFrom: window.from.toISOString(),
+      dateTo: window.to.toISOString(),
+      recordingType: 'All',
+      withRecording: 'true',
+      perPage: String(this.tuning.perPage),
+      page: '1',
+    });
+    const seen = new Set<string>();
+    try {
+      for await (const raw of this.callLogRecords(first, signal)) {
+        for (const recording of this.recordingsInScope(raw, directory)) {
+          if (seen.has(recording.recordingId)) continue;
+          if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
+          seen.add(recording.recordingId);
+          yield recording;
+        }
+      }
+    } catch (error) {
+      // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
+      if (httpStatusOf(error) !== 403) throw error;
+      throw new PermanentError(
+        `RingCentral refused the call log of extension ${scope.id} (${(error as Error).message}): the JWT user ` +
+          'may not read this extension (an admin role with ReadCallLog for every extension in scope is needed)',
+        { cause: error },
+      );
     }
   }
 

@@ -4,7 +4,7 @@
  * webhook URL with the token (Telphin signs nothing). Hooks do not expire and have no status; one with
  * another method is replaced, since the deployed route takes POST only. Filters are `hangup@{extensionId}`.
  */
-import { PermanentError, TransientError } from '../../core/errors';
+import { asCallvaultError, PermanentError, TransientError } from '../../core/errors';
 import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
 import { parseJsonBody } from '../http';
 import { type TelphinApi, telphinStatusError } from './telphin-api';
@@ -16,6 +16,13 @@ export function hangupFilter(extensionId: string): string {
 }
 
 type Json = Record<string, unknown>;
+
+/** Failures every extension would share: they stop the check of the source. */
+const SOURCE_WIDE: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'CREDENTIALS_NOT_SET', 'RATE_LIMITED']);
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 function parseHook(raw: unknown, extensionId: string): RemoteSubscription | undefined {
   const hook = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Json) : undefined;
@@ -42,17 +49,34 @@ export class TelphinEventHookApi implements SubscriptionApi {
     private readonly extensionIds: readonly string[],
   ) {}
 
+  /** Extensions whose hooks could not be listed in the last `list`, and why. */
+  private readonly unlisted = new Map<string, unknown>();
+
+  /**
+   * Every extension's hooks. One extension whose list fails (deleted meanwhile, refused) does not hide the
+   * others': its failure is kept, and creating its hook throws it, so that extension alone is reported
+   * and no duplicate is made next to hooks we could not see.
+   */
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
     const found: RemoteSubscription[] = [];
+    this.unlisted.clear();
     for (const extensionId of this.extensionIds) {
-      const body = await this.api.getJson(
-        `/extension/${encodeURIComponent(extensionId)}/event/`,
-        undefined,
-        signal,
-      );
-      if (!Array.isArray(body))
-        throw new TransientError(`Telphin event list of extension ${extensionId} is not an array`);
-      for (const raw of body) {
+      let body: unknown;
+      try {
+        body = await this.api.getJson(
+          `/extension/${encodeURIComponent(extensionId)}/event/`,
+          undefined,
+          signal,
+        );
+        if (!Array.isArray(body))
+          throw new TransientError(`Telphin event list of extension ${extensionId} is not an array`);
+      } catch (thrown) {
+        const { code } = asCallvaultError(thrown);
+        if (signal?.aborted || SOURCE_WIDE.has(code)) throw thrown;
+        this.unlisted.set(extensionId, thrown);
+        continue;
+      }
+      for (const raw of body as unknown[]) {
         const hook = parseHook(raw, extensionId);
         if (hook) found.push(hook);
       }
@@ -67,6 +91,13 @@ export class TelphinEventHookApi implements SubscriptionApi {
     const [eventType, extensionId] = wanted.filter.split('@');
     if (eventType !== HANGUP_EVENT || !extensionId)
       throw new PermanentError(`not a Telphin hook filter: ${wanted.filter}`);
+    const unlisted = this.unlisted.get(extensionId);
+    if (unlisted) {
+      throw new PermanentError(
+        `Telphin extension ${extensionId}: its event hooks could not be listed (${errorText(unlisted)}), so none is created`,
+        { cause: unlisted },
+      );
+    }
     const response = await this.api.send(
       'POST',
       `/extension/${encodeURIComponent(extensionId)}/event/`,
