@@ -14,8 +14,8 @@ import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { parseWebhookFollowUp, runWebhookFollowUp } from './composition/webhook-follow-up';
 import { ConfigError, ENV } from './config';
 import { manageSubscriptions } from './core/manage-subscriptions';
-import { reportSetupProblems } from './core/source-setup';
 import { runExclusively } from './core/run-lease';
+import { reportSetupProblems } from './core/source-setup';
 import { METRICS_NAMESPACE } from './retention';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });

@@ -16,6 +16,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { SWEEP_SCOPES_NOT_COVERED_METRIC } from '../../functions/adapters/metrics';
 import type { ErrorCode } from '../../functions/core/errors';
+import { PERMISSION_MISSING_CODE } from '../../functions/providers/ringcentral/ringcentral-permissions';
 import type { ProviderQueue } from './provider-queue';
 
 /** Where the functions publish their EMF metrics (`METRICS_NAMESPACE` and the default dimension in functions/). */
@@ -29,6 +30,10 @@ const CREDENTIALS_NOT_SET_CODE: ErrorCode = 'CREDENTIALS_NOT_SET';
 export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
 /** What functions/providers/ringcentral/ringcentral-auth.ts logs (level error) when a JWT login is refused. */
 export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
+/** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
+export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
+/** The `errorCode` the RingCentral adapter logs (level error) at each login lacking one: its own constant. */
+export const RINGCENTRAL_PERMISSION_MISSING_CODE = PERMISSION_MISSING_CODE;
 /** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
 export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
 /**
@@ -295,6 +300,21 @@ export class Monitoring extends Construct {
         metricValue: '1',
       });
     }
+    for (const [name, logGroup] of Object.entries(options.logGroups)) {
+      new MetricFilter(this, `${name}RingCentralPermissionMissingFilter`, {
+        logGroup,
+        filterPattern: FilterPattern.stringValue('$.errorCode', '=', RINGCENTRAL_PERMISSION_MISSING_CODE),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: RINGCENTRAL_PERMISSION_MISSING_METRIC,
+        metricValue: '1',
+      });
+    }
+    this.alarm('RingCentralPermissionMissing', {
+      metric: dimensionFreeMetric(RINGCENTRAL_PERMISSION_MISSING_METRIC, 'Sum', Duration.hours(1)),
+      threshold: 1,
+      description:
+        "A RingCentral app lacks a permission its source uses (the login's scope names it; npm run status lists it): add it to the app in the RingCentral developer console (README, RingCentral). What needs it (webhook subscription, deletes) fails meanwhile; the sweep goes on where it can.",
+    });
     this.alarm('RingCentralLoginRefused', {
       metric: dimensionFreeMetric(RINGCENTRAL_LOGIN_REFUSED_METRIC, 'Sum', Duration.minutes(15)),
       threshold: 1,

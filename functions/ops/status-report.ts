@@ -9,8 +9,8 @@
  * being written. A notification still queued, or dead-lettered for another reason, shows in the queues.
  */
 
-import { completeStems } from '../core/find-copy';
 import { recentAdminError } from '../core/admin-errors';
+import { completeStems } from '../core/find-copy';
 import {
   expiredBeforeFetchPrefix,
   extensionOfCopyKey,
@@ -22,8 +22,8 @@ import {
   sourcePrefix,
   stemOfCopyKey,
 } from '../core/keys';
-import { extensionContradictsType } from '../core/media-format';
 import { listRecordingsByScope, type ScopeFailure, scopeFailuresOf } from '../core/listing-scopes';
+import { extensionContradictsType } from '../core/media-format';
 import type {
   AuditEntry,
   RecordingSource,

@@ -413,6 +413,7 @@ describe('the all-providers example', () => {
     const expected = [
       ['RingCentralLoginRefused', 'Sum', 900, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
       ['RingCentralRateLimited', 'Sum', 900, 10, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
+      ['RingCentralPermissionMissing', 'Sum', 3600, 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'],
       ['SubscriptionsNotActive', 'Maximum', 300, 0, 'GreaterThanThreshold', 'ignore'],
       ['ExpiredBeforeFetch', 'Sum', 300, 0, 'GreaterThanThreshold', 'notBreaching'],
       ['GraphFailedRecordOperations', 'Sum', 300, 0, 'GreaterThanThreshold', 'notBreaching'],

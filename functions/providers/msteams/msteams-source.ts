@@ -15,6 +15,7 @@ import {
   TransientError,
 } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
+import { listRecordingsByScope } from '../../core/listing-scopes';
 import {
   type Clock,
   type DownloadStream,
@@ -416,8 +417,22 @@ export class MsTeamsSource implements RecordingSource {
       from: new Date(notifiedMs - this.tuning.userlessHintBeforeMs),
       to: new Date(notifiedMs + this.tuning.userlessHintAfterMs),
     };
-    for await (const recording of this.listRecordings(window, signal)) {
+    // User by user: one user outside the access policy must not hold back the hint of another.
+    const refused: string[] = [];
+    const listing = listRecordingsByScope(
+      this,
+      window,
+      { onFailure: ({ scope, error }) => refused.push(`${scope.label}: ${error.message}`) },
+      signal,
+    );
+    for await (const recording of listing) {
       if (recording.recordingId === reference.recordingId) return [recording];
+    }
+    if (refused.length > 0) {
+      this.log.warn('teams userless hint: some users could not be listed', {
+        sourceId: this.sourceId,
+        notListed: refused.slice(0, 20),
+      });
     }
     this.throwWhileInGrace(job, reference, 'not in the listings of the users in scope');
     return [];
