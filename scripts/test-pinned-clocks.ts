@@ -149,7 +149,7 @@ async function runAll(
   const planned = plannedFiles(filters, reportDir);
   console.log(
     `pinned-clock runs: ${runs.length} instant(s) × ${planned.length} test file(s)` +
-      `${filters.length > 0 ? ` (filters: ${filters.join(' ')})` : ' (every file vitest runs)'}:`,
+      `${filters.length > 0 ? ` (narrowed by ${filters.length} filter(s))` : ' (every file vitest runs)'}:`,
   );
   for (const line of describeFiles(planned)) console.log(line);
 
