@@ -395,6 +395,7 @@ export class ArchiveStack extends Stack {
     });
     this.recordings.grantInspect(this.sweep);
     this.recordings.grantRecordRuns(this.sweep, 'sweep');
+    this.recordings.grantReadRuns(this.sweep, 'sweep');
     this.secrets.grantRead(this.sweep);
     sharedState?.grantReadWrite(this.sweep);
     for (const providerQueue of queues.values()) providerQueue.grantSendJobs(this.sweep);

@@ -257,6 +257,20 @@ export class RecordingBucket extends Construct {
   }
 
   /**
+   * Reading the run records of one kind (`state/runs/{kind}/…`): a sweep reads the last one to list again,
+   * from when they failed, the users or extensions it could not cover.
+   */
+  grantReadRuns(grantee: IGrantable, kind: RunKind): void {
+    this.addStatements(grantee, [
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.arnForPrefix(runLedgerPrefix(kind))],
+      }),
+    ]);
+    this.acknowledgePrefixWildcards(grantee, [runLedgerPrefix(kind)], `${kind} run ledger`);
+  }
+
+  /**
    * Taking and giving back the lease that keeps runs of one kind from overlapping: read and conditional
    * writes of its one object (`state/leases/{kind}.json`), nothing else.
    */

@@ -108,6 +108,7 @@ export class SubscriptionsFunction extends Construct {
       // The same rights as the sweep function's, for the queues of the sources it may sweep.
       props.recordings.grantInspect(this.handler);
       props.recordings.grantRecordRuns(this.handler, 'sweep');
+      props.recordings.grantReadRuns(this.handler, 'sweep');
       for (const queue of props.followUpSweepQueues) queue.grantSendJobs(this.handler);
     }
     Validations.of(this).acknowledge(

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
+import { abortableSleep } from './abortable-sleep';
 import { checksumAccumulator, describeChecksum, sameChecksum } from './checksums';
 import {
   AlreadyArchivedError,
@@ -116,7 +117,7 @@ export async function archiveRecording(
   } catch (error) {
     if (error instanceof AlreadyArchivedError) {
       // Another worker won the race; its copy stands and we make sure it is complete.
-      const winner = await findArchivedCopy(deps.store, stem);
+      const winner = await settledCopy(deps.store, stem, signal);
       if (winner) return completeExistingCopy(recording, winner, deps);
     }
     if (signal?.aborted) throw new DeadlineError('invocation deadline reached mid-upload', { cause: error });
@@ -126,6 +127,28 @@ export async function archiveRecording(
     body.destroy();
     download.body.destroy();
   }
+}
+
+/** How long a race's loser waits for the winner's copy to carry what vouches for it (about 3 s in all). */
+const WINNER_SETTLE_DELAYS_MS = [25, 50, 100, 200, 400, 800, 1_600];
+
+/**
+ * The copy a concurrent writer just put in place, once it carries a sidecar, a SHA-256 or a checksum. A
+ * store may show the object a moment before its metadata (the folder store links the file, then
+ * publishes its metadata), and a copy with neither must not be judged unvouched while its writer is
+ * still finishing: the loser waits, then retries later rather than failing for good.
+ */
+async function settledCopy(
+  store: ArchiveStore,
+  stem: string,
+  signal: AbortSignal | undefined,
+): Promise<ArchivedCopy | undefined> {
+  for (const delayMs of [0, ...WINNER_SETTLE_DELAYS_MS]) {
+    await abortableSleep(delayMs, signal, 'waiting for a concurrent copy to settle');
+    const copy = await findArchivedCopy(store, stem);
+    if (!copy || copy.hasSidecar || copy.sha256 || copy.checksum) return copy;
+  }
+  throw new TransientError(`another writer's copy under ${stem} is not complete yet; retrying later`);
 }
 
 /** Tags on the recording and its sidecar: lifecycle rules act per `retention-class`. */

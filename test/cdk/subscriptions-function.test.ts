@@ -70,7 +70,7 @@ describe('the subscriptions function', () => {
     });
   });
 
-  it('may read the secrets and the shared-state items, write its run records and lease, and nothing else of the archive; no queue without Teams', () => {
+  it('may read the secrets and the shared-state items, write its run records and lease, and sweep its sources for webhook follow-ups: inspect recordings, read and write sweep runs, send to their queues', () => {
     const subscriptions = stack.subscriptions;
     if (!subscriptions) throw new Error('expected the subscriptions function');
     const roleId = stack.getLogicalId(subscriptions.handler.role?.node.defaultChild as CfnElement);
@@ -87,14 +87,27 @@ describe('the subscriptions function', () => {
       s3
         .filter((statement) => statement.actions.includes(action))
         .flatMap((statement) => statement.resources);
+    // An authenticated Telphin or RingCentral event the adapter cannot interpret is followed by a sweep of
+    // that source, run here (functions/composition/webhook-follow-up.ts).
     expect(new Set(s3.flatMap((statement) => statement.actions))).toEqual(
-      new Set(['s3:GetObject', 's3:PutObject']),
+      new Set(['s3:GetObject', 's3:GetObjectTagging', 's3:ListBucket', 's3:PutObject', 'sqs:SendMessage']),
     );
     expect(resourcesOf('s3:PutObject').sort()).toEqual([
       `<${bucketId}.Arn>/state/leases/subscriptions.json`,
       `<${bucketId}.Arn>/state/runs/subscriptions/*`,
+      `<${bucketId}.Arn>/state/runs/sweep/*`,
     ]);
-    expect(resourcesOf('s3:GetObject')).toEqual([`<${bucketId}.Arn>/state/leases/subscriptions.json`]);
+    expect([...new Set(resourcesOf('s3:GetObject'))].sort()).toEqual([
+      `<${bucketId}.Arn>/recordings/*`,
+      `<${bucketId}.Arn>/state/leases/subscriptions.json`,
+      `<${bucketId}.Arn>/state/runs/sweep/*`,
+    ]);
+    const queueIds = ['TelphinQueue', 'RingcentralQueue'].map((id) => {
+      const queue = stack.queues.get(id === 'TelphinQueue' ? 'telphin' : 'ringcentral');
+      if (!queue) throw new Error(`expected the ${id}`);
+      return `<${stack.getLogicalId(queue.queue.node.defaultChild as CfnElement)}.Arn>`;
+    });
+    expect([...new Set(resourcesOf('sqs:SendMessage'))].sort()).toEqual(queueIds.sort());
     expect(actions.filter((action) => /Scan|Query|Table/.test(action))).toEqual([]);
   });
 

@@ -418,22 +418,20 @@ export class MsTeamsSource implements RecordingSource {
       to: new Date(notifiedMs + this.tuning.userlessHintAfterMs),
     };
     // User by user: one user outside the access policy must not hold back the hint of another.
-    const refused: string[] = [];
+    const refusals: Error[] = [];
     const listing = listRecordingsByScope(
       this,
       window,
-      { onFailure: ({ scope, error }) => refused.push(`${scope.label}: ${error.message}`) },
+      { onFailure: ({ error }) => refusals.push(error) },
       signal,
     );
     for await (const recording of listing) {
       if (recording.recordingId === reference.recordingId) return [recording];
     }
-    if (refused.length > 0) {
-      this.log.warn('teams userless hint: some users could not be listed', {
-        sourceId: this.sourceId,
-        notListed: refused.slice(0, 20),
-      });
-    }
+    // Not found, and some users could not be listed: the recording may be theirs, so their refusal (an
+    // access policy missing, say) is this hint's answer, retried and alarmed as such.
+    const [refusal] = refusals;
+    if (refusal) throw refusal;
     this.throwWhileInGrace(job, reference, 'not in the listings of the users in scope');
     return [];
   }

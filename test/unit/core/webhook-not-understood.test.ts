@@ -128,8 +128,8 @@ describe('authenticated webhook events not understood', () => {
     closers.push(() => harness.sandbox.close());
     const body = commsNotificationsBody([
       {
+        // No operation id anywhere: not in resourceData, nor as the last segment of a path.
         changeType: 'deleted',
-        resourceUrl: '/communications/calls/C4117A7E/operations/0f1a',
         resourceData: { '@odata.type': '#microsoft.graph.recordOperation', status: 'completed' },
       },
     ]);
