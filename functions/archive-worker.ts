@@ -43,6 +43,7 @@ export function createArchiveWorkerHandler(
       queue,
       goneAtSource,
       expiredBeforeFetch,
+      catalogue,
       clock,
       logger: log,
     } = runtime();
@@ -63,7 +64,7 @@ export function createArchiveWorkerHandler(
       handleJob: async (job, signal) => {
         const outcome = await handleArchiveJob(
           job,
-          { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
+          { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log },
           signal,
         );
         if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });

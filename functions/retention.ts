@@ -29,6 +29,7 @@ export function createRetentionHandler(runtime: () => AwsRuntime, publish: Metri
         store: rt.store,
         queue: rt.queue,
         audit: rt.audit,
+        catalogue: rt.catalogue,
         killSwitch: rt.killSwitch,
         ledger: rt.ledger,
         clock: rt.clock,

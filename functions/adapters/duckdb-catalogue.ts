@@ -1,0 +1,126 @@
+/**
+ * The local query engine: DuckDB, embedded, reading the catalogue's partitioned newline-delimited JSON
+ * (`{archiveDir}/catalog/recordings/provider=…/source=…/date=…/*.json[.gz]`) in place. The columns are
+ * given, not inferred, so every file is read alike; the partition columns come from the folder names
+ * and DuckDB skips the folders a query's `"date"`, `provider` and `source` predicates exclude
+ * (https://duckdb.org/docs/stable/data/partitioning/hive_partitioning).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { CATALOGUE_COLUMNS, CATALOGUE_PREFIX, type ColumnType } from '../core/catalogue';
+import {
+  type CatalogueQuery,
+  FIND_COLUMNS,
+  type FindFilters,
+  type FindRow,
+  findQuery,
+} from '../core/catalogue-query';
+
+const DUCKDB_TYPES: Record<ColumnType, string> = {
+  string: 'VARCHAR',
+  bigint: 'BIGINT',
+  double: 'DOUBLE',
+  'array<string>': 'VARCHAR[]',
+};
+
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/** The catalogue of an archive folder as a DuckDB table expression. */
+export function duckdbCatalogueTable(archiveDir: string): string {
+  const glob = join(archiveDir, ...CATALOGUE_PREFIX.split('/').filter(Boolean), '*', '*', '*', '*.json*');
+  const columns = CATALOGUE_COLUMNS.map(([name, type]) => `${literal(name)}: ${literal(DUCKDB_TYPES[type])}`);
+  return [
+    `read_json(${literal(glob)}`,
+    "format = 'newline_delimited'",
+    'hive_partitioning = true',
+    "hive_types = {'provider': 'VARCHAR', 'source': 'VARCHAR', 'date': 'VARCHAR'}",
+    `columns = {${columns.join(', ')}})`,
+  ].join(', ');
+}
+
+/** A query against an archive folder that has no catalogue yet. */
+export class CatalogueMissingError extends Error {
+  override name = 'CatalogueMissingError';
+}
+
+/** True when the folder holds at least one partition of the catalogue. */
+export function hasLocalCatalogue(archiveDir: string): boolean {
+  const root = join(archiveDir, ...CATALOGUE_PREFIX.split('/').filter(Boolean));
+  return existsSync(root) && readdirSync(root).some((name) => name.startsWith('provider='));
+}
+
+export class DuckDbCatalogue {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+    readonly archiveDir: string,
+  ) {}
+
+  /**
+   * Opens an in-memory engine over the folder. Memory is capped (DuckDB spills or fails rather than
+   * grow past it), and two threads suit a small machine shared with the archive itself.
+   */
+  static async open(
+    archiveDir: string,
+    options: { memoryLimit?: string; threads?: number } = {},
+  ): Promise<DuckDbCatalogue> {
+    if (!hasLocalCatalogue(archiveDir))
+      throw new CatalogueMissingError(
+        `${archiveDir} has no catalogue (${CATALOGUE_PREFIX}); build it from the sidecars with: npm run catalog -- --rebuild`,
+      );
+    const instance = await DuckDBInstance.create(':memory:', {
+      memory_limit: options.memoryLimit ?? '256MB',
+      threads: String(options.threads ?? 2),
+      preserve_insertion_order: 'false',
+    });
+    const connection = await instance.connect();
+    return new DuckDbCatalogue(instance, connection, archiveDir);
+  }
+
+  get table(): string {
+    return duckdbCatalogueTable(this.archiveDir);
+  }
+
+  /** Runs one of the catalogue's questions (SQL and `?` values from `catalogue-query.ts`). */
+  async run(query: CatalogueQuery): Promise<Record<string, unknown>[]> {
+    const prepared = await this.connection.prepare(query.sql);
+    query.parameters.forEach((value, index) => {
+      prepared.bindVarchar(index + 1, value);
+    });
+    const reader = await prepared.runAndReadAll();
+    return reader.getRowObjectsJson() as Record<string, unknown>[];
+  }
+
+  async find(filters: FindFilters, options: { limit?: number } = {}): Promise<FindRow[]> {
+    const rows = await this.run(findQuery(filters, this.table, options));
+    return rows.map(toFindRow);
+  }
+
+  /** DuckDB's plan for a question: shows which files the partition predicates left to scan. */
+  async explain(query: CatalogueQuery): Promise<string> {
+    const prepared = await this.connection.prepare(`EXPLAIN ${query.sql}`);
+    query.parameters.forEach((value, index) => {
+      prepared.bindVarchar(index + 1, value);
+    });
+    const reader = await prepared.runAndReadAll();
+    return reader
+      .getRows()
+      .map((row) => String(row[1]))
+      .join('\n');
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+export function toFindRow(row: Record<string, unknown>): FindRow {
+  const out = {} as FindRow;
+  for (const column of FIND_COLUMNS) {
+    const value = row[column];
+    out[column] = value === null || value === undefined ? null : String(value);
+  }
+  return out;
+}
