@@ -6,17 +6,11 @@
  * Answers from the local archive's catalogue with DuckDB, or with --aws through Athena in the deployed
  * stack's workgroup. Each hit comes with its key and a way to play it: a path, or a presigned GET (≤ 1 h).
  */
-import { AthenaClient } from '@aws-sdk/client-athena';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { AthenaCatalogue } from '../functions/adapters/athena-catalogue';
 import { DuckDbCatalogue } from '../functions/adapters/duckdb-catalogue';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
 import { awsHits, type FindHit, formatCsv, formatJson, formatText, localHits } from '../functions/ops/find';
-import { readDeployedStack, StackOutputError } from '../functions/ops/stack-outputs';
 
 const USAGE =
   'usage: npm run find -- [--number +16505550101] [--from yyyy-mm-dd] [--to yyyy-mm-dd] [--person id] [--source id] [--provider p] [--status archived|gone|expired|deleted] [--limit 1000] [--json|--csv] [--aws [--stack name]]';
@@ -61,6 +55,16 @@ async function main(): Promise<number> {
   let hits: FindHit[];
   let where: string;
   if (options.aws) {
+    // Loaded only here: the local path starts faster without the AWS SDK.
+    const [{ AthenaClient }, { CloudFormationClient }, { GetObjectCommand, S3Client }, { getSignedUrl }] =
+      await Promise.all([
+        import('@aws-sdk/client-athena'),
+        import('@aws-sdk/client-cloudformation'),
+        import('@aws-sdk/client-s3'),
+        import('@aws-sdk/s3-request-presigner'),
+      ]);
+    const { AthenaCatalogue } = await import('../functions/adapters/athena-catalogue');
+    const { readDeployedStack, StackOutputError } = await import('../functions/ops/stack-outputs');
     const region = config.aws.region;
     const stack = await readDeployedStack(
       new CloudFormationClient({ region }),

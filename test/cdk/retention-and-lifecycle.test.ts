@@ -126,7 +126,7 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
     expect(retentionStatements.flatMap((statement) => statement.actions)).not.toContain('*');
   });
 
-  it('reads recordings, tags and legal hold, lists the bucket, and writes only audit/retention/ and its run records', () => {
+  it('reads recordings, tags and legal hold, lists the bucket, and writes only audit/retention/, its run records and catalogue records', () => {
     const s3 = retentionStatements.filter((statement) => statement.actions.some((a) => a.startsWith('s3:')));
     expect(s3.flatMap((statement) => statement.actions).sort()).toEqual([
       's3:GetObject',
@@ -142,6 +142,8 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
         .flatMap((statement) => statement.resources);
     expect(resourcesOf('s3:PutObject').sort()).toEqual([
       `${bucket}/audit/retention/*`,
+      // The catalogue's deleted-at-source records (cdk/constructs/catalogue.ts).
+      `${bucket}/catalog/recordings/*`,
       `${bucket}/state/runs/retention/*`,
     ]);
     for (const action of ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectLegalHold']) {
