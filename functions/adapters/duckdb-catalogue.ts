@@ -33,6 +33,8 @@ export function duckdbCatalogueTable(archiveDir: string): string {
   return [
     `read_json(${literal(glob)}`,
     "format = 'newline_delimited'",
+    // A record is a few KiB; DuckDB sizes each file's read buffer from this (default 16 MiB).
+    'maximum_object_size = 1048576',
     'hive_partitioning = true',
     "hive_types = {'provider': 'VARCHAR', 'source': 'VARCHAR', 'date': 'VARCHAR'}",
     `columns = {${columns.join(', ')}})`,

@@ -206,15 +206,30 @@ export function findQuery(
     parameters.push(filters.status);
   }
   const columns = FIND_COLUMNS.map(quoteIdentifier).join(', ');
-  const sql = [
-    `SELECT DISTINCT ${columns}`,
-    `FROM ${table}`,
-    where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : undefined,
-    'ORDER BY "started_at", "recording_id", "status"',
-    options.limit !== undefined ? `LIMIT ${Math.max(1, Math.floor(options.limit))}` : undefined,
-  ]
-    .filter((line) => line !== undefined)
-    .join('\n');
+  const order = 'ORDER BY "started_at", "recording_id", "status"';
+  const filtered = [`FROM ${table}`, where.length > 0 ? `WHERE ${where.join('\n  AND ')}` : undefined];
+  let sql: string;
+  if (options.limit === undefined) {
+    sql = [`SELECT DISTINCT ${columns}`, ...filtered, order].filter((line) => line !== undefined).join('\n');
+  } else {
+    // A record is in at most two objects (its own and its day's compacted file), identical in both, so
+    // the first 2 × limit rows in order hold the first `limit` distinct ones: the engine keeps a bounded
+    // top-N instead of de-duplicating every row of a long range.
+    const limit = Math.max(1, Math.floor(options.limit));
+    sql = [
+      `SELECT DISTINCT ${columns}`,
+      'FROM (',
+      `SELECT ${columns}`,
+      ...filtered,
+      order,
+      `LIMIT ${limit * 2}`,
+      ')',
+      order,
+      `LIMIT ${limit}`,
+    ]
+      .filter((line) => line !== undefined)
+      .join('\n');
+  }
   return { sql, parameters };
 }
 

@@ -178,6 +178,10 @@ describe('the local catalogue', () => {
     expect(sidecar).toBeDefined();
     expect(await catalogue.record(catalogueRecordFromSidecar(sidecar!))).toBe('written');
     expect(sorted(await engine.find({}))).toEqual(before);
+    // With a limit (as npm run find asks), the first rows in order, each once.
+    const all = await engine.find({});
+    for (const limit of [1, 2, 3, all.length])
+      expect(await engine.find({}, { limit })).toEqual(all.slice(0, limit));
     const second = await compactClosedDays(catalogue, { beforeDay: '2026-03-05', log: silentLog });
     expect(second).toMatchObject({ compacted: 1, recordsRemoved: 1 });
     expect(await readdir(join(folders, 'date=2026-03-03'))).toEqual([COMPACTED_NAME]);
