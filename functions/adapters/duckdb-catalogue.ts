@@ -26,12 +26,16 @@ const DUCKDB_TYPES: Record<ColumnType, string> = {
 
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
-/** The catalogue of an archive folder as a DuckDB table expression. */
-export function duckdbCatalogueTable(archiveDir: string): string {
+/**
+ * The catalogue of an archive folder as a DuckDB table expression: every partition (a glob), or the
+ * files given (the partitions a question selects, listed beforehand).
+ */
+export function duckdbCatalogueTable(archiveDir: string, files?: readonly string[]): string {
   const glob = join(archiveDir, ...CATALOGUE_PREFIX.split('/').filter(Boolean), '*', '*', '*', '*.json*');
   const columns = CATALOGUE_COLUMNS.map(([name, type]) => `${literal(name)}: ${literal(DUCKDB_TYPES[type])}`);
+  const source = files ? `[${files.map(literal).join(', ')}]` : literal(glob);
   return [
-    `read_json(${literal(glob)}`,
+    `read_json(${source}`,
     "format = 'newline_delimited'",
     // A record is a few KiB; DuckDB sizes each file's read buffer from this (default 16 MiB).
     'maximum_object_size = 1048576',
@@ -94,8 +98,15 @@ export class DuckDbCatalogue {
     return reader.getRowObjectsJson() as Record<string, unknown>[];
   }
 
+  /**
+   * Runs the find question over the files of the partitions it selects. The folders are listed here
+   * first (a few directory reads for a short range), so DuckDB neither globs nor opens the rest; the
+   * question keeps its own partition predicates, so the answer is the one the whole table gives.
+   */
   async find(filters: FindFilters, options: { limit?: number } = {}): Promise<FindRow[]> {
-    const rows = await this.run(findQuery(filters, this.table, options));
+    const files = selectedFiles(this.archiveDir, filters);
+    if (files.length === 0) return [];
+    const rows = await this.run(findQuery(filters, duckdbCatalogueTable(this.archiveDir, files), options));
     return rows.map(toFindRow);
   }
 
@@ -116,6 +127,36 @@ export class DuckDbCatalogue {
     this.connection.closeSync();
     this.instance.closeSync();
   }
+}
+
+/** The catalogue files in the partitions a question's provider, source and date range select. */
+export function selectedFiles(archiveDir: string, filters: FindFilters): string[] {
+  const base = join(archiveDir, ...CATALOGUE_PREFIX.split('/').filter(Boolean));
+  const folders = (path: string, key: string, keep: (value: string) => boolean) =>
+    readdirSync(path, { withFileTypes: true })
+      .filter(
+        (entry) =>
+          entry.isDirectory() && entry.name.startsWith(`${key}=`) && keep(entry.name.slice(key.length + 1)),
+      )
+      .map((entry) => join(path, entry.name));
+  const files: string[] = [];
+  for (const provider of folders(
+    base,
+    'provider',
+    (value) => !filters.provider || value === filters.provider,
+  ))
+    for (const source of folders(
+      provider,
+      'source',
+      (value) => !filters.sourceId || value === filters.sourceId,
+    ))
+      for (const day of folders(
+        source,
+        'date',
+        (value) => (!filters.from || value >= filters.from) && (!filters.to || value <= filters.to),
+      ))
+        for (const name of readdirSync(day)) if (/\.json(\.gz)?$/.test(name)) files.push(join(day, name));
+  return files;
 }
 
 export function toFindRow(row: Record<string, unknown>): FindRow {
