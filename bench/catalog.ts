@@ -58,6 +58,10 @@ export interface CatalogueBenchSummary {
     overheadPercent: number;
     s3PutsPerRecordingWithout: number;
     s3PutsPerRecordingWith: number;
+    /** The same, into moto S3 (interleaved): the deployed path's writes. */
+    s3MedianMsWithout: number;
+    s3MedianMsWith: number;
+    s3OverheadPercent: number;
   };
   layout: { records: number; layout: string; files: number; numberQueryMs: number; fullScanMs: number }[];
   scaling: {
@@ -131,7 +135,7 @@ async function archiveOverhead(runs: number, log: (line: string) => void) {
     );
 
     // PUT-class requests on S3 (moto), counted by the client.
-    const puts = await s3Puts(audio, recording, source);
+    const puts = await s3Puts(runs, recording, source);
     return {
       recordings: runs,
       bytes,
@@ -140,6 +144,9 @@ async function archiveOverhead(runs: number, log: (line: string) => void) {
       overheadPercent: round(((medianWith - medianWithout) / medianWithout) * 100, 1),
       s3PutsPerRecordingWithout: puts.without,
       s3PutsPerRecordingWith: puts.with,
+      s3MedianMsWithout: round(puts.medianMsWithout, 2),
+      s3MedianMsWith: round(puts.medianMsWith, 2),
+      s3OverheadPercent: round(((puts.medianMsWith - puts.medianMsWithout) / puts.medianMsWithout) * 100, 1),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -147,10 +154,10 @@ async function archiveOverhead(runs: number, log: (line: string) => void) {
 }
 
 async function s3Puts(
-  _audio: Buffer,
+  runs: number,
   recording: (index: number, tag: string) => SourceRecording,
   source: Parameters<typeof archiveRecording>[1]['source'],
-): Promise<{ with: number; without: number }> {
+): Promise<{ with: number; without: number; medianMsWithout: number; medianMsWith: number }> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const moto = spawnTracked('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const endpoint = `http://127.0.0.1:${port}`;
@@ -205,8 +212,27 @@ async function s3Puts(
     };
     const without = await count(false);
     const withCatalogue = await count(true);
+    const times: Record<'with' | 'without', number[]> = { with: [], without: [] };
+    for (let index = 0; index < runs; index += 1) {
+      for (const use of [false, true]) {
+        const started = performance.now();
+        await archiveRecording(recording(100 + index, use ? 's3-time-with' : 's3-time-without'), {
+          source,
+          store,
+          clock: systemClock,
+          log: silentLog,
+          ...(use ? { catalogue } : {}),
+        });
+        times[use ? 'with' : 'without'].push(performance.now() - started);
+      }
+    }
     client.destroy();
-    return { without, with: withCatalogue };
+    return {
+      without,
+      with: withCatalogue,
+      medianMsWithout: median(times.without),
+      medianMsWith: median(times.with),
+    };
   } finally {
     await stopChild(moto);
   }

@@ -214,7 +214,7 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push(
       '### 8. Catalogue: write cost, layout, `npm run find` (DuckDB) and Athena bytes scanned',
       '',
-      `Archive, ${catalog.archive.recordings} × ${formatSize(catalog.archive.bytes)} into a local folder, interleaved: median ${num(catalog.archive.medianMsWithout, 2)} ms without the catalogue, ${num(catalog.archive.medianMsWith, 2)} ms with it (${num(catalog.archive.overheadPercent)} %). PUT-class requests per single-part recording on moto S3: ${catalog.archive.s3PutsPerRecordingWithout} without, ${catalog.archive.s3PutsPerRecordingWith} with.`,
+      `Archive, ${catalog.archive.recordings} × ${formatSize(catalog.archive.bytes)} into a local folder, interleaved: median ${num(catalog.archive.medianMsWithout, 2)} ms without the catalogue, ${num(catalog.archive.medianMsWith, 2)} ms with it (${num(catalog.archive.overheadPercent)} %); into moto S3, ${num(catalog.archive.s3MedianMsWithout, 2)} ms without, ${num(catalog.archive.s3MedianMsWith, 2)} ms with (${num(catalog.archive.s3OverheadPercent)} %). PUT-class requests per single-part recording on moto S3: ${catalog.archive.s3PutsPerRecordingWithout} without, ${catalog.archive.s3PutsPerRecordingWith} with.`,
       '',
       "Layout, the same 10k records (each query in a fresh process, DuckDB opened and the question run with `npm run find`'s default limit of 1,000; the full-year column is the number over the whole year):",
       '',

@@ -368,8 +368,8 @@ async function main(): Promise<void> {
       },
       {
         target: 'Catalogue: < 5 % added to the median archive time',
-        met: summary.archive.overheadPercent < 5,
-        detail: `${summary.archive.medianMsWithout} ms → ${summary.archive.medianMsWith} ms (${summary.archive.overheadPercent} %), ${summary.archive.recordings} × ${formatSize(summary.archive.bytes)} into a local folder`,
+        met: summary.archive.s3OverheadPercent < 5 && summary.archive.overheadPercent < 5,
+        detail: `S3 (moto): ${summary.archive.s3MedianMsWithout} ms → ${summary.archive.s3MedianMsWith} ms (${summary.archive.s3OverheadPercent} %); local folder: ${summary.archive.medianMsWithout} ms → ${summary.archive.medianMsWith} ms (${summary.archive.overheadPercent} %); ${summary.archive.recordings} × ${formatSize(summary.archive.bytes)} each, interleaved`,
       },
       {
         target: 'Catalogue: npm run find, number + 14 days < 2 s over 1,000,000 records',
