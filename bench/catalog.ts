@@ -505,7 +505,10 @@ export async function measureCatalogue(
       ];
     }
   }
-  const sql = findQuery(numberQuery(), 'T').sql.split('\n')[2] ?? '';
+  const sql =
+    findQuery(numberQuery(), 'T')
+      .sql.split('\n')
+      .find((line) => line.startsWith('WHERE')) ?? '';
   return {
     summary: {
       archive,

@@ -110,13 +110,14 @@ export class DuckDbCatalogue {
     return rows.map(toFindRow);
   }
 
-  /** DuckDB's plan for a question: shows which files the partition predicates left to scan. */
+  /**
+   * DuckDB's plan for a question, its values written in as literals: a prepared statement is planned
+   * before its values are known, so only the literal form shows which files the predicates leave.
+   */
   async explain(query: CatalogueQuery): Promise<string> {
-    const prepared = await this.connection.prepare(`EXPLAIN ${query.sql}`);
-    query.parameters.forEach((value, index) => {
-      prepared.bindVarchar(index + 1, value);
-    });
-    const reader = await prepared.runAndReadAll();
+    let index = 0;
+    const sql = query.sql.replace(/\?/g, () => literal(query.parameters[index++] ?? ''));
+    const reader = await this.connection.runAndReadAll(`EXPLAIN ${sql}`);
     return reader
       .getRows()
       .map((row) => String(row[1]))
