@@ -515,7 +515,7 @@ export async function measureCatalogue(
       layout,
       scaling,
       athena,
-      pruning: `${sql.trim()} → ${/Scanning Files: \d+\/\d+/.exec(pruning)?.[0] ?? 'no plan'}`,
+      pruning: `${sql.trim()} → ${/Scanning Files:[\s│]*(\d+\/\d+)/.exec(pruning)?.[1]?.replace(/^/, 'DuckDB scans ').concat(' files') ?? 'no plan'}`,
       datasetDir,
     },
     samples: {

@@ -226,7 +226,7 @@ describe('the local catalogue', () => {
 
   it('prunes partitions outside the date range', async () => {
     const plan = await engine.explain(findQuery({ from: '2026-03-04', to: '2026-03-04' }, engine.table));
-    const [, scanned, total] = /Scanning Files: (\d+)\/(\d+)/.exec(plan) ?? [];
+    const [, scanned, total] = /Scanning Files:[\s│]*(\d+)\/(\d+)/.exec(plan) ?? [];
     const day = join(root, 'catalog/recordings/provider=telphin/source=hq/date=2026-03-04');
     expect(Number(scanned)).toBe((await readdir(day)).length);
     expect(Number(total)).toBeGreaterThan(Number(scanned));
