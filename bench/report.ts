@@ -1,5 +1,6 @@
 /** Writes bench/results/latest.json and the generated part of BENCHMARKS.md (between the markers). */
 import { readFile, writeFile } from 'node:fs/promises';
+import type { CatalogueBenchSummary } from './catalog';
 import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
@@ -29,6 +30,7 @@ export interface BenchResults {
   carriedOver?: { section: string; measuredAt: string; command: string }[];
   ringcentral?: RingCentralBenchSummary;
   msteams?: MsTeamsBenchSummary;
+  catalog?: CatalogueBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }
@@ -205,6 +207,41 @@ export function renderMarkdown(results: BenchResults): string {
         '',
       );
     }
+  }
+  if (results.catalog) {
+    const catalog = results.catalog;
+    const mib = (bytes: number) => num(bytes / 1024 ** 2);
+    lines.push(
+      '### 8. Catalogue: write cost, layout, `npm run find` (DuckDB) and Athena bytes scanned',
+      '',
+      `Archive, ${catalog.archive.recordings} × ${formatSize(catalog.archive.bytes)} into a local folder, interleaved: median ${num(catalog.archive.medianMsWithout, 2)} ms without the catalogue, ${num(catalog.archive.medianMsWith, 2)} ms with it (${num(catalog.archive.overheadPercent)} %); into moto S3, ${num(catalog.archive.s3MedianMsWithout, 2)} ms without, ${num(catalog.archive.s3MedianMsWith, 2)} ms with (${num(catalog.archive.s3OverheadPercent)} %). PUT-class requests per single-part recording on moto S3: ${catalog.archive.s3PutsPerRecordingWithout} without, ${catalog.archive.s3PutsPerRecordingWith} with.`,
+      '',
+      "Layout, the same 10k records (each query in a fresh process, DuckDB opened and the question run with `npm run find`'s default limit of 1,000; the full-year column is the number over the whole year):",
+      '',
+      '| Layout | Files | Number + 14 days (ms) | Full year (ms) |',
+      '|---|---|---|---|',
+      ...catalog.layout.map(
+        (row) => `| ${row.layout} | ${row.files} | ${row.numberQueryMs} | ${row.fullScanMs} |`,
+      ),
+      '',
+      'Scaling, compacted layout, 365 days × 4 sources (engine open + question; process wall time includes Node and tsx start-up):',
+      '',
+      '| Records | Files | On disk (MiB) | Number + 14 days (ms) | Hits | Number over the year (ms) | Hits | First 1,000 of the year (ms) | Process wall (ms) | Max RSS (MiB) |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...catalog.scaling.map(
+        (row) =>
+          `| ${row.records.toLocaleString('en')} | ${row.files} | ${mib(row.bytesOnDisk)} | ${row.numberQueryMs} | ${row.numberHits} | ${row.fullScanMs} | ${row.fullScanRows} | ${row.fullListingMs} | ${row.processMs} | ${row.maxRssMiB} |`,
+      ),
+      '',
+      `Pruning (DuckDB's plan for the number + 14-day question over the largest set): \`${catalog.pruning}\`. Athena prunes on the same predicate through partition projection on \`date\`.`,
+      '',
+      'Athena, estimated bytes scanned over the largest set (the compacted objects of the partitions each question selects; Athena reads them whole and bills the compressed bytes):',
+      '',
+      '| Question | Partitions | Bytes scanned (MiB) |',
+      '|---|---|---|',
+      ...catalog.athena.map((row) => `| ${row.question} | ${row.partitions} | ${mib(row.bytesScanned)} |`),
+      '',
+    );
   }
   lines.push(END);
   return lines.join('\n');

@@ -11,6 +11,9 @@
  *                                      about 4 min at the real 10-a-minute pace; msteams: a generated MP4
  *                                      streamed through the Teams adapter against the Telphin path, 100 MiB
  *                                      and 2 GiB, about 6 min)
+ *                                      catalog: the catalogue's write cost, layouts, and DuckDB over 10k, 100k
+ *                                      and 1M generated records (the 1M set is generated once, about 150 MB
+ *                                      in the temp folder, and reused)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
@@ -21,6 +24,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { measureCatalogue } from './catalog';
 import { measureLambdaCost } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
@@ -57,6 +61,7 @@ const MODES = {
       { bytes: 10 * MiB, runs: 2 },
       { bytes: 100 * MiB, runs: 2 },
     ],
+    catalog: { archiveRuns: 20, scales: [10_000, 100_000] },
   },
   default: {
     sizes: [
@@ -71,6 +76,7 @@ const MODES = {
       { bytes: 100 * MiB, runs: 3 },
       { bytes: 2 * GiB, runs: 2 },
     ],
+    catalog: { archiveRuns: 40, scales: [10_000, 100_000, 1_000_000] },
   },
   full: {
     sizes: [
@@ -86,6 +92,7 @@ const MODES = {
       { bytes: 100 * MiB, runs: 5 },
       { bytes: 2 * GiB, runs: 3 },
     ],
+    catalog: { archiveRuns: 100, scales: [10_000, 100_000, 1_000_000] },
   },
 } as const;
 
@@ -101,7 +108,7 @@ const { values } = parseArgs({
 
 const modeName = values.full ? 'full' : values.quick ? 'quick' : 'default';
 const mode = MODES[modeName];
-const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph', 'ringcentral', 'msteams'] as const;
+const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph', 'ringcentral', 'msteams', 'catalog'] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
 const log = (line: string) => {
@@ -154,6 +161,7 @@ async function main(): Promise<void> {
       lambdaRuns: mode.lambdaRuns,
       msgraph: mode.msgraph,
       msteams: mode.msteams.map((size) => ({ size: formatSize(size.bytes), runs: size.runs })),
+      catalog: mode.catalog,
     },
     verdicts: [],
     raw: {},
@@ -343,6 +351,51 @@ async function main(): Promise<void> {
     );
   }
 
+  if (sections.has('catalog')) {
+    log(
+      `catalog: archive with and without the catalogue (${mode.catalog.archiveRuns} each), layouts at 10k, DuckDB at ${mode.catalog.scales.join(', ')} records (365 days × 4 sources; generated once under the temp folder)`,
+    );
+    const { summary, samples } = await measureCatalogue(mode.catalog, log);
+    results.raw.catalog = samples;
+    results.catalog = summary;
+    const largest = summary.scaling.at(-1);
+    const scale = largest ? `${largest.records.toLocaleString('en')} records` : 'no scale';
+    results.verdicts.push(
+      {
+        target: 'Catalogue: at most one PUT per recording',
+        met: summary.archive.s3PutsPerRecordingWith - summary.archive.s3PutsPerRecordingWithout <= 1,
+        detail: `${summary.archive.s3PutsPerRecordingWithout} PUTs per recording without, ${summary.archive.s3PutsPerRecordingWith} with (moto S3, single-part recordings)`,
+      },
+      {
+        target: 'Catalogue: < 5 % added to the median archive time',
+        met: summary.archive.s3OverheadPercent < 5 && summary.archive.overheadPercent < 5,
+        detail: `S3 (moto): ${summary.archive.s3MedianMsWithout} ms → ${summary.archive.s3MedianMsWith} ms (${summary.archive.s3OverheadPercent} %); local folder: ${summary.archive.medianMsWithout} ms → ${summary.archive.medianMsWith} ms (${summary.archive.overheadPercent} %); ${summary.archive.recordings} × ${formatSize(summary.archive.bytes)} each, interleaved`,
+      },
+      {
+        target: 'Catalogue: npm run find, number + 14 days < 2 s over 1,000,000 records',
+        met: largest?.records === 1_000_000 ? largest.numberQueryMs < 2000 : null,
+        detail: largest ? `${largest.numberQueryMs} ms over ${scale} (${largest.numberHits} hits)` : '–',
+      },
+      {
+        target: 'Catalogue: full-year scan < 20 s over 1,000,000 records',
+        met:
+          largest?.records === 1_000_000
+            ? Math.max(largest.fullScanMs, largest.fullListingMs) < 20_000
+            : null,
+        detail: largest
+          ? `number over the year ${largest.fullScanMs} ms (${largest.fullScanRows} hits), first 1,000 of the year ${largest.fullListingMs} ms, over ${scale}`
+          : '–',
+      },
+      {
+        target: 'Catalogue: find memory < 500 MiB',
+        met: largest?.records === 1_000_000 ? largest.maxRssMiB < 500 : null,
+        detail: largest
+          ? `max RSS ${largest.maxRssMiB} MiB over ${scale} (whole process: Node + DuckDB)`
+          : '–',
+      },
+    );
+  }
+
   if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
@@ -374,6 +427,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msgraph: (target) => target.startsWith('Graph bot'),
     ringcentral: (target) => target.startsWith('RingCentral:'),
     msteams: (target) => target.startsWith('Teams:'),
+    catalog: (target) => target.startsWith('Catalogue:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
@@ -382,6 +436,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msgraph: ['msgraph'],
     ringcentral: ['ringcentral'],
     msteams: ['msteams'],
+    catalog: ['catalog'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {

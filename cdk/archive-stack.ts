@@ -20,6 +20,7 @@ import {
   queueUrlOutput,
 } from '../functions/ops/stack-outputs';
 import type { RingCentralSourceConfig } from '../functions/providers/ringcentral/ringcentral-config';
+import { Catalogue } from './constructs/catalogue';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { NodeFunction } from './constructs/node-function';
@@ -188,6 +189,8 @@ export class ArchiveStack extends Stack {
   public readonly sharedState?: SharedStateTable;
   /** Present when some enabled source has webhook subscriptions callvault manages. */
   public readonly subscriptions?: SubscriptionsFunction;
+  /** The catalogue in Glue and Athena, with its workgroup and reader role. */
+  public readonly catalogue: Catalogue;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
     super(scope, id, props);
@@ -517,6 +520,15 @@ export class ArchiveStack extends Stack {
     if (providers.includes('msteams')) {
       this.monitoring.watchTeams({ logGroups, webhookLogGroup: this.webhook.logGroup });
     }
+
+    this.catalogue = new Catalogue(this, 'Catalogue', {
+      bucket: this.recordings.bucket,
+      accessLogBucket: this.recordings.accessLogBucket,
+      sourceIds: config.sources.map((source) => source.id),
+      writers: [this.worker, this.graphWorker, this.teamsWorker, this.retention].filter(
+        (fn) => fn !== undefined,
+      ),
+    });
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:

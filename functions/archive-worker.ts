@@ -44,6 +44,7 @@ export function createArchiveWorkerHandler(
       queue,
       goneAtSource,
       expiredBeforeFetch,
+      catalogue,
       clock,
       ledger,
       logger: log,
@@ -67,7 +68,7 @@ export function createArchiveWorkerHandler(
         try {
           const outcome = await handleArchiveJob(
             job,
-            { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
+            { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log },
             signal,
           );
           if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });

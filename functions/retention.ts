@@ -30,6 +30,7 @@ function runRetention(rt: AwsRuntime, signal: AbortSignal) {
       store: rt.store,
       queue: rt.queue,
       audit: rt.audit,
+      catalogue: rt.catalogue,
       killSwitch: rt.killSwitch,
       ledger: rt.ledger,
       clock: rt.clock,

@@ -7,6 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { S3CatalogueStorage } from '../adapters/catalogue-storage';
 import { DynamoDbSharedState } from '../adapters/dynamodb-shared-state';
 import { S3ExpiredBeforeFetchLog, S3GoneAtSourceLog } from '../adapters/gone-at-source-logs';
 import { SsmKillSwitch } from '../adapters/kill-switch';
@@ -40,6 +41,8 @@ export interface AwsRuntime {
   goneAtSource: S3GoneAtSourceLog;
   /** Granted recordings lost to an expired token, beside the archive (`audit/expired-before-fetch/`). */
   expiredBeforeFetch: S3ExpiredBeforeFetchLog;
+  /** The catalogue under `catalog/`, beside the recordings. */
+  catalogue: S3CatalogueStorage;
   /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
   /** What the subscriptions function created; only where the stack has the shared-state table. */
@@ -98,6 +101,7 @@ export function createAwsRuntime(
     runLeases: new S3RunLeases({ client: s3, bucket: env.bucket }),
     goneAtSource: new S3GoneAtSourceLog({ client: s3, bucket: env.bucket }),
     expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client: s3, bucket: env.bucket }),
+    catalogue: new S3CatalogueStorage({ client: s3, bucket: env.bucket }),
     killSwitch:
       ssm && killSwitchParameter
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { FsCatalogueStorage, S3CatalogueStorage } from '../adapters/catalogue-storage';
 import { FsArchiveStore } from '../adapters/fs-archive-store';
 import { FsAuditLog } from '../adapters/fs-audit-log';
 import {
@@ -22,6 +23,7 @@ import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
 import type { CallvaultConfig, CredentialsLoader } from '../config';
 import { noteAdminError } from '../core/admin-errors';
+import type { CatalogueStorage } from '../core/catalogue-compaction';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
 import type {
@@ -45,6 +47,8 @@ export interface LocalStorage {
   ledger: RunLedger;
   goneAtSource: GoneAtSourceLog;
   expiredBeforeFetch: ExpiredBeforeFetchLog;
+  /** The catalogue under `catalog/`, beside the recordings. */
+  catalogue: CatalogueStorage;
 }
 
 /** The archive folder by default; the configured bucket when `storage.s3` is set. Audit and ledger live beside it. */
@@ -59,6 +63,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
       ledger: new FsRunLedger({ root }),
       goneAtSource: new FsGoneAtSourceLog({ root }),
       expiredBeforeFetch: new FsExpiredBeforeFetchLog({ root }),
+      catalogue: new FsCatalogueStorage({ root }),
     };
   }
   const client = new S3Client({
@@ -78,6 +83,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
     ledger: new S3RunLedger({ client, bucket: target.bucket }),
     goneAtSource: new S3GoneAtSourceLog({ client, bucket: target.bucket }),
     expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client, bucket: target.bucket }),
+    catalogue: new S3CatalogueStorage({ client, bucket: target.bucket }),
   };
 }
 
@@ -115,7 +121,7 @@ export async function createLocalPipeline(
   const stateDir = config.local.stateDir;
   await mkdir(stateDir, { recursive: true });
   const storage = createStorage(config, log);
-  const { store, goneAtSource, expiredBeforeFetch } = storage;
+  const { store, goneAtSource, expiredBeforeFetch, catalogue } = storage;
   const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
   const queue: LocalJobQueue = new LocalJobQueue({
     concurrency: config.worker.concurrency,
@@ -128,7 +134,7 @@ export async function createLocalPipeline(
       try {
         const outcome = await handleArchiveJob(
           job,
-          { sources, store, queue, goneAtSource, expiredBeforeFetch, clock, log },
+          { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log },
           signal,
         );
         options.onOutcome?.(outcome);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import { abortableSleep } from './abortable-sleep';
+import { type CatalogueWriter, catalogueRecordFromSidecar } from './catalogue';
 import { checksumAccumulator, describeChecksum, sameChecksum } from './checksums';
 import {
   AlreadyArchivedError,
@@ -15,7 +16,7 @@ import { decideStoredFormat, type StoredFormat } from './media-format';
 import { SIGNATURE_BYTES } from './media-signature';
 import type { ArchivedCopy, ArchiveStore, Clock, Log, RecordingSource } from './ports';
 import type { SourceRecording } from './recording';
-import { buildSidecar } from './sidecar';
+import { buildSidecar, type Sidecar } from './sidecar';
 import { peekHead } from './stream-head';
 import { RecordingVerifier } from './verify-stream';
 
@@ -27,6 +28,8 @@ export interface ArchiveDependencies {
   log: Log;
   /** Retention class tag, for lifecycle rules that act per tag. */
   retentionClass?: string;
+  /** Where the catalogue record goes once the sidecar is written (absent: no catalogue). */
+  catalogue?: CatalogueWriter;
 }
 
 export type ArchiveOutcome =
@@ -100,18 +103,16 @@ export async function archiveRecording(
       tags,
       signal,
     });
-    await deps.store.putSidecar(
-      key,
-      buildSidecar(recording, {
-        objectKey: key,
-        size: stored.size,
-        sha256: stored.sha256,
-        checksum: stored.checksum,
-        contentType,
-        archivedAt: deps.clock.now(),
-      }),
-      tags,
-    );
+    const sidecar = buildSidecar(recording, {
+      objectKey: key,
+      size: stored.size,
+      sha256: stored.sha256,
+      checksum: stored.checksum,
+      contentType,
+      archivedAt: deps.clock.now(),
+    });
+    await deps.store.putSidecar(key, sidecar, tags);
+    await catalogue(sidecar, deps);
     deps.log.debug('recording archived', { key, bytes: stored.size, sha256: stored.sha256 });
     return { status: 'archived', key, size: stored.size, sha256: stored.sha256 };
   } catch (error) {
@@ -151,6 +152,15 @@ async function settledCopy(
   throw new TransientError(`another writer's copy under ${stem} is not complete yet; retrying later`);
 }
 
+/**
+ * The catalogue record, written after the sidecar in the same job: if it fails, the job fails and its
+ * retry finds the copy complete and writes the record then (the write is conditional, so never twice).
+ */
+async function catalogue(sidecar: Sidecar | undefined, deps: ArchiveDependencies): Promise<void> {
+  if (!deps.catalogue || !sidecar) return;
+  await deps.catalogue.record(catalogueRecordFromSidecar(sidecar));
+}
+
 /** Tags on the recording and its sidecar: lifecycle rules act per `retention-class`. */
 function objectTags(recording: SourceRecording, deps: ArchiveDependencies): Record<string, string> {
   return {
@@ -173,23 +183,28 @@ async function completeExistingCopy(
       sourceBytes: recording.size,
     });
   }
-  if (existing.hasSidecar) return { status: 'already-archived', key: existing.key, size: existing.size };
+  if (existing.hasSidecar) {
+    // A job that ended between the sidecar and the catalogue record comes back here; a no-op otherwise.
+    if (deps.catalogue) await catalogue(await deps.store.readSidecar(existing.key), deps);
+    return { status: 'already-archived', key: existing.key, size: existing.size };
+  }
   // The object's own metadata is fixed at write; otherwise (a multipart copy whose writer stopped
   // before tagging it, or whose tag may have changed since) the stored bytes are hashed again.
   const sha256 = existing.sha256 ?? (await rehashStoredCopy(existing, deps));
   if (!existing.sha256 && existing.taggedSha256 !== sha256)
     await deps.store.recordSha256(existing.key, sha256);
+  const sidecar = buildSidecar(recording, {
+    objectKey: existing.key,
+    size: existing.size,
+    sha256,
+    checksum: existing.checksum,
+    contentType: existing.contentType ?? recording.contentType ?? 'application/octet-stream',
+    archivedAt: existing.lastModified,
+  });
   try {
     await deps.store.putSidecar(
       existing.key,
-      buildSidecar(recording, {
-        objectKey: existing.key,
-        size: existing.size,
-        sha256,
-        checksum: existing.checksum,
-        contentType: existing.contentType ?? recording.contentType ?? 'application/octet-stream',
-        archivedAt: existing.lastModified,
-      }),
+      sidecar,
       Object.keys(existing.tags).length > 0 ? existing.tags : objectTags(recording, deps),
     );
   } catch (error) {
@@ -198,6 +213,7 @@ async function completeExistingCopy(
       return { status: 'already-archived', key: existing.key, size: existing.size };
     throw error;
   }
+  await catalogue(sidecar, deps);
   deps.log.info('sidecar written for an existing copy', { key: existing.key });
   return { status: 'sidecar-written', key: existing.key, size: existing.size };
 }

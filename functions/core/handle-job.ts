@@ -1,4 +1,5 @@
 import { type ArchiveOutcome, archiveRecording } from './archive-recording';
+import { type CatalogueWriter, catalogueRecordFromExpired, catalogueRecordFromGone } from './catalogue';
 import { ExpiredBeforeFetchError, GoneAtSourceError, PermanentError } from './errors';
 import { findArchivedCopy } from './find-copy';
 import { type ArchiveJob, describeJob, type FetchNowJob, recordingFromJob, recordingJob } from './jobs';
@@ -7,7 +8,9 @@ import type {
   ArchiveStore,
   Clock,
   ExpiredBeforeFetchLog,
+  ExpiredBeforeFetchRecord,
   GoneAtSourceLog,
+  GoneAtSourceRecord,
   GrantedDownload,
   JobQueue,
   Log,
@@ -25,6 +28,8 @@ export interface JobDependencies {
   expiredBeforeFetch: ExpiredBeforeFetchLog;
   clock: Clock;
   log: Log;
+  /** The catalogue: a record per archived, gone or expired recording (absent: none is kept). */
+  catalogue?: CatalogueWriter;
 }
 
 export type JobOutcome =
@@ -49,7 +54,14 @@ export async function handleArchiveJob(
     try {
       return await archiveRecording(
         recording,
-        { source, store: deps.store, clock: deps.clock, log: deps.log, retentionClass },
+        {
+          source,
+          store: deps.store,
+          clock: deps.clock,
+          log: deps.log,
+          retentionClass,
+          catalogue: deps.catalogue,
+        },
         signal,
       );
     } catch (error) {
@@ -86,7 +98,7 @@ async function recordGoneAtSource(
 ): Promise<JobOutcome> {
   const key = recordingKey(recording);
   const recordKey = goneAtSourceKey(key);
-  await deps.goneAtSource.record({
+  const entry: GoneAtSourceRecord = {
     v: 1,
     provider: recording.provider,
     sourceId: recording.sourceId,
@@ -96,7 +108,9 @@ async function recordGoneAtSource(
     detectedAt: deps.clock.now().toISOString(),
     reason: error.message,
     listed: recordingJob(recording).recording,
-  });
+  };
+  await deps.goneAtSource.record(entry);
+  await deps.catalogue?.record(catalogueRecordFromGone(entry));
   deps.log.warn('recording gone at the source before it was archived', {
     provider: recording.provider,
     sourceId: recording.sourceId,
@@ -150,6 +164,7 @@ async function archiveGrantedRecording(
         clock: deps.clock,
         log: deps.log,
         retentionClass,
+        catalogue: deps.catalogue,
       },
       signal,
     );
@@ -171,7 +186,7 @@ async function recordExpiredBeforeFetch(
 ): Promise<void> {
   const expected = recordingFromJob(job);
   const objectKey = recordingKey(expected);
-  await deps.expiredBeforeFetch.record({
+  const entry: ExpiredBeforeFetchRecord = {
     v: 1,
     provider: expected.provider,
     sourceId: expected.sourceId,
@@ -182,7 +197,9 @@ async function recordExpiredBeforeFetch(
     detectedAt: deps.clock.now().toISOString(),
     reason: error.message,
     notified: job.recording,
-  });
+  };
+  await deps.expiredBeforeFetch.record(entry);
+  await deps.catalogue?.record(catalogueRecordFromExpired(entry));
   deps.log.error('granted recording expired before it was fetched; it is lost', {
     provider: expected.provider,
     sourceId: expected.sourceId,

@@ -1,3 +1,4 @@
+import { type CatalogueWriter, catalogueRecordFromDeletion } from './catalogue';
 import { RateLimitedError } from './errors';
 import { recordingJob } from './jobs';
 import type {
@@ -34,6 +35,8 @@ export interface RetentionDependencies {
   log: Log;
   /** Decides which copies are deep-verified (sampled at `deepVerifySampleRate`). */
   random?: () => number;
+  /** The catalogue: a deleted-at-source record per delete, naming the run that vouched. */
+  catalogue?: CatalogueWriter;
 }
 
 export interface RetentionReport {
@@ -112,6 +115,37 @@ export async function runRetention(
   deps.log.info('retention run finished', { ...report });
   return report;
 
+  /**
+   * After the audit entry, which stays the evidence: a catalogue record that cannot be written is logged
+   * as an error and `npm run catalog -- --rebuild` writes it from the audit trail; the run goes on.
+   */
+  async function catalogueDeletion(
+    recording: SourceRecording,
+    decision: 'deleted' | 'already-gone',
+    vouch: Pick<AuditEntry, 'objectKey' | 'size' | 'sha256' | 'sourceSize'>,
+  ): Promise<void> {
+    if (!deps.catalogue) return;
+    const entry: AuditEntry = {
+      runId: options.runId,
+      at: deps.clock.now().toISOString(),
+      provider: recording.provider,
+      sourceId: recording.sourceId,
+      recordingId: recording.recordingId,
+      startedAt: recording.startedAt.toISOString(),
+      dryRun: settings.dryRun,
+      decision,
+      ...vouch,
+    };
+    try {
+      await deps.catalogue.record(catalogueRecordFromDeletion(entry, auditKey(options.runId, runStartedAt)));
+    } catch (error) {
+      deps.log.error('catalogue record of a delete at the source not written; rebuild the catalogue', {
+        recordingId: recording.recordingId,
+        error: (error as Error).message,
+      });
+    }
+  }
+
   async function processDueRecordings(): Promise<void> {
     for await (const recording of source.listRecordings(window, options.signal)) {
       if (recording.startedAt.getTime() >= cutoff.getTime()) continue;
@@ -186,6 +220,7 @@ export async function runRetention(
         if (outcome === 'deleted') report.deleted += 1;
         else report.alreadyGone += 1;
         await audit(recording, { decision: outcome, ...vouch });
+        await catalogueDeletion(recording, outcome, vouch);
         deps.log.info(`retention ${outcome}`, {
           recordingId: recording.recordingId,
           objectKey: vouch.objectKey,

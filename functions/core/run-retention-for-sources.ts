@@ -1,3 +1,4 @@
+import type { CatalogueWriter } from './catalogue';
 import type { ArchiveStore, AuditLog, Clock, JobQueue, KillSwitch, Log, RunLedger } from './ports';
 import type { ProviderName } from './recording';
 import { newRunId, type RetentionReport, type RetentionSettings, runRetention } from './retention';
@@ -21,6 +22,8 @@ export interface RetentionRunDependencies {
   clock: Clock;
   log: Log;
   random?: () => number;
+  /** The catalogue, for a deleted-at-source record per delete. */
+  catalogue?: CatalogueWriter;
 }
 
 /**

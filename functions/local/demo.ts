@@ -13,6 +13,7 @@ import { recordingKey } from '../core/keys';
 import type { Log } from '../core/ports';
 import { formatBytes } from '../ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
+import { demoFind } from './demo-find';
 import { startGraphDemo } from './demo-msgraph';
 import { msTeamsDemoPart } from './demo-msteams';
 import { type DemoPart, ringCentralDemoPart } from './demo-ringcentral';
@@ -147,7 +148,23 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   say(
     `${verified} of ${all.length} copies match the sandbox's bytes (SHA-256), each with its .json sidecar.`,
   );
-  if (verified !== all.length || partResults.some((result) => result.verified !== result.expected))
+  // The archive is searchable: one question to the catalogue the worker kept beside it.
+  const [asked] = fresh;
+  const found =
+    asked !== undefined &&
+    (await demoFind({
+      archiveDir: config.local.archiveDir,
+      store: host.store,
+      objectKey: recordingKey({
+        provider: 'telphin',
+        sourceId: DEMO_SOURCE_ID,
+        recordingId: asked.recordUuid,
+        startedAt: asked.startedAt,
+        fileExtension: 'mp3',
+      }),
+      log,
+    }));
+  if (!found || verified !== all.length || partResults.some((result) => result.verified !== result.expected))
     process.exitCode = 1;
   const closeSandboxes = async () => {
     await sandbox.close();

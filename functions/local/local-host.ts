@@ -76,7 +76,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       total: formatBytes(totals.bytes),
     });
   };
-  const { store, audit, ledger, sources, queue } = await createLocalPipeline(config, {
+  const { store, audit, ledger, sources, queue, catalogue } = await createLocalPipeline(config, {
     log,
     clock,
     credentials: options.credentials,
@@ -164,6 +164,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       store,
       queue,
       audit,
+      catalogue,
       killSwitch: localKillSwitch(config),
       ledger,
       clock,

@@ -40,6 +40,8 @@ const EXPECTED_ERRORS = new Set([
   'StackOutputError',
   'RateLimitWaitTooLongError',
   'MoveTaskUnavailableError',
+  'CatalogueMissingError',
+  'AthenaQueryError',
 ]);
 
 /**

@@ -127,7 +127,7 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
     expect(retentionStatements.flatMap((statement) => statement.actions)).not.toContain('*');
   });
 
-  it('reads recordings, tags and legal hold, lists the bucket, and writes only audit/retention/, its run records and its lease', () => {
+  it('reads recordings, tags and legal hold, lists the bucket, and writes only audit/retention/, its run records, its lease and catalogue records', () => {
     const s3 = retentionStatements.filter((statement) => statement.actions.some((a) => a.startsWith('s3:')));
     expect([...new Set(s3.flatMap((statement) => statement.actions))].sort()).toEqual([
       's3:GetObject',
@@ -143,6 +143,8 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
         .flatMap((statement) => statement.resources);
     expect(resourcesOf('s3:PutObject').sort()).toEqual([
       `${bucket}/audit/retention/*`,
+      // The catalogue's deleted-at-source records (cdk/constructs/catalogue.ts).
+      `${bucket}/catalog/recordings/*`,
       `${bucket}/state/leases/retention.json`,
       `${bucket}/state/runs/retention/*`,
     ]);

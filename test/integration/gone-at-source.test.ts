@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsGoneAtSourceLog } from '../../functions/adapters/gone-at-source-logs';
 import { createLocalPipeline, type LocalPipeline } from '../../functions/composition/local-pipeline';
 import { parseConfig } from '../../functions/config';
+import { catalogueKey } from '../../functions/core/catalogue';
 import { recordingJob } from '../../functions/core/jobs';
 import { goneAtSourceKey, recordingKey, sidecarKey } from '../../functions/core/keys';
 import type { Clock, GoneAtSourceRecord, Log } from '../../functions/core/ports';
@@ -143,6 +144,27 @@ describe('recordings deleted at the source after they were listed (local mode)',
         listed: { recordingId: recording.recordUuid, raw: { record_uuid: recording.recordUuid } },
       });
       expect(record.reason).toMatch(/404.*no longer lists/);
+      // The catalogue has it too, beside where its archived record would be.
+      const catalogued = JSON.parse(
+        await readFile(
+          join(
+            archive,
+            catalogueKey({
+              provider: 'telphin',
+              source_id: SOURCE_ID,
+              date: recording.startedAt.toISOString().slice(0, 10),
+              recording_id: recording.recordUuid,
+              status: 'gone-at-source',
+            }),
+          ),
+          'utf8',
+        ),
+      );
+      expect(catalogued).toMatchObject({
+        status: 'gone-at-source',
+        object_key: key,
+        evidence_key: goneAtSourceKey(key),
+      });
     }
     const warnings = log.lines.filter((line) => line.message.includes('gone at the source'));
     expect(warnings.map((line) => line.attributes?.recordingId).sort()).toEqual(

@@ -35,7 +35,8 @@ function violations(folder: string, allowed: (specifier: string) => boolean): st
 /** Packages that are neither AWS nor a telephony vendor's: the domain may use them. */
 const DOMAIN_PACKAGES = ['zod'];
 /** What an adapter may import besides the domain: AWS's SDK and Lambda tooling, Node, validation. */
-const ADAPTER_PACKAGES = /^(node:|@aws-sdk\/|@aws-lambda-powertools\/|@middy\/|aws-lambda$|zod$)/;
+const ADAPTER_PACKAGES =
+  /^(node:|@aws-sdk\/|@aws-lambda-powertools\/|@middy\/|@duckdb\/node-api$|aws-lambda$|zod$)/;
 
 describe('dependency rules', () => {
   it('finds static, re-exported and dynamic imports (so the rules below can fail)', () => {
