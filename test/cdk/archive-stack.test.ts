@@ -415,10 +415,11 @@ describe('IAM intent', () => {
     expect(deleters).toEqual([]);
   });
 
-  it('grants the sweep read-only access to recordings/ and writes to its own run records only', () => {
+  it('grants the sweep read-only access to recordings/ and reads and writes its own run records only', () => {
     const statements = allowStatements(policyOfRole(template, logicalId(stack.sweep.role as never)));
     const s3 = statements.filter((statement) => statement.actions.some((action) => action.startsWith('s3:')));
     expect(s3.flatMap((statement) => statement.actions).sort()).toEqual([
+      's3:GetObject',
       's3:GetObject',
       's3:GetObjectTagging',
       's3:ListBucket',
@@ -427,7 +428,8 @@ describe('IAM intent', () => {
     for (const statement of s3) {
       for (const resource of statement.resources) {
         if (statement.actions.includes('s3:PutObject')) expect(resource).toMatch(/\/state\/runs\/sweep\/\*$/);
-        else expect(resource).toMatch(/(\/recordings\/\*|\.Arn>)$/);
+        // The last sweep record says which users or extensions to list again, and since when.
+        else expect(resource).toMatch(/(\/recordings\/\*|\.Arn>|\/state\/runs\/sweep\/\*)$/);
       }
     }
     expect(runLedgerKey('sweep', 'telphin-main')).toMatch(/^state\/runs\/sweep\//);
