@@ -5,7 +5,7 @@
  * stored as `.mp3` (WAV bytes, `audio/wav` in its sidecar) is found by the sweep (no second copy, no
  * download), verified and vouched for by retention, and counted by status as misnamed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,6 +189,13 @@ describe.each<StoreKind>(['folder', 'bucket'])('a WAV RingCentral account, archi
         scheduleRetention: false,
       });
       const legacyKey = await storeLegacyCopy(host.store, old);
+      if (kind === 'folder' && dir) {
+        // A folder copy's age is its mtime, which the kernel stamps; under libfaketime (the pinned-clock
+        // runs) the kernel's clock is not the one this test shares, and a pinned instant before today
+        // makes the copy look written in the future. Stamp it with the shared clock, as a real machine would.
+        const writtenAt = new Date();
+        await utimes(join(dir, 'archive', legacyKey), writtenAt, writtenAt);
+      }
 
       // Act 1: a sweep over the last six days.
       const [sweep] = await host.sweepNow();

@@ -2,7 +2,7 @@
  * A delete at the source lands in the catalogue with the retention run that vouched for it, beside the
  * archived record: one question shows the call's whole life. Telphin sandbox, local folder, pinned clock.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,8 +54,14 @@ describe('retention and the catalogue', () => {
       to: new Date(Date.now() - 59 * 86_400_000),
     }))
       listed.push(recording);
-    for (const recording of listed)
-      await archiveRecording(recording, { source, store, catalogue, clock, log: silentLog });
+    for (const recording of listed) {
+      const outcome = await archiveRecording(recording, { source, store, catalogue, clock, log: silentLog });
+      // A folder copy's age is its mtime, which the kernel stamps; under libfaketime (the pinned-clock
+      // runs) a pinned instant before today would make it look written in the future. Stamp it with the
+      // clock this test shares, as a real machine would.
+      const writtenAt = new Date();
+      await utimes(join(root, outcome.key), writtenAt, writtenAt);
+    }
 
     const report = await runRetention(
       source,
