@@ -33,7 +33,7 @@ import { COMPACTED_NAME } from '../functions/core/catalogue-compaction';
 import { type FindFilters, findQuery } from '../functions/core/catalogue-query';
 import { silentLog, systemClock } from '../functions/core/ports';
 import type { SourceRecording } from '../functions/core/recording';
-import { syntheticAudioChunks } from '../functions/sandbox/synthetic-audio';
+import { syntheticAudioChunks } from '../sandbox/providers/synthetic-audio';
 import { spawnTracked, stopChild } from './lib/processes';
 import { median, round } from './lib/stats';
 

@@ -21,8 +21,8 @@ import {
   type GraphSandbox,
   type GraphSandboxRecording,
   startGraphSandbox,
-} from '../functions/sandbox/msgraph-sandbox';
-import { WAV_HEADER_BYTES } from '../functions/sandbox/msgraph-sandbox-audio';
+} from '../sandbox/providers/msgraph-sandbox';
+import { WAV_HEADER_BYTES } from '../sandbox/providers/msgraph-sandbox-audio';
 import { onCleanup } from './lib/processes';
 import { round, type Summary, summarise } from './lib/stats';
 

@@ -17,7 +17,7 @@ import { InProcessTokenStore } from '../functions/core/shared-state';
 import { startLocalHost } from '../functions/local/local-host';
 import { msTeamsSourceSchema } from '../functions/providers/msteams/msteams-config';
 import { MsTeamsSource } from '../functions/providers/msteams/msteams-source';
-import { startTeamsSandbox } from '../functions/sandbox/msteams-sandbox';
+import { startTeamsSandbox } from '../sandbox/providers/msteams-sandbox';
 import { startMoto } from '../test/support/moto';
 import { onCleanup } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';

@@ -34,7 +34,7 @@ import {
   startTelphinSandbox,
   type TelphinSandbox,
   telphinHangupWebhookBody,
-} from '../functions/sandbox/telphin-sandbox';
+} from '../sandbox/providers/telphin-sandbox';
 import { createWebhookHandler } from '../functions/webhook';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/support/moto';
 import {

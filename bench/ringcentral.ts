@@ -14,7 +14,7 @@ import { recordingKey } from '../functions/core/keys';
 import { silentLog } from '../functions/core/ports';
 import { startLocalHost } from '../functions/local/local-host';
 import { DEFAULT_HEAVY_PER_MINUTE } from '../functions/providers/ringcentral/ringcentral-config';
-import { type SandboxCall, startRingCentralSandbox } from '../functions/sandbox/ringcentral-sandbox';
+import { type SandboxCall, startRingCentralSandbox } from '../sandbox/providers/ringcentral-sandbox';
 import { summarise } from './lib/stats';
 
 export interface RingCentralBenchOptions {

@@ -11,7 +11,7 @@ import { secretsManagerCredentials } from '../../functions/adapters/secrets-cred
 import { goneAtSourceKey } from '../../functions/core/keys';
 import { awsStatusDependencies } from '../../functions/ops/status-dependencies';
 import { collectStatus } from '../../functions/ops/status-report';
-import { telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
+import { telphinHangupWebhookBody } from '../../sandbox/providers/telphin-sandbox';
 import { motoAvailable, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 import {
   BUCKET,

@@ -23,7 +23,7 @@ import { goneAtSourceKey, sidecarKey } from '../../functions/core/keys';
 import type { GoneAtSourceRecord } from '../../functions/core/ports';
 import { parseSidecar, sidecarChecksum } from '../../functions/core/sidecar';
 import { verifyArchivedCopy } from '../../functions/core/verify-archived-copy';
-import type { SandboxRecording } from '../../functions/sandbox/telphin-sandbox';
+import type { SandboxRecording } from '../../sandbox/providers/telphin-sandbox';
 import {
   BUCKET,
   type DeadLetter,

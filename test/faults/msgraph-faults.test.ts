@@ -23,7 +23,7 @@ import {
   type GraphSandboxRecording,
   type NotificationTokenFault,
   recordOperationNotification,
-} from '../../functions/sandbox/msgraph-sandbox';
+} from '../../sandbox/providers/msgraph-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { BOT_BUCKET, GraphPipeline } from '../support/msgraph-pipeline';
 

@@ -19,7 +19,7 @@ import {
   type TeamsSandbox,
   type TeamsSandboxRecording,
   type TeamsSandboxUser,
-} from '../../functions/sandbox/msteams-sandbox';
+} from '../../sandbox/providers/msteams-sandbox';
 
 const SECRET = 'teams-faults-client-state-0123456789';
 const HOUR_MS = 3_600_000;

@@ -33,7 +33,7 @@ import {
   type TeamsSandbox,
   type TeamsSandboxRecording,
   type TeamsSandboxUser,
-} from '../../functions/sandbox/msteams-sandbox';
+} from '../../sandbox/providers/msteams-sandbox';
 import { createSweepHandler } from '../../functions/sweep';
 
 const SECRET = 'teams-isolation-client-state-0123456789';

@@ -5,7 +5,7 @@
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
+import { telphinHangupWebhookBody } from '../../sandbox/providers/telphin-sandbox';
 import { motoAvailable } from '../support/moto';
 import {
   BUCKET,

@@ -12,7 +12,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sidecarKey } from '../../functions/core/keys';
 import type { AuditEntry } from '../../functions/core/ports';
-import type { SandboxRecording } from '../../functions/sandbox/telphin-sandbox';
+import type { SandboxRecording } from '../../sandbox/providers/telphin-sandbox';
 import { motoAvailable } from '../support/moto';
 import {
   BUCKET,

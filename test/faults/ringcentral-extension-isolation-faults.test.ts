@@ -18,7 +18,7 @@ import { formatStatus } from '../../functions/ops/status-table';
 import {
   type RingCentralSandbox,
   startRingCentralSandbox,
-} from '../../functions/sandbox/ringcentral-sandbox';
+} from '../../sandbox/providers/ringcentral-sandbox';
 
 const SOURCE_ID = 'rc-isolation';
 const HOUR_MS = 3_600_000;

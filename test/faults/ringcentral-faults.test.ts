@@ -20,7 +20,7 @@ import {
   type RingCentralSandboxOptions,
   type SandboxCall,
   startRingCentralSandbox,
-} from '../../functions/sandbox/ringcentral-sandbox';
+} from '../../sandbox/providers/ringcentral-sandbox';
 
 const SECRET = 'rc-faults-verification-token-0123';
 /**

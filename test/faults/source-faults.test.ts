@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
+import { telphinHangupWebhookBody } from '../../sandbox/providers/telphin-sandbox';
 import { motoAvailable } from '../support/moto';
 import { type PipelineHarness, startPipelineHarness, WEBHOOK_SECRET } from '../support/pipeline-harness';
 import { assertInvariants } from './invariants';

@@ -19,7 +19,7 @@ import {
   startTelphinSandbox,
   type TelphinSandbox,
   telphinHangupWebhookBody,
-} from '../../functions/sandbox/telphin-sandbox';
+} from '../../sandbox/providers/telphin-sandbox';
 
 const SECRET = 'telphin-isolation-secret-0123456789';
 

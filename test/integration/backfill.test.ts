@@ -24,7 +24,7 @@ import {
   type SandboxRecording,
   startTelphinSandbox,
   type TelphinSandbox,
-} from '../../functions/sandbox/telphin-sandbox';
+} from '../../sandbox/providers/telphin-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, receiveAtLeast } from '../support/sqs-records';
 

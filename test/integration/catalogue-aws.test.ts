@@ -18,7 +18,7 @@ import { recordingKey } from '../../functions/core/keys';
 import { silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
-import { startTelphinSandbox, type TelphinSandbox } from '../../functions/sandbox/telphin-sandbox';
+import { startTelphinSandbox, type TelphinSandbox } from '../../sandbox/providers/telphin-sandbox';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 
 const BUCKET = 'catalogue-test';

@@ -11,7 +11,7 @@ import { CREDENTIAL_PLACEHOLDER } from '../../functions/adapters/secrets-credent
 import { CredentialsNotSetError } from '../../functions/core/errors';
 import type { Clock } from '../../functions/core/ports';
 import { CREDENTIALS_MAX_AGE_MS, CREDENTIALS_MIN_REREAD_MS } from '../../functions/core/source-registry';
-import { telphinHangupWebhookBody } from '../../functions/sandbox/telphin-sandbox';
+import { telphinHangupWebhookBody } from '../../sandbox/providers/telphin-sandbox';
 import { motoAvailable } from '../support/moto';
 import {
   type Pipeline,

@@ -24,7 +24,7 @@ import {
   type SandboxRecording,
   startTelphinSandbox,
   type TelphinSandbox,
-} from '../../functions/sandbox/telphin-sandbox';
+} from '../../sandbox/providers/telphin-sandbox';
 
 /** Pinned: the sweep's window, the call days and the status days do not depend on today's date. */
 const NOW = new Date('2024-03-15T12:00:00Z');

@@ -16,7 +16,7 @@ import {
   startTelphinSandbox,
   type TelphinSandbox,
   telphinHangupWebhookBody,
-} from '../../functions/sandbox/telphin-sandbox';
+} from '../../sandbox/providers/telphin-sandbox';
 
 const SECRET = 'local-webhook-secret-0123456789';
 

@@ -17,7 +17,7 @@ import {
   type GraphSandbox,
   type GraphSandboxRecording,
   startGraphSandbox,
-} from '../../functions/sandbox/msgraph-sandbox';
+} from '../../sandbox/providers/msgraph-sandbox';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS } from '../support/moto';
 
 const SOURCE_ID = 'teams-bot';

@@ -17,7 +17,7 @@ import { maxWebhookBodyBytes } from '../../functions/core/receive-webhook';
 import { PROVIDERS } from '../../functions/core/recording';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 import { API_GATEWAY_PAYLOAD_BYTES } from '../../functions/local/webhook-server';
-import { type GraphSandbox, startGraphSandbox } from '../../functions/sandbox/msgraph-sandbox';
+import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/msgraph-sandbox';
 
 const MiB = 1024 * 1024;
 const SOURCE_IDS: Record<(typeof PROVIDERS)[number], string> = {

@@ -12,7 +12,7 @@ import {
   callStateNotification,
   commsNotificationsBody,
   recordOperationNotification,
-} from '../../functions/sandbox/msgraph-sandbox';
+} from '../../sandbox/providers/msgraph-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { BOT_BUCKET, BOT_SOURCE_ID, GraphPipeline } from '../support/msgraph-pipeline';
 

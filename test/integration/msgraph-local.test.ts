@@ -14,7 +14,7 @@ import { type LocalHost, startLocalHost } from '../../functions/local/local-host
 import { localStatusDependencies } from '../../functions/ops/status-dependencies';
 import { collectStatus } from '../../functions/ops/status-report';
 import { formatStatus } from '../../functions/ops/status-table';
-import { type GraphSandbox, startGraphSandbox } from '../../functions/sandbox/msgraph-sandbox';
+import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/msgraph-sandbox';
 
 const SOURCE_ID = 'teams-bot';
 

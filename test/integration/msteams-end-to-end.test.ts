@@ -31,7 +31,7 @@ import {
   startTeamsSandbox,
   type TeamsSandbox,
   type TeamsSandboxUser,
-} from '../../functions/sandbox/msteams-sandbox';
+} from '../../sandbox/providers/msteams-sandbox';
 import { createSubscriptionsHandler } from '../../functions/subscriptions';
 import { createWebhookHandler } from '../../functions/webhook';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';

@@ -16,7 +16,7 @@ import { loadConfigFile } from '../../functions/config';
 import type { ArchiveStore } from '../../functions/core/ports';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteams';
-import { startTeamsSandbox, type TeamsSandbox } from '../../functions/sandbox/msteams-sandbox';
+import { startTeamsSandbox, type TeamsSandbox } from '../../sandbox/providers/msteams-sandbox';
 import { recordingLog } from '../unit/providers/msteams/msteams-fixture';
 
 const run = promisify(execFile);

@@ -28,12 +28,12 @@ import {
 import type { SourceRecording } from '../../functions/core/recording';
 import { auditKey, runRetention } from '../../functions/core/retention';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
-import { syntheticAudioChunks } from '../../functions/sandbox/synthetic-audio';
+import { syntheticAudioChunks } from '../../sandbox/providers/synthetic-audio';
 import {
   type SandboxRecording,
   startTelphinSandbox,
   type TelphinSandbox,
-} from '../../functions/sandbox/telphin-sandbox';
+} from '../../sandbox/providers/telphin-sandbox';
 import { archiveTheOldWay } from '../support/legacy-archive';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, type TestQueue } from '../support/sqs-records';

@@ -24,7 +24,7 @@ import {
   type RingCentralSandbox,
   type SandboxCall,
   startRingCentralSandbox,
-} from '../../functions/sandbox/ringcentral-sandbox';
+} from '../../sandbox/providers/ringcentral-sandbox';
 import { createSubscriptionsHandler } from '../../functions/subscriptions';
 import { createSweepHandler } from '../../functions/sweep';
 import { createWebhookHandler } from '../../functions/webhook';

@@ -19,7 +19,7 @@ import {
   type RingCentralSandbox,
   type SandboxCall,
   startRingCentralSandbox,
-} from '../../functions/sandbox/ringcentral-sandbox';
+} from '../../sandbox/providers/ringcentral-sandbox';
 
 const run = promisify(execFile);
 const SECRET = 'local-rc-webhook-secret-0123456789';

@@ -25,8 +25,8 @@ import { formatStatus } from '../../functions/ops/status-table';
 import {
   type RingCentralSandbox,
   startRingCentralSandbox,
-} from '../../functions/sandbox/ringcentral-sandbox';
-import { recordingChunks, type SandboxCall } from '../../functions/sandbox/ringcentral-sandbox-calls';
+} from '../../sandbox/providers/ringcentral-sandbox';
+import { recordingChunks, type SandboxCall } from '../../sandbox/providers/ringcentral-sandbox-calls';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 
 const SOURCE_ID = 'rc-wav';

@@ -28,7 +28,7 @@ import {
   type SandboxRecording,
   startTelphinSandbox,
   type TelphinSandbox,
-} from '../../functions/sandbox/telphin-sandbox';
+} from '../../sandbox/providers/telphin-sandbox';
 import {
   freePort,
   type MotoServer,

@@ -20,7 +20,7 @@ import {
   startTelphinSandbox,
   type TelphinSandbox,
   type TelphinSandboxOptions,
-} from '../../functions/sandbox/telphin-sandbox';
+} from '../../sandbox/providers/telphin-sandbox';
 
 /** A pinned instant: the sweep's windows and the sandbox's calls do not depend on today's date. */
 const NOW = new Date('2024-03-15T12:00:00Z');

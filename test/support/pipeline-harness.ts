@@ -52,8 +52,8 @@ import {
   startTelphinSandbox,
   type TelphinSandbox,
   type TelphinSandboxOptions,
-} from '../../functions/sandbox/telphin-sandbox';
-import { serialiseTelphinRecord } from '../../functions/sandbox/telphin-sandbox-records';
+} from '../../sandbox/providers/telphin-sandbox';
+import { serialiseTelphinRecord } from '../../sandbox/providers/telphin-sandbox-records';
 import { createSweepHandler } from '../../functions/sweep';
 import { createWebhookHandler } from '../../functions/webhook';
 import { type MotoServer, startMoto, TEST_CREDENTIALS, TEST_REGION } from './moto';

@@ -30,7 +30,7 @@ import { recordingKey } from '../../../functions/core/keys';
 import { silentLog, systemClock } from '../../../functions/core/ports';
 import type { SourceRecording } from '../../../functions/core/recording';
 import { TelphinSource } from '../../../functions/providers/telphin/telphin-source';
-import { startTelphinSandbox, type TelphinSandbox } from '../../../functions/sandbox/telphin-sandbox';
+import { startTelphinSandbox, type TelphinSandbox } from '../../../sandbox/providers/telphin-sandbox';
 
 describe('the local catalogue', () => {
   let root: string;

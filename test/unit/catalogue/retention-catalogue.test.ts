@@ -16,7 +16,7 @@ import { silentLog, systemClock } from '../../../functions/core/ports';
 import type { SourceRecording } from '../../../functions/core/recording';
 import { auditKey, runRetention } from '../../../functions/core/retention';
 import { TelphinSource } from '../../../functions/providers/telphin/telphin-source';
-import { startTelphinSandbox } from '../../../functions/sandbox/telphin-sandbox';
+import { startTelphinSandbox } from '../../../sandbox/providers/telphin-sandbox';
 
 describe('retention and the catalogue', () => {
   const cleanup: (() => Promise<unknown>)[] = [];

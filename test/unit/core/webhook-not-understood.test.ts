@@ -13,7 +13,7 @@ import {
   WEBHOOK_NOT_UNDERSTOOD_MESSAGE,
 } from '../../../functions/core/receive-webhook';
 import type { ProviderName } from '../../../functions/core/recording';
-import { commsNotificationsBody } from '../../../functions/sandbox/msgraph-sandbox';
+import { commsNotificationsBody } from '../../../sandbox/providers/msgraph-sandbox';
 import { fixedSourceRegistry } from '../../support/fixed-source-registry';
 import { notificationRequest, startGraphHarness } from '../providers/msgraph/msgraph-fixture';
 import {

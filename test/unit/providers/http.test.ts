@@ -15,7 +15,7 @@ import {
   requestJson,
   retryAfterSeconds,
 } from '../../../functions/providers/http';
-import { startTelphinSandbox, type TelphinSandbox } from '../../../functions/sandbox/telphin-sandbox';
+import { startTelphinSandbox, type TelphinSandbox } from '../../../sandbox/providers/telphin-sandbox';
 
 describe('assertAllowedUrl', () => {
   it.each([

@@ -8,7 +8,7 @@ import {
   SANDBOX_BOT_APP_ID,
   SANDBOX_TENANT_ID,
   startGraphSandbox,
-} from '../../../functions/sandbox/msgraph-sandbox';
+} from '../../../sandbox/providers/msgraph-sandbox';
 import { manualClock } from '../providers/msgraph/msgraph-fixture';
 
 interface RawReply {

@@ -10,13 +10,13 @@ import {
   ACCESS_POLICY_MESSAGE,
   startTeamsSandbox,
   type TeamsSandbox,
-} from '../../../functions/sandbox/msteams-sandbox';
+} from '../../../sandbox/providers/msteams-sandbox';
 import {
   MP4_CHUNK_BYTES,
   mp4Header,
   syntheticMp4Chunks,
   syntheticMp4Sha256,
-} from '../../../functions/sandbox/msteams-sandbox-media';
+} from '../../../sandbox/providers/msteams-sandbox-media';
 
 async function token(sandbox: TeamsSandbox, secret = sandbox.clientSecret): Promise<Response> {
   return fetch(`${sandbox.url}/${sandbox.tenantId}/oauth2/v2.0/token`, {

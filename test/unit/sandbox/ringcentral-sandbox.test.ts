@@ -9,7 +9,7 @@ import {
   type RingCentralSandboxOptions,
   startRingCentralSandbox,
   TELEPHONY_SESSIONS_FILTER,
-} from '../../../functions/sandbox/ringcentral-sandbox';
+} from '../../../sandbox/providers/ringcentral-sandbox';
 
 let sandbox: RingCentralSandbox | undefined;
 let receiver: Server | undefined;

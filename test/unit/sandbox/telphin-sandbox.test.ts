@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { detectMediaKind } from '../../../functions/core/media-signature';
-import { syntheticAudioChunks, syntheticAudioSha256 } from '../../../functions/sandbox/synthetic-audio';
+import { syntheticAudioChunks, syntheticAudioSha256 } from '../../../sandbox/providers/synthetic-audio';
 import {
   startTelphinSandbox,
   type TelphinSandbox,
   telphinHangupWebhookBody,
-} from '../../../functions/sandbox/telphin-sandbox';
+} from '../../../sandbox/providers/telphin-sandbox';
 
 let sandbox: TelphinSandbox | undefined;
 afterEach(async () => sandbox?.close());

@@ -9,7 +9,7 @@ import {
   type GraphSandbox,
   type GraphSandboxOptions,
   startGraphSandbox,
-} from '../../../../functions/sandbox/msgraph-sandbox';
+} from '../../../../sandbox/providers/msgraph-sandbox';
 
 export const SOURCE_ID = 'teams-bot';
 /** One minute before a month (and year-day) boundary, so dates in keys are checked where they can go wrong. */

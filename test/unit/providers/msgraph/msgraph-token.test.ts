@@ -11,7 +11,7 @@ import {
   callStateNotification,
   commsNotificationsBody,
   type NotificationTokenFault,
-} from '../../../../functions/sandbox/msgraph-sandbox';
+} from '../../../../sandbox/providers/msgraph-sandbox';
 import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 import {
   type GraphHarness,

@@ -16,7 +16,7 @@ import {
   commsNotificationsBody,
   type GraphSandboxRecording,
   recordOperationNotification,
-} from '../../../../functions/sandbox/msgraph-sandbox';
+} from '../../../../sandbox/providers/msgraph-sandbox';
 import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 import {
   type GraphHarness,

@@ -23,7 +23,7 @@ import {
   type TeamsSandbox,
   type TeamsSandboxOptions,
   type TeamsSandboxUser,
-} from '../../../../functions/sandbox/msteams-sandbox';
+} from '../../../../sandbox/providers/msteams-sandbox';
 import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 
 export const WEBHOOK_SECRET = 'teams-client-state-0123456789abcdef';

@@ -21,7 +21,7 @@ import {
   type RingCentralSandbox,
   type RingCentralSandboxOptions,
   startRingCentralSandbox,
-} from '../../../../functions/sandbox/ringcentral-sandbox';
+} from '../../../../sandbox/providers/ringcentral-sandbox';
 
 export const WEBHOOK_SECRET = 'rc-verification-token-0123456789';
 

@@ -10,7 +10,7 @@ import { FsArchiveListing } from '../../../../functions/ops/archive-listing';
 import { collectStatus } from '../../../../functions/ops/status-report';
 import { formatStatus } from '../../../../functions/ops/status-table';
 import { parseRingCentralSubscription } from '../../../../functions/providers/ringcentral/ringcentral-subscriptions';
-import { ALL_APP_PERMISSIONS } from '../../../../functions/sandbox/ringcentral-sandbox';
+import { ALL_APP_PERMISSIONS } from '../../../../sandbox/providers/ringcentral-sandbox';
 import { collect, JAN_2024, JAN_WINDOW, type RingCentralHarness, startHarness } from './ringcentral-fixture';
 
 /** A receiver that passes RingCentral's handshake (echoes Validation-Token) and nothing else. */

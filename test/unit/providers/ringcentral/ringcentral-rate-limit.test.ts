@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RateLimitedError } from '../../../../functions/core/errors';
-import type { RequestLogEntry } from '../../../../functions/sandbox/ringcentral-sandbox';
-import { JWT_GRANT } from '../../../../functions/sandbox/ringcentral-sandbox';
+import type { RequestLogEntry } from '../../../../sandbox/providers/ringcentral-sandbox';
+import { JWT_GRANT } from '../../../../sandbox/providers/ringcentral-sandbox';
 import {
   collect,
   consumeVerified,

@@ -17,7 +17,7 @@ import {
   JWT_GRANT,
   type RingCentralSandbox,
   TELEPHONY_SESSIONS_FILTER,
-} from '../../../../functions/sandbox/ringcentral-sandbox';
+} from '../../../../sandbox/providers/ringcentral-sandbox';
 import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
 import {
   JAN_2024,

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { GoneAtSourceError, NotReadyError, TransientError } from '../../../../functions/core/errors';
 import type { SourceRecording } from '../../../../functions/core/recording';
-import type { SandboxRecording } from '../../../../functions/sandbox/telphin-sandbox';
+import type { SandboxRecording } from '../../../../sandbox/providers/telphin-sandbox';
 import { collect, consumeVerified, JAN_2024, startHarness, type TelphinHarness } from './telphin-fixture';
 
 const window = { from: JAN_2024, to: new Date('2024-01-11T00:00:00Z') };

@@ -9,7 +9,7 @@ import {
   startTelphinSandbox,
   type TelphinSandbox,
   telphinHangupWebhookBody,
-} from '../../../../functions/sandbox/telphin-sandbox';
+} from '../../../../sandbox/providers/telphin-sandbox';
 
 const SECRET = 'telphin-hooks-secret-0123456789';
 

@@ -12,7 +12,7 @@ import {
   startTelphinSandbox,
   type TelphinSandbox,
   type TelphinSandboxOptions,
-} from '../../../../functions/sandbox/telphin-sandbox';
+} from '../../../../sandbox/providers/telphin-sandbox';
 
 export const WEBHOOK_SECRET = 'webhook-secret-0123456789abcdef';
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidInputError, NotReadyError, UnauthenticatedError } from '../../../../functions/core/errors';
 import { archiveJobSchema, type HintJob } from '../../../../functions/core/jobs';
 import type { WebhookRequest } from '../../../../functions/core/ports';
-import { telphinHangupWebhookBody } from '../../../../functions/sandbox/telphin-sandbox';
+import { telphinHangupWebhookBody } from '../../../../sandbox/providers/telphin-sandbox';
 import { JAN_2024, manualClock, startHarness, type TelphinHarness, WEBHOOK_SECRET } from './telphin-fixture';
 
 function delivery(

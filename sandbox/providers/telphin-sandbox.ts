@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Clock } from '../core/ports';
-import { systemClock } from '../core/ports';
-import { parseTelphinQueryDateTime, violatesTelphinMonthRule } from '../providers/telphin/telphin-windows';
+import type { Clock } from '../../functions/core/ports';
+import { systemClock } from '../../functions/core/ports';
+import { parseTelphinQueryDateTime, violatesTelphinMonthRule } from '../../functions/providers/telphin/telphin-windows';
 import {
   type FaultHandle,
   FaultRegistry,

@@ -6,9 +6,9 @@
  * a wrong clientState refused, and every copy's SHA-256 checked against the sandbox's bytes.
  */
 import { randomBytes } from 'node:crypto';
-import { sourceWebhookUrl } from '../core/manage-subscriptions';
-import type { Log } from '../core/ports';
-import { startTeamsSandbox } from '../sandbox/msteams-sandbox';
+import { sourceWebhookUrl } from '../../functions/core/manage-subscriptions';
+import type { Log } from '../../functions/core/ports';
+import { startTeamsSandbox } from '../providers/msteams-sandbox';
 import type { DemoPart } from './demo-ringcentral';
 
 const SOURCE_ID = 'demo-teams';

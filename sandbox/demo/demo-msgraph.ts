@@ -5,9 +5,9 @@
  * nothing. The source is configured with `mediaPersistenceApproved: true` because the demo's audio is
  * synthetic; a real bot needs the approval the README's media persistence section describes.
  */
-import { recordingKey } from '../core/keys';
-import type { ArchiveStore, Log } from '../core/ports';
-import { type GraphSandbox, startGraphSandbox } from '../sandbox/msgraph-sandbox';
+import { recordingKey } from '../../functions/core/keys';
+import type { ArchiveStore, Log } from '../../functions/core/ports';
+import { type GraphSandbox, startGraphSandbox } from '../providers/msgraph-sandbox';
 
 export const GRAPH_DEMO_SOURCE_ID = 'demo-bot';
 

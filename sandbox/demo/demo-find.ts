@@ -2,10 +2,10 @@
  * The demo's last step: one `npm run find` question over what it archived, answered from the catalogue the
  * worker wrote beside the recordings, printed as the command prints it.
  */
-import { DuckDbCatalogue } from '../adapters/duckdb-catalogue';
-import { catalogueRecordFromSidecar } from '../core/catalogue';
-import type { ArchiveStore, Log } from '../core/ports';
-import { formatText, localHits } from '../ops/find';
+import { DuckDbCatalogue } from '../../functions/adapters/duckdb-catalogue';
+import { catalogueRecordFromSidecar } from '../../functions/core/catalogue';
+import type { ArchiveStore, Log } from '../../functions/core/ports';
+import { formatText, localHits } from '../../functions/ops/find';
 
 export async function demoFind(options: {
   archiveDir: string;

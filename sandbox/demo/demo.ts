@@ -8,16 +8,16 @@
  * call and meeting recordings are archived by notification and by sweep (demo-msteams.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { parseConfig } from '../config';
-import { recordingKey } from '../core/keys';
-import type { Log } from '../core/ports';
-import { formatBytes } from '../ops/format-bytes';
-import { startTelphinSandbox, telphinHangupWebhookBody } from '../sandbox/telphin-sandbox';
+import { parseConfig } from '../../functions/config';
+import { recordingKey } from '../../functions/core/keys';
+import type { Log } from '../../functions/core/ports';
+import { formatBytes } from '../../functions/ops/format-bytes';
+import { startTelphinSandbox, telphinHangupWebhookBody } from '../providers/telphin-sandbox';
 import { demoFind } from './demo-find';
 import { startGraphDemo } from './demo-msgraph';
 import { msTeamsDemoPart } from './demo-msteams';
 import { type DemoPart, ringCentralDemoPart } from './demo-ringcentral';
-import { type LocalHost, startLocalHost } from './local-host';
+import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 
 const DEMO_SOURCE_ID = 'demo';
 

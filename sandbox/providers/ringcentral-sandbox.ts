@@ -11,8 +11,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Clock } from '../core/ports';
-import { systemClock } from '../core/ports';
+import type { Clock } from '../../functions/core/ports';
+import { systemClock } from '../../functions/core/ports';
 import {
   buildSandboxCall,
   callLogRecord,

@@ -17,7 +17,7 @@ import {
   SignJWT,
   UnsecuredJWT,
 } from 'jose';
-import type { Clock } from '../core/ports';
+import type { Clock } from '../../functions/core/ports';
 
 export const SANDBOX_ISSUER = 'https://graph.microsoft.com';
 

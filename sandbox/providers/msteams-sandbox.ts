@@ -15,8 +15,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Clock } from '../core/ports';
-import { systemClock } from '../core/ports';
+import type { Clock } from '../../functions/core/ports';
+import { systemClock } from '../../functions/core/ports';
 import { syntheticMp4Chunks, syntheticMp4Sha256 } from './msteams-sandbox-media';
 
 export const SANDBOX_TEAMS_TENANT_ID = '2432b57b-0abd-43db-aa7b-16eadd115d34';

@@ -6,11 +6,11 @@
  * every copy's SHA-256 checked against the sandbox's bytes.
  */
 import { randomBytes } from 'node:crypto';
-import { recordingKey } from '../core/keys';
-import { sourceWebhookUrl } from '../core/manage-subscriptions';
-import type { Log } from '../core/ports';
-import { type RingCentralSandbox, startRingCentralSandbox } from '../sandbox/ringcentral-sandbox';
-import type { LocalHost } from './local-host';
+import { recordingKey } from '../../functions/core/keys';
+import { sourceWebhookUrl } from '../../functions/core/manage-subscriptions';
+import type { Log } from '../../functions/core/ports';
+import { type RingCentralSandbox, startRingCentralSandbox } from '../providers/ringcentral-sandbox';
+import type { LocalHost } from '../../functions/local/local-host';
 
 const SOURCE_ID = 'demo-rc';
 /** Content answers 404 this long after hang-up, as on RingCentral (there: seconds to minutes). */
