@@ -29,13 +29,13 @@ import { parseConfig } from '../functions/config';
 import { recordingKey } from '../functions/core/keys';
 import { silentLog } from '../functions/core/ports';
 import { startLocalHost } from '../functions/local/local-host';
+import { createWebhookHandler } from '../functions/webhook';
 import {
   type SandboxRecording,
   startTelphinSandbox,
   type TelphinSandbox,
   telphinHangupWebhookBody,
 } from '../sandbox/providers/telphin-sandbox';
-import { createWebhookHandler } from '../functions/webhook';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/support/moto';
 import {
   createQueue,

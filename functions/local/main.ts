@@ -5,9 +5,9 @@
  *   --serve  keep the demo running after it finished
  */
 import { existsSync } from 'node:fs';
+import { runDemo } from '../../sandbox/demo/demo';
 import { ConfigError, configPathFromEnvironment, DEFAULT_CONFIG_PATH, loadConfigFile } from '../config';
 import { consoleLog } from './console-log';
-import { runDemo } from '../../sandbox/demo/demo';
 import { type LocalHost, startLocalHost } from './local-host';
 
 /** Signals this soon after the first are the same Ctrl-C, delivered again by npm. */

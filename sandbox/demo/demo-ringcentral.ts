@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { recordingKey } from '../../functions/core/keys';
 import { sourceWebhookUrl } from '../../functions/core/manage-subscriptions';
 import type { Log } from '../../functions/core/ports';
-import { type RingCentralSandbox, startRingCentralSandbox } from '../providers/ringcentral-sandbox';
 import type { LocalHost } from '../../functions/local/local-host';
+import { type RingCentralSandbox, startRingCentralSandbox } from '../providers/ringcentral-sandbox';
 
 const SOURCE_ID = 'demo-rc';
 /** Content answers 404 this long after hang-up, as on RingCentral (there: seconds to minutes). */

@@ -11,13 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../../functions/config';
 import { recordingKey } from '../../functions/core/keys';
 import type { Log } from '../../functions/core/ports';
+import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 import { formatBytes } from '../../functions/ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../providers/telphin-sandbox';
 import { demoFind } from './demo-find';
 import { startGraphDemo } from './demo-msgraph';
 import { msTeamsDemoPart } from './demo-msteams';
 import { type DemoPart, ringCentralDemoPart } from './demo-ringcentral';
-import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 
 const DEMO_SOURCE_ID = 'demo';
 

@@ -10,7 +10,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../functions/core/ports';
 import { systemClock } from '../../functions/core/ports';
-import { parseTelphinQueryDateTime, violatesTelphinMonthRule } from '../../functions/providers/telphin/telphin-windows';
+import {
+  parseTelphinQueryDateTime,
+  violatesTelphinMonthRule,
+} from '../../functions/providers/telphin/telphin-windows';
 import {
   type FaultHandle,
   FaultRegistry,

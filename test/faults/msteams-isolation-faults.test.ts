@@ -26,6 +26,7 @@ import { type LocalHost, startLocalHost } from '../../functions/local/local-host
 import { localStatusDependencies } from '../../functions/ops/status-dependencies';
 import { collectStatus } from '../../functions/ops/status-report';
 import { formatStatus } from '../../functions/ops/status-table';
+import { createSweepHandler } from '../../functions/sweep';
 import {
   ACCESS_POLICY_MESSAGE,
   startTeamsSandbox,
@@ -34,7 +35,6 @@ import {
   type TeamsSandboxRecording,
   type TeamsSandboxUser,
 } from '../../sandbox/providers/msteams-sandbox';
-import { createSweepHandler } from '../../functions/sweep';
 
 const SECRET = 'teams-isolation-client-state-0123456789';
 const HOUR_MS = 3_600_000;

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseSidecar } from '../../functions/core/sidecar';
-import { telphinHangupWebhookBody } from '../../sandbox/providers/telphin-sandbox';
 import { createSweepHandler } from '../../functions/sweep';
+import { telphinHangupWebhookBody } from '../../sandbox/providers/telphin-sandbox';
 import { motoAvailable } from '../support/moto';
 import {
   BUCKET,

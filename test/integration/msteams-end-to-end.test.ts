@@ -27,13 +27,13 @@ import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
 import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteams';
+import { createSubscriptionsHandler } from '../../functions/subscriptions';
+import { createWebhookHandler } from '../../functions/webhook';
 import {
   startTeamsSandbox,
   type TeamsSandbox,
   type TeamsSandboxUser,
 } from '../../sandbox/providers/msteams-sandbox';
-import { createSubscriptionsHandler } from '../../functions/subscriptions';
-import { createWebhookHandler } from '../../functions/webhook';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 import {
   createQueue,

@@ -20,14 +20,14 @@ import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
 import { recordingKey } from '../../functions/core/keys';
+import { createSubscriptionsHandler } from '../../functions/subscriptions';
+import { createSweepHandler } from '../../functions/sweep';
+import { createWebhookHandler } from '../../functions/webhook';
 import {
   type RingCentralSandbox,
   type SandboxCall,
   startRingCentralSandbox,
 } from '../../sandbox/providers/ringcentral-sandbox';
-import { createSubscriptionsHandler } from '../../functions/subscriptions';
-import { createSweepHandler } from '../../functions/sweep';
-import { createWebhookHandler } from '../../functions/webhook';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 import {
   createQueue,

@@ -14,8 +14,8 @@ import { METRICS_NAMESPACE } from '../../functions/adapters/metrics';
 import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
-import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/msgraph-sandbox';
 import { createWebhookHandler } from '../../functions/webhook';
+import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/msgraph-sandbox';
 import { type MotoServer, TEST_CREDENTIALS, TEST_REGION } from './moto';
 import { createQueue, deleteSucceeded, queueDepth, receiveRecords, type TestQueue } from './sqs-records';
 

@@ -47,6 +47,8 @@ import { telphinCredentialsSchema } from '../../functions/providers/telphin/telp
 import { parseTelphinRecord } from '../../functions/providers/telphin/telphin-records';
 import { TelphinSource, type TelphinTuning } from '../../functions/providers/telphin/telphin-source';
 import { createRetentionHandler } from '../../functions/retention';
+import { createSweepHandler } from '../../functions/sweep';
+import { createWebhookHandler } from '../../functions/webhook';
 import {
   type SandboxRecording,
   startTelphinSandbox,
@@ -54,8 +56,6 @@ import {
   type TelphinSandboxOptions,
 } from '../../sandbox/providers/telphin-sandbox';
 import { serialiseTelphinRecord } from '../../sandbox/providers/telphin-sandbox-records';
-import { createSweepHandler } from '../../functions/sweep';
-import { createWebhookHandler } from '../../functions/webhook';
 import { type MotoServer, startMoto, TEST_CREDENTIALS, TEST_REGION } from './moto';
 import { createQueue, deleteSucceeded, queueDepth, receiveRecords, type TestQueue } from './sqs-records';
 
