@@ -34,7 +34,9 @@ export type GraphSandboxFault =
   /** Throttles the whole body to `bytesPerSecond`. */
   | { kind: 'slow-body'; bytesPerSecond: number }
   /** Answers 401 as if the recording's token had expired, whatever its age. */
-  | { kind: 'expired-token' };
+  | { kind: 'expired-token' }
+  /** 429 with Retry-After (seconds), Graph's throttling answer ("Microsoft Graph throttling guidance"). */
+  | { kind: 'throttle'; retryAfterSeconds: number };
 
 export interface GraphSandboxOptions {
   /** Interface to listen on; default 127.0.0.1. */
@@ -221,17 +223,34 @@ interface ArmedFault {
 
 const BODY_FAULT_ROUTES: GraphSandboxRoute[] = ['recording'];
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(text)),
+    ...headers,
   });
   response.end(text);
 }
 
-function graphError(response: ServerResponse, status: number, code: string, message: string): void {
-  sendJson(response, status, { error: { code, message, innerError: { date: new Date().toISOString() } } });
+function graphError(
+  response: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): void {
+  sendJson(
+    response,
+    status,
+    { error: { code, message, innerError: { date: new Date().toISOString() } } },
+    headers,
+  );
 }
 
 function delay(ms: number): Promise<void> {
@@ -281,6 +300,11 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
     const fault = takeFault('recording');
     if (fault?.kind === 'server-error') {
       return graphError(response, fault.status ?? 503, 'ServiceUnavailable', 'Service unavailable');
+    }
+    if (fault?.kind === 'throttle') {
+      return graphError(response, 429, 'TooManyRequests', 'Too many requests.', {
+        'retry-after': String(fault.retryAfterSeconds),
+      });
     }
     const recording = recordings.get(id);
     const presented = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];

@@ -239,6 +239,11 @@ export interface TeamsSandbox {
   dropExpiredSubscriptions(): void;
   injectFault(fault: TeamsFault, target?: TeamsFaultTarget): { readonly hits: number; cancel(): void };
   clearFaults(): void;
+  /**
+   * Invalidates every access token issued so far, as Entra does when it revokes an app's tokens: Graph
+   * answers them 401 InvalidAuthenticationToken until the app gets a new one.
+   */
+  revokeTokens(): void;
   close(): Promise<void>;
 }
 
@@ -1170,6 +1175,9 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
           faults = faults.filter((candidate) => candidate !== entry);
         },
       };
+    },
+    revokeTokens() {
+      tokens.clear();
     },
     clearFaults() {
       faults = [];

@@ -15,6 +15,11 @@ export type RingCentralFault =
   | { kind: 'server-error'; status?: number }
   /** 401 as for a session RingCentral ended (password change, session limit). */
   | { kind: 'unauthorized' }
+  /**
+   * 404 CMN-102 for content the call log still lists: RingCentral's answer while a recording is not yet
+   * downloadable (the "Call recording" guide: content appears some time after the call ends).
+   */
+  | { kind: 'not-found' }
   /** Status 200, `text/html`, an error page instead of audio. */
   | { kind: 'html-page' }
   /** Sends `afterBytes` (default half) of the body, then resets the connection. */
@@ -53,6 +58,7 @@ const DEFAULT_ROUTES: Record<RingCentralFault['kind'], readonly RingCentralRoute
   'rate-limit': ['call-log', 'content', 'delete'],
   'server-error': API_ROUTES,
   unauthorized: API_ROUTES,
+  'not-found': BODY_ROUTES,
   'html-page': BODY_ROUTES,
   'reset-mid-body': BODY_ROUTES,
   'short-body': BODY_ROUTES,

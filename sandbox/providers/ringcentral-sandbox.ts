@@ -1041,6 +1041,8 @@ export async function startRingCentralSandbox(
         return apiError(fault.status ?? 503, 'SANDBOX-UNAVAILABLE', 'Service Temporary Unavailable');
       case 'unauthorized':
         return apiError(401, 'TokenInvalid', 'Invalid token');
+      case 'not-found':
+        return notFound('recordingId');
       case 'html-page':
         return new HttpReply(
           200,
