@@ -69,6 +69,8 @@ export interface GraphSandboxCounters {
   discardedRecordingRequests: number;
   /** Recording bodies sent in full. */
   completedDownloads: number;
+  /** Recording requests answered 429 (the `throttle` fault). */
+  throttledRecordingRequests: number;
 }
 
 export interface GraphSandboxRecording {
@@ -283,6 +285,7 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
     expiredTokenRequests: 0,
     discardedRecordingRequests: 0,
     completedDownloads: 0,
+    throttledRecordingRequests: 0,
   };
   let origin = '';
   let recordingOrigin = '';
@@ -302,6 +305,7 @@ export async function startGraphSandbox(options: GraphSandboxOptions = {}): Prom
       return graphError(response, fault.status ?? 503, 'ServiceUnavailable', 'Service unavailable');
     }
     if (fault?.kind === 'throttle') {
+      counters.throttledRecordingRequests += 1;
       return graphError(response, 429, 'TooManyRequests', 'Too many requests.', {
         'retry-after': String(fault.retryAfterSeconds),
       });

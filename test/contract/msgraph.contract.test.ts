@@ -31,6 +31,7 @@ providerContract({
     offListHost: 'refused',
     gone: 'expired-before-fetch',
     throttledCall: 'download',
+    shortWait: 'hands-back',
     waitToleranceSeconds: 0,
   },
   async start(options = {}) {
@@ -62,10 +63,10 @@ providerContract({
         return { recording: recordingFromJob(job), grant: job.grant };
       },
       makeGone: (id) => sandbox.discard(id),
-      throttle(waitSeconds) {
-        const before = sandbox.counters.recordingRequests;
-        sandbox.injectFault({ kind: 'throttle', retryAfterSeconds: waitSeconds }, { times: Infinity });
-        return () => sandbox.counters.recordingRequests - before;
+      throttle(waitSeconds, times) {
+        const before = sandbox.counters.throttledRecordingRequests;
+        sandbox.injectFault({ kind: 'throttle', retryAfterSeconds: waitSeconds }, { times });
+        return () => sandbox.counters.throttledRecordingRequests - before;
       },
       mediaRequests: () => sandbox.counters.recordingRequests,
       async announce() {

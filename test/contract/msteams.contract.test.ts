@@ -27,6 +27,7 @@ providerContract({
     offListHost: 'refused',
     gone: 'gone-at-source',
     throttledCall: 'listing',
+    shortWait: 'waits-it-out',
     waitToleranceSeconds: 0,
   },
   async start(options = {}) {
@@ -48,10 +49,10 @@ providerContract({
       makeGone: (id) => sandbox.expire(id),
       revokeTokens: () => sandbox.revokeTokens(),
       tokenRequests: () => sandbox.counters.tokenRequests,
-      throttle(waitSeconds) {
+      throttle(waitSeconds, times) {
         const fault = sandbox.injectFault(
           { kind: 'throttle', retryAfterSeconds: waitSeconds },
-          { routes: 'list', times: Infinity },
+          { routes: 'list', times },
         );
         return () => fault.hits;
       },

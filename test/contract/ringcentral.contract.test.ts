@@ -32,6 +32,7 @@ providerContract({
     offListHost: 'refused',
     gone: 'gone-at-source',
     throttledCall: 'listing',
+    shortWait: 'hands-back',
     waitToleranceSeconds: 0,
   },
   async start(options = {}) {
@@ -75,10 +76,10 @@ providerContract({
       makeGone: (id) => sandbox.expireRecording(id),
       revokeTokens: () => sandbox.revokeTokens(),
       tokenRequests: () => sandbox.counters.tokenRequests,
-      throttle(waitSeconds) {
+      throttle(waitSeconds, times) {
         const fault = sandbox.injectFault(
           { kind: 'rate-limit', retryAfterSeconds: waitSeconds },
-          { routes: 'call-log', times: Infinity },
+          { routes: 'call-log', times },
         );
         return () => fault.hits;
       },

@@ -30,6 +30,7 @@ providerContract({
     offListHost: 'downloads-from-api-host',
     gone: 'gone-at-source',
     throttledCall: 'listing',
+    shortWait: 'hands-back',
     waitToleranceSeconds: 0,
   },
   async start(options = {}) {
@@ -44,10 +45,10 @@ providerContract({
       makeGone: (id) => sandbox.removeRecording(id),
       revokeTokens: () => sandbox.revokeTokens(),
       tokenRequests: () => sandbox.counters.tokenRequests,
-      throttle(waitSeconds) {
+      throttle(waitSeconds, times) {
         const fault = sandbox.injectFault(
           { kind: 'hourly-quota', resetSeconds: waitSeconds },
-          { routes: 'list', times: Infinity },
+          { routes: 'list', times },
         );
         return () => fault.hits;
       },
