@@ -16,8 +16,8 @@ export type RingCentralFault =
   /** 401 as for a session RingCentral ended (password change, session limit). */
   | { kind: 'unauthorized' }
   /**
-   * 404 CMN-102 for content the call log still lists: RingCentral's answer while a recording is not yet
-   * downloadable (the "Call recording" guide: content appears some time after the call ends).
+   * 404 CMN-102 for content the call log still lists, whatever the recording's age: the answer RingCentral
+   * gives while content is not downloadable yet (see `recordingReadyDelayMs`), for one recording on demand.
    */
   | { kind: 'not-found' }
   /** Status 200, `text/html`, an error page instead of audio. */
