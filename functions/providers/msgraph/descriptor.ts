@@ -7,6 +7,9 @@ declare module '../../core/recording' {
   }
 }
 
+/** Published by the webhook: Graph record operations that ended `failed` (the stack alarms on it). */
+export const GRAPH_FAILED_RECORD_OPERATIONS_METRIC = 'GraphFailedRecordOperations';
+
 /** The Graph calling bot: a recording exists only as the grant in one notification. */
 export const msGraphProvider = defineProvider({
   name: 'msgraph',
@@ -30,7 +33,7 @@ export const msGraphProvider = defineProvider({
     // Named for what an operator watches: failed recording operations, refused locations.
     webhookCounts: {
       recordingsEnqueued: 'GraphRecordingsEnqueued',
-      failedOperations: 'GraphFailedRecordOperations',
+      failedOperations: GRAPH_FAILED_RECORD_OPERATIONS_METRIC,
       completedWithoutRecording: 'GraphCompletedWithoutRecording',
       refusedLocations: 'GraphRefusedRecordingLocations',
       malformedOperations: 'GraphMalformedRecordOperations',
