@@ -13,11 +13,11 @@ import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { CATALOGUE_PREFIX } from '../functions/core/catalogue';
 import { type CatalogueStorage, compactClosedDays } from '../functions/core/catalogue-compaction';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
-import { PROVIDER_NAMES } from '../functions/providers';
 import { consoleLog } from '../functions/local/console-log';
 import { rebuildCatalogue, rebuildCursorPath } from '../functions/ops/catalog-rebuild';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
 import { readDeployedStack } from '../functions/ops/stack-outputs';
+import { PROVIDER_NAMES } from '../functions/providers';
 
 const USAGE =
   'usage: npm run catalog -- --rebuild [--source id] [--from yyyy-mm-dd] [--to yyyy-mm-dd] [--rate 200] [--no-compact] [--aws [--stack name]]\n' +

@@ -9,9 +9,9 @@
 import { DuckDbCatalogue } from '../functions/adapters/duckdb-catalogue';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
-import { PROVIDER_NAMES } from '../functions/providers';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
 import { awsHits, type FindHit, formatCsv, formatJson, formatText, localHits } from '../functions/ops/find';
+import { PROVIDER_NAMES } from '../functions/providers';
 
 const USAGE =
   'usage: npm run find -- [--number +16505550101] [--from yyyy-mm-dd] [--to yyyy-mm-dd] [--person id] [--source id] [--provider p] [--status archived|gone|expired|deleted] [--limit 1000] [--json|--csv] [--aws [--stack name]]';

@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dirname, '../../..');
 const PROVIDER_NAMES = ['telphin', 'ringcentral', 'msgraph', 'msteams'];
 
 /** Folders that must name no provider; `cdk` joins once the stack reads the descriptors. */
-export const CHECKED_FOLDERS = ['functions', 'scripts'];
+const CHECKED_FOLDERS = ['functions', 'scripts'];
 
 /** Where provider names belong: the providers themselves and their simulators. */
 const ALLOWED_PREFIXES = ['functions/providers/', 'functions/sandbox/'];
@@ -95,13 +95,13 @@ describe('provider names', () => {
       '// ringcentral in a comment is fine',
       "/* so is 'msteams' here */",
       "if (source.provider === 'telphin') return;",
-      'const route = `/webhooks/msgraph/${id}`;',
+      'const route = `/webhooks/msgraph/` + id;',
       'import { RingCentralSource } from "x";',
       "const url = 'https://example.com/a//b'; const ok = 'teams';",
     ].join('\n');
     expect(providerNamesIn(source)).toEqual([
       { kind: 'string', text: 'telphin' },
-      { kind: 'string', text: '/webhooks/msgraph/${id}' },
+      { kind: 'string', text: '/webhooks/msgraph/' },
       { kind: 'identifier', text: 'RingCentralSource' },
     ]);
   });
