@@ -17,6 +17,7 @@ import { consoleLog } from '../functions/local/console-log';
 import { rebuildCatalogue, rebuildCursorPath } from '../functions/ops/catalog-rebuild';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
 import { readDeployedStack } from '../functions/ops/stack-outputs';
+import { PROVIDER_NAMES } from '../functions/providers';
 
 const USAGE =
   'usage: npm run catalog -- --rebuild [--source id] [--from yyyy-mm-dd] [--to yyyy-mm-dd] [--rate 200] [--no-compact] [--aws [--stack name]]\n' +
@@ -51,7 +52,11 @@ async function main(): Promise<number> {
   if (options.stack && !options.aws) throw new UsageError('--stack needs --aws');
   const config = loadConfigFile(configPathFromEnvironment());
   const range = usageErrors(() =>
-    parseFindFilters({ source: options.source, from: options.from, to: options.to }, config.sources),
+    parseFindFilters(
+      { source: options.source, from: options.from, to: options.to },
+      config.sources,
+      PROVIDER_NAMES,
+    ),
   );
   const closed = new Date(Date.now() - OPEN_DAYS * 86_400_000).toISOString().slice(0, 10);
   const before = options.before

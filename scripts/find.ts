@@ -11,6 +11,7 @@ import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
 import { awsHits, type FindHit, formatCsv, formatJson, formatText, localHits } from '../functions/ops/find';
+import { PROVIDER_NAMES } from '../functions/providers';
 
 const USAGE =
   'usage: npm run find -- [--number +16505550101] [--from yyyy-mm-dd] [--to yyyy-mm-dd] [--person id] [--source id] [--provider p] [--status archived|gone|expired|deleted] [--limit 1000] [--json|--csv] [--aws [--stack name]]';
@@ -45,7 +46,7 @@ async function main(): Promise<number> {
   const config = loadConfigFile(configPathFromEnvironment());
   let filters: ReturnType<typeof parseFindFilters>;
   try {
-    filters = parseFindFilters(options, config.sources);
+    filters = parseFindFilters(options, config.sources, PROVIDER_NAMES);
   } catch (error) {
     if (error instanceof FilterError) throw new UsageError(error.message);
     throw error;

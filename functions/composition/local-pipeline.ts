@@ -21,7 +21,7 @@ import { LocalJobQueue } from '../adapters/local-job-queue';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
-import type { CallvaultConfig, CredentialsLoader } from '../config';
+import type { CallvaultConfig, CredentialsLoader, ProviderDescriptors } from '../config';
 import { noteAdminError } from '../core/admin-errors';
 import type { CatalogueStorage } from '../core/catalogue-compaction';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
@@ -114,6 +114,8 @@ export async function createLocalPipeline(
     credentials?: CredentialsLoader;
     retryPolicy?: Partial<RetryPolicy>;
     onOutcome?: (outcome: JobOutcome) => void;
+    /** The providers the sources may name; default the shipped ones. */
+    descriptors?: ProviderDescriptors;
   },
 ): Promise<LocalPipeline> {
   const { log } = options;
@@ -122,7 +124,11 @@ export async function createLocalPipeline(
   await mkdir(stateDir, { recursive: true });
   const storage = createStorage(config, log);
   const { store, goneAtSource, expiredBeforeFetch, catalogue } = storage;
-  const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, { clock, log });
+  const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, {
+    clock,
+    log,
+    descriptors: options.descriptors,
+  });
   const queue: LocalJobQueue = new LocalJobQueue({
     concurrency: config.worker.concurrency,
     maxReceiveCount: config.worker.maxReceiveCount,

@@ -6,11 +6,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ProviderName } from '../../functions/core/recording';
-import { PROVIDERS } from '../../functions/providers';
+import { PROVIDER_NAMES } from '../../functions/providers';
 import { PROVIDER_SANDBOXES } from '../../sandbox/providers';
 
 describe('provider contract coverage', () => {
-  it.each(Object.keys(PROVIDERS) as ProviderName[])(
+  it.each([...PROVIDER_NAMES] as ProviderName[])(
     '%s has a sandbox entry and a contract file running the shared suite',
     (provider) => {
       expect(PROVIDER_SANDBOXES[provider].provider).toBe(provider);

@@ -38,7 +38,7 @@ providerContract({
     const running = await entry.start();
     const { sandbox } = running;
     // Notifications are accepted by a source that allows the recording host; the one under test may not.
-    const accepting = sourceFor(entry, running);
+    const accepting = await sourceFor(entry, running);
     const made = new Map<string, GraphSandboxRecording>();
     const announced = async () => {
       const recording = sandbox.addRecording();
@@ -50,7 +50,7 @@ providerContract({
       return { recording, request };
     };
     return {
-      source: sourceFor(entry, running, options),
+      source: await sourceFor(entry, running, options),
       addRecording() {
         throw new Error('the Graph bot lists nothing: recordings arrive only by notification');
       },

@@ -41,7 +41,7 @@ providerContract({
       resource: sandbox.resourceOf(id, 'docs').resource,
     });
     return {
-      source: sourceFor(entry, running, options),
+      source: await sourceFor(entry, running, options),
       addRecording: (createdAt) => sandbox.addRecording({ organizerId: user.id, createdAt }).id,
       expectedSha256: (id) => sandbox.expectedSha256(id),
       listingPagesServed: () => sandbox.requestLog.filter((request) => request.route === 'list').length,

@@ -419,7 +419,7 @@ export function sourceFor<Running extends { close(): Promise<void> }>(
   entry: ProviderSandboxEntry<Running>,
   running: Running,
   options: { offListDownloads?: boolean } = {},
-): RecordingSource {
+): Promise<RecordingSource> {
   const config = entry.sourceConfig(
     running,
     `contract-${entry.provider}`,

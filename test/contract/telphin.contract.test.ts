@@ -37,7 +37,7 @@ providerContract({
     const running = await entry.start();
     const { sandbox } = running;
     return {
-      source: sourceFor(entry, running, options),
+      source: await sourceFor(entry, running, options),
       addRecording: (startedAt) => sandbox.addRecording({ startedAt }).recordUuid,
       expectedSha256: (id) => sandbox.expectedSha256(id),
       makeNotReady: (id) =>

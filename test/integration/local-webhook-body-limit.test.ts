@@ -13,10 +13,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../functions/config';
 import { silentLog } from '../../functions/core/ports';
-import { maxWebhookBodyBytes } from '../../functions/core/receive-webhook';
-import { PROVIDERS } from '../../functions/core/recording';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 import { API_GATEWAY_PAYLOAD_BYTES } from '../../functions/local/webhook-server';
+import { maxWebhookBodyBytes, PROVIDER_NAMES as PROVIDERS } from '../../functions/providers';
 import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/msgraph-sandbox';
 
 const MiB = 1024 * 1024;

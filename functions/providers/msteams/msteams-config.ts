@@ -10,8 +10,8 @@ import {
   kmsKeyArnSchema,
   retentionClassSchema,
   sourceIdSchema,
-} from '../../config-fields';
-import { isLoopbackHost } from '../http';
+} from '../../config/fields';
+import { isLoopbackHost } from '../host-patterns';
 
 export const MSTEAMS_LOGIN_URL = 'https://login.microsoftonline.com';
 export const MSTEAMS_GRAPH_URL = 'https://graph.microsoft.com';

@@ -9,8 +9,8 @@ import {
   retentionClassSchema,
   retentionSettingsSchema,
   sourceIdSchema,
-} from '../../config-fields';
-import { isLoopbackHost } from '../http';
+} from '../../config/fields';
+import { isLoopbackHost } from '../host-patterns';
 
 export const RINGCENTRAL_SERVER_URL = 'https://platform.ringcentral.com';
 export const RINGCENTRAL_MEDIA_URL = 'https://media.ringcentral.com';

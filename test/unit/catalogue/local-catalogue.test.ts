@@ -15,7 +15,6 @@ import {
   toFindRow,
 } from '../../../functions/adapters/duckdb-catalogue';
 import { FsArchiveStore } from '../../../functions/adapters/fs-archive-store';
-import { telphinSourceSchema } from '../../../functions/config';
 import { archiveRecording } from '../../../functions/core/archive-recording';
 import {
   type CatalogueRecord,
@@ -29,6 +28,7 @@ import { findQuery, namedQuestions } from '../../../functions/core/catalogue-que
 import { recordingKey } from '../../../functions/core/keys';
 import { silentLog, systemClock } from '../../../functions/core/ports';
 import type { SourceRecording } from '../../../functions/core/recording';
+import { telphinSourceSchema } from '../../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../../sandbox/providers/telphin-sandbox';
 

@@ -10,11 +10,11 @@ import { FsCatalogueStorage } from '../../../functions/adapters/catalogue-storag
 import { DuckDbCatalogue } from '../../../functions/adapters/duckdb-catalogue';
 import { FsArchiveStore } from '../../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../../functions/adapters/fs-audit-log';
-import { telphinSourceSchema } from '../../../functions/config';
 import { archiveRecording } from '../../../functions/core/archive-recording';
 import { silentLog, systemClock } from '../../../functions/core/ports';
 import type { SourceRecording } from '../../../functions/core/recording';
 import { auditKey, runRetention } from '../../../functions/core/retention';
+import { telphinSourceSchema } from '../../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox } from '../../../sandbox/providers/telphin-sandbox';
 

@@ -1,0 +1,134 @@
+/**
+ * What callvault knows about one provider, in one place: config, core, composition, the CDK app,
+ * monitoring and the scripts read this and never name a provider. A descriptor module imports its
+ * provider's config schema and constants only, so the CDK app can read it cheaply; the adapter (HTTP
+ * code) is loaded on first use through `loadAdapter`. README, "Adding a provider".
+ */
+import type { z } from 'zod';
+import type { ManageSubscriptionsDependencies } from '../core/manage-subscriptions';
+import type { Clock, Log, RecordingSource, WebhookOutcome } from '../core/ports';
+import type { RateGateStore, TokenStore } from '../core/shared-state';
+import type { SweepAllDependencies } from '../core/sweep-sources';
+
+export interface ProviderDependencies {
+  clock: Clock;
+  log: Log;
+  /** The source's position in the config's `sources`, so warnings can name `sources[i].field`. */
+  configIndex?: number;
+  /** Sessions and rate gates every worker of a source shares: in process locally, DynamoDB on AWS. */
+  sharedState: { tokens: TokenStore; gates: RateGateStore };
+  /** Retention deletes recordings at this source (its settings exist and are not a dry run). */
+  deletesAtSource?: boolean;
+}
+
+/** The fields every source schema has (`sourceIdSchema`, `retentionClassSchema` in config-fields). */
+export interface SourceConfigBase {
+  provider: string;
+  id: string;
+  enabled: boolean;
+  retentionClass: string;
+  retention?: object | false;
+}
+
+/** Builds a source's adapter from its config and validated credentials. */
+export type AdapterFactory<Config, Credentials> = (
+  config: Config,
+  credentials: Credentials,
+  deps: ProviderDependencies,
+) => RecordingSource;
+
+export interface LifecycleFollowUpDependencies
+  extends Omit<ManageSubscriptionsDependencies, 'only' | 'ledger'>,
+    Omit<SweepAllDependencies, 'only'> {
+  /**
+   * Where subscriptions point (`{base}/webhooks/{provider}/{sourceId}`); without one (local mode with no
+   * `publicUrl`) callvault manages no subscriptions, so only the sweep runs.
+   */
+  webhookBaseUrl: string | undefined;
+  lookbackHours: number;
+}
+
+/**
+ * Subscription lifecycle events a platform delivers to the webhook (Graph's `missed`,
+ * `subscriptionRemoved`…): the webhook only answers; the work runs after it (composition/webhook-follow-up).
+ */
+export interface LifecycleFollowUpHook {
+  /** The lifecycle events an accepted delivery carried, if any; they travel as JSON. */
+  lifecycleOf(sourceId: string, outcome: WebhookOutcome): unknown[] | undefined;
+  /** Reads them back from an invocation event, re-deriving each action; throws on anything else. */
+  parse(sourceId: string, lifecycle: unknown): unknown[] | undefined;
+  /** Acts on one source's events: subscriptions first, then a sweep of the source where asked. */
+  run(
+    followUp: { sourceId: string; lifecycle: unknown[] },
+    deps: LifecycleFollowUpDependencies,
+    signal?: AbortSignal,
+  ): Promise<{ swept: boolean }>;
+}
+
+export interface ProviderDescriptor<
+  Config extends SourceConfigBase = SourceConfigBase,
+  Credentials = unknown,
+> {
+  /** The `provider` of its sources, queues, S3 keys and webhook paths. */
+  readonly name: Config['provider'];
+  /** The source entry of the config file (`sources[]`), discriminated by `provider`. */
+  readonly configSchema: z.ZodType<Config>;
+  /**
+   * The secret values the adapter needs (missing or malformed fields are named in the error), and the
+   * fields of a created secret only the operator can fill in. Absent: the provider reads no secret.
+   */
+  readonly credentials?: {
+    readonly schema: z.ZodType<Credentials>;
+    readonly operatorFields: readonly string[];
+    /** What the generated `webhookSecret` is for, in the secret's description. */
+    readonly webhookSecretRole: string;
+  };
+  readonly capabilities: {
+    /** The platform can list recordings (sweep, backfill, status); false: webhook-only. */
+    readonly list: boolean;
+    /** The platform keeps recordings that retention may delete once archived. */
+    readonly delete: boolean;
+    /** Jobs carry their own short-lived download grant (`fetch-now`); the worker reads no secret. */
+    readonly grantCarryingJobs: boolean;
+    /** Sessions or rate gates shared across Lambda containers (the shared-state table). */
+    readonly sharedState: boolean;
+    /** The platform URL of a source whose webhook subscriptions callvault keeps; undefined: none. */
+    subscriptionsAt(source: Config): string | undefined;
+  };
+  readonly webhook: {
+    /** The largest body read for this provider; default `MAX_WEBHOOK_BODY_BYTES` (core/receive-webhook). */
+    readonly maxBodyBytes?: number;
+    /** How deliveries prove they are ours, for the stack's output and the README. */
+    readonly auth: 'url-token' | 'verification-token-header' | 'client-state' | 'signed-token';
+  };
+  readonly worker: {
+    /** Jobs per invocation: 1 where one job must not wait behind another (grants, multi-GB streams). */
+    readonly batchSize: number;
+    /** The SQS event source's maximum concurrency; default `worker.maxConcurrency`. */
+    maxConcurrency?(configured: number, sources: readonly Config[]): number;
+    /** The queue's redrive count; default `worker.maxReceiveCount` (a receive budget for slow platforms). */
+    maxReceiveCount?(configured: number, sources: readonly Config[]): number;
+    /** A worker function of its own (its own concurrency and throttles), sized as given. */
+    readonly ownWorker?: {
+      readonly id: string;
+      readonly timeoutSeconds?: number;
+      readonly memoryMiB?: number;
+      readonly partSizeMiB?: number;
+    };
+  };
+  readonly metrics: {
+    /** Metric names of webhook outcome counts where the default `{Provider}{Count}` does not say enough. */
+    readonly webhookCounts?: Readonly<Record<string, string>>;
+  };
+  /** Work its webhook deliveries may ask for beyond their jobs. */
+  readonly lifecycleFollowUp?: LifecycleFollowUpHook;
+  /** The adapter, loaded on first use: its HTTP code is never bundled into a descriptor reader. */
+  loadAdapter(): Promise<AdapterFactory<Config, Credentials>>;
+}
+
+/** Keeps each descriptor's own config type while listing them together. */
+export function defineProvider<Config extends SourceConfigBase, Credentials>(
+  descriptor: ProviderDescriptor<Config, Credentials>,
+): ProviderDescriptor<Config, Credentials> {
+  return descriptor;
+}

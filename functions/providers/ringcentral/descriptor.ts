@@ -1,0 +1,81 @@
+import { defineProvider } from '../descriptor';
+import {
+  type RingCentralSourceConfig,
+  ringCentralCredentialsSchema,
+  ringCentralSourceSchema,
+} from './ringcentral-config';
+
+declare module '../../core/recording' {
+  interface ProviderNames {
+    ringcentral: true;
+  }
+}
+
+/**
+ * Heavy-group requests one busy RingCentral worker spends a minute: each job is one call-log lookup or
+ * one content download (both Heavy), and a short recording streams in seconds, so a worker that never
+ * waits would spend several a minute. Five is the planning figure: the shared rate gate is what enforces
+ * the budget, and workers beyond `budget / 5` would only hold their messages while they wait at it.
+ */
+export const RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE = 5;
+
+// Metric names and the log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
+/** Counted from the functions' logs: RingCentral refusing the JWT login, or jobs failing on that refusal. */
+export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
+/** What ringcentral-auth.ts logs (level error) when a JWT login is refused. */
+export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
+/** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
+export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
+/** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
+export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
+/**
+ * `$.job` of RingCentral jobs (hints and recordings; never fetch-now), as core/jobs.ts describeJob writes
+ * it. CloudWatch documents trailing wildcards in JSON filters, so each job type gets its own prefix.
+ */
+export const RINGCENTRAL_JOB_PATTERNS = ['hint ringcentral/*', 'recording ringcentral/*'] as const;
+
+export const ringCentralProvider = defineProvider({
+  name: 'ringcentral',
+  configSchema: ringCentralSourceSchema,
+  credentials: {
+    schema: ringCentralCredentialsSchema,
+    // The JWT credential of the user the app acts as (JWT grant).
+    operatorFields: ['clientId', 'clientSecret', 'jwt'],
+    webhookSecretRole: "webhookSecret is the subscription's verificationToken",
+  },
+  capabilities: {
+    list: true,
+    delete: true,
+    grantCarryingJobs: false,
+    // One JWT session per app and user, and the Heavy budget, shared by every container.
+    sharedState: true,
+    subscriptionsAt: (source: RingCentralSourceConfig) => source.serverUrl,
+  },
+  webhook: { auth: 'verification-token-header' },
+  worker: {
+    batchSize: 2,
+    // The Heavy budget of its sources (summed: they share the queue) over 5, at least SQS's minimum of 2.
+    maxConcurrency: (configured, sources) => {
+      const heavyPerMinute = sources.reduce((sum, source) => sum + source.rateLimits.heavyPerMinute, 0);
+      const fromBudget = Math.floor(heavyPerMinute / RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE);
+      return Math.min(configured, Math.max(2, fromBudget));
+    },
+  },
+  metrics: {
+    // Deliveries carrying Validation-Token with a body (README, Known limits).
+    webhookCounts: { handshakeWithBody: 'RingCentralHandshakeWithBody' },
+  },
+  loadAdapter: async () => {
+    const { RingCentralSource } = await import('./ringcentral-source');
+    return (config, credentials, { clock, log, sharedState, deletesAtSource }) =>
+      new RingCentralSource({
+        config,
+        credentials,
+        clock,
+        log,
+        tokenStore: sharedState.tokens,
+        rateGateStore: sharedState.gates,
+        deletesAtSource,
+      });
+  },
+});
