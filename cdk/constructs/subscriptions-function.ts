@@ -2,7 +2,7 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import { Construct, type IConstruct } from 'constructs';
-import { ENV } from '../../functions/config';
+import { type CallvaultConfig, ENV } from '../../functions/config';
 import { NodeFunction } from './node-function';
 import type { ProviderQueue } from './provider-queue';
 import type { RecordingBucket } from './recording-bucket';
@@ -18,6 +18,15 @@ export const DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS = 6 * 3600;
  * 3 days, and a run every 12 hours leaves five more runs to renew one whose first renewal failed.
  */
 export const GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS = 12 * 3600;
+
+/** Sources whose webhook subscriptions the subscriptions function keeps. */
+export function managesSubscriptions(source: CallvaultConfig['sources'][number]): boolean {
+  return (
+    source.provider === 'ringcentral' ||
+    source.provider === 'msteams' ||
+    (source.provider === 'telphin' && source.manageWebhooks)
+  );
+}
 
 export interface SubscriptionsFunctionProps {
   /** The environment every function gets (runtime config, secrets map…). */

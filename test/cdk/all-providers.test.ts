@@ -10,19 +10,19 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
+import type { ArchiveStack } from '../../cdk/archive-stack';
+import { needsSharedState } from '../../cdk/constructs/shared-state-table';
+import { WEBHOOK_MEMORY_MIB } from '../../cdk/constructs/webhook-function';
+import { withoutRestorableDefaults } from '../../cdk/shipped-config';
 import {
-  type ArchiveStack,
   RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE,
   receivesWhileNotReady,
   TEAMS_PART_SIZE_MIB,
   TEAMS_WORKER_MEMORY_MIB,
   teamsMaxReceiveCount,
-  WEBHOOK_MEMORY_MIB,
   WORKER_BATCH_SIZE,
   workerEventSourceSettings,
-} from '../../cdk/archive-stack';
-import { needsSharedState } from '../../cdk/constructs/shared-state-table';
-import { withoutRestorableDefaults } from '../../cdk/shipped-config';
+} from '../../cdk/worker-sizing';
 import { apiGatewayResult, webhookRequestFromApiGateway } from '../../functions/adapters/api-gateway';
 import { type CallvaultConfig, ENV, parseConfig, runtimeConfigForDeployment } from '../../functions/config';
 import { handleRingCentralWebhook } from '../../functions/providers/ringcentral/ringcentral-webhook';

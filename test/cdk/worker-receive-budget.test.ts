@@ -9,7 +9,7 @@ import type { CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
-import { teamsMaxReceiveCount } from '../../cdk/archive-stack';
+import { teamsMaxReceiveCount } from '../../cdk/worker-sizing';
 import { queueRoutesFromUrls } from '../../functions/adapters/sqs-batch-processor';
 import { ENV, readRuntimeEnvironment } from '../../functions/config';
 import { cdkJsonContext } from './support';
