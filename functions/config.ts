@@ -5,19 +5,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import {
-  hostPatternSchema,
-  kmsKeyArnSchema,
-  type RetentionSettings,
-  retentionClassSchema,
-  retentionSettingsSchema,
-  sourceIdSchema,
-} from './config-fields';
+import { type RetentionSettings, retentionSettingsSchema } from './config-fields';
 import type { RetentionTarget } from './core/run-retention-for-sources';
-import { hostAllowed, isLoopbackHost } from './providers/host-patterns';
+import { isLoopbackHost } from './providers/host-patterns';
 import { msgraphSourceSchema } from './providers/msgraph/msgraph-config';
 import { msTeamsSourceSchema } from './providers/msteams/msteams-config';
 import { ringCentralSourceSchema } from './providers/ringcentral/ringcentral-config';
+import { telphinSourceSchema } from './providers/telphin/telphin-config';
+
+export {
+  defaultTelphinDownloadHosts,
+  TELPHIN_DOMAIN_PATTERN,
+  type TelphinSourceConfig,
+  telphinSourceSchema,
+} from './providers/telphin/telphin-config';
 
 /** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
 export const ENV = {
@@ -54,106 +55,6 @@ export const ENV = {
 export const DEFAULT_CONFIG_PATH = './callvault.config.json';
 
 export { type RetentionSettings, retentionSettingsSchema };
-
-/** Telphin's own domain: by default, storage links on any of its hosts are downloaded. */
-export const TELPHIN_DOMAIN_PATTERN = '*.telphin.ru';
-
-/**
- * The download hosts of a Telphin source that lists none: the host of its `apiUrl` (its token is sent
- * there already, and the direct download comes from there) and Telphin's own domain. Partner and
- * white-label installations have their own API hosts, which is why a fixed list cannot be the default.
- */
-export function defaultTelphinDownloadHosts(apiUrl: string): string[] {
-  return [new URL(apiUrl).host.toLowerCase(), TELPHIN_DOMAIN_PATTERN];
-}
-
-const telphinScopeSchema = z
-  .object({
-    /** The client id, or `@me` for the client the credentials belong to. */
-    client: z.string().min(1).optional(),
-    extensionGroups: z.array(z.string().regex(/^\d+$/, 'extension group ids are numeric')).min(1).optional(),
-    extensions: z.array(z.string().regex(/^\d+$/, 'extension ids are numeric')).min(1).optional(),
-  })
-  .strict()
-  .refine((scope) => [scope.client, scope.extensionGroups, scope.extensions].filter(Boolean).length === 1, {
-    message: 'set exactly one of client, extensionGroups or extensions',
-  });
-
-export const telphinSourceSchema = z
-  .object({
-    provider: z.literal('telphin'),
-    id: sourceIdSchema,
-    enabled: z.boolean().default(true),
-    apiUrl: z.url().default('https://apiproxy.telphin.ru'),
-    /** Inline credentials are for local mode; on AWS they live in Secrets Manager. */
-    clientId: z.string().min(1).optional(),
-    clientSecret: z.string().min(1).optional(),
-    /** Shared secret expected in the webhook URL's `token` parameter. */
-    webhookSecret: z.string().min(16, 'use at least 16 characters').optional(),
-    /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. Default: the stack creates one. */
-    credentialsSecretName: z.string().min(1).optional(),
-    /** AWS: the customer-managed KMS key that secret is encrypted with; the functions get kms:Decrypt on it. */
-    credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
-    scope: telphinScopeSchema.default({ client: '@me' }),
-    /**
-     * Hosts recordings may be downloaded from; anything else is never fetched (no SSRF). Must allow the
-     * `apiUrl` host. Default: the `apiUrl` host and `*.telphin.ru` (see defaultTelphinDownloadHosts).
-     */
-    allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
-    /**
-     * `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. A storage
-     * link on a host that is not allowed is not fetched: that recording is downloaded directly instead.
-     */
-    download: z.enum(['storage_url', 'direct']).default('storage_url'),
-    /**
-     * Keep one `hangup` event hook per extension in scope pointing at our webhook URL (with the token).
-     * Off by default: hooks of an existing integration are never touched, but an operator may prefer
-     * to register them by hand.
-     */
-    manageWebhooks: z.boolean().default(false),
-    /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-    retentionClass: retentionClassSchema,
-    retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
-  })
-  .strict()
-  .superRefine((source, ctx) => {
-    // Hosts that could never work fail here, naming the field, rather than dead-lettering every job.
-    const api = new URL(source.apiUrl);
-    if (api.username || api.password) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['apiUrl'],
-        message: 'must not carry credentials; set clientId/clientSecret (or the secret) instead',
-      });
-    }
-    if (api.protocol !== 'https:' && !(api.protocol === 'http:' && isLoopbackHost(api.hostname))) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['apiUrl'],
-        message: `must use https (plain http only on loopback, for sandboxes), got ${api.protocol}`,
-      });
-    }
-    if (source.manageWebhooks && !source.scope.extensions) {
-      // Hooks are per extension; listing a client's or group's extensions is not implemented yet.
-      ctx.addIssue({
-        code: 'custom',
-        path: ['manageWebhooks'],
-        message: 'needs scope.extensions (the extensions whose hangup hooks callvault keeps)',
-      });
-    }
-    if (source.allowedDownloadHosts && !hostAllowed(api, source.allowedDownloadHosts)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['allowedDownloadHosts'],
-        message: `does not allow the apiUrl host ${api.host}, where the token goes and direct downloads (also the fallback for refused storage links) come from; add "${api.host}", or leave the field out to use the defaults`,
-      });
-    }
-  })
-  .transform((source) => ({
-    ...source,
-    allowedDownloadHosts: source.allowedDownloadHosts ?? defaultTelphinDownloadHosts(source.apiUrl),
-  }));
-export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
 
 export const sourceSchema = z.discriminatedUnion('provider', [
   telphinSourceSchema,

@@ -1,6 +1,9 @@
 /** The provider-neutral description of one recording at its source. */
 export const PROVIDERS = ['telphin', 'ringcentral', 'msgraph', 'msteams'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
+/** Each provider's descriptor adds its name here (`declare module`), so core names no vendor. */
+// biome-ignore lint/suspicious/noEmptyInterface: extended by declaration merging
+export interface ProviderNames {}
 
 export type CallDirection = 'inbound' | 'outbound' | 'internal' | 'unknown';
 

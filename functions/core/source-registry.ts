@@ -31,7 +31,10 @@ export interface SourceRegistryOptions {
   sources: ReadonlyArray<RegisteredSource>;
   loadCredentials(source: RegisteredSource): Promise<SourceCredentials>;
   /** Builds the adapter from credentials; throws when they lack what the provider needs. */
-  createSource(source: RegisteredSource, credentials: SourceCredentials): RecordingSource;
+  createSource(
+    source: RegisteredSource,
+    credentials: SourceCredentials,
+  ): RecordingSource | Promise<RecordingSource>;
   clock: Clock;
   log: Log;
   /** @default CREDENTIALS_MAX_AGE_MS */
@@ -138,7 +141,7 @@ export class SourceRegistry {
         slot.nextReadAt = startedAt + this.maxAgeMs;
         return;
       }
-      const adapter = this.options.createSource(source, credentials);
+      const adapter = await this.options.createSource(source, credentials);
       const replaced = slot.adapter !== undefined;
       slot.adapter = adapter;
       slot.fingerprint = fingerprint;

@@ -1,91 +1,60 @@
 /**
- * The provider registry: the one place that maps a configured source to its adapter. Adding a provider
- * means its adapter folder, its source schema in the config, and one entry here.
+ * The provider registry: every provider's descriptor, listed once. Config, composition, the CDK app and
+ * the scripts read providers from here and never by name; adding a provider means its folder (with its
+ * `descriptor.ts`) and one entry in `PROVIDER_DESCRIPTORS` (README, "Adding a provider").
  */
-import { z } from 'zod';
-import type { SourceConfig } from '../config';
 import { PermanentError } from '../core/errors';
-import type { Clock, Log, RecordingSource } from '../core/ports';
-import type { RateGateStore, TokenStore } from '../core/shared-state';
-import { MsGraphSource } from './msgraph/msgraph-source';
-import { msTeamsCredentialsSchema } from './msteams/msteams-config';
-import { MsTeamsSource } from './msteams/msteams-source';
-import { ringCentralCredentialsSchema } from './ringcentral/ringcentral-config';
-import { RingCentralSource } from './ringcentral/ringcentral-source';
-import { telphinCredentialsSchema } from './telphin/telphin-credentials';
-import { TelphinSource } from './telphin/telphin-source';
+import type { RecordingSource } from '../core/ports';
+import type { ProviderDependencies, ProviderDescriptor, SourceConfigBase } from './descriptor';
+import { msGraphProvider } from './msgraph/descriptor';
+import { msTeamsProvider } from './msteams/descriptor';
+import { ringCentralProvider } from './ringcentral/descriptor';
+import { telphinProvider } from './telphin/descriptor';
 
-export interface ProviderDependencies {
-  clock: Clock;
-  log: Log;
-  /** The source's position in the config's `sources`, so warnings can name `sources[i].field`. */
-  configIndex?: number;
-  /** Sessions and rate gates every worker of a source shares: in process locally, DynamoDB on AWS. */
-  sharedState: { tokens: TokenStore; gates: RateGateStore };
-  /** Retention deletes recordings at this source (its settings exist and are not a dry run). */
-  deletesAtSource?: boolean;
+export type { ProviderDependencies, ProviderDescriptor } from './descriptor';
+
+export const PROVIDER_DESCRIPTORS = [
+  telphinProvider,
+  ringCentralProvider,
+  msGraphProvider,
+  msTeamsProvider,
+] as const;
+
+/** The names of the shipped providers, in the order above. */
+export const PROVIDER_NAMES = PROVIDER_DESCRIPTORS.map((descriptor) => descriptor.name);
+
+// biome-ignore lint/suspicious/noExplicitAny: descriptors differ in their config and credential types
+type AnyDescriptor = ProviderDescriptor<any, any>;
+
+/** A descriptor by provider name; the list may be another one (a test's toy provider). */
+export function descriptorOf(
+  provider: string,
+  descriptors: readonly AnyDescriptor[] = PROVIDER_DESCRIPTORS,
+): AnyDescriptor {
+  const found = descriptors.find((descriptor) => descriptor.name === provider);
+  if (!found) throw new PermanentError(`unknown provider "${provider}"`);
+  return found;
 }
-
-interface ProviderEntry<Config extends SourceConfig, Credentials> {
-  /** The secret values the adapter needs; missing or malformed fields are named in the error. */
-  credentials: z.ZodType<Credentials>;
-  create(config: Config, credentials: Credentials, deps: ProviderDependencies): RecordingSource;
-}
-
-type Registry = {
-  [P in SourceConfig['provider']]: ProviderEntry<Extract<SourceConfig, { provider: P }>, never>;
-};
-
-function entry<Config extends SourceConfig, Credentials>(
-  definition: ProviderEntry<Config, Credentials>,
-): ProviderEntry<Config, never> {
-  return definition as unknown as ProviderEntry<Config, never>;
-}
-
-export const PROVIDERS: Registry = {
-  telphin: entry({
-    credentials: telphinCredentialsSchema,
-    create: (config, credentials, { clock, log, configIndex }) =>
-      new TelphinSource({ config, credentials, clock, log, configIndex }),
-  }),
-  ringcentral: entry({
-    credentials: ringCentralCredentialsSchema,
-    create: (config, credentials, { clock, log, sharedState, deletesAtSource }) =>
-      new RingCentralSource({
-        config,
-        credentials,
-        clock,
-        log,
-        tokenStore: sharedState.tokens,
-        rateGateStore: sharedState.gates,
-        deletesAtSource,
-      }),
-  }),
-  msteams: entry({
-    credentials: msTeamsCredentialsSchema,
-    create: (config, credentials, { clock, log, sharedState }) =>
-      new MsTeamsSource({ config, credentials, clock, log, tokenStore: sharedState.tokens }),
-  }),
-  // The bot's notifications carry their own grant and are checked against Microsoft's public keys.
-  msgraph: entry({
-    credentials: z.object({}),
-    create: (config, _credentials, { clock, log }) => new MsGraphSource({ config, clock, log }),
-  }),
-};
 
 /** Validates a source's secret values against its provider's needs and builds the adapter. */
-export function createSource(
-  source: SourceConfig,
+export async function createSource(
+  source: SourceConfigBase,
   secrets: { values: Readonly<Record<string, unknown>>; origin: string },
   deps: ProviderDependencies,
-): RecordingSource {
-  const provider = PROVIDERS[source.provider] as ProviderEntry<SourceConfig, unknown>;
-  const parsed = provider.credentials.safeParse(secrets.values);
-  if (!parsed.success) {
-    const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.')))].join(', ');
-    throw new PermanentError(
-      `the credentials of source "${source.id}" are missing or invalid: ${fields} (read from ${secrets.origin})`,
-    );
+  descriptors: readonly AnyDescriptor[] = PROVIDER_DESCRIPTORS,
+): Promise<RecordingSource> {
+  const descriptor = descriptorOf(source.provider, descriptors);
+  let credentials: unknown = {};
+  if (descriptor.credentials) {
+    const parsed = descriptor.credentials.schema.safeParse(secrets.values);
+    if (!parsed.success) {
+      const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.')))].join(', ');
+      throw new PermanentError(
+        `the credentials of source "${source.id}" are missing or invalid: ${fields} (read from ${secrets.origin})`,
+      );
+    }
+    credentials = parsed.data;
   }
-  return provider.create(source, parsed.data, deps);
+  const create = await descriptor.loadAdapter();
+  return create(source, credentials, deps);
 }

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { hostPatternSchema, retentionClassSchema, sourceIdSchema } from '../../config-fields';
-import { isLoopbackHost } from '../http';
+import { isLoopbackHost } from '../host-patterns';
 
 /** The Bot Framework signer: where calling-bot notification tokens have been signed so far. */
 export const MSGRAPH_OPENID_CONFIGURATION_URL =

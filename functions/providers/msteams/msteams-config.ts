@@ -11,7 +11,7 @@ import {
   retentionClassSchema,
   sourceIdSchema,
 } from '../../config-fields';
-import { isLoopbackHost } from '../http';
+import { isLoopbackHost } from '../host-patterns';
 
 export const MSTEAMS_LOGIN_URL = 'https://login.microsoftonline.com';
 export const MSTEAMS_GRAPH_URL = 'https://graph.microsoft.com';

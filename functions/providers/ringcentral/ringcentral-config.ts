@@ -10,7 +10,7 @@ import {
   retentionSettingsSchema,
   sourceIdSchema,
 } from '../../config-fields';
-import { isLoopbackHost } from '../http';
+import { isLoopbackHost } from '../host-patterns';
 
 export const RINGCENTRAL_SERVER_URL = 'https://platform.ringcentral.com';
 export const RINGCENTRAL_MEDIA_URL = 'https://media.ringcentral.com';

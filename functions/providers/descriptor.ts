@@ -1,0 +1,114 @@
+/**
+ * What callvault knows about one provider, in one place: config, core, composition, the CDK app,
+ * monitoring and the scripts read this and never name a provider. A descriptor module imports its
+ * provider's config schema and constants only, so the CDK app can read it cheaply; the adapter (HTTP
+ * code) is loaded on first use through `loadAdapter`. README, "Adding a provider".
+ */
+import type { z } from 'zod';
+import type { Clock, Log, RecordingSource, WebhookOutcome } from '../core/ports';
+import type { RateGateStore, TokenStore } from '../core/shared-state';
+
+export interface ProviderDependencies {
+  clock: Clock;
+  log: Log;
+  /** The source's position in the config's `sources`, so warnings can name `sources[i].field`. */
+  configIndex?: number;
+  /** Sessions and rate gates every worker of a source shares: in process locally, DynamoDB on AWS. */
+  sharedState: { tokens: TokenStore; gates: RateGateStore };
+  /** Retention deletes recordings at this source (its settings exist and are not a dry run). */
+  deletesAtSource?: boolean;
+}
+
+/** The fields every source schema has (`sourceIdSchema`, `retentionClassSchema` in config-fields). */
+export interface SourceConfigBase {
+  provider: string;
+  id: string;
+  enabled: boolean;
+  retentionClass: string;
+  retention?: object | false;
+}
+
+/** Builds a source's adapter from its config and validated credentials. */
+export type AdapterFactory<Config, Credentials> = (
+  config: Config,
+  credentials: Credentials,
+  deps: ProviderDependencies,
+) => RecordingSource;
+
+/** Work an accepted webhook delivery asks for beyond its jobs (Teams' subscription lifecycle events). */
+export interface LifecycleFollowUpHook {
+  /** The follow-up this delivery asks for, if any; it travels as JSON (an asynchronous invoke on AWS). */
+  followUpOf(sourceId: string, outcome: WebhookOutcome): { sourceId: string } | undefined;
+  /** Reads a follow-up back from an invocation event; undefined when the event is not one. */
+  parse(event: unknown): { sourceId: string } | undefined;
+  /** Acts on it; the dependencies are those of the subscriptions and sweep use cases. */
+  run(followUp: { sourceId: string }, deps: never, signal?: AbortSignal): Promise<unknown>;
+}
+
+export interface ProviderDescriptor<
+  Config extends SourceConfigBase = SourceConfigBase,
+  Credentials = unknown,
+> {
+  /** The `provider` of its sources, queues, S3 keys and webhook paths. */
+  readonly name: Config['provider'];
+  /** The source entry of the config file (`sources[]`), discriminated by `provider`. */
+  readonly configSchema: z.ZodType<Config>;
+  /**
+   * The secret values the adapter needs (missing or malformed fields are named in the error), and the
+   * fields of a created secret only the operator can fill in. Absent: the provider reads no secret.
+   */
+  readonly credentials?: {
+    readonly schema: z.ZodType<Credentials>;
+    readonly operatorFields: readonly string[];
+    /** What the generated `webhookSecret` is for, in the secret's description. */
+    readonly webhookSecretRole: string;
+  };
+  readonly capabilities: {
+    /** The platform can list recordings (sweep, backfill, status); false: webhook-only. */
+    readonly list: boolean;
+    /** The platform keeps recordings that retention may delete once archived. */
+    readonly delete: boolean;
+    /** Jobs carry their own short-lived download grant (`fetch-now`); the worker reads no secret. */
+    readonly grantCarryingJobs: boolean;
+    /** Sessions or rate gates shared across Lambda containers (the shared-state table). */
+    readonly sharedState: boolean;
+    /** The platform URL of a source whose webhook subscriptions callvault keeps; undefined: none. */
+    subscriptionsAt(source: Config): string | undefined;
+  };
+  readonly webhook: {
+    /** The largest body read for this provider; default `MAX_WEBHOOK_BODY_BYTES` (core/receive-webhook). */
+    readonly maxBodyBytes?: number;
+    /** How deliveries prove they are ours, for the stack's output and the README. */
+    readonly auth: 'url-token' | 'verification-token-header' | 'client-state' | 'signed-token';
+  };
+  readonly worker: {
+    /** Jobs per invocation: 1 where one job must not wait behind another (grants, multi-GB streams). */
+    readonly batchSize: number;
+    /** The SQS event source's maximum concurrency; default `worker.maxConcurrency`. */
+    maxConcurrency?(configured: number, sources: readonly Config[]): number;
+    /** The queue's redrive count; default `worker.maxReceiveCount` (a receive budget for slow platforms). */
+    maxReceiveCount?(configured: number, sources: readonly Config[]): number;
+    /** A worker function of its own (its own concurrency and throttles), sized as given. */
+    readonly ownWorker?: {
+      readonly id: string;
+      readonly timeoutSeconds?: number;
+      readonly memoryMiB?: number;
+      readonly partSizeMiB?: number;
+    };
+  };
+  readonly metrics: {
+    /** Metric names of webhook outcome counts where the default `{Provider}{Count}` does not say enough. */
+    readonly webhookCounts?: Readonly<Record<string, string>>;
+  };
+  /** Loaded only by hosts that receive deliveries asking for more work than their jobs. */
+  loadLifecycleFollowUp?(): Promise<LifecycleFollowUpHook>;
+  /** The adapter, loaded on first use: its HTTP code is never bundled into a descriptor reader. */
+  loadAdapter(): Promise<AdapterFactory<Config, Credentials>>;
+}
+
+/** Keeps each descriptor's own config type while listing them together. */
+export function defineProvider<Config extends SourceConfigBase, Credentials>(
+  descriptor: ProviderDescriptor<Config, Credentials>,
+): ProviderDescriptor<Config, Credentials> {
+  return descriptor;
+}

@@ -1,0 +1,66 @@
+import { defineProvider } from '../descriptor';
+import {
+  type RingCentralSourceConfig,
+  ringCentralCredentialsSchema,
+  ringCentralSourceSchema,
+} from './ringcentral-config';
+
+declare module '../../core/recording' {
+  interface ProviderNames {
+    ringcentral: true;
+  }
+}
+
+/**
+ * Heavy-group requests one busy RingCentral worker spends a minute: each job is one call-log lookup or
+ * one content download (both Heavy), and a short recording streams in seconds, so a worker that never
+ * waits would spend several a minute. Five is the planning figure: the shared rate gate is what enforces
+ * the budget, and workers beyond `budget / 5` would only hold their messages while they wait at it.
+ */
+export const RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE = 5;
+
+export const ringCentralProvider = defineProvider({
+  name: 'ringcentral',
+  configSchema: ringCentralSourceSchema,
+  credentials: {
+    schema: ringCentralCredentialsSchema,
+    // The JWT credential of the user the app acts as (JWT grant).
+    operatorFields: ['clientId', 'clientSecret', 'jwt'],
+    webhookSecretRole: "webhookSecret is the subscription's verificationToken",
+  },
+  capabilities: {
+    list: true,
+    delete: true,
+    grantCarryingJobs: false,
+    // One JWT session per app and user, and the Heavy budget, shared by every container.
+    sharedState: true,
+    subscriptionsAt: (source: RingCentralSourceConfig) => source.serverUrl,
+  },
+  webhook: { auth: 'verification-token-header' },
+  worker: {
+    batchSize: 2,
+    // The Heavy budget of its sources (summed: they share the queue) over 5, at least SQS's minimum of 2.
+    maxConcurrency: (configured, sources) => {
+      const heavyPerMinute = sources.reduce((sum, source) => sum + source.rateLimits.heavyPerMinute, 0);
+      const fromBudget = Math.floor(heavyPerMinute / RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE);
+      return Math.min(configured, Math.max(2, fromBudget));
+    },
+  },
+  metrics: {
+    // Deliveries carrying Validation-Token with a body (README, Known limits).
+    webhookCounts: { handshakeWithBody: 'RingCentralHandshakeWithBody' },
+  },
+  loadAdapter: async () => {
+    const { RingCentralSource } = await import('./ringcentral-source');
+    return (config, credentials, { clock, log, sharedState, deletesAtSource }) =>
+      new RingCentralSource({
+        config,
+        credentials,
+        clock,
+        log,
+        tokenStore: sharedState.tokens,
+        rateGateStore: sharedState.gates,
+        deletesAtSource,
+      });
+  },
+});

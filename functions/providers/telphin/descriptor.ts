@@ -1,0 +1,34 @@
+import { defineProvider } from '../descriptor';
+import { type TelphinSourceConfig, telphinSourceSchema } from './telphin-config';
+import { telphinCredentialsSchema } from './telphin-credentials';
+
+declare module '../../core/recording' {
+  interface ProviderNames {
+    telphin: true;
+  }
+}
+
+export const telphinProvider = defineProvider({
+  name: 'telphin',
+  configSchema: telphinSourceSchema,
+  credentials: {
+    schema: telphinCredentialsSchema,
+    operatorFields: ['clientId', 'clientSecret'],
+    webhookSecretRole: 'webhookSecret is the token in the webhook URL',
+  },
+  capabilities: {
+    list: true,
+    delete: true,
+    grantCarryingJobs: false,
+    sharedState: false,
+    subscriptionsAt: (source: TelphinSourceConfig) => (source.manageWebhooks ? source.apiUrl : undefined),
+  },
+  webhook: { auth: 'url-token' },
+  worker: { batchSize: 2 },
+  metrics: {},
+  loadAdapter: async () => {
+    const { TelphinSource } = await import('./telphin-source');
+    return (config, credentials, { clock, log, configIndex }) =>
+      new TelphinSource({ config, credentials, clock, log, configIndex });
+  },
+});
