@@ -1,12 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import {
-  type CallvaultConfig,
-  ENV,
-  isWebhookOnly,
-  retentionFor,
-  runtimeConfigForDeployment,
-} from '../functions/config';
+import { type CallvaultConfig, ENV, retentionFor, runtimeConfigForDeployment } from '../functions/config';
 import type { ProviderName } from '../functions/core/recording';
 import {
   deadLetterQueueArnOutput,
@@ -14,6 +8,7 @@ import {
   queueArnOutput,
   queueUrlOutput,
 } from '../functions/ops/stack-outputs';
+import { descriptorOf } from '../functions/providers';
 import { Catalogue } from './constructs/catalogue';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
@@ -24,13 +19,18 @@ import { RetentionFunction } from './constructs/retention-function';
 import { RateSchedule } from './constructs/schedules';
 import { needsSharedState, SharedStateTable } from './constructs/shared-state-table';
 import { SourceSecrets } from './constructs/source-secrets';
-import { managesSubscriptions, SubscriptionsFunction } from './constructs/subscriptions-function';
+import {
+  managesSubscriptions,
+  SubscriptionsFunction,
+  subscriptionsCheckWithinSeconds,
+} from './constructs/subscriptions-function';
 import { SweepFunction } from './constructs/sweep-function';
 import { WebhookApi } from './constructs/webhook-api';
 import { WebhookFunction } from './constructs/webhook-function';
 import { assertDeployable, logRetentionDays } from './deployment-checks';
 import { FunctionEnvironments } from './function-environment';
 import {
+  ARCHIVE_WORKER_ID,
   consumerTimeout,
   queueMaxReceiveCount,
   type WorkerPlan,
@@ -51,12 +51,10 @@ export class ArchiveStack extends Stack {
   public readonly recordings: RecordingBucket;
   public readonly queues: ReadonlyMap<ProviderName, ProviderQueue>;
   public readonly secrets: SourceSecrets;
-  /** Consumes every provider queue but the Graph bot's and Teams'. */
+  /** Consumes every provider queue but those whose providers have a worker of their own. */
   public readonly worker: QueueWorker;
-  /** Consumes the Graph bot's queue; present when an msgraph source is enabled. */
-  public readonly graphWorker?: QueueWorker;
-  /** Consumes the Teams recordings queue, sized for multi-GB streams; present when an msteams source is enabled. */
-  public readonly teamsWorker?: QueueWorker;
+  /** Every archive worker by construct id: the shared one and those of their own (worker-sizing.ts). */
+  public readonly workers: ReadonlyMap<string, QueueWorker>;
   public readonly webhook: WebhookFunction;
   public readonly sweep: SweepFunction;
   public readonly webhookApi: WebhookApi;
@@ -66,7 +64,7 @@ export class ArchiveStack extends Stack {
   public readonly retentionSchedule?: RateSchedule;
   public readonly killSwitch?: RetentionKillSwitch;
   public readonly monitoring: Monitoring;
-  /** Present when some enabled source shares sessions or rate gates across containers (RingCentral, Teams). */
+  /** Present when some enabled source shares sessions or rate gates across containers, or keeps subscriptions. */
   public readonly sharedState?: SharedStateTable;
   /** Present when some enabled source has webhook subscriptions callvault manages. */
   public readonly subscriptions?: SubscriptionsFunction;
@@ -81,10 +79,11 @@ export class ArchiveStack extends Stack {
     assertDeployable(config);
 
     const sources = config.sources.filter((source) => source.enabled);
-    // The Graph bot keeps nothing at the source to delete: a global `retention` block does not make it a
-    // retention source (its adapter refuses deletes).
+    // A provider that keeps nothing at the source to delete is no retention source, whatever a global
+    // `retention` block says (its adapter refuses deletes).
     const retentionSources = sources.filter(
-      (source) => source.provider !== 'msgraph' && retentionFor(config, source) !== undefined,
+      (source) =>
+        descriptorOf(source.provider).capabilities.delete && retentionFor(config, source) !== undefined,
     );
     const providers = [...new Set(sources.map((source) => source.provider))];
     const logRetention = logRetentionDays(config.aws.logRetentionDays);
@@ -147,9 +146,8 @@ export class ArchiveStack extends Stack {
         }),
       ]),
     );
-    this.worker = workers.get('ArchiveWorker') as QueueWorker;
-    this.graphWorker = workers.get('GraphWorker');
-    this.teamsWorker = workers.get('TeamsWorker');
+    this.workers = workers;
+    this.worker = workers.get(ARCHIVE_WORKER_ID) as QueueWorker;
 
     this.webhook = new WebhookFunction(this, 'Webhook', {
       environment: environments.common,
@@ -205,12 +203,12 @@ export class ArchiveStack extends Stack {
         secrets: this.secrets,
         sharedState,
         recordings: this.recordings,
-        followUpSweepQueues: [...queues.values()].filter((q) => !isWebhookOnly({ provider: q.provider })),
+        followUpSweepQueues: [...queues.values()].filter((q) => descriptorOf(q.provider).capabilities.list),
         webhookBaseUrl: this.webhookApi.stage.url,
         logRetention,
         executeAfter: [this.webhookApi, this.webhook, this.secrets, sharedState],
         reserveConcurrency: config.aws.reserveConcurrency,
-        graphSubscriptions: providers.includes('msteams'),
+        maxIntervalSeconds: subscriptionsCheckWithinSeconds(providers),
       });
       this.webhook.invokesSubscriptions(this.subscriptions.handler, environments);
       this.monitoring.watchFunction('Subscriptions', this.subscriptions.handler);
@@ -260,6 +258,13 @@ export class ArchiveStack extends Stack {
   }
 
   /** What operators and `npm run status` / `npm run redrive` read back (functions/ops/stack-outputs.ts). */
+  /** The worker consuming a provider's queue; undefined when the stack has no such queue. */
+  workerOf(provider: ProviderName): QueueWorker | undefined {
+    return [...this.workers.values()].find((worker) =>
+      worker.queues.some((providerQueue) => providerQueue.provider === provider),
+    );
+  }
+
   private addOutputs(): void {
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:

@@ -24,7 +24,11 @@ export const msGraphProvider = defineProvider({
   worker: {
     // One job per invocation, at once: its download token expires minutes after the call.
     batchSize: 1,
-    ownWorker: { id: 'GraphWorker' },
+    ownWorker: {
+      id: 'GraphWorker',
+      description:
+        'callvault Graph bot worker: fetches each recording at once, before its download token expires',
+    },
   },
   metrics: {
     // Named for what an operator watches: failed recording operations, refused locations.

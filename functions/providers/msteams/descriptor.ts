@@ -45,6 +45,9 @@ export const msTeamsProvider = defineProvider({
     sharedState: true,
     // Graph validates both subscription URLs over https before it creates anything.
     subscriptionsAt: (source: MsTeamsSourceConfig) => source.graphUrl,
+    // Graph subscriptions live at most 3 days; a check every 12 hours leaves five more runs to renew one
+    // whose first renewal failed.
+    subscriptionsCheckWithinSeconds: 12 * 3600,
   },
   webhook: { auth: 'client-state' },
   worker: {
@@ -53,8 +56,31 @@ export const msTeamsProvider = defineProvider({
     // The longest content wait of its sources, plus `worker.maxReceiveCount` for transient faults on the way.
     maxReceiveCount: (configured, sources) =>
       receivesWhileNotReady(Math.max(0, ...sources.map((source) => source.contentWaitHours))) + configured,
-    // Sized from the bench (BENCHMARKS.md): a 4 GiB stream in one invocation, one full vCPU, 64 MiB parts.
-    ownWorker: { id: 'TeamsWorker', timeoutSeconds: 900, memoryMiB: 1769, partSizeMiB: 64 },
+    // Sized from the bench (BENCHMARKS.md on 2 shared cores, moto: the streaming section's archive path at
+    // 1 GiB, 35.4 MiB/s for the whole job and 22.0 MiB/s at its slowest size, 100 MiB; the msteams section's
+    // Teams path, 2 GiB through the adapter and the sandbox, 60.1 MiB/s) and S3's limits:
+    // - a 4 GiB recording is 4,096 MiB; at 35.4 MiB/s it streams in about 116 s, at 22.0 MiB/s in 186 s.
+    //   Lambda's maximum of 900 s needs only 4.6 MiB/s, so a 4 GiB stream fits one invocation with about 5x
+    //   to 8x margin (TLS on both legs in Lambda, absent on the bench's loopback, spends part of it);
+    // - 64 MiB parts: 4 GiB is 64 parts of S3's 10,000 (objects up to 625 GiB fit), and 64 round trips
+    //   instead of 512 at the default 8 MiB. The buffers are about partSizeMiB x (partsInFlight + 1) =
+    //   64 x 3 = 192 MiB at the default 2 in flight, above the idle ~80 MiB the bench measures;
+    // - 1,769 MiB of memory is where Lambda gives one full vCPU: hashing (the verifier's SHA-256) and two
+    //   TLS streams are CPU-bound, and the bench's figures are for one busy core.
+    ownWorker: {
+      id: 'TeamsWorker',
+      description: 'callvault Teams worker: streams multi-GB Teams recordings from Graph into S3',
+      timeoutSeconds: 900,
+      memoryMiB: 1769,
+      partSizeMiB: 64,
+    },
+    // A metered-API refusal (402) keeps jobs waiting until an admin links billing (core/admin-errors.ts).
+    recordsAdminErrors: true,
+    // A recording may answer 404 for this long while Teams processes it; its job keeps coming back.
+    jobLifetime: (source: MsTeamsSourceConfig) => ({
+      seconds: source.contentWaitHours * 3600,
+      key: 'contentWaitHours',
+    }),
   },
   metrics: {},
   loadAdapter: async () => {

@@ -1,4 +1,4 @@
-import { defineProvider } from '../descriptor';
+import { defineProvider, WORKER_BATCH_SIZE } from '../descriptor';
 import {
   type RingCentralSourceConfig,
   ringCentralCredentialsSchema,
@@ -38,7 +38,7 @@ export const ringCentralProvider = defineProvider({
   },
   webhook: { auth: 'verification-token-header' },
   worker: {
-    batchSize: 2,
+    batchSize: WORKER_BATCH_SIZE,
     // The Heavy budget of its sources (summed: they share the queue) over 5, at least SQS's minimum of 2.
     maxConcurrency: (configured, sources) => {
       const heavyPerMinute = sources.reduce((sum, source) => sum + source.rateLimits.heavyPerMinute, 0);
