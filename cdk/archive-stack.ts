@@ -137,6 +137,7 @@ export class ArchiveStack extends Stack {
           queues: plan.providers.map((provider) => ({
             providerQueue: queues.get(provider) as ProviderQueue,
             ...workerEventSourceSettings(provider, config, sources),
+            fetchWithinSeconds: descriptorOf(provider).worker.fetchWithinSeconds,
           })),
           monitoring: this.monitoring,
           // A job carrying its own download grant needs no secret and no shared session.

@@ -5,12 +5,53 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type CallvaultConfig, ConfigError } from '../functions/config';
+import { descriptorOf } from '../functions/providers';
+import { QUEUE_RETENTION, SQS_MAX_RECEIVE_COUNT } from './constructs/provider-queue';
 import { DEFAULT_RETENTION_CLASS } from './constructs/recording-bucket';
+import { queueMaxReceiveCount } from './worker-sizing';
 
 /** Every check of the config as a whole, before anything is built. */
 export function assertDeployable(config: CallvaultConfig): void {
   assertRetentionClassesGoverned(config);
   assertObjectLockDeclared(config);
+  assertQueueLimits(config);
+}
+
+/**
+ * What SQS cannot do, refused at synth rather than at deploy or, worse, in silence:
+ * - a redrive `maxReceiveCount` above 1,000 (CloudFormation would fail the deploy): the configured
+ *   `worker.maxReceiveCount` plus what a provider adds for jobs that keep coming back by design (Teams:
+ *   the receives of `contentWaitHours`);
+ * - a job meant to keep coming back for longer than the queue keeps a message (14 days, SQS's maximum,
+ *   counted from when the job was sent, however often it was received): SQS would delete it before the
+ *   worker gave up, with no dead letter and no reason.
+ */
+export function assertQueueLimits(config: CallvaultConfig): void {
+  const problems: string[] = [];
+  const enabled = config.sources.filter((source) => source.enabled);
+  const lifetimes = config.sources.flatMap((source, index) => {
+    const lifetime = source.enabled ? descriptorOf(source.provider).worker.jobLifetime?.(source) : undefined;
+    return lifetime ? [{ provider: source.provider, index, ...lifetime }] : [];
+  });
+  for (const provider of new Set(enabled.map((source) => source.provider))) {
+    const receives = queueMaxReceiveCount(provider, config, enabled);
+    if (receives <= SQS_MAX_RECEIVE_COUNT) continue;
+    const waits = lifetimes
+      .filter((lifetime) => lifetime.provider === provider)
+      .map((lifetime) => `sources[${lifetime.index}].${lifetime.key}`);
+    problems.push(
+      `  - worker.maxReceiveCount: the ${provider} queue would need a maxReceiveCount of ${receives} (worker.maxReceiveCount ${config.worker.maxReceiveCount}${waits.length > 0 ? ` plus the receives of ${waits.join(', ')}` : ''}), above SQS's maximum of ${SQS_MAX_RECEIVE_COUNT}; lower ${['worker.maxReceiveCount', ...waits].join(' or ')}`,
+    );
+  }
+  const retentionSeconds = QUEUE_RETENTION.toSeconds();
+  for (const lifetime of lifetimes) {
+    if (lifetime.seconds <= retentionSeconds) continue;
+    problems.push(
+      `  - sources[${lifetime.index}].${lifetime.key}: its jobs would keep coming back for ${lifetime.seconds / 3600} hours, beyond the ${QUEUE_RETENTION.toDays()}-day retention of the queue (${retentionSeconds / 3600} hours, SQS's maximum): SQS would delete them before the worker gives up, without a dead letter`,
+    );
+  }
+  if (problems.length > 0)
+    throw new ConfigError(`invalid configuration for deployment:\n${problems.join('\n')}`);
 }
 
 /**

@@ -210,6 +210,23 @@ export class Monitoring extends Construct {
     });
   }
 
+  /**
+   * Jobs whose grant expires: the oldest may wait at most `seconds` (its provider's `fetchWithinSeconds`).
+   * SQS publishes the age once a minute, so one minute's maximum at or above it raises the alarm while
+   * the jobs behind it can still be fetched, well before the hour of the stalled-queue alarm.
+   */
+  watchJobAge(providerQueue: ProviderQueue, seconds: number): void {
+    const { provider } = providerQueue;
+    this.alarm(`${provider}JobsNearExpiry`, {
+      metric: providerQueue.queue.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      threshold: seconds,
+      description: `${provider}: the oldest job has waited ${seconds} s or more, and its download grant expires minutes after the call: recordings may be lost (ExpiredBeforeFetch). Check the worker's throttles and errors and the account's concurrency, or raise worker.maxConcurrency.`,
+    });
+  }
+
   /** Errors (and optionally throttles) of one function. */
   watchFunction(name: string, fn: IFunction, options: { throttles?: boolean } = {}): void {
     this.alarm(`${name}Errors`, {

@@ -13,6 +13,12 @@ import type { SourceSecrets } from './source-secrets';
 /** One provider queue a worker consumes, and how (worker-sizing.ts). */
 export interface ConsumedQueue extends WorkerEventSourceSettings {
   readonly providerQueue: ProviderQueue;
+  /**
+   * Its jobs carry a grant that expires: the oldest may wait at most this long, and an alarm says when one
+   * has.
+   * @default - no such limit: the stalled-queue alarm only
+   */
+  readonly fetchWithinSeconds?: number;
 }
 
 export interface QueueWorkerProps {
@@ -98,7 +104,10 @@ export class QueueWorker extends NodeFunction {
     }
     this.queues = props.queues.map((consumed) => consumed.providerQueue);
 
-    for (const providerQueue of this.queues) props.monitoring.watchQueue(providerQueue);
+    for (const { providerQueue, fetchWithinSeconds } of props.queues) {
+      props.monitoring.watchQueue(providerQueue);
+      if (fetchWithinSeconds !== undefined) props.monitoring.watchJobAge(providerQueue, fetchWithinSeconds);
+    }
     props.monitoring.watchFunction(id, this, { throttles: true });
   }
 }

@@ -18,6 +18,7 @@ import { queueMaxReceiveCount, workerEventSourceSettings } from '../../cdk/worke
 import { apiGatewayResult, webhookRequestFromApiGateway } from '../../functions/adapters/api-gateway';
 import { type CallvaultConfig, ENV, parseConfig, runtimeConfigForDeployment } from '../../functions/config';
 import { WORKER_BATCH_SIZE } from '../../functions/providers/descriptor';
+import { GRAPH_BURST_WORKERS } from '../../functions/providers/msgraph/descriptor';
 import { msTeamsProvider, receivesWhileNotReady } from '../../functions/providers/msteams/descriptor';
 import { RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE } from '../../functions/providers/ringcentral/descriptor';
 import { handleRingCentralWebhook } from '../../functions/providers/ringcentral/ringcentral-webhook';
@@ -130,9 +131,12 @@ describe('the all-providers example', () => {
     for (const provider of ['telphin', 'ringcentral'] as const) {
       expect(mappingOf(provider).FunctionName).toEqual({ Ref: logicalId(stack.worker) });
     }
+    // Enough workers to fetch a burst of 200 recordings before their tokens expire (msgraph/descriptor.ts).
     expect(graph).toMatchObject({
       BatchSize: 1,
-      ScalingConfig: { MaximumConcurrency: allProviders.worker.maxConcurrency },
+      ScalingConfig: {
+        MaximumConcurrency: Math.max(allProviders.worker.maxConcurrency, GRAPH_BURST_WORKERS),
+      },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     expect(graph.MaximumBatchingWindowInSeconds).toBeUndefined();
