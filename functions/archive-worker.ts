@@ -5,12 +5,12 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
-import { METRICS_NAMESPACE } from './adapters/metrics';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { noteAdminError } from './core/admin-errors';
 import { handleArchiveJob } from './core/handle-job';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
+import { EXPIRED_BEFORE_FETCH_METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from './observability/names';
 
 /**
  * Time kept in reserve before the Lambda deadline: enough to abort multipart uploads, change message
@@ -18,13 +18,13 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
  */
 export const DEADLINE_MARGIN_MS = 20_000;
 
-const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
 /**
  * Granted recordings (Graph) dead-lettered because the platform no longer served them: each is a lost
  * recording, so the stack alarms on any data point above zero.
  */
-export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
+export { EXPIRED_BEFORE_FETCH_METRIC };
 
 /** `retryPolicy` shortens delays in tests; production uses the defaults. */
 export function createArchiveWorkerHandler(

@@ -19,11 +19,11 @@ export const hostPatternSchema = z
   .string()
   .regex(
     /^((\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/,
-    'expected a host name like storage.telphin.ru',
+    'expected a host name like storage.example.com',
   )
   .refine((pattern) => !/^\*\.[^.:]+\.?(:\d+)?$/.test(pattern), {
     message:
-      'a wildcard needs a domain of at least two labels (like *.telphin.ru); *.ru would allow a whole top-level domain',
+      'a wildcard needs a domain of at least two labels (like *.example.com); *.com would allow a whole top-level domain',
   });
 
 export const retentionSettingsSchema = z

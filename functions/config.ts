@@ -7,18 +7,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type RetentionSettings, retentionSettingsSchema } from './config-fields';
 import type { RetentionTarget } from './core/run-retention-for-sources';
+import { descriptorOf, PROVIDER_DESCRIPTORS } from './providers';
+import type { ProviderDescriptor } from './providers/descriptor';
 import { isLoopbackHost } from './providers/host-patterns';
-import { msgraphSourceSchema } from './providers/msgraph/msgraph-config';
-import { msTeamsSourceSchema } from './providers/msteams/msteams-config';
-import { ringCentralSourceSchema } from './providers/ringcentral/ringcentral-config';
-import { telphinSourceSchema } from './providers/telphin/telphin-config';
-
-export {
-  defaultTelphinDownloadHosts,
-  TELPHIN_DOMAIN_PATTERN,
-  type TelphinSourceConfig,
-  telphinSourceSchema,
-} from './providers/telphin/telphin-config';
 
 /** Environment variables shared by `cdk/` (which sets them) and `functions/` (which reads them). */
 export const ENV = {
@@ -56,13 +47,22 @@ export const DEFAULT_CONFIG_PATH = './callvault.config.json';
 
 export { type RetentionSettings, retentionSettingsSchema };
 
-export const sourceSchema = z.discriminatedUnion('provider', [
-  telphinSourceSchema,
-  ringCentralSourceSchema,
-  msgraphSourceSchema,
-  msTeamsSourceSchema,
-]);
-export type SourceConfig = z.infer<typeof sourceSchema>;
+// biome-ignore lint/suspicious/noExplicitAny: descriptors differ in their config and credential types
+type AnyDescriptor = ProviderDescriptor<any, any>;
+/** The providers a configuration may name: the shipped ones, or a test's list. */
+export type ProviderDescriptors = readonly AnyDescriptor[];
+
+type ConfigOf<D> = D extends ProviderDescriptor<infer Config, infer _Credentials> ? Config : never;
+/** One entry of `sources`: the config schema of the provider it names (its descriptor's). */
+export type SourceConfig = ConfigOf<(typeof PROVIDER_DESCRIPTORS)[number]>;
+
+/** The `sources[]` entry schema of these providers, discriminated by `provider`. */
+export function sourceSchemaFor(descriptors: ProviderDescriptors): z.ZodType<SourceConfig> {
+  const schemas = descriptors.map((descriptor) => descriptor.configSchema);
+  return z.discriminatedUnion('provider', schemas as never) as unknown as z.ZodType<SourceConfig>;
+}
+
+export const sourceSchema = sourceSchemaFor(PROVIDER_DESCRIPTORS);
 
 /** S3 storage classes a lifecycle rule can move recordings to, in S3's waterfall order. */
 export const STORAGE_CLASSES = [
@@ -226,108 +226,110 @@ const s3TargetSchema = z
   })
   .strict();
 
-export const configSchema = z
-  .object({
-    sources: z.array(sourceSchema).default([]),
-    local: z
-      .object({
-        port: z.number().int().min(0).max(65_535).default(8787),
-        host: z.string().default('127.0.0.1'),
-        /** Local archive root; mirrors the bucket's keys. */
-        archiveDir: z.string().default('./archive'),
-        /** Dead letters, cursors and other local state. */
-        stateDir: z.string().default('./.callvault'),
-        /**
-         * The URL at which platforms reach this machine's webhook server (a tunnel or reverse proxy in
-         * front of host:port). When set, local mode creates and repairs the webhook subscriptions.
-         */
-        publicUrl: z
-          .url()
-          .refine((text) => ['http:', 'https:'].includes(new URL(text).protocol), 'use an http(s) URL')
-          .optional(),
-      })
-      .strict()
-      .default({ port: 8787, host: '127.0.0.1', archiveDir: './archive', stateDir: './.callvault' }),
-    /** Local mode: store in this bucket instead of archiveDir. */
-    storage: z.object({ s3: s3TargetSchema.optional() }).strict().default({}),
-    sweep: z
-      .object({
-        enabled: z.boolean().default(true),
-        lookbackHours: z
-          .number()
-          .min(1)
-          .max(24 * 62)
-          .default(48),
-        intervalSeconds: z.number().int().min(60).default(300),
-      })
-      .strict()
-      .default({ enabled: true, lookbackHours: 48, intervalSeconds: 300 }),
-    worker: workerSchema.default(workerSchema.parse({})),
-    retention: retentionSettingsSchema.optional(),
-    lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),
-    aws: z
-      .object({
-        stackName: z
-          .string()
-          .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
-          .default('Callvault'),
-        account: z
-          .string()
-          .regex(/^\d{12}$/)
-          .optional(),
-        region: z.string().optional(),
-        /** Name of the archive bucket; generated when absent. */
-        bucketName: z.string().optional(),
-        /** Where alarms go; an SNS topic is created either way. */
-        alarmEmail: z.email().optional(),
-        logRetentionDays: z.number().int().min(1).default(90),
-        /**
-         * Reserve one concurrent execution for the retention and subscriptions functions. Off by default:
-         * Lambda keeps 100 units unreserved, so an account whose concurrency quota is still the
-         * new-account 10 or 50 cannot reserve any and the deploy would roll back. Runs never overlap
-         * either way (a lease in the bucket, `state/leases/`); the reserve only caps them.
-         */
-        reserveConcurrency: z.boolean().default(false),
-      })
-      .strict()
-      .default({ stackName: 'Callvault', logRetentionDays: 90, reserveConcurrency: false }),
-  })
-  .strict()
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.sources.forEach((source, index) => {
-      if (seen.has(source.id)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['sources', index, 'id'],
-          message: `duplicate source id "${source.id}"`,
-        });
-      }
-      seen.add(source.id);
-    });
-    const publicUrl = config.local.publicUrl ? new URL(config.local.publicUrl) : undefined;
-    if (publicUrl && publicUrl.protocol !== 'https:') {
-      // Real platforms deliver only to https; plain http is for sandboxes on this machine.
+/** The configuration's schema for these providers; `configSchema` is the shipped one. */
+export function configSchemaFor(descriptors: ProviderDescriptors) {
+  const sources = descriptors === PROVIDER_DESCRIPTORS ? sourceSchema : sourceSchemaFor(descriptors);
+  return z
+    .object({
+      sources: z.array(sources).default([]),
+      local: z
+        .object({
+          port: z.number().int().min(0).max(65_535).default(8787),
+          host: z.string().default('127.0.0.1'),
+          /** Local archive root; mirrors the bucket's keys. */
+          archiveDir: z.string().default('./archive'),
+          /** Dead letters, cursors and other local state. */
+          stateDir: z.string().default('./.callvault'),
+          /**
+           * The URL at which platforms reach this machine's webhook server (a tunnel or reverse proxy in
+           * front of host:port). When set, local mode creates and repairs the webhook subscriptions.
+           */
+          publicUrl: z
+            .url()
+            .refine((text) => ['http:', 'https:'].includes(new URL(text).protocol), 'use an http(s) URL')
+            .optional(),
+        })
+        .strict()
+        .default({ port: 8787, host: '127.0.0.1', archiveDir: './archive', stateDir: './.callvault' }),
+      /** Local mode: store in this bucket instead of archiveDir. */
+      storage: z.object({ s3: s3TargetSchema.optional() }).strict().default({}),
+      sweep: z
+        .object({
+          enabled: z.boolean().default(true),
+          lookbackHours: z
+            .number()
+            .min(1)
+            .max(24 * 62)
+            .default(48),
+          intervalSeconds: z.number().int().min(60).default(300),
+        })
+        .strict()
+        .default({ enabled: true, lookbackHours: 48, intervalSeconds: 300 }),
+      worker: workerSchema.default(workerSchema.parse({})),
+      retention: retentionSettingsSchema.optional(),
+      lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),
+      aws: z
+        .object({
+          stackName: z
+            .string()
+            .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
+            .default('Callvault'),
+          account: z
+            .string()
+            .regex(/^\d{12}$/)
+            .optional(),
+          region: z.string().optional(),
+          /** Name of the archive bucket; generated when absent. */
+          bucketName: z.string().optional(),
+          /** Where alarms go; an SNS topic is created either way. */
+          alarmEmail: z.email().optional(),
+          logRetentionDays: z.number().int().min(1).default(90),
+          /**
+           * Reserve one concurrent execution for the retention and subscriptions functions. Off by default:
+           * Lambda keeps 100 units unreserved, so an account whose concurrency quota is still the
+           * new-account 10 or 50 cannot reserve any and the deploy would roll back. Runs never overlap
+           * either way (a lease in the bucket, `state/leases/`); the reserve only caps them.
+           */
+          reserveConcurrency: z.boolean().default(false),
+        })
+        .strict()
+        .default({ stackName: 'Callvault', logRetentionDays: 90, reserveConcurrency: false }),
+    })
+    .strict()
+    .superRefine((config, ctx) => {
+      const seen = new Set<string>();
       config.sources.forEach((source, index) => {
-        const platform = subscribingPlatformUrl(source);
-        if (source.enabled && platform && !isLoopbackHost(new URL(platform).hostname)) {
+        if (seen.has(source.id)) {
           ctx.addIssue({
             code: 'custom',
-            path: ['local', 'publicUrl'],
-            message: `must use https: sources[${index}] ("${source.id}") at ${new URL(platform).host} delivers webhooks only to https`,
+            path: ['sources', index, 'id'],
+            message: `duplicate source id "${source.id}"`,
           });
         }
+        seen.add(source.id);
       });
-    }
-  });
+      const publicUrl = config.local.publicUrl ? new URL(config.local.publicUrl) : undefined;
+      if (publicUrl && publicUrl.protocol !== 'https:') {
+        // Real platforms deliver only to https; plain http is for sandboxes on this machine.
+        config.sources.forEach((source, index) => {
+          const platform = subscribingPlatformUrl(source, descriptors);
+          if (source.enabled && platform && !isLoopbackHost(new URL(platform).hostname)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['local', 'publicUrl'],
+              message: `must use https: sources[${index}] ("${source.id}") at ${new URL(platform).host} delivers webhooks only to https`,
+            });
+          }
+        });
+      }
+    });
+}
+
+export const configSchema = configSchemaFor(PROVIDER_DESCRIPTORS);
 
 /** The platform URL of a source whose subscriptions callvault manages, if it manages any. */
-function subscribingPlatformUrl(source: z.infer<typeof sourceSchema>): string | undefined {
-  if (source.provider === 'ringcentral') return source.serverUrl;
-  if (source.provider === 'telphin' && source.manageWebhooks) return source.apiUrl;
-  // Graph validates both subscription URLs over https before it creates anything.
-  if (source.provider === 'msteams') return source.graphUrl;
-  return undefined;
+function subscribingPlatformUrl(source: SourceConfig, descriptors: ProviderDescriptors): string | undefined {
+  return descriptorOf(source.provider, descriptors).capabilities.subscriptionsAt(source);
 }
 
 export type CallvaultConfig = z.infer<typeof configSchema>;
@@ -340,8 +342,13 @@ export class ConfigError extends Error {
 }
 
 /** Parses and validates a configuration object; errors list every offending field by path. */
-export function parseConfig(value: unknown, origin = 'configuration'): CallvaultConfig {
-  const parsed = configSchema.safeParse(value);
+export function parseConfig(
+  value: unknown,
+  origin = 'configuration',
+  descriptors: ProviderDescriptors = PROVIDER_DESCRIPTORS,
+): CallvaultConfig {
+  const schema = descriptors === PROVIDER_DESCRIPTORS ? configSchema : configSchemaFor(descriptors);
+  const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((issue) => `  - ${formatPath(issue.path)}: ${issue.message}`);
   throw new ConfigError(`invalid ${origin}:\n${lines.join('\n')}`);
@@ -382,14 +389,11 @@ export function retentionFor(config: CallvaultConfig, source: SourceConfig): Ret
   return retentionSettingsSchema.parse({ ...config.retention, ...source.retention });
 }
 
-/**
- * Sources whose adapter needs credentials from a secret: every provider but the Graph calling bot, whose
- * notifications carry their own short-lived grant and are checked against Microsoft's public keys.
- */
-export type CredentialedSourceConfig = Exclude<SourceConfig, { provider: 'msgraph' }>;
+/** Sources whose adapter needs credentials from a secret: their descriptor names a credentials schema. */
+export type CredentialedSourceConfig = Extract<SourceConfig, { credentialsSecretName?: string }>;
 
 export function needsCredentials(source: SourceConfig): source is CredentialedSourceConfig {
-  return source.provider !== 'msgraph';
+  return descriptorOf(source.provider).credentials !== undefined;
 }
 
 export function enabledSources(config: CallvaultConfig): SourceConfig[] {
@@ -397,24 +401,17 @@ export function enabledSources(config: CallvaultConfig): SourceConfig[] {
 }
 
 /**
- * Providers whose platform offers no listing and keeps nothing to delete (the Graph calling bot: a
- * recording exists only as the grant in one notification). Their adapters say the same through
- * `capabilities` (test/unit/core/config.test.ts holds the two together); this answers without building one.
+ * Sources whose platform offers no listing (a recording exists only as the grant in one notification).
+ * Their adapters say the same through `capabilities` (test/unit/core/config.test.ts holds the two
+ * together); the descriptor answers without building one.
  */
-const WEBHOOK_ONLY_PROVIDERS: ReadonlySet<SourceConfig['provider']> = new Set(['msgraph']);
-
 export function isWebhookOnly(source: Pick<SourceConfig, 'provider'>): boolean {
-  return WEBHOOK_ONLY_PROVIDERS.has(source.provider);
+  return !descriptorOf(source.provider).capabilities.list;
 }
 
-/**
- * Platforms that offer no delete for their recordings (Graph: neither the bot's nor Teams' recordings):
- * retention never targets them. Matches each adapter's `capabilities.delete`.
- */
-const NO_DELETE_PROVIDERS: ReadonlySet<SourceConfig['provider']> = new Set(['msgraph', 'msteams']);
-
+/** Whether the platform keeps recordings retention may delete; matches each adapter's `capabilities.delete`. */
 export function deletesAtSource(source: Pick<SourceConfig, 'provider'>): boolean {
-  return !NO_DELETE_PROVIDERS.has(source.provider);
+  return descriptorOf(source.provider).capabilities.delete;
 }
 
 /**

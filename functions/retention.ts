@@ -7,15 +7,20 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
-import { METRICS_NAMESPACE } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { retentionTargets } from './config';
 import { runExclusively } from './core/run-lease';
 import { runRetentionForSources } from './core/run-retention-for-sources';
+import {
+  DUE_BUT_NOT_ARCHIVED_METRIC,
+  DUE_BUT_NOT_ARCHIVED_TOTAL_METRIC,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+} from './observability/names';
 
 export { METRICS_NAMESPACE };
 
-const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
 /** Stop this long before the Lambda deadline: the audit is flushed and the run recorded. */
 const DEADLINE_MARGIN_MS = 30_000;
@@ -64,10 +69,10 @@ export function createRetentionHandler(runtime: () => AwsRuntime, publish: Metri
     for (const report of reports) {
       const perSource = publish.singleMetric();
       perSource.addDimension('source', report.sourceId);
-      perSource.addMetric('DueButNotArchived', MetricUnit.Count, report.dueButNotArchived);
+      perSource.addMetric(DUE_BUT_NOT_ARCHIVED_METRIC, MetricUnit.Count, report.dueButNotArchived);
       publish.addMetric('RecordingsDeletedAtSource', MetricUnit.Count, report.deleted);
       publish.addMetric('RetentionSkipped', MetricUnit.Count, report.skipped);
-      publish.addMetric('DueButNotArchivedTotal', MetricUnit.Count, report.dueButNotArchived);
+      publish.addMetric(DUE_BUT_NOT_ARCHIVED_TOTAL_METRIC, MetricUnit.Count, report.dueButNotArchived);
     }
     if (failed.length > 0) throw new Error(`retention failed for ${failed.join(', ')}`);
     return { reports };

@@ -16,9 +16,14 @@ import { ConfigError, ENV } from './config';
 import { manageSubscriptions } from './core/manage-subscriptions';
 import { runExclusively } from './core/run-lease';
 import { reportSetupProblems } from './core/source-setup';
-import { METRICS_NAMESPACE } from './retention';
+import {
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+  SUBSCRIPTION_FAILURES_METRIC,
+  SUBSCRIPTIONS_NOT_ACTIVE_METRIC,
+} from './observability/names';
 
-const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
 const DEADLINE_MARGIN_MS = 5_000;
 /** The lease outlives the deadline by this much, so a run that dies frees it soon after. */
@@ -29,7 +34,7 @@ const SCHEDULED_LEASE_WAIT_MS = 20_000;
 const FOLLOW_UP_WORK_MS = 40_000;
 
 /** Sources without an active subscription after a run; the stack alarms when it is above 0. */
-export const SUBSCRIPTIONS_NOT_ACTIVE_METRIC = 'SubscriptionsNotActive';
+export { SUBSCRIPTIONS_NOT_ACTIVE_METRIC };
 
 export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: Metrics = metrics) {
   return async (event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
@@ -127,7 +132,7 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
     }
     // Not thrown: the deploy trigger would fail the deploy (the first one runs before any secret is
     // set). A failure is a metric and an `errorCode` log line, both alarmed; the sweep covers meanwhile.
-    publish.addMetric('SubscriptionFailures', MetricUnit.Count, result.failed.length);
+    publish.addMetric(SUBSCRIPTION_FAILURES_METRIC, MetricUnit.Count, result.failed.length);
     // What the alarm watches: sources left without an active subscription (failed, or none active).
     // A part of a source (one Telphin extension's hook) that could not be put right counts too.
     const notActive =

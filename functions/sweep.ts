@@ -5,11 +5,11 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
-import { METRICS_NAMESPACE, SWEEP_SCOPES_NOT_COVERED_METRIC } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { sweepAllSources } from './core/sweep-sources';
+import { METRICS_NAMESPACE, METRICS_SERVICE, SWEEP_SCOPES_NOT_COVERED_METRIC } from './observability/names';
 
-const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
 /** Stop this long before the Lambda deadline so the results are still recorded. */
 const DEADLINE_MARGIN_MS = 10_000;

@@ -7,13 +7,14 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { apiGatewayResult, webhookRequestFromApiGateway } from './adapters/api-gateway';
 import { type InvokeAsync, lambdaInvokeAsync } from './adapters/lambda-invoke';
 import { logger } from './adapters/logger';
-import { METRICS_NAMESPACE, webhookCountMetricName } from './adapters/metrics';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { webhookFollowUpOf } from './composition/webhook-follow-up';
 import { ENV } from './config';
 import { receiveWebhook } from './core/receive-webhook';
+import { METRICS_NAMESPACE, METRICS_SERVICE, webhookCountMetricName } from './observability/names';
+import { descriptorOf } from './providers';
 
-const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault' });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
 let defaultInvoke: InvokeAsync | undefined;
 
@@ -27,7 +28,7 @@ export function createWebhookHandler(
 ) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const { env, sources, queue, logger: log } = runtime();
-    // Routes are one per provider (`/webhooks/telphin/{sourceId}`), so the provider is read from the path.
+    // Routes are one per provider (`/webhooks/{provider}/{sourceId}`), so the provider is read from the path.
     const provider = event.pathParameters?.provider ?? event.rawPath?.split('/')[2] ?? '';
     const response = await receiveWebhook(
       provider,
@@ -39,8 +40,9 @@ export function createWebhookHandler(
         log,
         recordCounts: (from, counts) => {
           // Zeros are published too: an alarm on "failed record operations" needs its data points.
+          const named = descriptorOf(from).metrics.webhookCounts;
           for (const [name, value] of Object.entries(counts)) {
-            publish.addMetric(webhookCountMetricName(from, name), MetricUnit.Count, value);
+            publish.addMetric(webhookCountMetricName(from, name, named), MetricUnit.Count, value);
           }
         },
         // Teams lifecycle events, and events the adapter could not interpret (a sweep instead), go to the

@@ -13,6 +13,7 @@ import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { CATALOGUE_PREFIX } from '../functions/core/catalogue';
 import { type CatalogueStorage, compactClosedDays } from '../functions/core/catalogue-compaction';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
+import { PROVIDER_NAMES } from '../functions/providers';
 import { consoleLog } from '../functions/local/console-log';
 import { rebuildCatalogue, rebuildCursorPath } from '../functions/ops/catalog-rebuild';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
@@ -51,7 +52,11 @@ async function main(): Promise<number> {
   if (options.stack && !options.aws) throw new UsageError('--stack needs --aws');
   const config = loadConfigFile(configPathFromEnvironment());
   const range = usageErrors(() =>
-    parseFindFilters({ source: options.source, from: options.from, to: options.to }, config.sources),
+    parseFindFilters(
+      { source: options.source, from: options.from, to: options.to },
+      config.sources,
+      PROVIDER_NAMES,
+    ),
   );
   const closed = new Date(Date.now() - OPEN_DAYS * 86_400_000).toISOString().slice(0, 10);
   const before = options.before

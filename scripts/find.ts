@@ -9,6 +9,7 @@
 import { DuckDbCatalogue } from '../functions/adapters/duckdb-catalogue';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
+import { PROVIDER_NAMES } from '../functions/providers';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
 import { awsHits, type FindHit, formatCsv, formatJson, formatText, localHits } from '../functions/ops/find';
 
@@ -45,7 +46,7 @@ async function main(): Promise<number> {
   const config = loadConfigFile(configPathFromEnvironment());
   let filters: ReturnType<typeof parseFindFilters>;
   try {
-    filters = parseFindFilters(options, config.sources);
+    filters = parseFindFilters(options, config.sources, PROVIDER_NAMES);
   } catch (error) {
     if (error instanceof FilterError) throw new UsageError(error.message);
     throw error;

@@ -30,7 +30,7 @@ import {
 import { startMoto } from '../test/support/moto';
 
 const BUCKET = 'callvault-measure';
-const KEY = 'recordings/telphin/measure/2024/01/01/large.mp3';
+const KEY = 'recordings/example/measure/2024/01/01/large.mp3';
 const SEED = 7;
 
 const { values } = parseArgs({

@@ -29,12 +29,9 @@ function selectSources(
     sources: config.sources
       .filter((source) => !sourceId || source.id === sourceId)
       .map((source): SourceConfig => {
-        if (!forceDryRun || !deletesAtSource(source)) return source;
         // Only the providers that delete have retention settings to force into a dry run.
-        if (source.provider !== 'telphin' && source.provider !== 'ringcentral') return source;
-        return source.retention === false
-          ? source
-          : { ...source, retention: { ...source.retention, dryRun: true } };
+        if (!forceDryRun || !deletesAtSource(source) || source.retention === false) return source;
+        return { ...source, retention: { ...source.retention, dryRun: true } } as SourceConfig;
       }),
   };
 }

@@ -14,7 +14,7 @@ import { Construct } from 'constructs';
 import { CATALOGUE_COLUMNS, CATALOGUE_PREFIX } from '../../functions/core/catalogue';
 import { namedQuestions } from '../../functions/core/catalogue-query';
 import { RECORDINGS_PREFIX } from '../../functions/core/keys';
-import { PROVIDERS } from '../../functions/core/recording';
+import { PROVIDER_NAMES } from '../../functions/providers';
 
 /** The Glue table's name; `npm run find -- --aws` queries `"{database}"."recordings"`. */
 export const CATALOGUE_TABLE = 'recordings';
@@ -100,7 +100,7 @@ export class Catalogue extends Construct {
           classification: 'json',
           'projection.enabled': 'true',
           'projection.provider.type': 'enum',
-          'projection.provider.values': PROVIDERS.join(','),
+          'projection.provider.values': PROVIDER_NAMES.join(','),
           'projection.source.type': 'enum',
           'projection.source.values': sourceIds.join(','),
           'projection.date.type': 'date',

@@ -14,77 +14,81 @@ import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-log
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { SWEEP_SCOPES_NOT_COVERED_METRIC } from '../../functions/adapters/metrics';
 import type { ErrorCode } from '../../functions/core/errors';
+import {
+  CREDENTIALS_NOT_SET_METRIC,
+  DUE_BUT_NOT_ARCHIVED_TOTAL_METRIC,
+  EXPIRED_BEFORE_FETCH_METRIC,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE_DIMENSION,
+  SUBSCRIPTIONS_NOT_ACTIVE_METRIC,
+  SWEEP_SCOPES_NOT_COVERED_METRIC,
+  WEBHOOK_NOT_UNDERSTOOD_CODE,
+  WEBHOOK_NOT_UNDERSTOOD_METRIC,
+} from '../../functions/observability/names';
+import { GRAPH_FAILED_RECORD_OPERATIONS_METRIC } from '../../functions/providers/msgraph/descriptor';
+import {
+  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
+  TEAMS_ACCESS_POLICY_MISSING_METRIC,
+  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
+  TEAMS_CREDENTIALS_REFUSED_METRIC,
+  TEAMS_LIFECYCLE_MESSAGE,
+  TEAMS_METERED_API_MESSAGE,
+  TEAMS_METERED_API_METRIC,
+  TEAMS_MISSED_EVENT,
+  TEAMS_MISSED_NOTIFICATIONS_METRIC,
+} from '../../functions/providers/msteams/descriptor';
+import {
+  RINGCENTRAL_JOB_PATTERNS,
+  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
+  RINGCENTRAL_LOGIN_REFUSED_METRIC,
+  RINGCENTRAL_PERMISSION_MISSING_METRIC,
+  RINGCENTRAL_RATE_LIMITED_METRIC,
+} from '../../functions/providers/ringcentral/descriptor';
 import { PERMISSION_MISSING_CODE } from '../../functions/providers/ringcentral/ringcentral-permissions';
 import type { ProviderQueue } from './provider-queue';
 
-/** Where the functions publish their EMF metrics (`METRICS_NAMESPACE` and the default dimension in functions/). */
-export const METRICS_NAMESPACE = 'Callvault';
-export const METRICS_SERVICE_DIMENSION = { service: 'callvault' } as const;
-/** Counted from the functions' logs by a metric filter, not published by the functions. */
-export const CREDENTIALS_NOT_SET_METRIC = 'CredentialsNotSet';
-const CREDENTIALS_NOT_SET_CODE: ErrorCode = 'CREDENTIALS_NOT_SET';
+// The names live in functions/observability/names.ts and the providers' descriptors, shared with the
+// functions that publish and log them; re-exported here for the stack's readers.
+export {
+  CREDENTIALS_NOT_SET_METRIC,
+  EXPIRED_BEFORE_FETCH_METRIC,
+  GRAPH_FAILED_RECORD_OPERATIONS_METRIC,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE_DIMENSION,
+  RINGCENTRAL_JOB_PATTERNS,
+  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
+  RINGCENTRAL_LOGIN_REFUSED_METRIC,
+  RINGCENTRAL_PERMISSION_MISSING_METRIC,
+  RINGCENTRAL_RATE_LIMITED_METRIC,
+  SUBSCRIPTIONS_NOT_ACTIVE_METRIC,
+  SWEEP_SCOPES_NOT_COVERED_METRIC,
+  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
+  TEAMS_ACCESS_POLICY_MISSING_METRIC,
+  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
+  TEAMS_CREDENTIALS_REFUSED_METRIC,
+  TEAMS_LIFECYCLE_MESSAGE,
+  TEAMS_METERED_API_MESSAGE,
+  TEAMS_METERED_API_METRIC,
+  TEAMS_MISSED_EVENT,
+  TEAMS_MISSED_NOTIFICATIONS_METRIC,
+  WEBHOOK_NOT_UNDERSTOOD_CODE,
+  WEBHOOK_NOT_UNDERSTOOD_METRIC,
+};
 
-/** Counted from the functions' logs: RingCentral refusing the JWT login, or jobs failing on that refusal. */
-export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
-/** What functions/providers/ringcentral/ringcentral-auth.ts logs (level error) when a JWT login is refused. */
-export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
-/** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
-export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
+const CREDENTIALS_NOT_SET_CODE: ErrorCode = 'CREDENTIALS_NOT_SET';
 /** The `errorCode` the RingCentral adapter logs (level error) at each login lacking one: its own constant. */
 export const RINGCENTRAL_PERMISSION_MISSING_CODE = PERMISSION_MISSING_CODE;
-/** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
-export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
 /**
  * The worker logs `job failed; retrying later` with the error's `code` and the job as
  * `{type} {provider}/{sourceId}...` (functions/adapters/sqs-batch-processor.ts, core/jobs.ts describeJob).
  */
 const RATE_LIMITED_CODE: ErrorCode = 'RATE_LIMITED';
 const UNAUTHENTICATED_CODE: ErrorCode = 'UNAUTHENTICATED';
-/**
- * `$.job` of RingCentral jobs (hints and recordings; never fetch-now). CloudWatch documents trailing
- * wildcards in JSON filters, so each job type gets its own prefix rather than one leading wildcard.
- */
-export const RINGCENTRAL_JOB_PATTERNS = ['hint ringcentral/*', 'recording ringcentral/*'] as const;
 const ringCentralJob = () =>
   FilterPattern.any(
     ...RINGCENTRAL_JOB_PATTERNS.map((pattern) => FilterPattern.stringValue('$.job', '=', pattern)),
   );
-/** Published by the subscriptions function (Powertools, `service` dimension): subscriptions not Active. */
-export const SUBSCRIPTIONS_NOT_ACTIVE_METRIC = 'SubscriptionsNotActive';
-/** Counted from the functions' logs: Graph refusing a Teams source's reads for want of an access policy. */
-export const TEAMS_ACCESS_POLICY_MISSING_METRIC = 'TeamsAccessPolicyMissing';
-/** What functions/providers/msteams/msteams-graph.ts logs (level error) on that refusal. */
-export const TEAMS_ACCESS_POLICY_MISSING_MESSAGE = 'teams application access policy missing';
-/** Counted from the functions' logs: Entra refusing a Teams source's app credentials. */
-export const TEAMS_CREDENTIALS_REFUSED_METRIC = 'TeamsCredentialsRefused';
-/** What functions/providers/msteams/msteams-auth.ts logs (level error) when Entra refuses the credentials. */
-export const TEAMS_CREDENTIALS_REFUSED_MESSAGE = 'entra refused the app credentials of a Teams source';
-/** Counted from the webhook's log: Graph telling us it dropped notifications of a Teams subscription. */
-export const TEAMS_MISSED_NOTIFICATIONS_METRIC = 'TeamsMissedNotifications';
-/**
- * What functions/providers/msteams/msteams-webhook.ts logs (level warn) per lifecycle notification, with
- * the lifecycle event name in `event`; `missed` means Graph dropped notifications.
- */
-export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';
-export const TEAMS_MISSED_EVENT = 'missed';
-/** Counted from the webhook's log: authenticated events no adapter could interpret (any provider). */
-export const WEBHOOK_NOT_UNDERSTOOD_METRIC = 'WebhookEventsNotUnderstood';
-/**
- * What functions/core/receive-webhook.ts logs (level error) per delivery holding such events, with
- * `errorCode` WEBHOOK_NOT_UNDERSTOOD; the adapter's line before it carries the event's text.
- */
-export const WEBHOOK_NOT_UNDERSTOOD_CODE = 'WEBHOOK_NOT_UNDERSTOOD';
-/** Counted from the functions' logs: Graph refusing metered Teams content (402) for want of billing. */
-export const TEAMS_METERED_API_METRIC = 'TeamsMeteredApiBilling';
-/** What functions/providers/msteams/msteams-graph.ts logs (level error) on that refusal. */
-export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
-export { SWEEP_SCOPES_NOT_COVERED_METRIC };
-/** Published by the worker (Powertools, `service` dimension): Graph recordings whose token expired first. */
-export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
-/** Published by the webhook (Powertools, `service` dimension): Graph record operations that ended `failed`. */
-export const GRAPH_FAILED_RECORD_OPERATIONS_METRIC = 'GraphFailedRecordOperations';
 
 /** Metrics that log metric filters create: they carry no dimension. */
 function dimensionFreeMetric(metricName: string, statistic: string, period: Duration): Metric {
@@ -497,7 +501,7 @@ export class Monitoring extends Construct {
     this.alarm('DueButNotArchived', {
       metric: new Metric({
         namespace: METRICS_NAMESPACE,
-        metricName: 'DueButNotArchivedTotal',
+        metricName: DUE_BUT_NOT_ARCHIVED_TOTAL_METRIC,
         dimensionsMap: METRICS_SERVICE_DIMENSION,
         statistic: 'Sum',
         // Retention runs daily by default; a shorter period would flap between runs.

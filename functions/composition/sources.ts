@@ -3,13 +3,13 @@ import {
   type CallvaultConfig,
   type CredentialsLoader,
   enabledSources,
-  needsCredentials,
+  type ProviderDescriptors,
   retentionFor,
 } from '../config';
 import { InvalidInputError } from '../core/errors';
 import { InProcessRateGateStore, InProcessTokenStore } from '../core/shared-state';
 import { SourceRegistry } from '../core/source-registry';
-import { createSource, type ProviderDependencies } from '../providers';
+import { createSource, descriptorOf, PROVIDER_DESCRIPTORS, type ProviderDependencies } from '../providers';
 
 /**
  * One process's sessions and rate gates. Enough for the local host and for a stack without the shared
@@ -34,8 +34,13 @@ export const inlineCredentials: CredentialsLoader = async (source) => ({
 export function buildSourceRegistry(
   config: CallvaultConfig,
   loadCredentials: CredentialsLoader,
-  deps: Pick<ProviderDependencies, 'clock' | 'log'> & { sharedState?: ProviderDependencies['sharedState'] },
+  deps: Pick<ProviderDependencies, 'clock' | 'log'> & {
+    sharedState?: ProviderDependencies['sharedState'];
+    /** The providers the sources may name; a test passes its own (test/support/toy-provider). */
+    descriptors?: ProviderDescriptors;
+  },
 ): SourceRegistry {
+  const descriptors = deps.descriptors ?? PROVIDER_DESCRIPTORS;
   const sharedState = deps.sharedState ?? processSharedState;
   const sources = enabledSources(config);
   const configOf = (provider: string, sourceId: string) => {
@@ -44,22 +49,32 @@ export function buildSourceRegistry(
     return source;
   };
   return new SourceRegistry({
-    sources: sources.map(({ provider, id, retentionClass }) => ({ provider, id, retentionClass })),
+    sources: sources.map(({ provider, id, retentionClass }) => ({
+      provider,
+      id,
+      retentionClass,
+      maxWebhookBodyBytes: descriptorOf(provider, descriptors).webhook.maxBodyBytes,
+    })),
     loadCredentials: async ({ provider, id }) => {
       const source = configOf(provider, id);
-      return needsCredentials(source)
+      return descriptorOf(provider, descriptors).credentials
         ? loadCredentials(source)
         : { values: {}, origin: 'no credentials needed' };
     },
     createSource: ({ provider, id }, credentials) => {
       const source = configOf(provider, id);
-      return createSource(source, credentials, {
-        clock: deps.clock,
-        log: deps.log,
-        sharedState,
-        configIndex: config.sources.indexOf(source),
-        deletesAtSource: retentionFor(config, source)?.dryRun === false,
-      });
+      return createSource(
+        source,
+        credentials,
+        {
+          clock: deps.clock,
+          log: deps.log,
+          sharedState,
+          configIndex: config.sources.indexOf(source),
+          deletesAtSource: retentionFor(config, source)?.dryRun === false,
+        },
+        descriptors,
+      );
     },
     clock: deps.clock,
     log: deps.log,

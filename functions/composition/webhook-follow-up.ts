@@ -1,22 +1,26 @@
 /**
- * Work an accepted webhook delivery asks for beyond its jobs, run outside the answer: Teams' subscription
- * lifecycle events (msteams-lifecycle-follow-up.ts), and a sweep for authenticated events the adapter
+ * Work an accepted webhook delivery asks for beyond its jobs, run outside the answer: subscription
+ * lifecycle events (the provider descriptor's `lifecycleFollowUp`, e.g. Teams'), and a sweep for authenticated events the adapter
  * could not interpret (`WebhookOutcome.notUnderstood`), so that none is dropped silently. Locally it runs
  * in process; on AWS the webhook function hands it to the subscriptions function (asynchronous invoke),
  * the path Teams' lifecycle events already take. Either way the sweep starts within seconds.
  */
 import { z } from 'zod';
 import type { WebhookOutcome } from '../core/ports';
-import { PROVIDERS, type ProviderName } from '../core/recording';
+import type { ProviderName } from '../core/recording';
 import { type SweepAllDependencies, sweepAllSources } from '../core/sweep-sources';
-import type { MsTeamsLifecycleResult } from '../providers/msteams';
-import {
-  type MsTeamsLifecycleFollowUp,
-  type MsTeamsLifecycleFollowUpDependencies,
-  msTeamsLifecycleFollowUpOf,
-  parseMsTeamsLifecycleFollowUp,
-  runMsTeamsLifecycleFollowUp,
-} from './msteams-lifecycle-follow-up';
+import { PROVIDER_DESCRIPTORS, PROVIDER_NAMES } from '../providers';
+import type { LifecycleFollowUpDependencies } from '../providers/descriptor';
+
+const lifecycleHookOf = (provider: string) =>
+  PROVIDER_DESCRIPTORS.find((descriptor) => descriptor.name === provider)?.lifecycleFollowUp;
+
+/**
+ * Hand-offs from before the follow-up named its provider carried lifecycle events only, and only one
+ * provider had any: the one whose descriptor has a lifecycle follow-up.
+ */
+const LEGACY_LIFECYCLE_PROVIDER = PROVIDER_DESCRIPTORS.find((descriptor) => descriptor.lifecycleFollowUp)
+  ?.name as ProviderName;
 
 /** A sweep asked for by events the webhook could not read: of these users or extensions, else the source. */
 export interface FollowUpSweep {
@@ -26,13 +30,13 @@ export interface FollowUpSweep {
 export interface WebhookFollowUp {
   provider: ProviderName;
   sourceId: string;
-  /** Teams only: the lifecycle events the delivery carried. */
-  lifecycle?: MsTeamsLifecycleFollowUp['lifecycle'];
+  /** The lifecycle events the delivery carried (providers with a lifecycle follow-up). */
+  lifecycle?: unknown[];
   sweep?: FollowUpSweep;
 }
 
 export interface WebhookFollowUpResult {
-  lifecycle?: MsTeamsLifecycleResult;
+  lifecycle?: { swept: boolean };
   /** Whether a sweep ran for events not understood (a lifecycle sweep of the source counts). */
   swept: boolean;
 }
@@ -43,8 +47,8 @@ export function webhookFollowUpOf(
   sourceId: string,
   outcome: WebhookOutcome,
 ): WebhookFollowUp | undefined {
-  if (!(PROVIDERS as readonly string[]).includes(provider)) return undefined;
-  const lifecycle = msTeamsLifecycleFollowUpOf(provider, sourceId, outcome)?.lifecycle;
+  if (!(PROVIDER_NAMES as readonly string[]).includes(provider)) return undefined;
+  const lifecycle = lifecycleHookOf(provider)?.lifecycleOf(sourceId, outcome);
   const notUnderstood = outcome.notUnderstood;
   const sweep: FollowUpSweep | undefined =
     notUnderstood && notUnderstood.events > 0
@@ -80,7 +84,7 @@ export function mergeFollowUps(first: WebhookFollowUp, second: WebhookFollowUp):
 }
 
 const followUpSchema = z.object({
-  provider: z.enum(PROVIDERS as unknown as [ProviderName, ...ProviderName[]]).optional(),
+  provider: z.enum(PROVIDER_NAMES as unknown as [ProviderName, ...ProviderName[]]).optional(),
   sourceId: z.string().min(1).max(200),
   sweep: z.object({ subjects: z.array(z.string().min(1).max(200)).max(1_000).optional() }).optional(),
 });
@@ -93,25 +97,23 @@ export function parseWebhookFollowUp(event: unknown): WebhookFollowUp | undefine
   if (!event || typeof event !== 'object') return undefined;
   if (!('lifecycle' in event) && !('sweep' in event)) return undefined;
   const parsed = followUpSchema.parse(event);
-  const lifecycle =
-    'lifecycle' in event && (event as { lifecycle?: unknown[] }).lifecycle?.length
-      ? parseMsTeamsLifecycleFollowUp({
-          sourceId: parsed.sourceId,
-          lifecycle: (event as { lifecycle: unknown }).lifecycle,
-        })?.lifecycle
-      : undefined;
+  const provider = parsed.provider ?? LEGACY_LIFECYCLE_PROVIDER;
+  const raw = (event as { lifecycle?: { length?: number } }).lifecycle;
+  // Read by the one provider that hands lifecycle events on; anything else claiming to be one is refused.
+  const hook = lifecycleHookOf(provider) ?? lifecycleHookOf(LEGACY_LIFECYCLE_PROVIDER);
+  const lifecycle = raw?.length ? hook?.parse(parsed.sourceId, raw) : undefined;
   return {
-    provider: parsed.provider ?? 'msteams',
+    provider,
     sourceId: parsed.sourceId,
     ...(lifecycle ? { lifecycle } : {}),
     ...(parsed.sweep ? { sweep: parsed.sweep.subjects ? { subjects: parsed.sweep.subjects } : {} } : {}),
   };
 }
 
-export type WebhookFollowUpDependencies = MsTeamsLifecycleFollowUpDependencies;
+export type WebhookFollowUpDependencies = LifecycleFollowUpDependencies;
 
 /**
- * Acts on one delivery's follow-up: Teams lifecycle events first (they may sweep the whole source, which
+ * Acts on one delivery's follow-up: lifecycle events first (they may sweep the whole source, which
  * covers the rest), then a sweep of the source's lookback window for events not understood: of the
  * users or extensions they named where the source lists by user, else of the whole source.
  */
@@ -120,13 +122,10 @@ export async function runWebhookFollowUp(
   deps: WebhookFollowUpDependencies,
   signal?: AbortSignal,
 ): Promise<WebhookFollowUpResult> {
-  let lifecycle: MsTeamsLifecycleResult | undefined;
-  if (followUp.provider === 'msteams' && followUp.lifecycle && followUp.lifecycle.length > 0) {
-    lifecycle = await runMsTeamsLifecycleFollowUp(
-      { sourceId: followUp.sourceId, lifecycle: followUp.lifecycle },
-      deps,
-      signal,
-    );
+  let lifecycle: { swept: boolean } | undefined;
+  const hook = lifecycleHookOf(followUp.provider);
+  if (hook && followUp.lifecycle && followUp.lifecycle.length > 0) {
+    lifecycle = await hook.run({ sourceId: followUp.sourceId, lifecycle: followUp.lifecycle }, deps, signal);
     if (lifecycle.swept || !followUp.sweep) return { lifecycle, swept: lifecycle.swept };
   }
   if (!followUp.sweep) return { ...(lifecycle ? { lifecycle } : {}), swept: false };

@@ -6,7 +6,7 @@
  * `"date"` quoted (a reserved word in both).
  */
 import { CATALOGUE_STATUSES, type CatalogueStatus, normaliseNumber } from './catalogue';
-import { PROVIDERS, type ProviderName } from './recording';
+import type { ProviderName } from './recording';
 
 export interface FindFilters {
   /** First and last UTC day of the call start, inclusive (`yyyy-mm-dd`); absent: unbounded. */
@@ -58,6 +58,8 @@ export interface RawFindFilters {
 export function parseFindFilters(
   raw: RawFindFilters,
   sources: readonly { id: string; provider: ProviderName }[],
+  /** The provider names `--provider` accepts; default: those of `sources`. */
+  providers: readonly string[] = [...new Set(sources.map((source) => source.provider))],
 ): FindFilters {
   const filters: FindFilters = {};
   if (raw.from !== undefined) filters.from = parseDay(raw.from, '--from');
@@ -79,10 +81,10 @@ export function parseFindFilters(
     filters.person = raw.person;
   }
   if (raw.provider !== undefined) {
-    if (!(PROVIDERS as readonly string[]).includes(raw.provider))
+    if (!providers.includes(raw.provider))
       throw new FilterError(
         '--provider',
-        `${JSON.stringify(raw.provider)} is not a provider (one of ${PROVIDERS.join(', ')})`,
+        `${JSON.stringify(raw.provider)} is not a provider (one of ${providers.join(', ')})`,
       );
     filters.provider = raw.provider as ProviderName;
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors';
-import { PROVIDERS, type ProviderName, type SourceRecording } from './recording';
+import { type ProviderName, providerNameSchema, type SourceRecording } from './recording';
 import type { RetryPolicy } from './retry-policy';
 
 /**
@@ -23,7 +23,7 @@ const partySchema = z.object({
 });
 
 export const serialisedRecordingSchema = z.object({
-  provider: z.enum(PROVIDERS),
+  provider: providerNameSchema,
   sourceId: z.string().min(1),
   recordingId: z.string().min(1),
   callId: z.string().optional(),
@@ -53,7 +53,7 @@ const recordingJobSchema = z.object({
 const hintJobSchema = z.object({
   v: z.literal(JOB_VERSION),
   type: z.literal('hint'),
-  provider: z.enum(PROVIDERS),
+  provider: providerNameSchema,
   sourceId: z.string().min(1),
   /** When the event happened, UTC; the worker searches the source around it. */
   eventTime: z.iso.datetime({ offset: true }),

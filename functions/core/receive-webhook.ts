@@ -1,6 +1,6 @@
 import { CallvaultError, InvalidInputError, UnauthenticatedError } from './errors';
 import type { JobQueue, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from './ports';
-import { PROVIDERS, type ProviderName } from './recording';
+import type { ProviderName } from './recording';
 import type { SourceRegistry } from './source-registry';
 import { WebhookNotUnderstoodError } from './webhook-not-understood';
 
@@ -30,21 +30,7 @@ export interface WebhookDependencies {
 export const WEBHOOK_NOT_UNDERSTOOD_MESSAGE = 'authenticated webhook events not understood';
 export const WEBHOOK_NOT_UNDERSTOOD_CODE = 'WEBHOOK_NOT_UNDERSTOOD';
 
-/** Larger bodies are refused before parsing: no provider's event comes near this. */
-export const MAX_WEBHOOK_BODY_BYTES = 256 * 1024;
-
-/**
- * Per-provider ceilings where a platform documents a larger delivery: Graph batches call notifications
- * and its adapter answers 413 only above 1 MiB, so a smaller cut here would refuse what the adapter accepts.
- */
-const PROVIDER_WEBHOOK_BODY_BYTES: Partial<Record<ProviderName, number>> = {
-  msgraph: 1024 * 1024,
-};
-
-/** The largest body `receiveWebhook` reads for this provider; the local server and API Gateway share it. */
-export function maxWebhookBodyBytes(provider: string): number {
-  return PROVIDER_WEBHOOK_BODY_BYTES[provider as ProviderName] ?? MAX_WEBHOOK_BODY_BYTES;
-}
+export { MAX_WEBHOOK_BODY_BYTES } from './source-registry';
 
 function reply(status: number, message: string): WebhookResponse {
   return { status, contentType: 'application/json', body: JSON.stringify({ message }) };
@@ -61,10 +47,10 @@ export async function receiveWebhook(
   request: WebhookRequest,
   deps: WebhookDependencies,
 ): Promise<WebhookResponse> {
-  if (!(PROVIDERS as readonly string[]).includes(provider) || !deps.sources.has(provider, sourceId)) {
+  if (!deps.sources.has(provider, sourceId)) {
     return reply(404, 'unknown webhook endpoint');
   }
-  if (Buffer.byteLength(request.body) > maxWebhookBodyBytes(provider)) {
+  if (Buffer.byteLength(request.body) > deps.sources.maxWebhookBodyBytes(provider, sourceId)) {
     return reply(413, 'webhook body too large');
   }
   let outcome: WebhookOutcome;

@@ -1,9 +1,19 @@
 /** The provider-neutral description of one recording at its source. */
-export const PROVIDERS = ['telphin', 'ringcentral', 'msgraph', 'msteams'] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
-/** Each provider's descriptor adds its name here (`declare module`), so core names no vendor. */
+import { z } from 'zod';
+
+/**
+ * The providers' names. Each provider's descriptor adds its own (`declare module`, see
+ * functions/providers/descriptor.ts), so core names no vendor; at run time the list is
+ * `PROVIDER_NAMES` in functions/providers.
+ */
 // biome-ignore lint/suspicious/noEmptyInterface: extended by declaration merging
 export interface ProviderNames {}
+export type ProviderName = Extract<keyof ProviderNames, string>;
+
+/** What a provider name looks like (a path segment of S3 keys, queue and webhook routes). */
+export const providerNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9]{1,31}$/, 'expected a provider name') as unknown as z.ZodType<ProviderName>;
 
 export type CallDirection = 'inbound' | 'outbound' | 'internal' | 'unknown';
 

@@ -7,7 +7,12 @@ export interface RegisteredSource {
   provider: ProviderName;
   id: string;
   retentionClass?: string;
+  /** The largest webhook body read for it, where its platform documents larger deliveries. */
+  maxWebhookBodyBytes?: number;
 }
+
+/** Larger webhook bodies are refused before parsing: no provider's event comes near this. */
+export const MAX_WEBHOOK_BODY_BYTES = 256 * 1024;
 
 /** A source's secret values and where they were read (for messages; never the values themselves). */
 export interface SourceCredentials {
@@ -88,6 +93,11 @@ export class SourceRegistry {
   }
 
   /** The `retention-class` tag for a source's objects. */
+  /** The largest webhook body `receiveWebhook` reads for this source. */
+  maxWebhookBodyBytes(provider: string, sourceId: string): number {
+    return this.find(provider, sourceId)?.maxWebhookBodyBytes ?? MAX_WEBHOOK_BODY_BYTES;
+  }
+
   retentionClassOf(provider: string, sourceId: string): string {
     return this.find(provider, sourceId)?.retentionClass ?? 'standard';
   }

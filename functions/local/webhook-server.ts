@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log, WebhookRequest } from '../core/ports';
-import { maxWebhookBodyBytes, receiveWebhook, type WebhookDependencies } from '../core/receive-webhook';
+import { receiveWebhook, type WebhookDependencies } from '../core/receive-webhook';
+import { maxWebhookBodyBytes } from '../providers';
 
 const ROUTE = /^\/webhooks\/([a-z]+)\/([A-Za-z0-9_-]+)\/?$/;
 

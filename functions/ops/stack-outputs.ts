@@ -4,7 +4,8 @@
  * each source's secret.
  */
 import { type CloudFormationClient, DescribeStacksCommand, type Stack } from '@aws-sdk/client-cloudformation';
-import { PROVIDERS, type ProviderName } from '../core/recording';
+import type { ProviderName } from '../core/recording';
+import { PROVIDER_NAMES } from '../providers';
 
 export interface DeployedStack {
   stackName: string;
@@ -60,7 +61,7 @@ export async function readDeployedStack(
     );
   const byProvider = (outputName: (provider: ProviderName) => string) => {
     const values: Partial<Record<ProviderName, string>> = {};
-    for (const provider of PROVIDERS) {
+    for (const provider of PROVIDER_NAMES) {
       const value = outputs[outputName(provider)];
       if (value) values[provider] = value;
     }

@@ -5,8 +5,10 @@
  * code) is loaded on first use through `loadAdapter`. README, "Adding a provider".
  */
 import type { z } from 'zod';
+import type { ManageSubscriptionsDependencies } from '../core/manage-subscriptions';
 import type { Clock, Log, RecordingSource, WebhookOutcome } from '../core/ports';
 import type { RateGateStore, TokenStore } from '../core/shared-state';
+import type { SweepAllDependencies } from '../core/sweep-sources';
 
 export interface ProviderDependencies {
   clock: Clock;
@@ -35,14 +37,32 @@ export type AdapterFactory<Config, Credentials> = (
   deps: ProviderDependencies,
 ) => RecordingSource;
 
-/** Work an accepted webhook delivery asks for beyond its jobs (Teams' subscription lifecycle events). */
+export interface LifecycleFollowUpDependencies
+  extends Omit<ManageSubscriptionsDependencies, 'only' | 'ledger'>,
+    Omit<SweepAllDependencies, 'only'> {
+  /**
+   * Where subscriptions point (`{base}/webhooks/{provider}/{sourceId}`); without one (local mode with no
+   * `publicUrl`) callvault manages no subscriptions, so only the sweep runs.
+   */
+  webhookBaseUrl: string | undefined;
+  lookbackHours: number;
+}
+
+/**
+ * Subscription lifecycle events a platform delivers to the webhook (Graph's `missed`,
+ * `subscriptionRemoved`…): the webhook only answers; the work runs after it (composition/webhook-follow-up).
+ */
 export interface LifecycleFollowUpHook {
-  /** The follow-up this delivery asks for, if any; it travels as JSON (an asynchronous invoke on AWS). */
-  followUpOf(sourceId: string, outcome: WebhookOutcome): { sourceId: string } | undefined;
-  /** Reads a follow-up back from an invocation event; undefined when the event is not one. */
-  parse(event: unknown): { sourceId: string } | undefined;
-  /** Acts on it; the dependencies are those of the subscriptions and sweep use cases. */
-  run(followUp: { sourceId: string }, deps: never, signal?: AbortSignal): Promise<unknown>;
+  /** The lifecycle events an accepted delivery carried, if any; they travel as JSON. */
+  lifecycleOf(sourceId: string, outcome: WebhookOutcome): unknown[] | undefined;
+  /** Reads them back from an invocation event, re-deriving each action; throws on anything else. */
+  parse(sourceId: string, lifecycle: unknown): unknown[] | undefined;
+  /** Acts on one source's events: subscriptions first, then a sweep of the source where asked. */
+  run(
+    followUp: { sourceId: string; lifecycle: unknown[] },
+    deps: LifecycleFollowUpDependencies,
+    signal?: AbortSignal,
+  ): Promise<{ swept: boolean }>;
 }
 
 export interface ProviderDescriptor<
@@ -123,8 +143,8 @@ export interface ProviderDescriptor<
     /** Metric names of webhook outcome counts where the default `{Provider}{Count}` does not say enough. */
     readonly webhookCounts?: Readonly<Record<string, string>>;
   };
-  /** Loaded only by hosts that receive deliveries asking for more work than their jobs. */
-  loadLifecycleFollowUp?(): Promise<LifecycleFollowUpHook>;
+  /** Work its webhook deliveries may ask for beyond their jobs. */
+  readonly lifecycleFollowUp?: LifecycleFollowUpHook;
   /** The adapter, loaded on first use: its HTTP code is never bundled into a descriptor reader. */
   loadAdapter(): Promise<AdapterFactory<Config, Credentials>>;
 }

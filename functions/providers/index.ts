@@ -5,6 +5,7 @@
  */
 import { PermanentError } from '../core/errors';
 import type { RecordingSource } from '../core/ports';
+import { MAX_WEBHOOK_BODY_BYTES } from '../core/source-registry';
 import type { ProviderDependencies, ProviderDescriptor, SourceConfigBase } from './descriptor';
 import { msGraphProvider } from './msgraph/descriptor';
 import { msTeamsProvider } from './msteams/descriptor';
@@ -34,6 +35,12 @@ export function descriptorOf(
   const found = descriptors.find((descriptor) => descriptor.name === provider);
   if (!found) throw new PermanentError(`unknown provider "${provider}"`);
   return found;
+}
+
+/** The largest webhook body read for this provider; the local server and the webhook function share it. */
+export function maxWebhookBodyBytes(provider: string): number {
+  const descriptor = PROVIDER_DESCRIPTORS.find((candidate) => candidate.name === provider);
+  return descriptor?.webhook.maxBodyBytes ?? MAX_WEBHOOK_BODY_BYTES;
 }
 
 /** Validates a source's secret values against its provider's needs and builds the adapter. */

@@ -6,16 +6,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  RINGCENTRAL_JOB_PATTERNS,
-  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
-  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
-  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
-  TEAMS_LIFECYCLE_MESSAGE,
-  TEAMS_METERED_API_MESSAGE,
-  TEAMS_MISSED_EVENT,
-  WEBHOOK_NOT_UNDERSTOOD_CODE,
-} from '../../cdk/constructs/monitoring';
 import { powertoolsLog } from '../../functions/adapters/logger';
 import { processSqsBatch, queueRoutesFromUrls } from '../../functions/adapters/sqs-batch-processor';
 import { RateLimitedError } from '../../functions/core/errors';
@@ -32,11 +22,23 @@ import {
   receiveWebhook,
 } from '../../functions/core/receive-webhook';
 import type { ProviderName } from '../../functions/core/recording';
+import { WEBHOOK_NOT_UNDERSTOOD_CODE } from '../../functions/observability/names';
+import {
+  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
+  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
+  TEAMS_LIFECYCLE_MESSAGE,
+  TEAMS_METERED_API_MESSAGE,
+  TEAMS_MISSED_EVENT,
+} from '../../functions/providers/msteams/descriptor';
 import {
   AppCredentialsRefusedError,
   ApplicationAccessPolicyError,
   TeamsMeteredApiError,
 } from '../../functions/providers/msteams/msteams-errors';
+import {
+  RINGCENTRAL_JOB_PATTERNS,
+  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
+} from '../../functions/providers/ringcentral/descriptor';
 import { CredentialsRefusedError } from '../../functions/providers/ringcentral/ringcentral-auth';
 import { fixedSourceRegistry } from '../support/fixed-source-registry';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { METRICS_NAMESPACE, SWEEP_SCOPES_NOT_COVERED_METRIC } from '../../functions/adapters/metrics';
+import { METRICS_NAMESPACE, SWEEP_SCOPES_NOT_COVERED_METRIC } from '../../functions/observability/names';
 import { FsRunLedger } from '../../functions/adapters/run-ledgers';
 import type { AwsRuntime } from '../../functions/composition/aws-runtime';
 import { buildSourceRegistry, inlineCredentials } from '../../functions/composition/sources';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AthenaCatalogue } from '../../functions/adapters/athena-catalogue';
 import { S3CatalogueStorage } from '../../functions/adapters/catalogue-storage';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
-import { telphinSourceSchema } from '../../functions/config';
+import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { catalogueRecordFromSidecar } from '../../functions/core/catalogue';
 import { COMPACTED_NAME, catalogueLines, compactClosedDays } from '../../functions/core/catalogue-compaction';

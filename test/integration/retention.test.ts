@@ -15,7 +15,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { S3AuditLog } from '../../functions/adapters/s3-audit-log';
 import { SqsJobQueue } from '../../functions/adapters/sqs-job-queue';
-import { type RetentionSettings, retentionSettingsSchema, telphinSourceSchema } from '../../functions/config';
+import { type RetentionSettings, retentionSettingsSchema } from '../../functions/config';
+import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey, sidecarKey } from '../../functions/core/keys';
 import {

@@ -10,7 +10,7 @@ import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-
 import { type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, SQSBatchResponse } from 'aws-lambda';
 import { logger } from '../../functions/adapters/logger';
-import { METRICS_NAMESPACE } from '../../functions/adapters/metrics';
+import { METRICS_NAMESPACE } from '../../functions/observability/names';
 import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';

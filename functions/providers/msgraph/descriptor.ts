@@ -37,6 +37,9 @@ export const GRAPH_BURST_WORKERS = Math.ceil(
   (GRAPH_BURST_RECORDINGS * GRAPH_JOB_SECONDS) / GRAPH_FETCH_WITHIN_SECONDS,
 );
 
+/** Published by the webhook: Graph record operations that ended `failed` (the stack alarms on it). */
+export const GRAPH_FAILED_RECORD_OPERATIONS_METRIC = 'GraphFailedRecordOperations';
+
 /** The Graph calling bot: a recording exists only as the grant in one notification. */
 export const msGraphProvider = defineProvider({
   name: 'msgraph',
@@ -67,7 +70,7 @@ export const msGraphProvider = defineProvider({
     // Named for what an operator watches: failed recording operations, refused locations.
     webhookCounts: {
       recordingsEnqueued: 'GraphRecordingsEnqueued',
-      failedOperations: 'GraphFailedRecordOperations',
+      failedOperations: GRAPH_FAILED_RECORD_OPERATIONS_METRIC,
       completedWithoutRecording: 'GraphCompletedWithoutRecording',
       refusedLocations: 'GraphRefusedRecordingLocations',
       malformedOperations: 'GraphMalformedRecordOperations',

@@ -1,6 +1,7 @@
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/retry-policy';
 import { defineProvider } from '../descriptor';
 import { type MsTeamsSourceConfig, msTeamsCredentialsSchema, msTeamsSourceSchema } from './msteams-config';
+import { msTeamsLifecycleHook } from './msteams-lifecycle-follow-up';
 
 declare module '../../core/recording' {
   interface ProviderNames {
@@ -26,6 +27,25 @@ export function receivesWhileNotReady(
   }
   return receives;
 }
+
+// Metric names and the log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
+/** Counted from the functions' logs: Graph refusing a Teams source's reads for want of an access policy. */
+export const TEAMS_ACCESS_POLICY_MISSING_METRIC = 'TeamsAccessPolicyMissing';
+/** What msteams-graph.ts logs (level error) on that refusal. */
+export const TEAMS_ACCESS_POLICY_MISSING_MESSAGE = 'teams application access policy missing';
+/** Counted from the functions' logs: Entra refusing a Teams source's app credentials. */
+export const TEAMS_CREDENTIALS_REFUSED_METRIC = 'TeamsCredentialsRefused';
+/** What msteams-auth.ts logs (level error) when Entra refuses the credentials. */
+export const TEAMS_CREDENTIALS_REFUSED_MESSAGE = 'entra refused the app credentials of a Teams source';
+/** Counted from the webhook's log: Graph telling us it dropped notifications of a Teams subscription. */
+export const TEAMS_MISSED_NOTIFICATIONS_METRIC = 'TeamsMissedNotifications';
+/** What msteams-webhook.ts logs (level warn) per lifecycle notification; `event` `missed`: Graph dropped some. */
+export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';
+export const TEAMS_MISSED_EVENT = 'missed';
+/** Counted from the functions' logs: Graph refusing metered Teams content (402) for want of billing. */
+export const TEAMS_METERED_API_METRIC = 'TeamsMeteredApiBilling';
+/** What msteams-graph.ts logs (level error) on that refusal. */
+export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
 
 export const msTeamsProvider = defineProvider({
   name: 'msteams',
@@ -83,6 +103,7 @@ export const msTeamsProvider = defineProvider({
     }),
   },
   metrics: {},
+  lifecycleFollowUp: msTeamsLifecycleHook,
   loadAdapter: async () => {
     const { MsTeamsSource } = await import('./msteams-source');
     return (config, credentials, { clock, log, sharedState }) =>

@@ -19,6 +19,21 @@ declare module '../../core/recording' {
  */
 export const RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE = 5;
 
+// Metric names and the log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
+/** Counted from the functions' logs: RingCentral refusing the JWT login, or jobs failing on that refusal. */
+export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
+/** What ringcentral-auth.ts logs (level error) when a JWT login is refused. */
+export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
+/** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
+export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
+/** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
+export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
+/**
+ * `$.job` of RingCentral jobs (hints and recordings; never fetch-now), as core/jobs.ts describeJob writes
+ * it. CloudWatch documents trailing wildcards in JSON filters, so each job type gets its own prefix.
+ */
+export const RINGCENTRAL_JOB_PATTERNS = ['hint ringcentral/*', 'recording ringcentral/*'] as const;
+
 export const ringCentralProvider = defineProvider({
   name: 'ringcentral',
   configSchema: ringCentralSourceSchema,

@@ -3,7 +3,7 @@
  * stats, download through the permanent storage URL (Telphin's preferred route) or directly from the
  * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
  */
-import type { TelphinSourceConfig } from '../../config';
+
 import {
   GoneAtSourceError,
   NotReadyError,
@@ -35,6 +35,7 @@ import {
 } from '../http';
 import { AsyncMutex } from './async-mutex';
 import { TelphinApi, telphinStatusError } from './telphin-api';
+import type { TelphinSourceConfig } from './telphin-config';
 import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
 import { parseTelphinRecord, recordClientId, recordUuidSuffix } from './telphin-records';
 import { handleTelphinWebhook } from './telphin-webhook';

@@ -15,7 +15,7 @@ import {
   toFindRow,
 } from '../../../functions/adapters/duckdb-catalogue';
 import { FsArchiveStore } from '../../../functions/adapters/fs-archive-store';
-import { telphinSourceSchema } from '../../../functions/config';
+import { telphinSourceSchema } from '../../../functions/providers/telphin/telphin-config';
 import { archiveRecording } from '../../../functions/core/archive-recording';
 import {
   type CatalogueRecord,

@@ -10,7 +10,7 @@ import { FsCatalogueStorage } from '../../../functions/adapters/catalogue-storag
 import { DuckDbCatalogue } from '../../../functions/adapters/duckdb-catalogue';
 import { FsArchiveStore } from '../../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../../functions/adapters/fs-audit-log';
-import { telphinSourceSchema } from '../../../functions/config';
+import { telphinSourceSchema } from '../../../functions/providers/telphin/telphin-config';
 import { archiveRecording } from '../../../functions/core/archive-recording';
 import { silentLog, systemClock } from '../../../functions/core/ports';
 import type { SourceRecording } from '../../../functions/core/recording';

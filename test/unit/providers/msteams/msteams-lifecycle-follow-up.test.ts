@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   msTeamsLifecycleFollowUpOf,
   parseMsTeamsLifecycleFollowUp,
-} from '../../../../functions/composition/msteams-lifecycle-follow-up';
+} from '../../../../functions/providers/msteams/msteams-lifecycle-follow-up';
 
 describe('Teams lifecycle follow-up', () => {
   it('is read from an invocation event, with each action derived from its event, never trusted', () => {

@@ -1,7 +1,7 @@
 /** Shared set-up for the Telphin adapter tests: a sandbox on loopback and an adapter pointed at it. */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type TelphinSourceConfig, telphinSourceSchema } from '../../../../functions/config';
+import { type TelphinSourceConfig, telphinSourceSchema } from '../../../../functions/providers/telphin/telphin-config';
 import type { Clock, DownloadStream, Log } from '../../../../functions/core/ports';
 import { RecordingVerifier, type StreamSummary } from '../../../../functions/core/verify-stream';
 import {

@@ -3,19 +3,15 @@
  * answers (Graph wants 2xx within 3 s); the follow-up runs elsewhere: in process locally, in the
  * subscriptions function on AWS (invoked asynchronously with a `MsTeamsLifecycleFollowUp`). Either way it
  * is `actOnMsTeamsLifecycle` for that one source, with ensureSubscriptions and a sweep of the source's
- * whole lookback window as its handlers.
+ * whole lookback window as its handlers. The descriptor hands it to the hosts as `lifecycleFollowUp`.
  */
 import { z } from 'zod';
-import { type ManageSubscriptionsDependencies, manageSubscriptions } from '../core/manage-subscriptions';
-import type { WebhookOutcome } from '../core/ports';
-import { type SweepAllDependencies, sweepAllSources } from '../core/sweep-sources';
-import {
-  actOnMsTeamsLifecycle,
-  MSTEAMS_LIFECYCLE_ACTIONS,
-  type MsTeamsLifecycleEvent,
-  type MsTeamsLifecycleResult,
-  MsTeamsSubscriptionApi,
-} from '../providers/msteams';
+import { manageSubscriptions } from '../../core/manage-subscriptions';
+import type { WebhookOutcome } from '../../core/ports';
+import { sweepAllSources } from '../../core/sweep-sources';
+import type { LifecycleFollowUpDependencies, LifecycleFollowUpHook } from '../descriptor';
+import { actOnMsTeamsLifecycle, type MsTeamsLifecycleResult } from './msteams-lifecycle';
+import { MSTEAMS_LIFECYCLE_ACTIONS, type MsTeamsLifecycleEvent } from './msteams-webhook';
 
 /** What the webhook hands on: one source and the lifecycle events its delivery carried. */
 export interface MsTeamsLifecycleFollowUp {
@@ -61,16 +57,7 @@ export function msTeamsLifecycleFollowUpOf(
   return { sourceId, lifecycle: lifecycle as MsTeamsLifecycleEvent[] };
 }
 
-export interface MsTeamsLifecycleFollowUpDependencies
-  extends Omit<ManageSubscriptionsDependencies, 'only' | 'ledger'>,
-    Omit<SweepAllDependencies, 'only'> {
-  /**
-   * Where subscriptions point (`{base}/webhooks/msteams/{sourceId}`); without one (local mode with no
-   * `publicUrl`) callvault manages no subscriptions, so only the sweep runs.
-   */
-  webhookBaseUrl: string | undefined;
-  lookbackHours: number;
-}
+export type MsTeamsLifecycleFollowUpDependencies = LifecycleFollowUpDependencies;
 
 /** Acts on one source's lifecycle events: reauthorize, recreate and renew, sweep its lookback window. */
 export async function runMsTeamsLifecycleFollowUp(
@@ -81,6 +68,8 @@ export async function runMsTeamsLifecycleFollowUp(
   const only = { provider: 'msteams', sourceId: followUp.sourceId };
   const source = await deps.sources.get('msteams', followUp.sourceId);
   const plan = await source.webhookSubscriptions?.();
+  // Loaded here, not with the descriptor: the subscription API is HTTP code.
+  const { MsTeamsSubscriptionApi } = await import('./msteams-subscriptions');
   if (!plan || !(plan.api instanceof MsTeamsSubscriptionApi)) {
     // No webhook secret now: nothing to reauthorize or recreate, but a sweep still closes the gap.
     await sweepAllSources(deps.lookbackHours, { ...deps, only }, signal);
@@ -115,3 +104,11 @@ export async function runMsTeamsLifecycleFollowUp(
     signal,
   );
 }
+
+/** What the hosts see: the webhook asks for it, the subscriptions function (or the local host) runs it. */
+export const msTeamsLifecycleHook: LifecycleFollowUpHook = {
+  lifecycleOf: (sourceId, outcome) => msTeamsLifecycleFollowUpOf('msteams', sourceId, outcome)?.lifecycle,
+  parse: (sourceId, lifecycle) => parseMsTeamsLifecycleFollowUp({ sourceId, lifecycle })?.lifecycle,
+  run: (followUp, deps, signal) =>
+    runMsTeamsLifecycleFollowUp(followUp as MsTeamsLifecycleFollowUp, deps, signal),
+};

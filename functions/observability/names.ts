@@ -1,0 +1,48 @@
+/**
+ * Metric names and the log texts metric filters count, shared by the functions (which publish and log
+ * them) and the CDK app (whose alarms read them: cdk/constructs/monitoring.ts). A provider's own names
+ * live in its descriptor (`metrics`); this module names no provider.
+ */
+
+/** Namespace of callvault's CloudWatch metrics. */
+export const METRICS_NAMESPACE = 'Callvault';
+/** Powertools' `serviceName`: every metric the functions publish carries it as the `service` dimension. */
+export const METRICS_SERVICE = 'callvault';
+export const METRICS_SERVICE_DIMENSION = { service: METRICS_SERVICE } as const;
+
+/** Counted from the functions' logs by a metric filter (`errorCode` CREDENTIALS_NOT_SET). */
+export const CREDENTIALS_NOT_SET_METRIC = 'CredentialsNotSet';
+/**
+ * Published by the sweep function after every run (per source with a `source` dimension too): parts of
+ * sources (users, extensions) the sweep could not list. 0 once every part is covered again.
+ */
+export const SWEEP_SCOPES_NOT_COVERED_METRIC = 'SweepScopesNotCovered';
+/** Published by the subscriptions function: subscriptions not Active. */
+export const SUBSCRIPTIONS_NOT_ACTIVE_METRIC = 'SubscriptionsNotActive';
+/** Published by the subscriptions function: subscription checks that failed. */
+export const SUBSCRIPTION_FAILURES_METRIC = 'SubscriptionFailures';
+/** Published by the worker: recordings whose download grant expired before they were fetched. */
+export const EXPIRED_BEFORE_FETCH_METRIC = 'ExpiredBeforeFetch';
+/** Published by retention: recordings due for deletion without a verified copy (per source, and in total). */
+export const DUE_BUT_NOT_ARCHIVED_METRIC = 'DueButNotArchived';
+export const DUE_BUT_NOT_ARCHIVED_TOTAL_METRIC = 'DueButNotArchivedTotal';
+
+/** Counted from the webhook's log: authenticated events no adapter could interpret (any provider). */
+export const WEBHOOK_NOT_UNDERSTOOD_METRIC = 'WebhookEventsNotUnderstood';
+/** What functions/core/receive-webhook.ts logs (level error, with this `errorCode`) per such delivery. */
+export { WEBHOOK_NOT_UNDERSTOOD_CODE, WEBHOOK_NOT_UNDERSTOOD_MESSAGE } from '../core/receive-webhook';
+
+/**
+ * Metric name of a webhook outcome's count: the provider's own name for it (its descriptor's
+ * `metrics.webhookCounts`), else `{Provider}{Count}`.
+ */
+export function webhookCountMetricName(
+  provider: string,
+  count: string,
+  named: Readonly<Record<string, string>> = {},
+): string {
+  const name = named[count];
+  if (name) return name;
+  const pascal = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
+  return `${pascal(provider)}${pascal(count)}`;
+}
