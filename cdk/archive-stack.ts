@@ -230,7 +230,8 @@ export class ArchiveStack extends Stack {
 
   /**
    * Alarms that read the logs of several functions: credentials still unset, and each provider's own
-   * failure modes. The functions' own alarms are registered where each function is built.
+   * failure modes (its descriptor's `alarms`). The functions' own alarms are registered where each
+   * function is built.
    */
   private watchProviders(
     providers: readonly ProviderName[],
@@ -249,16 +250,17 @@ export class ArchiveStack extends Stack {
       ...(this.subscriptions ? { Subscriptions: this.subscriptions.handler.logGroup } : {}),
     };
     this.monitoring.watchCredentials(logGroups);
-    if (providers.includes('ringcentral')) {
-      this.monitoring.watchRingCentral({ logGroups, workerLogGroup: this.worker.logGroup });
-    }
-    if (providers.includes('msgraph')) this.monitoring.watchGraphBot();
-    if (providers.includes('msteams')) {
-      this.monitoring.watchTeams({ logGroups, webhookLogGroup: this.webhook.logGroup });
+    for (const provider of providers) {
+      const { alarms } = descriptorOf(provider);
+      if (!alarms) continue;
+      this.monitoring.watchProvider(alarms, {
+        credentialReaders: logGroups,
+        worker: (this.workerOf(provider) as QueueWorker).logGroup,
+        webhook: this.webhook.logGroup,
+      });
     }
   }
 
-  /** What operators and `npm run status` / `npm run redrive` read back (functions/ops/stack-outputs.ts). */
   /** The worker consuming a provider's queue; undefined when the stack has no such queue. */
   workerOf(provider: ProviderName): QueueWorker | undefined {
     return [...this.workers.values()].find((worker) =>

@@ -143,6 +143,8 @@ export interface ProviderDescriptor<
     /** Metric names of webhook outcome counts where the default `{Provider}{Count}` does not say enough. */
     readonly webhookCounts?: Readonly<Record<string, string>>;
   };
+  /** Alarms on the provider's own failure modes, built by the stack's monitoring (cdk/constructs). */
+  readonly alarms?: readonly ProviderAlarm[];
   /** Work its webhook deliveries may ask for beyond their jobs. */
   readonly lifecycleFollowUp?: LifecycleFollowUpHook;
   /** The adapter, loaded on first use: its HTTP code is never bundled into a descriptor reader. */
@@ -162,4 +164,36 @@ export function defineProvider<Config extends SourceConfigBase, Credentials>(
   descriptor: ProviderDescriptor<Config, Credentials>,
 ): ProviderDescriptor<Config, Credentials> {
   return descriptor;
+}
+
+/** A log-line match: a CloudWatch Logs JSON filter pattern, as plain data (no CDK in functions/). */
+export type LogMatch =
+  | { readonly field: string; readonly equals: string }
+  | { readonly all: readonly LogMatch[] }
+  | { readonly any: readonly LogMatch[] };
+
+/** One alarm on a provider's metric; every alarm notifies the stack's alarm topic. */
+export interface ProviderAlarm {
+  /** Construct id of the alarm; part of the deployed stack. */
+  readonly id: string;
+  readonly metricName: string;
+  /**
+   * Where the metric comes from: published by the functions (Powertools, with the `service` dimension), or
+   * counted from log lines by a metric filter (`{filterId}Filter`, prefixed by the function's name where
+   * it reads several log groups): every function that reads credentials, the worker consuming the
+   * provider's queue, or the webhook.
+   */
+  readonly from:
+    | { readonly published: true }
+    | {
+        readonly logs: 'credential-readers' | 'worker' | 'webhook';
+        readonly filterId: string;
+        readonly match: LogMatch;
+      };
+  readonly periodMinutes: number;
+  /** Sum over the period at or above this raises the alarm. */
+  readonly threshold: number;
+  /** Strictly above the threshold instead (`> 0`: the first one). */
+  readonly strictlyAbove?: boolean;
+  readonly description: string;
 }

@@ -1,4 +1,5 @@
-import { defineProvider } from '../descriptor';
+import { EXPIRED_BEFORE_FETCH_METRIC } from '../../observability/names';
+import { defineProvider, type ProviderAlarm } from '../descriptor';
 import { msgraphSourceSchema } from './msgraph-config';
 
 declare module '../../core/recording' {
@@ -40,6 +41,30 @@ export const GRAPH_BURST_WORKERS = Math.ceil(
 /** Published by the webhook: Graph record operations that ended `failed` (the stack alarms on it). */
 export const GRAPH_FAILED_RECORD_OPERATIONS_METRIC = 'GraphFailedRecordOperations';
 
+/** The Graph calling bot's losses: tokens that expired before the fetch, and record operations that failed. */
+const MSGRAPH_ALARMS: readonly ProviderAlarm[] = [
+  {
+    id: 'GraphExpiredBeforeFetch',
+    metricName: EXPIRED_BEFORE_FETCH_METRIC,
+    from: { published: true },
+    periodMinutes: 5,
+    threshold: 0,
+    strictlyAbove: true,
+    description:
+      "Graph recordings were lost: their download token expired before the worker fetched them, and Graph keeps no copy. Check the msgraph queue's age and the worker's throttles and errors.",
+  },
+  {
+    id: 'GraphFailedRecordOperations',
+    metricName: GRAPH_FAILED_RECORD_OPERATIONS_METRIC,
+    from: { published: true },
+    periodMinutes: 5,
+    threshold: 0,
+    strictlyAbove: true,
+    description:
+      'The Graph calling bot reported failed record operations: those calls produced no recording to archive. See the webhook log for the result info.',
+  },
+];
+
 /** The Graph calling bot: a recording exists only as the grant in one notification. */
 export const msGraphProvider = defineProvider({
   name: 'msgraph',
@@ -78,6 +103,7 @@ export const msGraphProvider = defineProvider({
       duplicateNotifications: 'GraphDuplicateNotifications',
     },
   },
+  alarms: MSGRAPH_ALARMS,
   loadAdapter: async () => {
     const { MsGraphSource } = await import('./msgraph-source');
     return (config, _credentials, { clock, log }) => new MsGraphSource({ config, clock, log });

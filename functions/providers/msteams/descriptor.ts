@@ -1,5 +1,5 @@
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/retry-policy';
-import { defineProvider } from '../descriptor';
+import { defineProvider, type ProviderAlarm } from '../descriptor';
 import { type MsTeamsSourceConfig, msTeamsCredentialsSchema, msTeamsSourceSchema } from './msteams-config';
 import { msTeamsLifecycleHook } from './msteams-lifecycle-follow-up';
 
@@ -46,6 +46,76 @@ export const TEAMS_MISSED_EVENT = 'missed';
 export const TEAMS_METERED_API_METRIC = 'TeamsMeteredApiBilling';
 /** What msteams-graph.ts logs (level error) on that refusal. */
 export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
+
+/**
+ * Teams' own failure modes:
+ * - the application access policy missing: Graph refuses every read of the users' recordings until an
+ *   admin grants one (New-CsApplicationAccessPolicy, Grant-CsApplicationAccessPolicy);
+ * - metered meeting-recording content refused for want of billing (402): jobs wait until it is linked;
+ * - Entra refusing the app credentials (logged once per cooldown, shared by every container); the
+ *   15-minute period spans the cooldown so the alarm stays raised while they are wrong;
+ * - missed notifications: Graph's `missed` lifecycle event says it dropped notifications; the sweep
+ *   recovers them, but a repeated loss means the webhook is too slow or failing.
+ */
+const MSTEAMS_ALARMS: readonly ProviderAlarm[] = [
+  {
+    id: 'TeamsAccessPolicyMissing',
+    metricName: TEAMS_ACCESS_POLICY_MISSING_METRIC,
+    from: {
+      logs: 'credential-readers',
+      filterId: 'TeamsAccessPolicyMissing',
+      match: { field: '$.message', equals: TEAMS_ACCESS_POLICY_MISSING_MESSAGE },
+    },
+    periodMinutes: 15,
+    threshold: 1,
+    description:
+      "Graph answered 403 to a Teams source: no application access policy lets the app read the user's recordings, so none are archived for that user. Grant one (Grant-CsApplicationAccessPolicy) to the users the source covers; the log line names the source and user.",
+  },
+  {
+    id: 'TeamsMeteredApiBilling',
+    metricName: TEAMS_METERED_API_METRIC,
+    from: {
+      logs: 'credential-readers',
+      filterId: 'TeamsMeteredApi',
+      match: { field: '$.message', equals: TEAMS_METERED_API_MESSAGE },
+    },
+    periodMinutes: 60,
+    threshold: 1,
+    description:
+      "TEAMS_METERED_API_BILLING: Graph refused a Teams source's meeting-recording content as a metered API without billing (402, or the evaluation quota spent). Link an Azure subscription to the app (README: Microsoft Teams recordings: tenant set-up); the jobs wait and retry meanwhile.",
+  },
+  {
+    id: 'TeamsCredentialsRefused',
+    metricName: TEAMS_CREDENTIALS_REFUSED_METRIC,
+    from: {
+      logs: 'credential-readers',
+      filterId: 'TeamsCredentialsRefused',
+      match: { field: '$.message', equals: TEAMS_CREDENTIALS_REFUSED_MESSAGE },
+    },
+    periodMinutes: 15,
+    threshold: 1,
+    description:
+      "Entra refused a Teams source's app credentials: nothing can be listed or downloaded. Fix clientId or clientSecret in the source's secret (an expired client secret is the usual cause); tokens are requested again after the cooldown.",
+  },
+  {
+    id: 'TeamsMissedNotifications',
+    metricName: TEAMS_MISSED_NOTIFICATIONS_METRIC,
+    from: {
+      logs: 'webhook',
+      filterId: 'TeamsMissedNotifications',
+      match: {
+        all: [
+          { field: '$.message', equals: TEAMS_LIFECYCLE_MESSAGE },
+          { field: '$.event', equals: TEAMS_MISSED_EVENT },
+        ],
+      },
+    },
+    periodMinutes: 60,
+    threshold: 1,
+    description:
+      'Graph reported missed notifications for a Teams subscription: it dropped webhook deliveries. The sweep archives what they announced; if this repeats, check the webhook errors and latency.',
+  },
+];
 
 export const msTeamsProvider = defineProvider({
   name: 'msteams',
@@ -103,6 +173,7 @@ export const msTeamsProvider = defineProvider({
     }),
   },
   metrics: {},
+  alarms: MSTEAMS_ALARMS,
   lifecycleFollowUp: msTeamsLifecycleHook,
   loadAdapter: async () => {
     const { MsTeamsSource } = await import('./msteams-source');
