@@ -5,7 +5,7 @@
  * not persist call media, so archiving it is a decision someone must take, on record, after legal review.
  */
 import { z } from 'zod';
-import { hostPatternSchema, retentionClassSchema, sourceIdSchema } from '../../config-fields';
+import { hostPatternSchema, retentionClassSchema, sourceIdSchema } from '../../config/fields';
 import { isLoopbackHost } from '../host-patterns';
 
 /** The Bot Framework signer: where calling-bot notification tokens have been signed so far. */

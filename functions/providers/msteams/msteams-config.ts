@@ -10,7 +10,7 @@ import {
   kmsKeyArnSchema,
   retentionClassSchema,
   sourceIdSchema,
-} from '../../config-fields';
+} from '../../config/fields';
 import { isLoopbackHost } from '../host-patterns';
 
 export const MSTEAMS_LOGIN_URL = 'https://login.microsoftonline.com';

@@ -9,7 +9,7 @@ import {
   retentionClassSchema,
   retentionSettingsSchema,
   sourceIdSchema,
-} from '../../config-fields';
+} from '../../config/fields';
 import { isLoopbackHost } from '../host-patterns';
 
 export const RINGCENTRAL_SERVER_URL = 'https://platform.ringcentral.com';

@@ -6,7 +6,7 @@ import {
   retentionClassSchema,
   retentionSettingsSchema,
   sourceIdSchema,
-} from '../../config-fields';
+} from '../../config/fields';
 import { hostAllowed, isLoopbackHost } from '../host-patterns';
 
 /** Telphin's own domain: by default, storage links on any of its hosts are downloaded. */
