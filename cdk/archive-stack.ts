@@ -108,7 +108,7 @@ export class ArchiveStack extends Stack {
       ]),
     );
     this.queues = queues;
-    // Sessions and rate gates (RingCentral), and the record of the subscriptions we created.
+    // Sessions and rate gates shared across containers, and the record of the subscriptions we created.
     if (needsSharedState(sources) || sources.some(managesSubscriptions)) {
       this.sharedState = new SharedStateTable(this, 'SharedState');
     }
