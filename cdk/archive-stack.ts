@@ -8,7 +8,7 @@ import {
   queueArnOutput,
   queueUrlOutput,
 } from '../functions/ops/stack-outputs';
-import { descriptorOf } from '../functions/providers';
+import { descriptorOf, PROVIDER_DESCRIPTORS } from '../functions/providers';
 import { Catalogue } from './constructs/catalogue';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
@@ -269,9 +269,13 @@ export class ArchiveStack extends Stack {
   }
 
   private addOutputs(): void {
+    const urlTokenProviders = PROVIDER_DESCRIPTORS.filter(
+      (descriptor) => descriptor.webhook.auth === 'url-token',
+    )
+      .map((descriptor) => descriptor.name)
+      .join(', ');
     new CfnOutput(this, 'WebhookBaseUrl', {
-      description:
-        'Webhook URLs are {this}{provider}/{sourceId}; Telphin adds ?token={webhookSecret from the source secret}; RingCentral, the Graph bot and Teams use the URL as is',
+      description: `Webhook URLs are {this}{provider}/{sourceId}; ${urlTokenProviders} adds ?token={webhookSecret from the source secret}; the other providers use the URL as is`,
       value: this.webhookApi.webhooksUrl,
     });
     new CfnOutput(this, 'BucketName', { value: this.recordings.bucket.bucketName });

@@ -209,7 +209,7 @@ export class Monitoring extends Construct {
 
   /**
    * The sweep function's errors, and parts of sources it could not list: a Teams user outside the
-   * application access policy or deleted, a RingCentral extension refused. The other parts are swept; these
+   * application access policy or deleted, an extension the platform refused. The other parts are swept; these
    * are retried, from where they were last covered, on every sweep until they list again. Published once
    * per sweep (0 when all is covered), so the alarm keeps the last sweep's verdict between runs.
    */
@@ -264,13 +264,13 @@ export class Monitoring extends Construct {
       // until the next run reports, instead of returning to OK in the gap.
       treatMissingData: TreatMissingData.IGNORE,
       description:
-        'A webhook subscription is not Active (RingCentral: blacklisted, suspended or missing; Teams: expired, removed or missing): new recordings arrive only through the sweep until it is renewed. See the subscriptions function log (`subscription created` / `subscription deleted`).',
+        'A webhook subscription is not Active (blacklisted, suspended, expired, removed or missing at the platform): new recordings arrive only through the sweep until it is renewed. See the subscriptions function log (`subscription created` / `subscription deleted`).',
     });
   }
 
   /**
    * Authenticated webhook events the adapters could not interpret (a Teams resource path in a spelling
-   * callvault does not read, a RingCentral or Telphin event it cannot parse). Each is logged with its
+   * callvault does not read, another platform's event it cannot parse). Each is logged with its
    * text and swept for at once, so nothing is lost where the source can be listed; the Graph calling bot
    * cannot be, so there such an event may be a lost recording. Either way the reader needs a look.
    */

@@ -13,7 +13,7 @@ import type { SourceSecrets } from './source-secrets';
 
 /**
  * The webhook's memory. Lambda gives CPU in proportion to memory, and a cold start (a ~1 MB bundle, the
- * source's secret, for the Graph bot the signing keys) must fit RingCentral's 3-second handshake.
+ * source's secret, for the Graph bot the signing keys) must fit the shortest platform handshake (3 seconds).
  */
 export const WEBHOOK_MEMORY_MIB = 512;
 
@@ -39,7 +39,7 @@ export class WebhookFunction extends NodeFunction {
       entry: 'functions/webhook.ts',
       description: 'callvault webhook receiver: authenticates, parses and enqueues hints',
       serviceName: 'callvault-webhook',
-      // Platforms expect an answer within seconds (RingCentral's handshake: 3); the function only verifies and
+      // Platforms expect an answer within seconds (the shortest handshake: 3); the function only verifies and
       // enqueues. Beyond 10 s no platform is still waiting.
       timeout: Duration.seconds(10),
       memorySize: WEBHOOK_MEMORY_MIB,
