@@ -50,7 +50,7 @@ import { round, summarise } from './lib/stats';
 const SOURCE_ID = 'bench';
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef';
 const BUCKET = 'callvault-bench-pipeline';
-/** As deployed: cdk/archive-stack.ts WORKER_BATCH_SIZE, config worker.maxConcurrency default. */
+/** As deployed: cdk/worker-sizing.ts WORKER_BATCH_SIZE, config worker.maxConcurrency default. */
 const SQS_BATCH_SIZE = 2;
 const SHORT_RETRIES = {
   transientBaseSeconds: 1,

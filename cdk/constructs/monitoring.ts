@@ -10,7 +10,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, type ILogGroup, type JsonPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
@@ -26,69 +26,29 @@ import {
   WEBHOOK_NOT_UNDERSTOOD_CODE,
   WEBHOOK_NOT_UNDERSTOOD_METRIC,
 } from '../../functions/observability/names';
-import { GRAPH_FAILED_RECORD_OPERATIONS_METRIC } from '../../functions/providers/msgraph/descriptor';
-import {
-  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
-  TEAMS_ACCESS_POLICY_MISSING_METRIC,
-  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
-  TEAMS_CREDENTIALS_REFUSED_METRIC,
-  TEAMS_LIFECYCLE_MESSAGE,
-  TEAMS_METERED_API_MESSAGE,
-  TEAMS_METERED_API_METRIC,
-  TEAMS_MISSED_EVENT,
-  TEAMS_MISSED_NOTIFICATIONS_METRIC,
-} from '../../functions/providers/msteams/descriptor';
-import {
-  RINGCENTRAL_JOB_PATTERNS,
-  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
-  RINGCENTRAL_LOGIN_REFUSED_METRIC,
-  RINGCENTRAL_PERMISSION_MISSING_METRIC,
-  RINGCENTRAL_RATE_LIMITED_METRIC,
-} from '../../functions/providers/ringcentral/descriptor';
-import { PERMISSION_MISSING_CODE } from '../../functions/providers/ringcentral/ringcentral-permissions';
+import type { LogMatch, ProviderAlarm } from '../../functions/providers/descriptor';
 import type { ProviderQueue } from './provider-queue';
 
-// The names live in functions/observability/names.ts and the providers' descriptors, shared with the
-// functions that publish and log them; re-exported here for the stack's readers.
+// The names live in functions/observability/names.ts (a provider's own in its descriptor), shared with
+// the functions that publish and log them; re-exported here for the stack's readers.
 export {
   CREDENTIALS_NOT_SET_METRIC,
   EXPIRED_BEFORE_FETCH_METRIC,
-  GRAPH_FAILED_RECORD_OPERATIONS_METRIC,
   METRICS_NAMESPACE,
   METRICS_SERVICE_DIMENSION,
-  RINGCENTRAL_JOB_PATTERNS,
-  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
-  RINGCENTRAL_LOGIN_REFUSED_METRIC,
-  RINGCENTRAL_PERMISSION_MISSING_METRIC,
-  RINGCENTRAL_RATE_LIMITED_METRIC,
   SUBSCRIPTIONS_NOT_ACTIVE_METRIC,
   SWEEP_SCOPES_NOT_COVERED_METRIC,
-  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
-  TEAMS_ACCESS_POLICY_MISSING_METRIC,
-  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
-  TEAMS_CREDENTIALS_REFUSED_METRIC,
-  TEAMS_LIFECYCLE_MESSAGE,
-  TEAMS_METERED_API_MESSAGE,
-  TEAMS_METERED_API_METRIC,
-  TEAMS_MISSED_EVENT,
-  TEAMS_MISSED_NOTIFICATIONS_METRIC,
   WEBHOOK_NOT_UNDERSTOOD_CODE,
   WEBHOOK_NOT_UNDERSTOOD_METRIC,
 };
 
 const CREDENTIALS_NOT_SET_CODE: ErrorCode = 'CREDENTIALS_NOT_SET';
-/** The `errorCode` the RingCentral adapter logs (level error) at each login lacking one: its own constant. */
-export const RINGCENTRAL_PERMISSION_MISSING_CODE = PERMISSION_MISSING_CODE;
-/**
- * The worker logs `job failed; retrying later` with the error's `code` and the job as
- * `{type} {provider}/{sourceId}...` (functions/adapters/sqs-batch-processor.ts, core/jobs.ts describeJob).
- */
-const RATE_LIMITED_CODE: ErrorCode = 'RATE_LIMITED';
-const UNAUTHENTICATED_CODE: ErrorCode = 'UNAUTHENTICATED';
-const ringCentralJob = () =>
-  FilterPattern.any(
-    ...RINGCENTRAL_JOB_PATTERNS.map((pattern) => FilterPattern.stringValue('$.job', '=', pattern)),
-  );
+/** A descriptor's log match as a CloudWatch Logs JSON filter pattern. */
+function filterPatternOf(match: LogMatch): JsonPattern {
+  if ('field' in match) return FilterPattern.stringValue(match.field, '=', match.equals);
+  if ('all' in match) return FilterPattern.all(...match.all.map(filterPatternOf));
+  return FilterPattern.any(...match.any.map(filterPatternOf));
+}
 
 /** Metrics that log metric filters create: they carry no dimension. */
 function dimensionFreeMetric(metricName: string, statistic: string, period: Duration): Metric {
@@ -214,6 +174,23 @@ export class Monitoring extends Construct {
     });
   }
 
+  /**
+   * Jobs whose grant expires: the oldest may wait at most `seconds` (its provider's `fetchWithinSeconds`).
+   * SQS publishes the age once a minute, so one minute's maximum at or above it raises the alarm while
+   * the jobs behind it can still be fetched, well before the hour of the stalled-queue alarm.
+   */
+  watchJobAge(providerQueue: ProviderQueue, seconds: number): void {
+    const { provider } = providerQueue;
+    this.alarm(`${provider}JobsNearExpiry`, {
+      metric: providerQueue.queue.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      threshold: seconds,
+      description: `${provider}: the oldest job has waited ${seconds} s or more, and its download grant expires minutes after the call: recordings may be lost (ExpiredBeforeFetch). Check the worker's throttles and errors and the account's concurrency, or raise worker.maxConcurrency.`,
+    });
+  }
+
   /** Errors (and optionally throttles) of one function. */
   watchFunction(name: string, fn: IFunction, options: { throttles?: boolean } = {}): void {
     this.alarm(`${name}Errors`, {
@@ -232,7 +209,7 @@ export class Monitoring extends Construct {
 
   /**
    * The sweep function's errors, and parts of sources it could not list: a Teams user outside the
-   * application access policy or deleted, a RingCentral extension refused. The other parts are swept; these
+   * application access policy or deleted, an extension the platform refused. The other parts are swept; these
    * are retried, from where they were last covered, on every sweep until they list again. Published once
    * per sweep (0 when all is covered), so the alarm keeps the last sweep's verdict between runs.
    */
@@ -277,73 +254,6 @@ export class Monitoring extends Construct {
     });
   }
 
-  /**
-   * RingCentral's own failure modes, for stacks with a RingCentral source:
-   * - login refused: the refusal itself (logged once per 15-minute cooldown, shared by every container)
-   *   or a RingCentral job failing as unauthenticated meanwhile; the 15-minute period spans the cooldown,
-   *   so the alarm stays raised while the credentials are wrong instead of flapping back to OK;
-   * - 429s: RingCentral jobs retried because the platform answered 429. The shared rate gate should keep
-   *   them rare; 10 within 15 minutes means something else spends the same budget (another app, a wrong
-   *   `rateLimits.heavyPerMinute`).
-   */
-  watchRingCentral(options: {
-    /** Every function that may log in to RingCentral. */
-    logGroups: Readonly<Record<string, ILogGroup>>;
-    /** The archive worker, which logs each retried job with its error code. */
-    workerLogGroup: ILogGroup;
-  }): void {
-    for (const [name, logGroup] of Object.entries(options.logGroups)) {
-      new MetricFilter(this, `${name}RingCentralLoginRefusedFilter`, {
-        logGroup,
-        filterPattern: FilterPattern.any(
-          FilterPattern.stringValue('$.message', '=', RINGCENTRAL_LOGIN_REFUSED_MESSAGE),
-          FilterPattern.all(FilterPattern.stringValue('$.code', '=', UNAUTHENTICATED_CODE), ringCentralJob()),
-        ),
-        metricNamespace: METRICS_NAMESPACE,
-        metricName: RINGCENTRAL_LOGIN_REFUSED_METRIC,
-        metricValue: '1',
-      });
-    }
-    for (const [name, logGroup] of Object.entries(options.logGroups)) {
-      new MetricFilter(this, `${name}RingCentralPermissionMissingFilter`, {
-        logGroup,
-        filterPattern: FilterPattern.stringValue('$.errorCode', '=', RINGCENTRAL_PERMISSION_MISSING_CODE),
-        metricNamespace: METRICS_NAMESPACE,
-        metricName: RINGCENTRAL_PERMISSION_MISSING_METRIC,
-        metricValue: '1',
-      });
-    }
-    this.alarm('RingCentralPermissionMissing', {
-      metric: dimensionFreeMetric(RINGCENTRAL_PERMISSION_MISSING_METRIC, 'Sum', Duration.hours(1)),
-      threshold: 1,
-      description:
-        "A RingCentral app lacks a permission its source uses (the login's scope names it; npm run status lists it): add it to the app in the RingCentral developer console (README, RingCentral). What needs it (webhook subscription, deletes) fails meanwhile; the sweep goes on where it can.",
-    });
-    this.alarm('RingCentralLoginRefused', {
-      metric: dimensionFreeMetric(RINGCENTRAL_LOGIN_REFUSED_METRIC, 'Sum', Duration.minutes(15)),
-      threshold: 1,
-      description:
-        "RingCentral refused a source's JWT login (or jobs fail on that refusal): nothing can be listed or downloaded. Fix clientId, clientSecret or jwt in the source's secret; logins resume after the 15-minute cooldown.",
-    });
-
-    new MetricFilter(this, 'RingCentralRateLimitedFilter', {
-      logGroup: options.workerLogGroup,
-      filterPattern: FilterPattern.all(
-        FilterPattern.stringValue('$.code', '=', RATE_LIMITED_CODE),
-        ringCentralJob(),
-      ),
-      metricNamespace: METRICS_NAMESPACE,
-      metricName: RINGCENTRAL_RATE_LIMITED_METRIC,
-      metricValue: '1',
-    });
-    this.alarm('RingCentralRateLimited', {
-      metric: dimensionFreeMetric(RINGCENTRAL_RATE_LIMITED_METRIC, 'Sum', Duration.minutes(15)),
-      threshold: 10,
-      description:
-        'RingCentral answered 429 to archive jobs 10 times or more within 15 minutes despite the rate gate: another app or user spends the same budget, or rateLimits.heavyPerMinute is set above the account plan.',
-    });
-  }
-
   /** Subscriptions not Active, as reported by the subscriptions function (any source whose subscriptions it keeps). */
   watchSubscriptions(): void {
     this.alarm('SubscriptionsNotActive', {
@@ -354,88 +264,13 @@ export class Monitoring extends Construct {
       // until the next run reports, instead of returning to OK in the gap.
       treatMissingData: TreatMissingData.IGNORE,
       description:
-        'A webhook subscription is not Active (RingCentral: blacklisted, suspended or missing; Teams: expired, removed or missing): new recordings arrive only through the sweep until it is renewed. See the subscriptions function log (`subscription created` / `subscription deleted`).',
-    });
-  }
-
-  /**
-   * Teams' own failure modes, for stacks with a Teams source:
-   * - the application access policy missing: Graph refuses every read of the users' recordings until an
-   *   admin grants one (New-CsApplicationAccessPolicy, Grant-CsApplicationAccessPolicy);
-   * - metered meeting-recording content refused for want of billing (402): jobs wait until it is linked;
-   * - Entra refusing the app credentials (logged once per cooldown, shared by every container); the
-   *   15-minute period spans the cooldown so the alarm stays raised while they are wrong;
-   * - missed notifications: Graph's `missed` lifecycle event says it dropped notifications; the sweep
-   *   recovers them, but a repeated loss means the webhook is too slow or failing.
-   */
-  watchTeams(options: {
-    /** Every function that may call Graph or Entra for a Teams source. */
-    logGroups: Readonly<Record<string, ILogGroup>>;
-    /** The webhook, which logs each lifecycle notification. */
-    webhookLogGroup: ILogGroup;
-  }): void {
-    for (const [name, logGroup] of Object.entries(options.logGroups)) {
-      new MetricFilter(this, `${name}TeamsAccessPolicyMissingFilter`, {
-        logGroup,
-        filterPattern: FilterPattern.stringValue('$.message', '=', TEAMS_ACCESS_POLICY_MISSING_MESSAGE),
-        metricNamespace: METRICS_NAMESPACE,
-        metricName: TEAMS_ACCESS_POLICY_MISSING_METRIC,
-        metricValue: '1',
-      });
-      new MetricFilter(this, `${name}TeamsMeteredApiFilter`, {
-        logGroup,
-        filterPattern: FilterPattern.stringValue('$.message', '=', TEAMS_METERED_API_MESSAGE),
-        metricNamespace: METRICS_NAMESPACE,
-        metricName: TEAMS_METERED_API_METRIC,
-        metricValue: '1',
-      });
-      new MetricFilter(this, `${name}TeamsCredentialsRefusedFilter`, {
-        logGroup,
-        filterPattern: FilterPattern.stringValue('$.message', '=', TEAMS_CREDENTIALS_REFUSED_MESSAGE),
-        metricNamespace: METRICS_NAMESPACE,
-        metricName: TEAMS_CREDENTIALS_REFUSED_METRIC,
-        metricValue: '1',
-      });
-    }
-    this.alarm('TeamsAccessPolicyMissing', {
-      metric: dimensionFreeMetric(TEAMS_ACCESS_POLICY_MISSING_METRIC, 'Sum', Duration.minutes(15)),
-      threshold: 1,
-      description:
-        "Graph answered 403 to a Teams source: no application access policy lets the app read the user's recordings, so none are archived for that user. Grant one (Grant-CsApplicationAccessPolicy) to the users the source covers; the log line names the source and user.",
-    });
-    this.alarm('TeamsMeteredApiBilling', {
-      metric: dimensionFreeMetric(TEAMS_METERED_API_METRIC, 'Sum', Duration.hours(1)),
-      threshold: 1,
-      description:
-        "TEAMS_METERED_API_BILLING: Graph refused a Teams source's meeting-recording content as a metered API without billing (402, or the evaluation quota spent). Link an Azure subscription to the app (README: Microsoft Teams recordings: tenant set-up); the jobs wait and retry meanwhile.",
-    });
-    this.alarm('TeamsCredentialsRefused', {
-      metric: dimensionFreeMetric(TEAMS_CREDENTIALS_REFUSED_METRIC, 'Sum', Duration.minutes(15)),
-      threshold: 1,
-      description:
-        "Entra refused a Teams source's app credentials: nothing can be listed or downloaded. Fix clientId or clientSecret in the source's secret (an expired client secret is the usual cause); tokens are requested again after the cooldown.",
-    });
-    new MetricFilter(this, 'TeamsMissedNotificationsFilter', {
-      logGroup: options.webhookLogGroup,
-      filterPattern: FilterPattern.all(
-        FilterPattern.stringValue('$.message', '=', TEAMS_LIFECYCLE_MESSAGE),
-        FilterPattern.stringValue('$.event', '=', TEAMS_MISSED_EVENT),
-      ),
-      metricNamespace: METRICS_NAMESPACE,
-      metricName: TEAMS_MISSED_NOTIFICATIONS_METRIC,
-      metricValue: '1',
-    });
-    this.alarm('TeamsMissedNotifications', {
-      metric: dimensionFreeMetric(TEAMS_MISSED_NOTIFICATIONS_METRIC, 'Sum', Duration.hours(1)),
-      threshold: 1,
-      description:
-        'Graph reported missed notifications for a Teams subscription: it dropped webhook deliveries. The sweep archives what they announced; if this repeats, check the webhook errors and latency.',
+        'A webhook subscription is not Active (blacklisted, suspended, expired, removed or missing at the platform): new recordings arrive only through the sweep until it is renewed. See the subscriptions function log (`subscription created` / `subscription deleted`).',
     });
   }
 
   /**
    * Authenticated webhook events the adapters could not interpret (a Teams resource path in a spelling
-   * callvault does not read, a RingCentral or Telphin event it cannot parse). Each is logged with its
+   * callvault does not read, another platform's event it cannot parse). Each is logged with its
    * text and swept for at once, so nothing is lost where the source can be listed; the Graph calling bot
    * cannot be, so there such an event may be a lost recording. Either way the reader needs a look.
    */
@@ -456,22 +291,53 @@ export class Monitoring extends Construct {
     });
   }
 
-  /** The Graph calling bot's losses: tokens that expired before the fetch, and record operations that failed. */
-  watchGraphBot(): void {
-    this.alarm('GraphExpiredBeforeFetch', {
-      metric: serviceMetric(EXPIRED_BEFORE_FETCH_METRIC, 'Sum', Duration.minutes(5)),
-      threshold: 0,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      description:
-        "Graph recordings were lost: their download token expired before the worker fetched them, and Graph keeps no copy. Check the msgraph queue's age and the worker's throttles and errors.",
-    });
-    this.alarm('GraphFailedRecordOperations', {
-      metric: serviceMetric(GRAPH_FAILED_RECORD_OPERATIONS_METRIC, 'Sum', Duration.minutes(5)),
-      threshold: 0,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      description:
-        'The Graph calling bot reported failed record operations: those calls produced no recording to archive. See the webhook log for the result info.',
-    });
+  /**
+   * A provider's own failure modes, as its descriptor defines them (`alarms`): the metric filters that
+   * count its log lines where the metric is not published, and the alarms.
+   */
+  watchProvider(
+    alarms: readonly ProviderAlarm[],
+    logs: {
+      /** Every function that reads credentials (and may log in), by name. */
+      credentialReaders: Readonly<Record<string, ILogGroup>>;
+      /** The worker consuming the provider's queue. */
+      worker: ILogGroup;
+      webhook: ILogGroup;
+    },
+  ): void {
+    for (const definition of alarms) {
+      const period = Duration.minutes(definition.periodMinutes);
+      const { from } = definition;
+      if ('logs' in from) {
+        const logGroups: Record<string, ILogGroup> =
+          from.logs === 'credential-readers'
+            ? Object.fromEntries(
+                Object.entries(logs.credentialReaders).map(([name, group]) => [
+                  `${name}${from.filterId}`,
+                  group,
+                ]),
+              )
+            : { [from.filterId]: logs[from.logs] };
+        for (const [id, logGroup] of Object.entries(logGroups)) {
+          new MetricFilter(this, `${id}Filter`, {
+            logGroup,
+            filterPattern: filterPatternOf(from.match),
+            metricNamespace: METRICS_NAMESPACE,
+            metricName: definition.metricName,
+            metricValue: '1',
+          });
+        }
+      }
+      this.alarm(definition.id, {
+        metric:
+          'logs' in from
+            ? dimensionFreeMetric(definition.metricName, 'Sum', period)
+            : serviceMetric(definition.metricName, 'Sum', period),
+        threshold: definition.threshold,
+        comparisonOperator: definition.strictlyAbove ? ComparisonOperator.GREATER_THAN_THRESHOLD : undefined,
+        description: definition.description,
+      });
+    }
   }
 
   /**

@@ -5,6 +5,12 @@ import { Queue, QueueEncryption, RedrivePermission } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ProviderName } from '../../functions/core/recording';
 
+/** How long SQS keeps a job: its maximum, so an outage of the provider does not drop jobs. */
+export const QUEUE_RETENTION = Duration.days(14);
+
+/** SQS's largest redrive `maxReceiveCount`. */
+export const SQS_MAX_RECEIVE_COUNT = 1000;
+
 export interface ProviderQueueProps {
   readonly provider: ProviderName;
   /** Timeout of the consuming function; the visibility timeout is at least six times this. */
@@ -13,7 +19,7 @@ export interface ProviderQueueProps {
   readonly maxReceiveCount: number;
   /**
    * How long a job may wait in the queue.
-   * @default Duration.days(14) - the SQS maximum, so an outage of the provider does not drop jobs
+   * @default QUEUE_RETENTION
    */
   readonly retentionPeriod?: Duration;
 }
@@ -48,7 +54,7 @@ export class ProviderQueue extends Construct {
       encryption: QueueEncryption.KMS,
       encryptionMasterKey: this.key,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: QUEUE_RETENTION,
       // Only this provider's job queue may use it as dead-letter queue. The job queue refers to the DLQ, so
       // the DLQ names the job queue by its (fixed) ARN rather than by reference, which would be a cycle.
       redriveAllowPolicy: {
@@ -71,7 +77,7 @@ export class ProviderQueue extends Construct {
       encryptionMasterKey: this.key,
       enforceSSL: true,
       visibilityTimeout,
-      retentionPeriod: props.retentionPeriod ?? Duration.days(14),
+      retentionPeriod: props.retentionPeriod ?? QUEUE_RETENTION,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
   }

@@ -5,19 +5,15 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { SHARED_STATE_TABLE } from '../../functions/adapters/dynamodb-shared-state';
 import type { SourceConfig } from '../../functions/config';
-import type { ProviderName } from '../../functions/core/recording';
+import { descriptorOf } from '../../functions/providers';
 
 /**
- * Providers whose adapters share sessions and rate gates across Lambda containers. RingCentral: one JWT
- * login for all containers (logins are rate-limited and a refusal must stop every holder), one Heavy budget
- * per app and user. Teams: one Entra app token for all containers (a refusal of the app credentials must
- * stop every holder too). Telphin's token endpoint is not scarce, and the Graph bot has no session to share.
+ * Whether the stack needs the shared-state table for these (enabled) sources: some provider's adapters
+ * share sessions or rate gates across Lambda containers (`capabilities.sharedState` of its descriptor),
+ * because logins are scarce, a refusal must stop every holder, or one budget serves all.
  */
-const PROVIDERS_WITH_SHARED_STATE: ReadonlySet<ProviderName> = new Set(['ringcentral', 'msteams']);
-
-/** Whether the stack needs the shared-state table for these (enabled) sources. */
 export function needsSharedState(sources: readonly SourceConfig[]): boolean {
-  return sources.some((source) => PROVIDERS_WITH_SHARED_STATE.has(source.provider));
+  return sources.some((source) => descriptorOf(source.provider).capabilities.sharedState);
 }
 
 export interface SharedStateTableProps {

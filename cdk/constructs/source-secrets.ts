@@ -3,12 +3,8 @@ import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CREDENTIAL_PLACEHOLDER } from '../../functions/adapters/secrets-credentials';
-import {
-  ConfigError,
-  type CredentialedSourceConfig,
-  needsCredentials,
-  type SourceConfig,
-} from '../../functions/config';
+import { ConfigError, type SourceConfig } from '../../functions/config';
+import { descriptorOf } from '../../functions/providers';
 
 export interface SourceSecretsProps {
   /** Used in the names of created secrets: `callvault/{stackName}/{sourceId}`. */
@@ -17,32 +13,18 @@ export interface SourceSecretsProps {
   readonly sources: readonly SourceConfig[];
 }
 
-/**
- * The fields of a created secret that only the operator can fill in, per provider; each starts as the
- * placeholder, which the functions recognise (CredentialsNotSetError) instead of sending it anywhere.
- */
-export const OPERATOR_SECRET_FIELDS: Readonly<
-  Record<CredentialedSourceConfig['provider'], readonly string[]>
-> = {
-  telphin: ['clientId', 'clientSecret'],
-  // The JWT credential of the user the app acts as (JWT grant).
-  ringcentral: ['clientId', 'clientSecret', 'jwt'],
-  // The Entra app registration's client credentials.
-  msteams: ['clientId', 'clientSecret'],
-};
-
-/** What the generated webhookSecret is for, in the secret's description. */
-const WEBHOOK_SECRET_ROLE: Readonly<Record<CredentialedSourceConfig['provider'], string>> = {
-  telphin: 'webhookSecret is the token in the webhook URL',
-  ringcentral: "webhookSecret is the subscription's verificationToken",
-  msteams: "webhookSecret is the Graph subscriptions' clientState",
-};
+/** Where a source keeps its credentials, for the providers that read any. */
+interface CredentialsLocation {
+  readonly credentialsSecretName?: string;
+  readonly credentialsKmsKeyArn?: string;
+}
 
 /**
- * One Secrets Manager secret per source that needs credentials (not the Graph calling bot), holding
- * `{clientId, clientSecret, webhookSecret}` (RingCentral: also `jwt`). An existing
+ * One Secrets Manager secret per source whose provider reads credentials (its descriptor's `credentials`),
+ * holding the operator's fields (`credentials.operatorFields`) and a `webhookSecret`. An existing
  * secret is used when the source names one (`credentialsSecretName`); otherwise one is created with a random
- * webhook secret and placeholders for the API credentials, which only the operator can obtain.
+ * webhook secret and placeholders for the operator's fields, which only the operator can obtain: the
+ * functions recognise the placeholder (CredentialsNotSetError) instead of sending it anywhere.
  *
  * An existing secret may be encrypted with a customer-managed KMS key (`credentialsKmsKeyArn`): reading it
  * then also needs kms:Decrypt on that key, which the AWS-managed key of created secrets never does.
@@ -61,30 +43,33 @@ export class SourceSecrets extends Construct {
     const references: Record<string, string> = {};
     const keyArns = new Set<string>();
 
-    for (const source of props.sources.filter(needsCredentials)) {
-      if (source.credentialsKmsKeyArn && !source.credentialsSecretName) {
+    for (const source of props.sources) {
+      const credentials = descriptorOf(source.provider).credentials;
+      if (!credentials) continue;
+      const location = source as CredentialsLocation;
+      if (location.credentialsKmsKeyArn && !location.credentialsSecretName) {
         throw new ConfigError(
           `invalid configuration for deployment:\n  - sources[id=${source.id}].credentialsKmsKeyArn: only applies to an existing secret; set credentialsSecretName too (secrets the stack creates use the AWS-managed key)`,
         );
       }
-      if (source.credentialsSecretName) {
-        const secret = Secret.fromSecretNameV2(this, source.id, source.credentialsSecretName);
+      if (location.credentialsSecretName) {
+        const secret = Secret.fromSecretNameV2(this, source.id, location.credentialsSecretName);
         secrets.set(source.id, secret);
-        references[source.id] = source.credentialsSecretName;
-        if (source.credentialsKmsKeyArn) keyArns.add(source.credentialsKmsKeyArn);
+        references[source.id] = location.credentialsSecretName;
+        if (location.credentialsKmsKeyArn) keyArns.add(location.credentialsKmsKeyArn);
         continue;
       }
-      const operatorFields = OPERATOR_SECRET_FIELDS[source.provider];
+      const { operatorFields, webhookSecretRole } = credentials;
       const secret = new Secret(this, source.id, {
         secretName: `callvault/${props.stackName}/${source.id}`,
-        description: `callvault ${source.provider} source "${source.id}": fill in ${operatorFields.join(', ')}; ${WEBHOOK_SECRET_ROLE[source.provider]}`,
+        description: `callvault ${source.provider} source "${source.id}": fill in ${operatorFields.join(', ')}; ${webhookSecretRole}`,
         generateSecretString: {
           secretStringTemplate: JSON.stringify(
             Object.fromEntries(operatorFields.map((field) => [field, CREDENTIAL_PLACEHOLDER])),
           ),
           generateStringKey: 'webhookSecret',
           passwordLength: 48,
-          // It travels in a URL query string (Telphin) or a header (RingCentral's verificationToken).
+          // It may travel in a URL query string or a header (the descriptors' `webhook.auth`).
           excludePunctuation: true,
           includeSpace: false,
         },

@@ -2,7 +2,9 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import { Construct, type IConstruct } from 'constructs';
-import { ENV } from '../../functions/config';
+import { type CallvaultConfig, ENV } from '../../functions/config';
+import type { ProviderName } from '../../functions/core/recording';
+import { descriptorOf } from '../../functions/providers';
 import { NodeFunction } from './node-function';
 import type { ProviderQueue } from './provider-queue';
 import type { RecordingBucket } from './recording-bucket';
@@ -13,11 +15,22 @@ import type { SourceSecrets } from './source-secrets';
 /** Every 6 hours: renewal is due days ahead, and a blacklisted subscription is replaced within hours. */
 export const DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS = 6 * 3600;
 
+/** Sources whose webhook subscriptions the subscriptions function keeps (their descriptor names a platform). */
+export function managesSubscriptions(source: CallvaultConfig['sources'][number]): boolean {
+  return descriptorOf(source.provider).capabilities.subscriptionsAt(source) !== undefined;
+}
+
 /**
- * The longest interval when a Teams source's Graph subscriptions are kept: Graph lets them live at most
- * 3 days, and a run every 12 hours leaves five more runs to renew one whose first renewal failed.
+ * The longest interval between subscription checks that every provider's subscriptions survive (Graph's
+ * expire after 3 days); undefined when none asks for one.
  */
-export const GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS = 12 * 3600;
+export function subscriptionsCheckWithinSeconds(providers: readonly ProviderName[]): number | undefined {
+  const limits = providers.flatMap((provider) => {
+    const limit = descriptorOf(provider).capabilities.subscriptionsCheckWithinSeconds;
+    return limit === undefined ? [] : [limit];
+  });
+  return limits.length > 0 ? Math.min(...limits) : undefined;
+}
 
 export interface SubscriptionsFunctionProps {
   /** The environment every function gets (runtime config, secrets map…). */
@@ -49,11 +62,11 @@ export interface SubscriptionsFunctionProps {
   /** @default DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS */
   readonly intervalSeconds?: number;
   /**
-   * Whether some source's subscriptions are Graph subscriptions (Teams), which expire after 3 days: the
-   * schedule is then at most GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS whatever `intervalSeconds` says.
-   * @default false
+   * The longest interval the sources' subscriptions survive (`subscriptionsCheckWithinSeconds`): the
+   * schedule runs at least this often, whatever `intervalSeconds` says.
+   * @default - no limit
    */
-  readonly graphSubscriptions?: boolean;
+  readonly maxIntervalSeconds?: number;
 }
 
 /**
@@ -135,9 +148,7 @@ export class SubscriptionsFunction extends Construct {
     const requested = props.intervalSeconds ?? DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS;
     this.schedule = new RateSchedule(this, 'Schedule', {
       target: this.handler,
-      intervalSeconds: props.graphSubscriptions
-        ? Math.min(requested, GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS)
-        : requested,
+      intervalSeconds: Math.min(requested, props.maxIntervalSeconds ?? Number.POSITIVE_INFINITY),
       description: 'callvault subscriptions: create, renew and repair webhook subscriptions',
     });
   }

@@ -27,7 +27,7 @@ export interface WebhookApiProps {
 
 /**
  * The public HTTPS endpoint the platforms call. Authentication happens in the function because each
- * platform authenticates differently (a secret token in the URL for Telphin, signed tokens for the others),
+ * platform authenticates differently (a secret token in the URL, a verification header, signed tokens: each descriptor's `webhook.auth`),
  * and a forged request can at most make the worker look the recording up at the source (design.md).
  */
 export class WebhookApi extends Construct {
@@ -54,7 +54,7 @@ export class WebhookApi extends Construct {
       throttle: { rateLimit: props.rateLimit ?? 50, burstLimit: props.burstLimit ?? 100 },
       accessLogSettings: {
         destination: new LogGroupLogDestination(this.accessLogs),
-        // The path, not the full URI: Telphin's token travels in the query string and must not be logged.
+        // The path, not the full URI: a URL token travels in the query string and must not be logged.
         format: AccessLogFormat.custom(
           JSON.stringify({
             requestId: '$context.requestId',

@@ -94,6 +94,11 @@ export interface ProviderDescriptor<
     readonly sharedState: boolean;
     /** The platform URL of a source whose webhook subscriptions callvault keeps; undefined: none. */
     subscriptionsAt(source: Config): string | undefined;
+    /**
+     * The longest time between two subscription checks its subscriptions survive (Graph's expire after 3
+     * days); the subscriptions schedule runs at least this often. Absent: any interval will do.
+     */
+    readonly subscriptionsCheckWithinSeconds?: number;
   };
   readonly webhook: {
     /** The largest body read for this provider; default `MAX_WEBHOOK_BODY_BYTES` (core/receive-webhook). */
@@ -108,27 +113,87 @@ export interface ProviderDescriptor<
     maxConcurrency?(configured: number, sources: readonly Config[]): number;
     /** The queue's redrive count; default `worker.maxReceiveCount` (a receive budget for slow platforms). */
     maxReceiveCount?(configured: number, sources: readonly Config[]): number;
-    /** A worker function of its own (its own concurrency and throttles), sized as given. */
+    /**
+     * A worker function of its own (its own concurrency and throttles). Its timeout is the one given; a
+     * config asking for more memory or bigger parts than given keeps its figure.
+     */
     readonly ownWorker?: {
+      /** Construct id of the function (`{id}Errors` and `{id}Throttles` alarms); it is part of the stack. */
       readonly id: string;
+      /** What the function is for; becomes its description. */
+      readonly description: string;
       readonly timeoutSeconds?: number;
       readonly memoryMiB?: number;
       readonly partSizeMiB?: number;
     };
+    /** Its worker records admin errors (a refusal only an admin can fix) for `npm run status`. */
+    readonly recordsAdminErrors?: boolean;
+    /**
+     * How long one job of this source may keep coming back by design (a recording still processing), and
+     * the source's config key that sets it: the queue must keep the message that long, checked at synth.
+     */
+    jobLifetime?(source: Config): { readonly seconds: number; readonly key: string };
+    /**
+     * Jobs carry a grant that expires: the oldest job may wait at most this long in the queue, which the
+     * worker's concurrency is sized for and an alarm watches.
+     */
+    readonly fetchWithinSeconds?: number;
   };
   readonly metrics: {
     /** Metric names of webhook outcome counts where the default `{Provider}{Count}` does not say enough. */
     readonly webhookCounts?: Readonly<Record<string, string>>;
   };
+  /** Alarms on the provider's own failure modes, built by the stack's monitoring (cdk/constructs). */
+  readonly alarms?: readonly ProviderAlarm[];
   /** Work its webhook deliveries may ask for beyond their jobs. */
   readonly lifecycleFollowUp?: LifecycleFollowUpHook;
   /** The adapter, loaded on first use: its HTTP code is never bundled into a descriptor reader. */
   loadAdapter(): Promise<AdapterFactory<Config, Credentials>>;
 }
 
+/**
+ * Records per worker invocation where a job may wait behind another. Each record is a whole recording
+ * streamed to S3 (minutes for long calls), so a big batch only delays the last records towards the
+ * deadline and makes a crash redeliver more; a small batch keeps per-message deadlines honest while still
+ * amortising a cold start.
+ */
+export const WORKER_BATCH_SIZE = 2;
+
 /** Keeps each descriptor's own config type while listing them together. */
 export function defineProvider<Config extends SourceConfigBase, Credentials>(
   descriptor: ProviderDescriptor<Config, Credentials>,
 ): ProviderDescriptor<Config, Credentials> {
   return descriptor;
+}
+
+/** A log-line match: a CloudWatch Logs JSON filter pattern, as plain data (no CDK in functions/). */
+export type LogMatch =
+  | { readonly field: string; readonly equals: string }
+  | { readonly all: readonly LogMatch[] }
+  | { readonly any: readonly LogMatch[] };
+
+/** One alarm on a provider's metric; every alarm notifies the stack's alarm topic. */
+export interface ProviderAlarm {
+  /** Construct id of the alarm; part of the deployed stack. */
+  readonly id: string;
+  readonly metricName: string;
+  /**
+   * Where the metric comes from: published by the functions (Powertools, with the `service` dimension), or
+   * counted from log lines by a metric filter (`{filterId}Filter`, prefixed by the function's name where
+   * it reads several log groups): every function that reads credentials, the worker consuming the
+   * provider's queue, or the webhook.
+   */
+  readonly from:
+    | { readonly published: true }
+    | {
+        readonly logs: 'credential-readers' | 'worker' | 'webhook';
+        readonly filterId: string;
+        readonly match: LogMatch;
+      };
+  readonly periodMinutes: number;
+  /** Sum over the period at or above this raises the alarm. */
+  readonly threshold: number;
+  /** Strictly above the threshold instead (`> 0`: the first one). */
+  readonly strictlyAbove?: boolean;
+  readonly description: string;
 }

@@ -10,21 +10,17 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
-import {
-  type ArchiveStack,
-  RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE,
-  receivesWhileNotReady,
-  TEAMS_PART_SIZE_MIB,
-  TEAMS_WORKER_MEMORY_MIB,
-  teamsMaxReceiveCount,
-  WEBHOOK_MEMORY_MIB,
-  WORKER_BATCH_SIZE,
-  workerEventSourceSettings,
-} from '../../cdk/archive-stack';
+import type { ArchiveStack } from '../../cdk/archive-stack';
 import { needsSharedState } from '../../cdk/constructs/shared-state-table';
+import { WEBHOOK_MEMORY_MIB } from '../../cdk/constructs/webhook-function';
 import { withoutRestorableDefaults } from '../../cdk/shipped-config';
+import { queueMaxReceiveCount, workerEventSourceSettings } from '../../cdk/worker-sizing';
 import { apiGatewayResult, webhookRequestFromApiGateway } from '../../functions/adapters/api-gateway';
 import { type CallvaultConfig, ENV, parseConfig, runtimeConfigForDeployment } from '../../functions/config';
+import { WORKER_BATCH_SIZE } from '../../functions/providers/descriptor';
+import { GRAPH_BURST_WORKERS } from '../../functions/providers/msgraph/descriptor';
+import { msTeamsProvider, receivesWhileNotReady } from '../../functions/providers/msteams/descriptor';
+import { RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE } from '../../functions/providers/ringcentral/descriptor';
 import { handleRingCentralWebhook } from '../../functions/providers/ringcentral/ringcentral-webhook';
 import { allowStatements, cdkJsonContext, nagViolations, policyOfRole, resourceText } from './support';
 
@@ -56,6 +52,12 @@ const TEAMS_SOURCE = {
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
 type Json = any;
 
+/** The Teams worker's sizing, from its descriptor. */
+const TEAMS_WORKER_MEMORY_MIB = msTeamsProvider.worker.ownWorker?.memoryMiB as number;
+const TEAMS_PART_SIZE_MIB = msTeamsProvider.worker.ownWorker?.partSizeMiB as number;
+const teamsMaxReceiveCount = (config: CallvaultConfig, sources: CallvaultConfig['sources']) =>
+  queueMaxReceiveCount('msteams', config, sources);
+
 function build(config: CallvaultConfig) {
   const { stack } = buildApp(config, noBundling);
   const template = Template.fromStack(stack);
@@ -67,7 +69,7 @@ function build(config: CallvaultConfig) {
 function functionsOf(stack: ArchiveStack) {
   return {
     worker: stack.worker,
-    teamsWorker: stack.teamsWorker,
+    teamsWorker: stack.workerOf('msteams'),
     webhook: stack.webhook,
     sweep: stack.sweep,
     retention: stack.retention,
@@ -125,13 +127,16 @@ describe('the all-providers example', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     const graph = mappingOf('msgraph');
-    expect(graph.FunctionName).toEqual({ Ref: logicalId(stack.graphWorker!) });
+    expect(graph.FunctionName).toEqual({ Ref: logicalId(stack.workerOf('msgraph')!) });
     for (const provider of ['telphin', 'ringcentral'] as const) {
       expect(mappingOf(provider).FunctionName).toEqual({ Ref: logicalId(stack.worker) });
     }
+    // Enough workers to fetch a burst of 200 recordings before their tokens expire (msgraph/descriptor.ts).
     expect(graph).toMatchObject({
       BatchSize: 1,
-      ScalingConfig: { MaximumConcurrency: allProviders.worker.maxConcurrency },
+      ScalingConfig: {
+        MaximumConcurrency: Math.max(allProviders.worker.maxConcurrency, GRAPH_BURST_WORKERS),
+      },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     expect(graph.MaximumBatchingWindowInSeconds).toBeUndefined();
@@ -231,7 +236,7 @@ describe('the all-providers example', () => {
   });
 
   it('lets the Teams worker record an admin error (a metered-API refusal) for status, and no other run', () => {
-    const roleId = logicalId(stack.teamsWorker!.role as never);
+    const roleId = logicalId(stack.workerOf('msteams')!.role as never);
     const puts = allowStatements(policyOfRole(template, roleId))
       .filter((statement) => statement.actions.includes('s3:PutObject'))
       .flatMap((statement) => statement.resources)
@@ -241,7 +246,7 @@ describe('the all-providers example', () => {
   });
 
   it('gives the Graph worker its own role: archive writes and its own queues, no secret, no shared state', () => {
-    const roleId = logicalId(stack.graphWorker!.role as never);
+    const roleId = logicalId(stack.workerOf('msgraph')!.role as never);
     const statements = allowStatements(policyOfRole(template, roleId));
     const actions = statements.flatMap((statement) => statement.actions);
     expect(actions.filter((action) => /^(secretsmanager|dynamodb|ssm):/.test(action))).toEqual([]);
@@ -252,7 +257,7 @@ describe('the all-providers example', () => {
     expect(new Set(sqsResources)).toEqual(
       new Set([`<${logicalId(graphQueue.queue)}.Arn>`, `<${logicalId(graphQueue.deadLetterQueue)}.Arn>`]),
     );
-    const worker = template.toJSON().Resources[logicalId(stack.graphWorker!)];
+    const worker = template.toJSON().Resources[logicalId(stack.workerOf('msgraph')!)];
     expect(worker.Properties.Environment.Variables[ENV.sourceSecrets]).toBe('{}');
     expect(worker.Properties.Environment.Variables[ENV.sharedStateTable]).toBeUndefined();
     expect(worker.Properties).toMatchObject({
@@ -261,7 +266,7 @@ describe('the all-providers example', () => {
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Throttles',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.graphWorker!) } }],
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.workerOf('msgraph')!) } }],
     });
   });
 
@@ -273,11 +278,11 @@ describe('the all-providers example', () => {
       .filter((mapping) => JSON.stringify(mapping.EventSourceArn) === JSON.stringify(queueArn));
     expect(mappings).toHaveLength(1);
     expect(mappings[0]).toMatchObject({
-      FunctionName: { Ref: logicalId(stack.teamsWorker!) },
+      FunctionName: { Ref: logicalId(stack.workerOf('msteams')!) },
       BatchSize: 1,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
-    const worker = template.toJSON().Resources[logicalId(stack.teamsWorker!)].Properties;
+    const worker = template.toJSON().Resources[logicalId(stack.workerOf('msteams')!)].Properties;
     expect(worker).toMatchObject({ Timeout: 900, MemorySize: TEAMS_WORKER_MEMORY_MIB });
     expect(TEAMS_WORKER_MEMORY_MIB).toBeGreaterThanOrEqual(1769);
     // What the worker parses back from its environment, as Lambda would.
@@ -304,7 +309,7 @@ describe('the all-providers example', () => {
     expect(commonMappings).toHaveLength(2);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Throttles',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.teamsWorker!) } }],
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.workerOf('msteams')!) } }],
     });
   });
 
@@ -482,7 +487,12 @@ describe('Teams metric filters', () => {
   );
   const named = (metric: string) =>
     filters.filter((filter) => filter.MetricTransformations[0].MetricName === metric);
-  const teamsFunctions = [stack.teamsWorker, stack.webhook, stack.sweep, stack.subscriptions?.handler];
+  const teamsFunctions = [
+    stack.workerOf('msteams'),
+    stack.webhook,
+    stack.sweep,
+    stack.subscriptions?.handler,
+  ];
 
   it('count the access-policy refusal and the refused app credentials in every log of a function calling Graph', () => {
     for (const [metric, message] of [

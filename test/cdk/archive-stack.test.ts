@@ -7,13 +7,14 @@ import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
-import { type ArchiveStack, WORKER_BATCH_SIZE } from '../../cdk/archive-stack';
+import type { ArchiveStack } from '../../cdk/archive-stack';
 import { powertoolsLog } from '../../functions/adapters/logger';
 import { ENV } from '../../functions/config';
 import { CredentialsNotSetError } from '../../functions/core/errors';
 import { expiredBeforeFetchKey, goneAtSourceKey } from '../../functions/core/keys';
 import { runLedgerKey, systemClock } from '../../functions/core/ports';
 import { SourceRegistry } from '../../functions/core/source-registry';
+import { WORKER_BATCH_SIZE } from '../../functions/providers/descriptor';
 import { allowStatements, cdkJsonContext, policyOfRole, resourceText } from './support';
 
 let stack: ArchiveStack;

@@ -383,7 +383,8 @@ describe.skipIf(!motoAvailable())('what each function calls, against what its ro
       stack.getLogicalId(construct.node.defaultChild as CfnElement);
     const teamsQueue = stack.queues.get('msteams');
     const teamsSecret = stack.secrets.secrets.get(teamsSource);
-    if (!teamsQueue || !teamsSecret || !stack.sharedState || !stack.subscriptions || !stack.teamsWorker)
+    const teamsWorker = stack.workerOf('msteams');
+    if (!teamsQueue || !teamsSecret || !stack.sharedState || !stack.subscriptions || !teamsWorker)
       throw new Error('expected the Teams resources in the stack');
     const names: Names = {
       bucketArn: `<${id(stack.recordings.bucket)}.Arn>`,
@@ -401,7 +402,7 @@ describe.skipIf(!motoAvailable())('what each function calls, against what its ro
     const roles: Record<FunctionName, string> = {
       Subscriptions: id(stack.subscriptions.handler.role as never),
       Webhook: id(stack.webhook.role as never),
-      TeamsWorker: id(stack.teamsWorker.role as never),
+      TeamsWorker: id(teamsWorker.role as never),
       Sweep: id(stack.sweep.role as never),
     };
     const missing = new Set<string>();

@@ -6,8 +6,8 @@ import { buildApp } from '../../cdk/app';
 import type { ArchiveStack } from '../../cdk/archive-stack';
 import {
   DEFAULT_SUBSCRIPTIONS_INTERVAL_SECONDS,
-  GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS,
   SubscriptionsFunction,
+  subscriptionsCheckWithinSeconds,
 } from '../../cdk/constructs/subscriptions-function';
 import { ENV, parseConfig } from '../../functions/config';
 import { allowStatements, cdkJsonContext, nagViolations, policyOfRole } from './support';
@@ -171,7 +171,7 @@ describe('the subscriptions schedule with Graph subscriptions (Teams)', () => {
       logRetention: RetentionDays.ONE_WEEK,
       executeAfter: [],
       intervalSeconds: 24 * 3600,
-      graphSubscriptions,
+      maxIntervalSeconds: graphSubscriptions ? subscriptionsCheckWithinSeconds(['msteams']) : undefined,
     });
     const schedule =
       Template.fromStack(stack).toJSON().Resources[
@@ -181,7 +181,8 @@ describe('the subscriptions schedule with Graph subscriptions (Teams)', () => {
   };
 
   it('runs at most every 12 hours, so a 3-day Graph subscription gets several chances to be renewed', () => {
-    expect(GRAPH_SUBSCRIPTIONS_MAX_INTERVAL_SECONDS).toBe(12 * 3600);
+    expect(subscriptionsCheckWithinSeconds(['msteams'])).toBe(12 * 3600);
+    expect(subscriptionsCheckWithinSeconds(['ringcentral', 'telphin'])).toBeUndefined();
     expect(scheduleOf(true)).toBe('rate(12 hours)');
     expect(scheduleOf(false)).toBe('rate(1 day)');
   });

@@ -9,7 +9,7 @@ import type { CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
-import { teamsMaxReceiveCount } from '../../cdk/archive-stack';
+import { queueMaxReceiveCount } from '../../cdk/worker-sizing';
 import { queueRoutesFromUrls } from '../../functions/adapters/sqs-batch-processor';
 import { ENV, readRuntimeEnvironment } from '../../functions/config';
 import { cdkJsonContext } from './support';
@@ -34,7 +34,7 @@ describe("the workers' receive budget", () => {
     const providerOfQueue = new Map(
       [...stack.queues].map(([provider, queue]) => [id(queue.queue), provider] as const),
     );
-    const workers = [stack.worker, stack.graphWorker, stack.teamsWorker].flatMap((fn) => (fn ? [fn] : []));
+    const workers = [...stack.workers.values()];
     expect(workers).toHaveLength(3);
     const checked: string[] = [];
     for (const worker of workers) {
@@ -70,8 +70,10 @@ describe("the workers' receive budget", () => {
     const teams = stack.queues.get('msteams');
     if (!teams) throw new Error('expected the msteams queue');
     expect(resources[id(teams.queue)].Properties.RedrivePolicy.maxReceiveCount).toBe(
-      teamsMaxReceiveCount(config, config.sources),
+      queueMaxReceiveCount('msteams', config, config.sources),
     );
-    expect(teamsMaxReceiveCount(config, config.sources)).toBeGreaterThan(config.worker.maxReceiveCount);
+    expect(queueMaxReceiveCount('msteams', config, config.sources)).toBeGreaterThan(
+      config.worker.maxReceiveCount,
+    );
   }, 180_000);
 });

@@ -1,9 +1,11 @@
-import { defineProvider } from '../descriptor';
+import type { ErrorCode } from '../../core/errors';
+import { defineProvider, type LogMatch, type ProviderAlarm, WORKER_BATCH_SIZE } from '../descriptor';
 import {
   type RingCentralSourceConfig,
   ringCentralCredentialsSchema,
   ringCentralSourceSchema,
 } from './ringcentral-config';
+import { PERMISSION_MISSING_CODE } from './ringcentral-permissions';
 
 declare module '../../core/recording' {
   interface ProviderNames {
@@ -34,6 +36,67 @@ export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
  */
 export const RINGCENTRAL_JOB_PATTERNS = ['hint ringcentral/*', 'recording ringcentral/*'] as const;
 
+/** The RingCentral job of a retry log line (core/jobs.ts describeJob), as the worker logs it in `$.job`. */
+const ringCentralJob: LogMatch = {
+  any: RINGCENTRAL_JOB_PATTERNS.map((pattern) => ({ field: '$.job', equals: pattern })),
+};
+
+/**
+ * RingCentral's own failure modes:
+ * - login refused: the refusal itself (logged once per 15-minute cooldown, shared by every container)
+ *   or a RingCentral job failing as unauthenticated meanwhile; the 15-minute period spans the cooldown,
+ *   so the alarm stays raised while the credentials are wrong instead of flapping back to OK;
+ * - 429s: RingCentral jobs retried because the platform answered 429. The shared rate gate should keep
+ *   them rare; 10 within 15 minutes means something else spends the same budget (another app, a wrong
+ *   `rateLimits.heavyPerMinute`).
+ */
+const RINGCENTRAL_ALARMS: readonly ProviderAlarm[] = [
+  {
+    id: 'RingCentralPermissionMissing',
+    metricName: RINGCENTRAL_PERMISSION_MISSING_METRIC,
+    from: {
+      logs: 'credential-readers',
+      filterId: 'RingCentralPermissionMissing',
+      match: { field: '$.errorCode', equals: PERMISSION_MISSING_CODE },
+    },
+    periodMinutes: 60,
+    threshold: 1,
+    description:
+      "A RingCentral app lacks a permission its source uses (the login's scope names it; npm run status lists it): add it to the app in the RingCentral developer console (README, RingCentral). What needs it (webhook subscription, deletes) fails meanwhile; the sweep goes on where it can.",
+  },
+  {
+    id: 'RingCentralLoginRefused',
+    metricName: RINGCENTRAL_LOGIN_REFUSED_METRIC,
+    from: {
+      logs: 'credential-readers',
+      filterId: 'RingCentralLoginRefused',
+      match: {
+        any: [
+          { field: '$.message', equals: RINGCENTRAL_LOGIN_REFUSED_MESSAGE },
+          { all: [{ field: '$.code', equals: 'UNAUTHENTICATED' satisfies ErrorCode }, ringCentralJob] },
+        ],
+      },
+    },
+    periodMinutes: 15,
+    threshold: 1,
+    description:
+      "RingCentral refused a source's JWT login (or jobs fail on that refusal): nothing can be listed or downloaded. Fix clientId, clientSecret or jwt in the source's secret; logins resume after the 15-minute cooldown.",
+  },
+  {
+    id: 'RingCentralRateLimited',
+    metricName: RINGCENTRAL_RATE_LIMITED_METRIC,
+    from: {
+      logs: 'worker',
+      filterId: 'RingCentralRateLimited',
+      match: { all: [{ field: '$.code', equals: 'RATE_LIMITED' satisfies ErrorCode }, ringCentralJob] },
+    },
+    periodMinutes: 15,
+    threshold: 10,
+    description:
+      'RingCentral answered 429 to archive jobs 10 times or more within 15 minutes despite the rate gate: another app or user spends the same budget, or rateLimits.heavyPerMinute is set above the account plan.',
+  },
+];
+
 export const ringCentralProvider = defineProvider({
   name: 'ringcentral',
   configSchema: ringCentralSourceSchema,
@@ -53,7 +116,7 @@ export const ringCentralProvider = defineProvider({
   },
   webhook: { auth: 'verification-token-header' },
   worker: {
-    batchSize: 2,
+    batchSize: WORKER_BATCH_SIZE,
     // The Heavy budget of its sources (summed: they share the queue) over 5, at least SQS's minimum of 2.
     maxConcurrency: (configured, sources) => {
       const heavyPerMinute = sources.reduce((sum, source) => sum + source.rateLimits.heavyPerMinute, 0);
@@ -65,6 +128,7 @@ export const ringCentralProvider = defineProvider({
     // Deliveries carrying Validation-Token with a body (README, Known limits).
     webhookCounts: { handshakeWithBody: 'RingCentralHandshakeWithBody' },
   },
+  alarms: RINGCENTRAL_ALARMS,
   loadAdapter: async () => {
     const { RingCentralSource } = await import('./ringcentral-source');
     return (config, credentials, { clock, log, sharedState, deletesAtSource }) =>

@@ -1,4 +1,4 @@
-import { defineProvider } from '../descriptor';
+import { defineProvider, WORKER_BATCH_SIZE } from '../descriptor';
 import { type TelphinSourceConfig, telphinSourceSchema } from './telphin-config';
 import { telphinCredentialsSchema } from './telphin-credentials';
 
@@ -24,7 +24,7 @@ export const telphinProvider = defineProvider({
     subscriptionsAt: (source: TelphinSourceConfig) => (source.manageWebhooks ? source.apiUrl : undefined),
   },
   webhook: { auth: 'url-token' },
-  worker: { batchSize: 2 },
+  worker: { batchSize: WORKER_BATCH_SIZE },
   metrics: {},
   loadAdapter: async () => {
     const { TelphinSource } = await import('./telphin-source');
