@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dirname, '../../..');
 const PROVIDER_NAMES = ['telphin', 'ringcentral', 'msgraph', 'msteams'];
 
 /** Folders that must name no provider; `cdk` joins once the stack reads the descriptors. */
-const CHECKED_FOLDERS = ['functions', 'scripts'];
+const CHECKED_FOLDERS = ['functions', 'scripts', 'cdk'];
 
 /** Where provider names belong: the providers themselves and their simulators. */
 const ALLOWED_PREFIXES = ['functions/providers/', 'sandbox/'];

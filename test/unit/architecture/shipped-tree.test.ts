@@ -52,6 +52,18 @@ function where(source: ts.SourceFile, node: ts.Node): string {
   return `${source.fileName}:${line + 1}`;
 }
 
+/** Whether the class around a `super(…)` call extends the Lambda construct. */
+function extendsLambdaConstruct(node: ts.Node, source: ts.SourceFile): boolean {
+  let around: ts.Node | undefined = node.parent;
+  while (around && !ts.isClassDeclaration(around) && !ts.isClassExpression(around)) around = around.parent;
+  return Boolean(
+    around &&
+      (around as ts.ClassLikeDeclaration).heritageClauses?.some((clause) =>
+        clause.types.some((type) => type.expression.getText(source) === LAMBDA_CONSTRUCT),
+      ),
+  );
+}
+
 /** Reads every Lambda entry point from the CDK sources under `root`. */
 function lambdaEntries(root: string): EntryScan {
   const entries = new Set<string>();
@@ -59,7 +71,13 @@ function lambdaEntries(root: string): EntryScan {
   for (const file of typeScriptFilesUnder(root, 'cdk')) {
     const source = parse(root, file);
     const visit = (node: ts.Node): void => {
-      if (ts.isNewExpression(node) && node.expression.getText(source) === LAMBDA_CONSTRUCT) {
+      // `new NodeFunction(…)`, or `super(…)` in a construct class that extends NodeFunction.
+      if (
+        (ts.isNewExpression(node) && node.expression.getText(source) === LAMBDA_CONSTRUCT) ||
+        (ts.isCallExpression(node) &&
+          node.expression.kind === ts.SyntaxKind.SuperKeyword &&
+          extendsLambdaConstruct(node, source))
+      ) {
         const props = node.arguments?.[2];
         const entry =
           props && ts.isObjectLiteralExpression(props)
