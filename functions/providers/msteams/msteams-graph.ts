@@ -14,10 +14,12 @@ import type { Clock, Log } from '../../core/ports';
 import {
   errorForStatus,
   openHttpResponse,
+  parseJsonBody,
   readBodyText,
   retryAfterSeconds,
   summariseErrorBody,
 } from '../http';
+import { nextLink, type Page } from '../shared/paging';
 import type { MsTeamsAuth } from './msteams-auth';
 import {
   ApplicationAccessPolicyError,
@@ -73,6 +75,15 @@ export function graphErrorDetail(text: string): string | undefined {
     // Not Graph's JSON error shape.
   }
   return summariseErrorBody(text);
+}
+
+/** One page of a Graph collection: `value`, and `@odata.nextLink` when there is more. */
+export function graphPage(answer: GraphTextAnswer, what: string): Page<unknown> {
+  const body = parseJsonBody({ ...answer }) as Record<string, unknown> | null;
+  if (!body || typeof body !== 'object' || !Array.isArray(body.value)) {
+    throw new TransientError(`${what} has no value array`);
+  }
+  return { items: body.value, next: nextLink(body['@odata.nextLink']) };
 }
 
 export class MsTeamsGraph {

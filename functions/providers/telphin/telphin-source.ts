@@ -4,6 +4,7 @@
  * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
  */
 import type { TelphinSourceConfig } from '../../config';
+import { abortableSleep } from '../../core/abortable-sleep';
 import {
   GoneAtSourceError,
   NotReadyError,
@@ -33,6 +34,7 @@ import {
   parseJsonBody,
   summariseErrorBody,
 } from '../http';
+import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { AsyncMutex } from './async-mutex';
 import { TelphinApi, telphinStatusError } from './telphin-api';
 import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
@@ -108,21 +110,6 @@ function isConcurrentRequest429(response: HttpTextResponse): boolean {
 /** Encodes one path segment, keeping `@` (legal in paths) so `@me` reaches the API as written. */
 function pathSegment(value: string): string {
   return encodeURIComponent(value).replace(/%40/g, '@');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new TransientError('aborted while waiting to retry'));
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(new TransientError('aborted while waiting to retry'));
-      },
-      { once: true },
-    );
-  });
 }
 
 function numberField(body: Record<string, unknown>, names: readonly string[]): number | undefined {
@@ -209,13 +196,13 @@ export class TelphinSource implements RecordingSource {
         );
       }
       this.log.debug('telphin concurrent-request 429; waiting', { path: response.where, attempt });
-      await sleep(this.tuning.concurrentRetryDelayMs * 2 ** attempt, signal);
+      await abortableSleep(this.tuning.concurrentRetryDelayMs * 2 ** attempt, signal, 'waiting to retry');
     }
   }
 
   async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
     const queryWindow = { from: new Date(window.from.getTime() - this.tuning.listLeadMs), to: window.to };
-    const seen = new Set<string>();
+    const keep = uniqueInWindow(window);
     for (const scopePath of this.scopePaths()) {
       for (const chunk of splitTelphinWindow(queryWindow)) {
         const body = await this.serialisedGet(
@@ -227,10 +214,7 @@ export class TelphinSource implements RecordingSource {
           throw new TransientError(`Telphin record list for ${scopePath} is not a JSON array`);
         for (const raw of body) {
           const recording = this.parseOrSkip(raw);
-          if (!recording || seen.has(recording.recordingId)) continue;
-          if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
-          seen.add(recording.recordingId);
-          yield recording;
+          if (keep(recording)) yield recording as SourceRecording;
         }
       }
     }
@@ -241,17 +225,16 @@ export class TelphinSource implements RecordingSource {
    * stop every other recording from being archived, and the warning names it for a human.
    */
   private parseOrSkip(raw: unknown): SourceRecording | undefined {
-    try {
-      return parseTelphinRecord(raw, this.sourceId);
-    } catch (error) {
-      const uuid = (raw as { record_uuid?: unknown } | null)?.record_uuid;
-      this.log.warn('skipping malformed Telphin record', {
+    const uuid = (raw as { record_uuid?: unknown } | null)?.record_uuid;
+    return parseOrSkip(
+      () => parseTelphinRecord(raw, this.sourceId),
+      this.log,
+      'skipping malformed Telphin record',
+      {
         sourceId: this.sourceId,
         recordUuid: typeof uuid === 'string' ? uuid : undefined,
-        reason: (error as Error).message,
-      });
-      return undefined;
-    }
+      },
+    );
   }
 
   async stats(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats> {
@@ -482,9 +465,4 @@ export class TelphinSource implements RecordingSource {
   async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
     return handleTelphinWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
   }
-}
-
-function inWindow(recording: SourceRecording, window: TimeWindow): boolean {
-  const start = recording.startedAt.getTime();
-  return start >= window.from.getTime() && start < window.to.getTime();
 }
