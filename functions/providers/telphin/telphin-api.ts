@@ -3,7 +3,7 @@
  * renewed once after a 401) and authenticated requests. Secrets stay in this object; no message or log
  * line carries them.
  */
-import { type CallvaultError, TransientError, UnauthenticatedError } from '../../core/errors';
+import { type CallvaultError, UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
 import {
   errorForStatus,
@@ -14,6 +14,12 @@ import {
   sendHttpRequest,
   summariseErrorBody,
 } from '../http';
+import {
+  renewalMarginMs,
+  requestOAuthToken,
+  type TokenGrant,
+  TokenRequestRefused,
+} from '../shared/oauth-token';
 
 export const API_PREFIX = '/api/ver1.0';
 
@@ -74,36 +80,28 @@ export class TelphinApi {
   }
 
   private async fetchToken(signal?: AbortSignal): Promise<CachedToken> {
-    const form = new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: this.options.clientId,
-      client_secret: this.options.clientSecret,
-    }).toString();
-    const tokenUrl = new URL(`${this.base.pathname.replace(/\/$/, '')}/oauth/token`, this.base).href;
-    const response = await sendHttpRequest(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: form,
-      allowedHosts: this.apiHosts,
-      signal,
-      ...this.timeouts,
-    });
-    if (response.status === 400 || response.status === 401 || response.status === 403) {
-      // The body may echo what we sent; only its short message is kept.
+    const { clientId, clientSecret, clock } = this.options;
+    let answer: TokenGrant;
+    try {
+      answer = await requestOAuthToken({
+        url: new URL(`${this.base.pathname.replace(/\/$/, '')}/oauth/token`, this.base).href,
+        form: { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret },
+        signal,
+        ...this.timeouts,
+        provider: 'Telphin',
+        defaultExpiresIn: 3600,
+        now: clock.now(),
+      });
+    } catch (error) {
+      if (!(error instanceof TokenRequestRefused)) throw error;
       throw new UnauthenticatedError(
-        `Telphin refused the client credentials (HTTP ${response.status}${describeBody(response)})`,
+        `Telphin refused the client credentials (HTTP ${error.status}: ${error.detail})`,
       );
     }
-    const body = parseJsonBody(this.check(response)) as Record<string, unknown>;
-    const value = body.access_token;
-    if (typeof value !== 'string' || value === '') {
-      throw new TransientError('Telphin token response has no access_token');
-    }
-    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 3600;
-    // Renew a little early so a token never expires between our check and the server's.
-    const marginSeconds = Math.min(60, expiresIn * 0.1);
+    const { accessToken: value, expiresIn } = answer;
     this.options.log.debug('telphin token issued', { expiresIn });
-    return { value, renewAt: this.options.clock.now().getTime() + (expiresIn - marginSeconds) * 1000 };
+    // Renew a little early so a token never expires between our check and the server's.
+    return { value, renewAt: clock.now().getTime() + expiresIn * 1000 - renewalMarginMs(expiresIn, 60) };
   }
 
   private check(response: HttpTextResponse): HttpTextResponse {
@@ -166,11 +164,6 @@ export class TelphinApi {
       }
     }
   }
-}
-
-function describeBody(response: HttpTextResponse): string {
-  const summary = summariseErrorBody(response.text);
-  return summary ? `: ${summary}` : '';
 }
 
 /** Typed error for a Telphin API status (mapping in http.ts), with the API's own message when it sent one. */
