@@ -5,15 +5,8 @@
  */
 import { type CallvaultError, UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
-import {
-  errorForStatus,
-  type HttpTextResponse,
-  httpStatusOf,
-  openHttpDownload,
-  parseJsonBody,
-  sendHttpRequest,
-  summariseErrorBody,
-} from '../http';
+import { errorForStatus, type HttpTextResponse, parseJsonBody, summariseErrorBody } from '../http';
+import { AuthorisedClient } from '../shared/authorised-client';
 import {
   renewalMarginMs,
   requestOAuthToken,
@@ -46,10 +39,20 @@ export class TelphinApi {
   readonly apiHosts: readonly string[];
   private token: CachedToken | undefined;
   private pendingToken: Promise<CachedToken> | undefined;
+  private readonly client: AuthorisedClient;
 
   constructor(private readonly options: TelphinApiOptions) {
     this.base = new URL(options.apiUrl.replace(/\/+$/, ''));
     this.apiHosts = [this.base.host];
+    this.client = new AuthorisedClient({
+      token: {
+        accessToken: (signal) => this.accessToken(signal),
+        rejectAccessToken: (token) => this.dropToken(token),
+      },
+      log: options.log,
+      retryMessage: 'telphin token refused; requesting a new one',
+      ...this.timeouts,
+    });
   }
 
   /** Absolute URL for an API path (`/client/@me/record/`), with an optional query. */
@@ -104,65 +107,36 @@ export class TelphinApi {
     return { value, renewAt: clock.now().getTime() + expiresIn * 1000 - renewalMarginMs(expiresIn, 60) };
   }
 
-  private check(response: HttpTextResponse): HttpTextResponse {
-    if (response.status >= 200 && response.status < 300) return response;
-    throw telphinStatusError(response);
-  }
-
   /**
    * An authenticated API call; returns the response whatever its status so callers can interpret
    * 404 and 429 bodies. A 401 drops the token and retries once with a fresh one.
    */
-  async send(
+  send(
     method: string,
     path: string,
     query?: Record<string, string>,
     signal?: AbortSignal,
     json?: unknown,
   ): Promise<HttpTextResponse> {
-    const url = this.url(path, query);
-    for (let attempt = 1; ; attempt++) {
-      const token = await this.accessToken(signal);
-      const response = await sendHttpRequest(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: json === undefined ? undefined : JSON.stringify(json),
-        allowedHosts: this.apiHosts,
-        signal,
-        ...this.timeouts,
-      });
-      if (response.status !== 401 || attempt > 1) return response;
-      this.options.log.info('telphin token refused; requesting a new one', { path: response.where });
-      this.dropToken(token);
-    }
+    return this.client.send({
+      method,
+      url: this.url(path, query),
+      allowedHosts: this.apiHosts,
+      json,
+      signal,
+    });
   }
 
   /** An authenticated GET that must answer 2xx JSON. */
   async getJson(path: string, query?: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
-    return parseJsonBody(this.check(await this.send('GET', path, query, signal)));
+    const response = await this.send('GET', path, query, signal);
+    if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
+    throw telphinStatusError(response);
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
-  async openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
-    const url = this.url(path);
-    for (let attempt = 1; ; attempt++) {
-      const token = await this.accessToken(signal);
-      try {
-        return await openHttpDownload(url, {
-          headers: { authorization: `Bearer ${token}` },
-          allowedHosts: this.apiHosts,
-          signal,
-          ...this.timeouts,
-        });
-      } catch (error) {
-        if (httpStatusOf(error) !== 401 || attempt > 1) throw error;
-        this.dropToken(token);
-      }
-    }
+  openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
+    return this.client.download({ method: 'GET', url: this.url(path), allowedHosts: this.apiHosts, signal });
   }
 }
 
