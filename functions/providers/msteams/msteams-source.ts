@@ -31,6 +31,7 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
 import { MEDIA_ACCEPT, parseJsonBody } from '../http';
+import { pinDownloadHosts } from '../shared/download-hosts';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { followPages, type Page } from '../shared/paging';
 import { MsTeamsAuth } from './msteams-auth';
@@ -163,7 +164,8 @@ export class MsTeamsSource implements RecordingSource {
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.apiHosts = [new URL(config.graphUrl).host];
-    this.downloadHosts = msTeamsDownloadHosts(config);
+    // Pinned to their ports: the one rule of ../shared/download-hosts.ts.
+    this.downloadHosts = pinDownloadHosts(msTeamsDownloadHosts(config), new URL(config.graphUrl).protocol);
     const timeouts = {
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,

@@ -23,7 +23,9 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
-import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT, summariseErrorBody } from '../http';
+import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '../http';
+import { deleteOutcome } from '../shared/delete-outcome';
+import { pinDownloadHosts } from '../shared/download-hosts';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { followPages, nextLink } from '../shared/paging';
 import { HeavyGate } from './rate-gate';
@@ -142,7 +144,10 @@ export class RingCentralSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
-    this.downloadHosts = ringCentralDownloadHosts(config);
+    this.downloadHosts = pinDownloadHosts(
+      ringCentralDownloadHosts(config),
+      new URL(config.mediaUrl).protocol,
+    );
     this.wantedExtensions = config.scope.extensions ? new Set(config.scope.extensions) : undefined;
     const key = `ringcentral/${config.id}`;
     const timeouts = {
@@ -561,15 +566,7 @@ export class RingCentralSource implements RecordingSource {
       json: { records: [recording.recordingId] },
       signal,
     });
-    if (response.status >= 200 && response.status < 300) return 'deleted';
-    const detail = summariseErrorBody(response.text);
-    if (response.status === 404) {
-      if (/not found/i.test(detail ?? '')) return 'already-gone';
-      throw new PermanentError(
-        `unexpected 404 deleting RingCentral recording ${recording.recordingId} (${response.where})`,
-      );
-    }
-    throw errorForStatus(response.status, response.headers, response.where, detail);
+    return deleteOutcome(response, `RingCentral recording ${recording.recordingId}`);
   }
 
   // ------------------------------------------------------------ webhooks

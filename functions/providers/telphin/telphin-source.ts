@@ -26,14 +26,9 @@ import {
   type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import {
-  assertAllowedUrl,
-  DisallowedUrlError,
-  type HttpTextResponse,
-  openHttpDownload,
-  parseJsonBody,
-  summariseErrorBody,
-} from '../http';
+import { DisallowedUrlError, type HttpTextResponse, openHttpDownload, parseJsonBody } from '../http';
+import { deleteOutcome } from '../shared/delete-outcome';
+import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
 import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { AsyncMutex } from './async-mutex';
 import { TelphinApi, telphinStatusError } from './telphin-api';
@@ -334,9 +329,9 @@ export class TelphinSource implements RecordingSource {
     if (typeof recordUrl !== 'string' || recordUrl === '') {
       throw new TransientError(`Telphin storage_url answer for ${response.where} has no record_url`);
     }
-    assertAllowedUrl(recordUrl, this.config.allowedDownloadHosts);
-    return openHttpDownload(recordUrl, {
-      allowedHosts: this.config.allowedDownloadHosts,
+    const url = assertPinnedUrl(recordUrl, this.config.allowedDownloadHosts);
+    return openHttpDownload(url.href, {
+      allowedHosts: pinDownloadHosts(this.config.allowedDownloadHosts, url.protocol),
       signal,
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
@@ -349,14 +344,7 @@ export class TelphinSource implements RecordingSource {
     signal?: AbortSignal,
   ): Promise<'deleted' | 'already-gone'> {
     const response = await this.api.send('DELETE', this.recordPath(recording), undefined, signal);
-    if (response.status >= 200 && response.status < 300) return 'deleted';
-    if (response.status === 404) {
-      if (/not found/i.test(summariseErrorBody(response.text) ?? '')) return 'already-gone';
-      throw new PermanentError(
-        `unexpected 404 deleting Telphin recording ${recording.recordingId} (${response.where})`,
-      );
-    }
-    throw telphinStatusError(response);
+    return deleteOutcome(response, `Telphin recording ${recording.recordingId}`);
   }
 
   /**
