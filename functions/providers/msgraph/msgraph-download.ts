@@ -12,7 +12,8 @@ import { SIGNATURE_BYTES } from '../../core/media-signature';
 import type { GrantedDownload } from '../../core/ports';
 import { peekHead } from '../../core/stream-head';
 import { describeUrl, httpStatusOf, openHttpDownload } from '../http';
-import { assertAllowedRecordingLocation, exactDownloadHosts } from './msgraph-notifications';
+import { pinDownloadHosts } from '../shared/download-hosts';
+import { assertAllowedRecordingLocation } from './msgraph-notifications';
 
 /**
  * The extension a recording is announced with, before a byte is seen. Microsoft documents the download
@@ -48,7 +49,7 @@ export async function openGrantedRecording(
   let download: Awaited<ReturnType<typeof openHttpDownload>>;
   try {
     download = await openHttpDownload(url.href, {
-      allowedHosts: exactDownloadHosts(options.allowedDownloadHosts, url.protocol),
+      allowedHosts: pinDownloadHosts(options.allowedDownloadHosts, url.protocol),
       headers: { authorization: `Bearer ${grant.bearerToken}`, accept: '*/*' },
       signal: options.signal,
       idleTimeoutMs: options.idleTimeoutMs,

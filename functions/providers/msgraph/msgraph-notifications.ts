@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../../core/errors';
-import { assertAllowedUrl } from '../http';
+import { assertPinnedUrl } from '../shared/download-hosts';
 
 const RECORD_OPERATION_TYPE = '#microsoft.graph.recordoperation';
 const NOTIFICATIONS_TYPE = '#microsoft.graph.commsnotifications';
@@ -138,25 +138,8 @@ export function operationIdFromPath(path: string | undefined): string | undefine
   return guid ? guid.slice(1).join('-').toLowerCase() : id;
 }
 
-/**
- * Allow-list patterns with the port spelled out: a pattern without one allows only the scheme's default
- * port, so `file.example` never lets a location reach another service on the same host.
- */
-export function exactDownloadHosts(allowedHosts: readonly string[], protocol: string): string[] {
-  const defaultPort = protocol === 'http:' ? '80' : '443';
-  return allowedHosts.map((pattern) => (/:\d+$/.test(pattern) ? pattern : `${pattern}:${defaultPort}`));
-}
-
 /** The SSRF guard: https on an allowed host and port; plain http only on loopback. Throws DisallowedUrlError. */
-export function assertAllowedRecordingLocation(location: string, allowedHosts: readonly string[]): URL {
-  let protocol = 'https:';
-  try {
-    protocol = new URL(location).protocol;
-  } catch {
-    // assertAllowedUrl refuses it with the proper error.
-  }
-  return assertAllowedUrl(location, exactDownloadHosts(allowedHosts, protocol));
-}
+export const assertAllowedRecordingLocation = assertPinnedUrl;
 
 /** Removes the access token wherever it sits, so what is kept can be stored and shown. */
 export function withoutAccessToken(value: unknown, token: string): unknown {

@@ -16,6 +16,7 @@ import { type CryptoKey, createLocalJWKSet, errors, type JWSHeaderParameters, ty
 import { TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
 import { describeUrl, parseJsonBody, sendHttpRequest, throwForStatus } from '../http';
+import { pinnedOrigin } from '../shared/download-hosts';
 
 export const DEFAULT_KEY_REFRESH_INTERVAL_MS = 2 * 60 * 60 * 1000;
 export const DEFAULT_UNKNOWN_KEY_COOLDOWN_MS = 60 * 1000;
@@ -37,12 +38,6 @@ export interface KeySetStats {
   /** Key set fetches attempted (each is one OpenID configuration and one `jwks_uri` request). */
   fetches: number;
   failedFetches: number;
-}
-
-/** `host:port` of a URL, with the port spelled out, as an allow-list entry. */
-function exactHostPattern(url: URL): string {
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return `${url.hostname}:${port}`;
 }
 
 export class OpenIdKeySet {
@@ -125,7 +120,7 @@ export class OpenIdKeySet {
     this.stats.fetches += 1;
     // The keys must come from where the configuration does: a tampered or mistaken `jwks_uri` elsewhere
     // would let someone else's keys vouch for notifications.
-    const allowedHosts = [exactHostPattern(this.configurationUrl)];
+    const allowedHosts = [pinnedOrigin(this.configurationUrl)];
     const request = { allowedHosts, maxRedirects: 0, connectTimeoutMs: this.fetchTimeoutMs };
     const timed = {
       ...request,

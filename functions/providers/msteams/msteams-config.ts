@@ -12,6 +12,7 @@ import {
   sourceIdSchema,
 } from '../../config/fields';
 import { isLoopbackHost } from '../host-patterns';
+import { pinnedOrigin } from '../shared/download-hosts';
 
 export const MSTEAMS_LOGIN_URL = 'https://login.microsoftonline.com';
 export const MSTEAMS_GRAPH_URL = 'https://graph.microsoft.com';
@@ -122,14 +123,8 @@ export const msTeamsCredentialsSchema = z.object({
 
 export type MsTeamsCredentials = z.infer<typeof msTeamsCredentialsSchema>;
 
-/** `host:port` of an origin, with the port spelled out, so a pattern never allows another port. */
-export function exactHost(origin: string): string {
-  const url = new URL(origin);
-  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
-}
-
 /** The download allow-list: the Graph host (first hop) and the configured hosts (else *.sharepoint.com). */
 export function msTeamsDownloadHosts(config: MsTeamsSourceConfig): string[] {
   const configured = config.allowedDownloadHosts ?? MSTEAMS_DEFAULT_DOWNLOAD_HOSTS;
-  return [...new Set([exactHost(config.graphUrl), ...configured])];
+  return [...new Set([pinnedOrigin(config.graphUrl), ...configured])];
 }

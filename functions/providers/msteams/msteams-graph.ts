@@ -7,17 +7,12 @@
  * ApplicationAccessPolicyError, logged as an error: an administrator has to act.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { PassThrough } from 'node:stream';
 import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
-import {
-  errorForStatus,
-  openHttpResponse,
-  readBodyText,
-  retryAfterSeconds,
-  summariseErrorBody,
-} from '../http';
+import { errorForStatus, parseJsonBody, readBodyText, retryAfterSeconds, summariseErrorBody } from '../http';
+import { AuthorisedClient, describeAndDrop, type OpenAnswer } from '../shared/authorised-client';
+import { nextLink, type Page } from '../shared/paging';
 import type { MsTeamsAuth } from './msteams-auth';
 import {
   ApplicationAccessPolicyError,
@@ -33,13 +28,7 @@ import {
  */
 export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
 
-export interface GraphAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: PassThrough;
-  /** host + path of the final URL (after redirects), for messages. */
-  where: string;
-}
+export type GraphAnswer = OpenAnswer;
 
 export interface GraphTextAnswer {
   status: number;
@@ -75,10 +64,34 @@ export function graphErrorDetail(text: string): string | undefined {
   return summariseErrorBody(text);
 }
 
+/** One page of a Graph collection: `value`, and `@odata.nextLink` when there is more. */
+export function graphPage(answer: GraphTextAnswer, what: string): Page<unknown> {
+  const body = parseJsonBody({ ...answer }) as Record<string, unknown> | null;
+  if (!body || typeof body !== 'object' || !Array.isArray(body.value)) {
+    throw new TransientError(`${what} has no value array`);
+  }
+  return { items: body.value, next: nextLink(body['@odata.nextLink']) };
+}
+
 export class MsTeamsGraph {
   readonly stats = { throttled: 0, unavailable: 0, retriedAfter401: 0 };
 
-  constructor(private readonly options: MsTeamsGraphOptions) {}
+  private readonly client: AuthorisedClient;
+
+  constructor(private readonly options: MsTeamsGraphOptions) {
+    this.client = new AuthorisedClient({
+      token: options.auth,
+      log: options.log,
+      retryMessage: 'graph answered 401; getting a new token once',
+      sourceId: options.sourceId,
+      idleTimeoutMs: options.idleTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      throttle: (answer, request, retries) => this.throttle(answer, request.signal, retries),
+      onRetryAfter401: () => {
+        this.stats.retriedAfter401 += 1;
+      },
+    });
+  }
 
   /** A small answer read whole; 2xx and 404 are returned, anything else throws its typed error. */
   async get(
@@ -111,75 +124,57 @@ export class MsTeamsGraph {
    * Sends a request and hands back the open answer (recording content); 401 is retried once with a new
    * token, short 429/503 waits are taken here. Any other status is returned for the caller to judge.
    */
-  async open(
+  open(
     method: string,
     url: string,
     allowedHosts: readonly string[],
     context: { signal?: AbortSignal; userId?: string; json?: unknown; accept?: string } = {},
   ): Promise<GraphAnswer> {
-    const { auth, log, sourceId, clock } = this.options;
-    const maxInlineWaitMs = this.options.maxInlineWaitMs ?? 30_000;
-    const maxThrottled = this.options.maxThrottledAttempts ?? 4;
-    let throttled = 0;
-    let retried401 = false;
-    for (;;) {
-      const token = await auth.accessToken(context.signal);
-      const headers: Record<string, string> = {
-        // Recording content passes MEDIA_ACCEPT: the redirect lands on a content host that serves video.
-        accept: context.accept ?? 'application/json',
-        authorization: `Bearer ${token}`,
-      };
-      const body = context.json === undefined ? undefined : JSON.stringify(context.json);
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      const response = await openHttpResponse(url, {
-        method,
-        headers,
-        body,
-        allowedHosts,
-        signal: context.signal,
-        idleTimeoutMs: this.options.idleTimeoutMs,
-        connectTimeoutMs: this.options.connectTimeoutMs,
+    // Recording content passes MEDIA_ACCEPT: the redirect lands on a content host that serves video.
+    const headers = { accept: context.accept ?? 'application/json' };
+    return this.client.open({
+      method,
+      url,
+      allowedHosts,
+      headers,
+      json: context.json,
+      signal: context.signal,
+    });
+  }
+
+  /** Waits out a short 429/503 (true), or throws what the queue should see; false for other answers. */
+  private async throttle(
+    answer: GraphAnswer,
+    signal: AbortSignal | undefined,
+    retries: number,
+  ): Promise<boolean> {
+    if (answer.status !== 429 && answer.status !== 503) return false;
+    const { log, sourceId, clock } = this.options;
+    const detail = await this.describe(answer);
+    const seconds = retryAfterSeconds(answer.headers, clock.now());
+    if (answer.status === 429) this.stats.throttled += 1;
+    else this.stats.unavailable += 1;
+    const throttled = retries + 1;
+    const waitMs = (seconds ?? 2 ** throttled) * 1000;
+    if (
+      throttled < (this.options.maxThrottledAttempts ?? 4) &&
+      waitMs <= (this.options.maxInlineWaitMs ?? 30_000)
+    ) {
+      log.warn('graph asked us to wait; waiting', {
+        source: sourceId,
+        status: answer.status,
+        retryAfterSeconds: seconds,
       });
-      const where = `${response.url.host}${response.url.pathname}`;
-      const answer: GraphAnswer = {
-        status: response.status,
-        headers: response.headers,
-        body: response.body,
-        where,
-      };
-      if (answer.status === 401 && !retried401) {
-        answer.body.destroy();
-        retried401 = true;
-        this.stats.retriedAfter401 += 1;
-        log.info('graph answered 401; getting a new token once', { source: sourceId });
-        await auth.rejectAccessToken(token);
-        continue;
-      }
-      if (answer.status === 429 || answer.status === 503) {
-        const detail = await describeAndDrop(answer);
-        const seconds = retryAfterSeconds(answer.headers, clock.now());
-        if (answer.status === 429) this.stats.throttled += 1;
-        else this.stats.unavailable += 1;
-        throttled += 1;
-        const waitMs = (seconds ?? 2 ** throttled) * 1000;
-        if (throttled < maxThrottled && waitMs <= maxInlineWaitMs) {
-          log.warn('graph asked us to wait; waiting', {
-            source: sourceId,
-            status: answer.status,
-            retryAfterSeconds: seconds,
-          });
-          await abortableSleep(waitMs, context.signal, 'waiting out Graph throttling');
-          continue;
-        }
-        // The evaluation quota of a metered API spent: waiting a minute will not bring it back.
-        if (isMeteredApiRefusal(answer.status, detail)) throw this.errorFor(answer.status, {}, where, detail);
-        const text = `HTTP ${answer.status} from ${where}${detail ? `: ${detail}` : ''}`;
-        if (answer.status === 429)
-          throw new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
-        throw new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
-      }
-      return answer;
+      await abortableSleep(waitMs, signal, 'waiting out Graph throttling');
+      return true;
     }
+    const { status, where } = answer;
+    // The evaluation quota of a metered API spent: waiting a minute will not bring it back.
+    if (isMeteredApiRefusal(status, detail)) throw this.errorFor(status, {}, where, detail);
+    const text = `HTTP ${status} from ${where}${detail ? `: ${detail}` : ''}`;
+    if (status === 429)
+      throw new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
+    throw new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
   }
 
   /**
@@ -226,16 +221,7 @@ export class MsTeamsGraph {
   }
 
   /** Reads a little of an error body for the message, then drops the connection. */
-  async describe(answer: GraphAnswer): Promise<string | undefined> {
-    return describeAndDrop(answer);
-  }
-}
-
-async function describeAndDrop(answer: GraphAnswer): Promise<string | undefined> {
-  try {
-    return graphErrorDetail(await readBodyText(answer.body, answer.where, 8192));
-  } catch {
-    answer.body.destroy();
-    return undefined;
+  describe(answer: GraphAnswer): Promise<string | undefined> {
+    return describeAndDrop(answer, graphErrorDetail, 8192);
   }
 }

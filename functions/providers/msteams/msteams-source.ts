@@ -31,6 +31,9 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
 import { MEDIA_ACCEPT, parseJsonBody } from '../http';
+import { pinDownloadHosts } from '../shared/download-hosts';
+import { parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { followPages, type Page } from '../shared/paging';
 import { MsTeamsAuth } from './msteams-auth';
 import {
   type MsTeamsCredentials,
@@ -38,7 +41,7 @@ import {
   type MsTeamsSourceConfig,
   msTeamsDownloadHosts,
 } from './msteams-config';
-import { graphErrorDetail, MsTeamsGraph } from './msteams-graph';
+import { graphErrorDetail, graphPage, MsTeamsGraph } from './msteams-graph';
 import {
   contentUrl,
   listRecordingsUrl,
@@ -94,8 +97,6 @@ const DEFAULT_TUNING: MsTeamsTuning = {
   refusalCooldownMs: 15 * 60_000,
 };
 
-/** Pages followed at most in one listing; a server that keeps linking onwards is a fault. */
-const MAX_PAGES = 10_000;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface MsTeamsSourceOptions {
@@ -163,7 +164,8 @@ export class MsTeamsSource implements RecordingSource {
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.apiHosts = [new URL(config.graphUrl).host];
-    this.downloadHosts = msTeamsDownloadHosts(config);
+    // Pinned to their ports: the one rule of ../shared/download-hosts.ts.
+    this.downloadHosts = pinDownloadHosts(msTeamsDownloadHosts(config), new URL(config.graphUrl).protocol);
     const timeouts = {
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
@@ -267,13 +269,7 @@ export class MsTeamsSource implements RecordingSource {
     userId?: string,
     notFound: 'throw' | 'skip' = 'throw',
   ): AsyncIterable<unknown> {
-    const visited = new Set<string>();
-    let url: string | undefined = firstUrl;
-    while (url) {
-      if (visited.has(url) || visited.size >= MAX_PAGES) {
-        throw new TransientError(`Graph paging did not end (page ${visited.size + 1})`);
-      }
-      visited.add(url);
+    const fetchPage = async (url: string): Promise<Page<unknown>> => {
       const answer = await this.graph.get(url, this.apiHosts, { signal, userId });
       if (answer.status === 404) {
         const detail = graphErrorDetail(answer.text);
@@ -290,15 +286,11 @@ export class MsTeamsSource implements RecordingSource {
           userId,
           detail,
         });
-        return;
+        return { items: [] };
       }
-      const body = object(parseJsonBody(answer));
-      if (!body || !Array.isArray(body.value))
-        throw new TransientError('Graph collection has no value array');
-      yield* body.value;
-      const next = body['@odata.nextLink'];
-      url = typeof next === 'string' && next !== '' ? next : undefined;
-    }
+      return graphPage(answer, 'Graph collection');
+    };
+    yield* followPages(firstUrl, fetchPage, 'Graph');
   }
 
   // ------------------------------------------------------------ listing
@@ -328,7 +320,7 @@ export class MsTeamsSource implements RecordingSource {
         `msteams source ${this.sourceId}: ${scope.label} is no longer in the source's scope`,
       );
     }
-    const seen = new Set<string>();
+    const keep = uniqueInWindow(window);
     for (const { user, kind } of wanted) {
       if (user.missing) throw new PermanentError(user.missing);
       const first = listRecordingsUrl(this.config.graphUrl, kind, user.id, window);
@@ -336,25 +328,19 @@ export class MsTeamsSource implements RecordingSource {
       const notFound = this.config.users === 'all' ? 'skip' : 'throw';
       for await (const item of this.pages(first, signal, user.id, notFound)) {
         const recording = this.parse(item, kind, user.id);
-        if (!recording || seen.has(recording.recordingId)) continue;
-        if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
-        seen.add(recording.recordingId);
-        yield recording;
+        if (keep(recording)) yield recording as SourceRecording;
       }
     }
   }
 
   private parse(item: unknown, kind: MsTeamsRecordingKind, userId: string, containerId?: string) {
-    try {
-      return recordingFromCallRecording(item, { sourceId: this.sourceId, kind, userId, containerId });
-    } catch (error) {
-      this.log.warn('skipping malformed Teams callRecording', {
-        sourceId: this.sourceId,
-        kind,
-        reason: (error as Error).message,
-      });
-      return undefined;
-    }
+    const { sourceId } = this;
+    return parseOrSkip(
+      () => recordingFromCallRecording(item, { sourceId, kind, userId, containerId }),
+      this.log,
+      'skipping malformed Teams callRecording',
+      { sourceId, kind },
+    );
   }
 
   // ------------------------------------------------------------ hints

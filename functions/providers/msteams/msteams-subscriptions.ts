@@ -16,8 +16,9 @@ import { PermanentError, TransientError } from '../../core/errors';
 import type { Clock } from '../../core/ports';
 import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
 import { errorForStatus, parseJsonBody } from '../http';
+import { followPages } from '../shared/paging';
 import type { MsTeamsRecordingKind } from './msteams-config';
-import { type GraphTextAnswer, graphErrorDetail, type MsTeamsGraph } from './msteams-graph';
+import { type GraphTextAnswer, graphErrorDetail, graphPage, type MsTeamsGraph } from './msteams-graph';
 
 /** The subscription resource of each recording kind. */
 export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<MsTeamsRecordingKind, string> = {
@@ -70,8 +71,6 @@ export function normaliseResource(resource: string): string {
 
 type Json = Record<string, unknown>;
 
-const MAX_PAGES = 1_000;
-
 export interface MsTeamsSubscriptionApiOptions {
   graph: MsTeamsGraph;
   graphUrl: string;
@@ -118,17 +117,13 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
 
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
     const found: RemoteSubscription[] = [];
-    let url: string | undefined = this.url('/subscriptions');
-    for (let page = 0; url; page++) {
-      if (page >= MAX_PAGES) throw new TransientError('Graph subscription paging did not end');
+    const fetchPage = async (url: string) => {
       const answer = await this.options.graph.send('GET', url, this.apiHosts, undefined, signal);
       if (answer.status < 200 || answer.status >= 300) this.fail(answer);
-      const body = parseJsonBody({ ...answer }) as Json | null;
-      if (!body || !Array.isArray(body.value))
-        throw new TransientError('Graph subscription list has no value array');
-      for (const item of body.value) found.push(this.remote(item));
-      const next = body['@odata.nextLink'];
-      url = typeof next === 'string' && next !== '' ? next : undefined;
+      return graphPage(answer, 'Graph subscription list');
+    };
+    for await (const item of followPages(this.url('/subscriptions'), fetchPage, 'Graph subscription')) {
+      found.push(this.remote(item));
     }
     return found;
   }

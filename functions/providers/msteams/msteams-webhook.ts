@@ -18,9 +18,8 @@
  * - Lifecycle notifications (`subscriptionRemoved`, `reauthorizationRequired`, `missed`) enqueue nothing:
  *   they are returned in `lifecycle` (and counted) for the caller to act on, answered 202.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
+import { InvalidInputError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
 import type {
   Clock,
@@ -30,17 +29,13 @@ import type {
   WebhookRequest,
   WebhookResponse,
 } from '../../core/ports';
+import { secretMatches, WebhookAuthError } from '../shared/webhook-checks';
 import {
   type RecordingReference,
   type ResourceReading,
   readTeamsResource,
   sweepableUserId,
 } from './msteams-recordings';
-
-/** Refusal of a delivery with no valid clientState (or webhooks off); answered 403. */
-export class MsTeamsWebhookAuthError extends UnauthenticatedError {
-  readonly status = 403 as const;
-}
 
 export const MSTEAMS_LIFECYCLE_EVENTS = ['subscriptionRemoved', 'reauthorizationRequired', 'missed'] as const;
 export type MsTeamsLifecycleEventName = (typeof MSTEAMS_LIFECYCLE_EVENTS)[number];
@@ -111,16 +106,6 @@ const notificationSchema = z.looseObject({
 });
 
 const collectionSchema = z.looseObject({ value: z.array(z.unknown()) });
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
-/** Constant-time equality whatever the lengths (equal-length digests). */
-export function clientStateMatches(received: string | null | undefined, secret: string): boolean {
-  if (typeof received !== 'string') return false;
-  return timingSafeEqual(digest(received), digest(secret));
-}
 
 function emptyCounts(): MsTeamsWebhookCounts {
   return Object.fromEntries(MSTEAMS_WEBHOOK_COUNTS.map((name) => [name, 0])) as MsTeamsWebhookCounts;
@@ -203,8 +188,9 @@ export function handleMsTeamsWebhook(
   }
   const { sourceId, webhookSecret, log } = context;
   if (!webhookSecret) {
-    throw new MsTeamsWebhookAuthError(
+    throw new WebhookAuthError(
       "webhooks are disabled for this source: no webhookSecret (the subscriptions' clientState) is configured",
+      403,
     );
   }
   let value: unknown;
@@ -229,7 +215,7 @@ export function handleMsTeamsWebhook(
   let valid = 0;
   for (const raw of collection.data.value) {
     const parsed = notificationSchema.safeParse(raw);
-    if (!parsed.success || !clientStateMatches(parsed.data.clientState, webhookSecret)) {
+    if (!parsed.success || !secretMatches(parsed.data.clientState, webhookSecret)) {
       counts.wrongClientState += 1;
       continue;
     }

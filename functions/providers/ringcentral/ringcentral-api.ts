@@ -3,44 +3,31 @@
  * header (never in a query string), Heavy-group requests wait for the source's gate, a 429 closes that
  * gate for everyone, and a 401 drops the token and retries once after a new login.
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import type { PassThrough } from 'node:stream';
 import { RateLimitedError } from '../../core/errors';
 import type { Log } from '../../core/ports';
 import {
   errorForStatus,
   type HttpTextResponse,
-  openHttpResponse,
   parseJsonBody,
-  readBodyText,
   retryAfterSeconds,
-  sendHttpRequest,
   summariseErrorBody,
 } from '../http';
+import {
+  AuthorisedClient,
+  type AuthorisedRequest,
+  describeAndDrop,
+  type OpenAnswer,
+} from '../shared/authorised-client';
 import type { HeavyGate } from './rate-gate';
 import type { RingCentralAuth } from './ringcentral-auth';
+
+export type { OpenAnswer } from '../shared/authorised-client';
 
 /** Heavy: call log, recording content, recording delete. Other: the directory (Medium) and the like. */
 export type RateGroup = 'heavy' | 'other';
 
-export interface RingCentralRequest {
-  method: string;
-  url: string;
+export interface RingCentralRequest extends AuthorisedRequest {
   group: RateGroup;
-  /** Hosts this URL (and any redirect) may point at. */
-  allowedHosts: readonly string[];
-  headers?: Record<string, string>;
-  /** A JSON body. */
-  json?: unknown;
-  signal?: AbortSignal;
-}
-
-/** An answer whose body has not been read yet (downloads). */
-export interface OpenAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: PassThrough;
-  where: string;
 }
 
 export interface RingCentralApiOptions {
@@ -53,12 +40,42 @@ export interface RingCentralApiOptions {
   connectTimeoutMs?: number;
 }
 
+/** Requests to one host count against one rate group (the media host may report its own). */
+function gateKind(request: RingCentralRequest): string {
+  return new URL(request.url).host;
+}
+
 export class RingCentralApi {
   /** API calls go to the configured server host only (paging links included). */
   readonly apiHosts: readonly string[];
+  private readonly client: AuthorisedClient<RingCentralRequest>;
 
   constructor(private readonly options: RingCentralApiOptions) {
     this.apiHosts = [new URL(options.serverUrl).host];
+    const { gate, sourceId } = options;
+    this.client = new AuthorisedClient<RingCentralRequest>({
+      token: options.auth,
+      log: options.log,
+      retryMessage: 'ringcentral answered 401; logging in again once',
+      sourceId,
+      idleTimeoutMs: options.idleTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      beforeSend: async (request) => {
+        if (request.group === 'heavy') await gate.waitForSlot(request.signal, gateKind(request));
+      },
+      throttle: async (answer, request) => {
+        if (request.group === 'heavy') {
+          const wait = await gate.observe(answer, gateKind(request));
+          if (wait === undefined) return false;
+          answer.body.destroy();
+          throw new RateLimitedError(`RingCentral throttled source ${sourceId} (Heavy group)`, wait);
+        }
+        if (answer.status !== 429) return false;
+        answer.body.destroy();
+        const seconds = retryAfterSeconds(answer.headers) ?? 60;
+        throw new RateLimitedError(`RingCentral throttled source ${sourceId}`, seconds);
+      },
+    });
   }
 
   /** `{serverUrl}/restapi/v1.0{path}` with a query. */
@@ -71,11 +88,8 @@ export class RingCentralApi {
   }
 
   /** A request whose (small) answer is read whole; any status is returned except 429, which throws. */
-  async send(request: RingCentralRequest): Promise<HttpTextResponse> {
-    return this.authorised(request, async (headers) => {
-      const response = await sendHttpRequest(request.url, this.httpOptions(request, headers));
-      return { answer: response, status: response.status, headers: response.headers, discard: () => {} };
-    });
+  send(request: RingCentralRequest): Promise<HttpTextResponse> {
+    return this.client.send(request);
   }
 
   /** A 2xx JSON answer, or the typed error for its status. */
@@ -91,89 +105,12 @@ export class RingCentralApi {
   }
 
   /** A request whose body is streamed (recording content); any status is returned except 429. */
-  async open(request: RingCentralRequest): Promise<OpenAnswer> {
-    return this.authorised(request, async (headers) => {
-      const response = await openHttpResponse(request.url, this.httpOptions(request, headers));
-      const answer: OpenAnswer = {
-        status: response.status,
-        headers: response.headers,
-        body: response.body,
-        where: `${response.url.host}${response.url.pathname}`,
-      };
-      return {
-        answer,
-        status: answer.status,
-        headers: answer.headers,
-        discard: () => response.body.destroy(),
-      };
-    });
+  open(request: RingCentralRequest): Promise<OpenAnswer> {
+    return this.client.open(request);
   }
 
   /** Reads a little of an error body for the message, then drops the connection. */
-  async describeError(answer: OpenAnswer): Promise<string | undefined> {
-    try {
-      return summariseErrorBody(await readBodyText(answer.body, answer.where, 4096));
-    } catch {
-      answer.body.destroy();
-      return undefined;
-    }
-  }
-
-  private httpOptions(request: RingCentralRequest, headers: Record<string, string>) {
-    return {
-      method: request.method,
-      headers,
-      body: request.json === undefined ? undefined : JSON.stringify(request.json),
-      allowedHosts: request.allowedHosts,
-      signal: request.signal,
-      idleTimeoutMs: this.options.idleTimeoutMs,
-      connectTimeoutMs: this.options.connectTimeoutMs,
-    };
-  }
-
-  private async authorised<T>(
-    request: RingCentralRequest,
-    send: (headers: Record<string, string>) => Promise<{
-      answer: T;
-      status: number;
-      headers: IncomingHttpHeaders;
-      discard: () => void;
-    }>,
-  ): Promise<T> {
-    const { auth, gate, log, sourceId } = this.options;
-    // Requests to one host count against one rate group (the media host may report its own).
-    const kind = new URL(request.url).host;
-    for (let attempt = 1; ; attempt++) {
-      const token = await auth.accessToken(request.signal);
-      if (request.group === 'heavy') await gate.waitForSlot(request.signal, kind);
-      const headers: Record<string, string> = {
-        accept: 'application/json',
-        ...request.headers,
-        authorization: `Bearer ${token}`,
-      };
-      if (request.json !== undefined) {
-        headers['content-type'] = 'application/json';
-        // Node frames a DELETE body only with an explicit length (no chunked encoding for DELETE).
-        headers['content-length'] = String(Buffer.byteLength(JSON.stringify(request.json)));
-      }
-      const { answer, status, headers: answerHeaders, discard } = await send(headers);
-      if (request.group === 'heavy') {
-        const wait = await gate.observe({ status, headers: answerHeaders }, kind);
-        if (wait !== undefined) {
-          discard();
-          throw new RateLimitedError(`RingCentral throttled source ${sourceId} (Heavy group)`, wait);
-        }
-      } else if (status === 429) {
-        discard();
-        throw new RateLimitedError(
-          `RingCentral throttled source ${sourceId}`,
-          retryAfterSeconds(answerHeaders) ?? 60,
-        );
-      }
-      if (status !== 401 || attempt > 1) return answer;
-      discard();
-      log.info('ringcentral answered 401; logging in again once', { source: sourceId });
-      await auth.rejectAccessToken(token);
-    }
+  describeError(answer: OpenAnswer): Promise<string | undefined> {
+    return describeAndDrop(answer);
   }
 }

@@ -23,9 +23,13 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
-import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT, summariseErrorBody } from '../http';
+import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '../http';
+import { deleteOutcome } from '../shared/delete-outcome';
+import { pinDownloadHosts } from '../shared/download-hosts';
+import { parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { followPages, nextLink } from '../shared/paging';
 import { HeavyGate } from './rate-gate';
-import { RingCentralApi } from './ringcentral-api';
+import { type RateGroup, RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
 import {
   contentUriOf,
@@ -88,9 +92,6 @@ const DEFAULT_TUNING: RingCentralTuning = {
   leasePollMs: 200,
 };
 
-/** Pages followed at most in one listing; a server that keeps linking onwards is a fault. */
-const MAX_PAGES = 10_000;
-
 export interface RingCentralSourceOptions {
   config: RingCentralSourceConfig;
   credentials: RingCentralCredentials;
@@ -143,7 +144,10 @@ export class RingCentralSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
-    this.downloadHosts = ringCentralDownloadHosts(config);
+    this.downloadHosts = pinDownloadHosts(
+      ringCentralDownloadHosts(config),
+      new URL(config.mediaUrl).protocol,
+    );
     this.wantedExtensions = config.scope.extensions ? new Set(config.scope.extensions) : undefined;
     const key = `ringcentral/${config.id}`;
     const timeouts = {
@@ -259,14 +263,9 @@ export class RingCentralSource implements RecordingSource {
       perPage: String(this.tuning.perPage),
       page: '1',
     });
-    const seen = new Set<string>();
+    const wanted = uniqueInWindow(window);
     for await (const raw of this.callLogRecords(first, signal)) {
-      for (const recording of this.recordingsInScope(raw, directory)) {
-        if (seen.has(recording.recordingId)) continue;
-        if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
-        seen.add(recording.recordingId);
-        yield recording;
-      }
+      yield* this.recordingsInScope(raw, directory).filter(wanted);
     }
   }
 
@@ -292,15 +291,10 @@ export class RingCentralSource implements RecordingSource {
       perPage: String(this.tuning.perPage),
       page: '1',
     });
-    const seen = new Set<string>();
+    const wanted = uniqueInWindow(window);
     try {
       for await (const raw of this.callLogRecords(first, signal)) {
-        for (const recording of this.recordingsInScope(raw, directory)) {
-          if (seen.has(recording.recordingId)) continue;
-          if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
-          seen.add(recording.recordingId);
-          yield recording;
-        }
+        yield* this.recordingsInScope(raw, directory).filter(wanted);
       }
     } catch (error) {
       // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
@@ -314,24 +308,23 @@ export class RingCentralSource implements RecordingSource {
   }
 
   /** Every record of a call-log query, following `navigation.nextPage` until it is absent. */
-  private async *callLogRecords(firstUrl: string, signal?: AbortSignal): AsyncIterable<unknown> {
-    const visited = new Set<string>();
-    let url: string | undefined = firstUrl;
-    while (url) {
-      if (visited.has(url) || visited.size >= MAX_PAGES) {
-        throw new TransientError(`RingCentral call-log paging did not end (page ${visited.size + 1})`);
-      }
-      visited.add(url);
-      const body = object(
-        await this.api.json({ method: 'GET', url, group: 'heavy', allowedHosts: this.api.apiHosts, signal }),
-      );
-      if (!body || !Array.isArray(body.records)) {
-        throw new TransientError('RingCentral call-log answer has no records array');
-      }
-      yield* body.records;
-      const next = object(object(body.navigation)?.nextPage)?.uri;
-      url = typeof next === 'string' && next !== '' ? next : undefined;
-    }
+  private callLogRecords(firstUrl: string, signal?: AbortSignal): AsyncIterable<unknown> {
+    return this.records(firstUrl, 'heavy', 'RingCentral call-log', signal);
+  }
+
+  /** Every record of a RingCentral collection (`records` and `navigation.nextPage.uri`). */
+  private records(first: string, group: RateGroup, what: string, signal?: AbortSignal) {
+    return followPages<unknown>(
+      first,
+      async (url) => {
+        const request = { method: 'GET', url, group, allowedHosts: this.api.apiHosts, signal };
+        const body = object(await this.api.json(request));
+        if (!body || !Array.isArray(body.records))
+          throw new TransientError(`${what} answer has no records array`);
+        return { items: body.records, next: nextLink(object(object(body.navigation)?.nextPage)?.uri) };
+      },
+      what,
+    );
   }
 
   /** The record's recordings when the call is in scope; a malformed record is skipped with a warning. */
@@ -342,20 +335,16 @@ export class RingCentralSource implements RecordingSource {
       const keys = extensionKeysOf(record, directory);
       if (![...this.wantedExtensions].some((wanted) => keys.has(wanted))) return [];
     }
-    try {
-      return parseCallLogRecord(record, {
-        sourceId: this.sourceId,
-        recordingFormat: this.config.recordingFormat,
-        directory,
-      });
-    } catch (error) {
-      this.log.warn('skipping malformed RingCentral call-log record', {
-        sourceId: this.sourceId,
-        recordId: idText(record.id),
-        reason: (error as Error).message,
-      });
-      return [];
-    }
+    const { sourceId } = this;
+    const recordingFormat = this.config.recordingFormat;
+    return (
+      parseOrSkip(
+        () => parseCallLogRecord(record, { sourceId, recordingFormat, directory }),
+        this.log,
+        'skipping malformed RingCentral call-log record',
+        { sourceId, recordId: idText(record.id) },
+      ) ?? []
+    );
   }
 
   /** Call-log records of one call (by telephony session, else legacy session), since `fromMs`. */
@@ -577,15 +566,7 @@ export class RingCentralSource implements RecordingSource {
       json: { records: [recording.recordingId] },
       signal,
     });
-    if (response.status >= 200 && response.status < 300) return 'deleted';
-    const detail = summariseErrorBody(response.text);
-    if (response.status === 404) {
-      if (/not found/i.test(detail ?? '')) return 'already-gone';
-      throw new PermanentError(
-        `unexpected 404 deleting RingCentral recording ${recording.recordingId} (${response.where})`,
-      );
-    }
-    throw errorForStatus(response.status, response.headers, response.where, detail);
+    return deleteOutcome(response, `RingCentral recording ${recording.recordingId}`);
   }
 
   // ------------------------------------------------------------ webhooks
@@ -621,25 +602,11 @@ export class RingCentralSource implements RecordingSource {
   // ------------------------------------------------------------ directory
 
   private async loadDirectory() {
+    const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
     const entries = [];
-    let url: string | undefined = this.api.url(this.accountPath('/extension'), {
-      perPage: '1000',
-      page: '1',
-    });
-    const visited = new Set<string>();
-    while (url && !visited.has(url) && visited.size < MAX_PAGES) {
-      visited.add(url);
-      const body = object(
-        await this.api.json({ method: 'GET', url, group: 'other', allowedHosts: this.api.apiHosts }),
-      );
-      if (!body || !Array.isArray(body.records))
-        throw new TransientError('RingCentral extension list has no records array');
-      for (const raw of body.records) {
-        const entry = parseDirectoryEntry(raw);
-        if (entry) entries.push(entry);
-      }
-      const next = object(object(body.navigation)?.nextPage)?.uri;
-      url = typeof next === 'string' && next !== '' ? next : undefined;
+    for await (const raw of this.records(first, 'other', 'RingCentral extension list')) {
+      const entry = parseDirectoryEntry(raw);
+      if (entry) entries.push(entry);
     }
     return entries;
   }

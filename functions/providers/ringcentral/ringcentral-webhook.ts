@@ -18,40 +18,24 @@
  *   pure function of the event, so a redelivery (same telephonySessionId and sequence) makes the same
  *   job, and resolving it twice is harmless: the worker skips what is archived.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
+import { InvalidInputError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
 import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
 import { readAuthenticated } from '../../core/webhook-not-understood';
+import { plausibleEventTime, secretMatches, WebhookAuthError } from '../shared/webhook-checks';
 import { idText } from './ringcentral-call-log';
-
-/** Refusal of a delivery; `status` is 401 (no token) or 403 (wrong token, or webhooks off). */
-export class RingCentralWebhookAuthError extends UnauthenticatedError {
-  constructor(
-    message: string,
-    readonly status: 401 | 403,
-  ) {
-    super(message);
-  }
-}
 
 /** Validation tokens RingCentral sends are short printable strings; anything else is not echoed. */
 const VALIDATION_TOKEN = /^[\x21-\x7e]{1,512}$/;
 /** Recording ids a hint carries at most; more recordings of one call are found in the call log anyway. */
 const MAX_HINTED_RECORDINGS = 20;
-const EARLIEST_EVENT_MS = Date.UTC(2001, 0, 1);
-const LATEST_EVENT_MS = Date.UTC(2100, 0, 1);
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
 
 export function authenticateRingCentralDelivery(
   request: WebhookRequest,
   webhookSecret: string | undefined,
 ): void {
   if (!webhookSecret) {
-    throw new RingCentralWebhookAuthError(
+    throw new WebhookAuthError(
       'webhooks are disabled for this source: no webhookSecret (verificationToken) is configured',
       403,
     );
@@ -60,12 +44,10 @@ export function authenticateRingCentralDelivery(
     (token): token is string => !!token,
   );
   if (tokens.length === 0) {
-    throw new RingCentralWebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
+    throw new WebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
   }
-  // Equal-length digests keep the comparison constant-time whatever the token's length.
-  const expected = digest(webhookSecret);
-  if (!tokens.some((token) => timingSafeEqual(digest(token), expected))) {
-    throw new RingCentralWebhookAuthError('wrong Verification-Token', 403);
+  if (!tokens.some((token) => secretMatches(token, webhookSecret))) {
+    throw new WebhookAuthError('wrong Verification-Token', 403);
   }
 }
 
@@ -88,10 +70,7 @@ function parseEventTime(value: unknown, fallback: unknown): Date {
     if (typeof candidate !== 'string') continue;
     const ms = Date.parse(candidate);
     if (Number.isNaN(ms)) throw new InvalidInputError('RingCentral event time is not an ISO 8601 date-time');
-    if (ms < EARLIEST_EVENT_MS || ms > LATEST_EVENT_MS) {
-      throw new InvalidInputError('RingCentral event time is out of range');
-    }
-    return new Date(ms);
+    return plausibleEventTime(ms, 'RingCentral event time is out of range');
   }
   throw new InvalidInputError('RingCentral event has no eventTime or timestamp');
 }

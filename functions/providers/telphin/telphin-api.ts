@@ -3,17 +3,16 @@
  * renewed once after a 401) and authenticated requests. Secrets stay in this object; no message or log
  * line carries them.
  */
-import { type CallvaultError, TransientError, UnauthenticatedError } from '../../core/errors';
+import { type CallvaultError, UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
+import { errorForStatus, type HttpTextResponse, parseJsonBody, summariseErrorBody } from '../http';
+import { AuthorisedClient } from '../shared/authorised-client';
 import {
-  errorForStatus,
-  type HttpTextResponse,
-  httpStatusOf,
-  openHttpDownload,
-  parseJsonBody,
-  sendHttpRequest,
-  summariseErrorBody,
-} from '../http';
+  renewalMarginMs,
+  requestOAuthToken,
+  type TokenGrant,
+  TokenRequestRefused,
+} from '../shared/oauth-token';
 
 export const API_PREFIX = '/api/ver1.0';
 
@@ -40,10 +39,20 @@ export class TelphinApi {
   readonly apiHosts: readonly string[];
   private token: CachedToken | undefined;
   private pendingToken: Promise<CachedToken> | undefined;
+  private readonly client: AuthorisedClient;
 
   constructor(private readonly options: TelphinApiOptions) {
     this.base = new URL(options.apiUrl.replace(/\/+$/, ''));
     this.apiHosts = [this.base.host];
+    this.client = new AuthorisedClient({
+      token: {
+        accessToken: (signal) => this.accessToken(signal),
+        rejectAccessToken: (token) => this.dropToken(token),
+      },
+      log: options.log,
+      retryMessage: 'telphin token refused; requesting a new one',
+      ...this.timeouts,
+    });
   }
 
   /** Absolute URL for an API path (`/client/@me/record/`), with an optional query. */
@@ -74,103 +83,61 @@ export class TelphinApi {
   }
 
   private async fetchToken(signal?: AbortSignal): Promise<CachedToken> {
-    const form = new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: this.options.clientId,
-      client_secret: this.options.clientSecret,
-    }).toString();
-    const tokenUrl = new URL(`${this.base.pathname.replace(/\/$/, '')}/oauth/token`, this.base).href;
-    const response = await sendHttpRequest(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: form,
-      allowedHosts: this.apiHosts,
-      signal,
-      ...this.timeouts,
-    });
-    if (response.status === 400 || response.status === 401 || response.status === 403) {
-      // The body may echo what we sent; only its short message is kept.
+    const { clientId, clientSecret, clock } = this.options;
+    let answer: TokenGrant;
+    try {
+      answer = await requestOAuthToken({
+        url: new URL(`${this.base.pathname.replace(/\/$/, '')}/oauth/token`, this.base).href,
+        form: { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret },
+        signal,
+        ...this.timeouts,
+        provider: 'Telphin',
+        defaultExpiresIn: 3600,
+        now: clock.now(),
+      });
+    } catch (error) {
+      if (!(error instanceof TokenRequestRefused)) throw error;
       throw new UnauthenticatedError(
-        `Telphin refused the client credentials (HTTP ${response.status}${describeBody(response)})`,
+        `Telphin refused the client credentials (HTTP ${error.status}: ${error.detail})`,
       );
     }
-    const body = parseJsonBody(this.check(response)) as Record<string, unknown>;
-    const value = body.access_token;
-    if (typeof value !== 'string' || value === '') {
-      throw new TransientError('Telphin token response has no access_token');
-    }
-    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 3600;
-    // Renew a little early so a token never expires between our check and the server's.
-    const marginSeconds = Math.min(60, expiresIn * 0.1);
+    const { accessToken: value, expiresIn } = answer;
     this.options.log.debug('telphin token issued', { expiresIn });
-    return { value, renewAt: this.options.clock.now().getTime() + (expiresIn - marginSeconds) * 1000 };
-  }
-
-  private check(response: HttpTextResponse): HttpTextResponse {
-    if (response.status >= 200 && response.status < 300) return response;
-    throw telphinStatusError(response);
+    // Renew a little early so a token never expires between our check and the server's.
+    return { value, renewAt: clock.now().getTime() + expiresIn * 1000 - renewalMarginMs(expiresIn, 60) };
   }
 
   /**
    * An authenticated API call; returns the response whatever its status so callers can interpret
    * 404 and 429 bodies. A 401 drops the token and retries once with a fresh one.
    */
-  async send(
+  send(
     method: string,
     path: string,
     query?: Record<string, string>,
     signal?: AbortSignal,
     json?: unknown,
   ): Promise<HttpTextResponse> {
-    const url = this.url(path, query);
-    for (let attempt = 1; ; attempt++) {
-      const token = await this.accessToken(signal);
-      const response = await sendHttpRequest(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: json === undefined ? undefined : JSON.stringify(json),
-        allowedHosts: this.apiHosts,
-        signal,
-        ...this.timeouts,
-      });
-      if (response.status !== 401 || attempt > 1) return response;
-      this.options.log.info('telphin token refused; requesting a new one', { path: response.where });
-      this.dropToken(token);
-    }
+    return this.client.send({
+      method,
+      url: this.url(path, query),
+      allowedHosts: this.apiHosts,
+      json,
+      signal,
+    });
   }
 
   /** An authenticated GET that must answer 2xx JSON. */
   async getJson(path: string, query?: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
-    return parseJsonBody(this.check(await this.send('GET', path, query, signal)));
+    const response = await this.send('GET', path, query, signal);
+    if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
+    throw telphinStatusError(response);
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
-  async openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
-    const url = this.url(path);
-    for (let attempt = 1; ; attempt++) {
-      const token = await this.accessToken(signal);
-      try {
-        return await openHttpDownload(url, {
-          headers: { authorization: `Bearer ${token}` },
-          allowedHosts: this.apiHosts,
-          signal,
-          ...this.timeouts,
-        });
-      } catch (error) {
-        if (httpStatusOf(error) !== 401 || attempt > 1) throw error;
-        this.dropToken(token);
-      }
-    }
+  openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
+    return this.client.download({ method: 'GET', url: this.url(path), allowedHosts: this.apiHosts, signal });
   }
-}
-
-function describeBody(response: HttpTextResponse): string {
-  const summary = summariseErrorBody(response.text);
-  return summary ? `: ${summary}` : '';
 }
 
 /** Typed error for a Telphin API status (mapping in http.ts), with the API's own message when it sent one. */

@@ -3,7 +3,7 @@
  * stats, download through the permanent storage URL (Telphin's preferred route) or directly from the
  * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
  */
-
+import { abortableSleep } from '../../core/abortable-sleep';
 import {
   GoneAtSourceError,
   NotReadyError,
@@ -25,14 +25,10 @@ import {
   type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import {
-  assertAllowedUrl,
-  DisallowedUrlError,
-  type HttpTextResponse,
-  openHttpDownload,
-  parseJsonBody,
-  summariseErrorBody,
-} from '../http';
+import { DisallowedUrlError, type HttpTextResponse, openHttpDownload, parseJsonBody } from '../http';
+import { deleteOutcome } from '../shared/delete-outcome';
+import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
+import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { AsyncMutex } from './async-mutex';
 import { TelphinApi, telphinStatusError } from './telphin-api';
 import type { TelphinSourceConfig } from './telphin-config';
@@ -109,21 +105,6 @@ function isConcurrentRequest429(response: HttpTextResponse): boolean {
 /** Encodes one path segment, keeping `@` (legal in paths) so `@me` reaches the API as written. */
 function pathSegment(value: string): string {
   return encodeURIComponent(value).replace(/%40/g, '@');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new TransientError('aborted while waiting to retry'));
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(new TransientError('aborted while waiting to retry'));
-      },
-      { once: true },
-    );
-  });
 }
 
 function numberField(body: Record<string, unknown>, names: readonly string[]): number | undefined {
@@ -210,13 +191,13 @@ export class TelphinSource implements RecordingSource {
         );
       }
       this.log.debug('telphin concurrent-request 429; waiting', { path: response.where, attempt });
-      await sleep(this.tuning.concurrentRetryDelayMs * 2 ** attempt, signal);
+      await abortableSleep(this.tuning.concurrentRetryDelayMs * 2 ** attempt, signal, 'waiting to retry');
     }
   }
 
   async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
     const queryWindow = { from: new Date(window.from.getTime() - this.tuning.listLeadMs), to: window.to };
-    const seen = new Set<string>();
+    const keep = uniqueInWindow(window);
     for (const scopePath of this.scopePaths()) {
       for (const chunk of splitTelphinWindow(queryWindow)) {
         const body = await this.serialisedGet(
@@ -228,10 +209,7 @@ export class TelphinSource implements RecordingSource {
           throw new TransientError(`Telphin record list for ${scopePath} is not a JSON array`);
         for (const raw of body) {
           const recording = this.parseOrSkip(raw);
-          if (!recording || seen.has(recording.recordingId)) continue;
-          if (recording.startedAt < window.from || recording.startedAt >= window.to) continue;
-          seen.add(recording.recordingId);
-          yield recording;
+          if (keep(recording)) yield recording as SourceRecording;
         }
       }
     }
@@ -242,17 +220,16 @@ export class TelphinSource implements RecordingSource {
    * stop every other recording from being archived, and the warning names it for a human.
    */
   private parseOrSkip(raw: unknown): SourceRecording | undefined {
-    try {
-      return parseTelphinRecord(raw, this.sourceId);
-    } catch (error) {
-      const uuid = (raw as { record_uuid?: unknown } | null)?.record_uuid;
-      this.log.warn('skipping malformed Telphin record', {
+    const uuid = (raw as { record_uuid?: unknown } | null)?.record_uuid;
+    return parseOrSkip(
+      () => parseTelphinRecord(raw, this.sourceId),
+      this.log,
+      'skipping malformed Telphin record',
+      {
         sourceId: this.sourceId,
         recordUuid: typeof uuid === 'string' ? uuid : undefined,
-        reason: (error as Error).message,
-      });
-      return undefined;
-    }
+      },
+    );
   }
 
   async stats(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats> {
@@ -352,9 +329,9 @@ export class TelphinSource implements RecordingSource {
     if (typeof recordUrl !== 'string' || recordUrl === '') {
       throw new TransientError(`Telphin storage_url answer for ${response.where} has no record_url`);
     }
-    assertAllowedUrl(recordUrl, this.config.allowedDownloadHosts);
-    return openHttpDownload(recordUrl, {
-      allowedHosts: this.config.allowedDownloadHosts,
+    const url = assertPinnedUrl(recordUrl, this.config.allowedDownloadHosts);
+    return openHttpDownload(url.href, {
+      allowedHosts: pinDownloadHosts(this.config.allowedDownloadHosts, url.protocol),
       signal,
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
@@ -367,14 +344,7 @@ export class TelphinSource implements RecordingSource {
     signal?: AbortSignal,
   ): Promise<'deleted' | 'already-gone'> {
     const response = await this.api.send('DELETE', this.recordPath(recording), undefined, signal);
-    if (response.status >= 200 && response.status < 300) return 'deleted';
-    if (response.status === 404) {
-      if (/not found/i.test(summariseErrorBody(response.text) ?? '')) return 'already-gone';
-      throw new PermanentError(
-        `unexpected 404 deleting Telphin recording ${recording.recordingId} (${response.where})`,
-      );
-    }
-    throw telphinStatusError(response);
+    return deleteOutcome(response, `Telphin recording ${recording.recordingId}`);
   }
 
   /**
@@ -483,9 +453,4 @@ export class TelphinSource implements RecordingSource {
   async handleWebhook(request: WebhookRequest): Promise<WebhookOutcome> {
     return handleTelphinWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
   }
-}
-
-function inWindow(recording: SourceRecording, window: TimeWindow): boolean {
-  const start = recording.startedAt.getTime();
-  return start >= window.from.getTime() && start < window.to.getTime();
 }

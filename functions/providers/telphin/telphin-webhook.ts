@@ -3,21 +3,11 @@
  * (`/webhooks/telphin/{sourceId}?token=…`) compared in constant time. The body is a hint only: the
  * worker asks the API which recordings exist, so a forged event can at most cause a lookup.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
+import { InvalidInputError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
 import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
 import { readAuthenticated } from '../../core/webhook-not-understood';
-
-/** Refusal of a webhook delivery; `status` is 401 (no token) or 403 (wrong token, or webhooks off). */
-export class WebhookAuthError extends UnauthenticatedError {
-  constructor(
-    message: string,
-    readonly status: 401 | 403,
-  ) {
-    super(message);
-  }
-}
+import { plausibleEventTime, secretMatches, WebhookAuthError } from '../shared/webhook-checks';
 
 /** Event fields copied into the hint (all strings), keyed by their lower-cased Telphin name. */
 const HINT_FIELDS: Record<string, string> = {
@@ -41,14 +31,6 @@ const HINT_FIELDS: Record<string, string> = {
   transfered: 'transfered',
 };
 
-/** Microsecond timestamps outside these years are a unit mistake (seconds or milliseconds), not an event. */
-const EARLIEST_EVENT_MS = Date.UTC(2001, 0, 1);
-const LATEST_EVENT_MS = Date.UTC(2100, 0, 1);
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
 /** Throws WebhookAuthError unless the delivery carries the configured secret. */
 export function authenticateTelphinWebhook(request: WebhookRequest, webhookSecret: string | undefined): void {
   if (!webhookSecret) {
@@ -56,8 +38,7 @@ export function authenticateTelphinWebhook(request: WebhookRequest, webhookSecre
   }
   const token = request.query.token;
   if (!token) throw new WebhookAuthError('missing token parameter', 401);
-  // Equal-length digests make the comparison constant-time whatever the token's length.
-  if (!timingSafeEqual(digest(token), digest(webhookSecret))) throw new WebhookAuthError('wrong token', 403);
+  if (!secretMatches(token, webhookSecret)) throw new WebhookAuthError('wrong token', 403);
 }
 
 /** Event fields with lower-cased names; form-urlencoded (documented), JSON (tolerated), or the query of a GET. */
@@ -100,13 +81,12 @@ export function parseEventTime(value: string | undefined): Date {
   if (!/^\d{1,19}$/.test(trimmed)) {
     throw new InvalidInputError('Telphin webhook EventTime is not an integer count of microseconds');
   }
+  // Microseconds read as milliseconds (or seconds) land outside the plausible years.
   const ms = Number(BigInt(trimmed) / 1000n);
-  if (ms < EARLIEST_EVENT_MS || ms > LATEST_EVENT_MS) {
-    throw new InvalidInputError(
-      'Telphin webhook EventTime is out of range (expected microseconds since 1970)',
-    );
-  }
-  return new Date(ms);
+  return plausibleEventTime(
+    ms,
+    'Telphin webhook EventTime is out of range (expected microseconds since 1970)',
+  );
 }
 
 /**

@@ -1,0 +1,153 @@
+/**
+ * Requests with a source's Bearer token in the Authorization header (never in a query string, RFC 6750
+ * §2.1): one retry after a 401 with a renewed token (the token may have been revoked or expired early),
+ * provider hooks for rate gates and throttling (429 / Retry-After), and short error details.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { PassThrough } from 'node:stream';
+import type { DownloadStream, Log } from '../../core/ports';
+import {
+  describeUrl,
+  errorForStatus,
+  type HttpTextResponse,
+  MEDIA_ACCEPT,
+  openHttpResponse,
+  readBodyText,
+  summariseErrorBody,
+} from '../http';
+
+/** Where the token comes from, and where a token an API refused is reported. */
+export interface BearerTokenSource {
+  accessToken(signal?: AbortSignal): Promise<string>;
+  rejectAccessToken(token: string): Promise<void> | void;
+}
+
+export interface AuthorisedRequest {
+  method: string;
+  url: string;
+  /** Hosts this URL (and any redirect) may point at. */
+  allowedHosts: readonly string[];
+  headers?: Record<string, string>;
+  /** A JSON body. */
+  json?: unknown;
+  signal?: AbortSignal;
+}
+
+/** An answer whose body has not been read yet. */
+export interface OpenAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: PassThrough;
+  /** host + path of the final URL (after redirects), for messages. */
+  where: string;
+  /** The final URL. */
+  url: URL;
+}
+
+export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
+  token: BearerTokenSource;
+  log: Log;
+  /** Logged (with the source and where) before the one retry after a 401. */
+  retryMessage: string;
+  sourceId?: string;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Before each attempt, once the token is at hand (a rate gate's slot, say). */
+  beforeSend?(request: R): Promise<void>;
+  /**
+   * Judges every answer for throttling: true to send again (having waited), a throw to give up, false to
+   * go on. `retries` counts the earlier trues of this request.
+   */
+  throttle?(answer: OpenAnswer, request: R, retries: number): Promise<boolean>;
+  /** Counts the retries after a 401. */
+  onRetryAfter401?(): void;
+}
+
+/** A short detail of an error body: reads a little of it, then drops the connection. */
+export async function describeAndDrop(
+  answer: OpenAnswer,
+  detail: (text: string) => string | undefined = summariseErrorBody,
+  maxBytes = 4096,
+): Promise<string | undefined> {
+  try {
+    return detail(await readBodyText(answer.body, answer.where, maxBytes));
+  } catch {
+    answer.body.destroy();
+    return undefined;
+  }
+}
+
+export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
+  constructor(private readonly options: AuthorisedClientOptions<R>) {}
+
+  /** Sends and hands back the open answer; any status but a throttled one (see `throttle`) is returned. */
+  async open(request: R): Promise<OpenAnswer> {
+    const { token: source, log, sourceId } = this.options;
+    const body = request.json === undefined ? undefined : JSON.stringify(request.json);
+    let retried401 = false;
+    for (let retries = 0; ; ) {
+      const token = await source.accessToken(request.signal);
+      await this.options.beforeSend?.(request);
+      const headers: Record<string, string> = {
+        accept: 'application/json',
+        ...request.headers,
+        authorization: `Bearer ${token}`,
+      };
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        // Node frames a DELETE body only with an explicit length (no chunked encoding for DELETE).
+        headers['content-length'] = String(Buffer.byteLength(body));
+      }
+      const response = await openHttpResponse(request.url, {
+        method: request.method,
+        headers,
+        body,
+        allowedHosts: request.allowedHosts,
+        signal: request.signal,
+        idleTimeoutMs: this.options.idleTimeoutMs,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+      });
+      const answer: OpenAnswer = {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
+        where: `${response.url.host}${response.url.pathname}`,
+        url: response.url,
+      };
+      if (await this.options.throttle?.(answer, request, retries)) {
+        retries += 1;
+        continue;
+      }
+      if (answer.status !== 401 || retried401) return answer;
+      answer.body.destroy();
+      retried401 = true;
+      this.options.onRetryAfter401?.();
+      log.info(this.options.retryMessage, { source: sourceId, where: answer.where });
+      await source.rejectAccessToken(token);
+    }
+  }
+
+  /** A request whose (small) answer is read whole, whatever its status. */
+  async send(request: R): Promise<HttpTextResponse> {
+    const answer = await this.open(request);
+    const where = describeUrl(answer.url);
+    const text = await readBodyText(answer.body, where);
+    return { status: answer.status, headers: answer.headers, text, where };
+  }
+
+  /** A download: a 2xx stream, or the typed error for its status (after reading a little of the body). */
+  async download(request: R): Promise<DownloadStream> {
+    const answer = await this.open({ ...request, headers: { accept: MEDIA_ACCEPT, ...request.headers } });
+    if (answer.status < 200 || answer.status >= 300) {
+      const detail = await describeAndDrop(answer);
+      throw errorForStatus(answer.status, answer.headers, describeUrl(answer.url), detail);
+    }
+    const length = answer.headers['content-length'];
+    const type = answer.headers['content-type'];
+    return {
+      body: answer.body,
+      contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined,
+      contentType: typeof type === 'string' ? type : undefined,
+    };
+  }
+}

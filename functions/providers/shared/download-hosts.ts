@@ -1,0 +1,40 @@
+/**
+ * The one port rule for download allow-lists: a pattern without a port allows only the scheme's default
+ * port (443 for https), so allowing a host name never lets a link reach another service on that host.
+ * Loopback patterns keep any port: the sandboxes listen on ephemeral ports, and plain http is allowed
+ * only on loopback (see ../http.ts), so nothing outside the machine is reachable that way.
+ */
+
+import { isLoopbackHost } from '../host-patterns';
+import { assertAllowedUrl } from '../http';
+
+/** `host:port` of an origin, with the port spelled out. */
+export function pinnedOrigin(origin: string | URL): string {
+  const url = new URL(origin);
+  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+}
+
+/** The patterns with the scheme's default port added where none is named (loopback excepted). */
+export function pinDownloadHosts(patterns: readonly string[], protocol: string): string[] {
+  const defaultPort = protocol === 'http:' ? '80' : '443';
+  return patterns.map((pattern) => {
+    const text = pattern.trim();
+    const bracketed = text.startsWith('[');
+    const hasPort = bracketed ? /\]:\d+$/.test(text) : text.split(':').length === 2;
+    const bareV6 = !bracketed && text.split(':').length > 2;
+    const host = bareV6 ? `[${text}]` : text;
+    if (hasPort || isLoopbackHost(host.replace(/:\d+$/, ''))) return pattern;
+    return `${host}:${defaultPort}`;
+  });
+}
+
+/** The URL, parsed, when it is on a pinned allowed host; DisallowedUrlError otherwise. */
+export function assertPinnedUrl(url: string, patterns: readonly string[]): URL {
+  let protocol = 'https:';
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // assertAllowedUrl refuses it with the proper error.
+  }
+  return assertAllowedUrl(url, pinDownloadHosts(patterns, protocol));
+}

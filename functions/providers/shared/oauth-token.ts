@@ -1,0 +1,301 @@
+/**
+ * OAuth access tokens for one source (RFC 6749 token endpoint): the token request and its answer, and a
+ * token shared by every holder through the `TokenStore`. The stored token is reused until shortly before
+ * it expires; only the holder of the store's lease renews, the others wait for its result. A refusal and
+ * a throttled token endpoint are remembered for every holder, so a bad credential is one clear failure,
+ * not a token-request storm against a scarce endpoint. Providers supply the grant and the refusal error.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { RateLimitedError, TransientError } from '../../core/errors';
+import type { Clock, Log } from '../../core/ports';
+import {
+  obtainSharedToken,
+  readOwnToken,
+  type TokenRecord,
+  type TokenStore,
+  usableToken,
+} from '../../core/shared-state';
+import {
+  errorForStatus,
+  type HttpTextResponse,
+  parseJsonBody,
+  retryAfterSeconds,
+  sendHttpRequest,
+  summariseErrorBody,
+} from '../http';
+
+/** A token endpoint's answer (RFC 6749 §5.1). */
+export interface TokenGrant {
+  accessToken: string;
+  expiresIn: number;
+  refreshToken?: string;
+  refreshExpiresIn?: number;
+  /** What was granted, space-separated, as the provider sent it. */
+  scope?: string;
+}
+
+/** The token endpoint refused the request (400/401/403): its status and short reason. */
+export class TokenRequestRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** The token endpoint answered 429: wait `retryAfterSeconds` before asking again. */
+export class TokenEndpointThrottled extends RateLimitedError {}
+
+export interface TokenRequest {
+  url: string;
+  form: Record<string, string>;
+  headers?: Record<string, string>;
+  maxRedirects?: number;
+  signal?: AbortSignal;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Names the provider in messages ("RingCentral"). */
+  provider: string;
+  /** Lifetime assumed when the answer names none; without it such an answer is refused as malformed. */
+  defaultExpiresIn?: number;
+  /** Longest refusal reason kept. Default 240. */
+  maxDetail?: number;
+  /** The clock's now, for a Retry-After given as a date. */
+  now?: Date;
+}
+
+/**
+ * One POST to a token endpoint, on its own host only. Refusals throw TokenRequestRefused; a 429 throws
+ * TokenEndpointThrottled with the endpoint's Retry-After (60 s when absent); other failures their typed error.
+ */
+export async function requestOAuthToken(request: TokenRequest): Promise<TokenGrant> {
+  const response = await sendHttpRequest(request.url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+      ...request.headers,
+    },
+    body: new URLSearchParams(request.form).toString(),
+    allowedHosts: [new URL(request.url).host],
+    maxRedirects: request.maxRedirects,
+    signal: request.signal,
+    idleTimeoutMs: request.idleTimeoutMs,
+    connectTimeoutMs: request.connectTimeoutMs,
+  });
+  const { status, headers, where, text } = response;
+  if (status === 429) {
+    const seconds = retryAfterSeconds(headers, request.now) ?? 60;
+    throw new TokenEndpointThrottled(`${request.provider} token endpoint throttled`, seconds);
+  }
+  if (status === 400 || status === 401 || status === 403) {
+    // The body may echo what we sent; only its short OAuth reason is kept.
+    throw new TokenRequestRefused(status, describeOAuthRefusal(response, request.maxDetail ?? 240));
+  }
+  if (status < 200 || status >= 300) throw errorForStatus(status, headers, where, summariseErrorBody(text));
+  const body = parseJsonBody(response) as Record<string, unknown> | null;
+  const accessToken = body?.access_token;
+  const stated = Number(body?.expires_in);
+  const expiresIn = Number.isFinite(stated) && stated > 0 ? stated : request.defaultExpiresIn;
+  if (typeof accessToken !== 'string' || accessToken === '' || expiresIn === undefined) {
+    throw new TransientError(`${request.provider} token answer lacks access_token or expires_in`);
+  }
+  const refreshToken = typeof body?.refresh_token === 'string' ? body.refresh_token : undefined;
+  const refreshExpires = body?.refresh_token_expires_in;
+  const refreshExpiresIn = typeof refreshExpires === 'number' ? refreshExpires : undefined;
+  const scope = typeof body?.scope === 'string' ? body.scope : undefined;
+  return { accessToken, expiresIn, refreshToken, refreshExpiresIn, scope };
+}
+
+/** `error` and `error_description` of an OAuth refusal (first lines), short and free of what we sent. */
+export function describeOAuthRefusal(response: HttpTextResponse, maxLength: number): string {
+  try {
+    const body = JSON.parse(response.text) as Record<string, unknown>;
+    const parts = [body.error, body.error_description]
+      .filter((part): part is string => typeof part === 'string' && part !== '')
+      .map((part) => part.split(/\r?\n/)[0] ?? part);
+    if (parts.length > 0) return parts.join(': ').slice(0, maxLength);
+  } catch {
+    // Not JSON: fall through.
+  }
+  return summariseErrorBody(response.text) ?? 'no reason given';
+}
+
+/** Renew this long before expiry: `capSeconds`, or a tenth of short lifetimes. */
+export function renewalMarginMs(lifetimeSeconds: number, capSeconds: number): number {
+  return Math.min(capSeconds, lifetimeSeconds * 0.1) * 1000;
+}
+
+/** Fingerprint of the credentials a token belongs to; a rotated secret starts afresh, and it reveals none. */
+export function credentialsFingerprint(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);
+}
+
+export interface SharedOAuthTokenOptions {
+  /** The store key; one per source. */
+  key: string;
+  store: TokenStore;
+  clock: Clock;
+  log: Log;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** How long a refusal blocks further token requests with the same credentials. Default 15 min. */
+  refusalCooldownMs?: number;
+  /** How long the renewal lease lasts if its holder dies. Default 30 s. */
+  leaseTtlMs?: number;
+  /** How long a holder waits for another one's renewal before giving up (TransientError). Default 30 s. */
+  leaseWaitMs?: number;
+  /** Polling interval while waiting for another holder. Default 200 ms. */
+  pollMs?: number;
+}
+
+/** What a provider's token differs in: its names, its grant, and what its refusal says. */
+export interface OAuthProviderHooks {
+  /** Fingerprint of the credentials in use (see credentialsFingerprint). */
+  credentials: string;
+  /** What is being obtained, for messages ("the RingCentral session"). */
+  what: string;
+  /** Renew this long before expiry at most (a tenth of short lifetimes). */
+  renewalCapSeconds: number;
+  /** Logged when an API refused a token and it is dropped. */
+  droppedMessage: string;
+  /** Names the endpoint in throttle messages ("RingCentral Auth group"). */
+  throttledName: string;
+  /** The non-retryable error for refused credentials; `until` is set while the refusal is remembered. */
+  refusedError(detail: string, until?: Date): Error;
+  /** Asks for a new token given the stored record; throws TokenRequestRefused when the credentials are refused. */
+  grant(record: TokenRecord | undefined, signal?: AbortSignal): Promise<TokenGrant>;
+  /** Called with the refusal before it is remembered and thrown (to log it). */
+  onRefused?(refusal: TokenRequestRefused): void;
+}
+
+export class SharedOAuthToken {
+  private readonly holder = randomUUID();
+  private cached: TokenRecord | undefined;
+  private pending: Promise<string> | undefined;
+
+  constructor(
+    private readonly options: SharedOAuthTokenOptions,
+    private readonly hooks: OAuthProviderHooks,
+  ) {}
+
+  private now(): number {
+    return this.options.clock.now().getTime();
+  }
+
+  /** The current access token; renews it (or waits for whoever renews it) when it is due. */
+  async accessToken(signal?: AbortSignal): Promise<string> {
+    if (this.cached && usableToken(this.cached, this.now())) return this.cached.accessToken;
+    // Callers in this process share one attempt; other processes are coordinated by the store.
+    this.pending ??= this.obtain(signal).finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  /** The `scope` the current token was granted with, after making sure there is one. */
+  async grantedScope(signal?: AbortSignal): Promise<string | undefined> {
+    const token = await this.accessToken(signal);
+    return this.cached?.accessToken === token ? this.cached.scope : undefined;
+  }
+
+  /**
+   * An API call answered 401 with `token`: drop it (and its refresh token: the session itself may be
+   * gone) so that the next caller obtains a new one. A newer token someone stored meanwhile is kept.
+   */
+  async rejectAccessToken(token: string): Promise<void> {
+    if (this.cached?.accessToken === token) this.cached = undefined;
+    const { store, key, log } = this.options;
+    const record = await readOwnToken(store, key, this.hooks.credentials);
+    if (record?.accessToken !== token) return;
+    const {
+      accessToken: _a,
+      accessUsableUntilMs: _u,
+      refreshToken: _r,
+      refreshUsableUntilMs: _ru,
+      ...rest
+    } = record;
+    await store.put(key, rest, { ifAccessToken: token });
+    log.info(this.hooks.droppedMessage, { source: key });
+  }
+
+  private async obtain(signal?: AbortSignal): Promise<string> {
+    const { store, key, leaseTtlMs, leaseWaitMs, pollMs } = this.options;
+    const token = await obtainSharedToken(
+      {
+        store,
+        key,
+        holder: this.holder,
+        credentials: this.hooks.credentials,
+        now: () => this.now(),
+        leaseTtlMs,
+        leaseWaitMs,
+        pollMs,
+        what: this.hooks.what,
+        throwIfBlocked: (record) => this.throwIfBlocked(record),
+        renew: (current, renewSignal) => this.renew(current, renewSignal),
+      },
+      signal,
+    );
+    this.cached = token;
+    return token.accessToken;
+  }
+
+  /** Refusals and throttling recorded by any holder stop this one before it sends anything. */
+  private throwIfBlocked(record: TokenRecord | undefined): void {
+    const now = this.now();
+    if (record?.loginRefusedUntilMs && record.loginRefusedUntilMs > now) {
+      throw this.hooks.refusedError(
+        record.loginRefusal ?? 'no reason given',
+        new Date(record.loginRefusedUntilMs),
+      );
+    }
+    if (record?.authThrottledUntilMs && record.authThrottledUntilMs > now) {
+      const seconds = Math.ceil((record.authThrottledUntilMs - now) / 1000);
+      throw new RateLimitedError(
+        `${this.hooks.throttledName} throttled for source ${this.options.key}`,
+        seconds,
+      );
+    }
+  }
+
+  private async renew(record: TokenRecord | undefined, signal?: AbortSignal): Promise<TokenRecord> {
+    const { store, key } = this.options;
+    const credentials = this.hooks.credentials;
+    let grant: TokenGrant;
+    try {
+      grant = await this.hooks.grant(record, signal);
+    } catch (error) {
+      if (error instanceof TokenEndpointThrottled) {
+        // Every holder waits the endpoint's figure out before asking again.
+        const seconds = error.retryAfterSeconds ?? 60;
+        await store.put(key, {
+          ...(record ?? { credentials }),
+          authThrottledUntilMs: this.now() + seconds * 1000,
+        });
+        throw new RateLimitedError(`${this.hooks.throttledName} throttled source ${key}`, seconds);
+      }
+      if (!(error instanceof TokenRequestRefused)) throw error;
+      const loginRefusal = `HTTP ${error.status}: ${error.detail}`;
+      const loginRefusedUntilMs = this.now() + (this.options.refusalCooldownMs ?? 15 * 60_000);
+      await store.put(key, { credentials, loginRefusedUntilMs, loginRefusal });
+      this.hooks.onRefused?.(error);
+      throw this.hooks.refusedError(loginRefusal);
+    }
+    const now = this.now();
+    const cap = this.hooks.renewalCapSeconds;
+    const { refreshToken, refreshExpiresIn } = grant;
+    return {
+      credentials,
+      accessToken: grant.accessToken,
+      accessUsableUntilMs: now + grant.expiresIn * 1000 - renewalMarginMs(grant.expiresIn, cap),
+      refreshToken,
+      refreshUsableUntilMs:
+        refreshToken && refreshExpiresIn
+          ? now + refreshExpiresIn * 1000 - renewalMarginMs(refreshExpiresIn, cap)
+          : undefined,
+      scope: grant.scope,
+    };
+  }
+}

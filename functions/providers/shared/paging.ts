@@ -1,0 +1,38 @@
+import { TransientError } from '../../core/errors';
+
+/** Pages followed at most in one listing; a server that keeps linking onwards is a fault. */
+export const MAX_PAGES = 10_000;
+
+/** One page of a collection: its items, and the link to the next page when there is one. */
+export interface Page<T> {
+  items: readonly T[];
+  next?: string;
+}
+
+/**
+ * Every item of a paged collection, from `firstUrl` on. A link seen before, or more than `maxPages`
+ * pages, throws TransientError: a listing that silently stopped would pass for a complete one.
+ */
+export async function* followPages<T>(
+  firstUrl: string,
+  fetchPage: (url: string) => Promise<Page<T>>,
+  what: string,
+  maxPages = MAX_PAGES,
+): AsyncIterable<T> {
+  const visited = new Set<string>();
+  let url: string | undefined = firstUrl;
+  while (url) {
+    if (visited.has(url) || visited.size >= maxPages) {
+      throw new TransientError(`${what} paging did not end (page ${visited.size + 1})`);
+    }
+    visited.add(url);
+    const page = await fetchPage(url);
+    yield* page.items;
+    url = page.next !== '' ? page.next : undefined;
+  }
+}
+
+/** A link field's value when it is a non-empty string. */
+export function nextLink(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
