@@ -14,6 +14,7 @@ import {
   sourceIdSchema,
 } from './config-fields';
 import type { RetentionTarget } from './core/run-retention-for-sources';
+import { outcomeEventsConfigSchema } from './outcome-events-config';
 import { hostAllowed, isLoopbackHost } from './providers/host-patterns';
 import { msgraphSourceSchema } from './providers/msgraph/msgraph-config';
 import { msTeamsSourceSchema } from './providers/msteams/msteams-config';
@@ -364,6 +365,7 @@ export const configSchema = z
     worker: workerSchema.default(workerSchema.parse({})),
     retention: retentionSettingsSchema.optional(),
     lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),
+    events: outcomeEventsConfigSchema,
     aws: z
       .object({
         stackName: z
