@@ -99,3 +99,6 @@ export function httpAuthorization(
   const name = config.http?.authorizationEnv;
   return name ? env[name] || undefined : undefined;
 }
+
+/** Published by the functions (EMF, namespace `Callvault`, `service` dimension): events recorded as undelivered. */
+export const OUTCOME_EVENTS_UNDELIVERED_METRIC = 'OutcomeEventsUndelivered';
