@@ -24,6 +24,7 @@ import { Catalogue } from './constructs/catalogue';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { NodeFunction } from './constructs/node-function';
+import { OutcomeEventBus } from './constructs/outcome-event-bus';
 import { ProviderQueue } from './constructs/provider-queue';
 import { DEFAULT_RETENTION_CLASS, RecordingBucket } from './constructs/recording-bucket';
 import { RateSchedule } from './constructs/schedules';
@@ -191,6 +192,8 @@ export class ArchiveStack extends Stack {
   public readonly subscriptions?: SubscriptionsFunction;
   /** The catalogue in Glue and Athena, with its workgroup and reader role. */
   public readonly catalogue: Catalogue;
+  /** Present when `events.enabled`: the bus outcome events go to, and the alarm on undelivered ones. */
+  public readonly outcomeEvents?: OutcomeEventBus;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
     super(scope, id, props);
@@ -529,6 +532,16 @@ export class ArchiveStack extends Stack {
         (fn) => fn !== undefined,
       ),
     });
+
+    if (config.events.enabled) {
+      this.outcomeEvents = new OutcomeEventBus(this, 'OutcomeEvents', {
+        config: config.events,
+        stackName: config.aws.stackName,
+        bucket: this.recordings.bucket,
+        publishers: [this.worker, this.graphWorker, this.teamsWorker, this.retention].filter((fn) => !!fn),
+        alarmTopic: this.monitoring.topic,
+      });
+    }
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
