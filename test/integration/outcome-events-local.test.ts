@@ -4,7 +4,7 @@
  * HTTP POST, to a real HTTP server on loopback that fails the way endpoints do (5xx, a connection cut,
  * an outage). The archive never waits on them and no event is lost: what stays undelivered is redriven.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import http, { type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -135,6 +135,15 @@ describe('outcome events, local mode', () => {
     await host.idle();
     await host.retentionNow(); // due but not archived: enqueued for archiving, never deleted
     await host.idle();
+    // A folder copy's age is its mtime, which the kernel stamps; under libfaketime (the pinned-clock runs)
+    // a pinned instant before today would make it look written in the future. Stamp the copies with the
+    // clock this test shares, as a real machine would.
+    const now = new Date();
+    for (const entry of await readdir(join(dir, 'archive', 'recordings'), {
+      recursive: true,
+      withFileTypes: true,
+    }))
+      if (entry.isFile()) await utimes(join(entry.parentPath, entry.name), now, now);
     const [report] = await host.retentionNow();
     await host.idle();
     expect(report?.deleted).toBe(2);
