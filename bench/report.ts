@@ -1,6 +1,7 @@
 /** Writes bench/results/latest.json and the generated part of BENCHMARKS.md (between the markers). */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { CatalogueBenchSummary } from './catalog';
+import type { EventsBenchSummary } from './events';
 import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
@@ -31,6 +32,7 @@ export interface BenchResults {
   ringcentral?: RingCentralBenchSummary;
   msteams?: MsTeamsBenchSummary;
   catalog?: CatalogueBenchSummary;
+  events?: EventsBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }

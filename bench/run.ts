@@ -5,12 +5,14 @@
  *                                      Lambda bundles (19 min on 2 shared cores, mostly the moto pipeline)
  *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
  *   npm run bench -- --full            everything, including 2 GiB streams and more runs
- *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral,msteams   a subset; sections not run
+ *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral,msteams,catalog,events   a subset; sections not run
  *                                      are carried over from the previous bench/results/latest.json, marked
  *                                      as such (ringcentral: logins, 429s, Heavy budget use, hang-up → copy,
  *                                      about 4 min at the real 10-a-minute pace; msteams: a generated MP4
  *                                      streamed through the Teams adapter against the Telphin path, 100 MiB
  *                                      and 2 GiB, about 6 min)
+ *                                      events: 1,000 recordings archived locally, every event to the NDJSON
+ *                                      file and an HTTP receiver refusing every 10th event's first POST (about 30 s)
  *                                      catalog: the catalogue's write cost, layouts, and DuckDB over 10k, 100k
  *                                      and 1M generated records (the 1M set is generated once, about 150 MB
  *                                      in the temp folder, and reused)
@@ -25,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureCatalogue } from './catalog';
+import { eventsTargetMet, measureEvents } from './events';
 import { measureLambdaCost } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
@@ -108,7 +111,16 @@ const { values } = parseArgs({
 
 const modeName = values.full ? 'full' : values.quick ? 'quick' : 'default';
 const mode = MODES[modeName];
-const SECTIONS = ['streaming', 'pipeline', 'lambda', 'msgraph', 'ringcentral', 'msteams', 'catalog'] as const;
+const SECTIONS = [
+  'streaming',
+  'pipeline',
+  'lambda',
+  'msgraph',
+  'ringcentral',
+  'msteams',
+  'catalog',
+  'events',
+] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
 const log = (line: string) => {
@@ -396,6 +408,18 @@ async function main(): Promise<void> {
     );
   }
 
+  if (sections.has('events')) {
+    // Events for downstream consumers (bench/events.ts): 1,000 recordings whatever the mode (about 20 s).
+    const events = await measureEvents({ recordings: 1000 }, log);
+    results.events = events;
+    results.verdicts.push({
+      target:
+        'Events: 1,000 archived → 1,000 events, 0 lost, 0 duplicated ids, every 10th publish failing once',
+      met: eventsTargetMet(events),
+      detail: `${events.archived} archived → ${events.fileEvents} in the NDJSON file and ${events.httpEvents} POSTed; ${events.lost} lost, ${events.duplicatedIds} duplicated ids, ${events.undelivered} undelivered; ${events.injectedFailures} first POSTs refused and retried; ${events.wallSeconds} s`,
+    });
+  }
+
   if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
@@ -428,6 +452,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     ringcentral: (target) => target.startsWith('RingCentral:'),
     msteams: (target) => target.startsWith('Teams:'),
     catalog: (target) => target.startsWith('Catalogue:'),
+    events: (target) => target.startsWith('Events:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
@@ -437,6 +462,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     ringcentral: ['ringcentral'],
     msteams: ['msteams'],
     catalog: ['catalog'],
+    events: ['events'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {

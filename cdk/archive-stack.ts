@@ -12,6 +12,7 @@ import { descriptorOf, PROVIDER_DESCRIPTORS } from '../functions/providers';
 import { Catalogue } from './constructs/catalogue';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
+import { OutcomeEventBus } from './constructs/outcome-event-bus';
 import { ProviderQueue } from './constructs/provider-queue';
 import { QueueWorker } from './constructs/queue-worker';
 import { RecordingBucket } from './constructs/recording-bucket';
@@ -70,6 +71,8 @@ export class ArchiveStack extends Stack {
   public readonly subscriptions?: SubscriptionsFunction;
   /** The catalogue in Glue and Athena, with its workgroup and reader role. */
   public readonly catalogue: Catalogue;
+  /** Present when `events.enabled`: the bus outcome events go to, and the alarm on undelivered ones. */
+  public outcomeEvents?: OutcomeEventBus;
 
   constructor(scope: Construct, id: string, props: ArchiveStackProps) {
     super(scope, id, props);
@@ -225,6 +228,7 @@ export class ArchiveStack extends Stack {
       writers: [...workers.values(), this.retention].filter((fn) => fn !== undefined),
     });
 
+    this.addOutcomeEvents(config);
     this.addOutputs();
   }
 
@@ -266,6 +270,17 @@ export class ArchiveStack extends Stack {
     return [...this.workers.values()].find((worker) =>
       worker.queues.some((providerQueue) => providerQueue.provider === provider),
     );
+  }
+
+  private addOutcomeEvents(config: CallvaultConfig): void {
+    if (!config.events.enabled) return;
+    this.outcomeEvents = new OutcomeEventBus(this, 'OutcomeEvents', {
+      config: config.events,
+      stackName: config.aws.stackName,
+      bucket: this.recordings.bucket,
+      publishers: [...this.workers.values(), this.retention].filter((fn) => !!fn),
+      alarmTopic: this.monitoring.topic,
+    });
   }
 
   private addOutputs(): void {

@@ -44,7 +44,7 @@ export function createArchiveWorkerHandler(
       queue,
       goneAtSource,
       expiredBeforeFetch,
-      catalogue,
+      outcomes: catalogue,
       clock,
       ledger,
       logger: log,

@@ -35,7 +35,7 @@ function runRetention(rt: AwsRuntime, signal: AbortSignal) {
       store: rt.store,
       queue: rt.queue,
       audit: rt.audit,
-      catalogue: rt.catalogue,
+      catalogue: rt.outcomes,
       killSwitch: rt.killSwitch,
       ledger: rt.ledger,
       clock: rt.clock,

@@ -3,6 +3,7 @@
  * else), adapters, the source registry and the logger.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,9 +20,11 @@ import { S3RunLeases } from '../adapters/s3-run-leases';
 import { secretsManagerCredentials } from '../adapters/secrets-credentials';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
+import type { CatalogueWriter } from '../core/catalogue';
 import { type Clock, type KillSwitch, type Log, systemClock } from '../core/ports';
 import type { SourceRegistry } from '../core/source-registry';
 import type { SubscriptionRecords } from '../core/subscriptions';
+import { awsOutcomeEvents, withOutcomeEvents } from './outcome-events';
 import { buildSourceRegistry } from './sources';
 
 export interface AwsRuntime {
@@ -43,6 +46,8 @@ export interface AwsRuntime {
   expiredBeforeFetch: S3ExpiredBeforeFetchLog;
   /** The catalogue under `catalog/`, beside the recordings. */
   catalogue: S3CatalogueStorage;
+  /** What the worker and retention record outcomes through: the catalogue, publishing each outcome's event when `events` is on. */
+  outcomes: CatalogueWriter;
   /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
   /** What the subscriptions function created; only where the stack has the shared-state table. */
@@ -64,6 +69,7 @@ export function createAwsRuntime(
     secrets?: SecretsManagerClient;
     ssm?: SSMClient;
     dynamodb?: DynamoDBClient;
+    eventBridge?: EventBridgeClient;
   } = {},
   options: { clock?: Clock } = {},
 ): AwsRuntime {
@@ -81,6 +87,14 @@ export function createAwsRuntime(
         tableName: env.sharedStateTable,
       })
     : undefined;
+  const catalogue = new S3CatalogueStorage({ client: s3, bucket: env.bucket });
+  const events = awsOutcomeEvents(env.config, {
+    bucket: env.bucket,
+    s3,
+    eventBridge: clients.eventBridge,
+    clock,
+    log: logger,
+  });
   return {
     env,
     logger,
@@ -101,7 +115,8 @@ export function createAwsRuntime(
     runLeases: new S3RunLeases({ client: s3, bucket: env.bucket }),
     goneAtSource: new S3GoneAtSourceLog({ client: s3, bucket: env.bucket }),
     expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client: s3, bucket: env.bucket }),
-    catalogue: new S3CatalogueStorage({ client: s3, bucket: env.bucket }),
+    catalogue,
+    outcomes: withOutcomeEvents(catalogue, events),
     killSwitch:
       ssm && killSwitchParameter
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })

@@ -23,6 +23,7 @@ import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
 import type { CallvaultConfig, CredentialsLoader, ProviderDescriptors } from '../config';
 import { noteAdminError } from '../core/admin-errors';
+import type { CatalogueWriter } from '../core/catalogue';
 import type { CatalogueStorage } from '../core/catalogue-compaction';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
@@ -39,6 +40,7 @@ import type {
 import { systemClock } from '../core/ports';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
 import type { SourceRegistry } from '../core/source-registry';
+import { localOutcomeEvents, withOutcomeEvents } from './outcome-events';
 import { buildSourceRegistry, inlineCredentials } from './sources';
 
 export interface LocalStorage {
@@ -99,6 +101,8 @@ export function localKillSwitch(config: CallvaultConfig): KillSwitch {
 export interface LocalPipeline extends LocalStorage {
   sources: SourceRegistry;
   queue: LocalJobQueue;
+  /** What the worker and retention record outcomes through: the catalogue, publishing each outcome's event when `events` is on. */
+  outcomes: CatalogueWriter;
 }
 
 /**
@@ -116,6 +120,8 @@ export async function createLocalPipeline(
     onOutcome?: (outcome: JobOutcome) => void;
     /** The providers the sources may name; default the shipped ones. */
     descriptors?: ProviderDescriptors;
+    /** The HTTP event target's fetch (tests); the global one by default. */
+    fetch?: typeof fetch;
   },
 ): Promise<LocalPipeline> {
   const { log } = options;
@@ -123,7 +129,11 @@ export async function createLocalPipeline(
   const stateDir = config.local.stateDir;
   await mkdir(stateDir, { recursive: true });
   const storage = createStorage(config, log);
-  const { store, goneAtSource, expiredBeforeFetch, catalogue } = storage;
+  const { store, goneAtSource, expiredBeforeFetch } = storage;
+  const outcomes = withOutcomeEvents(
+    storage.catalogue,
+    localOutcomeEvents(config, { clock, log, fetch: options.fetch }),
+  );
   const sources = buildSourceRegistry(config, options.credentials ?? inlineCredentials, {
     clock,
     log,
@@ -140,7 +150,7 @@ export async function createLocalPipeline(
       try {
         const outcome = await handleArchiveJob(
           job,
-          { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log },
+          { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue: outcomes, clock, log },
           signal,
         );
         options.onOutcome?.(outcome);
@@ -151,5 +161,5 @@ export async function createLocalPipeline(
       }
     },
   });
-  return { ...storage, sources, queue };
+  return { ...storage, sources, queue, outcomes };
 }

@@ -4,6 +4,7 @@ import { PROVIDER_DESCRIPTORS } from '../providers';
 import { isLoopbackHost } from '../providers/host-patterns';
 import { retentionSettingsSchema } from './fields';
 import { lifecycleSchema } from './lifecycle';
+import { outcomeEventsConfigSchema } from './outcome-events';
 import { type ProviderDescriptors, sourceSchema, sourceSchemaFor, subscribingPlatformUrl } from './sources';
 
 const workerSchema = z
@@ -74,6 +75,7 @@ export function configSchemaFor(descriptors: ProviderDescriptors) {
       worker: workerSchema.default(workerSchema.parse({})),
       retention: retentionSettingsSchema.optional(),
       lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),
+      events: outcomeEventsConfigSchema,
       aws: z
         .object({
           stackName: z

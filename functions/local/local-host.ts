@@ -76,7 +76,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       total: formatBytes(totals.bytes),
     });
   };
-  const { store, audit, ledger, sources, queue, catalogue } = await createLocalPipeline(config, {
+  const { store, audit, ledger, sources, queue, outcomes } = await createLocalPipeline(config, {
     log,
     clock,
     credentials: options.credentials,
@@ -164,7 +164,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       store,
       queue,
       audit,
-      catalogue,
+      catalogue: outcomes,
       killSwitch: localKillSwitch(config),
       ledger,
       clock,
