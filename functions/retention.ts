@@ -31,6 +31,7 @@ function runRetention(rt: AwsRuntime, signal: AbortSignal) {
       queue: rt.queue,
       audit: rt.audit,
       catalogue: rt.catalogue,
+      holds: rt.holds,
       killSwitch: rt.killSwitch,
       ledger: rt.ledger,
       clock: rt.clock,

@@ -15,6 +15,7 @@ import { powertoolsLog } from '../adapters/logger';
 import { S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
+import { S3HoldStore } from '../adapters/s3-legal-hold';
 import { S3RunLeases } from '../adapters/s3-run-leases';
 import { secretsManagerCredentials } from '../adapters/secrets-credentials';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
@@ -43,6 +44,8 @@ export interface AwsRuntime {
   expiredBeforeFetch: S3ExpiredBeforeFetchLog;
   /** The catalogue under `catalog/`, beside the recordings. */
   catalogue: S3CatalogueStorage;
+  /** callvault's own hold records under `holds/` (`npm run hold`), which retention honours. */
+  holds: S3HoldStore;
   /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
   /** What the subscriptions function created; only where the stack has the shared-state table. */
@@ -102,6 +105,7 @@ export function createAwsRuntime(
     goneAtSource: new S3GoneAtSourceLog({ client: s3, bucket: env.bucket }),
     expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client: s3, bucket: env.bucket }),
     catalogue: new S3CatalogueStorage({ client: s3, bucket: env.bucket }),
+    holds: new S3HoldStore({ client: s3, bucket: env.bucket }),
     killSwitch:
       ssm && killSwitchParameter
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })

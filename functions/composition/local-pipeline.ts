@@ -27,8 +27,8 @@ import type { CallvaultConfig, CredentialsLoader } from '../config';
 import { noteAdminError } from '../core/admin-errors';
 import type { CatalogueStorage } from '../core/catalogue-compaction';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
-import type { HoldRegistry } from '../core/legal-hold';
 import type { ArchiveJob } from '../core/jobs';
+import type { HoldRegistry } from '../core/legal-hold';
 import type {
   ArchiveStore,
   AuditLog,
