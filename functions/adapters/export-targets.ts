@@ -36,7 +36,8 @@ export class FolderExportTarget implements ExportTarget {
     );
   }
 
-  async write(path: string, body: Readable): Promise<void> {
+  /** The size is not needed: a file takes whatever length the stream has. */
+  async write(path: string, body: Readable, _size?: number): Promise<void> {
     const full = this.pathOf(path);
     await mkdir(dirname(full), { recursive: true });
     const temporary = `${full}.${randomUUID()}.partial`;
