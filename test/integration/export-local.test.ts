@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,8 +113,14 @@ describe('npm run export from a local archive', () => {
       to: new Date(),
     }))
       recordings.push(recording);
-    for (const recording of recordings)
+    for (const recording of recordings) {
       await archiveRecording(recording, { source, store, catalogue, clock: systemClock, log: silentLog });
+      // A folder copy's age is its mtime, which the kernel stamps; under libfaketime (the pinned-clock
+      // runs) a pinned instant before today would make it look written in the future. Stamp it with the
+      // clock this test shares, as a real machine would.
+      const writtenAt = new Date();
+      await utimes(join(archiveDir, ...recordingKey(recording).split('/')), writtenAt, writtenAt);
+    }
     // Extension 111's calls are held; retention deletes 222's at the source.
     const held = (await rows()).filter((row) =>
       ofExtension('111').some((r) => recordingKey(r) === row.object_key),

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,8 +93,14 @@ describe('npm run hold on a local archive', () => {
     }))
       recordings.push(recording);
     const catalogue = new FsCatalogueStorage({ root: archiveDir });
-    for (const recording of recordings)
+    for (const recording of recordings) {
       await archiveRecording(recording, { source, store, catalogue, clock: systemClock, log: silentLog });
+      // A folder copy's age is its mtime, which the kernel stamps; under libfaketime (the pinned-clock
+      // runs) a pinned instant before today would make it look written in the future. Stamp it with the
+      // clock this test shares, as a real machine would.
+      const writtenAt = new Date();
+      await utimes(join(archiveDir, ...recordingKey(recording).split('/')), writtenAt, writtenAt);
+    }
   }, 60_000);
 
   afterAll(async () => {
