@@ -199,8 +199,19 @@ export async function runExport(
     const sidecarKey = first.sidecar_key ?? `${objectKey}.json`;
     const sidecar = await sources.store.readSidecar(objectKey).catch(() => undefined);
     const hold: HoldState = await sources.holds.state(objectKey);
-    const recordingFile = await copyOne(objectKey, 'recording', sidecar?.sha256, sidecar?.size);
-    const sidecarFile = await copyOne(sidecarKey, 'sidecar');
+    // The stored size, not the sidecar's, is what S3 must be told the stream holds (a copy that no
+    // longer matches its sidecar is reported, not sent with a wrong length).
+    const stored = await sources.store.inspect(objectKey);
+    const recordingFile = stored
+      ? await copyOne(objectKey, 'recording', {
+          sha256: sidecar?.sha256,
+          size: sidecar?.size,
+          stored: stored.size,
+        })
+      : missing(objectKey, 'recording', 'no copy in the archive at this key');
+    const sidecarFile = sidecar
+      ? await copyOne(sidecarKey, 'sidecar', {})
+      : missing(sidecarKey, 'sidecar', 'no readable sidecar beside the recording');
 
     // The trail: archived (and checked on write), verified by retention, held/released, deleted at source.
     if (sidecar) {
@@ -339,12 +350,27 @@ export async function runExport(
       .filter((entry) => entry.objectKey === row.object_key);
   }
 
+  function missing(key: string, kind: ManifestFile['kind'], problem: string): ManifestFile {
+    const entry: ManifestFile = {
+      path: key,
+      kind,
+      objectKey: key,
+      size: 0,
+      sha256: '',
+      verified: false,
+      problem,
+    };
+    files.push(entry);
+    report.problems.push(`${key}: ${problem}`);
+    return entry;
+  }
+
   async function copyOne(
     key: string,
     kind: ManifestFile['kind'],
-    expectedSha256?: string,
-    expectedSize?: number,
+    expected: { sha256?: string; size?: number; stored?: number },
   ): Promise<ManifestFile> {
+    const { sha256: expectedSha256, size: expectedSize } = expected;
     const path = key;
     const previous = done.get(path);
     const file = (sha256: string, size: number, problem?: string): ManifestFile => {
@@ -374,7 +400,8 @@ export async function runExport(
     }
     const body = await sources.store.openRecording(key);
     const hasher = hashing();
-    await target.write(path, body.pipe(hasher.transform), expectedSize);
+    body.once('error', (error) => hasher.transform.destroy(error));
+    await target.write(path, body.pipe(hasher.transform), expected.stored);
     const read = hasher.digest();
     const written = await hashStream(await target.read(path));
     report.copied += 1;
