@@ -7,7 +7,6 @@
  * the same target skips the files already verified.
  */
 import { FsCatalogueStorage } from '../functions/adapters/catalogue-storage';
-import { FolderExportTarget, parseS3Url } from '../functions/adapters/export-targets';
 import { FsArchiveStore } from '../functions/adapters/fs-archive-store';
 import { FsHoldAuditLog, FsHoldStore } from '../functions/adapters/fs-legal-hold';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
@@ -20,6 +19,7 @@ import {
 } from '../functions/ops/archive-question';
 import { parseOptions, runCommand, UsageError } from '../functions/ops/command-line';
 import { type ExportSources, type ExportTarget, runExport } from '../functions/ops/export';
+import { FolderExportTarget, parseS3Url } from '../functions/ops/export-targets';
 
 const USAGE = `usage: npm run export -- ${FIND_FILTER_USAGE} --to DIR|s3://bucket/prefix [--aws [--stack name]]`;
 
@@ -80,7 +80,7 @@ async function main(): Promise<number> {
     const { S3ArchiveStore } = await import('../functions/adapters/s3-archive-store');
     const { S3HoldAuditLog, S3HoldStore } = await import('../functions/adapters/s3-legal-hold');
     const { S3CatalogueStorage } = await import('../functions/adapters/catalogue-storage');
-    const { S3ExportTarget } = await import('../functions/adapters/export-targets');
+    const { S3ExportTarget } = await import('../functions/ops/export-targets');
     const client = new S3Client({ region: location.region });
     const catalogue = new S3CatalogueStorage({ client, bucket: location.bucket });
     sources = {

@@ -13,7 +13,6 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsCatalogueStorage } from '../../functions/adapters/catalogue-storage';
 import { DuckDbCatalogue } from '../../functions/adapters/duckdb-catalogue';
-import { FolderExportTarget } from '../../functions/adapters/export-targets';
 import { FsArchiveStore } from '../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../functions/adapters/fs-audit-log';
 import { FsHoldAuditLog, FsHoldStore } from '../../functions/adapters/fs-legal-hold';
@@ -25,6 +24,7 @@ import { silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
 import { runRetention } from '../../functions/core/retention';
 import { type ExportTarget, type ManifestFile, runExport, type TrailEvent } from '../../functions/ops/export';
+import { FolderExportTarget } from '../../functions/ops/export-targets';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../functions/sandbox/telphin-sandbox';
 

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { S3CatalogueStorage } from '../../functions/adapters/catalogue-storage';
-import { S3ExportTarget } from '../../functions/adapters/export-targets';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { S3HoldAuditLog, S3HoldStore } from '../../functions/adapters/s3-legal-hold';
 import { telphinSourceSchema } from '../../functions/config';
@@ -19,6 +18,7 @@ import { applyHold, holdTargetsFromRows } from '../../functions/core/legal-hold'
 import { silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
 import { type ManifestFile, runExport } from '../../functions/ops/export';
+import { S3ExportTarget } from '../../functions/ops/export-targets';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../functions/sandbox/telphin-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';

@@ -10,7 +10,7 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { ExportTarget } from '../ops/export';
+import type { ExportTarget } from './export';
 
 export class FolderExportTarget implements ExportTarget {
   readonly description: string;
