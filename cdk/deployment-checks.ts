@@ -5,6 +5,7 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type CallvaultConfig, ConfigError } from '../functions/config';
+import { HELD_RETENTION_CLASS } from '../functions/core/legal-hold';
 import { descriptorOf } from '../functions/providers';
 import { QUEUE_RETENTION, SQS_MAX_RECEIVE_COUNT } from './constructs/provider-queue';
 import { DEFAULT_RETENTION_CLASS } from './constructs/recording-bucket';
@@ -55,15 +56,20 @@ export function assertQueueLimits(config: CallvaultConfig): void {
 }
 
 /**
- * With `lifecycle.retentionClasses`, lifecycle rules select recordings by their `retention-class` tag (see
- * `recordingLifecycleRules`): a source tagging an unlisted class would match no rule, and a class named
- * `standard` would collide with the top-level policy. Both are configuration mistakes; say so at synth.
+ * Lifecycle rules select recordings by their `retention-class` tag (see `recordingLifecycleRules`; even
+ * without classes, so a recording on legal hold can leave its class): a source tagging an unlisted class
+ * would match no rule, a class named `standard` would collide with the top-level policy, and one named like
+ * the legal-hold class would never expire. All are configuration mistakes; say so at synth.
  */
 export function assertRetentionClassesGoverned(config: CallvaultConfig): void {
   const classes = config.lifecycle.retentionClasses;
   const listed = Object.keys(classes);
-  if (listed.length === 0) return;
   const problems: string[] = [];
+  if (HELD_RETENTION_CLASS in classes) {
+    problems.push(
+      `  - lifecycle.retentionClasses.${HELD_RETENTION_CLASS}: "${HELD_RETENTION_CLASS}" is the class of recordings on legal hold, which never transition or expire; choose another name`,
+    );
+  }
   if (DEFAULT_RETENTION_CLASS in classes) {
     problems.push(
       `  - lifecycle.retentionClasses.${DEFAULT_RETENTION_CLASS}: "${DEFAULT_RETENTION_CLASS}" is the default class, governed by lifecycle.transitions and lifecycle.expireAfterDays; set those instead`,
@@ -72,7 +78,7 @@ export function assertRetentionClassesGoverned(config: CallvaultConfig): void {
   config.sources.forEach((source, index) => {
     if (source.retentionClass !== DEFAULT_RETENTION_CLASS && !(source.retentionClass in classes)) {
       problems.push(
-        `  - sources[${index}].retentionClass: "${source.retentionClass}" is not in lifecycle.retentionClasses (${listed.join(', ')}) nor "${DEFAULT_RETENTION_CLASS}"; its recordings would never transition or expire`,
+        `  - sources[${index}].retentionClass: "${source.retentionClass}" is not in lifecycle.retentionClasses (${listed.join(', ') || 'none'}) nor "${DEFAULT_RETENTION_CLASS}"; its recordings would never transition or expire`,
       );
     }
   });

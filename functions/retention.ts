@@ -36,6 +36,7 @@ function runRetention(rt: AwsRuntime, signal: AbortSignal) {
       queue: rt.queue,
       audit: rt.audit,
       catalogue: rt.outcomes,
+      holds: rt.holds,
       killSwitch: rt.killSwitch,
       ledger: rt.ledger,
       clock: rt.clock,

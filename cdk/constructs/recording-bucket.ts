@@ -22,6 +22,7 @@ import {
   GONE_AT_SOURCE_PREFIX,
   RECORDINGS_PREFIX,
 } from '../../functions/core/keys';
+import { HOLD_RECORD_PREFIX } from '../../functions/core/legal-hold';
 import type { RunKind } from '../../functions/core/ports';
 import { runLeaseKey } from '../../functions/core/run-lease';
 
@@ -235,12 +236,14 @@ export class RecordingBucket extends Construct {
         actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectLegalHold'],
         resources: [this.arnForPrefix(RECORDINGS_PREFIX)],
       }),
+      // callvault's own hold records (`npm run hold`): a held recording is never deleted at the source.
+      new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.arnForPrefix(HOLD_RECORD_PREFIX)] }),
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
       new PolicyStatement({ actions: ['s3:PutObject'], resources: [auditObjects, runObjects] }),
     ]);
     this.acknowledgePrefixWildcards(
       grantee,
-      [RECORDINGS_PREFIX, RETENTION_AUDIT_PREFIX, runLedgerPrefix('retention')],
+      [RECORDINGS_PREFIX, HOLD_RECORD_PREFIX, RETENTION_AUDIT_PREFIX, runLedgerPrefix('retention')],
       'retention',
     );
   }
@@ -312,12 +315,15 @@ export class RecordingBucket extends Construct {
  * same object the cheaper class or the earlier expiry wins. A class with a longer legal retention would then
  * lose to the default and be deleted early, so the recording rules must be disjoint:
  * - no `retentionClasses`: one rule over the prefix `recordings/` applies the top-level policy to every
- *   recording (and its sidecar), whatever its tag;
+ *   recording (and its sidecar) tagged `retention-class=standard`, the tag every copy is written with;
  * - with `retentionClasses`: the top-level policy applies to `recordings/` tagged
  *   `retention-class=standard`, and each class to `recordings/` tagged `retention-class={name}`. S3 filters
  *   cannot say "any other tag", so an object with no tag or an unlisted one matches no storage rule: it stays
  *   in S3 Standard and never expires (the safe side). The stack refuses sources whose `retentionClass` is
  *   neither `standard` nor listed, and a class named `standard` (it is the top-level policy).
+ * A recording on legal hold (`npm run hold`) is retagged `retention-class=callvault-legal-hold`, which no rule
+ * names, so neither it nor its sidecar transitions or expires until release puts its class back. That is
+ * why even the rule without classes selects by tag: S3 filters cannot exclude a tag.
  * Noncurrent versions are acted on by prefix only, never by tag, so these rules cannot collide:
  * `recordings/` and `state/` after `noncurrentVersionExpirationDays`, `audit/` after one day (each durable
  * write of the trail leaves a version) while current audit objects never expire. Lifecycle ages count from
@@ -327,7 +333,7 @@ export function recordingLifecycleRules(lifecycle: LifecycleConfig): LifecycleRu
   const classes = Object.entries(lifecycle.retentionClasses);
   const storageRules: LifecycleRule[] =
     classes.length === 0
-      ? storageRule('recordings-default-class', lifecycle)
+      ? storageRule('recordings-default-class', lifecycle, DEFAULT_RETENTION_CLASS)
       : [
           ...storageRule(`recordings-class-${DEFAULT_RETENTION_CLASS}`, lifecycle, DEFAULT_RETENTION_CLASS),
           ...classes.flatMap(([name, policy]) => storageRule(`recordings-class-${name}`, policy, name)),

@@ -16,6 +16,7 @@ import { powertoolsLog } from '../adapters/logger';
 import { S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
+import { S3HoldStore } from '../adapters/s3-legal-hold';
 import { S3RunLeases } from '../adapters/s3-run-leases';
 import { secretsManagerCredentials } from '../adapters/secrets-credentials';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
@@ -48,6 +49,8 @@ export interface AwsRuntime {
   catalogue: S3CatalogueStorage;
   /** What the worker and retention record outcomes through: the catalogue, publishing each outcome's event when `events` is on. */
   outcomes: CatalogueWriter;
+  /** callvault's own hold records under `holds/` (`npm run hold`), which retention honours. */
+  holds: S3HoldStore;
   /** Engaged while the SSM parameter exists or cannot be read; never engaged where none is configured. */
   killSwitch: KillSwitch;
   /** What the subscriptions function created; only where the stack has the shared-state table. */
@@ -117,6 +120,7 @@ export function createAwsRuntime(
     expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client: s3, bucket: env.bucket }),
     catalogue,
     outcomes: withOutcomeEvents(catalogue, events),
+    holds: new S3HoldStore({ client: s3, bucket: env.bucket }),
     killSwitch:
       ssm && killSwitchParameter
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })

@@ -149,6 +149,8 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
       `${bucket}/state/runs/retention/*`,
     ]);
     expect(resourcesOf('s3:GetObject').sort()).toEqual([
+      // callvault's own hold records (npm run hold): a held recording is never deleted at the source.
+      `${bucket}/holds/*`,
       `${bucket}/recordings/*`,
       `${bucket}/state/leases/retention.json`,
     ]);
@@ -226,12 +228,14 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
     });
   });
 
-  it('applies the top-level policy to every recording by prefix when there are no retention classes', () => {
+  it('applies the top-level policy to every recording of the standard class when there are no retention classes', () => {
     const rules = lifecycleRules(stack, template);
     expect(storageRules(rules)).toEqual([
       {
         Id: 'recordings-default-class',
+        // By tag, so a recording on legal hold (retagged out of its class) never expires.
         Prefix: 'recordings/',
+        TagFilters: [{ Key: 'retention-class', Value: 'standard' }],
         Status: 'Enabled',
         Transitions: [
           { StorageClass: 'GLACIER_IR', TransitionInDays: 30 },
