@@ -10,6 +10,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { FsCatalogueStorage, S3CatalogueStorage } from '../adapters/catalogue-storage';
 import { FsArchiveStore } from '../adapters/fs-archive-store';
 import { FsAuditLog } from '../adapters/fs-audit-log';
+import { FsHoldStore } from '../adapters/fs-legal-hold';
 import {
   FsExpiredBeforeFetchLog,
   FsGoneAtSourceLog,
@@ -21,10 +22,12 @@ import { LocalJobQueue } from '../adapters/local-job-queue';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
+import { S3HoldStore } from '../adapters/s3-legal-hold';
 import type { CallvaultConfig, CredentialsLoader } from '../config';
 import { noteAdminError } from '../core/admin-errors';
 import type { CatalogueStorage } from '../core/catalogue-compaction';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
+import type { HoldRegistry } from '../core/legal-hold';
 import type { ArchiveJob } from '../core/jobs';
 import type {
   ArchiveStore,
@@ -49,6 +52,8 @@ export interface LocalStorage {
   expiredBeforeFetch: ExpiredBeforeFetchLog;
   /** The catalogue under `catalog/`, beside the recordings. */
   catalogue: CatalogueStorage;
+  /** callvault's own hold records (`npm run hold`), which retention honours. */
+  holds: HoldRegistry;
 }
 
 /** The archive folder by default; the configured bucket when `storage.s3` is set. Audit and ledger live beside it. */
@@ -64,6 +69,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
       goneAtSource: new FsGoneAtSourceLog({ root }),
       expiredBeforeFetch: new FsExpiredBeforeFetchLog({ root }),
       catalogue: new FsCatalogueStorage({ root }),
+      holds: new FsHoldStore({ root }),
     };
   }
   const client = new S3Client({
@@ -84,6 +90,7 @@ export function createStorage(config: CallvaultConfig, log: Log): LocalStorage {
     goneAtSource: new S3GoneAtSourceLog({ client, bucket: target.bucket }),
     expiredBeforeFetch: new S3ExpiredBeforeFetchLog({ client, bucket: target.bucket }),
     catalogue: new S3CatalogueStorage({ client, bucket: target.bucket }),
+    holds: new S3HoldStore({ client, bucket: target.bucket }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { type CatalogueWriter, catalogueRecordFromDeletion } from './catalogue';
 import { RateLimitedError } from './errors';
 import { recordingJob } from './jobs';
+import type { HoldRegistry } from './legal-hold';
 import type {
   ArchiveStore,
   AuditEntry,
@@ -37,6 +38,8 @@ export interface RetentionDependencies {
   random?: () => number;
   /** The catalogue: a deleted-at-source record per delete, naming the run that vouched. */
   catalogue?: CatalogueWriter;
+  /** callvault's own hold records (`npm run hold`): a held copy is never deleted at the source. */
+  holds?: HoldRegistry;
 }
 
 export interface RetentionReport {
@@ -146,6 +149,19 @@ export async function runRetention(
     }
   }
 
+  /** A hold record that cannot be read counts as a hold: fail safe, as the kill switch does. */
+  async function heldByRecord(objectKey: string): Promise<boolean> {
+    try {
+      return (await deps.holds?.isHeld(objectKey)) ?? false;
+    } catch (error) {
+      deps.log.warn('hold record unreadable; the copy is treated as held', {
+        objectKey,
+        error: (error as Error).message,
+      });
+      return true;
+    }
+  }
+
   async function processDueRecordings(): Promise<void> {
     for await (const recording of source.listRecordings(window, options.signal)) {
       if (recording.startedAt.getTime() >= cutoff.getTime()) continue;
@@ -180,6 +196,17 @@ export async function runRetention(
           recordingId: recording.recordingId,
           reason: verification.problem,
           detail: verification.detail,
+        });
+        continue;
+      }
+      if (deps.holds && (await heldByRecord(verification.copy.key))) {
+        report.skipped += 1;
+        await audit(recording, {
+          decision: 'skipped',
+          reason: 'legal-hold',
+          detail: 'a hold record names the copy (npm run hold)',
+          objectKey: verification.copy.key,
+          sourceSize: recording.size,
         });
         continue;
       }

@@ -1,4 +1,5 @@
 import type { CatalogueWriter } from './catalogue';
+import type { HoldRegistry } from './legal-hold';
 import type { ArchiveStore, AuditLog, Clock, JobQueue, KillSwitch, Log, RunLedger } from './ports';
 import type { ProviderName } from './recording';
 import { newRunId, type RetentionReport, type RetentionSettings, runRetention } from './retention';
@@ -24,6 +25,8 @@ export interface RetentionRunDependencies {
   random?: () => number;
   /** The catalogue, for a deleted-at-source record per delete. */
   catalogue?: CatalogueWriter;
+  /** callvault's own hold records: a held copy is never deleted at the source. */
+  holds?: HoldRegistry;
 }
 
 /**

@@ -76,7 +76,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       total: formatBytes(totals.bytes),
     });
   };
-  const { store, audit, ledger, sources, queue, catalogue } = await createLocalPipeline(config, {
+  const { store, audit, ledger, sources, queue, catalogue, holds } = await createLocalPipeline(config, {
     log,
     clock,
     credentials: options.credentials,
@@ -165,6 +165,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       queue,
       audit,
       catalogue,
+      holds,
       killSwitch: localKillSwitch(config),
       ledger,
       clock,
