@@ -5,8 +5,11 @@
  * the local archive's catalogue (DuckDB), or with --aws the deployed stack's (Athena, presigned GETs of at
  * most an hour), with the operator's own AWS credentials. Ctrl-C stops it.
  */
+import { FsHoldAuditLog, FsHoldStore } from '../functions/adapters/fs-legal-hold';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
+import { systemClock } from '../functions/core/ports';
 import { parseOptions, runCommand, UsageError } from '../functions/ops/command-line';
+import { consoleActor, consoleHold, heldKeysFrom } from '../functions/ops/console-hold';
 import { LocalConsoleBackend } from '../functions/ops/console-local';
 import {
   type ConsoleBackend,
@@ -57,7 +60,17 @@ async function main(): Promise<number> {
       throw new UsageError(
         'storage.s3 is set: this archive and its catalogue are in a bucket; open the console with --aws (Athena)',
       );
-    backend = new LocalConsoleBackend({ archiveDir: config.local.archiveDir, sources: config.sources });
+    const root = config.local.archiveDir;
+    const holds = new FsHoldStore({ root });
+    backend = new LocalConsoleBackend({
+      archiveDir: root,
+      sources: config.sources,
+      hold: consoleHold(
+        { store: holds, audit: new FsHoldAuditLog({ root }), clock: systemClock },
+        consoleActor(),
+      ),
+      heldKeys: heldKeysFrom(holds),
+    });
   }
 
   const server = await startConsoleServer({

@@ -8,10 +8,13 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AthenaCatalogue } from '../adapters/athena-catalogue';
+import { S3HoldAuditLog, S3HoldStore } from '../adapters/s3-legal-hold';
 import type { CallvaultConfig } from '../config';
 import type { FindFilters } from '../core/catalogue-query';
+import { systemClock } from '../core/ports';
 import type { ProviderName } from '../core/recording';
-import type { ConsoleBackend, ConsoleHit, HoldOutcome } from './console-server';
+import { consoleActor, consoleHold, heldKeysFrom } from './console-hold';
+import type { ConsoleBackend, ConsoleHit, ConsoleHold } from './console-server';
 import { awsHits } from './find';
 import { readDeployedStack, StackOutputError } from './stack-outputs';
 
@@ -24,7 +27,7 @@ export interface AwsConsoleBackendOptions {
   presign: (key: string, expiresInSeconds: number) => Promise<string>;
   /** The bytes of one object in the bucket; undefined when there is none. */
   readObject: (key: string) => Promise<Buffer | undefined>;
-  hold?: (objectKey: string, options: { release: boolean }) => Promise<HoldOutcome>;
+  hold?: ConsoleHold;
   heldKeys?: (objectKeys: readonly string[]) => Promise<ReadonlySet<string>>;
   /** Where Athena's progress goes. */
   log?: (line: string) => void;
@@ -32,7 +35,7 @@ export interface AwsConsoleBackendOptions {
 
 export class AwsConsoleBackend implements ConsoleBackend {
   readonly mode = 'aws' as const;
-  readonly hold?: (objectKey: string, options: { release: boolean }) => Promise<HoldOutcome>;
+  readonly hold?: ConsoleHold;
 
   private constructor(
     private readonly options: AwsConsoleBackendOptions,
@@ -108,7 +111,13 @@ export async function openAwsConsoleBackend(options: {
     pollIntervalMs: settings.endpoint ? 50 : undefined,
   });
   const s3 = new S3Client({ ...common, forcePathStyle });
+  const holds = new S3HoldStore({ client: s3, bucket: stack.bucket });
   return AwsConsoleBackend.create({
+    hold: consoleHold(
+      { store: holds, audit: new S3HoldAuditLog({ client: s3, bucket: stack.bucket }), clock: systemClock },
+      `${consoleActor()}, AWS`,
+    ),
+    heldKeys: heldKeysFrom(holds),
     stackName: stack.stackName,
     bucket: stack.bucket,
     sources: options.config.sources,

@@ -4,12 +4,12 @@
  * resolved to its real path first and must lie inside the archive's real path: a key with `..`, or a
  * symbolic link that leads out of the archive, is refused.
  */
-import { realpath, readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import { DuckDbCatalogue } from '../adapters/duckdb-catalogue';
 import type { FindFilters } from '../core/catalogue-query';
 import type { ProviderName } from '../core/recording';
-import type { ConsoleBackend, ConsoleHit, HoldOutcome, MediaFile } from './console-server';
+import type { ConsoleBackend, ConsoleHit, ConsoleHold, MediaFile } from './console-server';
 import { recordingsKey } from './console-server';
 import { localHits } from './find';
 
@@ -46,7 +46,7 @@ export interface LocalConsoleBackendOptions {
   archiveDir: string;
   sources: readonly { id: string; provider: ProviderName }[];
   /** Sets or releases a hold (callvault's own hold record locally); absent: no hold action. */
-  hold?: (objectKey: string, options: { release: boolean }) => Promise<HoldOutcome>;
+  hold?: ConsoleHold;
   /** Which of these recordings are held; absent: the page cannot say. */
   heldKeys?: (objectKeys: readonly string[]) => Promise<ReadonlySet<string>>;
 }
@@ -54,7 +54,7 @@ export interface LocalConsoleBackendOptions {
 export class LocalConsoleBackend implements ConsoleBackend {
   readonly mode = 'local' as const;
   readonly mediaOrigins: readonly string[] = [];
-  readonly hold?: (objectKey: string, options: { release: boolean }) => Promise<HoldOutcome>;
+  readonly hold?: ConsoleHold;
 
   constructor(private readonly options: LocalConsoleBackendOptions) {
     this.hold = options.hold;
@@ -89,7 +89,8 @@ export class LocalConsoleBackend implements ConsoleBackend {
 
   async sidecar(key: string): Promise<unknown> {
     const path = await archiveFile(this.options.archiveDir, key);
-    if (!path || !path.endsWith('.json')) return undefined;
+    // Only sidecars: the media route serves the recordings themselves.
+    if (path === undefined || extname(path) !== '.json') return undefined;
     return JSON.parse(await readFile(path, 'utf8')) as unknown;
   }
 

@@ -45,12 +45,20 @@ export interface MediaFile {
   contentType: string;
 }
 
-export interface HoldOutcome {
+export interface ConsoleHoldOutcome {
   objectKey: string;
   held: boolean;
-  /** Which protection applies (S3 Object Lock legal hold, or callvault's own hold record). */
+  /** What the hold core did: held, already-held, released, not-held. */
+  outcome: string;
+  /** Which protection applies (S3 Object Lock legal hold, or callvault's own hold record), in words. */
   protection: string;
 }
+
+/** Holds or releases one recording the console has shown; `query` is the question that showed it. */
+export type ConsoleHold = (
+  row: FindRow,
+  options: { release: boolean; query: Record<string, unknown> },
+) => Promise<ConsoleHoldOutcome>;
 
 /** Where the console's answers come from: the local archive, or the deployed stack. */
 export interface ConsoleBackend {
@@ -66,7 +74,7 @@ export interface ConsoleBackend {
   /** A local copy to stream (local mode only); undefined when the key names no file in the archive. */
   mediaFile?(key: string): Promise<MediaFile | undefined>;
   /** Sets or releases the legal hold on one recording; absent where the backend cannot hold. */
-  hold?(objectKey: string, options: { release: boolean }): Promise<HoldOutcome>;
+  readonly hold?: ConsoleHold;
 }
 
 /** A refusal the page may show as it is (bad input, nothing there); other errors are logged, not shown. */
@@ -188,6 +196,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   const token = options.token ?? newConsoleToken();
   const log = options.log ?? (() => {});
   let port = 0;
+  // Holds act on recordings the console has shown, by their catalogue row and the question that found
+  // them (for the audit), never on whatever key a request names.
+  const shown = new Map<string, { row: FindRow; query: Record<string, unknown> }>();
   const server: Server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
       log(`console: ${request.method} ${request.url?.split('?')[0]}: ${(error as Error).message}`);
@@ -258,7 +269,10 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
           error: error.message,
           ...(error.flag ? { flag: error.flag } : {}),
         });
-      if (error instanceof Error && (error.name === 'CatalogueMissingError' || error.name === 'AthenaQueryError'))
+      if (
+        error instanceof Error &&
+        (error.name === 'CatalogueMissingError' || error.name === 'AthenaQueryError')
+      )
         return sendJson(response, 409, { error: error.message });
       throw error;
     }
@@ -292,6 +306,13 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       throw new ConsoleRequestError(400, `--limit ${limitText} must be 1 to ${MAX_LIMIT}`, '--limit');
     const started = Date.now();
     const hits = await options.backend.find(filters, Number(limitText));
+    if (shown.size > 100_000) shown.clear();
+    const query = { ...filters, limit: Number(limitText), via: 'console' };
+    for (const hit of hits) {
+      const { play: _play, held: _held, ...row } = hit;
+      if (hit.object_key && (hit.status === 'archived' || !shown.has(hit.object_key)))
+        shown.set(hit.object_key, { row, query });
+    }
     sendJson(response, 200, { hits, limit: Number(limitText), elapsedMs: Date.now() - started });
   };
 
@@ -306,8 +327,11 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     const body = await readJsonBody(request);
     const objectKey = recordingsKey(typeof body.objectKey === 'string' ? body.objectKey : null);
     const release = body.release === true;
-    const outcome = await options.backend.hold(objectKey, { release });
-    log(`console: ${release ? 'released' : 'held'} ${objectKey} (${outcome.protection})`);
+    const found = shown.get(objectKey);
+    if (!found)
+      throw new ConsoleRequestError(404, `${objectKey} is not among the hits shown; search for it first`);
+    const outcome = await options.backend.hold(found.row, { release, query: found.query });
+    log(`console: ${outcome.outcome} ${objectKey} (${outcome.protection})`);
     sendJson(response, 200, outcome);
   };
 
@@ -417,10 +441,10 @@ async function readJsonBody(request: IncomingMessage): Promise<Record<string, un
   }
   try {
     const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>;
   } catch {
     // answered below
   }
   throw new ConsoleRequestError(400, 'the body is not a JSON object');
 }
-

@@ -1,6 +1,5 @@
 // The console page: asks /api/find, lists the hits, plays one, shows its sidecar, holds or releases it.
 // The run's token comes in the address's fragment (never sent to a server) and goes with every request.
-'use strict';
 
 const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
 const $ = (selector) => document.querySelector(selector);
@@ -94,7 +93,12 @@ function renderHits(hits) {
     if (hit.play) actions.append(button('Play', () => show(hit, true), `Play ${hit.recording_id}`));
     if (hit.sidecar_key)
       actions.append(button('Details', () => show(hit, false), `Details of ${hit.recording_id}`));
-    if (canHold && hit.object_key && hit.status !== 'gone-at-source' && hit.status !== 'expired-before-fetch') {
+    if (
+      canHold &&
+      hit.object_key &&
+      hit.status !== 'gone-at-source' &&
+      hit.status !== 'expired-before-fetch'
+    ) {
       const holdButton = button('Hold', () => toggleHold(hit, row, holdButton));
       holdButton.className = 'hold';
       actions.append(holdButton);
