@@ -169,6 +169,8 @@ async function search(event) {
   const query = new URLSearchParams();
   for (const [name, value] of new FormData($('#search'))) if (String(value).trim()) query.set(name, value);
   say('Searching…');
+  const table = $('#results');
+  table.setAttribute('aria-busy', 'true');
   try {
     const answer = await api(`/api/find?${query}`);
     renderHits(answer.hits);
@@ -179,6 +181,8 @@ async function search(event) {
   } catch (error) {
     $('#results tbody').replaceChildren();
     say(error.message, true);
+  } finally {
+    table.setAttribute('aria-busy', 'false');
   }
 }
 
