@@ -7,8 +7,8 @@
  * origin, or for a path outside the archive are refused.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
 import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -287,7 +287,8 @@ describe.skipIf(!chromiumAvailable())('npm run console in a headless browser', (
     const response = await page.goto(`http://rebind.attacker.test:${port}/`);
     expect(response?.status()).toBe(421);
     const api = await page.evaluate(
-      async ([token]) => (await fetch('/api/session', { headers: { 'x-callvault-token': token ?? '' } })).status,
+      async ([token]) =>
+        (await fetch('/api/session', { headers: { 'x-callvault-token': token ?? '' } })).status,
       [consoleRun.token],
     );
     expect(api).toBe(421);
@@ -370,9 +371,13 @@ describe.skipIf(!chromiumAvailable())('npm run console in a headless browser', (
     const leak = await media('recordings/leak.wav');
     expect(leak.status).toBe(404);
     expect(leak.body).not.toContain('not for the browser');
-    const sidecarLeak = await rawRequest(origin, `/api/sidecar?key=${encodeURIComponent('recordings/../../secret.txt')}`, {
-      headers: withToken,
-    });
+    const sidecarLeak = await rawRequest(
+      origin,
+      `/api/sidecar?key=${encodeURIComponent('recordings/../../secret.txt')}`,
+      {
+        headers: withToken,
+      },
+    );
     expect(sidecarLeak.status).toBe(400);
   }, 60_000);
 
