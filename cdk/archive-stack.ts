@@ -20,6 +20,7 @@ import {
   queueUrlOutput,
 } from '../functions/ops/stack-outputs';
 import type { RingCentralSourceConfig } from '../functions/providers/ringcentral/ringcentral-config';
+import { ArchiveDashboard } from './constructs/archive-dashboard';
 import { Catalogue } from './constructs/catalogue';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
@@ -528,6 +529,14 @@ export class ArchiveStack extends Stack {
       writers: [this.worker, this.graphWorker, this.teamsWorker, this.retention].filter(
         (fn) => fn !== undefined,
       ),
+    });
+
+    new ArchiveDashboard(this, 'Dashboard', {
+      queues,
+      sources,
+      subscriptionSourceIds: this.subscriptions ? sources.filter(managesSubscriptions).map((s) => s.id) : [],
+      retentionSourceIds: this.retention ? retentionSources.map((source) => source.id) : [],
+      athenaWorkgroup: this.catalogue.workgroupName,
     });
 
     new CfnOutput(this, 'WebhookBaseUrl', {

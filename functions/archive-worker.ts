@@ -5,11 +5,17 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
-import { METRICS_NAMESPACE } from './adapters/metrics';
+import {
+  METRICS_NAMESPACE,
+  PROVIDER_DIMENSION,
+  RECORDINGS_ARCHIVED_METRIC,
+  RECORDINGS_GONE_AT_SOURCE_METRIC,
+} from './adapters/metrics';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { noteAdminError } from './core/admin-errors';
 import { handleArchiveJob } from './core/handle-job';
+import { jobTarget } from './core/jobs';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
 
 /**
@@ -72,6 +78,17 @@ export function createArchiveWorkerHandler(
             signal,
           );
           if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
+          const counted =
+            outcome.status === 'archived'
+              ? RECORDINGS_ARCHIVED_METRIC
+              : outcome.status === 'gone-at-source'
+                ? RECORDINGS_GONE_AT_SOURCE_METRIC
+                : undefined;
+          if (counted) {
+            const perProvider = publish.singleMetric();
+            perProvider.addDimension(PROVIDER_DIMENSION, jobTarget(job).provider);
+            perProvider.addMetric(counted, MetricUnit.Count, 1);
+          }
         } catch (error) {
           // A job waiting on an administrator leaves no dead letter: status reads this record instead.
           await noteAdminError(job, error, { ledger, clock, log });

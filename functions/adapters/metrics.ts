@@ -34,3 +34,12 @@ export function webhookCountMetricName(provider: string, count: string): string 
  * part is covered again; the `SweepScopesNotCovered` alarm watches it.
  */
 export const SWEEP_SCOPES_NOT_COVERED_METRIC = 'SweepScopesNotCovered';
+
+/**
+ * Published by the archive workers per job outcome, with a `provider` dimension beside `service`: each
+ * recording newly copied into the archive, and each the source no longer had (its record is under
+ * `audit/gone-at-source/`). The stack's dashboard graphs them per provider and hour.
+ */
+export const RECORDINGS_ARCHIVED_METRIC = 'RecordingsArchived';
+export const RECORDINGS_GONE_AT_SOURCE_METRIC = 'RecordingsGoneAtSource';
+export const PROVIDER_DIMENSION = 'provider';
