@@ -22,6 +22,7 @@ import {
 import type { RingCentralSourceConfig } from '../functions/providers/ringcentral/ringcentral-config';
 import { ArchiveDashboard } from './constructs/archive-dashboard';
 import { Catalogue } from './constructs/catalogue';
+import { CatalogueCompaction } from './constructs/catalogue-compaction';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { NodeFunction } from './constructs/node-function';
@@ -530,6 +531,12 @@ export class ArchiveStack extends Stack {
         (fn) => fn !== undefined,
       ),
     });
+
+    const compaction = new CatalogueCompaction(this, 'CatalogueCompaction', {
+      bucket: this.recordings.bucket,
+      logRetention,
+    });
+    this.monitoring.watchFunction('CatalogueCompaction', compaction.handler);
 
     new ArchiveDashboard(this, 'Dashboard', {
       queues,

@@ -11,7 +11,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { FsCatalogueStorage, S3CatalogueStorage } from '../functions/adapters/catalogue-storage';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { CATALOGUE_PREFIX } from '../functions/core/catalogue';
-import { type CatalogueStorage, compactClosedDays } from '../functions/core/catalogue-compaction';
+import {
+  type CatalogueStorage,
+  compactClosedDays,
+  firstOpenDay,
+} from '../functions/core/catalogue-compaction';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
 import { consoleLog } from '../functions/local/console-log';
 import { rebuildCatalogue, rebuildCursorPath } from '../functions/ops/catalog-rebuild';
@@ -21,9 +25,6 @@ import { readDeployedStack } from '../functions/ops/stack-outputs';
 const USAGE =
   'usage: npm run catalog -- --rebuild [--source id] [--from yyyy-mm-dd] [--to yyyy-mm-dd] [--rate 200] [--no-compact] [--aws [--stack name]]\n' +
   '       npm run catalog -- --compact [--before yyyy-mm-dd] [--aws [--stack name]]';
-
-/** Days this recent may still gain records from the sweep (it looks 48 h back): never compacted. */
-const OPEN_DAYS = 2;
 
 async function main(): Promise<number> {
   const options = parseOptions(
@@ -53,7 +54,7 @@ async function main(): Promise<number> {
   const range = usageErrors(() =>
     parseFindFilters({ source: options.source, from: options.from, to: options.to }, config.sources),
   );
-  const closed = new Date(Date.now() - OPEN_DAYS * 86_400_000).toISOString().slice(0, 10);
+  const closed = firstOpenDay(new Date());
   const before = options.before
     ? (usageErrors(() => parseFindFilters({ to: options.before }, []), '--before').to ?? closed)
     : closed;
