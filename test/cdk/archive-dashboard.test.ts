@@ -201,9 +201,13 @@ describe('the dashboard, for a stack with all four providers', () => {
         writeFileSync(path, JSON.stringify(template.toJSON()));
         // W3005 is CDK's own Trigger provider (the subscriptions function's deploy-time run) naming a
         // dependency twice; nothing this stack writes.
-        const lint = spawnSync('cfn-lint', ['--format', 'parseable', '--ignore-checks', 'W3005', '--', path], {
-          encoding: 'utf8',
-        });
+        const lint = spawnSync(
+          'cfn-lint',
+          ['--format', 'parseable', '--ignore-checks', 'W3005', '--', path],
+          {
+            encoding: 'utf8',
+          },
+        );
         expect(lint.stdout + lint.stderr).toBe('');
         expect(lint.status).toBe(0);
       } finally {
