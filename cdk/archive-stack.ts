@@ -3,6 +3,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { rateBudgetOf } from '../functions/composition/rate-budgets';
 import {
   type CallvaultConfig,
   ConfigError,
@@ -518,6 +519,7 @@ export class ArchiveStack extends Stack {
       this.monitoring.watchRingCentral({ logGroups, workerLogGroup: this.worker.logGroup });
     }
     if (providers.includes('msgraph')) this.monitoring.watchGraphBot();
+    this.monitoring.watchBudgets(sources.filter((source) => rateBudgetOf(source)).map((source) => source.id));
     if (this.subscriptions) this.monitoring.watchSubscriptions();
     if (providers.includes('msteams')) {
       this.monitoring.watchTeams({ logGroups, webhookLogGroup: this.webhook.logGroup });
@@ -544,6 +546,7 @@ export class ArchiveStack extends Stack {
       subscriptionSourceIds: this.subscriptions ? sources.filter(managesSubscriptions).map((s) => s.id) : [],
       retentionSourceIds: this.retention ? retentionSources.map((source) => source.id) : [],
       athenaWorkgroup: this.catalogue.workgroupName,
+      budgetSourceIds: sources.filter((source) => rateBudgetOf(source)).map((source) => source.id),
     });
 
     new CfnOutput(this, 'WebhookBaseUrl', {

@@ -10,6 +10,9 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import {
+  BUDGET_ARRIVALS_PER_DAY_METRIC,
+  BUDGET_BACKLOG_GROWING_METRIC,
+  BUDGET_CAPACITY_PER_DAY_METRIC,
   PROVIDER_DIMENSION,
   RECORDINGS_ARCHIVED_METRIC,
   RECORDINGS_GONE_AT_SOURCE_METRIC,
@@ -90,6 +93,8 @@ export interface ArchiveDashboardProps {
   readonly retentionSourceIds: readonly string[];
   /** The catalogue's Athena workgroup, which publishes its query metrics to CloudWatch. */
   readonly athenaWorkgroup: string;
+  /** Rate-limited sources, whose budget forecast the sweep publishes. @default none */
+  readonly budgetSourceIds?: readonly string[];
 }
 
 const HOUR = Duration.hours(1);
@@ -232,6 +237,35 @@ function providerRow(
     }
   }
   widgets.push(graph(`${provider}: subscriptions and sweep, per source`, perSource));
+  const budgeted = sourceIds.filter((sourceId) => props.budgetSourceIds?.includes(sourceId));
+  if (budgeted.length > 0) {
+    widgets.push(
+      graph(
+        `${provider}: request budget, recordings a day (right: 1 = backlog grows)`,
+        budgeted.flatMap((sourceId) => [
+          serviceMetric(BUDGET_CAPACITY_PER_DAY_METRIC, {
+            statistic: 'Minimum',
+            dimensions: { source: sourceId },
+            label: `${sourceId}: budget archives`,
+          }),
+          serviceMetric(BUDGET_ARRIVALS_PER_DAY_METRIC, {
+            statistic: 'Maximum',
+            dimensions: { source: sourceId },
+            label: `${sourceId}: arriving`,
+          }),
+        ]),
+        {
+          right: budgeted.map((sourceId) =>
+            serviceMetric(BUDGET_BACKLOG_GROWING_METRIC, {
+              statistic: 'Maximum',
+              dimensions: { source: sourceId },
+              label: `${sourceId}: backlog grows`,
+            }),
+          ),
+        },
+      ),
+    );
+  }
   const platform = [
     ...LOG_COUNTED[provider].map(logCountedMetric),
     ...WEBHOOK_COUNTS[provider].map((count) => serviceMetric(webhookCountMetricName(provider, count))),

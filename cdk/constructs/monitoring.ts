@@ -14,7 +14,10 @@ import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-log
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { SWEEP_SCOPES_NOT_COVERED_METRIC } from '../../functions/adapters/metrics';
+import {
+  BUDGET_BACKLOG_GROWING_METRIC,
+  SWEEP_SCOPES_NOT_COVERED_METRIC,
+} from '../../functions/adapters/metrics';
 import type { ErrorCode } from '../../functions/core/errors';
 import { PERMISSION_MISSING_CODE } from '../../functions/providers/ringcentral/ringcentral-permissions';
 import type { ProviderQueue } from './provider-queue';
@@ -338,6 +341,28 @@ export class Monitoring extends Construct {
       description:
         'RingCentral answered 429 to archive jobs 10 times or more within 15 minutes despite the rate gate: another app or user spends the same budget, or rateLimits.heavyPerMinute is set above the account plan.',
     });
+  }
+
+  /**
+   * Rate-limited sources (RingCentral's Heavy budget) whose recordings arrive faster than the budget can
+   * archive them: the sweep says so after every run (core/budget-forecast.ts); 24 hours of it, every hour,
+   * and the backlog has grown for a day. `npm run status` shows the forecast.
+   */
+  watchBudgets(sourceIds: readonly string[]): void {
+    for (const sourceId of sourceIds) {
+      this.alarm(`${sourceId}BudgetBacklogGrows`, {
+        metric: new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: BUDGET_BACKLOG_GROWING_METRIC,
+          dimensionsMap: { ...METRICS_SERVICE_DIMENSION, source: sourceId },
+          statistic: 'Minimum',
+          period: Duration.hours(1),
+        }),
+        threshold: 1,
+        evaluationPeriods: 24,
+        description: `${sourceId}: more recordings arrived than the platform's request budget can archive in a day, for 24 hours: the backlog grows and will not clear. Raise the budget (the platform plan and rateLimits in the config) or accept the delay; npm run status shows the forecast.`,
+      });
+    }
   }
 
   /** Subscriptions not Active, as reported by the subscriptions function (any source whose subscriptions it keeps). */

@@ -43,3 +43,13 @@ export const SWEEP_SCOPES_NOT_COVERED_METRIC = 'SweepScopesNotCovered';
 export const RECORDINGS_ARCHIVED_METRIC = 'RecordingsArchived';
 export const RECORDINGS_GONE_AT_SOURCE_METRIC = 'RecordingsGoneAtSource';
 export const PROVIDER_DIMENSION = 'provider';
+
+/**
+ * Published by the sweep function after every run, per rate-limited source (`source` dimension): 1 when
+ * the recordings arriving outnumber what the platform's budget can archive a day (core/budget-forecast.ts),
+ * else 0; and the two figures it compares. The `{source}BudgetBacklogGrows` alarm fires after 24 hours
+ * of 1.
+ */
+export const BUDGET_BACKLOG_GROWING_METRIC = 'BudgetBacklogGrowing';
+export const BUDGET_CAPACITY_PER_DAY_METRIC = 'BudgetCapacityPerDay';
+export const BUDGET_ARRIVALS_PER_DAY_METRIC = 'BudgetArrivalsPerDay';
