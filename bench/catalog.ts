@@ -85,7 +85,7 @@ export interface CatalogueBenchSummary {
 
 // ------------------------------------------------------------------ archive overhead
 
-async function archiveOverhead(runs: number, log: (line: string) => void) {
+export async function archiveOverhead(runs: number, log: (line: string) => void) {
   const bytes = 256 * 1024;
   const audio = Buffer.concat([...syntheticAudioChunks('bench-catalog', bytes)]);
   const recording = (index: number, tag: string): SourceRecording => ({
@@ -136,6 +136,14 @@ async function archiveOverhead(runs: number, log: (line: string) => void) {
 
     // PUT-class requests on S3 (moto), counted by the client.
     const puts = await s3Puts(runs, recording, source);
+    const verdict = catalogueWriteVerdict({
+      overheadPercent: ((medianWith - medianWithout) / medianWithout) * 100,
+      s3OverheadPercent: ((puts.medianMsWith - puts.medianMsWithout) / puts.medianMsWithout) * 100,
+      extraPutsPerRecording: puts.with - puts.without,
+    });
+    log(
+      `catalog: write cost: folder ${round(medianWithout, 2)} → ${round(medianWith, 2)} ms, moto S3 ${round(puts.medianMsWithout, 2)} → ${round(puts.medianMsWith, 2)} ms (medians of ${runs}), PUTs per recording ${puts.without} → ${puts.with}: ${verdict}`,
+    );
     return {
       recordings: runs,
       bytes,
@@ -151,6 +159,29 @@ async function archiveOverhead(runs: number, log: (line: string) => void) {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Issue 15's target: at most one PUT per recording and < 5 % of the median archive time, on both stores. */
+export const CATALOGUE_WRITE_MAX_PERCENT = 5;
+
+export function catalogueWriteVerdict(measured: {
+  overheadPercent: number;
+  s3OverheadPercent: number;
+  extraPutsPerRecording: number;
+}): string {
+  const misses: string[] = [];
+  if (measured.extraPutsPerRecording > 1)
+    misses.push(`${measured.extraPutsPerRecording} extra PUTs per recording (target ≤ 1)`);
+  for (const [store, percent] of [
+    ['folder', measured.overheadPercent],
+    ['moto S3', measured.s3OverheadPercent],
+  ] as const) {
+    if (percent >= CATALOGUE_WRITE_MAX_PERCENT)
+      misses.push(`${store} +${round(percent, 1)} % (target < ${CATALOGUE_WRITE_MAX_PERCENT} %)`);
+  }
+  return misses.length === 0
+    ? `met (folder ${round(measured.overheadPercent, 1)} %, moto S3 ${round(measured.s3OverheadPercent, 1)} %, +${measured.extraPutsPerRecording} PUT)`
+    : `missed: ${misses.join('; ')}`;
 }
 
 async function s3Puts(

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { type CallvaultConfig, ENV, retentionFor, runtimeConfigForDeployment } from '../functions/config';
+import { rateBudgetOf } from '../functions/composition/rate-budgets';
 import type { ProviderName } from '../functions/core/recording';
 import {
   deadLetterQueueArnOutput,
@@ -9,7 +10,9 @@ import {
   queueUrlOutput,
 } from '../functions/ops/stack-outputs';
 import { descriptorOf, PROVIDER_DESCRIPTORS } from '../functions/providers';
+import { ArchiveDashboard } from './constructs/archive-dashboard';
 import { Catalogue } from './constructs/catalogue';
+import { CatalogueCompaction } from './constructs/catalogue-compaction';
 import { RetentionKillSwitch } from './constructs/kill-switch';
 import { Monitoring } from './constructs/monitoring';
 import { OutcomeEventBus } from './constructs/outcome-event-bus';
@@ -226,6 +229,24 @@ export class ArchiveStack extends Stack {
       accessLogBucket: this.recordings.accessLogBucket,
       sourceIds: config.sources.map((source) => source.id),
       writers: [...workers.values(), this.retention].filter((fn) => fn !== undefined),
+    });
+
+    // Compacts each closed day of the catalogue into one file, daily (README "Finding recordings").
+    const compaction = new CatalogueCompaction(this, 'CatalogueCompaction', {
+      bucket: this.recordings.bucket,
+      logRetention,
+    });
+    this.monitoring.watchFunction('CatalogueCompaction', compaction.handler);
+
+    const budgetSourceIds = sources.filter((source) => rateBudgetOf(source)).map((source) => source.id);
+    this.monitoring.watchBudgets(budgetSourceIds);
+    new ArchiveDashboard(this, 'Dashboard', {
+      queues,
+      sources,
+      subscriptionSourceIds: this.subscriptions ? sources.filter(managesSubscriptions).map((s) => s.id) : [],
+      retentionSourceIds: this.retention ? retentionSources.map((source) => source.id) : [],
+      athenaWorkgroup: this.catalogue.workgroupName,
+      budgetSourceIds,
     });
 
     this.addOutcomeEvents(config);

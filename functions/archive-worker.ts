@@ -9,8 +9,16 @@ import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-proce
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { noteAdminError } from './core/admin-errors';
 import { handleArchiveJob } from './core/handle-job';
+import { jobTarget } from './core/jobs';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
-import { EXPIRED_BEFORE_FETCH_METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from './observability/names';
+import {
+  EXPIRED_BEFORE_FETCH_METRIC,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+  PROVIDER_DIMENSION,
+  RECORDINGS_ARCHIVED_METRIC,
+  RECORDINGS_GONE_AT_SOURCE_METRIC,
+} from './observability/names';
 
 /**
  * Time kept in reserve before the Lambda deadline: enough to abort multipart uploads, change message
@@ -72,6 +80,17 @@ export function createArchiveWorkerHandler(
             signal,
           );
           if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
+          const counted =
+            outcome.status === 'archived'
+              ? RECORDINGS_ARCHIVED_METRIC
+              : outcome.status === 'gone-at-source'
+                ? RECORDINGS_GONE_AT_SOURCE_METRIC
+                : undefined;
+          if (counted) {
+            const perProvider = publish.singleMetric();
+            perProvider.addDimension(PROVIDER_DIMENSION, jobTarget(job).provider);
+            perProvider.addMetric(counted, MetricUnit.Count, 1);
+          }
         } catch (error) {
           // A job waiting on an administrator leaves no dead letter: status reads this record instead.
           await noteAdminError(job, error, { ledger, clock, log });

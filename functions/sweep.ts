@@ -6,8 +6,17 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import { rateBudgetOf } from './composition/rate-budgets';
+import { forecastBudget } from './core/budget-forecast';
 import { sweepAllSources } from './core/sweep-sources';
-import { METRICS_NAMESPACE, METRICS_SERVICE, SWEEP_SCOPES_NOT_COVERED_METRIC } from './observability/names';
+import {
+  BUDGET_ARRIVALS_PER_DAY_METRIC,
+  BUDGET_BACKLOG_GROWING_METRIC,
+  BUDGET_CAPACITY_PER_DAY_METRIC,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+  SWEEP_SCOPES_NOT_COVERED_METRIC,
+} from './observability/names';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
@@ -31,6 +40,30 @@ export function createSweepHandler(runtime: () => AwsRuntime, publish: Metrics =
       perSource.addMetric(SWEEP_SCOPES_NOT_COVERED_METRIC, MetricUnit.Count, result.notCovered.length);
     }
     publish.addMetric(SWEEP_SCOPES_NOT_COVERED_METRIC, MetricUnit.Count, scopesNotCovered);
+    // Rate-limited sources: the sweep's window, scaled to a day, is the arrival rate; what it enqueued
+    // (listed, not archived) is the backlog within that window.
+    const lookbackHours = env.config.sweep.lookbackHours;
+    for (const result of results) {
+      const source = env.config.sources.find((candidate) => candidate.id === result.sourceId);
+      const budget = source && rateBudgetOf(source);
+      if (!budget) continue;
+      const forecast = forecastBudget({
+        ...budget,
+        arrivedLast24h: Math.round((result.listed * 24) / lookbackHours),
+        backlog: result.enqueued,
+        now: clock.now(),
+      });
+      // A single metric is published, and its dimensions cleared, at each addMetric: one per figure.
+      for (const [name, value] of [
+        [BUDGET_BACKLOG_GROWING_METRIC, forecast.verdict === 'grows' ? 1 : 0],
+        [BUDGET_CAPACITY_PER_DAY_METRIC, forecast.capacityPerDay],
+        [BUDGET_ARRIVALS_PER_DAY_METRIC, forecast.arrivedLast24h],
+      ] as const) {
+        const perSource = publish.singleMetric();
+        perSource.addDimension('source', result.sourceId);
+        perSource.addMetric(name, MetricUnit.Count, value);
+      }
+    }
     // A failed source makes the invocation fail, so the function's error alarm sees it. A partial one
     // does not: the other parts were swept, and the parts left out have their own metric and alarm.
     if (failed.length > 0) throw new Error(`sweep failed for ${failed.join(', ')}`);

@@ -6,13 +6,21 @@
  * audit records, then compacts the closed days it touched; --compact merges each closed day of a source
  * into one file. Local mode works on the archive folder (or `storage.s3`); --aws on the deployed bucket.
  */
+import { randomUUID } from 'node:crypto';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FsCatalogueStorage, S3CatalogueStorage } from '../functions/adapters/catalogue-storage';
+import { S3RunLeases } from '../functions/adapters/s3-run-leases';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { CATALOGUE_PREFIX } from '../functions/core/catalogue';
-import { type CatalogueStorage, compactClosedDays } from '../functions/core/catalogue-compaction';
+import {
+  type CatalogueStorage,
+  compactClosedDays,
+  firstOpenDay,
+} from '../functions/core/catalogue-compaction';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
+import { systemClock } from '../functions/core/ports';
+import { type RunLeases, runExclusively } from '../functions/core/run-lease';
 import { consoleLog } from '../functions/local/console-log';
 import { rebuildCatalogue, rebuildCursorPath } from '../functions/ops/catalog-rebuild';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
@@ -22,9 +30,6 @@ import { PROVIDER_NAMES } from '../functions/providers';
 const USAGE =
   'usage: npm run catalog -- --rebuild [--source id] [--from yyyy-mm-dd] [--to yyyy-mm-dd] [--rate 200] [--no-compact] [--aws [--stack name]]\n' +
   '       npm run catalog -- --compact [--before yyyy-mm-dd] [--aws [--stack name]]';
-
-/** Days this recent may still gain records from the sweep (it looks 48 h back): never compacted. */
-const OPEN_DAYS = 2;
 
 async function main(): Promise<number> {
   const options = parseOptions(
@@ -58,13 +63,15 @@ async function main(): Promise<number> {
       PROVIDER_NAMES,
     ),
   );
-  const closed = new Date(Date.now() - OPEN_DAYS * 86_400_000).toISOString().slice(0, 10);
+  const closed = firstOpenDay(new Date());
   const before = options.before
     ? (usageErrors(() => parseFindFilters({ to: options.before }, []), '--before').to ?? closed)
     : closed;
   const rate = parsePositiveInteger(options.rate, '--rate');
 
   let storage: CatalogueStorage;
+  // In a bucket, the stack's daily compaction may run at the same time: both take its lease.
+  let leases: RunLeases | undefined;
   let where: string;
   if (options.aws) {
     const region = config.aws.region;
@@ -72,18 +79,19 @@ async function main(): Promise<number> {
       new CloudFormationClient({ region }),
       options.stack ?? config.aws.stackName,
     );
-    storage = new S3CatalogueStorage({ client: new S3Client({ region }), bucket: stack.bucket });
+    const client = new S3Client({ region });
+    storage = new S3CatalogueStorage({ client, bucket: stack.bucket });
+    leases = new S3RunLeases({ client, bucket: stack.bucket });
     where = `s3://${stack.bucket}`;
   } else if (config.storage.s3) {
     const target = config.storage.s3;
-    storage = new S3CatalogueStorage({
-      client: new S3Client({
-        region: target.region,
-        endpoint: target.endpoint,
-        forcePathStyle: target.forcePathStyle,
-      }),
-      bucket: target.bucket,
+    const client = new S3Client({
+      region: target.region,
+      endpoint: target.endpoint,
+      forcePathStyle: target.forcePathStyle,
     });
+    storage = new S3CatalogueStorage({ client, bucket: target.bucket });
+    leases = new S3RunLeases({ client, bucket: target.bucket });
     where = `s3://${target.bucket}`;
   } else {
     storage = new FsCatalogueStorage({ root: config.local.archiveDir });
@@ -116,11 +124,10 @@ async function main(): Promise<number> {
       `catalog: rebuilt ${where}: ${report.records} records over ${report.days} days (${report.written} new, ${report.existing} already there; ${report.daysSkipped} days done before) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
     );
     for (const problem of report.problems) process.stderr.write(`catalog: unreadable: ${problem}\n`);
-    if (!options['no-compact']) await compact(storage, before, log);
+    if (!options['no-compact']) await compact(storage, before, log, leases);
     return report.unreadable > 0 ? 1 : 0;
   }
-  await compact(storage, before, log);
-  return 0;
+  return (await compact(storage, before, log, leases)) ? 0 : 1;
 }
 
 /** Filter errors as usage errors (exit 2), optionally under another flag's name. */
@@ -133,16 +140,42 @@ function usageErrors<T>(parse: () => T, flag?: string): T {
   }
 }
 
-async function compact(storage: CatalogueStorage, beforeDay: string, log: ReturnType<typeof consoleLog>) {
-  const report = await compactClosedDays(storage, {
-    beforeDay,
-    prefix: CATALOGUE_PREFIX,
-    log,
-    onPartition: (prefix) => process.stderr.write(`catalog: compacting ${prefix}\n`),
-  });
+/** False when another compaction holds the bucket's lease (nothing was done). */
+async function compact(
+  storage: CatalogueStorage,
+  beforeDay: string,
+  log: ReturnType<typeof consoleLog>,
+  leases?: RunLeases,
+): Promise<boolean> {
+  const run = () =>
+    compactClosedDays(storage, {
+      beforeDay,
+      prefix: CATALOGUE_PREFIX,
+      log,
+      onPartition: (prefix) => process.stderr.write(`catalog: compacting ${prefix}\n`),
+    });
+  let report: Awaited<ReturnType<typeof run>>;
+  if (leases) {
+    const exclusive = await runExclusively(
+      leases,
+      'catalogue-compaction',
+      { holder: randomUUID(), ttlMs: 60 * 60_000, clock: systemClock },
+      run,
+    );
+    if (!exclusive.ran) {
+      process.stderr.write(
+        "catalog: another compaction (the stack's daily run?) holds state/leases/catalogue-compaction.json; nothing done, try again later\n",
+      );
+      return false;
+    }
+    report = exclusive.result;
+  } else {
+    report = await run();
+  }
   process.stdout.write(
     `catalog: compacted ${report.compacted} of ${report.partitions} days before ${beforeDay} (${report.recordsRemoved} records merged into their day's file)\n`,
   );
+  return true;
 }
 
 runCommand('catalog', main);

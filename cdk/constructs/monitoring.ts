@@ -16,6 +16,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { ErrorCode } from '../../functions/core/errors';
 import {
+  BUDGET_BACKLOG_GROWING_METRIC,
   CREDENTIALS_NOT_SET_METRIC,
   DUE_BUT_NOT_ARCHIVED_TOTAL_METRIC,
   EXPIRED_BEFORE_FETCH_METRIC,
@@ -32,6 +33,7 @@ import type { ProviderQueue } from './provider-queue';
 // The names live in functions/observability/names.ts (a provider's own in its descriptor), shared with
 // the functions that publish and log them; re-exported here for the stack's readers.
 export {
+  BUDGET_BACKLOG_GROWING_METRIC,
   CREDENTIALS_NOT_SET_METRIC,
   EXPIRED_BEFORE_FETCH_METRIC,
   METRICS_NAMESPACE,
@@ -252,6 +254,28 @@ export class Monitoring extends Construct {
       description:
         "A source's credentials secret still holds the placeholders (REPLACE_ME): nothing can be listed or downloaded. Put the platform's credentials in with `aws secretsmanager put-secret-value` (the log line names the secret).",
     });
+  }
+
+  /**
+   * Rate-limited sources (RingCentral's Heavy budget) whose recordings arrive faster than the budget can
+   * archive them: the sweep says so after every run (core/budget-forecast.ts); 24 hours of it, every hour,
+   * and the backlog has grown for a day. `npm run status` shows the forecast.
+   */
+  watchBudgets(sourceIds: readonly string[]): void {
+    for (const sourceId of sourceIds) {
+      this.alarm(`${sourceId}BudgetBacklogGrows`, {
+        metric: new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: BUDGET_BACKLOG_GROWING_METRIC,
+          dimensionsMap: { ...METRICS_SERVICE_DIMENSION, source: sourceId },
+          statistic: 'Minimum',
+          period: Duration.hours(1),
+        }),
+        threshold: 1,
+        evaluationPeriods: 24,
+        description: `${sourceId}: more recordings arrived than the platform's request budget can archive in a day, for 24 hours: the backlog grows and will not clear. Raise the budget (the platform plan and rateLimits in the config) or accept the delay; npm run status shows the forecast.`,
+      });
+    }
   }
 
   /** Subscriptions not Active, as reported by the subscriptions function (any source whose subscriptions it keeps). */

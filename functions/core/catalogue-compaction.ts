@@ -12,6 +12,14 @@ import type { Log } from './ports';
 
 export const COMPACTED_NAME = 'compacted.json.gz';
 
+/** Days this recent may still gain records from the sweep (it looks 48 h back): never compacted. */
+export const OPEN_DAYS = 2;
+
+/** The first day still open at `now` (`yyyy-mm-dd`, UTC): every day before it is closed. */
+export function firstOpenDay(now: Date): string {
+  return new Date(now.getTime() - OPEN_DAYS * 86_400_000).toISOString().slice(0, 10);
+}
+
 /** The catalogue's objects, beside the archive: the bucket on AWS, the archive folder locally. */
 export interface CatalogueStorage extends CatalogueWriter {
   /** Every key under a prefix, in key order. */
@@ -26,6 +34,8 @@ export interface CatalogueStorage extends CatalogueWriter {
 export interface CompactionReport {
   partitions: number;
   compacted: number;
+  /** Closed days left for the next run because `signal` was aborted (a deadline). */
+  left: number;
   recordsMerged: number;
   recordsRemoved: number;
 }
@@ -106,9 +116,22 @@ export async function compactPartition(
  */
 export async function compactClosedDays(
   storage: CatalogueStorage,
-  options: { beforeDay: string; prefix?: string; log: Log; onPartition?: (prefix: string) => void },
+  options: {
+    beforeDay: string;
+    prefix?: string;
+    log: Log;
+    onPartition?: (prefix: string) => void;
+    /** Checked between days: a day is compacted whole or not started. */
+    signal?: AbortSignal;
+  },
 ): Promise<CompactionReport> {
-  const report: CompactionReport = { partitions: 0, compacted: 0, recordsMerged: 0, recordsRemoved: 0 };
+  const report: CompactionReport = {
+    partitions: 0,
+    compacted: 0,
+    left: 0,
+    recordsMerged: 0,
+    recordsRemoved: 0,
+  };
   const pending = new Set<string>();
   const seen = new Set<string>();
   for await (const key of storage.listKeys(options.prefix ?? CATALOGUE_PREFIX)) {
@@ -119,7 +142,12 @@ export async function compactClosedDays(
     if (partition.date < options.beforeDay && !isCompactedKey(key)) pending.add(prefix);
   }
   report.partitions = seen.size;
-  for (const prefix of [...pending].sort()) {
+  const days = [...pending].sort();
+  for (const [index, prefix] of days.entries()) {
+    if (options.signal?.aborted) {
+      report.left = days.length - index;
+      break;
+    }
     options.onPartition?.(prefix);
     const { merged, removed } = await compactPartition(storage, prefix, options.log);
     if (removed > 0) report.compacted += 1;

@@ -358,7 +358,7 @@ export interface ExpiredBeforeFetchLog {
 // ---------------------------------------------------------------- run ledger
 
 /** `admin`: the last error only an administrator can lift that keeps a source's jobs waiting (core/admin-errors.ts). */
-export type RunKind = 'sweep' | 'retention' | 'backfill' | 'subscriptions' | 'admin';
+export type RunKind = 'sweep' | 'retention' | 'backfill' | 'subscriptions' | 'admin' | 'catalogue-compaction';
 
 /** When a scheduled job last ended for a source, and what it did (read by `npm run status`). */
 export interface RunRecord {

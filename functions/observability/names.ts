@@ -46,3 +46,22 @@ export function webhookCountMetricName(
   const pascal = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
   return `${pascal(provider)}${pascal(count)}`;
 }
+
+/**
+ * Published by the archive workers per job outcome, with a `provider` dimension beside `service`: each
+ * recording newly copied into the archive, and each the source no longer had (its record is under
+ * `audit/gone-at-source/`). The stack's dashboard graphs them per provider and hour.
+ */
+export const RECORDINGS_ARCHIVED_METRIC = 'RecordingsArchived';
+export const RECORDINGS_GONE_AT_SOURCE_METRIC = 'RecordingsGoneAtSource';
+export const PROVIDER_DIMENSION = 'provider';
+
+/**
+ * Published by the sweep function after every run, per rate-limited source (`source` dimension): 1 when
+ * the recordings arriving outnumber what the platform's budget can archive a day (core/budget-forecast.ts),
+ * else 0; and the two figures it compares. The `{source}BudgetBacklogGrows` alarm fires after 24 hours
+ * of 1.
+ */
+export const BUDGET_BACKLOG_GROWING_METRIC = 'BudgetBacklogGrowing';
+export const BUDGET_CAPACITY_PER_DAY_METRIC = 'BudgetCapacityPerDay';
+export const BUDGET_ARRIVALS_PER_DAY_METRIC = 'BudgetArrivalsPerDay';

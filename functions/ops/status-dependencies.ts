@@ -2,6 +2,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
+import { rateBudgetOf } from '../composition/rate-budgets';
 import { buildSourceRegistry, inlineCredentials } from '../composition/sources';
 import { type CallvaultConfig, type CredentialsLoader, enabledSources } from '../config';
 import { type Log, silentLog, systemClock } from '../core/ports';
@@ -19,11 +20,15 @@ interface Common {
 
 function statusSources(config: CallvaultConfig, credentials: CredentialsLoader, log: Log): StatusSource[] {
   const registry = buildSourceRegistry(config, credentials, { clock: systemClock, log });
-  return enabledSources(config).map(({ provider, id }) => ({
-    provider,
-    sourceId: id,
-    open: () => registry.get(provider, id),
-  }));
+  return enabledSources(config).map((source) => {
+    const budget = rateBudgetOf(source);
+    return {
+      provider: source.provider,
+      sourceId: source.id,
+      open: () => registry.get(source.provider, source.id),
+      ...(budget ? { budget } : {}),
+    };
+  });
 }
 
 function providersOf(config: CallvaultConfig): ProviderName[] {

@@ -10,6 +10,7 @@
  */
 
 import { recentAdminError } from '../core/admin-errors';
+import { type BudgetForecast, forecastBudget } from '../core/budget-forecast';
 import { completeStems } from '../core/find-copy';
 import {
   expiredBeforeFetchPrefix,
@@ -96,6 +97,12 @@ export interface SourceStatus {
   error?: string;
   /** Set-up faults the source reports (a permission its app lacks), each naming its fix. */
   setupProblems?: SourceProblem[];
+  /**
+   * Rate-limited sources: what the configured budget archives a day against the last 24 hours'
+   * arrivals and the recordings missing over the days shown (core/budget-forecast.ts).
+   */
+  budget?: BudgetForecast;
+  budgetError?: string;
 }
 
 export interface StatusReport {
@@ -114,6 +121,8 @@ export interface StatusSource {
   sourceId: string;
   /** Opens the adapter (credentials may be needed); a failure is reported per source, not fatal. */
   open(): Promise<RecordingSource>;
+  /** The platform's request budget, for sources whose pace it sets (composition/rate-budgets.ts). */
+  budget?: { requestsPerMinute: number; requestsPerRecording: number };
 }
 
 export interface StatusDependencies {
@@ -213,10 +222,30 @@ async function sourceStatus(
       deps.ledger.last(kind, source.sourceId).catch(() => undefined),
     ),
   );
+  let budget: BudgetForecast | undefined;
+  let budgetError: string | undefined;
+  if (source.budget && adapter && !webhookOnly) {
+    try {
+      const window = { from: new Date(deps.now.getTime() - 86_400_000), to: deps.now };
+      const arrived = adapter.stats
+        ? (await adapter.stats(window)).count
+        : await countListed(adapter, window);
+      budget = forecastBudget({
+        ...source.budget,
+        arrivedLast24h: arrived,
+        backlog: result.reduce((sum, day) => sum + (day.missing ?? 0), 0),
+        now: deps.now,
+      });
+    } catch (thrown) {
+      budgetError = errorText(thrown);
+    }
+  }
   return {
     provider: source.provider,
     sourceId: source.sourceId,
     webhookOnly,
+    ...(budget ? { budget } : {}),
+    ...(budgetError ? { budgetError } : {}),
     days: result,
     daysWithMissing: result.filter((day) => (day.missing ?? 0) > 0).map((day) => day.day),
     lastRuns: { sweep, retention, backfill, subscriptions },
@@ -225,6 +254,13 @@ async function sourceStatus(
     error,
     ...(setupProblems && setupProblems.length > 0 ? { setupProblems } : {}),
   };
+}
+
+async function countListed(source: RecordingSource, window: { from: Date; to: Date }): Promise<number> {
+  let count = 0;
+  // A part that cannot be listed is left out: the same undercount the day rows name.
+  for await (const _ of listRecordingsByScope(source, window, { onFailure: () => undefined })) count += 1;
+  return count;
 }
 
 /**

@@ -1,4 +1,5 @@
 /** The human-readable form of a StatusReport: one table per source, then queues. */
+import { describeForecast } from '../core/budget-forecast';
 import type { RunRecord } from '../core/ports';
 import { formatBytes } from './format-bytes';
 import type { StatusReport } from './status-report';
@@ -87,6 +88,11 @@ export function formatStatus(report: StatusReport): string {
     lines.push(`${source.provider}/${source.sourceId} (UTC days)`);
     if (source.error) lines.push(`  ! ${source.error}`);
     for (const problem of source.setupProblems ?? []) lines.push(`  ! ${problem.message}`);
+    if (source.budget) {
+      const line = `${describeForecast(source.budget)} (missing over the ${source.days.length} days shown)`;
+      lines.push(`  ${source.budget.verdict === 'grows' ? '! ' : ''}${line}`);
+    }
+    if (source.budgetError) lines.push(`  ! budget forecast: ${source.budgetError}`);
     const rows = source.days.map((day) => [
       day.day,
       day.atSource ? String(day.atSource.count) : '?',

@@ -142,6 +142,8 @@ export interface ProviderDescriptor<
   readonly metrics: {
     /** Metric names of webhook outcome counts where the default `{Provider}{Count}` does not say enough. */
     readonly webhookCounts?: Readonly<Record<string, string>>;
+    /** Every count its webhook adapter reports, where not all are named in `webhookCounts` (the dashboard). */
+    readonly webhookCountKeys?: readonly string[];
   };
   /** Alarms on the provider's own failure modes, built by the stack's monitoring (cdk/constructs). */
   readonly alarms?: readonly ProviderAlarm[];

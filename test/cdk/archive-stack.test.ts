@@ -144,8 +144,8 @@ describe('provider queues', () => {
 
 describe('functions', () => {
   it('run Node.js 24 on ARM64 with X-Ray, their own log group and source maps', () => {
-    // Worker, webhook, sweep and (the example configures retention) retention.
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+    // Worker, webhook, sweep, (the example configures retention) retention, and catalogue compaction.
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -162,7 +162,12 @@ describe('functions', () => {
   });
 
   it('all receive the five runtime variables, with no credentials in the shipped config', () => {
-    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    // Catalogue compaction reads no config and no source: it gets the bucket alone
+    // (test/cdk/catalogue-compaction.test.ts).
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (fn) => !String(fn.Properties.Description).startsWith('callvault catalogue compaction'),
+    );
+    expect(functions).toHaveLength(4);
     for (const fn of functions) {
       const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
       for (const name of [
@@ -404,16 +409,22 @@ describe('IAM intent', () => {
     expect(actions.filter((action) => action.startsWith('sqs:'))).toEqual(['sqs:SendMessage']);
   });
 
-  it('no role may delete anything in the archive bucket', () => {
+  it('no role may delete anything in the archive bucket but catalogue records, by compaction', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const deleters: string[] = [];
     for (const [id, policy] of Object.entries(policies)) {
       for (const statement of allowStatements(policy)) {
         const deletes = statement.actions.some((action) => /^(s3:\*|\*|s3:Delete.*)$/.test(action));
-        if (deletes) deleters.push(`${id}: ${statement.resources.join(', ')}`);
+        if (deletes) deleters.push(`${id}: ${statement.actions.join(' ')} ${statement.resources.join(', ')}`);
       }
     }
-    expect(deleters).toEqual([]);
+    // Compaction removes a day's per-recording records once its compacted file is verified; never a
+    // recording, a sidecar or an audit record.
+    expect(deleters).toEqual([
+      expect.stringMatching(
+        /^CatalogueCompactionFunctionRoleDefaultPolicy\w+: s3:DeleteObject s3:GetObject s3:PutObject <RecordingsBucket\w+\.Arn>\/catalog\/recordings\/\*$/,
+      ),
+    ]);
   });
 
   it('grants the sweep read-only access to recordings/ and reads and writes its own run records only', () => {

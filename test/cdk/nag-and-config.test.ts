@@ -220,7 +220,11 @@ describe('config that must not deploy', () => {
   it('skips sweep schedule, queues and routes when nothing is enabled or the sweep is off', () => {
     const { stack } = buildApp(parseConfig({ sweep: { enabled: false } }), noBundling);
     const template = Template.fromStack(stack);
-    template.resourceCountIs('AWS::Scheduler::Schedule', 0);
+    // The only schedule left is the catalogue's daily compaction: the catalogue outlives disabled sources.
+    const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule'));
+    expect(schedules.map((schedule) => schedule.Properties.Description)).toEqual([
+      'callvault catalogue compaction: merge closed days of the catalogue',
+    ]);
     template.resourceCountIs('AWS::SQS::Queue', 0);
     template.resourceCountIs('AWS::ApiGatewayV2::Route', 0);
     expect(stack.getLogicalId(stack.sweep.node.defaultChild as CfnElement)).toBeTruthy();

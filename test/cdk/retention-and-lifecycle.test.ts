@@ -114,7 +114,8 @@ describe('the example config (retention in dry run, Glacier IR → Deep Archive 
         RetryPolicy: { MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 2 },
       },
     });
-    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    // Sweep, retention and the catalogue's daily compaction.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 3);
   });
 
   it('may delete nothing in S3, anywhere', () => {
@@ -288,8 +289,9 @@ describe('where retention exists', () => {
     const { stack, template } = synth(parseConfig({ sources: [telphin('a')] }));
     expect(stack.retention).toBeUndefined();
     expect(stack.killSwitch).toBeUndefined();
-    template.resourceCountIs('AWS::Lambda::Function', 3);
-    template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    // Worker, webhook, sweep and catalogue compaction; the sweep's schedule and the compaction's.
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     template.resourceCountIs('AWS::SSM::Parameter', 0);
     template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);
     expect(Object.keys(template.toJSON().Outputs)).not.toContain('KillSwitchParameterName');

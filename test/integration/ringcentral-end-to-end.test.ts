@@ -216,7 +216,18 @@ describe.skipIf(!motoAvailable())('RingCentral end to end on the production adap
     const deliveries = await sandbox.hangUp(live.telephonySessionId);
     await drain(worker);
     const webhookArchived = await storedSha256(keyOf(live));
-    await sweep({}, { getRemainingTimeInMillis: () => 60_000 });
+    // The sweep's metrics (Powertools EMF lines on stdout), for the budget forecast.
+    const emitted: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      emitted.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await sweep({}, { getRemainingTimeInMillis: () => 60_000 });
+    } finally {
+      process.stdout.write = write;
+    }
     await drain(worker);
     const second = await subscriptions({}, { getRemainingTimeInMillis: () => 60_000 });
 
@@ -235,6 +246,17 @@ describe.skipIf(!motoAvailable())('RingCentral end to end on the production adap
     for (const call of history) {
       expect(await storedSha256(keyOf(call))).toBe(sandbox.expectedSha256(call.recording?.id ?? ''));
     }
+    // The Heavy budget of 600 a minute archives 864,000 a day: a backlog of 3 does not grow.
+    const budget = emitted
+      .flatMap((line) => line.split('\n'))
+      .filter((line) => line.includes('"BudgetBacklogGrowing"') || line.includes('"BudgetCapacityPerDay"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(budget).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ source: SOURCE_ID, BudgetBacklogGrowing: 0 }),
+        expect.objectContaining({ source: SOURCE_ID, BudgetCapacityPerDay: 864_000 }),
+      ]),
+    );
     // Subscriptions (twice, two containers), webhook, worker and sweep: one session for all of them.
     expect(sandbox.counters.logins).toBe(1);
     expect(sandbox.counters.sessionsEvicted).toBe(0);

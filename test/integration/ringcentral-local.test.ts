@@ -202,5 +202,15 @@ describe('local mode with a RingCentral source (sandbox)', () => {
     expect(sandbox.counters.callLogDeletes).toBe(0);
     expect(retention.stdout + retention.stderr).toMatch(/deleted/);
     expect(status.stdout).toContain(SOURCE_ID);
+    // The Heavy budget's forecast: 600 a minute is 864,000 recordings a day, far above what arrived.
+    const report = JSON.parse(status.stdout) as {
+      sources: {
+        sourceId: string;
+        budget?: { capacityPerDay: number; arrivedLast24h: number; verdict: string };
+      }[];
+    };
+    const budget = report.sources.find((source) => source.sourceId === SOURCE_ID)?.budget;
+    expect(budget).toMatchObject({ capacityPerDay: 864_000, verdict: 'keeps-up' });
+    expect(budget?.arrivedLast24h).toBeGreaterThan(0);
   }, 120_000);
 });

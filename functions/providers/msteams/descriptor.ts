@@ -2,6 +2,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/retry-policy'
 import { defineProvider, type ProviderAlarm } from '../descriptor';
 import { type MsTeamsSourceConfig, msTeamsCredentialsSchema, msTeamsSourceSchema } from './msteams-config';
 import { msTeamsLifecycleHook } from './msteams-lifecycle-follow-up';
+import { MSTEAMS_WEBHOOK_COUNTS } from './msteams-webhook';
 
 declare module '../../core/recording' {
   interface ProviderNames {
@@ -172,7 +173,7 @@ export const msTeamsProvider = defineProvider({
       key: 'contentWaitHours',
     }),
   },
-  metrics: {},
+  metrics: { webhookCountKeys: MSTEAMS_WEBHOOK_COUNTS },
   alarms: MSTEAMS_ALARMS,
   lifecycleFollowUp: msTeamsLifecycleHook,
   loadAdapter: async () => {
