@@ -47,6 +47,7 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
       ledger,
       clock,
       runLeases,
+      pending,
       logger: log,
     } = runtime();
     if (!env.webhookBaseUrl) throw new ConfigError(`environment variable ${ENV.webhookBaseUrl} is not set`);
@@ -87,6 +88,7 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
               ledger,
               clock,
               log,
+              pending,
             },
             signal,
           ),

@@ -25,12 +25,12 @@ const DEADLINE_MARGIN_MS = 10_000;
 
 export function createSweepHandler(runtime: () => AwsRuntime, publish: Metrics = metrics) {
   return async (_event: unknown, context?: Pick<Context, 'getRemainingTimeInMillis'>) => {
-    const { env, sources, store, queue, clock, ledger, logger: log } = runtime();
+    const { env, sources, store, queue, clock, ledger, pending, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
     const { results, failed, partial, scopesNotCovered } = await sweepAllSources(
       env.config.sweep.lookbackHours,
-      { sources, store, queue, ledger, clock, log },
+      { sources, store, queue, ledger, clock, log, pending },
       signal,
     );
     // Every run publishes, 0 included, so the alarm clears once every user and extension is covered again.

@@ -22,6 +22,7 @@ import { secretsManagerCredentials } from '../adapters/secrets-credentials';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
 import type { CatalogueWriter } from '../core/catalogue';
+import type { PendingJobsSettings } from '../core/pending-jobs';
 import { type Clock, type KillSwitch, type Log, systemClock } from '../core/ports';
 import type { SourceRegistry } from '../core/source-registry';
 import type { SubscriptionRecords } from '../core/subscriptions';
@@ -55,6 +56,11 @@ export interface AwsRuntime {
   killSwitch: KillSwitch;
   /** What the subscriptions function created; only where the stack has the shared-state table. */
   subscriptionRecords?: SubscriptionRecords;
+  /**
+   * Markers for recordings a sweep already queued, in the shared-state table; absent where the stack has
+   * none (its sources neither wait for processing nor share a budget, so a sweep rarely finds one pending).
+   */
+  pending?: PendingJobsSettings;
 }
 
 let runtime: AwsRuntime | undefined;
@@ -126,6 +132,9 @@ export function createAwsRuntime(
         ? new SsmKillSwitch({ client: ssm, parameterName: killSwitchParameter, log: logger })
         : { engaged: async () => false },
     subscriptionRecords: sharedState,
+    pending: sharedState
+      ? { leases: sharedState, holdMs: env.config.sweep.pendingMarkerHours * 3_600_000 }
+      : undefined,
     sources: buildSourceRegistry(env.config, secretsManagerCredentials(secrets, env.sourceSecrets), {
       clock,
       log: logger,

@@ -69,9 +69,18 @@ export function configSchemaFor(descriptors: ProviderDescriptors) {
             .max(24 * 62)
             .default(48),
           intervalSeconds: z.number().int().min(60).default(300),
+          /**
+           * A recording a sweep queued is not queued again by later sweeps for this long (README "Sweeps and
+           * duplicate jobs"); then the marker expires, so a lost job is queued again. 0: every sweep queues.
+           */
+          pendingMarkerHours: z
+            .number()
+            .min(0)
+            .max(24 * 14)
+            .default(6),
         })
         .strict()
-        .default({ enabled: true, lookbackHours: 48, intervalSeconds: 300 }),
+        .default({ enabled: true, lookbackHours: 48, intervalSeconds: 300, pendingMarkerHours: 6 }),
       worker: workerSchema.default(workerSchema.parse({})),
       retention: retentionSettingsSchema.optional(),
       lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),

@@ -1,4 +1,5 @@
 import { type ScopeFailure, scopeFailuresOf } from './listing-scopes';
+import type { PendingJobsSettings } from './pending-jobs';
 import type { ArchiveStore, Clock, JobQueue, Log, RunLedger } from './ports';
 import type { SourceRegistry } from './source-registry';
 import { lookbackWindow, type SweepResult, sweepSource } from './sweep';
@@ -10,6 +11,8 @@ export interface SweepAllDependencies {
   ledger: RunLedger;
   clock: Clock;
   log: Log;
+  /** Markers for recordings already queued (see PendingJobMarkers); absent: every sweep queues them. */
+  pending?: PendingJobsSettings;
   /**
    * Only this source (a missed-notifications event sweeps one source at once); default every source.
    * With `subjects`, only the parts of these users or extensions (a notification naming a user that

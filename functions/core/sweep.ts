@@ -2,6 +2,7 @@ import { completeStems } from './find-copy';
 import { describeJob, type RecordingJob, recordingJob } from './jobs';
 import { recordingStem } from './keys';
 import { listRecordingsByScope, type ScopeFailure, scopeFailure } from './listing-scopes';
+import { PendingJobMarkers, type PendingJobsSettings } from './pending-jobs';
 import type { ArchiveStore, JobQueue, ListingScope, Log, RecordingSource } from './ports';
 import type { TimeWindow } from './recording';
 
@@ -9,6 +10,8 @@ export interface SweepDependencies {
   store: ArchiveStore;
   queue: JobQueue;
   log: Log;
+  /** Markers that keep a recording already queued from being queued again; absent: every sweep queues it. */
+  pending?: PendingJobsSettings;
 }
 
 export interface SweepResult {
@@ -16,6 +19,8 @@ export interface SweepResult {
   listed: number;
   archived: number;
   enqueued: number;
+  /** Not archived yet, but queued by an earlier sweep whose marker still holds: not queued again. */
+  alreadyQueued: number;
   /** Parts listed on their own (users, extensions); 0 for a source listed whole. */
   scopes: number;
   /** Parts whose listing failed this time; the others were swept. */
@@ -54,6 +59,7 @@ export async function sweepSource(
     listed: 0,
     archived: 0,
     enqueued: 0,
+    alreadyQueued: 0,
     scopes: 0,
     notCovered: [],
   };
@@ -61,12 +67,20 @@ export async function sweepSource(
   const now = options.now ?? window.to;
   // One recording can be listed by two parts (a call two users in scope took part in): enqueue it once.
   const seen = new Set<string>();
+  const markers = deps.pending ? new PendingJobMarkers(deps.pending, deps.log) : undefined;
   let batch: RecordingJob[] = [];
+  let batchStems: string[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
-    await deps.queue.enqueue(batch);
+    try {
+      await deps.queue.enqueue(batch);
+    } catch (error) {
+      await markers?.release(batchStems);
+      throw error;
+    }
     result.enqueued += batch.length;
     batch = [];
+    batchStems = [];
   };
   const listing = listRecordingsByScope(
     source,
@@ -102,9 +116,14 @@ export async function sweepSource(
       result.archived += 1;
       continue;
     }
+    if (markers && !(await markers.claim(key, now.getTime()))) {
+      result.alreadyQueued += 1;
+      continue;
+    }
     const job = recordingJob(recording);
     deps.log.debug('sweep found a recording to archive', { job: describeJob(job) });
     batch.push(job);
+    batchStems.push(key);
     if (batch.length >= ENQUEUE_BATCH) await flush();
   }
   await flush();
@@ -113,6 +132,7 @@ export async function sweepSource(
     listed: result.listed,
     archived: result.archived,
     enqueued: result.enqueued,
+    alreadyQueued: result.alreadyQueued,
     scopes: result.scopes,
     notCovered: result.notCovered.length,
     from: window.from.toISOString(),

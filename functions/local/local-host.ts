@@ -3,6 +3,8 @@
  * HTTP server, the in-process queue, and either a local folder or an S3 bucket.
  */
 
+import { join } from 'node:path';
+import { FsLeaseStore } from '../adapters/fs-lease-store';
 import { FsSubscriptionRecords } from '../adapters/fs-subscription-records';
 import type { LocalJobQueue } from '../adapters/local-job-queue';
 import { createLocalPipeline, localKillSwitch } from '../composition/local-pipeline';
@@ -108,9 +110,23 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
   if (publicUrl && server) log.info('managing webhook subscriptions', { publicUrl });
 
+  // Shared by every process using this state folder (a backfill beside `npm start`).
+  const pending = {
+    leases: new FsLeaseStore({ dir: join(config.local.stateDir, 'pending-markers') }),
+    holdMs: config.sweep.pendingMarkerHours * 3_600_000,
+  };
   const sweepNow = async (): Promise<SweepResult[]> =>
-    (await sweepAllSources(config.sweep.lookbackHours, { sources, store, queue, ledger, clock, log }))
-      .results;
+    (
+      await sweepAllSources(config.sweep.lookbackHours, {
+        sources,
+        store,
+        queue,
+        ledger,
+        clock,
+        log,
+        pending,
+      })
+    ).results;
 
   // Teams lifecycle events, and sweeps for events a webhook could not interpret: acted on in process
   // once the answer went out (fire and forget, logged).
@@ -143,6 +159,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
           ledger,
           clock,
           log,
+          pending,
         });
       })
       .catch((error: unknown) =>

@@ -1,6 +1,7 @@
 import { CreateTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbSharedState, SHARED_STATE_TABLE } from '../../functions/adapters/dynamodb-shared-state';
+import { PendingJobMarkers } from '../../functions/core/pending-jobs';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 
 const TABLE = 'callvault-shared-state';
@@ -228,6 +229,36 @@ describe.runIf(motoAvailable())('DynamoDbSharedState against moto', () => {
 
       expect(await container().load('rc-main')).toEqual([record]);
       expect(await container().load('rc-other')).toEqual([]);
+    });
+  });
+  describe('pending markers', () => {
+    it('two sweep containers over one table take a recording\'s marker once, until it expires', async () => {
+      // Prepare
+      const log = { debug() {}, info() {}, warn() {}, error() {} };
+      const first = new PendingJobMarkers({ leases: container(), holdMs: 3_600_000 }, log);
+      const second = new PendingJobMarkers({ leases: container(), holdMs: 3_600_000 }, log);
+      const stem = 'recordings/msteams/tenant/2026/11/30/rec-1';
+
+      // Act
+      const together = await Promise.all([first.claim(stem, NOW), second.claim(stem, NOW)]);
+      const laterSameHour = await second.claim(stem, NOW + 3_599_000);
+      const afterExpiry = await second.claim(stem, NOW + 3_600_000);
+
+      // Assert
+      expect(together.filter(Boolean)).toHaveLength(1);
+      expect(laterSameHour).toBe(false);
+      expect(afterExpiry).toBe(true);
+    });
+
+    it('a released marker (its job could not be queued) can be taken again at once', async () => {
+      const log = { debug() {}, info() {}, warn() {}, error() {} };
+      const first = new PendingJobMarkers({ leases: container(), holdMs: 3_600_000 }, log);
+      const second = new PendingJobMarkers({ leases: container(), holdMs: 3_600_000 }, log);
+      expect(await first.claim('recordings/x', NOW)).toBe(true);
+      await second.release(['recordings/x']);
+      expect(await second.claim('recordings/x', NOW)).toBe(false);
+      await first.release(['recordings/x']);
+      expect(await second.claim('recordings/x', NOW)).toBe(true);
     });
   });
 });
