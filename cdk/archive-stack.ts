@@ -1,7 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { type CallvaultConfig, ENV, retentionFor, runtimeConfigForDeployment } from '../functions/config';
 import { rateBudgetOf } from '../functions/composition/rate-budgets';
+import { type CallvaultConfig, ENV, retentionFor, runtimeConfigForDeployment } from '../functions/config';
 import type { ProviderName } from '../functions/core/recording';
 import {
   deadLetterQueueArnOutput,

@@ -9,6 +9,7 @@ import {
   TextWidget,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
+import type { ProviderName } from '../../functions/core/recording';
 import {
   BUDGET_ARRIVALS_PER_DAY_METRIC,
   BUDGET_BACKLOG_GROWING_METRIC,
@@ -19,7 +20,6 @@ import {
   SWEEP_SCOPES_NOT_COVERED_METRIC,
   webhookCountMetricName,
 } from '../../functions/observability/names';
-import type { ProviderName } from '../../functions/core/recording';
 import { descriptorOf } from '../../functions/providers';
 import {
   CREDENTIALS_NOT_SET_METRIC,

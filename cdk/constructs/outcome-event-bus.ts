@@ -7,13 +7,13 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnBucket, IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { OUTCOME_EVENT_SOURCE } from '../../functions/core/outcome-events';
 import {
   eventBusOf,
   OUTCOME_EVENTS_UNDELIVERED_METRIC,
   type OutcomeEventsConfig,
   UNDELIVERED_EVENTS_PREFIX,
 } from '../../functions/config/outcome-events';
+import { OUTCOME_EVENT_SOURCE } from '../../functions/core/outcome-events';
 import { METRICS_NAMESPACE, METRICS_SERVICE_DIMENSION } from './monitoring';
 
 export interface OutcomeEventBusProps {

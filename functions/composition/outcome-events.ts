@@ -7,7 +7,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { METRICS_NAMESPACE } from '../observability/names';
 import {
   EventBridgePublisher,
   HttpPublisher,
@@ -15,13 +14,6 @@ import {
 } from '../adapters/outcome-event-publishers';
 import { FsUndeliveredEvents, S3UndeliveredEvents } from '../adapters/undelivered-events';
 import type { CallvaultConfig } from '../config';
-import type { CatalogueWriter } from '../core/catalogue';
-import {
-  type EventPublisher,
-  type OutcomeEventDependencies,
-  PublishingCatalogue,
-} from '../core/outcome-events';
-import type { Clock, Log } from '../core/ports';
 import {
   eventBusOf,
   httpAuthorization,
@@ -30,6 +22,14 @@ import {
   OUTCOME_EVENTS_UNDELIVERED_METRIC,
   UNDELIVERED_EVENTS_PREFIX,
 } from '../config/outcome-events';
+import type { CatalogueWriter } from '../core/catalogue';
+import {
+  type EventPublisher,
+  type OutcomeEventDependencies,
+  PublishingCatalogue,
+} from '../core/outcome-events';
+import type { Clock, Log } from '../core/ports';
+import { METRICS_NAMESPACE } from '../observability/names';
 
 export type OutcomeEvents = OutcomeEventDependencies & { bucket?: string };
 

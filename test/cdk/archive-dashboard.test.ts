@@ -13,11 +13,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, loadDeploymentConfig } from '../../cdk/app';
 import type { ArchiveStack } from '../../cdk/archive-stack';
 import * as monitoring from '../../cdk/constructs/monitoring';
-import * as metricNames from '../../functions/observability/names';
-import { RINGCENTRAL_RATE_LIMITED_METRIC } from '../../functions/providers/ringcentral/descriptor';
 import * as archiveWorker from '../../functions/archive-worker';
+import * as metricNames from '../../functions/observability/names';
 import { MSGRAPH_WEBHOOK_COUNTS } from '../../functions/providers/msgraph/msgraph-webhook';
 import { MSTEAMS_WEBHOOK_COUNTS } from '../../functions/providers/msteams/msteams-webhook';
+import { RINGCENTRAL_RATE_LIMITED_METRIC } from '../../functions/providers/ringcentral/descriptor';
 import { cdkJsonContext, nagViolations, resourceText } from './support';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -232,7 +232,7 @@ describe.runIf(motoAvailable())('DynamoDbSharedState against moto', () => {
     });
   });
   describe('pending markers', () => {
-    it('two sweep containers over one table take a recording\'s marker once, until it expires', async () => {
+    it("two sweep containers over one table take a recording's marker once, until it expires", async () => {
       // Prepare
       const log = { debug() {}, info() {}, warn() {}, error() {} };
       const first = new PendingJobMarkers({ leases: container(), holdMs: 3_600_000 }, log);

@@ -17,7 +17,6 @@ import { FsArchiveStore } from '../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../functions/adapters/fs-audit-log';
 import { FsHoldAuditLog, FsHoldStore } from '../../functions/adapters/fs-legal-hold';
 import { retentionSettingsSchema } from '../../functions/config';
-import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey } from '../../functions/core/keys';
 import { applyHold, holdTargetsFromRows } from '../../functions/core/legal-hold';
@@ -26,6 +25,7 @@ import type { SourceRecording } from '../../functions/core/recording';
 import { runRetention } from '../../functions/core/retention';
 import { type ExportTarget, type ManifestFile, runExport, type TrailEvent } from '../../functions/ops/export';
 import { FolderExportTarget } from '../../functions/ops/export-targets';
+import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../sandbox/providers/telphin-sandbox';
 

@@ -15,13 +15,13 @@ import { FsArchiveStore } from '../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../functions/adapters/fs-audit-log';
 import { FsHoldStore } from '../../functions/adapters/fs-legal-hold';
 import { retentionSettingsSchema } from '../../functions/config';
-import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey } from '../../functions/core/keys';
 import { type HoldAuditEntry, holdRecordKey } from '../../functions/core/legal-hold';
 import { type AuditEntry, silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
 import { auditKey, runRetention } from '../../functions/core/retention';
+import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../sandbox/providers/telphin-sandbox';
 

@@ -16,7 +16,6 @@ import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { S3AuditLog } from '../../functions/adapters/s3-audit-log';
 import { S3HoldAuditLog, S3HoldStore } from '../../functions/adapters/s3-legal-hold';
 import { retentionSettingsSchema } from '../../functions/config';
-import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey, sidecarKey } from '../../functions/core/keys';
 import {
@@ -29,6 +28,7 @@ import {
 import { type AuditEntry, silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
 import { auditKey, runRetention } from '../../functions/core/retention';
+import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../sandbox/providers/telphin-sandbox';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';

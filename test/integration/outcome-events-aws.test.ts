@@ -20,9 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { createAwsRuntime } from '../../functions/composition/aws-runtime';
 import type { RuntimeEnvironment } from '../../functions/config';
+import { outcomeEventsConfigSchema, stackEventBusName } from '../../functions/config/outcome-events';
 import { silentLog } from '../../functions/core/ports';
 import { redriveOutcomeEvents } from '../../functions/events-redrive';
-import { outcomeEventsConfigSchema, stackEventBusName } from '../../functions/config/outcome-events';
 import { motoAvailable, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 import {
   BUCKET,

@@ -28,7 +28,12 @@ describe('config', () => {
       archiveDir: './archive',
       stateDir: './.callvault',
     });
-    expect(config.sweep).toEqual({ enabled: true, lookbackHours: 48, intervalSeconds: 300, pendingMarkerHours: 6 });
+    expect(config.sweep).toEqual({
+      enabled: true,
+      lookbackHours: 48,
+      intervalSeconds: 300,
+      pendingMarkerHours: 6,
+    });
     expect(config.sources[0]).toMatchObject({
       apiUrl: 'https://apiproxy.telphin.ru',
       scope: { client: '@me' },

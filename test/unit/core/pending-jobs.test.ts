@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../functions/adapters/fs-archive-store';
 import { FsLeaseStore } from '../../../functions/adapters/fs-lease-store';
-import type { RecordingJob } from '../../../functions/core/jobs';
+import type { ArchiveJob, RecordingJob } from '../../../functions/core/jobs';
 import type { PendingJobsSettings, PendingLeaseStore } from '../../../functions/core/pending-jobs';
-import { type ArchiveJob, type JobQueue, type RecordingSource, silentLog } from '../../../functions/core/ports';
+import { type JobQueue, type RecordingSource, silentLog } from '../../../functions/core/ports';
 import type { SourceRecording, TimeWindow } from '../../../functions/core/recording';
 import { InProcessTokenStore } from '../../../functions/core/shared-state';
 import { lookbackWindow, sweepSource } from '../../../functions/core/sweep';
@@ -87,7 +87,9 @@ describe('pending markers: a recording a sweep queued is not queued again while 
     const leases = new InProcessTokenStore();
     expect(await sweepFor(6, new CountingQueue(), { leases, holdMs: 6 * HOUR })).toBe(1);
     // Twelve hours: the marker taken at the start expired after six, so a lost job is queued again.
-    expect(await sweepFor(12, new CountingQueue(), { leases: new InProcessTokenStore(), holdMs: 6 * HOUR })).toBe(2);
+    expect(
+      await sweepFor(12, new CountingQueue(), { leases: new InProcessTokenStore(), holdMs: 6 * HOUR }),
+    ).toBe(2);
   });
 
   it('markers in a local state folder hold across processes (a new store object on the same folder)', async () => {
@@ -97,9 +99,15 @@ describe('pending markers: a recording a sweep queued is not queued again while 
     for (let sweep = 0; sweep < 3; sweep += 1) {
       const now = new Date(START.getTime() + sweep * SWEEP_EVERY_MS);
       const pending = { leases: new FsLeaseStore({ dir: folder }), holdMs: 6 * HOUR };
-      await sweepSource(source, lookbackWindow(now, 48), { store, queue, log: silentLog, pending }, undefined, {
-        now,
-      });
+      await sweepSource(
+        source,
+        lookbackWindow(now, 48),
+        { store, queue, log: silentLog, pending },
+        undefined,
+        {
+          now,
+        },
+      );
     }
     expect(queue.jobs).toHaveLength(1);
     expect(await readdir(folder)).toHaveLength(1);
@@ -117,7 +125,12 @@ describe('pending markers: a recording a sweep queued is not queued again while 
 
   it('gives the marker back when the job could not be queued, so the next sweep queues it at once', async () => {
     const queue = new CountingQueue();
-    const deps = { store, queue, log: silentLog, pending: { leases: new InProcessTokenStore(), holdMs: 6 * HOUR } };
+    const deps = {
+      store,
+      queue,
+      log: silentLog,
+      pending: { leases: new InProcessTokenStore(), holdMs: 6 * HOUR },
+    };
     const window = lookbackWindow(START, 48);
     queue.failNext = true;
     await expect(sweepSource(waitingSource(), window, deps, undefined, { now: START })).rejects.toThrow(
@@ -138,7 +151,9 @@ describe('pending markers: a recording a sweep queued is not queued again while 
   });
 
   it('holdMs 0 turns markers off', async () => {
-    expect(await sweepFor(0.25, new CountingQueue(), { leases: new InProcessTokenStore(), holdMs: 0 })).toBe(3);
+    expect(await sweepFor(0.25, new CountingQueue(), { leases: new InProcessTokenStore(), holdMs: 0 })).toBe(
+      3,
+    );
   });
 });
 
