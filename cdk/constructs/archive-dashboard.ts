@@ -154,8 +154,8 @@ function providerRow(
     serviceMetric(RECORDINGS_ARCHIVED_METRIC, { dimensions: perProvider, label: 'archived' }),
     serviceMetric(RECORDINGS_GONE_AT_SOURCE_METRIC, { dimensions: perProvider, label: 'gone at source' }),
   ];
-  // Only the Graph bot's recordings expire before a fetch (a download grant minutes long).
-  if (provider === 'msgraph') {
+  // Only recordings whose jobs carry a grant expire before a fetch (a download grant minutes long).
+  if (descriptorOf(provider).capabilities.grantCarryingJobs) {
     outcomes.push(serviceMetric(EXPIRED_BEFORE_FETCH_METRIC, { label: 'expired before fetch' }));
   }
   const widgets: IWidget[] = [

@@ -1,22 +1,17 @@
 /**
  * The request budget a source's platform enforces, where one limits how fast recordings can be archived
- * (issue 16's budget forecast). RingCentral: `rateLimits.heavyPerMinute` of the Heavy group, which each
- * recording's content download spends once (the call-log listing pages are Heavy too, but one page holds
- * up to a thousand records). The other platforms throttle with 429s but publish no fixed budget.
+ * (its descriptor's `worker.rateBudget`). Platforms that throttle with 429s but publish no fixed budget
+ * have none.
  */
 import type { CallvaultConfig } from '../config';
+import { descriptorOf } from '../providers';
 
 export interface RateBudget {
   requestsPerMinute: number;
   requestsPerRecording: number;
 }
 
-export const RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING = 1;
-
 export function rateBudgetOf(source: CallvaultConfig['sources'][number]): RateBudget | undefined {
-  if (source.provider !== 'ringcentral') return undefined;
-  return {
-    requestsPerMinute: source.rateLimits.heavyPerMinute,
-    requestsPerRecording: RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING,
-  };
+  const budget = descriptorOf(source.provider).worker.rateBudget;
+  return budget ? { ...budget(source as never) } : undefined;
 }

@@ -134,6 +134,14 @@ export interface ProviderDescriptor<
      */
     jobLifetime?(source: Config): { readonly seconds: number; readonly key: string };
     /**
+     * A request budget the platform enforces that limits how fast recordings can be archived (the budget
+     * forecast in `npm run status`): requests a minute, and how many each recording spends.
+     */
+    rateBudget?(source: Config): {
+      readonly requestsPerMinute: number;
+      readonly requestsPerRecording: number;
+    };
+    /**
      * Jobs carry a grant that expires: the oldest job may wait at most this long in the queue, which the
      * worker's concurrency is sized for and an alarm watches.
      */

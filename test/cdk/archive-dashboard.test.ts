@@ -15,6 +15,7 @@ import type { ArchiveStack } from '../../cdk/archive-stack';
 import * as monitoring from '../../cdk/constructs/monitoring';
 import * as archiveWorker from '../../functions/archive-worker';
 import * as metricNames from '../../functions/observability/names';
+import { descriptorOf } from '../../functions/providers';
 import { MSGRAPH_WEBHOOK_COUNTS } from '../../functions/providers/msgraph/msgraph-webhook';
 import { MSTEAMS_WEBHOOK_COUNTS } from '../../functions/providers/msteams/msteams-webhook';
 import { RINGCENTRAL_RATE_LIMITED_METRIC } from '../../functions/providers/ringcentral/descriptor';
@@ -169,7 +170,10 @@ describe('the dashboard, for a stack with all four providers', () => {
       expect(has('ApproximateAgeOfOldestMessage', { QueueName: queueName }), provider).toBe(true);
       expect(has('ApproximateNumberOfMessagesVisible', { QueueName: deadLetterName }), provider).toBe(true);
       for (const count of counts[provider] ?? []) {
-        expect(has(metricNames.webhookCountMetricName(provider, count)), `${provider} ${count}`).toBe(true);
+        const named = descriptorOf(provider).metrics.webhookCounts;
+        expect(has(metricNames.webhookCountMetricName(provider, count, named)), `${provider} ${count}`).toBe(
+          true,
+        );
       }
     }
     const hourly = graphed.metrics.filter((metric) => metric.name === 'RecordingsArchived');

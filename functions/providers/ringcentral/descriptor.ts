@@ -29,6 +29,9 @@ export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT lo
 /** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
 export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
 /** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
+/** Heavy requests one archived recording spends: its content download. */
+export const RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING = 1;
+
 export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
 /**
  * `$.job` of RingCentral jobs (hints and recordings; never fetch-now), as core/jobs.ts describeJob writes
@@ -116,6 +119,12 @@ export const ringCentralProvider = defineProvider({
   },
   webhook: { auth: 'verification-token-header' },
   worker: {
+    // The Heavy group's budget, which each recording's content download spends once (the call-log pages
+    // are Heavy too, but one page holds up to a thousand records).
+    rateBudget: (source) => ({
+      requestsPerMinute: source.rateLimits.heavyPerMinute,
+      requestsPerRecording: RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING,
+    }),
     batchSize: WORKER_BATCH_SIZE,
     // The Heavy budget of its sources (summed: they share the queue) over 5, at least SQS's minimum of 2.
     maxConcurrency: (configured, sources) => {
