@@ -9,6 +9,7 @@
 import { DuckDbCatalogue } from '../functions/adapters/duckdb-catalogue';
 import { configPathFromEnvironment, loadConfigFile } from '../functions/config';
 import { FilterError, parseFindFilters } from '../functions/core/catalogue-query';
+import { openDeployedCatalogue } from '../functions/ops/archive-question';
 import { parseOptions, parsePositiveInteger, runCommand, UsageError } from '../functions/ops/command-line';
 import { awsHits, type FindHit, formatCsv, formatJson, formatText, localHits } from '../functions/ops/find';
 import { PROVIDER_NAMES } from '../functions/providers';
@@ -57,35 +58,15 @@ async function main(): Promise<number> {
   let where: string;
   if (options.aws) {
     // Loaded only here: the local path starts faster without the AWS SDK.
-    const [{ AthenaClient }, { CloudFormationClient }, { GetObjectCommand, S3Client }, { getSignedUrl }] =
-      await Promise.all([
-        import('@aws-sdk/client-athena'),
-        import('@aws-sdk/client-cloudformation'),
-        import('@aws-sdk/client-s3'),
-        import('@aws-sdk/s3-request-presigner'),
-      ]);
-    const { AthenaCatalogue } = await import('../functions/adapters/athena-catalogue');
-    const { readDeployedStack, StackOutputError } = await import('../functions/ops/stack-outputs');
-    const region = config.aws.region;
-    const stack = await readDeployedStack(
-      new CloudFormationClient({ region }),
-      options.stack ?? config.aws.stackName,
+    const [{ GetObjectCommand, S3Client }, { getSignedUrl }] = await Promise.all([
+      import('@aws-sdk/client-s3'),
+      import('@aws-sdk/s3-request-presigner'),
+    ]);
+    const { athena, stack, region } = await openDeployedCatalogue(config, options.stack, (progress) =>
+      process.stderr.write(
+        `find: Athena ${progress.state} after ${(progress.elapsedMs / 1000).toFixed(1)} s${progress.bytesScanned !== undefined ? `, ${progress.bytesScanned} B scanned` : ''}\n`,
+      ),
     );
-    const database = stack.outputs.CatalogDatabase;
-    const workgroup = stack.outputs.CatalogWorkgroup;
-    if (!database || !workgroup)
-      throw new StackOutputError(
-        `stack "${stack.stackName}" has no catalogue outputs (CatalogDatabase, CatalogWorkgroup); deploy this version first`,
-      );
-    const athena = new AthenaCatalogue({
-      client: new AthenaClient({ region }),
-      database,
-      workgroup,
-      onProgress: (progress) =>
-        process.stderr.write(
-          `find: Athena ${progress.state} after ${(progress.elapsedMs / 1000).toFixed(1)} s${progress.bytesScanned !== undefined ? `, ${progress.bytesScanned} B scanned` : ''}\n`,
-        ),
-    });
     const answer = await athena.find(filters, { limit });
     const s3 = new S3Client({ region });
     hits = await awsHits(answer.rows, (key, expiresIn) =>

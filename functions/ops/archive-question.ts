@@ -5,6 +5,7 @@
  * stack's bucket).
  */
 import { userInfo } from 'node:os';
+import type { AthenaProgress } from '../adapters/athena-catalogue';
 import { DuckDbCatalogue } from '../adapters/duckdb-catalogue';
 import type { CallvaultConfig } from '../config';
 import { FilterError, type FindFilters, type FindRow, parseFindFilters } from '../core/catalogue-query';
@@ -80,31 +81,9 @@ export async function answerQuestion(
       engine.close();
     }
   }
-  // Loaded only here: the local path starts faster without the AWS SDK.
-  const [{ AthenaClient }, { CloudFormationClient }] = await Promise.all([
-    import('@aws-sdk/client-athena'),
-    import('@aws-sdk/client-cloudformation'),
-  ]);
-  const { AthenaCatalogue } = await import('../adapters/athena-catalogue');
-  const { readDeployedStack, StackOutputError } = await import('./stack-outputs');
-  const region = config.aws.region;
-  const stack = await readDeployedStack(
-    new CloudFormationClient({ region }),
-    options.stack ?? config.aws.stackName,
+  const { athena, stack, region } = await openDeployedCatalogue(config, options.stack, (progress) =>
+    options.progress?.(`Athena ${progress.state} after ${(progress.elapsedMs / 1000).toFixed(1)} s`),
   );
-  const database = stack.outputs.CatalogDatabase;
-  const workgroup = stack.outputs.CatalogWorkgroup;
-  if (!database || !workgroup)
-    throw new StackOutputError(
-      `stack "${stack.stackName}" has no catalogue outputs (CatalogDatabase, CatalogWorkgroup); deploy this version first`,
-    );
-  const athena = new AthenaCatalogue({
-    client: new AthenaClient({ region }),
-    database,
-    workgroup,
-    onProgress: (progress) =>
-      options.progress?.(`Athena ${progress.state} after ${(progress.elapsedMs / 1000).toFixed(1)} s`),
-  });
   const answer = await athena.find(filters);
   return {
     rows: answer.rows,
@@ -133,4 +112,35 @@ export async function operatorIdentity(location: ArchiveLocation): Promise<strin
   } catch {
     return user;
   }
+}
+
+/**
+ * The deployed stack's catalogue through Athena: its database and workgroup from the stack outputs, or a
+ * StackOutputError naming what is missing. Shared by find, hold, export and the console.
+ */
+export async function openDeployedCatalogue(
+  config: CallvaultConfig,
+  stackName: string | undefined,
+  onProgress?: (progress: AthenaProgress) => void,
+) {
+  // Loaded only here: the local path starts faster without the AWS SDK.
+  const [{ AthenaClient }, { CloudFormationClient }] = await Promise.all([
+    import('@aws-sdk/client-athena'),
+    import('@aws-sdk/client-cloudformation'),
+  ]);
+  const { AthenaCatalogue } = await import('../adapters/athena-catalogue');
+  const { readDeployedStack, requireCatalogueOutputs } = await import('./stack-outputs');
+  const region = config.aws.region;
+  const stack = await readDeployedStack(
+    new CloudFormationClient({ region }),
+    stackName ?? config.aws.stackName,
+  );
+  const { database, workgroup } = requireCatalogueOutputs(stack);
+  const athena = new AthenaCatalogue({
+    client: new AthenaClient({ region }),
+    database,
+    workgroup,
+    onProgress,
+  });
+  return { athena, stack, region };
 }

@@ -16,7 +16,7 @@ import type { ProviderName } from '../core/recording';
 import { consoleActor, consoleHold, heldKeysFrom } from './console-hold';
 import type { ConsoleBackend, ConsoleHit, ConsoleHold } from './console-server';
 import { awsHits } from './find';
-import { readDeployedStack, StackOutputError } from './stack-outputs';
+import { readDeployedStack, requireCatalogueOutputs } from './stack-outputs';
 
 export interface AwsConsoleBackendOptions {
   stackName: string;
@@ -98,12 +98,7 @@ export async function openAwsConsoleBackend(options: {
   const settings: AwsClientSettings = options.clients ?? { region: options.config.aws.region };
   const { forcePathStyle, ...common } = settings;
   const stack = await readDeployedStack(new CloudFormationClient(common), options.stackName);
-  const database = stack.outputs.CatalogDatabase;
-  const workgroup = stack.outputs.CatalogWorkgroup;
-  if (!database || !workgroup)
-    throw new StackOutputError(
-      `stack "${stack.stackName}" has no catalogue outputs (CatalogDatabase, CatalogWorkgroup); deploy this version first`,
-    );
+  const { database, workgroup } = requireCatalogueOutputs(stack);
   const athena = new AthenaCatalogue({
     client: new AthenaClient(common),
     database,

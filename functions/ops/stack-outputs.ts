@@ -80,6 +80,17 @@ export async function readDeployedStack(
 }
 
 /** The provider's queue URL or an error naming the missing output. */
+/** The catalogue's Glue database and Athena workgroup (outputs CatalogDatabase, CatalogWorkgroup). */
+export function requireCatalogueOutputs(stack: DeployedStack): { database: string; workgroup: string } {
+  const database = stack.outputs.CatalogDatabase;
+  const workgroup = stack.outputs.CatalogWorkgroup;
+  if (!database || !workgroup)
+    throw new StackOutputError(
+      `stack "${stack.stackName}" has no catalogue outputs (CatalogDatabase, CatalogWorkgroup); deploy this version first`,
+    );
+  return { database, workgroup };
+}
+
 export function requireQueueUrl(stack: DeployedStack, provider: ProviderName): string {
   const url = stack.queueUrls[provider];
   if (!url)
