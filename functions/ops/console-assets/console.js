@@ -33,7 +33,9 @@ function cell(row, content, className) {
 /** "number (name)" and, on a second line, the person and extension ids. */
 function party(number, name, personId) {
   const wrap = document.createElement('span');
-  wrap.textContent = [number, name ? `(${name})` : null].filter(Boolean).join(' ') || '?';
+  // Telphin often names an extension by its own number: say it once.
+  const shownName = name && name !== number ? `(${name})` : null;
+  wrap.textContent = [number, shownName].filter(Boolean).join(' ') || '?';
   if (personId) {
     const ids = document.createElement('div');
     ids.className = 'muted';
@@ -199,6 +201,7 @@ async function start() {
       option.textContent = `${source.id} (${source.provider})`;
       select.append(option);
     }
+    say('Fill in any fields and press Search; with none, it lists the first recordings in the archive.');
     document.body.dataset.ready = 'true';
   } catch (error) {
     $('#where').textContent = error.message;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { detectMediaKind } from '../../../functions/core/media-signature';
 import { syntheticAudioChunks, syntheticAudioSha256 } from '../../../sandbox/providers/synthetic-audio';
 import {
@@ -182,16 +182,17 @@ describe('Telphin sandbox API', () => {
 
   it('refuses a concurrent stats request with 429 while another list is running', async () => {
     // Prepare
-    sandbox = await startTelphinSandbox({ listLatencyMs: 100 });
+    // The list is slow enough to still run when the stats request arrives, on a loaded machine too.
+    sandbox = await startTelphinSandbox({ listLatencyMs: 1_500 });
     const bearer = await token(sandbox);
     const range = q('2024-01-10 00:00:00', '2024-01-11 00:00:00');
 
-    // Act
+    // Act: stats only once the sandbox has the list in flight, not after a guessed delay.
+    const listing = api(sandbox, bearer, `/client/@me/record/${range}`);
+    await vi.waitFor(() => expect(sandbox?.counters.maxConcurrentListCalls).toBe(1), { interval: 5 });
     const [list, stats] = await Promise.all([
-      api(sandbox, bearer, `/client/@me/record/${range}`),
-      new Promise((resolve) => setTimeout(resolve, 20)).then(() =>
-        api(sandbox!, bearer, `/client/@me/record/stats/${range}`),
-      ),
+      listing,
+      api(sandbox, bearer, `/client/@me/record/stats/${range}`),
     ]);
 
     // Assess
