@@ -281,6 +281,22 @@ export function renderMarkdown(results: BenchResults): string {
       '',
     );
   }
+  if (results.burst) {
+    const burst = results.burst;
+    lines.push(
+      `### 11. Graph bot burst: ${burst.recordings} recordings, tokens valid ${burst.tokenLifetimeSeconds} s, Graph worker concurrency ${burst.concurrency} (batch ${burst.batchSize})`,
+      '',
+      `Webhook handler → SQS (moto) → archive-worker handler → S3 (moto); each recording a 2-minute WAV (${formatSize(burst.recordingBytes)}) from the Graph sandbox over loopback. The concurrency allows ${num(burst.toleratedJobSeconds, 2)} s per job (planned ${burst.planningJobSeconds} s).`,
+      '',
+      '| Shape | Verified | Expired-token refusals | Dead letters | Oldest message age (s) | Oldest token at job end (s) | Job median / max (s) | First call end → last job end (s) |',
+      '|---|---|---|---|---|---|---|---|',
+      ...burst.runs.map(
+        (run) =>
+          `| ${run.shape} | ${run.verified} of ${run.recordings} | ${run.expiredTokenRefusals} | ${run.deadLetters} | ${num(run.oldestMessageAgeSeconds, 2)} | ${num(run.oldestTokenAtJobEndSeconds, 2)} | ${num(run.jobSeconds.median, 2)} / ${num(run.jobSeconds.max, 2)} | ${num(run.wallSeconds)} |`,
+      ),
+      '',
+    );
+  }
   lines.push(END);
   return lines.join('\n');
 }

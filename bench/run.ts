@@ -30,6 +30,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { measureBurst } from './burst';
 import { measureCatalogue } from './catalog';
 import { measureDedupe } from './dedupe';
 import { eventsTargetMet, measureEvents } from './events';
@@ -483,6 +484,31 @@ async function main(): Promise<void> {
         detail: `${rows.filter((row) => row.agrees).length} of ${rows.length}: ${describe(rows)}`,
       });
     }
+  }
+
+  if (sections.has('burst')) {
+    // Issue 16 item 8 (bench/burst.ts): 200 Graph bot recordings, spread over a minute and all at once.
+    log('burst: 200 Graph bot recordings on moto at the Graph worker\'s sized concurrency');
+    const burst = await measureBurst({ shapes: ['spread over 60 s', 'all at once'] }, log);
+    results.burst = burst;
+    results.verdicts.push({
+      target: `Graph bot burst: all ${burst.recordings} recordings fetched before their tokens expire (${burst.tokenLifetimeSeconds} s), at the sized concurrency`,
+      met:
+        burst.runs.length > 0 &&
+        burst.runs.every(
+          (run) =>
+            run.verified === run.recordings &&
+            run.expiredTokenRefusals === 0 &&
+            run.deadLetters === 0 &&
+            run.oldestTokenAtJobEndSeconds < burst.tokenLifetimeSeconds,
+        ),
+      detail: `concurrency ${burst.concurrency} (batch ${burst.batchSize}) from cdk/worker-sizing.ts; ${burst.runs
+        .map(
+          (run) =>
+            `${run.shape}: ${run.verified}/${run.recordings} verified, oldest message ${run.oldestMessageAgeSeconds} s, oldest token at job end ${run.oldestTokenAtJobEndSeconds} s, ${run.expiredTokenRefusals} expired, job median ${run.jobSeconds.median} s`,
+        )
+        .join('; ')}`,
+    });
   }
 
   if (values.only) await carryOver(results, values.out);
