@@ -207,7 +207,8 @@ export async function measureBurst(
         for (const recording of made) {
           const end = jobEnds.get(recording.operationId);
           const issued = tokenOf.get(recording.operationId);
-          if (end !== undefined && issued !== undefined) oldestTokenMs = Math.max(oldestTokenMs, end - issued);
+          if (end !== undefined && issued !== undefined)
+            oldestTokenMs = Math.max(oldestTokenMs, end - issued);
           for (const day of [new Date(), new Date(Date.now() - 86_400_000)]) {
             const key = recordingKey({
               provider: 'msgraph',
@@ -234,7 +235,8 @@ export async function measureBurst(
           jobSeconds: summarise(jobSeconds),
           wallSeconds: round(wallSeconds, 1),
         };
-        if (webhookErrors > 0) throw new Error(`burst bench: ${webhookErrors} notifications were not accepted`);
+        if (webhookErrors > 0)
+          throw new Error(`burst bench: ${webhookErrors} notifications were not accepted`);
         runs.push(run);
         log(
           `burst: ${shape}: ${run.verified} of ${recordings} verified, ${run.expiredTokenRefusals} expired-token refusals, ${run.deadLetters} dead letters; oldest message ${run.oldestMessageAgeSeconds} s, oldest token at job end ${run.oldestTokenAtJobEndSeconds} s (of ${tokenLifetimeSeconds}); job median ${round(run.jobSeconds.median, 2)} s, max ${round(run.jobSeconds.max, 2)} s; ${run.wallSeconds} s in all at concurrency ${sizing.maxConcurrency}`,

@@ -21,9 +21,9 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { SHARED_STATE_TABLE } from '../functions/adapters/dynamodb-shared-state';
 import { FsArchiveStore } from '../functions/adapters/fs-archive-store';
 import { FsLeaseStore } from '../functions/adapters/fs-lease-store';
-import { SHARED_STATE_TABLE } from '../functions/adapters/dynamodb-shared-state';
 import { LocalJobQueue } from '../functions/adapters/local-job-queue';
 import { FsRunLedger } from '../functions/adapters/run-ledgers';
 import { createAwsRuntime } from '../functions/composition/aws-runtime';
@@ -33,8 +33,8 @@ import type { ArchiveJob } from '../functions/core/jobs';
 import { type Clock, type JobQueue, silentLog } from '../functions/core/ports';
 import { InProcessRateGateStore, InProcessTokenStore } from '../functions/core/shared-state';
 import { sweepAllSources } from '../functions/core/sweep-sources';
-import { startRingCentralSandbox } from '../sandbox/providers/ringcentral-sandbox';
 import { startTeamsSandbox } from '../sandbox/providers/msteams-sandbox';
+import { startRingCentralSandbox } from '../sandbox/providers/ringcentral-sandbox';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/support/moto';
 import { onCleanup } from './lib/processes';
 
@@ -337,14 +337,12 @@ async function runAws(
     );
     const queueUrls: Record<string, string> = {};
     for (const provider of ['msteams', 'ringcentral']) {
-      const created = await moto.sqs.send(
-        new CreateQueueCommand({ QueueName: `callvault-${provider}` }),
-      );
+      const created = await moto.sqs.send(new CreateQueueCommand({ QueueName: `callvault-${provider}` }));
       queueUrls[provider] = created.QueueUrl ?? '';
     }
     const secretArn = async (name: string, value: Record<string, string>) =>
-      (await secrets.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(value) }))).ARN ??
-      '';
+      (await secrets.send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(value) })))
+        .ARN ?? '';
     const sourceSecrets = {
       'bench-teams': await secretArn('callvault/bench/teams', {
         clientId: teams.clientId,

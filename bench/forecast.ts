@@ -16,8 +16,9 @@
  * recordings not archived, the descriptor's budget), and the simulation goes on for 48 h to see whether
  * the backlog grows, clears (and when) or stays empty.
  */
-import { parseConfig } from '../functions/config';
+
 import { rateBudgetOf } from '../functions/composition/rate-budgets';
+import { parseConfig } from '../functions/config';
 import { type BudgetForecast, describeForecast, forecastBudget } from '../functions/core/budget-forecast';
 import { RateLimitedError } from '../functions/core/errors';
 import { silentLog } from '../functions/core/ports';
@@ -277,8 +278,7 @@ async function simulate(
   // Shrinking but not empty within the 48 h simulated: when it would be, at the rate seen.
   const shrinkPerHour = (backlogAtNow - backlogAfter48h) / 48;
   const clearsAfter =
-    clearedAfterHours ??
-    (shrinkPerHour > 0 ? Math.round((backlogAtNow / shrinkPerHour) * 10) / 10 : null);
+    clearedAfterHours ?? (shrinkPerHour > 0 ? Math.round((backlogAtNow / shrinkPerHour) * 10) / 10 : null);
   const direction: SimulatedOutcome['direction'] =
     clearsAfter === null ? 'grows' : clearsAfter <= 1 ? 'keeps-up' : 'clears';
   return {

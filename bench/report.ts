@@ -1,10 +1,10 @@
 /** Writes bench/results/latest.json and the generated part of BENCHMARKS.md (between the markers). */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { CatalogueBenchSummary } from './catalog';
 import type { BurstBenchSummary } from './burst';
+import type { CatalogueBenchSummary } from './catalog';
 import type { DedupeBenchSummary } from './dedupe';
-import type { ForecastBenchSummary } from './forecast';
 import type { EventsBenchSummary } from './events';
+import type { ForecastBenchSummary } from './forecast';
 import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';

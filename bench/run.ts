@@ -463,7 +463,9 @@ async function main(): Promise<void> {
       { name: '14,000 a day, none waiting', arrivalsPerDay: 14_000, initialBacklog: 0 },
       { name: '16,000 a day, none waiting', arrivalsPerDay: 16_000, initialBacklog: 0 },
     ];
-    log(`forecast: ${scenarios.length} arrival rates around the Heavy budget, two simulated days each side of now`);
+    log(
+      `forecast: ${scenarios.length} arrival rates around the Heavy budget, two simulated days each side of now`,
+    );
     const forecast = await measureForecast({ scenarios }, log);
     results.forecast = forecast;
     const describe = (rows: ForecastScenarioResult[]) =>
@@ -488,7 +490,7 @@ async function main(): Promise<void> {
 
   if (sections.has('burst')) {
     // Issue 16 item 8 (bench/burst.ts): 200 Graph bot recordings, spread over a minute and all at once.
-    log('burst: 200 Graph bot recordings on moto at the Graph worker\'s sized concurrency');
+    log("burst: 200 Graph bot recordings on moto at the Graph worker's sized concurrency");
     const burst = await measureBurst({ shapes: ['spread over 60 s', 'all at once'] }, log);
     results.burst = burst;
     results.verdicts.push({
