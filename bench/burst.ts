@@ -83,6 +83,10 @@ export async function measureBurst(
   const removeMoto = onCleanup('moto (burst)', () => moto.stop());
   const runs: BurstRun[] = [];
   let sizing = { batchSize: 0, maxConcurrency: 0 };
+  // The handlers' single metrics would print an EMF line per recording (each one reads this variable
+  // when it is made); the bench reads none of them.
+  const metricsWere = process.env.POWERTOOLS_METRICS_DISABLED;
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   try {
     for (const shape of options.shapes) {
       await moto.reset();
@@ -126,7 +130,6 @@ export async function measureBurst(
           },
           { s3: moto.s3, sqs: moto.sqs },
         );
-        // Metrics are published only by the Lambda middleware, which the bench does not run.
         const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'callvault-bench' });
         const webhook = createWebhookHandler(() => runtime, metrics);
         const worker = createArchiveWorkerHandler(() => runtime, {}, metrics);
@@ -246,6 +249,8 @@ export async function measureBurst(
       }
     }
   } finally {
+    if (metricsWere === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
+    else process.env.POWERTOOLS_METRICS_DISABLED = metricsWere;
     await removeMoto();
   }
   return {
