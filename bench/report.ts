@@ -1,7 +1,10 @@
 /** Writes bench/results/latest.json and the generated part of BENCHMARKS.md (between the markers). */
 import { readFile, writeFile } from 'node:fs/promises';
+import type { BurstBenchSummary } from './burst';
 import type { CatalogueBenchSummary } from './catalog';
+import type { DedupeBenchSummary } from './dedupe';
 import type { EventsBenchSummary } from './events';
+import type { ForecastBenchSummary } from './forecast';
 import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
@@ -33,6 +36,9 @@ export interface BenchResults {
   msteams?: MsTeamsBenchSummary;
   catalog?: CatalogueBenchSummary;
   events?: EventsBenchSummary;
+  dedupe?: DedupeBenchSummary;
+  forecast?: ForecastBenchSummary;
+  burst?: BurstBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }
@@ -242,6 +248,52 @@ export function renderMarkdown(results: BenchResults): string {
       '| Question | Partitions | Bytes scanned (MiB) |',
       '|---|---|---|',
       ...catalog.athena.map((row) => `| ${row.question} | ${row.partitions} | ${mib(row.bytesScanned)} |`),
+      '',
+    );
+  }
+  if (results.dedupe) {
+    const dedupe = results.dedupe;
+    lines.push(
+      `### 9. Pending markers: jobs per recording over ${dedupe.hours} simulated hours not ready (a sweep every ${dedupe.intervalSeconds / 60} min over ${dedupe.lookbackHours} h)`,
+      '',
+      'Teams sandbox recordings still processing and RingCentral sandbox recordings waiting behind the Heavy budget (no job drained); the real `sweepAllSources` on a simulated clock. Local: folder markers, local queue; AWS: `createAwsRuntime` on moto (SQS, S3, DynamoDB markers).',
+      '',
+      '| Composition | Markers | Sweeps | Recordings | Jobs per recording (min–max) | Teams | RingCentral | Jobs in all | Held by the queue | Skipped as already queued | Wall (s) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+      ...dedupe.runs.map(
+        (run) =>
+          `| ${run.composition === 'local' ? 'local' : 'AWS adapters (moto)'} | ${run.markers === 'on' ? `${run.pendingMarkerHours} h` : 'off (0)'} | ${run.sweeps} | ${run.recordings} | ${run.jobsPerRecording.min}–${run.jobsPerRecording.max} | ${run.byProvider.msteams?.jobsPerRecording ?? '–'} | ${run.byProvider.ringcentral?.jobsPerRecording ?? '–'} | ${run.totalJobs} | ${run.heldByQueue} | ${run.alreadyQueued} | ${num(run.wallSeconds)} |`,
+      ),
+      '',
+    );
+  }
+  if (results.forecast) {
+    const forecast = results.forecast;
+    lines.push(
+      `### 10. Budget forecast against the rate gate (RingCentral Heavy ${forecast.heavyPerMinute}/min; the gate granted ${forecast.gateRequestsPerDay.toLocaleString('en')} requests a simulated day)`,
+      '',
+      '| Arrivals | Model | Forecast (as `npm run status` says it) | Simulated: downloads / call-log pages in the last 24 h | Waiting at now → +24 h → +48 h | Simulated | Agrees |',
+      '|---|---|---|---|---|---|---|',
+      ...forecast.results.map(
+        (row) =>
+          `| ${row.scenario.name} | ${row.model} | ${row.forecastLine.replace(/^budget: /, '')} | ${row.simulated.downloadsLast24h.toLocaleString('en')} / ${row.simulated.listingPagesLast24h.toLocaleString('en')} | ${row.simulated.backlogAtNow.toLocaleString('en')} → ${row.simulated.backlogAfter24h.toLocaleString('en')} → ${row.simulated.backlogAfter48h.toLocaleString('en')} | ${row.simulated.direction}${row.simulated.direction === 'clears' ? ` in ${row.simulated.clearedAfterHours} h` : ''} | ${row.agrees ? 'yes' : '**no**'} |`,
+      ),
+      '',
+    );
+  }
+  if (results.burst) {
+    const burst = results.burst;
+    lines.push(
+      `### 11. Graph bot burst: ${burst.recordings} recordings, tokens valid ${burst.tokenLifetimeSeconds} s, Graph worker concurrency ${burst.concurrency} (batch ${burst.batchSize})`,
+      '',
+      `Webhook handler → SQS (moto) → archive-worker handler → S3 (moto); each recording a 2-minute WAV (${formatSize(burst.recordingBytes)}) from the Graph sandbox over loopback. The concurrency allows ${num(burst.toleratedJobSeconds, 2)} s per job (planned ${burst.planningJobSeconds} s).`,
+      '',
+      '| Shape | Verified | Expired-token refusals | Dead letters | Oldest message age (s) | Oldest token at job end (s) | Job median / max (s) | First call end → last job end (s) |',
+      '|---|---|---|---|---|---|---|---|',
+      ...burst.runs.map(
+        (run) =>
+          `| ${run.shape} | ${run.verified} of ${run.recordings} | ${run.expiredTokenRefusals} | ${run.deadLetters} | ${num(run.oldestMessageAgeSeconds, 2)} | ${num(run.oldestTokenAtJobEndSeconds, 2)} | ${num(run.jobSeconds.median, 2)} / ${num(run.jobSeconds.max, 2)} | ${num(run.wallSeconds)} |`,
+      ),
       '',
     );
   }

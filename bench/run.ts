@@ -5,7 +5,7 @@
  *                                      Lambda bundles (19 min on 2 shared cores, mostly the moto pipeline)
  *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
  *   npm run bench -- --full            everything, including 2 GiB streams and more runs
- *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral,msteams,catalog,events   a subset; sections not run
+ *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral,msteams,catalog,events,dedupe,forecast,burst   a subset; sections not run
  *                                      are carried over from the previous bench/results/latest.json, marked
  *                                      as such (ringcentral: logins, 429s, Heavy budget use, hang-up → copy,
  *                                      about 4 min at the real 10-a-minute pace; msteams: a generated MP4
@@ -16,6 +16,10 @@
  *                                      catalog: the catalogue's write cost, layouts, and DuckDB over 10k, 100k
  *                                      and 1M generated records (the 1M set is generated once, about 150 MB
  *                                      in the temp folder, and reused)
+ *                                      dedupe: jobs per recording over 6 simulated hours of sweeps, markers off and on,
+ *                                      local and on moto (about a minute); forecast: the budget forecast against
+ *                                      the rate gate in simulated days (about 10 s); burst: 200 Graph bot
+ *                                      recordings fetched on moto at the sized concurrency (about 3 min)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
@@ -26,8 +30,11 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { measureBurst } from './burst';
 import { measureCatalogue } from './catalog';
+import { measureDedupe } from './dedupe';
 import { eventsTargetMet, measureEvents } from './events';
+import { type ForecastScenarioResult, measureForecast } from './forecast';
 import { measureLambdaCost } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
@@ -120,6 +127,9 @@ const SECTIONS = [
   'msteams',
   'catalog',
   'events',
+  'dedupe',
+  'forecast',
+  'burst',
 ] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
@@ -420,6 +430,89 @@ async function main(): Promise<void> {
     });
   }
 
+  if (sections.has('dedupe')) {
+    // Issue 16 item 7 (bench/dedupe.ts): whatever the mode, six simulated hours (about a minute).
+    const options = { hours: 6, teamsRecordings: 3, ringCentralRecordings: 20 };
+    log(
+      `dedupe: ${options.hours} simulated hours of sweeps, ${options.teamsRecordings} Teams recordings processing and ${options.ringCentralRecordings} RingCentral recordings behind the budget; markers off and on, local and on moto`,
+    );
+    const dedupe = await measureDedupe(options, log);
+    results.dedupe = dedupe;
+    const allowed = Math.ceil(dedupe.hours / dedupe.pendingMarkerHours);
+    const figure = (composition: string, markers: string) => {
+      const run = dedupe.runs.find((entry) => entry.composition === composition && entry.markers === markers);
+      return run ? `${run.jobsPerRecording.max}` : '–';
+    };
+    const after = dedupe.runs.filter((run) => run.markers === 'on');
+    const trustworthy = dedupe.runs.every(
+      (run) => run.failedSweeps === 0 && (run.composition === 'local' || run.heldByQueue === run.totalJobs),
+    );
+    const first = dedupe.runs[0];
+    results.verdicts.push({
+      target: `Pending markers: ≤ 1 job per recording per marker period (${dedupe.hours} h not ready, a sweep every ${dedupe.intervalSeconds / 60} min, markers ${dedupe.pendingMarkerHours} h)`,
+      met: after.length === 2 && trustworthy && after.every((run) => run.jobsPerRecording.max <= allowed),
+      detail: `jobs per recording, before (markers off) → after: local ${figure('local', 'off')} → ${figure('local', 'on')}, DynamoDB on moto ${figure('aws', 'off')} → ${figure('aws', 'on')}; ${first?.recordings ?? 0} recordings (Teams processing, RingCentral behind its budget), ${first?.sweeps ?? 0} sweeps, 0 failed: ${trustworthy}`,
+    });
+  }
+
+  if (sections.has('forecast')) {
+    // Issue 16 item 6 (bench/forecast.ts): simulated days, whatever the mode (about 10 s).
+    const scenarios = [
+      { name: '12,000 a day, 6,000 waiting two days before', arrivalsPerDay: 12_000, initialBacklog: 6_000 },
+      { name: '12,000 a day, none waiting', arrivalsPerDay: 12_000, initialBacklog: 0 },
+      { name: '14,000 a day, none waiting', arrivalsPerDay: 14_000, initialBacklog: 0 },
+      { name: '16,000 a day, none waiting', arrivalsPerDay: 16_000, initialBacklog: 0 },
+    ];
+    log(
+      `forecast: ${scenarios.length} arrival rates around the Heavy budget, two simulated days each side of now`,
+    );
+    const forecast = await measureForecast({ scenarios }, log);
+    results.forecast = forecast;
+    const describe = (rows: ForecastScenarioResult[]) =>
+      rows
+        .map(
+          (row) =>
+            `${row.scenario.arrivalsPerDay.toLocaleString('en')}/day: says ${row.forecast.verdict === 'clears' ? `clears in ${row.forecast.hoursToClear} h` : row.forecast.verdict}, simulated ${row.simulated.direction === 'clears' ? `clears in ${row.simulated.clearedAfterHours} h` : row.simulated.direction}`,
+        )
+        .join('; ');
+    for (const model of ['with listing', 'downloads only'] as const) {
+      const rows = forecast.results.filter((row) => row.model === model);
+      results.verdicts.push({
+        target:
+          model === 'with listing'
+            ? `Budget forecast agrees with the rate gate in simulated time (default sweep: call-log pages every ${forecast.intervalSeconds / 60} min over ${forecast.lookbackHours} h)`
+            : 'Budget forecast agrees with the rate gate in simulated time (downloads alone, the forecast’s own model)',
+        met: rows.length > 0 && rows.every((row) => row.agrees),
+        detail: `${rows.filter((row) => row.agrees).length} of ${rows.length}: ${describe(rows)}`,
+      });
+    }
+  }
+
+  if (sections.has('burst')) {
+    // Issue 16 item 8 (bench/burst.ts): 200 Graph bot recordings, spread over a minute and all at once.
+    log("burst: 200 Graph bot recordings on moto at the Graph worker's sized concurrency");
+    const burst = await measureBurst({ shapes: ['spread over 60 s', 'all at once'] }, log);
+    results.burst = burst;
+    results.verdicts.push({
+      target: `Graph bot burst: all ${burst.recordings} recordings fetched before their tokens expire (${burst.tokenLifetimeSeconds} s), at the sized concurrency`,
+      met:
+        burst.runs.length > 0 &&
+        burst.runs.every(
+          (run) =>
+            run.verified === run.recordings &&
+            run.expiredTokenRefusals === 0 &&
+            run.deadLetters === 0 &&
+            run.oldestTokenAtJobEndSeconds < burst.tokenLifetimeSeconds,
+        ),
+      detail: `concurrency ${burst.concurrency} (batch ${burst.batchSize}) from cdk/worker-sizing.ts; ${burst.runs
+        .map(
+          (run) =>
+            `${run.shape}: ${run.verified}/${run.recordings} verified, oldest message ${run.oldestMessageAgeSeconds} s, oldest token at job end ${run.oldestTokenAtJobEndSeconds} s, ${run.expiredTokenRefusals} expired, job median ${run.jobSeconds.median} s`,
+        )
+        .join('; ')}`,
+    });
+  }
+
   if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
@@ -453,6 +546,9 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msteams: (target) => target.startsWith('Teams:'),
     catalog: (target) => target.startsWith('Catalogue:'),
     events: (target) => target.startsWith('Events:'),
+    dedupe: (target) => target.startsWith('Pending markers:'),
+    forecast: (target) => target.startsWith('Budget forecast'),
+    burst: (target) => target.startsWith('Graph bot burst:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
@@ -463,6 +559,9 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msteams: ['msteams'],
     catalog: ['catalog'],
     events: ['events'],
+    dedupe: ['dedupe'],
+    forecast: ['forecast'],
+    burst: ['burst'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {
