@@ -35,6 +35,7 @@ import { pinDownloadHosts } from '../shared/download-hosts';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { followPages, type Page } from '../shared/paging';
 import { MsTeamsAuth } from './msteams-auth';
+import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './msteams-batch';
 import {
   type MsTeamsCredentials,
   type MsTeamsRecordingKind,
@@ -143,6 +144,13 @@ export class MsTeamsSource implements RecordingSource {
   readonly capabilities = MSTEAMS_CAPABILITIES;
   readonly sourceId: string;
   readonly graph: MsTeamsGraph;
+  /** The sweep's Graph reads, batched and bounded (msteams-batch.ts). */
+  readonly batcher: GraphBatcher;
+  /**
+   * Parts listed at once: enough for every Graph request in flight to carry a full batch
+   * (core/listing-scopes.ts runs them; the batcher bounds the requests).
+   */
+  readonly listingConcurrency: number;
   private readonly config: MsTeamsSourceConfig;
   private readonly webhookSecret: string | undefined;
   private readonly clock: Clock;
@@ -195,6 +203,21 @@ export class MsTeamsSource implements RecordingSource {
       maxThrottledAttempts: this.tuning.maxThrottledAttempts,
       ...timeouts,
     });
+    const concurrency = config.listingConcurrency ?? DEFAULT_LISTING_CONCURRENCY;
+    const batchSize = config.listingBatchSize ?? GRAPH_BATCH_LIMIT;
+    this.batcher = new GraphBatcher({
+      graph: this.graph,
+      graphUrl: config.graphUrl,
+      apiHosts: this.apiHosts,
+      concurrency,
+      batchSize,
+      maxThrottledAttempts: this.tuning.maxThrottledAttempts,
+      maxInlineWaitMs: this.tuning.maxInlineWaitMs,
+      clock: this.clock,
+      log: this.log,
+      sourceId: config.id,
+    });
+    this.listingConcurrency = concurrency * batchSize;
   }
 
   /** The Graph side of `ensureSubscriptions` for this source (same token, same throttling). */
@@ -270,7 +293,7 @@ export class MsTeamsSource implements RecordingSource {
     notFound: 'throw' | 'skip' = 'throw',
   ): AsyncIterable<unknown> {
     const fetchPage = async (url: string): Promise<Page<unknown>> => {
-      const answer = await this.graph.get(url, this.apiHosts, { signal, userId });
+      const answer = await this.batcher.get(url, { signal, userId });
       if (answer.status === 404) {
         const detail = graphErrorDetail(answer.text);
         if (notFound === 'throw' && userId) {
