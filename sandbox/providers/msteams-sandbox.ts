@@ -495,12 +495,16 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     return base + (turn < extra ? 1 : 0);
   }
 
+  function generatedCreatedMs(index: number, day: number, serialOfDay: number): number {
+    return day * DAY_MS + (mix(index, day, serialOfDay) % 86_400) * 1000;
+  }
+
   function generatedRecording(index: number, day: number, serialOfDay: number): TeamsSandboxRecording {
     const tenant = generated as Required<GeneratedTenantInput>;
     const organizerId = generatedId(index);
     const kind: TeamsKind = (index + day + serialOfDay) % 2 === 0 ? 'onlineMeetings' : 'adhocCalls';
     const hash = mix(index, day, serialOfDay);
-    const createdMs = day * DAY_MS + (hash % 86_400) * 1000;
+    const createdMs = generatedCreatedMs(index, day, serialOfDay);
     const durationSeconds = 300 + (hash % 3_300);
     const tag = `gen-${index}-${day}-${serialOfDay}`;
     const prefix = `VjIjIzE${organizerId}${tenantId}${'0'.repeat(60)}${kind}`;
@@ -550,10 +554,11 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     for (let day = Math.floor(since / DAY_MS); day * DAY_MS < until; day++) {
       const made: TeamsSandboxRecording[] = [];
       for (let serialOfDay = 0; serialOfDay < generatedCount(index, day); serialOfDay++) {
+        // Made up only when inside the window: a listing costs what it returns.
+        const created = generatedCreatedMs(index, day, serialOfDay);
+        if (created < since || created >= until) continue;
         const candidate = generatedRecording(index, day, serialOfDay);
-        const kept = recordings.get(candidate.id) ?? candidate;
-        const created = Date.parse(kept.createdDateTime);
-        if (created >= since && created < until) made.push(kept);
+        made.push(recordings.get(candidate.id) ?? candidate);
       }
       made.sort((a, b) => Date.parse(a.createdDateTime) - Date.parse(b.createdDateTime));
       yield* made;

@@ -124,6 +124,11 @@ interface ScopedUser {
   missing?: string;
 }
 
+interface ListingPart {
+  user: ScopedUser;
+  kind: MsTeamsRecordingKind;
+}
+
 const KIND_LABELS: Record<MsTeamsRecordingKind, string> = {
   adhocCalls: 'ad hoc call recordings',
   onlineMeetings: 'meeting recordings',
@@ -159,6 +164,8 @@ export class MsTeamsSource implements RecordingSource {
   private readonly apiHosts: string[];
   private readonly downloadHosts: string[];
   private scope: { users: ScopedUser[]; atMs: number } | undefined;
+  /** The parts of the cached scope by id: a sweep asks for each of 20,000 parts of a large tenant. */
+  private partsById: { users: ScopedUser[]; parts: Map<string, ListingPart> } | undefined;
 
   constructor(options: MsTeamsSourceOptions) {
     const { config, credentials } = options;
@@ -334,10 +341,16 @@ export class MsTeamsSource implements RecordingSource {
     scope?: ListingScope,
   ): AsyncIterable<SourceRecording> {
     const users = await this.usersInScope(signal);
-    const parts = users.flatMap((user) =>
-      this.config.recordings.map((kind) => ({ user, kind, id: scopeOf(user, kind).id })),
-    );
-    const wanted = scope ? parts.filter((part) => part.id === scope.id) : parts;
+    if (this.partsById?.users !== users) {
+      const parts = new Map<string, ListingPart>();
+      for (const user of users) {
+        for (const kind of this.config.recordings) parts.set(scopeOf(user, kind).id, { user, kind });
+      }
+      this.partsById = { users, parts };
+    }
+    const { parts } = this.partsById;
+    const one = scope ? parts.get(scope.id) : undefined;
+    const wanted = scope ? (one ? [one] : []) : [...parts.values()];
     if (scope && wanted.length === 0) {
       throw new PermanentError(
         `msteams source ${this.sourceId}: ${scope.label} is no longer in the source's scope`,
