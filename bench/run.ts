@@ -16,6 +16,8 @@
  *                                      catalog: the catalogue's write cost, layouts, and DuckDB over 10k, 100k
  *                                      and 1M generated records (the 1M set is generated once, about 150 MB
  *                                      in the temp folder, and reused)
+ *                                      msteams-tenant: sweeps of generated Teams tenants of 100, 1,000 and
+ *                                      10,000 users, batched, and 100 users one after another (about 1 min)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
