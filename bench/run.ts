@@ -20,6 +20,8 @@
  *                                      local and on moto (about a minute); forecast: the budget forecast against
  *                                      the rate gate in simulated days (about 10 s); burst: 200 Graph bot
  *                                      recordings fetched on moto at the sized concurrency (about 3 min)
+ *                                      msteams-tenant: sweeps of generated Teams tenants of 100, 1,000 and
+ *                                      10,000 users, batched, and 100 users one after another (about 1 min)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
@@ -41,6 +43,7 @@ import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
 import { measureMsGraph } from './msgraph';
 import { measureMsTeams } from './msteams';
+import { measureMsTeamsTenant } from './msteams-tenant';
 import { measurePipeline } from './pipeline';
 import { type BenchResults, writeResults } from './report';
 import { measureRingCentral } from './ringcentral';
@@ -125,6 +128,7 @@ const SECTIONS = [
   'msgraph',
   'ringcentral',
   'msteams',
+  'msteams-tenant',
   'catalog',
   'events',
   'dedupe',
@@ -373,6 +377,27 @@ async function main(): Promise<void> {
     );
   }
 
+  if (sections.has('msteams-tenant')) {
+    log('msteams-tenant: sweeps of generated Teams tenants of 100, 1,000 and 10,000 users (users: "all")');
+    const tenant = await measureMsTeamsTenant([100, 1000, 10_000], log);
+    results.raw['msteams-tenant'] = tenant;
+    const largest = tenant.rows.at(-1);
+    results.verdicts.push({
+      target: `Teams tenant: 10,000 users, 50,000 recordings/day swept within one sweep interval (${tenant.intervalSeconds} s)`,
+      met: largest
+        ? largest.users === 10_000 &&
+          largest.listed === largest.expected &&
+          largest.seconds <= tenant.intervalSeconds
+        : null,
+      detail: tenant.rows
+        .map(
+          (row) =>
+            `${row.users.toLocaleString('en')} users ${row.mode}: ${row.graphRequests} Graph requests (${row.reads} reads, ${row.batchRequests} $batch), ${row.seconds} s, ${row.listed}/${row.expected} listed`,
+        )
+        .join('; '),
+    });
+  }
+
   if (sections.has('catalog')) {
     log(
       `catalog: archive with and without the catalogue (${mode.catalog.archiveRuns} each), layouts at 10k, DuckDB at ${mode.catalog.scales.join(', ')} records (365 days × 4 sources; generated once under the temp folder)`,
@@ -544,6 +569,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msgraph: (target) => target.startsWith('Graph bot'),
     ringcentral: (target) => target.startsWith('RingCentral:'),
     msteams: (target) => target.startsWith('Teams:'),
+    'msteams-tenant': (target) => target.startsWith('Teams tenant:'),
     catalog: (target) => target.startsWith('Catalogue:'),
     events: (target) => target.startsWith('Events:'),
     dedupe: (target) => target.startsWith('Pending markers:'),
@@ -557,6 +583,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msgraph: ['msgraph'],
     ringcentral: ['ringcentral'],
     msteams: ['msteams'],
+    'msteams-tenant': [],
     catalog: ['catalog'],
     events: ['events'],
     dedupe: ['dedupe'],

@@ -88,6 +88,11 @@ export async function* listRecordingsByScope(
     return;
   }
   options.onScopes?.(scopes);
+  const concurrency = Math.max(1, Math.floor(source.listingConcurrency ?? 1));
+  if (concurrency > 1 && scopes.length > 1) {
+    yield* listConcurrently(source, scopes, window, options, concurrency, signal);
+    return;
+  }
   let transientInARow = 0;
   for (const scope of scopes) {
     const scopeWindow = options.windowFor?.(scope) ?? window;
@@ -106,6 +111,91 @@ export async function* listRecordingsByScope(
         );
       }
     }
+  }
+}
+
+type ScopeOutcome = { scope: ListingScope; window: TimeWindow } & (
+  | { recordings: SourceRecording[] }
+  | { thrown: unknown }
+);
+
+/**
+ * Up to `concurrency` parts listed at once, each part's recordings handed on once the part is complete
+ * (a part that fails half-way hands on nothing; its `since` brings it back whole). The same failure rules
+ * as one after another, counted in the order parts finish; the parts still running are stopped when the
+ * listing ends early (a source-wide failure, the caller leaving, the deadline).
+ */
+async function* listConcurrently(
+  source: RecordingSource,
+  scopes: readonly ListingScope[],
+  window: TimeWindow,
+  options: ScopedListingOptions,
+  concurrency: number,
+  signal?: AbortSignal,
+): AsyncIterable<SourceRecording> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal?.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  const finished: ScopeOutcome[] = [];
+  let wake: (() => void) | undefined;
+  let next = 0;
+  let running = 0;
+  const start = () => {
+    // Finished parts waiting to be handed on count against the bound too: a slow consumer holds listing.
+    while (running + finished.length < concurrency && next < scopes.length) {
+      const scope = scopes[next++] as ListingScope;
+      const scopeWindow = options.windowFor?.(scope) ?? window;
+      running += 1;
+      void (async () => {
+        const recordings: SourceRecording[] = [];
+        try {
+          for await (const recording of source.listRecordings(scopeWindow, stop.signal, scope)) {
+            recordings.push(recording);
+          }
+          finished.push({ scope, window: scopeWindow, recordings });
+        } catch (thrown) {
+          finished.push({ scope, window: scopeWindow, thrown });
+        } finally {
+          running -= 1;
+          wake?.();
+        }
+      })();
+    }
+  };
+  try {
+    let transientInARow = 0;
+    start();
+    while (running > 0 || finished.length > 0 || next < scopes.length) {
+      const outcome = finished.shift();
+      if (!outcome) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+        start();
+        continue;
+      }
+      start();
+      if ('recordings' in outcome) {
+        yield* outcome.recordings;
+        transientInARow = 0;
+        continue;
+      }
+      const error = asCallvaultError(outcome.thrown);
+      if (signal?.aborted || SOURCE_WIDE.has(error.code)) throw outcome.thrown;
+      transientInARow = error.code === 'TRANSIENT' ? transientInARow + 1 : 0;
+      options.onFailure({ scope: outcome.scope, error, window: outcome.window });
+      if (transientInARow >= TRANSIENT_IN_A_ROW) {
+        throw new Error(
+          `${TRANSIENT_IN_A_ROW} parts in a row failed with transient faults (last: ${error.message}); the source looks down`,
+          { cause: outcome.thrown },
+        );
+      }
+    }
+  } finally {
+    stop.abort();
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 

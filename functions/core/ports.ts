@@ -138,6 +138,11 @@ export interface RecordingSource {
    */
   listingScopes?(signal?: AbortSignal): Promise<ListingScope[]>;
   /**
+   * How many parts may be listed at once (core/listing-scopes.ts); absent or 1: one after another. A
+   * source that says more bounds its own requests in flight (Teams: Graph `$batch`, a few at a time).
+   */
+  readonly listingConcurrency?: number;
+  /**
    * The recordings the API holds for a webhook hint. Throws NotReadyError while the hinted recording is
    * not yet listed (webhooks are hints; the API is the truth).
    */

@@ -236,6 +236,7 @@ export class SourceRegistry {
       provider: first.provider,
       sourceId: first.sourceId,
       capabilities: first.capabilities,
+      listingConcurrency: first.listingConcurrency,
       async *listRecordings(window, signal, scope) {
         const adapter = await registry.current(slot);
         let listed = false;

@@ -7,6 +7,12 @@
  * on `/v1.0` or `/beta` (which versions offer which resource is an option) with the validation handshake
  * (both URLs), the 4,320-minute lifetime, `created` notifications in a chosen resource spelling
  * (`TeamsResourceSpelling`), and lifecycle events.
+ * JSON batching (`POST /v1.0/$batch`, at most 20 requests, each answered on its own: a fault or refusal of
+ * one, such as a 429 with its own Retry-After or a 403, leaves the others served; answers in any order).
+ * A generated tenant (`generateTenant`) of any number of users with a number of recordings a day, made up
+ * when asked for (users by index, a user's recordings by day), so 10,000 users and 50,000 recordings a
+ * day cost no memory until listed; `listLatencyMs` gives each listing read Graph's server time, and the
+ * counters keep the requests in flight at most.
  * Faults: 429/503 storms with Retry-After, resets mid-body, content not ready yet (processing), expired
  * recordings (metadata and content 404), the application access policy 403 (per user, optionally on one
  * kind's paths only), and 402 for metered meeting-recording content without billing. Used by tests and demos;
@@ -61,7 +67,15 @@ export const TEAMS_RESOURCE_SPELLINGS: readonly TeamsResourceSpelling[] = [
   'unreadable-user',
   'unreadable',
 ];
-export type TeamsRoute = 'token' | 'users' | 'list' | 'metadata' | 'content' | 'download' | 'subscriptions';
+export type TeamsRoute =
+  | 'token'
+  | 'users'
+  | 'list'
+  | 'metadata'
+  | 'content'
+  | 'download'
+  | 'subscriptions'
+  | 'batch';
 export type LifecycleEventName = 'subscriptionRemoved' | 'reauthorizationRequired' | 'missed';
 
 export type TeamsFault =
@@ -88,6 +102,26 @@ export interface TeamsSandboxUser {
    * `onlineMeetings` paths only.
    */
   refusedKinds?: readonly TeamsKind[];
+  /** No Teams account (a room, a shared mailbox): its recordings listings answer 404. */
+  noTeamsAccount?: boolean;
+}
+
+/** A generated tenant: users by index, each user's recordings made up per UTC day when listed. */
+export interface GeneratedTenantInput {
+  users: number;
+  /** Recordings a day across the tenant, spread over the users, both kinds alternately. */
+  recordingsPerDay: number;
+  /** Principal names are `user{index}@{domain}`; default `tenant.example`. */
+  domain?: string;
+  /** Bytes of each generated recording's content; default 64 KiB. */
+  size?: number;
+}
+
+export interface GeneratedRecordingView {
+  id: string;
+  kind: TeamsKind;
+  organizerId: string;
+  createdDateTime: string;
 }
 
 /**
@@ -158,6 +192,10 @@ export interface TeamsRequestLogEntry {
   /** The Accept header as sent. */
   accept?: string;
   status: number;
+  /** One request of a `$batch` (its path is the one the batch named). */
+  inBatch?: boolean;
+  /** When the sandbox received it (wall clock, ms). */
+  atMs?: number;
 }
 
 export interface TeamsSandboxCounters {
@@ -172,6 +210,15 @@ export interface TeamsSandboxCounters {
   deliveries: number;
   /** Bytes the content host has written to sockets so far (all downloads). */
   contentBytesSent: number;
+  /** HTTP requests the Graph host received (token requests excepted); a `$batch` counts once. */
+  graphRequests: number;
+  /** `$batch` requests, and the requests they carried. */
+  batchRequests: number;
+  batchedRequests: number;
+  /** Most Graph HTTP requests (token requests excepted) being answered at once. */
+  maxInFlight: number;
+  /** Most recordings listings being answered at once, batched or not. */
+  maxListsInFlight: number;
 }
 
 export interface TeamsSandboxOptions {
@@ -187,6 +234,10 @@ export interface TeamsSandboxOptions {
   accessTokenTtlSeconds?: number;
   /** Items per page of recording listings and of /users. Default 2, so paging is exercised. */
   pageSize?: number;
+  /** Items per page of /users; default `pageSize`. */
+  usersPageSize?: number;
+  /** How long each recordings listing takes to answer (Graph's own time), batched or not. Default 0. */
+  listLatencyMs?: number;
   /** How long a subscription's validation request may take. Default 10 s, Graph's figure. */
   validationTimeoutMs?: number;
   /**
@@ -219,6 +270,16 @@ export interface TeamsSandbox {
   /** Meeting-recording content answers 402 unless billing is `linked` (the default). */
   setMeteredBilling(state: TeamsMeteredBilling): void;
   addRecording(input: AddRecordingInput): TeamsSandboxRecording;
+  /** Adds generated users after the ones added by hand (once per sandbox). */
+  generateTenant(input: GeneratedTenantInput): void;
+  /** The object id of generated user `index` (0-based). */
+  generatedUserId(index: number): string;
+  /** Every generated recording created inside the window and before now: what a full sweep must find. */
+  generatedRecordings(window: { from: Date; to: Date }): Iterable<GeneratedRecordingView>;
+  /** Graph answers this user's recordings listings 404 (no Teams account) while set. */
+  setNoTeamsAccount(userId: string, missing: boolean): void;
+  /** Starts counting `maxInFlight` and `maxListsInFlight` afresh. */
+  resetPeaks(): void;
   recording(id: string): TeamsSandboxRecording;
   /** Teams finished processing: the content is served from now on. */
   setReady(id: string, ready: boolean): void;
@@ -363,7 +424,18 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     validations: 0,
     deliveries: 0,
     contentBytesSent: 0,
+    graphRequests: 0,
+    batchRequests: 0,
+    batchedRequests: 0,
+    maxInFlight: 0,
+    maxListsInFlight: 0,
   };
+  const usersPageSize = options.usersPageSize ?? pageSize;
+  const listLatencyMs = options.listLatencyMs ?? 0;
+  const inFlight = { graph: 0, lists: 0 };
+  let generated: Required<GeneratedTenantInput> | undefined;
+  /** Generated users changed by the test (policy, Teams account); the rest are made up when asked for. */
+  const generatedOverrides = new Map<number, TeamsSandboxUser>();
   let faults: { fault: TeamsFault; routes: Set<TeamsRoute>; remaining: number; hits: number }[] = [];
   let serial = 0;
   let meteredBilling: TeamsMeteredBilling = 'linked';
@@ -371,7 +443,129 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
 
   const userOf = (idOrUpn: string): TeamsSandboxUser | undefined =>
     users.get(idOrUpn.toLowerCase()) ??
+    generatedUser(generatedIndexOf(idOrUpn)) ??
     [...users.values()].find((user) => user.userPrincipalName.toLowerCase() === idOrUpn.toLowerCase());
+
+  // ------------------------------------------------------------ generated tenant
+
+  const GENERATED_ID_PREFIX = '7e4a0000-0000-4000-8000-';
+  const generatedId = (index: number) => `${GENERATED_ID_PREFIX}${index.toString(16).padStart(12, '0')}`;
+
+  /** The index of a generated user named by object id or principal name; undefined for anyone else. */
+  function generatedIndexOf(idOrUpn: string): number | undefined {
+    if (!generated) return undefined;
+    const text = idOrUpn.toLowerCase();
+    let index: number | undefined;
+    if (text.startsWith(GENERATED_ID_PREFIX) && /^[0-9a-f]{12}$/.test(text.slice(GENERATED_ID_PREFIX.length)))
+      index = Number.parseInt(text.slice(GENERATED_ID_PREFIX.length), 16);
+    const upn = /^user(\d+)@(.+)$/.exec(text);
+    if (upn && upn[2] === generated.domain.toLowerCase()) index = Number(upn[1]);
+    return index !== undefined && index < generated.users ? index : undefined;
+  }
+
+  function generatedUser(index: number | undefined): TeamsSandboxUser | undefined {
+    if (index === undefined || !generated) return undefined;
+    return (
+      generatedOverrides.get(index) ?? {
+        id: generatedId(index),
+        userPrincipalName: `user${index}@${generated.domain}`,
+        displayName: `User ${index}`,
+        policyGranted: true,
+      }
+    );
+  }
+
+  /** A small integer hash (splitmix-like), so a generated day looks irregular and is the same every time. */
+  function mix(a: number, b: number, c: number): number {
+    let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35) ^ (c * 0x27d4eb2f);
+    h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+    h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+    return (h ^ (h >>> 16)) >>> 0;
+  }
+
+  const DAY_MS = 86_400_000;
+
+  /** How many recordings generated user `index` has on UTC day `day`: the day's total spread evenly. */
+  function generatedCount(index: number, day: number): number {
+    if (!generated) return 0;
+    const { users: count, recordingsPerDay } = generated;
+    const base = Math.floor(recordingsPerDay / count);
+    const extra = recordingsPerDay % count;
+    const turn = (((index + day * 7919) % count) + count) % count;
+    return base + (turn < extra ? 1 : 0);
+  }
+
+  function generatedCreatedMs(index: number, day: number, serialOfDay: number): number {
+    return day * DAY_MS + (mix(index, day, serialOfDay) % 86_400) * 1000;
+  }
+
+  function generatedRecording(index: number, day: number, serialOfDay: number): TeamsSandboxRecording {
+    const tenant = generated as Required<GeneratedTenantInput>;
+    const organizerId = generatedId(index);
+    const kind: TeamsKind = (index + day + serialOfDay) % 2 === 0 ? 'onlineMeetings' : 'adhocCalls';
+    const hash = mix(index, day, serialOfDay);
+    const createdMs = generatedCreatedMs(index, day, serialOfDay);
+    const durationSeconds = 300 + (hash % 3_300);
+    const tag = `gen-${index}-${day}-${serialOfDay}`;
+    const prefix = `VjIjIzE${organizerId}${tenantId}${'0'.repeat(60)}${kind}`;
+    const hex = (value: number, width: number) => value.toString(16).padStart(width, '0').slice(-width);
+    return {
+      id: teamsId(prefix, `#${tag}-Recording`),
+      kind,
+      organizerId,
+      containerId:
+        kind === 'onlineMeetings'
+          ? Buffer.from(`1*${organizerId}*0**19:meeting_${tag}@thread.v2`).toString('base64')
+          : `ca11${hex(serialOfDay, 4)}-${hex(day, 4)}-4000-8000-${hex(index, 12)}`,
+      createdDateTime: new Date(createdMs).toISOString(),
+      endDateTime: new Date(createdMs + durationSeconds * 1000).toISOString(),
+      contentCorrelationId: `${hex(hash, 8)}-0000-4000-8000-${hex(index, 12)}-${tag}`,
+      size: tenant.size,
+      seed: `generated:${tag}`,
+      ready: true,
+      expired: false,
+    };
+  }
+
+  /** A generated recording named by id, kept once asked for (so setReady and expire stick). */
+  function generatedById(id: string): TeamsSandboxRecording | undefined {
+    if (!generated) return undefined;
+    let text: string;
+    try {
+      text = Buffer.from(id, 'base64').toString('utf8');
+    } catch {
+      return undefined;
+    }
+    const match = /#gen-(\d+)-(\d+)-(\d+)-Recording$/.exec(text);
+    if (!match) return undefined;
+    const [index, day, serialOfDay] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    if (index >= generated.users || serialOfDay >= generatedCount(index, day)) return undefined;
+    const made = generatedRecording(index, day, serialOfDay);
+    if (made.id !== id) return undefined;
+    recordings.set(id, made);
+    return made;
+  }
+
+  /** Generated user `index`'s recordings created in [fromMs, toMs) and before now, oldest first. */
+  function* generatedOf(index: number, fromMs: number, toMs: number): Iterable<TeamsSandboxRecording> {
+    const until = Math.min(toMs, nowMs());
+    // No start given: Teams keeps recordings 120 days by default.
+    const since = Number.isFinite(fromMs) ? fromMs : until - 120 * DAY_MS;
+    for (let day = Math.floor(since / DAY_MS); day * DAY_MS < until; day++) {
+      const made: TeamsSandboxRecording[] = [];
+      for (let serialOfDay = 0; serialOfDay < generatedCount(index, day); serialOfDay++) {
+        // Made up only when inside the window: a listing costs what it returns.
+        const created = generatedCreatedMs(index, day, serialOfDay);
+        if (created < since || created >= until) continue;
+        const candidate = generatedRecording(index, day, serialOfDay);
+        made.push(recordings.get(candidate.id) ?? candidate);
+      }
+      made.sort((a, b) => Date.parse(a.createdDateTime) - Date.parse(b.createdDateTime));
+      yield* made;
+    }
+  }
+
+  const lookupRecording = (id: string) => recordings.get(id) ?? generatedById(id);
 
   function takeFault(route: TeamsRoute): TeamsFault | undefined {
     const entry = faults.find((candidate) => candidate.remaining > 0 && candidate.routes.has(route));
@@ -383,7 +577,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
   }
 
   function metadataOf(recording: TeamsSandboxRecording): Record<string, unknown> {
-    const user = users.get(recording.organizerId);
+    const user = userOf(recording.organizerId);
     const path = `users/${recording.organizerId}/${recording.kind}/${recording.containerId}/recordings/${recording.id}`;
     return {
       '@odata.type': '#microsoft.graph.callRecording',
@@ -471,6 +665,29 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     return json(200, body);
   }
 
+  /** A page of /users: the users added by hand, then the generated ones, made up for this page only. */
+  function usersPage(url: URL): Reply {
+    const explicit = [...users.values()];
+    const total = explicit.length + (generated?.users ?? 0);
+    const skip = Number(url.searchParams.get('$skiptoken') ?? '0') || 0;
+    const value: Record<string, unknown>[] = [];
+    for (let at = skip; at < Math.min(total, skip + usersPageSize); at++) {
+      const user = at < explicit.length ? explicit[at] : generatedUser(at - explicit.length);
+      if (user)
+        value.push({ id: user.id, userPrincipalName: user.userPrincipalName, displayName: user.displayName });
+    }
+    const body: Record<string, unknown> = {
+      '@odata.context': `${origins.graph}/v1.0/$metadata#users`,
+      value,
+    };
+    if (skip + usersPageSize < total) {
+      const next = new URL(url.href);
+      next.searchParams.set('$skiptoken', String(skip + usersPageSize));
+      body['@odata.nextLink'] = `${origins.graph}${next.pathname}${next.search}`;
+    }
+    return json(200, body);
+  }
+
   function policyRefusal(user: TeamsSandboxUser | undefined, kind: TeamsKind): Reply | undefined {
     if (user && !user.policyGranted && (user.refusedKinds ?? [kind]).includes(kind))
       return graphError(403, 'Forbidden', ACCESS_POLICY_MESSAGE);
@@ -510,10 +727,28 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     return parameters;
   }
 
+  /** A listing takes Graph's time (`listLatencyMs`); the listings being answered at once are counted. */
+  async function timedList(
+    kind: TeamsKind,
+    userRef: string,
+    parameterText: string,
+    url: URL,
+  ): Promise<Reply> {
+    inFlight.lists += 1;
+    counters.maxListsInFlight = Math.max(counters.maxListsInFlight, inFlight.lists);
+    try {
+      if (listLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, listLatencyMs));
+      return list(kind, userRef, parameterText, url);
+    } finally {
+      inFlight.lists -= 1;
+    }
+  }
+
   function list(kind: TeamsKind, userRef: string, parameterText: string, url: URL): Reply {
     counters.listRequests += 1;
     const user = userOf(userRef);
     if (!user) return graphError(404, 'NotFound', `User ${userRef} not found`);
+    if (user.noTeamsAccount) return graphError(404, 'NotFound', `User ${userRef} has no Teams account`);
     const refusal = policyRefusal(user, kind);
     if (refusal) return refusal;
     const parameters = functionParameters(parameterText);
@@ -543,13 +778,18 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
           recording.organizerId === organizerUser?.id &&
           Date.parse(recording.createdDateTime) >= fromMs &&
           Date.parse(recording.createdDateTime) < toMs,
-      )
-      .map(metadataOf);
-    return page(items, url, `${origins.graph}/v1.0/$metadata#Collection(callRecording)`);
+      );
+    const index = generatedIndexOf(organizerUser?.id ?? '');
+    if (index !== undefined) {
+      for (const recording of generatedOf(index, fromMs, toMs)) {
+        if (recording.kind === kind && !recording.expired) items.push(recording);
+      }
+    }
+    return page(items.map(metadataOf), url, `${origins.graph}/v1.0/$metadata#Collection(callRecording)`);
   }
 
   function findRecording(kind: TeamsKind, containerId: string, recordingId: string) {
-    const recording = recordings.get(recordingId);
+    const recording = lookupRecording(recordingId);
     if (!recording || recording.kind !== kind || recording.containerId !== containerId || recording.expired)
       return undefined;
     return recording;
@@ -567,7 +807,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     const user = userRef === undefined ? undefined : userOf(userRef);
     if (userRef !== undefined && !user) return graphError(404, 'NotFound', `User ${userRef} not found`);
     const recording = findRecording(kind, containerId, recordingId);
-    const refusal = policyRefusal(user ?? (recording ? users.get(recording.organizerId) : undefined), kind);
+    const refusal = policyRefusal(user ?? (recording ? userOf(recording.organizerId) : undefined), kind);
     if (refusal) return refusal;
     if (!recording || (user && recording.organizerId !== user.id)) {
       return graphError(404, 'NotFound', 'The requested recording was not found.');
@@ -719,12 +959,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
         bearer: true,
         handle: () => {
           counters.userRequests += 1;
-          const all = [...users.values()].map(({ id, userPrincipalName, displayName }) => ({
-            id,
-            userPrincipalName,
-            displayName,
-          }));
-          return page(all, url, `${origins.graph}/v1.0/$metadata#users`);
+          return usersPage(url);
         },
       };
     }
@@ -763,11 +998,14 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
       return {
         route: 'list',
         bearer: true,
-        handle: () => list(kind as TeamsKind, userRef ?? '', parameters ?? '', url),
+        handle: () => timedList(kind as TeamsKind, userRef ?? '', parameters ?? '', url),
       };
     }
     // Only through a user, as the `callRecording: get` reference lists it; `/communications/{kind}/…` is
     // not documented there, so the sandbox does not serve it.
+    if (method === 'POST' && path === '/v1.0/$batch') {
+      return { route: 'batch', bearer: true, handle: () => batch(body) };
+    }
     const byUser = segments[0] === 'v1.0' && segments[1] === 'users';
     if (method === 'GET' && byUser) {
       const rest = segments.slice(3);
@@ -867,7 +1105,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
     if (server === 'content') {
       entry.route = 'download';
       const id = tempauth.get(url.searchParams.get('tempauth') ?? '');
-      const recording = id ? recordings.get(id) : undefined;
+      const recording = id ? lookupRecording(id) : undefined;
       if (method !== 'GET' || !recording || recording.expired) {
         entry.status = 401;
         return writeJson(response, graphError(401, 'accessDenied', 'Access denied.'));
@@ -876,40 +1114,115 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
       entry.status = 200;
       return writeContent(response, recording, takeFault('download'));
     }
-    const routed = await routeGraph(method, url, body);
-    if (!routed) {
-      entry.status = 400;
-      return writeJson(
-        response,
-        graphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname}'.`),
-      );
+    entry.atMs = Date.now();
+    const counted = !/\/oauth2\/v2\.0\/token$/.test(url.pathname);
+    if (counted) {
+      counters.graphRequests += 1;
+      inFlight.graph += 1;
+      counters.maxInFlight = Math.max(counters.maxInFlight, inFlight.graph);
     }
+    try {
+      const reply = await answerGraph(method, url, body, authorised(request), entry);
+      entry.status = reply.status;
+      writeJson(response, reply);
+    } finally {
+      if (counted) inFlight.graph -= 1;
+    }
+  }
+
+  /** One Graph request, sent alone or inside a `$batch`: routed, its fault taken, answered. */
+  async function answerGraph(
+    method: string,
+    url: URL,
+    body: string,
+    bearerValid: boolean,
+    entry: TeamsRequestLogEntry,
+  ): Promise<Reply> {
+    const routed = await routeGraph(method, url, body);
+    if (!routed)
+      return graphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname}'.`);
     entry.route = routed.route;
-    if (routed.bearer && !authorised(request)) {
-      entry.status = 401;
-      return writeJson(
-        response,
-        graphError(401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.'),
-      );
+    if (routed.bearer && !bearerValid) {
+      return graphError(401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
     }
     const fault = routed.route === 'other' ? undefined : takeFault(routed.route);
     if (fault?.kind === 'throttle') {
       counters.throttled += 1;
       const status = fault.status ?? 429;
-      entry.status = status;
-      return writeJson(
-        response,
-        graphError(
-          status,
-          status === 429 ? 'TooManyRequests' : 'ServiceUnavailable',
-          status === 429 ? 'Too many requests.' : 'The service is temporarily unavailable.',
-          { 'retry-after': String(fault.retryAfterSeconds ?? 1) },
-        ),
+      return graphError(
+        status,
+        status === 429 ? 'TooManyRequests' : 'ServiceUnavailable',
+        status === 429 ? 'Too many requests.' : 'The service is temporarily unavailable.',
+        { 'retry-after': String(fault.retryAfterSeconds ?? 1) },
       );
     }
-    const reply = await routed.handle();
-    entry.status = reply.status;
-    return writeJson(response, reply);
+    return routed.handle();
+  }
+
+  /**
+   * `POST /v1.0/$batch`: at most 20 requests, each with a unique id and a URL relative to the version.
+   * Each is answered on its own, as if sent alone (its own throttling, refusal or 404), all at once, and
+   * the answers come back in another order than asked: callers match them by id.
+   */
+  async function batch(body: string): Promise<Reply> {
+    counters.batchRequests += 1;
+    let requests: unknown;
+    try {
+      requests = (JSON.parse(body) as { requests?: unknown }).requests;
+    } catch {
+      return graphError(400, 'BadRequest', 'Invalid batch payload: not JSON.');
+    }
+    if (!Array.isArray(requests) || requests.length === 0)
+      return graphError(400, 'BadRequest', 'Invalid batch payload: requests must be a non-empty array.');
+    if (requests.length > 20)
+      return graphError(400, 'BadRequest', 'The batch holds more than the limit of 20 requests.');
+    const ids = new Set<string>();
+    for (const item of requests as { id?: unknown; method?: unknown; url?: unknown }[]) {
+      if (typeof item?.id !== 'string' || typeof item.method !== 'string' || typeof item.url !== 'string')
+        return graphError(400, 'BadRequest', 'Each batch request needs a string id, method and url.');
+      if (ids.has(item.id)) return graphError(400, 'BadRequest', `Duplicate batch request id '${item.id}'.`);
+      ids.add(item.id);
+    }
+    counters.batchedRequests += requests.length;
+    const answers = await Promise.all(
+      (requests as { id: string; method: string; url: string; body?: unknown }[]).map(async (item) => {
+        const relative = item.url.startsWith('/') ? item.url : `/${item.url}`;
+        const url = new URL(`/v1.0${relative}`, 'http://sandbox');
+        const method = item.method.toUpperCase();
+        const entry: TeamsRequestLogEntry = {
+          server: 'graph',
+          method,
+          path: url.pathname,
+          route: 'other',
+          authorization: 'Bearer',
+          accept: 'application/json',
+          status: 0,
+          inBatch: true,
+          atMs: Date.now(),
+        };
+        requestLog.push(entry);
+        let reply: Reply;
+        if (/^[a-z]+:/i.test(item.url) || /\/(\$batch|oauth2)\b/i.test(url.pathname)) {
+          reply = graphError(400, 'BadRequest', 'A batch request must name a relative Graph URL.');
+        } else {
+          const itemBody = item.body === undefined ? '' : JSON.stringify(item.body);
+          reply = await answerGraph(method, url, itemBody, true, entry);
+        }
+        entry.status = reply.status;
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(reply.headers)) {
+          headers[name.toLowerCase() === 'retry-after' ? 'Retry-After' : name] = value;
+        }
+        if (reply.status !== 204 && reply.status !== 302) headers['Content-Type'] = 'application/json';
+        return {
+          id: item.id,
+          status: reply.status,
+          headers,
+          ...(reply.status === 204 || reply.status === 302 ? {} : { body: reply.body }),
+        };
+      }),
+    );
+    return json(200, { responses: answers.reverse() });
   }
 
   async function writeContent(
@@ -1014,7 +1327,7 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
   }
 
   function recording(id: string): TeamsSandboxRecording {
-    const found = recordings.get(id);
+    const found = lookupRecording(id);
     if (!found) throw new Error(`no sandbox recording ${id.slice(0, 40)}…`);
     return found;
   }
@@ -1055,11 +1368,13 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
       return user;
     },
     setPolicyGranted(userId, granted, options = {}) {
-      const user = users.get(userId);
+      const user = users.get(userId) ?? generatedUser(generatedIndexOf(userId));
       if (!user) throw new Error(`no sandbox user ${userId}`);
       user.policyGranted = granted;
       if (options.kinds) user.refusedKinds = [...options.kinds];
       else delete user.refusedKinds;
+      const index = generatedIndexOf(user.id);
+      if (index !== undefined) generatedOverrides.set(index, user);
     },
     setMeteredBilling(state) {
       meteredBilling = state;
@@ -1096,6 +1411,46 @@ export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Prom
       recordings.set(entry.id, entry);
       order.push(entry.id);
       return entry;
+    },
+    generateTenant(input) {
+      if (generated) throw new Error('the sandbox already has a generated tenant');
+      if (!Number.isInteger(input.users) || input.users < 1 || input.users > 0xffffffffffff)
+        throw new Error('generateTenant: users must be a positive integer');
+      generated = {
+        users: input.users,
+        recordingsPerDay: Math.max(0, Math.floor(input.recordingsPerDay)),
+        domain: input.domain ?? 'tenant.example',
+        size: input.size ?? 64 * 1024,
+      };
+    },
+    generatedUserId(index) {
+      if (!generated || index < 0 || index >= generated.users) throw new Error(`no generated user ${index}`);
+      return generatedId(index);
+    },
+    *generatedRecordings(window) {
+      if (!generated) return;
+      for (let index = 0; index < generated.users; index++) {
+        for (const made of generatedOf(index, window.from.getTime(), window.to.getTime())) {
+          if (made.expired) continue;
+          yield {
+            id: made.id,
+            kind: made.kind,
+            organizerId: made.organizerId,
+            createdDateTime: made.createdDateTime,
+          };
+        }
+      }
+    },
+    setNoTeamsAccount(userId, missing) {
+      const user = userOf(userId);
+      if (!user) throw new Error(`no sandbox user ${userId}`);
+      user.noTeamsAccount = missing;
+      const index = generatedIndexOf(user.id);
+      if (index !== undefined) generatedOverrides.set(index, user);
+    },
+    resetPeaks() {
+      counters.maxInFlight = inFlight.graph;
+      counters.maxListsInFlight = inFlight.lists;
     },
     recording,
     setReady(id, ready) {

@@ -88,6 +88,13 @@ export const msTeamsSourceShape = {
    */
   users: z.union([z.literal('all'), z.array(userRefSchema).min(1, 'list at least one user, or "all"')]),
   /**
+   * Graph requests a sweep keeps in flight while it lists the users' recordings (each a `$batch` of up
+   * to `listingBatchSize` reads). Default 8 (README "Microsoft Teams recordings: large tenants").
+   */
+  listingConcurrency: z.number().int().min(1).max(64).optional(),
+  /** Reads per Graph `$batch` while listing, 1 to 20 (Graph's limit); 1 sends plain GETs. Default 20. */
+  listingBatchSize: z.number().int().min(1).max(20).optional(),
+  /**
    * Hosts recording content may come from, the redirect's target included. The Graph host is always
    * allowed (the first hop). Default: the Graph host and *.sharepoint.com.
    */

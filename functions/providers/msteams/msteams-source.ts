@@ -35,6 +35,7 @@ import { pinDownloadHosts } from '../shared/download-hosts';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { followPages, type Page } from '../shared/paging';
 import { MsTeamsAuth } from './msteams-auth';
+import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './msteams-batch';
 import {
   type MsTeamsCredentials,
   type MsTeamsRecordingKind,
@@ -123,6 +124,11 @@ interface ScopedUser {
   missing?: string;
 }
 
+interface ListingPart {
+  user: ScopedUser;
+  kind: MsTeamsRecordingKind;
+}
+
 const KIND_LABELS: Record<MsTeamsRecordingKind, string> = {
   adhocCalls: 'ad hoc call recordings',
   onlineMeetings: 'meeting recordings',
@@ -143,6 +149,13 @@ export class MsTeamsSource implements RecordingSource {
   readonly capabilities = MSTEAMS_CAPABILITIES;
   readonly sourceId: string;
   readonly graph: MsTeamsGraph;
+  /** The sweep's Graph reads, batched and bounded (msteams-batch.ts). */
+  readonly batcher: GraphBatcher;
+  /**
+   * Parts listed at once: enough for every Graph request in flight to carry a full batch
+   * (core/listing-scopes.ts runs them; the batcher bounds the requests).
+   */
+  readonly listingConcurrency: number;
   private readonly config: MsTeamsSourceConfig;
   private readonly webhookSecret: string | undefined;
   private readonly clock: Clock;
@@ -151,6 +164,8 @@ export class MsTeamsSource implements RecordingSource {
   private readonly apiHosts: string[];
   private readonly downloadHosts: string[];
   private scope: { users: ScopedUser[]; atMs: number } | undefined;
+  /** The parts of the cached scope by id: a sweep asks for each of 20,000 parts of a large tenant. */
+  private partsById: { users: ScopedUser[]; parts: Map<string, ListingPart> } | undefined;
 
   constructor(options: MsTeamsSourceOptions) {
     const { config, credentials } = options;
@@ -195,6 +210,21 @@ export class MsTeamsSource implements RecordingSource {
       maxThrottledAttempts: this.tuning.maxThrottledAttempts,
       ...timeouts,
     });
+    const concurrency = config.listingConcurrency ?? DEFAULT_LISTING_CONCURRENCY;
+    const batchSize = config.listingBatchSize ?? GRAPH_BATCH_LIMIT;
+    this.batcher = new GraphBatcher({
+      graph: this.graph,
+      graphUrl: config.graphUrl,
+      apiHosts: this.apiHosts,
+      concurrency,
+      batchSize,
+      maxThrottledAttempts: this.tuning.maxThrottledAttempts,
+      maxInlineWaitMs: this.tuning.maxInlineWaitMs,
+      clock: this.clock,
+      log: this.log,
+      sourceId: config.id,
+    });
+    this.listingConcurrency = concurrency * batchSize;
   }
 
   /** The Graph side of `ensureSubscriptions` for this source (same token, same throttling). */
@@ -270,7 +300,7 @@ export class MsTeamsSource implements RecordingSource {
     notFound: 'throw' | 'skip' = 'throw',
   ): AsyncIterable<unknown> {
     const fetchPage = async (url: string): Promise<Page<unknown>> => {
-      const answer = await this.graph.get(url, this.apiHosts, { signal, userId });
+      const answer = await this.batcher.get(url, { signal, userId });
       if (answer.status === 404) {
         const detail = graphErrorDetail(answer.text);
         if (notFound === 'throw' && userId) {
@@ -311,10 +341,16 @@ export class MsTeamsSource implements RecordingSource {
     scope?: ListingScope,
   ): AsyncIterable<SourceRecording> {
     const users = await this.usersInScope(signal);
-    const parts = users.flatMap((user) =>
-      this.config.recordings.map((kind) => ({ user, kind, id: scopeOf(user, kind).id })),
-    );
-    const wanted = scope ? parts.filter((part) => part.id === scope.id) : parts;
+    if (this.partsById?.users !== users) {
+      const parts = new Map<string, ListingPart>();
+      for (const user of users) {
+        for (const kind of this.config.recordings) parts.set(scopeOf(user, kind).id, { user, kind });
+      }
+      this.partsById = { users, parts };
+    }
+    const { parts } = this.partsById;
+    const one = scope ? parts.get(scope.id) : undefined;
+    const wanted = scope ? (one ? [one] : []) : [...parts.values()];
     if (scope && wanted.length === 0) {
       throw new PermanentError(
         `msteams source ${this.sourceId}: ${scope.label} is no longer in the source's scope`,

@@ -98,3 +98,77 @@ describe('listRecordingsByScope', () => {
     expect(second).toMatchObject({ since: '2026-03-01T00:00:00.000Z', attempts: 2 });
   });
 });
+
+describe('listRecordingsByScope with listingConcurrency', () => {
+  /** Parts that take a while; counts how many are being listed at once, and which were stopped. */
+  function slowParts(count: number, concurrency: number, failures: Record<string, Error> = {}) {
+    const state = { running: 0, most: 0, stopped: [] as string[] };
+    const scopes: ListingScope[] = Array.from({ length: count }, (_, i) => ({
+      id: `p${i}`,
+      subject: `p${i}`,
+      label: `part ${i}`,
+    }));
+    const source: RecordingSource = {
+      provider: 'msteams',
+      sourceId: 'slow',
+      listingConcurrency: concurrency,
+      listingScopes: async () => scopes,
+      async *listRecordings(_window: TimeWindow, signal?: AbortSignal, scope?: ListingScope) {
+        const id = scope?.id ?? 'whole';
+        state.running += 1;
+        state.most = Math.max(state.most, state.running);
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(resolve, 5 + (Number(id.slice(1)) % 3) * 5);
+            signal?.addEventListener('abort', () => {
+              clearTimeout(timer);
+              state.stopped.push(id);
+              reject(new Error('aborted'));
+            });
+          });
+          const failure = failures[id];
+          if (failure) throw failure;
+          yield { recordingId: `${id}-1` } as unknown as SourceRecording;
+          yield { recordingId: `${id}-2` } as unknown as SourceRecording;
+        } finally {
+          state.running -= 1;
+        }
+      },
+      resolveHint: async () => [],
+      openDownload: async () => {
+        throw new Error('unused');
+      },
+      deleteRecording: async () => 'already-gone',
+      handleWebhook: async () => {
+        throw new Error('unused');
+      },
+    };
+    return { source, state };
+  }
+
+  it('lists at most listingConcurrency parts at once, every part whole, a refused part reported alone', async () => {
+    const { source, state } = slowParts(30, 4, {
+      p7: new PermanentError('403 no application access policy'),
+    });
+
+    const { ids, failures } = await run(source);
+
+    expect(state.most).toBe(4);
+    expect(failures).toEqual(['p7:PERMANENT']);
+    const expected = Array.from({ length: 30 }, (_, i) => i)
+      .filter((i) => i !== 7)
+      .flatMap((i) => [`p${i}-1`, `p${i}-2`]);
+    expect([...ids].sort()).toEqual(expected.sort());
+  });
+
+  it('stops on a source-wide failure and stops the parts still being listed', async () => {
+    const limit = new RateLimitedError('429', 60);
+    const { source, state } = slowParts(30, 5, { p2: limit });
+
+    await expect(run(source)).rejects.toBe(limit);
+
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(state.running).toBe(0);
+    expect(state.stopped.length).toBeGreaterThan(0);
+  });
+});

@@ -218,3 +218,58 @@ describe('Teams sandbox', () => {
     expect(metadata.status).toBe(404);
   });
 });
+
+describe('Teams sandbox: $batch and generated tenants', () => {
+  let sandbox: TeamsSandbox | undefined;
+  afterEach(async () => {
+    await sandbox?.close();
+    sandbox = undefined;
+  });
+
+  it('answers each request of a batch on its own (429 with its own Retry-After, 403), in another order, and refuses more than 20', async () => {
+    const now = new Date('2024-03-13T06:00:00Z');
+    sandbox = await startTeamsSandbox({ clock: { now: () => now } });
+    sandbox.generateTenant({ users: 30, recordingsPerDay: 60 });
+    sandbox.setPolicyGranted(sandbox.generatedUserId(2), false);
+    sandbox.injectFault({ kind: 'throttle', retryAfterSeconds: 7 }, { routes: 'list', times: 1 });
+    const headers = { ...(await bearer(sandbox)), 'content-type': 'application/json' };
+    const read = (index: number) => {
+      const id = sandbox?.generatedUserId(index) ?? '';
+      return `/users/${id}/adhocCalls/getAllRecordings(userId='${id}',startDateTime=2024-03-12T00:00:00Z,endDateTime=2024-03-13T00:00:00Z)`;
+    };
+    const requests = [0, 1, 2].map((index) => ({ id: String(index + 1), method: 'GET', url: read(index) }));
+
+    const answer = await fetch(`${sandbox.url}/v1.0/$batch`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ requests }),
+    });
+    const tooMany = await fetch(`${sandbox.url}/v1.0/$batch`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        requests: Array.from({ length: 21 }, (_, i) => ({ id: String(i), method: 'GET', url: read(i) })),
+      }),
+    });
+
+    expect(answer.status).toBe(200);
+    const { responses } = (await answer.json()) as {
+      responses: {
+        id: string;
+        status: number;
+        headers: Record<string, string>;
+        body: { value?: unknown[] };
+      }[];
+    };
+    expect(responses.map((response) => response.id)).not.toEqual(['1', '2', '3']);
+    const byId = new Map(responses.map((response) => [response.id, response]));
+    expect(byId.get('1')?.status).toBe(429);
+    expect(byId.get('1')?.headers['Retry-After']).toBe('7');
+    expect(byId.get('2')?.status).toBe(200);
+    expect(byId.get('2')?.body.value?.length).toBeGreaterThan(0);
+    expect(byId.get('3')?.status).toBe(403);
+    expect(tooMany.status).toBe(400);
+    expect(sandbox.counters.batchRequests).toBe(2);
+    expect(sandbox.counters.batchedRequests).toBe(3);
+  });
+});
