@@ -6,7 +6,7 @@
  * (`DELETE /account/~/call-recordings`), never a call-log row. Call log, content and delete share the
  * Heavy rate group and pass the source's gate.
  */
-import { GoneAtSourceError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
+import { NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
@@ -24,9 +24,11 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
 import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '../http';
+import { downloadOf } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { pinDownloadHosts } from '../shared/download-hosts';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
 import { HeavyGate } from './rate-gate';
 import { type RateGroup, RingCentralApi } from './ringcentral-api';
@@ -451,17 +453,10 @@ export class RingCentralSource implements RecordingSource {
       const detail = await this.api.describeError(answer);
       throw errorForStatus(answer.status, answer.headers, answer.where, detail);
     }
-    const length = answer.headers['content-length'];
-    const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
-    const headerType = answer.headers['content-type'];
     // The call log names no format, and asking the recording's metadata costs a Heavy request: the
     // archive names the copy from this response's first bytes and Content-Type instead (an account
     // records in MP3 or WAV, a company-wide setting).
-    return {
-      body: answer.body,
-      contentLength,
-      contentType: typeof headerType === 'string' ? headerType : undefined,
-    };
+    return downloadOf(answer);
   }
 
   /**
@@ -481,6 +476,15 @@ export class RingCentralSource implements RecordingSource {
         { retrySoonerSeconds: CONTENT_AFTER_HANG_UP_RETRY_SECONDS },
       );
     }
+    return judgeMissingContent({
+      stillAtSource: () => this.stillInCallLog(recording, signal),
+      notReady: `RingCentral lists recording ${recording.recordingId} but serves no content for it yet (${detail ?? 'HTTP 404'})`,
+      gone: `RingCentral recording ${recording.recordingId} is gone at the source: its content answers 404 and the call log no longer lists it`,
+    });
+  }
+
+  /** Whether the call log still lists the recording on its call. */
+  private async stillInCallLog(recording: SourceRecording, signal?: AbortSignal): Promise<boolean> {
     const raw = object(recording.raw);
     const records = await this.callRecords(
       {
@@ -490,16 +494,8 @@ export class RingCentralSource implements RecordingSource {
       recording.startedAt.getTime() - 3_600_000,
       signal,
     );
-    const stillListed = records.some((record) =>
+    return records.some((record) =>
       recordingsOfRecord(record).some((listed) => listed.id === recording.recordingId),
-    );
-    if (stillListed) {
-      throw new NotReadyError(
-        `RingCentral lists recording ${recording.recordingId} but serves no content for it yet (${detail ?? 'HTTP 404'})`,
-      );
-    }
-    throw new GoneAtSourceError(
-      `RingCentral recording ${recording.recordingId} is gone at the source: its content answers 404 and the call log no longer lists it`,
     );
   }
 

@@ -77,6 +77,17 @@ export async function describeAndDrop(
   }
 }
 
+/** A 2xx answer as a download: its body, and the Content-Length and Content-Type it announced. */
+export function downloadOf(answer: Pick<OpenAnswer, 'body' | 'headers'>): DownloadStream {
+  const length = answer.headers['content-length'];
+  const type = answer.headers['content-type'];
+  return {
+    body: answer.body,
+    contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined,
+    contentType: typeof type === 'string' ? type : undefined,
+  };
+}
+
 export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
   constructor(private readonly options: AuthorisedClientOptions<R>) {}
 
@@ -142,12 +153,6 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
       const detail = await describeAndDrop(answer);
       throw errorForStatus(answer.status, answer.headers, describeUrl(answer.url), detail);
     }
-    const length = answer.headers['content-length'];
-    const type = answer.headers['content-type'];
-    return {
-      body: answer.body,
-      contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined,
-      contentType: typeof type === 'string' ? type : undefined,
-    };
+    return downloadOf(answer);
   }
 }

@@ -4,13 +4,7 @@
  * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
  */
 import { abortableSleep } from '../../core/abortable-sleep';
-import {
-  GoneAtSourceError,
-  NotReadyError,
-  PermanentError,
-  RateLimitedError,
-  TransientError,
-} from '../../core/errors';
+import { NotReadyError, PermanentError, RateLimitedError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
@@ -29,6 +23,7 @@ import { DisallowedUrlError, type HttpTextResponse, openHttpDownload, parseJsonB
 import { deleteOutcome } from '../shared/delete-outcome';
 import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
 import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { judgeMissingContent } from '../shared/missing-content';
 import { AsyncMutex } from './async-mutex';
 import { TelphinApi, telphinStatusError } from './telphin-api';
 import type { TelphinSourceConfig } from './telphin-config';
@@ -275,18 +270,14 @@ export class TelphinSource implements RecordingSource {
     try {
       return await this.api.openFile(path, signal);
     } catch (error) {
+      // The direct route's 404 (NotReadyError, see http.ts): the record list decides.
       if (!(error instanceof NotReadyError)) throw error;
-      // A 404 alone cannot tell "the file is not written yet" from "someone deleted the recording": the
-      // record list can. Listed still: wait as not ready. Listed no more: it is gone, retries cannot help.
-      if (await this.stillListed(recording, signal)) {
-        throw new NotReadyError(`Telphin has no file yet for recording ${recording.recordingId}`, {
-          cause: error,
-        });
-      }
-      throw new GoneAtSourceError(
-        `Telphin answered 404 for recording ${recording.recordingId} and no longer lists it`,
-        { cause: error },
-      );
+      return judgeMissingContent({
+        stillAtSource: () => this.stillListed(recording, signal),
+        notReady: `Telphin has no file yet for recording ${recording.recordingId}`,
+        gone: `Telphin answered 404 for recording ${recording.recordingId} and no longer lists it`,
+        cause: error,
+      });
     }
   }
 
