@@ -27,6 +27,7 @@ import type { TokenStore } from '../../core/shared-state';
 import { MEDIA_ACCEPT, parseJsonBody } from '../http';
 import { downloadOf } from '../shared/authorised-client';
 import { pinDownloadHosts } from '../shared/download-hosts';
+import { jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, type Page } from '../shared/paging';
@@ -103,12 +104,6 @@ export interface MsTeamsSourceOptions {
   clock?: Clock;
   log?: Log;
   tuning?: Partial<MsTeamsTuning>;
-}
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 
 interface ScopedUser {
@@ -219,7 +214,7 @@ export class MsTeamsSource implements RecordingSource {
     first.searchParams.set('$select', 'id,userPrincipalName');
     first.searchParams.set('$top', '999');
     for await (const item of this.pages(first.href, signal)) {
-      const record = object(item);
+      const record = jsonObject(item);
       const id = typeof record?.id === 'string' ? record.id : undefined;
       if (!id) continue;
       const upn = typeof record?.userPrincipalName === 'string' ? record.userPrincipalName : undefined;
@@ -251,7 +246,7 @@ export class MsTeamsSource implements RecordingSource {
         });
         continue;
       }
-      const id = object(parseJsonBody(answer))?.id;
+      const id = jsonObject(parseJsonBody(answer))?.id;
       if (typeof id !== 'string') throw new TransientError(`Graph answered no id for user ${entry}`);
       users.push({ id: id.toLowerCase(), userPrincipalName: entry });
     }

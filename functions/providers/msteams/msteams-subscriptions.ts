@@ -15,7 +15,9 @@
 import { PermanentError, TransientError } from '../../core/errors';
 import type { Clock } from '../../core/ports';
 import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
-import { errorForStatus, parseJsonBody } from '../http';
+import { parseJsonBody } from '../http';
+import { expectDeleted } from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
 import { followPages } from '../shared/paging';
 import type { MsTeamsRecordingKind } from './msteams-config';
 import { type GraphTextAnswer, graphErrorDetail, graphPage, type MsTeamsGraph } from './msteams-graph';
@@ -69,8 +71,6 @@ export function normaliseResource(resource: string): string {
   return ours ?? bare;
 }
 
-type Json = Record<string, unknown>;
-
 export interface MsTeamsSubscriptionApiOptions {
   graph: MsTeamsGraph;
   graphUrl: string;
@@ -89,7 +89,7 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
   }
 
   private remote(value: unknown): RemoteSubscription {
-    const body = value && typeof value === 'object' ? (value as Json) : {};
+    const body = jsonObject(value) ?? {};
     const id = typeof body.id === 'string' ? body.id : undefined;
     if (!id) throw new TransientError('Graph subscription answer has no id');
     const expiresAt =
@@ -205,7 +205,6 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
       undefined,
       signal,
     );
-    if (answer.status === 404 || (answer.status >= 200 && answer.status < 300)) return;
-    throw errorForStatus(answer.status, answer.headers, answer.where, graphErrorDetail(answer.text));
+    expectDeleted(answer, graphErrorDetail);
   }
 }

@@ -5,13 +5,7 @@
  */
 import { RateLimitedError } from '../../core/errors';
 import type { Log } from '../../core/ports';
-import {
-  errorForStatus,
-  type HttpTextResponse,
-  parseJsonBody,
-  retryAfterSeconds,
-  summariseErrorBody,
-} from '../http';
+import { type HttpTextResponse, retryAfterSeconds } from '../http';
 import {
   AuthorisedClient,
   type AuthorisedRequest,
@@ -93,15 +87,8 @@ export class RingCentralApi {
   }
 
   /** A 2xx JSON answer, or the typed error for its status. */
-  async json(request: RingCentralRequest): Promise<unknown> {
-    const response = await this.send(request);
-    if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
-    throw errorForStatus(
-      response.status,
-      response.headers,
-      response.where,
-      summariseErrorBody(response.text),
-    );
+  json(request: RingCentralRequest): Promise<unknown> {
+    return this.client.json(request);
   }
 
   /** A request whose body is streamed (recording content); any status is returned except 429. */

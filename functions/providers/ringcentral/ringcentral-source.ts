@@ -27,6 +27,7 @@ import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '..
 import { downloadOf } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { pinDownloadHosts } from '../shared/download-hosts';
+import { type Json, jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
@@ -114,12 +115,6 @@ export interface RingCentralSourceOptions {
  * copy; doubling from 8 s (8, 16, 32 s, …) costs at most a few Heavy requests per recording.
  */
 export const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
-}
 
 export class RingCentralSource implements RecordingSource {
   readonly provider = 'ringcentral' as const;
@@ -320,10 +315,13 @@ export class RingCentralSource implements RecordingSource {
       first,
       async (url) => {
         const request = { method: 'GET', url, group, allowedHosts: this.api.apiHosts, signal };
-        const body = object(await this.api.json(request));
+        const body = jsonObject(await this.api.json(request));
         if (!body || !Array.isArray(body.records))
           throw new TransientError(`${what} answer has no records array`);
-        return { items: body.records, next: nextLink(object(object(body.navigation)?.nextPage)?.uri) };
+        return {
+          items: body.records,
+          next: nextLink(jsonObject(jsonObject(body.navigation)?.nextPage)?.uri),
+        };
       },
       what,
     );
@@ -331,7 +329,7 @@ export class RingCentralSource implements RecordingSource {
 
   /** The record's recordings when the call is in scope; a malformed record is skipped with a warning. */
   private recordingsInScope(raw: unknown, directory: ExtensionDirectory): SourceRecording[] {
-    const record = object(raw);
+    const record = jsonObject(raw);
     if (!record) return [];
     if (this.wantedExtensions) {
       const keys = extensionKeysOf(record, directory);
@@ -364,7 +362,7 @@ export class RingCentralSource implements RecordingSource {
     });
     const records: Json[] = [];
     for await (const raw of this.callLogRecords(url, signal)) {
-      const record = object(raw);
+      const record = jsonObject(raw);
       if (record) records.push(record);
     }
     return records;
@@ -485,7 +483,7 @@ export class RingCentralSource implements RecordingSource {
 
   /** Whether the call log still lists the recording on its call. */
   private async stillInCallLog(recording: SourceRecording, signal?: AbortSignal): Promise<boolean> {
-    const raw = object(recording.raw);
+    const raw = jsonObject(recording.raw);
     const records = await this.callRecords(
       {
         telephonySessionId: idText(raw?.telephonySessionId),

@@ -7,7 +7,8 @@
  */
 import { PermanentError, TransientError } from '../../core/errors';
 import type { RemoteSubscription, SubscriptionApi, SubscriptionStatus } from '../../core/subscriptions';
-import { errorForStatus, summariseErrorBody } from '../http';
+import { expectDeleted } from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
 import type { RingCentralApi } from './ringcentral-api';
 
 /** RingCentral's longest `expiresIn` (10 years): renewal is a safety net, not a routine. */
@@ -32,21 +33,15 @@ const STATUSES: Record<string, SubscriptionStatus> = {
   Suspended: 'suspended',
 };
 
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
-}
-
 /**
  * The filters RingCentral lists as disabled (`disabledFilters`: filter and reason), normalised. A filter
  * the app lacks the permission for may be disabled there instead of the request being refused.
  */
 export function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
-  const record = object(raw);
+  const record = jsonObject(raw);
   if (!record || !Array.isArray(record.disabledFilters)) return [];
   return record.disabledFilters.flatMap((entry) => {
-    const disabled = object(entry);
+    const disabled = jsonObject(entry);
     if (typeof disabled?.filter !== 'string') return [];
     const reason = typeof disabled.reason === 'string' ? disabled.reason.slice(0, 200) : 'no reason given';
     return [{ filter: normaliseEventFilter(disabled.filter), reason }];
@@ -55,8 +50,8 @@ export function disabledFiltersOf(raw: unknown): { filter: string; reason: strin
 
 /** One listed subscription, or undefined for a record that is not a WebHook subscription. */
 export function parseRingCentralSubscription(raw: unknown): RemoteSubscription | undefined {
-  const record = object(raw);
-  const mode = object(record?.deliveryMode);
+  const record = jsonObject(raw);
+  const mode = jsonObject(record?.deliveryMode);
   if (!record || typeof record.id !== 'string' || !mode) return undefined;
   if (mode.transportType !== 'WebHook' || typeof mode.address !== 'string') return undefined;
   const filters = Array.isArray(record.eventFilters)
@@ -78,7 +73,7 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
   constructor(private readonly api: RingCentralApi) {}
 
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
-    const body = object(
+    const body = jsonObject(
       await this.api.json({
         method: 'GET',
         url: this.api.url('/subscription'),
@@ -150,13 +145,7 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
       allowedHosts: this.api.apiHosts,
       signal,
     });
-    if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
-    throw errorForStatus(
-      response.status,
-      response.headers,
-      response.where,
-      summariseErrorBody(response.text),
-    );
+    expectDeleted(response);
   }
 
   private parsed(raw: unknown): RemoteSubscription {

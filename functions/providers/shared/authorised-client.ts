@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PassThrough } from 'node:stream';
+import type { CallvaultError } from '../../core/errors';
 import type { DownloadStream, Log } from '../../core/ports';
 import {
   describeUrl,
@@ -12,6 +13,7 @@ import {
   type HttpTextResponse,
   MEDIA_ACCEPT,
   openHttpResponse,
+  parseJsonBody,
   readBodyText,
   summariseErrorBody,
 } from '../http';
@@ -61,6 +63,29 @@ export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
   throttle?(answer: OpenAnswer, request: R, retries: number): Promise<boolean>;
   /** Counts the retries after a 401. */
   onRetryAfter401?(): void;
+}
+
+/** The typed error for an answer read whole, with the short reason its body gives. */
+export function statusError(
+  response: HttpTextResponse,
+  detail: (text: string) => string | undefined = summariseErrorBody,
+): CallvaultError {
+  return errorForStatus(response.status, response.headers, response.where, detail(response.text));
+}
+
+/** A 2xx answer's JSON body; the typed error for any other status. */
+export function jsonOf(response: HttpTextResponse): unknown {
+  if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
+  throw statusError(response);
+}
+
+/** A DELETE's answer: 2xx, or 404 (gone already), is done; any other status throws its typed error. */
+export function expectDeleted(
+  response: HttpTextResponse,
+  detail?: (text: string) => string | undefined,
+): void {
+  if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
+  throw statusError(response, detail);
 }
 
 /** A short detail of an error body: reads a little of it, then drops the connection. */
@@ -144,6 +169,11 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
     const where = describeUrl(answer.url);
     const text = await readBodyText(answer.body, where);
     return { status: answer.status, headers: answer.headers, text, where };
+  }
+
+  /** A request whose 2xx answer is JSON; the typed error for any other status. */
+  async json(request: R): Promise<unknown> {
+    return jsonOf(await this.send(request));
   }
 
   /** A download: a 2xx stream, or the typed error for its status (after reading a little of the body). */

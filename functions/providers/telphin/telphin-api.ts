@@ -3,10 +3,10 @@
  * renewed once after a 401) and authenticated requests. Secrets stay in this object; no message or log
  * line carries them.
  */
-import { type CallvaultError, UnauthenticatedError } from '../../core/errors';
+import { UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
-import { errorForStatus, type HttpTextResponse, parseJsonBody, summariseErrorBody } from '../http';
-import { AuthorisedClient } from '../shared/authorised-client';
+import type { HttpTextResponse } from '../http';
+import { AuthorisedClient, jsonOf } from '../shared/authorised-client';
 import {
   renewalMarginMs,
   requestOAuthToken,
@@ -129,18 +129,11 @@ export class TelphinApi {
 
   /** An authenticated GET that must answer 2xx JSON. */
   async getJson(path: string, query?: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
-    const response = await this.send('GET', path, query, signal);
-    if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
-    throw telphinStatusError(response);
+    return jsonOf(await this.send('GET', path, query, signal));
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
   openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
     return this.client.download({ method: 'GET', url: this.url(path), allowedHosts: this.apiHosts, signal });
   }
-}
-
-/** Typed error for a Telphin API status (mapping in http.ts), with the API's own message when it sent one. */
-export function telphinStatusError(response: HttpTextResponse): CallvaultError {
-  return errorForStatus(response.status, response.headers, response.where, summariseErrorBody(response.text));
 }

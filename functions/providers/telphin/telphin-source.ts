@@ -19,13 +19,15 @@ import {
   type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import { DisallowedUrlError, type HttpTextResponse, openHttpDownload, parseJsonBody } from '../http';
+import { DisallowedUrlError, type HttpTextResponse, openHttpDownload } from '../http';
+import { jsonOf } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
+import { jsonObject } from '../shared/json';
 import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { AsyncMutex } from './async-mutex';
-import { TelphinApi, telphinStatusError } from './telphin-api';
+import { TelphinApi } from './telphin-api';
 import type { TelphinSourceConfig } from './telphin-config';
 import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
 import { parseTelphinRecord, recordClientId, recordUuidSuffix } from './telphin-records';
@@ -175,10 +177,7 @@ export class TelphinSource implements RecordingSource {
   ): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       const response = await this.listMutex.run(() => this.api.send('GET', path, query, signal));
-      if (!isConcurrentRequest429(response)) {
-        if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
-        throw telphinStatusError(response);
-      }
+      if (!isConcurrentRequest429(response)) return jsonOf(response);
       if (attempt >= this.tuning.concurrentRetries) {
         throw new RateLimitedError(
           `Telphin still reports a concurrent request for ${response.where} after ${attempt + 1} attempts`,
@@ -314,9 +313,7 @@ export class TelphinSource implements RecordingSource {
   /** GET …/storage_url/ → {record_url}; the link needs no auth and must be on an allowed host. */
   private async openFromStorage(path: string, signal?: AbortSignal): Promise<DownloadStream> {
     const response = await this.api.send('GET', `${path}storage_url/`, undefined, signal);
-    if (response.status < 200 || response.status >= 300) throw telphinStatusError(response);
-    const body = parseJsonBody(response) as { record_url?: unknown } | null;
-    const recordUrl = body?.record_url;
+    const recordUrl = jsonObject(jsonOf(response))?.record_url;
     if (typeof recordUrl !== 'string' || recordUrl === '') {
       throw new TransientError(`Telphin storage_url answer for ${response.where} has no record_url`);
     }
