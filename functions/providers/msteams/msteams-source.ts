@@ -550,8 +550,3 @@ export function referenceOfHint(job: HintJob): RecordingReference {
   }
   return { kind, containerId, recordingId, ...(userId ? { userId } : {}) };
 }
-
-/** Builds the adapter; what the providers registry calls for `provider: "msteams"`. */
-export function createMsTeamsSource(options: MsTeamsSourceOptions): MsTeamsSource {
-  return new MsTeamsSource(options);
-}

@@ -605,8 +605,3 @@ export class RingCentralSource implements RecordingSource {
     return entries;
   }
 }
-
-/** Builds the adapter; what the providers registry calls for `provider: "ringcentral"`. */
-export function createRingCentralSource(options: RingCentralSourceOptions): RingCentralSource {
-  return new RingCentralSource(options);
-}

@@ -28,17 +28,11 @@ import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { AsyncMutex } from './async-mutex';
 import { TelphinApi } from './telphin-api';
-import type { TelphinSourceConfig } from './telphin-config';
+import type { TelphinCredentials, TelphinSourceConfig } from './telphin-config';
 import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
 import { parseTelphinRecord, recordClientId, recordUuidSuffix } from './telphin-records';
 import { handleTelphinWebhook } from './telphin-webhook';
 import { splitTelphinWindow, windowQuery } from './telphin-windows';
-
-export interface TelphinCredentials {
-  clientId: string;
-  clientSecret: string;
-  webhookSecret?: string;
-}
 
 export interface TelphinSourceOptions {
   config: TelphinSourceConfig;
