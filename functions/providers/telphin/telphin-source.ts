@@ -141,6 +141,7 @@ export class TelphinSource implements RecordingSource {
       clientSecret: options.credentials.clientSecret,
       clock: options.clock ?? systemClock,
       log: this.log,
+      sourceId: this.sourceId,
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
     });
