@@ -32,7 +32,7 @@ import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
 import { HeavyGate } from './rate-gate';
-import { type RateGroup, RingCentralApi } from './ringcentral-api';
+import { type OpenAnswer, type RateGroup, RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
 import {
   contentUriOf,
@@ -249,14 +249,26 @@ export class RingCentralSource implements RecordingSource {
       yield* this.listExtension(window, scope, signal);
       return;
     }
-    const directory = await this.directory();
     // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
-    // the deprecated withRecording, which is no longer sent).
-    const first = this.api.url(this.accountPath('/call-log'), {
+    // the deprecated withRecording, which is no longer sent here).
+    const directory = await this.directory();
+    yield* this.listCallLog(this.accountPath('/call-log'), window, {}, directory, signal);
+  }
+
+  /** The recordings of a Detailed call log over the window, each once, in scope and inside the window. */
+  private async *listCallLog(
+    path: string,
+    window: TimeWindow,
+    query: Record<string, string>,
+    directory: ExtensionDirectory,
+    signal?: AbortSignal,
+  ): AsyncIterable<SourceRecording> {
+    const first = this.api.url(path, {
       view: 'Detailed',
       dateFrom: window.from.toISOString(),
       dateTo: window.to.toISOString(),
       recordingType: 'All',
+      ...query,
       perPage: String(this.tuning.perPage),
       page: '1',
     });
@@ -279,20 +291,9 @@ export class RingCentralSource implements RecordingSource {
         `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
       );
     }
-    const first = this.api.url(this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`), {
-      view: 'Detailed',
-      dateFrom: window.from.toISOString(),
-      dateTo: window.to.toISOString(),
-      recordingType: 'All',
-      withRecording: 'true',
-      perPage: String(this.tuning.perPage),
-      page: '1',
-    });
-    const wanted = uniqueInWindow(window);
+    const path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
     try {
-      for await (const raw of this.callLogRecords(first, signal)) {
-        yield* this.recordingsInScope(raw, directory).filter(wanted);
-      }
+      yield* this.listCallLog(path, window, { withRecording: 'true' }, directory, signal);
     } catch (error) {
       // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
       if (httpStatusOf(error) !== 403) throw error;
@@ -433,16 +434,27 @@ export class RingCentralSource implements RecordingSource {
     return url.href;
   }
 
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+  /** A Heavy request for the recording's content on the media host (the token in the header only). */
+  private openContent(
+    method: string,
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    headers: Record<string, string> = {},
+  ): Promise<OpenAnswer> {
     const url = this.contentUrl(recording);
-    const answer = await this.api.open({
-      method: 'GET',
+    const accept = { accept: MEDIA_ACCEPT, ...headers };
+    return this.api.open({
+      method,
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
-      headers: { accept: MEDIA_ACCEPT },
+      headers: accept,
       signal,
     });
+  }
+
+  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+    const answer = await this.openContent('GET', recording, signal);
     if (answer.status === 404) {
       const detail = await this.api.describeError(answer);
       return this.throwForMissingContent(recording, detail, signal);
@@ -504,15 +516,7 @@ export class RingCentralSource implements RecordingSource {
    * size: this is what vouches for a copy.
    */
   async reportedSize(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined> {
-    const url = this.contentUrl(recording);
-    const head = await this.api.open({
-      method: 'HEAD',
-      url,
-      group: 'heavy',
-      allowedHosts: this.downloadHosts,
-      headers: { accept: MEDIA_ACCEPT },
-      signal,
-    });
+    const head = await this.openContent('HEAD', recording, signal);
     head.body.destroy();
     if (head.status === 404) return 'gone';
     const length = head.headers['content-length'];
@@ -523,14 +527,7 @@ export class RingCentralSource implements RecordingSource {
       throw errorForStatus(head.status, head.headers, head.where);
     }
     // No length on HEAD (or HEAD refused): ask for one byte and read the total from Content-Range.
-    const range = await this.api.open({
-      method: 'GET',
-      url,
-      group: 'heavy',
-      allowedHosts: this.downloadHosts,
-      headers: { accept: MEDIA_ACCEPT, range: 'bytes=0-0' },
-      signal,
-    });
+    const range = await this.openContent('GET', recording, signal, { range: 'bytes=0-0' });
     range.body.destroy();
     if (range.status === 404) return 'gone';
     const total = /\/(\d+)\s*$/.exec(String(range.headers['content-range'] ?? ''))?.[1];
