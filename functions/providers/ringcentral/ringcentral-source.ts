@@ -24,7 +24,7 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
 import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '../http';
-import { downloadOf } from '../shared/authorised-client';
+import { describeAndDrop, downloadOf, type OpenAnswer } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { pinDownloadHosts } from '../shared/download-hosts';
 import { type Json, jsonObject } from '../shared/json';
@@ -32,7 +32,7 @@ import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
 import { HeavyGate } from './rate-gate';
-import { type OpenAnswer, type RateGroup, RingCentralApi } from './ringcentral-api';
+import { type RateGroup, RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
 import {
   contentUriOf,
@@ -456,11 +456,11 @@ export class RingCentralSource implements RecordingSource {
   async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
     const answer = await this.openContent('GET', recording, signal);
     if (answer.status === 404) {
-      const detail = await this.api.describeError(answer);
+      const detail = await describeAndDrop(answer);
       return this.throwForMissingContent(recording, detail, signal);
     }
     if (answer.status < 200 || answer.status >= 300) {
-      const detail = await this.api.describeError(answer);
+      const detail = await describeAndDrop(answer);
       throw errorForStatus(answer.status, answer.headers, answer.where, detail);
     }
     // The call log names no format, and asking the recording's metadata costs a Heavy request: the

@@ -16,6 +16,7 @@ import {
   parseJsonBody,
   readBodyText,
   summariseErrorBody,
+  throwForStatus,
 } from '../http';
 
 /** Where the token comes from, and where a token an API refused is reported. */
@@ -75,8 +76,7 @@ export function statusError(
 
 /** A 2xx answer's JSON body; the typed error for any other status. */
 export function jsonOf(response: HttpTextResponse): unknown {
-  if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
-  throw statusError(response);
+  return parseJsonBody(throwForStatus(response));
 }
 
 /** A DELETE's answer: 2xx, or 404 (gone already), is done; any other status throws its typed error. */
