@@ -9,7 +9,7 @@ import { PermanentError, TransientError } from '../../core/errors';
 import type { RemoteSubscription, SubscriptionApi, SubscriptionStatus } from '../../core/subscriptions';
 import { expectDeleted } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
-import type { RingCentralApi } from './ringcentral-api';
+import type { RingCentralApi, RingCentralRequest } from './ringcentral-api';
 
 /** RingCentral's longest `expiresIn` (10 years): renewal is a safety net, not a routine. */
 export const RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN = 315_360_000;
@@ -73,15 +73,7 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
   constructor(private readonly api: RingCentralApi) {}
 
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
-    const body = jsonObject(
-      await this.api.json({
-        method: 'GET',
-        url: this.api.url('/subscription'),
-        group: 'other',
-        allowedHosts: this.api.apiHosts,
-        signal,
-      }),
-    );
+    const body = jsonObject(await this.api.json(this.request('GET', '/subscription', signal)));
     if (!body || !Array.isArray(body.records))
       throw new TransientError('RingCentral subscription list has no records array');
     return body.records.flatMap((raw) => parseRingCentralSubscription(raw) ?? []);
@@ -91,12 +83,8 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     wanted: { address: string; filter: string; secret: string },
     signal?: AbortSignal,
   ): Promise<RemoteSubscription> {
-    const answer = await this.api.json({
-      method: 'POST',
-      url: this.api.url('/subscription'),
-      group: 'other',
-      allowedHosts: this.api.apiHosts,
-      json: {
+    const answer = await this.api.json(
+      this.request('POST', '/subscription', signal, {
         eventFilters: [wanted.filter],
         deliveryMode: {
           transportType: 'WebHook',
@@ -104,9 +92,8 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
           verificationToken: wanted.secret,
         },
         expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN,
-      },
-      signal,
-    });
+      }),
+    );
     const created = this.parsed(answer);
     const disabled = disabledFiltersOf(answer);
     if (disabled.length > 0) {
@@ -126,26 +113,18 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
    * would need the subscription's `eventFilters` again (required in UpdateSubscriptionRequest).
    */
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
-    return this.parsed(
-      await this.api.json({
-        method: 'POST',
-        url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}/renew`),
-        group: 'other',
-        allowedHosts: this.api.apiHosts,
-        signal,
-      }),
-    );
+    const path = `/subscription/${encodeURIComponent(subscription.id)}/renew`;
+    return this.parsed(await this.api.json(this.request('POST', path, signal)));
   }
 
   async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
-    const response = await this.api.send({
-      method: 'DELETE',
-      url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}`),
-      group: 'other',
-      allowedHosts: this.api.apiHosts,
-      signal,
-    });
-    expectDeleted(response);
+    const path = `/subscription/${encodeURIComponent(subscription.id)}`;
+    expectDeleted(await this.api.send(this.request('DELETE', path, signal)));
+  }
+
+  /** The subscription API is not in the Heavy group: its requests do not wait for the gate. */
+  private request(method: string, path: string, signal?: AbortSignal, json?: unknown): RingCentralRequest {
+    return { method, url: this.api.url(path), group: 'other', allowedHosts: this.api.apiHosts, json, signal };
   }
 
   private parsed(raw: unknown): RemoteSubscription {
