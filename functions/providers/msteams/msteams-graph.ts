@@ -94,12 +94,15 @@ export class MsTeamsGraph {
     allowedHosts: readonly string[],
     context: { signal?: AbortSignal; userId?: string } = {},
   ): Promise<GraphTextAnswer> {
-    const answer = await this.open('GET', url, allowedHosts, context);
-    const text = await readBodyText(answer.body, answer.where);
-    if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) {
-      return { status: answer.status, headers: answer.headers, text, where: answer.where };
-    }
-    throw this.errorFor(answer.status, answer.headers, answer.where, graphErrorDetail(text), context.userId);
+    const answer = await this.send('GET', url, allowedHosts, undefined, context.signal);
+    if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) return answer;
+    throw this.errorFor(
+      answer.status,
+      answer.headers,
+      answer.where,
+      graphErrorDetail(answer.text),
+      context.userId,
+    );
   }
 
   /** A JSON request whose answer is read whole (subscriptions); any status but 401/429/503 is returned. */
