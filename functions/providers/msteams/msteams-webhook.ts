@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import type { Clock, Log, NotUnderstoodEvents, WebhookOutcome, WebhookRequest } from '../../core/ports';
+import { jsonObject } from '../shared/json';
 import {
   hintJob,
   jsonReply,
@@ -115,14 +116,7 @@ function isLifecycleEvent(value: string): value is MsTeamsLifecycleEventName {
  * spell the two differently); a recording wins over anything else either says.
  */
 function readingOfNotification(notification: z.infer<typeof notificationSchema>): ResourceReading {
-  const data =
-    notification.resourceData && typeof notification.resourceData === 'object'
-      ? (notification.resourceData as Record<string, unknown>)
-      : undefined;
-  const candidates = [
-    notification.resource,
-    typeof data?.['@odata.id'] === 'string' ? data['@odata.id'] : undefined,
-  ];
+  const candidates = [notification.resource, odataIdOf(notification)];
   const readings: ResourceReading[] = [];
   for (const candidate of candidates) {
     if (!candidate || candidate.length > MAX_RESOURCE_LENGTH) continue;
@@ -307,8 +301,6 @@ export function handleMsTeamsWebhook(
 }
 
 function odataIdOf(notification: z.infer<typeof notificationSchema>): string | undefined {
-  const data = notification.resourceData;
-  if (!data || typeof data !== 'object') return undefined;
-  const id = (data as Record<string, unknown>)['@odata.id'];
+  const id = jsonObject(notification.resourceData)?.['@odata.id'];
   return typeof id === 'string' ? id : undefined;
 }

@@ -226,7 +226,7 @@ export class TelphinSource implements RecordingSource {
     for (const scopePath of this.scopePaths()) {
       for (const chunk of splitTelphinWindow(window)) {
         const body = await this.serialisedGet(`${scopePath}/record/stats/`, windowQuery(chunk), signal);
-        const fields = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+        const fields = jsonObject(body) ?? {};
         const count = numberField(fields, STATS_COUNT_FIELDS);
         const bytes = numberField(fields, STATS_SIZE_FIELDS);
         if (count === undefined || bytes === undefined) {
