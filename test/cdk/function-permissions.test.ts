@@ -25,7 +25,7 @@ import { logger } from '../../functions/adapters/logger';
 import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
-import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteams';
+import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteams/msteams-subscriptions';
 import { createSubscriptionsHandler } from '../../functions/subscriptions';
 import { createSweepHandler } from '../../functions/sweep';
 import { createWebhookHandler } from '../../functions/webhook';

@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../functions/config';
 import type { ArchiveStore } from '../../functions/core/ports';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
-import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteams';
+import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteams/msteams-subscriptions';
 import { startTeamsSandbox, type TeamsSandbox } from '../../sandbox/providers/msteams-sandbox';
 import { recordingLog } from '../unit/providers/msteams/msteams-fixture';
 

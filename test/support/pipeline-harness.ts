@@ -43,7 +43,7 @@ import type { Clock } from '../../functions/core/ports';
 import type { SourceRecording, TimeWindow } from '../../functions/core/recording';
 import type { RetryPolicy } from '../../functions/core/retry-policy';
 import { SourceRegistry } from '../../functions/core/source-registry';
-import { telphinCredentialsSchema } from '../../functions/providers/telphin/telphin-credentials';
+import { telphinCredentialsSchema } from '../../functions/providers/telphin/telphin-config';
 import { parseTelphinRecord } from '../../functions/providers/telphin/telphin-records';
 import { TelphinSource, type TelphinTuning } from '../../functions/providers/telphin/telphin-source';
 import { createRetentionHandler } from '../../functions/retention';

@@ -5,8 +5,8 @@
  * not persist call media, so archiving it is a decision someone must take, on record, after legal review.
  */
 import { z } from 'zod';
-import { hostPatternSchema, retentionClassSchema, sourceIdSchema } from '../../config/fields';
-import { isLoopbackHost } from '../host-patterns';
+import { hostPatternSchema } from '../../config/fields';
+import { guidSchema, httpsOrLoopback, sourceFields } from '../shared/source-fields';
 
 /** The Bot Framework signer: where calling-bot notification tokens have been signed so far. */
 export const MSGRAPH_OPENID_CONFIGURATION_URL =
@@ -44,22 +44,10 @@ export const MEDIA_PERSISTENCE_MESSAGE =
   'has approved keeping these recordings (legal review). See the README section ' +
   `"${MEDIA_PERSISTENCE_README_SECTION}".`;
 
-const guidSchema = (what: string) =>
-  z
-    .string()
-    .regex(
-      /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
-      `expected the ${what} as a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`,
-    );
-
 /** https, or plain http on a loopback host (sandboxes only). */
-const keyEndpointUrlSchema = z.url().refine(
-  (value) => {
-    const url = new URL(value);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  },
-  { message: 'must be an https URL (plain http only on a loopback host)' },
-);
+const keyEndpointUrlSchema = z.url().refine((value) => httpsOrLoopback(new URL(value)), {
+  message: 'must be an https URL (plain http only on a loopback host)',
+});
 
 const signerSchema = z
   .object({
@@ -72,9 +60,7 @@ const signerSchema = z
 
 export const msgraphSourceSchema = z
   .object({
-    provider: z.literal('msgraph'),
-    id: sourceIdSchema,
-    enabled: z.boolean().default(true),
+    ...sourceFields('msgraph'),
     /** The bot's Entra application (client) id: the `aud` every notification token must carry. */
     botAppId: guidSchema('bot application id'),
     /** The one tenant whose notifications are accepted (the token's `tid` claim). */
@@ -95,8 +81,6 @@ export const msgraphSourceSchema = z
      */
     allowedDownloadHosts: z.array(hostPatternSchema).min(1, 'list at least one host'),
     mediaPersistenceApproved: z.literal(true, { error: MEDIA_PERSISTENCE_MESSAGE }),
-    /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-    retentionClass: retentionClassSchema,
     /** The platform keeps nothing to delete: retention never applies to this source. */
     retention: z.literal(false).optional(),
   })

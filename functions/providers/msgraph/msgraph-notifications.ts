@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import { assertPinnedUrl } from '../shared/download-hosts';
+import { jsonObject } from '../shared/json';
 
 const RECORD_OPERATION_TYPE = '#microsoft.graph.recordoperation';
 const NOTIFICATIONS_TYPE = '#microsoft.graph.commsnotifications';
@@ -168,8 +169,7 @@ function resultInfoOf(value: z.infer<typeof resultInfoSchema> | null | undefined
 }
 
 function isRecordOperation(resourceData: unknown): boolean {
-  if (!resourceData || typeof resourceData !== 'object' || Array.isArray(resourceData)) return false;
-  const type = (resourceData as Record<string, unknown>)['@odata.type'];
+  const type = jsonObject(resourceData)?.['@odata.type'];
   return typeof type === 'string' && type.toLowerCase() === RECORD_OPERATION_TYPE;
 }
 

@@ -7,9 +7,10 @@
  */
 import type { DownloadGrant } from '../../core/jobs';
 import { type FetchNowJob, fetchNowJob } from '../../core/jobs';
-import type { Clock, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from '../../core/ports';
+import type { Clock, Log, WebhookOutcome, WebhookRequest } from '../../core/ports';
 import type { SourceRecording } from '../../core/recording';
 import { readAuthenticated } from '../../core/webhook-not-understood';
+import { jsonReply, zeroCounts } from '../shared/webhook-checks';
 import { EXPECTED_RECORDING_EXTENSION } from './msgraph-download';
 import { parseCommsNotifications, type SortedNotification, sortNotification } from './msgraph-notifications';
 import type { NotificationTokenVerifier } from './msgraph-token';
@@ -35,14 +36,6 @@ export interface MsGraphWebhookContext {
   verifier: NotificationTokenVerifier;
   clock: Clock;
   log: Log;
-}
-
-function reply(status: number, body: Record<string, unknown>): WebhookResponse {
-  return { status, contentType: 'application/json', body: JSON.stringify(body) };
-}
-
-function emptyCounts(): MsGraphWebhookCounts {
-  return Object.fromEntries(MSGRAPH_WEBHOOK_COUNTS.map((name) => [name, 0])) as MsGraphWebhookCounts;
 }
 
 /** The recording a completed operation describes; `raw` is what the sidecar keeps (no token). */
@@ -83,7 +76,7 @@ export async function handleMsGraphWebhook(
       sourceId,
       bytes: Buffer.byteLength(request.body),
     });
-    return { response: reply(413, { message: 'notification body too large' }), jobs: [] };
+    return { response: jsonReply(413, { message: 'notification body too large' }), jobs: [] };
   }
   // Throws NotificationTokenRefusedError (401/403) before a byte of the body is interpreted.
   const token = await context.verifier.verify(request.headers.authorization);
@@ -91,7 +84,7 @@ export async function handleMsGraphWebhook(
   // The bot has no sweep: an authentic body it cannot read is logged loudly and alarmed (core).
   const notifications = readAuthenticated(() => parseCommsNotifications(request.body));
 
-  const counts = emptyCounts();
+  const counts = zeroCounts(MSGRAPH_WEBHOOK_COUNTS);
   const jobs: FetchNowJob[] = [];
   const seen = new Set<string>();
   let acceptable = 0;
@@ -150,7 +143,7 @@ export async function handleMsGraphWebhook(
   }
   if (acceptable === 0) {
     return {
-      response: reply(400, { message: 'no acceptable notification in the delivery' }),
+      response: jsonReply(400, { message: 'no acceptable notification in the delivery' }),
       jobs: [],
       counts,
       ...notUnderstoodOf(counts),
@@ -163,7 +156,7 @@ export async function handleMsGraphWebhook(
     ...counts,
   });
   return {
-    response: reply(202, { accepted: true, jobs: jobs.length, ...counts }),
+    response: jsonReply(202, { accepted: true, jobs: jobs.length, ...counts }),
     jobs,
     counts,
     ...notUnderstoodOf(counts),

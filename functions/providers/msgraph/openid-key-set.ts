@@ -15,8 +15,10 @@
 import { type CryptoKey, createLocalJWKSet, errors, type JWSHeaderParameters, type LocalJWKSet } from 'jose';
 import { TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
-import { describeUrl, parseJsonBody, sendHttpRequest, throwForStatus } from '../http';
+import { describeUrl, sendHttpRequest } from '../http';
+import { jsonOf } from '../shared/authorised-client';
 import { pinnedOrigin } from '../shared/download-hosts';
+import { jsonObject } from '../shared/json';
 
 export const DEFAULT_KEY_REFRESH_INTERVAL_MS = 2 * 60 * 60 * 1000;
 export const DEFAULT_UNKNOWN_KEY_COOLDOWN_MS = 60 * 1000;
@@ -127,16 +129,13 @@ export class OpenIdKeySet {
       idleTimeoutMs: this.fetchTimeoutMs,
       maxResponseBytes: MAX_KEY_DOCUMENT_BYTES,
     };
-    const configuration = parseJsonBody(
-      throwForStatus(await sendHttpRequest(this.configurationUrl.href, timed)),
-    ) as { jwks_uri?: unknown } | null;
-    const jwksUri = configuration?.jwks_uri;
+    const jwksUri = jsonObject(jsonOf(await sendHttpRequest(this.configurationUrl.href, timed)))?.jwks_uri;
     if (typeof jwksUri !== 'string' || jwksUri === '') {
       throw new TransientError(
         `OpenID configuration at ${describeUrl(this.configurationUrl)} has no jwks_uri`,
       );
     }
-    const jwks = parseJsonBody(throwForStatus(await sendHttpRequest(jwksUri, timed)));
+    const jwks = jsonOf(await sendHttpRequest(jwksUri, timed));
     let keys: LocalJWKSet;
     try {
       keys = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);

@@ -45,7 +45,7 @@ export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';
 export const TEAMS_MISSED_EVENT = 'missed';
 /** Counted from the functions' logs: Graph refusing metered Teams content (402) for want of billing. */
 export const TEAMS_METERED_API_METRIC = 'TeamsMeteredApiBilling';
-/** What msteams-graph.ts logs (level error) on that refusal. */
+/** What msteams-graph.ts logs (level error, `errorCode: TEAMS_METERED_API_BILLING`) on that refusal. */
 export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
 
 /**

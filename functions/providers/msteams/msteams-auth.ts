@@ -10,6 +10,7 @@ import {
   SharedOAuthToken,
   type SharedOAuthTokenOptions,
 } from '../shared/oauth-token';
+import { TEAMS_CREDENTIALS_REFUSED_MESSAGE } from './descriptor';
 import { AppCredentialsRefusedError } from './msteams-errors';
 
 export interface MsTeamsAuthOptions extends SharedOAuthTokenOptions {
@@ -55,7 +56,7 @@ export class MsTeamsAuth extends SharedOAuthToken {
             : `Entra refused the app credentials of source ${key} (${detail}); fix the client id or secret`,
         ),
       onRefused: (refusal) =>
-        log.error('entra refused the app credentials of a Teams source', {
+        log.error(TEAMS_CREDENTIALS_REFUSED_MESSAGE, {
           source: key,
           status: refusal.status,
           reason: refusal.detail,

@@ -1,18 +1,20 @@
 /**
  * The Microsoft Teams recordings source's configuration: ad hoc call and meeting recordings read through
  * Microsoft Graph with application permissions. `config.ts` puts it into its `sources` union; the fields
- * every source shares come from `config-fields.ts`, so nothing here imports `config.ts` (a module cycle).
+ * every source shares come from `config/fields.ts` and `../shared/source-fields.ts`, so nothing here
+ * imports `config.ts` (a module cycle).
  * Like the calling-bot source, it archives nothing until `mediaPersistenceApproved` is `true`.
  */
 import { z } from 'zod';
-import {
-  hostPatternSchema,
-  kmsKeyArnSchema,
-  retentionClassSchema,
-  sourceIdSchema,
-} from '../../config/fields';
-import { isLoopbackHost } from '../host-patterns';
+import { hostPatternSchema } from '../../config/fields';
 import { pinnedOrigin } from '../shared/download-hosts';
+import {
+  appCredentialFields,
+  appCredentialsSchema,
+  guidSchema,
+  originUrlSchema,
+  sourceFields,
+} from '../shared/source-fields';
 
 export const MSTEAMS_LOGIN_URL = 'https://login.microsoftonline.com';
 export const MSTEAMS_GRAPH_URL = 'https://graph.microsoft.com';
@@ -31,26 +33,6 @@ export const MSTEAMS_MEDIA_PERSISTENCE_MESSAGE =
   'has approved keeping these recordings (legal review). See the README section ' +
   `"${MSTEAMS_MEDIA_PERSISTENCE_README_SECTION}".`;
 
-const guidSchema = (what: string) =>
-  z
-    .string()
-    .regex(
-      /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
-      `expected the ${what} as a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`,
-    );
-
-/** HTTPS, or plain HTTP on loopback (the sandbox); the origin only, no credentials. */
-const originUrlSchema = z.url().superRefine((text, ctx) => {
-  const url = new URL(text);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    ctx.addIssue({ code: 'custom', message: 'use https (plain http only on loopback, for the sandbox)' });
-  }
-  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
-  if (url.pathname !== '/' || url.search || url.hash) {
-    ctx.addIssue({ code: 'custom', message: 'give the origin only, like https://graph.microsoft.com' });
-  }
-});
-
 /** An Entra object id (GUID) or a user principal name (`someone@contoso.com`). */
 const userRefSchema = z
   .string()
@@ -60,22 +42,17 @@ const userRefSchema = z
     'expected a user object id (GUID) or a user principal name like someone@contoso.com',
   );
 
+const graphOriginSchema = originUrlSchema(MSTEAMS_GRAPH_URL);
+
 export const msTeamsSourceShape = {
-  provider: z.literal('msteams'),
-  id: sourceIdSchema,
-  enabled: z.boolean().default(true),
+  ...sourceFields('msteams'),
   tenantId: guidSchema('tenant id'),
-  /** The Entra application (client) id; inline for local mode, in Secrets Manager on AWS. */
-  clientId: z.string().min(1).optional(),
-  clientSecret: z.string().min(1).optional(),
+  /** `clientId` is the Entra application (client) id. */
+  ...appCredentialFields,
   /** The subscriptions' clientState, compared with every notification's. */
   webhookSecret: z.string().min(16, 'use at least 16 characters').max(128).optional(),
-  /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. */
-  credentialsSecretName: z.string().min(1).optional(),
-  /** AWS: the customer-managed KMS key that encrypts that existing secret, if it is not AWS-managed. */
-  credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
-  loginUrl: originUrlSchema.default(MSTEAMS_LOGIN_URL),
-  graphUrl: originUrlSchema.default(MSTEAMS_GRAPH_URL),
+  loginUrl: graphOriginSchema.default(MSTEAMS_LOGIN_URL),
+  graphUrl: graphOriginSchema.default(MSTEAMS_GRAPH_URL),
   /** Which recordings to archive: ad hoc calls (PSTN, 1:1, group calls) and scheduled meetings. */
   recordings: z
     .array(z.enum(MSTEAMS_RECORDING_KINDS))
@@ -110,8 +87,6 @@ export const msTeamsSourceShape = {
     .max(24 * 30)
     .default(48),
   mediaPersistenceApproved: z.literal(true, { error: MSTEAMS_MEDIA_PERSISTENCE_MESSAGE }),
-  /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-  retentionClass: retentionClassSchema,
   /** Graph offers no delete for these recordings: retention never applies to this source. */
   retention: z.literal(false).optional(),
 };
@@ -122,11 +97,7 @@ export const msTeamsSourceSchema = z.object(msTeamsSourceShape).strict();
 export type MsTeamsSourceConfig = z.infer<z.ZodObject<typeof msTeamsSourceShape>>;
 
 /** What a Teams source's secret (or its inline config fields) must hold. */
-export const msTeamsCredentialsSchema = z.object({
-  clientId: z.string().min(1),
-  clientSecret: z.string().min(1),
-  webhookSecret: z.string().min(16).max(128).optional(),
-});
+export const msTeamsCredentialsSchema = appCredentialsSchema({}, 128);
 
 export type MsTeamsCredentials = z.infer<typeof msTeamsCredentialsSchema>;
 

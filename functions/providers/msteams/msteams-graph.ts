@@ -13,6 +13,7 @@ import type { Clock, Log } from '../../core/ports';
 import { errorForStatus, parseJsonBody, readBodyText, retryAfterSeconds, summariseErrorBody } from '../http';
 import { AuthorisedClient, describeAndDrop, type OpenAnswer } from '../shared/authorised-client';
 import { nextLink, type Page } from '../shared/paging';
+import { TEAMS_ACCESS_POLICY_MISSING_MESSAGE, TEAMS_METERED_API_MESSAGE } from './descriptor';
 import type { MsTeamsAuth } from './msteams-auth';
 import {
   ApplicationAccessPolicyError,
@@ -21,12 +22,6 @@ import {
   TEAMS_METERED_API_BILLING,
   TeamsMeteredApiError,
 } from './msteams-errors';
-
-/**
- * What the Teams source logs (level error, `errorCode: TEAMS_METERED_API_BILLING`) when Graph refuses a
- * metered API for want of billing; a metric filter counts it (cdk/constructs/monitoring.ts).
- */
-export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
 
 export type GraphAnswer = OpenAnswer;
 
@@ -99,12 +94,15 @@ export class MsTeamsGraph {
     allowedHosts: readonly string[],
     context: { signal?: AbortSignal; userId?: string } = {},
   ): Promise<GraphTextAnswer> {
-    const answer = await this.open('GET', url, allowedHosts, context);
-    const text = await readBodyText(answer.body, answer.where);
-    if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) {
-      return { status: answer.status, headers: answer.headers, text, where: answer.where };
-    }
-    throw this.errorFor(answer.status, answer.headers, answer.where, graphErrorDetail(text), context.userId);
+    const answer = await this.send('GET', url, allowedHosts, undefined, context.signal);
+    if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) return answer;
+    throw this.errorFor(
+      answer.status,
+      answer.headers,
+      answer.where,
+      graphErrorDetail(answer.text),
+      context.userId,
+    );
   }
 
   /** A JSON request whose answer is read whole (subscriptions); any status but 401/429/503 is returned. */
@@ -210,7 +208,7 @@ export class MsTeamsGraph {
         userId,
         detail ?? 'no application access policy',
       );
-      this.options.log.error('teams application access policy missing', {
+      this.options.log.error(TEAMS_ACCESS_POLICY_MISSING_MESSAGE, {
         source: this.options.sourceId,
         userId,
         detail,

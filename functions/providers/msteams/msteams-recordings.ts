@@ -6,6 +6,7 @@
  */
 import { InvalidInputError } from '../../core/errors';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
+import { jsonObject } from '../shared/json';
 import type { MsTeamsRecordingKind } from './msteams-config';
 
 export const MSTEAMS_FILE_EXTENSION = 'mp4';
@@ -18,12 +19,6 @@ export interface RecordingReference {
   /** The ad hoc call's id or the online meeting's id. */
   containerId: string;
   recordingId: string;
-}
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 
 function text(value: unknown): string | undefined {
@@ -250,7 +245,7 @@ export interface TeamsOrganizer {
 
 /** `meetingOrganizer.user` of a callRecording (an identitySet). */
 export function organizerOf(raw: unknown): TeamsOrganizer | undefined {
-  const user = object(object(object(raw)?.meetingOrganizer)?.user);
+  const user = jsonObject(jsonObject(jsonObject(raw)?.meetingOrganizer)?.user);
   if (!user) return undefined;
   const organizer: TeamsOrganizer = {};
   const id = text(user.id);
@@ -295,7 +290,7 @@ export function recordingFromCallRecording(
   raw: unknown,
   context: { sourceId: string; kind: MsTeamsRecordingKind; userId: string; containerId?: string },
 ): SourceRecording {
-  const record = object(raw);
+  const record = jsonObject(raw);
   const recordingId = text(record?.id);
   if (!record || !recordingId) throw new InvalidInputError('callRecording has no id');
   const createdAt = parseDate(record.createdDateTime, 'createdDateTime');
@@ -346,7 +341,7 @@ export function recordingFromCallRecording(
 
 /** The Teams facts of a recording this adapter produced; throws when the record is not one. */
 export function teamsFactsOf(recording: SourceRecording): TeamsRecordingRaw {
-  const raw = object(recording.raw);
+  const raw = jsonObject(recording.raw);
   const kind = raw?.kind;
   const userId = text(raw?.userId);
   if ((kind !== 'adhoc-call' && kind !== 'meeting') || !userId) {

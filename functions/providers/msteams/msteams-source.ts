@@ -7,13 +7,7 @@
  * wherever Graph redirects (SharePoint / OneDrive), only on allowed hosts, never buffered.
  * Graph offers no delete for these recordings, so retention never applies: `{ list: true, delete: false }`.
  */
-import {
-  GoneAtSourceError,
-  InvalidInputError,
-  NotReadyError,
-  PermanentError,
-  TransientError,
-} from '../../core/errors';
+import { InvalidInputError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import { listRecordingsByScope } from '../../core/listing-scopes';
 import {
@@ -31,8 +25,11 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
 import { MEDIA_ACCEPT, parseJsonBody } from '../http';
+import { downloadOf } from '../shared/authorised-client';
 import { pinDownloadHosts } from '../shared/download-hosts';
+import { jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, type Page } from '../shared/paging';
 import { MsTeamsAuth } from './msteams-auth';
 import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './msteams-batch';
@@ -108,12 +105,6 @@ export interface MsTeamsSourceOptions {
   clock?: Clock;
   log?: Log;
   tuning?: Partial<MsTeamsTuning>;
-}
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 
 interface ScopedUser {
@@ -253,7 +244,7 @@ export class MsTeamsSource implements RecordingSource {
     first.searchParams.set('$select', 'id,userPrincipalName');
     first.searchParams.set('$top', '999');
     for await (const item of this.pages(first.href, signal)) {
-      const record = object(item);
+      const record = jsonObject(item);
       const id = typeof record?.id === 'string' ? record.id : undefined;
       if (!id) continue;
       const upn = typeof record?.userPrincipalName === 'string' ? record.userPrincipalName : undefined;
@@ -285,7 +276,7 @@ export class MsTeamsSource implements RecordingSource {
         });
         continue;
       }
-      const id = object(parseJsonBody(answer))?.id;
+      const id = jsonObject(parseJsonBody(answer))?.id;
       if (typeof id !== 'string') throw new TransientError(`Graph answered no id for user ${entry}`);
       users.push({ id: id.toLowerCase(), userPrincipalName: entry });
     }
@@ -499,12 +490,9 @@ export class MsTeamsSource implements RecordingSource {
       const detail = await this.graph.describe(answer);
       throw this.graph.errorFor(answer.status, answer.headers, answer.where, detail, reference.userId);
     }
-    const length = answer.headers['content-length'];
-    const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
-    const headerType = answer.headers['content-type'];
     // The archive names and types the copy from the first bytes and this Content-Type (an MP4 served as
     // `application/octet-stream` is stored as `video/mp4`).
-    return { body: answer.body, contentLength, contentType: headerType };
+    return downloadOf(answer);
   }
 
   /**
@@ -517,27 +505,27 @@ export class MsTeamsSource implements RecordingSource {
     detail: string | undefined,
     signal?: AbortSignal,
   ): Promise<never> {
-    const metadata = await this.graph.get(recordingUrl(this.config.graphUrl, reference), this.apiHosts, {
-      signal,
-      userId: reference.userId,
+    const id = shortId(recording.recordingId);
+    return judgeMissingContent({
+      stillAtSource: async () => {
+        const url = recordingUrl(this.config.graphUrl, reference);
+        const metadata = await this.graph.get(url, this.apiHosts, { signal, userId: reference.userId });
+        return metadata.status !== 404;
+      },
+      notReady: `Teams has no content yet for recording ${id} (${detail ?? 'HTTP 404'}); still processing`,
+      gone:
+        `Teams recording ${id} is gone at the source: its metadata and its content ` +
+        `answer 404 (expired, by default 120 days after the meeting or call, or deleted)`,
+      stillThere: () => {
+        // Processing starts when the recording ends; a long meeting's creation time says little.
+        const waitedMs = this.clock.now().getTime() - (recording.endedAt ?? recording.startedAt).getTime();
+        if (waitedMs <= this.config.contentWaitHours * 3_600_000) return undefined;
+        return new PermanentError(
+          `Teams lists recording ${id} but has served no content for it in ` +
+            `${this.config.contentWaitHours} hours (${detail ?? 'HTTP 404'})`,
+        );
+      },
     });
-    if (metadata.status === 404) {
-      throw new GoneAtSourceError(
-        `Teams recording ${shortId(recording.recordingId)} is gone at the source: its metadata and its content ` +
-          `answer 404 (expired, by default 120 days after the meeting or call, or deleted)`,
-      );
-    }
-    // Processing starts when the recording ends; a long meeting's creation time says little.
-    const waitedMs = this.clock.now().getTime() - (recording.endedAt ?? recording.startedAt).getTime();
-    if (waitedMs > this.config.contentWaitHours * 3_600_000) {
-      throw new PermanentError(
-        `Teams lists recording ${shortId(recording.recordingId)} but has served no content for it in ` +
-          `${this.config.contentWaitHours} hours (${detail ?? 'HTTP 404'})`,
-      );
-    }
-    throw new NotReadyError(
-      `Teams has no content yet for recording ${shortId(recording.recordingId)} (${detail ?? 'HTTP 404'}); still processing`,
-    );
   }
 
   // ------------------------------------------------------------ retention
@@ -597,9 +585,4 @@ export function referenceOfHint(job: HintJob): RecordingReference {
     );
   }
   return { kind, containerId, recordingId, ...(userId ? { userId } : {}) };
-}
-
-/** Builds the adapter; what the providers registry calls for `provider: "msteams"`. */
-export function createMsTeamsSource(options: MsTeamsSourceOptions): MsTeamsSource {
-  return new MsTeamsSource(options);
 }

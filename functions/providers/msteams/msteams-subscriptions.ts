@@ -15,7 +15,9 @@
 import { PermanentError, TransientError } from '../../core/errors';
 import type { Clock } from '../../core/ports';
 import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
-import { errorForStatus, parseJsonBody } from '../http';
+import { parseJsonBody } from '../http';
+import { expectDeleted } from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
 import { followPages } from '../shared/paging';
 import type { MsTeamsRecordingKind } from './msteams-config';
 import { type GraphTextAnswer, graphErrorDetail, graphPage, type MsTeamsGraph } from './msteams-graph';
@@ -69,8 +71,6 @@ export function normaliseResource(resource: string): string {
   return ours ?? bare;
 }
 
-type Json = Record<string, unknown>;
-
 export interface MsTeamsSubscriptionApiOptions {
   graph: MsTeamsGraph;
   graphUrl: string;
@@ -88,8 +88,19 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
     return new URL(`/${version}${path}`, this.options.graphUrl).href;
   }
 
+  /** `{method} /{version}{path}` on the Graph host, the answer read whole. */
+  private send(
+    method: string,
+    path: string,
+    json: unknown,
+    signal?: AbortSignal,
+    version?: GraphApiVersion,
+  ): Promise<GraphTextAnswer> {
+    return this.options.graph.send(method, this.url(path, version), this.apiHosts, json, signal);
+  }
+
   private remote(value: unknown): RemoteSubscription {
-    const body = value && typeof value === 'object' ? (value as Json) : {};
+    const body = jsonObject(value) ?? {};
     const id = typeof body.id === 'string' ? body.id : undefined;
     if (!id) throw new TransientError('Graph subscription answer has no id');
     const expiresAt =
@@ -153,59 +164,37 @@ export class MsTeamsSubscriptionApi implements SubscriptionApi {
     signal?: AbortSignal,
   ): Promise<GraphTextAnswer> {
     const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
-    return this.options.graph.send(
-      'POST',
-      this.url('/subscriptions', version),
-      this.apiHosts,
-      {
-        changeType: 'created',
-        notificationUrl: wanted.address,
-        // Above an hour's lifetime Graph requires it; both URLs are our one webhook route.
-        lifecycleNotificationUrl: wanted.address,
-        resource: wanted.filter,
-        expirationDateTime: expiration.toISOString(),
-        clientState: wanted.secret,
-      },
-      signal,
-    );
+    const subscription = {
+      changeType: 'created',
+      notificationUrl: wanted.address,
+      // Above an hour's lifetime Graph requires it; both URLs are our one webhook route.
+      lifecycleNotificationUrl: wanted.address,
+      resource: wanted.filter,
+      expirationDateTime: expiration.toISOString(),
+      clientState: wanted.secret,
+    };
+    return this.send('POST', '/subscriptions', subscription, signal, version);
   }
 
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
     const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
-    const answer = await this.options.graph.send(
-      'PATCH',
-      this.url(`/subscriptions/${encodeURIComponent(subscription.id)}`),
-      this.apiHosts,
-      { expirationDateTime: expiration.toISOString() },
-      signal,
-    );
+    const path = `/subscriptions/${encodeURIComponent(subscription.id)}`;
+    const answer = await this.send('PATCH', path, { expirationDateTime: expiration.toISOString() }, signal);
     if (answer.status < 200 || answer.status >= 300) this.fail(answer);
     return this.remote(parseJsonBody({ ...answer }));
   }
 
   /** After `reauthorizationRequired`: resumes delivery without changing the expiry. */
   async reauthorize(subscriptionId: string, signal?: AbortSignal): Promise<'reauthorized' | 'gone'> {
-    const answer = await this.options.graph.send(
-      'POST',
-      this.url(`/subscriptions/${encodeURIComponent(subscriptionId)}/reauthorize`),
-      this.apiHosts,
-      {},
-      signal,
-    );
+    const path = `/subscriptions/${encodeURIComponent(subscriptionId)}/reauthorize`;
+    const answer = await this.send('POST', path, {}, signal);
     if (answer.status === 404) return 'gone';
     if (answer.status < 200 || answer.status >= 300) this.fail(answer);
     return 'reauthorized';
   }
 
   async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
-    const answer = await this.options.graph.send(
-      'DELETE',
-      this.url(`/subscriptions/${encodeURIComponent(subscription.id)}`),
-      this.apiHosts,
-      undefined,
-      signal,
-    );
-    if (answer.status === 404 || (answer.status >= 200 && answer.status < 300)) return;
-    throw errorForStatus(answer.status, answer.headers, answer.where, graphErrorDetail(answer.text));
+    const path = `/subscriptions/${encodeURIComponent(subscription.id)}`;
+    expectDeleted(await this.send('DELETE', path, undefined, signal), graphErrorDetail);
   }
 }

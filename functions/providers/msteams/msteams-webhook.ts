@@ -20,16 +20,16 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../../core/errors';
-import { type HintJob, JOB_VERSION } from '../../core/jobs';
-import type {
-  Clock,
-  Log,
-  NotUnderstoodEvents,
-  WebhookOutcome,
-  WebhookRequest,
-  WebhookResponse,
-} from '../../core/ports';
-import { secretMatches, WebhookAuthError } from '../shared/webhook-checks';
+import type { HintJob } from '../../core/jobs';
+import type { Clock, Log, NotUnderstoodEvents, WebhookOutcome, WebhookRequest } from '../../core/ports';
+import { jsonObject } from '../shared/json';
+import {
+  hintJob,
+  jsonReply,
+  requireWebhookSecret,
+  secretMatches,
+  zeroCounts,
+} from '../shared/webhook-checks';
 import {
   type RecordingReference,
   type ResourceReading,
@@ -107,14 +107,6 @@ const notificationSchema = z.looseObject({
 
 const collectionSchema = z.looseObject({ value: z.array(z.unknown()) });
 
-function emptyCounts(): MsTeamsWebhookCounts {
-  return Object.fromEntries(MSTEAMS_WEBHOOK_COUNTS.map((name) => [name, 0])) as MsTeamsWebhookCounts;
-}
-
-function reply(status: number, body: Record<string, unknown>): WebhookResponse {
-  return { status, contentType: 'application/json', body: JSON.stringify(body) };
-}
-
 function isLifecycleEvent(value: string): value is MsTeamsLifecycleEventName {
   return (MSTEAMS_LIFECYCLE_EVENTS as readonly string[]).includes(value);
 }
@@ -124,14 +116,7 @@ function isLifecycleEvent(value: string): value is MsTeamsLifecycleEventName {
  * spell the two differently); a recording wins over anything else either says.
  */
 function readingOfNotification(notification: z.infer<typeof notificationSchema>): ResourceReading {
-  const data =
-    notification.resourceData && typeof notification.resourceData === 'object'
-      ? (notification.resourceData as Record<string, unknown>)
-      : undefined;
-  const candidates = [
-    notification.resource,
-    typeof data?.['@odata.id'] === 'string' ? data['@odata.id'] : undefined,
-  ];
+  const candidates = [notification.resource, odataIdOf(notification)];
   const readings: ResourceReading[] = [];
   for (const candidate of candidates) {
     if (!candidate || candidate.length > MAX_RESOURCE_LENGTH) continue;
@@ -158,21 +143,14 @@ export function hintJobFor(reference: RecordingReference, sourceId: string, rece
     [reference.kind === 'adhocCalls' ? 'callId' : 'meetingId']: reference.containerId,
   };
   if (reference.userId) hint.userId = reference.userId;
-  return {
-    v: JOB_VERSION,
-    type: 'hint',
-    provider: 'msteams',
-    sourceId,
-    eventTime: receivedAt.toISOString(),
-    hint,
-  };
+  return hintJob('msteams', sourceId, receivedAt, hint);
 }
 
 export function handleMsTeamsWebhook(
   request: WebhookRequest,
   context: MsTeamsWebhookContext,
 ): MsTeamsWebhookOutcome {
-  const counts = emptyCounts();
+  const counts = zeroCounts(MSTEAMS_WEBHOOK_COUNTS);
   const validationToken = request.query.validationToken;
   if (validationToken !== undefined) {
     if (!VALIDATION_TOKEN.test(validationToken)) {
@@ -187,12 +165,7 @@ export function handleMsTeamsWebhook(
     };
   }
   const { sourceId, webhookSecret, log } = context;
-  if (!webhookSecret) {
-    throw new WebhookAuthError(
-      "webhooks are disabled for this source: no webhookSecret (the subscriptions' clientState) is configured",
-      403,
-    );
-  }
+  const secret = requireWebhookSecret(webhookSecret, "the subscriptions' clientState");
   let value: unknown;
   try {
     value = JSON.parse(request.body);
@@ -215,7 +188,7 @@ export function handleMsTeamsWebhook(
   let valid = 0;
   for (const raw of collection.data.value) {
     const parsed = notificationSchema.safeParse(raw);
-    if (!parsed.success || !secretMatches(parsed.data.clientState, webhookSecret)) {
+    if (!parsed.success || !secretMatches(parsed.data.clientState, secret)) {
       counts.wrongClientState += 1;
       continue;
     }
@@ -303,7 +276,9 @@ export function handleMsTeamsWebhook(
   if (valid === 0) {
     // Answered rather than thrown, so the dropped notifications still reach the metrics.
     return {
-      response: reply(403, { message: 'no notification in the delivery carries the expected clientState' }),
+      response: jsonReply(403, {
+        message: 'no notification in the delivery carries the expected clientState',
+      }),
       jobs: [],
       counts,
       lifecycle: [],
@@ -317,7 +292,7 @@ export function handleMsTeamsWebhook(
     };
   }
   return {
-    response: reply(202, { accepted: true, jobs: jobs.length }),
+    response: jsonReply(202, { accepted: true, jobs: jobs.length }),
     jobs,
     counts,
     lifecycle,
@@ -326,8 +301,6 @@ export function handleMsTeamsWebhook(
 }
 
 function odataIdOf(notification: z.infer<typeof notificationSchema>): string | undefined {
-  const data = notification.resourceData;
-  if (!data || typeof data !== 'object') return undefined;
-  const id = (data as Record<string, unknown>)['@odata.id'];
+  const id = jsonObject(notification.resourceData)?.['@odata.id'];
   return typeof id === 'string' ? id : undefined;
 }

@@ -28,10 +28,9 @@ export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
 export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
 /** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
 export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
-/** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
 /** Heavy requests one archived recording spends: its content download. */
 export const RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING = 1;
-
+/** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
 export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
 /**
  * `$.job` of RingCentral jobs (hints and recordings; never fetch-now), as core/jobs.ts describeJob writes

@@ -5,23 +5,10 @@
  */
 import { RateLimitedError } from '../../core/errors';
 import type { Log } from '../../core/ports';
-import {
-  errorForStatus,
-  type HttpTextResponse,
-  parseJsonBody,
-  retryAfterSeconds,
-  summariseErrorBody,
-} from '../http';
-import {
-  AuthorisedClient,
-  type AuthorisedRequest,
-  describeAndDrop,
-  type OpenAnswer,
-} from '../shared/authorised-client';
+import { retryAfterSeconds } from '../http';
+import { AuthorisedClient, type AuthorisedRequest } from '../shared/authorised-client';
 import type { HeavyGate } from './rate-gate';
 import type { RingCentralAuth } from './ringcentral-auth';
-
-export type { OpenAnswer } from '../shared/authorised-client';
 
 /** Heavy: call log, recording content, recording delete. Other: the directory (Medium) and the like. */
 export type RateGroup = 'heavy' | 'other';
@@ -45,15 +32,18 @@ function gateKind(request: RingCentralRequest): string {
   return new URL(request.url).host;
 }
 
-export class RingCentralApi {
+/**
+ * The authorised client with RingCentral's rate hooks: `send` (answer read whole, any status but 429),
+ * `json` (2xx JSON or the typed error) and `open` (content streamed) come from AuthorisedClient.
+ */
+export class RingCentralApi extends AuthorisedClient<RingCentralRequest> {
   /** API calls go to the configured server host only (paging links included). */
   readonly apiHosts: readonly string[];
-  private readonly client: AuthorisedClient<RingCentralRequest>;
+  private readonly serverUrl: string;
 
-  constructor(private readonly options: RingCentralApiOptions) {
-    this.apiHosts = [new URL(options.serverUrl).host];
+  constructor(options: RingCentralApiOptions) {
     const { gate, sourceId } = options;
-    this.client = new AuthorisedClient<RingCentralRequest>({
+    super({
       token: options.auth,
       log: options.log,
       retryMessage: 'ringcentral answered 401; logging in again once',
@@ -76,41 +66,16 @@ export class RingCentralApi {
         throw new RateLimitedError(`RingCentral throttled source ${sourceId}`, seconds);
       },
     });
+    this.serverUrl = options.serverUrl;
+    this.apiHosts = [new URL(options.serverUrl).host];
   }
 
   /** `{serverUrl}/restapi/v1.0{path}` with a query. */
   url(path: string, query?: Record<string, string | undefined>): string {
-    const url = new URL(`/restapi/v1.0${path}`, this.options.serverUrl);
+    const url = new URL(`/restapi/v1.0${path}`, this.serverUrl);
     for (const [name, value] of Object.entries(query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, value);
     }
     return url.href;
-  }
-
-  /** A request whose (small) answer is read whole; any status is returned except 429, which throws. */
-  send(request: RingCentralRequest): Promise<HttpTextResponse> {
-    return this.client.send(request);
-  }
-
-  /** A 2xx JSON answer, or the typed error for its status. */
-  async json(request: RingCentralRequest): Promise<unknown> {
-    const response = await this.send(request);
-    if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
-    throw errorForStatus(
-      response.status,
-      response.headers,
-      response.where,
-      summariseErrorBody(response.text),
-    );
-  }
-
-  /** A request whose body is streamed (recording content); any status is returned except 429. */
-  open(request: RingCentralRequest): Promise<OpenAnswer> {
-    return this.client.open(request);
-  }
-
-  /** Reads a little of an error body for the message, then drops the connection. */
-  describeError(answer: OpenAnswer): Promise<string | undefined> {
-    return describeAndDrop(answer);
   }
 }

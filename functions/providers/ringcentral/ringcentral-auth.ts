@@ -16,6 +16,7 @@ import {
   type TokenGrant,
   TokenRequestRefused,
 } from '../shared/oauth-token';
+import { RINGCENTRAL_LOGIN_REFUSED_MESSAGE } from './descriptor';
 
 export const JWT_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
@@ -96,7 +97,7 @@ export class RingCentralAuth extends SharedOAuthToken {
             : `RingCentral refused the JWT login of source ${key} (${detail}); fix the app's client id/secret or the JWT`,
         ),
       onRefused: (refusal) =>
-        log.error('ringcentral refused the JWT login', {
+        log.error(RINGCENTRAL_LOGIN_REFUSED_MESSAGE, {
           source: key,
           errorCode: 'RINGCENTRAL_LOGIN_REFUSED',
           status: refusal.status,

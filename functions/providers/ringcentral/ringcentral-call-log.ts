@@ -12,6 +12,7 @@
  */
 import { PermanentError } from '../../core/errors';
 import type { CallDirection, CallParty, SourceRecording } from '../../core/recording';
+import { type Json, jsonObject } from '../shared/json';
 
 export type RecordingFormat = 'mp3' | 'wav';
 
@@ -43,8 +44,6 @@ export interface CallLogRecordingInfo {
   type?: string;
 }
 
-type Json = Record<string, unknown>;
-
 /** RingOut legs; Web and Device RingOut name their legs alike. */
 const CALLER_LEG = /^RingOut(Client|Web|Device|OneLeg)ToCaller$/;
 const CALLEE_LEG = /^RingOut(Client|Web|Device)ToSubscriber$/;
@@ -56,13 +55,9 @@ export function idText(value: unknown): string | undefined {
   return undefined;
 }
 
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
-}
-
 /** The record's legs (Detailed view); an empty list for the Simple view. */
 export function legsOf(record: Json): Json[] {
-  return Array.isArray(record.legs) ? record.legs.map(object).filter((leg): leg is Json => !!leg) : [];
+  return Array.isArray(record.legs) ? record.legs.map(jsonObject).filter((leg): leg is Json => !!leg) : [];
 }
 
 /** The record and its legs: every place a recording, an extension or a party can appear. */
@@ -74,7 +69,7 @@ function segments(record: Json): Json[] {
 export function recordingsOfRecord(record: Json): CallLogRecordingInfo[] {
   const found = new Map<string, CallLogRecordingInfo>();
   for (const segment of segments(record)) {
-    const recording = object(segment.recording);
+    const recording = jsonObject(segment.recording);
     const id = idText(recording?.id);
     if (!recording || !id || found.has(id)) continue;
     found.set(id, {
@@ -112,7 +107,7 @@ export function ringOutStatuses(record: Json): { callerStatus?: string; calleeSt
 }
 
 function partyOf(value: unknown): CallParty | undefined {
-  const party = object(value);
+  const party = jsonObject(value);
   if (!party) return undefined;
   const fields: CallParty = {
     number: idText(party.phoneNumber) ?? idText(party.extensionNumber),
@@ -152,7 +147,7 @@ export function partiesOf(record: Json, directory: ExtensionDirectory): CallPart
     add(partyOf(segment.to));
   }
   for (const segment of segments(record)) {
-    const id = idText(object(segment.extension)?.id);
+    const id = idText(jsonObject(segment.extension)?.id);
     if (!id || parties.some((party) => party.extensionId === id)) continue;
     const entry = directory.byId(id);
     const named = entry?.name
@@ -190,8 +185,8 @@ export function extensionKeysOf(record: Json, directory: ExtensionDirectory): Se
     addId(directory.byNumber(number)?.id);
   };
   for (const segment of segments(record)) {
-    addId(idText(object(segment.extension)?.id));
-    for (const side of [object(segment.from), object(segment.to)]) {
+    addId(idText(jsonObject(segment.extension)?.id));
+    for (const side of [jsonObject(segment.from), jsonObject(segment.to)]) {
       addId(idText(side?.extensionId));
       addNumber(idText(side?.extensionNumber));
     }
@@ -200,8 +195,8 @@ export function extensionKeysOf(record: Json, directory: ExtensionDirectory): Se
 }
 
 function directionOf(record: Json): CallDirection {
-  const from = object(record.from);
-  const to = object(record.to);
+  const from = jsonObject(record.from);
+  const to = jsonObject(record.to);
   if (from?.extensionNumber !== undefined && to?.extensionNumber !== undefined) return 'internal';
   if (record.direction === 'Inbound') return 'inbound';
   if (record.direction === 'Outbound') return 'outbound';
@@ -222,7 +217,7 @@ function withDirectoryName(
  * the listing skips such a record with a warning.
  */
 export function parseCallLogRecord(raw: unknown, context: CallLogContext): SourceRecording[] {
-  const record = object(raw);
+  const record = jsonObject(raw);
   if (!record) throw new PermanentError('RingCentral call-log record is not an object');
   const recordings = recordingsOfRecord(record);
   if (recordings.length === 0) return [];
@@ -236,7 +231,7 @@ export function parseCallLogRecord(raw: unknown, context: CallLogContext): Sourc
     typeof record.duration === 'number' && Number.isFinite(record.duration) && record.duration >= 0
       ? record.duration
       : undefined;
-  const extensionId = idText(object(record.extension)?.id);
+  const extensionId = idText(jsonObject(record.extension)?.id);
   const extensionName = extensionId ? context.directory.byId(extensionId)?.name : undefined;
   const { callerStatus, calleeStatus } = ringOutStatuses(record);
   const parties = partiesOf(record, context.directory);
@@ -266,7 +261,7 @@ export function parseCallLogRecord(raw: unknown, context: CallLogContext): Sourc
 
 /** The recording's `contentUri` from the record kept in `raw`. */
 export function contentUriOf(raw: unknown, recordingId: string): string | undefined {
-  const record = object(raw);
+  const record = jsonObject(raw);
   if (!record) return undefined;
   return recordingsOfRecord(record).find((recording) => recording.id === recordingId)?.contentUri;
 }

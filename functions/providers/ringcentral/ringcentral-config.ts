@@ -1,33 +1,23 @@
 /**
  * The RingCentral source's configuration. `config.ts` puts it into its `sources` union; the fields every
- * source shares come from `config-fields.ts`, so nothing here imports `config.ts` (a module cycle).
+ * source shares come from `config/fields.ts` and `../shared/source-fields.ts`, so nothing here imports
+ * `config.ts` (a module cycle).
  */
 import { z } from 'zod';
+import { hostPatternSchema, retentionSettingsSchema } from '../../config/fields';
 import {
-  hostPatternSchema,
-  kmsKeyArnSchema,
-  retentionClassSchema,
-  retentionSettingsSchema,
-  sourceIdSchema,
-} from '../../config/fields';
-import { isLoopbackHost } from '../host-patterns';
+  appCredentialFields,
+  appCredentialsSchema,
+  originUrlSchema,
+  sourceFields,
+} from '../shared/source-fields';
 
 export const RINGCENTRAL_SERVER_URL = 'https://platform.ringcentral.com';
 export const RINGCENTRAL_MEDIA_URL = 'https://media.ringcentral.com';
 /** The Heavy group of RingCentral's default usage plan: 10 requests a minute per user and app. */
 export const DEFAULT_HEAVY_PER_MINUTE = 10;
 
-/** HTTPS, or plain HTTP on loopback (the sandbox); no path beyond `/`, no credentials. */
-const platformUrlSchema = z.url().superRefine((text, ctx) => {
-  const url = new URL(text);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    ctx.addIssue({ code: 'custom', message: 'use https (plain http only on loopback, for the sandbox)' });
-  }
-  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
-  if (url.pathname !== '/' || url.search || url.hash) {
-    ctx.addIssue({ code: 'custom', message: 'give the origin only, like https://platform.ringcentral.com' });
-  }
-});
+const platformUrlSchema = originUrlSchema(RINGCENTRAL_SERVER_URL);
 
 export const ringCentralScopeSchema = z
   .object({
@@ -59,23 +49,15 @@ export const ringCentralRateLimitsSchema = z
   .strict();
 
 export const ringCentralSourceShape = {
-  provider: z.literal('ringcentral'),
-  id: sourceIdSchema,
-  enabled: z.boolean().default(true),
+  ...sourceFields('ringcentral'),
   serverUrl: platformUrlSchema.default(RINGCENTRAL_SERVER_URL),
   /** Where recording content is served from (the call log's `contentUri` host). */
   mediaUrl: platformUrlSchema.default(RINGCENTRAL_MEDIA_URL),
-  /** Inline credentials are for local mode; on AWS they live in Secrets Manager. */
-  clientId: z.string().min(1).optional(),
-  clientSecret: z.string().min(1).optional(),
+  ...appCredentialFields,
   /** The JWT credential of the user the app acts as (JWT grant). */
   jwt: z.string().min(1).optional(),
   /** The subscription's `verificationToken`, expected in every delivery's `Verification-Token` header. */
   webhookSecret: z.string().min(16, 'use at least 16 characters').max(256).optional(),
-  /** AWS: name of an existing secret holding {clientId, clientSecret, jwt, webhookSecret}. */
-  credentialsSecretName: z.string().min(1).optional(),
-  /** AWS: the customer-managed KMS key that encrypts that existing secret, if it is not AWS-managed. */
-  credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
   scope: ringCentralScopeSchema.default({ account: '~' }),
   /** Hosts recordings may be downloaded from. Default: the hosts of serverUrl and mediaUrl. */
   allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
@@ -86,8 +68,6 @@ export const ringCentralSourceShape = {
    * at the source before any byte could be fetched.
    */
   recordingFormat: z.enum(['mp3', 'wav']).default('mp3'),
-  /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-  retentionClass: retentionClassSchema,
   retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
 };
 
@@ -102,19 +82,6 @@ export function ringCentralDownloadHosts(config: RingCentralSourceConfig): strin
   return [...new Set([new URL(config.serverUrl).host, new URL(config.mediaUrl).host])];
 }
 
-/** What a RingCentral source's secret (or its inline config fields) must hold. */
-export const ringCentralCredentialsSchema = z.object({
-  clientId: z.string().min(1),
-  clientSecret: z.string().min(1),
-  jwt: z.string().min(1),
-  webhookSecret: z.string().min(16).max(256).optional(),
-});
-
-export interface RingCentralCredentials {
-  clientId: string;
-  clientSecret: string;
-  /** The JWT credential exchanged for access tokens (JWT grant). */
-  jwt: string;
-  /** The subscription's verificationToken. */
-  webhookSecret?: string;
-}
+/** What a RingCentral source's secret (or its inline config fields) must hold; `jwt` is the JWT grant's. */
+export const ringCentralCredentialsSchema = appCredentialsSchema({ jwt: z.string().min(1) }, 256);
+export type RingCentralCredentials = z.infer<typeof ringCentralCredentialsSchema>;

@@ -6,6 +6,7 @@
  */
 import { TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
+import { jsonObject } from '../shared/json';
 import {
   type DirectoryEntry,
   EMPTY_DIRECTORY,
@@ -52,12 +53,10 @@ class MapDirectory implements ExtensionDirectory {
 
 /** One `records[]` item of the extension list. */
 export function parseDirectoryEntry(raw: unknown): DirectoryEntry | undefined {
-  if (!raw || typeof raw !== 'object') return undefined;
-  const record = raw as Record<string, unknown>;
-  const id = idText(record.id);
-  if (!id) return undefined;
-  const contact =
-    record.contact && typeof record.contact === 'object' ? (record.contact as Record<string, unknown>) : {};
+  const record = jsonObject(raw);
+  const id = idText(record?.id);
+  if (!record || !id) return undefined;
+  const contact = jsonObject(record.contact) ?? {};
   const contactName = [idText(contact.firstName), idText(contact.lastName)].filter(Boolean).join(' ');
   return {
     id,

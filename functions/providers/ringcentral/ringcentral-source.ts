@@ -6,7 +6,7 @@
  * (`DELETE /account/~/call-recordings`), never a call-log row. Call log, content and delete share the
  * Heavy rate group and pass the source's gate.
  */
-import { GoneAtSourceError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
+import { NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
@@ -24,9 +24,12 @@ import {
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
 import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '../http';
+import { describeAndDrop, downloadOf, type OpenAnswer } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { pinDownloadHosts } from '../shared/download-hosts';
+import { type Json, jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
 import { HeavyGate } from './rate-gate';
 import { type RateGroup, RingCentralApi } from './ringcentral-api';
@@ -112,12 +115,6 @@ export interface RingCentralSourceOptions {
  * copy; doubling from 8 s (8, 16, 32 s, …) costs at most a few Heavy requests per recording.
  */
 export const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
-}
 
 export class RingCentralSource implements RecordingSource {
   readonly provider = 'ringcentral' as const;
@@ -252,14 +249,26 @@ export class RingCentralSource implements RecordingSource {
       yield* this.listExtension(window, scope, signal);
       return;
     }
-    const directory = await this.directory();
     // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
-    // the deprecated withRecording, which is no longer sent).
-    const first = this.api.url(this.accountPath('/call-log'), {
+    // the deprecated withRecording, which is no longer sent here).
+    const directory = await this.directory();
+    yield* this.listCallLog(this.accountPath('/call-log'), window, {}, directory, signal);
+  }
+
+  /** The recordings of a Detailed call log over the window, each once, in scope and inside the window. */
+  private async *listCallLog(
+    path: string,
+    window: TimeWindow,
+    query: Record<string, string>,
+    directory: ExtensionDirectory,
+    signal?: AbortSignal,
+  ): AsyncIterable<SourceRecording> {
+    const first = this.api.url(path, {
       view: 'Detailed',
       dateFrom: window.from.toISOString(),
       dateTo: window.to.toISOString(),
       recordingType: 'All',
+      ...query,
       perPage: String(this.tuning.perPage),
       page: '1',
     });
@@ -282,20 +291,9 @@ export class RingCentralSource implements RecordingSource {
         `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
       );
     }
-    const first = this.api.url(this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`), {
-      view: 'Detailed',
-      dateFrom: window.from.toISOString(),
-      dateTo: window.to.toISOString(),
-      recordingType: 'All',
-      withRecording: 'true',
-      perPage: String(this.tuning.perPage),
-      page: '1',
-    });
-    const wanted = uniqueInWindow(window);
+    const path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
     try {
-      for await (const raw of this.callLogRecords(first, signal)) {
-        yield* this.recordingsInScope(raw, directory).filter(wanted);
-      }
+      yield* this.listCallLog(path, window, { withRecording: 'true' }, directory, signal);
     } catch (error) {
       // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
       if (httpStatusOf(error) !== 403) throw error;
@@ -318,10 +316,13 @@ export class RingCentralSource implements RecordingSource {
       first,
       async (url) => {
         const request = { method: 'GET', url, group, allowedHosts: this.api.apiHosts, signal };
-        const body = object(await this.api.json(request));
+        const body = jsonObject(await this.api.json(request));
         if (!body || !Array.isArray(body.records))
           throw new TransientError(`${what} answer has no records array`);
-        return { items: body.records, next: nextLink(object(object(body.navigation)?.nextPage)?.uri) };
+        return {
+          items: body.records,
+          next: nextLink(jsonObject(jsonObject(body.navigation)?.nextPage)?.uri),
+        };
       },
       what,
     );
@@ -329,7 +330,7 @@ export class RingCentralSource implements RecordingSource {
 
   /** The record's recordings when the call is in scope; a malformed record is skipped with a warning. */
   private recordingsInScope(raw: unknown, directory: ExtensionDirectory): SourceRecording[] {
-    const record = object(raw);
+    const record = jsonObject(raw);
     if (!record) return [];
     if (this.wantedExtensions) {
       const keys = extensionKeysOf(record, directory);
@@ -362,7 +363,7 @@ export class RingCentralSource implements RecordingSource {
     });
     const records: Json[] = [];
     for await (const raw of this.callLogRecords(url, signal)) {
-      const record = object(raw);
+      const record = jsonObject(raw);
       if (record) records.push(record);
     }
     return records;
@@ -433,35 +434,39 @@ export class RingCentralSource implements RecordingSource {
     return url.href;
   }
 
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+  /** A Heavy request for the recording's content on the media host (the token in the header only). */
+  private openContent(
+    method: string,
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    headers: Record<string, string> = {},
+  ): Promise<OpenAnswer> {
     const url = this.contentUrl(recording);
-    const answer = await this.api.open({
-      method: 'GET',
+    const accept = { accept: MEDIA_ACCEPT, ...headers };
+    return this.api.open({
+      method,
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
-      headers: { accept: MEDIA_ACCEPT },
+      headers: accept,
       signal,
     });
+  }
+
+  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+    const answer = await this.openContent('GET', recording, signal);
     if (answer.status === 404) {
-      const detail = await this.api.describeError(answer);
+      const detail = await describeAndDrop(answer);
       return this.throwForMissingContent(recording, detail, signal);
     }
     if (answer.status < 200 || answer.status >= 300) {
-      const detail = await this.api.describeError(answer);
+      const detail = await describeAndDrop(answer);
       throw errorForStatus(answer.status, answer.headers, answer.where, detail);
     }
-    const length = answer.headers['content-length'];
-    const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
-    const headerType = answer.headers['content-type'];
     // The call log names no format, and asking the recording's metadata costs a Heavy request: the
     // archive names the copy from this response's first bytes and Content-Type instead (an account
     // records in MP3 or WAV, a company-wide setting).
-    return {
-      body: answer.body,
-      contentLength,
-      contentType: typeof headerType === 'string' ? headerType : undefined,
-    };
+    return downloadOf(answer);
   }
 
   /**
@@ -481,7 +486,16 @@ export class RingCentralSource implements RecordingSource {
         { retrySoonerSeconds: CONTENT_AFTER_HANG_UP_RETRY_SECONDS },
       );
     }
-    const raw = object(recording.raw);
+    return judgeMissingContent({
+      stillAtSource: () => this.stillInCallLog(recording, signal),
+      notReady: `RingCentral lists recording ${recording.recordingId} but serves no content for it yet (${detail ?? 'HTTP 404'})`,
+      gone: `RingCentral recording ${recording.recordingId} is gone at the source: its content answers 404 and the call log no longer lists it`,
+    });
+  }
+
+  /** Whether the call log still lists the recording on its call. */
+  private async stillInCallLog(recording: SourceRecording, signal?: AbortSignal): Promise<boolean> {
+    const raw = jsonObject(recording.raw);
     const records = await this.callRecords(
       {
         telephonySessionId: idText(raw?.telephonySessionId),
@@ -490,16 +504,8 @@ export class RingCentralSource implements RecordingSource {
       recording.startedAt.getTime() - 3_600_000,
       signal,
     );
-    const stillListed = records.some((record) =>
+    return records.some((record) =>
       recordingsOfRecord(record).some((listed) => listed.id === recording.recordingId),
-    );
-    if (stillListed) {
-      throw new NotReadyError(
-        `RingCentral lists recording ${recording.recordingId} but serves no content for it yet (${detail ?? 'HTTP 404'})`,
-      );
-    }
-    throw new GoneAtSourceError(
-      `RingCentral recording ${recording.recordingId} is gone at the source: its content answers 404 and the call log no longer lists it`,
     );
   }
 
@@ -510,15 +516,7 @@ export class RingCentralSource implements RecordingSource {
    * size: this is what vouches for a copy.
    */
   async reportedSize(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined> {
-    const url = this.contentUrl(recording);
-    const head = await this.api.open({
-      method: 'HEAD',
-      url,
-      group: 'heavy',
-      allowedHosts: this.downloadHosts,
-      headers: { accept: MEDIA_ACCEPT },
-      signal,
-    });
+    const head = await this.openContent('HEAD', recording, signal);
     head.body.destroy();
     if (head.status === 404) return 'gone';
     const length = head.headers['content-length'];
@@ -529,14 +527,7 @@ export class RingCentralSource implements RecordingSource {
       throw errorForStatus(head.status, head.headers, head.where);
     }
     // No length on HEAD (or HEAD refused): ask for one byte and read the total from Content-Range.
-    const range = await this.api.open({
-      method: 'GET',
-      url,
-      group: 'heavy',
-      allowedHosts: this.downloadHosts,
-      headers: { accept: MEDIA_ACCEPT, range: 'bytes=0-0' },
-      signal,
-    });
+    const range = await this.openContent('GET', recording, signal, { range: 'bytes=0-0' });
     range.body.destroy();
     if (range.status === 404) return 'gone';
     const total = /\/(\d+)\s*$/.exec(String(range.headers['content-range'] ?? ''))?.[1];
@@ -610,9 +601,4 @@ export class RingCentralSource implements RecordingSource {
     }
     return entries;
   }
-}
-
-/** Builds the adapter; what the providers registry calls for `provider: "ringcentral"`. */
-export function createRingCentralSource(options: RingCentralSourceOptions): RingCentralSource {
-  return new RingCentralSource(options);
 }

@@ -7,8 +7,9 @@
  */
 import { PermanentError, TransientError } from '../../core/errors';
 import type { RemoteSubscription, SubscriptionApi, SubscriptionStatus } from '../../core/subscriptions';
-import { errorForStatus, summariseErrorBody } from '../http';
-import type { RingCentralApi } from './ringcentral-api';
+import { expectDeleted } from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
+import type { RingCentralApi, RingCentralRequest } from './ringcentral-api';
 
 /** RingCentral's longest `expiresIn` (10 years): renewal is a safety net, not a routine. */
 export const RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN = 315_360_000;
@@ -32,21 +33,15 @@ const STATUSES: Record<string, SubscriptionStatus> = {
   Suspended: 'suspended',
 };
 
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
-}
-
 /**
  * The filters RingCentral lists as disabled (`disabledFilters`: filter and reason), normalised. A filter
  * the app lacks the permission for may be disabled there instead of the request being refused.
  */
 export function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
-  const record = object(raw);
+  const record = jsonObject(raw);
   if (!record || !Array.isArray(record.disabledFilters)) return [];
   return record.disabledFilters.flatMap((entry) => {
-    const disabled = object(entry);
+    const disabled = jsonObject(entry);
     if (typeof disabled?.filter !== 'string') return [];
     const reason = typeof disabled.reason === 'string' ? disabled.reason.slice(0, 200) : 'no reason given';
     return [{ filter: normaliseEventFilter(disabled.filter), reason }];
@@ -55,8 +50,8 @@ export function disabledFiltersOf(raw: unknown): { filter: string; reason: strin
 
 /** One listed subscription, or undefined for a record that is not a WebHook subscription. */
 export function parseRingCentralSubscription(raw: unknown): RemoteSubscription | undefined {
-  const record = object(raw);
-  const mode = object(record?.deliveryMode);
+  const record = jsonObject(raw);
+  const mode = jsonObject(record?.deliveryMode);
   if (!record || typeof record.id !== 'string' || !mode) return undefined;
   if (mode.transportType !== 'WebHook' || typeof mode.address !== 'string') return undefined;
   const filters = Array.isArray(record.eventFilters)
@@ -78,15 +73,7 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
   constructor(private readonly api: RingCentralApi) {}
 
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
-    const body = object(
-      await this.api.json({
-        method: 'GET',
-        url: this.api.url('/subscription'),
-        group: 'other',
-        allowedHosts: this.api.apiHosts,
-        signal,
-      }),
-    );
+    const body = jsonObject(await this.api.json(this.request('GET', '/subscription', signal)));
     if (!body || !Array.isArray(body.records))
       throw new TransientError('RingCentral subscription list has no records array');
     return body.records.flatMap((raw) => parseRingCentralSubscription(raw) ?? []);
@@ -96,12 +83,8 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     wanted: { address: string; filter: string; secret: string },
     signal?: AbortSignal,
   ): Promise<RemoteSubscription> {
-    const answer = await this.api.json({
-      method: 'POST',
-      url: this.api.url('/subscription'),
-      group: 'other',
-      allowedHosts: this.api.apiHosts,
-      json: {
+    const answer = await this.api.json(
+      this.request('POST', '/subscription', signal, {
         eventFilters: [wanted.filter],
         deliveryMode: {
           transportType: 'WebHook',
@@ -109,9 +92,8 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
           verificationToken: wanted.secret,
         },
         expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN,
-      },
-      signal,
-    });
+      }),
+    );
     const created = this.parsed(answer);
     const disabled = disabledFiltersOf(answer);
     if (disabled.length > 0) {
@@ -131,32 +113,18 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
    * would need the subscription's `eventFilters` again (required in UpdateSubscriptionRequest).
    */
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
-    return this.parsed(
-      await this.api.json({
-        method: 'POST',
-        url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}/renew`),
-        group: 'other',
-        allowedHosts: this.api.apiHosts,
-        signal,
-      }),
-    );
+    const path = `/subscription/${encodeURIComponent(subscription.id)}/renew`;
+    return this.parsed(await this.api.json(this.request('POST', path, signal)));
   }
 
   async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
-    const response = await this.api.send({
-      method: 'DELETE',
-      url: this.api.url(`/subscription/${encodeURIComponent(subscription.id)}`),
-      group: 'other',
-      allowedHosts: this.api.apiHosts,
-      signal,
-    });
-    if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
-    throw errorForStatus(
-      response.status,
-      response.headers,
-      response.where,
-      summariseErrorBody(response.text),
-    );
+    const path = `/subscription/${encodeURIComponent(subscription.id)}`;
+    expectDeleted(await this.api.send(this.request('DELETE', path, signal)));
+  }
+
+  /** The subscription API is not in the Heavy group: its requests do not wait for the gate. */
+  private request(method: string, path: string, signal?: AbortSignal, json?: unknown): RingCentralRequest {
+    return { method, url: this.api.url(path), group: 'other', allowedHosts: this.api.apiHosts, json, signal };
   }
 
   private parsed(raw: unknown): RemoteSubscription {

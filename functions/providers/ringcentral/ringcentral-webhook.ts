@@ -19,10 +19,19 @@
  *   job, and resolving it twice is harmless: the worker skips what is archived.
  */
 import { InvalidInputError } from '../../core/errors';
-import { type HintJob, JOB_VERSION } from '../../core/jobs';
+import type { HintJob } from '../../core/jobs';
 import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
 import { readAuthenticated } from '../../core/webhook-not-understood';
-import { plausibleEventTime, secretMatches, WebhookAuthError } from '../shared/webhook-checks';
+import { type Json, jsonObject } from '../shared/json';
+import {
+  hintJob,
+  jsonObjectBody,
+  jsonReply,
+  plausibleEventTime,
+  requireWebhookSecret,
+  secretMatches,
+  WebhookAuthError,
+} from '../shared/webhook-checks';
 import { idText } from './ringcentral-call-log';
 
 /** Validation tokens RingCentral sends are short printable strings; anything else is not echoed. */
@@ -34,19 +43,14 @@ export function authenticateRingCentralDelivery(
   request: WebhookRequest,
   webhookSecret: string | undefined,
 ): void {
-  if (!webhookSecret) {
-    throw new WebhookAuthError(
-      'webhooks are disabled for this source: no webhookSecret (verificationToken) is configured',
-      403,
-    );
-  }
+  const secret = requireWebhookSecret(webhookSecret, 'verificationToken');
   const tokens = DELIVERY_TOKEN_HEADERS.map((name) => request.headers[name]).filter(
     (token): token is string => !!token,
   );
   if (tokens.length === 0) {
     throw new WebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
   }
-  if (!tokens.some((token) => secretMatches(token, webhookSecret))) {
+  if (!tokens.some((token) => secretMatches(token, secret))) {
     throw new WebhookAuthError('wrong Verification-Token', 403);
   }
 }
@@ -57,12 +61,6 @@ const DELIVERY_TOKEN_HEADERS = ['verification-token', 'validation-token'] as con
 /** A request carrying `Validation-Token` with a body: a delivery in the newer documented form. */
 export function isHandshakeWithBody(request: WebhookRequest): boolean {
   return request.headers['validation-token'] !== undefined && request.body.trim() !== '';
-}
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 
 function parseEventTime(value: unknown, fallback: unknown): Date {
@@ -89,7 +87,7 @@ export interface TelephonySessionFacts {
 
 /** Reads a telephony-session event body; InvalidInputError when it is not one. */
 export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFacts {
-  const body = object(envelope.body);
+  const body = jsonObject(envelope.body);
   if (!body) throw new InvalidInputError('RingCentral event has no body object');
   const telephonySessionId = idText(body.telephonySessionId);
   const sessionId = idText(body.sessionId);
@@ -101,7 +99,7 @@ export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFact
   if (body.parties !== undefined && !Array.isArray(body.parties)) {
     throw new InvalidInputError('RingCentral telephony-session event parties is not an array');
   }
-  const parties = ((body.parties as unknown[] | undefined) ?? []).map(object);
+  const parties = ((body.parties as unknown[] | undefined) ?? []).map(jsonObject);
   if (parties.some((party) => !party)) {
     throw new InvalidInputError('RingCentral telephony-session event has a party that is not an object');
   }
@@ -110,15 +108,15 @@ export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFact
   let anyRecording = false;
   let anyActive = false;
   for (const party of parties as Json[]) {
-    if (object(party.status)?.code === 'Disconnected') disconnected = true;
+    if (jsonObject(party.status)?.code === 'Disconnected') disconnected = true;
     if (party.recordings !== undefined && !Array.isArray(party.recordings)) {
       throw new InvalidInputError('RingCentral telephony-session event recordings is not an array');
     }
     for (const recording of (party.recordings as unknown[] | undefined) ?? []) {
-      const id = idText(object(recording)?.id);
+      const id = idText(jsonObject(recording)?.id);
       if (!id) continue;
       anyRecording = true;
-      if (object(recording)?.active === true) anyActive = true;
+      if (jsonObject(recording)?.active === true) anyActive = true;
       if (!recordingIds.includes(id)) recordingIds.push(id);
     }
   }
@@ -138,16 +136,12 @@ function isTelephonySessionEvent(envelope: Json): boolean {
   const event = typeof envelope.event === 'string' ? envelope.event : '';
   if (/\/telephony\/sessions(\?|$)/.test(event)) return true;
   // Deliveries without the `event` filter name are judged by their body.
-  return event === '' && !!object(envelope.body)?.telephonySessionId;
+  return event === '' && !!jsonObject(envelope.body)?.telephonySessionId;
 }
 
 function accepted(jobs: HintJob[], request: WebhookRequest): WebhookOutcome {
   return {
-    response: {
-      status: 200,
-      contentType: 'application/json',
-      body: JSON.stringify({ accepted: true, jobs: jobs.length }),
-    },
+    response: jsonReply(200, { accepted: true, jobs: jobs.length }),
     jobs,
     // Zeros too, so the metric has data points whichever form RingCentral sends.
     counts: { handshakeWithBody: isHandshakeWithBody(request) ? 1 : 0 },
@@ -181,14 +175,7 @@ export function handleRingCentralWebhook(
 }
 
 function readDelivery(request: WebhookRequest, context: { sourceId: string }): WebhookOutcome {
-  let value: unknown;
-  try {
-    value = JSON.parse(request.body);
-  } catch {
-    throw new InvalidInputError('RingCentral webhook body is not valid JSON');
-  }
-  const envelope = object(value);
-  if (!envelope) throw new InvalidInputError('RingCentral webhook body must be a JSON object');
+  const envelope = jsonObjectBody(request.body, 'RingCentral webhook body');
   // Subscription renewal reminders and other event types are acknowledged and ignored.
   if (!isTelephonySessionEvent(envelope)) return accepted([], request);
 
@@ -200,17 +187,5 @@ function readDelivery(request: WebhookRequest, context: { sourceId: string }): W
   if (facts.sequence) hint.sequence = facts.sequence.slice(0, 40);
   const ids = facts.recordingIds.slice(0, MAX_HINTED_RECORDINGS).map((id) => id.slice(0, 100));
   if (ids.length > 0) hint.recordingIds = ids.join(',');
-  return accepted(
-    [
-      {
-        v: JOB_VERSION,
-        type: 'hint',
-        provider: 'ringcentral',
-        sourceId: context.sourceId,
-        eventTime: facts.eventTime.toISOString(),
-        hint,
-      },
-    ],
-    request,
-  );
+  return accepted([hintJob('ringcentral', context.sourceId, facts.eventTime, hint)], request);
 }

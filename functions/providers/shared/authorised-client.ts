@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PassThrough } from 'node:stream';
+import type { CallvaultError } from '../../core/errors';
 import type { DownloadStream, Log } from '../../core/ports';
 import {
   describeUrl,
@@ -12,8 +13,10 @@ import {
   type HttpTextResponse,
   MEDIA_ACCEPT,
   openHttpResponse,
+  parseJsonBody,
   readBodyText,
   summariseErrorBody,
+  throwForStatus,
 } from '../http';
 
 /** Where the token comes from, and where a token an API refused is reported. */
@@ -63,6 +66,28 @@ export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
   onRetryAfter401?(): void;
 }
 
+/** The typed error for an answer read whole, with the short reason its body gives. */
+export function statusError(
+  response: HttpTextResponse,
+  detail: (text: string) => string | undefined = summariseErrorBody,
+): CallvaultError {
+  return errorForStatus(response.status, response.headers, response.where, detail(response.text));
+}
+
+/** A 2xx answer's JSON body; the typed error for any other status. */
+export function jsonOf(response: HttpTextResponse): unknown {
+  return parseJsonBody(throwForStatus(response));
+}
+
+/** A DELETE's answer: 2xx, or 404 (gone already), is done; any other status throws its typed error. */
+export function expectDeleted(
+  response: HttpTextResponse,
+  detail?: (text: string) => string | undefined,
+): void {
+  if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
+  throw statusError(response, detail);
+}
+
 /** A short detail of an error body: reads a little of it, then drops the connection. */
 export async function describeAndDrop(
   answer: OpenAnswer,
@@ -75,6 +100,17 @@ export async function describeAndDrop(
     answer.body.destroy();
     return undefined;
   }
+}
+
+/** A 2xx answer as a download: its body, and the Content-Length and Content-Type it announced. */
+export function downloadOf(answer: Pick<OpenAnswer, 'body' | 'headers'>): DownloadStream {
+  const length = answer.headers['content-length'];
+  const type = answer.headers['content-type'];
+  return {
+    body: answer.body,
+    contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined,
+    contentType: typeof type === 'string' ? type : undefined,
+  };
 }
 
 export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
@@ -135,6 +171,11 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
     return { status: answer.status, headers: answer.headers, text, where };
   }
 
+  /** A request whose 2xx answer is JSON; the typed error for any other status. */
+  async json(request: R): Promise<unknown> {
+    return jsonOf(await this.send(request));
+  }
+
   /** A download: a 2xx stream, or the typed error for its status (after reading a little of the body). */
   async download(request: R): Promise<DownloadStream> {
     const answer = await this.open({ ...request, headers: { accept: MEDIA_ACCEPT, ...request.headers } });
@@ -142,12 +183,6 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
       const detail = await describeAndDrop(answer);
       throw errorForStatus(answer.status, answer.headers, describeUrl(answer.url), detail);
     }
-    const length = answer.headers['content-length'];
-    const type = answer.headers['content-type'];
-    return {
-      body: answer.body,
-      contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined,
-      contentType: typeof type === 'string' ? type : undefined,
-    };
+    return downloadOf(answer);
   }
 }

@@ -1,6 +1,5 @@
 import { defineProvider, WORKER_BATCH_SIZE } from '../descriptor';
-import { type TelphinSourceConfig, telphinSourceSchema } from './telphin-config';
-import { telphinCredentialsSchema } from './telphin-credentials';
+import { type TelphinSourceConfig, telphinCredentialsSchema, telphinSourceSchema } from './telphin-config';
 
 declare module '../../core/recording' {
   interface ProviderNames {

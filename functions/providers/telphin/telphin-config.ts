@@ -1,13 +1,13 @@
 /** The Telphin source entry of the config file. */
 import { z } from 'zod';
+import { hostPatternSchema, retentionSettingsSchema } from '../../config/fields';
+import { hostAllowed } from '../host-patterns';
 import {
-  hostPatternSchema,
-  kmsKeyArnSchema,
-  retentionClassSchema,
-  retentionSettingsSchema,
-  sourceIdSchema,
-} from '../../config/fields';
-import { hostAllowed, isLoopbackHost } from '../host-patterns';
+  appCredentialFields,
+  appCredentialsSchema,
+  httpsOrLoopback,
+  sourceFields,
+} from '../shared/source-fields';
 
 /** Telphin's own domain: by default, storage links on any of its hosts are downloaded. */
 export const TELPHIN_DOMAIN_PATTERN = '*.telphin.ru';
@@ -35,19 +35,11 @@ const telphinScopeSchema = z
 
 export const telphinSourceSchema = z
   .object({
-    provider: z.literal('telphin'),
-    id: sourceIdSchema,
-    enabled: z.boolean().default(true),
+    ...sourceFields('telphin'),
     apiUrl: z.url().default('https://apiproxy.telphin.ru'),
-    /** Inline credentials are for local mode; on AWS they live in Secrets Manager. */
-    clientId: z.string().min(1).optional(),
-    clientSecret: z.string().min(1).optional(),
+    ...appCredentialFields,
     /** Shared secret expected in the webhook URL's `token` parameter. */
     webhookSecret: z.string().min(16, 'use at least 16 characters').optional(),
-    /** AWS: name of an existing secret holding {clientId, clientSecret, webhookSecret}. Default: the stack creates one. */
-    credentialsSecretName: z.string().min(1).optional(),
-    /** AWS: the customer-managed KMS key that secret is encrypted with; the functions get kms:Decrypt on it. */
-    credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
     scope: telphinScopeSchema.default({ client: '@me' }),
     /**
      * Hosts recordings may be downloaded from; anything else is never fetched (no SSRF). Must allow the
@@ -65,8 +57,6 @@ export const telphinSourceSchema = z
      * to register them by hand.
      */
     manageWebhooks: z.boolean().default(false),
-    /** Tag `retention-class` of this source's objects; lifecycle rules can act per class. */
-    retentionClass: retentionClassSchema,
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
   })
   .strict()
@@ -80,7 +70,7 @@ export const telphinSourceSchema = z
         message: 'must not carry credentials; set clientId/clientSecret (or the secret) instead',
       });
     }
-    if (api.protocol !== 'https:' && !(api.protocol === 'http:' && isLoopbackHost(api.hostname))) {
+    if (!httpsOrLoopback(api)) {
       ctx.addIssue({
         code: 'custom',
         path: ['apiUrl'],
@@ -108,3 +98,7 @@ export const telphinSourceSchema = z
     allowedDownloadHosts: source.allowedDownloadHosts ?? defaultTelphinDownloadHosts(source.apiUrl),
   }));
 export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
+
+/** What a Telphin source's secret (or its inline config fields) must hold. */
+export const telphinCredentialsSchema = appCredentialsSchema({});
+export type TelphinCredentials = z.infer<typeof telphinCredentialsSchema>;

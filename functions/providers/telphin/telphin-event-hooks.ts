@@ -6,16 +6,15 @@
  */
 import { asCallvaultError, PermanentError, TransientError } from '../../core/errors';
 import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
-import { parseJsonBody } from '../http';
-import { type TelphinApi, telphinStatusError } from './telphin-api';
+import { expectDeleted, jsonOf } from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
+import type { TelphinApi } from './telphin-api';
 
 export const HANGUP_EVENT = 'hangup';
 
 export function hangupFilter(extensionId: string): string {
   return `${HANGUP_EVENT}@${extensionId}`;
 }
-
-type Json = Record<string, unknown>;
 
 /** Failures every extension would share: they stop the check of the source. */
 const SOURCE_WIDE: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'CREDENTIALS_NOT_SET', 'RATE_LIMITED']);
@@ -25,7 +24,7 @@ function errorText(error: unknown): string {
 }
 
 function parseHook(raw: unknown, extensionId: string): RemoteSubscription | undefined {
-  const hook = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Json) : undefined;
+  const hook = jsonObject(raw);
   if (!hook || (typeof hook.id !== 'number' && typeof hook.id !== 'string') || typeof hook.url !== 'string')
     return undefined;
   return {
@@ -105,15 +104,13 @@ export class TelphinEventHookApi implements SubscriptionApi {
       signal,
       { url: wanted.address, method: 'POST', event_type: eventType },
     );
-    if (response.status < 200 || response.status >= 300) throw telphinStatusError(response);
-    const hook = parseHook(parseJsonBody(response), extensionId);
+    const hook = parseHook(jsonOf(response), extensionId);
     if (!hook) throw new TransientError('Telphin answered the hook creation without a hook');
     return hook;
   }
 
   async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
     const response = await this.api.send('DELETE', hookPath(subscription), undefined, signal);
-    if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
-    throw telphinStatusError(response);
+    expectDeleted(response);
   }
 }

@@ -4,13 +4,7 @@
  * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
  */
 import { abortableSleep } from '../../core/abortable-sleep';
-import {
-  GoneAtSourceError,
-  NotReadyError,
-  PermanentError,
-  RateLimitedError,
-  TransientError,
-} from '../../core/errors';
+import { NotReadyError, PermanentError, RateLimitedError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
@@ -25,23 +19,20 @@ import {
   type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import { DisallowedUrlError, type HttpTextResponse, openHttpDownload, parseJsonBody } from '../http';
+import { DisallowedUrlError, type HttpTextResponse, openHttpDownload } from '../http';
+import { jsonOf } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
+import { jsonObject } from '../shared/json';
 import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { judgeMissingContent } from '../shared/missing-content';
 import { AsyncMutex } from './async-mutex';
-import { TelphinApi, telphinStatusError } from './telphin-api';
-import type { TelphinSourceConfig } from './telphin-config';
+import { TelphinApi } from './telphin-api';
+import type { TelphinCredentials, TelphinSourceConfig } from './telphin-config';
 import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
 import { parseTelphinRecord, recordClientId, recordUuidSuffix } from './telphin-records';
 import { handleTelphinWebhook } from './telphin-webhook';
 import { splitTelphinWindow, windowQuery } from './telphin-windows';
-
-export interface TelphinCredentials {
-  clientId: string;
-  clientSecret: string;
-  webhookSecret?: string;
-}
 
 export interface TelphinSourceOptions {
   config: TelphinSourceConfig;
@@ -150,6 +141,7 @@ export class TelphinSource implements RecordingSource {
       clientSecret: options.credentials.clientSecret,
       clock: options.clock ?? systemClock,
       log: this.log,
+      sourceId: this.sourceId,
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
     });
@@ -180,10 +172,7 @@ export class TelphinSource implements RecordingSource {
   ): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       const response = await this.listMutex.run(() => this.api.send('GET', path, query, signal));
-      if (!isConcurrentRequest429(response)) {
-        if (response.status >= 200 && response.status < 300) return parseJsonBody(response);
-        throw telphinStatusError(response);
-      }
+      if (!isConcurrentRequest429(response)) return jsonOf(response);
       if (attempt >= this.tuning.concurrentRetries) {
         throw new RateLimitedError(
           `Telphin still reports a concurrent request for ${response.where} after ${attempt + 1} attempts`,
@@ -237,7 +226,7 @@ export class TelphinSource implements RecordingSource {
     for (const scopePath of this.scopePaths()) {
       for (const chunk of splitTelphinWindow(window)) {
         const body = await this.serialisedGet(`${scopePath}/record/stats/`, windowQuery(chunk), signal);
-        const fields = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+        const fields = jsonObject(body) ?? {};
         const count = numberField(fields, STATS_COUNT_FIELDS);
         const bytes = numberField(fields, STATS_SIZE_FIELDS);
         if (count === undefined || bytes === undefined) {
@@ -275,18 +264,14 @@ export class TelphinSource implements RecordingSource {
     try {
       return await this.api.openFile(path, signal);
     } catch (error) {
+      // The direct route's 404 (NotReadyError, see http.ts): the record list decides.
       if (!(error instanceof NotReadyError)) throw error;
-      // A 404 alone cannot tell "the file is not written yet" from "someone deleted the recording": the
-      // record list can. Listed still: wait as not ready. Listed no more: it is gone, retries cannot help.
-      if (await this.stillListed(recording, signal)) {
-        throw new NotReadyError(`Telphin has no file yet for recording ${recording.recordingId}`, {
-          cause: error,
-        });
-      }
-      throw new GoneAtSourceError(
-        `Telphin answered 404 for recording ${recording.recordingId} and no longer lists it`,
-        { cause: error },
-      );
+      return judgeMissingContent({
+        stillAtSource: () => this.stillListed(recording, signal),
+        notReady: `Telphin has no file yet for recording ${recording.recordingId}`,
+        gone: `Telphin answered 404 for recording ${recording.recordingId} and no longer lists it`,
+        cause: error,
+      });
     }
   }
 
@@ -323,9 +308,7 @@ export class TelphinSource implements RecordingSource {
   /** GET …/storage_url/ → {record_url}; the link needs no auth and must be on an allowed host. */
   private async openFromStorage(path: string, signal?: AbortSignal): Promise<DownloadStream> {
     const response = await this.api.send('GET', `${path}storage_url/`, undefined, signal);
-    if (response.status < 200 || response.status >= 300) throw telphinStatusError(response);
-    const body = parseJsonBody(response) as { record_url?: unknown } | null;
-    const recordUrl = body?.record_url;
+    const recordUrl = jsonObject(jsonOf(response))?.record_url;
     if (typeof recordUrl !== 'string' || recordUrl === '') {
       throw new TransientError(`Telphin storage_url answer for ${response.where} has no record_url`);
     }

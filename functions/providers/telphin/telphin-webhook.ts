@@ -4,10 +4,18 @@
  * worker asks the API which recordings exist, so a forged event can at most cause a lookup.
  */
 import { InvalidInputError } from '../../core/errors';
-import { type HintJob, JOB_VERSION } from '../../core/jobs';
+import type { HintJob } from '../../core/jobs';
 import type { WebhookOutcome, WebhookRequest } from '../../core/ports';
 import { readAuthenticated } from '../../core/webhook-not-understood';
-import { plausibleEventTime, secretMatches, WebhookAuthError } from '../shared/webhook-checks';
+import {
+  hintJob,
+  jsonObjectBody,
+  jsonReply,
+  plausibleEventTime,
+  requireWebhookSecret,
+  secretMatches,
+  WebhookAuthError,
+} from '../shared/webhook-checks';
 
 /** Event fields copied into the hint (all strings), keyed by their lower-cased Telphin name. */
 const HINT_FIELDS: Record<string, string> = {
@@ -33,12 +41,10 @@ const HINT_FIELDS: Record<string, string> = {
 
 /** Throws WebhookAuthError unless the delivery carries the configured secret. */
 export function authenticateTelphinWebhook(request: WebhookRequest, webhookSecret: string | undefined): void {
-  if (!webhookSecret) {
-    throw new WebhookAuthError('webhooks are disabled for this source: no webhookSecret is configured', 403);
-  }
+  const secret = requireWebhookSecret(webhookSecret);
   const token = request.query.token;
   if (!token) throw new WebhookAuthError('missing token parameter', 401);
-  if (!secretMatches(token, webhookSecret)) throw new WebhookAuthError('wrong token', 403);
+  if (!secretMatches(token, secret)) throw new WebhookAuthError('wrong token', 403);
 }
 
 /** Event fields with lower-cased names; form-urlencoded (documented), JSON (tolerated), or the query of a GET. */
@@ -53,16 +59,7 @@ export function parseTelphinEventFields(request: WebhookRequest): Map<string, st
   const body = request.body.trim();
   const contentType = request.headers['content-type']?.toLowerCase() ?? '';
   if (contentType.includes('json') || body.startsWith('{') || body.startsWith('[')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(body);
-    } catch {
-      throw new InvalidInputError('Telphin webhook body is not valid JSON');
-    }
-    if (!value || typeof value !== 'object' || Array.isArray(value)) {
-      throw new InvalidInputError('Telphin webhook body must be a JSON object');
-    }
-    for (const [name, field] of Object.entries(value)) {
+    for (const [name, field] of Object.entries(jsonObjectBody(body, 'Telphin webhook body'))) {
       if (typeof field !== 'object') put(name, field);
     }
   } else if (body) {
@@ -116,21 +113,7 @@ function readDelivery(request: WebhookRequest, context: { sourceId: string }): W
       if (key && value.trim() !== '') hint[key] = value.trim().slice(0, 200);
     }
     hint.eventType = eventType;
-    jobs.push({
-      v: JOB_VERSION,
-      type: 'hint',
-      provider: 'telphin',
-      sourceId: context.sourceId,
-      eventTime: eventTime.toISOString(),
-      hint,
-    });
+    jobs.push(hintJob('telphin', context.sourceId, eventTime, hint));
   }
-  return {
-    response: {
-      status: 200,
-      contentType: 'application/json',
-      body: JSON.stringify({ accepted: true, jobs: jobs.length }),
-    },
-    jobs,
-  };
+  return { response: jsonReply(200, { accepted: true, jobs: jobs.length }), jobs };
 }

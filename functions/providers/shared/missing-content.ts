@@ -1,0 +1,26 @@
+/**
+ * The missing-content judgement: a content 404 alone cannot tell "not written yet" from "deleted at the
+ * source". The source is asked again (its listing, or the recording's metadata): still there means not
+ * ready (retried with backoff), gone too means gone at the source (settled, retries cannot help).
+ */
+import { GoneAtSourceError, NotReadyError } from '../../core/errors';
+
+export interface MissingContentHooks {
+  /** Asks the source again whether it still has the recording. */
+  stillAtSource(): Promise<boolean>;
+  /** Why the content is missing while the source still has it (NotReadyError's message). */
+  notReady: string;
+  /** Why the recording is taken for gone (GoneAtSourceError's message). */
+  gone: string;
+  /** The 404 itself, kept as the cause. */
+  cause?: unknown;
+  /** A provider's own verdict on a recording still at the source (giving up after a wait, say). */
+  stillThere?(): Error | undefined;
+}
+
+/** Always throws: NotReadyError while the source still has the recording, GoneAtSourceError once not. */
+export async function judgeMissingContent(hooks: MissingContentHooks): Promise<never> {
+  const options = hooks.cause === undefined ? undefined : { cause: hooks.cause };
+  if (await hooks.stillAtSource()) throw hooks.stillThere?.() ?? new NotReadyError(hooks.notReady, options);
+  throw new GoneAtSourceError(hooks.gone, options);
+}
