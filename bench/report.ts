@@ -5,6 +5,7 @@ import type { EventsBenchSummary } from './events';
 import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
+import type { LocalBenchSummary } from './local';
 import type { MsGraphBenchSummary } from './msgraph';
 import type { MsTeamsBenchSummary } from './msteams';
 import type { PipelineSummary } from './pipeline';
@@ -33,6 +34,7 @@ export interface BenchResults {
   msteams?: MsTeamsBenchSummary;
   catalog?: CatalogueBenchSummary;
   events?: EventsBenchSummary;
+  local?: LocalBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }

@@ -32,6 +32,12 @@ import { measureLambdaCost } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
+import {
+  LOCAL_GROWTH_LIMIT_MIB_PER_GIB,
+  LOCAL_RSS_TARGET_MIB,
+  LOCAL_THROUGHPUT_TARGET,
+  measureLocal,
+} from './local';
 import { measureMsGraph } from './msgraph';
 import { measureMsTeams } from './msteams';
 import { measurePipeline } from './pipeline';
@@ -65,6 +71,7 @@ const MODES = {
       { bytes: 100 * MiB, runs: 2 },
     ],
     catalog: { archiveRuns: 20, scales: [10_000, 100_000] },
+    local: [{ bytes: 100 * MiB, runs: 3 }],
   },
   default: {
     sizes: [
@@ -80,6 +87,10 @@ const MODES = {
       { bytes: 2 * GiB, runs: 2 },
     ],
     catalog: { archiveRuns: 40, scales: [10_000, 100_000, 1_000_000] },
+    local: [
+      { bytes: 100 * MiB, runs: 3 },
+      { bytes: GiB, runs: 3 },
+    ],
   },
   full: {
     sizes: [
@@ -96,6 +107,11 @@ const MODES = {
       { bytes: 2 * GiB, runs: 3 },
     ],
     catalog: { archiveRuns: 100, scales: [10_000, 100_000, 1_000_000] },
+    local: [
+      { bytes: 100 * MiB, runs: 3 },
+      { bytes: GiB, runs: 3 },
+      { bytes: 2 * GiB, runs: 3 },
+    ],
   },
 } as const;
 
@@ -120,6 +136,7 @@ const SECTIONS = [
   'msteams',
   'catalog',
   'events',
+  'local',
 ] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
@@ -420,6 +437,35 @@ async function main(): Promise<void> {
     });
   }
 
+  if (sections.has('local')) {
+    log(
+      `local: npm start -- --once against a raw loopback download of the same file, ${mode.local.map((size) => `${formatSize(size.bytes)} × ${size.runs}`).join(', ')}`,
+    );
+    const { summary, samples } = await measureLocal({ sizes: mode.local }, log);
+    results.raw.local = samples;
+    results.local = summary;
+    for (const row of summary.rows) {
+      results.verdicts.push({
+        target: `Local: npm start transfer ≥ ${LOCAL_THROUGHPUT_TARGET} × raw loopback download (${formatSize(row.bytes)})`,
+        met: row.ratio >= LOCAL_THROUGHPUT_TARGET && row.sha256Ok === row.runs,
+        detail: `${row.ratio} (${row.transferMiBps} vs ${row.rawMiBps} MiB/s; ${row.sha256Ok}/${row.runs} SHA-256 checked; before the first byte ${row.beforeFirstByteMs} ms, whole command ${row.commandMs} ms; CPU ${row.commandCpuMsPerGiB} ms/GiB for npm start vs ${row.rawCpuMsPerGiB} ms/GiB raw)`,
+      });
+    }
+    const largest = Math.max(...summary.rows.map((row) => row.maxRssMiB));
+    results.verdicts.push({
+      target: `Local: peak RSS of the largest process ≤ ${LOCAL_RSS_TARGET_MIB} MiB`,
+      met: largest <= LOCAL_RSS_TARGET_MIB,
+      detail: summary.rows.map((row) => `${formatSize(row.bytes)}: ${row.maxRssMiB} MiB`).join(', '),
+    });
+    if (summary.growthMiBPerGiB !== null) {
+      results.verdicts.push({
+        target: `Local: peak RSS growth < ${LOCAL_GROWTH_LIMIT_MIB_PER_GIB} MiB per extra GiB`,
+        met: summary.growthMiBPerGiB < LOCAL_GROWTH_LIMIT_MIB_PER_GIB,
+        detail: `${summary.growthMiBPerGiB} MiB/GiB`,
+      });
+    }
+  }
+
   if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
@@ -453,6 +499,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msteams: (target) => target.startsWith('Teams:'),
     catalog: (target) => target.startsWith('Catalogue:'),
     events: (target) => target.startsWith('Events:'),
+    local: (target) => target.startsWith('Local:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
@@ -463,6 +510,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     msteams: ['msteams'],
     catalog: ['catalog'],
     events: ['events'],
+    local: ['local'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {
