@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureCatalogue } from './catalog';
 import { eventsTargetMet, measureEvents } from './events';
-import { measureLambdaCost } from './lambda-cost';
+import { measureLambdaCost, WORKER_COLD_IMPORT_TARGET_MS } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
@@ -276,6 +276,19 @@ async function main(): Promise<void> {
     const { samples, summaries, emptyModule } = await measureLambdaCost({ runs: mode.lambdaRuns }, log);
     results.raw.lambda = { samples, emptyModule };
     results.lambda = summaries;
+    const worker = summaries.find((summary) => summary.entry === 'functions/archive-worker.ts');
+    if (worker) {
+      results.verdicts.push({
+        target: `Lambda: cold import of the worker bundle < ${WORKER_COLD_IMPORT_TARGET_MS} ms (median)`,
+        met: worker.importMs.median < WORKER_COLD_IMPORT_TARGET_MS,
+        detail: summaries
+          .map(
+            (summary) =>
+              `${summary.entry.replace(/^functions\//, '')}: ${summary.importMs.median} ms, ${Math.round(summary.bundleBytes / 1024)} KiB (${Math.round(summary.gzipBytes / 1024)} KiB gzip)`,
+          )
+          .join('; '),
+      });
+    }
   }
 
   if (sections.has('msgraph')) {
@@ -493,7 +506,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
   const verdictPrefix: Record<(typeof SECTIONS)[number], (target: string) => boolean> = {
     streaming: (target) => /^(Peak RSS|Growth|Archive|…)/.test(target),
     pipeline: (target) => target.startsWith('Pipeline'),
-    lambda: () => false,
+    lambda: (target) => target.startsWith('Lambda:'),
     msgraph: (target) => target.startsWith('Graph bot'),
     ringcentral: (target) => target.startsWith('RingCentral:'),
     msteams: (target) => target.startsWith('Teams:'),
