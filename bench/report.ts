@@ -8,6 +8,7 @@ import type { ForecastBenchSummary } from './forecast';
 import type { LambdaCostSummary } from './lambda-cost';
 import type { Machine } from './lib/machine';
 import { formatSize } from './lib/size';
+import type { LocalBenchSummary } from './local';
 import type { MsGraphBenchSummary } from './msgraph';
 import type { MsTeamsBenchSummary } from './msteams';
 import type { PipelineSummary } from './pipeline';
@@ -39,6 +40,7 @@ export interface BenchResults {
   dedupe?: DedupeBenchSummary;
   forecast?: ForecastBenchSummary;
   burst?: BurstBenchSummary;
+  local?: LocalBenchSummary;
   verdicts: { target: string; met: boolean | null; detail: string }[];
   raw: Record<string, unknown>;
 }

@@ -37,10 +37,16 @@ import { measureCatalogue } from './catalog';
 import { measureDedupe } from './dedupe';
 import { eventsTargetMet, measureEvents } from './events';
 import { type ForecastScenarioResult, measureForecast } from './forecast';
-import { measureLambdaCost } from './lambda-cost';
+import { measureLambdaCost, WORKER_COLD_IMPORT_TARGET_MS } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
+import {
+  LOCAL_GROWTH_LIMIT_MIB_PER_GIB,
+  LOCAL_RSS_TARGET_MIB,
+  LOCAL_THROUGHPUT_TARGET,
+  measureLocal,
+} from './local';
 import { measureMsGraph } from './msgraph';
 import { measureMsTeams } from './msteams';
 import { measureMsTeamsTenant } from './msteams-tenant';
@@ -75,6 +81,7 @@ const MODES = {
       { bytes: 100 * MiB, runs: 2 },
     ],
     catalog: { archiveRuns: 20, scales: [10_000, 100_000] },
+    local: [{ bytes: 100 * MiB, runs: 3 }],
   },
   default: {
     sizes: [
@@ -90,6 +97,10 @@ const MODES = {
       { bytes: 2 * GiB, runs: 2 },
     ],
     catalog: { archiveRuns: 40, scales: [10_000, 100_000, 1_000_000] },
+    local: [
+      { bytes: 100 * MiB, runs: 3 },
+      { bytes: GiB, runs: 3 },
+    ],
   },
   full: {
     sizes: [
@@ -106,6 +117,11 @@ const MODES = {
       { bytes: 2 * GiB, runs: 3 },
     ],
     catalog: { archiveRuns: 100, scales: [10_000, 100_000, 1_000_000] },
+    local: [
+      { bytes: 100 * MiB, runs: 3 },
+      { bytes: GiB, runs: 3 },
+      { bytes: 2 * GiB, runs: 3 },
+    ],
   },
 } as const;
 
@@ -134,6 +150,7 @@ const SECTIONS = [
   'dedupe',
   'forecast',
   'burst',
+  'local',
 ] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
@@ -273,6 +290,19 @@ async function main(): Promise<void> {
     const { samples, summaries, emptyModule } = await measureLambdaCost({ runs: mode.lambdaRuns }, log);
     results.raw.lambda = { samples, emptyModule };
     results.lambda = summaries;
+    const worker = summaries.find((summary) => summary.entry === 'functions/archive-worker.ts');
+    if (worker) {
+      results.verdicts.push({
+        target: `Lambda: cold import of the worker bundle < ${WORKER_COLD_IMPORT_TARGET_MS} ms (median)`,
+        met: worker.importMs.median < WORKER_COLD_IMPORT_TARGET_MS,
+        detail: summaries
+          .map(
+            (summary) =>
+              `${summary.entry.replace(/^functions\//, '')}: ${summary.importMs.median} ms, ${Math.round(summary.bundleBytes / 1024)} KiB (${Math.round(summary.gzipBytes / 1024)} KiB gzip)`,
+          )
+          .join('; '),
+      });
+    }
   }
 
   if (sections.has('msgraph')) {
@@ -538,6 +568,35 @@ async function main(): Promise<void> {
     });
   }
 
+  if (sections.has('local')) {
+    log(
+      `local: npm start -- --once against a raw loopback download of the same file, ${mode.local.map((size) => `${formatSize(size.bytes)} × ${size.runs}`).join(', ')}`,
+    );
+    const { summary, samples } = await measureLocal({ sizes: mode.local }, log);
+    results.raw.local = samples;
+    results.local = summary;
+    for (const row of summary.rows) {
+      results.verdicts.push({
+        target: `Local: npm start transfer ≥ ${LOCAL_THROUGHPUT_TARGET} × raw loopback download (${formatSize(row.bytes)})`,
+        met: row.ratio >= LOCAL_THROUGHPUT_TARGET && row.sha256Ok === row.runs,
+        detail: `${row.ratio} (${row.transferMiBps} vs ${row.rawMiBps} MiB/s; ${row.sha256Ok}/${row.runs} SHA-256 checked; before the first byte ${row.beforeFirstByteMs} ms, whole command ${row.commandMs} ms; CPU ${row.commandCpuMsPerGiB} ms/GiB for npm start vs ${row.rawCpuMsPerGiB} ms/GiB raw)`,
+      });
+    }
+    const largest = Math.max(...summary.rows.map((row) => row.maxRssMiB));
+    results.verdicts.push({
+      target: `Local: peak RSS of the largest process ≤ ${LOCAL_RSS_TARGET_MIB} MiB`,
+      met: largest <= LOCAL_RSS_TARGET_MIB,
+      detail: summary.rows.map((row) => `${formatSize(row.bytes)}: ${row.maxRssMiB} MiB`).join(', '),
+    });
+    if (summary.growthMiBPerGiB !== null) {
+      results.verdicts.push({
+        target: `Local: peak RSS growth < ${LOCAL_GROWTH_LIMIT_MIB_PER_GIB} MiB per extra GiB`,
+        met: summary.growthMiBPerGiB < LOCAL_GROWTH_LIMIT_MIB_PER_GIB,
+        detail: `${summary.growthMiBPerGiB} MiB/GiB`,
+      });
+    }
+  }
+
   if (values.only) await carryOver(results, values.out);
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   for (const verdict of results.verdicts)
@@ -565,7 +624,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
   const verdictPrefix: Record<(typeof SECTIONS)[number], (target: string) => boolean> = {
     streaming: (target) => /^(Peak RSS|Growth|Archive|…)/.test(target),
     pipeline: (target) => target.startsWith('Pipeline'),
-    lambda: () => false,
+    lambda: (target) => target.startsWith('Lambda:'),
     msgraph: (target) => target.startsWith('Graph bot'),
     ringcentral: (target) => target.startsWith('RingCentral:'),
     msteams: (target) => target.startsWith('Teams:'),
@@ -575,6 +634,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     dedupe: (target) => target.startsWith('Pending markers:'),
     forecast: (target) => target.startsWith('Budget forecast'),
     burst: (target) => target.startsWith('Graph bot burst:'),
+    local: (target) => target.startsWith('Local:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
@@ -589,6 +649,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     dedupe: ['dedupe'],
     forecast: ['forecast'],
     burst: ['burst'],
+    local: ['local'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {

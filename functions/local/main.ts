@@ -38,9 +38,9 @@ async function main(): Promise<void> {
 
   // One Ctrl-C often arrives more than once: the terminal signals the whole process group, and npm
   // forwards it again to its script, some milliseconds later. Only a signal that comes a while after
-  // the first is a second Ctrl-C, which exits at once. (`npm start` runs `node --import tsx`, not the tsx
-  // CLI: that one relays signals itself and kills its child with SIGKILL when the child is slow to
-  // acknowledge, which a busy upload can be.)
+  // the first is a second Ctrl-C, which exits at once. (`npm start` runs this prebuilt, in the process
+  // `node scripts/start.mjs` starts, not under the tsx CLI: that one relays signals itself and kills its
+  // child with SIGKILL when the child is slow to acknowledge, which a busy upload can be.)
   let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     const now = performance.now();
