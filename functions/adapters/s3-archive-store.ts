@@ -67,8 +67,8 @@ export interface S3ArchiveStoreOptions {
   now?: () => Date;
   /**
    * Bodies up to this size whose length is known up front go in one PutObject instead of a multipart
-   * upload (one request instead of four or more). Default partSizeBytes × partsInFlight: no more memory
-   * than the parts in flight of a multipart upload take.
+   * upload (one request instead of four or more, but no overlap of download and upload). Default one part:
+   * on the bench (BENCHMARKS.md) a 10 MiB single put lost to two overlapped parts.
    */
   singlePutMaxBytes?: number;
 }
@@ -107,7 +107,7 @@ export class S3ArchiveStore implements ArchiveStore {
     this.log = options.log ?? silentLog;
     this.objectLock = options.objectLock;
     this.now = options.now ?? (() => new Date());
-    this.singlePutMaxBytes = options.singlePutMaxBytes ?? options.partSizeBytes * options.partsInFlight;
+    this.singlePutMaxBytes = options.singlePutMaxBytes ?? options.partSizeBytes;
   }
 
   private readonly objectLock: ObjectLockSettings | undefined;

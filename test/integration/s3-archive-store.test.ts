@@ -285,12 +285,19 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
   });
 
   describe('fewer requests and round trips', () => {
-    it('sends a body of known size up to partsInFlight parts as one conditional PutObject with its SHA-256', async () => {
-      // Prepare: 8 MiB, more than one 5 MiB part but within two in flight; the size is known up front.
+    it('sends a body of known size up to singlePutMaxBytes as one conditional PutObject with its SHA-256', async () => {
+      // Prepare: 8 MiB, more than one 5 MiB part but within the single-put limit; the size is known up front.
       const bytes = syntheticMp3(8 * MiB, 81);
+      const singlePutStore = new S3ArchiveStore({
+        client: probe.client,
+        bucket: BUCKET,
+        partSizeBytes: PART,
+        partsInFlight: 2,
+        singlePutMaxBytes: 10 * MiB,
+      });
 
       // Act
-      const stored = await store().putRecording({
+      const stored = await singlePutStore.putRecording({
         key: KEY,
         body: verified(bytes, bytes.length),
         contentType: 'audio/mpeg',
