@@ -118,12 +118,31 @@ export function renderMarkdown(results: BenchResults): string {
           .join(', ');
         lines.push('', `S3 requests of one archive upload (sidecar not included): ${total} (${list}).`);
       }
+      const timed = row.impls.filter((figures) => figures.phases);
+      if (timed.length > 0) {
+        lines.push(
+          '',
+          'Where the time went (medians, ms from the first byte asked for; from the per-request timeline):',
+          '',
+          '| Path | First request | Create | Parts | Part (median) | Parts in flight (max) | Download done | Last part done | Download → completion sent | Completion | After completion | Total |',
+          '|---|---|---|---|---|---|---|---|---|---|---|---|',
+        );
+        for (const figures of timed) {
+          const p = figures.phases;
+          if (!p) continue;
+          const after = p.afterCommands.length ? `${num(p.afterMs, 0)} (${p.afterCommands.join(', ')})` : '–';
+          lines.push(
+            `| ${figures.impl} | ${num(p.firstRequestMs, 0)} | ${num(p.createMs, 0)} | ${p.parts} | ${num(p.partMedianMs, 0)} | ${p.partsInFlightMax} | ${num(p.downloadEndMs, 0)} | ${num(p.lastPartEndMs, 0)} | ${num(p.drainMs, 0)} | ${num(p.completeMs, 0)} | ${after} | ${num(p.totalMs, 0)} |`,
+          );
+        }
+      }
       const r = row.ratios;
       lines.push(
         '',
         `Ratios: archive/min(download, bare-put) = ${num(r.archiveVsCeiling, 2)} total, ${num(r.archiveStreamVsCeiling, 2)} streaming phase; ` +
           `archive/download = ${num(r.archiveVsDownload, 2)}; archive/bare-put = ${num(r.archiveVsS3Ceiling, 2)}; ` +
           `archive/lib-storage = ${num(r.archiveVsLibStorage, 2)} total, ${num(r.archiveStreamVsLibStorage, 2)} streaming phase, peak RSS ${num(r.archivePeakRssVsLibStorage, 2)}×; ` +
+          `archive/lib-storage-ours = ${num(r.archiveVsLibStorageOurs, 2)} total, peak RSS ${num(r.archivePeakRssVsLibStorageOurs, 2)}×; ` +
           `archive/aws-cli-file = ${num(r.archiveVsAwsCliFile, 2)}; archive/aws-cli-stdin = ${num(r.archiveVsAwsCliStdin, 2)}; download-verify/download = ${num(r.downloadVerifyVsDownload, 2)}.`,
         '',
       );

@@ -7,6 +7,7 @@
  *   archive          callvault's S3ArchiveStore (8 MiB × 2 in flight: the deployed defaults): one multipart
  *                    upload to the final key with a FULL_OBJECT CRC32, then the `sha256` tag
  *   lib-storage      @aws-sdk/lib-storage Upload with its defaults (5 MiB × 4), same verified stream
+ *   lib-storage-ours the same Upload at our part size and parts in flight (8 MiB × 2)
  *   download         the HTTP download alone, to nowhere (source ceiling)
  *   download-verify  the download through RecordingVerifier (what hashing and checking cost)
  *   bare-put         UploadPart loop of in-process bytes, no checksums, no tag (S3-server ceiling)
@@ -35,12 +36,20 @@ import {
   runStreamTrial,
   startRecordingHost,
 } from './lib/stream-trial';
+import { type TimelinePhases, timelinePhases } from './lib/timeline';
 
 export const BUCKET = 'callvault-bench';
 export const PART_SIZE_MIB = 8;
 export const PARTS_IN_FLIGHT = 2;
 
-export const NODE_IMPLS = ['archive', 'lib-storage', 'download', 'download-verify', 'bare-put'] as const;
+export const NODE_IMPLS = [
+  'archive',
+  'lib-storage',
+  'lib-storage-ours',
+  'download',
+  'download-verify',
+  'bare-put',
+] as const;
 export const CLI_IMPLS = ['aws-cli-file', 'aws-cli-stdin'] as const;
 export type Impl = (typeof NODE_IMPLS)[number] | (typeof CLI_IMPLS)[number];
 
@@ -62,6 +71,8 @@ export interface StreamSample {
   requests?: Record<string, number>;
   /** Uploads: size (and, for archive, the SHA-256 and checksum recorded by the store) checked in the bucket. */
   stored?: { ok: boolean; readBack: boolean };
+  /** Worker processes only: where the time went, from the per-request timeline. */
+  phases?: TimelinePhases;
 }
 
 export interface StreamingPlan {
@@ -178,7 +189,7 @@ export async function collectStreamingSamples(
             };
           } else {
             const report = await runStreamTrial(entry, {
-              impl,
+              impl: impl === 'lib-storage-ours' ? 'lib-storage' : impl,
               bytes,
               seed,
               url,
@@ -203,6 +214,7 @@ export async function collectStreamingSamples(
               peakOverBaselineMiB: report.maxRssMiB - report.baselineRssMiB,
               sampledPeakArrayBuffersMiB: report.sampledPeakArrayBuffersMiB,
               requests: report.requests,
+              phases: timelinePhases(report),
             };
           }
           if (impl !== 'download' && impl !== 'download-verify') {

@@ -74,6 +74,19 @@ export interface WorkerSpec {
   teams?: TeamsWorkerSpec;
 }
 
+/** One S3 request of a trial: when it was sent and answered, in ms since the trial started. */
+export interface TimelineEntry {
+  command: string;
+  /** UploadPart only. */
+  part?: number;
+  /** Bytes sent in the request body, where the input says (parts, single puts). */
+  bytes?: number;
+  startMs: number;
+  endMs: number;
+  /** Set when the request failed (retries are inside one entry). */
+  failed?: true;
+}
+
 export interface WorkerReport {
   impl: StreamImpl;
   bytes: number;
@@ -85,6 +98,10 @@ export interface WorkerReport {
   finaliseSeconds: number;
   /** S3 requests this worker sent, by command (retries not counted). */
   requests: Record<string, number>;
+  /** Every S3 request in the order sent, timed from the trial's start. */
+  timeline: TimelineEntry[];
+  /** When the HTTP download delivered its last byte (ms since start; absent where there is none). */
+  downloadEndMs?: number;
   sha256?: string;
   /** RSS of this process with everything loaded and the S3 client built, before the first byte. */
   baselineRssMiB: number;
@@ -147,12 +164,31 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
   // Where the streaming phase ends: the first request that only finalises (no bytes from this process).
   let streamedAt: number | undefined;
   const requests: Record<string, number> = {};
+  const timeline: TimelineEntry[] = [];
+  let started = performance.now();
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const command = (context.commandName ?? '?').replace(/Command$/, '');
       requests[command] = (requests[command] ?? 0) + 1;
-      if (FINALISING.has(command)) streamedAt ??= performance.now();
-      return next(args);
+      const now = performance.now();
+      if (FINALISING.has(command)) streamedAt ??= now;
+      const input = args.input as { PartNumber?: number; ContentLength?: number };
+      const entry: TimelineEntry = {
+        command,
+        ...(input.PartNumber !== undefined ? { part: input.PartNumber } : {}),
+        ...(input.ContentLength !== undefined ? { bytes: input.ContentLength } : {}),
+        startMs: now - started,
+        endMs: Number.NaN,
+      };
+      timeline.push(entry);
+      try {
+        return await next(args);
+      } catch (error) {
+        entry.failed = true;
+        throw error;
+      } finally {
+        entry.endMs = performance.now() - started;
+      }
     },
     { step: 'initialize', name: 'benchPhaseMarker' },
   );
@@ -166,16 +202,24 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
     peak.arrayBuffers = Math.max(peak.arrayBuffers, usage.arrayBuffers);
   }, 50);
 
-  const started = performance.now();
+  started = performance.now();
+  let downloadEndMs: number | undefined;
+  /** Marks when the source delivered its last byte (the HTTP response, not what consumed it). */
+  const timed = <T extends NodeJS.ReadableStream>(response: T): T => {
+    response.once('end', () => {
+      downloadEndMs = performance.now() - started;
+    });
+    return response;
+  };
   let sha256: string | undefined;
   let counted: number;
   switch (spec.impl) {
     case 'download': {
-      counted = await drain(await download(spec.url));
+      counted = await drain(timed(await download(spec.url)));
       break;
     }
     case 'download-verify': {
-      const response = await download(spec.url);
+      const response = timed(await download(spec.url));
       const verifier = new RecordingVerifier({
         contentLength: Number(response.headers['content-length']),
         sourceSize: spec.bytes,
@@ -187,7 +231,7 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
     }
     case 'archive':
     case 'lib-storage': {
-      const response = await download(spec.url);
+      const response = timed(await download(spec.url));
       const verifier = new RecordingVerifier({
         contentLength: Number(response.headers['content-length']),
         sourceSize: spec.bytes,
@@ -230,6 +274,7 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
       if (!teams) throw new Error('teams: no --spec.teams');
       if (!teamsSource) throw new Error('teams: no source');
       const download = await teamsSource.openDownload(teamsRecording(teams));
+      timed(download.body);
       const verifier = new RecordingVerifier({
         contentLength: download.contentLength,
         sourceSize: spec.bytes,
@@ -307,6 +352,12 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
     streamSeconds: (streamEnd - started) / 1000,
     finaliseSeconds: (ended - streamEnd) / 1000,
     requests,
+    timeline: timeline.map((entry) => ({
+      ...entry,
+      startMs: Math.round(entry.startMs * 10) / 10,
+      endMs: Math.round(entry.endMs * 10) / 10,
+    })),
+    ...(downloadEndMs !== undefined ? { downloadEndMs: Math.round(downloadEndMs * 10) / 10 } : {}),
     sha256,
     baselineRssMiB: baselineRss / MiB,
     // resourceUsage reports kibibytes.

@@ -3,6 +3,10 @@
  * part buffers (each chunk is copied once); a full buffer is handed to `uploadPart` and reading pauses
  * while `partsInFlight` parts are being uploaded, so at most `partsInFlight + 1` buffers ever exist,
  * whatever the stream's length. Storage-agnostic: the S3 store supplies the calls.
+ *
+ * When the stream's length is known up front (`expectedBytes`), nothing waits to find it out: a body of at
+ * most `singlePutMaxBytes` is read into one buffer of exactly its size for a single put, and a longer one
+ * calls `begin` at once, so the upload is created while the first part is still downloading.
  */
 
 export interface PartSink<P> {
@@ -17,6 +21,13 @@ export interface PartPumpOptions {
   partsInFlight: number;
   /** Aborted on the first failure, so the sink can cancel the uploads still in flight. */
   cancel: AbortController;
+  /**
+   * The body's exact length, where known (the verifier refuses a body of any other length, so a body that
+   * differs fails before it is stored).
+   */
+  expectedBytes?: number;
+  /** With `expectedBytes`: the largest body sent as a single put; defaults to one part. */
+  singlePutMaxBytes?: number;
 }
 
 export type PartPumpResult<P> =
@@ -28,11 +39,15 @@ export async function pumpParts<P>(
   options: PartPumpOptions,
   sink: PartSink<P>,
 ): Promise<PartPumpResult<P>> {
-  const { partSizeBytes, partsInFlight, cancel } = options;
+  const { partSizeBytes, partsInFlight, cancel, expectedBytes } = options;
   if (!Number.isInteger(partSizeBytes) || partSizeBytes < 1)
     throw new RangeError('partSizeBytes must be a positive integer');
   if (!Number.isInteger(partsInFlight) || partsInFlight < 1)
     throw new RangeError('partsInFlight must be a positive integer');
+  if (expectedBytes !== undefined && !(Number.isSafeInteger(expectedBytes) && expectedBytes >= 0))
+    throw new RangeError('expectedBytes must be a non-negative integer');
+  if (expectedBytes !== undefined && expectedBytes <= (options.singlePutMaxBytes ?? partSizeBytes))
+    return { kind: 'single', bytes: await readExactly(body, expectedBytes) };
 
   const free: Buffer<ArrayBuffer>[] = [];
   let buffersAllocated = 1;
@@ -52,9 +67,19 @@ export async function pumpParts<P>(
   const throwIfFailed = () => {
     if (failure) throw failure.error;
   };
+  // A body known to be longer than a single put starts its upload now, beside the first part's download.
+  let beginning: Promise<void> | undefined;
+  if (expectedBytes !== undefined) {
+    beginning = sink.begin();
+    beginning.catch(fail);
+  }
 
   /** Sends the current buffer as the next part and makes a free buffer current. */
   const dispatch = async () => {
+    if (beginning) {
+      await beginning;
+      begun = true;
+    }
     if (!begun) {
       await sink.begin();
       begun = true;
@@ -91,19 +116,38 @@ export async function pumpParts<P>(
       while (offset < chunk.length) {
         // Dispatch lazily, only once more bytes arrive, so a body of exactly one part stays a single put.
         if (filled === partSizeBytes) await dispatch();
+        throwIfFailed();
         const copied = chunk.copy(current, filled, offset);
         filled += copied;
         offset += copied;
       }
       throwIfFailed();
     }
-    if (partNumber === 0) return { kind: 'single', bytes: current.subarray(0, filled) };
+    // An upload begun at once takes even a short body as its one (last) part.
+    if (partNumber === 0 && !beginning) return { kind: 'single', bytes: current.subarray(0, filled) };
     await dispatch();
   } catch (error) {
     fail(error);
   }
-  // Never leave an upload running behind the caller's back: its AbortMultipartUpload would race it.
-  await Promise.allSettled([...inFlight]);
+  // Never leave an upload running behind the caller's back: its AbortMultipartUpload would race it, and
+  // an upload still being created must be known to the caller before it can be aborted.
+  await Promise.allSettled([...inFlight, ...(beginning ? [beginning] : [])]);
   throwIfFailed();
   return { kind: 'multipart', parts, size, buffersAllocated };
+}
+
+/**
+ * Reads a body of a known length into one buffer of that length. A body that runs past it fails here
+ * rather than overflowing (the verifier normally fails it first).
+ */
+async function readExactly(body: AsyncIterable<Buffer>, length: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(length);
+  let filled = 0;
+  for await (const chunk of body) {
+    if (filled + chunk.length > length)
+      throw new RangeError(`the body ran past its expected ${length} bytes`);
+    chunk.copy(bytes, filled);
+    filled += chunk.length;
+  }
+  return bytes.subarray(0, filled);
 }

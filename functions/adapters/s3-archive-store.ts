@@ -65,6 +65,12 @@ export interface S3ArchiveStoreOptions {
   objectLock?: ObjectLockSettings;
   /** For the retain-until date; tests pin it. */
   now?: () => Date;
+  /**
+   * Bodies up to this size whose length is known up front go in one PutObject instead of a multipart
+   * upload (one request instead of four or more, but no overlap of download and upload). Default one part:
+   * on the bench (BENCHMARKS.md) a 10 MiB single put lost to two overlapped parts.
+   */
+  singlePutMaxBytes?: number;
 }
 
 export interface ObjectLockSettings {
@@ -101,10 +107,12 @@ export class S3ArchiveStore implements ArchiveStore {
     this.log = options.log ?? silentLog;
     this.objectLock = options.objectLock;
     this.now = options.now ?? (() => new Date());
+    this.singlePutMaxBytes = options.singlePutMaxBytes ?? options.partSizeBytes;
   }
 
   private readonly objectLock: ObjectLockSettings | undefined;
   private readonly now: () => Date;
+  private readonly singlePutMaxBytes: number;
 
   /** Object Lock fields for a recording or sidecar write; none where Object Lock is off. */
   private lockFields(): { ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE'; ObjectLockRetainUntilDate?: Date } {
@@ -138,7 +146,13 @@ export class S3ArchiveStore implements ArchiveStore {
     try {
       const pumped = await pumpParts(
         body,
-        { partSizeBytes: this.partSizeBytes, partsInFlight: this.partsInFlight, cancel },
+        {
+          partSizeBytes: this.partSizeBytes,
+          partsInFlight: this.partsInFlight,
+          cancel,
+          expectedBytes: body.expectedBytes,
+          singlePutMaxBytes: this.singlePutMaxBytes,
+        },
         {
           begin: async () => {
             // Straight to the final key. Metadata and tags are fixed here, before the SHA-256 is known;
@@ -151,7 +165,8 @@ export class S3ArchiveStore implements ArchiveStore {
                 ChecksumAlgorithm: 'CRC32',
                 ChecksumType: 'FULL_OBJECT',
               }),
-              { abortSignal: cancel.signal },
+              // Not cancelled with the rest: S3 may create an upload whose answer we dropped, and only an
+              // upload whose id we hold can be aborted. It is short, and begins with the download.
             );
             state.uploadId = required(created.UploadId, 'CreateMultipartUpload returned no UploadId');
           },
@@ -163,16 +178,18 @@ export class S3ArchiveStore implements ArchiveStore {
             // trailer: the body is a Buffer of known length). Object Lock uploads require it too.
             const checksum = crc32Base64(crc32(bytes));
             const uploaded = await this.client.send(
-              new UploadPartCommand({
-                Bucket: this.bucket,
-                Key: key,
-                UploadId: state.uploadId,
-                PartNumber: partNumber,
-                Body: bytes,
-                ContentLength: bytes.length,
-                ChecksumAlgorithm: 'CRC32',
-                ChecksumCRC32: checksum,
-              }),
+              withChecksummedBody(
+                new UploadPartCommand({
+                  Bucket: this.bucket,
+                  Key: key,
+                  UploadId: state.uploadId,
+                  PartNumber: partNumber,
+                  Body: bytes,
+                  ContentLength: bytes.length,
+                  ChecksumAlgorithm: 'CRC32',
+                  ChecksumCRC32: checksum,
+                }),
+              ),
               { abortSignal: cancel.signal },
             );
             return { PartNumber: partNumber, ETag: uploaded.ETag, ChecksumCRC32: checksum };
@@ -193,17 +210,19 @@ export class S3ArchiveStore implements ArchiveStore {
         };
         await this.conditionally(key, () =>
           this.client.send(
-            new PutObjectCommand({
-              ...fields,
-              Metadata: objectMetadata(summary.sha256, input.sourceSize),
-              Tagging: encodeTags({ ...input.tags, [TAG_SHA256]: summary.sha256 }),
-              Body: pumped.bytes,
-              ContentLength: pumped.bytes.length,
-              // The algorithm header too: Object Lock writes require it beside the value.
-              ChecksumAlgorithm: 'SHA256',
-              ChecksumSHA256: checksum.value,
-              IfNoneMatch: '*',
-            }),
+            withChecksummedBody(
+              new PutObjectCommand({
+                ...fields,
+                Metadata: objectMetadata(summary.sha256, input.sourceSize),
+                Tagging: encodeTags({ ...input.tags, [TAG_SHA256]: summary.sha256 }),
+                Body: pumped.bytes,
+                ContentLength: pumped.bytes.length,
+                // The algorithm header too: Object Lock writes require it beside the value.
+                ChecksumAlgorithm: 'SHA256',
+                ChecksumSHA256: checksum.value,
+                IfNoneMatch: '*',
+              }),
+            ),
             { abortSignal: cancel.signal },
           ),
         );
@@ -406,6 +425,42 @@ export class S3ArchiveStore implements ArchiveStore {
     return tags;
   }
 }
+
+/**
+ * A part or single put carries its own checksum of its body (CRC32, SHA-256), which S3 verifies, so two
+ * SDK defaults only add cost to it, paid on every part:
+ * - `Expect: 100-continue` (bodies over 2 MB): the SDK's Node handler sends such a request on a fresh
+ *   connection outside the keep-alive pool (@smithy/node-http-handler), so each part paid a new TCP (and
+ *   TLS) connection and a round trip before its first byte.
+ * - the SigV4 payload hash, a second SHA-256 of every byte. Over TLS, or on loopback where no byte leaves
+ *   the machine, the body is sent as `UNSIGNED-PAYLOAD` instead
+ *   (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html), as the AWS SDKs for
+ *   Java and Go do over HTTPS; over plain HTTP to another host the payload stays signed.
+ */
+function withChecksummedBody<C extends UploadPartCommand | PutObjectCommand>(command: C): C {
+  // Both commands' stacks take the same build middleware; one of their types names it.
+  (command.middlewareStack as PutObjectCommand['middlewareStack']).add(
+    (next) => async (args) => {
+      const request = args.request as {
+        protocol?: string;
+        hostname?: string;
+        headers?: Record<string, string>;
+      };
+      if (request.headers) {
+        delete request.headers.Expect;
+        delete request.headers.expect;
+        if (request.protocol === 'https:' || LOOPBACK_HOSTS.has(request.hostname ?? ''))
+          request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      }
+      return next(args);
+    },
+    // Last in the build step: after the SDK added `Expect`, before the request is signed.
+    { step: 'build', priority: 'low', name: 'callvaultChecksummedBody' },
+  );
+  return command;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 function objectMetadata(sha256: string | undefined, sourceSize: number | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};

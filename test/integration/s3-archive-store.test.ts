@@ -284,6 +284,128 @@ describe.skipIf(!motoAvailable())('S3ArchiveStore against moto', () => {
     });
   });
 
+  describe('fewer requests and round trips', () => {
+    it('sends a body of known size up to singlePutMaxBytes as one conditional PutObject with its SHA-256', async () => {
+      // Prepare: 8 MiB, more than one 5 MiB part but within the single-put limit; the size is known up front.
+      const bytes = syntheticMp3(8 * MiB, 81);
+      const singlePutStore = new S3ArchiveStore({
+        client: probe.client,
+        bucket: BUCKET,
+        partSizeBytes: PART,
+        partsInFlight: 2,
+        singlePutMaxBytes: 10 * MiB,
+      });
+
+      // Act
+      const stored = await singlePutStore.putRecording({
+        key: KEY,
+        body: verified(bytes, bytes.length),
+        contentType: 'audio/mpeg',
+        sourceSize: bytes.length,
+        tags: TAGS,
+      });
+
+      // Assess: one request, the SHA-256 checksum (S3 verifies it), in the metadata and in the tag.
+      expect(probe.started).toEqual(['PutObjectCommand']);
+      expect(stored).toEqual({ size: bytes.length, sha256: sha256(bytes), checksum: fullSha256(bytes) });
+      expect((await objectBytes(KEY)).equals(bytes)).toBe(true);
+      expect(await store().inspect(KEY)).toMatchObject({
+        sha256: sha256(bytes),
+        taggedSha256: sha256(bytes),
+        checksum: fullSha256(bytes),
+        tags: TAGS,
+      });
+    });
+
+    it('creates the upload of a longer body of known size while its first part is still downloading', async () => {
+      // Prepare
+      const size = 12 * MiB + 777;
+      let bytesRead = 0;
+      const source = syntheticMp3Stream(size, 82);
+      source.on('data', (chunk: Buffer) => {
+        bytesRead += chunk.length;
+      });
+      source.pause();
+      let readAtCreate: number | undefined;
+      probe.onStart = (name) => {
+        if (name === 'CreateMultipartUploadCommand') readAtCreate = bytesRead;
+      };
+
+      // Act
+      const stored = await store().putRecording({
+        key: KEY,
+        body: verified(source, size),
+        contentType: 'audio/mpeg',
+        sourceSize: size,
+        tags: TAGS,
+      });
+
+      // Assess: created before one part's bytes were in; the object is whole, checked and tagged as before.
+      const requests = [...probe.started];
+      expect(readAtCreate).toBeLessThan(PART);
+      expect(stored.checksum).toEqual(fullCrc32(syntheticMp3(size, 82)));
+      expect((await objectBytes(KEY)).equals(syntheticMp3(size, 82))).toBe(true);
+      expect((await store().inspect(KEY))?.taggedSha256).toBe(sha256(syntheticMp3(size, 82)));
+      expect(requests).toEqual([
+        'CreateMultipartUploadCommand',
+        ...Array(3).fill('UploadPartCommand'),
+        'CompleteMultipartUploadCommand',
+        'PutObjectTaggingCommand',
+      ]);
+    });
+
+    it('aborts an upload created early when the body breaks before its first part', async () => {
+      await expect(
+        store().putRecording({
+          key: KEY,
+          body: verified(syntheticMp3Stream(1 * MiB, 83), 12 * MiB),
+          contentType: 'audio/mpeg',
+          sourceSize: 12 * MiB,
+          tags: TAGS,
+        }),
+      ).rejects.toThrow(/ended after/);
+
+      expect(probe.started).toEqual(['CreateMultipartUploadCommand', 'AbortMultipartUploadCommand']);
+      await expectNothingLeft();
+    });
+
+    it('sends parts and single puts on pooled connections (no Expect: 100-continue) and, on loopback, with an unsigned payload beside their checksum', async () => {
+      const seen: Record<string, string | undefined>[] = [];
+      const others: Record<string, string | undefined>[] = [];
+      probe.onRequest = (name, request) => {
+        const raw = (request as { headers: Record<string, string> }).headers;
+        const headers = Object.fromEntries(
+          Object.entries(raw).map(([header, value]) => [header.toLowerCase(), value]),
+        );
+        if (name === 'UploadPartCommand' || name === 'PutObjectCommand') seen.push(headers);
+        else others.push(headers);
+      };
+
+      await store().putRecording({
+        key: KEY,
+        body: verified(syntheticMp3(11 * MiB, 84)),
+        contentType: 'audio/mpeg',
+        tags: TAGS,
+      });
+      await store().putRecording({
+        key: `${KEY}.2`,
+        body: verified(syntheticMp3(3 * MiB, 85)),
+        contentType: 'audio/mpeg',
+        tags: TAGS,
+      });
+
+      expect(seen).toHaveLength(4);
+      for (const headers of seen) {
+        expect(headers.expect).toBeUndefined();
+        expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+        expect(headers['x-amz-checksum-crc32'] ?? headers['x-amz-checksum-sha256']).toBeDefined();
+      }
+      // The other requests are signed as the SDK signs them.
+      expect(others.length).toBeGreaterThan(0);
+      for (const headers of others) expect(headers['x-amz-content-sha256']).not.toBe('UNSIGNED-PAYLOAD');
+    });
+  });
+
   describe('refusing broken bodies', () => {
     it.each([
       [

@@ -86,3 +86,99 @@ describe('pumpParts', () => {
     expect(source.destroyed).toBe(true);
   });
 });
+
+describe('pumpParts with the body length known up front', () => {
+  it('reads a body up to singlePutMaxBytes into one buffer of exactly its size, starting no upload', async () => {
+    const size = 250 * KiB + 3;
+    const sink = recordingSink();
+
+    const result = await pumpParts(
+      syntheticMp3Stream(size, 4, 7_000),
+      {
+        partSizeBytes: 100 * KiB,
+        partsInFlight: 3,
+        cancel: new AbortController(),
+        expectedBytes: size,
+        singlePutMaxBytes: 300 * KiB,
+      },
+      sink.sink,
+    );
+
+    expect(result.kind).toBe('single');
+    if (result.kind !== 'single') return;
+    expect(result.bytes.equals(syntheticMp3(size, 4))).toBe(true);
+    expect(result.bytes.buffer.byteLength).toBeLessThanOrEqual(size + 8 * KiB);
+    expect(sink.begun).toBe(0);
+  });
+
+  it('refuses a body for a single put that runs past the length it was announced with', async () => {
+    await expect(
+      pumpParts(
+        syntheticMp3Stream(200 * KiB, 5),
+        {
+          partSizeBytes: 100 * KiB,
+          partsInFlight: 2,
+          cancel: new AbortController(),
+          expectedBytes: 150 * KiB,
+          singlePutMaxBytes: 300 * KiB,
+        },
+        recordingSink().sink,
+      ),
+    ).rejects.toThrow(/ran past its expected/);
+  });
+
+  it('begins the upload of a longer body before its first part is read, and sends even a short one as parts', async () => {
+    const size = 1024 * KiB;
+    let bytesReadAtBegin: number | undefined;
+    let bytesRead = 0;
+    const source = syntheticMp3Stream(size, 6, 10_000);
+    source.on('data', (chunk: Buffer) => {
+      bytesRead += chunk.length;
+    });
+    const sink = recordingSink();
+    const begin = sink.sink.begin;
+    sink.sink.begin = async () => {
+      bytesReadAtBegin = bytesRead;
+      await begin();
+    };
+
+    const result = await pumpParts(
+      source,
+      { partSizeBytes: 300 * KiB, partsInFlight: 2, cancel: new AbortController(), expectedBytes: size },
+      sink.sink,
+    );
+
+    expect(bytesReadAtBegin).toBeLessThan(300 * KiB);
+    expect(result.kind === 'multipart' && result.parts).toEqual([1, 2, 3, 4]);
+    expect(Buffer.concat(sink.received).equals(syntheticMp3(size, 6))).toBe(true);
+  });
+
+  it('waits for an upload still being begun before it rethrows a failure of the body', async () => {
+    let created = false;
+    const sink = recordingSink();
+    sink.sink.begin = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      created = true;
+    };
+    const failing = (async function* () {
+      yield syntheticMp3(10 * KiB, 7);
+      throw new Error('download broke');
+    })();
+
+    await expect(
+      pumpParts(
+        failing,
+        {
+          partSizeBytes: 100 * KiB,
+          partsInFlight: 2,
+          cancel: new AbortController(),
+          expectedBytes: 500 * KiB,
+        },
+        sink.sink,
+      ),
+    ).rejects.toThrow('download broke');
+
+    // The caller learns the upload's id before it aborts, so no upload is left open.
+    expect(created).toBe(true);
+  });
+});
