@@ -289,6 +289,10 @@ function guardBody(
   signal?: AbortSignal,
 ): PassThrough {
   const body = new PassThrough();
+  // The body may break before its consumer attaches (a granted download is opened before the archive
+  // checks for an existing copy). Without a listener that 'error' would crash the process; the error
+  // stays in body.errored and reaches whoever reads or pipes the body next.
+  body.on('error', () => {});
   let timer: NodeJS.Timeout | undefined;
   let done = false;
   const stop = (error?: CallvaultError) => {

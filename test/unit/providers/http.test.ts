@@ -137,6 +137,10 @@ beforeAll(async () => {
         response.writeHead(200, { 'content-length': '1000' });
         response.write('ID3');
       },
+      '/reset-early': () => {
+        response.writeHead(200, { 'content-length': '1000' });
+        response.write('ID3 part', () => response.socket?.destroy());
+      },
     };
     (routes[url.pathname] ?? (() => response.writeHead(500).end()))();
   });
@@ -265,6 +269,18 @@ describe('openHttpDownload timeouts and aborts', () => {
     const failure = await failureOf(download.body.toArray());
     expect(failure).toBeInstanceOf(TransientError);
     expect((failure as Error).message).toMatch(/aborted/);
+  });
+
+  it('keeps a break that comes before anyone reads for the first reader, throwing nothing uncaught', async () => {
+    // A granted download is opened before the archive looks for an existing copy, so its body may break
+    // while no one listens; an 'error' with no listener would crash the process.
+    const download = await openHttpDownload(`${base}/reset-early`, { allowedHosts: allowed });
+    await new Promise((resolve) => download.body.once('close', resolve));
+
+    const failure = await failureOf(download.body.toArray());
+
+    expect(failure).toBeInstanceOf(TransientError);
+    expect((failure as Error).message).toMatch(/closed mid-body/);
   });
 
   it('refuses to start when the signal is already aborted', async () => {
