@@ -7,7 +7,8 @@
  * For two simulated days before "now", and two after it, every Heavy request
  * goes through the real HeavyGate (its InProcessRateGateStore schedule, pacing margin and the rate headers
  * RingCentral sends with each answer), on a simulated clock:
- * - each archived recording spends its content download (the descriptor's requestsPerRecording);
+ * - each archived recording spends the descriptor's requestsPerRecording (its content download and its
+ *   webhook hint's call-log lookup);
  * - in the `with listing` model the sweep also lists the call log every `sweep.intervalSeconds` over
  *   `sweep.lookbackHours` (config defaults), one Heavy request per page of 1,000 records (RingCentral's
  *   maximum page, the adapter's default), as RingCentral's reference puts the call log in the Heavy group;
@@ -72,6 +73,8 @@ export interface ForecastScenarioResult {
 
 export interface ForecastBenchSummary {
   heavyPerMinute: number;
+  /** Heavy requests each recording spends in the simulation and the forecast alike. */
+  requestsPerRecording: number;
   gateRequestsPerDay: number;
   intervalSeconds: number;
   lookbackHours: number;
@@ -115,7 +118,8 @@ export async function measureForecast(
     ],
   });
   const source = config.sources[0];
-  const budget = source && rateBudgetOf(source);
+  if (source?.provider !== 'ringcentral') throw new Error('forecast bench: expected one RingCentral source');
+  const budget = rateBudgetOf(config, source);
   if (!budget) throw new Error('forecast bench: the RingCentral descriptor names no rate budget');
   const { intervalSeconds, lookbackHours } = config.sweep;
   const results: ForecastScenarioResult[] = [];
@@ -123,14 +127,17 @@ export async function measureForecast(
   for (const scenario of options.scenarios) {
     for (const model of ['downloads only', 'with listing'] as const) {
       const run = await simulate(scenario, {
-        heavyPerMinute: budget.requestsPerMinute,
+        // The plan's figure: the gate itself spaces its slots (the budget's requestsPerMinute is that pace).
+        heavyPerMinute: source.rateLimits.heavyPerMinute,
         requestsPerRecording: budget.requestsPerRecording,
         sweepIntervalMs: model === 'with listing' ? intervalSeconds * 1000 : undefined,
         lookbackHours,
       });
       gateRequestsPerDay = Math.max(gateRequestsPerDay, run.grantedPerDay);
+      const { listing, ...spend } = budget;
       const forecast = forecastBudget({
-        ...budget,
+        ...spend,
+        ...(model === 'with listing' && listing ? { listing } : {}),
         arrivedLast24h: run.arrivedLast24h,
         backlog: run.outcome.backlogAtNow,
         now: new Date(run.nowMs),
@@ -151,7 +158,8 @@ export async function measureForecast(
     }
   }
   return {
-    heavyPerMinute: budget.requestsPerMinute,
+    heavyPerMinute: source.rateLimits.heavyPerMinute,
+    requestsPerRecording: budget.requestsPerRecording,
     gateRequestsPerDay,
     intervalSeconds,
     lookbackHours,

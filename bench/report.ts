@@ -291,7 +291,7 @@ export function renderMarkdown(results: BenchResults): string {
   if (results.forecast) {
     const forecast = results.forecast;
     lines.push(
-      `### 10. Budget forecast against the rate gate (RingCentral Heavy ${forecast.heavyPerMinute}/min; the gate granted ${forecast.gateRequestsPerDay.toLocaleString('en')} requests a simulated day)`,
+      `### 10. Budget forecast against the rate gate (RingCentral Heavy ${forecast.heavyPerMinute}/min, ${forecast.requestsPerRecording} a recording; the gate granted ${forecast.gateRequestsPerDay.toLocaleString('en')} requests a simulated day)`,
       '',
       '| Arrivals | Model | Forecast (as `npm run status` says it) | Simulated: downloads / call-log pages in the last 24 h | Waiting at now → +24 h → +48 h | Simulated | Agrees |',
       '|---|---|---|---|---|---|---|',

@@ -238,7 +238,9 @@ export class ArchiveStack extends Stack {
     });
     this.monitoring.watchFunction('CatalogueCompaction', compaction.handler);
 
-    const budgetSourceIds = sources.filter((source) => rateBudgetOf(source)).map((source) => source.id);
+    const budgetSourceIds = sources
+      .filter((source) => rateBudgetOf(config, source))
+      .map((source) => source.id);
     this.monitoring.watchBudgets(budgetSourceIds);
     new ArchiveDashboard(this, 'Dashboard', {
       queues,

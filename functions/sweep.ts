@@ -45,7 +45,7 @@ export function createSweepHandler(runtime: () => AwsRuntime, publish: Metrics =
     const lookbackHours = env.config.sweep.lookbackHours;
     for (const result of results) {
       const source = env.config.sources.find((candidate) => candidate.id === result.sourceId);
-      const budget = source && rateBudgetOf(source);
+      const budget = source && rateBudgetOf(env.config, source);
       if (!budget) continue;
       const forecast = forecastBudget({
         ...budget,

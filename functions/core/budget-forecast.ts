@@ -1,14 +1,33 @@
 /**
- * Budget forecast for a rate-limited source (RingCentral's Heavy group, issue 16): how many recordings a
- * day the configured budget can archive, against how many arrived in the last 24 hours and how many wait,
- * and so when the backlog clears or that it grows. Plain arithmetic: the caller supplies the counts.
+ * Budget forecast for a rate-limited source (RingCentral's Heavy group): how many recordings a day the
+ * configured budget can archive, against how many arrived in the last 24 hours and how many wait, and so
+ * when the backlog clears or that it grows. Plain arithmetic: the caller supplies the counts.
+ *
+ * The sweep's own listing spends the same budget, and it grows with the arrivals: every sweep lists its
+ * whole lookback window again, one request per page. That share comes off the top before recordings are
+ * counted, so a busy source is told that it falls behind instead of being promised the raw budget.
  */
 
+/** How the sweep lists a source: the requests it spends come from the same budget. */
+export interface SweepListingLoad {
+  /** Records one listing request returns at most (RingCentral: a call-log page of 1,000). */
+  recordsPerRequest: number;
+  /** Listings each sweep makes (one per scope: the account, or each configured extension). */
+  scopes: number;
+  sweepsPerDay: number;
+  lookbackHours: number;
+}
+
 export interface BudgetForecastInput {
-  /** The budget, in platform requests a minute (RingCentral: `rateLimits.heavyPerMinute`). */
+  /**
+   * Platform requests a minute the source's pacing actually lets through (RingCentral: `heavyPerMinute`
+   * spaced a little wider by the rate gate), not the plan's nominal figure.
+   */
   requestsPerMinute: number;
-  /** Budgeted requests each archived recording spends (RingCentral: its one content download). */
+  /** Budgeted requests each archived recording spends (RingCentral: download, plus lookups and deletes). */
   requestsPerRecording: number;
+  /** The sweep's listing, when the sweep runs; absent: nothing else spends the budget. */
+  listing?: SweepListingLoad;
   /** Recordings the source received in the 24 hours before `now`. */
   arrivedLast24h: number;
   /** Recordings the source holds that the archive lacks. */
@@ -17,8 +36,10 @@ export interface BudgetForecastInput {
 }
 
 export type BudgetForecast = {
-  /** Recordings a day the budget can archive: whole requests, whole recordings. */
+  /** Recordings a day the budget can archive once the listing took its share: whole recordings. */
   capacityPerDay: number;
+  /** Requests a day the sweep's listing spends at the current arrival rate (0 without a sweep). */
+  listingRequestsPerDay: number;
   arrivedLast24h: number;
   backlog: number;
 } & (
@@ -33,8 +54,17 @@ export function forecastBudget(input: BudgetForecastInput): BudgetForecast {
   if (!(input.requestsPerMinute > 0) || !(input.requestsPerRecording > 0)) {
     throw new RangeError('a budget needs requestsPerMinute and requestsPerRecording above 0');
   }
-  const capacityPerDay = Math.floor((input.requestsPerMinute * MINUTES_PER_DAY) / input.requestsPerRecording);
-  const base = { capacityPerDay, arrivedLast24h: input.arrivedLast24h, backlog: input.backlog };
+  const listingRequestsPerDay = input.listing
+    ? listingRequestsPerDayOf(input.listing, input.arrivedLast24h)
+    : 0;
+  const forRecordings = Math.max(0, input.requestsPerMinute * MINUTES_PER_DAY - listingRequestsPerDay);
+  const capacityPerDay = Math.floor(forRecordings / input.requestsPerRecording);
+  const base = {
+    capacityPerDay,
+    listingRequestsPerDay,
+    arrivedLast24h: input.arrivedLast24h,
+    backlog: input.backlog,
+  };
   const spare = capacityPerDay - input.arrivedLast24h;
   // Arrivals at or above capacity: nothing is left for the backlog, which can only grow (or, at exactly
   // capacity with none waiting, stay empty).
@@ -52,15 +82,31 @@ export function forecastBudget(input: BudgetForecastInput): BudgetForecast {
   };
 }
 
+/**
+ * Each sweep lists its lookback window per scope, at least one request each even when empty; arrivals
+ * are taken as spread evenly over the window and the scopes.
+ */
+function listingRequestsPerDayOf(listing: SweepListingLoad, arrivedPerDay: number): number {
+  const perScopeInWindow = (arrivedPerDay * listing.lookbackHours) / 24 / Math.max(1, listing.scopes);
+  const requestsPerSweep =
+    listing.scopes * Math.max(1, Math.ceil(perScopeInWindow / listing.recordsPerRequest));
+  return Math.ceil(requestsPerSweep * listing.sweepsPerDay);
+}
+
 /** One line for `npm run status`. */
 export function describeForecast(forecast: BudgetForecast): string {
-  const head = `budget: ${forecast.capacityPerDay.toLocaleString('en-US')} recordings a day; ${forecast.arrivedLast24h.toLocaleString('en-US')} arrived in the last 24 h; ${forecast.backlog.toLocaleString('en-US')} waiting`;
+  const count = (value: number) => value.toLocaleString('en-US');
+  const listing =
+    forecast.listingRequestsPerDay > 0
+      ? ` (after the sweep's ${count(forecast.listingRequestsPerDay)} listing requests a day)`
+      : '';
+  const head = `budget: ${count(forecast.capacityPerDay)} recordings a day${listing}; ${count(forecast.arrivedLast24h)} arrived in the last 24 h; ${count(forecast.backlog)} waiting`;
   switch (forecast.verdict) {
     case 'keeps-up':
       return `${head}: keeps up`;
     case 'clears':
       return `${head}: clears in about ${forecast.hoursToClear} h (by ${forecast.clearsAt.slice(0, 16).replace('T', ' ')} UTC)`;
     case 'grows':
-      return `${head}: the backlog GROWS by about ${forecast.growthPerDay.toLocaleString('en-US')} a day; raise the budget (the platform's plan and rateLimits) or expect it never to clear`;
+      return `${head}: the backlog GROWS by about ${count(forecast.growthPerDay)} a day; raise the budget (the platform's plan and rateLimits), sweep less often or over a shorter lookback, or expect it never to clear`;
   }
 }

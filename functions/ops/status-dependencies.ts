@@ -21,7 +21,7 @@ interface Common {
 function statusSources(config: CallvaultConfig, credentials: CredentialsLoader, log: Log): StatusSource[] {
   const registry = buildSourceRegistry(config, credentials, { clock: systemClock, log });
   return enabledSources(config).map((source) => {
-    const budget = rateBudgetOf(source);
+    const budget = rateBudgetOf(config, source);
     return {
       provider: source.provider,
       sourceId: source.id,

@@ -10,7 +10,7 @@
  */
 
 import { recentAdminError } from '../core/admin-errors';
-import { type BudgetForecast, forecastBudget } from '../core/budget-forecast';
+import { type BudgetForecast, type BudgetForecastInput, forecastBudget } from '../core/budget-forecast';
 import { completeStems } from '../core/find-copy';
 import {
   expiredBeforeFetchPrefix,
@@ -122,7 +122,7 @@ export interface StatusSource {
   /** Opens the adapter (credentials may be needed); a failure is reported per source, not fatal. */
   open(): Promise<RecordingSource>;
   /** The platform's request budget, for sources whose pace it sets (composition/rate-budgets.ts). */
-  budget?: { requestsPerMinute: number; requestsPerRecording: number };
+  budget?: Omit<BudgetForecastInput, 'arrivedLast24h' | 'backlog' | 'now'>;
 }
 
 export interface StatusDependencies {

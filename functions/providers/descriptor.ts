@@ -10,6 +10,16 @@ import type { Clock, Log, RecordingSource, WebhookOutcome } from '../core/ports'
 import type { RateGateStore, TokenStore } from '../core/shared-state';
 import type { SweepAllDependencies } from '../core/sweep-sources';
 
+/**
+ * A platform's request budget as one source spends it: what its pacing lets through a minute, what each
+ * recording costs, and how the sweep's listing pages (each page one request of the same budget).
+ */
+export interface SourceRateBudget {
+  readonly requestsPerMinute: number;
+  readonly requestsPerRecording: number;
+  readonly listing?: { readonly recordsPerRequest: number; readonly scopes: number };
+}
+
 export interface ProviderDependencies {
   clock: Clock;
   log: Log;
@@ -135,12 +145,10 @@ export interface ProviderDescriptor<
     jobLifetime?(source: Config): { readonly seconds: number; readonly key: string };
     /**
      * A request budget the platform enforces that limits how fast recordings can be archived (the budget
-     * forecast in `npm run status`): requests a minute, and how many each recording spends.
+     * forecast in `npm run status`): what the source's pacing lets through, what each recording spends
+     * (with `usage`: does retention delete at the source?), and how the sweep's listing pages.
      */
-    rateBudget?(source: Config): {
-      readonly requestsPerMinute: number;
-      readonly requestsPerRecording: number;
-    };
+    rateBudget?(source: Config, usage: { readonly deletesAtSource: boolean }): SourceRateBudget;
     /**
      * Jobs carry a grant that expires: the oldest job may wait at most this long in the queue, which the
      * worker's concurrency is sized for and an alarm watches.

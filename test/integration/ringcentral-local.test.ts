@@ -202,7 +202,9 @@ describe('local mode with a RingCentral source (sandbox)', () => {
     expect(sandbox.counters.callLogDeletes).toBe(0);
     expect(retention.stdout + retention.stderr).toMatch(/deleted/);
     expect(status.stdout).toContain(SOURCE_ID);
-    // The Heavy budget's forecast: 600 a minute is 864,000 recordings a day, far above what arrived.
+    // The Heavy budget's forecast: 600 a minute, paced by the gate at one slot per 105 ms, is 822,857
+    // requests a day; the sweep's 288 pages a day come off; each recording spends 3 (its hint's lookup,
+    // its download, its delete, as retention deletes here): 274,189 a day, far above what arrived.
     const report = JSON.parse(status.stdout) as {
       sources: {
         sourceId: string;
@@ -210,7 +212,11 @@ describe('local mode with a RingCentral source (sandbox)', () => {
       }[];
     };
     const budget = report.sources.find((source) => source.sourceId === SOURCE_ID)?.budget;
-    expect(budget).toMatchObject({ capacityPerDay: 864_000, verdict: 'keeps-up' });
+    expect(budget).toMatchObject({
+      capacityPerDay: 274_189,
+      listingRequestsPerDay: 288,
+      verdict: 'keeps-up',
+    });
     expect(budget?.arrivedLast24h).toBeGreaterThan(0);
   }, 120_000);
 });

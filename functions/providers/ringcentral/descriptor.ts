@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../../core/errors';
 import { defineProvider, type LogMatch, type ProviderAlarm, WORKER_BATCH_SIZE } from '../descriptor';
+import { CALL_LOG_PAGE_SIZE, pacedIntervalMs } from './heavy-budget';
 import {
   type RingCentralSourceConfig,
   ringCentralCredentialsSchema,
@@ -28,8 +29,10 @@ export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
 export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
 /** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
 export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
-/** Heavy requests one archived recording spends: its content download. */
+/** Heavy requests one archived recording spends at least: its content download. */
 export const RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING = 1;
+/** Heavy requests a webhook hint spends finding its call in the call log (one query, one page). */
+const RINGCENTRAL_HINT_LOOKUP_REQUESTS = 1;
 /** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
 export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
 /**
@@ -118,11 +121,18 @@ export const ringCentralProvider = defineProvider({
   },
   webhook: { auth: 'verification-token-header' },
   worker: {
-    // The Heavy group's budget, which each recording's content download spends once (the call-log pages
-    // are Heavy too, but one page holds up to a thousand records).
-    rateBudget: (source) => ({
-      requestsPerMinute: source.rateLimits.heavyPerMinute,
-      requestsPerRecording: RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING,
+    // The Heavy group's budget at the rate gate's pace. Each recording spends its content download and
+    // its webhook hint's call-log lookup, and its delete where retention deletes at the source; the
+    // sweep's call-log pages come off the top (core/budget-forecast.ts). The lookup is counted even
+    // though the webhook secret usually sits in Secrets Manager, out of the config's sight: a source
+    // without webhooks then archives a little more than forecast, never less.
+    rateBudget: (source, usage) => ({
+      requestsPerMinute: 60_000 / pacedIntervalMs(source.rateLimits.heavyPerMinute),
+      requestsPerRecording:
+        RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING +
+        RINGCENTRAL_HINT_LOOKUP_REQUESTS +
+        (usage.deletesAtSource ? 1 : 0),
+      listing: { recordsPerRequest: CALL_LOG_PAGE_SIZE, scopes: source.scope.extensions?.length ?? 1 },
     }),
     batchSize: WORKER_BATCH_SIZE,
     // The Heavy budget of its sources (summed: they share the queue) over 5, at least SQS's minimum of 2.

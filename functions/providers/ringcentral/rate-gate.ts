@@ -18,6 +18,7 @@ import { RateLimitedError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
 import type { RateGateStore } from '../../core/shared-state';
 import { retryAfterSeconds } from '../http';
+import { PACING_MARGIN, pacedIntervalMs } from './heavy-budget';
 
 export interface HeavyGateOptions {
   key: string;
@@ -44,12 +45,6 @@ export interface GateObservation {
 /** The group RingCentral's reference assigns to call log, content and delete. */
 export const HEAVY_GROUP = 'heavy';
 
-/**
- * Slots are spaced a little wider than window / limit: evenly paced requests sit on the edge of a fixed
- * window, and a few milliseconds of network jitter would otherwise put one request too many in it.
- */
-export const PACING_MARGIN = 1.05;
-
 function headerNumber(headers: IncomingHttpHeaders, name: string): number | undefined {
   const raw = headers[name];
   const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
@@ -72,7 +67,7 @@ export class HeavyGate {
   }
 
   private get configuredIntervalMs(): number {
-    return Math.ceil((60_000 / this.options.perMinute) * PACING_MARGIN);
+    return pacedIntervalMs(this.options.perMinute);
   }
 
   /**

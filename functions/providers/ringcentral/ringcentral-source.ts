@@ -31,6 +31,7 @@ import { type Json, jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
+import { CALL_LOG_PAGE_SIZE } from './heavy-budget';
 import { HeavyGate } from './rate-gate';
 import { type RateGroup, RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
@@ -84,7 +85,7 @@ export interface RingCentralTuning {
 const DEFAULT_TUNING: RingCentralTuning = {
   idleTimeoutMs: 60_000,
   connectTimeoutMs: 15_000,
-  perPage: 1000,
+  perPage: CALL_LOG_PAGE_SIZE,
   maxGateWaitMs: 20_000,
   goneCheckAfterMs: 60 * 60_000,
   hintLookbackMs: 24 * 3_600_000,

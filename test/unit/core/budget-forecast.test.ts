@@ -9,6 +9,7 @@ describe('the budget forecast', () => {
   it("turns RingCentral's default Heavy budget into 14,400 recordings a day", () => {
     expect(forecastBudget({ ...HEAVY, arrivedLast24h: 0, backlog: 0 })).toEqual({
       capacityPerDay: 14_400,
+      listingRequestsPerDay: 0,
       arrivedLast24h: 0,
       backlog: 0,
       verdict: 'keeps-up',
@@ -47,6 +48,28 @@ describe('the budget forecast', () => {
       verdict: 'grows',
       growthPerDay: 0,
     });
+  });
+
+  it("takes the sweep's listing off the top, growing with the arrivals", () => {
+    // The defaults: a sweep every 5 min (288 a day) lists 48 h again. 12,000 a day put 24,000 records in
+    // the window: 24 pages of 1,000 each sweep, 6,912 Heavy requests a day before any download.
+    const listing = { recordsPerRequest: 1_000, scopes: 1, sweepsPerDay: 288, lookbackHours: 48 };
+    const busy = forecastBudget({ ...HEAVY, listing, arrivedLast24h: 12_000, backlog: 0 });
+    expect(busy).toMatchObject({ listingRequestsPerDay: 6_912, capacityPerDay: 7_488, verdict: 'grows' });
+    expect(describeForecast(busy)).toContain(
+      "budget: 7,488 recordings a day (after the sweep's 6,912 listing requests a day); 12,000 arrived",
+    );
+    // A quiet source still pays one page per sweep and scope, even for an empty window.
+    const quiet = forecastBudget({
+      ...HEAVY,
+      listing: { ...listing, scopes: 3 },
+      arrivedLast24h: 0,
+      backlog: 0,
+    });
+    expect(quiet).toMatchObject({ listingRequestsPerDay: 864, capacityPerDay: 13_536, verdict: 'keeps-up' });
+    // Listing that needs more than the whole budget leaves nothing for recordings.
+    const starved = forecastBudget({ ...HEAVY, listing, arrivedLast24h: 60_000, backlog: 0 });
+    expect(starved).toMatchObject({ capacityPerDay: 0, verdict: 'grows', growthPerDay: 60_000 });
   });
 
   it('refuses a budget of nothing', () => {
