@@ -33,7 +33,11 @@ import {
   GRAPH_JOB_SECONDS,
 } from '../functions/providers/msgraph/descriptor';
 import { createWebhookHandler } from '../functions/webhook';
-import { type GraphSandboxRecording, startGraphSandbox } from '../sandbox/providers/msgraph-sandbox';
+import {
+  type GraphSandboxRecording,
+  graphBotSourceFields,
+  startGraphSandbox,
+} from '../sandbox/providers/msgraph-sandbox';
 import { startMoto } from '../test/support/moto';
 import { createQueue, deleteSucceeded, queueDepth, receiveRecords } from '../test/support/sqs-records';
 import { onCleanup } from './lib/processes';
@@ -97,17 +101,7 @@ export async function measureBurst(
       const removeSandbox = onCleanup('graph sandbox (burst)', () => sandbox.close());
       try {
         const config = parseConfig({
-          sources: [
-            {
-              provider: 'msgraph',
-              id: SOURCE_ID,
-              botAppId: sandbox.botAppId,
-              tenantId: sandbox.tenantId,
-              openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
-              allowedDownloadHosts: [sandbox.recordingHostPort],
-              mediaPersistenceApproved: true,
-            },
-          ],
+          sources: [graphBotSourceFields(sandbox, SOURCE_ID)],
         });
         sizing = workerEventSourceSettings('msgraph', config, config.sources);
         await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));

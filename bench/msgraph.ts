@@ -20,6 +20,7 @@ import {
   commsNotificationsBody,
   type GraphSandbox,
   type GraphSandboxRecording,
+  graphBotSourceFields,
   startGraphSandbox,
 } from '../sandbox/providers/msgraph-sandbox';
 import { WAV_HEADER_BYTES } from '../sandbox/providers/msgraph-sandbox-audio';
@@ -97,17 +98,7 @@ export async function measureMsGraph(
   const root = await mkdtemp(join(tmpdir(), 'callvault-bench-msgraph-'));
   const sandbox: GraphSandbox = await startGraphSandbox({ host: '127.0.0.1' });
   const config = parseConfig({
-    sources: [
-      {
-        provider: 'msgraph',
-        id: SOURCE_ID,
-        botAppId: sandbox.botAppId,
-        tenantId: sandbox.tenantId,
-        openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
-        allowedDownloadHosts: [sandbox.recordingHostPort],
-        mediaPersistenceApproved: true,
-      },
-    ],
+    sources: [graphBotSourceFields(sandbox, SOURCE_ID)],
     local: { port: 0, archiveDir: join(root, 'archive'), stateDir: join(root, 'state') },
     sweep: { enabled: false },
     worker: { concurrency: 4 },

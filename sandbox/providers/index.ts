@@ -7,7 +7,7 @@
  */
 import { type SourceConfig, sourceSchema } from '../../functions/config';
 import type { ProviderName } from '../../functions/core/recording';
-import { type GraphSandbox, startGraphSandbox } from './msgraph-sandbox';
+import { type GraphSandbox, graphBotSourceFields, startGraphSandbox } from './msgraph-sandbox';
 import { startTeamsSandbox, type TeamsSandbox, type TeamsSandboxUser } from './msteams-sandbox';
 import { type RingCentralSandbox, startRingCentralSandbox } from './ringcentral-sandbox';
 import { startTelphinSandbox, type TelphinSandbox } from './telphin-sandbox';
@@ -135,19 +135,7 @@ const msgraph: ProviderSandboxEntry<RunningGraphBot> = {
     const sandbox = await startGraphSandbox();
     return { sandbox, close: () => sandbox.close() };
   },
-  sourceConfig: ({ sandbox }, id, overrides) =>
-    config(
-      {
-        provider: 'msgraph',
-        id,
-        botAppId: sandbox.botAppId,
-        tenantId: sandbox.tenantId,
-        openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
-        allowedDownloadHosts: [sandbox.recordingHostPort],
-        mediaPersistenceApproved: true,
-      },
-      overrides,
-    ),
+  sourceConfig: ({ sandbox }, id, overrides) => config(graphBotSourceFields(sandbox, id), overrides),
   // Notifications are checked against Microsoft's published keys and carry their own download token.
   credentials: () => ({}),
   offListDownloadHosts: () => ['graph.microsoft.com'],

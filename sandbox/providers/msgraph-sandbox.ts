@@ -199,6 +199,22 @@ export function recordOperationNotification(
   };
 }
 
+/**
+ * The fields of a Graph calling bot source that point callvault at this sandbox: its bot, tenant, signer
+ * and recording host, with media persistence approved (every test and bench archives).
+ */
+export function graphBotSourceFields(sandbox: GraphSandbox, id: string) {
+  return {
+    provider: 'msgraph' as const,
+    id,
+    botAppId: sandbox.botAppId,
+    tenantId: sandbox.tenantId,
+    openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
+    allowedDownloadHosts: [sandbox.recordingHostPort],
+    mediaPersistenceApproved: true,
+  };
+}
+
 /** A call state change (`established`, `terminated` …): nothing to archive. */
 export function callStateNotification(callId: string, state: string): Record<string, unknown> {
   const path = `/communications/calls/${callId}`;

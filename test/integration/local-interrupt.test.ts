@@ -16,6 +16,7 @@ import { TEMP_DIR } from '../../functions/adapters/fs-archive-store';
 import {
   type GraphSandbox,
   type GraphSandboxRecording,
+  graphBotSourceFields,
   startGraphSandbox,
 } from '../../sandbox/providers/msgraph-sandbox';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS } from '../support/moto';
@@ -113,17 +114,7 @@ describe('Ctrl-C on npm start mid-upload', () => {
   async function writeConfig(storage?: Record<string, unknown>): Promise<string> {
     const path = join(dir, 'callvault.config.json');
     const config = {
-      sources: [
-        {
-          provider: 'msgraph',
-          id: SOURCE_ID,
-          botAppId: sandbox.botAppId,
-          tenantId: sandbox.tenantId,
-          openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
-          allowedDownloadHosts: [sandbox.recordingHostPort],
-          mediaPersistenceApproved: true,
-        },
-      ],
+      sources: [graphBotSourceFields(sandbox, SOURCE_ID)],
       local: { port: 0, archiveDir: join(dir, 'archive'), stateDir: join(dir, 'state') },
       ...(storage ? { storage } : {}),
     };

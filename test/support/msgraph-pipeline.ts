@@ -15,7 +15,11 @@ import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/a
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
 import { METRICS_NAMESPACE } from '../../functions/observability/names';
 import { createWebhookHandler } from '../../functions/webhook';
-import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/msgraph-sandbox';
+import {
+  type GraphSandbox,
+  graphBotSourceFields,
+  startGraphSandbox,
+} from '../../sandbox/providers/msgraph-sandbox';
 import { type MotoServer, TEST_CREDENTIALS, TEST_REGION } from './moto';
 import { createQueue, deleteSucceeded, queueDepth, receiveRecords, type TestQueue } from './sqs-records';
 
@@ -59,17 +63,7 @@ export class GraphPipeline {
     });
     const sandbox = await startGraphSandbox({ host: '127.0.0.1' });
     const config = parseConfig({
-      sources: [
-        {
-          provider: 'msgraph',
-          id: BOT_SOURCE_ID,
-          botAppId: sandbox.botAppId,
-          tenantId: sandbox.tenantId,
-          openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
-          allowedDownloadHosts: [sandbox.recordingHostPort],
-          mediaPersistenceApproved: true,
-        },
-      ],
+      sources: [graphBotSourceFields(sandbox, BOT_SOURCE_ID)],
       worker: { partSizeMiB: 5, partsInFlight: 2, maxReceiveCount },
     });
     const env: RuntimeEnvironment = {

@@ -1,5 +1,5 @@
 /** Shared set-up for the Microsoft Graph adapter tests: a Graph sandbox on loopback and a source pointed at it. */
-import type { Clock, Log, WebhookRequest } from '../../../../functions/core/ports';
+import type { Clock, WebhookRequest } from '../../../../functions/core/ports';
 import {
   type MsGraphSourceConfig,
   msgraphSourceSchema,
@@ -8,32 +8,16 @@ import { MsGraphSource, type MsGraphTuning } from '../../../../functions/provide
 import {
   type GraphSandbox,
   type GraphSandboxOptions,
+  graphBotSourceFields,
   startGraphSandbox,
 } from '../../../../sandbox/providers/msgraph-sandbox';
+import { type LogLine, recordingLog } from '../../../support/recording-log';
 
 export const SOURCE_ID = 'teams-bot';
 /** One minute before a month (and year-day) boundary, so dates in keys are checked where they can go wrong. */
 export const PINNED = new Date('2026-03-31T23:59:00.000Z');
 
-export interface LogLine {
-  level: string;
-  message: string;
-  attributes?: Record<string, unknown>;
-}
-
-export function recordingLog(): Log & { lines: LogLine[]; text(): string } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
-    void lines.push({ level, message, attributes });
-  return {
-    lines,
-    text: () => JSON.stringify(lines),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  };
-}
+export { type LogLine, recordingLog };
 
 /** A clock tests move by hand. */
 export function manualClock(start: Date = PINNED): Clock & { advance(ms: number): void } {
@@ -67,13 +51,7 @@ export async function startGraphHarness(
   const clock = options.clock ?? manualClock();
   const sandbox = await startGraphSandbox({ clock, ...options.sandbox });
   const config = msgraphSourceSchema.parse({
-    provider: 'msgraph',
-    id: SOURCE_ID,
-    botAppId: sandbox.botAppId,
-    tenantId: sandbox.tenantId,
-    openIdConfigurationUrl: sandbox.openIdConfigurationUrl,
-    allowedDownloadHosts: [sandbox.recordingHostPort],
-    mediaPersistenceApproved: true,
+    ...graphBotSourceFields(sandbox, SOURCE_ID),
     ...options.config,
     ...options.configFromSandbox?.(sandbox),
   });

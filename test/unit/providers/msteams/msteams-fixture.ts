@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveJob } from '../../../../functions/core/jobs';
-import type { Clock, DownloadStream, JobQueue, Log } from '../../../../functions/core/ports';
+import type { Clock, DownloadStream, JobQueue } from '../../../../functions/core/ports';
 import { InProcessTokenStore, type TokenStore } from '../../../../functions/core/shared-state';
 import { RecordingVerifier, type StreamSummary } from '../../../../functions/core/verify-stream';
 import { startWebhookServer, type WebhookServer } from '../../../../functions/local/webhook-server';
@@ -25,22 +25,12 @@ import {
   type TeamsSandboxUser,
 } from '../../../../sandbox/providers/msteams-sandbox';
 import { fixedSourceRegistry } from '../../../support/fixed-source-registry';
+import { type LogLine, recordingLog } from '../../../support/recording-log';
 
 export const WEBHOOK_SECRET = 'teams-client-state-0123456789abcdef';
 export const SOURCE_ID = 'contoso-teams';
 
-export interface LogLine {
-  level: string;
-  message: string;
-  attributes?: Record<string, unknown>;
-}
-
-export function recordingLog(): Log & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
-    void lines.push({ level, message, attributes });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+export { type LogLine, recordingLog };
 
 /** A queue that keeps what it was given, standing in for SQS. */
 export function capturingQueue(): JobQueue & { jobs: ArchiveJob[] } {

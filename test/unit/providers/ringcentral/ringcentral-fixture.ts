@@ -1,7 +1,7 @@
 /** Shared set-up for the RingCentral adapter tests: a sandbox on loopback and an adapter pointed at it. */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Clock, DownloadStream, Log } from '../../../../functions/core/ports';
+import type { Clock, DownloadStream } from '../../../../functions/core/ports';
 import {
   InProcessRateGateStore,
   InProcessTokenStore,
@@ -22,21 +22,11 @@ import {
   type RingCentralSandboxOptions,
   startRingCentralSandbox,
 } from '../../../../sandbox/providers/ringcentral-sandbox';
+import { type LogLine, recordingLog } from '../../../support/recording-log';
 
 export const WEBHOOK_SECRET = 'rc-verification-token-0123456789';
 
-export interface LogLine {
-  level: string;
-  message: string;
-  attributes?: Record<string, unknown>;
-}
-
-export function recordingLog(): Log & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
-    void lines.push({ level, message, attributes });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+export { type LogLine, recordingLog };
 
 /** A clock tests move by hand. */
 export function manualClock(start = new Date()): Clock & { advance(ms: number): void } {

@@ -4,7 +4,8 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Clock, Log } from '../../../../functions/core/ports';
+import type { Clock } from '../../../../functions/core/ports';
+import { type LogLine, recordingLog } from '../../../support/recording-log';
 
 export interface SeenRequest {
   method: string;
@@ -83,18 +84,7 @@ export async function startLoopbackServer(responder: Responder): Promise<Loopbac
   };
 }
 
-export interface LogLine {
-  level: string;
-  message: string;
-  attributes?: Record<string, unknown>;
-}
-
-export function recordingLog(): Log & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
-    void lines.push({ level, message, attributes });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+export { type LogLine, recordingLog };
 
 /** A clock tests move by hand; it starts at a fixed instant so no calendar boundary is in play. */
 export function manualClock(start = Date.UTC(2026, 2, 10, 12)): Clock & { advance(ms: number): void } {

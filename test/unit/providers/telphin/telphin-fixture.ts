@@ -1,7 +1,7 @@
 /** Shared set-up for the Telphin adapter tests: a sandbox on loopback and an adapter pointed at it. */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Clock, DownloadStream, Log } from '../../../../functions/core/ports';
+import type { Clock, DownloadStream } from '../../../../functions/core/ports';
 import { RecordingVerifier, type StreamSummary } from '../../../../functions/core/verify-stream';
 import {
   type TelphinSourceConfig,
@@ -16,21 +16,11 @@ import {
   type TelphinSandbox,
   type TelphinSandboxOptions,
 } from '../../../../sandbox/providers/telphin-sandbox';
+import { type LogLine, recordingLog } from '../../../support/recording-log';
 
 export const WEBHOOK_SECRET = 'webhook-secret-0123456789abcdef';
 
-export interface LogLine {
-  level: string;
-  message: string;
-  attributes?: Record<string, unknown>;
-}
-
-export function recordingLog(): Log & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (message: string, attributes?: Record<string, unknown>) =>
-    void lines.push({ level, message, attributes });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+export { type LogLine, recordingLog };
 
 /** A clock tests move by hand. */
 export function manualClock(start = new Date()): Clock & { advance(ms: number): void } {
