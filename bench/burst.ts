@@ -2,7 +2,7 @@
  * Issue 16 item 8, a burst of Graph calling-bot recordings against their short-lived download tokens.
  *
  * 200 calls end within one minute (the burst the Graph worker is sized for: GRAPH_BURST_RECORDINGS in
- * functions/providers/msgraph/descriptor.ts). Each call's recording appears on the Graph sandbox's
+ * functions/providers/graph-calling-bot/descriptor.ts). Each call's recording appears on the Graph sandbox's
  * recording host when the call ends, with a `recordingAccessToken` that expires GRAPH_FETCH_WITHIN_SECONDS
  * later (the lifetime the worker is sized and alarmed for; the sandbox refuses an expired token with 401
  * as Graph does), and its signed `recordOperation` notification goes at once to the webhook handler.
@@ -31,18 +31,18 @@ import {
   GRAPH_BURST_RECORDINGS,
   GRAPH_FETCH_WITHIN_SECONDS,
   GRAPH_JOB_SECONDS,
-} from '../functions/providers/msgraph/descriptor';
+} from '../functions/providers/graph-calling-bot/descriptor';
 import { createWebhookHandler } from '../functions/webhook';
 import {
   type GraphSandboxRecording,
   graphBotSourceFields,
   startGraphSandbox,
-} from '../sandbox/providers/msgraph-sandbox';
+} from '../sandbox/providers/graph-calling-bot-sandbox';
 import { startMoto } from '../test/support/moto';
 import { createQueue, deleteSucceeded, queueDepth, receiveRecords } from '../test/support/sqs-records';
+import { TWO_MINUTE_WAV_BYTES } from './graph-calling-bot';
 import { onCleanup } from './lib/processes';
 import { round, type Summary, summarise } from './lib/stats';
-import { TWO_MINUTE_WAV_BYTES } from './msgraph';
 
 const SOURCE_ID = 'bench-burst';
 const BUCKET = 'callvault-bench-burst';

@@ -32,9 +32,9 @@ import { type CallvaultConfig, parseConfig } from '../functions/config';
 import type { ArchiveJob } from '../functions/core/jobs';
 import { type Clock, type JobQueue, silentLog } from '../functions/core/ports';
 import { InProcessRateGateStore, InProcessTokenStore } from '../functions/core/shared-state';
-import { sweepAllSources } from '../functions/core/sweep-sources';
-import { startTeamsSandbox } from '../sandbox/providers/msteams-sandbox';
+import { sweepAllSources } from '../functions/core/sweep-all-sources';
 import { startRingCentralSandbox } from '../sandbox/providers/ringcentral-sandbox';
+import { startTeamsSandbox } from '../sandbox/providers/teams-recordings-sandbox';
 import { startMoto, TEST_CREDENTIALS, TEST_REGION } from '../test/support/moto';
 import { onCleanup } from './lib/processes';
 

@@ -37,6 +37,7 @@ import { measureCatalogue } from './catalog';
 import { measureDedupe } from './dedupe';
 import { eventsTargetMet, measureEvents } from './events';
 import { type ForecastScenarioResult, measureForecast } from './forecast';
+import { measureGraphCallingBot } from './graph-calling-bot';
 import { measureLambdaCost, WORKER_COLD_IMPORT_TARGET_MS } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
@@ -47,9 +48,6 @@ import {
   LOCAL_THROUGHPUT_TARGET,
   measureLocal,
 } from './local';
-import { measureMsGraph } from './msgraph';
-import { measureMsTeams } from './msteams';
-import { measureMsTeamsTenant } from './msteams-tenant';
 import { measurePipeline } from './pipeline';
 import { type BenchResults, writeResults } from './report';
 import { measureRingCentral } from './ringcentral';
@@ -62,6 +60,8 @@ import {
   PART_SIZE_MIB,
   PARTS_IN_FLIGHT,
 } from './streaming';
+import { measureTeamsRecordings } from './teams-recordings';
+import { measureTeamsRecordingsTenant } from './teams-recordings-tenant';
 import { analyseThroughput, CEILING_TARGET, LIB_STORAGE_TARGET } from './throughput';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
 
   if (sections.has('msgraph')) {
     log('msgraph: local mode against the Graph sandbox (latency, key fetches, webhook under concurrency)');
-    const summary = await measureMsGraph(mode.msgraph, log);
+    const summary = await measureGraphCallingBot(mode.msgraph, log);
     results.msgraph = summary;
     const latency = summary.notificationToVerifiedCopyMs;
     const unknown = summary.keyFetchesForUnknownKids;
@@ -383,7 +383,7 @@ async function main(): Promise<void> {
     log(
       `msteams: ${mode.msteams.map((size) => formatSize(size.bytes)).join(' and ')} through the Teams adapter (sandbox) and the Telphin path, one worker process per trial`,
     );
-    const { summary, samples } = await measureMsTeams(
+    const { summary, samples } = await measureTeamsRecordings(
       { sizes: mode.msteams, latency: { runs: 10, bytes: 32 * MiB } },
       log,
     );
@@ -419,7 +419,7 @@ async function main(): Promise<void> {
 
   if (sections.has('msteams-tenant')) {
     log('msteams-tenant: sweeps of generated Teams tenants of 100, 1,000 and 10,000 users (users: "all")');
-    const tenant = await measureMsTeamsTenant([100, 1000, 10_000], log);
+    const tenant = await measureTeamsRecordingsTenant([100, 1000, 10_000], log);
     results.raw['msteams-tenant'] = tenant;
     const largest = tenant.rows.at(-1);
     results.verdicts.push({

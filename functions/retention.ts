@@ -9,8 +9,8 @@ import type { Context } from 'aws-lambda';
 import { logger } from './adapters/logger';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { retentionTargets } from './config';
+import { applyRetentionToAllSources } from './core/apply-retention-to-all-sources';
 import { runExclusively } from './core/run-lease';
-import { runRetentionForSources } from './core/run-retention-for-sources';
 import {
   DUE_BUT_NOT_ARCHIVED_METRIC,
   DUE_BUT_NOT_ARCHIVED_TOTAL_METRIC,
@@ -27,8 +27,8 @@ const DEADLINE_MARGIN_MS = 30_000;
 /** The lease outlives the deadline by this much, so a run that dies frees it a minute after. */
 const LEASE_MARGIN_MS = 60_000;
 
-function runRetention(rt: AwsRuntime, signal: AbortSignal) {
-  return runRetentionForSources(
+function applyRetentionToSource(rt: AwsRuntime, signal: AbortSignal) {
+  return applyRetentionToAllSources(
     {
       targets: retentionTargets(rt.env.config),
       sources: rt.sources,
@@ -58,7 +58,7 @@ export function createRetentionHandler(runtime: () => AwsRuntime, publish: Metri
       rt.runLeases,
       'retention',
       { holder: randomUUID(), ttlMs: remaining + LEASE_MARGIN_MS, clock: rt.clock },
-      () => runRetention(rt, signal),
+      () => applyRetentionToSource(rt, signal),
     );
     if (!exclusive.ran) {
       rt.logger.warn('another retention run is still running; this one does nothing', {

@@ -13,7 +13,7 @@ import { logger } from './adapters/logger';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { parseWebhookFollowUp, runWebhookFollowUp } from './composition/webhook-follow-up';
 import { ConfigError, ENV } from './config';
-import { manageSubscriptions } from './core/manage-subscriptions';
+import { ensureSubscriptionsForAllSources } from './core/ensure-subscriptions-for-all-sources';
 import { runExclusively } from './core/run-lease';
 import { reportSetupProblems } from './core/source-setup';
 import {
@@ -109,7 +109,7 @@ export function createSubscriptionsHandler(runtime: () => AwsRuntime, publish: M
     await reportSetupProblems(sources, log, signal);
     const webhookBaseUrl = env.webhookBaseUrl;
     const exclusive = await runExclusively(runLeases, 'subscriptions', lease(SCHEDULED_LEASE_WAIT_MS), () =>
-      manageSubscriptions(
+      ensureSubscriptionsForAllSources(
         webhookBaseUrl,
         { sources, records: subscriptionRecords, clock, log, ledger },
         signal,

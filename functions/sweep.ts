@@ -8,7 +8,7 @@ import { logger } from './adapters/logger';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { rateBudgetOf } from './composition/rate-budgets';
 import { forecastBudget } from './core/budget-forecast';
-import { sweepAllSources } from './core/sweep-sources';
+import { sweepAllSources } from './core/sweep-all-sources';
 import {
   BUDGET_ARRIVALS_PER_DAY_METRIC,
   BUDGET_BACKLOG_GROWING_METRIC,

@@ -11,8 +11,8 @@
  * to the webhook subscriptions callvault created. Ctrl-C stops it.
  */
 import { parseArgs } from 'node:util';
-import { startTeamsSandbox } from '../sandbox/providers/msteams-sandbox';
 import { startRingCentralSandbox } from '../sandbox/providers/ringcentral-sandbox';
+import { startTeamsSandbox } from '../sandbox/providers/teams-recordings-sandbox';
 
 /** The credentials the README's sandbox config uses; they open nothing but this simulator. */
 export const RINGCENTRAL_SANDBOX_CREDENTIALS = {

@@ -23,8 +23,8 @@ import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import type { SourceRecording } from '../../functions/core/recording';
 import { InProcessTokenStore } from '../../functions/core/shared-state';
 import { RecordingVerifier } from '../../functions/core/verify-stream';
-import { msTeamsSourceSchema } from '../../functions/providers/msteams/msteams-config';
-import { MsTeamsSource } from '../../functions/providers/msteams/msteams-source';
+import { teamsRecordingsSourceSchema } from '../../functions/providers/teams-recordings/teams-recordings-config';
+import { TeamsRecordingsSource } from '../../functions/providers/teams-recordings/teams-recordings-source';
 import { TEST_CREDENTIALS, TEST_REGION } from '../../test/support/moto';
 import { syntheticMp3Stream } from '../../test/support/synthetic-media';
 import { MiB } from './size';
@@ -42,7 +42,7 @@ export type StreamImpl =
   /** No HTTP source: in-process bytes cut into parts and uploaded with no checksums: the S3-server ceiling. */
   | 'bare-put'
   /**
-   * The Teams path: MsTeamsSource.openDownload against the Teams sandbox (app token, metadata → 302 →
+   * The Teams path: TeamsRecordingsSource.openDownload against the Teams sandbox (app token, metadata → 302 →
    * content host) → RecordingVerifier → S3ArchiveStore, as the Teams worker does it.
    */
   | 'teams';
@@ -369,10 +369,10 @@ async function work(spec: WorkerSpec): Promise<WorkerReport> {
   };
 }
 
-function teamsSourceFor(teams: TeamsWorkerSpec): MsTeamsSource {
+function teamsSourceFor(teams: TeamsWorkerSpec): TeamsRecordingsSource {
   const quiet = () => {};
-  return new MsTeamsSource({
-    config: msTeamsSourceSchema.parse({
+  return new TeamsRecordingsSource({
+    config: teamsRecordingsSourceSchema.parse({
       provider: 'msteams',
       id: 'bench-teams',
       tenantId: teams.tenantId,

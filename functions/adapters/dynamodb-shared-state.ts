@@ -14,6 +14,7 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { SubscriptionRecord, SubscriptionRecords } from '../core/ensure-subscriptions-for-source';
 import { TransientError } from '../core/errors';
 import {
   type GateReservation,
@@ -24,7 +25,6 @@ import {
   type TokenRecord,
   type TokenStore,
 } from '../core/shared-state';
-import type { SubscriptionRecord, SubscriptionRecords } from '../core/subscriptions';
 
 /** The table's key and TTL attribute names; the CDK construct creates the table with the same. */
 export const SHARED_STATE_TABLE = { partitionKey: 'pk', timeToLive: 'expiresAt' } as const;

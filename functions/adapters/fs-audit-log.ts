@@ -1,7 +1,7 @@
 import { appendFile, mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { auditKey } from '../core/apply-retention-to-source';
 import type { AuditEntry, AuditLog, AuditTrail } from '../core/ports';
-import { auditKey } from '../core/retention';
 
 /** Local mode: the same `audit/retention/…/{runId}.jsonl` under the archive folder, appended and fsynced. */
 export class FsAuditLog implements AuditLog {

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SubscriptionRecord, SubscriptionRecords } from '../core/subscriptions';
+import type { SubscriptionRecord, SubscriptionRecords } from '../core/ensure-subscriptions-for-source';
 
 /** Local mode: `{stateDir}/subscriptions/{sourceId}.json`, replaced atomically. */
 export class FsSubscriptionRecords implements SubscriptionRecords {

@@ -1,6 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { auditKey } from '../core/apply-retention-to-source';
 import type { AuditEntry, AuditLog, AuditTrail } from '../core/ports';
-import { auditKey } from '../core/retention';
 
 /** Batched entries are written at the latest after this many, so a crash loses little of a dry run. */
 const BATCH_ENTRIES = 200;

@@ -22,10 +22,10 @@ import { secretsManagerCredentials } from '../adapters/secrets-credentials';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { type RuntimeEnvironment, readRuntimeEnvironment } from '../config';
 import type { CatalogueWriter } from '../core/catalogue';
+import type { SubscriptionRecords } from '../core/ensure-subscriptions-for-source';
 import type { PendingJobsSettings } from '../core/pending-jobs';
 import { type Clock, type KillSwitch, type Log, systemClock } from '../core/ports';
 import type { SourceRegistry } from '../core/source-registry';
-import type { SubscriptionRecords } from '../core/subscriptions';
 import { awsOutcomeEvents, withOutcomeEvents } from './outcome-events';
 import { buildSourceRegistry } from './sources';
 

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { WebhookOutcome } from '../core/ports';
 import type { ProviderName } from '../core/recording';
-import { type SweepAllDependencies, sweepAllSources } from '../core/sweep-sources';
+import { type SweepAllDependencies, sweepAllSources } from '../core/sweep-all-sources';
 import { PROVIDER_DESCRIPTORS, PROVIDER_NAMES } from '../providers';
 import type { LifecycleFollowUpDependencies } from '../providers/descriptor';
 

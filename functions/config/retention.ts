@@ -1,5 +1,5 @@
 /** Which sources retention acts on, with which settings. */
-import type { RetentionTarget } from '../core/run-retention-for-sources';
+import type { RetentionTarget } from '../core/apply-retention-to-all-sources';
 import { type RetentionSettings, retentionSettingsSchema } from './fields';
 import type { CallvaultConfig } from './schema';
 import { deletesAtSource, enabledSources, type SourceConfig } from './sources';

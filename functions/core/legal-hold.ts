@@ -8,9 +8,10 @@
  * retention honours. Either way the store also moves a held object out of its lifecycle class (see
  * `HELD_RETENTION_CLASS`), so the bucket's own expiry cannot remove it either.
  */
+
+import { newRunId } from './apply-retention-to-source';
 import type { FindRow } from './catalogue-query';
 import type { Clock } from './ports';
-import { newRunId } from './retention';
 
 /** Where callvault's own hold records live, one per held recording, in the bucket and in the local folder. */
 export const HOLD_RECORD_PREFIX = 'holds/';

@@ -4,10 +4,10 @@
  */
 import type { Readable } from 'node:stream';
 import type { ObjectChecksum } from './checksums';
+import type { SubscriptionApi } from './ensure-subscriptions-for-source';
 import type { ArchiveJob, DownloadGrant, HintJob, RecordingJob } from './jobs';
 import type { ProviderName, SourceRecording, TimeWindow } from './recording';
 import type { Sidecar } from './sidecar';
-import type { SubscriptionApi } from './subscriptions';
 import type { RecordingVerifier } from './verify-stream';
 
 export interface Clock {
@@ -98,7 +98,7 @@ export interface WebhookSubscriptionPlan {
   address(webhookUrl: string): string;
   /** Whether a listed address is this endpoint (default: equal to `address(webhookUrl)`). */
   isOurs?(listedAddress: string, webhookUrl: string): boolean;
-  /** Renew once less than this is left (ensureSubscriptions' default suits multi-day lifetimes only). */
+  /** Renew once less than this is left (ensureSubscriptionsForSource' default suits multi-day lifetimes only). */
   renewBeforeMs?: number;
 }
 

@@ -15,16 +15,19 @@ import {
   webhookFollowUpOf,
 } from '../composition/webhook-follow-up';
 import { type CallvaultConfig, type CredentialsLoader, retentionTargets } from '../config';
+import { applyRetentionToAllSources } from '../core/apply-retention-to-all-sources';
+import type { RetentionReport } from '../core/apply-retention-to-source';
+import {
+  type EnsureSubscriptionsForAllSourcesResult,
+  ensureSubscriptionsForAllSources,
+} from '../core/ensure-subscriptions-for-all-sources';
 import type { JobOutcome } from '../core/handle-job';
-import { type ManageSubscriptionsResult, manageSubscriptions } from '../core/manage-subscriptions';
 import type { ArchiveStore, Clock, Log, WebhookOutcome } from '../core/ports';
 import { systemClock } from '../core/ports';
-import type { RetentionReport } from '../core/retention';
 import type { RetryPolicy } from '../core/retry-policy';
-import { runRetentionForSources } from '../core/run-retention-for-sources';
 import { reportSetupProblems } from '../core/source-setup';
-import type { SweepResult } from '../core/sweep';
-import { sweepAllSources } from '../core/sweep-sources';
+import { sweepAllSources } from '../core/sweep-all-sources';
+import type { SweepResult } from '../core/sweep-source';
 import { formatBytes } from '../ops/format-bytes';
 import { startWebhookServer } from './webhook-server';
 
@@ -56,7 +59,7 @@ export interface LocalHost {
   progress(): { archived: number; bytes: number };
   sweepNow(): Promise<SweepResult[]>;
   /** One subscriptions check over every source that has them; undefined without a public URL. */
-  subscriptionsNow(): Promise<ManageSubscriptionsResult | undefined>;
+  subscriptionsNow(): Promise<EnsureSubscriptionsForAllSourcesResult | undefined>;
   /** One retention run over every source that has retention configured. */
   retentionNow(): Promise<RetentionReport[]>;
   /** Resolves once no job is pending, delayed or running. */
@@ -104,9 +107,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const publicUrl =
     (options.publicUrl === 'server' ? server?.url : options.publicUrl) ?? config.local.publicUrl;
   const subscriptionRecords = new FsSubscriptionRecords({ stateDir: config.local.stateDir });
-  const subscriptionsNow = async (): Promise<ManageSubscriptionsResult | undefined> => {
+  const subscriptionsNow = async (): Promise<EnsureSubscriptionsForAllSourcesResult | undefined> => {
     if (!publicUrl || !server) return undefined;
-    return manageSubscriptions(publicUrl, { sources, records: subscriptionRecords, clock, log, ledger });
+    return ensureSubscriptionsForAllSources(publicUrl, {
+      sources,
+      records: subscriptionRecords,
+      clock,
+      log,
+      ledger,
+    });
   };
   if (publicUrl && server) log.info('managing webhook subscriptions', { publicUrl });
 
@@ -175,7 +184,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   };
 
   const retentionNow = async (): Promise<RetentionReport[]> => {
-    const { reports } = await runRetentionForSources({
+    const { reports } = await applyRetentionToAllSources({
       targets: retentionTargets(config),
       sources,
       store,

@@ -22,7 +22,7 @@ import type {
   SourceStats,
 } from '../core/ports';
 import type { SourceRecording, TimeWindow } from '../core/recording';
-import { sweepSource } from '../core/sweep';
+import { sweepSource } from '../core/sweep-source';
 import {
   type BackfillCounters,
   type BackfillCursor,

@@ -15,10 +15,10 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
+import { auditKey } from '../core/apply-retention-to-source';
 import type { FindFilters, FindRow } from '../core/catalogue-query';
 import type { HoldAuditLog, HoldState, HoldStore } from '../core/legal-hold';
 import type { ArchiveStore, AuditEntry } from '../core/ports';
-import { auditKey } from '../core/retention';
 
 /** Where an export is written: a folder or an S3 prefix. Paths are relative, `/`-separated. */
 export interface ExportTarget {

@@ -5,10 +5,10 @@
  * code) is loaded on first use through `loadAdapter`. README, "Adding a provider".
  */
 import type { z } from 'zod';
-import type { ManageSubscriptionsDependencies } from '../core/manage-subscriptions';
+import type { EnsureSubscriptionsForAllSourcesDependencies } from '../core/ensure-subscriptions-for-all-sources';
 import type { Clock, Log, RecordingSource, WebhookOutcome } from '../core/ports';
 import type { RateGateStore, TokenStore } from '../core/shared-state';
-import type { SweepAllDependencies } from '../core/sweep-sources';
+import type { SweepAllDependencies } from '../core/sweep-all-sources';
 
 /**
  * A platform's request budget as one source spends it: what its pacing lets through a minute, what each
@@ -48,7 +48,7 @@ export type AdapterFactory<Config, Credentials> = (
 ) => RecordingSource;
 
 export interface LifecycleFollowUpDependencies
-  extends Omit<ManageSubscriptionsDependencies, 'only' | 'ledger'>,
+  extends Omit<EnsureSubscriptionsForAllSourcesDependencies, 'only' | 'ledger'>,
     Omit<SweepAllDependencies, 'only'> {
   /**
    * Where subscriptions point (`{base}/webhooks/{provider}/{sourceId}`); without one (local mode with no

@@ -7,9 +7,9 @@ import { PermanentError } from '../core/errors';
 import type { RecordingSource } from '../core/ports';
 import { MAX_WEBHOOK_BODY_BYTES } from '../core/source-registry';
 import type { ProviderDependencies, ProviderDescriptor, SourceConfigBase } from './descriptor';
-import { msGraphProvider } from './msgraph/descriptor';
-import { msTeamsProvider } from './msteams/descriptor';
+import { graphCallingBotProvider } from './graph-calling-bot/descriptor';
 import { ringCentralProvider } from './ringcentral/descriptor';
+import { teamsRecordingsProvider } from './teams-recordings/descriptor';
 import { telphinProvider } from './telphin/descriptor';
 
 export type { ProviderDependencies, ProviderDescriptor } from './descriptor';
@@ -17,8 +17,8 @@ export type { ProviderDependencies, ProviderDescriptor } from './descriptor';
 export const PROVIDER_DESCRIPTORS = [
   telphinProvider,
   ringCentralProvider,
-  msGraphProvider,
-  msTeamsProvider,
+  graphCallingBotProvider,
+  teamsRecordingsProvider,
 ] as const;
 
 /** The names of the shipped providers, in the order above. */

@@ -6,8 +6,8 @@
  * every copy's SHA-256 checked against the sandbox's bytes.
  */
 import { randomBytes } from 'node:crypto';
+import { sourceWebhookUrl } from '../../functions/core/ensure-subscriptions-for-all-sources';
 import { recordingKey } from '../../functions/core/keys';
-import { sourceWebhookUrl } from '../../functions/core/manage-subscriptions';
 import type { Log } from '../../functions/core/ports';
 import type { LocalHost } from '../../functions/local/local-host';
 import { type RingCentralSandbox, startRingCentralSandbox } from '../providers/ringcentral-sandbox';

@@ -15,9 +15,9 @@ import { type LocalHost, startLocalHost } from '../../functions/local/local-host
 import { formatBytes } from '../../functions/ops/format-bytes';
 import { startTelphinSandbox, telphinHangupWebhookBody } from '../providers/telphin-sandbox';
 import { demoFind } from './demo-find';
-import { startGraphDemo } from './demo-msgraph';
-import { msTeamsDemoPart } from './demo-msteams';
+import { startGraphDemo } from './demo-graph-calling-bot';
 import { type DemoPart, ringCentralDemoPart } from './demo-ringcentral';
+import { teamsRecordingsDemoPart } from './demo-teams-recordings';
 
 const DEMO_SOURCE_ID = 'demo';
 
@@ -53,7 +53,7 @@ export async function runDemo(options: { log: Log; serve: boolean; port?: number
   const graph = await startGraphDemo(log);
   const parts: DemoPart[] = [
     await ringCentralDemoPart(log),
-    await msTeamsDemoPart(log),
+    await teamsRecordingsDemoPart(log),
     {
       sources: [graph.source],
       run: async (host) => ({ verified: (await graph.run(host)) ? 1 : 0, expected: 1 }),

@@ -7,9 +7,9 @@
  */
 import { type SourceConfig, sourceSchema } from '../../functions/config';
 import type { ProviderName } from '../../functions/core/recording';
-import { type GraphSandbox, graphBotSourceFields, startGraphSandbox } from './msgraph-sandbox';
-import { startTeamsSandbox, type TeamsSandbox, type TeamsSandboxUser } from './msteams-sandbox';
+import { type GraphSandbox, graphBotSourceFields, startGraphSandbox } from './graph-calling-bot-sandbox';
 import { type RingCentralSandbox, startRingCentralSandbox } from './ringcentral-sandbox';
+import { startTeamsSandbox, type TeamsSandbox, type TeamsSandboxUser } from './teams-recordings-sandbox';
 import { startTelphinSandbox, type TelphinSandbox } from './telphin-sandbox';
 
 export interface ProviderSandboxEntry<Running extends { close(): Promise<void> }> {

@@ -24,25 +24,31 @@ import {
 import type { ProviderName } from '../../functions/core/recording';
 import { WEBHOOK_NOT_UNDERSTOOD_CODE } from '../../functions/observability/names';
 import {
+  RINGCENTRAL_JOB_PATTERNS,
+  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
+} from '../../functions/providers/ringcentral/descriptor';
+import { CredentialsRefusedError } from '../../functions/providers/ringcentral/ringcentral-auth';
+import {
   TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
   TEAMS_CREDENTIALS_REFUSED_MESSAGE,
   TEAMS_LIFECYCLE_MESSAGE,
   TEAMS_METERED_API_MESSAGE,
   TEAMS_MISSED_EVENT,
-} from '../../functions/providers/msteams/descriptor';
+} from '../../functions/providers/teams-recordings/descriptor';
 import {
   AppCredentialsRefusedError,
   ApplicationAccessPolicyError,
   TeamsMeteredApiError,
-} from '../../functions/providers/msteams/msteams-errors';
-import {
-  RINGCENTRAL_JOB_PATTERNS,
-  RINGCENTRAL_LOGIN_REFUSED_MESSAGE,
-} from '../../functions/providers/ringcentral/descriptor';
-import { CredentialsRefusedError } from '../../functions/providers/ringcentral/ringcentral-auth';
+} from '../../functions/providers/teams-recordings/teams-recordings-errors';
 import { fixedSourceRegistry } from '../support/fixed-source-registry';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
 import { createQueue, receiveRecords } from '../support/sqs-records';
+import {
+  collect,
+  JAN_WINDOW,
+  type RingCentralHarness,
+  startHarness,
+} from '../unit/providers/ringcentral/ringcentral-fixture';
 import {
   collect as collectTeams,
   DAY,
@@ -50,13 +56,7 @@ import {
   startHarness as startTeamsHarness,
   WEBHOOK_SECRET as TEAMS_WEBHOOK_SECRET,
   type TeamsHarness,
-} from '../unit/providers/msteams/msteams-fixture';
-import {
-  collect,
-  JAN_WINDOW,
-  type RingCentralHarness,
-  startHarness,
-} from '../unit/providers/ringcentral/ringcentral-fixture';
+} from '../unit/providers/teams-recordings/teams-recordings-fixture';
 
 /** CloudWatch's trailing wildcard: `"hint ringcentral/*"` matches values starting with `hint ringcentral/`. */
 function matchesRingCentralJob(value: unknown): boolean {

@@ -18,10 +18,13 @@ import { queueMaxReceiveCount, workerEventSourceSettings } from '../../cdk/worke
 import { apiGatewayResult, webhookRequestFromApiGateway } from '../../functions/adapters/api-gateway';
 import { type CallvaultConfig, ENV, parseConfig, runtimeConfigForDeployment } from '../../functions/config';
 import { WORKER_BATCH_SIZE } from '../../functions/providers/descriptor';
-import { GRAPH_BURST_WORKERS } from '../../functions/providers/msgraph/descriptor';
-import { msTeamsProvider, receivesWhileNotReady } from '../../functions/providers/msteams/descriptor';
+import { GRAPH_BURST_WORKERS } from '../../functions/providers/graph-calling-bot/descriptor';
 import { RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE } from '../../functions/providers/ringcentral/descriptor';
 import { handleRingCentralWebhook } from '../../functions/providers/ringcentral/ringcentral-webhook';
+import {
+  receivesWhileNotReady,
+  teamsRecordingsProvider,
+} from '../../functions/providers/teams-recordings/descriptor';
 import { allowStatements, cdkJsonContext, nagViolations, policyOfRole, resourceText } from './support';
 
 const ALL_PROVIDERS_EXAMPLE = fileURLToPath(
@@ -53,8 +56,8 @@ const TEAMS_SOURCE = {
 type Json = any;
 
 /** The Teams worker's sizing, from its descriptor. */
-const TEAMS_WORKER_MEMORY_MIB = msTeamsProvider.worker.ownWorker?.memoryMiB as number;
-const TEAMS_PART_SIZE_MIB = msTeamsProvider.worker.ownWorker?.partSizeMiB as number;
+const TEAMS_WORKER_MEMORY_MIB = teamsRecordingsProvider.worker.ownWorker?.memoryMiB as number;
+const TEAMS_PART_SIZE_MIB = teamsRecordingsProvider.worker.ownWorker?.partSizeMiB as number;
 const teamsMaxReceiveCount = (config: CallvaultConfig, sources: CallvaultConfig['sources']) =>
   queueMaxReceiveCount('msteams', config, sources);
 
@@ -131,7 +134,7 @@ describe('the all-providers example', () => {
     for (const provider of ['telphin', 'ringcentral'] as const) {
       expect(mappingOf(provider).FunctionName).toEqual({ Ref: logicalId(stack.worker) });
     }
-    // Enough workers to fetch a burst of 200 recordings before their tokens expire (msgraph/descriptor.ts).
+    // Enough workers to fetch a burst of 200 recordings before their tokens expire (graph-calling-bot/descriptor.ts).
     expect(graph).toMatchObject({
       BatchSize: 1,
       ScalingConfig: {

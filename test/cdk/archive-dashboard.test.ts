@@ -16,9 +16,9 @@ import * as monitoring from '../../cdk/constructs/monitoring';
 import * as archiveWorker from '../../functions/archive-worker';
 import * as metricNames from '../../functions/observability/names';
 import { descriptorOf } from '../../functions/providers';
-import { MSGRAPH_WEBHOOK_COUNTS } from '../../functions/providers/msgraph/msgraph-webhook';
-import { MSTEAMS_WEBHOOK_COUNTS } from '../../functions/providers/msteams/msteams-webhook';
+import { MSGRAPH_WEBHOOK_COUNTS } from '../../functions/providers/graph-calling-bot/graph-calling-bot-webhook';
 import { RINGCENTRAL_RATE_LIMITED_METRIC } from '../../functions/providers/ringcentral/descriptor';
+import { MSTEAMS_WEBHOOK_COUNTS } from '../../functions/providers/teams-recordings/teams-recordings-webhook';
 import { cdkJsonContext, nagViolations, resourceText } from './support';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -25,11 +25,11 @@ import { logger } from '../../functions/adapters/logger';
 import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
-import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/msteams/msteams-subscriptions';
+import { MSTEAMS_SUBSCRIPTION_RESOURCES } from '../../functions/providers/teams-recordings/teams-recordings-subscriptions';
 import { createSubscriptionsHandler } from '../../functions/subscriptions';
 import { createSweepHandler } from '../../functions/sweep';
 import { createWebhookHandler } from '../../functions/webhook';
-import { startTeamsSandbox, type TeamsSandbox } from '../../sandbox/providers/msteams-sandbox';
+import { startTeamsSandbox, type TeamsSandbox } from '../../sandbox/providers/teams-recordings-sandbox';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS, TEST_REGION } from '../support/moto';
 import {
   createQueue,

@@ -13,8 +13,8 @@ import {
   GRAPH_BURST_WORKERS,
   GRAPH_FETCH_WITHIN_SECONDS,
   GRAPH_JOB_SECONDS,
-} from '../../functions/providers/msgraph/descriptor';
-import { receivesWhileNotReady } from '../../functions/providers/msteams/descriptor';
+} from '../../functions/providers/graph-calling-bot/descriptor';
+import { receivesWhileNotReady } from '../../functions/providers/teams-recordings/descriptor';
 import { cdkJsonContext } from './support';
 
 const noBundling = { appProps: cdkJsonContext({ 'aws:cdk:bundling-stacks': [] }), nag: false };

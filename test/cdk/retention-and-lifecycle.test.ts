@@ -12,8 +12,8 @@ import type { ArchiveStack } from '../../cdk/archive-stack';
 import { METRICS_NAMESPACE as CDK_METRICS_NAMESPACE } from '../../cdk/constructs/monitoring';
 import { scheduleRateMinutes } from '../../cdk/constructs/schedules';
 import { type CallvaultConfig, ENV, parseConfig } from '../../functions/config';
+import { auditKey } from '../../functions/core/apply-retention-to-source';
 import { runLedgerKey } from '../../functions/core/ports';
-import { auditKey } from '../../functions/core/retention';
 import { METRICS_NAMESPACE } from '../../functions/retention';
 import { allowStatements, cdkJsonContext, nagViolations, policyOfRole } from './support';
 

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { ARCHIVE_WORKER_ID, consumerTimeout, workerPlans } from '../../cdk/worker-sizing';
 import { parseConfig } from '../../functions/config';
-import { msGraphProvider } from '../../functions/providers/msgraph/descriptor';
-import { msTeamsProvider } from '../../functions/providers/msteams/descriptor';
+import { graphCallingBotProvider } from '../../functions/providers/graph-calling-bot/descriptor';
+import { teamsRecordingsProvider } from '../../functions/providers/teams-recordings/descriptor';
 
 describe('workerPlans', () => {
   it('shares one worker among the providers without one of their own, and gives the others theirs', () => {
@@ -11,8 +11,8 @@ describe('workerPlans', () => {
     const plans = workerPlans(config, ['msteams', 'telphin', 'msgraph', 'ringcentral']);
     expect(plans.map((plan) => [plan.id, plan.providers])).toEqual([
       [ARCHIVE_WORKER_ID, ['telphin', 'ringcentral']],
-      [msTeamsProvider.worker.ownWorker?.id, ['msteams']],
-      [msGraphProvider.worker.ownWorker?.id, ['msgraph']],
+      [teamsRecordingsProvider.worker.ownWorker?.id, ['msteams']],
+      [graphCallingBotProvider.worker.ownWorker?.id, ['msgraph']],
     ]);
     expect(plans.map((plan) => plan.serviceName)).toEqual([
       'callvault-archive-worker',
@@ -33,7 +33,7 @@ describe('workerPlans', () => {
   });
 
   it('sizes an own worker from its descriptor, keeping a config figure that asks for more', () => {
-    const own = msTeamsProvider.worker.ownWorker;
+    const own = teamsRecordingsProvider.worker.ownWorker;
     const teamsPlan = (worker: object) => {
       const plan = workerPlans(parseConfig({ sources: [{ provider: 'telphin', id: 'hq' }], worker }), [
         'msteams',

@@ -12,7 +12,7 @@
 import { recordingFromJob } from '../../functions/core/jobs';
 import type { WebhookRequest } from '../../functions/core/ports';
 import { PROVIDER_SANDBOXES } from '../../sandbox/providers';
-import type { GraphSandboxRecording } from '../../sandbox/providers/msgraph-sandbox';
+import type { GraphSandboxRecording } from '../../sandbox/providers/graph-calling-bot-sandbox';
 import { providerContract, sourceFor } from './provider-contract';
 
 const entry = PROVIDER_SANDBOXES.msgraph;

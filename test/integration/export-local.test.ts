@@ -17,12 +17,12 @@ import { FsArchiveStore } from '../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../functions/adapters/fs-audit-log';
 import { FsHoldAuditLog, FsHoldStore } from '../../functions/adapters/fs-legal-hold';
 import { retentionSettingsSchema } from '../../functions/config';
+import { applyRetentionToSource } from '../../functions/core/apply-retention-to-source';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey } from '../../functions/core/keys';
 import { applyHold, holdTargetsFromRows } from '../../functions/core/legal-hold';
 import { silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
-import { runRetention } from '../../functions/core/retention';
 import { type ExportTarget, type ManifestFile, runExport, type TrailEvent } from '../../functions/ops/export';
 import { FolderExportTarget } from '../../functions/ops/export-targets';
 import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
@@ -137,7 +137,7 @@ describe('npm run export from a local archive', () => {
       },
       { store: sources().holds, audit: sources().holdAudit, clock: systemClock },
     );
-    await runRetention(
+    await applyRetentionToSource(
       source,
       retentionSettingsSchema.parse({ deleteFromSourceAfterDays: 30, dryRun: false, gracePeriodHours: 0 }),
       {

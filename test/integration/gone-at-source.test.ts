@@ -16,7 +16,7 @@ import { recordingJob } from '../../functions/core/jobs';
 import { goneAtSourceKey, recordingKey, sidecarKey } from '../../functions/core/keys';
 import type { Clock, GoneAtSourceRecord, Log } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
-import { sweepAllSources } from '../../functions/core/sweep-sources';
+import { sweepAllSources } from '../../functions/core/sweep-all-sources';
 import { localStatusDependencies } from '../../functions/ops/status-dependencies';
 import { collectStatus } from '../../functions/ops/status-report';
 import { formatStatus } from '../../functions/ops/status-table';

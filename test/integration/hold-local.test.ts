@@ -15,12 +15,12 @@ import { FsArchiveStore } from '../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../functions/adapters/fs-audit-log';
 import { FsHoldStore } from '../../functions/adapters/fs-legal-hold';
 import { retentionSettingsSchema } from '../../functions/config';
+import { applyRetentionToSource, auditKey } from '../../functions/core/apply-retention-to-source';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey } from '../../functions/core/keys';
 import { type HoldAuditEntry, holdRecordKey } from '../../functions/core/legal-hold';
 import { type AuditEntry, silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
-import { auditKey, runRetention } from '../../functions/core/retention';
 import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../sandbox/providers/telphin-sandbox';
@@ -188,7 +188,7 @@ describe('npm run hold on a local archive', () => {
       const runId = `local-${Math.random().toString(16).slice(2, 8)}`;
       let startedAt = new Date();
       const audit = new FsAuditLog({ root: archiveDir });
-      await runRetention(
+      await applyRetentionToSource(
         source,
         retentionSettingsSchema.parse({ deleteFromSourceAfterDays: 30, dryRun: false, gracePeriodHours: 0 }),
         {

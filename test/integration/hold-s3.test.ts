@@ -16,6 +16,7 @@ import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { S3AuditLog } from '../../functions/adapters/s3-audit-log';
 import { S3HoldAuditLog, S3HoldStore } from '../../functions/adapters/s3-legal-hold';
 import { retentionSettingsSchema } from '../../functions/config';
+import { applyRetentionToSource, auditKey } from '../../functions/core/apply-retention-to-source';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey, sidecarKey } from '../../functions/core/keys';
 import {
@@ -27,7 +28,6 @@ import {
 } from '../../functions/core/legal-hold';
 import { type AuditEntry, silentLog, systemClock } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
-import { auditKey, runRetention } from '../../functions/core/retention';
 import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox, type TelphinSandbox } from '../../sandbox/providers/telphin-sandbox';
@@ -106,7 +106,7 @@ describe.skipIf(!motoAvailable())('legal hold on moto', () => {
     const runId = `hold-${Math.random().toString(16).slice(2, 8)}`;
     let startedAt: Date | undefined;
     const audit = new S3AuditLog({ client: moto.s3, bucket: BUCKET });
-    const report = await runRetention(
+    const report = await applyRetentionToSource(
       source,
       retentionSettingsSchema.parse({ deleteFromSourceAfterDays: 30, dryRun: false, gracePeriodHours: 0 }),
       {

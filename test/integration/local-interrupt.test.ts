@@ -18,7 +18,7 @@ import {
   type GraphSandboxRecording,
   graphBotSourceFields,
   startGraphSandbox,
-} from '../../sandbox/providers/msgraph-sandbox';
+} from '../../sandbox/providers/graph-calling-bot-sandbox';
 import { type MotoServer, motoAvailable, startMoto, TEST_CREDENTIALS } from '../support/moto';
 
 const SOURCE_ID = 'teams-bot';

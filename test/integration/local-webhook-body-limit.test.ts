@@ -16,7 +16,7 @@ import { silentLog } from '../../functions/core/ports';
 import { type LocalHost, startLocalHost } from '../../functions/local/local-host';
 import { API_GATEWAY_PAYLOAD_BYTES } from '../../functions/local/webhook-server';
 import { maxWebhookBodyBytes, PROVIDER_NAMES as PROVIDERS } from '../../functions/providers';
-import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/msgraph-sandbox';
+import { type GraphSandbox, startGraphSandbox } from '../../sandbox/providers/graph-calling-bot-sandbox';
 
 const MiB = 1024 * 1024;
 const SOURCE_IDS: Record<(typeof PROVIDERS)[number], string> = {

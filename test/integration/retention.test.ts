@@ -16,6 +16,7 @@ import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { S3AuditLog } from '../../functions/adapters/s3-audit-log';
 import { SqsJobQueue } from '../../functions/adapters/sqs-job-queue';
 import { type RetentionSettings, retentionSettingsSchema } from '../../functions/config';
+import { applyRetentionToSource, auditKey } from '../../functions/core/apply-retention-to-source';
 import { archiveRecording } from '../../functions/core/archive-recording';
 import { recordingKey, sidecarKey } from '../../functions/core/keys';
 import {
@@ -26,7 +27,6 @@ import {
   systemClock,
 } from '../../functions/core/ports';
 import type { SourceRecording } from '../../functions/core/recording';
-import { auditKey, runRetention } from '../../functions/core/retention';
 import { telphinSourceSchema } from '../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../functions/providers/telphin/telphin-source';
 import { syntheticAudioChunks } from '../../sandbox/providers/synthetic-audio';
@@ -152,7 +152,7 @@ describe.skipIf(!motoAvailable())('retention on moto and the Telphin sandbox', (
         return inner.open(openedRunId, runStartedAt);
       },
     };
-    const report = await runRetention(
+    const report = await applyRetentionToSource(
       source,
       retention,
       {

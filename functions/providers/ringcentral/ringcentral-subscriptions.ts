@@ -5,8 +5,13 @@
  * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
  * before it answers, so a created subscription is one our endpoint has already accepted.
  */
+
+import type {
+  RemoteSubscription,
+  SubscriptionApi,
+  SubscriptionStatus,
+} from '../../core/ensure-subscriptions-for-source';
 import { PermanentError, TransientError } from '../../core/errors';
-import type { RemoteSubscription, SubscriptionApi, SubscriptionStatus } from '../../core/subscriptions';
 import { expectDeleted } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
 import type { RingCentralApi, RingCentralRequest } from './ringcentral-api';

@@ -4,8 +4,9 @@
  * webhook URL with the token (Telphin signs nothing). Hooks do not expire and have no status; one with
  * another method is replaced, since the deployed route takes POST only. Filters are `hangup@{extensionId}`.
  */
+
+import type { RemoteSubscription, SubscriptionApi } from '../../core/ensure-subscriptions-for-source';
 import { asCallvaultError, PermanentError, TransientError } from '../../core/errors';
-import type { RemoteSubscription, SubscriptionApi } from '../../core/subscriptions';
 import { expectDeleted, jsonOf } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
 import type { TelphinApi } from './telphin-api';

@@ -10,10 +10,10 @@ import { FsCatalogueStorage } from '../../../functions/adapters/catalogue-storag
 import { DuckDbCatalogue } from '../../../functions/adapters/duckdb-catalogue';
 import { FsArchiveStore } from '../../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../../functions/adapters/fs-audit-log';
+import { applyRetentionToSource, auditKey } from '../../../functions/core/apply-retention-to-source';
 import { archiveRecording } from '../../../functions/core/archive-recording';
 import { silentLog, systemClock } from '../../../functions/core/ports';
 import type { SourceRecording } from '../../../functions/core/recording';
-import { auditKey, runRetention } from '../../../functions/core/retention';
 import { telphinSourceSchema } from '../../../functions/providers/telphin/telphin-config';
 import { TelphinSource } from '../../../functions/providers/telphin/telphin-source';
 import { startTelphinSandbox } from '../../../sandbox/providers/telphin-sandbox';
@@ -63,7 +63,7 @@ describe('retention and the catalogue', () => {
       await utimes(join(root, outcome.key), writtenAt, writtenAt);
     }
 
-    const report = await runRetention(
+    const report = await applyRetentionToSource(
       source,
       {
         deleteFromSourceAfterDays: 30,

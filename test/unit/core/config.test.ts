@@ -8,8 +8,8 @@ import {
   retentionTargets,
   runtimeConfigForDeployment,
 } from '../../../functions/config';
-import { MsGraphSource } from '../../../functions/providers/msgraph/msgraph-source';
-import { MSTEAMS_CAPABILITIES } from '../../../functions/providers/msteams/msteams-source';
+import { GraphCallingBotSource } from '../../../functions/providers/graph-calling-bot/graph-calling-bot-source';
+import { MSTEAMS_CAPABILITIES } from '../../../functions/providers/teams-recordings/teams-recordings-source';
 
 const telphin = {
   provider: 'telphin',
@@ -226,7 +226,10 @@ describe('lifecycle validation against S3 rules', () => {
 
     expect(retentionTargets(config).map((target) => target.sourceId)).toEqual(['main']);
     expect(isWebhookOnly(botConfig)).toBe(true);
-    expect(new MsGraphSource({ config: botConfig }).capabilities).toEqual({ list: false, delete: false });
+    expect(new GraphCallingBotSource({ config: botConfig }).capabilities).toEqual({
+      list: false,
+      delete: false,
+    });
     expect(isWebhookOnly({ provider: 'telphin' })).toBe(false);
     expect(isWebhookOnly({ provider: 'ringcentral' })).toBe(false);
     // The config's own answer agrees with each adapter's capabilities.

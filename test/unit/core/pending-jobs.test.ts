@@ -9,7 +9,7 @@ import type { PendingJobsSettings, PendingLeaseStore } from '../../../functions/
 import { type JobQueue, type RecordingSource, silentLog } from '../../../functions/core/ports';
 import type { SourceRecording, TimeWindow } from '../../../functions/core/recording';
 import { InProcessTokenStore } from '../../../functions/core/shared-state';
-import { lookbackWindow, sweepSource } from '../../../functions/core/sweep';
+import { lookbackWindow, sweepSource } from '../../../functions/core/sweep-source';
 
 const HOUR = 3_600_000;
 const SWEEP_EVERY_MS = 5 * 60_000;

@@ -7,7 +7,7 @@ import type { ArchiveJob } from '../../../functions/core/jobs';
 import type { RecordingSource, WebhookOutcome } from '../../../functions/core/ports';
 import { receiveWebhook } from '../../../functions/core/receive-webhook';
 import { fixedSourceRegistry } from '../../support/fixed-source-registry';
-import { recordingLog } from '../providers/msteams/msteams-fixture';
+import { recordingLog } from '../providers/teams-recordings/teams-recordings-fixture';
 
 const request = { method: 'POST', query: {}, headers: {}, body: '{}' };
 

@@ -13,9 +13,12 @@ import {
   WEBHOOK_NOT_UNDERSTOOD_MESSAGE,
 } from '../../../functions/core/receive-webhook';
 import type { ProviderName } from '../../../functions/core/recording';
-import { commsNotificationsBody } from '../../../sandbox/providers/msgraph-sandbox';
+import { commsNotificationsBody } from '../../../sandbox/providers/graph-calling-bot-sandbox';
 import { fixedSourceRegistry } from '../../support/fixed-source-registry';
-import { notificationRequest, startGraphHarness } from '../providers/msgraph/msgraph-fixture';
+import {
+  notificationRequest,
+  startGraphHarness,
+} from '../providers/graph-calling-bot/graph-calling-bot-fixture';
 import {
   WEBHOOK_SECRET as RC_SECRET,
   recordingLog,

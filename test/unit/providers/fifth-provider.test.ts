@@ -11,7 +11,7 @@ import { createLocalPipeline } from '../../../functions/composition/local-pipeli
 import { deletesAtSource, parseConfig } from '../../../functions/config';
 import { silentLog, systemClock } from '../../../functions/core/ports';
 import { receiveWebhook } from '../../../functions/core/receive-webhook';
-import { sweepAllSources } from '../../../functions/core/sweep-sources';
+import { sweepAllSources } from '../../../functions/core/sweep-all-sources';
 import { webhookCountMetricName } from '../../../functions/observability/names';
 import { PROVIDER_DESCRIPTORS } from '../../../functions/providers';
 import { toyPlatform, toyProvider } from '../../support/toy-provider/descriptor';

@@ -5,12 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FsArchiveStore } from '../../../../functions/adapters/fs-archive-store';
 import { FsAuditLog } from '../../../../functions/adapters/fs-audit-log';
 import { retentionSettingsSchema } from '../../../../functions/config';
+import { applyRetentionToSource, auditKey } from '../../../../functions/core/apply-retention-to-source';
 import { archiveRecording } from '../../../../functions/core/archive-recording';
 import { RateLimitedError } from '../../../../functions/core/errors';
 import type { ArchiveJob } from '../../../../functions/core/jobs';
 import { recordingKey } from '../../../../functions/core/keys';
 import { type RecordingSource, systemClock } from '../../../../functions/core/ports';
-import { auditKey, runRetention } from '../../../../functions/core/retention';
 import {
   collect,
   JAN_2024,
@@ -191,14 +191,14 @@ describe('RingCentral retention: what vouches for a copy', () => {
     };
 
     // Act: without the port; with it while the media host fails; with it.
-    const withoutSizes = await runRetention(withoutPort, settings, deps, { runId: 'run-1' });
+    const withoutSizes = await applyRetentionToSource(withoutPort, settings, deps, { runId: 'run-1' });
     const probeFault = harness.sandbox.injectFault(
       { kind: 'server-error', status: 503 },
       { routes: 'content', times: Number.POSITIVE_INFINITY },
     );
-    const probeFailing = await runRetention(adapter, settings, deps, { runId: 'run-0' });
+    const probeFailing = await applyRetentionToSource(adapter, settings, deps, { runId: 'run-0' });
     probeFault.cancel();
-    const withSizes = await runRetention(adapter, settings, deps, { runId: 'run-2' });
+    const withSizes = await applyRetentionToSource(adapter, settings, deps, { runId: 'run-2' });
 
     // Assess
     expect(withoutSizes).toMatchObject({ due: 3, deleted: 0, skipped: 3, dueButNotArchived: 1 });

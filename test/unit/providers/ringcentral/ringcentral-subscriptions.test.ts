@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsSubscriptionRecords } from '../../../../functions/adapters/fs-subscription-records';
+import { ensureSubscriptionsForSource } from '../../../../functions/core/ensure-subscriptions-for-source';
 import type { WebhookSubscriptionPlan } from '../../../../functions/core/ports';
-import { ensureSubscriptions } from '../../../../functions/core/subscriptions';
 import {
   normaliseEventFilter,
   parseRingCentralSubscription,
@@ -81,11 +81,11 @@ describe('RingCentral subscriptions', () => {
     };
 
     // Act
-    const first = await ensureSubscriptions(input, deps);
-    const second = await ensureSubscriptions(input, deps);
-    const soon = await ensureSubscriptions({ ...input, renewBeforeMs: 20 * 365 * 86_400_000 }, deps);
+    const first = await ensureSubscriptionsForSource(input, deps);
+    const second = await ensureSubscriptionsForSource(input, deps);
+    const soon = await ensureSubscriptionsForSource({ ...input, renewBeforeMs: 20 * 365 * 86_400_000 }, deps);
     harness.sandbox.setSubscriptionStatus(first.created[0] ?? '', 'Suspended');
-    const replaced = await ensureSubscriptions(input, deps);
+    const replaced = await ensureSubscriptionsForSource(input, deps);
 
     // Assess
     expect(plan.secret).toBe(WEBHOOK_SECRET);
@@ -115,7 +115,7 @@ describe('RingCentral subscriptions', () => {
     hook = await receiver(harness, { refuse: true });
     dir = await mkdtemp(join(tmpdir(), 'callvault-rc-subs-'));
     const plan = (await harness.source.webhookSubscriptions()) as WebhookSubscriptionPlan;
-    const run = ensureSubscriptions(
+    const run = ensureSubscriptionsForSource(
       { sourceId: 'rc-test', address: hook.url, filters: plan.filters, secret: plan.secret },
       {
         api: plan.api,

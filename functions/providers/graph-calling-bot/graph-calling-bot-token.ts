@@ -1,0 +1,166 @@
+/**
+ * Authenticates a calling-bot notification: `Authorization: Bearer <JWT>`, RS256 only, signed by a key
+ * of the OpenID configuration of the signer that names the token's `iss` (Bot Framework or Entra, see
+ * graph-calling-bot-config.ts), `aud` the bot's app id, `tid` the one configured tenant, `exp` present, `exp`/`nbf`
+ * within 5 minutes of skew. Signature and claim checks are jose's; the unverified `iss` only picks which
+ * signer's keys and issuers jose checks the token against. This module maps jose's failures to a refusal
+ * reason a human can act on, and never puts the token into a message.
+ */
+import { decodeJwt, errors, jwtVerify } from 'jose';
+import { CallvaultError, UnauthenticatedError } from '../../core/errors';
+import type { Clock } from '../../core/ports';
+import type { OpenIdKeySet } from './openid-key-set';
+
+export const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
+
+export type TokenRefusalReason =
+  | 'missing-token'
+  | 'malformed-token'
+  | 'algorithm-not-allowed'
+  | 'unknown-signing-key'
+  | 'bad-signature'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'wrong-issuer'
+  | 'wrong-audience'
+  | 'wrong-tenant'
+  | 'missing-claim';
+
+/** A refused notification: 401 without a token, 403 with one that does not hold. */
+export class NotificationTokenRefusedError extends UnauthenticatedError {
+  readonly status: 401 | 403;
+
+  constructor(
+    readonly reason: TokenRefusalReason,
+    detail: string,
+  ) {
+    super(`notification token refused (${reason}): ${detail}`);
+    this.status = reason === 'missing-token' ? 401 : 403;
+  }
+}
+
+export interface NotificationTokenPolicy {
+  botAppId: string;
+  tenantId: string;
+}
+
+/** One accepted signer: its issuers and the keys of its OpenID configuration. */
+export interface TokenSigner {
+  issuers: readonly string[];
+  keys: OpenIdKeySet;
+}
+
+export interface VerifiedNotificationToken {
+  issuer: string;
+  tenantId: string;
+  /** The key id that vouched for it, for logs. */
+  keyId: string | undefined;
+}
+
+/** The token of an `Authorization: Bearer …` header; undefined when there is none. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  return match?.[1];
+}
+
+function refusalFor(error: unknown): NotificationTokenRefusedError {
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return new NotificationTokenRefusedError('algorithm-not-allowed', 'only RS256 is accepted');
+  }
+  if (error instanceof errors.JWKSNoMatchingKey) {
+    return new NotificationTokenRefusedError(
+      'unknown-signing-key',
+      'no published signing key matches its kid',
+    );
+  }
+  if (error instanceof errors.JWKSMultipleMatchingKeys) {
+    // Microsoft's tokens name their key; one that names none (or an ambiguous one) is not theirs.
+    return new NotificationTokenRefusedError('unknown-signing-key', 'its kid names no single published key');
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return new NotificationTokenRefusedError('bad-signature', 'signature does not verify');
+  }
+  if (error instanceof errors.JWTExpired) {
+    return new NotificationTokenRefusedError('expired', `expired more than ${MAX_CLOCK_SKEW_SECONDS} s ago`);
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.reason === 'missing') {
+      return new NotificationTokenRefusedError('missing-claim', `no "${error.claim}" claim`);
+    }
+    if (error.claim === 'nbf') {
+      return new NotificationTokenRefusedError(
+        'not-yet-valid',
+        `not valid for more than ${MAX_CLOCK_SKEW_SECONDS} s yet`,
+      );
+    }
+    if (error.claim === 'iss') return new NotificationTokenRefusedError('wrong-issuer', 'issuer not allowed');
+    if (error.claim === 'aud') {
+      return new NotificationTokenRefusedError('wrong-audience', "audience is not this bot's app id");
+    }
+    return new NotificationTokenRefusedError('malformed-token', `claim "${error.claim}" is invalid`);
+  }
+  if (error instanceof errors.JOSEError) {
+    // Structure faults (not three parts, bad base64, bad JSON, unsupported key types): the codes are stable
+    // and carry no token material.
+    return new NotificationTokenRefusedError('malformed-token', error.code);
+  }
+  return new NotificationTokenRefusedError('malformed-token', 'not a JWT');
+}
+
+export class NotificationTokenVerifier {
+  constructor(
+    private readonly policy: NotificationTokenPolicy,
+    private readonly signers: readonly TokenSigner[],
+    private readonly clock: Clock,
+  ) {}
+
+  /** The signer naming the token's (not yet verified) issuer; jose then verifies it against that one. */
+  private signerFor(token: string): TokenSigner {
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch (error) {
+      throw refusalFor(error);
+    }
+    if (typeof issuer !== 'string')
+      throw new NotificationTokenRefusedError('missing-claim', 'no "iss" claim');
+    const signer = this.signers.find((candidate) => candidate.issuers.includes(issuer));
+    if (!signer) throw new NotificationTokenRefusedError('wrong-issuer', 'issuer not allowed');
+    return signer;
+  }
+
+  /** Throws NotificationTokenRefusedError (401/403), or TransientError when no keys can be had. */
+  async verify(authorization: string | undefined): Promise<VerifiedNotificationToken> {
+    const token = bearerToken(authorization);
+    if (!token) {
+      throw new NotificationTokenRefusedError(
+        'missing-token',
+        authorization ? 'Authorization is not a Bearer token' : 'no Authorization header',
+      );
+    }
+    const signer = this.signerFor(token);
+    let verified: Awaited<ReturnType<typeof jwtVerify>>;
+    try {
+      verified = await jwtVerify(token, signer.keys.resolve, {
+        algorithms: ['RS256'],
+        issuer: [...signer.issuers],
+        audience: this.policy.botAppId,
+        requiredClaims: ['exp'],
+        clockTolerance: MAX_CLOCK_SKEW_SECONDS,
+        currentDate: this.clock.now(),
+      });
+    } catch (error) {
+      // Our own errors (the key endpoint is down) are not the sender's fault: they surface as 503.
+      if (error instanceof CallvaultError) throw error;
+      throw refusalFor(error);
+    }
+    const { payload, protectedHeader } = verified;
+    const tenant = typeof payload.tid === 'string' ? payload.tid : undefined;
+    if (!tenant) throw new NotificationTokenRefusedError('missing-claim', 'no "tid" claim');
+    // GUIDs compare case-insensitively; Entra writes them in lower case, configs may not.
+    if (tenant.toLowerCase() !== this.policy.tenantId.toLowerCase()) {
+      throw new NotificationTokenRefusedError('wrong-tenant', 'tenant is not the configured one');
+    }
+    return { issuer: String(payload.iss), tenantId: tenant, keyId: protectedHeader.kid };
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * `POST /webhooks/msgraph/{sourceId}`: a calling bot's notification callback. The body is authenticated
+ * before it is read (JWT, see graph-calling-bot-token.ts), then each notification is sorted
+ * (graph-calling-bot-notifications.ts). Completed recordings on allowed hosts become `fetch-now` jobs, dated by
+ * when the delivery arrived; the rest is answered 202 and counted. A delivery with nothing acceptable
+ * in it is refused with 400, so a sender probing the SSRF guard learns nothing from a 202.
+ */
+import type { DownloadGrant } from '../../core/jobs';
+import { type FetchNowJob, fetchNowJob } from '../../core/jobs';
+import type { Clock, Log, WebhookOutcome, WebhookRequest } from '../../core/ports';
+import type { SourceRecording } from '../../core/recording';
+import { readAuthenticated } from '../../core/webhook-not-understood';
+import { jsonReply, zeroCounts } from '../shared/webhook-checks';
+import { EXPECTED_RECORDING_EXTENSION } from './graph-calling-bot-download';
+import {
+  parseCommsNotifications,
+  type SortedNotification,
+  sortNotification,
+} from './graph-calling-bot-notifications';
+import type { NotificationTokenVerifier } from './graph-calling-bot-token';
+
+/** Graph batches notifications, but never near this; larger bodies are refused unread. */
+export const MAX_NOTIFICATION_BODY_BYTES = 1024 * 1024;
+
+/** Names of the counts in `WebhookOutcome.counts`, for the handler's metrics. */
+export const MSGRAPH_WEBHOOK_COUNTS = [
+  'recordingsEnqueued',
+  'failedOperations',
+  'completedWithoutRecording',
+  'refusedLocations',
+  'malformedOperations',
+  'ignoredNotifications',
+  'duplicateNotifications',
+] as const;
+export type GraphCallingBotWebhookCounts = Record<(typeof MSGRAPH_WEBHOOK_COUNTS)[number], number>;
+
+export interface GraphCallingBotWebhookContext {
+  sourceId: string;
+  allowedDownloadHosts: readonly string[];
+  verifier: NotificationTokenVerifier;
+  clock: Clock;
+  log: Log;
+}
+
+/** The recording a completed operation describes; `raw` is what the sidecar keeps (no token). */
+export function recordingFromNotification(
+  sorted: Extract<SortedNotification, { kind: 'recording' }>,
+  sourceId: string,
+  receivedAt: Date,
+): SourceRecording {
+  return {
+    provider: 'msgraph',
+    sourceId,
+    recordingId: sorted.operationId,
+    callId: sorted.callId,
+    // Graph says nothing of when the call started; the key is dated by the notification's arrival.
+    startedAt: receivedAt,
+    direction: 'unknown',
+    fileExtension: EXPECTED_RECORDING_EXTENSION,
+    raw: {
+      operationId: sorted.operationId,
+      callId: sorted.callId ?? null,
+      clientContext: sorted.clientContext ?? null,
+      status: sorted.status,
+      resultInfo: sorted.resultInfo ?? null,
+      completionReason: sorted.completionReason ?? null,
+      notificationReceivedAt: receivedAt.toISOString(),
+      notification: sorted.notification,
+    },
+  };
+}
+
+export async function handleGraphCallingBotWebhook(
+  request: WebhookRequest,
+  context: GraphCallingBotWebhookContext,
+): Promise<WebhookOutcome> {
+  const { log, sourceId } = context;
+  if (Buffer.byteLength(request.body) > MAX_NOTIFICATION_BODY_BYTES) {
+    log.warn('msgraph notification refused: body too large', {
+      sourceId,
+      bytes: Buffer.byteLength(request.body),
+    });
+    return { response: jsonReply(413, { message: 'notification body too large' }), jobs: [] };
+  }
+  // Throws NotificationTokenRefusedError (401/403) before a byte of the body is interpreted.
+  const token = await context.verifier.verify(request.headers.authorization);
+  const receivedAt = context.clock.now();
+  // The bot has no sweep: an authentic body it cannot read is logged loudly and alarmed (core).
+  const notifications = readAuthenticated(() => parseCommsNotifications(request.body));
+
+  const counts = zeroCounts(MSGRAPH_WEBHOOK_COUNTS);
+  const jobs: FetchNowJob[] = [];
+  const seen = new Set<string>();
+  let acceptable = 0;
+  for (const raw of notifications) {
+    const sorted = sortNotification(raw, context.allowedDownloadHosts);
+    switch (sorted.kind) {
+      case 'recording': {
+        acceptable += 1;
+        if (seen.has(sorted.operationId)) {
+          counts.duplicateNotifications += 1;
+          break;
+        }
+        seen.add(sorted.operationId);
+        const grant: DownloadGrant = {
+          url: sorted.recordingLocation,
+          bearerToken: sorted.recordingAccessToken,
+          receivedAt: receivedAt.toISOString(),
+        };
+        jobs.push(fetchNowJob(recordingFromNotification(sorted, sourceId, receivedAt), grant));
+        counts.recordingsEnqueued += 1;
+        break;
+      }
+      case 'failed':
+        acceptable += 1;
+        if (sorted.outcome === 'failed') counts.failedOperations += 1;
+        else counts.completedWithoutRecording += 1;
+        log.warn('msgraph recording operation ended without a recording', {
+          sourceId,
+          outcome: sorted.outcome,
+          operationId: sorted.operationId,
+          callId: sorted.callId,
+          status: sorted.status,
+          resultCode: sorted.resultInfo?.code,
+          resultSubcode: sorted.resultInfo?.subcode,
+          resultMessage: sorted.resultInfo?.message,
+          completionReason: sorted.completionReason,
+        });
+        break;
+      case 'refused':
+        if (sorted.why === 'location-not-allowed') counts.refusedLocations += 1;
+        else counts.malformedOperations += 1;
+        log.warn('msgraph recording notification refused; nothing will be fetched', {
+          sourceId,
+          why: sorted.why,
+          operationId: sorted.operationId,
+          callId: sorted.callId,
+          detail: sorted.detail,
+        });
+        break;
+      case 'ignored':
+        acceptable += 1;
+        counts.ignoredNotifications += 1;
+        log.debug('msgraph notification ignored', { sourceId, what: sorted.what });
+        break;
+    }
+  }
+  if (acceptable === 0) {
+    return {
+      response: jsonReply(400, { message: 'no acceptable notification in the delivery' }),
+      jobs: [],
+      counts,
+      ...notUnderstoodOf(counts),
+    };
+  }
+  log.info('msgraph notifications accepted', {
+    sourceId,
+    issuer: token.issuer,
+    keyId: token.keyId,
+    ...counts,
+  });
+  return {
+    response: jsonReply(202, { accepted: true, jobs: jobs.length, ...counts }),
+    jobs,
+    counts,
+    ...notUnderstoodOf(counts),
+  };
+}
+
+/** Malformed record operations are authentic events not understood: with no sweep, each may be a lost recording. */
+function notUnderstoodOf(counts: GraphCallingBotWebhookCounts): Pick<WebhookOutcome, 'notUnderstood'> {
+  return counts.malformedOperations > 0 ? { notUnderstood: { events: counts.malformedOperations } } : {};
+}

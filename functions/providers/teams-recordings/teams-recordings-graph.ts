@@ -1,0 +1,225 @@
+/**
+ * Microsoft Graph transport for the Teams source: the shared app token in the Authorization header, one
+ * retry after a 401 with a fresh token, and Graph's throttling honoured. A 429 or 503 whose Retry-After
+ * is short is waited out here (a sweep should not lose its place for a two-second pause); a longer one,
+ * or one that keeps coming, becomes RateLimitedError / TransientError carrying Graph's figure, so a
+ * queued job goes back to its queue for that long. A 403 naming the application access policy becomes
+ * ApplicationAccessPolicyError, logged as an error: an administrator has to act.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { abortableSleep } from '../../core/abortable-sleep';
+import { RateLimitedError, TransientError } from '../../core/errors';
+import type { Clock, Log } from '../../core/ports';
+import { errorForStatus, parseJsonBody, readBodyText, retryAfterSeconds, summariseErrorBody } from '../http';
+import { AuthorisedClient, describeAndDrop, type OpenAnswer } from '../shared/authorised-client';
+import { nextLink, type Page } from '../shared/paging';
+import { TEAMS_ACCESS_POLICY_MISSING_MESSAGE, TEAMS_METERED_API_MESSAGE } from './descriptor';
+import type { TeamsRecordingsAuth } from './teams-recordings-auth';
+import {
+  ApplicationAccessPolicyError,
+  isAccessPolicyRefusal,
+  isMeteredApiRefusal,
+  TEAMS_METERED_API_BILLING,
+  TeamsMeteredApiError,
+} from './teams-recordings-errors';
+
+export type GraphAnswer = OpenAnswer;
+
+export interface GraphTextAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  where: string;
+}
+
+export interface TeamsRecordingsGraphOptions {
+  sourceId: string;
+  clientId: string;
+  auth: TeamsRecordingsAuth;
+  clock: Clock;
+  log: Log;
+  /** Longest Retry-After waited out in process; longer ones are handed to the queue. Default 30 s. */
+  maxInlineWaitMs?: number;
+  /** Throttled answers waited out in process per request before giving up. Default 4. */
+  maxThrottledAttempts?: number;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** Graph's error body: `{"error": {"code", "message"}}`. */
+export function graphErrorDetail(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    const code = typeof body.error?.code === 'string' ? body.error.code : undefined;
+    const message = typeof body.error?.message === 'string' ? body.error.message : undefined;
+    if (code || message) return [code, message].filter(Boolean).join(': ').slice(0, 300);
+  } catch {
+    // Not Graph's JSON error shape.
+  }
+  return summariseErrorBody(text);
+}
+
+/** One page of a Graph collection: `value`, and `@odata.nextLink` when there is more. */
+export function graphPage(answer: GraphTextAnswer, what: string): Page<unknown> {
+  const body = parseJsonBody({ ...answer }) as Record<string, unknown> | null;
+  if (!body || typeof body !== 'object' || !Array.isArray(body.value)) {
+    throw new TransientError(`${what} has no value array`);
+  }
+  return { items: body.value, next: nextLink(body['@odata.nextLink']) };
+}
+
+export class TeamsRecordingsGraph {
+  readonly stats = { throttled: 0, unavailable: 0, retriedAfter401: 0 };
+
+  private readonly client: AuthorisedClient;
+
+  constructor(private readonly options: TeamsRecordingsGraphOptions) {
+    this.client = new AuthorisedClient({
+      token: options.auth,
+      log: options.log,
+      retryMessage: 'graph answered 401; getting a new token once',
+      sourceId: options.sourceId,
+      idleTimeoutMs: options.idleTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      throttle: (answer, request, retries) => this.throttle(answer, request.signal, retries),
+      onRetryAfter401: () => {
+        this.stats.retriedAfter401 += 1;
+      },
+    });
+  }
+
+  /** A small answer read whole; 2xx and 404 are returned, anything else throws its typed error. */
+  async get(
+    url: string,
+    allowedHosts: readonly string[],
+    context: { signal?: AbortSignal; userId?: string } = {},
+  ): Promise<GraphTextAnswer> {
+    const answer = await this.send('GET', url, allowedHosts, undefined, context.signal);
+    if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) return answer;
+    throw this.errorFor(
+      answer.status,
+      answer.headers,
+      answer.where,
+      graphErrorDetail(answer.text),
+      context.userId,
+    );
+  }
+
+  /** A JSON request whose answer is read whole (subscriptions); any status but 401/429/503 is returned. */
+  async send(
+    method: string,
+    url: string,
+    allowedHosts: readonly string[],
+    json: unknown,
+    signal?: AbortSignal,
+  ): Promise<GraphTextAnswer> {
+    const answer = await this.open(method, url, allowedHosts, { signal, json });
+    const text = await readBodyText(answer.body, answer.where);
+    return { status: answer.status, headers: answer.headers, text, where: answer.where };
+  }
+
+  /**
+   * Sends a request and hands back the open answer (recording content); 401 is retried once with a new
+   * token, short 429/503 waits are taken here. Any other status is returned for the caller to judge.
+   */
+  open(
+    method: string,
+    url: string,
+    allowedHosts: readonly string[],
+    context: { signal?: AbortSignal; userId?: string; json?: unknown; accept?: string } = {},
+  ): Promise<GraphAnswer> {
+    // Recording content passes MEDIA_ACCEPT: the redirect lands on a content host that serves video.
+    const headers = { accept: context.accept ?? 'application/json' };
+    return this.client.open({
+      method,
+      url,
+      allowedHosts,
+      headers,
+      json: context.json,
+      signal: context.signal,
+    });
+  }
+
+  /** Waits out a short 429/503 (true), or throws what the queue should see; false for other answers. */
+  private async throttle(
+    answer: GraphAnswer,
+    signal: AbortSignal | undefined,
+    retries: number,
+  ): Promise<boolean> {
+    if (answer.status !== 429 && answer.status !== 503) return false;
+    const { log, sourceId, clock } = this.options;
+    const detail = await this.describe(answer);
+    const seconds = retryAfterSeconds(answer.headers, clock.now());
+    if (answer.status === 429) this.stats.throttled += 1;
+    else this.stats.unavailable += 1;
+    const throttled = retries + 1;
+    const waitMs = (seconds ?? 2 ** throttled) * 1000;
+    if (
+      throttled < (this.options.maxThrottledAttempts ?? 4) &&
+      waitMs <= (this.options.maxInlineWaitMs ?? 30_000)
+    ) {
+      log.warn('graph asked us to wait; waiting', {
+        source: sourceId,
+        status: answer.status,
+        retryAfterSeconds: seconds,
+      });
+      await abortableSleep(waitMs, signal, 'waiting out Graph throttling');
+      return true;
+    }
+    const { status, where } = answer;
+    // The evaluation quota of a metered API spent: waiting a minute will not bring it back.
+    if (isMeteredApiRefusal(status, detail)) throw this.errorFor(status, {}, where, detail);
+    const text = `HTTP ${status} from ${where}${detail ? `: ${detail}` : ''}`;
+    if (status === 429)
+      throw new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
+    throw new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
+  }
+
+  /**
+   * The typed error for a non-2xx answer; a missing access policy is the admin's error, not a retry, and a
+   * metered API refused for want of billing waits (retryable) for the admin to link it.
+   */
+  errorFor(
+    status: number,
+    headers: IncomingHttpHeaders,
+    where: string,
+    detail: string | undefined,
+    userId?: string,
+  ): Error {
+    if (isMeteredApiRefusal(status, detail)) {
+      this.options.log.error(TEAMS_METERED_API_MESSAGE, {
+        source: this.options.sourceId,
+        errorCode: TEAMS_METERED_API_BILLING,
+        status,
+        where,
+        detail,
+      });
+      return new TeamsMeteredApiError(
+        this.options.sourceId,
+        this.options.clientId,
+        status,
+        detail ?? `HTTP ${status}`,
+      );
+    }
+    if (isAccessPolicyRefusal(status, detail)) {
+      const error = new ApplicationAccessPolicyError(
+        this.options.sourceId,
+        this.options.clientId,
+        userId,
+        detail ?? 'no application access policy',
+      );
+      this.options.log.error(TEAMS_ACCESS_POLICY_MISSING_MESSAGE, {
+        source: this.options.sourceId,
+        userId,
+        detail,
+      });
+      return error;
+    }
+    return errorForStatus(status, headers, where, detail);
+  }
+
+  /** Reads a little of an error body for the message, then drops the connection. */
+  describe(answer: GraphAnswer): Promise<string | undefined> {
+    return describeAndDrop(answer, graphErrorDetail, 8192);
+  }
+}

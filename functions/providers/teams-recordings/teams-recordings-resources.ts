@@ -1,0 +1,366 @@
+/**
+ * Teams `callRecording` resources: the URLs that list, describe and fetch them, the resource paths
+ * notifications name, and the mapping to callvault's provider-neutral recording. The recording id is kept
+ * whole (Teams ids run to about 270 characters); the archive key shortens it collision-free
+ * (`sanitiseSegment` in core/keys.ts) and the sidecar keeps it as Graph gave it.
+ */
+import { InvalidInputError } from '../../core/errors';
+import type { SourceRecording, TimeWindow } from '../../core/recording';
+import { jsonObject } from '../shared/json';
+import type { TeamsRecordingsRecordingKind } from './teams-recordings-config';
+
+export const MSTEAMS_FILE_EXTENSION = 'mp4';
+export const MSTEAMS_CONTENT_TYPE = 'video/mp4';
+
+/** What a notification's resource names; the user is absent in the tenant-wide form. */
+export interface RecordingReference {
+  kind: TeamsRecordingsRecordingKind;
+  userId?: string;
+  /** The ad hoc call's id or the online meeting's id. */
+  containerId: string;
+  recordingId: string;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value : undefined;
+}
+
+/** Graph's DateTimeOffset as callvault writes it: ISO 8601, UTC. */
+export function graphDateTime(date: Date): string {
+  return date.toISOString();
+}
+
+/** An OData string literal: single quotes doubled. */
+function odataString(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+const segment = (value: string) => encodeURIComponent(value);
+
+/**
+ * `GET /users/{id}/adhocCalls/getAllRecordings(userId=…,startDateTime=…,endDateTime=…)` and
+ * `GET /users/{id}/onlineMeetings/getAllRecordings(meetingOrganizerUserId=…,startDateTime=…,endDateTime=…)`:
+ * the function parameters as the Graph reference names them. The organizer parameter is required.
+ */
+export function listRecordingsUrl(
+  graphUrl: string,
+  kind: TeamsRecordingsRecordingKind,
+  userId: string,
+  window: TimeWindow,
+): string {
+  const organizer = kind === 'adhocCalls' ? 'userId' : 'meetingOrganizerUserId';
+  const parameters = [
+    `${organizer}=${odataString(userId)}`,
+    `startDateTime=${graphDateTime(window.from)}`,
+    `endDateTime=${graphDateTime(window.to)}`,
+  ].join(',');
+  return new URL(
+    `/v1.0/users/${segment(userId)}/${kind}/getAllRecordings(${encodeURI(parameters).replace(/#/g, '%23')})`,
+    graphUrl,
+  ).href;
+}
+
+/**
+ * The recording's metadata, through its user: the only path the `callRecording: get` reference lists.
+ * A notification without a user is resolved by listing instead (TeamsRecordingsSource.resolveHint).
+ */
+export function recordingUrl(graphUrl: string, reference: RecordingReference & { userId: string }): string {
+  const { kind, userId, containerId, recordingId } = reference;
+  const path = `/v1.0/users/${segment(userId)}/${kind}/${segment(containerId)}/recordings/${segment(recordingId)}`;
+  return new URL(path, graphUrl).href;
+}
+
+/** `…/recordings/{id}/content`: video/mp4, typically a redirect to the SharePoint/OneDrive host. */
+export function contentUrl(graphUrl: string, reference: RecordingReference & { userId: string }): string {
+  return `${recordingUrl(graphUrl, reference)}/content`;
+}
+
+/** One segment of a resource path: `name`, or `name(key)` with the key unquoted. */
+interface PathSegment {
+  name: string;
+  key?: string;
+}
+
+/** Why a path is not one we read; the words go into the log line next to the resource. */
+export type ResourceReading =
+  /** A callRecording: the hint it becomes. */
+  | { type: 'recording'; reference: RecordingReference }
+  /**
+   * A Teams resource we know and do not archive (a callTranscript: its subscriptions are not ours, but
+   * the same tenant may have them). Acknowledged and ignored.
+   */
+  | { type: 'not-a-recording'; what: string; userId?: string }
+  /** Anything else: the webhook sweeps instead (the user's when the path names one, else the source). */
+  | { type: 'unrecognised'; userId?: string };
+
+const MAX_SEGMENTS = 16;
+
+/** Undoes percent-encoding where there is any; Teams ids are base64 and never hold a literal `%`. */
+function decoded(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Splits a path on `/` outside keys: a key runs from `(` to its `)`, and a quoted one (`'…'`, quotes
+ * doubled inside) may hold `/` or `)`; unquoted ones are read up to the `)` (base64 keeps `/` and `=`
+ * there, as in Microsoft's `recordings(MyM…=)`). Undefined when the text is not made of such segments.
+ */
+function segmentsOf(path: string): PathSegment[] | undefined {
+  const segments: PathSegment[] = [];
+  let index = 0;
+  while (index < path.length) {
+    if (segments.length >= MAX_SEGMENTS) return undefined;
+    let name = '';
+    while (index < path.length && path[index] !== '/' && path[index] !== '(') name += path[index++];
+    let key: string | undefined;
+    if (path[index] === '(') {
+      index += 1;
+      if (path[index] === "'") {
+        index += 1;
+        key = '';
+        for (;;) {
+          if (index >= path.length) return undefined;
+          if (path[index] === "'") {
+            if (path[index + 1] === "'") {
+              key += "'";
+              index += 2;
+              continue;
+            }
+            index += 1;
+            break;
+          }
+          key += path[index++];
+        }
+        if (path[index] !== ')') return undefined;
+        index += 1;
+      } else {
+        const close = path.indexOf(')', index);
+        if (close < 0) return undefined;
+        key = path.slice(index, close);
+        index = close + 1;
+      }
+      key = decoded(key);
+      if (key === '') return undefined;
+    }
+    if (index < path.length && path[index] !== '/') return undefined;
+    index += 1;
+    if (name === '' && key === undefined) continue;
+    segments.push({ name: decoded(name), ...(key !== undefined ? { key } : {}) });
+  }
+  return segments;
+}
+
+const KINDS: Record<string, TeamsRecordingsRecordingKind> = {
+  adhoccalls: 'adhocCalls',
+  onlinemeetings: 'onlineMeetings',
+};
+
+/** Child collections of a call or meeting that are not recordings: known, and not archived. */
+const OTHER_CHILDREN = new Set(['transcripts', 'attendancereports']);
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * What a notification's `resource` (or `resourceData['@odata.id']`) names, read segment by segment so
+ * that every spelling Graph has shown reads alike: keys as `name('id')` (quotes doubled), `name(id)` or
+ * `name/id`; collection names in any case; an optional scheme and host, leading `/` and `v1.0/` or
+ * `beta/`; `users('id')/…`, `users/id/…` or `communications/…` in front; and the kind doubled as in
+ * `users/{id}/adhoccalls/adhocCalls/{callId}/recordings('…')` (Microsoft's "Get change notifications for
+ * Teams recordings and transcripts" shows each of these).
+ */
+export function readTeamsResource(resource: string): ResourceReading {
+  const path = resource
+    .trim()
+    .replace(/^https?:\/\/[^/]+/i, '')
+    .replace(/^\/+/, '')
+    .replace(/^(v1\.0|beta)\//i, '');
+  const segments = segmentsOf(path);
+  if (!segments || segments.length === 0) return { type: 'unrecognised' };
+  let at = 0;
+  const next = () => segments[at++];
+  let userId: string | undefined;
+  const head = next();
+  const headName = head?.name.toLowerCase();
+  if (headName === 'users') {
+    userId = head?.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+    if (!userId) return { type: 'unrecognised' };
+  } else if (headName !== 'communications') {
+    return { type: 'unrecognised' };
+  }
+  const unrecognised = (): ResourceReading => ({ type: 'unrecognised', ...(userId ? { userId } : {}) });
+  const kindSegment = next();
+  const kind = kindSegment ? KINDS[kindSegment.name.toLowerCase()] : undefined;
+  if (!kindSegment || !kind) return unrecognised();
+  let containerId = kindSegment.key;
+  if (containerId === undefined) {
+    let candidate = next();
+    if (candidate && KINDS[candidate.name.toLowerCase()] === kind) {
+      // The collection named twice (`adhoccalls/adhocCalls/{callId}` or `…/adhocCalls('{callId}')`).
+      if (candidate.key === undefined) candidate = segments[at]?.key === undefined ? next() : undefined;
+      containerId = candidate?.key ?? candidate?.name;
+    } else if (candidate?.key === undefined) {
+      containerId = candidate?.name;
+    }
+  }
+  if (!containerId) return unrecognised();
+  const child = next();
+  const childName = child?.name.toLowerCase();
+  if (!child || !childName) return unrecognised();
+  if (childName !== 'recordings') {
+    if (OTHER_CHILDREN.has(childName)) {
+      return { type: 'not-a-recording', what: childName, ...(userId ? { userId } : {}) };
+    }
+    return unrecognised();
+  }
+  const recordingId = child.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+  if (!recordingId || at !== segments.length) return unrecognised();
+  return {
+    type: 'recording',
+    reference: { kind, containerId, recordingId, ...(userId ? { userId } : {}) },
+  };
+}
+
+/** The recording a resource names; undefined for anything else (see `readTeamsResource`). */
+export function parseRecordingResource(resource: string): RecordingReference | undefined {
+  const reading = readTeamsResource(resource);
+  return reading.type === 'recording' ? reading.reference : undefined;
+}
+
+/** A user id worth sweeping by: Entra object ids only (a placeholder or a name would match no user). */
+export function sweepableUserId(userId: string | undefined): string | undefined {
+  return userId && GUID.test(userId) ? userId.toLowerCase() : undefined;
+}
+
+export interface TeamsOrganizer {
+  id?: string;
+  displayName?: string;
+  tenantId?: string;
+  userIdentityType?: string;
+}
+
+/** `meetingOrganizer.user` of a callRecording (an identitySet). */
+export function organizerOf(raw: unknown): TeamsOrganizer | undefined {
+  const user = jsonObject(jsonObject(jsonObject(raw)?.meetingOrganizer)?.user);
+  if (!user) return undefined;
+  const organizer: TeamsOrganizer = {};
+  const id = text(user.id);
+  const displayName = text(user.displayName);
+  const tenantId = text(user.tenantId);
+  const type = text(user.userIdentityType);
+  if (id) organizer.id = id;
+  if (displayName) organizer.displayName = displayName;
+  if (tenantId) organizer.tenantId = tenantId;
+  if (type) organizer.userIdentityType = type;
+  return organizer;
+}
+
+function parseDate(value: unknown, what: string): Date | undefined {
+  const raw = text(value);
+  if (raw === undefined) return undefined;
+  const date = new Date(raw);
+  if (Number.isNaN(date.getTime())) throw new InvalidInputError(`callRecording ${what} is not a date-time`);
+  return date;
+}
+
+/** What the sidecar keeps under `raw`: the normalised Teams facts, then Graph's record verbatim. */
+export interface TeamsRecordingRaw {
+  kind: 'adhoc-call' | 'meeting';
+  recordingId: string;
+  userId: string;
+  callId: string | null;
+  meetingId: string | null;
+  organizer: TeamsOrganizer | null;
+  contentCorrelationId: string | null;
+  createdDateTime: string;
+  endDateTime: string | null;
+  metadata: unknown;
+}
+
+/**
+ * A `callRecording` as callvault's recording. `userId` is the user in scope whose listing (or whose
+ * notification) produced it: the content is fetched through that user. Dated by `createdDateTime` (UTC).
+ * Throws InvalidInputError when the record lacks its id or creation time.
+ */
+export function recordingFromCallRecording(
+  raw: unknown,
+  context: { sourceId: string; kind: TeamsRecordingsRecordingKind; userId: string; containerId?: string },
+): SourceRecording {
+  const record = jsonObject(raw);
+  const recordingId = text(record?.id);
+  if (!record || !recordingId) throw new InvalidInputError('callRecording has no id');
+  const createdAt = parseDate(record.createdDateTime, 'createdDateTime');
+  if (!createdAt)
+    throw new InvalidInputError(`callRecording ${recordingId.slice(0, 40)}… has no createdDateTime`);
+  const endedAt = parseDate(record.endDateTime, 'endDateTime');
+  const callId = text(record.callId) ?? (context.kind === 'adhocCalls' ? context.containerId : undefined);
+  const meetingId =
+    text(record.meetingId) ?? (context.kind === 'onlineMeetings' ? context.containerId : undefined);
+  const organizer = organizerOf(record);
+  const details: TeamsRecordingRaw = {
+    kind: context.kind === 'adhocCalls' ? 'adhoc-call' : 'meeting',
+    recordingId,
+    userId: context.userId,
+    callId: callId ?? null,
+    meetingId: meetingId ?? null,
+    organizer: organizer ?? null,
+    contentCorrelationId: text(record.contentCorrelationId) ?? null,
+    createdDateTime: createdAt.toISOString(),
+    endDateTime: endedAt?.toISOString() ?? null,
+    metadata: record,
+  };
+  const organizerParty = organizer
+    ? {
+        ...(organizer.displayName ? { name: organizer.displayName } : {}),
+        ...(organizer.id ? { personId: organizer.id } : {}),
+      }
+    : undefined;
+  return {
+    provider: 'msteams',
+    sourceId: context.sourceId,
+    recordingId,
+    callId: context.kind === 'adhocCalls' ? callId : meetingId,
+    startedAt: createdAt,
+    endedAt,
+    durationSeconds:
+      endedAt && endedAt >= createdAt
+        ? Math.round((endedAt.getTime() - createdAt.getTime()) / 1000)
+        : undefined,
+    direction: 'unknown',
+    from: organizerParty && Object.keys(organizerParty).length > 0 ? organizerParty : undefined,
+    extension: { id: context.userId },
+    contentType: MSTEAMS_CONTENT_TYPE,
+    fileExtension: MSTEAMS_FILE_EXTENSION,
+    raw: details,
+  };
+}
+
+/** The Teams facts of a recording this adapter produced; throws when the record is not one. */
+export function teamsFactsOf(recording: SourceRecording): TeamsRecordingRaw {
+  const raw = jsonObject(recording.raw);
+  const kind = raw?.kind;
+  const userId = text(raw?.userId);
+  if ((kind !== 'adhoc-call' && kind !== 'meeting') || !userId) {
+    throw new InvalidInputError(
+      `recording ${recording.recordingId.slice(0, 40)}… was not listed by the Teams adapter`,
+    );
+  }
+  return raw as unknown as TeamsRecordingRaw;
+}
+
+/** The reference of a recording this adapter produced (to fetch its metadata or content). */
+export function referenceOf(recording: SourceRecording): RecordingReference & { userId: string } {
+  const facts = teamsFactsOf(recording);
+  const kind: TeamsRecordingsRecordingKind = facts.kind === 'adhoc-call' ? 'adhocCalls' : 'onlineMeetings';
+  const containerId = kind === 'adhocCalls' ? facts.callId : facts.meetingId;
+  if (!containerId) {
+    throw new InvalidInputError(
+      `recording ${recording.recordingId.slice(0, 40)}… has no ${kind === 'adhocCalls' ? 'callId' : 'meetingId'}`,
+    );
+  }
+  return { kind, userId: facts.userId, containerId, recordingId: facts.recordingId };
+}

@@ -1,0 +1,591 @@
+/**
+ * The Microsoft Teams recordings adapter behind `RecordingSource`: ad hoc call and meeting recordings
+ * (`callRecording`) read through Microsoft Graph with application permissions. Notifications are hints;
+ * Graph's metadata is the truth: a hint is resolved by GETting the recording, listings page per user
+ * through `getAllRecordings`, and a content 404 is judged by asking for the metadata again (still there:
+ * Teams is still processing it; gone too: expired or deleted at the source). Content is streamed from
+ * wherever Graph redirects (SharePoint / OneDrive), only on allowed hosts, never buffered.
+ * Graph offers no delete for these recordings, so retention never applies: `{ list: true, delete: false }`.
+ */
+import { InvalidInputError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
+import type { HintJob } from '../../core/jobs';
+import { listRecordingsByScope } from '../../core/listing-scopes';
+import {
+  type Clock,
+  type DownloadStream,
+  type ListingScope,
+  type Log,
+  type RecordingSource,
+  type SourceCapabilities,
+  silentLog,
+  systemClock,
+  type WebhookRequest,
+  type WebhookSubscriptionPlan,
+} from '../../core/ports';
+import type { SourceRecording, TimeWindow } from '../../core/recording';
+import type { TokenStore } from '../../core/shared-state';
+import { MEDIA_ACCEPT, parseJsonBody } from '../http';
+import { downloadOf } from '../shared/authorised-client';
+import { pinDownloadHosts } from '../shared/download-hosts';
+import { jsonObject } from '../shared/json';
+import { parseOrSkip, uniqueInWindow } from '../shared/listing';
+import { judgeMissingContent } from '../shared/missing-content';
+import { followPages, type Page } from '../shared/paging';
+import { TeamsRecordingsAuth } from './teams-recordings-auth';
+import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './teams-recordings-batch';
+import {
+  type TeamsRecordingsCredentials,
+  type TeamsRecordingsRecordingKind,
+  type TeamsRecordingsSourceConfig,
+  teamsRecordingsDownloadHosts,
+} from './teams-recordings-config';
+import { graphErrorDetail, graphPage, TeamsRecordingsGraph } from './teams-recordings-graph';
+import {
+  contentUrl,
+  listRecordingsUrl,
+  organizerOf,
+  type RecordingReference,
+  recordingFromCallRecording,
+  recordingUrl,
+  referenceOf,
+  sweepableUserId,
+} from './teams-recordings-resources';
+import {
+  MSTEAMS_RENEW_BEFORE_MS,
+  TeamsRecordingsSubscriptionApi,
+  teamsRecordingsSubscriptionFilters,
+} from './teams-recordings-subscriptions';
+import { handleTeamsRecordingsWebhook, type TeamsRecordingsWebhookOutcome } from './teams-recordings-webhook';
+
+export const MSTEAMS_CAPABILITIES: SourceCapabilities = { list: true, delete: false };
+
+export interface TeamsRecordingsTuning {
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** Longest Graph Retry-After waited out inside one request; longer ones go back to the queue. */
+  maxInlineWaitMs: number;
+  maxThrottledAttempts: number;
+  /** How long the resolved user scope (ids of configured UPNs, or every tenant user) is reused. */
+  usersTtlMs: number;
+  /** A hinted recording whose metadata answers 404 this soon after its notification is "not ready yet". */
+  hintNotFoundGraceMs: number;
+  /**
+   * A notification naming no user is looked for in the listings of this window before it (a recording
+   * is dated by its start, and the notification comes once it is processed) …
+   */
+  userlessHintBeforeMs: number;
+  /** … up to this long after it (clocks disagree a little). */
+  userlessHintAfterMs: number;
+  leaseWaitMs: number;
+  leasePollMs: number;
+  refusalCooldownMs: number;
+}
+
+const DEFAULT_TUNING: TeamsRecordingsTuning = {
+  idleTimeoutMs: 60_000,
+  connectTimeoutMs: 15_000,
+  maxInlineWaitMs: 30_000,
+  maxThrottledAttempts: 4,
+  usersTtlMs: 3_600_000,
+  hintNotFoundGraceMs: 6 * 3_600_000,
+  userlessHintBeforeMs: 12 * 3_600_000,
+  userlessHintAfterMs: 15 * 60_000,
+  leaseWaitMs: 30_000,
+  leasePollMs: 200,
+  refusalCooldownMs: 15 * 60_000,
+};
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface TeamsRecordingsSourceOptions {
+  config: TeamsRecordingsSourceConfig;
+  credentials: TeamsRecordingsCredentials;
+  /** Where the app token is shared: every worker of the source reads and renews it there. */
+  tokenStore: TokenStore;
+  clock?: Clock;
+  log?: Log;
+  tuning?: Partial<TeamsRecordingsTuning>;
+}
+
+interface ScopedUser {
+  /** The object id (lower case); empty for a configured name Graph does not know (see `missing`). */
+  id: string;
+  userPrincipalName?: string;
+  /** Why a configured user could not be resolved: listing that user's recordings fails with it. */
+  missing?: string;
+}
+
+interface ListingPart {
+  user: ScopedUser;
+  kind: TeamsRecordingsRecordingKind;
+}
+
+const KIND_LABELS: Record<TeamsRecordingsRecordingKind, string> = {
+  adhocCalls: 'ad hoc call recordings',
+  onlineMeetings: 'meeting recordings',
+};
+
+/** One user's recordings of one kind: the part the access policy (granted per user) refuses or serves. */
+function scopeOf(user: ScopedUser, kind: TeamsRecordingsRecordingKind): ListingScope {
+  const subject = user.id || (user.userPrincipalName ?? '').toLowerCase();
+  return {
+    id: `${subject}/${kind}`,
+    subject,
+    label: `${user.userPrincipalName ?? user.id} ${KIND_LABELS[kind]}`,
+  };
+}
+
+export class TeamsRecordingsSource implements RecordingSource {
+  readonly provider = 'msteams' as const;
+  readonly capabilities = MSTEAMS_CAPABILITIES;
+  readonly sourceId: string;
+  readonly graph: TeamsRecordingsGraph;
+  /** The sweep's Graph reads, batched and bounded (teams-recordings-batch.ts). */
+  readonly batcher: GraphBatcher;
+  /**
+   * Parts listed at once: enough for every Graph request in flight to carry a full batch
+   * (core/listing-scopes.ts runs them; the batcher bounds the requests).
+   */
+  readonly listingConcurrency: number;
+  private readonly config: TeamsRecordingsSourceConfig;
+  private readonly webhookSecret: string | undefined;
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly tuning: TeamsRecordingsTuning;
+  private readonly apiHosts: string[];
+  private readonly downloadHosts: string[];
+  private scope: { users: ScopedUser[]; atMs: number } | undefined;
+  /** The parts of the cached scope by id: a sweep asks for each of 20,000 parts of a large tenant. */
+  private partsById: { users: ScopedUser[]; parts: Map<string, ListingPart> } | undefined;
+
+  constructor(options: TeamsRecordingsSourceOptions) {
+    const { config, credentials } = options;
+    if (config.mediaPersistenceApproved !== true) {
+      throw new PermanentError(`msteams source ${config.id}: mediaPersistenceApproved must be true`);
+    }
+    this.config = config;
+    this.sourceId = config.id;
+    this.webhookSecret = credentials.webhookSecret;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLog;
+    this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.apiHosts = [new URL(config.graphUrl).host];
+    // Pinned to their ports: the one rule of ../shared/download-hosts.ts.
+    this.downloadHosts = pinDownloadHosts(
+      teamsRecordingsDownloadHosts(config),
+      new URL(config.graphUrl).protocol,
+    );
+    const timeouts = {
+      idleTimeoutMs: this.tuning.idleTimeoutMs,
+      connectTimeoutMs: this.tuning.connectTimeoutMs,
+    };
+    const auth = new TeamsRecordingsAuth({
+      loginUrl: config.loginUrl,
+      graphUrl: config.graphUrl,
+      tenantId: config.tenantId,
+      clientId: credentials.clientId,
+      clientSecret: credentials.clientSecret,
+      key: `msteams/${config.id}`,
+      store: options.tokenStore,
+      clock: this.clock,
+      log: this.log,
+      leaseWaitMs: this.tuning.leaseWaitMs,
+      pollMs: this.tuning.leasePollMs,
+      refusalCooldownMs: this.tuning.refusalCooldownMs,
+      ...timeouts,
+    });
+    this.graph = new TeamsRecordingsGraph({
+      sourceId: config.id,
+      clientId: credentials.clientId,
+      auth,
+      clock: this.clock,
+      log: this.log,
+      maxInlineWaitMs: this.tuning.maxInlineWaitMs,
+      maxThrottledAttempts: this.tuning.maxThrottledAttempts,
+      ...timeouts,
+    });
+    const concurrency = config.listingConcurrency ?? DEFAULT_LISTING_CONCURRENCY;
+    const batchSize = config.listingBatchSize ?? GRAPH_BATCH_LIMIT;
+    this.batcher = new GraphBatcher({
+      graph: this.graph,
+      graphUrl: config.graphUrl,
+      apiHosts: this.apiHosts,
+      concurrency,
+      batchSize,
+      maxThrottledAttempts: this.tuning.maxThrottledAttempts,
+      maxInlineWaitMs: this.tuning.maxInlineWaitMs,
+      clock: this.clock,
+      log: this.log,
+      sourceId: config.id,
+    });
+    this.listingConcurrency = concurrency * batchSize;
+  }
+
+  /** The Graph side of `ensureSubscriptionsForSource` for this source (same token, same throttling). */
+  subscriptionApi(): TeamsRecordingsSubscriptionApi {
+    return new TeamsRecordingsSubscriptionApi({
+      graph: this.graph,
+      graphUrl: this.config.graphUrl,
+      clock: this.clock,
+    });
+  }
+
+  // ------------------------------------------------------------ users in scope
+
+  /** The users whose recordings are archived, resolved to object ids; cached for `usersTtlMs`. */
+  async usersInScope(signal?: AbortSignal): Promise<ScopedUser[]> {
+    const now = this.clock.now().getTime();
+    if (this.scope && now - this.scope.atMs < this.tuning.usersTtlMs) return this.scope.users;
+    const users = this.config.users === 'all' ? await this.allUsers(signal) : await this.listedUsers(signal);
+    this.scope = { users, atMs: now };
+    return users;
+  }
+
+  private async allUsers(signal?: AbortSignal): Promise<ScopedUser[]> {
+    const users: ScopedUser[] = [];
+    const first = new URL('/v1.0/users', this.config.graphUrl);
+    first.searchParams.set('$select', 'id,userPrincipalName');
+    first.searchParams.set('$top', '999');
+    for await (const item of this.pages(first.href, signal)) {
+      const record = jsonObject(item);
+      const id = typeof record?.id === 'string' ? record.id : undefined;
+      if (!id) continue;
+      const upn = typeof record?.userPrincipalName === 'string' ? record.userPrincipalName : undefined;
+      users.push({ id, ...(upn ? { userPrincipalName: upn } : {}) });
+    }
+    if (users.length === 0) {
+      // "all" that finds nobody would archive nothing quietly: say so loudly instead.
+      throw new PermanentError(`msteams source ${this.sourceId}: users is "all" but /users lists nobody`);
+    }
+    return users;
+  }
+
+  private async listedUsers(signal?: AbortSignal): Promise<ScopedUser[]> {
+    const users: ScopedUser[] = [];
+    for (const entry of this.config.users as string[]) {
+      if (GUID.test(entry)) {
+        users.push({ id: entry.toLowerCase() });
+        continue;
+      }
+      const url = new URL(`/v1.0/users/${encodeURIComponent(entry)}`, this.config.graphUrl);
+      url.searchParams.set('$select', 'id,userPrincipalName');
+      const answer = await this.graph.get(url.href, this.apiHosts, { signal });
+      if (answer.status === 404) {
+        // One user deleted (or misspelt) must not stop the others: listing that user fails, alone.
+        users.push({
+          id: '',
+          userPrincipalName: entry,
+          missing: `msteams source ${this.sourceId}: user ${entry} does not exist in the tenant (deleted, or misspelt; fix "users" in the configuration)`,
+        });
+        continue;
+      }
+      const id = jsonObject(parseJsonBody(answer))?.id;
+      if (typeof id !== 'string') throw new TransientError(`Graph answered no id for user ${entry}`);
+      users.push({ id: id.toLowerCase(), userPrincipalName: entry });
+    }
+    return users;
+  }
+
+  /** Every item of a Graph collection, following `@odata.nextLink` (on the Graph host only). */
+  private async *pages(
+    firstUrl: string,
+    signal?: AbortSignal,
+    userId?: string,
+    notFound: 'throw' | 'skip' = 'throw',
+  ): AsyncIterable<unknown> {
+    const fetchPage = async (url: string): Promise<Page<unknown>> => {
+      const answer = await this.batcher.get(url, { signal, userId });
+      if (answer.status === 404) {
+        const detail = graphErrorDetail(answer.text);
+        if (notFound === 'throw' && userId) {
+          throw new PermanentError(
+            `Graph answered 404 for the recordings of user ${userId} (${detail ?? 'not found'}): the user was ` +
+              'deleted from the tenant or has no Teams account; remove it from "users" in the configuration',
+          );
+        }
+        if (notFound === 'throw')
+          throw this.graph.errorFor(404, answer.headers, answer.where, detail, userId);
+        this.log.warn('graph has no recordings collection for a user; skipped', {
+          sourceId: this.sourceId,
+          userId,
+          detail,
+        });
+        return { items: [] };
+      }
+      return graphPage(answer, 'Graph collection');
+    };
+    yield* followPages(firstUrl, fetchPage, 'Graph');
+  }
+
+  // ------------------------------------------------------------ listing
+
+  /**
+   * One part per user in scope and configured kind: Teams grants the application access policy per user,
+   * so one user outside it (403 on that user's paths) must not keep the others from being listed.
+   */
+  async listingScopes(signal?: AbortSignal): Promise<ListingScope[]> {
+    const users = await this.usersInScope(signal);
+    return users.flatMap((user) => this.config.recordings.map((kind) => scopeOf(user, kind)));
+  }
+
+  /** Every recording created inside the window, per user in scope and per configured kind (or one part). */
+  async *listRecordings(
+    window: TimeWindow,
+    signal?: AbortSignal,
+    scope?: ListingScope,
+  ): AsyncIterable<SourceRecording> {
+    const users = await this.usersInScope(signal);
+    if (this.partsById?.users !== users) {
+      const parts = new Map<string, ListingPart>();
+      for (const user of users) {
+        for (const kind of this.config.recordings) parts.set(scopeOf(user, kind).id, { user, kind });
+      }
+      this.partsById = { users, parts };
+    }
+    const { parts } = this.partsById;
+    const one = scope ? parts.get(scope.id) : undefined;
+    const wanted = scope ? (one ? [one] : []) : [...parts.values()];
+    if (scope && wanted.length === 0) {
+      throw new PermanentError(
+        `msteams source ${this.sourceId}: ${scope.label} is no longer in the source's scope`,
+      );
+    }
+    const keep = uniqueInWindow(window);
+    for (const { user, kind } of wanted) {
+      if (user.missing) throw new PermanentError(user.missing);
+      const first = listRecordingsUrl(this.config.graphUrl, kind, user.id, window);
+      // Every tenant user includes accounts Teams knows nothing of; a user someone named must exist.
+      const notFound = this.config.users === 'all' ? 'skip' : 'throw';
+      for await (const item of this.pages(first, signal, user.id, notFound)) {
+        const recording = this.parse(item, kind, user.id);
+        if (keep(recording)) yield recording as SourceRecording;
+      }
+    }
+  }
+
+  private parse(item: unknown, kind: TeamsRecordingsRecordingKind, userId: string, containerId?: string) {
+    const { sourceId } = this;
+    return parseOrSkip(
+      () => recordingFromCallRecording(item, { sourceId, kind, userId, containerId }),
+      this.log,
+      'skipping malformed Teams callRecording',
+      { sourceId, kind },
+    );
+  }
+
+  // ------------------------------------------------------------ hints
+
+  /**
+   * The recording a notification named, from its metadata. Not ready while Graph does not answer for it
+   * yet (shortly after the notification); a recording whose organizer is outside `users` resolves to
+   * nothing.
+   */
+  async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
+    const named = referenceOfHint(job);
+    if (!this.config.recordings.includes(named.kind)) return [];
+    if (!named.userId) return this.resolveByListing(job, named, signal);
+    const reference = { ...named, userId: named.userId };
+    const answer = await this.graph.get(recordingUrl(this.config.graphUrl, reference), this.apiHosts, {
+      signal,
+      userId: reference.userId,
+    });
+    if (answer.status === 404) {
+      this.throwWhileInGrace(job, reference, graphErrorDetail(answer.text) ?? 'HTTP 404');
+      return [];
+    }
+    const metadata = parseJsonBody(answer);
+    // A path may name its user by principal name; the scope holds object ids.
+    const userId = (
+      sweepableUserId(reference.userId) ??
+      organizerOf(metadata)?.id ??
+      reference.userId
+    ).toLowerCase();
+    // With "all" every organizer is in scope: no need to page the whole directory for one hint.
+    const inScope =
+      this.config.users === 'all' || (await this.usersInScope(signal)).some((user) => user.id === userId);
+    if (!inScope) {
+      this.log.debug('teams recording of a user outside the scope; not archived', {
+        sourceId: this.sourceId,
+        recordingId: reference.recordingId,
+      });
+      return [];
+    }
+    const recording = this.parse(metadata, reference.kind, userId, reference.containerId);
+    if (!recording)
+      throw new PermanentError(`Teams recording ${shortId(reference.recordingId)} has malformed metadata`);
+    return [recording];
+  }
+
+  /**
+   * A notification that names no user (`communications/{kind}('…')/recordings('…')`, the form of older
+   * revisions of Microsoft's page): the `callRecording: get` reference lists only paths through a user,
+   * and the access policy is evaluated against that user, so no undocumented tenant-wide GET is made.
+   * The users in scope are listed over a short window around the notification instead, and the named
+   * recording is taken from there (README "Microsoft Teams recordings: subscriptions").
+   */
+  private async resolveByListing(
+    job: HintJob,
+    reference: RecordingReference,
+    signal?: AbortSignal,
+  ): Promise<SourceRecording[]> {
+    const notifiedMs = Date.parse(job.eventTime);
+    const window: TimeWindow = {
+      from: new Date(notifiedMs - this.tuning.userlessHintBeforeMs),
+      to: new Date(notifiedMs + this.tuning.userlessHintAfterMs),
+    };
+    // User by user: one user outside the access policy must not hold back the hint of another.
+    const refusals: Error[] = [];
+    const listing = listRecordingsByScope(
+      this,
+      window,
+      { onFailure: ({ error }) => refusals.push(error) },
+      signal,
+    );
+    for await (const recording of listing) {
+      if (recording.recordingId === reference.recordingId) return [recording];
+    }
+    // Not found, and some users could not be listed: the recording may be theirs, so their refusal (an
+    // access policy missing, say) is this hint's answer, retried and alarmed as such.
+    const [refusal] = refusals;
+    if (refusal) throw refusal;
+    this.throwWhileInGrace(job, reference, 'not in the listings of the users in scope');
+    return [];
+  }
+
+  /** Not ready while the hint is young; afterwards logged once, and nothing is archived for it. */
+  private throwWhileInGrace(job: HintJob, reference: RecordingReference, detail: string): void {
+    const sinceMs = this.clock.now().getTime() - Date.parse(job.eventTime);
+    if (sinceMs < this.tuning.hintNotFoundGraceMs) {
+      throw new NotReadyError(
+        `Teams recording ${shortId(reference.recordingId)} is not found yet (${detail})`,
+      );
+    }
+    // A recording of a user outside the scope ends here too: the sweep covers every user in scope.
+    this.log.warn('teams recording named by a notification was never found; nothing to archive', {
+      sourceId: this.sourceId,
+      kind: reference.kind,
+      recordingId: reference.recordingId,
+      notifiedAt: job.eventTime,
+      detail,
+    });
+  }
+
+  // ------------------------------------------------------------ content
+
+  /** Streams `…/recordings/{id}/content`, following Graph's redirect to an allowed content host. */
+  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+    const reference = referenceOf(recording);
+    const answer = await this.graph.open(
+      'GET',
+      contentUrl(this.config.graphUrl, reference),
+      this.downloadHosts,
+      {
+        signal,
+        userId: reference.userId,
+        accept: MEDIA_ACCEPT,
+      },
+    );
+    if (answer.status === 404) {
+      const detail = await this.graph.describe(answer);
+      return this.throwForMissingContent(recording, reference, detail, signal);
+    }
+    if (answer.status < 200 || answer.status >= 300) {
+      const detail = await this.graph.describe(answer);
+      throw this.graph.errorFor(answer.status, answer.headers, answer.where, detail, reference.userId);
+    }
+    // The archive names and types the copy from the first bytes and this Content-Type (an MP4 served as
+    // `application/octet-stream` is stored as `video/mp4`).
+    return downloadOf(answer);
+  }
+
+  /**
+   * Content answered 404: the metadata decides. Gone too means the recording expired or was deleted at
+   * Teams; still there means Teams is still processing it, until `contentWaitHours` after its creation.
+   */
+  private async throwForMissingContent(
+    recording: SourceRecording,
+    reference: RecordingReference & { userId: string },
+    detail: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<never> {
+    const id = shortId(recording.recordingId);
+    return judgeMissingContent({
+      stillAtSource: async () => {
+        const url = recordingUrl(this.config.graphUrl, reference);
+        const metadata = await this.graph.get(url, this.apiHosts, { signal, userId: reference.userId });
+        return metadata.status !== 404;
+      },
+      notReady: `Teams has no content yet for recording ${id} (${detail ?? 'HTTP 404'}); still processing`,
+      gone:
+        `Teams recording ${id} is gone at the source: its metadata and its content ` +
+        `answer 404 (expired, by default 120 days after the meeting or call, or deleted)`,
+      stillThere: () => {
+        // Processing starts when the recording ends; a long meeting's creation time says little.
+        const waitedMs = this.clock.now().getTime() - (recording.endedAt ?? recording.startedAt).getTime();
+        if (waitedMs <= this.config.contentWaitHours * 3_600_000) return undefined;
+        return new PermanentError(
+          `Teams lists recording ${id} but has served no content for it in ` +
+            `${this.config.contentWaitHours} hours (${detail ?? 'HTTP 404'})`,
+        );
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ retention
+
+  async deleteRecording(recording: SourceRecording): Promise<'deleted' | 'already-gone'> {
+    throw new PermanentError(
+      `msteams source ${this.sourceId}: Graph offers no delete for Teams recordings through this API, so ` +
+        `recording ${shortId(recording.recordingId)} stays at Teams until its own expiry ` +
+        '(capabilities.delete is false; retention must skip this source)',
+    );
+  }
+
+  // ------------------------------------------------------------ webhooks
+
+  /**
+   * One tenant-wide `created` subscription per configured recording kind, verified by its clientState
+   * (the webhookSecret). Both the notification and the lifecycle URL are our route. Without a secret the
+   * webhook refuses every delivery, so none is wanted (the sweep alone archives).
+   */
+  async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
+    if (!this.webhookSecret) return undefined;
+    return {
+      api: this.subscriptionApi(),
+      filters: teamsRecordingsSubscriptionFilters(this.config.recordings),
+      secret: this.webhookSecret,
+      address: (webhookUrl) => webhookUrl,
+      renewBeforeMs: MSTEAMS_RENEW_BEFORE_MS,
+    };
+  }
+
+  async handleWebhook(request: WebhookRequest): Promise<TeamsRecordingsWebhookOutcome> {
+    return handleTeamsRecordingsWebhook(request, {
+      sourceId: this.sourceId,
+      webhookSecret: this.webhookSecret,
+      tenantId: this.config.tenantId,
+      clock: this.clock,
+      log: this.log,
+    });
+  }
+}
+
+/** A log-friendly prefix of a Teams id (they run to ~270 characters). */
+function shortId(id: string): string {
+  return id.length > 40 ? `${id.slice(0, 40)}…` : id;
+}
+
+/** The reference a hint job carries (see `hintJobFor`); PermanentError when it is not one. */
+export function referenceOfHint(job: HintJob): RecordingReference {
+  const { kind, userId, callId, meetingId, recordingId } = job.hint;
+  if (kind !== 'adhocCalls' && kind !== 'onlineMeetings') {
+    throw new PermanentError(`Teams hint has an unknown kind "${String(kind).slice(0, 40)}"`);
+  }
+  const containerId = kind === 'adhocCalls' ? callId : meetingId;
+  if (!containerId || !recordingId) {
+    throw new InvalidInputError(
+      `Teams hint lacks its ${kind === 'adhocCalls' ? 'callId' : 'meetingId'} or recordingId`,
+    );
+  }
+  return { kind, containerId, recordingId, ...(userId ? { userId } : {}) };
+}

@@ -1,0 +1,207 @@
+/**
+ * The Graph side of `ensureSubscriptionsForSource` (core/subscriptions.ts) for Teams recordings: tenant-wide
+ * `created` subscriptions on `communications/adhocCalls/getAllRecordings` and
+ * `communications/onlineMeetings/getAllRecordings`, with both the notification and the lifecycle URL on
+ * our webhook route, the clientState set to the webhook secret, and the longest expiry Graph allows for
+ * callRecording (4,320 minutes). Renewal is a PATCH of `expirationDateTime`; reauthorization (after a
+ * `reauthorizationRequired` lifecycle event) is `POST /subscriptions/{id}/reauthorize`.
+ *
+ * Each resource is created on an explicit API version, with a fallback: Microsoft's page "Get change
+ * notifications for Teams recordings and transcripts" creates the meetings subscription on `/v1.0` and
+ * the ad hoc calls one on `/beta`; when Graph refuses the resource on the first version (400 or 404),
+ * the other is tried. Listing, renewal, reauthorization and deletion stay on `/v1.0`: a subscription is
+ * one object whichever version created it.
+ */
+
+import type { RemoteSubscription, SubscriptionApi } from '../../core/ensure-subscriptions-for-source';
+import { PermanentError, TransientError } from '../../core/errors';
+import type { Clock } from '../../core/ports';
+import { parseJsonBody } from '../http';
+import { expectDeleted } from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
+import { followPages } from '../shared/paging';
+import type { TeamsRecordingsRecordingKind } from './teams-recordings-config';
+import {
+  type GraphTextAnswer,
+  graphErrorDetail,
+  graphPage,
+  type TeamsRecordingsGraph,
+} from './teams-recordings-graph';
+
+/** The subscription resource of each recording kind. */
+export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<TeamsRecordingsRecordingKind, string> = {
+  adhocCalls: 'communications/adhocCalls/getAllRecordings',
+  onlineMeetings: 'communications/onlineMeetings/getAllRecordings',
+};
+
+export type GraphApiVersion = 'v1.0' | 'beta';
+
+/** The API versions each subscription resource is created on, in order (see the file comment). */
+export const MSTEAMS_SUBSCRIPTION_VERSIONS: Record<TeamsRecordingsRecordingKind, readonly GraphApiVersion[]> =
+  {
+    onlineMeetings: ['v1.0', 'beta'],
+    adhocCalls: ['beta', 'v1.0'],
+  };
+
+function versionsFor(filter: string): readonly GraphApiVersion[] {
+  const kind = (Object.keys(MSTEAMS_SUBSCRIPTION_RESOURCES) as TeamsRecordingsRecordingKind[]).find(
+    (candidate) => MSTEAMS_SUBSCRIPTION_RESOURCES[candidate].toLowerCase() === filter.toLowerCase(),
+  );
+  return kind ? MSTEAMS_SUBSCRIPTION_VERSIONS[kind] : ['v1.0'];
+}
+
+/** Graph's maximum lifetime of a callRecording subscription. */
+export const MSTEAMS_MAX_SUBSCRIPTION_MINUTES = 4_320;
+/**
+ * What callvault asks for: the maximum less a margin, so that our clock running a little ahead of
+ * Graph's never makes the request exceed the maximum (Graph refuses it then).
+ */
+export const MSTEAMS_SUBSCRIPTION_LIFETIME_MS = (MSTEAMS_MAX_SUBSCRIPTION_MINUTES - 10) * 60_000;
+/**
+ * `ensureSubscriptionsForSource`' `renewBeforeMs` for this provider: renew once less than 36 hours are left. Its
+ * default (3 days) exceeds the whole lifetime and would renew on every run. Run the subscriptions
+ * job at least every 12 hours so a subscription is renewed twice before it could expire.
+ */
+export const MSTEAMS_RENEW_BEFORE_MS = 36 * 3_600_000;
+
+/** The filters to pass to ensureSubscriptionsForSource for the configured kinds. */
+export function teamsRecordingsSubscriptionFilters(kinds: readonly TeamsRecordingsRecordingKind[]): string[] {
+  return kinds.map((kind) => MSTEAMS_SUBSCRIPTION_RESOURCES[kind]);
+}
+
+/** A listed resource as our filter: no leading slash, the documented spelling when it is one of ours. */
+export function normaliseResource(resource: string): string {
+  const bare = resource.trim().replace(/^\/+/, '');
+  const ours = Object.values(MSTEAMS_SUBSCRIPTION_RESOURCES).find(
+    (known) => known.toLowerCase() === bare.toLowerCase(),
+  );
+  return ours ?? bare;
+}
+
+export interface TeamsRecordingsSubscriptionApiOptions {
+  graph: TeamsRecordingsGraph;
+  graphUrl: string;
+  clock: Clock;
+}
+
+export class TeamsRecordingsSubscriptionApi implements SubscriptionApi {
+  private readonly apiHosts: string[];
+
+  constructor(private readonly options: TeamsRecordingsSubscriptionApiOptions) {
+    this.apiHosts = [new URL(options.graphUrl).host];
+  }
+
+  private url(path: string, version: GraphApiVersion = 'v1.0'): string {
+    return new URL(`/${version}${path}`, this.options.graphUrl).href;
+  }
+
+  /** `{method} /{version}{path}` on the Graph host, the answer read whole. */
+  private send(
+    method: string,
+    path: string,
+    json: unknown,
+    signal?: AbortSignal,
+    version?: GraphApiVersion,
+  ): Promise<GraphTextAnswer> {
+    return this.options.graph.send(method, this.url(path, version), this.apiHosts, json, signal);
+  }
+
+  private remote(value: unknown): RemoteSubscription {
+    const body = jsonObject(value) ?? {};
+    const id = typeof body.id === 'string' ? body.id : undefined;
+    if (!id) throw new TransientError('Graph subscription answer has no id');
+    const expiresAt =
+      typeof body.expirationDateTime === 'string' ? new Date(body.expirationDateTime) : undefined;
+    const valid = expiresAt && !Number.isNaN(expiresAt.getTime()) ? expiresAt : undefined;
+    const expired = valid !== undefined && valid.getTime() <= this.options.clock.now().getTime();
+    return {
+      id,
+      address: typeof body.notificationUrl === 'string' ? body.notificationUrl : '',
+      filter: normaliseResource(typeof body.resource === 'string' ? body.resource : ''),
+      // Graph has no status field: a subscription it still lists delivers until it expires.
+      status: expired ? 'expired' : 'active',
+      expiresAt: valid,
+    };
+  }
+
+  private fail(answer: GraphTextAnswer): never {
+    throw this.options.graph.errorFor(
+      answer.status,
+      answer.headers,
+      answer.where,
+      graphErrorDetail(answer.text),
+    );
+  }
+
+  async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
+    const found: RemoteSubscription[] = [];
+    const fetchPage = async (url: string) => {
+      const answer = await this.options.graph.send('GET', url, this.apiHosts, undefined, signal);
+      if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+      return graphPage(answer, 'Graph subscription list');
+    };
+    for await (const item of followPages(this.url('/subscriptions'), fetchPage, 'Graph subscription')) {
+      found.push(this.remote(item));
+    }
+    return found;
+  }
+
+  async create(
+    wanted: { address: string; filter: string; secret: string },
+    signal?: AbortSignal,
+  ): Promise<RemoteSubscription> {
+    const refusals: string[] = [];
+    for (const version of versionsFor(wanted.filter)) {
+      const answer = await this.createOn(version, wanted, signal);
+      if (answer.status >= 200 && answer.status < 300) return this.remote(parseJsonBody({ ...answer }));
+      const detail = graphErrorDetail(answer.text) ?? `HTTP ${answer.status}`;
+      // 400/404: this version does not offer the resource. A failed validation handshake is not about
+      // the version (another would repeat it), nor is anything else.
+      if (answer.status !== 400 && answer.status !== 404) this.fail(answer);
+      refusals.push(`${version}: ${detail}`);
+      if (/^ValidationError\b/.test(detail)) break;
+    }
+    // No retry fixes it: the resource is refused everywhere, or the validation handshake failed.
+    throw new PermanentError(`Graph refused the subscription on ${wanted.filter} (${refusals.join('; ')})`);
+  }
+
+  private async createOn(
+    version: GraphApiVersion,
+    wanted: { address: string; filter: string; secret: string },
+    signal?: AbortSignal,
+  ): Promise<GraphTextAnswer> {
+    const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
+    const subscription = {
+      changeType: 'created',
+      notificationUrl: wanted.address,
+      // Above an hour's lifetime Graph requires it; both URLs are our one webhook route.
+      lifecycleNotificationUrl: wanted.address,
+      resource: wanted.filter,
+      expirationDateTime: expiration.toISOString(),
+      clientState: wanted.secret,
+    };
+    return this.send('POST', '/subscriptions', subscription, signal, version);
+  }
+
+  async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
+    const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
+    const path = `/subscriptions/${encodeURIComponent(subscription.id)}`;
+    const answer = await this.send('PATCH', path, { expirationDateTime: expiration.toISOString() }, signal);
+    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+    return this.remote(parseJsonBody({ ...answer }));
+  }
+
+  /** After `reauthorizationRequired`: resumes delivery without changing the expiry. */
+  async reauthorize(subscriptionId: string, signal?: AbortSignal): Promise<'reauthorized' | 'gone'> {
+    const path = `/subscriptions/${encodeURIComponent(subscriptionId)}/reauthorize`;
+    const answer = await this.send('POST', path, {}, signal);
+    if (answer.status === 404) return 'gone';
+    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+    return 'reauthorized';
+  }
+
+  async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
+    const path = `/subscriptions/${encodeURIComponent(subscription.id)}`;
+    expectDeleted(await this.send('DELETE', path, undefined, signal), graphErrorDetail);
+  }
+}

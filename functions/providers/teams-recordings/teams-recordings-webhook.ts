@@ -1,0 +1,309 @@
+/**
+ * `POST /webhooks/msteams/{sourceId}`: Graph change notifications and lifecycle notifications for the
+ * Teams recordings subscriptions (both URLs point here).
+ *
+ * - Validation: a request with a `validationToken` query parameter gets the decoded token back, 200,
+ *   `text/plain`, and nothing else is looked at (Graph sends it before the subscription exists).
+ * - Every notification's `clientState` must equal the source's webhookSecret, compared in constant time,
+ *   and a `tenantId` it names must be the configured tenant.
+ *   One that does not is dropped and counted; a delivery without a single valid notification is answered
+ *   403 and enqueues nothing.
+ * - A `created` notification about a recording becomes a hint job naming what its `resource` names (user
+ *   where present, call or meeting id, recording id); the worker then GETs the metadata. Resource data
+ *   (`includeResourceData`) is never needed and is ignored. A transcript (or another known resource that
+ *   is not a recording) is acknowledged and ignored.
+ * - A `created` notification whose resource cannot be read is never dropped: it is logged with its
+ *   resource text, counted, and returned in `notUnderstood` so the host sweeps that user (or the whole
+ *   source when no user can be read) at once.
+ * - Lifecycle notifications (`subscriptionRemoved`, `reauthorizationRequired`, `missed`) enqueue nothing:
+ *   they are returned in `lifecycle` (and counted) for the caller to act on, answered 202.
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../../core/errors';
+import type { HintJob } from '../../core/jobs';
+import type { Clock, Log, NotUnderstoodEvents, WebhookOutcome, WebhookRequest } from '../../core/ports';
+import { jsonObject } from '../shared/json';
+import {
+  hintJob,
+  jsonReply,
+  requireWebhookSecret,
+  secretMatches,
+  zeroCounts,
+} from '../shared/webhook-checks';
+import {
+  type RecordingReference,
+  type ResourceReading,
+  readTeamsResource,
+  sweepableUserId,
+} from './teams-recordings-resources';
+
+export const MSTEAMS_LIFECYCLE_EVENTS = ['subscriptionRemoved', 'reauthorizationRequired', 'missed'] as const;
+export type TeamsRecordingsLifecycleEventName = (typeof MSTEAMS_LIFECYCLE_EVENTS)[number];
+
+/** What the wiring must do for one lifecycle notification. */
+export type TeamsRecordingsLifecycleAction =
+  /** Recreate the removed subscription now (ensureSubscriptionsForSource for this source), then sweep. */
+  | 'recreate-subscription-and-sweep'
+  /** POST /subscriptions/{id}/reauthorize, or renew it (PATCH), now. */
+  | 'reauthorize-subscription'
+  /** Notifications were lost: sweep this source's whole lookback window at once. */
+  | 'sweep-now';
+
+export interface TeamsRecordingsLifecycleEvent {
+  event: TeamsRecordingsLifecycleEventName;
+  subscriptionId: string;
+  action: TeamsRecordingsLifecycleAction;
+}
+
+export const MSTEAMS_LIFECYCLE_ACTIONS: Record<
+  TeamsRecordingsLifecycleEventName,
+  TeamsRecordingsLifecycleAction
+> = {
+  subscriptionRemoved: 'recreate-subscription-and-sweep',
+  reauthorizationRequired: 'reauthorize-subscription',
+  missed: 'sweep-now',
+};
+
+/** Names of the counts in `WebhookOutcome.counts`, for the handler's metrics. */
+export const MSTEAMS_WEBHOOK_COUNTS = [
+  'recordingsHinted',
+  'duplicateNotifications',
+  'wrongClientState',
+  'wrongTenant',
+  'unrecognisedResources',
+  'nonRecordingResources',
+  'ignoredNotifications',
+  'lifecycleSubscriptionRemoved',
+  'lifecycleReauthorizationRequired',
+  'lifecycleMissed',
+] as const;
+export type TeamsRecordingsWebhookCounts = Record<(typeof MSTEAMS_WEBHOOK_COUNTS)[number], number>;
+
+/** handleWebhook's outcome, with the lifecycle events the wiring acts on. */
+export interface TeamsRecordingsWebhookOutcome extends WebhookOutcome {
+  counts: Readonly<TeamsRecordingsWebhookCounts>;
+  lifecycle: TeamsRecordingsLifecycleEvent[];
+}
+
+export interface TeamsRecordingsWebhookContext {
+  sourceId: string;
+  webhookSecret: string | undefined;
+  /** The configured tenant; a notification naming another one is dropped. */
+  tenantId?: string;
+  clock: Clock;
+  log: Log;
+}
+
+/** Graph's tokens are opaque but short; anything else is not echoed. */
+const VALIDATION_TOKEN = /^[\x20-\x7e]{1,1024}$/;
+const MAX_RESOURCE_LENGTH = 2048;
+
+const notificationSchema = z.looseObject({
+  subscriptionId: z.string().max(200).optional(),
+  clientState: z.string().nullish(),
+  changeType: z.string().optional(),
+  resource: z.string().optional(),
+  resourceData: z.unknown().optional(),
+  lifecycleEvent: z.string().optional(),
+  tenantId: z.string().optional(),
+});
+
+const collectionSchema = z.looseObject({ value: z.array(z.unknown()) });
+
+function isLifecycleEvent(value: string): value is TeamsRecordingsLifecycleEventName {
+  return (MSTEAMS_LIFECYCLE_EVENTS as readonly string[]).includes(value);
+}
+
+/**
+ * What a notification names: its `resource`, else `resourceData['@odata.id']` (Microsoft's examples
+ * spell the two differently); a recording wins over anything else either says.
+ */
+function readingOfNotification(notification: z.infer<typeof notificationSchema>): ResourceReading {
+  const candidates = [notification.resource, odataIdOf(notification)];
+  const readings: ResourceReading[] = [];
+  for (const candidate of candidates) {
+    if (!candidate || candidate.length > MAX_RESOURCE_LENGTH) continue;
+    const reading = readTeamsResource(candidate);
+    if (reading.type === 'recording') return reading;
+    readings.push(reading);
+  }
+  const known = readings.find((reading) => reading.type === 'not-a-recording');
+  if (known) return known;
+  const userId = readings
+    .map((reading) => (reading.type === 'recording' ? undefined : reading.userId))
+    .find((id) => id !== undefined);
+  return { type: 'unrecognised', ...(userId ? { userId } : {}) };
+}
+
+/** How much of an unreadable resource goes into the log line. */
+const LOGGED_RESOURCE_CHARS = 600;
+
+/** The hint job for one recording notification: a pure function of it, so redeliveries make the same job. */
+export function hintJobFor(reference: RecordingReference, sourceId: string, receivedAt: Date): HintJob {
+  const hint: Record<string, string> = {
+    kind: reference.kind,
+    recordingId: reference.recordingId,
+    [reference.kind === 'adhocCalls' ? 'callId' : 'meetingId']: reference.containerId,
+  };
+  if (reference.userId) hint.userId = reference.userId;
+  return hintJob('msteams', sourceId, receivedAt, hint);
+}
+
+export function handleTeamsRecordingsWebhook(
+  request: WebhookRequest,
+  context: TeamsRecordingsWebhookContext,
+): TeamsRecordingsWebhookOutcome {
+  const counts = zeroCounts(MSTEAMS_WEBHOOK_COUNTS);
+  const validationToken = request.query.validationToken;
+  if (validationToken !== undefined) {
+    if (!VALIDATION_TOKEN.test(validationToken)) {
+      throw new InvalidInputError('validationToken must be 1-1024 printable ASCII characters');
+    }
+    // Plain text, exactly as decoded: Graph refuses an encoded or wrapped token.
+    return {
+      response: { status: 200, contentType: 'text/plain; charset=utf-8', body: validationToken },
+      jobs: [],
+      counts,
+      lifecycle: [],
+    };
+  }
+  const { sourceId, webhookSecret, log } = context;
+  const secret = requireWebhookSecret(webhookSecret, "the subscriptions' clientState");
+  let value: unknown;
+  try {
+    value = JSON.parse(request.body);
+  } catch {
+    throw new InvalidInputError('Teams notification body is not JSON');
+  }
+  const collection = collectionSchema.safeParse(value);
+  if (!collection.success || collection.data.value.length === 0) {
+    throw new InvalidInputError(
+      'Teams notification body is not a changeNotificationCollection (no "value" array)',
+    );
+  }
+
+  const receivedAt = context.clock.now();
+  const jobs: HintJob[] = [];
+  const lifecycle: TeamsRecordingsLifecycleEvent[] = [];
+  const seen = new Set<string>();
+  const unreadSubjects = new Set<string>();
+  let unreadWithoutUser = false;
+  let valid = 0;
+  for (const raw of collection.data.value) {
+    const parsed = notificationSchema.safeParse(raw);
+    if (!parsed.success || !secretMatches(parsed.data.clientState, secret)) {
+      counts.wrongClientState += 1;
+      continue;
+    }
+    const notification = parsed.data;
+    if (
+      context.tenantId &&
+      notification.tenantId &&
+      notification.tenantId.toLowerCase() !== context.tenantId.toLowerCase()
+    ) {
+      counts.wrongTenant += 1;
+      continue;
+    }
+    valid += 1;
+    if (notification.lifecycleEvent !== undefined) {
+      const event = notification.lifecycleEvent;
+      if (!isLifecycleEvent(event) || !notification.subscriptionId) {
+        counts.ignoredNotifications += 1;
+        continue;
+      }
+      if (event === 'subscriptionRemoved') counts.lifecycleSubscriptionRemoved += 1;
+      else if (event === 'reauthorizationRequired') counts.lifecycleReauthorizationRequired += 1;
+      else counts.lifecycleMissed += 1;
+      const duplicate = lifecycle.some(
+        (known) => known.event === event && known.subscriptionId === notification.subscriptionId,
+      );
+      if (!duplicate) {
+        lifecycle.push({
+          event,
+          subscriptionId: notification.subscriptionId,
+          action: MSTEAMS_LIFECYCLE_ACTIONS[event],
+        });
+      }
+      log.warn('teams subscription lifecycle event', {
+        sourceId,
+        event,
+        subscriptionId: notification.subscriptionId,
+        action: MSTEAMS_LIFECYCLE_ACTIONS[event],
+      });
+      continue;
+    }
+    if (notification.changeType?.toLowerCase() !== 'created') {
+      counts.ignoredNotifications += 1;
+      continue;
+    }
+    const reading = readingOfNotification(notification);
+    if (reading.type === 'not-a-recording') {
+      counts.nonRecordingResources += 1;
+      log.debug('teams notification about a resource that is not a recording; ignored', {
+        sourceId,
+        what: reading.what,
+      });
+      continue;
+    }
+    if (reading.type === 'unrecognised') {
+      counts.unrecognisedResources += 1;
+      const subject = sweepableUserId(reading.userId);
+      if (subject) unreadSubjects.add(subject);
+      else unreadWithoutUser = true;
+      log.warn('teams notification names a resource callvault cannot read; sweeping instead', {
+        sourceId,
+        subscriptionId: notification.subscriptionId,
+        resource: (notification.resource ?? '(none)').slice(0, LOGGED_RESOURCE_CHARS),
+        odataId: odataIdOf(notification)?.slice(0, LOGGED_RESOURCE_CHARS),
+        sweep: subject ? 'user' : 'source',
+        ...(subject ? { userId: subject } : {}),
+      });
+      continue;
+    }
+    const { reference } = reading;
+    const identity = `${reference.kind}|${reference.containerId}|${reference.recordingId}`;
+    if (seen.has(identity)) {
+      counts.duplicateNotifications += 1;
+      continue;
+    }
+    seen.add(identity);
+    jobs.push(hintJobFor(reference, sourceId, receivedAt));
+    counts.recordingsHinted += 1;
+  }
+  if (counts.wrongClientState > 0) {
+    log.warn('teams notifications dropped: wrong clientState', {
+      sourceId,
+      dropped: counts.wrongClientState,
+    });
+  }
+  if (valid === 0) {
+    // Answered rather than thrown, so the dropped notifications still reach the metrics.
+    return {
+      response: jsonReply(403, {
+        message: 'no notification in the delivery carries the expected clientState',
+      }),
+      jobs: [],
+      counts,
+      lifecycle: [],
+    };
+  }
+  let notUnderstood: NotUnderstoodEvents | undefined;
+  if (counts.unrecognisedResources > 0) {
+    notUnderstood = {
+      events: counts.unrecognisedResources,
+      ...(unreadWithoutUser ? {} : { subjects: [...unreadSubjects] }),
+    };
+  }
+  return {
+    response: jsonReply(202, { accepted: true, jobs: jobs.length }),
+    jobs,
+    counts,
+    lifecycle,
+    ...(notUnderstood ? { notUnderstood } : {}),
+  };
+}
+
+function odataIdOf(notification: z.infer<typeof notificationSchema>): string | undefined {
+  const id = jsonObject(notification.resourceData)?.['@odata.id'];
+  return typeof id === 'string' ? id : undefined;
+}
