@@ -19,7 +19,19 @@ export type SourceConfig = ConfigOf<(typeof PROVIDER_DESCRIPTORS)[number]>;
 /** The `sources[]` entry schema of these providers, discriminated by `provider`. */
 export function sourceSchemaFor(descriptors: ProviderDescriptors): z.ZodType<SourceConfig> {
   const schemas = descriptors.map((descriptor) => descriptor.configSchema);
-  return z.discriminatedUnion('provider', schemas as never) as unknown as z.ZodType<SourceConfig>;
+  const union = z.discriminatedUnion('provider', schemas as never);
+  return z.preprocess(
+    (entry) => withCanonicalProvider(entry, descriptors),
+    union,
+  ) as unknown as z.ZodType<SourceConfig>;
+}
+
+/** A `provider` given by one of its descriptor's aliases reads as the descriptor's name. */
+function withCanonicalProvider(entry: unknown, descriptors: ProviderDescriptors): unknown {
+  if (typeof entry !== 'object' || entry === null || !('provider' in entry)) return entry;
+  const named = (entry as { provider: unknown }).provider;
+  const owner = descriptors.find((descriptor) => descriptor.aliases?.includes(named as string));
+  return owner ? { ...entry, provider: owner.name } : entry;
 }
 
 export const sourceSchema = sourceSchemaFor(PROVIDER_DESCRIPTORS);

@@ -79,8 +79,16 @@ export interface ProviderDescriptor<
   Config extends SourceConfigBase = SourceConfigBase,
   Credentials = unknown,
 > {
-  /** The `provider` of its sources, queues, S3 keys and webhook paths. */
+  /**
+   * The `provider` of its sources, queues, S3 keys and webhook paths. It is stored in every archived key
+   * and in every subscription's webhook URL, so it never changes once shipped; `title` and `aliases` are
+   * how a newcomer tells providers apart.
+   */
   readonly name: Config['provider'];
+  /** What the platform is, in words (README, status, errors). */
+  readonly title: string;
+  /** Other names a config file may give `provider`; read as `name` (README, "Sources"). */
+  readonly aliases?: readonly string[];
   /** The source entry of the config file (`sources[]`), discriminated by `provider`. */
   readonly configSchema: z.ZodType<Config>;
   /**

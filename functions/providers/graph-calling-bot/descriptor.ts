@@ -68,6 +68,8 @@ const MSGRAPH_ALARMS: readonly ProviderAlarm[] = [
 /** The Graph calling bot: a recording exists only as the grant in one notification. */
 export const graphCallingBotProvider = defineProvider({
   name: 'msgraph',
+  title: 'Microsoft Graph calling bot (policy-based recording, one grant per notification)',
+  aliases: ['graph-calling-bot'],
   configSchema: msgraphSourceSchema,
   // No secret: the notifications carry their own grant and are checked against Microsoft's public keys.
   capabilities: {

@@ -104,6 +104,7 @@ const RINGCENTRAL_ALARMS: readonly ProviderAlarm[] = [
 
 export const ringCentralProvider = defineProvider({
   name: 'ringcentral',
+  title: 'RingCentral call recordings',
   configSchema: ringCentralSourceSchema,
   credentials: {
     schema: ringCentralCredentialsSchema,

@@ -124,6 +124,8 @@ const MSTEAMS_ALARMS: readonly ProviderAlarm[] = [
 
 export const teamsRecordingsProvider = defineProvider({
   name: 'msteams',
+  title: 'Microsoft Teams call and meeting recordings (Graph change notifications)',
+  aliases: ['teams-recordings'],
   configSchema: teamsRecordingsSourceSchema,
   credentials: {
     schema: teamsRecordingsCredentialsSchema,

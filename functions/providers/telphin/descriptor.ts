@@ -9,6 +9,7 @@ declare module '../../core/recording' {
 
 export const telphinProvider = defineProvider({
   name: 'telphin',
+  title: 'Telphin call recordings',
   configSchema: telphinSourceSchema,
   credentials: {
     schema: telphinCredentialsSchema,

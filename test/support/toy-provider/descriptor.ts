@@ -13,6 +13,7 @@ export const toyPlatform = { newest: new Date() };
 
 export const toyProvider = defineProvider({
   name: 'toy',
+  title: 'Toy recordings (a test fixture; never shipped)',
   configSchema: toySourceSchema,
   credentials: {
     schema: toyCredentialsSchema,

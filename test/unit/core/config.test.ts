@@ -301,3 +301,41 @@ describe('local.publicUrl', () => {
     expect(parseConfig({ sources: [telphin] }).sources[0]).toMatchObject({ manageWebhooks: false });
   });
 });
+
+describe('provider names and their aliases', () => {
+  it('reads a source named by its descriptive alias exactly as one named by its stored id', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const example = JSON.parse(
+      await readFile(
+        new URL('../../../examples/callvault.config.aws-all-providers.json', import.meta.url),
+        'utf8',
+      ),
+    ) as { sources: { provider: string }[] };
+    const aliased = {
+      ...example,
+      sources: example.sources.map((source) => ({
+        ...source,
+        provider:
+          { msgraph: 'graph-calling-bot', msteams: 'teams-recordings' }[source.provider] ?? source.provider,
+      })),
+    };
+    expect(aliased.sources.map((source) => source.provider)).toContain('teams-recordings');
+    expect(parseConfig(aliased)).toEqual(parseConfig(example));
+  });
+
+  it('gives every provider a title, and no alias names two providers or shadows a stored id', async () => {
+    const { PROVIDER_DESCRIPTORS } = await import('../../../functions/providers');
+    const names = PROVIDER_DESCRIPTORS.flatMap((descriptor) => [
+      descriptor.name,
+      ...(descriptor.aliases ?? []),
+    ]);
+    expect(new Set(names).size).toBe(names.length);
+    for (const descriptor of PROVIDER_DESCRIPTORS) expect(descriptor.title.length).toBeGreaterThan(10);
+  });
+
+  it('still refuses a provider nobody knows, naming the field', () => {
+    expect(() => parseConfig({ sources: [{ ...telphin, provider: 'teams' }] })).toThrow(
+      /sources\[0\]\.provider/,
+    );
+  });
+});
