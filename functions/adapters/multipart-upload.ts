@@ -17,11 +17,23 @@ export interface PartPumpOptions {
   partsInFlight: number;
   /** Aborted on the first failure, so the sink can cancel the uploads still in flight. */
   cancel: AbortController;
+  /**
+   * Continues an upload whose parts before this one exist already (core/continuation.ts): `begin` is not
+   * called, and the rest is sent as parts even when it is shorter than one.
+   */
+  firstPartNumber?: number;
+  /**
+   * Stops reading at the next part boundary once it fires (after at least one part was sent): the bytes
+   * read past the last full part are dropped, the parts in flight finish, and `stopped` is returned.
+   */
+  stop?: AbortSignal;
 }
 
 export type PartPumpResult<P> =
   | { kind: 'single'; bytes: Buffer }
-  | { kind: 'multipart'; parts: P[]; size: number; buffersAllocated: number };
+  | { kind: 'multipart'; parts: P[]; size: number; buffersAllocated: number }
+  /** `stop` fired: `parts` (from `firstPartNumber`) hold exactly `size` bytes. */
+  | { kind: 'stopped'; parts: P[]; size: number; buffersAllocated: number };
 
 export async function pumpParts<P>(
   body: AsyncIterable<Buffer>,
@@ -38,9 +50,12 @@ export async function pumpParts<P>(
   let buffersAllocated = 1;
   let current = Buffer.allocUnsafe(partSizeBytes);
   let filled = 0;
-  let partNumber = 0;
+  const firstPart = options.firstPartNumber ?? 1;
+  const resuming = firstPart > 1;
+  let partNumber = firstPart - 1;
   let size = 0;
-  let begun = false;
+  let begun = resuming;
+  let stopped = false;
   const parts: P[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
@@ -68,7 +83,7 @@ export async function pumpParts<P>(
     const task: Promise<void> = sink
       .uploadPart(number, buffer.subarray(0, filled))
       .then((part) => {
-        parts[number - 1] = part;
+        parts[number - firstPart] = part;
       }, fail)
       .finally(() => {
         inFlight.delete(task);
@@ -87,6 +102,12 @@ export async function pumpParts<P>(
 
   try {
     for await (const chunk of body) {
+      if (options.stop?.aborted && (resuming || partNumber > 0)) {
+        // A full buffer is a whole part, and this chunk proves the file goes on past it.
+        if (filled === partSizeBytes) await dispatch();
+        stopped = true;
+        break;
+      }
       let offset = 0;
       while (offset < chunk.length) {
         // Dispatch lazily, only once more bytes arrive, so a body of exactly one part stays a single put.
@@ -97,13 +118,15 @@ export async function pumpParts<P>(
       }
       throwIfFailed();
     }
-    if (partNumber === 0) return { kind: 'single', bytes: current.subarray(0, filled) };
-    await dispatch();
+    if (!stopped) {
+      if (partNumber === 0) return { kind: 'single', bytes: current.subarray(0, filled) };
+      await dispatch();
+    }
   } catch (error) {
     fail(error);
   }
   // Never leave an upload running behind the caller's back: its AbortMultipartUpload would race it.
   await Promise.allSettled([...inFlight]);
   throwIfFailed();
-  return { kind: 'multipart', parts, size, buffersAllocated };
+  return { kind: stopped ? 'stopped' : 'multipart', parts, size, buffersAllocated };
 }
