@@ -144,28 +144,18 @@ export function rangeRefusal(saved: SourceIdentity, offset: number, answer: Down
 }
 
 /**
- * Why the store's parts do not continue the checkpoint, or undefined when they do (the same parts, in
- * order, covering exactly `offset` bytes); `superseded` when the store holds more parts than the
- * checkpoint, which a later continuation of the same chain uploaded.
+ * Why the store's first parts do not continue the checkpoint, or undefined when they do: the same
+ * parts (number, ETag, checksum, size), numbered 1..n, holding exactly `offset` bytes.
  */
-export function partsDisagreement(
-  checkpoint: UploadCheckpoint,
-  listed: readonly UploadedPart[],
-): { superseded: boolean; reason: string } | undefined {
-  if (listed.length > checkpoint.partCount) {
-    const prefix = listed.slice(0, checkpoint.partCount);
-    const superseded = partsDigest(prefix) === checkpoint.partsDigest;
-    return { superseded, reason: `the upload holds ${listed.length} parts, the checkpoint ${checkpoint.partCount}` };
-  }
-  if (listed.length < checkpoint.partCount)
-    return { superseded: false, reason: `the upload holds ${listed.length} parts, the checkpoint ${checkpoint.partCount}` };
-  if (listed.some((part, index) => part[0] !== index + 1))
-    return { superseded: false, reason: 'the upload\'s part numbers are not 1..n' };
+export function partsDisagreement(checkpoint: UploadCheckpoint, listed: readonly UploadedPart[]): string | undefined {
+  if (listed.length !== checkpoint.partCount)
+    return `the upload holds ${listed.length} parts, the checkpoint ${checkpoint.partCount}`;
+  if (listed.some((part, index) => part[0] !== index + 1)) return "the upload's part numbers are not 1..n";
   const bytes = listed.reduce((sum, part) => sum + part[3], 0);
   if (bytes !== checkpoint.offset)
-    return { superseded: false, reason: `the upload's parts hold ${bytes} bytes, the checkpoint ${checkpoint.offset}` };
+    return `the upload's parts hold ${bytes} bytes, the checkpoint ${checkpoint.offset}`;
   if (partsDigest(listed) !== checkpoint.partsDigest)
-    return { superseded: false, reason: "the upload's parts differ from the checkpoint's (ETag or checksum)" };
+    return "the upload's parts differ from the checkpoint's (ETag or checksum)";
   return undefined;
 }
 

@@ -27,10 +27,11 @@ import {
   systemClock,
   type WebhookRequest,
   type WebhookSubscriptionPlan,
+  type DownloadRequest,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
-import { MEDIA_ACCEPT, parseJsonBody } from '../http';
+import { downloadStreamOf, MEDIA_ACCEPT, parseJsonBody, rangeHeaders } from '../http';
 import { pinDownloadHosts } from '../shared/download-hosts';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { followPages, type Page } from '../shared/paging';
@@ -443,7 +444,11 @@ export class MsTeamsSource implements RecordingSource {
   // ------------------------------------------------------------ content
 
   /** Streams `…/recordings/{id}/content`, following Graph's redirect to an allowed content host. */
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+  async openDownload(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    request: DownloadRequest = {},
+  ): Promise<DownloadStream> {
     const reference = referenceOf(recording);
     const answer = await this.graph.open(
       'GET',
@@ -453,6 +458,7 @@ export class MsTeamsSource implements RecordingSource {
         signal,
         userId: reference.userId,
         accept: MEDIA_ACCEPT,
+        headers: rangeHeaders(request.fromByte),
       },
     );
     if (answer.status === 404) {
@@ -463,12 +469,9 @@ export class MsTeamsSource implements RecordingSource {
       const detail = await this.graph.describe(answer);
       throw this.graph.errorFor(answer.status, answer.headers, answer.where, detail, reference.userId);
     }
-    const length = answer.headers['content-length'];
-    const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
-    const headerType = answer.headers['content-type'];
     // The archive names and types the copy from the first bytes and this Content-Type (an MP4 served as
     // `application/octet-stream` is stored as `video/mp4`).
-    return { body: answer.body, contentLength, contentType: headerType };
+    return downloadStreamOf(answer.headers, answer.body);
   }
 
   /**

@@ -20,10 +20,18 @@ import {
   type WebhookOutcome,
   type WebhookRequest,
   type WebhookSubscriptionPlan,
+  type DownloadRequest,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
-import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '../http';
+import {
+  assertAllowedUrl,
+  downloadStreamOf,
+  errorForStatus,
+  httpStatusOf,
+  MEDIA_ACCEPT,
+  rangeHeaders,
+} from '../http';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { pinDownloadHosts } from '../shared/download-hosts';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
@@ -433,14 +441,18 @@ export class RingCentralSource implements RecordingSource {
     return url.href;
   }
 
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+  async openDownload(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    request: DownloadRequest = {},
+  ): Promise<DownloadStream> {
     const url = this.contentUrl(recording);
     const answer = await this.api.open({
       method: 'GET',
       url,
       group: 'heavy',
       allowedHosts: this.downloadHosts,
-      headers: { accept: MEDIA_ACCEPT },
+      headers: { accept: MEDIA_ACCEPT, ...rangeHeaders(request.fromByte) },
       signal,
     });
     if (answer.status === 404) {
@@ -451,17 +463,10 @@ export class RingCentralSource implements RecordingSource {
       const detail = await this.api.describeError(answer);
       throw errorForStatus(answer.status, answer.headers, answer.where, detail);
     }
-    const length = answer.headers['content-length'];
-    const contentLength = typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined;
-    const headerType = answer.headers['content-type'];
     // The call log names no format, and asking the recording's metadata costs a Heavy request: the
     // archive names the copy from this response's first bytes and Content-Type instead (an account
     // records in MP3 or WAV, a company-wide setting).
-    return {
-      body: answer.body,
-      contentLength,
-      contentType: typeof headerType === 'string' ? headerType : undefined,
-    };
+    return downloadStreamOf(answer.headers, answer.body);
   }
 
   /**

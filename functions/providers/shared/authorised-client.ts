@@ -8,6 +8,7 @@ import type { PassThrough } from 'node:stream';
 import type { DownloadStream, Log } from '../../core/ports';
 import {
   describeUrl,
+  downloadStreamOf,
   errorForStatus,
   type HttpTextResponse,
   MEDIA_ACCEPT,
@@ -142,12 +143,6 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
       const detail = await describeAndDrop(answer);
       throw errorForStatus(answer.status, answer.headers, describeUrl(answer.url), detail);
     }
-    const length = answer.headers['content-length'];
-    const type = answer.headers['content-type'];
-    return {
-      body: answer.body,
-      contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined,
-      contentType: typeof type === 'string' ? type : undefined,
-    };
+    return downloadStreamOf(answer.headers, answer.body);
   }
 }

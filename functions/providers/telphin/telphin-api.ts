@@ -5,7 +5,7 @@
  */
 import { type CallvaultError, UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
-import { errorForStatus, type HttpTextResponse, parseJsonBody, summariseErrorBody } from '../http';
+import { errorForStatus, type HttpTextResponse, parseJsonBody, rangeHeaders, summariseErrorBody } from '../http';
 import { AuthorisedClient } from '../shared/authorised-client';
 import {
   renewalMarginMs,
@@ -135,8 +135,14 @@ export class TelphinApi {
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
-  openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
-    return this.client.download({ method: 'GET', url: this.url(path), allowedHosts: this.apiHosts, signal });
+  openFile(path: string, signal?: AbortSignal, fromByte?: number): Promise<DownloadStream> {
+    return this.client.download({
+      method: 'GET',
+      url: this.url(path),
+      allowedHosts: this.apiHosts,
+      headers: rangeHeaders(fromByte),
+      signal,
+    });
   }
 }
 

@@ -23,6 +23,7 @@ import {
   type WebhookOutcome,
   type WebhookRequest,
   type WebhookSubscriptionPlan,
+  type DownloadRequest,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import { DisallowedUrlError, type HttpTextResponse, openHttpDownload, parseJsonBody } from '../http';
@@ -250,11 +251,15 @@ export class TelphinSource implements RecordingSource {
     return total;
   }
 
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+  async openDownload(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    request: DownloadRequest = {},
+  ): Promise<DownloadStream> {
     const path = this.recordPath(recording);
     if (this.config.download === 'storage_url') {
       try {
-        return await this.openFromStorage(path, signal);
+        return await this.openFromStorage(path, signal, request.fromByte);
       } catch (error) {
         // A storage link on a host that is not allowed is never fetched; the API host, which holds the
         // same file and already has our token, serves it instead. 429/401 would hit the direct route
@@ -273,7 +278,7 @@ export class TelphinSource implements RecordingSource {
       }
     }
     try {
-      return await this.api.openFile(path, signal);
+      return await this.api.openFile(path, signal, request.fromByte);
     } catch (error) {
       if (!(error instanceof NotReadyError)) throw error;
       // A 404 alone cannot tell "the file is not written yet" from "someone deleted the recording": the
@@ -321,7 +326,7 @@ export class TelphinSource implements RecordingSource {
   }
 
   /** GET …/storage_url/ → {record_url}; the link needs no auth and must be on an allowed host. */
-  private async openFromStorage(path: string, signal?: AbortSignal): Promise<DownloadStream> {
+  private async openFromStorage(path: string, signal?: AbortSignal, fromByte?: number): Promise<DownloadStream> {
     const response = await this.api.send('GET', `${path}storage_url/`, undefined, signal);
     if (response.status < 200 || response.status >= 300) throw telphinStatusError(response);
     const body = parseJsonBody(response) as { record_url?: unknown } | null;
@@ -335,6 +340,7 @@ export class TelphinSource implements RecordingSource {
       signal,
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
+      fromByte,
     });
   }
 
