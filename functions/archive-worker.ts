@@ -5,15 +5,11 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
+import { resumableSha256 } from './adapters/resumable-sha256';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { noteAdminError } from './core/admin-errors';
-import { resumableSha256 } from './adapters/resumable-sha256';
-import {
-  type ContinuationPlan,
-  maxUploadAgeMs,
-  resumableThreshold,
-} from './core/continuation';
+import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from './core/continuation';
 import { handleArchiveJob } from './core/handle-job';
 import { jobTarget } from './core/jobs';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';

@@ -29,6 +29,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { type ChecksumAlgorithm, crc32Base64, fullObjectCrc32, type ObjectChecksum } from '../core/checksums';
+import type { UploadedPart } from '../core/continuation';
 import {
   AlreadyArchivedError,
   CallvaultError,
@@ -37,7 +38,6 @@ import {
   TransientError,
 } from '../core/errors';
 import { sidecarKey } from '../core/keys';
-import type { UploadedPart } from '../core/continuation';
 import type {
   ArchivedCopy,
   ArchiveStore,
@@ -148,7 +148,12 @@ export class S3ArchiveStore implements ArchiveStore, ResumableUploads {
     try {
       for (;;) {
         const page = await this.client.send(
-          new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
+          new ListPartsCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumberMarker: marker,
+          }),
         );
         for (const part of page.Parts ?? []) {
           parts.push([part.PartNumber ?? 0, bareEtag(part.ETag), part.ChecksumCRC32 ?? '', part.Size ?? 0]);
@@ -460,7 +465,12 @@ export class S3ArchiveStore implements ArchiveStore, ResumableUploads {
       listed.every((part, index) => {
         const mine = expected[index] as UploadedPart;
         // A store that reports no part checksum (moto) is judged on the rest.
-        return part[0] === mine[0] && part[1] === mine[1] && part[3] === mine[3] && (part[2] === '' || part[2] === mine[2]);
+        return (
+          part[0] === mine[0] &&
+          part[1] === mine[1] &&
+          part[3] === mine[3] &&
+          (part[2] === '' || part[2] === mine[2])
+        );
       });
     if (!agrees) throw new TransientError(`the parts of the upload to ${key} differ from those sent`);
     const offset = listed.reduce((sum, part) => sum + part[3], 0);

@@ -120,7 +120,8 @@ export function identityOf(
   download: DownloadStream,
   expectedSize: number | undefined,
 ): SourceIdentity | { refused: string } {
-  if (download.acceptRanges !== true) return { refused: 'the source does not advertise Accept-Ranges: bytes' };
+  if (download.acceptRanges !== true)
+    return { refused: 'the source does not advertise Accept-Ranges: bytes' };
   const size = download.contentLength ?? expectedSize;
   if (size === undefined) return { refused: 'the source announced no size' };
   return { size, etag: download.etag, lastModified: download.lastModified };
@@ -130,12 +131,16 @@ export function identityOf(
  * Why a resumed answer cannot continue the saved bytes, or undefined when it can: it must be a 206 for
  * exactly `offset`..end of a file with the same size, ETag and Last-Modified.
  */
-export function rangeRefusal(saved: SourceIdentity, offset: number, answer: DownloadStream): string | undefined {
+export function rangeRefusal(
+  saved: SourceIdentity,
+  offset: number,
+  answer: DownloadStream,
+): string | undefined {
   const range = answer.contentRange;
   if (!range) return 'the source answered the Range request with the whole file (200)';
   if (range.total !== undefined && range.total !== saved.size)
     return `the file's size changed from ${saved.size} to ${range.total} bytes`;
-  if (saved.etag !== undefined && answer.etag !== saved.etag) return 'the file\'s ETag changed';
+  if (saved.etag !== undefined && answer.etag !== saved.etag) return "the file's ETag changed";
   if (saved.lastModified !== undefined && answer.lastModified !== saved.lastModified)
     return "the file's Last-Modified changed";
   if (range.start !== offset || range.end !== saved.size - 1)
@@ -147,7 +152,10 @@ export function rangeRefusal(saved: SourceIdentity, offset: number, answer: Down
  * Why the store's first parts do not continue the checkpoint, or undefined when they do: the same
  * parts (number, ETag, checksum, size), numbered 1..n, holding exactly `offset` bytes.
  */
-export function partsDisagreement(checkpoint: UploadCheckpoint, listed: readonly UploadedPart[]): string | undefined {
+export function partsDisagreement(
+  checkpoint: UploadCheckpoint,
+  listed: readonly UploadedPart[],
+): string | undefined {
   if (listed.length !== checkpoint.partCount)
     return `the upload holds ${listed.length} parts, the checkpoint ${checkpoint.partCount}`;
   if (listed.some((part, index) => part[0] !== index + 1)) return "the upload's part numbers are not 1..n";
@@ -173,7 +181,11 @@ export function continuationJob(
 ): RecordingJob {
   const count = (job.continuation?.count ?? 0) + 1;
   if (!upload) return { ...job, continuation: { count } };
-  const withParts: RecordingJob = { ...job, continuation: { count, upload: { ...upload, parts: [...parts] } } };
-  if (Buffer.byteLength(JSON.stringify(withParts), 'utf8') <= CONTINUATION_MESSAGE_BUDGET_BYTES) return withParts;
+  const withParts: RecordingJob = {
+    ...job,
+    continuation: { count, upload: { ...upload, parts: [...parts] } },
+  };
+  if (Buffer.byteLength(JSON.stringify(withParts), 'utf8') <= CONTINUATION_MESSAGE_BUDGET_BYTES)
+    return withParts;
   return { ...job, continuation: { count, upload } };
 }

@@ -1,6 +1,6 @@
 import { type ArchiveOutcome, archiveRecording } from './archive-recording';
-import type { ContinuationPlan } from './continuation';
 import { type CatalogueWriter, catalogueRecordFromExpired, catalogueRecordFromGone } from './catalogue';
+import type { ContinuationPlan } from './continuation';
 import { ExpiredBeforeFetchError, GoneAtSourceError, PermanentError } from './errors';
 import { findArchivedCopy } from './find-copy';
 import { type ArchiveJob, describeJob, type FetchNowJob, recordingFromJob, recordingJob } from './jobs';

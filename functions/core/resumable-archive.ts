@@ -125,7 +125,8 @@ export async function archiveResumably(
     contentType = format.contentType;
   } catch (error) {
     download.body.destroy();
-    if (signal?.aborted) throw new DeadlineError('invocation deadline reached mid-download', { cause: error });
+    if (signal?.aborted)
+      throw new DeadlineError('invocation deadline reached mid-download', { cause: error });
     throw asCallvaultError(error);
   }
   const expected = download.contentLength ?? recording.size;
@@ -189,7 +190,8 @@ async function upload(
   what: UploadPlan,
 ): Promise<ArchiveOutcome | ContinuedArchive> {
   const { download, body, verifier, key, contentType } = what;
-  const stopDownload = () => download.body.destroy(new DeadlineError('invocation deadline reached mid-download'));
+  const stopDownload = () =>
+    download.body.destroy(new DeadlineError('invocation deadline reached mid-download'));
   signal?.addEventListener('abort', stopDownload, { once: true });
   pipeline(body, verifier, () => {});
   const tags = objectTags(recording, deps);
@@ -199,7 +201,11 @@ async function upload(
       ? { kind: 'stored', stored: await deps.store.putRecording(input) }
       : await uploads.putResumable({ ...input, checkpoint: plan.checkpoint, resume: what.resume });
     if (result.kind === 'stored') {
-      const archived = await recordStoredCopy(recording, { key, contentType, tags, stored: result.stored }, deps);
+      const archived = await recordStoredCopy(
+        recording,
+        { key, contentType, tags, stored: result.stored },
+        deps,
+      );
       return what.restarted ? { ...archived, restarted: what.restarted } : archived;
     }
     const { uploadId, offset, parts } = result;
@@ -214,7 +220,13 @@ async function upload(
         recordingId: recording.recordingId,
         reason,
       });
-      return { status: 'continued', key, offset: 0, next: continuationJob(job, undefined), restarted: reason };
+      return {
+        status: 'continued',
+        key,
+        offset: 0,
+        next: continuationJob(job, undefined),
+        restarted: reason,
+      };
     }
     const snapshot = verifier.snapshotAt(offset);
     if (!snapshot) {
@@ -271,7 +283,9 @@ async function openContinuation(
 ): Promise<{ download: DownloadStream; resume: UploadResumePoint } | { restart: string }> {
   const age = deps.clock.now().getTime() - Date.parse(saved.createdAt);
   if (age > plan.maxUploadAgeMs)
-    return { restart: `the upload is ${Math.round(age / 60_000)} minutes old, near the lifecycle rule's limit` };
+    return {
+      restart: `the upload is ${Math.round(age / 60_000)} minutes old, near the lifecycle rule's limit`,
+    };
   const listed = await uploads.listUploadedParts(saved.key, saved.uploadId);
   if (!listed) return { restart: 'the upload no longer exists' };
   // More parts than saved: a later continuation of this chain got further (or died before re-queuing);

@@ -155,7 +155,8 @@ export class RecordingVerifier extends Transform {
       hash.update(piece);
       this.crc = crc32(piece, this.crc);
       from = to;
-      if (start + from === boundary) this.snapshots.set(boundary, { sha256State: hash.save(), crc32: this.crc });
+      if (start + from === boundary)
+        this.snapshots.set(boundary, { sha256State: hash.save(), crc32: this.crc });
     }
   }
 

@@ -509,7 +509,11 @@ export function downloadStreamOf(headers: IncomingHttpHeaders, body: PassThrough
     etag: headerValue(headers, 'etag'),
     lastModified: headerValue(headers, 'last-modified'),
     contentRange: range
-      ? { start: Number(range[1]), end: Number(range[2]), total: range[3] === '*' ? undefined : Number(range[3]) }
+      ? {
+          start: Number(range[1]),
+          end: Number(range[2]),
+          total: range[3] === '*' ? undefined : Number(range[3]),
+        }
       : undefined,
   };
 }

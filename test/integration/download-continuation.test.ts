@@ -8,7 +8,12 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+} from '@aws-sdk/client-s3';
 import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resumableSha256 } from '../../functions/adapters/resumable-sha256';
@@ -142,11 +147,14 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
   }
 
   /** Plays Lambda: receive, run the job with a checkpoint that the server's byte count fires, delete. */
-  async function drain(served: Served, url: string, options: { deliverTwice?: number; afterFirst?: () => void } = {}) {
+  async function drain(
+    served: Served,
+    url: string,
+    options: { deliverTwice?: number; afterFirst?: () => void } = {},
+  ) {
     const outcomes: JobOutcome[] = [];
-    const registry = fixedSourceRegistry(
-      [{ provider: 'telphin' as ProviderName, id: 'ranged' }],
-      () => sourceFor(url),
+    const registry = fixedSourceRegistry([{ provider: 'telphin' as ProviderName, id: 'ranged' }], () =>
+      sourceFor(url),
     );
     for (let round = 0; round < 40; round++) {
       const received = await moto.sqs.send(
@@ -159,7 +167,8 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
       const message = received.Messages?.[0];
       if (!message) break;
       const job = parseJob(message.Body ?? '');
-      const deliveries = options.deliverTwice !== undefined && outcomes.length === options.deliverTwice ? 2 : 1;
+      const deliveries =
+        options.deliverTwice !== undefined && outcomes.length === options.deliverTwice ? 2 : 1;
       for (let delivery = 0; delivery < deliveries; delivery++) {
         const checkpoint = new AbortController();
         served.onCut = () => checkpoint.abort();
@@ -182,14 +191,18 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
           }),
         );
       }
-      await moto.sqs.send(new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle }));
+      await moto.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle }),
+      );
       if (round === 0) options.afterFirst?.();
     }
     return outcomes;
   }
 
   async function storedDigests(key: string): Promise<{ sha256: string; crc32?: string; size?: number }> {
-    const head = await moto.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: 'ENABLED' }));
+    const head = await moto.s3.send(
+      new HeadObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: 'ENABLED' }),
+    );
     const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     const hash = createHash('sha256');
     for await (const chunk of object.Body as AsyncIterable<Buffer>) hash.update(chunk);
@@ -224,27 +237,50 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
   }, 120_000);
 
   it.each([
-    ['etag-changed', (s: Served) => { s.etag = '"v2"'; }],
-    ['range-ignored', (s: Served) => { s.ignoreRange = true; }],
-  ] as const)('a source whose Range answer cannot continue the bytes (%s) restarts from zero', async (id, change) => {
-    const size = 40 * MiB;
-    const served: Served = { size, seed: 11, etag: '"v1"', bytesPerInvocation: 20 * MiB };
-    const server = await rangeServer(served);
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
-    try {
-      await jobs.enqueue([recordingJob(recording(id, size))]);
-      const outcomes = await drain(served, url, { afterFirst: () => { change(served); served.bytesPerInvocation = 2 * size; } });
-      expect(outcomes[0]?.status).toBe('continued');
-      expect(outcomes.some((outcome) => 'restarted' in outcome && outcome.restarted)).toBe(true);
-      const last = outcomes.at(-1);
-      expect(last?.status).toBe('archived');
-      const expected = await digestsOf(size, 11);
-      expect(await storedDigests((last as { key: string }).key)).toEqual({ sha256: expected.sha256, crc32: expected.crc32, size });
-      expect(await openUploads()).toBe(0);
-    } finally {
-      server.close();
-    }
-  }, 60_000);
+    [
+      'etag-changed',
+      (s: Served) => {
+        s.etag = '"v2"';
+      },
+    ],
+    [
+      'range-ignored',
+      (s: Served) => {
+        s.ignoreRange = true;
+      },
+    ],
+  ] as const)(
+    'a source whose Range answer cannot continue the bytes (%s) restarts from zero',
+    async (id, change) => {
+      const size = 40 * MiB;
+      const served: Served = { size, seed: 11, etag: '"v1"', bytesPerInvocation: 20 * MiB };
+      const server = await rangeServer(served);
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
+      try {
+        await jobs.enqueue([recordingJob(recording(id, size))]);
+        const outcomes = await drain(served, url, {
+          afterFirst: () => {
+            change(served);
+            served.bytesPerInvocation = 2 * size;
+          },
+        });
+        expect(outcomes[0]?.status).toBe('continued');
+        expect(outcomes.some((outcome) => 'restarted' in outcome && outcome.restarted)).toBe(true);
+        const last = outcomes.at(-1);
+        expect(last?.status).toBe('archived');
+        const expected = await digestsOf(size, 11);
+        expect(await storedDigests((last as { key: string }).key)).toEqual({
+          sha256: expected.sha256,
+          crc32: expected.crc32,
+          size,
+        });
+        expect(await openUploads()).toBe(0);
+      } finally {
+        server.close();
+      }
+    },
+    60_000,
+  );
 
   it('a continuation delivered twice makes one object', async () => {
     const size = 40 * MiB;
@@ -253,10 +289,23 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
     try {
       await jobs.enqueue([recordingJob(recording('twice', size))]);
-      const outcomes = await drain(served, url, { deliverTwice: 1, afterFirst: () => { served.bytesPerInvocation = 2 * size; } });
-      expect(outcomes.map((outcome) => outcome.status)).toEqual(['continued', 'archived', 'already-archived']);
+      const outcomes = await drain(served, url, {
+        deliverTwice: 1,
+        afterFirst: () => {
+          served.bytesPerInvocation = 2 * size;
+        },
+      });
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        'continued',
+        'archived',
+        'already-archived',
+      ]);
       const expected = await digestsOf(size, 13);
-      expect(await storedDigests((outcomes[1] as { key: string }).key)).toEqual({ sha256: expected.sha256, crc32: expected.crc32, size });
+      expect(await storedDigests((outcomes[1] as { key: string }).key)).toEqual({
+        sha256: expected.sha256,
+        crc32: expected.crc32,
+        size,
+      });
       expect(await openUploads()).toBe(0);
     } finally {
       server.close();

@@ -18,6 +18,7 @@ import type { HintJob } from '../../core/jobs';
 import { listRecordingsByScope } from '../../core/listing-scopes';
 import {
   type Clock,
+  type DownloadRequest,
   type DownloadStream,
   type ListingScope,
   type Log,
@@ -27,7 +28,6 @@ import {
   systemClock,
   type WebhookRequest,
   type WebhookSubscriptionPlan,
-  type DownloadRequest,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';

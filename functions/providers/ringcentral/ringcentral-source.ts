@@ -10,6 +10,7 @@ import { GoneAtSourceError, NotReadyError, PermanentError, TransientError } from
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
+  type DownloadRequest,
   type DownloadStream,
   type ListingScope,
   type Log,
@@ -20,7 +21,6 @@ import {
   type WebhookOutcome,
   type WebhookRequest,
   type WebhookSubscriptionPlan,
-  type DownloadRequest,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';

@@ -5,7 +5,13 @@
  */
 import { type CallvaultError, UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
-import { errorForStatus, type HttpTextResponse, parseJsonBody, rangeHeaders, summariseErrorBody } from '../http';
+import {
+  errorForStatus,
+  type HttpTextResponse,
+  parseJsonBody,
+  rangeHeaders,
+  summariseErrorBody,
+} from '../http';
 import { AuthorisedClient } from '../shared/authorised-client';
 import {
   renewalMarginMs,

@@ -14,6 +14,7 @@ import {
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
+  type DownloadRequest,
   type DownloadStream,
   type Log,
   type RecordingSource,
@@ -23,7 +24,6 @@ import {
   type WebhookOutcome,
   type WebhookRequest,
   type WebhookSubscriptionPlan,
-  type DownloadRequest,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import { DisallowedUrlError, type HttpTextResponse, openHttpDownload, parseJsonBody } from '../http';
@@ -326,7 +326,11 @@ export class TelphinSource implements RecordingSource {
   }
 
   /** GET …/storage_url/ → {record_url}; the link needs no auth and must be on an allowed host. */
-  private async openFromStorage(path: string, signal?: AbortSignal, fromByte?: number): Promise<DownloadStream> {
+  private async openFromStorage(
+    path: string,
+    signal?: AbortSignal,
+    fromByte?: number,
+  ): Promise<DownloadStream> {
     const response = await this.api.send('GET', `${path}storage_url/`, undefined, signal);
     if (response.status < 200 || response.status >= 300) throw telphinStatusError(response);
     const body = parseJsonBody(response) as { record_url?: unknown } | null;
