@@ -5,9 +5,11 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
+import { resumableSha256 } from './adapters/resumable-sha256';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { noteAdminError } from './core/admin-errors';
+import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from './core/continuation';
 import { handleArchiveJob } from './core/handle-job';
 import { jobTarget } from './core/jobs';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
@@ -25,6 +27,8 @@ import {
  * visibility and return the batch response.
  */
 export const DEADLINE_MARGIN_MS = 20_000;
+/** Time for the parts in flight to finish and the continuation to be queued (core/continuation.ts). */
+export const CHECKPOINT_MARGIN_MS = 30_000;
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
@@ -59,6 +63,14 @@ export function createArchiveWorkerHandler(
     } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
+    // Downloads stop at a part boundary this long before the deadline and continue in the next invocation.
+    const untilCheckpoint = Math.max(1_000, remaining - DEADLINE_MARGIN_MS - CHECKPOINT_MARGIN_MS);
+    const continuation: ContinuationPlan = {
+      checkpoint: AbortSignal.timeout(untilCheckpoint),
+      hashes: resumableSha256,
+      resumableAboveBytes: resumableThreshold(untilCheckpoint),
+      maxUploadAgeMs: maxUploadAgeMs(env.config.lifecycle.abortIncompleteMultipartUploadsAfterDays),
+    };
     return processSqsBatch(event.Records, {
       client: sqs,
       // Each queue's own redrive count (set by the stack); the config's for a queue it does not name.
@@ -76,7 +88,7 @@ export function createArchiveWorkerHandler(
         try {
           const outcome = await handleArchiveJob(
             job,
-            { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log },
+            { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log, continuation },
             signal,
           );
           if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });

@@ -1,0 +1,314 @@
+/**
+ * Downloads that outlive an invocation (core/continuation.ts), on moto (S3 and SQS) and a loopback HTTP
+ * server that honours Range. "Invocations" end when the server has sent a given number of bytes in one
+ * response (a deadline measured in bytes rather than seconds, so the test is fast and deterministic);
+ * each continuation goes through the SQS queue as the worker re-queues it.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+} from '@aws-sdk/client-s3';
+import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resumableSha256 } from '../../functions/adapters/resumable-sha256';
+import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
+import { SqsJobQueue } from '../../functions/adapters/sqs-job-queue';
+import { crc32Base64 } from '../../functions/core/checksums';
+import type { ContinuationPlan } from '../../functions/core/continuation';
+import { handleArchiveJob, type JobOutcome } from '../../functions/core/handle-job';
+import { parseJob, recordingJob } from '../../functions/core/jobs';
+import { type RecordingSource, silentLog, systemClock } from '../../functions/core/ports';
+import type { ProviderName, SourceRecording } from '../../functions/core/recording';
+import { openHttpDownload } from '../../functions/providers/http';
+import { fixedSourceRegistry } from '../support/fixed-source-registry';
+import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
+import { createQueue, type TestQueue } from '../support/sqs-records';
+import { syntheticMp3Stream } from '../support/synthetic-media';
+
+const MiB = 1024 * 1024;
+const PART = 8 * MiB;
+const BUCKET = 'callvault-continuation-test';
+
+/** What the loopback server serves, and how it may misbehave. */
+interface Served {
+  size: number;
+  seed: number;
+  etag: string;
+  /** Answer a Range request with 200 and the whole file. */
+  ignoreRange?: boolean;
+  /** Bytes one response may send before the "invocation" must checkpoint. */
+  bytesPerInvocation: number;
+  onCut?: () => void;
+}
+
+function rangeServer(served: Served): Promise<http.Server> {
+  const server = http.createServer((request, response) => {
+    const match = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
+    const start = match && !served.ignoreRange ? Number(match[1]) : 0;
+    const headers: Record<string, string> = {
+      'content-type': 'audio/mpeg',
+      'accept-ranges': 'bytes',
+      etag: served.etag,
+      'last-modified': 'Sat, 05 Dec 2026 08:00:00 GMT',
+      'content-length': String(served.size - start),
+    };
+    if (start > 0) headers['content-range'] = `bytes ${start}-${served.size - 1}/${served.size}`;
+    response.writeHead(start > 0 ? 206 : 200, headers);
+    let sent = 0;
+    let cut = false;
+    const stream = syntheticMp3Stream(served.size, served.seed, 256 * 1024);
+    let skipped = 0;
+    stream.on('data', (chunk: Buffer) => {
+      let piece = chunk;
+      if (skipped < start) {
+        const skip = Math.min(start - skipped, piece.length);
+        skipped += skip;
+        piece = piece.subarray(skip);
+        if (piece.length === 0) return;
+      }
+      sent += piece.length;
+      if (!cut && sent >= served.bytesPerInvocation) {
+        cut = true;
+        served.onCut?.();
+      }
+      if (!response.write(piece)) {
+        stream.pause();
+        response.once('drain', () => stream.resume());
+      }
+    });
+    stream.on('end', () => response.end());
+    response.on('close', () => stream.destroy());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** SHA-256 and CRC32 of a synthetic body, streamed. */
+async function digestsOf(size: number, seed: number): Promise<{ sha256: string; crc32: string }> {
+  const hash = createHash('sha256');
+  let crc = 0;
+  for await (const chunk of syntheticMp3Stream(size, seed, MiB)) {
+    hash.update(chunk as Buffer);
+    crc = crc32(chunk as Buffer, crc);
+  }
+  return { sha256: hash.digest('hex'), crc32: crc32Base64(crc) };
+}
+
+describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue over Range', () => {
+  let moto: MotoServer;
+  let queue: TestQueue;
+  let store: S3ArchiveStore;
+  let jobs: SqsJobQueue;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    queue = await createQueue(moto.sqs, 'continuations');
+    store = new S3ArchiveStore({ client: moto.s3, bucket: BUCKET, partSizeBytes: PART, partsInFlight: 2 });
+    jobs = new SqsJobQueue({ client: moto.sqs, queueUrls: { telphin: queue.url } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await moto?.stop();
+  });
+
+  function sourceFor(url: string): RecordingSource {
+    return {
+      provider: 'telphin' as ProviderName,
+      sourceId: 'ranged',
+      listRecordings: async function* () {},
+      resolveHint: async () => [],
+      openDownload: (_recording, signal, request) =>
+        openHttpDownload(url, { allowedHosts: ['127.0.0.1'], signal, fromByte: request?.fromByte }),
+      deleteRecording: async () => 'already-gone',
+      handleWebhook: async () => {
+        throw new Error('no webhooks');
+      },
+    };
+  }
+
+  function recording(id: string, size: number): SourceRecording {
+    return {
+      provider: 'telphin' as ProviderName,
+      sourceId: 'ranged',
+      recordingId: id,
+      startedAt: new Date('2026-12-01T10:00:00Z'),
+      direction: 'inbound',
+      size,
+      contentType: 'audio/mpeg',
+      fileExtension: 'mp3',
+      raw: {},
+    };
+  }
+
+  /** Plays Lambda: receive, run the job with a checkpoint that the server's byte count fires, delete. */
+  async function drain(
+    served: Served,
+    url: string,
+    options: { deliverTwice?: number; afterFirst?: () => void } = {},
+  ) {
+    const outcomes: JobOutcome[] = [];
+    const registry = fixedSourceRegistry([{ provider: 'telphin' as ProviderName, id: 'ranged' }], () =>
+      sourceFor(url),
+    );
+    for (let round = 0; round < 40; round++) {
+      const received = await moto.sqs.send(
+        new (await import('@aws-sdk/client-sqs')).ReceiveMessageCommand({
+          QueueUrl: queue.url,
+          MaxNumberOfMessages: 1,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      const message = received.Messages?.[0];
+      if (!message) break;
+      const job = parseJob(message.Body ?? '');
+      const deliveries =
+        options.deliverTwice !== undefined && outcomes.length === options.deliverTwice ? 2 : 1;
+      for (let delivery = 0; delivery < deliveries; delivery++) {
+        const checkpoint = new AbortController();
+        served.onCut = () => checkpoint.abort();
+        const plan: ContinuationPlan = {
+          checkpoint: checkpoint.signal,
+          hashes: resumableSha256,
+          resumableAboveBytes: 0,
+          maxUploadAgeMs: 86_400_000,
+        };
+        outcomes.push(
+          await handleArchiveJob(job, {
+            sources: registry,
+            store,
+            queue: jobs,
+            goneAtSource: { record: async () => {} },
+            expiredBeforeFetch: { record: async () => {} },
+            clock: systemClock,
+            log: silentLog,
+            continuation: plan,
+          }),
+        );
+      }
+      await moto.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle }),
+      );
+      if (round === 0) options.afterFirst?.();
+    }
+    return outcomes;
+  }
+
+  async function storedDigests(key: string): Promise<{ sha256: string; crc32?: string; size?: number }> {
+    const head = await moto.s3.send(
+      new HeadObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: 'ENABLED' }),
+    );
+    const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const hash = createHash('sha256');
+    for await (const chunk of object.Body as AsyncIterable<Buffer>) hash.update(chunk);
+    return { sha256: hash.digest('hex'), crc32: head.ChecksumCRC32, size: head.ContentLength };
+  }
+
+  async function openUploads(): Promise<number> {
+    const listed = await moto.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+    return listed.Uploads?.length ?? 0;
+  }
+
+  it('a 600 MiB recording over a loopback link, cut every ~150 MiB, is byte-identical after ≥ 3 continuations', async () => {
+    const size = 600 * MiB;
+    const served: Served = { size, seed: 7, etag: '"v1"', bytesPerInvocation: 150 * MiB };
+    const server = await rangeServer(served);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
+    try {
+      await jobs.enqueue([recordingJob(recording('big', size))]);
+      const outcomes = await drain(served, url);
+      const continued = outcomes.filter((outcome) => outcome.status === 'continued');
+      expect(continued.length).toBeGreaterThanOrEqual(3);
+      const last = outcomes.at(-1);
+      expect(last?.status).toBe('archived');
+      const expected = await digestsOf(size, 7);
+      const stored = await storedDigests((last as { key: string }).key);
+      expect(stored).toEqual({ sha256: expected.sha256, crc32: expected.crc32, size });
+      expect(last && 'sha256' in last ? last.sha256 : undefined).toBe(expected.sha256);
+      expect(await openUploads()).toBe(0);
+    } finally {
+      server.close();
+    }
+  }, 120_000);
+
+  it.each([
+    [
+      'etag-changed',
+      (s: Served) => {
+        s.etag = '"v2"';
+      },
+    ],
+    [
+      'range-ignored',
+      (s: Served) => {
+        s.ignoreRange = true;
+      },
+    ],
+  ] as const)(
+    'a source whose Range answer cannot continue the bytes (%s) restarts from zero',
+    async (id, change) => {
+      const size = 40 * MiB;
+      const served: Served = { size, seed: 11, etag: '"v1"', bytesPerInvocation: 20 * MiB };
+      const server = await rangeServer(served);
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
+      try {
+        await jobs.enqueue([recordingJob(recording(id, size))]);
+        const outcomes = await drain(served, url, {
+          afterFirst: () => {
+            change(served);
+            served.bytesPerInvocation = 2 * size;
+          },
+        });
+        expect(outcomes[0]?.status).toBe('continued');
+        expect(outcomes.some((outcome) => 'restarted' in outcome && outcome.restarted)).toBe(true);
+        const last = outcomes.at(-1);
+        expect(last?.status).toBe('archived');
+        const expected = await digestsOf(size, 11);
+        expect(await storedDigests((last as { key: string }).key)).toEqual({
+          sha256: expected.sha256,
+          crc32: expected.crc32,
+          size,
+        });
+        expect(await openUploads()).toBe(0);
+      } finally {
+        server.close();
+      }
+    },
+    60_000,
+  );
+
+  it('a continuation delivered twice makes one object', async () => {
+    const size = 40 * MiB;
+    const served: Served = { size, seed: 13, etag: '"v1"', bytesPerInvocation: 20 * MiB };
+    const server = await rangeServer(served);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
+    try {
+      await jobs.enqueue([recordingJob(recording('twice', size))]);
+      const outcomes = await drain(served, url, {
+        deliverTwice: 1,
+        afterFirst: () => {
+          served.bytesPerInvocation = 2 * size;
+        },
+      });
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        'continued',
+        'archived',
+        'already-archived',
+      ]);
+      const expected = await digestsOf(size, 13);
+      expect(await storedDigests((outcomes[1] as { key: string }).key)).toEqual({
+        sha256: expected.sha256,
+        crc32: expected.crc32,
+        size,
+      });
+      expect(await openUploads()).toBe(0);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+});
