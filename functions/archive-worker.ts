@@ -10,10 +10,12 @@ import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-proce
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { noteAdminError } from './core/admin-errors';
 import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from './core/continuation';
-import { handleArchiveJob } from './core/handle-job';
+import { handleArchiveJob, type JobOutcome } from './core/handle-job';
 import { jobTarget } from './core/jobs';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
 import {
+  DOWNLOADS_CONTINUED_METRIC,
+  DOWNLOADS_RESTARTED_METRIC,
   EXPIRED_BEFORE_FETCH_METRIC,
   METRICS_NAMESPACE,
   METRICS_SERVICE,
@@ -92,13 +94,7 @@ export function createArchiveWorkerHandler(
             signal,
           );
           if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
-          const counted =
-            outcome.status === 'archived'
-              ? RECORDINGS_ARCHIVED_METRIC
-              : outcome.status === 'gone-at-source'
-                ? RECORDINGS_GONE_AT_SOURCE_METRIC
-                : undefined;
-          if (counted) {
+          for (const counted of outcomeMetrics(outcome)) {
             const perProvider = publish.singleMetric();
             perProvider.addDimension(PROVIDER_DIMENSION, jobTarget(job).provider);
             perProvider.addMetric(counted, MetricUnit.Count, 1);
@@ -111,6 +107,16 @@ export function createArchiveWorkerHandler(
       },
     });
   };
+}
+
+/** The per-provider counts a job's outcome adds to (observability/names.ts). */
+export function outcomeMetrics(outcome: JobOutcome): string[] {
+  const counted: string[] = [];
+  if (outcome.status === 'archived') counted.push(RECORDINGS_ARCHIVED_METRIC);
+  if (outcome.status === 'gone-at-source') counted.push(RECORDINGS_GONE_AT_SOURCE_METRIC);
+  if (outcome.status === 'continued') counted.push(DOWNLOADS_CONTINUED_METRIC);
+  if ('restarted' in outcome && outcome.restarted) counted.push(DOWNLOADS_RESTARTED_METRIC);
+  return counted;
 }
 
 export const handler = middy(createArchiveWorkerHandler(awsRuntime))

@@ -19,12 +19,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resumableSha256 } from '../../functions/adapters/resumable-sha256';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { SqsJobQueue } from '../../functions/adapters/sqs-job-queue';
+import { outcomeMetrics } from '../../functions/archive-worker';
 import { crc32Base64 } from '../../functions/core/checksums';
 import type { ContinuationPlan } from '../../functions/core/continuation';
 import { handleArchiveJob, type JobOutcome } from '../../functions/core/handle-job';
 import { parseJob, recordingJob } from '../../functions/core/jobs';
-import { type RecordingSource, silentLog, systemClock } from '../../functions/core/ports';
+import { type Log, type RecordingSource, systemClock } from '../../functions/core/ports';
 import type { ProviderName, SourceRecording } from '../../functions/core/recording';
+import { RESTARTED_MESSAGE } from '../../functions/core/resumable-archive';
+import {
+  DOWNLOADS_CONTINUED_METRIC,
+  DOWNLOADS_RESTARTED_METRIC,
+  RECORDINGS_ARCHIVED_METRIC,
+} from '../../functions/observability/names';
 import { openHttpDownload } from '../../functions/providers/http';
 import { fixedSourceRegistry } from '../support/fixed-source-registry';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
@@ -132,7 +139,7 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
     };
   }
 
-  function recording(id: string, size: number): SourceRecording {
+  function recording(id: string, size: number | undefined): SourceRecording {
     return {
       provider: 'telphin' as ProviderName,
       sourceId: 'ranged',
@@ -153,6 +160,8 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
     options: { deliverTwice?: number; afterFirst?: () => void } = {},
   ) {
     const outcomes: JobOutcome[] = [];
+    const warnings: string[] = [];
+    const log: Log = { debug() {}, info() {}, warn: (message) => warnings.push(message), error() {} };
     const registry = fixedSourceRegistry([{ provider: 'telphin' as ProviderName, id: 'ranged' }], () =>
       sourceFor(url),
     );
@@ -186,7 +195,7 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
             goneAtSource: { record: async () => {} },
             expiredBeforeFetch: { record: async () => {} },
             clock: systemClock,
-            log: silentLog,
+            log,
             continuation: plan,
           }),
         );
@@ -196,7 +205,7 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
       );
       if (round === 0) options.afterFirst?.();
     }
-    return outcomes;
+    return Object.assign(outcomes, { warnings });
   }
 
   async function storedDigests(key: string): Promise<{ sha256: string; crc32?: string; size?: number }> {
@@ -224,6 +233,11 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
       const outcomes = await drain(served, url);
       const continued = outcomes.filter((outcome) => outcome.status === 'continued');
       expect(continued.length).toBeGreaterThanOrEqual(3);
+      // What the worker counts: each continuation, one archived copy, and no restart.
+      expect(outcomes.flatMap(outcomeMetrics).sort()).toEqual(
+        [...continued.map(() => DOWNLOADS_CONTINUED_METRIC), RECORDINGS_ARCHIVED_METRIC].sort(),
+      );
+      expect(outcomes.warnings).toEqual([]);
       const last = outcomes.at(-1);
       expect(last?.status).toBe('archived');
       const expected = await digestsOf(size, 7);
@@ -249,25 +263,39 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
         s.ignoreRange = true;
       },
     ],
+    [
+      // The same ETag: only the Content-Range total tells. The listing names no size, as for a source
+      // whose recording is still growing, so the fresh start takes the new one from Content-Length.
+      'size-changed',
+      (s: Served) => {
+        s.size += 3 * MiB + 5;
+      },
+    ],
   ] as const)(
     'a source whose Range answer cannot continue the bytes (%s) restarts from zero',
     async (id, change) => {
-      const size = 40 * MiB;
-      const served: Served = { size, seed: 11, etag: '"v1"', bytesPerInvocation: 20 * MiB };
+      const served: Served = { size: 40 * MiB, seed: 11, etag: '"v1"', bytesPerInvocation: 20 * MiB };
       const server = await rangeServer(served);
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
       try {
-        await jobs.enqueue([recordingJob(recording(id, size))]);
+        const listedSize = id === 'size-changed' ? undefined : served.size;
+        await jobs.enqueue([recordingJob(recording(id, listedSize))]);
         const outcomes = await drain(served, url, {
           afterFirst: () => {
             change(served);
-            served.bytesPerInvocation = 2 * size;
+            served.bytesPerInvocation = 2 * served.size;
           },
         });
         expect(outcomes[0]?.status).toBe('continued');
         expect(outcomes.some((outcome) => 'restarted' in outcome && outcome.restarted)).toBe(true);
+        // Said once, and counted once, for the one restart.
+        expect(outcomes.warnings).toEqual([RESTARTED_MESSAGE]);
+        expect(
+          outcomes.flatMap(outcomeMetrics).filter((name) => name === DOWNLOADS_RESTARTED_METRIC),
+        ).toHaveLength(1);
         const last = outcomes.at(-1);
         expect(last?.status).toBe('archived');
+        const size = served.size;
         const expected = await digestsOf(size, 11);
         expect(await storedDigests((last as { key: string }).key)).toEqual({
           sha256: expected.sha256,
