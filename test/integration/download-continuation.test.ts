@@ -5,8 +5,11 @@
  * each continuation goes through the SQS queue as the worker re-queues it.
  */
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import {
   CreateBucketCommand,
@@ -16,15 +19,18 @@ import {
 } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalJobQueue } from '../../functions/adapters/local-job-queue';
 import { resumableSha256 } from '../../functions/adapters/resumable-sha256';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { SqsJobQueue } from '../../functions/adapters/sqs-job-queue';
 import { outcomeMetrics } from '../../functions/archive-worker';
+import { localContinuation } from '../../functions/composition/local-pipeline';
+import { parseConfig } from '../../functions/config';
 import { crc32Base64 } from '../../functions/core/checksums';
 import type { ContinuationPlan } from '../../functions/core/continuation';
 import { handleArchiveJob, type JobOutcome } from '../../functions/core/handle-job';
 import { parseJob, recordingJob } from '../../functions/core/jobs';
-import { type Log, type RecordingSource, systemClock } from '../../functions/core/ports';
+import { type Log, type RecordingSource, silentLog, systemClock } from '../../functions/core/ports';
 import type { ProviderName, SourceRecording } from '../../functions/core/recording';
 import { RESTARTED_MESSAGE } from '../../functions/core/resumable-archive';
 import {
@@ -51,6 +57,8 @@ interface Served {
   ignoreRange?: boolean;
   /** Bytes one response may send before the "invocation" must checkpoint. */
   bytesPerInvocation: number;
+  /** A throttled link: each response sends at most this many bytes a second. */
+  bytesPerSecond?: number;
   onCut?: () => void;
 }
 
@@ -84,10 +92,16 @@ function rangeServer(served: Served): Promise<http.Server> {
         cut = true;
         served.onCut?.();
       }
-      if (!response.write(piece)) {
-        stream.pause();
-        response.once('drain', () => stream.resume());
-      }
+      response.write(piece);
+      // Paced (a throttled link), and never ahead of the socket.
+      const resume = () => {
+        if (response.destroyed) return;
+        if (response.writableNeedDrain) response.once('drain', () => stream.resume());
+        else stream.resume();
+      };
+      stream.pause();
+      if (served.bytesPerSecond) setTimeout(resume, (piece.length / served.bytesPerSecond) * 1000);
+      else resume();
     });
     stream.on('end', () => response.end());
     response.on('close', () => stream.destroy());
@@ -337,6 +351,74 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
       expect(await openUploads()).toBe(0);
     } finally {
       server.close();
+    }
+  }, 60_000);
+  it('npm start with local.jobDeadlineSeconds: a throttled download continues through the local queue by the clock', async () => {
+    const size = 24 * MiB;
+    // About 10 MiB/s: each 1-second "invocation" gets one 8 MiB part done, so the chain needs several.
+    const served: Served = {
+      size,
+      seed: 17,
+      etag: '"v1"',
+      bytesPerInvocation: Number.POSITIVE_INFINITY,
+      bytesPerSecond: 10 * MiB,
+    };
+    const server = await rangeServer(served);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
+    const config = parseConfig({
+      local: { jobDeadlineSeconds: 1 },
+      storage: { s3: { bucket: BUCKET, endpoint: moto.endpoint, forcePathStyle: true } },
+    });
+    const plan = localContinuation(config);
+    expect(plan).toBeDefined();
+    expect(localContinuation(parseConfig({ local: { jobDeadlineSeconds: 1 } }))).toBeUndefined();
+    const registry = fixedSourceRegistry([{ provider: 'telphin' as ProviderName, id: 'ranged' }], () =>
+      sourceFor(url),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'callvault-local-continuation-'));
+    const outcomes: JobOutcome[] = [];
+    const queue: LocalJobQueue = new LocalJobQueue({
+      concurrency: 1,
+      maxReceiveCount: 1,
+      deadLetterDir: join(dir, 'dead-letter'),
+      handleJob: async (job, signal) => {
+        outcomes.push(
+          await handleArchiveJob(
+            job,
+            {
+              sources: registry,
+              store,
+              queue,
+              goneAtSource: { record: async () => {} },
+              expiredBeforeFetch: { record: async () => {} },
+              clock: systemClock,
+              log: silentLog,
+              continuation: plan?.(),
+            },
+            signal,
+          ),
+        );
+      },
+    });
+    try {
+      await queue.enqueue([recordingJob(recording('local', size))]);
+      queue.start();
+      await queue.idle();
+      expect(queue.stats()).toMatchObject({ deadLettered: 0 });
+      expect(outcomes.filter((outcome) => outcome.status === 'continued').length).toBeGreaterThanOrEqual(2);
+      const last = outcomes.at(-1);
+      expect(last?.status).toBe('archived');
+      const expected = await digestsOf(size, 17);
+      expect(await storedDigests((last as { key: string }).key)).toEqual({
+        sha256: expected.sha256,
+        crc32: expected.crc32,
+        size,
+      });
+      expect(await openUploads()).toBe(0);
+    } finally {
+      await queue.stop();
+      server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });
