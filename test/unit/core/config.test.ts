@@ -298,3 +298,15 @@ describe('local.publicUrl', () => {
     expect(parseConfig({ sources: [telphin] }).sources[0]).toMatchObject({ manageWebhooks: false });
   });
 });
+
+describe('local.jobDeadlineSeconds', () => {
+  it('is unset by default, so a local download runs to its end', () => {
+    expect(parseConfig({}).local.jobDeadlineSeconds).toBeUndefined();
+  });
+
+  it('takes whole seconds from 1, and refuses anything else', () => {
+    expect(parseConfig({ local: { jobDeadlineSeconds: 600 } }).local.jobDeadlineSeconds).toBe(600);
+    expect(() => parseConfig({ local: { jobDeadlineSeconds: 0 } })).toThrow(/jobDeadlineSeconds/);
+    expect(() => parseConfig({ local: { jobDeadlineSeconds: 1.5 } })).toThrow(/jobDeadlineSeconds/);
+  });
+});
