@@ -12,10 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +57,8 @@ interface Served {
   etag: string;
   /** Answer a Range request with 200 and the whole file. */
   ignoreRange?: boolean;
+  /** Serve no `Accept-Ranges: bytes`. */
+  noAcceptRanges?: boolean;
   /** Bytes one response may send before the "invocation" must checkpoint. */
   bytesPerInvocation: number;
   /** A throttled link: each response sends at most this many bytes a second. */
@@ -68,11 +72,11 @@ function rangeServer(served: Served): Promise<http.Server> {
     const start = match && !served.ignoreRange ? Number(match[1]) : 0;
     const headers: Record<string, string> = {
       'content-type': 'audio/mpeg',
-      'accept-ranges': 'bytes',
       etag: served.etag,
       'last-modified': 'Sat, 05 Dec 2026 08:00:00 GMT',
       'content-length': String(served.size - start),
     };
+    if (!served.noAcceptRanges) headers['accept-ranges'] = 'bytes';
     if (start > 0) headers['content-range'] = `bytes ${start}-${served.size - 1}/${served.size}`;
     response.writeHead(start > 0 ? 206 : 200, headers);
     let sent = 0;
@@ -171,7 +175,7 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
   async function drain(
     served: Served,
     url: string,
-    options: { deliverTwice?: number; afterFirst?: () => void } = {},
+    options: { deliverTwice?: number; afterFirst?: () => void | Promise<void> } = {},
   ) {
     const outcomes: JobOutcome[] = [];
     const warnings: string[] = [];
@@ -217,7 +221,7 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
       await moto.sqs.send(
         new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle }),
       );
-      if (round === 0) options.afterFirst?.();
+      if (round === 0) await options.afterFirst?.();
     }
     return Object.assign(outcomes, { warnings });
   }
@@ -323,6 +327,98 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
     },
     60_000,
   );
+
+  /** The one open upload's key and id (the first invocation's checkpoint). */
+  async function openUpload(): Promise<{ Key: string; UploadId: string }> {
+    const listed = await moto.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+    const [upload] = listed.Uploads ?? [];
+    if (!upload?.Key || !upload.UploadId) throw new Error('no open upload after the first invocation');
+    return { Key: upload.Key, UploadId: upload.UploadId };
+  }
+
+  it.each([
+    [
+      // As the lifecycle rule would, had the chain outlived it.
+      'upload-aborted',
+      /no longer exists/,
+      async () => {
+        await moto.s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, ...(await openUpload()) }));
+      },
+    ],
+    [
+      // Another writer replaced part 1 with other bytes: ListParts no longer matches the checkpoint.
+      'part-replaced',
+      /differ from the checkpoint/,
+      async () => {
+        const body = Buffer.alloc(PART, 1);
+        await moto.s3.send(
+          new UploadPartCommand({ Bucket: BUCKET, ...(await openUpload()), PartNumber: 1, Body: body }),
+        );
+      },
+    ],
+  ] as const)(
+    'an open upload that no longer matches its checkpoint (%s) restarts from zero',
+    async (id, reason, tamper) => {
+      const served: Served = { size: 40 * MiB, seed: 19, etag: '"v1"', bytesPerInvocation: 20 * MiB };
+      const server = await rangeServer(served);
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
+      try {
+        await jobs.enqueue([recordingJob(recording(id, served.size))]);
+        const outcomes = await drain(served, url, {
+          afterFirst: async () => {
+            await tamper();
+            served.bytesPerInvocation = 2 * served.size;
+          },
+        });
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(['continued', 'archived']);
+        expect(outcomes[1] && 'restarted' in outcomes[1] ? outcomes[1].restarted : undefined).toMatch(reason);
+        expect(outcomes.warnings).toEqual([RESTARTED_MESSAGE]);
+        const expected = await digestsOf(served.size, 19);
+        expect(await storedDigests((outcomes[1] as { key: string }).key)).toEqual({
+          sha256: expected.sha256,
+          crc32: expected.crc32,
+          size: served.size,
+        });
+        expect(await openUploads()).toBe(0);
+      } finally {
+        server.close();
+      }
+    },
+    60_000,
+  );
+
+  it('a source without Accept-Ranges cannot be continued: the upload is aborted and the job starts over, said once', async () => {
+    const served: Served = {
+      size: 40 * MiB,
+      seed: 23,
+      etag: '"v1"',
+      bytesPerInvocation: 20 * MiB,
+      noAcceptRanges: true,
+    };
+    const server = await rangeServer(served);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rec.mp3`;
+    try {
+      await jobs.enqueue([recordingJob(recording('no-ranges', served.size))]);
+      const outcomes = await drain(served, url, {
+        afterFirst: async () => {
+          // Nothing is left open for a continuation that could not ask for the rest.
+          expect(await openUploads()).toBe(0);
+          served.bytesPerInvocation = 2 * served.size;
+        },
+      });
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['continued', 'archived']);
+      expect(outcomes[0]).toMatchObject({ offset: 0, restarted: expect.stringMatching(/Accept-Ranges/) });
+      expect(outcomes.warnings).toEqual([RESTARTED_MESSAGE]);
+      const expected = await digestsOf(served.size, 23);
+      expect(await storedDigests((outcomes[1] as { key: string }).key)).toEqual({
+        sha256: expected.sha256,
+        crc32: expected.crc32,
+        size: served.size,
+      });
+    } finally {
+      server.close();
+    }
+  }, 60_000);
 
   it('a continuation delivered twice makes one object', async () => {
     const size = 40 * MiB;
