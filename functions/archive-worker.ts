@@ -5,13 +5,17 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
+import { resumableSha256 } from './adapters/resumable-sha256';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { noteAdminError } from './core/admin-errors';
-import { handleArchiveJob } from './core/handle-job';
+import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from './core/continuation';
+import { handleArchiveJob, type JobOutcome } from './core/handle-job';
 import { jobTarget } from './core/jobs';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
 import {
+  DOWNLOADS_CONTINUED_METRIC,
+  DOWNLOADS_RESTARTED_METRIC,
   EXPIRED_BEFORE_FETCH_METRIC,
   METRICS_NAMESPACE,
   METRICS_SERVICE,
@@ -25,6 +29,8 @@ import {
  * visibility and return the batch response.
  */
 export const DEADLINE_MARGIN_MS = 20_000;
+/** Time for the parts in flight to finish and the continuation to be queued (core/continuation.ts). */
+export const CHECKPOINT_MARGIN_MS = 30_000;
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
@@ -59,6 +65,14 @@ export function createArchiveWorkerHandler(
     } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? env.config.worker.timeoutSeconds * 1000;
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
+    // Downloads stop at a part boundary this long before the deadline and continue in the next invocation.
+    const untilCheckpoint = Math.max(1_000, remaining - DEADLINE_MARGIN_MS - CHECKPOINT_MARGIN_MS);
+    const continuation: ContinuationPlan = {
+      checkpoint: AbortSignal.timeout(untilCheckpoint),
+      hashes: resumableSha256,
+      resumableAboveBytes: resumableThreshold(untilCheckpoint),
+      maxUploadAgeMs: maxUploadAgeMs(env.config.lifecycle.abortIncompleteMultipartUploadsAfterDays),
+    };
     return processSqsBatch(event.Records, {
       client: sqs,
       // Each queue's own redrive count (set by the stack); the config's for a queue it does not name.
@@ -76,17 +90,11 @@ export function createArchiveWorkerHandler(
         try {
           const outcome = await handleArchiveJob(
             job,
-            { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log },
+            { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue, clock, log, continuation },
             signal,
           );
           if (outcome.status !== 'hint-resolved') log.info(`recording ${outcome.status}`, { ...outcome });
-          const counted =
-            outcome.status === 'archived'
-              ? RECORDINGS_ARCHIVED_METRIC
-              : outcome.status === 'gone-at-source'
-                ? RECORDINGS_GONE_AT_SOURCE_METRIC
-                : undefined;
-          if (counted) {
+          for (const counted of outcomeMetrics(outcome)) {
             const perProvider = publish.singleMetric();
             perProvider.addDimension(PROVIDER_DIMENSION, jobTarget(job).provider);
             perProvider.addMetric(counted, MetricUnit.Count, 1);
@@ -99,6 +107,16 @@ export function createArchiveWorkerHandler(
       },
     });
   };
+}
+
+/** The per-provider counts a job's outcome adds to (observability/names.ts). */
+export function outcomeMetrics(outcome: JobOutcome): string[] {
+  const counted: string[] = [];
+  if (outcome.status === 'archived') counted.push(RECORDINGS_ARCHIVED_METRIC);
+  if (outcome.status === 'gone-at-source') counted.push(RECORDINGS_GONE_AT_SOURCE_METRIC);
+  if (outcome.status === 'continued') counted.push(DOWNLOADS_CONTINUED_METRIC);
+  if ('restarted' in outcome && outcome.restarted) counted.push(DOWNLOADS_RESTARTED_METRIC);
+  return counted;
 }
 
 export const handler = middy(createArchiveWorkerHandler(awsRuntime))

@@ -132,7 +132,9 @@ export class LocalJobQueue implements JobQueue {
     let added = 0;
     for (const job of jobs) {
       const key = dedupeKey(job);
-      if (key !== undefined && this.holds(key)) {
+      // A continuation is queued by the very job it continues, still in flight (core/continuation.ts).
+      const continuing = job.type === 'recording' && job.continuation !== undefined;
+      if (key !== undefined && this.holds(key, { inFlight: !continuing })) {
         this.log.debug('job already queued; skipped', { job: describeJob(job) });
         continue;
       }
@@ -196,9 +198,10 @@ export class LocalJobQueue implements JobQueue {
 
   // ------------------------------------------------------------------ internals
 
-  private holds(key: string): boolean {
+  private holds(key: string, among: { inFlight: boolean }): boolean {
     if (this.pending.some((entry) => entry.key === key)) return true;
     for (const delayed of this.delayed) if (delayed.entry.key === key) return true;
+    if (!among.inFlight) return false;
     for (const entry of this.inFlight.keys()) if (entry.key === key) return true;
     return false;
   }

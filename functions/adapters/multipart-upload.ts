@@ -23,27 +23,45 @@ export interface PartPumpOptions {
   cancel: AbortController;
   /**
    * The body's exact length, where known (the verifier refuses a body of any other length, so a body that
-   * differs fails before it is stored).
+   * differs fails before it is stored). Ignored when continuing (`firstPartNumber` > 1): the upload exists.
    */
   expectedBytes?: number;
   /** With `expectedBytes`: the largest body sent as a single put; defaults to one part. */
   singlePutMaxBytes?: number;
+  /**
+   * Continues an upload whose parts before this one exist already (core/continuation.ts): `begin` is not
+   * called, and the rest is sent as parts even when it is shorter than one.
+   */
+  firstPartNumber?: number;
+  /**
+   * Stops reading at the next part boundary once it fires (after at least one part was sent): the bytes
+   * read past the last full part are dropped, the parts in flight finish, and `stopped` is returned.
+   */
+  stop?: AbortSignal;
 }
 
 export type PartPumpResult<P> =
   | { kind: 'single'; bytes: Buffer }
-  | { kind: 'multipart'; parts: P[]; size: number; buffersAllocated: number };
+  | { kind: 'multipart'; parts: P[]; size: number; buffersAllocated: number }
+  /** `stop` fired: `parts` (from `firstPartNumber`) hold exactly `size` bytes. */
+  | { kind: 'stopped'; parts: P[]; size: number; buffersAllocated: number };
 
 export async function pumpParts<P>(
   body: AsyncIterable<Buffer>,
   options: PartPumpOptions,
   sink: PartSink<P>,
 ): Promise<PartPumpResult<P>> {
-  const { partSizeBytes, partsInFlight, cancel, expectedBytes } = options;
+  const { partSizeBytes, partsInFlight, cancel } = options;
   if (!Number.isInteger(partSizeBytes) || partSizeBytes < 1)
     throw new RangeError('partSizeBytes must be a positive integer');
   if (!Number.isInteger(partsInFlight) || partsInFlight < 1)
     throw new RangeError('partsInFlight must be a positive integer');
+  const firstPart = options.firstPartNumber ?? 1;
+  if (!Number.isSafeInteger(firstPart) || firstPart < 1)
+    throw new RangeError('firstPartNumber must be a positive integer');
+  const resuming = firstPart > 1;
+  // A continued upload exists already, and its rest is never a single put.
+  const expectedBytes = resuming ? undefined : options.expectedBytes;
   if (expectedBytes !== undefined && !(Number.isSafeInteger(expectedBytes) && expectedBytes >= 0))
     throw new RangeError('expectedBytes must be a non-negative integer');
   if (expectedBytes !== undefined && expectedBytes <= (options.singlePutMaxBytes ?? partSizeBytes))
@@ -53,9 +71,10 @@ export async function pumpParts<P>(
   let buffersAllocated = 1;
   let current = Buffer.allocUnsafe(partSizeBytes);
   let filled = 0;
-  let partNumber = 0;
+  let partNumber = firstPart - 1;
   let size = 0;
-  let begun = false;
+  let begun = resuming;
+  let stopped = false;
   const parts: P[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
@@ -93,7 +112,7 @@ export async function pumpParts<P>(
     const task: Promise<void> = sink
       .uploadPart(number, buffer.subarray(0, filled))
       .then((part) => {
-        parts[number - 1] = part;
+        parts[number - firstPart] = part;
       }, fail)
       .finally(() => {
         inFlight.delete(task);
@@ -112,6 +131,12 @@ export async function pumpParts<P>(
 
   try {
     for await (const chunk of body) {
+      if (options.stop?.aborted && (resuming || partNumber > 0)) {
+        // A full buffer is a whole part, and this chunk proves the file goes on past it.
+        if (filled === partSizeBytes) await dispatch();
+        stopped = true;
+        break;
+      }
       let offset = 0;
       while (offset < chunk.length) {
         // Dispatch lazily, only once more bytes arrive, so a body of exactly one part stays a single put.
@@ -123,9 +148,11 @@ export async function pumpParts<P>(
       }
       throwIfFailed();
     }
-    // An upload begun at once takes even a short body as its one (last) part.
-    if (partNumber === 0 && !beginning) return { kind: 'single', bytes: current.subarray(0, filled) };
-    await dispatch();
+    if (!stopped) {
+      // An upload begun at once (or continued) takes even a short body as its one (last) part.
+      if (partNumber === 0 && !beginning) return { kind: 'single', bytes: current.subarray(0, filled) };
+      await dispatch();
+    }
   } catch (error) {
     fail(error);
   }
@@ -133,7 +160,7 @@ export async function pumpParts<P>(
   // an upload still being created must be known to the caller before it can be aborted.
   await Promise.allSettled([...inFlight, ...(beginning ? [beginning] : [])]);
   throwIfFailed();
-  return { kind: 'multipart', parts, size, buffersAllocated };
+  return { kind: stopped ? 'stopped' : 'multipart', parts, size, buffersAllocated };
 }
 
 /**

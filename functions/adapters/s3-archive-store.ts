@@ -21,6 +21,7 @@ import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  ListPartsCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
   paginateListObjectsV2,
@@ -28,6 +29,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { type ChecksumAlgorithm, crc32Base64, fullObjectCrc32, type ObjectChecksum } from '../core/checksums';
+import type { UploadedPart } from '../core/continuation';
 import {
   AlreadyArchivedError,
   CallvaultError,
@@ -36,7 +38,17 @@ import {
   TransientError,
 } from '../core/errors';
 import { sidecarKey } from '../core/keys';
-import type { ArchivedCopy, ArchiveStore, Log, PutRecordingInput, StoredRecording } from '../core/ports';
+import type {
+  ArchivedCopy,
+  ArchiveStore,
+  Log,
+  PutRecordingInput,
+  ResumableUploadInput,
+  ResumableUploadResult,
+  ResumableUploads,
+  StoredRecording,
+  UploadResumePoint,
+} from '../core/ports';
 import { silentLog } from '../core/ports';
 import { parseSidecar, type Sidecar, serialiseSidecar } from '../core/sidecar';
 import { pumpParts } from './multipart-upload';
@@ -86,10 +98,10 @@ interface UploadState {
   nextPart: number;
 }
 
-export class S3ArchiveStore implements ArchiveStore {
+export class S3ArchiveStore implements ArchiveStore, ResumableUploads {
   private readonly client: S3Client;
   private readonly bucket: string;
-  private readonly partSizeBytes: number;
+  readonly partSizeBytes: number;
   private readonly partsInFlight: number;
   private readonly log: Log;
 
@@ -123,8 +135,57 @@ export class S3ArchiveStore implements ArchiveStore {
     return { ObjectLockMode: this.objectLock.mode, ObjectLockRetainUntilDate: until };
   }
 
+  /** Uploads here can stop at a part boundary and be continued by another invocation. */
+  get resumable(): ResumableUploads {
+    return this;
+  }
+
   async putRecording(input: PutRecordingInput): Promise<StoredRecording> {
+    const result = await this.upload(input);
+    if (result.kind !== 'stored') throw new PermanentError(`upload of ${input.key} stopped unasked`);
+    return result.stored;
+  }
+
+  putResumable(input: ResumableUploadInput): Promise<ResumableUploadResult> {
+    return this.upload(input, input);
+  }
+
+  async listUploadedParts(key: string, uploadId: string): Promise<UploadedPart[] | undefined> {
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    try {
+      for (;;) {
+        const page = await this.client.send(
+          new ListPartsCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumberMarker: marker,
+          }),
+        );
+        for (const part of page.Parts ?? []) {
+          parts.push([part.PartNumber ?? 0, bareEtag(part.ETag), part.ChecksumCRC32 ?? '', part.Size ?? 0]);
+        }
+        if (!page.IsTruncated) break;
+        marker = page.NextPartNumberMarker;
+      }
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw classifyS3Error(error, `listing the parts of an upload to ${key}`);
+    }
+    return parts.sort((a, b) => a[0] - b[0]);
+  }
+
+  async abandonUpload(key: string, uploadId: string): Promise<void> {
+    await this.abortUpload(key, uploadId);
+  }
+
+  private async upload(
+    input: PutRecordingInput,
+    continuation?: { checkpoint: AbortSignal; resume?: UploadResumePoint },
+  ): Promise<ResumableUploadResult> {
     const { key, body, signal } = input;
+    const resume = continuation?.resume;
     if (signal?.aborted) {
       body.destroy();
       throw new DeadlineError(`deadline reached before uploading ${key}`);
@@ -136,7 +197,11 @@ export class S3ArchiveStore implements ArchiveStore {
       body.destroy(new DeadlineError(`deadline reached while uploading ${key}`));
     };
     signal?.addEventListener('abort', onDeadline, { once: true });
-    const state: UploadState = { nextPart: 1 };
+    const state: UploadState = {
+      uploadId: resume?.uploadId,
+      nextPart: (resume?.parts.length ?? 0) + 1,
+    };
+    const partBytes = new Map<number, number>();
     const fields = {
       Bucket: this.bucket,
       Key: key,
@@ -150,8 +215,11 @@ export class S3ArchiveStore implements ArchiveStore {
           partSizeBytes: this.partSizeBytes,
           partsInFlight: this.partsInFlight,
           cancel,
+          // The whole file's length; a continued upload (firstPartNumber > 1) exists already and ignores it.
           expectedBytes: body.expectedBytes,
           singlePutMaxBytes: this.singlePutMaxBytes,
+          firstPartNumber: state.nextPart,
+          stop: continuation?.checkpoint,
         },
         {
           begin: async () => {
@@ -192,13 +260,22 @@ export class S3ArchiveStore implements ArchiveStore {
               ),
               { abortSignal: cancel.signal },
             );
+            partBytes.set(partNumber, bytes.length);
             return { PartNumber: partNumber, ETag: uploaded.ETag, ChecksumCRC32: checksum };
           },
         },
       );
+      if (pumped.kind === 'stopped') {
+        const uploadId = required(state.uploadId, 'a stopped upload has no UploadId');
+        const checkpoint = await this.checkpointOf(key, uploadId, resume, pumped.parts, partBytes);
+        // Left open on purpose: the next invocation continues it (or the lifecycle rule aborts it).
+        state.uploadId = undefined;
+        return { kind: 'checkpoint', ...checkpoint };
+      }
       // The verifier ended cleanly, so its summary covers exactly the bytes we hold or uploaded.
       const summary = body.summary();
-      const uploadedBytes = pumped.kind === 'single' ? pumped.bytes.length : pumped.size;
+      const uploadedBytes =
+        pumped.kind === 'single' ? pumped.bytes.length : (resume?.offset ?? 0) + pumped.size;
       if (uploadedBytes !== summary.size) {
         throw new TransientError(`uploaded ${uploadedBytes} bytes but the verifier saw ${summary.size}`);
       }
@@ -226,8 +303,13 @@ export class S3ArchiveStore implements ArchiveStore {
             { abortSignal: cancel.signal },
           ),
         );
-        return { size: summary.size, sha256: summary.sha256, checksum };
+        return { kind: 'stored', stored: { size: summary.size, sha256: summary.sha256, checksum } };
       }
+      const earlierParts: CompletedPart[] = (resume?.parts ?? []).map(([PartNumber, etag, crc]) => ({
+        PartNumber,
+        ETag: `"${etag}"`,
+        ChecksumCRC32: crc || undefined,
+      }));
 
       // S3 combines the parts' CRC32s into the whole object's and refuses to complete if it differs
       // from the one computed on the stream, or if the size does.
@@ -238,7 +320,7 @@ export class S3ArchiveStore implements ArchiveStore {
             Bucket: this.bucket,
             Key: key,
             UploadId: state.uploadId,
-            MultipartUpload: { Parts: pumped.parts },
+            MultipartUpload: { Parts: [...earlierParts, ...pumped.parts] },
             ChecksumCRC32: checksum.value,
             ChecksumType: 'FULL_OBJECT',
             MpuObjectSize: summary.size,
@@ -252,7 +334,7 @@ export class S3ArchiveStore implements ArchiveStore {
       // its tag and sidecar and finishes it (see archiveRecording).
       await this.recordSha256(key, summary.sha256, input.tags);
       this.log.debug('recording uploaded', { key, bytes: summary.size, parts: pumped.parts.length });
-      return { size: summary.size, sha256: summary.sha256, checksum };
+      return { kind: 'stored', stored: { size: summary.size, sha256: summary.sha256, checksum } };
     } catch (error) {
       cancel.abort();
       if (state.uploadId) await this.abortUpload(key, state.uploadId);
@@ -373,6 +455,46 @@ export class S3ArchiveStore implements ArchiveStore {
 
   // ------------------------------------------------------------------ internals
 
+  /**
+   * Where a stopped upload stands, in the store's own words (ListParts), once they agree with what this
+   * invocation sent: the same numbers, ETags, checksums and sizes. Any doubt throws, and the upload is
+   * aborted by the caller's failure path.
+   */
+  private async checkpointOf(
+    key: string,
+    uploadId: string,
+    resume: UploadResumePoint | undefined,
+    sent: CompletedPart[],
+    partBytes: Map<number, number>,
+  ): Promise<{ uploadId: string; offset: number; parts: UploadedPart[] }> {
+    const expected: UploadedPart[] = [
+      ...(resume?.parts ?? []),
+      ...sent.map((part): UploadedPart => {
+        const number = part.PartNumber ?? 0;
+        return [number, bareEtag(part.ETag), part.ChecksumCRC32 ?? '', partBytes.get(number) ?? -1];
+      }),
+    ];
+    const listed = await this.listUploadedParts(key, uploadId);
+    if (!listed) throw new TransientError(`the upload to ${key} vanished before its checkpoint`);
+    const agrees =
+      listed.length === expected.length &&
+      listed.every((part, index) => {
+        const mine = expected[index] as UploadedPart;
+        // A store that reports no part checksum (moto) is judged on the rest.
+        return (
+          part[0] === mine[0] &&
+          part[1] === mine[1] &&
+          part[3] === mine[3] &&
+          (part[2] === '' || part[2] === mine[2])
+        );
+      });
+    if (!agrees) throw new TransientError(`the parts of the upload to ${key} differ from those sent`);
+    const offset = listed.reduce((sum, part) => sum + part[3], 0);
+    // In the store's words, so the next invocation's ListParts gives the same digest (S3 reports each
+    // part's CRC32, which completion names; a store that reports none needs none).
+    return { uploadId, offset, parts: listed };
+  }
+
   /** Runs a conditional write; a failed precondition means another writer completed the key first. */
   private async conditionally<T>(key: string, write: () => Promise<T>): Promise<T> {
     try {
@@ -461,6 +583,11 @@ function withChecksummedBody<C extends UploadPartCommand | PutObjectCommand>(com
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** An ETag without its quotes, as ListParts and UploadPart may differ on them. */
+function bareEtag(etag: string | undefined): string {
+  return (etag ?? '').replace(/^"|"$/g, '');
+}
 
 function objectMetadata(sha256: string | undefined, sourceSize: number | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};

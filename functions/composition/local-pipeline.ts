@@ -19,6 +19,7 @@ import {
 } from '../adapters/gone-at-source-logs';
 import { fileKillSwitch } from '../adapters/kill-switch';
 import { LocalJobQueue } from '../adapters/local-job-queue';
+import { resumableSha256 } from '../adapters/resumable-sha256';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
@@ -27,6 +28,7 @@ import type { CallvaultConfig, CredentialsLoader, ProviderDescriptors } from '..
 import { noteAdminError } from '../core/admin-errors';
 import type { CatalogueWriter } from '../core/catalogue';
 import type { CatalogueStorage } from '../core/catalogue-compaction';
+import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from '../core/continuation';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
 import type { HoldRegistry } from '../core/legal-hold';
@@ -105,6 +107,24 @@ export function localKillSwitch(config: CallvaultConfig): KillSwitch {
   return fileKillSwitch(join(config.local.stateDir, 'KILL'), existsSync);
 }
 
+/**
+ * The local host's deadline per job (`local.jobDeadlineSeconds`): a fresh plan for each job, whose
+ * checkpoint fires that long after the job starts. Only with `storage.s3`: the archive folder has no
+ * multipart upload to leave open, so its downloads always run to their end.
+ */
+export function localContinuation(config: CallvaultConfig): (() => ContinuationPlan) | undefined {
+  const seconds = config.local.jobDeadlineSeconds;
+  if (seconds === undefined || !config.storage.s3) return undefined;
+  const untilCheckpointMs = seconds * 1000;
+  const uploadAgeMs = maxUploadAgeMs(config.lifecycle.abortIncompleteMultipartUploadsAfterDays);
+  return () => ({
+    checkpoint: AbortSignal.timeout(untilCheckpointMs),
+    hashes: resumableSha256,
+    resumableAboveBytes: resumableThreshold(untilCheckpointMs),
+    maxUploadAgeMs: uploadAgeMs,
+  });
+}
+
 export interface LocalPipeline extends LocalStorage {
   sources: SourceRegistry;
   queue: LocalJobQueue;
@@ -146,6 +166,7 @@ export async function createLocalPipeline(
     log,
     descriptors: options.descriptors,
   });
+  const continuation = localContinuation(config);
   const queue: LocalJobQueue = new LocalJobQueue({
     concurrency: config.worker.concurrency,
     maxReceiveCount: config.worker.maxReceiveCount,
@@ -157,7 +178,17 @@ export async function createLocalPipeline(
       try {
         const outcome = await handleArchiveJob(
           job,
-          { sources, store, queue, goneAtSource, expiredBeforeFetch, catalogue: outcomes, clock, log },
+          {
+            sources,
+            store,
+            queue,
+            goneAtSource,
+            expiredBeforeFetch,
+            catalogue: outcomes,
+            clock,
+            log,
+            continuation: continuation?.(),
+          },
           signal,
         );
         options.onOutcome?.(outcome);

@@ -55,6 +55,13 @@ export function configSchemaFor(descriptors: ProviderDescriptors) {
             .url()
             .refine((text) => ['http:', 'https:'].includes(new URL(text).protocol), 'use an http(s) URL')
             .optional(),
+          /**
+           * With `storage.s3`: a download still running after this long stops at its next part boundary,
+           * leaves its multipart upload open and is queued again to continue over Range, as on Lambda at
+           * `worker.timeoutSeconds` (README "Recordings that outlive an invocation"). Unset, or with the
+           * archive folder, a download runs to its end.
+           */
+          jobDeadlineSeconds: z.number().int().min(1).optional(),
         })
         .strict()
         .default({ port: 8787, host: '127.0.0.1', archiveDir: './archive', stateDir: './.callvault' }),

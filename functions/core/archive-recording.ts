@@ -14,7 +14,7 @@ import { findArchivedCopy } from './find-copy';
 import { copyKey, recordingStem } from './keys';
 import { decideStoredFormat, type StoredFormat } from './media-format';
 import { SIGNATURE_BYTES } from './media-signature';
-import type { ArchivedCopy, ArchiveStore, Clock, Log, RecordingSource } from './ports';
+import type { ArchivedCopy, ArchiveStore, Clock, Log, RecordingSource, StoredRecording } from './ports';
 import type { SourceRecording } from './recording';
 import { buildSidecar, type Sidecar } from './sidecar';
 import { peekHead } from './stream-head';
@@ -33,7 +33,7 @@ export interface ArchiveDependencies {
 }
 
 export type ArchiveOutcome =
-  | { status: 'archived'; key: string; size: number; sha256: string }
+  | { status: 'archived'; key: string; size: number; sha256: string; restarted?: string }
   | { status: 'already-archived' | 'sidecar-written'; key: string; size: number };
 
 /**
@@ -103,18 +103,7 @@ export async function archiveRecording(
       tags,
       signal,
     });
-    const sidecar = buildSidecar(recording, {
-      objectKey: key,
-      size: stored.size,
-      sha256: stored.sha256,
-      checksum: stored.checksum,
-      contentType,
-      archivedAt: deps.clock.now(),
-    });
-    await deps.store.putSidecar(key, sidecar, tags);
-    await catalogue(sidecar, deps);
-    deps.log.debug('recording archived', { key, bytes: stored.size, sha256: stored.sha256 });
-    return { status: 'archived', key, size: stored.size, sha256: stored.sha256 };
+    return await recordStoredCopy(recording, { key, contentType, tags, stored }, deps);
   } catch (error) {
     if (error instanceof AlreadyArchivedError) {
       // Another worker won the race; its copy stands and we make sure it is complete.
@@ -130,6 +119,27 @@ export async function archiveRecording(
   }
 }
 
+/** Writes the sidecar and the catalogue record of a copy just stored. */
+export async function recordStoredCopy(
+  recording: SourceRecording,
+  copy: { key: string; contentType: string; tags: Record<string, string>; stored: StoredRecording },
+  deps: ArchiveDependencies,
+): Promise<ArchiveOutcome & { status: 'archived' }> {
+  const { key, stored } = copy;
+  const sidecar = buildSidecar(recording, {
+    objectKey: key,
+    size: stored.size,
+    sha256: stored.sha256,
+    checksum: stored.checksum,
+    contentType: copy.contentType,
+    archivedAt: deps.clock.now(),
+  });
+  await deps.store.putSidecar(key, sidecar, copy.tags);
+  await catalogue(sidecar, deps);
+  deps.log.debug('recording archived', { key, bytes: stored.size, sha256: stored.sha256 });
+  return { status: 'archived', key, size: stored.size, sha256: stored.sha256 };
+}
+
 /** How long a race's loser waits for the winner's copy to carry what vouches for it (about 3 s in all). */
 const WINNER_SETTLE_DELAYS_MS = [25, 50, 100, 200, 400, 800, 1_600];
 
@@ -139,7 +149,7 @@ const WINNER_SETTLE_DELAYS_MS = [25, 50, 100, 200, 400, 800, 1_600];
  * publishes its metadata), and a copy with neither must not be judged unvouched while its writer is
  * still finishing: the loser waits, then retries later rather than failing for good.
  */
-async function settledCopy(
+export async function settledCopy(
   store: ArchiveStore,
   stem: string,
   signal: AbortSignal | undefined,
@@ -162,7 +172,7 @@ async function catalogue(sidecar: Sidecar | undefined, deps: ArchiveDependencies
 }
 
 /** Tags on the recording and its sidecar: lifecycle rules act per `retention-class`. */
-function objectTags(recording: SourceRecording, deps: ArchiveDependencies): Record<string, string> {
+export function objectTags(recording: SourceRecording, deps: ArchiveDependencies): Record<string, string> {
   return {
     provider: recording.provider,
     source: recording.sourceId,
@@ -170,7 +180,7 @@ function objectTags(recording: SourceRecording, deps: ArchiveDependencies): Reco
   };
 }
 
-async function completeExistingCopy(
+export async function completeExistingCopy(
   recording: SourceRecording,
   existing: ArchivedCopy,
   deps: ArchiveDependencies,

@@ -1,5 +1,6 @@
 import { type ArchiveOutcome, archiveRecording } from './archive-recording';
 import { type CatalogueWriter, catalogueRecordFromExpired, catalogueRecordFromGone } from './catalogue';
+import type { ContinuationPlan } from './continuation';
 import { ExpiredBeforeFetchError, GoneAtSourceError, PermanentError } from './errors';
 import { findArchivedCopy } from './find-copy';
 import { type ArchiveJob, describeJob, type FetchNowJob, recordingFromJob, recordingJob } from './jobs';
@@ -16,6 +17,7 @@ import type {
   Log,
 } from './ports';
 import type { SourceRecording } from './recording';
+import { archiveResumably } from './resumable-archive';
 import type { SourceRegistry } from './source-registry';
 
 export interface JobDependencies {
@@ -30,10 +32,16 @@ export interface JobDependencies {
   log: Log;
   /** The catalogue: a record per archived, gone or expired recording (absent: none is kept). */
   catalogue?: CatalogueWriter;
+  /**
+   * Where invocations end (Lambda): when a download must stop and continue in another invocation.
+   * Absent (the local host), a download runs to its end.
+   */
+  continuation?: ContinuationPlan;
 }
 
 export type JobOutcome =
   | ArchiveOutcome
+  | { status: 'continued'; key: string; offset: number; continuation: number; restarted?: string }
   | { status: 'hint-resolved'; found: number; enqueued: number }
   | { status: 'gone-at-source'; key: string; recordKey: string };
 
@@ -51,19 +59,24 @@ export async function handleArchiveJob(
     const recording = recordingFromJob(job);
     const source = await deps.sources.get(recording.provider, recording.sourceId);
     const retentionClass = deps.sources.retentionClassOf(recording.provider, recording.sourceId);
+    const archiveDeps = {
+      source,
+      store: deps.store,
+      clock: deps.clock,
+      log: deps.log,
+      retentionClass,
+      catalogue: deps.catalogue,
+    };
+    const uploads = deps.store.resumable;
     try {
-      return await archiveRecording(
-        recording,
-        {
-          source,
-          store: deps.store,
-          clock: deps.clock,
-          log: deps.log,
-          retentionClass,
-          catalogue: deps.catalogue,
-        },
-        signal,
-      );
+      if (!deps.continuation || !uploads) return await archiveRecording(recording, archiveDeps, signal);
+      const outcome = await archiveResumably(recording, job, archiveDeps, deps.continuation, uploads, signal);
+      if (outcome.status !== 'continued') return outcome;
+      // Delay 0: the next invocation picks it up at once. Should this fail, this job fails and comes back
+      // with its own checkpoint, which the parts sent since still continue.
+      await deps.queue.enqueue([outcome.next]);
+      const { next, ...continued } = outcome;
+      return { ...continued, continuation: next.continuation?.count ?? 0 };
     } catch (error) {
       if (error instanceof GoneAtSourceError) return recordGoneAtSource(recording, error, deps);
       throw error;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { continuationSchema } from './continuation';
 import { InvalidInputError } from './errors';
 import { type ProviderName, providerNameSchema, type SourceRecording } from './recording';
 import type { RetryPolicy } from './retry-policy';
@@ -48,6 +49,8 @@ const recordingJobSchema = z.object({
   v: z.literal(JOB_VERSION),
   type: z.literal('recording'),
   recording: serialisedRecordingSchema,
+  /** A download that outlived an invocation continues from here (core/continuation.ts). */
+  continuation: continuationSchema.optional(),
 });
 
 const hintJobSchema = z.object({

@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ObjectChecksum } from './checksums';
+import type { UploadedPart } from './continuation';
 import type { SubscriptionApi } from './ensure-subscriptions-for-source';
 import type { ArchiveJob, DownloadGrant, HintJob, RecordingJob } from './jobs';
 import type { ProviderName, SourceRecording, TimeWindow } from './recording';
@@ -24,6 +25,17 @@ export interface DownloadStream {
   contentLength?: number;
   /** The response's Content-Type as served; the archive weighs it against the first bytes. */
   contentType?: string;
+  /** `Accept-Ranges: bytes` was served: a later continuation may ask for the rest (core/continuation.ts). */
+  acceptRanges?: boolean;
+  etag?: string;
+  lastModified?: string;
+  /** A 206 answer's Content-Range; absent for a 200 (the whole file). */
+  contentRange?: { start: number; end: number; total?: number };
+}
+
+/** How to open a download: whole, or from a byte onwards (`Range: bytes={fromByte}-`). */
+export interface DownloadRequest {
+  fromByte?: number;
 }
 
 /** A webhook delivery in transport-neutral form (API Gateway event or local HTTP request). */
@@ -148,7 +160,11 @@ export interface RecordingSource {
    */
   resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]>;
   /** Opens the recording's bytes through the provider's preferred route; hosts are checked first. */
-  openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream>;
+  openDownload(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    request?: DownloadRequest,
+  ): Promise<DownloadStream>;
   /**
    * Opens a recording a notification granted (`fetch-now` jobs): the grant's URL with its bearer token.
    * Hosts are checked first; a refused or vanished grant throws ExpiredBeforeFetchError.
@@ -234,7 +250,45 @@ export interface StoredRecording {
   checksum?: ObjectChecksum;
 }
 
+/** Where a continued upload stands: the store's parts 1..n, holding `offset` bytes. */
+export interface UploadResumePoint {
+  uploadId: string;
+  parts: readonly UploadedPart[];
+  offset: number;
+}
+
+export interface ResumableUploadInput extends PutRecordingInput {
+  /** Fires when the upload should stop at the next part boundary and hand back where it stands. */
+  checkpoint: AbortSignal;
+  /** An open upload to continue (already checked against the store's parts); absent: a new one. */
+  resume?: UploadResumePoint;
+}
+
+export type ResumableUploadResult =
+  | { kind: 'stored'; stored: StoredRecording }
+  | { kind: 'checkpoint'; uploadId: string; offset: number; parts: UploadedPart[] };
+
+/**
+ * Multipart uploads that can stop at a part boundary and be continued by another process
+ * (core/continuation.ts). Only stores with such uploads offer it (S3); others archive in one go.
+ */
+export interface ResumableUploads {
+  /** The part size: checkpoints fall on its multiples. */
+  readonly partSizeBytes: number;
+  /**
+   * As putRecording, but when `checkpoint` fires after at least one part the upload is left open and
+   * its state returned. Any failure aborts the upload, continued or not: nothing doubtful is kept.
+   */
+  putResumable(input: ResumableUploadInput): Promise<ResumableUploadResult>;
+  /** The parts of an open upload in order, as the store reports them; undefined when it is gone. */
+  listUploadedParts(key: string, uploadId: string): Promise<UploadedPart[] | undefined>;
+  /** Aborts an open upload; one already gone is fine. */
+  abandonUpload(key: string, uploadId: string): Promise<void>;
+}
+
 export interface ArchiveStore {
+  /** Present where uploads can outlive an invocation. */
+  readonly resumable?: ResumableUploads;
   /** What is stored at a recording key, or undefined when nothing is. */
   inspect(key: string): Promise<ArchivedCopy | undefined>;
   /**

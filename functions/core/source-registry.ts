@@ -255,8 +255,8 @@ export class SourceRegistry {
         }
       },
       resolveHint: (job, signal) => registry.withRenewal(slot, (adapter) => adapter.resolveHint(job, signal)),
-      openDownload: (recording, signal) =>
-        registry.withRenewal(slot, (adapter) => adapter.openDownload(recording, signal)),
+      openDownload: (recording, signal, request) =>
+        registry.withRenewal(slot, (adapter) => adapter.openDownload(recording, signal, request)),
       // A refused delete deleted nothing, so it may be tried once more with renewed credentials.
       deleteRecording: (recording, signal) =>
         registry.withRenewal(slot, (adapter) => adapter.deleteRecording(recording, signal)),

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
+import type { ResumableHash } from './continuation';
 import { TransientError } from './errors';
 import { describeNonMedia, detectMediaKind, SIGNATURE_BYTES } from './media-signature';
 
@@ -11,6 +12,22 @@ export interface VerifierExpectations {
   sourceSize?: number;
   /** Refuse bodies that do not start like audio or video. Default true. */
   requireMedia?: boolean;
+  /**
+   * Hash with a savable SHA-256 and keep its state at every multiple of `partSizeBytes`, so an upload
+   * stopped at a part boundary can be continued (core/continuation.ts). With `from`, the stream is the
+   * rest of a file whose first `offset` bytes an earlier invocation verified (its head included).
+   */
+  resumable?: {
+    hash: ResumableHash;
+    partSizeBytes: number;
+    from?: { offset: number; crc32: number };
+  };
+}
+
+/** The running checksums after a part boundary. */
+export interface VerifierSnapshot {
+  sha256State: string;
+  crc32: number;
 }
 
 export interface StreamSummary {
@@ -31,7 +48,10 @@ export interface StreamSummary {
  * cleanly, so a broken body never becomes an archived object.
  */
 export class RecordingVerifier extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
+  private readonly resumableHash: ResumableHash | undefined;
+  private readonly snapshotEvery: number | undefined;
+  private readonly snapshots = new Map<number, VerifierSnapshot>();
   private crc = 0;
   private readonly expectedSize: number | undefined;
   /** Chunks held back until the media signature is complete, so nothing unchecked reaches storage. */
@@ -51,6 +71,20 @@ export class RecordingVerifier extends Transform {
     }
     this.expectedSize = sourceSize ?? contentLength;
     this.held = expectations.requireMedia === false ? undefined : [];
+    const { resumable } = expectations;
+    this.resumableHash = resumable?.hash;
+    this.snapshotEvery = resumable?.partSizeBytes;
+    this.hash = resumable ? undefined : createHash('sha256');
+    if (resumable?.from) {
+      this.bytes = resumable.from.offset;
+      this.crc = resumable.from.crc32;
+      this.held = undefined;
+    }
+  }
+
+  /** The checksums after exactly `offset` bytes, a multiple of the part size this stream has passed. */
+  snapshotAt(offset: number): VerifierSnapshot | undefined {
+    return this.snapshots.get(offset);
   }
 
   /** Size and hash of everything that passed; only after the stream ended without error. */
@@ -73,8 +107,7 @@ export class RecordingVerifier extends Transform {
       callback(new TransientError(`download ran past the expected ${this.expectedSize} bytes`));
       return;
     }
-    this.hash.update(chunk);
-    this.crc = crc32(chunk, this.crc);
+    this.digestChunk(chunk, this.bytes - chunk.length);
     if (!this.held) {
       callback(null, chunk);
       return;
@@ -100,8 +133,31 @@ export class RecordingVerifier extends Transform {
       callback(new TransientError(`download ended after ${this.bytes} of ${this.expectedSize} bytes`));
       return;
     }
-    this.finished = { size: this.bytes, sha256: this.hash.digest('hex'), crc32: this.crc };
+    const sha256 = this.hash ? this.hash.digest('hex') : (this.resumableHash as ResumableHash).digestHex();
+    this.finished = { size: this.bytes, sha256, crc32: this.crc };
     callback();
+  }
+
+  /** Hashes a chunk that starts at byte `start`, saving the state at each part boundary inside it. */
+  private digestChunk(chunk: Buffer, start: number): void {
+    if (this.hash) {
+      this.hash.update(chunk);
+      this.crc = crc32(chunk, this.crc);
+      return;
+    }
+    const every = this.snapshotEvery as number;
+    const hash = this.resumableHash as ResumableHash;
+    let from = 0;
+    while (from < chunk.length) {
+      const boundary = (Math.floor((start + from) / every) + 1) * every;
+      const to = Math.min(chunk.length, boundary - start);
+      const piece = chunk.subarray(from, to);
+      hash.update(piece);
+      this.crc = crc32(piece, this.crc);
+      from = to;
+      if (start + from === boundary)
+        this.snapshots.set(boundary, { sha256State: hash.save(), crc32: this.crc });
+    }
   }
 
   /** Checks the signature over the held bytes; pushes them on success, returns the refusal otherwise. */

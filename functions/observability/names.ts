@@ -54,6 +54,13 @@ export function webhookCountMetricName(
  */
 export const RECORDINGS_ARCHIVED_METRIC = 'RecordingsArchived';
 export const RECORDINGS_GONE_AT_SOURCE_METRIC = 'RecordingsGoneAtSource';
+/**
+ * Published by the archive workers like the two above: a download that outlived its invocation and was
+ * re-queued to continue (core/continuation.ts), and one that started over from byte zero because the
+ * source or the open upload could not continue it (logged as "restarted: source refused range").
+ */
+export const DOWNLOADS_CONTINUED_METRIC = 'DownloadsContinued';
+export const DOWNLOADS_RESTARTED_METRIC = 'DownloadsRestarted';
 export const PROVIDER_DIMENSION = 'provider';
 
 /**

@@ -193,6 +193,8 @@ export interface HttpOptions {
   connectTimeoutMs?: number;
   /** Redirects followed; every hop is re-checked against `allowedHosts`. Default 3. */
   maxRedirects?: number;
+  /** Downloads only: ask for the bytes from this offset on (`Range: bytes={fromByte}-`). */
+  fromByte?: number;
 }
 
 interface OpenResponse {
@@ -475,7 +477,7 @@ export async function requestJson(
 export async function openHttpDownload(url: string, options: HttpOptions): Promise<DownloadStream> {
   const response = await openHttpResponse(url, {
     ...options,
-    headers: { accept: MEDIA_ACCEPT, ...options.headers },
+    headers: { accept: MEDIA_ACCEPT, ...rangeHeaders(options.fromByte), ...options.headers },
   });
   const where = describeUrl(response.url);
   if (response.status < 200 || response.status >= 300) {
@@ -488,10 +490,34 @@ export async function openHttpDownload(url: string, options: HttpOptions): Promi
     }
     throw errorForStatus(response.status, response.headers, where, detail);
   }
-  const length = headerValue(response.headers, 'content-length');
+  return downloadStreamOf(response.headers, response.body);
+}
+
+/** The request header that asks for a download from `fromByte` on (RFC 9110, section 14.2); none for 0. */
+export function rangeHeaders(fromByte: number | undefined): Record<string, string> {
+  return fromByte ? { range: `bytes=${fromByte}-` } : {};
+}
+
+/**
+ * A 2xx download answer as the archive reads it: its length and type, and what a continuation needs
+ * (Accept-Ranges, ETag, Last-Modified, and a 206's Content-Range).
+ */
+export function downloadStreamOf(headers: IncomingHttpHeaders, body: PassThrough): DownloadStream {
+  const length = headerValue(headers, 'content-length');
+  const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(headers, 'content-range')?.trim() ?? '');
   return {
-    body: response.body,
+    body,
     contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
-    contentType: headerValue(response.headers, 'content-type'),
+    contentType: headerValue(headers, 'content-type'),
+    acceptRanges: /(^|,)\s*bytes\s*(,|$)/i.test(headerValue(headers, 'accept-ranges') ?? ''),
+    etag: headerValue(headers, 'etag'),
+    lastModified: headerValue(headers, 'last-modified'),
+    contentRange: range
+      ? {
+          start: Number(range[1]),
+          end: Number(range[2]),
+          total: range[3] === '*' ? undefined : Number(range[3]),
+        }
+      : undefined,
   };
 }

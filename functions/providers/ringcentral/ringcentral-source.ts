@@ -10,6 +10,7 @@ import { NotReadyError, PermanentError, TransientError } from '../../core/errors
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
+  type DownloadRequest,
   type DownloadStream,
   type ListingScope,
   type Log,
@@ -23,7 +24,7 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { RateGateStore, TokenStore } from '../../core/shared-state';
-import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT } from '../http';
+import { assertAllowedUrl, errorForStatus, httpStatusOf, MEDIA_ACCEPT, rangeHeaders } from '../http';
 import { describeAndDrop, downloadOf, type OpenAnswer } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { pinDownloadHosts } from '../shared/download-hosts';
@@ -454,8 +455,12 @@ export class RingCentralSource implements RecordingSource {
     });
   }
 
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
-    const answer = await this.openContent('GET', recording, signal);
+  async openDownload(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    request: DownloadRequest = {},
+  ): Promise<DownloadStream> {
+    const answer = await this.openContent('GET', recording, signal, rangeHeaders(request.fromByte));
     if (answer.status === 404) {
       const detail = await describeAndDrop(answer);
       return this.throwForMissingContent(recording, detail, signal);

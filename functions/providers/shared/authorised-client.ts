@@ -9,6 +9,7 @@ import type { CallvaultError } from '../../core/errors';
 import type { DownloadStream, Log } from '../../core/ports';
 import {
   describeUrl,
+  downloadStreamOf,
   errorForStatus,
   type HttpTextResponse,
   MEDIA_ACCEPT,
@@ -102,15 +103,12 @@ export async function describeAndDrop(
   }
 }
 
-/** A 2xx answer as a download: its body, and the Content-Length and Content-Type it announced. */
+/**
+ * A 2xx answer as a download: its body, the Content-Length and Content-Type it announced, and what a
+ * continuation checks (Accept-Ranges, ETag, Last-Modified, a 206's Content-Range; see http.ts).
+ */
 export function downloadOf(answer: Pick<OpenAnswer, 'body' | 'headers'>): DownloadStream {
-  const length = answer.headers['content-length'];
-  const type = answer.headers['content-type'];
-  return {
-    body: answer.body,
-    contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined,
-    contentType: typeof type === 'string' ? type : undefined,
-  };
+  return downloadStreamOf(answer.headers, answer.body);
 }
 
 export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {

@@ -126,10 +126,16 @@ export class TeamsRecordingsGraph {
     method: string,
     url: string,
     allowedHosts: readonly string[],
-    context: { signal?: AbortSignal; userId?: string; json?: unknown; accept?: string } = {},
+    context: {
+      signal?: AbortSignal;
+      userId?: string;
+      json?: unknown;
+      accept?: string;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<GraphAnswer> {
     // Recording content passes MEDIA_ACCEPT: the redirect lands on a content host that serves video.
-    const headers = { accept: context.accept ?? 'application/json' };
+    const headers = { ...context.headers, accept: context.accept ?? 'application/json' };
     return this.client.open({
       method,
       url,

@@ -12,6 +12,7 @@ import type { HintJob } from '../../core/jobs';
 import { listRecordingsByScope } from '../../core/listing-scopes';
 import {
   type Clock,
+  type DownloadRequest,
   type DownloadStream,
   type ListingScope,
   type Log,
@@ -24,7 +25,7 @@ import {
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
 import type { TokenStore } from '../../core/shared-state';
-import { MEDIA_ACCEPT, parseJsonBody } from '../http';
+import { MEDIA_ACCEPT, parseJsonBody, rangeHeaders } from '../http';
 import { downloadOf } from '../shared/authorised-client';
 import { pinDownloadHosts } from '../shared/download-hosts';
 import { jsonObject } from '../shared/json';
@@ -473,7 +474,11 @@ export class TeamsRecordingsSource implements RecordingSource {
   // ------------------------------------------------------------ content
 
   /** Streams `…/recordings/{id}/content`, following Graph's redirect to an allowed content host. */
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+  async openDownload(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    request: DownloadRequest = {},
+  ): Promise<DownloadStream> {
     const reference = referenceOf(recording);
     const answer = await this.graph.open(
       'GET',
@@ -483,6 +488,7 @@ export class TeamsRecordingsSource implements RecordingSource {
         signal,
         userId: reference.userId,
         accept: MEDIA_ACCEPT,
+        headers: rangeHeaders(request.fromByte),
       },
     );
     if (answer.status === 404) {

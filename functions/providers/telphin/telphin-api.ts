@@ -6,7 +6,7 @@
 import { UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
 import { InProcessTokenStore } from '../../core/shared-state';
-import type { HttpTextResponse } from '../http';
+import { type HttpTextResponse, rangeHeaders } from '../http';
 import { AuthorisedClient, jsonOf } from '../shared/authorised-client';
 import { credentialsFingerprint, requestOAuthToken, SharedOAuthToken } from '../shared/oauth-token';
 
@@ -114,7 +114,13 @@ export class TelphinApi {
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
-  openFile(path: string, signal?: AbortSignal): Promise<DownloadStream> {
-    return this.client.download({ method: 'GET', url: this.url(path), allowedHosts: this.apiHosts, signal });
+  openFile(path: string, signal?: AbortSignal, fromByte?: number): Promise<DownloadStream> {
+    return this.client.download({
+      method: 'GET',
+      url: this.url(path),
+      allowedHosts: this.apiHosts,
+      headers: rangeHeaders(fromByte),
+      signal,
+    });
   }
 }

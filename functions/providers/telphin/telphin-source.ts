@@ -8,6 +8,7 @@ import { NotReadyError, PermanentError, RateLimitedError, TransientError } from 
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
+  type DownloadRequest,
   type DownloadStream,
   type Log,
   type RecordingSource,
@@ -239,11 +240,15 @@ export class TelphinSource implements RecordingSource {
     return total;
   }
 
-  async openDownload(recording: SourceRecording, signal?: AbortSignal): Promise<DownloadStream> {
+  async openDownload(
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    request: DownloadRequest = {},
+  ): Promise<DownloadStream> {
     const path = this.recordPath(recording);
     if (this.config.download === 'storage_url') {
       try {
-        return await this.openFromStorage(path, signal);
+        return await this.openFromStorage(path, signal, request.fromByte);
       } catch (error) {
         // A storage link on a host that is not allowed is never fetched; the API host, which holds the
         // same file and already has our token, serves it instead. 429/401 would hit the direct route
@@ -262,7 +267,7 @@ export class TelphinSource implements RecordingSource {
       }
     }
     try {
-      return await this.api.openFile(path, signal);
+      return await this.api.openFile(path, signal, request.fromByte);
     } catch (error) {
       // The direct route's 404 (NotReadyError, see http.ts): the record list decides.
       if (!(error instanceof NotReadyError)) throw error;
@@ -306,7 +311,11 @@ export class TelphinSource implements RecordingSource {
   }
 
   /** GET …/storage_url/ → {record_url}; the link needs no auth and must be on an allowed host. */
-  private async openFromStorage(path: string, signal?: AbortSignal): Promise<DownloadStream> {
+  private async openFromStorage(
+    path: string,
+    signal?: AbortSignal,
+    fromByte?: number,
+  ): Promise<DownloadStream> {
     const response = await this.api.send('GET', `${path}storage_url/`, undefined, signal);
     const recordUrl = jsonObject(jsonOf(response))?.record_url;
     if (typeof recordUrl !== 'string' || recordUrl === '') {
@@ -318,6 +327,7 @@ export class TelphinSource implements RecordingSource {
       signal,
       idleTimeoutMs: this.tuning.idleTimeoutMs,
       connectTimeoutMs: this.tuning.connectTimeoutMs,
+      fromByte,
     });
   }
 

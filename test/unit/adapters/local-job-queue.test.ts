@@ -325,6 +325,30 @@ describe('LocalJobQueue', () => {
     ]);
   });
 
+  it('takes the continuation a job in flight queues of itself, and still skips a fresh duplicate of it', async () => {
+    // Prepare: the first delivery stops at a checkpoint and queues its continuation (core/continuation.ts).
+    const seen: (number | undefined)[] = [];
+    const queue: LocalJobQueue = makeQueue({
+      concurrency: 1,
+      handleJob: async (received) => {
+        if (received.type !== 'recording') return;
+        seen.push(received.continuation?.count);
+        if (received.continuation === undefined) {
+          await queue.enqueue([{ ...received, continuation: { count: 1 } }]);
+          await queue.enqueue([job(1)]); // a sweep's fresh job for the same recording
+        }
+      },
+    });
+
+    // Act
+    await queue.enqueue([job(1)]);
+    queue.start();
+    await queue.idle();
+
+    // Assess
+    expect(seen).toEqual([undefined, 1]);
+  });
+
   it('stop() aborts in-flight jobs, saves pending and delayed ones, and a new queue resumes them', async () => {
     // Prepare: two jobs block until aborted, one fails once and waits as a delayed retry, three wait.
     const stateFile = join(dir, 'state', 'queue.json');

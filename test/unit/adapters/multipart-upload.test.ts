@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { pumpParts } from '../../../functions/adapters/multipart-upload';
 import { syntheticMp3, syntheticMp3Stream } from '../../support/synthetic-media';
@@ -180,5 +181,79 @@ describe('pumpParts with the body length known up front', () => {
 
     // The caller learns the upload's id before it aborts, so no upload is left open.
     expect(created).toBe(true);
+  });
+});
+
+describe('pumpParts stopping and continuing at a part boundary (core/continuation.ts)', () => {
+  it('stops at the next part boundary once asked, after an upload begun at once', async () => {
+    const size = 2 * 1024 * KiB;
+    const stop = new AbortController();
+    const sink = recordingSink();
+    const upload = sink.sink.uploadPart;
+    sink.sink.uploadPart = async (partNumber, bytes) => {
+      // Asked to stop while part 3 is being sent: what was read past part 3 is dropped.
+      if (partNumber === 3) stop.abort();
+      return upload(partNumber, bytes);
+    };
+
+    const result = await pumpParts(
+      syntheticMp3Stream(size, 8, 10_000),
+      {
+        partSizeBytes: 100 * KiB,
+        partsInFlight: 2,
+        cancel: new AbortController(),
+        expectedBytes: size,
+        stop: stop.signal,
+      },
+      sink.sink,
+    );
+
+    expect(result.kind).toBe('stopped');
+    if (result.kind !== 'stopped') return;
+    expect(sink.begun).toBe(1);
+    expect(result.parts.length).toBeGreaterThanOrEqual(3);
+    expect(result.parts).toEqual(Array.from({ length: result.parts.length }, (_, i) => i + 1));
+    // Whole parts only, and exactly the file's first bytes.
+    expect(result.size).toBe(result.parts.length * 100 * KiB);
+    expect(result.size).toBeLessThan(size);
+    expect(Buffer.concat(sink.received).equals(syntheticMp3(size, 8).subarray(0, result.size))).toBe(true);
+  });
+
+  it('continues an upload from firstPartNumber without beginning one, even when the rest is shorter than a single put', async () => {
+    const size = 350 * KiB;
+    const sink = recordingSink();
+    const file = syntheticMp3(size, 9);
+    const rest = file.subarray(200 * KiB);
+
+    const result = await pumpParts(
+      Readable.from([rest.subarray(0, 70 * KiB), rest.subarray(70 * KiB)]),
+      {
+        partSizeBytes: 100 * KiB,
+        partsInFlight: 2,
+        cancel: new AbortController(),
+        // The whole file's length, which the verifier knows: a continued upload exists already.
+        expectedBytes: size,
+        singlePutMaxBytes: 1024 * KiB,
+        firstPartNumber: 3,
+      },
+      sink.sink,
+    );
+
+    expect(sink.begun).toBe(0);
+    expect(result.kind).toBe('multipart');
+    if (result.kind !== 'multipart') return;
+    expect(result.parts).toEqual([3, 4]);
+    expect(result.size).toBe(150 * KiB);
+    expect(Buffer.concat(sink.received.slice(2)).equals(rest)).toBe(true);
+  });
+
+  it('refuses a part number S3 could not take', async () => {
+    await expect(
+      pumpParts(
+        syntheticMp3Stream(10 * KiB, 10),
+        { partSizeBytes: 100 * KiB, partsInFlight: 2, cancel: new AbortController(), firstPartNumber: 0 },
+        recordingSink().sink,
+      ),
+    ).rejects.toThrow(/firstPartNumber/);
   });
 });

@@ -36,7 +36,7 @@ function violations(folder: string, allowed: (specifier: string) => boolean): st
 const DOMAIN_PACKAGES = ['zod'];
 /** What an adapter may import besides the domain: AWS's SDK and Lambda tooling, Node, validation. */
 const ADAPTER_PACKAGES =
-  /^(node:|@aws-sdk\/|@aws-lambda-powertools\/|@middy\/|@duckdb\/node-api$|aws-lambda$|zod$)/;
+  /^(node:|@aws-sdk\/|@aws-lambda-powertools\/|@middy\/|@duckdb\/node-api$|aws-lambda$|hash-wasm$|zod$)/;
 
 describe('dependency rules', () => {
   it('finds static, re-exported and dynamic imports (so the rules below can fail)', () => {

@@ -339,3 +339,15 @@ describe('provider names and their aliases', () => {
     );
   });
 });
+
+describe('local.jobDeadlineSeconds', () => {
+  it('is unset by default, so a local download runs to its end', () => {
+    expect(parseConfig({}).local.jobDeadlineSeconds).toBeUndefined();
+  });
+
+  it('takes whole seconds from 1, and refuses anything else', () => {
+    expect(parseConfig({ local: { jobDeadlineSeconds: 600 } }).local.jobDeadlineSeconds).toBe(600);
+    expect(() => parseConfig({ local: { jobDeadlineSeconds: 0 } })).toThrow(/jobDeadlineSeconds/);
+    expect(() => parseConfig({ local: { jobDeadlineSeconds: 1.5 } })).toThrow(/jobDeadlineSeconds/);
+  });
+});

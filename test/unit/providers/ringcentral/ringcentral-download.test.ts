@@ -48,6 +48,31 @@ describe('RingCentralSource.openDownload', () => {
     expect(harness.sandbox.requestLog.every((entry) => !entry.query.includes('access_token'))).toBe(true);
   });
 
+  it('asks for the rest from a byte (a continuation) with a Range header on the same Heavy request', async () => {
+    // Prepare
+    harness = await startHarness();
+    harness.sandbox.addCall({ startedAt: JAN_2024, size: 300_000 });
+    const [recording] = await collect(harness.source.listRecordings(JAN_WINDOW));
+    const readAll = async (body: AsyncIterable<Buffer>) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk);
+      return Buffer.concat(chunks);
+    };
+    const whole = await readAll((await harness.source.openDownload(recording!)).body);
+
+    // Act
+    const rest = await harness.source.openDownload(recording!, undefined, { fromByte: 100_000 });
+    const bytes = await readAll(rest.body);
+
+    // Assess
+    expect(rest.acceptRanges).toBe(true);
+    expect(rest.contentRange).toEqual({ start: 100_000, end: 299_999, total: 300_000 });
+    expect(bytes.equals(whole.subarray(100_000))).toBe(true);
+    const content = harness.sandbox.requestLog.filter((entry) => entry.route === 'content');
+    expect(content.map((entry) => entry.status)).toEqual([200, 206]);
+    expect(content.every((entry) => entry.server === 'media' && entry.authorization === 'Bearer')).toBe(true);
+  });
+
   it('recognises WAV by its RIFF/WAVE header and the verifier accepts it', async () => {
     // Prepare
     harness = await startHarness({ sandbox: { recordingFormat: 'wav' }, config: { recordingFormat: 'wav' } });
