@@ -5,7 +5,7 @@
  * in process; on AWS the webhook function hands it to the subscriptions function (asynchronous invoke),
  * the path Teams' lifecycle events already take. Either way the sweep starts within seconds.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { WebhookOutcome } from '../core/ports';
 import type { ProviderName } from '../core/recording';
 import { type SweepAllDependencies, sweepAllSources } from '../core/sweep-sources';

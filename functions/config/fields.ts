@@ -2,7 +2,7 @@
  * Field schemas that the configuration and every provider's source schema share. They live apart from
  * `config.ts` so a provider's schema can use them without importing the module that imports it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const sourceIdSchema = z
   .string()

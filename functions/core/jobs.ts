@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidInputError } from './errors';
 import { type ProviderName, providerNameSchema, type SourceRecording } from './recording';
 import type { RetryPolicy } from './retry-policy';

@@ -5,7 +5,7 @@
  * imports `config.ts` (a module cycle).
  * Like the calling-bot source, it archives nothing until `mediaPersistenceApproved` is `true`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPatternSchema } from '../../config/fields';
 import { pinnedOrigin } from '../shared/download-hosts';
 import {

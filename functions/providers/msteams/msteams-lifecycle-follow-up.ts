@@ -5,7 +5,7 @@
  * is `actOnMsTeamsLifecycle` for that one source, with ensureSubscriptions and a sweep of the source's
  * whole lookback window as its handlers. The descriptor hands it to the hosts as `lifecycleFollowUp`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { manageSubscriptions } from '../../core/manage-subscriptions';
 import type { WebhookOutcome } from '../../core/ports';
 import { sweepAllSources } from '../../core/sweep-sources';

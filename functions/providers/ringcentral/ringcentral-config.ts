@@ -3,7 +3,7 @@
  * source shares come from `config/fields.ts` and `../shared/source-fields.ts`, so nothing here imports
  * `config.ts` (a module cycle).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPatternSchema, retentionSettingsSchema } from '../../config/fields';
 import {
   appCredentialFields,
