@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
-import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import { type WorkerRuntime, workerRuntime } from './composition/aws-worker-runtime';
 import { noteAdminError } from './core/admin-errors';
 import { handleArchiveJob } from './core/handle-job';
 import { jobTarget } from './core/jobs';
@@ -36,7 +36,7 @@ export { EXPIRED_BEFORE_FETCH_METRIC };
 
 /** `retryPolicy` shortens delays in tests; production uses the defaults. */
 export function createArchiveWorkerHandler(
-  runtime: () => AwsRuntime,
+  runtime: () => WorkerRuntime,
   overrides: { retryPolicy?: Partial<RetryPolicy> } = {},
   publish: Metrics = metrics,
 ) {
@@ -101,6 +101,6 @@ export function createArchiveWorkerHandler(
   };
 }
 
-export const handler = middy(createArchiveWorkerHandler(awsRuntime))
+export const handler = middy(createArchiveWorkerHandler(workerRuntime))
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics, { captureColdStartMetric: false }));
