@@ -6,14 +6,9 @@ import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aw
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { BUNDLE_ALIASES, ESM_REQUIRE_BANNER } from '../lambda-bundling';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/**
- * esbuild emits ESM; some CommonJS dependencies still call `require` for Node built-ins, which ESM lacks.
- */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as topLevelCreateRequire } from 'node:module'; const require = topLevelCreateRequire(import.meta.url);";
 
 export interface NodeFunctionProps {
   /** Entry file relative to the project root, e.g. `functions/webhook.ts`. Its `handler` export is invoked. */
@@ -97,6 +92,9 @@ export class NodeFunction extends NodejsFunction {
         banner: ESM_REQUIRE_BANNER,
         bundleAwsSDK: true,
         externalModules: [],
+        esbuildArgs: {
+          '--alias': Object.entries(BUNDLE_ALIASES).map(([name, replacement]) => `${name}=${replacement}`),
+        },
       },
     });
 
