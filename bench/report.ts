@@ -169,12 +169,16 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push(
       `### 4. Lambda cost factors (bundled as the CDK does; cold import in a fresh \`node\`, ${runs} runs each)`,
       '',
-      '| Entry | Bundle (KiB) | gzip (KiB) | Source map (KiB) | import() (ms) | import() without source maps (ms) | Whole process (ms) | Process − empty module (ms) |',
-      '|---|---|---|---|---|---|---|---|',
+      '| Entry | Bundle (KiB) | gzip (KiB) | Source map (KiB) | import() (ms) | import() CPU (ms) | import() without source maps (ms) | Whole process (ms) | Process − empty module (ms) | Heaviest packages (KiB) |',
+      '|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const summary of results.lambda) {
+      // Results written before the CPU time and the package weights were measured lack them.
+      const packages = (summary.packages ?? [])
+        .map(({ name, bytes }) => `${name} ${num(bytes / 1024, 0)}`)
+        .join(', ');
       lines.push(
-        `| ${summary.entry} | ${num(summary.bundleBytes / 1024, 0)} | ${num(summary.gzipBytes / 1024, 0)} | ${num(summary.sourceMapBytes / 1024, 0)} | ${num(summary.importMs.median)} | ${num(summary.importMsWithoutSourceMaps.median)} | ${num(summary.processMs.median)} | ${num(summary.processOverEmptyMs)} |`,
+        `| ${summary.entry} | ${num(summary.bundleBytes / 1024, 0)} | ${num(summary.gzipBytes / 1024, 0)} | ${num(summary.sourceMapBytes / 1024, 0)} | ${num(summary.importMs.median)} | ${summary.importCpuMs ? num(summary.importCpuMs.median) : '–'} | ${num(summary.importMsWithoutSourceMaps.median)} | ${num(summary.processMs.median)} | ${num(summary.processOverEmptyMs)} | ${packages || '–'} |`,
       );
     }
     lines.push('');

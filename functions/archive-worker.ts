@@ -7,7 +7,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
 import { resumableSha256 } from './adapters/resumable-sha256';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
-import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import { type WorkerRuntime, workerRuntime } from './composition/aws-worker-runtime';
 import { noteAdminError } from './core/admin-errors';
 import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from './core/continuation';
 import { handleArchiveJob, type JobOutcome } from './core/handle-job';
@@ -42,7 +42,7 @@ export { EXPIRED_BEFORE_FETCH_METRIC };
 
 /** `retryPolicy` shortens delays in tests; production uses the defaults. */
 export function createArchiveWorkerHandler(
-  runtime: () => AwsRuntime,
+  runtime: () => WorkerRuntime,
   overrides: { retryPolicy?: Partial<RetryPolicy> } = {},
   publish: Metrics = metrics,
 ) {
@@ -119,6 +119,6 @@ export function outcomeMetrics(outcome: JobOutcome): string[] {
   return counted;
 }
 
-export const handler = middy(createArchiveWorkerHandler(awsRuntime))
+export const handler = middy(createArchiveWorkerHandler(workerRuntime))
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics, { captureColdStartMetric: false }));

@@ -7,7 +7,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { apiGatewayResult, webhookRequestFromApiGateway } from './adapters/api-gateway';
 import { type InvokeAsync, lambdaInvokeAsync } from './adapters/lambda-invoke';
 import { logger } from './adapters/logger';
-import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
+import { type WebhookRuntime, webhookRuntime } from './composition/aws-sources';
 import { webhookFollowUpOf } from './composition/webhook-follow-up';
 import { ENV } from './config';
 import { receiveWebhook } from './core/receive-webhook';
@@ -19,7 +19,7 @@ const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS
 let defaultInvoke: InvokeAsync | undefined;
 
 export function createWebhookHandler(
-  runtime: () => AwsRuntime,
+  runtime: () => WebhookRuntime,
   publish: Metrics = metrics,
   invokeAsync: () => InvokeAsync = () => {
     defaultInvoke ??= lambdaInvokeAsync();
@@ -68,6 +68,6 @@ export function createWebhookHandler(
   };
 }
 
-export const handler = middy(createWebhookHandler(awsRuntime))
+export const handler = middy(createWebhookHandler(webhookRuntime))
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics, { captureColdStartMetric: false }));

@@ -6,14 +6,9 @@ import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aw
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { BUNDLE_ALIASES, ESM_REQUIRE_BANNER } from '../lambda-bundling';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/**
- * esbuild emits ESM; some CommonJS dependencies still call `require` for Node built-ins, which ESM lacks.
- */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as topLevelCreateRequire } from 'node:module'; const require = topLevelCreateRequire(import.meta.url);";
 
 export interface NodeFunctionProps {
   /** Entry file relative to the project root, e.g. `functions/webhook.ts`. Its `handler` export is invoked. */
@@ -44,7 +39,8 @@ export interface NodeFunctionProps {
  *
  * The AWS SDK is bundled rather than taken from the runtime: the code is tested against the versions pinned in
  * package-lock.json (lib-storage's multipart behaviour, checksum defaults), and the runtime's copy changes
- * under us without notice. Minified, each bundle is about 1 MB, which costs little at cold start.
+ * under us without notice. Minified, a bundle is 0.7–0.95 MB; each function's runtime in functions/composition/
+ * imports only the SDK clients it uses, because every byte is parsed at cold start (BENCHMARKS.md, "Cold start").
  *
  * The role is built here instead of by `NodejsFunction` so that it carries no AWS managed policy: logs may
  * only be written to the function's own log group.
@@ -97,6 +93,9 @@ export class NodeFunction extends NodejsFunction {
         banner: ESM_REQUIRE_BANNER,
         bundleAwsSDK: true,
         externalModules: [],
+        esbuildArgs: {
+          '--alias': Object.entries(BUNDLE_ALIASES).map(([name, replacement]) => `${name}=${replacement}`),
+        },
       },
     });
 

@@ -17,7 +17,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { UndeliveredEvent, UndeliveredEvents } from '../core/outcome-events';
 
 const undeliveredSchema = z.object({

@@ -5,7 +5,7 @@
  * in process; on AWS the webhook function hands it to the subscriptions function (asynchronous invoke),
  * the path Teams' lifecycle events already take. Either way the sweep starts within seconds.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { WebhookOutcome } from '../core/ports';
 import type { ProviderName } from '../core/recording';
 import { type SweepAllDependencies, sweepAllSources } from '../core/sweep-all-sources';
@@ -130,7 +130,7 @@ export async function runWebhookFollowUp(
   }
   if (!followUp.sweep) return { ...(lifecycle ? { lifecycle } : {}), swept: false };
   // `subjects` narrows the sweep to those users or extensions where the source lists part by part
-  // (SweepAllDependencies.only, core/sweep-sources.ts); a source listed whole is swept whole.
+  // (SweepAllDependencies.only, core/sweep-all-sources.ts); a source listed whole is swept whole.
   const only: NonNullable<SweepAllDependencies['only']> & { subjects?: readonly string[] } = {
     provider: followUp.provider,
     sourceId: followUp.sourceId,

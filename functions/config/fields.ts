@@ -1,8 +1,8 @@
 /**
  * Field schemas that the configuration and every provider's source schema share. They live apart from
- * `config.ts` so a provider's schema can use them without importing the module that imports it.
+ * `config/schema.ts` so a provider's schema can use them without importing the module that imports it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const sourceIdSchema = z
   .string()

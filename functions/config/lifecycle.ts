@@ -1,5 +1,5 @@
 /** The bucket's lifecycle: storage classes, transitions, expiry and Object Lock (applied by the CDK app). */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** S3 storage classes a lifecycle rule can move recordings to, in S3's waterfall order. */
 export const STORAGE_CLASSES = [

@@ -1,9 +1,9 @@
 /**
  * The `events` block of the configuration (README "Events for downstream consumers"): off by default.
- * `functions/config.ts` holds it as one field; the schema and what derives from it live here.
+ * `functions/config/schema.ts` holds it as one field; the schema and what derives from it live here.
  */
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_EVENT_RETRY_POLICY, type EventRetryPolicy } from '../core/outcome-events';
 
 /** An EventBridge bus name (not `default`, which has its own spelling) or a bus ARN. */

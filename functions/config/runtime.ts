@@ -1,5 +1,5 @@
 /** The Lambda side: what the CDK app ships in environment variables, and reading it back. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENV } from './environment';
 import { ConfigError } from './errors';
 import type { LifecycleConfig } from './lifecycle';

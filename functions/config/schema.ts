@@ -1,5 +1,5 @@
 /** The configuration file's schema: sources (via the provider descriptors) and the shared blocks. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { PROVIDER_DESCRIPTORS } from '../providers';
 import { isLoopbackHost } from '../providers/host-patterns';
 import { retentionSettingsSchema } from './fields';

@@ -2,7 +2,7 @@
  * The `sources[]` entries: each provider's schema comes from its descriptor (functions/providers), so this
  * module names no provider. What a source can do is asked of its descriptor too.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { descriptorOf, PROVIDER_DESCRIPTORS } from '../providers';
 import type { ProviderDescriptor } from '../providers/descriptor';
 import type { CallvaultConfig } from './schema';

@@ -10,7 +10,7 @@
  * is later compacted into one `compacted.json.gz` beside the per-recording records (see
  * `catalogue-compaction.ts`); both are newline-delimited JSON with the same columns.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { expiredBeforeFetchKey, goneAtSourceKey, sanitiseSegment, sidecarKey } from './keys';
 import type { AuditEntry, ExpiredBeforeFetchRecord, GoneAtSourceRecord } from './ports';
 import type { CallParty } from './recording';

@@ -10,7 +10,7 @@
  * built. The hash with savable state is a port (`ResumableHashFactory`), supplied by an adapter.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RecordingJob } from './jobs';
 import type { DownloadStream } from './ports';
 

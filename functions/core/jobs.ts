@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { continuationSchema } from './continuation';
 import { InvalidInputError } from './errors';
 import { type ProviderName, providerNameSchema, type SourceRecording } from './recording';

@@ -1,5 +1,5 @@
 /** The provider-neutral description of one recording at its source. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The providers' names. Each provider's descriptor adds its own (`declare module`, see

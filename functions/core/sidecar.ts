@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CHECKSUM_ALGORITHMS, CHECKSUM_TYPES, type ObjectChecksum } from './checksums';
 import type { CallParty, SourceRecording } from './recording';
 

@@ -27,7 +27,7 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LocalJobQueue } from '../adapters/local-job-queue';
 import { DEAD_LETTER_ATTRIBUTE_NAMES } from '../adapters/sqs-batch-processor';
 import { type ArchiveJob, archiveJobSchema, jobTarget, parseJob } from '../core/jobs';

@@ -4,7 +4,7 @@
  * provider's config schema and constants only, so the CDK app can read it cheaply; the adapter (HTTP
  * code) is loaded on first use through `loadAdapter`. README, "Adding a provider".
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { EnsureSubscriptionsForAllSourcesDependencies } from '../core/ensure-subscriptions-for-all-sources';
 import type { Clock, Log, RecordingSource, WebhookOutcome } from '../core/ports';
 import type { RateGateStore, TokenStore } from '../core/shared-state';

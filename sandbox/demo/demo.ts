@@ -4,8 +4,8 @@
  * platforms). Telphin: The sweep archives the last
  * two days, a download that breaks halfway is retried, two fresh calls arrive by webhook, and a forged
  * webhook is refused. Everything lands in ./archive exactly as it would in S3. Beside it, a Microsoft Graph
- * calling bot's notification is archived and a forged one refused (demo-msgraph.ts), and Teams ad hoc
- * call and meeting recordings are archived by notification and by sweep (demo-msteams.ts).
+ * calling bot's notification is archived and a forged one refused (demo-graph-calling-bot.ts), and Teams ad hoc
+ * call and meeting recordings are archived by notification and by sweep (demo-teams-recordings.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../../functions/config';

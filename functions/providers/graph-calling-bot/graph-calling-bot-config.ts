@@ -4,7 +4,7 @@
  * The source is off unless `mediaPersistenceApproved` is `true`: Microsoft's documentation says apps may
  * not persist call media, so archiving it is a decision someone must take, on record, after legal review.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPatternSchema } from '../../config/fields';
 import { guidSchema, httpsOrLoopback, sourceFields } from '../shared/source-fields';
 

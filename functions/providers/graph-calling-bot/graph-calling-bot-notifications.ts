@@ -9,7 +9,7 @@
  * - `ignored`: everything else (call state changes, other operations, a running operation).
  * Only the envelope is strict; a notification's other fields are kept as they came.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import { assertPinnedUrl } from '../shared/download-hosts';
 import { jsonObject } from '../shared/json';

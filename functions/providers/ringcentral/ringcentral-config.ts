@@ -1,9 +1,9 @@
 /**
- * The RingCentral source's configuration. `config.ts` puts it into its `sources` union; the fields every
+ * The RingCentral source's configuration. `functions/config/` puts it into its `sources` union; the fields every
  * source shares come from `config/fields.ts` and `../shared/source-fields.ts`, so nothing here imports
- * `config.ts` (a module cycle).
+ * `functions/config/` (a module cycle).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPatternSchema, retentionSettingsSchema } from '../../config/fields';
 import {
   appCredentialFields,

@@ -2,7 +2,7 @@
  * Schema pieces the providers' source entries and secrets share (fields every configuration section
  * uses come from config/fields.ts). Each provider's schema adds its own fields beside these.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { kmsKeyArnSchema, retentionClassSchema, sourceIdSchema } from '../../config/fields';
 import { isLoopbackHost } from '../host-patterns';
 

@@ -1,11 +1,11 @@
 /**
  * The Microsoft Teams recordings source's configuration: ad hoc call and meeting recordings read through
- * Microsoft Graph with application permissions. `config.ts` puts it into its `sources` union; the fields
+ * Microsoft Graph with application permissions. `functions/config/` puts it into its `sources` union; the fields
  * every source shares come from `config/fields.ts` and `../shared/source-fields.ts`, so nothing here
- * imports `config.ts` (a module cycle).
+ * imports `functions/config/` (a module cycle).
  * Like the calling-bot source, it archives nothing until `mediaPersistenceApproved` is `true`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPatternSchema } from '../../config/fields';
 import { pinnedOrigin } from '../shared/download-hosts';
 import {

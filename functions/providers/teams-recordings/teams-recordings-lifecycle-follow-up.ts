@@ -5,7 +5,7 @@
  * is `actOnTeamsRecordingsLifecycle` for that one source, with ensureSubscriptionsForSource and a sweep of the source's
  * whole lookback window as its handlers. The descriptor hands it to the hosts as `lifecycleFollowUp`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ensureSubscriptionsForAllSources } from '../../core/ensure-subscriptions-for-all-sources';
 import type { WebhookOutcome } from '../../core/ports';
 import { sweepAllSources } from '../../core/sweep-all-sources';

@@ -1,5 +1,5 @@
 /**
- * The Graph side of `ensureSubscriptionsForSource` (core/subscriptions.ts) for Teams recordings: tenant-wide
+ * The Graph side of `ensureSubscriptionsForSource` (core/ensure-subscriptions-for-source.ts) for Teams recordings: tenant-wide
  * `created` subscriptions on `communications/adhocCalls/getAllRecordings` and
  * `communications/onlineMeetings/getAllRecordings`, with both the notification and the lifecycle URL on
  * our webhook route, the clientState set to the webhook secret, and the longest expiry Graph allows for

@@ -18,7 +18,7 @@
  * - Lifecycle notifications (`subscriptionRemoved`, `reauthorizationRequired`, `missed`) enqueue nothing:
  *   they are returned in `lifecycle` (and counted) for the caller to act on, answered 202.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import type { Clock, Log, NotUnderstoodEvents, WebhookOutcome, WebhookRequest } from '../../core/ports';

@@ -1,5 +1,5 @@
 /** The Telphin source entry of the config file. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { hostPatternSchema, retentionSettingsSchema } from '../../config/fields';
 import { hostAllowed } from '../host-patterns';
 import {
