@@ -2,6 +2,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { BurstBenchSummary } from './burst';
 import type { CatalogueBenchSummary } from './catalog';
+import type { ContinuationBenchSummary } from './continuation';
 import type { DedupeBenchSummary } from './dedupe';
 import type { EventsBenchSummary } from './events';
 import type { ForecastBenchSummary } from './forecast';
@@ -38,6 +39,7 @@ export interface BenchResults {
   catalog?: CatalogueBenchSummary;
   events?: EventsBenchSummary;
   dedupe?: DedupeBenchSummary;
+  continuation?: ContinuationBenchSummary;
   forecast?: ForecastBenchSummary;
   burst?: BurstBenchSummary;
   local?: LocalBenchSummary;
@@ -318,6 +320,22 @@ export function renderMarkdown(results: BenchResults): string {
       ...burst.runs.map(
         (run) =>
           `| ${run.shape} | ${run.verified} of ${run.recordings} | ${run.expiredTokenRefusals} | ${run.deadLetters} | ${num(run.oldestMessageAgeSeconds, 2)} | ${num(run.oldestTokenAtJobEndSeconds, 2)} | ${num(run.jobSeconds.median, 2)} / ${num(run.jobSeconds.max, 2)} | ${num(run.wallSeconds)} |`,
+      ),
+      '',
+    );
+  }
+  if (results.continuation) {
+    const continuation = results.continuation;
+    lines.push(
+      `### 12. Continuation: ${formatSize(continuation.sizeBytes)} as one pass and as a chain cut every ${formatSize(continuation.cutEveryBytes)}`,
+      '',
+      `A loopback host that honours Range → RecordingVerifier → S3ArchiveStore (moto, ${formatSize(continuation.partSizeBytes)} parts, 2 in flight); each cut checkpoints, and the job comes back through SQS (moto) to continue from the checkpoint with \`Range\`, verified against ListParts. Both copies are read back and compared with the generated source.`,
+      '',
+      '| Run | One pass (s) | Chain (s) | Chain / one pass | Continuations | Restarts | Byte-identical, no upload left open |',
+      '|---|---|---|---|---|---|---|',
+      ...continuation.runs.map(
+        (run, index) =>
+          `| ${index + 1} | ${num(run.onePassSeconds)} | ${num(run.chainSeconds)} | ${num(run.chainSeconds / run.onePassSeconds, 2)} | ${run.continuations} | ${run.restarts} | ${run.identical ? 'yes' : '**no**'} |`,
       ),
       '',
     );

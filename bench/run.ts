@@ -5,7 +5,7 @@
  *                                      Lambda bundles (19 min on 2 shared cores, mostly the moto pipeline)
  *   npm run bench -- --quick           a few minutes: 10 and 100 MiB, 200 webhooks, fewer runs
  *   npm run bench -- --full            everything, including 2 GiB streams and more runs
- *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral,msteams,catalog,events,dedupe,forecast,burst   a subset; sections not run
+ *   npm run bench -- --only streaming,pipeline,lambda,msgraph,ringcentral,msteams,msteams-tenant,catalog,events,dedupe,forecast,burst,local,continuation   a subset; sections not run
  *                                      are carried over from the previous bench/results/latest.json, marked
  *                                      as such (ringcentral: logins, 429s, Heavy budget use, hang-up → copy,
  *                                      about 4 min at the real 10-a-minute pace; msteams: a generated MP4
@@ -22,6 +22,8 @@
  *                                      recordings fetched on moto at the sized concurrency (about 3 min)
  *                                      msteams-tenant: sweeps of generated Teams tenants of 100, 1,000 and
  *                                      10,000 users, batched, and 100 users one after another (about 1 min)
+ *                                      continuation: 600 MiB archived on moto in one pass and as a chain of
+ *                                      continuations over Range, 3 runs (about 4 min; --quick: 200 MiB once)
  *   npm run bench -- --no-write        print only; leave bench/results and BENCHMARKS.md alone
  *
  * Writes bench/results/latest.json (machine, config, raw samples, medians, ratios, verdicts) and the
@@ -34,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureBurst } from './burst';
 import { measureCatalogue } from './catalog';
+import { measureContinuation } from './continuation';
 import { measureDedupe } from './dedupe';
 import { eventsTargetMet, measureEvents } from './events';
 import { type ForecastScenarioResult, measureForecast } from './forecast';
@@ -42,7 +45,7 @@ import { measureLambdaCost, WORKER_COLD_IMPORT_TARGET_MS } from './lambda-cost';
 import { describeMachine } from './lib/machine';
 import { cleanupAll } from './lib/processes';
 import { formatSize, GiB, MiB } from './lib/size';
-import { summarise } from './lib/stats';
+import { median, summarise } from './lib/stats';
 import {
   LOCAL_GROWTH_LIMIT_MIB_PER_GIB,
   LOCAL_RSS_TARGET_MIB,
@@ -152,6 +155,7 @@ const SECTIONS = [
   'forecast',
   'burst',
   'local',
+  'continuation',
 ] as const;
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map((part) => part.trim()));
 const started = Date.now();
@@ -558,6 +562,26 @@ async function main(): Promise<void> {
     }
   }
 
+  if (sections.has('continuation')) {
+    // Issue 16 item 4 (bench/continuation.ts): one pass against a chain of continuations, on moto.
+    const options =
+      modeName === 'quick'
+        ? { sizeBytes: 200 * 1024 * 1024, cutEveryBytes: 50 * 1024 * 1024, runs: 1 }
+        : { sizeBytes: 600 * 1024 * 1024, cutEveryBytes: 150 * 1024 * 1024, runs: 3 };
+    log(
+      `continuation: ${options.sizeBytes / 1024 / 1024} MiB, one pass and cut every ${options.cutEveryBytes / 1024 / 1024} MiB, ${options.runs} run(s) on moto`,
+    );
+    const continuation = await measureContinuation(options, log);
+    results.continuation = continuation;
+    const ratios = continuation.runs.map((run) => run.chainSeconds / run.onePassSeconds);
+    const fewest = Math.min(...continuation.runs.map((run) => run.continuations));
+    results.verdicts.push({
+      target: `Continuation: a ${options.sizeBytes / 1024 / 1024} MiB recording over ≥ 3 continuations is byte-identical to one pass (SHA-256, S3's full-object CRC32), no restart, no upload left open`,
+      met: continuation.runs.every((run) => run.identical && run.restarts === 0) && fewest >= 3,
+      detail: `${continuation.runs.length} run(s): ${fewest} continuations at the fewest; identical in ${continuation.runs.filter((run) => run.identical).length}; the chain took ${median(ratios).toFixed(2)}× the one pass's time (median; one pass ${median(continuation.runs.map((run) => run.onePassSeconds)).toFixed(1)} s)`,
+    });
+  }
+
   if (sections.has('burst')) {
     // Issue 16 item 8 (bench/burst.ts): 200 Graph bot recordings, spread over a minute and all at once.
     log("burst: 200 Graph bot recordings on moto at the Graph worker's sized concurrency");
@@ -650,6 +674,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     forecast: (target) => target.startsWith('Budget forecast'),
     burst: (target) => target.startsWith('Graph bot burst:'),
     local: (target) => target.startsWith('Local:'),
+    continuation: (target) => target.startsWith('Continuation:'),
   };
   const keys: Record<(typeof SECTIONS)[number], (keyof BenchResults)[]> = {
     streaming: ['streamMemory', 'throughput'],
@@ -665,6 +690,7 @@ async function carryOver(results: BenchResults, path: string): Promise<void> {
     forecast: ['forecast'],
     burst: ['burst'],
     local: ['local'],
+    continuation: ['continuation'],
   };
   const carried: string[] = [];
   for (const section of SECTIONS) {

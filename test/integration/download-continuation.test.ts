@@ -1,128 +1,46 @@
-/**
- * Downloads that outlive an invocation (core/continuation.ts), on moto (S3 and SQS) and a loopback HTTP
- * server that honours Range. "Invocations" end when the server has sent a given number of bytes in one
- * response (a deadline measured in bytes rather than seconds, so the test is fast and deterministic);
- * each continuation goes through the SQS queue as the worker re-queues it.
- */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
   ListMultipartUploadsCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalJobQueue } from '../../functions/adapters/local-job-queue';
-import { resumableSha256 } from '../../functions/adapters/resumable-sha256';
 import { S3ArchiveStore } from '../../functions/adapters/s3-archive-store';
 import { SqsJobQueue } from '../../functions/adapters/sqs-job-queue';
 import { outcomeMetrics } from '../../functions/archive-worker';
 import { localContinuation } from '../../functions/composition/local-pipeline';
 import { parseConfig } from '../../functions/config';
-import { crc32Base64 } from '../../functions/core/checksums';
-import type { ContinuationPlan } from '../../functions/core/continuation';
 import { handleArchiveJob, type JobOutcome } from '../../functions/core/handle-job';
-import { parseJob, recordingJob } from '../../functions/core/jobs';
-import { type Log, type RecordingSource, silentLog, systemClock } from '../../functions/core/ports';
-import type { ProviderName, SourceRecording } from '../../functions/core/recording';
+import { recordingJob } from '../../functions/core/jobs';
+import { silentLog, systemClock } from '../../functions/core/ports';
+import type { ProviderName } from '../../functions/core/recording';
 import { RESTARTED_MESSAGE } from '../../functions/core/resumable-archive';
 import {
   DOWNLOADS_CONTINUED_METRIC,
   DOWNLOADS_RESTARTED_METRIC,
   RECORDINGS_ARCHIVED_METRIC,
 } from '../../functions/observability/names';
-import { openHttpDownload } from '../../functions/providers/http';
 import { fixedSourceRegistry } from '../support/fixed-source-registry';
 import { type MotoServer, motoAvailable, startMoto } from '../support/moto';
+import {
+  digestsOf,
+  storedDigests as digestsStoredUnder,
+  drainContinuations,
+  rangedRecording,
+  rangedSource,
+  rangeServer,
+  type Served,
+} from '../support/range-server';
 import { createQueue, type TestQueue } from '../support/sqs-records';
-import { syntheticMp3Stream } from '../support/synthetic-media';
 
 const MiB = 1024 * 1024;
 const PART = 8 * MiB;
 const BUCKET = 'callvault-continuation-test';
-
-/** What the loopback server serves, and how it may misbehave. */
-interface Served {
-  size: number;
-  seed: number;
-  etag: string;
-  /** Answer a Range request with 200 and the whole file. */
-  ignoreRange?: boolean;
-  /** Serve no `Accept-Ranges: bytes`. */
-  noAcceptRanges?: boolean;
-  /** Bytes one response may send before the "invocation" must checkpoint. */
-  bytesPerInvocation: number;
-  /** A throttled link: each response sends at most this many bytes a second. */
-  bytesPerSecond?: number;
-  onCut?: () => void;
-}
-
-function rangeServer(served: Served): Promise<http.Server> {
-  const server = http.createServer((request, response) => {
-    const match = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
-    const start = match && !served.ignoreRange ? Number(match[1]) : 0;
-    const headers: Record<string, string> = {
-      'content-type': 'audio/mpeg',
-      etag: served.etag,
-      'last-modified': 'Sat, 05 Dec 2026 08:00:00 GMT',
-      'content-length': String(served.size - start),
-    };
-    if (!served.noAcceptRanges) headers['accept-ranges'] = 'bytes';
-    if (start > 0) headers['content-range'] = `bytes ${start}-${served.size - 1}/${served.size}`;
-    response.writeHead(start > 0 ? 206 : 200, headers);
-    let sent = 0;
-    let cut = false;
-    const stream = syntheticMp3Stream(served.size, served.seed, 256 * 1024);
-    let skipped = 0;
-    stream.on('data', (chunk: Buffer) => {
-      let piece = chunk;
-      if (skipped < start) {
-        const skip = Math.min(start - skipped, piece.length);
-        skipped += skip;
-        piece = piece.subarray(skip);
-        if (piece.length === 0) return;
-      }
-      sent += piece.length;
-      if (!cut && sent >= served.bytesPerInvocation) {
-        cut = true;
-        served.onCut?.();
-      }
-      response.write(piece);
-      // Paced (a throttled link), and never ahead of the socket.
-      const resume = () => {
-        if (response.destroyed) return;
-        if (response.writableNeedDrain) response.once('drain', () => stream.resume());
-        else stream.resume();
-      };
-      stream.pause();
-      if (served.bytesPerSecond) setTimeout(resume, (piece.length / served.bytesPerSecond) * 1000);
-      else resume();
-    });
-    stream.on('end', () => response.end());
-    response.on('close', () => stream.destroy());
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-/** SHA-256 and CRC32 of a synthetic body, streamed. */
-async function digestsOf(size: number, seed: number): Promise<{ sha256: string; crc32: string }> {
-  const hash = createHash('sha256');
-  let crc = 0;
-  for await (const chunk of syntheticMp3Stream(size, seed, MiB)) {
-    hash.update(chunk as Buffer);
-    crc = crc32(chunk as Buffer, crc);
-  }
-  return { sha256: hash.digest('hex'), crc32: crc32Base64(crc) };
-}
 
 describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue over Range', () => {
   let moto: MotoServer;
@@ -142,99 +60,10 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
     await moto?.stop();
   });
 
-  function sourceFor(url: string): RecordingSource {
-    return {
-      provider: 'telphin' as ProviderName,
-      sourceId: 'ranged',
-      listRecordings: async function* () {},
-      resolveHint: async () => [],
-      openDownload: (_recording, signal, request) =>
-        openHttpDownload(url, { allowedHosts: ['127.0.0.1'], signal, fromByte: request?.fromByte }),
-      deleteRecording: async () => 'already-gone',
-      handleWebhook: async () => {
-        throw new Error('no webhooks');
-      },
-    };
-  }
-
-  function recording(id: string, size: number | undefined): SourceRecording {
-    return {
-      provider: 'telphin' as ProviderName,
-      sourceId: 'ranged',
-      recordingId: id,
-      startedAt: new Date('2026-12-01T10:00:00Z'),
-      direction: 'inbound',
-      size,
-      contentType: 'audio/mpeg',
-      fileExtension: 'mp3',
-      raw: {},
-    };
-  }
-
-  /** Plays Lambda: receive, run the job with a checkpoint that the server's byte count fires, delete. */
-  async function drain(
-    served: Served,
-    url: string,
-    options: { deliverTwice?: number; afterFirst?: () => void | Promise<void> } = {},
-  ) {
-    const outcomes: JobOutcome[] = [];
-    const warnings: string[] = [];
-    const log: Log = { debug() {}, info() {}, warn: (message) => warnings.push(message), error() {} };
-    const registry = fixedSourceRegistry([{ provider: 'telphin' as ProviderName, id: 'ranged' }], () =>
-      sourceFor(url),
-    );
-    for (let round = 0; round < 40; round++) {
-      const received = await moto.sqs.send(
-        new (await import('@aws-sdk/client-sqs')).ReceiveMessageCommand({
-          QueueUrl: queue.url,
-          MaxNumberOfMessages: 1,
-          WaitTimeSeconds: 1,
-        }),
-      );
-      const message = received.Messages?.[0];
-      if (!message) break;
-      const job = parseJob(message.Body ?? '');
-      const deliveries =
-        options.deliverTwice !== undefined && outcomes.length === options.deliverTwice ? 2 : 1;
-      for (let delivery = 0; delivery < deliveries; delivery++) {
-        const checkpoint = new AbortController();
-        served.onCut = () => checkpoint.abort();
-        const plan: ContinuationPlan = {
-          checkpoint: checkpoint.signal,
-          hashes: resumableSha256,
-          resumableAboveBytes: 0,
-          maxUploadAgeMs: 86_400_000,
-        };
-        outcomes.push(
-          await handleArchiveJob(job, {
-            sources: registry,
-            store,
-            queue: jobs,
-            goneAtSource: { record: async () => {} },
-            expiredBeforeFetch: { record: async () => {} },
-            clock: systemClock,
-            log,
-            continuation: plan,
-          }),
-        );
-      }
-      await moto.sqs.send(
-        new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle }),
-      );
-      if (round === 0) await options.afterFirst?.();
-    }
-    return Object.assign(outcomes, { warnings });
-  }
-
-  async function storedDigests(key: string): Promise<{ sha256: string; crc32?: string; size?: number }> {
-    const head = await moto.s3.send(
-      new HeadObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: 'ENABLED' }),
-    );
-    const object = await moto.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-    const hash = createHash('sha256');
-    for await (const chunk of object.Body as AsyncIterable<Buffer>) hash.update(chunk);
-    return { sha256: hash.digest('hex'), crc32: head.ChecksumCRC32, size: head.ContentLength };
-  }
+  const recording = rangedRecording;
+  const drain = (served: Served, url: string, options?: Parameters<typeof drainContinuations>[3]) =>
+    drainContinuations({ sqs: moto.sqs, queueUrl: queue.url, store, jobs }, served, url, options);
+  const storedDigests = (key: string) => digestsStoredUnder(moto.s3, BUCKET, key);
 
   async function openUploads(): Promise<number> {
     const listed = await moto.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
@@ -469,7 +298,7 @@ describe.skipIf(!motoAvailable())('downloads that outlive an invocation continue
     expect(plan).toBeDefined();
     expect(localContinuation(parseConfig({ local: { jobDeadlineSeconds: 1 } }))).toBeUndefined();
     const registry = fixedSourceRegistry([{ provider: 'telphin' as ProviderName, id: 'ranged' }], () =>
-      sourceFor(url),
+      rangedSource(url),
     );
     const dir = await mkdtemp(join(tmpdir(), 'callvault-local-continuation-'));
     const outcomes: JobOutcome[] = [];
