@@ -15,6 +15,8 @@ import {
   BUDGET_BACKLOG_GROWING_METRIC,
   BUDGET_CAPACITY_PER_DAY_METRIC,
   PROVIDER_DIMENSION,
+  DOWNLOADS_CONTINUED_METRIC,
+  DOWNLOADS_RESTARTED_METRIC,
   RECORDINGS_ARCHIVED_METRIC,
   RECORDINGS_GONE_AT_SOURCE_METRIC,
   SWEEP_SCOPES_NOT_COVERED_METRIC,
@@ -153,6 +155,9 @@ function providerRow(
   const outcomes: IMetric[] = [
     serviceMetric(RECORDINGS_ARCHIVED_METRIC, { dimensions: perProvider, label: 'archived' }),
     serviceMetric(RECORDINGS_GONE_AT_SOURCE_METRIC, { dimensions: perProvider, label: 'gone at source' }),
+    // Downloads that outlived an invocation: continued over Range, or started over (README, "Storage lifecycle").
+    serviceMetric(DOWNLOADS_CONTINUED_METRIC, { dimensions: perProvider, label: 'continued' }),
+    serviceMetric(DOWNLOADS_RESTARTED_METRIC, { dimensions: perProvider, label: 'restarted from zero' }),
   ];
   // Only recordings whose jobs carry a grant expire before a fetch (a download grant minutes long).
   if (descriptorOf(provider).capabilities.grantCarryingJobs) {

@@ -157,11 +157,13 @@ describe('the dashboard, for a stack with all four providers', () => {
     expect([...filtered].filter((name) => !has(name))).toEqual([]);
   });
 
-  it('has, per provider, archived and gone-at-source per hour, the queue and its dead letters, and webhook counts', () => {
+  it('has, per provider, archived, gone-at-source, continued and restarted per hour, the queue and its dead letters, and webhook counts', () => {
     const counts = webhookCounts();
     for (const provider of ['telphin', 'ringcentral', 'msgraph', 'msteams'] as const) {
       expect(has('RecordingsArchived', { provider }), provider).toBe(true);
       expect(has('RecordingsGoneAtSource', { provider }), provider).toBe(true);
+      expect(has('DownloadsContinued', { provider }), provider).toBe(true);
+      expect(has('DownloadsRestarted', { provider }), provider).toBe(true);
       const queue = stack.queues.get(provider);
       expect(queue, provider).toBeDefined();
       const queueName = resourceText(stack.resolve(queue?.queue.queueName));
