@@ -5,11 +5,10 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { logger } from './adapters/logger';
-import { resumableSha256 } from './adapters/resumable-sha256';
 import { processSqsBatch, queueRoutesFromUrls } from './adapters/sqs-batch-processor';
 import { type WorkerRuntime, workerRuntime } from './composition/aws-worker-runtime';
+import { continuationPlan } from './composition/continuation-plan';
 import { noteAdminError } from './core/admin-errors';
-import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from './core/continuation';
 import { handleArchiveJob, type JobOutcome } from './core/handle-job';
 import { jobTarget } from './core/jobs';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy';
@@ -67,12 +66,10 @@ export function createArchiveWorkerHandler(
     const deadline = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
     // Downloads stop at a part boundary this long before the deadline and continue in the next invocation.
     const untilCheckpoint = Math.max(1_000, remaining - DEADLINE_MARGIN_MS - CHECKPOINT_MARGIN_MS);
-    const continuation: ContinuationPlan = {
-      checkpoint: AbortSignal.timeout(untilCheckpoint),
-      hashes: resumableSha256,
-      resumableAboveBytes: resumableThreshold(untilCheckpoint),
-      maxUploadAgeMs: maxUploadAgeMs(env.config.lifecycle.abortIncompleteMultipartUploadsAfterDays),
-    };
+    const continuation = continuationPlan(
+      untilCheckpoint,
+      env.config.lifecycle.abortIncompleteMultipartUploadsAfterDays,
+    );
     return processSqsBatch(event.Records, {
       client: sqs,
       // Each queue's own redrive count (set by the stack); the config's for a queue it does not name.

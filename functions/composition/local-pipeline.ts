@@ -19,7 +19,6 @@ import {
 } from '../adapters/gone-at-source-logs';
 import { fileKillSwitch } from '../adapters/kill-switch';
 import { LocalJobQueue } from '../adapters/local-job-queue';
-import { resumableSha256 } from '../adapters/resumable-sha256';
 import { FsRunLedger, S3RunLedger } from '../adapters/run-ledgers';
 import { S3ArchiveStore } from '../adapters/s3-archive-store';
 import { S3AuditLog } from '../adapters/s3-audit-log';
@@ -28,7 +27,7 @@ import type { CallvaultConfig, CredentialsLoader, ProviderDescriptors } from '..
 import { noteAdminError } from '../core/admin-errors';
 import type { CatalogueWriter } from '../core/catalogue';
 import type { CatalogueStorage } from '../core/catalogue-compaction';
-import { type ContinuationPlan, maxUploadAgeMs, resumableThreshold } from '../core/continuation';
+import type { ContinuationPlan } from '../core/continuation';
 import { handleArchiveJob, type JobOutcome } from '../core/handle-job';
 import type { ArchiveJob } from '../core/jobs';
 import type { HoldRegistry } from '../core/legal-hold';
@@ -45,6 +44,7 @@ import type {
 import { systemClock } from '../core/ports';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry-policy';
 import type { SourceRegistry } from '../core/source-registry';
+import { continuationPlan } from './continuation-plan';
 import { localOutcomeEvents, withOutcomeEvents } from './outcome-events';
 import { buildSourceRegistry, inlineCredentials } from './sources';
 
@@ -115,14 +115,7 @@ export function localKillSwitch(config: CallvaultConfig): KillSwitch {
 export function localContinuation(config: CallvaultConfig): (() => ContinuationPlan) | undefined {
   const seconds = config.local.jobDeadlineSeconds;
   if (seconds === undefined || !config.storage.s3) return undefined;
-  const untilCheckpointMs = seconds * 1000;
-  const uploadAgeMs = maxUploadAgeMs(config.lifecycle.abortIncompleteMultipartUploadsAfterDays);
-  return () => ({
-    checkpoint: AbortSignal.timeout(untilCheckpointMs),
-    hashes: resumableSha256,
-    resumableAboveBytes: resumableThreshold(untilCheckpointMs),
-    maxUploadAgeMs: uploadAgeMs,
-  });
+  return () => continuationPlan(seconds * 1000, config.lifecycle.abortIncompleteMultipartUploadsAfterDays);
 }
 
 export interface LocalPipeline extends LocalStorage {
