@@ -80,6 +80,9 @@ export class RecordingVerifier extends Transform {
       this.crc = resumable.from.crc32;
       this.held = undefined;
     }
+    // The starting point is a boundary too: an invocation that passes no whole part before its
+    // checkpoint (a slow link, a loaded machine) must still be able to hand the same state on.
+    if (resumable) this.snapshots.set(this.bytes, { sha256State: resumable.hash.save(), crc32: this.crc });
   }
 
   /** The checksums after exactly `offset` bytes, a multiple of the part size this stream has passed. */
