@@ -317,6 +317,41 @@ describe('checksums carried across a checkpoint', () => {
     });
   });
 
+  it('hand on the state they started from when an invocation passed no whole part before its checkpoint', async () => {
+    const first = new RecordingVerifier({
+      sourceSize: size,
+      resumable: { hash: await resumableSha256.create(), partSizeBytes: PART },
+    });
+    await verify(first, chunksOf(bytes.subarray(0, PART))).catch(() => undefined);
+    const atFirstPart = first.snapshotAt(PART);
+    if (!atFirstPart) throw new Error('no state at the first part boundary');
+
+    // A slow invocation: it resumes at the first part, reads less than a part, and is stopped.
+    const resumeFrom = async (state: typeof atFirstPart) =>
+      new RecordingVerifier({
+        sourceSize: size,
+        resumable: {
+          hash: await resumableSha256.create(state.sha256State),
+          partSizeBytes: PART,
+          from: { offset: PART, crc32: state.crc32 },
+        },
+      });
+    const slow = await resumeFrom(atFirstPart);
+    await verify(slow, chunksOf(bytes.subarray(PART, PART + 4_000))).catch(() => undefined);
+    const handedOn = slow.snapshotAt(PART);
+    expect(handedOn).toEqual(atFirstPart);
+    if (!handedOn) return;
+
+    // The next invocation continues from what the slow one handed on and ends where one pass ends.
+    const next = await resumeFrom(JSON.parse(JSON.stringify(handedOn)) as typeof handedOn);
+    await verify(next, chunksOf(bytes.subarray(PART), 999_999));
+    expect(next.summary()).toEqual({
+      size,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      crc32: crc32(bytes),
+    });
+  });
+
   it('a continuation still refuses a rest that runs past or ends short of the whole size', async () => {
     const first = new RecordingVerifier({
       sourceSize: size,
