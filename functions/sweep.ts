@@ -9,6 +9,7 @@ import { type AwsRuntime, awsRuntime } from './composition/aws-runtime';
 import { rateBudgetOf } from './composition/rate-budgets';
 import { forecastBudget } from './core/budget-forecast';
 import { sweepAllSources } from './core/sweep-all-sources';
+import { scheduledLookbackHours } from './core/sweep-cadence';
 import {
   BUDGET_ARRIVALS_PER_DAY_METRIC,
   BUDGET_BACKLOG_GROWING_METRIC,
@@ -28,8 +29,11 @@ export function createSweepHandler(runtime: () => AwsRuntime, publish: Metrics =
     const { env, sources, store, queue, clock, ledger, pending, logger: log } = runtime();
     const remaining = context?.getRemainingTimeInMillis() ?? 15 * 60_000;
     const signal = AbortSignal.timeout(Math.max(1_000, remaining - DEADLINE_MARGIN_MS));
+    // A scheduled run is never a process's first in any sense that matters: the deep sweep comes by the clock.
+    const lookbackHours = scheduledLookbackHours(clock.now(), env.config.sweep, false);
+    log.info('sweeping', { lookbackHours });
     const { results, failed, partial, scopesNotCovered } = await sweepAllSources(
-      env.config.sweep.lookbackHours,
+      lookbackHours,
       { sources, store, queue, ledger, clock, log, pending },
       signal,
     );
@@ -42,7 +46,6 @@ export function createSweepHandler(runtime: () => AwsRuntime, publish: Metrics =
     publish.addMetric(SWEEP_SCOPES_NOT_COVERED_METRIC, MetricUnit.Count, scopesNotCovered);
     // Rate-limited sources: the sweep's window, scaled to a day, is the arrival rate; what it enqueued
     // (listed, not archived) is the backlog within that window.
-    const lookbackHours = env.config.sweep.lookbackHours;
     for (const result of results) {
       const source = env.config.sources.find((candidate) => candidate.id === result.sourceId);
       const budget = source && rateBudgetOf(env.config, source);

@@ -6,6 +6,7 @@
  */
 import { type CallvaultConfig, retentionFor } from '../config';
 import type { SweepListingLoad } from '../core/budget-forecast';
+import { sweepPassesPerDay } from '../core/sweep-cadence';
 import { descriptorOf } from '../providers';
 
 export interface RateBudget {
@@ -25,12 +26,5 @@ export function rateBudgetOf(
     deletesAtSource: retentionFor(config, source)?.dryRun === false,
   });
   if (!listing || !config.sweep.enabled) return spend;
-  return {
-    ...spend,
-    listing: {
-      ...listing,
-      sweepsPerDay: 86_400 / config.sweep.intervalSeconds,
-      lookbackHours: config.sweep.lookbackHours,
-    },
-  };
+  return { ...spend, listing: { ...listing, passes: sweepPassesPerDay(config.sweep) } };
 }

@@ -77,6 +77,18 @@ export function configSchemaFor(descriptors: ProviderDescriptors) {
             .default(48),
           intervalSeconds: z.number().int().min(60).default(300),
           /**
+           * Most sweeps list only this many recent hours; one sweep each `deepEveryHours` (and a
+           * process's first) lists the whole `lookbackHours` (README "Sweeps"). Unset: every sweep lists
+           * the whole lookback. Worth setting where listing spends a request budget (RingCentral).
+           */
+          recentLookbackHours: z.number().min(1).optional(),
+          deepEveryHours: z
+            .number()
+            .int()
+            .min(1)
+            .max(24 * 7)
+            .default(24),
+          /**
            * A recording a sweep queued is not queued again by later sweeps for this long (README "Sweeps and
            * duplicate jobs"); then the marker expires, so a lost job is queued again. 0: every sweep queues.
            */
@@ -87,7 +99,40 @@ export function configSchemaFor(descriptors: ProviderDescriptors) {
             .default(6),
         })
         .strict()
-        .default({ enabled: true, lookbackHours: 48, intervalSeconds: 300, pendingMarkerHours: 6 }),
+        .superRefine((sweep, ctx) => {
+          const recent = sweep.recentLookbackHours;
+          if (recent === undefined) return;
+          // A recent window shorter than two intervals leaves gaps a late or skipped run never lists.
+          if (recent * 3_600 < 2 * sweep.intervalSeconds) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['recentLookbackHours'],
+              message: `must cover at least two sweep intervals (${(2 * sweep.intervalSeconds) / 3_600} h)`,
+            });
+          }
+          if (recent >= sweep.lookbackHours) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['recentLookbackHours'],
+              message: `must be below sweep.lookbackHours (${sweep.lookbackHours})`,
+            });
+          }
+          // Every instant must fall inside at least one deep sweep's window.
+          if (sweep.deepEveryHours > sweep.lookbackHours) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['deepEveryHours'],
+              message: `must not exceed sweep.lookbackHours (${sweep.lookbackHours}), or some hours are never listed deep`,
+            });
+          }
+        })
+        .default({
+          enabled: true,
+          lookbackHours: 48,
+          intervalSeconds: 300,
+          deepEveryHours: 24,
+          pendingMarkerHours: 6,
+        }),
       worker: workerSchema.default(workerSchema.parse({})),
       retention: retentionSettingsSchema.optional(),
       lifecycle: lifecycleSchema.default(lifecycleSchema.parse({})),

@@ -4,9 +4,10 @@
  * when the backlog clears or that it grows. Plain arithmetic: the caller supplies the counts.
  *
  * The sweep's own listing spends the same budget, and it grows with the arrivals: every sweep lists its
- * whole lookback window again, one request per page. That share comes off the top before recordings are
- * counted, so a busy source is told that it falls behind instead of being promised the raw budget.
+ * window again, one request per page. That share comes off the top before recordings are counted, so a
+ * busy source is told that it falls behind instead of being promised the raw budget.
  */
+import type { SweepPass } from './sweep-cadence';
 
 /** How the sweep lists a source: the requests it spends come from the same budget. */
 export interface SweepListingLoad {
@@ -14,8 +15,8 @@ export interface SweepListingLoad {
   recordsPerRequest: number;
   /** Listings each sweep makes (one per scope: the account, or each configured extension). */
   scopes: number;
-  sweepsPerDay: number;
-  lookbackHours: number;
+  /** The sweeps a day by window (core/sweep-cadence.ts: recent sweeps and the deep ones). */
+  passes: readonly SweepPass[];
 }
 
 export interface BudgetForecastInput {
@@ -83,14 +84,18 @@ export function forecastBudget(input: BudgetForecastInput): BudgetForecast {
 }
 
 /**
- * Each sweep lists its lookback window per scope, at least one request each even when empty; arrivals
- * are taken as spread evenly over the window and the scopes.
+ * Each sweep lists its window per scope, at least one request each even when empty; arrivals are taken
+ * as spread evenly over the window and the scopes.
  */
 function listingRequestsPerDayOf(listing: SweepListingLoad, arrivedPerDay: number): number {
-  const perScopeInWindow = (arrivedPerDay * listing.lookbackHours) / 24 / Math.max(1, listing.scopes);
-  const requestsPerSweep =
-    listing.scopes * Math.max(1, Math.ceil(perScopeInWindow / listing.recordsPerRequest));
-  return Math.ceil(requestsPerSweep * listing.sweepsPerDay);
+  let requests = 0;
+  for (const pass of listing.passes) {
+    const perScopeInWindow = (arrivedPerDay * pass.lookbackHours) / 24 / Math.max(1, listing.scopes);
+    const requestsPerSweep =
+      listing.scopes * Math.max(1, Math.ceil(perScopeInWindow / listing.recordsPerRequest));
+    requests += requestsPerSweep * pass.sweepsPerDay;
+  }
+  return Math.ceil(requests);
 }
 
 /** One line for `npm run status`. */
@@ -107,6 +112,6 @@ export function describeForecast(forecast: BudgetForecast): string {
     case 'clears':
       return `${head}: clears in about ${forecast.hoursToClear} h (by ${forecast.clearsAt.slice(0, 16).replace('T', ' ')} UTC)`;
     case 'grows':
-      return `${head}: the backlog GROWS by about ${count(forecast.growthPerDay)} a day; raise the budget (the platform's plan and rateLimits), sweep less often or over a shorter lookback, or expect it never to clear`;
+      return `${head}: the backlog GROWS by about ${count(forecast.growthPerDay)} a day; raise the budget (the platform's plan and rateLimits), sweep less often or set sweep.recentLookbackHours, or expect it never to clear`;
   }
 }

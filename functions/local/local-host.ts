@@ -27,6 +27,7 @@ import { systemClock } from '../core/ports';
 import type { RetryPolicy } from '../core/retry-policy';
 import { reportSetupProblems } from '../core/source-setup';
 import { sweepAllSources } from '../core/sweep-all-sources';
+import { scheduledLookbackHours } from '../core/sweep-cadence';
 import type { SweepResult } from '../core/sweep-source';
 import { formatBytes } from '../ops/format-bytes';
 import { startWebhookServer } from './webhook-server';
@@ -57,7 +58,8 @@ export interface LocalHost {
   queue: LocalJobQueue;
   /** Archived recordings and bytes since start. */
   progress(): { archived: number; bytes: number };
-  sweepNow(): Promise<SweepResult[]>;
+  /** One sweep over `lookbackHours` (default the whole `sweep.lookbackHours`). */
+  sweepNow(lookbackHours?: number): Promise<SweepResult[]>;
   /** One subscriptions check over every source that has them; undefined without a public URL. */
   subscriptionsNow(): Promise<EnsureSubscriptionsForAllSourcesResult | undefined>;
   /** One retention run over every source that has retention configured. */
@@ -124,9 +126,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     leases: new FsLeaseStore({ dir: join(config.local.stateDir, 'pending-markers') }),
     holdMs: config.sweep.pendingMarkerHours * 3_600_000,
   };
-  const sweepNow = async (): Promise<SweepResult[]> =>
+  const sweepNow = async (lookbackHours = config.sweep.lookbackHours): Promise<SweepResult[]> =>
     (
-      await sweepAllSources(config.sweep.lookbackHours, {
+      await sweepAllSources(lookbackHours, {
         sources,
         store,
         queue,
@@ -212,8 +214,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       log.error('subscriptions check failed', { error: String(error) }),
     );
   if (options.scheduleSweep ?? config.sweep.enabled) {
+    let first = true;
     const runScheduled = () => {
-      sweeping = setupChecked.then(checkSubscriptions).then(() => sweepNow());
+      const lookbackHours = scheduledLookbackHours(clock.now(), config.sweep, first);
+      first = false;
+      sweeping = setupChecked.then(checkSubscriptions).then(() => sweepNow(lookbackHours));
     };
     runScheduled();
     sweepTimer = setInterval(runScheduled, config.sweep.intervalSeconds * 1000);

@@ -20,6 +20,7 @@ import { createArchiveWorkerHandler } from '../../functions/archive-worker';
 import { type AwsRuntime, createAwsRuntime } from '../../functions/composition/aws-runtime';
 import { parseConfig, type RuntimeEnvironment } from '../../functions/config';
 import { recordingKey } from '../../functions/core/keys';
+import type { Clock } from '../../functions/core/ports';
 import { createSubscriptionsHandler } from '../../functions/subscriptions';
 import { createSweepHandler } from '../../functions/sweep';
 import { createWebhookHandler } from '../../functions/webhook';
@@ -45,6 +46,9 @@ const WEBHOOK_SECRET = 'rc-e2e-verification-token-0123456789';
 describe.skipIf(!motoAvailable())('RingCentral end to end on the production adapters', () => {
   let moto: MotoServer;
   let sandbox: RingCentralSandbox;
+  /** How far ahead of the machine's clock the platform and the pinned containers run (0: not at all). */
+  let aheadMs = 0;
+  const aheadClock: Clock = { now: () => new Date(Date.now() + aheadMs) };
   let queue: TestQueue;
   let env: RuntimeEnvironment;
   let server: http.Server;
@@ -59,19 +63,23 @@ describe.skipIf(!motoAvailable())('RingCentral end to end on the production adap
   });
 
   /** A fresh "Lambda container": its own runtime with its own clients, the same table. */
-  function container(): AwsRuntime {
+  function container(clock?: Clock): AwsRuntime {
     const options = { endpoint: moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
     const s3 = new S3Client({ ...options, forcePathStyle: true });
     const sqs = new SQSClient(options);
     const secrets = new SecretsManagerClient(options);
     const dynamodb = new DynamoDBClient(options);
     clients.push(s3, sqs, secrets, dynamodb);
-    return createAwsRuntime(env, { s3, sqs, secrets, dynamodb });
+    return createAwsRuntime(env, { s3, sqs, secrets, dynamodb }, { clock });
   }
 
   beforeEach(async () => {
     await moto.reset();
-    sandbox = await startRingCentralSandbox({ rateLimits: { heavy: { limit: 600, windowSeconds: 60 } } });
+    aheadMs = 0;
+    sandbox = await startRingCentralSandbox({
+      rateLimits: { heavy: { limit: 600, windowSeconds: 60 } },
+      clock: aheadClock,
+    });
     await moto.s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const deadLetters = await createQueue(moto.sqs, 'callvault-ringcentral-dlq');
     queue = await createQueue(moto.sqs, 'callvault-ringcentral', {
@@ -262,6 +270,47 @@ describe.skipIf(!motoAvailable())('RingCentral end to end on the production adap
     // Subscriptions (twice, two containers), webhook, worker and sweep: one session for all of them.
     expect(sandbox.counters.logins).toBe(1);
     expect(sandbox.counters.sessionsEvicted).toBe(0);
+  }, 90_000);
+
+  it('with sweep.recentLookbackHours, lists the recent hours on most runs and the whole lookback after midnight UTC', async () => {
+    // Prepare: the platform and the containers run ahead to the next midnight UTC at least an hour away:
+    // a call 20 h before it, one an hour before it.
+    const DAY = 86_400_000;
+    const midnight = Math.ceil((Date.now() + 3_600_000) / DAY) * DAY;
+    const [older] = sandbox.generateCalls({
+      count: 1,
+      from: new Date(midnight - 20 * 3_600_000),
+      to: new Date(midnight - 20 * 3_600_000 + 1),
+    });
+    const [recent] = sandbox.generateCalls({
+      count: 1,
+      from: new Date(midnight - 3_600_000),
+      to: new Date(midnight - 3_600_000 + 1),
+    });
+    env = { ...env, config: { ...env.config, sweep: { ...env.config.sweep, recentLookbackHours: 6 } } };
+    const workerRuntime = container(aheadClock);
+    const worker = createArchiveWorkerHandler(() => workerRuntime);
+    const sweepAt = (instant: number) => {
+      aheadMs = instant - Date.now();
+      const runtime = container(aheadClock);
+      return createSweepHandler(() => runtime)({}, { getRemainingTimeInMillis: () => 60_000 });
+    };
+    const stored = (call: SandboxCall | undefined) =>
+      storedSha256(keyOf(call!)).then(
+        () => true,
+        () => false,
+      );
+
+    // Act and assess: at 23:50 the sweep lists 6 hours; at 00:02 the first of the day lists 48.
+    const lateEvening = await sweepAt(midnight - 10 * 60_000);
+    await drain(worker);
+    expect(lateEvening.results[0]).toMatchObject({ listed: 1, enqueued: 1 });
+    expect([await stored(recent), await stored(older)]).toEqual([true, false]);
+
+    const firstOfTheDay = await sweepAt(midnight + 2 * 60_000);
+    await drain(worker);
+    expect(firstOfTheDay.results[0]).toMatchObject({ listed: 2, enqueued: 1 });
+    expect([await stored(recent), await stored(older)]).toEqual([true, true]);
   }, 90_000);
 
   it('replaces a blacklisted subscription on the next run', async () => {

@@ -53,7 +53,11 @@ describe('the budget forecast', () => {
   it("takes the sweep's listing off the top, growing with the arrivals", () => {
     // The defaults: a sweep every 5 min (288 a day) lists 48 h again. 12,000 a day put 24,000 records in
     // the window: 24 pages of 1,000 each sweep, 6,912 Heavy requests a day before any download.
-    const listing = { recordsPerRequest: 1_000, scopes: 1, sweepsPerDay: 288, lookbackHours: 48 };
+    const listing = {
+      recordsPerRequest: 1_000,
+      scopes: 1,
+      passes: [{ sweepsPerDay: 288, lookbackHours: 48 }],
+    };
     const busy = forecastBudget({ ...HEAVY, listing, arrivedLast24h: 12_000, backlog: 0 });
     expect(busy).toMatchObject({ listingRequestsPerDay: 6_912, capacityPerDay: 7_488, verdict: 'grows' });
     expect(describeForecast(busy)).toContain(

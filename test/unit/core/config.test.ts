@@ -32,6 +32,7 @@ describe('config', () => {
       enabled: true,
       lookbackHours: 48,
       intervalSeconds: 300,
+      deepEveryHours: 24,
       pendingMarkerHours: 6,
     });
     expect(config.sources[0]).toMatchObject({
@@ -50,6 +51,25 @@ describe('config', () => {
     expect(attempt).toThrow(/sources\[0\]\.id/);
     expect(attempt).toThrow(/sources\[0\]\.scope: set exactly one/);
     expect(attempt).toThrow(/sweep\.lookbackHours/);
+  });
+
+  it('refuses a recent sweep window that leaves hours unlisted', () => {
+    const sweep = (fields: Record<string, number>) => () =>
+      parseConfig({ sources: [telphin], sweep: { lookbackHours: 48, intervalSeconds: 3_600, ...fields } });
+    expect(sweep({ recentLookbackHours: 6 })().sweep).toMatchObject({
+      recentLookbackHours: 6,
+      deepEveryHours: 24,
+    });
+    // Two hourly intervals are two hours: a shorter window misses what a late run should have listed.
+    expect(sweep({ recentLookbackHours: 1 })).toThrow(
+      /sweep\.recentLookbackHours: must cover at least two sweep intervals \(2 h\)/,
+    );
+    expect(sweep({ recentLookbackHours: 48 })).toThrow(
+      /sweep\.recentLookbackHours: must be below sweep\.lookbackHours \(48\)/,
+    );
+    expect(sweep({ recentLookbackHours: 6, deepEveryHours: 72 })).toThrow(
+      /sweep\.deepEveryHours: must not exceed/,
+    );
   });
 
   it('refuses unknown fields and duplicate source ids', () => {
