@@ -28,12 +28,17 @@ import {
   InProcessRateGateStore,
   type RateGateStore,
 } from '../functions/core/shared-state';
+import { type SweepCadence, scheduledLookbackHours } from '../functions/core/sweep-cadence';
 import { HeavyGate } from '../functions/providers/ringcentral/rate-gate';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** RingCentral's largest call-log page (perPage), which the adapter asks for. */
 const CALL_LOG_PAGE = 1000;
+/** The recent window of the third model: sweeps list 6 hours, one a day lists the whole lookback. */
+export const RECENT_LOOKBACK_HOURS = 6;
+
+export type ForecastModel = 'downloads only' | 'with listing' | 'with recent sweeps';
 
 export interface ForecastScenario {
   name: string;
@@ -63,7 +68,7 @@ export interface SimulatedOutcome {
 
 export interface ForecastScenarioResult {
   scenario: ForecastScenario;
-  model: 'downloads only' | 'with listing';
+  model: ForecastModel;
   forecast: BudgetForecast;
   forecastLine: string;
   simulated: SimulatedOutcome;
@@ -105,39 +110,46 @@ export async function measureForecast(
   options: ForecastBenchOptions,
   log: (line: string) => void,
 ): Promise<ForecastBenchSummary> {
-  const config = parseConfig({
-    sources: [
-      {
-        provider: 'ringcentral',
-        id: 'bench-rc',
-        clientId: 'bench',
-        clientSecret: 'bench',
-        jwt: 'bench',
-        webhookSecret: 'bench-ringcentral-verification-token',
-      },
-    ],
-  });
+  const configFor = (sweep: Record<string, number>) =>
+    parseConfig({
+      sweep,
+      sources: [
+        {
+          provider: 'ringcentral',
+          id: 'bench-rc',
+          clientId: 'bench',
+          clientSecret: 'bench',
+          jwt: 'bench',
+          webhookSecret: 'bench-ringcentral-verification-token',
+        },
+      ],
+    });
+  const config = configFor({});
+  const recentConfig = configFor({ recentLookbackHours: RECENT_LOOKBACK_HOURS });
   const source = config.sources[0];
   if (source?.provider !== 'ringcentral') throw new Error('forecast bench: expected one RingCentral source');
   const budget = rateBudgetOf(config, source);
-  if (!budget) throw new Error('forecast bench: the RingCentral descriptor names no rate budget');
+  const recentBudget = rateBudgetOf(recentConfig, source);
+  if (!budget || !recentBudget)
+    throw new Error('forecast bench: the RingCentral descriptor names no rate budget');
   const { intervalSeconds, lookbackHours } = config.sweep;
   const results: ForecastScenarioResult[] = [];
   let gateRequestsPerDay = 0;
   for (const scenario of options.scenarios) {
-    for (const model of ['downloads only', 'with listing'] as const) {
+    for (const model of ['downloads only', 'with listing', 'with recent sweeps'] as const) {
       const run = await simulate(scenario, {
         // The plan's figure: the gate itself spaces its slots (the budget's requestsPerMinute is that pace).
         heavyPerMinute: source.rateLimits.heavyPerMinute,
         requestsPerRecording: budget.requestsPerRecording,
-        sweepIntervalMs: model === 'with listing' ? intervalSeconds * 1000 : undefined,
+        sweep:
+          model === 'downloads only' ? undefined : (model === 'with listing' ? config : recentConfig).sweep,
         lookbackHours,
       });
       gateRequestsPerDay = Math.max(gateRequestsPerDay, run.grantedPerDay);
-      const { listing, ...spend } = budget;
+      const { listing, ...spend } = model === 'with recent sweeps' ? recentBudget : budget;
       const forecast = forecastBudget({
         ...spend,
-        ...(model === 'with listing' && listing ? { listing } : {}),
+        ...(model !== 'downloads only' && listing ? { listing } : {}),
         arrivedLast24h: run.arrivedLast24h,
         backlog: run.outcome.backlogAtNow,
         now: new Date(run.nowMs),
@@ -188,8 +200,9 @@ async function simulate(
   settings: {
     heavyPerMinute: number;
     requestsPerRecording: number;
-    /** Absent: no listing is simulated (the forecast's own model). */
-    sweepIntervalMs?: number;
+    /** The sweep's cadence; absent: no listing is simulated (the forecast's own model). */
+    sweep?: SweepCadence;
+    /** What the call log holds before the start. */
     lookbackHours: number;
   },
 ): Promise<{ nowMs: number; arrivedLast24h: number; grantedPerDay: number; outcome: SimulatedOutcome }> {
@@ -225,7 +238,8 @@ async function simulate(
   let backlog = scenario.initialBacklog;
   let requestsOwed = 0;
   let pagesOwed = 0;
-  let nextSweepMs = settings.sweepIntervalMs === undefined ? Number.POSITIVE_INFINITY : startMs;
+  const { sweep } = settings;
+  let nextSweepMs = sweep === undefined ? Number.POSITIVE_INFINITY : startMs;
   const granted: { atMs: number; kind: 'download' | 'page' }[] = [];
   let backlogAtNow = -1;
   let backlogAfter24h = -1;
@@ -247,10 +261,12 @@ async function simulate(
       backlog += 1;
       nextArrivalMs += spacing;
     }
-    while (nextSweepMs <= clockMs) {
-      const listed = arrivedBetween(nextSweepMs - settings.lookbackHours * HOUR, nextSweepMs);
+    while (sweep && nextSweepMs <= clockMs) {
+      // The window the real scheduled sweep would list at this instant (recent or deep).
+      const hours = scheduledLookbackHours(new Date(nextSweepMs), sweep, false);
+      const listed = arrivedBetween(nextSweepMs - hours * HOUR, nextSweepMs);
       pagesOwed += Math.max(1, Math.ceil(listed / CALL_LOG_PAGE));
-      nextSweepMs += settings.sweepIntervalMs ?? Number.POSITIVE_INFINITY;
+      nextSweepMs += sweep.intervalSeconds * 1000;
     }
     checkpoints();
     if (clockMs >= nowMs && clearedAfterHours === null && backlog === 0) {
