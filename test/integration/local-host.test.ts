@@ -112,6 +112,27 @@ describe('local host', () => {
     expect(ledger).toMatchObject({ kind: 'sweep', outcome: 'ok', summary: { listed: 5, enqueued: 5 } });
   });
 
+  it('lists the whole lookback at start-up even when later sweeps list only recent hours (it may follow downtime)', async () => {
+    const [older, recent] = [30 * 60, 30].map((minutesAgo) =>
+      sandbox.addRecording({ startedAt: new Date(Date.now() - minutesAgo * 60_000), flow: 'in' }),
+    );
+    host = await startLocalHost({
+      config: config({ sweep: { lookbackHours: 48, recentLookbackHours: 6, intervalSeconds: 3_600 } }),
+      log: silentLog,
+      serveWebhooks: false,
+      scheduleRetention: false,
+    });
+    await host.idle();
+    await expect.poll(() => host?.progress().archived, { timeout: 20_000 }).toBe(2);
+
+    for (const recording of [older, recent]) {
+      expect(await sha256Of(pathOf(recording!))).toBe(sandbox.expectedSha256(recording!.recordUuid));
+    }
+    // An explicit sweep lists the window it is given: the recent hours hold one recording, archived.
+    const [sweptRecent] = await host.sweepNow(6);
+    expect(sweptRecent).toMatchObject({ listed: 1, archived: 1, enqueued: 0 });
+  });
+
   // Pinned clocks minutes after a month began (after a 30-day month, at a new year, after a leap day):
   // the 48 h lookback spans two UTC months and three UTC days, whatever today is.
   it.each(['2026-12-01T00:20:00Z', '2027-01-01T00:20:00Z', '2028-03-01T00:20:00Z'])(
