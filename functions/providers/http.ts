@@ -40,16 +40,13 @@ export class DisallowedUrlError extends PermanentError {
  * opaque path segments are elided too: permanent storage links (Telphin) are credentials in the path.
  */
 export function describeUrl(url: URL | string): string {
-  try {
-    const parsed = typeof url === 'string' ? new URL(url) : url;
-    const path = parsed.pathname
-      .split('/')
-      .map((segment) => (segment.length > 40 ? `${segment.slice(0, 4)}…` : segment))
-      .join('/');
-    return `${parsed.host}${path}`;
-  } catch {
-    return '(unparseable URL)';
-  }
+  const parsed = typeof url === 'string' ? URL.parse(url) : url;
+  if (!parsed) return '(unparseable URL)';
+  const path = parsed.pathname
+    .split('/')
+    .map((segment) => (segment.length > 40 ? `${segment.slice(0, 4)}…` : segment))
+    .join('/');
+  return `${parsed.host}${path}`;
 }
 
 /**
@@ -57,12 +54,8 @@ export function describeUrl(url: URL | string): string {
  * `DisallowedUrlError` then (a `PermanentError`: retrying cannot make a foreign host acceptable).
  */
 export function assertAllowedUrl(url: string, allowedHosts: readonly string[]): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new DisallowedUrlError('refusing to fetch a malformed URL');
-  }
+  const parsed = URL.parse(url);
+  if (!parsed) throw new DisallowedUrlError('refusing to fetch a malformed URL');
   const { host, protocol } = parsed;
   const where = describeUrl(parsed);
   const refusal =
@@ -195,14 +188,9 @@ function abortError(where: string): TransientError {
 }
 
 /** One request, no redirects: resolves once headers arrive, with a guarded body stream. */
-function sendOnce(
-  url: URL,
-  options: HttpOptions,
-  method: string,
-  headers: Record<string, string>,
-): Promise<OpenResponse> {
+function sendOnce(url: URL, options: HttpOptions): Promise<OpenResponse> {
   const where = describeUrl(url);
-  const { signal, idleTimeoutMs = 60_000, connectTimeoutMs = 15_000 } = options;
+  const { method, headers, signal, idleTimeoutMs = 60_000, connectTimeoutMs = 15_000 } = options;
   if (signal?.aborted) return Promise.reject(abortError(where));
 
   return new Promise<OpenResponse>((resolve, reject) => {
@@ -336,19 +324,15 @@ export async function openHttpResponse(url: string, options: HttpOptions): Promi
   const maxRedirects = options.maxRedirects ?? 3;
 
   for (let hop = 0; ; hop++) {
-    const response = await sendOnce(target, { ...options, body }, method, headers);
+    const response = await sendOnce(target, { ...options, method, headers, body });
     const location = headerValue(response.headers, 'location');
     if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
     response.body.destroy();
     if (hop >= maxRedirects) {
       throw new TransientError(`too many redirects (more than ${maxRedirects}) from ${describeUrl(url)}`);
     }
-    let next: URL;
-    try {
-      next = new URL(location, target);
-    } catch {
-      throw new PermanentError(`redirect from ${describeUrl(target)} has a malformed Location`);
-    }
+    const next = URL.parse(location, target.href);
+    if (!next) throw new PermanentError(`redirect from ${describeUrl(target)} has a malformed Location`);
     const checked = assertAllowedUrl(next.href, options.allowedHosts);
     if (checked.host.toLowerCase() !== target.host.toLowerCase() || checked.protocol !== target.protocol) {
       // Credentials must not follow a redirect to another origin.
@@ -403,10 +387,7 @@ export async function readWhole(response: OpenResponse, maxBytes?: number): Prom
   return { status: response.status, headers: response.headers, text, where };
 }
 
-/**
- * A small API call: the whole body as text, whatever the status. For adapters that must read an
- * error body before deciding (e.g. which kind of 429 it is). Network faults throw TransientError.
- */
+/** A small API call read whole, whatever the status (an adapter may need the body to decide). */
 export async function sendHttpRequest(
   url: string,
   options: HttpOptions & { maxResponseBytes?: number },
@@ -474,10 +455,7 @@ export async function downloadOrThrow(response: OpenResponse): Promise<DownloadS
   throw errorForStatus(response.status, response.headers, where, detail);
 }
 
-/**
- * Opens a (possibly huge) download as a stream. Non-2xx statuses throw their typed error after the
- * error body is discarded; the returned body errors with TransientError on reset, stall or abort.
- */
+/** Opens a (possibly huge) download as a stream; non-2xx statuses throw their typed error. */
 export async function openHttpDownload(url: string, options: HttpOptions): Promise<DownloadStream> {
   const headers = { accept: MEDIA_ACCEPT, ...rangeHeaders(options.fromByte), ...options.headers };
   return downloadOrThrow(await openHttpResponse(url, { ...options, headers }));
@@ -488,10 +466,7 @@ export function rangeHeaders(fromByte: number | undefined): Record<string, strin
   return fromByte ? { range: `bytes=${fromByte}-` } : {};
 }
 
-/**
- * A 2xx download answer as the archive reads it: its length and type, and what a continuation needs
- * (Accept-Ranges, ETag, Last-Modified, and a 206's Content-Range).
- */
+/** A 2xx download answer as the archive reads it, with what a continuation checks (a 206's Content-Range). */
 export function downloadStreamOf(headers: IncomingHttpHeaders, body: PassThrough): DownloadStream {
   const length = headerValue(headers, 'content-length');
   const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(headers, 'content-range')?.trim() ?? '');

@@ -23,14 +23,10 @@ export function requireWebhookSecret(secret: string | undefined, role?: string):
   throw new WebhookAuthError(`webhooks are disabled for this source: no ${what} is configured`, 403);
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
-/** Whether a delivery's shared secret is the configured one, in constant time whatever the lengths. */
+/** Whether a delivery's shared secret is the configured one; equal-length digests keep it constant-time. */
 export function secretMatches(received: string | null | undefined, secret: string): boolean {
   if (typeof received !== 'string') return false;
-  // Equal-length digests keep the comparison constant-time whatever the token's length.
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
   return timingSafeEqual(digest(received), digest(secret));
 }
 
