@@ -33,8 +33,6 @@ export class DisallowedUrlError extends PermanentError {
   }
 }
 
-// ---------------------------------------------------------------- SSRF guard
-
 /**
  * `host:port/path` of a URL: enough to debug, never the query string (it may carry a token). Long
  * opaque path segments are elided too: permanent storage links (Telphin) are credentials in the path.
@@ -76,8 +74,6 @@ export function assertAllowedUrl(url: string, allowedHosts: readonly string[]): 
   return parsed;
 }
 
-// ---------------------------------------------------------------- status mapping
-
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
@@ -111,8 +107,7 @@ export function errorForStatus(
   where: string,
   detail?: string,
 ): CallvaultError {
-  const suffix = detail ? `: ${detail}` : '';
-  const text = `HTTP ${status} from ${where}${suffix}`;
+  const text = `HTTP ${status} from ${where}${detail ? `: ${detail}` : ''}`;
   let error: CallvaultError;
   if (status === 429) error = new RateLimitedError(text, retryAfterSeconds(headers));
   else if (status >= 500 || status === 408) error = new TransientError(text);
@@ -147,8 +142,6 @@ export function summariseErrorBody(text: string): string | undefined {
   return trimmed.split('\n')[0]?.slice(0, 200);
 }
 
-// ---------------------------------------------------------------- transport
-
 export interface HttpOptions {
   method?: string;
   headers?: Record<string, string>;
@@ -164,6 +157,8 @@ export interface HttpOptions {
   maxRedirects?: number;
   /** Downloads only: ask for the bytes from this offset on (`Range: bytes={fromByte}-`). */
   fromByte?: number;
+  /** Answers read whole only: the largest body kept in memory (default 64 MiB). */
+  maxResponseBytes?: number;
 }
 
 export interface OpenResponse {
@@ -196,14 +191,11 @@ function sendOnce(url: URL, options: HttpOptions): Promise<OpenResponse> {
   return new Promise<OpenResponse>((resolve, reject) => {
     const transport = url.protocol === 'https:' ? https : http;
     const request = transport.request(url, { method, headers });
-    let settled = false;
     let connectTimer: NodeJS.Timeout | undefined;
+    // A promise settles once: a failure after the response (or a second one) only destroys the request.
     const fail = (error: CallvaultError) => {
       clearTimeout(connectTimer);
-      if (!settled) {
-        settled = true;
-        reject(error);
-      }
+      reject(error);
       request.destroy();
     };
     const onAbort = () => fail(abortError(where));
@@ -227,7 +219,6 @@ function sendOnce(url: URL, options: HttpOptions): Promise<OpenResponse> {
       clearTimeout(connectTimer);
       request.setTimeout(0);
       signal?.removeEventListener('abort', onAbort);
-      settled = true;
       resolve({
         status: response.statusCode ?? 0,
         headers: response.headers,
@@ -325,8 +316,9 @@ export async function openHttpResponse(url: string, options: HttpOptions): Promi
 
   for (let hop = 0; ; hop++) {
     const response = await sendOnce(target, { ...options, method, headers, body });
+    const { status } = response;
     const location = headerValue(response.headers, 'location');
-    if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
+    if (!REDIRECT_STATUSES.has(status) || !location) return response;
     response.body.destroy();
     if (hop >= maxRedirects) {
       throw new TransientError(`too many redirects (more than ${maxRedirects}) from ${describeUrl(url)}`);
@@ -338,10 +330,7 @@ export async function openHttpResponse(url: string, options: HttpOptions): Promi
       // Credentials must not follow a redirect to another origin.
       headers = withoutHeaders(headers, /^(authorization|cookie|proxy-authorization)$/);
     }
-    if (
-      response.status === 303 ||
-      ((response.status === 301 || response.status === 302) && method === 'POST')
-    ) {
+    if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
       method = 'GET';
       body = undefined;
       headers = withoutHeaders(headers, /^content-(type|length)$/);
@@ -370,8 +359,6 @@ export async function readBodyText(
   return Buffer.concat(chunks).toString('utf8');
 }
 
-// ---------------------------------------------------------------- public helpers
-
 export interface HttpTextResponse {
   status: number;
   headers: IncomingHttpHeaders;
@@ -388,10 +375,7 @@ export async function readWhole(response: OpenResponse, maxBytes?: number): Prom
 }
 
 /** A small API call read whole, whatever the status (an adapter may need the body to decide). */
-export async function sendHttpRequest(
-  url: string,
-  options: HttpOptions & { maxResponseBytes?: number },
-): Promise<HttpTextResponse> {
+export async function sendHttpRequest(url: string, options: HttpOptions): Promise<HttpTextResponse> {
   return readWhole(await openHttpResponse(url, options), options.maxResponseBytes);
 }
 
@@ -426,10 +410,7 @@ export function jsonOf(response: HttpTextResponse): unknown {
 }
 
 /** A small JSON API call with the standard error mapping. */
-export async function requestJson(
-  url: string,
-  options: HttpOptions & { maxResponseBytes?: number },
-): Promise<unknown> {
+export async function requestJson(url: string, options: HttpOptions): Promise<unknown> {
   return jsonOf(await sendHttpRequest(url, options));
 }
 

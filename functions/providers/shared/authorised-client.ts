@@ -1,7 +1,6 @@
 /**
- * Requests with a source's Bearer token in the Authorization header (never in a query string, RFC 6750
- * §2.1): one retry after a 401 with a renewed token (the token may have been revoked or expired early),
- * provider hooks for rate gates and throttling (429 / Retry-After), and short error details.
+ * Requests with a source's Bearer token in the Authorization header (never in a query, RFC 6750 §2.1),
+ * one retry after a 401 with a renewed token (it may be revoked or expired early), and throttling hooks.
  */
 import type { DownloadStream, Log } from '../../core/ports';
 import {
@@ -50,10 +49,7 @@ export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
   connectTimeoutMs?: number;
   /** Before each attempt, once the token is at hand (a rate gate's slot, say). */
   beforeSend?(request: R): Promise<void>;
-  /**
-   * Judges every answer for throttling: true to send again (having waited), a throw to give up, false to
-   * go on. `retries` counts the earlier trues of this request.
-   */
+  /** Judges every answer: true sends again (having waited), a throw gives up; `retries` counts the trues. */
   throttle?(answer: OpenAnswer, request: R, retries: number): Promise<boolean>;
   /** Counts the retries after a 401. */
   onRetryAfter401?(): void;

@@ -14,6 +14,7 @@ import {
   usableToken,
 } from '../../core/shared-state';
 import {
+  type HttpOptions,
   type HttpTextResponse,
   jsonOf,
   retryAfterSeconds,
@@ -44,14 +45,10 @@ export class TokenRequestRefused extends Error {
 /** The token endpoint answered 429: wait `retryAfterSeconds` before asking again. */
 export class TokenEndpointThrottled extends RateLimitedError {}
 
-export interface TokenRequest {
+export interface TokenRequest
+  extends Pick<HttpOptions, 'headers' | 'maxRedirects' | 'signal' | 'idleTimeoutMs' | 'connectTimeoutMs'> {
   url: string;
   form: Record<string, string>;
-  headers?: Record<string, string>;
-  maxRedirects?: number;
-  signal?: AbortSignal;
-  idleTimeoutMs?: number;
-  connectTimeoutMs?: number;
   /** Names the provider in messages ("RingCentral"). */
   provider: string;
   /** Lifetime assumed when the answer names none; without it such an answer is refused as malformed. */
@@ -68,6 +65,7 @@ export interface TokenRequest {
  */
 export async function requestOAuthToken(request: TokenRequest): Promise<TokenGrant> {
   const response = await sendHttpRequest(request.url, {
+    ...request,
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
@@ -76,10 +74,6 @@ export async function requestOAuthToken(request: TokenRequest): Promise<TokenGra
     },
     body: new URLSearchParams(request.form).toString(),
     allowedHosts: [new URL(request.url).host],
-    maxRedirects: request.maxRedirects,
-    signal: request.signal,
-    idleTimeoutMs: request.idleTimeoutMs,
-    connectTimeoutMs: request.connectTimeoutMs,
   });
   const { status } = response;
   if (status === 429) {

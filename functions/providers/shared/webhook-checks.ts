@@ -30,13 +30,12 @@ export function secretMatches(received: string | null | undefined, secret: strin
   return timingSafeEqual(digest(received), digest(secret));
 }
 
-/** Event times outside these years are a unit mistake (seconds for milliseconds, say), not an event. */
-const EARLIEST_EVENT_MS = Date.UTC(2001, 0, 1);
-const LATEST_EVENT_MS = Date.UTC(2100, 0, 1);
-
-/** The event time as a Date; InvalidInputError with `outOfRange` when it is not plausibly an event's. */
+/**
+ * The event time as a Date; InvalidInputError with `outOfRange` outside 2001–2100, where it is a unit
+ * mistake (seconds for milliseconds, say), not an event.
+ */
 export function plausibleEventTime(ms: number, outOfRange: string): Date {
-  if (!(ms >= EARLIEST_EVENT_MS && ms <= LATEST_EVENT_MS)) throw new InvalidInputError(outOfRange);
+  if (!(ms >= Date.UTC(2001, 0, 1) && ms <= Date.UTC(2100, 0, 1))) throw new InvalidInputError(outOfRange);
   return new Date(ms);
 }
 
