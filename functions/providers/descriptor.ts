@@ -1,7 +1,6 @@
 /**
  * All callvault knows about one provider, so nothing else names one. A descriptor imports only its config
- * schema and constants (cheap for the CDK app); the adapter loads through `loadAdapter` (README, "Adding a
- * provider").
+ * schema and constants; the adapter loads through `loadAdapter` (README, "Adding a provider").
  */
 import type * as z from 'zod';
 import type { EnsureSubscriptionsForAllSourcesDependencies } from '../core/ensure-subscriptions-for-all-sources';

@@ -16,6 +16,7 @@ import {
 } from '../core/errors';
 import type { DownloadStream } from '../core/ports';
 import { hostAllowed, isLoopbackHost } from './host-patterns';
+import { jsonObject, tryJson } from './shared/json';
 
 export { isLoopbackHost } from './host-patterns';
 
@@ -129,14 +130,9 @@ export function httpStatusOf(error: unknown): number | undefined {
 export function summariseErrorBody(text: string): string | undefined {
   const trimmed = text.trim();
   if (!trimmed) return undefined;
-  try {
-    const value: unknown = JSON.parse(trimmed);
-    const record = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
-    for (const field of ['message', 'error_description', 'error', 'detail'].map((key) => record[key])) {
-      if (typeof field === 'string' && field) return field.slice(0, 200);
-    }
-  } catch {
-    // Not JSON: fall through to a plain-text excerpt.
+  const record = jsonObject(tryJson(trimmed)) ?? {};
+  for (const field of ['message', 'error_description', 'error', 'detail'].map((key) => record[key])) {
+    if (typeof field === 'string' && field) return field.slice(0, 200);
   }
   if (/^\s*</.test(trimmed)) return 'an HTML page';
   return trimmed.split('\n')[0]?.slice(0, 200);
@@ -430,7 +426,7 @@ export async function describeAndDrop(
 
 /** A 2xx answer as a download; any other status throws its typed error (with a little of its body). */
 export async function downloadOrThrow(response: OpenResponse): Promise<DownloadStream> {
-  if (isOk(response.status)) return downloadStreamOf(response.headers, response.body);
+  if (isOk(response.status)) return downloadOf(response);
   const where = describeUrl(response.url);
   const detail = await describeAndDrop({ body: response.body, where });
   throw errorForStatus(response.status, response.headers, where, detail);
@@ -448,7 +444,7 @@ export function rangeHeaders(fromByte: number | undefined): Record<string, strin
 }
 
 /** A 2xx download answer as the archive reads it, with what a continuation checks (a 206's Content-Range). */
-export function downloadStreamOf(headers: IncomingHttpHeaders, body: PassThrough): DownloadStream {
+export function downloadOf({ headers, body }: Pick<OpenResponse, 'headers' | 'body'>): DownloadStream {
   const length = headerValue(headers, 'content-length');
   const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(headers, 'content-range')?.trim() ?? '');
   return {

@@ -61,6 +61,5 @@ export async function createSource(
     }
     credentials = parsed.data;
   }
-  const create = await descriptor.loadAdapter();
-  return create(source, credentials, deps);
+  return (await descriptor.loadAdapter())(source, credentials, deps);
 }

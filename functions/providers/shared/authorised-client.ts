@@ -5,7 +5,6 @@
 import type { DownloadStream, Log } from '../../core/ports';
 import {
   downloadOrThrow,
-  downloadStreamOf,
   type HttpTextResponse,
   jsonOf,
   MEDIA_ACCEPT,
@@ -15,7 +14,7 @@ import {
   statusError,
 } from '../http';
 
-export { describeAndDrop, jsonOf } from '../http';
+export { describeAndDrop, downloadOf, jsonOf } from '../http';
 
 /** Where the token comes from, and where a token an API refused is reported. */
 export interface BearerTokenSource {
@@ -62,11 +61,6 @@ export function expectDeleted(
 ): void {
   if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
   throw statusError(response, detail);
-}
-
-/** A 2xx answer as a download (see `downloadStreamOf`). */
-export function downloadOf(answer: Pick<OpenAnswer, 'body' | 'headers'>): DownloadStream {
-  return downloadStreamOf(answer.headers, answer.body);
 }
 
 export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {

@@ -2,13 +2,13 @@
  * A download pattern without a port allows only the scheme's default port, so allowing a host never
  * reaches another service on it. Loopback keeps any port: the sandboxes listen on ephemeral ones.
  */
-import { isLoopbackHost } from '../host-patterns';
+import { effectivePort, isLoopbackHost } from '../host-patterns';
 import { assertAllowedUrl } from '../http';
 
 /** `host:port` of an origin, with the port spelled out. */
 export function pinnedOrigin(origin: string | URL): string {
   const url = new URL(origin);
-  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+  return `${url.hostname}:${effectivePort(url)}`;
 }
 
 /** The patterns with the scheme's default port added where none is named (loopback excepted). */

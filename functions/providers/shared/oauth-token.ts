@@ -21,6 +21,7 @@ import {
   sendHttpRequest,
   summariseErrorBody,
 } from '../http';
+import { jsonObject, tryJson } from './json';
 
 /** A token endpoint's answer (RFC 6749 §5.1). */
 export interface TokenGrant {
@@ -100,15 +101,11 @@ export async function requestOAuthToken(request: TokenRequest): Promise<TokenGra
 
 /** `error` and `error_description` of an OAuth refusal (first lines), short and free of what we sent. */
 function describeOAuthRefusal(response: HttpTextResponse, maxLength: number): string {
-  try {
-    const body = JSON.parse(response.text) as Record<string, unknown>;
-    const parts = [body.error, body.error_description]
-      .filter((part): part is string => typeof part === 'string' && part !== '')
-      .map((part) => part.split(/\r?\n/)[0] ?? part);
-    if (parts.length > 0) return parts.join(': ').slice(0, maxLength);
-  } catch {
-    // Not JSON: fall through.
-  }
+  const body = jsonObject(tryJson(response.text)) ?? {};
+  const parts = [body.error, body.error_description]
+    .filter((part): part is string => typeof part === 'string' && part !== '')
+    .map((part) => part.split(/\r?\n/)[0] ?? part);
+  if (parts.length > 0) return parts.join(': ').slice(0, maxLength);
   return summariseErrorBody(response.text) ?? 'no reason given';
 }
 
