@@ -18,8 +18,6 @@ import type { DownloadStream } from '../core/ports';
 import { hostAllowed, isLoopbackHost } from './host-patterns';
 import { jsonObject, tryJson } from './shared/json';
 
-export { isLoopbackHost } from './host-patterns';
-
 /** Media hosts may answer 406 to an Accept their content does not match (RFC 9110, section 12.5.1). */
 export const MEDIA_ACCEPT = '*/*';
 

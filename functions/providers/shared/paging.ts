@@ -7,9 +7,8 @@ export interface Page<T> {
 }
 
 /**
- * Every item of a paged collection, from `firstUrl` on. A link seen before, or more than `maxPages`
- * pages (a server linking onwards forever), throws TransientError: a listing that silently stopped would
- * pass for a complete one.
+ * Every item of a paged collection from `firstUrl` on. A repeated link or more than `maxPages` pages throws
+ * TransientError: a listing that silently stopped would pass for a complete one.
  */
 export async function* followPages<T>(
   firstUrl: string,

@@ -4,7 +4,7 @@ import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
 import type { WebhookResponse } from '../../core/ports';
 import type { ProviderName } from '../../core/recording';
-import { type Json, jsonObject } from './json';
+import { type Json, jsonObject, tryJson } from './json';
 
 /** Refusal of a delivery; `status` is 401 (no secret) or 403 (a wrong one, or webhooks off). */
 export class WebhookAuthError extends UnauthenticatedError {
@@ -41,12 +41,8 @@ export function plausibleEventTime(ms: number, outOfRange: string): Date {
 
 /** A delivery's body as a JSON object; InvalidInputError naming `what` ("Telphin webhook body") if not. */
 export function jsonObjectBody(body: string, what: string): Json {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    throw new InvalidInputError(`${what} is not valid JSON`);
-  }
+  const value = tryJson(body); // valid JSON never parses to undefined
+  if (value === undefined) throw new InvalidInputError(`${what} is not valid JSON`);
   const object = jsonObject(value);
   if (!object) throw new InvalidInputError(`${what} must be a JSON object`);
   return object;
