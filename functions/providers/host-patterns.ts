@@ -5,18 +5,18 @@
  */
 import { isIP } from 'node:net';
 
-function bareHostname(url: URL): string {
-  return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+function bareHostname(hostname: string): string {
+  return hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
 }
 
-function effectivePort(url: URL): string {
-  if (url.port) return url.port;
-  return url.protocol === 'https:' ? '443' : '80';
+/** The URL's port, the scheme's default spelled out. */
+export function effectivePort(url: URL): string {
+  return url.port || (url.protocol === 'https:' ? '443' : '80');
 }
 
 /** Sandboxes run on loopback over plain HTTP; nothing else may. */
 export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const host = bareHostname(hostname);
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1' || host === '0:0:0:0:0:0:0:1';
@@ -35,7 +35,7 @@ export function hostMatchesPattern(url: URL, pattern: string): boolean {
   const patternPort = match?.[2];
   if (!patternHost) return false;
   if (patternPort !== undefined && patternPort !== effectivePort(url)) return false;
-  const host = bareHostname(url);
+  const host = bareHostname(url.hostname);
   if (patternHost.startsWith('*.')) {
     // The dot before the domain is part of the match: `*.telphin.ru` never matches `eviltelphin.ru`.
     const domain = patternHost.slice(2);

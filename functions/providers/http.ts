@@ -1,7 +1,6 @@
 /**
- * The one HTTP client every provider adapter uses. It exists so that every download and API call gets
- * the same SSRF guard, timeouts, redirect rules and status → typed-error mapping, and so that no error
- * message ever carries a full URL (storage links and `?access_token=` URLs are credentials).
+ * The one HTTP client of every adapter: one SSRF guard, timeouts, redirect rules and status → typed-error
+ * mapping, and no full URL in any message (storage links and `?access_token=` URLs are credentials).
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
@@ -17,91 +16,62 @@ import {
 } from '../core/errors';
 import type { DownloadStream } from '../core/ports';
 import { hostAllowed, isLoopbackHost } from './host-patterns';
+import { jsonObject, tryJson } from './shared/json';
 
-export { isLoopbackHost } from './host-patterns';
-
-export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
-export const DEFAULT_MAX_REDIRECTS = 3;
-/**
- * The Accept header of a media download. Content hosts serve audio or video, not JSON, and a server may
- * answer 406 to an Accept its content does not match (RFC 9110, section 12.5.1).
- */
+/** Media hosts may answer 406 to an Accept their content does not match (RFC 9110, section 12.5.1). */
 export const MEDIA_ACCEPT = '*/*';
-/** API answers (record lists) are JSON held in memory; anything larger is not an API answer. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** A URL refused by the allow-list. A subclass so callers can tell it from other permanent failures. */
 export class DisallowedUrlError extends PermanentError {
   constructor(
     message: string,
-    /**
-     * `host[:port]` of the refused URL when it could be parsed, and whether the allow-list (rather than
-     * its scheme or embedded credentials) refused it: only then would listing the host make it fetchable.
-     */
+    /** `host[:port]` when parsed; `offAllowList`: only listing the host would make it fetchable. */
     readonly refused: { host?: string; offAllowList?: boolean } = {},
   ) {
     super(message);
   }
 }
 
-// ---------------------------------------------------------------- SSRF guard
-
 /**
  * `host:port/path` of a URL: enough to debug, never the query string (it may carry a token). Long
  * opaque path segments are elided too: permanent storage links (Telphin) are credentials in the path.
  */
 export function describeUrl(url: URL | string): string {
-  try {
-    const parsed = typeof url === 'string' ? new URL(url) : url;
-    const path = parsed.pathname
-      .split('/')
-      .map((segment) => (segment.length > 40 ? `${segment.slice(0, 4)}…` : segment))
-      .join('/');
-    return `${parsed.host}${path}`;
-  } catch {
-    return '(unparseable URL)';
-  }
+  const parsed = typeof url === 'string' ? URL.parse(url) : url;
+  if (!parsed) return '(unparseable URL)';
+  const path = parsed.pathname
+    .split('/')
+    .map((segment) => (segment.length > 40 ? `${segment.slice(0, 4)}…` : segment))
+    .join('/');
+  return `${parsed.host}${path}`;
 }
 
 /**
- * Parses a URL we are about to fetch and refuses anything not on the allow-list: other hosts, plain
- * HTTP off loopback, credentials in the URL. Throws `DisallowedUrlError` (a `PermanentError`: retrying
- * cannot make a foreign host acceptable).
+ * The URL, parsed, unless it is off the allow-list, plain HTTP off loopback or carries credentials:
+ * `DisallowedUrlError` then (a `PermanentError`: retrying cannot make a foreign host acceptable).
  */
 export function assertAllowedUrl(url: string, allowedHosts: readonly string[]): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new DisallowedUrlError('refusing to fetch a malformed URL');
-  }
+  const parsed = URL.parse(url);
+  if (!parsed) throw new DisallowedUrlError('refusing to fetch a malformed URL');
+  const { host, protocol } = parsed;
   const where = describeUrl(parsed);
-  if (parsed.username || parsed.password) {
-    throw new DisallowedUrlError(`refusing URL with embedded credentials (${parsed.host})`, {
-      host: parsed.host,
-    });
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new DisallowedUrlError(`refusing ${parsed.protocol} URL ${where}: only https is allowed`, {
-      host: parsed.host,
-    });
-  }
-  if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) {
-    throw new DisallowedUrlError(`refusing plain http URL ${where}: https is required off loopback`, {
-      host: parsed.host,
-    });
-  }
+  const refusal =
+    parsed.username || parsed.password
+      ? `refusing URL with embedded credentials (${host})`
+      : protocol !== 'https:' && protocol !== 'http:'
+        ? `refusing ${protocol} URL ${where}: only https is allowed`
+        : protocol === 'http:' && !isLoopbackHost(parsed.hostname)
+          ? `refusing plain http URL ${where}: https is required off loopback`
+          : undefined;
+  if (refusal) throw new DisallowedUrlError(refusal, { host });
   if (!hostAllowed(parsed, allowedHosts)) {
     throw new DisallowedUrlError(
-      `refusing URL ${where}: host ${parsed.host} is not in the allowed hosts (${allowedHosts.join(', ') || 'none'})`,
-      { host: parsed.host, offAllowList: true },
+      `refusing URL ${where}: host ${host} is not in the allowed hosts (${allowedHosts.join(', ') || 'none'})`,
+      { host, offAllowList: true },
     );
   }
   return parsed;
 }
-
-// ---------------------------------------------------------------- status mapping
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name.toLowerCase()];
@@ -129,18 +99,14 @@ export function retryAfterSeconds(headers: IncomingHttpHeaders, now: Date = new 
   return undefined;
 }
 
-/**
- * The typed error for a non-2xx status. `detail` is a short, already log-safe text (e.g. the API's
- * `message` field); `where` is host + path.
- */
+/** The typed error for a non-2xx status; `detail` is short, log-safe text, `where` host + path. */
 export function errorForStatus(
   status: number,
   headers: IncomingHttpHeaders,
   where: string,
   detail?: string,
 ): CallvaultError {
-  const suffix = detail ? `: ${detail}` : '';
-  const text = `HTTP ${status} from ${where}${suffix}`;
+  const text = `HTTP ${status} from ${where}${detail ? `: ${detail}` : ''}`;
   let error: CallvaultError;
   if (status === 429) error = new RateLimitedError(text, retryAfterSeconds(headers));
   else if (status >= 500 || status === 408) error = new TransientError(text);
@@ -162,23 +128,13 @@ export function httpStatusOf(error: unknown): number | undefined {
 export function summariseErrorBody(text: string): string | undefined {
   const trimmed = text.trim();
   if (!trimmed) return undefined;
-  try {
-    const value: unknown = JSON.parse(trimmed);
-    if (value && typeof value === 'object') {
-      const record = value as Record<string, unknown>;
-      for (const key of ['message', 'error_description', 'error', 'detail']) {
-        const field = record[key];
-        if (typeof field === 'string' && field) return field.slice(0, 200);
-      }
-    }
-  } catch {
-    // Not JSON: fall through to a plain-text excerpt.
+  const record = jsonObject(tryJson(trimmed)) ?? {};
+  for (const field of ['message', 'error_description', 'error', 'detail'].map((key) => record[key])) {
+    if (typeof field === 'string' && field) return field.slice(0, 200);
   }
   if (/^\s*</.test(trimmed)) return 'an HTML page';
   return trimmed.split('\n')[0]?.slice(0, 200);
 }
-
-// ---------------------------------------------------------------- transport
 
 export interface HttpOptions {
   method?: string;
@@ -195,9 +151,11 @@ export interface HttpOptions {
   maxRedirects?: number;
   /** Downloads only: ask for the bytes from this offset on (`Range: bytes={fromByte}-`). */
   fromByte?: number;
+  /** Answers read whole only: the largest body kept in memory (default 64 MiB). */
+  maxResponseBytes?: number;
 }
 
-interface OpenResponse {
+export interface OpenResponse {
   status: number;
   headers: IncomingHttpHeaders;
   /** The body; errors with a `TransientError` on reset, stall or abort. */
@@ -206,8 +164,6 @@ interface OpenResponse {
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-/** Headers that must not follow a redirect to another host. */
-const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
 
 function toTransient(error: unknown, what: string): CallvaultError {
   if (isCallvaultError(error)) return error;
@@ -221,29 +177,19 @@ function abortError(where: string): TransientError {
 }
 
 /** One request, no redirects: resolves once headers arrive, with a guarded body stream. */
-function sendOnce(
-  url: URL,
-  options: HttpOptions,
-  method: string,
-  headers: Record<string, string>,
-): Promise<OpenResponse> {
+function sendOnce(url: URL, options: HttpOptions): Promise<OpenResponse> {
   const where = describeUrl(url);
-  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const { signal } = options;
+  const { method, headers, signal, idleTimeoutMs = 60_000, connectTimeoutMs = 15_000 } = options;
   if (signal?.aborted) return Promise.reject(abortError(where));
 
   return new Promise<OpenResponse>((resolve, reject) => {
     const transport = url.protocol === 'https:' ? https : http;
     const request = transport.request(url, { method, headers });
-    let settled = false;
     let connectTimer: NodeJS.Timeout | undefined;
+    // A promise settles once: a failure after the response (or a second one) only destroys the request.
     const fail = (error: CallvaultError) => {
       clearTimeout(connectTimer);
-      if (!settled) {
-        settled = true;
-        reject(error);
-      }
+      reject(error);
       request.destroy();
     };
     const onAbort = () => fail(abortError(where));
@@ -267,7 +213,6 @@ function sendOnce(
       clearTimeout(connectTimer);
       request.setTimeout(0);
       signal?.removeEventListener('abort', onAbort);
-      settled = true;
       resolve({
         status: response.statusCode ?? 0,
         headers: response.headers,
@@ -280,9 +225,8 @@ function sendOnce(
 }
 
 /**
- * Copies the response into a PassThrough while watching it: a stall (no byte for idleTimeoutMs while
- * the consumer is ready for more), a reset or premature close, or an abort destroys the copy with a
- * TransientError. Backpressure pauses the stall timer, so a slow consumer is never blamed on the server.
+ * Copies the response into a PassThrough that a stall, reset, premature close or abort destroys with a
+ * TransientError. Backpressure pauses the stall timer: a slow consumer is never blamed on the server.
  */
 function guardBody(
   response: IncomingMessage,
@@ -291,9 +235,8 @@ function guardBody(
   signal?: AbortSignal,
 ): PassThrough {
   const body = new PassThrough();
-  // The body may break before its consumer attaches (a granted download is opened before the archive
-  // checks for an existing copy). Without a listener that 'error' would crash the process; the error
-  // stays in body.errored and reaches whoever reads or pipes the body next.
+  // The body may break before its consumer attaches (a download opened before the archive checks for a
+  // copy): unheard, that 'error' would crash the process; body.errored keeps it for the next reader.
   body.on('error', () => {});
   let timer: NodeJS.Timeout | undefined;
   let done = false;
@@ -315,19 +258,13 @@ function guardBody(
     );
   };
   const onAbort = () => stop(abortError(where));
-  if (signal?.aborted) {
-    queueMicrotask(onAbort);
-  } else {
-    signal?.addEventListener('abort', onAbort, { once: true });
-  }
+  if (signal?.aborted) queueMicrotask(onAbort);
+  else signal?.addEventListener('abort', onAbort, { once: true });
 
   arm();
   response.on('data', (chunk: Buffer) => {
     if (done) return;
-    if (body.write(chunk)) {
-      arm();
-      return;
-    }
+    if (body.write(chunk)) return arm();
     clearTimeout(timer);
     response.pause();
     body.once('drain', () => {
@@ -336,19 +273,19 @@ function guardBody(
       response.resume();
     });
   });
+  const closedEarly = () => new TransientError(`connection to ${where} closed mid-body`);
   response.on('end', () => {
     if (done) return;
     if (!response.complete) {
-      stop(new TransientError(`download from ${where} ended before the announced length`));
-      return;
+      return stop(new TransientError(`download from ${where} ended before the announced length`));
     }
     stop();
     body.end();
   });
   response.on('error', (error) => stop(toTransient(error, `download from ${where}`)));
-  response.on('aborted', () => stop(new TransientError(`connection to ${where} closed mid-body`)));
+  response.on('aborted', () => stop(closedEarly()));
   response.on('close', () => {
-    if (!response.complete) stop(new TransientError(`connection to ${where} closed mid-body`));
+    if (!response.complete) stop(closedEarly());
   });
   // The consumer gave up (destroyed its end): release the socket.
   body.on('close', () => {
@@ -358,53 +295,49 @@ function guardBody(
   return body;
 }
 
+/** The headers without those whose (lower-case) name matches. */
+function withoutHeaders(headers: Record<string, string>, names: RegExp): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !names.test(name.toLowerCase())));
+}
+
 /** Sends a request, following redirects within the allow-list. Any status is returned, not thrown. */
 export async function openHttpResponse(url: string, options: HttpOptions): Promise<OpenResponse> {
   let target = assertAllowedUrl(url, options.allowedHosts);
   let method = (options.method ?? 'GET').toUpperCase();
   let headers: Record<string, string> = { ...options.headers };
   let body = options.body;
-  const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
+  const maxRedirects = options.maxRedirects ?? 3;
 
   for (let hop = 0; ; hop++) {
-    const response = await sendOnce(target, { ...options, body }, method, headers);
+    const response = await sendOnce(target, { ...options, method, headers, body });
+    const { status } = response;
     const location = headerValue(response.headers, 'location');
-    if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
+    if (!REDIRECT_STATUSES.has(status) || !location) return response;
     response.body.destroy();
     if (hop >= maxRedirects) {
       throw new TransientError(`too many redirects (more than ${maxRedirects}) from ${describeUrl(url)}`);
     }
-    let next: URL;
-    try {
-      next = new URL(location, target);
-    } catch {
-      throw new PermanentError(`redirect from ${describeUrl(target)} has a malformed Location`);
-    }
+    const next = URL.parse(location, target.href);
+    if (!next) throw new PermanentError(`redirect from ${describeUrl(target)} has a malformed Location`);
     const checked = assertAllowedUrl(next.href, options.allowedHosts);
     if (checked.host.toLowerCase() !== target.host.toLowerCase() || checked.protocol !== target.protocol) {
-      headers = Object.fromEntries(
-        Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.includes(name.toLowerCase())),
-      );
+      // Credentials must not follow a redirect to another origin.
+      headers = withoutHeaders(headers, /^(authorization|cookie|proxy-authorization)$/);
     }
-    if (
-      response.status === 303 ||
-      ((response.status === 301 || response.status === 302) && method === 'POST')
-    ) {
+    if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
       method = 'GET';
       body = undefined;
-      headers = Object.fromEntries(
-        Object.entries(headers).filter(([name]) => !/^content-(type|length)$/i.test(name)),
-      );
+      headers = withoutHeaders(headers, /^content-(type|length)$/);
     }
     target = checked;
   }
 }
 
-/** Reads a body into memory up to `maxBytes`; a larger body is refused. */
+/** Reads a body into memory up to `maxBytes` (64 MiB: larger is no API answer); a larger body is refused. */
 export async function readBodyText(
   body: PassThrough,
   where: string,
-  maxBytes = DEFAULT_MAX_RESPONSE_BYTES,
+  maxBytes = 64 * 1024 * 1024,
 ): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
@@ -420,8 +353,6 @@ export async function readBodyText(
   return Buffer.concat(chunks).toString('utf8');
 }
 
-// ---------------------------------------------------------------- public helpers
-
 export interface HttpTextResponse {
   status: number;
   headers: IncomingHttpHeaders;
@@ -430,24 +361,28 @@ export interface HttpTextResponse {
   where: string;
 }
 
-/**
- * A small API call: the whole body as text, whatever the status. For adapters that must read an
- * error body before deciding (e.g. which kind of 429 it is). Network faults throw TransientError.
- */
-export async function sendHttpRequest(
-  url: string,
-  options: HttpOptions & { maxResponseBytes?: number },
-): Promise<HttpTextResponse> {
-  const response = await openHttpResponse(url, options);
+/** An open answer read whole, whatever its status. */
+export async function readWhole(response: OpenResponse, maxBytes?: number): Promise<HttpTextResponse> {
   const where = describeUrl(response.url);
-  const text = await readBodyText(response.body, where, options.maxResponseBytes);
+  const text = await readBodyText(response.body, where, maxBytes);
   return { status: response.status, headers: response.headers, text, where };
 }
 
-/** Throws the typed error for a non-2xx response; returns it otherwise. */
-export function throwForStatus(response: HttpTextResponse): HttpTextResponse {
-  if (response.status >= 200 && response.status < 300) return response;
-  throw errorForStatus(response.status, response.headers, response.where, summariseErrorBody(response.text));
+/** A small API call read whole, whatever the status (an adapter may need the body to decide). */
+export async function sendHttpRequest(url: string, options: HttpOptions): Promise<HttpTextResponse> {
+  return readWhole(await openHttpResponse(url, options), options.maxResponseBytes);
+}
+
+function isOk(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+/** The typed error for an answer read whole, with the short reason its body gives. */
+export function statusError(
+  response: HttpTextResponse,
+  detail: (text: string) => string | undefined = summariseErrorBody,
+): CallvaultError {
+  return errorForStatus(response.status, response.headers, response.where, detail(response.text));
 }
 
 /** Parses a 2xx body as JSON; a garbled answer is a transient fault (proxies serve HTML pages). */
@@ -462,35 +397,43 @@ export function parseJsonBody(response: HttpTextResponse): unknown {
   }
 }
 
-/** A small JSON API call with the standard error mapping. */
-export async function requestJson(
-  url: string,
-  options: HttpOptions & { maxResponseBytes?: number },
-): Promise<unknown> {
-  return parseJsonBody(throwForStatus(await sendHttpRequest(url, options)));
+/** A 2xx answer's JSON body; the typed error for any other status. */
+export function jsonOf(response: HttpTextResponse): unknown {
+  if (!isOk(response.status)) throw statusError(response);
+  return parseJsonBody(response);
 }
 
-/**
- * Opens a (possibly huge) download as a stream. Non-2xx statuses throw their typed error after the
- * error body is discarded; the returned body errors with TransientError on reset, stall or abort.
- */
-export async function openHttpDownload(url: string, options: HttpOptions): Promise<DownloadStream> {
-  const response = await openHttpResponse(url, {
-    ...options,
-    headers: { accept: MEDIA_ACCEPT, ...rangeHeaders(options.fromByte), ...options.headers },
-  });
-  const where = describeUrl(response.url);
-  if (response.status < 200 || response.status >= 300) {
-    // Read a little of the error body for the message, then drop the connection.
-    let detail: string | undefined;
-    try {
-      detail = summariseErrorBody(await readBodyText(response.body, where, 4096));
-    } catch {
-      response.body.destroy();
-    }
-    throw errorForStatus(response.status, response.headers, where, detail);
+/** A small JSON API call with the standard error mapping. */
+export async function requestJson(url: string, options: HttpOptions): Promise<unknown> {
+  return jsonOf(await sendHttpRequest(url, options));
+}
+
+/** A short detail of an error body: reads a little of it, then drops the connection. */
+export async function describeAndDrop(
+  answer: { body: PassThrough; where: string },
+  detail: (text: string) => string | undefined = summariseErrorBody,
+  maxBytes = 4096,
+): Promise<string | undefined> {
+  try {
+    return detail(await readBodyText(answer.body, answer.where, maxBytes));
+  } catch {
+    answer.body.destroy();
+    return undefined;
   }
-  return downloadStreamOf(response.headers, response.body);
+}
+
+/** A 2xx answer as a download; any other status throws its typed error (with a little of its body). */
+export async function downloadOrThrow(response: OpenResponse): Promise<DownloadStream> {
+  if (isOk(response.status)) return downloadOf(response);
+  const where = describeUrl(response.url);
+  const detail = await describeAndDrop({ body: response.body, where });
+  throw errorForStatus(response.status, response.headers, where, detail);
+}
+
+/** Opens a (possibly huge) download as a stream; non-2xx statuses throw their typed error. */
+export async function openHttpDownload(url: string, options: HttpOptions): Promise<DownloadStream> {
+  const headers = { accept: MEDIA_ACCEPT, ...rangeHeaders(options.fromByte), ...options.headers };
+  return downloadOrThrow(await openHttpResponse(url, { ...options, headers }));
 }
 
 /** The request header that asks for a download from `fromByte` on (RFC 9110, section 14.2); none for 0. */
@@ -498,11 +441,8 @@ export function rangeHeaders(fromByte: number | undefined): Record<string, strin
   return fromByte ? { range: `bytes=${fromByte}-` } : {};
 }
 
-/**
- * A 2xx download answer as the archive reads it: its length and type, and what a continuation needs
- * (Accept-Ranges, ETag, Last-Modified, and a 206's Content-Range).
- */
-export function downloadStreamOf(headers: IncomingHttpHeaders, body: PassThrough): DownloadStream {
+/** A 2xx download answer as the archive reads it, with what a continuation checks (a 206's Content-Range). */
+export function downloadOf({ headers, body }: Pick<OpenResponse, 'headers' | 'body'>): DownloadStream {
   const length = headerValue(headers, 'content-length');
   const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(headers, 'content-range')?.trim() ?? '');
   return {

@@ -1,7 +1,6 @@
 /**
- * The provider registry: every provider's descriptor, listed once. Config, composition, the CDK app and
- * the scripts read providers from here and never by name; adding a provider means its folder (with its
- * `descriptor.ts`) and one entry in `PROVIDER_DESCRIPTORS` (README, "Adding a provider").
+ * The provider registry, read instead of naming providers. Adding one means its folder and one entry in
+ * `PROVIDER_DESCRIPTORS` (README, "Adding a provider").
  */
 import { PermanentError } from '../core/errors';
 import type { RecordingSource } from '../core/ports';
@@ -62,6 +61,5 @@ export async function createSource(
     }
     credentials = parsed.data;
   }
-  const create = await descriptor.loadAdapter();
-  return create(source, credentials, deps);
+  return (await descriptor.loadAdapter())(source, credentials, deps);
 }

@@ -1,24 +1,20 @@
 /**
- * Requests with a source's Bearer token in the Authorization header (never in a query string, RFC 6750
- * §2.1): one retry after a 401 with a renewed token (the token may have been revoked or expired early),
- * provider hooks for rate gates and throttling (429 / Retry-After), and short error details.
+ * Requests with a source's Bearer token in the Authorization header (never in a query, RFC 6750 §2.1),
+ * one retry after a 401 with a renewed token (it may be revoked or expired early), and throttling hooks.
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import type { PassThrough } from 'node:stream';
-import type { CallvaultError } from '../../core/errors';
 import type { DownloadStream, Log } from '../../core/ports';
 import {
-  describeUrl,
-  downloadStreamOf,
-  errorForStatus,
+  downloadOrThrow,
   type HttpTextResponse,
+  jsonOf,
   MEDIA_ACCEPT,
+  type OpenResponse,
   openHttpResponse,
-  parseJsonBody,
-  readBodyText,
-  summariseErrorBody,
-  throwForStatus,
+  readWhole,
+  statusError,
 } from '../http';
+
+export { describeAndDrop, downloadOf, jsonOf } from '../http';
 
 /** Where the token comes from, and where a token an API refused is reported. */
 export interface BearerTokenSource {
@@ -37,15 +33,9 @@ export interface AuthorisedRequest {
   signal?: AbortSignal;
 }
 
-/** An answer whose body has not been read yet. */
-export interface OpenAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: PassThrough;
-  /** host + path of the final URL (after redirects), for messages. */
+/** An answer whose body has not been read yet; `where` is host + path of the final URL, for messages. */
+export interface OpenAnswer extends OpenResponse {
   where: string;
-  /** The final URL. */
-  url: URL;
 }
 
 export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
@@ -58,26 +48,10 @@ export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
   connectTimeoutMs?: number;
   /** Before each attempt, once the token is at hand (a rate gate's slot, say). */
   beforeSend?(request: R): Promise<void>;
-  /**
-   * Judges every answer for throttling: true to send again (having waited), a throw to give up, false to
-   * go on. `retries` counts the earlier trues of this request.
-   */
+  /** Judges every answer: true sends again (having waited), a throw gives up; `retries` counts the trues. */
   throttle?(answer: OpenAnswer, request: R, retries: number): Promise<boolean>;
   /** Counts the retries after a 401. */
   onRetryAfter401?(): void;
-}
-
-/** The typed error for an answer read whole, with the short reason its body gives. */
-export function statusError(
-  response: HttpTextResponse,
-  detail: (text: string) => string | undefined = summariseErrorBody,
-): CallvaultError {
-  return errorForStatus(response.status, response.headers, response.where, detail(response.text));
-}
-
-/** A 2xx answer's JSON body; the typed error for any other status. */
-export function jsonOf(response: HttpTextResponse): unknown {
-  return parseJsonBody(throwForStatus(response));
 }
 
 /** A DELETE's answer: 2xx, or 404 (gone already), is done; any other status throws its typed error. */
@@ -87,28 +61,6 @@ export function expectDeleted(
 ): void {
   if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
   throw statusError(response, detail);
-}
-
-/** A short detail of an error body: reads a little of it, then drops the connection. */
-export async function describeAndDrop(
-  answer: OpenAnswer,
-  detail: (text: string) => string | undefined = summariseErrorBody,
-  maxBytes = 4096,
-): Promise<string | undefined> {
-  try {
-    return detail(await readBodyText(answer.body, answer.where, maxBytes));
-  } catch {
-    answer.body.destroy();
-    return undefined;
-  }
-}
-
-/**
- * A 2xx answer as a download: its body, the Content-Length and Content-Type it announced, and what a
- * continuation checks (Accept-Ranges, ETag, Last-Modified, a 206's Content-Range; see http.ts).
- */
-export function downloadOf(answer: Pick<OpenAnswer, 'body' | 'headers'>): DownloadStream {
-  return downloadStreamOf(answer.headers, answer.body);
 }
 
 export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
@@ -141,13 +93,7 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
         idleTimeoutMs: this.options.idleTimeoutMs,
         connectTimeoutMs: this.options.connectTimeoutMs,
       });
-      const answer: OpenAnswer = {
-        status: response.status,
-        headers: response.headers,
-        body: response.body,
-        where: `${response.url.host}${response.url.pathname}`,
-        url: response.url,
-      };
+      const answer: OpenAnswer = { ...response, where: `${response.url.host}${response.url.pathname}` };
       if (await this.options.throttle?.(answer, request, retries)) {
         retries += 1;
         continue;
@@ -163,10 +109,7 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
 
   /** A request whose (small) answer is read whole, whatever its status. */
   async send(request: R): Promise<HttpTextResponse> {
-    const answer = await this.open(request);
-    const where = describeUrl(answer.url);
-    const text = await readBodyText(answer.body, where);
-    return { status: answer.status, headers: answer.headers, text, where };
+    return readWhole(await this.open(request));
   }
 
   /** A request whose 2xx answer is JSON; the typed error for any other status. */
@@ -176,11 +119,8 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
 
   /** A download: a 2xx stream, or the typed error for its status (after reading a little of the body). */
   async download(request: R): Promise<DownloadStream> {
-    const answer = await this.open({ ...request, headers: { accept: MEDIA_ACCEPT, ...request.headers } });
-    if (answer.status < 200 || answer.status >= 300) {
-      const detail = await describeAndDrop(answer);
-      throw errorForStatus(answer.status, answer.headers, describeUrl(answer.url), detail);
-    }
-    return downloadOf(answer);
+    return downloadOrThrow(
+      await this.open({ ...request, headers: { accept: MEDIA_ACCEPT, ...request.headers } }),
+    );
   }
 }

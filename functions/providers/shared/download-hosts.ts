@@ -1,17 +1,14 @@
 /**
- * The one port rule for download allow-lists: a pattern without a port allows only the scheme's default
- * port (443 for https), so allowing a host name never lets a link reach another service on that host.
- * Loopback patterns keep any port: the sandboxes listen on ephemeral ports, and plain http is allowed
- * only on loopback (see ../http.ts), so nothing outside the machine is reachable that way.
+ * A download pattern without a port allows only the scheme's default port, so allowing a host never
+ * reaches another service on it. Loopback keeps any port: the sandboxes listen on ephemeral ones.
  */
-
-import { isLoopbackHost } from '../host-patterns';
+import { effectivePort, isLoopbackHost } from '../host-patterns';
 import { assertAllowedUrl } from '../http';
 
 /** `host:port` of an origin, with the port spelled out. */
 export function pinnedOrigin(origin: string | URL): string {
   const url = new URL(origin);
-  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+  return `${url.hostname}:${effectivePort(url)}`;
 }
 
 /** The patterns with the scheme's default port added where none is named (loopback excepted). */
@@ -30,11 +27,6 @@ export function pinDownloadHosts(patterns: readonly string[], protocol: string):
 
 /** The URL, parsed, when it is on a pinned allowed host; DisallowedUrlError otherwise. */
 export function assertPinnedUrl(url: string, patterns: readonly string[]): URL {
-  let protocol = 'https:';
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    // assertAllowedUrl refuses it with the proper error.
-  }
-  return assertAllowedUrl(url, pinDownloadHosts(patterns, protocol));
+  // A malformed URL is refused by assertAllowedUrl with the proper error.
+  return assertAllowedUrl(url, pinDownloadHosts(patterns, URL.parse(url)?.protocol ?? 'https:'));
 }

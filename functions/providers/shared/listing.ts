@@ -7,10 +7,7 @@ export function inWindow(recording: SourceRecording, window: TimeWindow): boolea
   return start >= window.from.getTime() && start < window.to.getTime();
 }
 
-/**
- * A filter for one listing: each recording once (by id), and only those that started inside the window.
- * Sources list by coarser criteria (init time, overlapping pages, several scopes) than the archive keeps.
- */
+/** Each recording once, if it started in the window: sources list by coarser criteria than the archive. */
 export function uniqueInWindow(window: TimeWindow): (recording: SourceRecording | undefined) => boolean {
   const seen = new Set<string>();
   return (recording): boolean => {
@@ -20,10 +17,7 @@ export function uniqueInWindow(window: TimeWindow): (recording: SourceRecording 
   };
 }
 
-/**
- * `parse()`, or undefined with a warning when it throws: one malformed record must not stop every other
- * recording of the window from being archived, and the warning names it for a human.
- */
+/** `parse()`, or undefined with a warning: one malformed record must not stop the rest of the window. */
 export function parseOrSkip<T>(
   parse: () => T,
   log: Log,

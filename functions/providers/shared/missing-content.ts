@@ -1,7 +1,6 @@
 /**
- * The missing-content judgement: a content 404 alone cannot tell "not written yet" from "deleted at the
- * source". The source is asked again (its listing, or the recording's metadata): still there means not
- * ready (retried with backoff), gone too means gone at the source (settled, retries cannot help).
+ * A content 404 alone cannot tell "not written yet" from "deleted at the source", so the source is asked
+ * again: still there is not ready (retried), gone too is gone at the source (settled).
  */
 import { GoneAtSourceError, NotReadyError } from '../../core/errors';
 

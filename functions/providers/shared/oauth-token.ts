@@ -1,9 +1,7 @@
 /**
- * OAuth access tokens for one source (RFC 6749 token endpoint): the token request and its answer, and a
- * token shared by every holder through the `TokenStore`. The stored token is reused until shortly before
- * it expires; only the holder of the store's lease renews, the others wait for its result. A refusal and
- * a throttled token endpoint are remembered for every holder, so a bad credential is one clear failure,
- * not a token-request storm against a scarce endpoint. Providers supply the grant and the refusal error.
+ * OAuth access tokens for one source (RFC 6749): the token request, and a token every holder shares
+ * through the `TokenStore`; only the lease holder renews it. Refusals and throttling are remembered for
+ * every holder, so a bad credential is one clear failure, not a token-request storm.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { RateLimitedError, TransientError } from '../../core/errors';
@@ -11,18 +9,19 @@ import type { Clock, Log } from '../../core/ports';
 import {
   obtainSharedToken,
   readOwnToken,
+  type SharedTokenOptions,
   type TokenRecord,
-  type TokenStore,
   usableToken,
 } from '../../core/shared-state';
 import {
-  errorForStatus,
+  type HttpOptions,
   type HttpTextResponse,
-  parseJsonBody,
+  jsonOf,
   retryAfterSeconds,
   sendHttpRequest,
   summariseErrorBody,
 } from '../http';
+import { jsonObject, tryJson } from './json';
 
 /** A token endpoint's answer (RFC 6749 §5.1). */
 export interface TokenGrant {
@@ -47,14 +46,10 @@ export class TokenRequestRefused extends Error {
 /** The token endpoint answered 429: wait `retryAfterSeconds` before asking again. */
 export class TokenEndpointThrottled extends RateLimitedError {}
 
-export interface TokenRequest {
+export interface TokenRequest
+  extends Pick<HttpOptions, 'headers' | 'maxRedirects' | 'signal' | 'idleTimeoutMs' | 'connectTimeoutMs'> {
   url: string;
   form: Record<string, string>;
-  headers?: Record<string, string>;
-  maxRedirects?: number;
-  signal?: AbortSignal;
-  idleTimeoutMs?: number;
-  connectTimeoutMs?: number;
   /** Names the provider in messages ("RingCentral"). */
   provider: string;
   /** Lifetime assumed when the answer names none; without it such an answer is refused as malformed. */
@@ -66,11 +61,12 @@ export interface TokenRequest {
 }
 
 /**
- * One POST to a token endpoint, on its own host only. Refusals throw TokenRequestRefused; a 429 throws
- * TokenEndpointThrottled with the endpoint's Retry-After (60 s when absent); other failures their typed error.
+ * One POST to a token endpoint, on its own host only. Refusals throw TokenRequestRefused, a 429
+ * TokenEndpointThrottled (Retry-After, else 60 s), other failures their typed error.
  */
 export async function requestOAuthToken(request: TokenRequest): Promise<TokenGrant> {
   const response = await sendHttpRequest(request.url, {
+    ...request,
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
@@ -79,22 +75,17 @@ export async function requestOAuthToken(request: TokenRequest): Promise<TokenGra
     },
     body: new URLSearchParams(request.form).toString(),
     allowedHosts: [new URL(request.url).host],
-    maxRedirects: request.maxRedirects,
-    signal: request.signal,
-    idleTimeoutMs: request.idleTimeoutMs,
-    connectTimeoutMs: request.connectTimeoutMs,
   });
-  const { status, headers, where, text } = response;
+  const { status } = response;
   if (status === 429) {
-    const seconds = retryAfterSeconds(headers, request.now) ?? 60;
+    const seconds = retryAfterSeconds(response.headers, request.now) ?? 60;
     throw new TokenEndpointThrottled(`${request.provider} token endpoint throttled`, seconds);
   }
   if (status === 400 || status === 401 || status === 403) {
     // The body may echo what we sent; only its short OAuth reason is kept.
     throw new TokenRequestRefused(status, describeOAuthRefusal(response, request.maxDetail ?? 240));
   }
-  if (status < 200 || status >= 300) throw errorForStatus(status, headers, where, summariseErrorBody(text));
-  const body = parseJsonBody(response) as Record<string, unknown> | null;
+  const body = jsonOf(response) as Record<string, unknown> | null;
   const accessToken = body?.access_token;
   const stated = Number(body?.expires_in);
   const expiresIn = Number.isFinite(stated) && stated > 0 ? stated : request.defaultExpiresIn;
@@ -109,22 +100,13 @@ export async function requestOAuthToken(request: TokenRequest): Promise<TokenGra
 }
 
 /** `error` and `error_description` of an OAuth refusal (first lines), short and free of what we sent. */
-export function describeOAuthRefusal(response: HttpTextResponse, maxLength: number): string {
-  try {
-    const body = JSON.parse(response.text) as Record<string, unknown>;
-    const parts = [body.error, body.error_description]
-      .filter((part): part is string => typeof part === 'string' && part !== '')
-      .map((part) => part.split(/\r?\n/)[0] ?? part);
-    if (parts.length > 0) return parts.join(': ').slice(0, maxLength);
-  } catch {
-    // Not JSON: fall through.
-  }
+function describeOAuthRefusal(response: HttpTextResponse, maxLength: number): string {
+  const body = jsonObject(tryJson(response.text)) ?? {};
+  const parts = [body.error, body.error_description]
+    .filter((part): part is string => typeof part === 'string' && part !== '')
+    .map((part) => part.split(/\r?\n/)[0] ?? part);
+  if (parts.length > 0) return parts.join(': ').slice(0, maxLength);
   return summariseErrorBody(response.text) ?? 'no reason given';
-}
-
-/** Renew this long before expiry: `capSeconds`, or a tenth of short lifetimes. */
-export function renewalMarginMs(lifetimeSeconds: number, capSeconds: number): number {
-  return Math.min(capSeconds, lifetimeSeconds * 0.1) * 1000;
 }
 
 /** Fingerprint of the credentials a token belongs to; a rotated secret starts afresh, and it reveals none. */
@@ -132,30 +114,19 @@ export function credentialsFingerprint(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);
 }
 
-export interface SharedOAuthTokenOptions {
-  /** The store key; one per source. */
-  key: string;
-  store: TokenStore;
+/** `key` is the source's; the lease figures are `obtainSharedToken`'s. */
+export interface SharedOAuthTokenOptions
+  extends Pick<SharedTokenOptions, 'store' | 'key' | 'leaseTtlMs' | 'leaseWaitMs' | 'pollMs'> {
   clock: Clock;
   log: Log;
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
   /** How long a refusal blocks further token requests with the same credentials. Default 15 min. */
   refusalCooldownMs?: number;
-  /** How long the renewal lease lasts if its holder dies. Default 30 s. */
-  leaseTtlMs?: number;
-  /** How long a holder waits for another one's renewal before giving up (TransientError). Default 30 s. */
-  leaseWaitMs?: number;
-  /** Polling interval while waiting for another holder. Default 200 ms. */
-  pollMs?: number;
 }
 
 /** What a provider's token differs in: its names, its grant, and what its refusal says. */
-export interface OAuthProviderHooks {
-  /** Fingerprint of the credentials in use (see credentialsFingerprint). */
-  credentials: string;
-  /** What is being obtained, for messages ("the RingCentral session"). */
-  what: string;
+export interface OAuthProviderHooks extends Pick<SharedTokenOptions, 'credentials' | 'what'> {
   /** Renew this long before expiry at most (a tenth of short lifetimes). */
   renewalCapSeconds: number;
   /** Logged when an API refused a token and it is dropped. */
@@ -164,7 +135,7 @@ export interface OAuthProviderHooks {
   throttledName: string;
   /** The non-retryable error for refused credentials; `until` is set while the refusal is remembered. */
   refusedError(detail: string, until?: Date): Error;
-  /** Asks for a new token given the stored record; throws TokenRequestRefused when the credentials are refused. */
+  /** A new token given the stored record; throws TokenRequestRefused when the credentials are refused. */
   grant(record: TokenRecord | undefined, signal?: AbortSignal): Promise<TokenGrant>;
   /** Called with the refusal before it is remembered and thrown (to log it). */
   onRefused?(refusal: TokenRequestRefused): void;
@@ -221,17 +192,12 @@ export class SharedOAuthToken {
   }
 
   private async obtain(signal?: AbortSignal): Promise<string> {
-    const { store, key, leaseTtlMs, leaseWaitMs, pollMs } = this.options;
     const token = await obtainSharedToken(
       {
-        store,
-        key,
+        ...this.options,
         holder: this.holder,
         credentials: this.hooks.credentials,
         now: () => this.now(),
-        leaseTtlMs,
-        leaseWaitMs,
-        pollMs,
         what: this.hooks.what,
         throwIfBlocked: (record) => this.throwIfBlocked(record),
         renew: (current, renewSignal) => this.renew(current, renewSignal),
@@ -284,17 +250,16 @@ export class SharedOAuthToken {
       throw this.hooks.refusedError(loginRefusal);
     }
     const now = this.now();
-    const cap = this.hooks.renewalCapSeconds;
+    // Renewed `renewalCapSeconds` before expiry, or a tenth of a short lifetime.
+    const usableUntil = (seconds: number) =>
+      now + seconds * 1000 - Math.min(this.hooks.renewalCapSeconds, seconds * 0.1) * 1000;
     const { refreshToken, refreshExpiresIn } = grant;
     return {
       credentials,
       accessToken: grant.accessToken,
-      accessUsableUntilMs: now + grant.expiresIn * 1000 - renewalMarginMs(grant.expiresIn, cap),
+      accessUsableUntilMs: usableUntil(grant.expiresIn),
       refreshToken,
-      refreshUsableUntilMs:
-        refreshToken && refreshExpiresIn
-          ? now + refreshExpiresIn * 1000 - renewalMarginMs(refreshExpiresIn, cap)
-          : undefined,
+      refreshUsableUntilMs: refreshToken && refreshExpiresIn ? usableUntil(refreshExpiresIn) : undefined,
       scope: grant.scope,
     };
   }

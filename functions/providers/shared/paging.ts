@@ -1,8 +1,5 @@
 import { TransientError } from '../../core/errors';
 
-/** Pages followed at most in one listing; a server that keeps linking onwards is a fault. */
-export const MAX_PAGES = 10_000;
-
 /** One page of a collection: its items, and the link to the next page when there is one. */
 export interface Page<T> {
   items: readonly T[];
@@ -10,14 +7,14 @@ export interface Page<T> {
 }
 
 /**
- * Every item of a paged collection, from `firstUrl` on. A link seen before, or more than `maxPages`
- * pages, throws TransientError: a listing that silently stopped would pass for a complete one.
+ * Every item of a paged collection from `firstUrl` on. A repeated link or more than `maxPages` pages throws
+ * TransientError: a listing that silently stopped would pass for a complete one.
  */
 export async function* followPages<T>(
   firstUrl: string,
   fetchPage: (url: string) => Promise<Page<T>>,
   what: string,
-  maxPages = MAX_PAGES,
+  maxPages = 10_000,
 ): AsyncIterable<T> {
   const visited = new Set<string>();
   let url: string | undefined = firstUrl;
@@ -28,7 +25,7 @@ export async function* followPages<T>(
     visited.add(url);
     const page = await fetchPage(url);
     yield* page.items;
-    url = page.next !== '' ? page.next : undefined;
+    url = page.next; // '' ends the listing like undefined
   }
 }
 

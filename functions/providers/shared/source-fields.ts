@@ -1,7 +1,4 @@
-/**
- * Schema pieces the providers' source entries and secrets share (fields every configuration section
- * uses come from config/fields.ts). Each provider's schema adds its own fields beside these.
- */
+/** Schema pieces the providers' source entries and secrets share (config/fields.ts has the general ones). */
 import * as z from 'zod';
 import { kmsKeyArnSchema, retentionClassSchema, sourceIdSchema } from '../../config/fields';
 import { isLoopbackHost } from '../host-patterns';
@@ -23,17 +20,11 @@ export const appCredentialFields = {
   clientSecret: z.string().min(1).optional(),
   /** AWS: name of an existing secret holding the provider's credentials. Default: the stack creates one. */
   credentialsSecretName: z.string().min(1).optional(),
-  /**
-   * AWS: the customer-managed KMS key that encrypts that existing secret, if it is not AWS-managed; the
-   * functions get kms:Decrypt on it.
-   */
+  /** AWS: the customer-managed KMS key of that secret, if any; the functions get kms:Decrypt on it. */
   credentialsKmsKeyArn: kmsKeyArnSchema.optional(),
 };
 
-/**
- * What a source's secret (or its inline config fields) must hold: the app's client id and secret, the
- * provider's `extra` fields, and an optional webhookSecret of 16 to `webhookSecretMax` characters.
- */
+/** A source's secret (or inline config): client id and secret, `extra`, an optional webhookSecret. */
 export function appCredentialsSchema<Extra extends z.ZodRawShape>(extra: Extra, webhookSecretMax?: number) {
   const webhookSecret = z.string().min(16);
   return z.object({
@@ -63,11 +54,8 @@ export function originUrlSchema(example: string) {
   });
 }
 
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 export function guidSchema(what: string) {
-  return z
-    .string()
-    .regex(
-      /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
-      `expected the ${what} as a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`,
-    );
+  return z.string().regex(GUID, `expected the ${what} as a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`);
 }

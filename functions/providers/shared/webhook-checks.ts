@@ -4,7 +4,7 @@ import { InvalidInputError, UnauthenticatedError } from '../../core/errors';
 import { type HintJob, JOB_VERSION } from '../../core/jobs';
 import type { WebhookResponse } from '../../core/ports';
 import type { ProviderName } from '../../core/recording';
-import { type Json, jsonObject } from './json';
+import { type Json, jsonObject, tryJson } from './json';
 
 /** Refusal of a delivery; `status` is 401 (no secret) or 403 (a wrong one, or webhooks off). */
 export class WebhookAuthError extends UnauthenticatedError {
@@ -23,35 +23,26 @@ export function requireWebhookSecret(secret: string | undefined, role?: string):
   throw new WebhookAuthError(`webhooks are disabled for this source: no ${what} is configured`, 403);
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
-/** Whether a delivery's shared secret is the configured one, in constant time whatever the lengths. */
+/** Whether a delivery's shared secret is the configured one; equal-length digests keep it constant-time. */
 export function secretMatches(received: string | null | undefined, secret: string): boolean {
   if (typeof received !== 'string') return false;
-  // Equal-length digests keep the comparison constant-time whatever the token's length.
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
   return timingSafeEqual(digest(received), digest(secret));
 }
 
-/** Event times outside these years are a unit mistake (seconds for milliseconds, say), not an event. */
-const EARLIEST_EVENT_MS = Date.UTC(2001, 0, 1);
-const LATEST_EVENT_MS = Date.UTC(2100, 0, 1);
-
-/** The event time as a Date; InvalidInputError with `outOfRange` when it is not plausibly an event's. */
+/**
+ * The event time as a Date; InvalidInputError with `outOfRange` outside 2001–2100, where it is a unit
+ * mistake (seconds for milliseconds, say), not an event.
+ */
 export function plausibleEventTime(ms: number, outOfRange: string): Date {
-  if (!(ms >= EARLIEST_EVENT_MS && ms <= LATEST_EVENT_MS)) throw new InvalidInputError(outOfRange);
+  if (!(ms >= Date.UTC(2001, 0, 1) && ms <= Date.UTC(2100, 0, 1))) throw new InvalidInputError(outOfRange);
   return new Date(ms);
 }
 
 /** A delivery's body as a JSON object; InvalidInputError naming `what` ("Telphin webhook body") if not. */
 export function jsonObjectBody(body: string, what: string): Json {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    throw new InvalidInputError(`${what} is not valid JSON`);
-  }
+  const value = tryJson(body); // valid JSON never parses to undefined
+  if (value === undefined) throw new InvalidInputError(`${what} is not valid JSON`);
   const object = jsonObject(value);
   if (!object) throw new InvalidInputError(`${what} must be a JSON object`);
   return object;
