@@ -10,8 +10,21 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
-import { errorForStatus, parseJsonBody, readBodyText, retryAfterSeconds, summariseErrorBody } from '../http';
-import { AuthorisedClient, describeAndDrop, type OpenAnswer } from '../shared/authorised-client';
+import {
+  errorForStatus,
+  type HttpTextResponse,
+  parseJsonBody,
+  readBodyText,
+  retryAfterSeconds,
+  summariseErrorBody,
+} from '../http';
+import {
+  AuthorisedClient,
+  type AuthorisedRequest,
+  describeAndDrop,
+  type OpenAnswer,
+} from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
 import { nextLink, type Page } from '../shared/paging';
 import { TEAMS_ACCESS_POLICY_MISSING_MESSAGE, TEAMS_METERED_API_MESSAGE } from './descriptor';
 import type { TeamsRecordingsAuth } from './teams-recordings-auth';
@@ -23,25 +36,17 @@ import {
   TeamsMeteredApiError,
 } from './teams-recordings-errors';
 
-export type GraphAnswer = OpenAnswer;
-
-export interface GraphTextAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  where: string;
-}
-
 export interface TeamsRecordingsGraphOptions {
   sourceId: string;
   clientId: string;
+  graphUrl: string;
   auth: TeamsRecordingsAuth;
   clock: Clock;
   log: Log;
-  /** Longest Retry-After waited out in process; longer ones are handed to the queue. Default 30 s. */
-  maxInlineWaitMs?: number;
-  /** Throttled answers waited out in process per request before giving up. Default 4. */
-  maxThrottledAttempts?: number;
+  /** Longest Retry-After waited out in process; longer ones are handed to the queue. */
+  maxInlineWaitMs: number;
+  /** Throttled answers waited out in process per request before giving up. */
+  maxThrottledAttempts: number;
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
@@ -60,20 +65,22 @@ export function graphErrorDetail(text: string): string | undefined {
 }
 
 /** One page of a Graph collection: `value`, and `@odata.nextLink` when there is more. */
-export function graphPage(answer: GraphTextAnswer, what: string): Page<unknown> {
-  const body = parseJsonBody({ ...answer }) as Record<string, unknown> | null;
-  if (!body || typeof body !== 'object' || !Array.isArray(body.value)) {
-    throw new TransientError(`${what} has no value array`);
-  }
+export function graphPage(answer: HttpTextResponse, what: string): Page<unknown> {
+  const body = jsonObject(parseJsonBody(answer));
+  if (!Array.isArray(body?.value)) throw new TransientError(`${what} has no value array`);
   return { items: body.value, next: nextLink(body['@odata.nextLink']) };
 }
 
 export class TeamsRecordingsGraph {
   readonly stats = { throttled: 0, unavailable: 0, retriedAfter401: 0 };
-
+  /** The Graph host, where every API call (not content) goes. */
+  readonly apiHosts: string[];
+  readonly origin: string;
   private readonly client: AuthorisedClient;
 
   constructor(private readonly options: TeamsRecordingsGraphOptions) {
+    this.apiHosts = [new URL(options.graphUrl).host];
+    this.origin = new URL(options.graphUrl).origin;
     this.client = new AuthorisedClient({
       token: options.auth,
       log: options.log,
@@ -89,31 +96,15 @@ export class TeamsRecordingsGraph {
   }
 
   /** A small answer read whole; 2xx and 404 are returned, anything else throws its typed error. */
-  async get(
-    url: string,
-    allowedHosts: readonly string[],
-    context: { signal?: AbortSignal; userId?: string } = {},
-  ): Promise<GraphTextAnswer> {
-    const answer = await this.send('GET', url, allowedHosts, undefined, context.signal);
+  async get(url: string, context: { signal?: AbortSignal; userId?: string } = {}): Promise<HttpTextResponse> {
+    const answer = await this.send('GET', url, undefined, context.signal);
     if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) return answer;
-    throw this.errorFor(
-      answer.status,
-      answer.headers,
-      answer.where,
-      graphErrorDetail(answer.text),
-      context.userId,
-    );
+    throw this.errorOf(answer, context.userId);
   }
 
-  /** A JSON request whose answer is read whole (subscriptions); any status but 401/429/503 is returned. */
-  async send(
-    method: string,
-    url: string,
-    allowedHosts: readonly string[],
-    json: unknown,
-    signal?: AbortSignal,
-  ): Promise<GraphTextAnswer> {
-    const answer = await this.open(method, url, allowedHosts, { signal, json });
+  /** A JSON request to the Graph host whose answer is read whole; any status but 401/429/503 is returned. */
+  async send(method: string, url: string, json: unknown, signal?: AbortSignal): Promise<HttpTextResponse> {
+    const answer = await this.open({ method, url, allowedHosts: this.apiHosts, json, signal });
     const text = await readBodyText(answer.body, answer.where);
     return { status: answer.status, headers: answer.headers, text, where: answer.where };
   }
@@ -122,63 +113,58 @@ export class TeamsRecordingsGraph {
    * Sends a request and hands back the open answer (recording content); 401 is retried once with a new
    * token, short 429/503 waits are taken here. Any other status is returned for the caller to judge.
    */
-  open(
-    method: string,
-    url: string,
-    allowedHosts: readonly string[],
-    context: {
-      signal?: AbortSignal;
-      userId?: string;
-      json?: unknown;
-      accept?: string;
-      headers?: Record<string, string>;
-    } = {},
-  ): Promise<GraphAnswer> {
-    // Recording content passes MEDIA_ACCEPT: the redirect lands on a content host that serves video.
-    const headers = { ...context.headers, accept: context.accept ?? 'application/json' };
-    return this.client.open({
-      method,
-      url,
-      allowedHosts,
-      headers,
-      json: context.json,
-      signal: context.signal,
-    });
+  open(request: AuthorisedRequest): Promise<OpenAnswer> {
+    return this.client.open(request);
   }
 
   /** Waits out a short 429/503 (true), or throws what the queue should see; false for other answers. */
   private async throttle(
-    answer: GraphAnswer,
+    answer: OpenAnswer,
     signal: AbortSignal | undefined,
     retries: number,
   ): Promise<boolean> {
     if (answer.status !== 429 && answer.status !== 503) return false;
-    const { log, sourceId, clock } = this.options;
     const detail = await this.describe(answer);
-    const seconds = retryAfterSeconds(answer.headers, clock.now());
-    if (answer.status === 429) this.stats.throttled += 1;
-    else this.stats.unavailable += 1;
-    const throttled = retries + 1;
-    const waitMs = (seconds ?? 2 ** throttled) * 1000;
-    if (
-      throttled < (this.options.maxThrottledAttempts ?? 4) &&
-      waitMs <= (this.options.maxInlineWaitMs ?? 30_000)
-    ) {
-      log.warn('graph asked us to wait; waiting', {
-        source: sourceId,
-        status: answer.status,
-        retryAfterSeconds: seconds,
-      });
-      await abortableSleep(waitMs, signal, 'waiting out Graph throttling');
+    const verdict = this.throttled(answer, detail, retries + 1, 'graph asked us to wait; waiting');
+    if (typeof verdict === 'number') {
+      await abortableSleep(verdict, signal, 'waiting out Graph throttling');
       return true;
     }
-    const { status, where } = answer;
     // The evaluation quota of a metered API spent: waiting a minute will not bring it back.
-    if (isMeteredApiRefusal(status, detail)) throw this.errorFor(status, {}, where, detail);
+    if (isMeteredApiRefusal(answer.status, detail))
+      throw this.errorFor(answer.status, {}, answer.where, detail);
+    throw verdict;
+  }
+
+  /**
+   * A 429 or 503, the `attempt`th of its request: the wait before sending it again (logged as `waiting`),
+   * or the error the queue should see when that wait is too long or has come too often.
+   */
+  throttled(
+    answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
+    detail: string | undefined,
+    attempt: number,
+    waiting: string,
+  ): number | Error {
+    const { status, headers, where } = answer;
+    const { log, sourceId, clock } = this.options;
+    if (status === 429) this.stats.throttled += 1;
+    else this.stats.unavailable += 1;
+    const seconds = retryAfterSeconds(headers, clock.now());
+    const waitMs = (seconds ?? 2 ** attempt) * 1000;
+    if (attempt < this.options.maxThrottledAttempts && waitMs <= this.options.maxInlineWaitMs) {
+      log.warn(waiting, { source: sourceId, status, retryAfterSeconds: seconds });
+      return waitMs;
+    }
     const text = `HTTP ${status} from ${where}${detail ? `: ${detail}` : ''}`;
     if (status === 429)
-      throw new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
-    throw new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
+      return new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
+    return new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
+  }
+
+  /** The typed error for an answer read whole (see `errorFor`). */
+  errorOf(answer: HttpTextResponse, userId?: string): Error {
+    return this.errorFor(answer.status, answer.headers, answer.where, graphErrorDetail(answer.text), userId);
   }
 
   /**
@@ -192,40 +178,31 @@ export class TeamsRecordingsGraph {
     detail: string | undefined,
     userId?: string,
   ): Error {
+    const { log, sourceId, clientId } = this.options;
     if (isMeteredApiRefusal(status, detail)) {
-      this.options.log.error(TEAMS_METERED_API_MESSAGE, {
-        source: this.options.sourceId,
+      log.error(TEAMS_METERED_API_MESSAGE, {
+        source: sourceId,
         errorCode: TEAMS_METERED_API_BILLING,
         status,
         where,
         detail,
       });
-      return new TeamsMeteredApiError(
-        this.options.sourceId,
-        this.options.clientId,
-        status,
-        detail ?? `HTTP ${status}`,
-      );
+      return new TeamsMeteredApiError(sourceId, clientId, status, detail ?? `HTTP ${status}`);
     }
     if (isAccessPolicyRefusal(status, detail)) {
-      const error = new ApplicationAccessPolicyError(
-        this.options.sourceId,
-        this.options.clientId,
+      log.error(TEAMS_ACCESS_POLICY_MISSING_MESSAGE, { source: sourceId, userId, detail });
+      return new ApplicationAccessPolicyError(
+        sourceId,
+        clientId,
         userId,
         detail ?? 'no application access policy',
       );
-      this.options.log.error(TEAMS_ACCESS_POLICY_MISSING_MESSAGE, {
-        source: this.options.sourceId,
-        userId,
-        detail,
-      });
-      return error;
     }
     return errorForStatus(status, headers, where, detail);
   }
 
   /** Reads a little of an error body for the message, then drops the connection. */
-  describe(answer: GraphAnswer): Promise<string | undefined> {
+  describe(answer: OpenAnswer): Promise<string | undefined> {
     return describeAndDrop(answer, graphErrorDetail, 8192);
   }
 }
