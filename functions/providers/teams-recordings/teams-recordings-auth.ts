@@ -50,10 +50,8 @@ export class TeamsRecordingsAuth extends SharedOAuthToken {
       },
       refusedError: (detail, until) =>
         new AppCredentialsRefusedError(
-          until
-            ? `Entra refused the app credentials of source ${key} (${detail}); ` +
-                `no new token request before ${until.toISOString()}: fix the client id or secret`
-            : `Entra refused the app credentials of source ${key} (${detail}); fix the client id or secret`,
+          `Entra refused the app credentials of source ${key} (${detail}); ` +
+            `${until ? `no new token request before ${until.toISOString()}: ` : ''}fix the client id or secret`,
         ),
       onRefused: (refusal) =>
         log.error(TEAMS_CREDENTIALS_REFUSED_MESSAGE, {

@@ -142,46 +142,37 @@ export function readTeamsResource(resource: string): ResourceReading {
   if (!segments || segments.length === 0) return { type: 'unrecognised' };
   let at = 0;
   const next = () => segments[at++];
-  let userId: string | undefined;
-  const head = next();
-  const headName = head?.name.toLowerCase();
-  if (headName === 'users') {
-    userId = head?.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
-    if (!userId) return { type: 'unrecognised' };
-  } else if (headName !== 'communications') {
-    return { type: 'unrecognised' };
-  }
-  const unrecognised = (): ResourceReading => ({ type: 'unrecognised', ...(userId ? { userId } : {}) });
+  // A key as `name('id')`, or as the next segment (`name/id`).
+  const keyOf = (segment: PathSegment) =>
+    segment.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+  const head = next() as PathSegment;
+  const headName = head.name.toLowerCase();
+  const userId = headName === 'users' ? keyOf(head) : undefined;
+  if (headName === 'users' ? !userId : headName !== 'communications') return { type: 'unrecognised' };
+  const user = userId ? { userId } : {};
+  const unrecognised = (): ResourceReading => ({ type: 'unrecognised', ...user });
   const kindSegment = next();
   const kind = kindSegment ? KINDS[kindSegment.name.toLowerCase()] : undefined;
   if (!kindSegment || !kind) return unrecognised();
   let containerId = kindSegment.key;
   if (containerId === undefined) {
-    let candidate = next();
-    if (candidate && KINDS[candidate.name.toLowerCase()] === kind) {
-      // The collection named twice (`adhoccalls/adhocCalls/{callId}` or `…/adhocCalls('{callId}')`).
-      if (candidate.key === undefined) candidate = segments[at]?.key === undefined ? next() : undefined;
-      containerId = candidate?.key ?? candidate?.name;
-    } else if (candidate?.key === undefined) {
-      containerId = candidate?.name;
-    }
+    const candidate = next();
+    // The collection named twice (`adhoccalls/adhocCalls/{callId}` or `…/adhocCalls('{callId}')`).
+    if (candidate && KINDS[candidate.name.toLowerCase()] === kind) containerId = keyOf(candidate);
+    else if (candidate?.key === undefined) containerId = candidate?.name;
   }
   if (!containerId) return unrecognised();
   const child = next();
   const childName = child?.name.toLowerCase();
   if (!child || !childName) return unrecognised();
   if (childName !== 'recordings') {
-    if (OTHER_CHILDREN.has(childName)) {
-      return { type: 'not-a-recording', what: childName, ...(userId ? { userId } : {}) };
-    }
-    return unrecognised();
+    return OTHER_CHILDREN.has(childName)
+      ? { type: 'not-a-recording', what: childName, ...user }
+      : unrecognised();
   }
-  const recordingId = child.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+  const recordingId = keyOf(child);
   if (!recordingId || at !== segments.length) return unrecognised();
-  return {
-    type: 'recording',
-    reference: { kind, containerId, recordingId, ...(userId ? { userId } : {}) },
-  };
+  return { type: 'recording', reference: { kind, containerId, recordingId, ...user } };
 }
 
 /** The recording a resource names; undefined for anything else (see `readTeamsResource`). */

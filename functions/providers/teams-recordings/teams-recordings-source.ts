@@ -252,18 +252,17 @@ export class TeamsRecordingsSource implements RecordingSource {
     return users;
   }
 
-  /** Every item of a Graph collection, following `@odata.nextLink` (on the Graph host only). */
-  private async *pages(
-    firstUrl: string,
-    signal?: AbortSignal,
-    userId?: string,
-    notFound: 'throw' | 'skip' = 'throw',
-  ): AsyncIterable<unknown> {
+  /**
+   * Every item of a Graph collection, following `@odata.nextLink` (on the Graph host only). A user's
+   * collection answering 404 is skipped with "all" (every tenant user includes accounts Teams knows
+   * nothing of); a user someone named must exist.
+   */
+  private async *pages(firstUrl: string, signal?: AbortSignal, userId?: string): AsyncIterable<unknown> {
     const fetchPage = async (url: string): Promise<Page<unknown>> => {
       const answer = await this.batcher.get(url, { signal, userId });
       if (answer.status !== 404) return graphPage(answer, 'Graph collection');
       const detail = graphErrorDetail(answer.text);
-      if (notFound === 'skip') {
+      if (userId && this.config.users === 'all') {
         this.log.warn('graph has no recordings collection for a user; skipped', {
           sourceId: this.sourceId,
           userId,
@@ -306,20 +305,17 @@ export class TeamsRecordingsSource implements RecordingSource {
       this.partsById = { users, parts };
     }
     const { parts } = this.partsById;
-    const one = scope ? parts.get(scope.id) : undefined;
-    const wanted = scope ? (one ? [one] : []) : [...parts.values()];
-    if (scope && wanted.length === 0) {
-      throw new PermanentError(
-        `msteams source ${this.sourceId}: ${scope.label} is no longer in the source's scope`,
-      );
-    }
     const keep = uniqueInWindow(window);
-    for (const { user, kind } of wanted) {
+    for (const part of scope ? [parts.get(scope.id)] : parts.values()) {
+      if (!part) {
+        throw new PermanentError(
+          `msteams source ${this.sourceId}: ${scope?.label} is no longer in the source's scope`,
+        );
+      }
+      const { user, kind } = part;
       if (user.missing) throw new PermanentError(user.missing);
       const first = listRecordingsUrl(this.config.graphUrl, kind, user.id, window);
-      // Every tenant user includes accounts Teams knows nothing of; a user someone named must exist.
-      const notFound = this.config.users === 'all' ? 'skip' : 'throw';
-      for await (const item of this.pages(first, signal, user.id, notFound)) {
+      for await (const item of this.pages(first, signal, user.id)) {
         const recording = this.parse(item, kind, user.id);
         if (keep(recording)) yield recording as SourceRecording;
       }
@@ -396,13 +392,8 @@ export class TeamsRecordingsSource implements RecordingSource {
     };
     // User by user: one user outside the access policy must not hold back the hint of another.
     const refusals: Error[] = [];
-    const listing = listRecordingsByScope(
-      this,
-      window,
-      { onFailure: ({ error }) => refusals.push(error) },
-      signal,
-    );
-    for await (const recording of listing) {
+    const onFailure = ({ error }: { error: Error }) => refusals.push(error);
+    for await (const recording of listRecordingsByScope(this, window, { onFailure }, signal)) {
       if (recording.recordingId === reference.recordingId) return [recording];
     }
     // Not found, and some users could not be listed: the recording may be theirs, so their refusal (an
