@@ -36,7 +36,7 @@ export function receivesWhileNotReady(
 // The log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
 /** What teams-recordings-graph.ts logs (level error) when Graph refuses reads for want of an access policy. */
 export const TEAMS_ACCESS_POLICY_MISSING_MESSAGE = 'teams application access policy missing';
-/** What teams-recordings-auth.ts logs (level error) when Entra refuses the credentials. */
+/** What teams-recordings-graph.ts logs (level error) when Entra refuses the credentials. */
 export const TEAMS_CREDENTIALS_REFUSED_MESSAGE = 'entra refused the app credentials of a Teams source';
 /** What teams-recordings-webhook.ts logs (level warn) per lifecycle notification; `event` `missed`: Graph dropped some. */
 export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';

@@ -1,6 +1,10 @@
 /**
- * Microsoft Graph transport for the Teams source: the shared app token in the Authorization header, one
- * retry after a 401 with a fresh token, and Graph's throttling honoured. A 429 or 503 whose Retry-After
+ * Microsoft Graph transport for the Teams source: the app token in the Authorization header, one retry
+ * after a 401 with a fresh token, and Graph's throttling honoured. The token is app-only: the
+ * client-credentials grant against `{loginUrl}/{tenantId}/oauth2/v2.0/token` with scope
+ * `{graphUrl}/.default`, shared by every worker through the `TokenStore` (../shared/oauth-token.ts); a
+ * refused secret is remembered for a while, so a bad credential is one clear failure rather than a
+ * token-request storm from every worker. A 429 or 503 whose Retry-After
  * is short is waited out here (a sweep should not lose its place for a two-second pause); a longer one,
  * or one that keeps coming, becomes RateLimitedError / TransientError carrying Graph's figure, so a
  * queued job goes back to its queue for that long. A 403 naming the application access policy becomes
@@ -9,7 +13,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError, TransientError } from '../../core/errors';
-import type { Clock, Log } from '../../core/ports';
 import {
   errorForStatus,
   type HttpTextResponse,
@@ -25,10 +28,20 @@ import {
   type OpenAnswer,
 } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
-import { nextLink, type Page } from '../shared/paging';
-import { TEAMS_ACCESS_POLICY_MISSING_MESSAGE, TEAMS_METERED_API_MESSAGE } from './descriptor';
-import type { TeamsRecordingsAuth } from './teams-recordings-auth';
 import {
+  credentialsFingerprint,
+  requestOAuthToken,
+  SharedOAuthToken,
+  type SharedOAuthTokenOptions,
+} from '../shared/oauth-token';
+import { nextLink, type Page } from '../shared/paging';
+import {
+  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
+  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
+  TEAMS_METERED_API_MESSAGE,
+} from './descriptor';
+import {
+  AppCredentialsRefusedError,
   ApplicationAccessPolicyError,
   isAccessPolicyRefusal,
   isMeteredApiRefusal,
@@ -36,19 +49,17 @@ import {
   TeamsMeteredApiError,
 } from './teams-recordings-errors';
 
-export interface TeamsRecordingsGraphOptions {
+export interface TeamsRecordingsGraphOptions extends SharedOAuthTokenOptions {
   sourceId: string;
-  clientId: string;
+  loginUrl: string;
   graphUrl: string;
-  auth: TeamsRecordingsAuth;
-  clock: Clock;
-  log: Log;
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
   /** Longest Retry-After waited out in process; longer ones are handed to the queue. */
   maxInlineWaitMs: number;
   /** Throttled answers waited out in process per request before giving up. */
   maxThrottledAttempts: number;
-  idleTimeoutMs?: number;
-  connectTimeoutMs?: number;
 }
 
 /** Graph's error body: `{"error": {"code", "message"}}`. */
@@ -79,10 +90,47 @@ export class TeamsRecordingsGraph {
   private readonly client: AuthorisedClient;
 
   constructor(private readonly options: TeamsRecordingsGraphOptions) {
-    this.apiHosts = [new URL(options.graphUrl).host];
-    this.origin = new URL(options.graphUrl).origin;
+    const { key, log, loginUrl, tenantId, graphUrl, clientId, clientSecret } = options;
+    this.apiHosts = [new URL(graphUrl).host];
+    this.origin = new URL(graphUrl).origin;
+    const tokenUrl = new URL(`/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`, loginUrl).href;
+    const scope = `${graphUrl.replace(/\/+$/, '')}/.default`;
+    // Renewal margin five minutes (or a tenth of short lifetimes).
+    const token = new SharedOAuthToken(options, {
+      credentials: credentialsFingerprint(loginUrl, tenantId, graphUrl, clientId, clientSecret),
+      what: 'the Graph token',
+      renewalCapSeconds: 300,
+      droppedMessage: 'graph access token refused by the API; the next request gets a new one',
+      throttledName: 'Entra token endpoint',
+      grant: async (_record, signal) => {
+        const answer = await requestOAuthToken({
+          url: tokenUrl,
+          form: { client_id: clientId, client_secret: clientSecret, scope, grant_type: 'client_credentials' },
+          maxRedirects: 0,
+          signal,
+          idleTimeoutMs: options.idleTimeoutMs,
+          connectTimeoutMs: options.connectTimeoutMs,
+          provider: 'Entra',
+          now: options.clock.now(),
+        });
+        log.info('graph app token obtained', { source: key, expiresIn: answer.expiresIn });
+        // App-only tokens carry no refresh token; the scope is the fixed `.default`.
+        return { accessToken: answer.accessToken, expiresIn: answer.expiresIn };
+      },
+      refusedError: (detail, until) =>
+        new AppCredentialsRefusedError(
+          `Entra refused the app credentials of source ${key} (${detail}); ` +
+            `${until ? `no new token request before ${until.toISOString()}: ` : ''}fix the client id or secret`,
+        ),
+      onRefused: (refusal) =>
+        log.error(TEAMS_CREDENTIALS_REFUSED_MESSAGE, {
+          source: key,
+          status: refusal.status,
+          reason: refusal.detail,
+        }),
+    });
     this.client = new AuthorisedClient({
-      token: options.auth,
+      token,
       log: options.log,
       retryMessage: 'graph answered 401; getting a new token once',
       sourceId: options.sourceId,

@@ -32,7 +32,6 @@ import { jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, type Page } from '../shared/paging';
-import { TeamsRecordingsAuth } from './teams-recordings-auth';
 import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './teams-recordings-batch';
 import {
   type TeamsRecordingsCredentials,
@@ -159,30 +158,19 @@ export class TeamsRecordingsSource implements RecordingSource {
       teamsRecordingsDownloadHosts(config),
       new URL(config.graphUrl).protocol,
     );
-    const { clock, log, tuning } = this;
-    const { graphUrl } = config;
-    const { clientId } = credentials;
-    const auth = new TeamsRecordingsAuth({
-      ...tuning,
+    this.graph = new TeamsRecordingsGraph({
+      ...this.tuning,
       loginUrl: config.loginUrl,
-      graphUrl,
+      graphUrl: config.graphUrl,
       tenantId: config.tenantId,
-      clientId,
+      clientId: credentials.clientId,
       clientSecret: credentials.clientSecret,
+      sourceId: config.id,
       key: `msteams/${config.id}`,
       store: options.tokenStore,
-      clock,
-      log,
-      pollMs: tuning.leasePollMs,
-    });
-    this.graph = new TeamsRecordingsGraph({
-      ...tuning,
-      sourceId: config.id,
-      clientId,
-      graphUrl,
-      auth,
-      clock,
-      log,
+      clock: this.clock,
+      log: this.log,
+      pollMs: this.tuning.leasePollMs,
     });
     const concurrency = config.listingConcurrency ?? DEFAULT_LISTING_CONCURRENCY;
     const batchSize = config.listingBatchSize ?? GRAPH_BATCH_LIMIT;
