@@ -1,11 +1,9 @@
 /**
- * Graph reads of a Teams sweep, combined with JSON batching: page requests made at about the same time
- * (one per user and kind the sweep lists at once) are sent together in `POST /v1.0/$batch`, at most 20
- * per batch (Graph's documented limit, "Combine multiple HTTP requests using JSON batching"), and at most
- * `concurrency` Graph requests are in flight. Graph evaluates every request of a batch against its
- * throttling limits on its own: a throttled one answers 429 (or 503) inside the batch with its own
- * Retry-After while the others are served, so only that one waits (Graph's "Throttling guidance") and is
- * sent again in a later batch. A lone request is sent as a plain GET (a batch of one saves nothing).
+ * A Teams sweep's Graph reads, batched: reads asked for at about the same time are sent together in
+ * `POST /v1.0/$batch`, at most 20 each (Graph's limit, "Combine multiple HTTP requests using JSON
+ * batching"), with at most `concurrency` requests in flight; a lone read is a plain GET. Graph throttles
+ * each request of a batch on its own ("Throttling guidance"): a 429/503 inside it waits its own
+ * Retry-After and goes into a later batch while the others are served.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { TransientError } from '../../core/errors';

@@ -1,16 +1,12 @@
 /**
- * Microsoft Graph transport for the Teams source: the app token in the Authorization header, one retry
- * after a 401 with a fresh token, and Graph's throttling honoured. The token is app-only: the
- * client-credentials grant against `{loginUrl}/{tenantId}/oauth2/v2.0/token` with scope
- * `{graphUrl}/.default`, shared by every worker through the `TokenStore` (../shared/oauth-token.ts); a
- * refused secret is remembered for a while, so a bad credential is one clear failure rather than a
- * token-request storm from every worker. A 429 or 503 whose Retry-After
- * is short is waited out here (a sweep should not lose its place for a two-second pause); a longer one,
- * or one that keeps coming, becomes RateLimitedError / TransientError carrying Graph's figure, so a
- * queued job goes back to its queue for that long. A 403 naming the application access policy becomes
- * ApplicationAccessPolicyError, logged as an error: an administrator has to act.
+ * Microsoft Graph transport for the Teams source. The app-only token (client-credentials grant against
+ * `{loginUrl}/{tenantId}/oauth2/v2.0/token`, scope `{graphUrl}/.default`) is shared by every worker
+ * through the `TokenStore` (../shared/oauth-token.ts): a refused secret is one remembered failure, not a
+ * token-request storm. A 401 is retried once with a fresh token. A 429 or 503 with a short Retry-After is
+ * waited out here (a sweep should not lose its place for a two-second pause); a longer or repeated one
+ * becomes RateLimitedError / TransientError carrying Graph's figure, so a queued job waits that long. A
+ * 403 naming the application access policy is ApplicationAccessPolicyError, logged: an admin must act.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError, TransientError } from '../../core/errors';
 import {
@@ -179,8 +175,7 @@ export class TeamsRecordingsGraph {
       return true;
     }
     // The evaluation quota of a metered API spent: waiting a minute will not bring it back.
-    if (isMeteredApiRefusal(answer.status, detail))
-      throw this.errorFor(answer.status, {}, answer.where, detail);
+    if (isMeteredApiRefusal(answer.status, detail)) throw this.errorFor(answer, detail);
     throw verdict;
   }
 
@@ -212,7 +207,7 @@ export class TeamsRecordingsGraph {
 
   /** The typed error for an answer read whole (see `errorFor`). */
   errorOf(answer: HttpTextResponse, userId?: string): Error {
-    return this.errorFor(answer.status, answer.headers, answer.where, graphErrorDetail(answer.text), userId);
+    return this.errorFor(answer, graphErrorDetail(answer.text), userId);
   }
 
   /**
@@ -220,12 +215,11 @@ export class TeamsRecordingsGraph {
    * metered API refused for want of billing waits (retryable) for the admin to link it.
    */
   errorFor(
-    status: number,
-    headers: IncomingHttpHeaders,
-    where: string,
-    detail: string | undefined,
+    answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
+    detail?: string,
     userId?: string,
   ): Error {
+    const { status, headers, where } = answer;
     const { log, sourceId, clientId } = this.options;
     if (isMeteredApiRefusal(status, detail)) {
       log.error(TEAMS_METERED_API_MESSAGE, {

@@ -1,14 +1,10 @@
 /**
- * Teams' subscription lifecycle events, from the webhook to the work they ask for, as Graph documents
- * it: `reauthorizationRequired` → reauthorize the subscription (else recreate or renew it through
- * ensureSubscriptionsForSource); `subscriptionRemoved` → recreate it, then sweep, since nothing was
- * delivered meanwhile; `missed` → sweep the source's whole lookback window at once. However many events
- * a batch holds, the subscriptions are ensured at most once and the sweep runs at most once, after them,
- * so no recording falls between the recreated subscription and the sweep.
- *
- * The webhook only answers (Graph wants 2xx within 3 s); the follow-up runs elsewhere: in process
- * locally, in the subscriptions function on AWS (invoked asynchronously with a
- * `TeamsRecordingsLifecycleFollowUp`). The descriptor hands it to the hosts as `lifecycleFollowUp`.
+ * Teams' subscription lifecycle events and the work they ask for, as Graph documents it:
+ * `reauthorizationRequired` → reauthorize (else recreate or renew through ensureSubscriptionsForSource);
+ * `subscriptionRemoved` → recreate, then sweep, since nothing was delivered meanwhile; `missed` → sweep
+ * the source's whole lookback window. Subscriptions are ensured at most once per batch of events, and the
+ * sweep runs at most once, after them, so no recording falls between. The webhook only answers (Graph
+ * wants 2xx within 3 s); this runs after it, in process locally or in the subscriptions function on AWS.
  */
 import * as z from 'zod';
 import { ensureSubscriptionsForAllSources } from '../../core/ensure-subscriptions-for-all-sources';

@@ -1,11 +1,9 @@
 /**
- * The Microsoft Teams recordings adapter behind `RecordingSource`: ad hoc call and meeting recordings
- * (`callRecording`) read through Microsoft Graph with application permissions. Notifications are hints;
- * Graph's metadata is the truth: a hint is resolved by GETting the recording, listings page per user
- * through `getAllRecordings`, and a content 404 is judged by asking for the metadata again (still there:
- * Teams is still processing it; gone too: expired or deleted at the source). Content is streamed from
- * wherever Graph redirects (SharePoint / OneDrive), only on allowed hosts, never buffered.
- * Graph offers no delete for these recordings, so retention never applies: `{ list: true, delete: false }`.
+ * The Microsoft Teams recordings adapter: ad hoc call and meeting recordings (`callRecording`) read
+ * through Microsoft Graph with application permissions. Notifications are hints; Graph's metadata is the
+ * truth: hints are resolved by GETting the recording, listings page per user through `getAllRecordings`,
+ * and a content 404 is judged by asking for the metadata again. Content streams from wherever Graph
+ * redirects (SharePoint / OneDrive), on allowed hosts only. Graph offers no delete: `delete: false`.
  */
 import { InvalidInputError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
@@ -127,10 +125,7 @@ export class TeamsRecordingsSource implements RecordingSource {
   readonly graph: TeamsRecordingsGraph;
   /** The sweep's Graph reads, batched and bounded (teams-recordings-batch.ts). */
   readonly batcher: GraphBatcher;
-  /**
-   * Parts listed at once: enough for every Graph request in flight to carry a full batch
-   * (core/listing-scopes.ts runs them; the batcher bounds the requests).
-   */
+  /** Parts listed at once (core/listing-scopes.ts): enough for every Graph request to carry a full batch. */
   readonly listingConcurrency: number;
   private readonly config: TeamsRecordingsSourceConfig;
   private readonly webhookSecret: string | undefined;
@@ -430,7 +425,7 @@ export class TeamsRecordingsSource implements RecordingSource {
     if (answer.status < 200 || answer.status >= 300) {
       const detail = await this.graph.describe(answer);
       if (answer.status === 404) return this.throwForMissingContent(recording, reference, detail, signal);
-      throw this.graph.errorFor(answer.status, answer.headers, answer.where, detail, reference.userId);
+      throw this.graph.errorFor(answer, detail, reference.userId);
     }
     // The archive names and types the copy from the first bytes and this Content-Type (an MP4 served as
     // `application/octet-stream` is stored as `video/mp4`).

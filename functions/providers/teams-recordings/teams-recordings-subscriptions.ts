@@ -1,16 +1,12 @@
 /**
- * The Graph side of `ensureSubscriptionsForSource` (core/ensure-subscriptions-for-source.ts) for Teams recordings: tenant-wide
- * `created` subscriptions on `communications/adhocCalls/getAllRecordings` and
- * `communications/onlineMeetings/getAllRecordings`, with both the notification and the lifecycle URL on
- * our webhook route, the clientState set to the webhook secret, and the longest expiry Graph allows for
- * callRecording (4,320 minutes). Renewal is a PATCH of `expirationDateTime`; reauthorization (after a
- * `reauthorizationRequired` lifecycle event) is `POST /subscriptions/{id}/reauthorize`.
- *
- * Each resource is created on an explicit API version, with a fallback: Microsoft's page "Get change
- * notifications for Teams recordings and transcripts" creates the meetings subscription on `/v1.0` and
- * the ad hoc calls one on `/beta`; when Graph refuses the resource on the first version (400 or 404),
- * the other is tried. Listing, renewal, reauthorization and deletion stay on `/v1.0`: a subscription is
- * one object whichever version created it.
+ * The Graph side of `ensureSubscriptionsForSource` (core/ensure-subscriptions-for-source.ts): tenant-wide
+ * `created` subscriptions on each kind's `communications/…/getAllRecordings`, notification and lifecycle
+ * URL both our webhook route, clientState the webhook secret, the longest expiry Graph allows for
+ * callRecording. Renewal is a PATCH of `expirationDateTime`; after `reauthorizationRequired`, `POST
+ * /subscriptions/{id}/reauthorize`. Microsoft's "Get change notifications for Teams recordings and
+ * transcripts" creates the meetings subscription on `/v1.0` and the ad hoc calls one on `/beta`: each is
+ * created there first, and on the other version when Graph refuses the resource (400 or 404). The rest
+ * stays on `/v1.0`: a subscription is one object whichever version created it.
  */
 import type { RemoteSubscription, SubscriptionApi } from '../../core/ensure-subscriptions-for-source';
 import { PermanentError, TransientError } from '../../core/errors';
@@ -44,16 +40,11 @@ function kindOf(resource: string): TeamsRecordingsRecordingKind | undefined {
   );
 }
 
-/**
- * What callvault asks for: Graph's maximum lifetime of a callRecording subscription (4,320 minutes) less
- * a margin, so that our clock running a little ahead of Graph's never makes the request exceed the
- * maximum (Graph refuses it then).
- */
+/** Graph's maximum for callRecording (4,320 minutes) less a margin for our clock running ahead of Graph's. */
 const SUBSCRIPTION_LIFETIME_MS = (4_320 - 10) * 60_000;
 /**
- * `ensureSubscriptionsForSource`' `renewBeforeMs` for this provider: renew once less than 36 hours are left. Its
- * default (3 days) exceeds the whole lifetime and would renew on every run. Run the subscriptions
- * job at least every 12 hours so a subscription is renewed twice before it could expire.
+ * `renewBeforeMs` here: renew once less than 36 hours are left (the default, 3 days, exceeds the whole
+ * lifetime). The subscriptions job runs at least every 12 hours, so two renewals fit before expiry.
  */
 export const MSTEAMS_RENEW_BEFORE_MS = 36 * 3_600_000;
 

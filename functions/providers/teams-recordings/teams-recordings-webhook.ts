@@ -1,21 +1,14 @@
 /**
- * `POST /webhooks/msteams/{sourceId}`: Graph change notifications and lifecycle notifications for the
- * Teams recordings subscriptions (both URLs point here).
- *
- * - Validation: a request with a `validationToken` query parameter gets the decoded token back, 200,
- *   `text/plain`, and nothing else is looked at (Graph sends it before the subscription exists).
- * - Every notification's `clientState` must equal the source's webhookSecret, compared in constant time,
- *   and a `tenantId` it names must be the configured tenant. One that does not is dropped and counted; a
- *   delivery without a single valid notification is answered 403 and enqueues nothing.
- * - A `created` notification about a recording becomes a hint job naming what its `resource` names (user
- *   where present, call or meeting id, recording id); the worker then GETs the metadata. Resource data
- *   (`includeResourceData`) is never needed and is ignored. A transcript (or another known resource that
- *   is not a recording) is acknowledged and ignored.
- * - A `created` notification whose resource cannot be read is never dropped: it is logged with its
- *   resource text, counted, and returned in `notUnderstood` so the host sweeps that user (or the whole
- *   source when no user can be read) at once.
- * - Lifecycle notifications (`subscriptionRemoved`, `reauthorizationRequired`, `missed`) enqueue nothing:
- *   they are returned in `lifecycle` (and counted) for the caller to act on, answered 202.
+ * `POST /webhooks/msteams/{sourceId}`: Graph change and lifecycle notifications of the Teams recordings
+ * subscriptions (both URLs point here).
+ * - A `validationToken` query parameter is echoed, decoded, as `text/plain` 200 (Graph's handshake).
+ * - Each notification's `clientState` must be the webhookSecret (constant-time), and a `tenantId` it
+ *   names the configured tenant; others are dropped and counted, and no valid one at all is a 403.
+ * - A `created` recording notification becomes a hint job naming what its `resource` names; the worker
+ *   GETs the metadata (resource data is ignored). Transcripts and the like are acknowledged and ignored.
+ * - An unreadable resource is never dropped: logged, counted and returned in `notUnderstood`, so the host
+ *   sweeps that user (or the whole source) at once.
+ * - Lifecycle notifications enqueue nothing: returned in `lifecycle` (and counted) for the caller, 202.
  */
 import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
