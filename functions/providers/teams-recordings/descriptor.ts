@@ -1,5 +1,5 @@
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/retry-policy';
-import { defineProvider, type ProviderAlarm } from '../descriptor';
+import { defineProvider, type LogMatch, type ProviderAlarm } from '../descriptor';
 import {
   type TeamsRecordingsSourceConfig,
   teamsRecordingsCredentialsSchema,
@@ -33,24 +33,37 @@ export function receivesWhileNotReady(
   return receives;
 }
 
-// Metric names and the log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
-/** Counted from the functions' logs: Graph refusing a Teams source's reads for want of an access policy. */
-export const TEAMS_ACCESS_POLICY_MISSING_METRIC = 'TeamsAccessPolicyMissing';
-/** What teams-recordings-graph.ts logs (level error) on that refusal. */
+// The log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
+/** What teams-recordings-graph.ts logs (level error) when Graph refuses reads for want of an access policy. */
 export const TEAMS_ACCESS_POLICY_MISSING_MESSAGE = 'teams application access policy missing';
-/** Counted from the functions' logs: Entra refusing a Teams source's app credentials. */
-export const TEAMS_CREDENTIALS_REFUSED_METRIC = 'TeamsCredentialsRefused';
-/** What teams-recordings-auth.ts logs (level error) when Entra refuses the credentials. */
+/** What teams-recordings-graph.ts logs (level error) when Entra refuses the credentials. */
 export const TEAMS_CREDENTIALS_REFUSED_MESSAGE = 'entra refused the app credentials of a Teams source';
-/** Counted from the webhook's log: Graph telling us it dropped notifications of a Teams subscription. */
-export const TEAMS_MISSED_NOTIFICATIONS_METRIC = 'TeamsMissedNotifications';
 /** What teams-recordings-webhook.ts logs (level warn) per lifecycle notification; `event` `missed`: Graph dropped some. */
 export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';
 export const TEAMS_MISSED_EVENT = 'missed';
-/** Counted from the functions' logs: Graph refusing metered Teams content (402) for want of billing. */
-export const TEAMS_METERED_API_METRIC = 'TeamsMeteredApiBilling';
-/** What teams-recordings-graph.ts logs (level error, `errorCode: TEAMS_METERED_API_BILLING`) on that refusal. */
+/** What teams-recordings-graph.ts logs (level error, `errorCode: TEAMS_METERED_API_BILLING`) on a 402 refusal. */
 export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
+
+/** An alarm on a metric counted from log lines: one match in `periodMinutes` raises it. */
+function logAlarm(
+  metricName: string,
+  logs: 'credential-readers' | 'webhook',
+  match: LogMatch,
+  periodMinutes: number,
+  description: string,
+  filterId = metricName,
+): ProviderAlarm {
+  return {
+    id: metricName,
+    metricName,
+    from: { logs, filterId, match },
+    periodMinutes,
+    threshold: 1,
+    description,
+  };
+}
+
+const messageIs = (equals: string): LogMatch => ({ field: '$.message', equals });
 
 /**
  * Teams' own failure modes:
@@ -63,63 +76,35 @@ export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billin
  *   recovers them, but a repeated loss means the webhook is too slow or failing.
  */
 const MSTEAMS_ALARMS: readonly ProviderAlarm[] = [
-  {
-    id: 'TeamsAccessPolicyMissing',
-    metricName: TEAMS_ACCESS_POLICY_MISSING_METRIC,
-    from: {
-      logs: 'credential-readers',
-      filterId: 'TeamsAccessPolicyMissing',
-      match: { field: '$.message', equals: TEAMS_ACCESS_POLICY_MISSING_MESSAGE },
-    },
-    periodMinutes: 15,
-    threshold: 1,
-    description:
-      "Graph answered 403 to a Teams source: no application access policy lets the app read the user's recordings, so none are archived for that user. Grant one (Grant-CsApplicationAccessPolicy) to the users the source covers; the log line names the source and user.",
-  },
-  {
-    id: 'TeamsMeteredApiBilling',
-    metricName: TEAMS_METERED_API_METRIC,
-    from: {
-      logs: 'credential-readers',
-      filterId: 'TeamsMeteredApi',
-      match: { field: '$.message', equals: TEAMS_METERED_API_MESSAGE },
-    },
-    periodMinutes: 60,
-    threshold: 1,
-    description:
-      "TEAMS_METERED_API_BILLING: Graph refused a Teams source's meeting-recording content as a metered API without billing (402, or the evaluation quota spent). Link an Azure subscription to the app (README: Microsoft Teams recordings: tenant set-up); the jobs wait and retry meanwhile.",
-  },
-  {
-    id: 'TeamsCredentialsRefused',
-    metricName: TEAMS_CREDENTIALS_REFUSED_METRIC,
-    from: {
-      logs: 'credential-readers',
-      filterId: 'TeamsCredentialsRefused',
-      match: { field: '$.message', equals: TEAMS_CREDENTIALS_REFUSED_MESSAGE },
-    },
-    periodMinutes: 15,
-    threshold: 1,
-    description:
-      "Entra refused a Teams source's app credentials: nothing can be listed or downloaded. Fix clientId or clientSecret in the source's secret (an expired client secret is the usual cause); tokens are requested again after the cooldown.",
-  },
-  {
-    id: 'TeamsMissedNotifications',
-    metricName: TEAMS_MISSED_NOTIFICATIONS_METRIC,
-    from: {
-      logs: 'webhook',
-      filterId: 'TeamsMissedNotifications',
-      match: {
-        all: [
-          { field: '$.message', equals: TEAMS_LIFECYCLE_MESSAGE },
-          { field: '$.event', equals: TEAMS_MISSED_EVENT },
-        ],
-      },
-    },
-    periodMinutes: 60,
-    threshold: 1,
-    description:
-      'Graph reported missed notifications for a Teams subscription: it dropped webhook deliveries. The sweep archives what they announced; if this repeats, check the webhook errors and latency.',
-  },
+  logAlarm(
+    'TeamsAccessPolicyMissing',
+    'credential-readers',
+    messageIs(TEAMS_ACCESS_POLICY_MISSING_MESSAGE),
+    15,
+    "Graph answered 403 to a Teams source: no application access policy lets the app read the user's recordings, so none are archived for that user. Grant one (Grant-CsApplicationAccessPolicy) to the users the source covers; the log line names the source and user.",
+  ),
+  logAlarm(
+    'TeamsMeteredApiBilling',
+    'credential-readers',
+    messageIs(TEAMS_METERED_API_MESSAGE),
+    60,
+    "TEAMS_METERED_API_BILLING: Graph refused a Teams source's meeting-recording content as a metered API without billing (402, or the evaluation quota spent). Link an Azure subscription to the app (README: Microsoft Teams recordings: tenant set-up); the jobs wait and retry meanwhile.",
+    'TeamsMeteredApi',
+  ),
+  logAlarm(
+    'TeamsCredentialsRefused',
+    'credential-readers',
+    messageIs(TEAMS_CREDENTIALS_REFUSED_MESSAGE),
+    15,
+    "Entra refused a Teams source's app credentials: nothing can be listed or downloaded. Fix clientId or clientSecret in the source's secret (an expired client secret is the usual cause); tokens are requested again after the cooldown.",
+  ),
+  logAlarm(
+    'TeamsMissedNotifications',
+    'webhook',
+    { all: [messageIs(TEAMS_LIFECYCLE_MESSAGE), { field: '$.event', equals: TEAMS_MISSED_EVENT }] },
+    60,
+    'Graph reported missed notifications for a Teams subscription: it dropped webhook deliveries. The sweep archives what they announced; if this repeats, check the webhook errors and latency.',
+  ),
 ];
 
 export const teamsRecordingsProvider = defineProvider({

@@ -1,39 +1,20 @@
 /**
- * Graph reads of a Teams sweep, combined with JSON batching: page requests made at about the same time
- * (one per user and kind the sweep lists at once) are sent together in `POST /v1.0/$batch`, at most 20
- * per batch (Graph's documented limit, "Combine multiple HTTP requests using JSON batching"), and at most
- * `concurrency` Graph requests are in flight. Graph evaluates every request of a batch against its
- * throttling limits on its own: a throttled one answers 429 (or 503) inside the batch with its own
- * Retry-After while the others are served, so only that one waits (Graph's "Throttling guidance") and is
- * sent again in a later batch. A lone request is sent as a plain GET (a batch of one saves nothing).
+ * A Teams sweep's Graph reads, batched: reads asked for at about the same time are sent together in
+ * `POST /v1.0/$batch`, at most 20 each (Graph's limit, "Combine multiple HTTP requests using JSON
+ * batching"), with at most `concurrency` requests in flight; a lone read is a plain GET. Graph throttles
+ * each request of a batch on its own ("Throttling guidance"): a 429/503 inside it waits its own
+ * Retry-After and goes into a later batch while the others are served.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { RateLimitedError, TransientError } from '../../core/errors';
-import type { Clock, Log } from '../../core/ports';
-import { retryAfterSeconds } from '../http';
-import { type GraphTextAnswer, graphErrorDetail, type TeamsRecordingsGraph } from './teams-recordings-graph';
+import { TransientError } from '../../core/errors';
+import type { HttpTextResponse } from '../http';
+import { type Json, jsonObject } from '../shared/json';
+import { graphErrorDetail, type TeamsRecordingsGraph } from './teams-recordings-graph';
 
 /** Requests per `$batch`, Graph's limit. */
 export const GRAPH_BATCH_LIMIT = 20;
 /** Graph requests a sweep keeps in flight by default (each a batch of up to 20 reads). */
 export const DEFAULT_LISTING_CONCURRENCY = 8;
-
-export interface GraphBatcherOptions {
-  graph: TeamsRecordingsGraph;
-  graphUrl: string;
-  apiHosts: readonly string[];
-  /** Graph requests (batches or lone GETs) in flight at most. */
-  concurrency: number;
-  /** Reads per batch, 1 to 20; 1 sends each read as a plain GET. */
-  batchSize: number;
-  /** Throttled answers waited out per read before its listing fails (as for a plain GET). */
-  maxThrottledAttempts: number;
-  /** Longest Retry-After waited out in process; a longer one fails the read with RateLimitedError. */
-  maxInlineWaitMs: number;
-  clock: Clock;
-  log: Log;
-  sourceId: string;
-}
 
 interface PendingRead {
   url: string;
@@ -41,14 +22,8 @@ interface PendingRead {
   signal?: AbortSignal;
   throttled: number;
   settled: boolean;
-  resolve(answer: GraphTextAnswer): void;
+  resolve(answer: HttpTextResponse): void;
   reject(error: unknown): void;
-}
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -56,49 +31,47 @@ function abortReason(signal: AbortSignal): unknown {
 }
 
 export class GraphBatcher {
-  /** What the batcher sent: `$batch` requests, the reads inside them, lone GETs, reads sent again. */
-  readonly stats = { batches: 0, batchedReads: 0, singleReads: 0, throttledReads: 0 };
-  private readonly options: GraphBatcherOptions;
-  private readonly origin: string;
+  private readonly concurrency: number;
+  private readonly batchSize: number;
   private queue: PendingRead[] = [];
   private inFlight = 0;
   private flushScheduled = false;
 
-  constructor(options: GraphBatcherOptions) {
-    this.options = {
-      ...options,
-      concurrency: Math.max(1, Math.floor(options.concurrency)),
-      batchSize: Math.min(GRAPH_BATCH_LIMIT, Math.max(1, Math.floor(options.batchSize))),
-    };
-    this.origin = new URL(options.graphUrl).origin;
+  /**
+   * At most `concurrency` Graph requests (batches or lone GETs) in flight; `batchSize` reads per batch,
+   * 1 to 20 (1 sends each read as a plain GET). Throttled reads wait as the graph's own requests do.
+   */
+  constructor(
+    private readonly graph: TeamsRecordingsGraph,
+    concurrency: number,
+    batchSize: number,
+  ) {
+    this.concurrency = Math.max(1, Math.floor(concurrency));
+    this.batchSize = Math.min(GRAPH_BATCH_LIMIT, Math.max(1, Math.floor(batchSize)));
   }
 
   /** A small Graph read (a page), like `TeamsRecordingsGraph.get`: 2xx and 404 are returned, the rest throws. */
-  get(url: string, context: { signal?: AbortSignal; userId?: string } = {}): Promise<GraphTextAnswer> {
+  get(url: string, context: { signal?: AbortSignal; userId?: string } = {}): Promise<HttpTextResponse> {
     return new Promise((resolve, reject) => {
       const { signal } = context;
       if (signal?.aborted) {
         reject(abortReason(signal));
         return;
       }
+      const settle = (done: () => void) => {
+        if (read.settled) return;
+        read.settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        done();
+      };
       const read: PendingRead = {
         url,
         userId: context.userId,
         signal,
         throttled: 0,
         settled: false,
-        resolve: (answer) => {
-          if (read.settled) return;
-          read.settled = true;
-          signal?.removeEventListener('abort', onAbort);
-          resolve(answer);
-        },
-        reject: (error) => {
-          if (read.settled) return;
-          read.settled = true;
-          signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        },
+        resolve: (answer) => settle(() => resolve(answer)),
+        reject: (error) => settle(() => reject(error)),
       };
       const onAbort = () => {
         this.queue = this.queue.filter((queued) => queued !== read);
@@ -123,19 +96,14 @@ export class GraphBatcher {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.pump();
+      while (this.inFlight < this.concurrency && this.queue.length > 0) {
+        this.inFlight += 1;
+        void this.send(this.takeChunk()).finally(() => {
+          this.inFlight -= 1;
+          this.schedule();
+        });
+      }
     });
-  }
-
-  private pump(): void {
-    while (this.inFlight < this.options.concurrency && this.queue.length > 0) {
-      const chunk = this.takeChunk();
-      this.inFlight += 1;
-      void this.send(chunk).finally(() => {
-        this.inFlight -= 1;
-        this.schedule();
-      });
-    }
   }
 
   /** Up to batchSize batchable reads; a read Graph's `$batch` cannot carry goes alone. */
@@ -145,7 +113,7 @@ export class GraphBatcher {
     const chunk = [first];
     const rest: PendingRead[] = [];
     for (const read of this.queue) {
-      if (chunk.length < this.options.batchSize && this.relativeUrl(read.url) !== undefined) chunk.push(read);
+      if (chunk.length < this.batchSize && this.relativeUrl(read.url) !== undefined) chunk.push(read);
       else rest.push(read);
     }
     this.queue = rest;
@@ -158,41 +126,25 @@ export class GraphBatcher {
    * of the plain GET refuses it as it would without batching.
    */
   private relativeUrl(url: string): string | undefined {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      return undefined;
-    }
-    if (parsed.origin !== this.origin || !parsed.pathname.startsWith('/v1.0/')) return undefined;
+    if (!URL.canParse(url)) return undefined;
+    const parsed = new URL(url);
+    if (parsed.origin !== this.graph.origin || !parsed.pathname.startsWith('/v1.0/')) return undefined;
     return `${parsed.pathname.slice('/v1.0'.length)}${parsed.search}`;
   }
 
   private async send(chunk: PendingRead[]): Promise<void> {
     const live = chunk.filter((read) => !read.settled);
-    if (live.length === 0) return;
-    if (live.length === 1) {
-      const [read] = live as [PendingRead];
-      this.stats.singleReads += 1;
-      try {
-        read.resolve(
-          await this.options.graph.get(read.url, this.options.apiHosts, {
-            signal: read.signal,
-            userId: read.userId,
-          }),
-        );
-      } catch (error) {
-        read.reject(error);
-      }
-      return;
+    if (live.length > 1) return this.sendBatch(live);
+    const [read] = live;
+    if (!read) return;
+    try {
+      read.resolve(await this.graph.get(read.url, { signal: read.signal, userId: read.userId }));
+    } catch (error) {
+      read.reject(error);
     }
-    await this.sendBatch(live);
   }
 
   private async sendBatch(reads: PendingRead[]): Promise<void> {
-    const { graph, apiHosts } = this.options;
-    this.stats.batches += 1;
-    this.stats.batchedReads += reads.length;
     const requests = reads.map((read, index) => ({
       id: String(index + 1),
       method: 'GET',
@@ -201,95 +153,59 @@ export class GraphBatcher {
     // The reads of one sweep share its signal; with several, none is passed and each read is dropped alone.
     const signals = new Set(reads.map((read) => read.signal));
     const signal = signals.size === 1 ? reads[0]?.signal : undefined;
-    const batchUrl = `${this.origin}/v1.0/$batch`;
-    let answer: GraphTextAnswer;
+    let answer: HttpTextResponse;
     try {
-      answer = await graph.send('POST', batchUrl, apiHosts, { requests }, signal);
+      answer = await this.graph.send('POST', `${this.graph.origin}/v1.0/$batch`, { requests }, signal);
+      if (answer.status < 200 || answer.status >= 300) throw this.graph.errorOf(answer);
     } catch (error) {
       for (const read of reads) read.reject(error);
       return;
     }
-    if (answer.status < 200 || answer.status >= 300) {
-      const error = graph.errorFor(
-        answer.status,
-        answer.headers,
-        answer.where,
-        graphErrorDetail(answer.text),
-      );
-      for (const read of reads) read.reject(error);
-      return;
-    }
-    let responses: unknown[] | undefined;
+    let responses: unknown;
     try {
-      const body = object(JSON.parse(answer.text));
-      responses = Array.isArray(body?.responses) ? body.responses : undefined;
+      responses = jsonObject(JSON.parse(answer.text))?.responses;
     } catch {
       responses = undefined;
     }
     const byId = new Map<string, Json>();
-    for (const entry of responses ?? []) {
-      const response = object(entry);
+    for (const entry of Array.isArray(responses) ? responses : []) {
+      const response = jsonObject(entry);
       if (typeof response?.id === 'string') byId.set(response.id, response);
     }
     // Graph may answer the requests of a batch in any order: matched by id.
     reads.forEach((read, index) => {
       const response = byId.get(String(index + 1));
-      if (!response || typeof response.status !== 'number') {
-        read.reject(new TransientError(`Graph $batch answered no response for ${requests[index]?.url}`));
+      const url = requests[index]?.url;
+      if (typeof response?.status !== 'number') {
+        read.reject(new TransientError(`Graph $batch answered no response for ${url}`));
         return;
       }
-      this.settleRead(read, response, `${answer.where} ${requests[index]?.url ?? ''}`);
+      this.settleRead(read, response, `${answer.where} ${url ?? ''}`);
     });
   }
 
   private settleRead(read: PendingRead, response: Json, where: string): void {
     const status = response.status as number;
     const headers: IncomingHttpHeaders = {};
-    for (const [name, value] of Object.entries(object(response.headers) ?? {})) {
+    for (const [name, value] of Object.entries(jsonObject(response.headers) ?? {})) {
       if (typeof value === 'string') headers[name.toLowerCase()] = value;
     }
     const text = typeof response.body === 'string' ? response.body : JSON.stringify(response.body ?? null);
-    if ((status >= 200 && status < 300) || status === 404) {
-      read.resolve({ status, headers, text, where });
-      return;
-    }
-    if (status === 429 || status === 503) {
-      this.retryLater(read, status, headers, where, text);
-      return;
-    }
-    read.reject(this.options.graph.errorFor(status, headers, where, graphErrorDetail(text), read.userId));
+    const answer = { status, headers, text, where };
+    if ((status >= 200 && status < 300) || status === 404) read.resolve(answer);
+    else if (status === 429 || status === 503) this.retryLater(read, answer);
+    else read.reject(this.graph.errorOf(answer, read.userId));
   }
 
   /** A read throttled inside a batch waits its own Retry-After, then goes into a later batch. */
-  private retryLater(
-    read: PendingRead,
-    status: number,
-    headers: IncomingHttpHeaders,
-    where: string,
-    text: string,
-  ): void {
-    const { graph, log, sourceId, clock } = this.options;
-    if (status === 429) graph.stats.throttled += 1;
-    else graph.stats.unavailable += 1;
-    this.stats.throttledReads += 1;
+  private retryLater(read: PendingRead, answer: HttpTextResponse): void {
     read.throttled += 1;
-    const seconds = retryAfterSeconds(headers, clock.now());
-    const waitMs = (seconds ?? 2 ** read.throttled) * 1000;
-    if (read.throttled >= this.options.maxThrottledAttempts || waitMs > this.options.maxInlineWaitMs) {
-      const detail = graphErrorDetail(text);
-      const message = `HTTP ${status} from ${where}${detail ? `: ${detail}` : ''}`;
-      read.reject(
-        status === 429
-          ? new RateLimitedError(`Graph throttled source ${sourceId} (${message})`, seconds ?? 60)
-          : new TransientError(`Graph unavailable for source ${sourceId} (${message})`),
-      );
+    const waiting = 'graph asked one request of a batch to wait; the others go on';
+    const waitMs = this.graph.throttled(answer, graphErrorDetail(answer.text), read.throttled, waiting);
+    if (typeof waitMs !== 'number') {
+      read.reject(waitMs);
       return;
     }
-    log.warn('graph asked one request of a batch to wait; the others go on', {
-      source: sourceId,
-      status,
-      retryAfterSeconds: seconds,
-    });
     const timer = setTimeout(() => {
       read.signal?.removeEventListener('abort', cancel);
       if (!read.settled) this.enqueue(read);

@@ -1,9 +1,7 @@
 /**
- * The Microsoft Teams recordings source's configuration: ad hoc call and meeting recordings read through
- * Microsoft Graph with application permissions. `functions/config/` puts it into its `sources` union; the fields
- * every source shares come from `config/fields.ts` and `../shared/source-fields.ts`, so nothing here
- * imports `functions/config/` (a module cycle).
- * Like the calling-bot source, it archives nothing until `mediaPersistenceApproved` is `true`.
+ * The Microsoft Teams recordings source's configuration. The shared fields come from `config/fields.ts`
+ * and `../shared/source-fields.ts`, so nothing here imports `functions/config/` (a module cycle). Like the
+ * calling-bot source, it archives nothing until `mediaPersistenceApproved` is `true`.
  */
 import * as z from 'zod';
 import { hostPatternSchema } from '../../config/fields';
@@ -81,11 +79,7 @@ export const teamsRecordingsSourceShape = {
    * before the job gives up and is dead-lettered for a human to look at. The queue must allow enough
    * receives for it (not-ready retries back off to an hour).
    */
-  contentWaitHours: z
-    .number()
-    .min(1)
-    .max(24 * 30)
-    .default(48),
+  contentWaitHours: z.number().min(1).max(720).default(48), // at most 30 days
   mediaPersistenceApproved: z.literal(true, { error: MSTEAMS_MEDIA_PERSISTENCE_MESSAGE }),
   /** Graph offers no delete for these recordings: retention never applies to this source. */
   retention: z.literal(false).optional(),

@@ -1,8 +1,7 @@
 /**
- * Failures only a Teams administrator can fix. The access policy and credential refusals are
- * non-retryable: every retry would fail the same way and hide the cause in a queue's retry count; the job is
- * dead-lettered with a message that names the fix. A metered API refused for want of billing waits instead
- * (the fix is one step in Azure, and the recordings are still there when it is done).
+ * Failures only a Teams administrator can fix. Refused access policies and credentials are not retried
+ * (each retry fails alike and hides the cause): the job is dead-lettered naming the fix. A metered API
+ * refused for want of billing waits instead (one step in Azure; the recordings are still there).
  */
 import { CallvaultError } from '../../core/errors';
 
@@ -83,7 +82,6 @@ export class TeamsMeteredApiError extends CallvaultError {
  * payment, billing or evaluation quota (Graph's wording is not promised, so it is matched loosely).
  */
 export function isMeteredApiRefusal(status: number, detail: string | undefined): boolean {
-  if (status === 402) return true;
-  if (status !== 403 && status !== 429) return false;
-  return /payment ?required|billing|metered|evaluation (mode|quota|capacity)/i.test(detail ?? '');
+  const named = /payment ?required|billing|metered|evaluation (mode|quota|capacity)/i.test(detail ?? '');
+  return status === 402 || ((status === 403 || status === 429) && named);
 }

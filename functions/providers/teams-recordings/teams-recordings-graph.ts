@@ -1,21 +1,43 @@
 /**
- * Microsoft Graph transport for the Teams source: the shared app token in the Authorization header, one
- * retry after a 401 with a fresh token, and Graph's throttling honoured. A 429 or 503 whose Retry-After
- * is short is waited out here (a sweep should not lose its place for a two-second pause); a longer one,
- * or one that keeps coming, becomes RateLimitedError / TransientError carrying Graph's figure, so a
- * queued job goes back to its queue for that long. A 403 naming the application access policy becomes
- * ApplicationAccessPolicyError, logged as an error: an administrator has to act.
+ * Microsoft Graph transport for the Teams source. The app-only token (client-credentials grant against
+ * `{loginUrl}/{tenantId}/oauth2/v2.0/token`, scope `{graphUrl}/.default`) is shared by every worker
+ * through the `TokenStore` (../shared/oauth-token.ts): a refused secret is one remembered failure, not a
+ * token-request storm. A 401 is retried once with a fresh token. A 429 or 503 with a short Retry-After is
+ * waited out here (a sweep should not lose its place for a two-second pause); a longer or repeated one
+ * becomes RateLimitedError / TransientError carrying Graph's figure, so a queued job waits that long. A
+ * 403 naming the application access policy is ApplicationAccessPolicyError, logged: an admin must act.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError, TransientError } from '../../core/errors';
-import type { Clock, Log } from '../../core/ports';
-import { errorForStatus, parseJsonBody, readBodyText, retryAfterSeconds, summariseErrorBody } from '../http';
-import { AuthorisedClient, describeAndDrop, type OpenAnswer } from '../shared/authorised-client';
-import { nextLink, type Page } from '../shared/paging';
-import { TEAMS_ACCESS_POLICY_MISSING_MESSAGE, TEAMS_METERED_API_MESSAGE } from './descriptor';
-import type { TeamsRecordingsAuth } from './teams-recordings-auth';
 import {
+  errorForStatus,
+  type HttpTextResponse,
+  parseJsonBody,
+  readBodyText,
+  retryAfterSeconds,
+  summariseErrorBody,
+} from '../http';
+import {
+  AuthorisedClient,
+  type AuthorisedRequest,
+  describeAndDrop,
+  type OpenAnswer,
+} from '../shared/authorised-client';
+import { jsonObject } from '../shared/json';
+import {
+  credentialsFingerprint,
+  requestOAuthToken,
+  SharedOAuthToken,
+  type SharedOAuthTokenOptions,
+} from '../shared/oauth-token';
+import { nextLink, type Page } from '../shared/paging';
+import {
+  TEAMS_ACCESS_POLICY_MISSING_MESSAGE,
+  TEAMS_CREDENTIALS_REFUSED_MESSAGE,
+  TEAMS_METERED_API_MESSAGE,
+} from './descriptor';
+import {
+  AppCredentialsRefusedError,
   ApplicationAccessPolicyError,
   isAccessPolicyRefusal,
   isMeteredApiRefusal,
@@ -23,27 +45,17 @@ import {
   TeamsMeteredApiError,
 } from './teams-recordings-errors';
 
-export type GraphAnswer = OpenAnswer;
-
-export interface GraphTextAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  where: string;
-}
-
-export interface TeamsRecordingsGraphOptions {
+export interface TeamsRecordingsGraphOptions extends SharedOAuthTokenOptions {
   sourceId: string;
+  loginUrl: string;
+  graphUrl: string;
+  tenantId: string;
   clientId: string;
-  auth: TeamsRecordingsAuth;
-  clock: Clock;
-  log: Log;
-  /** Longest Retry-After waited out in process; longer ones are handed to the queue. Default 30 s. */
-  maxInlineWaitMs?: number;
-  /** Throttled answers waited out in process per request before giving up. Default 4. */
-  maxThrottledAttempts?: number;
-  idleTimeoutMs?: number;
-  connectTimeoutMs?: number;
+  clientSecret: string;
+  /** Longest Retry-After waited out in process; longer ones are handed to the queue. */
+  maxInlineWaitMs: number;
+  /** Throttled answers waited out in process per request before giving up. */
+  maxThrottledAttempts: number;
 }
 
 /** Graph's error body: `{"error": {"code", "message"}}`. */
@@ -60,22 +72,61 @@ export function graphErrorDetail(text: string): string | undefined {
 }
 
 /** One page of a Graph collection: `value`, and `@odata.nextLink` when there is more. */
-export function graphPage(answer: GraphTextAnswer, what: string): Page<unknown> {
-  const body = parseJsonBody({ ...answer }) as Record<string, unknown> | null;
-  if (!body || typeof body !== 'object' || !Array.isArray(body.value)) {
-    throw new TransientError(`${what} has no value array`);
-  }
+export function graphPage(answer: HttpTextResponse, what: string): Page<unknown> {
+  const body = jsonObject(parseJsonBody(answer));
+  if (!Array.isArray(body?.value)) throw new TransientError(`${what} has no value array`);
   return { items: body.value, next: nextLink(body['@odata.nextLink']) };
 }
 
 export class TeamsRecordingsGraph {
   readonly stats = { throttled: 0, unavailable: 0, retriedAfter401: 0 };
-
+  /** The Graph host, where every API call (not content) goes. */
+  readonly apiHosts: string[];
+  readonly origin: string;
   private readonly client: AuthorisedClient;
 
   constructor(private readonly options: TeamsRecordingsGraphOptions) {
+    const { key, log, loginUrl, tenantId, graphUrl, clientId, clientSecret } = options;
+    this.apiHosts = [new URL(graphUrl).host];
+    this.origin = new URL(graphUrl).origin;
+    const tokenUrl = new URL(`/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`, loginUrl).href;
+    const scope = `${graphUrl.replace(/\/+$/, '')}/.default`;
+    // Renewal margin five minutes (or a tenth of short lifetimes).
+    const token = new SharedOAuthToken(options, {
+      credentials: credentialsFingerprint(loginUrl, tenantId, graphUrl, clientId, clientSecret),
+      what: 'the Graph token',
+      renewalCapSeconds: 300,
+      droppedMessage: 'graph access token refused by the API; the next request gets a new one',
+      throttledName: 'Entra token endpoint',
+      grant: async (_record, signal) => {
+        const answer = await requestOAuthToken({
+          url: tokenUrl,
+          form: { client_id: clientId, client_secret: clientSecret, scope, grant_type: 'client_credentials' },
+          maxRedirects: 0,
+          signal,
+          idleTimeoutMs: options.idleTimeoutMs,
+          connectTimeoutMs: options.connectTimeoutMs,
+          provider: 'Entra',
+          now: options.clock.now(),
+        });
+        log.info('graph app token obtained', { source: key, expiresIn: answer.expiresIn });
+        // App-only tokens carry no refresh token; the scope is the fixed `.default`.
+        return { accessToken: answer.accessToken, expiresIn: answer.expiresIn };
+      },
+      refusedError: (detail, until) =>
+        new AppCredentialsRefusedError(
+          `Entra refused the app credentials of source ${key} (${detail}); ` +
+            `${until ? `no new token request before ${until.toISOString()}: ` : ''}fix the client id or secret`,
+        ),
+      onRefused: (refusal) =>
+        log.error(TEAMS_CREDENTIALS_REFUSED_MESSAGE, {
+          source: key,
+          status: refusal.status,
+          reason: refusal.detail,
+        }),
+    });
     this.client = new AuthorisedClient({
-      token: options.auth,
+      token,
       log: options.log,
       retryMessage: 'graph answered 401; getting a new token once',
       sourceId: options.sourceId,
@@ -89,31 +140,15 @@ export class TeamsRecordingsGraph {
   }
 
   /** A small answer read whole; 2xx and 404 are returned, anything else throws its typed error. */
-  async get(
-    url: string,
-    allowedHosts: readonly string[],
-    context: { signal?: AbortSignal; userId?: string } = {},
-  ): Promise<GraphTextAnswer> {
-    const answer = await this.send('GET', url, allowedHosts, undefined, context.signal);
+  async get(url: string, context: { signal?: AbortSignal; userId?: string } = {}): Promise<HttpTextResponse> {
+    const answer = await this.send('GET', url, undefined, context.signal);
     if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) return answer;
-    throw this.errorFor(
-      answer.status,
-      answer.headers,
-      answer.where,
-      graphErrorDetail(answer.text),
-      context.userId,
-    );
+    throw this.errorOf(answer, context.userId);
   }
 
-  /** A JSON request whose answer is read whole (subscriptions); any status but 401/429/503 is returned. */
-  async send(
-    method: string,
-    url: string,
-    allowedHosts: readonly string[],
-    json: unknown,
-    signal?: AbortSignal,
-  ): Promise<GraphTextAnswer> {
-    const answer = await this.open(method, url, allowedHosts, { signal, json });
+  /** A JSON request to the Graph host whose answer is read whole; any status but 401/429/503 is returned. */
+  async send(method: string, url: string, json: unknown, signal?: AbortSignal): Promise<HttpTextResponse> {
+    const answer = await this.open({ method, url, allowedHosts: this.apiHosts, json, signal });
     const text = await readBodyText(answer.body, answer.where);
     return { status: answer.status, headers: answer.headers, text, where: answer.where };
   }
@@ -122,63 +157,57 @@ export class TeamsRecordingsGraph {
    * Sends a request and hands back the open answer (recording content); 401 is retried once with a new
    * token, short 429/503 waits are taken here. Any other status is returned for the caller to judge.
    */
-  open(
-    method: string,
-    url: string,
-    allowedHosts: readonly string[],
-    context: {
-      signal?: AbortSignal;
-      userId?: string;
-      json?: unknown;
-      accept?: string;
-      headers?: Record<string, string>;
-    } = {},
-  ): Promise<GraphAnswer> {
-    // Recording content passes MEDIA_ACCEPT: the redirect lands on a content host that serves video.
-    const headers = { ...context.headers, accept: context.accept ?? 'application/json' };
-    return this.client.open({
-      method,
-      url,
-      allowedHosts,
-      headers,
-      json: context.json,
-      signal: context.signal,
-    });
+  open(request: AuthorisedRequest): Promise<OpenAnswer> {
+    return this.client.open(request);
   }
 
   /** Waits out a short 429/503 (true), or throws what the queue should see; false for other answers. */
   private async throttle(
-    answer: GraphAnswer,
+    answer: OpenAnswer,
     signal: AbortSignal | undefined,
     retries: number,
   ): Promise<boolean> {
     if (answer.status !== 429 && answer.status !== 503) return false;
-    const { log, sourceId, clock } = this.options;
     const detail = await this.describe(answer);
-    const seconds = retryAfterSeconds(answer.headers, clock.now());
-    if (answer.status === 429) this.stats.throttled += 1;
-    else this.stats.unavailable += 1;
-    const throttled = retries + 1;
-    const waitMs = (seconds ?? 2 ** throttled) * 1000;
-    if (
-      throttled < (this.options.maxThrottledAttempts ?? 4) &&
-      waitMs <= (this.options.maxInlineWaitMs ?? 30_000)
-    ) {
-      log.warn('graph asked us to wait; waiting', {
-        source: sourceId,
-        status: answer.status,
-        retryAfterSeconds: seconds,
-      });
-      await abortableSleep(waitMs, signal, 'waiting out Graph throttling');
+    const verdict = this.throttled(answer, detail, retries + 1, 'graph asked us to wait; waiting');
+    if (typeof verdict === 'number') {
+      await abortableSleep(verdict, signal, 'waiting out Graph throttling');
       return true;
     }
-    const { status, where } = answer;
     // The evaluation quota of a metered API spent: waiting a minute will not bring it back.
-    if (isMeteredApiRefusal(status, detail)) throw this.errorFor(status, {}, where, detail);
+    if (isMeteredApiRefusal(answer.status, detail)) throw this.errorFor(answer, detail);
+    throw verdict;
+  }
+
+  /**
+   * A 429 or 503, the `attempt`th of its request: the wait before sending it again (logged as `waiting`),
+   * or the error the queue should see when that wait is too long or has come too often.
+   */
+  throttled(
+    answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
+    detail: string | undefined,
+    attempt: number,
+    waiting: string,
+  ): number | Error {
+    const { status, headers, where } = answer;
+    const { log, sourceId, clock } = this.options;
+    if (status === 429) this.stats.throttled += 1;
+    else this.stats.unavailable += 1;
+    const seconds = retryAfterSeconds(headers, clock.now());
+    const waitMs = (seconds ?? 2 ** attempt) * 1000;
+    if (attempt < this.options.maxThrottledAttempts && waitMs <= this.options.maxInlineWaitMs) {
+      log.warn(waiting, { source: sourceId, status, retryAfterSeconds: seconds });
+      return waitMs;
+    }
     const text = `HTTP ${status} from ${where}${detail ? `: ${detail}` : ''}`;
     if (status === 429)
-      throw new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
-    throw new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
+      return new RateLimitedError(`Graph throttled source ${sourceId} (${text})`, seconds ?? 60);
+    return new TransientError(`Graph unavailable for source ${sourceId} (${text})`);
+  }
+
+  /** The typed error for an answer read whole (see `errorFor`). */
+  errorOf(answer: HttpTextResponse, userId?: string): Error {
+    return this.errorFor(answer, graphErrorDetail(answer.text), userId);
   }
 
   /**
@@ -186,46 +215,36 @@ export class TeamsRecordingsGraph {
    * metered API refused for want of billing waits (retryable) for the admin to link it.
    */
   errorFor(
-    status: number,
-    headers: IncomingHttpHeaders,
-    where: string,
-    detail: string | undefined,
+    answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
+    detail?: string,
     userId?: string,
   ): Error {
+    const { status, headers, where } = answer;
+    const { log, sourceId, clientId } = this.options;
     if (isMeteredApiRefusal(status, detail)) {
-      this.options.log.error(TEAMS_METERED_API_MESSAGE, {
-        source: this.options.sourceId,
+      log.error(TEAMS_METERED_API_MESSAGE, {
+        source: sourceId,
         errorCode: TEAMS_METERED_API_BILLING,
         status,
         where,
         detail,
       });
-      return new TeamsMeteredApiError(
-        this.options.sourceId,
-        this.options.clientId,
-        status,
-        detail ?? `HTTP ${status}`,
-      );
+      return new TeamsMeteredApiError(sourceId, clientId, status, detail ?? `HTTP ${status}`);
     }
     if (isAccessPolicyRefusal(status, detail)) {
-      const error = new ApplicationAccessPolicyError(
-        this.options.sourceId,
-        this.options.clientId,
+      log.error(TEAMS_ACCESS_POLICY_MISSING_MESSAGE, { source: sourceId, userId, detail });
+      return new ApplicationAccessPolicyError(
+        sourceId,
+        clientId,
         userId,
         detail ?? 'no application access policy',
       );
-      this.options.log.error(TEAMS_ACCESS_POLICY_MISSING_MESSAGE, {
-        source: this.options.sourceId,
-        userId,
-        detail,
-      });
-      return error;
     }
     return errorForStatus(status, headers, where, detail);
   }
 
   /** Reads a little of an error body for the message, then drops the connection. */
-  describe(answer: GraphAnswer): Promise<string | undefined> {
+  describe(answer: OpenAnswer): Promise<string | undefined> {
     return describeAndDrop(answer, graphErrorDetail, 8192);
   }
 }

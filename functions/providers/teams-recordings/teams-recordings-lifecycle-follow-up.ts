@@ -1,23 +1,21 @@
 /**
- * Teams' subscription lifecycle events, from the webhook to the work they ask for. The webhook only
- * answers (Graph wants 2xx within 3 s); the follow-up runs elsewhere: in process locally, in the
- * subscriptions function on AWS (invoked asynchronously with a `TeamsRecordingsLifecycleFollowUp`). Either way it
- * is `actOnTeamsRecordingsLifecycle` for that one source, with ensureSubscriptionsForSource and a sweep of the source's
- * whole lookback window as its handlers. The descriptor hands it to the hosts as `lifecycleFollowUp`.
+ * Teams' subscription lifecycle events and the work they ask for, as Graph documents it:
+ * `reauthorizationRequired` → reauthorize (else recreate or renew through ensureSubscriptionsForSource);
+ * `subscriptionRemoved` → recreate, then sweep, since nothing was delivered meanwhile; `missed` → sweep
+ * the source's whole lookback window. Subscriptions are ensured at most once per batch of events, and the
+ * sweep runs at most once, after them, so no recording falls between. The webhook only answers (Graph
+ * wants 2xx within 3 s); this runs after it, in process locally or in the subscriptions function on AWS.
  */
 import * as z from 'zod';
 import { ensureSubscriptionsForAllSources } from '../../core/ensure-subscriptions-for-all-sources';
-import type { WebhookOutcome } from '../../core/ports';
+import type { Log, WebhookOutcome } from '../../core/ports';
 import { sweepAllSources } from '../../core/sweep-all-sources';
-import type { LifecycleFollowUpDependencies, LifecycleFollowUpHook } from '../descriptor';
-import {
-  actOnTeamsRecordingsLifecycle,
-  type TeamsRecordingsLifecycleResult,
-} from './teams-recordings-lifecycle';
+import type { LifecycleFollowUpHook } from '../descriptor';
+import type { TeamsRecordingsSubscriptionApi } from './teams-recordings-subscriptions';
 import { MSTEAMS_LIFECYCLE_ACTIONS, type TeamsRecordingsLifecycleEvent } from './teams-recordings-webhook';
 
 /** What the webhook hands on: one source and the lifecycle events its delivery carried. */
-export interface TeamsRecordingsLifecycleFollowUp {
+interface TeamsRecordingsLifecycleFollowUp {
   sourceId: string;
   lifecycle: TeamsRecordingsLifecycleEvent[];
 }
@@ -62,52 +60,63 @@ export function teamsRecordingsLifecycleFollowUpOf(
   return { sourceId, lifecycle: lifecycle as TeamsRecordingsLifecycleEvent[] };
 }
 
-export type TeamsRecordingsLifecycleFollowUpDependencies = LifecycleFollowUpDependencies;
+interface TeamsRecordingsLifecycleResult {
+  reauthorized: string[];
+  ensured: boolean;
+  swept: boolean;
+}
 
-/** Acts on one source's lifecycle events: reauthorize, recreate and renew, sweep its lookback window. */
-export async function runTeamsRecordingsLifecycleFollowUp(
-  followUp: TeamsRecordingsLifecycleFollowUp,
-  deps: TeamsRecordingsLifecycleFollowUpDependencies,
+export async function actOnTeamsRecordingsLifecycle(
+  events: readonly TeamsRecordingsLifecycleEvent[],
+  deps: {
+    sourceId: string;
+    api: TeamsRecordingsSubscriptionApi;
+    handlers: {
+      /** ensureSubscriptionsForSource for this source, now (creates what is missing, renews what is due). */
+      ensureSubscriptionsForSource(signal?: AbortSignal): Promise<unknown>;
+      /** sweepSource over the source's whole lookback window, now. */
+      sweepNow(signal?: AbortSignal): Promise<unknown>;
+    };
+    log: Log;
+  },
   signal?: AbortSignal,
 ): Promise<TeamsRecordingsLifecycleResult> {
-  const only = { provider: 'msteams', sourceId: followUp.sourceId };
-  const source = await deps.sources.get('msteams', followUp.sourceId);
-  const plan = await source.webhookSubscriptions?.();
-  // Loaded here, not with the descriptor: the subscription API is HTTP code.
-  const { TeamsRecordingsSubscriptionApi } = await import('./teams-recordings-subscriptions');
-  if (!plan || !(plan.api instanceof TeamsRecordingsSubscriptionApi)) {
-    // No webhook secret now: nothing to reauthorize or recreate, but a sweep still closes the gap.
-    await sweepAllSources(deps.lookbackHours, { ...deps, only }, signal);
-    return { reauthorized: [], ensured: false, swept: true };
+  const { api, handlers, log, sourceId } = deps;
+  const result: TeamsRecordingsLifecycleResult = { reauthorized: [], ensured: false, swept: false };
+  const reauthorized = async (subscriptionId: string): Promise<boolean> => {
+    try {
+      if ((await api.reauthorize(subscriptionId, signal)) === 'reauthorized') {
+        result.reauthorized.push(subscriptionId);
+        return true;
+      }
+      log.warn('teams subscription to reauthorize is gone; recreating', { sourceId, subscriptionId });
+    } catch (error) {
+      // Renewing also reauthorizes; ensureSubscriptionsForSource renews or replaces it.
+      log.warn('teams subscription reauthorization failed; ensuring subscriptions instead', {
+        sourceId,
+        subscriptionId,
+        error: String(error),
+      });
+    }
+    return false;
+  };
+  let ensure = false;
+  let sweep = false;
+  for (const { action, subscriptionId } of events) {
+    if (action === 'reauthorize-subscription' && (await reauthorized(subscriptionId))) continue;
+    if (action !== 'sweep-now') ensure = true;
+    sweep = true;
   }
-  return actOnTeamsRecordingsLifecycle(
-    followUp.lifecycle,
-    {
-      sourceId: followUp.sourceId,
-      api: plan.api,
-      log: deps.log,
-      handlers: {
-        // A failure here is logged with its alarmed errorCode by ensureSubscriptionsForAllSources; the sweep after it
-        // must run regardless, so it is not thrown.
-        ensureSubscriptionsForSource: async (handlerSignal) => {
-          const base = deps.webhookBaseUrl;
-          if (!base) {
-            deps.log.warn('teams lifecycle event: no public webhook URL, so no subscription is managed', {
-              sourceId: followUp.sourceId,
-            });
-            return undefined;
-          }
-          return ensureSubscriptionsForAllSources(base, { ...deps, only }, handlerSignal);
-        },
-        sweepNow: async (handlerSignal) => {
-          const result = await sweepAllSources(deps.lookbackHours, { ...deps, only }, handlerSignal);
-          if (result.failed.length > 0) throw new Error(`sweep of ${followUp.sourceId} failed`);
-          return result;
-        },
-      },
-    },
-    signal,
-  );
+  if (ensure) {
+    await handlers.ensureSubscriptionsForSource(signal);
+    result.ensured = true;
+  }
+  if (sweep) {
+    await handlers.sweepNow(signal);
+    result.swept = true;
+  }
+  log.info('teams lifecycle events handled', { sourceId, ...result, events: events.length });
+  return result;
 }
 
 /** What the hosts see: the webhook asks for it, the subscriptions function (or the local host) runs it. */
@@ -115,6 +124,41 @@ export const teamsRecordingsLifecycleHook: LifecycleFollowUpHook = {
   lifecycleOf: (sourceId, outcome) =>
     teamsRecordingsLifecycleFollowUpOf('msteams', sourceId, outcome)?.lifecycle,
   parse: (sourceId, lifecycle) => parseTeamsRecordingsLifecycleFollowUp({ sourceId, lifecycle })?.lifecycle,
-  run: (followUp, deps, signal) =>
-    runTeamsRecordingsLifecycleFollowUp(followUp as TeamsRecordingsLifecycleFollowUp, deps, signal),
+  /** Acts on one source's lifecycle events: reauthorize, recreate and renew, sweep its lookback window. */
+  run: async ({ sourceId, lifecycle }, deps, signal) => {
+    const only = { provider: 'msteams', sourceId };
+    const source = await deps.sources.get('msteams', sourceId);
+    const plan = await source.webhookSubscriptions?.();
+    // Loaded here, not with the descriptor: the subscription API is HTTP code.
+    const { TeamsRecordingsSubscriptionApi } = await import('./teams-recordings-subscriptions');
+    if (!plan || !(plan.api instanceof TeamsRecordingsSubscriptionApi)) {
+      // No webhook secret now: nothing to reauthorize or recreate, but a sweep still closes the gap.
+      await sweepAllSources(deps.lookbackHours, { ...deps, only }, signal);
+      return { reauthorized: [], ensured: false, swept: true };
+    }
+    const handlers = {
+      // A failure here is logged with its alarmed errorCode by ensureSubscriptionsForAllSources; the sweep
+      // after it must run regardless, so it is not thrown.
+      ensureSubscriptionsForSource: async (handlerSignal?: AbortSignal) => {
+        if (deps.webhookBaseUrl) {
+          return ensureSubscriptionsForAllSources(deps.webhookBaseUrl, { ...deps, only }, handlerSignal);
+        }
+        deps.log.warn('teams lifecycle event: no public webhook URL, so no subscription is managed', {
+          sourceId,
+        });
+        return undefined;
+      },
+      sweepNow: async (handlerSignal?: AbortSignal) => {
+        const result = await sweepAllSources(deps.lookbackHours, { ...deps, only }, handlerSignal);
+        if (result.failed.length > 0) throw new Error(`sweep of ${sourceId} failed`);
+        return result;
+      },
+    };
+    const events = lifecycle as TeamsRecordingsLifecycleEvent[];
+    return actOnTeamsRecordingsLifecycle(
+      events,
+      { sourceId, api: plan.api, log: deps.log, handlers },
+      signal,
+    );
+  },
 };

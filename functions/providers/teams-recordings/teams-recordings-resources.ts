@@ -9,9 +9,6 @@ import type { SourceRecording, TimeWindow } from '../../core/recording';
 import { jsonObject } from '../shared/json';
 import type { TeamsRecordingsRecordingKind } from './teams-recordings-config';
 
-export const MSTEAMS_FILE_EXTENSION = 'mp4';
-export const MSTEAMS_CONTENT_TYPE = 'video/mp4';
-
 /** What a notification's resource names; the user is absent in the tenant-wide form. */
 export interface RecordingReference {
   kind: TeamsRecordingsRecordingKind;
@@ -23,11 +20,6 @@ export interface RecordingReference {
 
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value : undefined;
-}
-
-/** Graph's DateTimeOffset as callvault writes it: ISO 8601, UTC. */
-export function graphDateTime(date: Date): string {
-  return date.toISOString();
 }
 
 /** An OData string literal: single quotes doubled. */
@@ -51,8 +43,9 @@ export function listRecordingsUrl(
   const organizer = kind === 'adhocCalls' ? 'userId' : 'meetingOrganizerUserId';
   const parameters = [
     `${organizer}=${odataString(userId)}`,
-    `startDateTime=${graphDateTime(window.from)}`,
-    `endDateTime=${graphDateTime(window.to)}`,
+    // Graph's DateTimeOffset as callvault writes it: ISO 8601, UTC.
+    `startDateTime=${window.from.toISOString()}`,
+    `endDateTime=${window.to.toISOString()}`,
   ].join(',');
   return new URL(
     `/v1.0/users/${segment(userId)}/${kind}/getAllRecordings(${encodeURI(parameters).replace(/#/g, '%23')})`,
@@ -68,11 +61,6 @@ export function recordingUrl(graphUrl: string, reference: RecordingReference & {
   const { kind, userId, containerId, recordingId } = reference;
   const path = `/v1.0/users/${segment(userId)}/${kind}/${segment(containerId)}/recordings/${segment(recordingId)}`;
   return new URL(path, graphUrl).href;
-}
-
-/** `…/recordings/{id}/content`: video/mp4, typically a redirect to the SharePoint/OneDrive host. */
-export function contentUrl(graphUrl: string, reference: RecordingReference & { userId: string }): string {
-  return `${recordingUrl(graphUrl, reference)}/content`;
 }
 
 /** One segment of a resource path: `name`, or `name(key)` with the key unquoted. */
@@ -112,45 +100,16 @@ function decoded(value: string): string {
  */
 function segmentsOf(path: string): PathSegment[] | undefined {
   const segments: PathSegment[] = [];
-  let index = 0;
-  while (index < path.length) {
-    if (segments.length >= MAX_SEGMENTS) return undefined;
-    let name = '';
-    while (index < path.length && path[index] !== '/' && path[index] !== '(') name += path[index++];
-    let key: string | undefined;
-    if (path[index] === '(') {
-      index += 1;
-      if (path[index] === "'") {
-        index += 1;
-        key = '';
-        for (;;) {
-          if (index >= path.length) return undefined;
-          if (path[index] === "'") {
-            if (path[index + 1] === "'") {
-              key += "'";
-              index += 2;
-              continue;
-            }
-            index += 1;
-            break;
-          }
-          key += path[index++];
-        }
-        if (path[index] !== ')') return undefined;
-        index += 1;
-      } else {
-        const close = path.indexOf(')', index);
-        if (close < 0) return undefined;
-        key = path.slice(index, close);
-        index = close + 1;
-      }
-      key = decoded(key);
-      if (key === '') return undefined;
-    }
-    if (index < path.length && path[index] !== '/') return undefined;
-    index += 1;
-    if (name === '' && key === undefined) continue;
-    segments.push({ name: decoded(name), ...(key !== undefined ? { key } : {}) });
+  const pattern = /([^/(]*)(?:\((?:'((?:[^']|'')*)'|([^')][^)]*))\))?(?:\/|$)/y;
+  while (pattern.lastIndex < path.length) {
+    const match = segments.length < MAX_SEGMENTS ? pattern.exec(path) : null;
+    if (!match) return undefined;
+    const [, name = '', quoted, unquoted] = match;
+    const raw = quoted?.replace(/''/g, "'") ?? unquoted;
+    const key = raw === undefined ? undefined : decoded(raw);
+    if (key === '') return undefined;
+    if (name !== '' || key !== undefined)
+      segments.push({ name: decoded(name), ...(key !== undefined ? { key } : {}) });
   }
   return segments;
 }
@@ -183,46 +142,37 @@ export function readTeamsResource(resource: string): ResourceReading {
   if (!segments || segments.length === 0) return { type: 'unrecognised' };
   let at = 0;
   const next = () => segments[at++];
-  let userId: string | undefined;
-  const head = next();
-  const headName = head?.name.toLowerCase();
-  if (headName === 'users') {
-    userId = head?.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
-    if (!userId) return { type: 'unrecognised' };
-  } else if (headName !== 'communications') {
-    return { type: 'unrecognised' };
-  }
-  const unrecognised = (): ResourceReading => ({ type: 'unrecognised', ...(userId ? { userId } : {}) });
+  // A key as `name('id')`, or as the next segment (`name/id`).
+  const keyOf = (segment: PathSegment) =>
+    segment.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+  const head = next() as PathSegment;
+  const headName = head.name.toLowerCase();
+  const userId = headName === 'users' ? keyOf(head) : undefined;
+  if (headName === 'users' ? !userId : headName !== 'communications') return { type: 'unrecognised' };
+  const user = userId ? { userId } : {};
+  const unrecognised = (): ResourceReading => ({ type: 'unrecognised', ...user });
   const kindSegment = next();
   const kind = kindSegment ? KINDS[kindSegment.name.toLowerCase()] : undefined;
   if (!kindSegment || !kind) return unrecognised();
   let containerId = kindSegment.key;
   if (containerId === undefined) {
-    let candidate = next();
-    if (candidate && KINDS[candidate.name.toLowerCase()] === kind) {
-      // The collection named twice (`adhoccalls/adhocCalls/{callId}` or `…/adhocCalls('{callId}')`).
-      if (candidate.key === undefined) candidate = segments[at]?.key === undefined ? next() : undefined;
-      containerId = candidate?.key ?? candidate?.name;
-    } else if (candidate?.key === undefined) {
-      containerId = candidate?.name;
-    }
+    const candidate = next();
+    // The collection named twice (`adhoccalls/adhocCalls/{callId}` or `…/adhocCalls('{callId}')`).
+    if (candidate && KINDS[candidate.name.toLowerCase()] === kind) containerId = keyOf(candidate);
+    else if (candidate?.key === undefined) containerId = candidate?.name;
   }
   if (!containerId) return unrecognised();
   const child = next();
   const childName = child?.name.toLowerCase();
   if (!child || !childName) return unrecognised();
   if (childName !== 'recordings') {
-    if (OTHER_CHILDREN.has(childName)) {
-      return { type: 'not-a-recording', what: childName, ...(userId ? { userId } : {}) };
-    }
-    return unrecognised();
+    return OTHER_CHILDREN.has(childName)
+      ? { type: 'not-a-recording', what: childName, ...user }
+      : unrecognised();
   }
-  const recordingId = child.key ?? (segments[at]?.key === undefined ? next()?.name : undefined);
+  const recordingId = keyOf(child);
   if (!recordingId || at !== segments.length) return unrecognised();
-  return {
-    type: 'recording',
-    reference: { kind, containerId, recordingId, ...(userId ? { userId } : {}) },
-  };
+  return { type: 'recording', reference: { kind, containerId, recordingId, ...user } };
 }
 
 /** The recording a resource names; undefined for anything else (see `readTeamsResource`). */
@@ -236,27 +186,15 @@ export function sweepableUserId(userId: string | undefined): string | undefined 
   return userId && GUID.test(userId) ? userId.toLowerCase() : undefined;
 }
 
-export interface TeamsOrganizer {
-  id?: string;
-  displayName?: string;
-  tenantId?: string;
-  userIdentityType?: string;
-}
+const ORGANIZER_FIELDS = ['id', 'displayName', 'tenantId', 'userIdentityType'] as const;
+type TeamsOrganizer = Partial<Record<(typeof ORGANIZER_FIELDS)[number], string>>;
 
 /** `meetingOrganizer.user` of a callRecording (an identitySet). */
 export function organizerOf(raw: unknown): TeamsOrganizer | undefined {
   const user = jsonObject(jsonObject(jsonObject(raw)?.meetingOrganizer)?.user);
   if (!user) return undefined;
-  const organizer: TeamsOrganizer = {};
-  const id = text(user.id);
-  const displayName = text(user.displayName);
-  const tenantId = text(user.tenantId);
-  const type = text(user.userIdentityType);
-  if (id) organizer.id = id;
-  if (displayName) organizer.displayName = displayName;
-  if (tenantId) organizer.tenantId = tenantId;
-  if (type) organizer.userIdentityType = type;
-  return organizer;
+  const fields = ORGANIZER_FIELDS.map((field) => [field, text(user[field])]);
+  return Object.fromEntries(fields.filter(([, value]) => value)) as TeamsOrganizer;
 }
 
 function parseDate(value: unknown, what: string): Date | undefined {
@@ -333,34 +271,24 @@ export function recordingFromCallRecording(
     direction: 'unknown',
     from: organizerParty && Object.keys(organizerParty).length > 0 ? organizerParty : undefined,
     extension: { id: context.userId },
-    contentType: MSTEAMS_CONTENT_TYPE,
-    fileExtension: MSTEAMS_FILE_EXTENSION,
+    contentType: 'video/mp4',
+    fileExtension: 'mp4',
     raw: details,
   };
 }
 
-/** The Teams facts of a recording this adapter produced; throws when the record is not one. */
-export function teamsFactsOf(recording: SourceRecording): TeamsRecordingRaw {
-  const raw = jsonObject(recording.raw);
-  const kind = raw?.kind;
-  const userId = text(raw?.userId);
-  if ((kind !== 'adhoc-call' && kind !== 'meeting') || !userId) {
-    throw new InvalidInputError(
-      `recording ${recording.recordingId.slice(0, 40)}… was not listed by the Teams adapter`,
-    );
-  }
-  return raw as unknown as TeamsRecordingRaw;
-}
-
-/** The reference of a recording this adapter produced (to fetch its metadata or content). */
+/** The reference of a recording this adapter produced (to fetch its metadata or content); throws if not one. */
 export function referenceOf(recording: SourceRecording): RecordingReference & { userId: string } {
-  const facts = teamsFactsOf(recording);
-  const kind: TeamsRecordingsRecordingKind = facts.kind === 'adhoc-call' ? 'adhocCalls' : 'onlineMeetings';
+  const facts = jsonObject(recording.raw) as Partial<TeamsRecordingRaw> | undefined;
+  const what = `recording ${recording.recordingId.slice(0, 40)}…`;
+  const userId = text(facts?.userId);
+  if ((facts?.kind !== 'adhoc-call' && facts?.kind !== 'meeting') || !userId) {
+    throw new InvalidInputError(`${what} was not listed by the Teams adapter`);
+  }
+  const kind = facts.kind === 'adhoc-call' ? 'adhocCalls' : 'onlineMeetings';
   const containerId = kind === 'adhocCalls' ? facts.callId : facts.meetingId;
   if (!containerId) {
-    throw new InvalidInputError(
-      `recording ${recording.recordingId.slice(0, 40)}… has no ${kind === 'adhocCalls' ? 'callId' : 'meetingId'}`,
-    );
+    throw new InvalidInputError(`${what} has no ${kind === 'adhocCalls' ? 'callId' : 'meetingId'}`);
   }
-  return { kind, userId: facts.userId, containerId, recordingId: facts.recordingId };
+  return { kind, userId, containerId, recordingId: facts.recordingId as string };
 }

@@ -1,11 +1,9 @@
 /**
- * The Microsoft Teams recordings adapter behind `RecordingSource`: ad hoc call and meeting recordings
- * (`callRecording`) read through Microsoft Graph with application permissions. Notifications are hints;
- * Graph's metadata is the truth: a hint is resolved by GETting the recording, listings page per user
- * through `getAllRecordings`, and a content 404 is judged by asking for the metadata again (still there:
- * Teams is still processing it; gone too: expired or deleted at the source). Content is streamed from
- * wherever Graph redirects (SharePoint / OneDrive), only on allowed hosts, never buffered.
- * Graph offers no delete for these recordings, so retention never applies: `{ list: true, delete: false }`.
+ * The Microsoft Teams recordings adapter: ad hoc call and meeting recordings (`callRecording`) read
+ * through Microsoft Graph with application permissions. Notifications are hints; Graph's metadata is the
+ * truth: hints are resolved by GETting the recording, listings page per user through `getAllRecordings`,
+ * and a content 404 is judged by asking for the metadata again. Content streams from wherever Graph
+ * redirects (SharePoint / OneDrive), on allowed hosts only. Graph offers no delete: `delete: false`.
  */
 import { InvalidInputError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
@@ -32,7 +30,6 @@ import { jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, type Page } from '../shared/paging';
-import { TeamsRecordingsAuth } from './teams-recordings-auth';
 import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './teams-recordings-batch';
 import {
   type TeamsRecordingsCredentials,
@@ -42,7 +39,6 @@ import {
 } from './teams-recordings-config';
 import { graphErrorDetail, graphPage, TeamsRecordingsGraph } from './teams-recordings-graph';
 import {
-  contentUrl,
   listRecordingsUrl,
   organizerOf,
   type RecordingReference,
@@ -60,43 +56,29 @@ import { handleTeamsRecordingsWebhook, type TeamsRecordingsWebhookOutcome } from
 
 export const MSTEAMS_CAPABILITIES: SourceCapabilities = { list: true, delete: false };
 
-export interface TeamsRecordingsTuning {
-  idleTimeoutMs: number;
-  connectTimeoutMs: number;
+const DEFAULT_TUNING = {
+  idleTimeoutMs: 60_000,
+  connectTimeoutMs: 15_000,
   /** Longest Graph Retry-After waited out inside one request; longer ones go back to the queue. */
-  maxInlineWaitMs: number;
-  maxThrottledAttempts: number;
+  maxInlineWaitMs: 30_000,
+  maxThrottledAttempts: 4,
   /** How long the resolved user scope (ids of configured UPNs, or every tenant user) is reused. */
-  usersTtlMs: number;
+  usersTtlMs: 3_600_000,
   /** A hinted recording whose metadata answers 404 this soon after its notification is "not ready yet". */
-  hintNotFoundGraceMs: number;
+  hintNotFoundGraceMs: 6 * 3_600_000,
   /**
    * A notification naming no user is looked for in the listings of this window before it (a recording
    * is dated by its start, and the notification comes once it is processed) …
    */
-  userlessHintBeforeMs: number;
-  /** … up to this long after it (clocks disagree a little). */
-  userlessHintAfterMs: number;
-  leaseWaitMs: number;
-  leasePollMs: number;
-  refusalCooldownMs: number;
-}
-
-const DEFAULT_TUNING: TeamsRecordingsTuning = {
-  idleTimeoutMs: 60_000,
-  connectTimeoutMs: 15_000,
-  maxInlineWaitMs: 30_000,
-  maxThrottledAttempts: 4,
-  usersTtlMs: 3_600_000,
-  hintNotFoundGraceMs: 6 * 3_600_000,
   userlessHintBeforeMs: 12 * 3_600_000,
+  /** … up to this long after it (clocks disagree a little). */
   userlessHintAfterMs: 15 * 60_000,
   leaseWaitMs: 30_000,
   leasePollMs: 200,
   refusalCooldownMs: 15 * 60_000,
 };
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export type TeamsRecordingsTuning = typeof DEFAULT_TUNING;
 
 export interface TeamsRecordingsSourceOptions {
   config: TeamsRecordingsSourceConfig;
@@ -143,17 +125,13 @@ export class TeamsRecordingsSource implements RecordingSource {
   readonly graph: TeamsRecordingsGraph;
   /** The sweep's Graph reads, batched and bounded (teams-recordings-batch.ts). */
   readonly batcher: GraphBatcher;
-  /**
-   * Parts listed at once: enough for every Graph request in flight to carry a full batch
-   * (core/listing-scopes.ts runs them; the batcher bounds the requests).
-   */
+  /** Parts listed at once (core/listing-scopes.ts): enough for every Graph request to carry a full batch. */
   readonly listingConcurrency: number;
   private readonly config: TeamsRecordingsSourceConfig;
   private readonly webhookSecret: string | undefined;
   private readonly clock: Clock;
   private readonly log: Log;
   private readonly tuning: TeamsRecordingsTuning;
-  private readonly apiHosts: string[];
   private readonly downloadHosts: string[];
   private scope: { users: ScopedUser[]; atMs: number } | undefined;
   /** The parts of the cached scope by id: a sweep asks for each of 20,000 parts of a large tenant. */
@@ -170,65 +148,34 @@ export class TeamsRecordingsSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
-    this.apiHosts = [new URL(config.graphUrl).host];
     // Pinned to their ports: the one rule of ../shared/download-hosts.ts.
     this.downloadHosts = pinDownloadHosts(
       teamsRecordingsDownloadHosts(config),
       new URL(config.graphUrl).protocol,
     );
-    const timeouts = {
-      idleTimeoutMs: this.tuning.idleTimeoutMs,
-      connectTimeoutMs: this.tuning.connectTimeoutMs,
-    };
-    const auth = new TeamsRecordingsAuth({
+    this.graph = new TeamsRecordingsGraph({
+      ...this.tuning,
       loginUrl: config.loginUrl,
       graphUrl: config.graphUrl,
       tenantId: config.tenantId,
       clientId: credentials.clientId,
       clientSecret: credentials.clientSecret,
+      sourceId: config.id,
       key: `msteams/${config.id}`,
       store: options.tokenStore,
       clock: this.clock,
       log: this.log,
-      leaseWaitMs: this.tuning.leaseWaitMs,
       pollMs: this.tuning.leasePollMs,
-      refusalCooldownMs: this.tuning.refusalCooldownMs,
-      ...timeouts,
-    });
-    this.graph = new TeamsRecordingsGraph({
-      sourceId: config.id,
-      clientId: credentials.clientId,
-      auth,
-      clock: this.clock,
-      log: this.log,
-      maxInlineWaitMs: this.tuning.maxInlineWaitMs,
-      maxThrottledAttempts: this.tuning.maxThrottledAttempts,
-      ...timeouts,
     });
     const concurrency = config.listingConcurrency ?? DEFAULT_LISTING_CONCURRENCY;
     const batchSize = config.listingBatchSize ?? GRAPH_BATCH_LIMIT;
-    this.batcher = new GraphBatcher({
-      graph: this.graph,
-      graphUrl: config.graphUrl,
-      apiHosts: this.apiHosts,
-      concurrency,
-      batchSize,
-      maxThrottledAttempts: this.tuning.maxThrottledAttempts,
-      maxInlineWaitMs: this.tuning.maxInlineWaitMs,
-      clock: this.clock,
-      log: this.log,
-      sourceId: config.id,
-    });
+    this.batcher = new GraphBatcher(this.graph, concurrency, batchSize);
     this.listingConcurrency = concurrency * batchSize;
   }
 
   /** The Graph side of `ensureSubscriptionsForSource` for this source (same token, same throttling). */
   subscriptionApi(): TeamsRecordingsSubscriptionApi {
-    return new TeamsRecordingsSubscriptionApi({
-      graph: this.graph,
-      graphUrl: this.config.graphUrl,
-      clock: this.clock,
-    });
+    return new TeamsRecordingsSubscriptionApi(this.graph, this.clock);
   }
 
   // ------------------------------------------------------------ users in scope
@@ -264,13 +211,14 @@ export class TeamsRecordingsSource implements RecordingSource {
   private async listedUsers(signal?: AbortSignal): Promise<ScopedUser[]> {
     const users: ScopedUser[] = [];
     for (const entry of this.config.users as string[]) {
-      if (GUID.test(entry)) {
-        users.push({ id: entry.toLowerCase() });
+      const objectId = sweepableUserId(entry);
+      if (objectId) {
+        users.push({ id: objectId });
         continue;
       }
       const url = new URL(`/v1.0/users/${encodeURIComponent(entry)}`, this.config.graphUrl);
       url.searchParams.set('$select', 'id,userPrincipalName');
-      const answer = await this.graph.get(url.href, this.apiHosts, { signal });
+      const answer = await this.graph.get(url.href, { signal });
       if (answer.status === 404) {
         // One user deleted (or misspelt) must not stop the others: listing that user fails, alone.
         users.push({
@@ -287,25 +235,17 @@ export class TeamsRecordingsSource implements RecordingSource {
     return users;
   }
 
-  /** Every item of a Graph collection, following `@odata.nextLink` (on the Graph host only). */
-  private async *pages(
-    firstUrl: string,
-    signal?: AbortSignal,
-    userId?: string,
-    notFound: 'throw' | 'skip' = 'throw',
-  ): AsyncIterable<unknown> {
+  /**
+   * Every item of a Graph collection, following `@odata.nextLink` (on the Graph host only). A user's
+   * collection answering 404 is skipped with "all" (every tenant user includes accounts Teams knows
+   * nothing of); a user someone named must exist.
+   */
+  private async *pages(firstUrl: string, signal?: AbortSignal, userId?: string): AsyncIterable<unknown> {
     const fetchPage = async (url: string): Promise<Page<unknown>> => {
       const answer = await this.batcher.get(url, { signal, userId });
-      if (answer.status === 404) {
-        const detail = graphErrorDetail(answer.text);
-        if (notFound === 'throw' && userId) {
-          throw new PermanentError(
-            `Graph answered 404 for the recordings of user ${userId} (${detail ?? 'not found'}): the user was ` +
-              'deleted from the tenant or has no Teams account; remove it from "users" in the configuration',
-          );
-        }
-        if (notFound === 'throw')
-          throw this.graph.errorFor(404, answer.headers, answer.where, detail, userId);
+      if (answer.status !== 404) return graphPage(answer, 'Graph collection');
+      const detail = graphErrorDetail(answer.text);
+      if (userId && this.config.users === 'all') {
         this.log.warn('graph has no recordings collection for a user; skipped', {
           sourceId: this.sourceId,
           userId,
@@ -313,7 +253,11 @@ export class TeamsRecordingsSource implements RecordingSource {
         });
         return { items: [] };
       }
-      return graphPage(answer, 'Graph collection');
+      if (!userId) throw this.graph.errorOf(answer);
+      throw new PermanentError(
+        `Graph answered 404 for the recordings of user ${userId} (${detail ?? 'not found'}): the user was ` +
+          'deleted from the tenant or has no Teams account; remove it from "users" in the configuration',
+      );
     };
     yield* followPages(firstUrl, fetchPage, 'Graph');
   }
@@ -344,20 +288,17 @@ export class TeamsRecordingsSource implements RecordingSource {
       this.partsById = { users, parts };
     }
     const { parts } = this.partsById;
-    const one = scope ? parts.get(scope.id) : undefined;
-    const wanted = scope ? (one ? [one] : []) : [...parts.values()];
-    if (scope && wanted.length === 0) {
-      throw new PermanentError(
-        `msteams source ${this.sourceId}: ${scope.label} is no longer in the source's scope`,
-      );
-    }
     const keep = uniqueInWindow(window);
-    for (const { user, kind } of wanted) {
+    for (const part of scope ? [parts.get(scope.id)] : parts.values()) {
+      if (!part) {
+        throw new PermanentError(
+          `msteams source ${this.sourceId}: ${scope?.label} is no longer in the source's scope`,
+        );
+      }
+      const { user, kind } = part;
       if (user.missing) throw new PermanentError(user.missing);
       const first = listRecordingsUrl(this.config.graphUrl, kind, user.id, window);
-      // Every tenant user includes accounts Teams knows nothing of; a user someone named must exist.
-      const notFound = this.config.users === 'all' ? 'skip' : 'throw';
-      for await (const item of this.pages(first, signal, user.id, notFound)) {
+      for await (const item of this.pages(first, signal, user.id)) {
         const recording = this.parse(item, kind, user.id);
         if (keep(recording)) yield recording as SourceRecording;
       }
@@ -386,10 +327,8 @@ export class TeamsRecordingsSource implements RecordingSource {
     if (!this.config.recordings.includes(named.kind)) return [];
     if (!named.userId) return this.resolveByListing(job, named, signal);
     const reference = { ...named, userId: named.userId };
-    const answer = await this.graph.get(recordingUrl(this.config.graphUrl, reference), this.apiHosts, {
-      signal,
-      userId: reference.userId,
-    });
+    const url = recordingUrl(this.config.graphUrl, reference);
+    const answer = await this.graph.get(url, { signal, userId: reference.userId });
     if (answer.status === 404) {
       this.throwWhileInGrace(job, reference, graphErrorDetail(answer.text) ?? 'HTTP 404');
       return [];
@@ -436,13 +375,8 @@ export class TeamsRecordingsSource implements RecordingSource {
     };
     // User by user: one user outside the access policy must not hold back the hint of another.
     const refusals: Error[] = [];
-    const listing = listRecordingsByScope(
-      this,
-      window,
-      { onFailure: ({ error }) => refusals.push(error) },
-      signal,
-    );
-    for await (const recording of listing) {
+    const onFailure = ({ error }: { error: Error }) => refusals.push(error);
+    for await (const recording of listRecordingsByScope(this, window, { onFailure }, signal)) {
       if (recording.recordingId === reference.recordingId) return [recording];
     }
     // Not found, and some users could not be listed: the recording may be theirs, so their refusal (an
@@ -480,24 +414,18 @@ export class TeamsRecordingsSource implements RecordingSource {
     request: DownloadRequest = {},
   ): Promise<DownloadStream> {
     const reference = referenceOf(recording);
-    const answer = await this.graph.open(
-      'GET',
-      contentUrl(this.config.graphUrl, reference),
-      this.downloadHosts,
-      {
-        signal,
-        userId: reference.userId,
-        accept: MEDIA_ACCEPT,
-        headers: rangeHeaders(request.fromByte),
-      },
-    );
-    if (answer.status === 404) {
-      const detail = await this.graph.describe(answer);
-      return this.throwForMissingContent(recording, reference, detail, signal);
-    }
+    // `…/recordings/{id}/content`: video/mp4, typically a redirect to the SharePoint/OneDrive host.
+    const answer = await this.graph.open({
+      method: 'GET',
+      url: `${recordingUrl(this.config.graphUrl, reference)}/content`,
+      allowedHosts: this.downloadHosts,
+      headers: { accept: MEDIA_ACCEPT, ...rangeHeaders(request.fromByte) },
+      signal,
+    });
     if (answer.status < 200 || answer.status >= 300) {
       const detail = await this.graph.describe(answer);
-      throw this.graph.errorFor(answer.status, answer.headers, answer.where, detail, reference.userId);
+      if (answer.status === 404) return this.throwForMissingContent(recording, reference, detail, signal);
+      throw this.graph.errorFor(answer, detail, reference.userId);
     }
     // The archive names and types the copy from the first bytes and this Content-Type (an MP4 served as
     // `application/octet-stream` is stored as `video/mp4`).
@@ -518,7 +446,7 @@ export class TeamsRecordingsSource implements RecordingSource {
     return judgeMissingContent({
       stillAtSource: async () => {
         const url = recordingUrl(this.config.graphUrl, reference);
-        const metadata = await this.graph.get(url, this.apiHosts, { signal, userId: reference.userId });
+        const metadata = await this.graph.get(url, { signal, userId: reference.userId });
         return metadata.status !== 404;
       },
       notReady: `Teams has no content yet for recording ${id} (${detail ?? 'HTTP 404'}); still processing`,

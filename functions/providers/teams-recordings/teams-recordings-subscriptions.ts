@@ -1,32 +1,22 @@
 /**
- * The Graph side of `ensureSubscriptionsForSource` (core/ensure-subscriptions-for-source.ts) for Teams recordings: tenant-wide
- * `created` subscriptions on `communications/adhocCalls/getAllRecordings` and
- * `communications/onlineMeetings/getAllRecordings`, with both the notification and the lifecycle URL on
- * our webhook route, the clientState set to the webhook secret, and the longest expiry Graph allows for
- * callRecording (4,320 minutes). Renewal is a PATCH of `expirationDateTime`; reauthorization (after a
- * `reauthorizationRequired` lifecycle event) is `POST /subscriptions/{id}/reauthorize`.
- *
- * Each resource is created on an explicit API version, with a fallback: Microsoft's page "Get change
- * notifications for Teams recordings and transcripts" creates the meetings subscription on `/v1.0` and
- * the ad hoc calls one on `/beta`; when Graph refuses the resource on the first version (400 or 404),
- * the other is tried. Listing, renewal, reauthorization and deletion stay on `/v1.0`: a subscription is
- * one object whichever version created it.
+ * The Graph side of `ensureSubscriptionsForSource` (core/ensure-subscriptions-for-source.ts): tenant-wide
+ * `created` subscriptions on each kind's `communications/…/getAllRecordings`, notification and lifecycle
+ * URL both our webhook route, clientState the webhook secret, the longest expiry Graph allows for
+ * callRecording. Renewal is a PATCH of `expirationDateTime`; after `reauthorizationRequired`, `POST
+ * /subscriptions/{id}/reauthorize`. Microsoft's "Get change notifications for Teams recordings and
+ * transcripts" creates the meetings subscription on `/v1.0` and the ad hoc calls one on `/beta`: each is
+ * created there first, and on the other version when Graph refuses the resource (400 or 404). The rest
+ * stays on `/v1.0`: a subscription is one object whichever version created it.
  */
-
 import type { RemoteSubscription, SubscriptionApi } from '../../core/ensure-subscriptions-for-source';
 import { PermanentError, TransientError } from '../../core/errors';
 import type { Clock } from '../../core/ports';
-import { parseJsonBody } from '../http';
+import { type HttpTextResponse, parseJsonBody } from '../http';
 import { expectDeleted } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
 import { followPages } from '../shared/paging';
-import type { TeamsRecordingsRecordingKind } from './teams-recordings-config';
-import {
-  type GraphTextAnswer,
-  graphErrorDetail,
-  graphPage,
-  type TeamsRecordingsGraph,
-} from './teams-recordings-graph';
+import { MSTEAMS_RECORDING_KINDS, type TeamsRecordingsRecordingKind } from './teams-recordings-config';
+import { graphErrorDetail, graphPage, type TeamsRecordingsGraph } from './teams-recordings-graph';
 
 /** The subscription resource of each recording kind. */
 export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<TeamsRecordingsRecordingKind, string> = {
@@ -34,33 +24,27 @@ export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<TeamsRecordingsRecordingKind
   onlineMeetings: 'communications/onlineMeetings/getAllRecordings',
 };
 
-export type GraphApiVersion = 'v1.0' | 'beta';
+type GraphApiVersion = 'v1.0' | 'beta';
 
 /** The API versions each subscription resource is created on, in order (see the file comment). */
-export const MSTEAMS_SUBSCRIPTION_VERSIONS: Record<TeamsRecordingsRecordingKind, readonly GraphApiVersion[]> =
-  {
-    onlineMeetings: ['v1.0', 'beta'],
-    adhocCalls: ['beta', 'v1.0'],
-  };
+const SUBSCRIPTION_VERSIONS: Record<TeamsRecordingsRecordingKind, readonly GraphApiVersion[]> = {
+  onlineMeetings: ['v1.0', 'beta'],
+  adhocCalls: ['beta', 'v1.0'],
+};
 
-function versionsFor(filter: string): readonly GraphApiVersion[] {
-  const kind = (Object.keys(MSTEAMS_SUBSCRIPTION_RESOURCES) as TeamsRecordingsRecordingKind[]).find(
-    (candidate) => MSTEAMS_SUBSCRIPTION_RESOURCES[candidate].toLowerCase() === filter.toLowerCase(),
+/** The kind whose subscription resource this is, whatever its case. */
+function kindOf(resource: string): TeamsRecordingsRecordingKind | undefined {
+  const wanted = resource.toLowerCase();
+  return MSTEAMS_RECORDING_KINDS.find(
+    (kind) => MSTEAMS_SUBSCRIPTION_RESOURCES[kind].toLowerCase() === wanted,
   );
-  return kind ? MSTEAMS_SUBSCRIPTION_VERSIONS[kind] : ['v1.0'];
 }
 
-/** Graph's maximum lifetime of a callRecording subscription. */
-export const MSTEAMS_MAX_SUBSCRIPTION_MINUTES = 4_320;
+/** Graph's maximum for callRecording (4,320 minutes) less a margin for our clock running ahead of Graph's. */
+const SUBSCRIPTION_LIFETIME_MS = (4_320 - 10) * 60_000;
 /**
- * What callvault asks for: the maximum less a margin, so that our clock running a little ahead of
- * Graph's never makes the request exceed the maximum (Graph refuses it then).
- */
-export const MSTEAMS_SUBSCRIPTION_LIFETIME_MS = (MSTEAMS_MAX_SUBSCRIPTION_MINUTES - 10) * 60_000;
-/**
- * `ensureSubscriptionsForSource`' `renewBeforeMs` for this provider: renew once less than 36 hours are left. Its
- * default (3 days) exceeds the whole lifetime and would renew on every run. Run the subscriptions
- * job at least every 12 hours so a subscription is renewed twice before it could expire.
+ * `renewBeforeMs` here: renew once less than 36 hours are left (the default, 3 days, exceeds the whole
+ * lifetime). The subscriptions job runs at least every 12 hours, so two renewals fit before expiry.
  */
 export const MSTEAMS_RENEW_BEFORE_MS = 36 * 3_600_000;
 
@@ -69,41 +53,25 @@ export function teamsRecordingsSubscriptionFilters(kinds: readonly TeamsRecordin
   return kinds.map((kind) => MSTEAMS_SUBSCRIPTION_RESOURCES[kind]);
 }
 
-/** A listed resource as our filter: no leading slash, the documented spelling when it is one of ours. */
-export function normaliseResource(resource: string): string {
-  const bare = resource.trim().replace(/^\/+/, '');
-  const ours = Object.values(MSTEAMS_SUBSCRIPTION_RESOURCES).find(
-    (known) => known.toLowerCase() === bare.toLowerCase(),
-  );
-  return ours ?? bare;
-}
-
-export interface TeamsRecordingsSubscriptionApiOptions {
-  graph: TeamsRecordingsGraph;
-  graphUrl: string;
-  clock: Clock;
-}
-
 export class TeamsRecordingsSubscriptionApi implements SubscriptionApi {
-  private readonly apiHosts: string[];
-
-  constructor(private readonly options: TeamsRecordingsSubscriptionApiOptions) {
-    this.apiHosts = [new URL(options.graphUrl).host];
-  }
-
-  private url(path: string, version: GraphApiVersion = 'v1.0'): string {
-    return new URL(`/${version}${path}`, this.options.graphUrl).href;
-  }
+  constructor(
+    private readonly graph: TeamsRecordingsGraph,
+    private readonly clock: Clock,
+  ) {}
 
   /** `{method} /{version}{path}` on the Graph host, the answer read whole. */
-  private send(
-    method: string,
-    path: string,
-    json: unknown,
-    signal?: AbortSignal,
-    version?: GraphApiVersion,
-  ): Promise<GraphTextAnswer> {
-    return this.options.graph.send(method, this.url(path, version), this.apiHosts, json, signal);
+  private send(method: string, path: string, json: unknown, signal?: AbortSignal, version = 'v1.0') {
+    return this.graph.send(method, new URL(`/${version}${path}`, this.graph.origin).href, json, signal);
+  }
+
+  /** The answer when it is 2xx; its typed error otherwise. */
+  private ok(answer: HttpTextResponse): HttpTextResponse {
+    if (answer.status < 200 || answer.status >= 300) throw this.graph.errorOf(answer);
+    return answer;
+  }
+
+  private expiry(): string {
+    return new Date(this.clock.now().getTime() + SUBSCRIPTION_LIFETIME_MS).toISOString();
   }
 
   private remote(value: unknown): RemoteSubscription {
@@ -113,36 +81,27 @@ export class TeamsRecordingsSubscriptionApi implements SubscriptionApi {
     const expiresAt =
       typeof body.expirationDateTime === 'string' ? new Date(body.expirationDateTime) : undefined;
     const valid = expiresAt && !Number.isNaN(expiresAt.getTime()) ? expiresAt : undefined;
-    const expired = valid !== undefined && valid.getTime() <= this.options.clock.now().getTime();
+    const expired = valid !== undefined && valid.getTime() <= this.clock.now().getTime();
+    // The listed resource as our filter: no leading slash, the documented spelling when it is one of ours.
+    const resource = (typeof body.resource === 'string' ? body.resource : '').trim().replace(/^\/+/, '');
+    const kind = kindOf(resource);
     return {
       id,
       address: typeof body.notificationUrl === 'string' ? body.notificationUrl : '',
-      filter: normaliseResource(typeof body.resource === 'string' ? body.resource : ''),
+      filter: kind ? MSTEAMS_SUBSCRIPTION_RESOURCES[kind] : resource,
       // Graph has no status field: a subscription it still lists delivers until it expires.
       status: expired ? 'expired' : 'active',
       expiresAt: valid,
     };
   }
 
-  private fail(answer: GraphTextAnswer): never {
-    throw this.options.graph.errorFor(
-      answer.status,
-      answer.headers,
-      answer.where,
-      graphErrorDetail(answer.text),
-    );
-  }
-
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
     const found: RemoteSubscription[] = [];
-    const fetchPage = async (url: string) => {
-      const answer = await this.options.graph.send('GET', url, this.apiHosts, undefined, signal);
-      if (answer.status < 200 || answer.status >= 300) this.fail(answer);
-      return graphPage(answer, 'Graph subscription list');
-    };
-    for await (const item of followPages(this.url('/subscriptions'), fetchPage, 'Graph subscription')) {
+    const fetchPage = async (url: string) =>
+      graphPage(this.ok(await this.graph.send('GET', url, undefined, signal)), 'Graph subscription list');
+    const first = new URL('/v1.0/subscriptions', this.graph.origin).href;
+    for await (const item of followPages(first, fetchPage, 'Graph subscription'))
       found.push(this.remote(item));
-    }
     return found;
   }
 
@@ -151,13 +110,23 @@ export class TeamsRecordingsSubscriptionApi implements SubscriptionApi {
     signal?: AbortSignal,
   ): Promise<RemoteSubscription> {
     const refusals: string[] = [];
-    for (const version of versionsFor(wanted.filter)) {
-      const answer = await this.createOn(version, wanted, signal);
-      if (answer.status >= 200 && answer.status < 300) return this.remote(parseJsonBody({ ...answer }));
-      const detail = graphErrorDetail(answer.text) ?? `HTTP ${answer.status}`;
+    const kind = kindOf(wanted.filter);
+    for (const version of kind ? SUBSCRIPTION_VERSIONS[kind] : ['v1.0']) {
+      const subscription = {
+        changeType: 'created',
+        notificationUrl: wanted.address,
+        // Above an hour's lifetime Graph requires it; both URLs are our one webhook route.
+        lifecycleNotificationUrl: wanted.address,
+        resource: wanted.filter,
+        expirationDateTime: this.expiry(),
+        clientState: wanted.secret,
+      };
+      const answer = await this.send('POST', '/subscriptions', subscription, signal, version);
+      if (answer.status >= 200 && answer.status < 300) return this.remote(parseJsonBody(answer));
       // 400/404: this version does not offer the resource. A failed validation handshake is not about
       // the version (another would repeat it), nor is anything else.
-      if (answer.status !== 400 && answer.status !== 404) this.fail(answer);
+      if (answer.status !== 400 && answer.status !== 404) this.ok(answer);
+      const detail = graphErrorDetail(answer.text) ?? `HTTP ${answer.status}`;
       refusals.push(`${version}: ${detail}`);
       if (/^ValidationError\b/.test(detail)) break;
     }
@@ -165,30 +134,10 @@ export class TeamsRecordingsSubscriptionApi implements SubscriptionApi {
     throw new PermanentError(`Graph refused the subscription on ${wanted.filter} (${refusals.join('; ')})`);
   }
 
-  private async createOn(
-    version: GraphApiVersion,
-    wanted: { address: string; filter: string; secret: string },
-    signal?: AbortSignal,
-  ): Promise<GraphTextAnswer> {
-    const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
-    const subscription = {
-      changeType: 'created',
-      notificationUrl: wanted.address,
-      // Above an hour's lifetime Graph requires it; both URLs are our one webhook route.
-      lifecycleNotificationUrl: wanted.address,
-      resource: wanted.filter,
-      expirationDateTime: expiration.toISOString(),
-      clientState: wanted.secret,
-    };
-    return this.send('POST', '/subscriptions', subscription, signal, version);
-  }
-
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
-    const expiration = new Date(this.options.clock.now().getTime() + MSTEAMS_SUBSCRIPTION_LIFETIME_MS);
     const path = `/subscriptions/${encodeURIComponent(subscription.id)}`;
-    const answer = await this.send('PATCH', path, { expirationDateTime: expiration.toISOString() }, signal);
-    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
-    return this.remote(parseJsonBody({ ...answer }));
+    const answer = await this.send('PATCH', path, { expirationDateTime: this.expiry() }, signal);
+    return this.remote(parseJsonBody(this.ok(answer)));
   }
 
   /** After `reauthorizationRequired`: resumes delivery without changing the expiry. */
@@ -196,7 +145,7 @@ export class TeamsRecordingsSubscriptionApi implements SubscriptionApi {
     const path = `/subscriptions/${encodeURIComponent(subscriptionId)}/reauthorize`;
     const answer = await this.send('POST', path, {}, signal);
     if (answer.status === 404) return 'gone';
-    if (answer.status < 200 || answer.status >= 300) this.fail(answer);
+    this.ok(answer);
     return 'reauthorized';
   }
 

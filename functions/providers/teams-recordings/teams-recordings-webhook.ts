@@ -1,27 +1,26 @@
 /**
- * `POST /webhooks/msteams/{sourceId}`: Graph change notifications and lifecycle notifications for the
- * Teams recordings subscriptions (both URLs point here).
- *
- * - Validation: a request with a `validationToken` query parameter gets the decoded token back, 200,
- *   `text/plain`, and nothing else is looked at (Graph sends it before the subscription exists).
- * - Every notification's `clientState` must equal the source's webhookSecret, compared in constant time,
- *   and a `tenantId` it names must be the configured tenant.
- *   One that does not is dropped and counted; a delivery without a single valid notification is answered
- *   403 and enqueues nothing.
- * - A `created` notification about a recording becomes a hint job naming what its `resource` names (user
- *   where present, call or meeting id, recording id); the worker then GETs the metadata. Resource data
- *   (`includeResourceData`) is never needed and is ignored. A transcript (or another known resource that
- *   is not a recording) is acknowledged and ignored.
- * - A `created` notification whose resource cannot be read is never dropped: it is logged with its
- *   resource text, counted, and returned in `notUnderstood` so the host sweeps that user (or the whole
- *   source when no user can be read) at once.
- * - Lifecycle notifications (`subscriptionRemoved`, `reauthorizationRequired`, `missed`) enqueue nothing:
- *   they are returned in `lifecycle` (and counted) for the caller to act on, answered 202.
+ * `POST /webhooks/msteams/{sourceId}`: Graph change and lifecycle notifications of the Teams recordings
+ * subscriptions (both URLs point here).
+ * - A `validationToken` query parameter is echoed, decoded, as `text/plain` 200 (Graph's handshake).
+ * - Each notification's `clientState` must be the webhookSecret (constant-time), and a `tenantId` it
+ *   names the configured tenant; others are dropped and counted, and no valid one at all is a 403.
+ * - A `created` recording notification becomes a hint job naming what its `resource` names; the worker
+ *   GETs the metadata (resource data is ignored). Transcripts and the like are acknowledged and ignored.
+ * - An unreadable resource is never dropped: logged, counted and returned in `notUnderstood`, so the host
+ *   sweeps that user (or the whole source) at once.
+ * - Lifecycle notifications enqueue nothing: returned in `lifecycle` (and counted) for the caller, 202.
  */
 import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
-import type { Clock, Log, NotUnderstoodEvents, WebhookOutcome, WebhookRequest } from '../../core/ports';
+import type {
+  Clock,
+  Log,
+  NotUnderstoodEvents,
+  WebhookOutcome,
+  WebhookRequest,
+  WebhookResponse,
+} from '../../core/ports';
 import { jsonObject } from '../shared/json';
 import {
   hintJob,
@@ -37,32 +36,22 @@ import {
   sweepableUserId,
 } from './teams-recordings-resources';
 
-export const MSTEAMS_LIFECYCLE_EVENTS = ['subscriptionRemoved', 'reauthorizationRequired', 'missed'] as const;
-export type TeamsRecordingsLifecycleEventName = (typeof MSTEAMS_LIFECYCLE_EVENTS)[number];
-
-/** What the wiring must do for one lifecycle notification. */
-export type TeamsRecordingsLifecycleAction =
+/** What the wiring must do for each lifecycle notification. */
+export const MSTEAMS_LIFECYCLE_ACTIONS = {
   /** Recreate the removed subscription now (ensureSubscriptionsForSource for this source), then sweep. */
-  | 'recreate-subscription-and-sweep'
+  subscriptionRemoved: 'recreate-subscription-and-sweep',
   /** POST /subscriptions/{id}/reauthorize, or renew it (PATCH), now. */
-  | 'reauthorize-subscription'
+  reauthorizationRequired: 'reauthorize-subscription',
   /** Notifications were lost: sweep this source's whole lookback window at once. */
-  | 'sweep-now';
+  missed: 'sweep-now',
+} as const;
+type LifecycleEventName = keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
 
 export interface TeamsRecordingsLifecycleEvent {
-  event: TeamsRecordingsLifecycleEventName;
+  event: LifecycleEventName;
   subscriptionId: string;
-  action: TeamsRecordingsLifecycleAction;
+  action: (typeof MSTEAMS_LIFECYCLE_ACTIONS)[LifecycleEventName];
 }
-
-export const MSTEAMS_LIFECYCLE_ACTIONS: Record<
-  TeamsRecordingsLifecycleEventName,
-  TeamsRecordingsLifecycleAction
-> = {
-  subscriptionRemoved: 'recreate-subscription-and-sweep',
-  reauthorizationRequired: 'reauthorize-subscription',
-  missed: 'sweep-now',
-};
 
 /** Names of the counts in `WebhookOutcome.counts`, for the handler's metrics. */
 export const MSTEAMS_WEBHOOK_COUNTS = [
@@ -77,11 +66,10 @@ export const MSTEAMS_WEBHOOK_COUNTS = [
   'lifecycleReauthorizationRequired',
   'lifecycleMissed',
 ] as const;
-export type TeamsRecordingsWebhookCounts = Record<(typeof MSTEAMS_WEBHOOK_COUNTS)[number], number>;
 
 /** handleWebhook's outcome, with the lifecycle events the wiring acts on. */
 export interface TeamsRecordingsWebhookOutcome extends WebhookOutcome {
-  counts: Readonly<TeamsRecordingsWebhookCounts>;
+  counts: Readonly<Record<(typeof MSTEAMS_WEBHOOK_COUNTS)[number], number>>;
   lifecycle: TeamsRecordingsLifecycleEvent[];
 }
 
@@ -97,6 +85,8 @@ export interface TeamsRecordingsWebhookContext {
 /** Graph's tokens are opaque but short; anything else is not echoed. */
 const VALIDATION_TOKEN = /^[\x20-\x7e]{1,1024}$/;
 const MAX_RESOURCE_LENGTH = 2048;
+/** How much of an unreadable resource goes into the log line. */
+const LOGGED_RESOURCE_CHARS = 600;
 
 const notificationSchema = z.looseObject({
   subscriptionId: z.string().max(200).optional(),
@@ -107,36 +97,36 @@ const notificationSchema = z.looseObject({
   lifecycleEvent: z.string().optional(),
   tenantId: z.string().optional(),
 });
+type Notification = z.infer<typeof notificationSchema>;
 
 const collectionSchema = z.looseObject({ value: z.array(z.unknown()) });
 
-function isLifecycleEvent(value: string): value is TeamsRecordingsLifecycleEventName {
-  return (MSTEAMS_LIFECYCLE_EVENTS as readonly string[]).includes(value);
+function isLifecycleEvent(value: string): value is LifecycleEventName {
+  return Object.hasOwn(MSTEAMS_LIFECYCLE_ACTIONS, value);
+}
+
+function odataIdOf(notification: Notification): string | undefined {
+  const id = jsonObject(notification.resourceData)?.['@odata.id'];
+  return typeof id === 'string' ? id : undefined;
 }
 
 /**
  * What a notification names: its `resource`, else `resourceData['@odata.id']` (Microsoft's examples
  * spell the two differently); a recording wins over anything else either says.
  */
-function readingOfNotification(notification: z.infer<typeof notificationSchema>): ResourceReading {
-  const candidates = [notification.resource, odataIdOf(notification)];
-  const readings: ResourceReading[] = [];
-  for (const candidate of candidates) {
-    if (!candidate || candidate.length > MAX_RESOURCE_LENGTH) continue;
-    const reading = readTeamsResource(candidate);
-    if (reading.type === 'recording') return reading;
-    readings.push(reading);
-  }
-  const known = readings.find((reading) => reading.type === 'not-a-recording');
+function readingOfNotification(notification: Notification): ResourceReading {
+  const readings = [notification.resource, odataIdOf(notification)]
+    .filter((candidate): candidate is string => !!candidate && candidate.length <= MAX_RESOURCE_LENGTH)
+    .map((candidate) => readTeamsResource(candidate));
+  const known =
+    readings.find((reading) => reading.type === 'recording') ??
+    readings.find((reading) => reading.type === 'not-a-recording');
   if (known) return known;
   const userId = readings
     .map((reading) => (reading.type === 'recording' ? undefined : reading.userId))
     .find((id) => id !== undefined);
   return { type: 'unrecognised', ...(userId ? { userId } : {}) };
 }
-
-/** How much of an unreadable resource goes into the log line. */
-const LOGGED_RESOURCE_CHARS = 600;
 
 /** The hint job for one recording notification: a pure function of it, so redeliveries make the same job. */
 export function hintJobFor(reference: RecordingReference, sourceId: string, receivedAt: Date): HintJob {
@@ -154,18 +144,14 @@ export function handleTeamsRecordingsWebhook(
   context: TeamsRecordingsWebhookContext,
 ): TeamsRecordingsWebhookOutcome {
   const counts = zeroCounts(MSTEAMS_WEBHOOK_COUNTS);
+  const reply = (response: WebhookResponse) => ({ response, jobs: [], counts, lifecycle: [] });
   const validationToken = request.query.validationToken;
   if (validationToken !== undefined) {
     if (!VALIDATION_TOKEN.test(validationToken)) {
       throw new InvalidInputError('validationToken must be 1-1024 printable ASCII characters');
     }
     // Plain text, exactly as decoded: Graph refuses an encoded or wrapped token.
-    return {
-      response: { status: 200, contentType: 'text/plain; charset=utf-8', body: validationToken },
-      jobs: [],
-      counts,
-      lifecycle: [],
-    };
+    return reply({ status: 200, contentType: 'text/plain; charset=utf-8', body: validationToken });
   }
   const { sourceId, webhookSecret, log } = context;
   const secret = requireWebhookSecret(webhookSecret, "the subscriptions' clientState");
@@ -196,40 +182,26 @@ export function handleTeamsRecordingsWebhook(
       continue;
     }
     const notification = parsed.data;
-    if (
-      context.tenantId &&
-      notification.tenantId &&
-      notification.tenantId.toLowerCase() !== context.tenantId.toLowerCase()
-    ) {
+    const { tenantId } = notification;
+    if (context.tenantId && tenantId && tenantId.toLowerCase() !== context.tenantId.toLowerCase()) {
       counts.wrongTenant += 1;
       continue;
     }
     valid += 1;
-    if (notification.lifecycleEvent !== undefined) {
-      const event = notification.lifecycleEvent;
-      if (!isLifecycleEvent(event) || !notification.subscriptionId) {
+    const { lifecycleEvent: event, subscriptionId } = notification;
+    if (event !== undefined) {
+      if (!isLifecycleEvent(event) || !subscriptionId) {
         counts.ignoredNotifications += 1;
         continue;
       }
       if (event === 'subscriptionRemoved') counts.lifecycleSubscriptionRemoved += 1;
       else if (event === 'reauthorizationRequired') counts.lifecycleReauthorizationRequired += 1;
       else counts.lifecycleMissed += 1;
-      const duplicate = lifecycle.some(
-        (known) => known.event === event && known.subscriptionId === notification.subscriptionId,
-      );
-      if (!duplicate) {
-        lifecycle.push({
-          event,
-          subscriptionId: notification.subscriptionId,
-          action: MSTEAMS_LIFECYCLE_ACTIONS[event],
-        });
+      const action = MSTEAMS_LIFECYCLE_ACTIONS[event];
+      if (!lifecycle.some((known) => known.event === event && known.subscriptionId === subscriptionId)) {
+        lifecycle.push({ event, subscriptionId, action });
       }
-      log.warn('teams subscription lifecycle event', {
-        sourceId,
-        event,
-        subscriptionId: notification.subscriptionId,
-        action: MSTEAMS_LIFECYCLE_ACTIONS[event],
-      });
+      log.warn('teams subscription lifecycle event', { sourceId, event, subscriptionId, action });
       continue;
     }
     if (notification.changeType?.toLowerCase() !== 'created') {
@@ -252,7 +224,7 @@ export function handleTeamsRecordingsWebhook(
       else unreadWithoutUser = true;
       log.warn('teams notification names a resource callvault cannot read; sweeping instead', {
         sourceId,
-        subscriptionId: notification.subscriptionId,
+        subscriptionId,
         resource: (notification.resource ?? '(none)').slice(0, LOGGED_RESOURCE_CHARS),
         odataId: odataIdOf(notification)?.slice(0, LOGGED_RESOURCE_CHARS),
         sweep: subject ? 'user' : 'source',
@@ -276,24 +248,19 @@ export function handleTeamsRecordingsWebhook(
       dropped: counts.wrongClientState,
     });
   }
+  // Answered rather than thrown, so the dropped notifications still reach the metrics.
   if (valid === 0) {
-    // Answered rather than thrown, so the dropped notifications still reach the metrics.
-    return {
-      response: jsonReply(403, {
-        message: 'no notification in the delivery carries the expected clientState',
-      }),
-      jobs: [],
-      counts,
-      lifecycle: [],
-    };
+    return reply(
+      jsonReply(403, { message: 'no notification in the delivery carries the expected clientState' }),
+    );
   }
-  let notUnderstood: NotUnderstoodEvents | undefined;
-  if (counts.unrecognisedResources > 0) {
-    notUnderstood = {
-      events: counts.unrecognisedResources,
-      ...(unreadWithoutUser ? {} : { subjects: [...unreadSubjects] }),
-    };
-  }
+  const notUnderstood: NotUnderstoodEvents | undefined =
+    counts.unrecognisedResources > 0
+      ? {
+          events: counts.unrecognisedResources,
+          ...(unreadWithoutUser ? {} : { subjects: [...unreadSubjects] }),
+        }
+      : undefined;
   return {
     response: jsonReply(202, { accepted: true, jobs: jobs.length }),
     jobs,
@@ -301,9 +268,4 @@ export function handleTeamsRecordingsWebhook(
     lifecycle,
     ...(notUnderstood ? { notUnderstood } : {}),
   };
-}
-
-function odataIdOf(notification: z.infer<typeof notificationSchema>): string | undefined {
-  const id = jsonObject(notification.resourceData)?.['@odata.id'];
-  return typeof id === 'string' ? id : undefined;
 }

@@ -8,7 +8,7 @@ import {
   type SubscriptionRecord,
 } from '../../../../functions/core/ensure-subscriptions-for-source';
 import { sweepSource } from '../../../../functions/core/sweep-source';
-import { actOnTeamsRecordingsLifecycle } from '../../../../functions/providers/teams-recordings/teams-recordings-lifecycle';
+import { actOnTeamsRecordingsLifecycle } from '../../../../functions/providers/teams-recordings/teams-recordings-lifecycle-follow-up';
 import {
   MSTEAMS_RENEW_BEFORE_MS,
   teamsRecordingsSubscriptionFilters,
