@@ -7,10 +7,8 @@ import { UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
 import { InProcessTokenStore } from '../../core/shared-state';
 import { type HttpTextResponse, rangeHeaders } from '../http';
-import { AuthorisedClient, jsonOf } from '../shared/authorised-client';
+import { AuthorisedClient } from '../shared/authorised-client';
 import { credentialsFingerprint, requestOAuthToken, SharedOAuthToken } from '../shared/oauth-token';
-
-export const API_PREFIX = '/api/ver1.0';
 
 export interface TelphinApiOptions {
   apiUrl: string;
@@ -27,15 +25,19 @@ export interface TelphinApiOptions {
 
 export class TelphinApi {
   private readonly base: URL;
+  /** The apiUrl's path, without a trailing slash. */
+  private readonly prefix: string;
   /** API calls go to the configured API host only. */
-  readonly apiHosts: readonly string[];
+  private readonly apiHosts: readonly string[];
   private readonly client: AuthorisedClient;
 
-  constructor(private readonly options: TelphinApiOptions) {
+  constructor(options: TelphinApiOptions) {
     const { clientId, clientSecret, clock, log } = options;
+    const timeouts = { idleTimeoutMs: options.idleTimeoutMs, connectTimeoutMs: options.connectTimeoutMs };
     this.base = new URL(options.apiUrl.replace(/\/+$/, ''));
+    this.prefix = this.base.pathname.replace(/\/$/, '');
     this.apiHosts = [this.base.host];
-    const tokenUrl = new URL(`${this.base.pathname.replace(/\/$/, '')}/oauth/token`, this.base).href;
+    const tokenUrl = new URL(`${this.prefix}/oauth/token`, this.base).href;
     const token = new SharedOAuthToken(
       // A refusal is not remembered (cooldown 0): each request tries the credentials again, as before.
       {
@@ -57,7 +59,7 @@ export class TelphinApi {
             url: tokenUrl,
             form: { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret },
             signal,
-            ...this.timeouts,
+            ...timeouts,
             provider: 'Telphin',
             defaultExpiresIn: 3600,
             now: clock.now(),
@@ -73,19 +75,15 @@ export class TelphinApi {
       token,
       log,
       retryMessage: 'telphin token refused; requesting a new one',
-      ...this.timeouts,
+      ...timeouts,
     });
   }
 
   /** Absolute URL for an API path (`/client/@me/record/`), with an optional query. */
-  url(path: string, query?: Record<string, string>): string {
-    const url = new URL(`${this.base.pathname.replace(/\/$/, '')}${API_PREFIX}${path}`, this.base);
+  private url(path: string, query?: Record<string, string>): string {
+    const url = new URL(`${this.prefix}/api/ver1.0${path}`, this.base);
     for (const [name, value] of Object.entries(query ?? {})) url.searchParams.set(name, value);
     return url.href;
-  }
-
-  private get timeouts() {
-    return { idleTimeoutMs: this.options.idleTimeoutMs, connectTimeoutMs: this.options.connectTimeoutMs };
   }
 
   /**
@@ -106,11 +104,6 @@ export class TelphinApi {
       json,
       signal,
     });
-  }
-
-  /** An authenticated GET that must answer 2xx JSON. */
-  async getJson(path: string, query?: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
-    return jsonOf(await this.send('GET', path, query, signal));
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
