@@ -6,7 +6,7 @@
 import { UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
 import { InProcessTokenStore } from '../../core/shared-state';
-import { type HttpTextResponse, rangeHeaders } from '../http';
+import { rangeHeaders } from '../http';
 import { AuthorisedClient } from '../shared/authorised-client';
 import { credentialsFingerprint, requestOAuthToken, SharedOAuthToken } from '../shared/oauth-token';
 
@@ -32,21 +32,15 @@ export class TelphinApi {
   private readonly client: AuthorisedClient;
 
   constructor(options: TelphinApiOptions) {
-    const { clientId, clientSecret, clock, log } = options;
+    const { clientId, clientSecret, clock, log, sourceId } = options;
     const timeouts = { idleTimeoutMs: options.idleTimeoutMs, connectTimeoutMs: options.connectTimeoutMs };
     this.base = new URL(options.apiUrl.replace(/\/+$/, ''));
     this.prefix = this.base.pathname.replace(/\/$/, '');
     this.apiHosts = [this.base.host];
     const tokenUrl = new URL(`${this.prefix}/oauth/token`, this.base).href;
+    // A refusal is not remembered (cooldown 0): each request tries the credentials again, as before.
     const token = new SharedOAuthToken(
-      // A refusal is not remembered (cooldown 0): each request tries the credentials again, as before.
-      {
-        key: `telphin/${options.sourceId}`,
-        store: new InProcessTokenStore(),
-        clock,
-        log,
-        refusalCooldownMs: 0,
-      },
+      { key: `telphin/${sourceId}`, store: new InProcessTokenStore(), clock, log, refusalCooldownMs: 0 },
       {
         credentials: credentialsFingerprint(options.apiUrl, clientId, clientSecret),
         what: 'the Telphin token',
@@ -71,49 +65,30 @@ export class TelphinApi {
           new UnauthenticatedError(`Telphin refused the client credentials (${detail})`),
       },
     );
-    this.client = new AuthorisedClient({
-      token,
-      log,
-      retryMessage: 'telphin token refused; requesting a new one',
-      ...timeouts,
-    });
+    const retryMessage = 'telphin token refused; requesting a new one';
+    this.client = new AuthorisedClient({ token, log, retryMessage, ...timeouts });
   }
 
-  /** Absolute URL for an API path (`/client/@me/record/`), with an optional query. */
-  private url(path: string, query?: Record<string, string>): string {
+  /** The request for an API path (`/client/@me/record/`), with an optional query: to the API host only. */
+  private request(method: string, path: string, query: Record<string, string> = {}, signal?: AbortSignal) {
     const url = new URL(`${this.prefix}/api/ver1.0${path}`, this.base);
-    for (const [name, value] of Object.entries(query ?? {})) url.searchParams.set(name, value);
-    return url.href;
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    return { method, url: url.href, allowedHosts: this.apiHosts, signal };
   }
 
   /**
    * An authenticated API call; returns the response whatever its status so callers can interpret
    * 404 and 429 bodies. A 401 drops the token and retries once with a fresh one.
    */
-  send(
-    method: string,
-    path: string,
-    query?: Record<string, string>,
-    signal?: AbortSignal,
-    json?: unknown,
-  ): Promise<HttpTextResponse> {
-    return this.client.send({
-      method,
-      url: this.url(path, query),
-      allowedHosts: this.apiHosts,
-      json,
-      signal,
-    });
+  send(method: string, path: string, query?: Record<string, string>, signal?: AbortSignal, json?: unknown) {
+    return this.client.send({ ...this.request(method, path, query, signal), json });
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
   openFile(path: string, signal?: AbortSignal, fromByte?: number): Promise<DownloadStream> {
     return this.client.download({
-      method: 'GET',
-      url: this.url(path),
-      allowedHosts: this.apiHosts,
+      ...this.request('GET', path, {}, signal),
       headers: rangeHeaders(fromByte),
-      signal,
     });
   }
 }

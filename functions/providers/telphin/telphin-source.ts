@@ -20,7 +20,7 @@ import {
   type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import { DisallowedUrlError, type HttpTextResponse, openHttpDownload } from '../http';
+import { DisallowedUrlError, openHttpDownload } from '../http';
 import { jsonOf } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
@@ -88,10 +88,6 @@ const HINT_LISTING_REACH_MS = 30 * 60 * 1000;
 /** Stats field names. The sandbox serves `size`/`count`; the aliases cover other plausible spellings. */
 const STATS_SIZE_FIELDS = ['size', 'total_size', 'record_file_size', 'records_size', 'file_size'];
 const STATS_COUNT_FIELDS = ['count', 'total_count', 'record_count', 'records_count'];
-
-function isConcurrentRequest429(response: HttpTextResponse): boolean {
-  return response.status === 429 && /concurrent/i.test(response.text);
-}
 
 /** Encodes one path segment, keeping `@` (legal in paths) so `@me` reaches the API as written. */
 function pathSegment(value: string): string {
@@ -169,7 +165,7 @@ export class TelphinSource implements RecordingSource {
       // A failed request does not hold up the next one.
       this.listTail = sent.catch(() => undefined);
       const response = await sent;
-      if (!isConcurrentRequest429(response)) return jsonOf(response);
+      if (response.status !== 429 || !/concurrent/i.test(response.text)) return jsonOf(response);
       if (attempt >= this.tuning.concurrentRetries) {
         throw new RateLimitedError(
           `Telphin still reports a concurrent request for ${response.where} after ${attempt + 1} attempts`,
@@ -186,24 +182,15 @@ export class TelphinSource implements RecordingSource {
     const keep = uniqueInWindow(window);
     for (const scopePath of this.scopePaths()) {
       for (const chunk of splitTelphinWindow(queryWindow)) {
-        const body = await this.serialisedGet(
-          `${scopePath}/record/`,
-          { ...windowQuery(chunk), order: 'asc' },
-          signal,
-        );
+        const query = { ...windowQuery(chunk), order: 'asc' };
+        const body = await this.serialisedGet(`${scopePath}/record/`, query, signal);
         if (!Array.isArray(body))
           throw new TransientError(`Telphin record list for ${scopePath} is not a JSON array`);
         for (const raw of body) {
           const uuid = raw?.record_uuid;
-          const recording = parseOrSkip(
-            () => parseTelphinRecord(raw, this.sourceId),
-            this.log,
-            'skipping malformed Telphin record',
-            {
-              sourceId: this.sourceId,
-              recordUuid: typeof uuid === 'string' ? uuid : undefined,
-            },
-          );
+          const fields = { sourceId: this.sourceId, recordUuid: typeof uuid === 'string' ? uuid : undefined };
+          const parse = () => parseTelphinRecord(raw, this.sourceId);
+          const recording = parseOrSkip(parse, this.log, 'skipping malformed Telphin record', fields);
           if (keep(recording)) yield recording as SourceRecording;
         }
       }
