@@ -160,22 +160,16 @@ function resultInfoOf(value: z.infer<typeof resultInfoSchema> | null | undefined
   };
 }
 
-function isRecordOperation(resourceData: unknown): boolean {
-  const type = jsonObject(resourceData)?.['@odata.type'];
-  return typeof type === 'string' && type.toLowerCase() === RECORD_OPERATION_TYPE;
-}
-
 /** Sorts one notification (see the module comment); never throws. */
 export function sortNotification(raw: unknown, allowedDownloadHosts: readonly string[]): SortedNotification {
   const notification = notificationSchema.safeParse(raw);
   if (!notification.success) return { kind: 'ignored', what: 'not a notification object' };
   const { resourceData } = notification.data;
   const resourceUrl = notification.data.resourceUrl ?? notification.data.resource;
-  if (!isRecordOperation(resourceData)) {
-    const type = Array.isArray(resourceData)
-      ? 'a collection'
-      : String((resourceData as Record<string, unknown> | undefined)?.['@odata.type'] ?? 'no resource type');
-    return { kind: 'ignored', what: type.slice(0, 80) };
+  const type = jsonObject(resourceData)?.['@odata.type'];
+  if (typeof type !== 'string' || type.toLowerCase() !== RECORD_OPERATION_TYPE) {
+    const what = Array.isArray(resourceData) ? 'a collection' : String(type ?? 'no resource type');
+    return { kind: 'ignored', what: what.slice(0, 80) };
   }
   const callId = callIdFromResourceUrl(resourceUrl);
   const operation = recordOperationSchema.safeParse(resourceData);
