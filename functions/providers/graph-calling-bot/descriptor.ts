@@ -38,32 +38,41 @@ export const GRAPH_BURST_WORKERS = Math.ceil(
   (GRAPH_BURST_RECORDINGS * GRAPH_JOB_SECONDS) / GRAPH_FETCH_WITHIN_SECONDS,
 );
 
-/** Published by the webhook: Graph record operations that ended `failed` (the stack alarms on it). */
-export const GRAPH_FAILED_RECORD_OPERATIONS_METRIC = 'GraphFailedRecordOperations';
+/** Graph batches notifications, but never near this; the webhook refuses larger bodies unread (413). */
+export const MAX_NOTIFICATION_BODY_BYTES = 1024 * 1024;
+
+/** The webhook's counts, their metrics named for what an operator watches (failed operations alarm). */
+export const MSGRAPH_WEBHOOK_METRICS = {
+  recordingsEnqueued: 'GraphRecordingsEnqueued',
+  failedOperations: 'GraphFailedRecordOperations',
+  completedWithoutRecording: 'GraphCompletedWithoutRecording',
+  refusedLocations: 'GraphRefusedRecordingLocations',
+  malformedOperations: 'GraphMalformedRecordOperations',
+  ignoredNotifications: 'GraphIgnoredNotifications',
+  duplicateNotifications: 'GraphDuplicateNotifications',
+} as const;
 
 /** The Graph calling bot's losses: tokens that expired before the fetch, and record operations that failed. */
 const MSGRAPH_ALARMS: readonly ProviderAlarm[] = [
   {
     id: 'GraphExpiredBeforeFetch',
     metricName: EXPIRED_BEFORE_FETCH_METRIC,
-    from: { published: true },
-    periodMinutes: 5,
-    threshold: 0,
-    strictlyAbove: true,
     description:
       "Graph recordings were lost: their download token expired before the worker fetched them, and Graph keeps no copy. Check the msgraph queue's age and the worker's throttles and errors.",
   },
   {
     id: 'GraphFailedRecordOperations',
-    metricName: GRAPH_FAILED_RECORD_OPERATIONS_METRIC,
-    from: { published: true },
-    periodMinutes: 5,
-    threshold: 0,
-    strictlyAbove: true,
+    metricName: MSGRAPH_WEBHOOK_METRICS.failedOperations,
     description:
       'The Graph calling bot reported failed record operations: those calls produced no recording to archive. See the webhook log for the result info.',
   },
-];
+].map((alarm) => ({
+  ...alarm,
+  from: { published: true },
+  periodMinutes: 5,
+  threshold: 0,
+  strictlyAbove: true,
+}));
 
 /** The Graph calling bot: a recording exists only as the grant in one notification. */
 export const graphCallingBotProvider = defineProvider({
@@ -80,7 +89,7 @@ export const graphCallingBotProvider = defineProvider({
     subscriptionsAt: () => undefined,
   },
   // Graph batches call notifications; the adapter answers 413 only above 1 MiB.
-  webhook: { maxBodyBytes: 1024 * 1024, auth: 'signed-token' },
+  webhook: { maxBodyBytes: MAX_NOTIFICATION_BODY_BYTES, auth: 'signed-token' },
   worker: {
     // One job per invocation, at once: its download token expires minutes after the call.
     batchSize: 1,
@@ -93,18 +102,7 @@ export const graphCallingBotProvider = defineProvider({
         'callvault Graph bot worker: fetches each recording at once, before its download token expires',
     },
   },
-  metrics: {
-    // Named for what an operator watches: failed recording operations, refused locations.
-    webhookCounts: {
-      recordingsEnqueued: 'GraphRecordingsEnqueued',
-      failedOperations: GRAPH_FAILED_RECORD_OPERATIONS_METRIC,
-      completedWithoutRecording: 'GraphCompletedWithoutRecording',
-      refusedLocations: 'GraphRefusedRecordingLocations',
-      malformedOperations: 'GraphMalformedRecordOperations',
-      ignoredNotifications: 'GraphIgnoredNotifications',
-      duplicateNotifications: 'GraphDuplicateNotifications',
-    },
-  },
+  metrics: { webhookCounts: MSGRAPH_WEBHOOK_METRICS },
   alarms: MSGRAPH_ALARMS,
   loadAdapter: async () => {
     const { GraphCallingBotSource } = await import('./graph-calling-bot-source');

@@ -54,19 +54,13 @@ const recordOperationSchema = z.looseObject({
   recordingAccessToken: z.string().nullish(),
 });
 
-export interface ResultInfo {
-  code?: number | string;
-  subcode?: number | string;
-  message?: string;
-}
-
 /** What every sorted notification about a record operation knows. */
 interface OperationFacts {
   operationId: string;
   /** From `resourceUrl` or `resource` (`/communications/calls/{callId}/operations/{id}`), as given. */
   callId?: string;
   clientContext?: string;
-  resultInfo?: ResultInfo;
+  resultInfo?: ReturnType<typeof resultInfoOf>;
   completionReason?: string;
   status: string;
 }
@@ -139,11 +133,8 @@ export function operationIdFromPath(path: string | undefined): string | undefine
   return guid ? guid.slice(1).join('-').toLowerCase() : id;
 }
 
-/** The SSRF guard: https on an allowed host and port; plain http only on loopback. Throws DisallowedUrlError. */
-export const assertAllowedRecordingLocation = assertPinnedUrl;
-
 /** Removes the access token wherever it sits, so what is kept can be stored and shown. */
-export function withoutAccessToken(value: unknown, token: string): unknown {
+function withoutAccessToken(value: unknown, token: string): unknown {
   if (Array.isArray(value)) return value.map((item) => withoutAccessToken(item, token));
   if (value && typeof value === 'object') {
     const copy: Record<string, unknown> = {};
@@ -159,18 +150,14 @@ export function withoutAccessToken(value: unknown, token: string): unknown {
   return value;
 }
 
-function resultInfoOf(value: z.infer<typeof resultInfoSchema> | null | undefined): ResultInfo | undefined {
+function resultInfoOf(value: z.infer<typeof resultInfoSchema> | null | undefined) {
   if (!value) return undefined;
-  const info: ResultInfo = {};
-  if (value.code !== undefined && value.code !== null) info.code = value.code;
-  if (value.subcode !== undefined && value.subcode !== null) info.subcode = value.subcode;
-  if (value.message) info.message = value.message.slice(0, 500);
-  return info;
-}
-
-function isRecordOperation(resourceData: unknown): boolean {
-  const type = jsonObject(resourceData)?.['@odata.type'];
-  return typeof type === 'string' && type.toLowerCase() === RECORD_OPERATION_TYPE;
+  const { code, subcode, message } = value;
+  return {
+    ...(code != null && { code }),
+    ...(subcode != null && { subcode }),
+    ...(message ? { message: message.slice(0, 500) } : {}),
+  };
 }
 
 /** Sorts one notification (see the module comment); never throws. */
@@ -179,11 +166,10 @@ export function sortNotification(raw: unknown, allowedDownloadHosts: readonly st
   if (!notification.success) return { kind: 'ignored', what: 'not a notification object' };
   const { resourceData } = notification.data;
   const resourceUrl = notification.data.resourceUrl ?? notification.data.resource;
-  if (!isRecordOperation(resourceData)) {
-    const type = Array.isArray(resourceData)
-      ? 'a collection'
-      : String((resourceData as Record<string, unknown> | undefined)?.['@odata.type'] ?? 'no resource type');
-    return { kind: 'ignored', what: type.slice(0, 80) };
+  const type = jsonObject(resourceData)?.['@odata.type'];
+  if (typeof type !== 'string' || type.toLowerCase() !== RECORD_OPERATION_TYPE) {
+    const what = Array.isArray(resourceData) ? 'a collection' : String(type ?? 'no resource type');
+    return { kind: 'ignored', what: what.slice(0, 80) };
   }
   const callId = callIdFromResourceUrl(resourceUrl);
   const operation = recordOperationSchema.safeParse(resourceData);
@@ -229,7 +215,8 @@ export function sortNotification(raw: unknown, allowedDownloadHosts: readonly st
     return { ...facts, kind: 'failed', outcome: 'completed-without-recording' };
   }
   try {
-    assertAllowedRecordingLocation(data.recordingLocation, allowedDownloadHosts);
+    // The SSRF guard: https on an allowed host and port; plain http only on loopback.
+    assertPinnedUrl(data.recordingLocation, allowedDownloadHosts);
   } catch (error) {
     return {
       kind: 'refused',

@@ -5,8 +5,9 @@
  * `capabilities` is `{ list: false, delete: false }`, the sweep's listing is empty by design, and
  * `deleteRecording` refuses loudly instead of pretending.
  */
-import { PermanentError } from '../../core/errors';
+import { ExpiredBeforeFetchError, PermanentError } from '../../core/errors';
 import type { DownloadGrant, HintJob } from '../../core/jobs';
+import { SIGNATURE_BYTES } from '../../core/media-signature';
 import type {
   Clock,
   DownloadStream,
@@ -19,11 +20,13 @@ import type {
 } from '../../core/ports';
 import { silentLog, systemClock } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
+import { peekHead } from '../../core/stream-head';
+import { describeUrl, httpStatusOf, openHttpDownload } from '../http';
+import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
 import { type GraphCallingBotSourceConfig, notificationSignersOf } from './graph-calling-bot-config';
-import { openGrantedRecording } from './graph-calling-bot-download';
 import { NotificationTokenVerifier } from './graph-calling-bot-token';
 import { handleGraphCallingBotWebhook } from './graph-calling-bot-webhook';
-import { OpenIdKeySet } from './openid-key-set';
+import { DEFAULT_UNKNOWN_KEY_COOLDOWN_MS, OpenIdKeySet } from './openid-key-set';
 
 export interface GraphCallingBotTuning {
   /** How long a fetched key set is used before it is fetched again. Default 2 h. */
@@ -35,12 +38,23 @@ export interface GraphCallingBotTuning {
   connectTimeoutMs: number;
 }
 
-export const DEFAULT_MSGRAPH_TUNING: GraphCallingBotTuning = {
+const DEFAULT_TUNING: GraphCallingBotTuning = {
   keyRefreshIntervalMs: 2 * 60 * 60 * 1000,
-  unknownKeyCooldownMs: 60 * 1000,
+  unknownKeyCooldownMs: DEFAULT_UNKNOWN_KEY_COOLDOWN_MS,
   idleTimeoutMs: 30_000,
   connectTimeoutMs: 10_000,
 };
+
+/** A refused or vanished grant is permanent: the platform expired the token or discarded the file. */
+const EXPIRED_STATUSES = new Set([401, 403, 404, 410]);
+
+/** Replaces the token wherever a message might have picked it up (an error body echoing the request). */
+function scrubbed<T>(error: T, token: string): T {
+  if (error instanceof Error && token && error.message.includes(token)) {
+    error.message = error.message.split(token).join('[redacted]');
+  }
+  return error;
+}
 
 export interface GraphCallingBotSourceOptions {
   config: GraphCallingBotSourceConfig;
@@ -49,14 +63,10 @@ export interface GraphCallingBotSourceOptions {
   tuning?: Partial<GraphCallingBotTuning>;
 }
 
-export const MSGRAPH_CAPABILITIES: SourceCapabilities = { list: false, delete: false };
-
 export class GraphCallingBotSource implements RecordingSource {
   readonly provider = 'msgraph' as const;
   readonly sourceId: string;
-  readonly capabilities = MSGRAPH_CAPABILITIES;
-  /** The notification signing keys, one set per signer; exposed for tests and metrics (fetch counts). */
-  readonly keySets: readonly OpenIdKeySet[];
+  readonly capabilities: SourceCapabilities = { list: false, delete: false };
   private readonly config: GraphCallingBotSourceConfig;
   private readonly verifier: NotificationTokenVerifier;
   private readonly clock: Clock;
@@ -72,23 +82,14 @@ export class GraphCallingBotSource implements RecordingSource {
     this.sourceId = options.config.id;
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
-    this.tuning = { ...DEFAULT_MSGRAPH_TUNING, ...options.tuning };
-    const signers = notificationSignersOf(options.config).map((signer) => ({
-      issuers: signer.issuers,
-      keys: new OpenIdKeySet({
-        openIdConfigurationUrl: signer.openIdConfigurationUrl,
-        clock: this.clock,
-        log: this.log,
-        refreshIntervalMs: this.tuning.keyRefreshIntervalMs,
-        unknownKeyCooldownMs: this.tuning.unknownKeyCooldownMs,
-      }),
+    this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    const { clock, log } = this;
+    // The notification signing keys, one set per signer.
+    const signers = notificationSignersOf(options.config).map(({ issuers, openIdConfigurationUrl }) => ({
+      issuers,
+      keys: new OpenIdKeySet({ ...this.tuning, openIdConfigurationUrl, clock, log }),
     }));
-    this.keySets = signers.map((signer) => signer.keys);
-    this.verifier = new NotificationTokenVerifier(
-      { botAppId: options.config.botAppId, tenantId: options.config.tenantId },
-      signers,
-      this.clock,
-    );
+    this.verifier = new NotificationTokenVerifier(options.config, signers, clock);
   }
 
   /** Graph offers no listing of recordResponse recordings: nothing to sweep, by design (capabilities.list). */
@@ -110,17 +111,41 @@ export class GraphCallingBotSource implements RecordingSource {
     );
   }
 
+  /**
+   * `GET recordingLocation` with `Authorization: Bearer <recordingAccessToken>`. The reply is chunked,
+   * without Content-Length, typed `application/octet-stream` (the `call: recordResponse` reference), so
+   * the archive names and types the copy from its first bytes (`decideStoredFormat`) and the verifier
+   * refuses a body that is not audio.
+   */
   async openGrantedDownload(
     _recording: SourceRecording,
     grant: DownloadGrant,
     signal?: AbortSignal,
   ): Promise<GrantedDownload> {
-    return openGrantedRecording(grant, {
-      allowedDownloadHosts: this.config.allowedDownloadHosts,
-      signal,
-      idleTimeoutMs: this.tuning.idleTimeoutMs,
-      connectTimeoutMs: this.tuning.connectTimeoutMs,
-    });
+    const { allowedDownloadHosts } = this.config;
+    // Checked again here: the configuration may have changed since the notification was accepted.
+    const url = assertPinnedUrl(grant.url, allowedDownloadHosts);
+    try {
+      const download = await openHttpDownload(url.href, {
+        allowedHosts: pinDownloadHosts(allowedDownloadHosts, url.protocol),
+        headers: { authorization: `Bearer ${grant.bearerToken}` },
+        signal,
+        idleTimeoutMs: this.tuning.idleTimeoutMs,
+        connectTimeoutMs: this.tuning.connectTimeoutMs,
+      });
+      // The first bytes are awaited here so that a failure of the first read is scrubbed of the token too.
+      const { body } = await peekHead(download.body, SIGNATURE_BYTES);
+      return { body, contentLength: download.contentLength, contentType: download.contentType };
+    } catch (error) {
+      const status = httpStatusOf(error);
+      if (status !== undefined && EXPIRED_STATUSES.has(status)) {
+        throw new ExpiredBeforeFetchError(
+          `expired-before-fetch: ${describeUrl(url)} answered ${status}; the access token expired or the file was discarded ` +
+            `(notification received ${grant.receivedAt})`,
+        );
+      }
+      throw scrubbed(error, grant.bearerToken);
+    }
   }
 
   /** The platform discards recordings itself, soon after the call; retention must skip this source. */

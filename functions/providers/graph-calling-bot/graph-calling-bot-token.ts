@@ -39,65 +39,43 @@ export class NotificationTokenRefusedError extends UnauthenticatedError {
   }
 }
 
-export interface NotificationTokenPolicy {
-  botAppId: string;
-  tenantId: string;
-}
-
 /** One accepted signer: its issuers and the keys of its OpenID configuration. */
 export interface TokenSigner {
   issuers: readonly string[];
   keys: OpenIdKeySet;
 }
 
-export interface VerifiedNotificationToken {
-  issuer: string;
-  tenantId: string;
-  /** The key id that vouched for it, for logs. */
-  keyId: string | undefined;
-}
+type JoseErrorClass = abstract new (...args: never[]) => Error;
 
-/** The token of an `Authorization: Bearer …` header; undefined when there is none. */
-export function bearerToken(authorization: string | undefined): string | undefined {
-  const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-  return match?.[1];
-}
+/** jose's failures, in the order they are told apart, and the refusal each one is. */
+const REFUSALS: [JoseErrorClass, TokenRefusalReason, string][] = [
+  [errors.JOSEAlgNotAllowed, 'algorithm-not-allowed', 'only RS256 is accepted'],
+  [errors.JWKSNoMatchingKey, 'unknown-signing-key', 'no published signing key matches its kid'],
+  // Microsoft's tokens name their key; one that names none (or an ambiguous one) is not theirs.
+  [errors.JWKSMultipleMatchingKeys, 'unknown-signing-key', 'its kid names no single published key'],
+  [errors.JWSSignatureVerificationFailed, 'bad-signature', 'signature does not verify'],
+  [errors.JWTExpired, 'expired', `expired more than ${MAX_CLOCK_SKEW_SECONDS} s ago`],
+];
+
+/** Invalid claims jose reports, by claim; any other is a malformed token. */
+const CLAIM_REFUSALS = new Map<string, [TokenRefusalReason, string]>([
+  ['nbf', ['not-yet-valid', `not valid for more than ${MAX_CLOCK_SKEW_SECONDS} s yet`]],
+  ['iss', ['wrong-issuer', 'issuer not allowed']],
+  ['aud', ['wrong-audience', "audience is not this bot's app id"]],
+]);
 
 function refusalFor(error: unknown): NotificationTokenRefusedError {
-  if (error instanceof errors.JOSEAlgNotAllowed) {
-    return new NotificationTokenRefusedError('algorithm-not-allowed', 'only RS256 is accepted');
-  }
-  if (error instanceof errors.JWKSNoMatchingKey) {
-    return new NotificationTokenRefusedError(
-      'unknown-signing-key',
-      'no published signing key matches its kid',
-    );
-  }
-  if (error instanceof errors.JWKSMultipleMatchingKeys) {
-    // Microsoft's tokens name their key; one that names none (or an ambiguous one) is not theirs.
-    return new NotificationTokenRefusedError('unknown-signing-key', 'its kid names no single published key');
-  }
-  if (error instanceof errors.JWSSignatureVerificationFailed) {
-    return new NotificationTokenRefusedError('bad-signature', 'signature does not verify');
-  }
-  if (error instanceof errors.JWTExpired) {
-    return new NotificationTokenRefusedError('expired', `expired more than ${MAX_CLOCK_SKEW_SECONDS} s ago`);
-  }
+  const known = REFUSALS.find(([type]) => error instanceof type);
+  if (known) return new NotificationTokenRefusedError(known[1], known[2]);
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.reason === 'missing') {
       return new NotificationTokenRefusedError('missing-claim', `no "${error.claim}" claim`);
     }
-    if (error.claim === 'nbf') {
-      return new NotificationTokenRefusedError(
-        'not-yet-valid',
-        `not valid for more than ${MAX_CLOCK_SKEW_SECONDS} s yet`,
-      );
-    }
-    if (error.claim === 'iss') return new NotificationTokenRefusedError('wrong-issuer', 'issuer not allowed');
-    if (error.claim === 'aud') {
-      return new NotificationTokenRefusedError('wrong-audience', "audience is not this bot's app id");
-    }
-    return new NotificationTokenRefusedError('malformed-token', `claim "${error.claim}" is invalid`);
+    const [reason, detail] = CLAIM_REFUSALS.get(error.claim) ?? [
+      'malformed-token',
+      `claim "${error.claim}" is invalid`,
+    ];
+    return new NotificationTokenRefusedError(reason, detail);
   }
   if (error instanceof errors.JOSEError) {
     // Structure faults (not three parts, bad base64, bad JSON, unsupported key types): the codes are stable
@@ -109,7 +87,7 @@ function refusalFor(error: unknown): NotificationTokenRefusedError {
 
 export class NotificationTokenVerifier {
   constructor(
-    private readonly policy: NotificationTokenPolicy,
+    private readonly policy: { botAppId: string; tenantId: string },
     private readonly signers: readonly TokenSigner[],
     private readonly clock: Clock,
   ) {}
@@ -130,8 +108,8 @@ export class NotificationTokenVerifier {
   }
 
   /** Throws NotificationTokenRefusedError (401/403), or TransientError when no keys can be had. */
-  async verify(authorization: string | undefined): Promise<VerifiedNotificationToken> {
-    const token = bearerToken(authorization);
+  async verify(authorization: string | undefined) {
+    const token = /^\s*Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
     if (!token) {
       throw new NotificationTokenRefusedError(
         'missing-token',
@@ -139,22 +117,17 @@ export class NotificationTokenVerifier {
       );
     }
     const signer = this.signerFor(token);
-    let verified: Awaited<ReturnType<typeof jwtVerify>>;
-    try {
-      verified = await jwtVerify(token, signer.keys.resolve, {
-        algorithms: ['RS256'],
-        issuer: [...signer.issuers],
-        audience: this.policy.botAppId,
-        requiredClaims: ['exp'],
-        clockTolerance: MAX_CLOCK_SKEW_SECONDS,
-        currentDate: this.clock.now(),
-      });
-    } catch (error) {
+    const { payload, protectedHeader } = await jwtVerify(token, signer.keys.resolve, {
+      algorithms: ['RS256'],
+      issuer: [...signer.issuers],
+      audience: this.policy.botAppId,
+      requiredClaims: ['exp'],
+      clockTolerance: MAX_CLOCK_SKEW_SECONDS,
+      currentDate: this.clock.now(),
+    }).catch((error: unknown) => {
       // Our own errors (the key endpoint is down) are not the sender's fault: they surface as 503.
-      if (error instanceof CallvaultError) throw error;
-      throw refusalFor(error);
-    }
-    const { payload, protectedHeader } = verified;
+      throw error instanceof CallvaultError ? error : refusalFor(error);
+    });
     const tenant = typeof payload.tid === 'string' ? payload.tid : undefined;
     if (!tenant) throw new NotificationTokenRefusedError('missing-claim', 'no "tid" claim');
     // GUIDs compare case-insensitively; Entra writes them in lower case, configs may not.

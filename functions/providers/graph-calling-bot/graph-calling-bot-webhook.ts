@@ -5,13 +5,12 @@
  * when the delivery arrived; the rest is answered 202 and counted. A delivery with nothing acceptable
  * in it is refused with 400, so a sender probing the SSRF guard learns nothing from a 202.
  */
-import type { DownloadGrant } from '../../core/jobs';
-import { type FetchNowJob, fetchNowJob } from '../../core/jobs';
+import { type DownloadGrant, type FetchNowJob, fetchNowJob } from '../../core/jobs';
 import type { Clock, Log, WebhookOutcome, WebhookRequest } from '../../core/ports';
 import type { SourceRecording } from '../../core/recording';
 import { readAuthenticated } from '../../core/webhook-not-understood';
 import { jsonReply, zeroCounts } from '../shared/webhook-checks';
-import { EXPECTED_RECORDING_EXTENSION } from './graph-calling-bot-download';
+import { MAX_NOTIFICATION_BODY_BYTES, MSGRAPH_WEBHOOK_METRICS } from './descriptor';
 import {
   parseCommsNotifications,
   type SortedNotification,
@@ -19,20 +18,17 @@ import {
 } from './graph-calling-bot-notifications';
 import type { NotificationTokenVerifier } from './graph-calling-bot-token';
 
-/** Graph batches notifications, but never near this; larger bodies are refused unread. */
-export const MAX_NOTIFICATION_BODY_BYTES = 1024 * 1024;
-
 /** Names of the counts in `WebhookOutcome.counts`, for the handler's metrics. */
-export const MSGRAPH_WEBHOOK_COUNTS = [
-  'recordingsEnqueued',
-  'failedOperations',
-  'completedWithoutRecording',
-  'refusedLocations',
-  'malformedOperations',
-  'ignoredNotifications',
-  'duplicateNotifications',
-] as const;
-export type GraphCallingBotWebhookCounts = Record<(typeof MSGRAPH_WEBHOOK_COUNTS)[number], number>;
+export const MSGRAPH_WEBHOOK_COUNTS = Object.keys(
+  MSGRAPH_WEBHOOK_METRICS,
+) as (keyof typeof MSGRAPH_WEBHOOK_METRICS)[];
+
+/**
+ * The extension a recording is announced with, before a byte is seen. Microsoft documents the download
+ * only as `application/octet-stream` (`call: recordResponse`, "Retrieving the recording file"), not as
+ * WAV: the first bytes decide the stored extension and content type.
+ */
+const EXPECTED_RECORDING_EXTENSION = 'wav';
 
 export interface GraphCallingBotWebhookContext {
   sourceId: string;
@@ -43,7 +39,7 @@ export interface GraphCallingBotWebhookContext {
 }
 
 /** The recording a completed operation describes; `raw` is what the sidecar keeps (no token). */
-export function recordingFromNotification(
+function recordingFromNotification(
   sorted: Extract<SortedNotification, { kind: 'recording' }>,
   sourceId: string,
   receivedAt: Date,
@@ -145,29 +141,24 @@ export async function handleGraphCallingBotWebhook(
         break;
     }
   }
-  if (acceptable === 0) {
-    return {
-      response: jsonReply(400, { message: 'no acceptable notification in the delivery' }),
-      jobs: [],
-      counts,
-      ...notUnderstoodOf(counts),
-    };
+  // Nothing acceptable: refused with 400, so a sender probing the SSRF guard learns nothing from a 202.
+  if (acceptable > 0) {
+    log.info('msgraph notifications accepted', {
+      sourceId,
+      issuer: token.issuer,
+      keyId: token.keyId,
+      ...counts,
+    });
   }
-  log.info('msgraph notifications accepted', {
-    sourceId,
-    issuer: token.issuer,
-    keyId: token.keyId,
-    ...counts,
-  });
   return {
-    response: jsonReply(202, { accepted: true, jobs: jobs.length, ...counts }),
+    response:
+      acceptable > 0
+        ? jsonReply(202, { accepted: true, jobs: jobs.length, ...counts })
+        : jsonReply(400, { message: 'no acceptable notification in the delivery' }),
     jobs,
     counts,
-    ...notUnderstoodOf(counts),
+    // Malformed record operations are authentic events not understood: with no sweep, each may be a lost
+    // recording.
+    ...(counts.malformedOperations > 0 && { notUnderstood: { events: counts.malformedOperations } }),
   };
-}
-
-/** Malformed record operations are authentic events not understood: with no sweep, each may be a lost recording. */
-function notUnderstoodOf(counts: GraphCallingBotWebhookCounts): Pick<WebhookOutcome, 'notUnderstood'> {
-  return counts.malformedOperations > 0 ? { notUnderstood: { events: counts.malformedOperations } } : {};
 }

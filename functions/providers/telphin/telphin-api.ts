@@ -6,11 +6,9 @@
 import { UnauthenticatedError } from '../../core/errors';
 import type { Clock, DownloadStream, Log } from '../../core/ports';
 import { InProcessTokenStore } from '../../core/shared-state';
-import { type HttpTextResponse, rangeHeaders } from '../http';
-import { AuthorisedClient, jsonOf } from '../shared/authorised-client';
+import { rangeHeaders } from '../http';
+import { AuthorisedClient } from '../shared/authorised-client';
 import { credentialsFingerprint, requestOAuthToken, SharedOAuthToken } from '../shared/oauth-token';
-
-export const API_PREFIX = '/api/ver1.0';
 
 export interface TelphinApiOptions {
   apiUrl: string;
@@ -27,24 +25,22 @@ export interface TelphinApiOptions {
 
 export class TelphinApi {
   private readonly base: URL;
+  /** The apiUrl's path, without a trailing slash. */
+  private readonly prefix: string;
   /** API calls go to the configured API host only. */
-  readonly apiHosts: readonly string[];
+  private readonly apiHosts: readonly string[];
   private readonly client: AuthorisedClient;
 
-  constructor(private readonly options: TelphinApiOptions) {
-    const { clientId, clientSecret, clock, log } = options;
+  constructor(options: TelphinApiOptions) {
+    const { clientId, clientSecret, clock, log, sourceId } = options;
+    const timeouts = { idleTimeoutMs: options.idleTimeoutMs, connectTimeoutMs: options.connectTimeoutMs };
     this.base = new URL(options.apiUrl.replace(/\/+$/, ''));
+    this.prefix = this.base.pathname.replace(/\/$/, '');
     this.apiHosts = [this.base.host];
-    const tokenUrl = new URL(`${this.base.pathname.replace(/\/$/, '')}/oauth/token`, this.base).href;
+    const tokenUrl = new URL(`${this.prefix}/oauth/token`, this.base).href;
+    // A refusal is not remembered (cooldown 0): each request tries the credentials again, as before.
     const token = new SharedOAuthToken(
-      // A refusal is not remembered (cooldown 0): each request tries the credentials again, as before.
-      {
-        key: `telphin/${options.sourceId}`,
-        store: new InProcessTokenStore(),
-        clock,
-        log,
-        refusalCooldownMs: 0,
-      },
+      { key: `telphin/${sourceId}`, store: new InProcessTokenStore(), clock, log, refusalCooldownMs: 0 },
       {
         credentials: credentialsFingerprint(options.apiUrl, clientId, clientSecret),
         what: 'the Telphin token',
@@ -57,7 +53,7 @@ export class TelphinApi {
             url: tokenUrl,
             form: { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret },
             signal,
-            ...this.timeouts,
+            ...timeouts,
             provider: 'Telphin',
             defaultExpiresIn: 3600,
             now: clock.now(),
@@ -69,58 +65,30 @@ export class TelphinApi {
           new UnauthenticatedError(`Telphin refused the client credentials (${detail})`),
       },
     );
-    this.client = new AuthorisedClient({
-      token,
-      log,
-      retryMessage: 'telphin token refused; requesting a new one',
-      ...this.timeouts,
-    });
+    const retryMessage = 'telphin token refused; requesting a new one';
+    this.client = new AuthorisedClient({ token, log, retryMessage, ...timeouts });
   }
 
-  /** Absolute URL for an API path (`/client/@me/record/`), with an optional query. */
-  url(path: string, query?: Record<string, string>): string {
-    const url = new URL(`${this.base.pathname.replace(/\/$/, '')}${API_PREFIX}${path}`, this.base);
-    for (const [name, value] of Object.entries(query ?? {})) url.searchParams.set(name, value);
-    return url.href;
-  }
-
-  private get timeouts() {
-    return { idleTimeoutMs: this.options.idleTimeoutMs, connectTimeoutMs: this.options.connectTimeoutMs };
+  /** The request for an API path (`/client/@me/record/`), with an optional query: to the API host only. */
+  private request(method: string, path: string, query: Record<string, string> = {}, signal?: AbortSignal) {
+    const url = new URL(`${this.prefix}/api/ver1.0${path}`, this.base);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    return { method, url: url.href, allowedHosts: this.apiHosts, signal };
   }
 
   /**
    * An authenticated API call; returns the response whatever its status so callers can interpret
    * 404 and 429 bodies. A 401 drops the token and retries once with a fresh one.
    */
-  send(
-    method: string,
-    path: string,
-    query?: Record<string, string>,
-    signal?: AbortSignal,
-    json?: unknown,
-  ): Promise<HttpTextResponse> {
-    return this.client.send({
-      method,
-      url: this.url(path, query),
-      allowedHosts: this.apiHosts,
-      json,
-      signal,
-    });
-  }
-
-  /** An authenticated GET that must answer 2xx JSON. */
-  async getJson(path: string, query?: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
-    return jsonOf(await this.send('GET', path, query, signal));
+  send(method: string, path: string, query?: Record<string, string>, signal?: AbortSignal, json?: unknown) {
+    return this.client.send({ ...this.request(method, path, query, signal), json });
   }
 
   /** Streams a file from the API host with the Bearer token (the direct download route). */
   openFile(path: string, signal?: AbortSignal, fromByte?: number): Promise<DownloadStream> {
     return this.client.download({
-      method: 'GET',
-      url: this.url(path),
-      allowedHosts: this.apiHosts,
+      ...this.request('GET', path, {}, signal),
       headers: rangeHeaders(fromByte),
-      signal,
     });
   }
 }

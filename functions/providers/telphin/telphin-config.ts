@@ -9,18 +9,6 @@ import {
   sourceFields,
 } from '../shared/source-fields';
 
-/** Telphin's own domain: by default, storage links on any of its hosts are downloaded. */
-export const TELPHIN_DOMAIN_PATTERN = '*.telphin.ru';
-
-/**
- * The download hosts of a Telphin source that lists none: the host of its `apiUrl` (its token is sent
- * there already, and the direct download comes from there) and Telphin's own domain. Partner and
- * white-label installations have their own API hosts, which is why a fixed list cannot be the default.
- */
-export function defaultTelphinDownloadHosts(apiUrl: string): string[] {
-  return [new URL(apiUrl).host.toLowerCase(), TELPHIN_DOMAIN_PATTERN];
-}
-
 const telphinScopeSchema = z
   .object({
     /** The client id, or `@me` for the client the credentials belong to. */
@@ -43,7 +31,7 @@ export const telphinSourceSchema = z
     scope: telphinScopeSchema.default({ client: '@me' }),
     /**
      * Hosts recordings may be downloaded from; anything else is never fetched (no SSRF). Must allow the
-     * `apiUrl` host. Default: the `apiUrl` host and `*.telphin.ru` (see defaultTelphinDownloadHosts).
+     * `apiUrl` host. Default: the `apiUrl` host and `*.telphin.ru` (see the transform below).
      */
     allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
     /**
@@ -63,39 +51,34 @@ export const telphinSourceSchema = z
   .superRefine((source, ctx) => {
     // Hosts that could never work fail here, naming the field, rather than dead-lettering every job.
     const api = new URL(source.apiUrl);
+    const issue = (field: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [field], message });
     if (api.username || api.password) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['apiUrl'],
-        message: 'must not carry credentials; set clientId/clientSecret (or the secret) instead',
-      });
+      issue('apiUrl', 'must not carry credentials; set clientId/clientSecret (or the secret) instead');
     }
     if (!httpsOrLoopback(api)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['apiUrl'],
-        message: `must use https (plain http only on loopback, for sandboxes), got ${api.protocol}`,
-      });
+      issue('apiUrl', `must use https (plain http only on loopback, for sandboxes), got ${api.protocol}`);
     }
     if (source.manageWebhooks && !source.scope.extensions) {
       // Hooks are per extension; listing a client's or group's extensions is not implemented yet.
-      ctx.addIssue({
-        code: 'custom',
-        path: ['manageWebhooks'],
-        message: 'needs scope.extensions (the extensions whose hangup hooks callvault keeps)',
-      });
+      issue('manageWebhooks', 'needs scope.extensions (the extensions whose hangup hooks callvault keeps)');
     }
     if (source.allowedDownloadHosts && !hostAllowed(api, source.allowedDownloadHosts)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['allowedDownloadHosts'],
-        message: `does not allow the apiUrl host ${api.host}, where the token goes and direct downloads (also the fallback for refused storage links) come from; add "${api.host}", or leave the field out to use the defaults`,
-      });
+      issue(
+        'allowedDownloadHosts',
+        `does not allow the apiUrl host ${api.host}, where the token goes and direct downloads (also the fallback for refused storage links) come from; add "${api.host}", or leave the field out to use the defaults`,
+      );
     }
   })
+  // By default: the apiUrl host (its token is sent there already, and the direct download comes from
+  // there) and Telphin's own domain. Partner and white-label installations have their own API hosts,
+  // which is why a fixed list cannot be the default.
   .transform((source) => ({
     ...source,
-    allowedDownloadHosts: source.allowedDownloadHosts ?? defaultTelphinDownloadHosts(source.apiUrl),
+    allowedDownloadHosts: source.allowedDownloadHosts ?? [
+      new URL(source.apiUrl).host.toLowerCase(),
+      '*.telphin.ru',
+    ],
   }));
 export type TelphinSourceConfig = z.infer<typeof telphinSourceSchema>;
 

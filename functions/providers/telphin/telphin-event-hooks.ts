@@ -20,8 +20,9 @@ export function hangupFilter(extensionId: string): string {
 /** Failures every extension would share: they stop the check of the source. */
 const SOURCE_WIDE: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'CREDENTIALS_NOT_SET', 'RATE_LIMITED']);
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** `/extension/{id}/event/`: an extension's event hooks. */
+function eventsPath(extensionId: string): string {
+  return `/extension/${encodeURIComponent(extensionId)}/event/`;
 }
 
 function parseHook(raw: unknown, extensionId: string): RemoteSubscription | undefined {
@@ -35,12 +36,6 @@ function parseHook(raw: unknown, extensionId: string): RemoteSubscription | unde
     // A GET hook would send the fields in the query; ours must be POST to reach the deployed route.
     status: hook.method === 'POST' ? 'active' : 'other',
   };
-}
-
-function hookPath(subscription: RemoteSubscription): string {
-  const [extensionId, eventId] = subscription.id.split(':');
-  if (!extensionId || !eventId) throw new PermanentError(`not a Telphin hook id: ${subscription.id}`);
-  return `/extension/${encodeURIComponent(extensionId)}/event/${encodeURIComponent(eventId)}/`;
 }
 
 export class TelphinEventHookApi implements SubscriptionApi {
@@ -61,24 +56,18 @@ export class TelphinEventHookApi implements SubscriptionApi {
     const found: RemoteSubscription[] = [];
     this.unlisted.clear();
     for (const extensionId of this.extensionIds) {
-      let body: unknown;
       try {
-        body = await this.api.getJson(
-          `/extension/${encodeURIComponent(extensionId)}/event/`,
-          undefined,
-          signal,
-        );
+        const body = jsonOf(await this.api.send('GET', eventsPath(extensionId), undefined, signal));
         if (!Array.isArray(body))
           throw new TransientError(`Telphin event list of extension ${extensionId} is not an array`);
+        for (const raw of body) {
+          const hook = parseHook(raw, extensionId);
+          if (hook) found.push(hook);
+        }
       } catch (thrown) {
         const { code } = asCallvaultError(thrown);
         if (signal?.aborted || SOURCE_WIDE.has(code)) throw thrown;
         this.unlisted.set(extensionId, thrown);
-        continue;
-      }
-      for (const raw of body as unknown[]) {
-        const hook = parseHook(raw, extensionId);
-        if (hook) found.push(hook);
       }
     }
     return found;
@@ -93,25 +82,25 @@ export class TelphinEventHookApi implements SubscriptionApi {
       throw new PermanentError(`not a Telphin hook filter: ${wanted.filter}`);
     const unlisted = this.unlisted.get(extensionId);
     if (unlisted) {
+      const reason = unlisted instanceof Error ? unlisted.message : String(unlisted);
       throw new PermanentError(
-        `Telphin extension ${extensionId}: its event hooks could not be listed (${errorText(unlisted)}), so none is created`,
+        `Telphin extension ${extensionId}: its event hooks could not be listed (${reason}), so none is created`,
         { cause: unlisted },
       );
     }
-    const response = await this.api.send(
-      'POST',
-      `/extension/${encodeURIComponent(extensionId)}/event/`,
-      undefined,
-      signal,
-      { url: wanted.address, method: 'POST', event_type: eventType },
+    const hook = { url: wanted.address, method: 'POST', event_type: eventType };
+    const created = parseHook(
+      jsonOf(await this.api.send('POST', eventsPath(extensionId), undefined, signal, hook)),
+      extensionId,
     );
-    const hook = parseHook(jsonOf(response), extensionId);
-    if (!hook) throw new TransientError('Telphin answered the hook creation without a hook');
-    return hook;
+    if (!created) throw new TransientError('Telphin answered the hook creation without a hook');
+    return created;
   }
 
   async delete(subscription: RemoteSubscription, signal?: AbortSignal): Promise<void> {
-    const response = await this.api.send('DELETE', hookPath(subscription), undefined, signal);
-    expectDeleted(response);
+    const [extensionId, eventId] = subscription.id.split(':');
+    if (!extensionId || !eventId) throw new PermanentError(`not a Telphin hook id: ${subscription.id}`);
+    const path = `${eventsPath(extensionId)}${encodeURIComponent(eventId)}/`;
+    expectDeleted(await this.api.send('DELETE', path, undefined, signal));
   }
 }

@@ -5,8 +5,7 @@
  */
 import { PermanentError } from '../../core/errors';
 import type { CallDirection, CallParty, SourceRecording } from '../../core/recording';
-
-export type TelphinRecord = Record<string, unknown>;
+import { jsonObject } from '../shared/json';
 
 const CONTENT_TYPES: Record<string, string> = {
   mp3: 'audio/mpeg',
@@ -15,7 +14,7 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /** Parses a Telphin timestamp (`YYYY-MM-DD HH:MM:SS[.ff]`, UTC unless it names an offset). */
-export function parseTelphinTime(value: unknown): Date | undefined {
+function parseTelphinTime(value: unknown): Date | undefined {
   if (typeof value !== 'string') return undefined;
   const match = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/.exec(
     value.trim(),
@@ -27,10 +26,7 @@ export function parseTelphinTime(value: unknown): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-function timeField(
-  record: TelphinRecord,
-  name: 'init_time' | 'start_time' | 'hangup_time',
-): Date | undefined {
+function timeField(record: Record<string, unknown>, name: 'init_time' | 'start_time' | 'hangup_time') {
   return parseTelphinTime(record[`${name}_gmt`]) ?? parseTelphinTime(record[name]);
 }
 
@@ -51,11 +47,10 @@ function party(fields: CallParty): CallParty | undefined {
   return entries.length > 0 ? (Object.fromEntries(entries) as CallParty) : undefined;
 }
 
-function directionOf(flow: unknown): CallDirection {
-  if (flow === 'in') return 'inbound';
-  if (flow === 'out') return 'outbound';
-  return 'unknown';
-}
+const DIRECTIONS = new Map<unknown, CallDirection>([
+  ['in', 'inbound'],
+  ['out', 'outbound'],
+]);
 
 /** `…-UTC_out_0541_ypgt.mp3` → `mp3`; mp3 when absent or odd. */
 function fileExtensionOf(fileName: unknown): string {
@@ -75,10 +70,8 @@ export function recordUuidSuffix(recordUuid: string): string {
  * null). The listing skips such records with a warning rather than failing the whole window.
  */
 export function parseTelphinRecord(record: unknown, sourceId: string): SourceRecording {
-  if (!record || typeof record !== 'object' || Array.isArray(record)) {
-    throw new PermanentError('Telphin record is not an object');
-  }
-  const raw = record as TelphinRecord;
+  const raw = jsonObject(record);
+  if (!raw) throw new PermanentError('Telphin record is not an object');
   const recordingId = text(raw.record_uuid);
   if (!recordingId) throw new PermanentError('Telphin record has no record_uuid');
   const startedAt = timeField(raw, 'start_time') ?? timeField(raw, 'init_time');
@@ -90,7 +83,7 @@ export function parseTelphinRecord(record: unknown, sourceId: string): SourceRec
     throw new PermanentError(`Telphin record ${recordingId} has no valid record_file_size`);
   }
 
-  const direction = directionOf(raw.flow);
+  const direction = DIRECTIONS.get(raw.flow) ?? 'unknown';
   const extensionId = text(raw.extension_id);
   const extensionName = text(raw.extension_name);
   const caller = party({ number: text(raw.from_username), name: text(raw.from_screen_name) });
@@ -128,6 +121,5 @@ export function parseTelphinRecord(record: unknown, sourceId: string): SourceRec
 
 /** The client a record belongs to, for per-record URLs: its owner, else the configured one. */
 export function recordClientId(recording: SourceRecording, scopeClient: string | undefined): string {
-  const raw = recording.raw as TelphinRecord | undefined;
-  return text(raw?.client_owner_id) ?? scopeClient ?? '@me';
+  return text(jsonObject(recording.raw)?.client_owner_id) ?? scopeClient ?? '@me';
 }

@@ -20,14 +20,13 @@ import {
   type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import { DisallowedUrlError, type HttpTextResponse, openHttpDownload } from '../http';
+import { DisallowedUrlError, openHttpDownload } from '../http';
 import { jsonOf } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
 import { jsonObject } from '../shared/json';
 import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
-import { AsyncMutex } from './async-mutex';
 import { TelphinApi } from './telphin-api';
 import type { TelphinCredentials, TelphinSourceConfig } from './telphin-config';
 import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
@@ -90,10 +89,6 @@ const HINT_LISTING_REACH_MS = 30 * 60 * 1000;
 const STATS_SIZE_FIELDS = ['size', 'total_size', 'record_file_size', 'records_size', 'file_size'];
 const STATS_COUNT_FIELDS = ['count', 'total_count', 'record_count', 'records_count'];
 
-function isConcurrentRequest429(response: HttpTextResponse): boolean {
-  return response.status === 429 && /concurrent/i.test(response.text);
-}
-
 /** Encodes one path segment, keeping `@` (legal in paths) so `@me` reaches the API as written. */
 function pathSegment(value: string): string {
   return encodeURIComponent(value).replace(/%40/g, '@');
@@ -116,8 +111,8 @@ export class TelphinSource implements RecordingSource {
   private readonly api: TelphinApi;
   private readonly log: Log;
   private readonly tuning: TelphinTuning;
-  /** Telphin refuses concurrent stats requests per client; one instance serves one client. */
-  private readonly listMutex = new AsyncMutex();
+  /** Telphin answers a second concurrent list or stats request with 429: they go one at a time. */
+  private listTail: Promise<unknown> = Promise.resolve();
   private readonly clock: Clock;
   /** `sources[i].allowedDownloadHosts`, as warnings name it. */
   private readonly allowedHostsField: string;
@@ -136,16 +131,10 @@ export class TelphinSource implements RecordingSource {
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
     this.clock = options.clock ?? systemClock;
     this.allowedHostsField = `sources[${options.configIndex ?? `id=${options.config.id}`}].allowedDownloadHosts`;
-    this.api = new TelphinApi({
-      apiUrl: options.config.apiUrl,
-      clientId: options.credentials.clientId,
-      clientSecret: options.credentials.clientSecret,
-      clock: options.clock ?? systemClock,
-      log: this.log,
-      sourceId: this.sourceId,
-      idleTimeoutMs: this.tuning.idleTimeoutMs,
-      connectTimeoutMs: this.tuning.connectTimeoutMs,
-    });
+    const { clientId, clientSecret } = options.credentials;
+    const { apiUrl } = options.config;
+    const { clock, log, sourceId } = this;
+    this.api = new TelphinApi({ ...this.tuning, apiUrl, clientId, clientSecret, clock, log, sourceId });
   }
 
   /** `/client/{id}`, `/extension_group/{id}` or `/extension/{id}` for each configured scope. */
@@ -172,8 +161,11 @@ export class TelphinSource implements RecordingSource {
     signal?: AbortSignal,
   ): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
-      const response = await this.listMutex.run(() => this.api.send('GET', path, query, signal));
-      if (!isConcurrentRequest429(response)) return jsonOf(response);
+      const sent = this.listTail.then(() => this.api.send('GET', path, query, signal));
+      // A failed request does not hold up the next one.
+      this.listTail = sent.catch(() => undefined);
+      const response = await sent;
+      if (response.status !== 429 || !/concurrent/i.test(response.text)) return jsonOf(response);
       if (attempt >= this.tuning.concurrentRetries) {
         throw new RateLimitedError(
           `Telphin still reports a concurrent request for ${response.where} after ${attempt + 1} attempts`,
@@ -190,36 +182,19 @@ export class TelphinSource implements RecordingSource {
     const keep = uniqueInWindow(window);
     for (const scopePath of this.scopePaths()) {
       for (const chunk of splitTelphinWindow(queryWindow)) {
-        const body = await this.serialisedGet(
-          `${scopePath}/record/`,
-          { ...windowQuery(chunk), order: 'asc' },
-          signal,
-        );
+        const query = { ...windowQuery(chunk), order: 'asc' };
+        const body = await this.serialisedGet(`${scopePath}/record/`, query, signal);
         if (!Array.isArray(body))
           throw new TransientError(`Telphin record list for ${scopePath} is not a JSON array`);
         for (const raw of body) {
-          const recording = this.parseOrSkip(raw);
+          const uuid = raw?.record_uuid;
+          const fields = { sourceId: this.sourceId, recordUuid: typeof uuid === 'string' ? uuid : undefined };
+          const parse = () => parseTelphinRecord(raw, this.sourceId);
+          const recording = parseOrSkip(parse, this.log, 'skipping malformed Telphin record', fields);
           if (keep(recording)) yield recording as SourceRecording;
         }
       }
     }
-  }
-
-  /**
-   * Malformed records are skipped with a warning instead of failing the window: one odd record must not
-   * stop every other recording from being archived, and the warning names it for a human.
-   */
-  private parseOrSkip(raw: unknown): SourceRecording | undefined {
-    const uuid = (raw as { record_uuid?: unknown } | null)?.record_uuid;
-    return parseOrSkip(
-      () => parseTelphinRecord(raw, this.sourceId),
-      this.log,
-      'skipping malformed Telphin record',
-      {
-        sourceId: this.sourceId,
-        recordUuid: typeof uuid === 'string' ? uuid : undefined,
-      },
-    );
   }
 
   async stats(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats> {

@@ -18,37 +18,16 @@ import {
 } from '../shared/webhook-checks';
 
 /** Event fields copied into the hint (all strings), keyed by their lower-cased Telphin name. */
-const HINT_FIELDS: Record<string, string> = {
-  eventtype: 'eventType',
-  callid: 'callId',
-  subcallid: 'subCallId',
-  callapiid: 'callApiId',
-  recid: 'recId',
-  callerextensionid: 'callerExtensionId',
-  calledextensionid: 'calledExtensionId',
-  callerextension: 'callerExtension',
-  calledextension: 'calledExtension',
-  calleridnum: 'callerIdNum',
-  calleddid: 'calledDid',
-  callednumber: 'calledNumber',
-  callflow: 'callFlow',
-  callstatus: 'callStatus',
-  duration: 'duration',
-  bridgedduration: 'bridgedDuration',
-  bridged: 'bridged',
-  transfered: 'transfered',
-};
-
-/** Throws WebhookAuthError unless the delivery carries the configured secret. */
-export function authenticateTelphinWebhook(request: WebhookRequest, webhookSecret: string | undefined): void {
-  const secret = requireWebhookSecret(webhookSecret);
-  const token = request.query.token;
-  if (!token) throw new WebhookAuthError('missing token parameter', 401);
-  if (!secretMatches(token, secret)) throw new WebhookAuthError('wrong token', 403);
-}
+const HINT_FIELDS = new Map(
+  `eventType callId subCallId callApiId recId callerExtensionId calledExtensionId callerExtension
+   calledExtension callerIdNum calledDid calledNumber callFlow callStatus duration bridgedDuration
+   bridged transfered`
+    .split(/\s+/)
+    .map((name): [string, string] => [name.toLowerCase(), name]),
+);
 
 /** Event fields with lower-cased names; form-urlencoded (documented), JSON (tolerated), or the query of a GET. */
-export function parseTelphinEventFields(request: WebhookRequest): Map<string, string> {
+function parseTelphinEventFields(request: WebhookRequest): Map<string, string> {
   const fields = new Map<string, string>();
   const put = (name: string, value: unknown) => {
     if (value === undefined || value === null) return;
@@ -71,17 +50,15 @@ export function parseTelphinEventFields(request: WebhookRequest): Map<string, st
 }
 
 /** EventTime is microseconds since the epoch. */
-export function parseEventTime(value: string | undefined): Date {
-  if (value === undefined || value.trim() === '')
-    throw new InvalidInputError('Telphin webhook has no EventTime');
-  const trimmed = value.trim();
+function parseEventTime(value: string | undefined): Date {
+  const trimmed = value?.trim();
+  if (!trimmed) throw new InvalidInputError('Telphin webhook has no EventTime');
   if (!/^\d{1,19}$/.test(trimmed)) {
     throw new InvalidInputError('Telphin webhook EventTime is not an integer count of microseconds');
   }
   // Microseconds read as milliseconds (or seconds) land outside the plausible years.
-  const ms = Number(BigInt(trimmed) / 1000n);
   return plausibleEventTime(
-    ms,
+    Number(BigInt(trimmed) / 1000n),
     'Telphin webhook EventTime is out of range (expected microseconds since 1970)',
   );
 }
@@ -94,26 +71,26 @@ export function handleTelphinWebhook(
   request: WebhookRequest,
   context: { sourceId: string; webhookSecret: string | undefined },
 ): WebhookOutcome {
-  authenticateTelphinWebhook(request, context.webhookSecret);
+  const secret = requireWebhookSecret(context.webhookSecret);
+  const token = request.query.token;
+  if (!token) throw new WebhookAuthError('missing token parameter', 401);
+  if (!secretMatches(token, secret)) throw new WebhookAuthError('wrong token', 403);
   // Authentic but unreadable: answered 400 and swept for (core/webhook-not-understood.ts).
-  return readAuthenticated(() => readDelivery(request, context));
-}
-
-function readDelivery(request: WebhookRequest, context: { sourceId: string }): WebhookOutcome {
-  const fields = parseTelphinEventFields(request);
-  const eventType = fields.get('eventtype')?.trim().toLowerCase();
-  if (!eventType) throw new InvalidInputError('Telphin webhook has no EventType');
-  const eventTime = parseEventTime(fields.get('eventtime'));
-
-  const jobs: HintJob[] = [];
-  if (eventType === 'hangup') {
-    const hint: Record<string, string> = {};
-    for (const [name, value] of fields) {
-      const key = HINT_FIELDS[name];
-      if (key && value.trim() !== '') hint[key] = value.trim().slice(0, 200);
+  return readAuthenticated(() => {
+    const fields = parseTelphinEventFields(request);
+    const eventType = fields.get('eventtype')?.trim().toLowerCase();
+    if (!eventType) throw new InvalidInputError('Telphin webhook has no EventType');
+    const eventTime = parseEventTime(fields.get('eventtime'));
+    const jobs: HintJob[] = [];
+    if (eventType === 'hangup') {
+      const hint: Record<string, string> = {};
+      for (const [name, value] of fields) {
+        const key = HINT_FIELDS.get(name);
+        if (key && value.trim() !== '') hint[key] = value.trim().slice(0, 200);
+      }
+      hint.eventType = eventType;
+      jobs.push(hintJob('telphin', context.sourceId, eventTime, hint));
     }
-    hint.eventType = eventType;
-    jobs.push(hintJob('telphin', context.sourceId, eventTime, hint));
-  }
-  return { response: jsonReply(200, { accepted: true, jobs: jobs.length }), jobs };
+    return { response: jsonReply(200, { accepted: true, jobs: jobs.length }), jobs };
+  });
 }

@@ -11,10 +11,6 @@ export function formatTelphinDateTime(date: Date): string {
   return date.toISOString().slice(0, 19).replace('T', ' ');
 }
 
-function startOfNextUtcMonth(date: Date): Date {
-  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1));
-}
-
 /**
  * Splits `[from, to)` into chunks that never cross a UTC month boundary. Bounds are widened to whole
  * seconds (the API's resolution); callers filter results by exact time, and chunks may share their
@@ -27,7 +23,7 @@ export function splitTelphinWindow(window: TimeWindow): TimeWindow[] {
   const chunks: TimeWindow[] = [];
   let cursor = from;
   while (cursor < to) {
-    const boundary = startOfNextUtcMonth(cursor);
+    const boundary = new Date(Date.UTC(cursor.getUTCFullYear(), cursor.getUTCMonth() + 1, 1));
     const end = boundary < to ? boundary : to;
     chunks.push({ from: cursor, to: end });
     cursor = end;
@@ -48,23 +44,14 @@ export function windowQuery(chunk: TimeWindow): Record<string, string> {
  * sandbox uses it to answer 400 like the real API, tests use it to check the adapter.
  */
 export function violatesTelphinMonthRule(start: Date, end: Date): boolean {
-  const limit = Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 2, 1) - 1000;
-  return end.getTime() > limit;
+  return end.getTime() > Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 2, 1) - 1000;
 }
 
 /** Parses `YYYY-MM-DD HH:MM:SS` (Telphin's query format) as UTC; undefined when malformed. */
 export function parseTelphinQueryDateTime(text: string | null | undefined): Date | undefined {
   const match = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text ?? '');
   if (!match) return undefined;
-  const [, y, mo, d, h, mi, s] = match.map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0] = match.slice(1).map(Number);
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
   // Reject roll-overs such as 2024-02-31.
   if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)

@@ -10,7 +10,7 @@ import {
 import { recordingKey } from '../../../../functions/core/keys';
 import type { JobQueue } from '../../../../functions/core/ports';
 import { receiveWebhook } from '../../../../functions/core/receive-webhook';
-import { MAX_NOTIFICATION_BODY_BYTES } from '../../../../functions/providers/graph-calling-bot/graph-calling-bot-webhook';
+import { MAX_NOTIFICATION_BODY_BYTES } from '../../../../functions/providers/graph-calling-bot/descriptor';
 import {
   callStateNotification,
   commsNotificationsBody,
