@@ -18,7 +18,7 @@ import { RateLimitedError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
 import type { RateGateStore } from '../../core/shared-state';
 import { retryAfterSeconds } from '../http';
-import { PACING_MARGIN, pacedIntervalMs } from './heavy-budget';
+import { pacedIntervalMs } from './descriptor';
 
 export interface HeavyGateOptions {
   key: string;
@@ -32,28 +32,24 @@ export interface HeavyGateOptions {
    * RateLimitedError with the wait, so a queued job goes back to its queue instead of holding a worker.
    */
   maxWaitMs: number;
-  /** Used for a 429 without Retry-After or X-Rate-Limit-Window. */
-  defaultRetryAfterSeconds?: number;
-}
-
-/** What the gate needs to see of an answer to correct itself. */
-export interface GateObservation {
-  status: number;
-  headers: IncomingHttpHeaders;
 }
 
 /** The group RingCentral's reference assigns to call log, content and delete. */
-export const HEAVY_GROUP = 'heavy';
+const HEAVY_GROUP = 'heavy';
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const raw = headers[name];
+  return (Array.isArray(raw) ? raw[0] : raw)?.trim() || undefined;
+}
 
 function headerNumber(headers: IncomingHttpHeaders, name: string): number | undefined {
-  const raw = headers[name];
-  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  const value = header(headers, name);
   return value && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 export class HeavyGate {
   /** Per host (`kind` of request), the group its answers last named; learnt afresh by each process. */
-  private readonly groupOfKind = new Map<string, string>();
+  private readonly groupOfKind = new Map<string | undefined, string>();
 
   constructor(private readonly options: HeavyGateOptions) {}
 
@@ -62,26 +58,18 @@ export class HeavyGate {
     return !group || group === HEAVY_GROUP ? this.options.key : `${this.options.key}#${group}`;
   }
 
-  private keyOfKind(kind: string | undefined): string {
-    return this.keyOf(kind === undefined ? undefined : this.groupOfKind.get(kind));
-  }
-
-  private get configuredIntervalMs(): number {
-    return pacedIntervalMs(this.options.perMinute);
-  }
-
   /**
    * Waits for this source's next Heavy slot. Re-checks the gate after the wait, because a 429 seen by
    * another worker meanwhile closes it for everyone: the slot is then given up and a new one taken.
    */
   async waitForSlot(signal?: AbortSignal, kind?: string): Promise<void> {
     const { store, clock } = this.options;
-    const key = this.keyOfKind(kind);
+    const key = this.keyOf(this.groupOfKind.get(kind));
     for (;;) {
       const nowMs = clock.now().getTime();
       const reservation = await store.reserve(key, {
         nowMs,
-        intervalMs: this.configuredIntervalMs,
+        intervalMs: pacedIntervalMs(this.options.perMinute),
         maxWaitMs: this.options.maxWaitMs,
       });
       if (!reservation.granted) {
@@ -104,21 +92,20 @@ export class HeavyGate {
    * every window, and the next slot already falls in the next window. If something else spends the
    * budget, the 429 that follows closes the gate for exactly as long as RingCentral asks.
    */
-  async observe(answer: GateObservation, kind?: string): Promise<number | undefined> {
+  async observe(
+    answer: { status: number; headers: IncomingHttpHeaders },
+    kind?: string,
+  ): Promise<number | undefined> {
     const { store, clock, log } = this.options;
     const { headers } = answer;
-    const raw = headers['x-rate-limit-group'];
-    const reported = (Array.isArray(raw) ? raw[0] : raw)?.trim().toLowerCase() || undefined;
+    const reported = header(headers, 'x-rate-limit-group')?.toLowerCase();
     if (kind !== undefined && reported) this.groupOfKind.set(kind, reported);
-    const key = reported ? this.keyOf(reported) : this.keyOfKind(kind);
+    const key = this.keyOf(reported ?? this.groupOfKind.get(kind));
     const limit = headerNumber(headers, 'x-rate-limit-limit');
     const windowSeconds = headerNumber(headers, 'x-rate-limit-window');
-    if (limit && windowSeconds) {
-      await store.learnInterval(key, Math.ceil(((windowSeconds * 1000) / limit) * PACING_MARGIN));
-    }
+    if (limit && windowSeconds) await store.learnInterval(key, pacedIntervalMs(limit, windowSeconds * 1000));
     if (answer.status !== 429) return undefined;
-    const seconds =
-      retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? this.options.defaultRetryAfterSeconds ?? 60;
+    const seconds = retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? 60;
     await store.close(key, clock.now().getTime() + seconds * 1000);
     log.warn('ringcentral heavy group throttled; gate closed', {
       source: this.options.key,

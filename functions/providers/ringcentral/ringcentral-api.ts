@@ -4,11 +4,13 @@
  * gate for everyone, and a 401 drops the token and retries once after a new login.
  */
 import { RateLimitedError } from '../../core/errors';
-import type { Log } from '../../core/ports';
 import { retryAfterSeconds } from '../http';
-import { AuthorisedClient, type AuthorisedRequest } from '../shared/authorised-client';
+import {
+  AuthorisedClient,
+  type AuthorisedClientOptions,
+  type AuthorisedRequest,
+} from '../shared/authorised-client';
 import type { HeavyGate } from './rate-gate';
-import type { RingCentralAuth } from './ringcentral-auth';
 
 /** Heavy: call log, recording content, recording delete. Other: the directory (Medium) and the like. */
 export type RateGroup = 'heavy' | 'other';
@@ -17,20 +19,7 @@ export interface RingCentralRequest extends AuthorisedRequest {
   group: RateGroup;
 }
 
-export interface RingCentralApiOptions {
-  serverUrl: string;
-  auth: RingCentralAuth;
-  gate: HeavyGate;
-  log: Log;
-  sourceId: string;
-  idleTimeoutMs?: number;
-  connectTimeoutMs?: number;
-}
-
-/** Requests to one host count against one rate group (the media host may report its own). */
-function gateKind(request: RingCentralRequest): string {
-  return new URL(request.url).host;
-}
+type ClientOptions = AuthorisedClientOptions<RingCentralRequest>;
 
 /**
  * The authorised client with RingCentral's rate hooks: `send` (answer read whole, any status but 429),
@@ -41,29 +30,32 @@ export class RingCentralApi extends AuthorisedClient<RingCentralRequest> {
   readonly apiHosts: readonly string[];
   private readonly serverUrl: string;
 
-  constructor(options: RingCentralApiOptions) {
+  constructor(
+    options: Pick<ClientOptions, 'token' | 'log' | 'idleTimeoutMs' | 'connectTimeoutMs'> & {
+      serverUrl: string;
+      gate: HeavyGate;
+      sourceId: string;
+    },
+  ) {
     const { gate, sourceId } = options;
     super({
-      token: options.auth,
-      log: options.log,
+      ...options,
       retryMessage: 'ringcentral answered 401; logging in again once',
-      sourceId,
-      idleTimeoutMs: options.idleTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs,
+      // Requests to one host count against one rate group (the media host may report its own).
       beforeSend: async (request) => {
-        if (request.group === 'heavy') await gate.waitForSlot(request.signal, gateKind(request));
+        if (request.group === 'heavy') await gate.waitForSlot(request.signal, new URL(request.url).host);
       },
       throttle: async (answer, request) => {
-        if (request.group === 'heavy') {
-          const wait = await gate.observe(answer, gateKind(request));
-          if (wait === undefined) return false;
-          answer.body.destroy();
-          throw new RateLimitedError(`RingCentral throttled source ${sourceId} (Heavy group)`, wait);
-        }
-        if (answer.status !== 429) return false;
+        const heavy = request.group === 'heavy';
+        const wait = heavy
+          ? await gate.observe(answer, new URL(request.url).host)
+          : answer.status === 429
+            ? (retryAfterSeconds(answer.headers) ?? 60)
+            : undefined;
+        if (wait === undefined) return false;
         answer.body.destroy();
-        const seconds = retryAfterSeconds(answer.headers) ?? 60;
-        throw new RateLimitedError(`RingCentral throttled source ${sourceId}`, seconds);
+        const group = heavy ? ' (Heavy group)' : '';
+        throw new RateLimitedError(`RingCentral throttled source ${sourceId}${group}`, wait);
       },
     });
     this.serverUrl = options.serverUrl;

@@ -32,17 +32,19 @@ import { type Json, jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
-import { CALL_LOG_PAGE_SIZE } from './heavy-budget';
+import { CALL_LOG_PAGE_SIZE, PERMISSION_MISSING_CODE } from './descriptor';
 import { HeavyGate } from './rate-gate';
 import { type RateGroup, RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
 import {
-  contentUriOf,
+  DirectoryCache,
+  type DirectoryEntry,
   type ExtensionDirectory,
   extensionKeysOf,
   hasShortRecording,
   idText,
   parseCallLogRecord,
+  parseDirectoryEntry,
   recordingsOfRecord,
 } from './ringcentral-call-log';
 import {
@@ -50,20 +52,10 @@ import {
   type RingCentralSourceConfig,
   ringCentralDownloadHosts,
 } from './ringcentral-config';
-import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
-import {
-  describeMissingPermission,
-  missingPermissions,
-  PERMISSION_MISSING_CODE,
-  type PermissionNeed,
-  requiredPermissions,
-} from './ringcentral-permissions';
 import { RingCentralSubscriptionApi, telephonySessionsFilter } from './ringcentral-subscriptions';
 import { handleRingCentralWebhook, isHandshakeWithBody } from './ringcentral-webhook';
 
 export interface RingCentralTuning {
-  idleTimeoutMs: number;
-  connectTimeoutMs: number;
   /** Call-log page size; RingCentral allows up to 1000. */
   perPage: number;
   /** Longest wait for a Heavy slot inside one invocation before the job is handed back (RateLimitedError). */
@@ -73,29 +65,42 @@ export interface RingCentralTuning {
    * (content appears seconds to minutes after hang-up); later ones are checked against the call log.
    */
   goneCheckAfterMs: number;
-  /** How far before a hint's event time the call log is searched (calls can last hours). */
-  hintLookbackMs: number;
-  directoryTtlMs: number;
-  directoryRetryMs: number;
+  // Passed on; the defaults are http.ts's and shared/oauth-token.ts's (60 s, 15 s, 15 min, 200 ms).
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
   /** How long a refused JWT blocks further logins with the same credentials. */
-  refusalCooldownMs: number;
-  leaseWaitMs: number;
-  leasePollMs: number;
+  refusalCooldownMs?: number;
+  leasePollMs?: number;
 }
 
 const DEFAULT_TUNING: RingCentralTuning = {
-  idleTimeoutMs: 60_000,
-  connectTimeoutMs: 15_000,
   perPage: CALL_LOG_PAGE_SIZE,
   maxGateWaitMs: 20_000,
   goneCheckAfterMs: 60 * 60_000,
-  hintLookbackMs: 24 * 3_600_000,
-  directoryTtlMs: 24 * 3_600_000,
-  directoryRetryMs: 3_600_000,
-  refusalCooldownMs: 15 * 60_000,
-  leaseWaitMs: 30_000,
-  leasePollMs: 200,
 };
+
+/** How far before a hint's event time the call log is searched (calls can last hours). */
+const HINT_LOOKBACK_MS = 24 * 3_600_000;
+
+/**
+ * The app permissions (OAuth scopes) a source needs, `only` with webhooks or deletes at the source.
+ * RingCentral lists the app's permissions in the token answer's `scope` (space-separated; "Call Log
+ * Access Control" in the developer guide reads it the same way), so a missing one is known at login,
+ * before any request fails with `InsufficientPermissions` (CMN-401). CallControl: the "Account Telephony
+ * Sessions Event" filter page lists it under Required Permissions.
+ */
+const PERMISSIONS: readonly { permission: string; neededFor: string; only?: 'webhooks' | 'deletes' }[] = [
+  { permission: 'ReadCallLog', neededFor: 'the call log: listing, webhook hints and gone checks' },
+  { permission: 'ReadCallRecording', neededFor: 'downloading recording content' },
+  { permission: 'ReadAccounts', neededFor: 'the extension directory (parties, extensions scope)' },
+  { permission: 'SubscriptionWebhook', neededFor: 'creating the webhook subscription', only: 'webhooks' },
+  {
+    permission: 'CallControl',
+    neededFor: 'the account telephony-sessions event filter of the webhook subscription',
+    only: 'webhooks',
+  },
+  { permission: 'EditCallLog', neededFor: 'deleting recordings at the source (retention)', only: 'deletes' },
+];
 
 export interface RingCentralSourceOptions {
   config: RingCentralSourceConfig;
@@ -116,7 +121,7 @@ export interface RingCentralSourceOptions {
  * after the call ends, so the generic not-ready minute would add most of a minute to every webhook-driven
  * copy; doubling from 8 s (8, 16, 32 s, …) costs at most a few Heavy requests per recording.
  */
-export const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
+const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
 
 export class RingCentralSource implements RecordingSource {
   readonly provider = 'ringcentral' as const;
@@ -124,14 +129,14 @@ export class RingCentralSource implements RecordingSource {
   private readonly config: RingCentralSourceConfig;
   private readonly webhookSecret: string | undefined;
   private readonly api: RingCentralApi;
+  private readonly auth: RingCentralAuth;
   private readonly directoryCache: DirectoryCache;
   private readonly downloadHosts: string[];
   private readonly clock: Clock;
   private readonly log: Log;
   private readonly tuning: RingCentralTuning;
   private readonly wantedExtensions: ReadonlySet<string> | undefined;
-  private readonly auth: RingCentralAuth;
-  private readonly permissionNeeds: readonly PermissionNeed[];
+  private readonly permissions: typeof PERMISSIONS;
   /** The last scope checked at a login, so one session's missing permissions are logged once. */
   private checkedScope: string | undefined | null = null;
 
@@ -143,59 +148,52 @@ export class RingCentralSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    const { clock, log, tuning } = this;
+    const { idleTimeoutMs, connectTimeoutMs } = tuning;
     this.downloadHosts = pinDownloadHosts(
       ringCentralDownloadHosts(config),
       new URL(config.mediaUrl).protocol,
     );
     this.wantedExtensions = config.scope.extensions ? new Set(config.scope.extensions) : undefined;
+    const uses = { webhooks: !!credentials.webhookSecret, deletes: options.deletesAtSource ?? false };
+    this.permissions = PERMISSIONS.filter(({ only }) => !only || uses[only]);
     const key = `ringcentral/${config.id}`;
-    const timeouts = {
-      idleTimeoutMs: this.tuning.idleTimeoutMs,
-      connectTimeoutMs: this.tuning.connectTimeoutMs,
-    };
-    this.permissionNeeds = requiredPermissions({
-      webhooks: !!credentials.webhookSecret,
-      deletes: options.deletesAtSource ?? false,
-    });
-    const auth = new RingCentralAuth({
+    this.auth = new RingCentralAuth({
       serverUrl: config.serverUrl,
       clientId: credentials.clientId,
       clientSecret: credentials.clientSecret,
       jwt: credentials.jwt,
       key,
       store: options.tokenStore,
-      clock: this.clock,
-      log: this.log,
-      refusalCooldownMs: this.tuning.refusalCooldownMs,
-      leaseWaitMs: this.tuning.leaseWaitMs,
-      pollMs: this.tuning.leasePollMs,
+      clock,
+      log,
+      refusalCooldownMs: tuning.refusalCooldownMs,
+      pollMs: tuning.leasePollMs,
       onScope: (scope) => this.checkScope(scope),
-      ...timeouts,
-    });
-    this.auth = auth;
-    const gate = new HeavyGate({
-      key,
-      perMinute: config.rateLimits.heavyPerMinute,
-      store: options.rateGateStore,
-      clock: this.clock,
-      log: this.log,
-      maxWaitMs: this.tuning.maxGateWaitMs,
+      idleTimeoutMs,
+      connectTimeoutMs,
     });
     this.api = new RingCentralApi({
       serverUrl: config.serverUrl,
-      auth,
-      gate,
-      log: this.log,
+      token: this.auth,
+      gate: new HeavyGate({
+        key,
+        perMinute: config.rateLimits.heavyPerMinute,
+        store: options.rateGateStore,
+        clock,
+        log,
+        maxWaitMs: tuning.maxGateWaitMs,
+      }),
+      log,
       sourceId: config.id,
-      ...timeouts,
+      idleTimeoutMs,
+      connectTimeoutMs,
     });
     this.directoryCache = new DirectoryCache({
       load: () => this.loadDirectory(),
-      clock: this.clock,
-      log: this.log,
+      clock,
+      log,
       sourceId: config.id,
-      ttlMs: this.tuning.directoryTtlMs,
-      retryAfterFailureMs: this.tuning.directoryRetryMs,
     });
   }
 
@@ -203,22 +201,32 @@ export class RingCentralSource implements RecordingSource {
   private checkScope(scope: string | undefined): void {
     if (scope === this.checkedScope) return;
     this.checkedScope = scope;
-    for (const need of missingPermissions(scope, this.permissionNeeds)) {
-      this.log.error(describeMissingPermission(this.sourceId, need), {
-        sourceId: this.sourceId,
-        errorCode: PERMISSION_MISSING_CODE,
-        permission: need.permission,
-      });
+    for (const { permission, message } of this.missingPermissions(scope)) {
+      this.log.error(message, { sourceId: this.sourceId, errorCode: PERMISSION_MISSING_CODE, permission });
     }
   }
 
   /** The permissions this source needs that its session's `scope` lacks (one login at most). */
   async setupProblems(signal?: AbortSignal): Promise<SourceProblem[]> {
-    const scope = await this.auth.grantedScope(signal);
-    return missingPermissions(scope, this.permissionNeeds).map((need) => ({
-      code: PERMISSION_MISSING_CODE,
-      message: describeMissingPermission(this.sourceId, need),
-    }));
+    const missing = this.missingPermissions(await this.auth.grantedScope(signal));
+    return missing.map(({ message }) => ({ code: PERMISSION_MISSING_CODE, message }));
+  }
+
+  /**
+   * Each need the scope does not grant, with its line naming what fails and the fix (README: RingCentral,
+   * App); none when the token answer reported no scope (nothing to judge).
+   */
+  private missingPermissions(scope: string | undefined): { permission: string; message: string }[] {
+    if (scope === undefined) return [];
+    const granted = new Set(scope.split(/\s+/));
+    return this.permissions
+      .filter(({ permission }) => !granted.has(permission))
+      .map(({ permission, neededFor }) => ({
+        permission,
+        message:
+          `RingCentral app of source ${this.sourceId} lacks the ${permission} permission, needed for ${neededFor}: ` +
+          'add it to the app in the RingCentral Developer Console (README, Configuration, RingCentral: App)',
+      }));
   }
 
   private accountPath(rest: string): string {
@@ -275,7 +283,7 @@ export class RingCentralSource implements RecordingSource {
       page: '1',
     });
     const wanted = uniqueInWindow(window);
-    for await (const raw of this.callLogRecords(first, signal)) {
+    for await (const raw of this.records(first, signal)) {
       yield* this.recordingsInScope(raw, directory).filter(wanted);
     }
   }
@@ -307,13 +315,13 @@ export class RingCentralSource implements RecordingSource {
     }
   }
 
-  /** Every record of a call-log query, following `navigation.nextPage` until it is absent. */
-  private callLogRecords(firstUrl: string, signal?: AbortSignal): AsyncIterable<unknown> {
-    return this.records(firstUrl, 'heavy', 'RingCentral call-log', signal);
-  }
-
-  /** Every record of a RingCentral collection (`records` and `navigation.nextPage.uri`). */
-  private records(first: string, group: RateGroup, what: string, signal?: AbortSignal) {
+  /** Every record of a RingCentral collection (the call log by default), following `navigation.nextPage`. */
+  private records(
+    first: string,
+    signal?: AbortSignal,
+    group: RateGroup = 'heavy',
+    what = 'RingCentral call-log',
+  ) {
     return followPages<unknown>(
       first,
       async (url) => {
@@ -364,7 +372,7 @@ export class RingCentralSource implements RecordingSource {
       perPage: '100',
     });
     const records: Json[] = [];
-    for await (const raw of this.callLogRecords(url, signal)) {
+    for await (const raw of this.records(url, signal)) {
       const record = jsonObject(raw);
       if (record) records.push(record);
     }
@@ -390,7 +398,7 @@ export class RingCentralSource implements RecordingSource {
     const call = telephonySessionId ?? sessionId;
     const records = await this.callRecords(
       { telephonySessionId, sessionId },
-      eventMs - this.tuning.hintLookbackMs,
+      eventMs - HINT_LOOKBACK_MS,
       signal,
     );
     if (records.length === 0) {
@@ -414,10 +422,8 @@ export class RingCentralSource implements RecordingSource {
     }
     const directory = await this.directory();
     const found = new Map<string, SourceRecording>();
-    for (const record of records) {
-      for (const recording of this.recordingsInScope(record, directory)) {
-        if (!found.has(recording.recordingId)) found.set(recording.recordingId, recording);
-      }
+    for (const recording of records.flatMap((record) => this.recordingsInScope(record, directory))) {
+      if (!found.has(recording.recordingId)) found.set(recording.recordingId, recording);
     }
     return [...found.values()];
   }
@@ -425,7 +431,9 @@ export class RingCentralSource implements RecordingSource {
   // ------------------------------------------------------------ content
 
   private contentUrl(recording: SourceRecording): string {
-    const listed = contentUriOf(recording.raw, recording.recordingId);
+    const record = jsonObject(recording.raw);
+    const listed =
+      record && recordingsOfRecord(record).find(({ id }) => id === recording.recordingId)?.contentUri;
     const url = new URL(
       listed ??
         `${this.config.mediaUrl.replace(/\/+$/, '')}/restapi/v1.0${this.accountPath(`/recording/${encodeURIComponent(recording.recordingId)}/content`)}`,
@@ -444,13 +452,13 @@ export class RingCentralSource implements RecordingSource {
     headers: Record<string, string> = {},
   ): Promise<OpenAnswer> {
     const url = this.contentUrl(recording);
-    const accept = { accept: MEDIA_ACCEPT, ...headers };
+    const allowedHosts = this.downloadHosts;
     return this.api.open({
       method,
       url,
       group: 'heavy',
-      allowedHosts: this.downloadHosts,
-      headers: accept,
+      allowedHosts,
+      headers: { accept: MEDIA_ACCEPT, ...headers },
       signal,
     });
   }
@@ -461,18 +469,13 @@ export class RingCentralSource implements RecordingSource {
     request: DownloadRequest = {},
   ): Promise<DownloadStream> {
     const answer = await this.openContent('GET', recording, signal, rangeHeaders(request.fromByte));
-    if (answer.status === 404) {
-      const detail = await describeAndDrop(answer);
-      return this.throwForMissingContent(recording, detail, signal);
-    }
-    if (answer.status < 200 || answer.status >= 300) {
-      const detail = await describeAndDrop(answer);
-      throw errorForStatus(answer.status, answer.headers, answer.where, detail);
-    }
     // The call log names no format, and asking the recording's metadata costs a Heavy request: the
     // archive names the copy from this response's first bytes and Content-Type instead (an account
     // records in MP3 or WAV, a company-wide setting).
-    return downloadOf(answer);
+    if (answer.status >= 200 && answer.status < 300) return downloadOf(answer);
+    const detail = await describeAndDrop(answer);
+    if (answer.status === 404) return this.throwForMissingContent(recording, detail, signal);
+    throw errorForStatus(answer.status, answer.headers, answer.where, detail);
   }
 
   /**
@@ -598,10 +601,10 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ directory
 
-  private async loadDirectory() {
+  private async loadDirectory(): Promise<DirectoryEntry[]> {
     const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
-    const entries = [];
-    for await (const raw of this.records(first, 'other', 'RingCentral extension list')) {
+    const entries: DirectoryEntry[] = [];
+    for await (const raw of this.records(first, undefined, 'other', 'RingCentral extension list')) {
       const entry = parseDirectoryEntry(raw);
       if (entry) entries.push(entry);
     }
