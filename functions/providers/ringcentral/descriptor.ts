@@ -129,10 +129,10 @@ export const ringCentralProvider = defineProvider({
   webhook: { auth: 'verification-token-header' },
   worker: {
     // The Heavy group's budget at the rate gate's pace. Each recording spends its content download and
-    // its webhook hint's call-log lookup (one query, one page), and its delete where retention deletes at the source; the
-    // sweep's call-log pages come off the top (core/budget-forecast.ts). The lookup is counted even
-    // though the webhook secret usually sits in Secrets Manager, out of the config's sight: a source
-    // without webhooks then archives a little more than forecast, never less.
+    // its webhook hint's call-log lookup (one query, one page), and its delete where retention deletes at
+    // the source; the sweep's call-log pages come off the top (core/budget-forecast.ts). The lookup is
+    // counted even though the webhook secret usually sits in Secrets Manager, out of the config's sight:
+    // a source without webhooks then archives a little more than forecast, never less.
     rateBudget: (source, usage) => ({
       requestsPerMinute: 60_000 / pacedIntervalMs(source.rateLimits.heavyPerMinute),
       requestsPerRecording: 2 + (usage.deletesAtSource ? 1 : 0),

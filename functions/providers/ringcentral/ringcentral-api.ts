@@ -2,15 +2,129 @@
  * RingCentral transport: every request carries the shared session's Bearer token in the Authorization
  * header (never in a query string), Heavy-group requests wait for the source's gate, a 429 closes that
  * gate for everyone, and a 401 drops the token and retries once after a new login.
+ *
+ * The gate paces RingCentral's Heavy group (call log, recording content, delete) evenly, one slot per
+ * `window / limit`, from one shared schedule, so every worker of a source together stays inside the
+ * budget. A 429 closes the gate for its Retry-After for every worker, and the X-Rate-Limit-Limit/-Window
+ * headers RingCentral sends with each answer replace the configured figures.
+ *
+ * What is learnt is kept per rate-limit group. RingCentral names the group an answer counted against in
+ * `X-Rate-Limit-Group`; the API reference puts call log, content and delete in Heavy, but the media host
+ * may report another group with other figures. Each host's requests are paced by the group its answers
+ * last named (Heavy until one says otherwise), so one group's limit never paces or closes another's.
+ *
+ * The schedule lives behind the `RateGateStore` port (core/shared-state.ts): in-process for one
+ * container and the local host, the DynamoDB store across Lambda containers.
  */
+import type { IncomingHttpHeaders } from 'node:http';
+import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError } from '../../core/errors';
+import type { Clock, Log } from '../../core/ports';
+import type { RateGateStore } from '../../core/shared-state';
 import { retryAfterSeconds } from '../http';
 import {
   AuthorisedClient,
   type AuthorisedClientOptions,
   type AuthorisedRequest,
 } from '../shared/authorised-client';
-import type { HeavyGate } from './rate-gate';
+import { pacedIntervalMs } from './descriptor';
+
+export interface HeavyGateOptions {
+  key: string;
+  /** Configured budget (`rateLimits.heavyPerMinute`). */
+  perMinute: number;
+  store: RateGateStore;
+  clock: Clock;
+  log: Log;
+  /**
+   * Longest a request waits for its slot in this invocation. Beyond it the gate answers
+   * RateLimitedError with the wait, so a queued job goes back to its queue instead of holding a worker.
+   */
+  maxWaitMs: number;
+}
+
+/** The group RingCentral's reference assigns to call log, content and delete. */
+const HEAVY_GROUP = 'heavy';
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const raw = headers[name];
+  return (Array.isArray(raw) ? raw[0] : raw)?.trim() || undefined;
+}
+
+function headerNumber(headers: IncomingHttpHeaders, name: string): number | undefined {
+  const value = header(headers, name);
+  return value && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+export class HeavyGate {
+  /** Per host (`kind` of request), the group its answers last named; learnt afresh by each process. */
+  private readonly groupOfKind = new Map<string | undefined, string>();
+
+  constructor(private readonly options: HeavyGateOptions) {}
+
+  /** The store key of a group's schedule: the Heavy group keeps the source's key, others get their own. */
+  private keyOf(group: string | undefined): string {
+    return !group || group === HEAVY_GROUP ? this.options.key : `${this.options.key}#${group}`;
+  }
+
+  /**
+   * Waits for this source's next Heavy slot. Re-checks the gate after the wait, because a 429 seen by
+   * another worker meanwhile closes it for everyone: the slot is then given up and a new one taken.
+   */
+  async waitForSlot(signal?: AbortSignal, kind?: string): Promise<void> {
+    const { store, clock } = this.options;
+    const key = this.keyOf(this.groupOfKind.get(kind));
+    for (;;) {
+      const nowMs = clock.now().getTime();
+      const reservation = await store.reserve(key, {
+        nowMs,
+        intervalMs: pacedIntervalMs(this.options.perMinute),
+        maxWaitMs: this.options.maxWaitMs,
+      });
+      if (!reservation.granted) {
+        const seconds = Math.max(1, Math.ceil((reservation.atMs - nowMs) / 1000));
+        throw new RateLimitedError(
+          `RingCentral rate group of source ${key} has no free slot for ${seconds} s`,
+          seconds,
+        );
+      }
+      await abortableSleep(reservation.atMs - nowMs, signal, 'waiting for a RingCentral Heavy slot');
+      if ((await store.closedUntil(key)) <= clock.now().getTime()) return;
+    }
+  }
+
+  /**
+   * Reads an answer's rate-limit headers: adopts the server's limit and window as the pacing, and on a
+   * 429 closes the gate for Retry-After (else the window). Returns the 429's wait in seconds.
+   *
+   * X-Rate-Limit-Remaining reaching 0 is not acted on: with even pacing it does so at the last slot of
+   * every window, and the next slot already falls in the next window. If something else spends the
+   * budget, the 429 that follows closes the gate for exactly as long as RingCentral asks.
+   */
+  async observe(
+    answer: { status: number; headers: IncomingHttpHeaders },
+    kind?: string,
+  ): Promise<number | undefined> {
+    const { store, clock, log } = this.options;
+    const { headers } = answer;
+    const reported = header(headers, 'x-rate-limit-group')?.toLowerCase();
+    if (kind !== undefined && reported) this.groupOfKind.set(kind, reported);
+    const key = this.keyOf(reported ?? this.groupOfKind.get(kind));
+    const limit = headerNumber(headers, 'x-rate-limit-limit');
+    const windowSeconds = headerNumber(headers, 'x-rate-limit-window');
+    if (limit && windowSeconds) await store.learnInterval(key, pacedIntervalMs(limit, windowSeconds * 1000));
+    if (answer.status !== 429) return undefined;
+    const seconds = retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? 60;
+    await store.close(key, clock.now().getTime() + seconds * 1000);
+    log.warn('ringcentral heavy group throttled; gate closed', {
+      source: this.options.key,
+      group: reported ?? HEAVY_GROUP,
+      retryAfterSeconds: seconds,
+      event: 'RINGCENTRAL_HEAVY_429',
+    });
+    return seconds;
+  }
+}
 
 /** Heavy: call log, recording content, recording delete. Other: the directory (Medium) and the like. */
 export type RateGroup = 'heavy' | 'other';

@@ -33,12 +33,10 @@ import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
 import { CALL_LOG_PAGE_SIZE, PERMISSION_MISSING_CODE } from './descriptor';
-import { HeavyGate } from './rate-gate';
-import { type RateGroup, RingCentralApi } from './ringcentral-api';
+import { HeavyGate, type RateGroup, RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
 import {
   DirectoryCache,
-  type DirectoryEntry,
   type ExtensionDirectory,
   extensionKeysOf,
   hasShortRecording,
@@ -52,7 +50,7 @@ import {
   type RingCentralSourceConfig,
   ringCentralDownloadHosts,
 } from './ringcentral-config';
-import { RingCentralSubscriptionApi, telephonySessionsFilter } from './ringcentral-subscriptions';
+import { RingCentralSubscriptionApi } from './ringcentral-subscriptions';
 import { handleRingCentralWebhook, isHandshakeWithBody } from './ringcentral-webhook';
 
 export interface RingCentralTuning {
@@ -190,7 +188,10 @@ export class RingCentralSource implements RecordingSource {
       connectTimeoutMs,
     });
     this.directoryCache = new DirectoryCache({
-      load: () => this.loadDirectory(),
+      load: () => {
+        const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
+        return this.all(first, parseDirectoryEntry, undefined, 'other', 'RingCentral extension list');
+      },
       clock,
       log,
       sourceId: config.id,
@@ -250,19 +251,37 @@ export class RingCentralSource implements RecordingSource {
     return wanted.map((entry) => ({ id: entry, subject: entry, label: `extension ${entry}` }));
   }
 
+  /** The account's call log, or one configured extension's own (`/extension/{id}/call-log`). */
   async *listRecordings(
     window: TimeWindow,
     signal?: AbortSignal,
     scope?: ListingScope,
   ): AsyncIterable<SourceRecording> {
-    if (scope) {
-      yield* this.listExtension(window, scope, signal);
+    const directory = await this.directory();
+    if (!scope) {
+      // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
+      // the deprecated withRecording, which is no longer sent here).
+      yield* this.listCallLog(this.accountPath('/call-log'), window, {}, directory, signal);
       return;
     }
-    // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
-    // the deprecated withRecording, which is no longer sent here).
-    const directory = await this.directory();
-    yield* this.listCallLog(this.accountPath('/call-log'), window, {}, directory, signal);
+    const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
+    if (!entry) {
+      throw new PermanentError(
+        `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
+      );
+    }
+    const path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
+    try {
+      yield* this.listCallLog(path, window, { withRecording: 'true' }, directory, signal);
+    } catch (error) {
+      // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
+      if (httpStatusOf(error) !== 403) throw error;
+      throw new PermanentError(
+        `RingCentral refused the call log of extension ${scope.id} (${(error as Error).message}): the JWT user ` +
+          'may not read this extension (an admin role with ReadCallLog for every extension in scope is needed)',
+        { cause: error },
+      );
+    }
   }
 
   /** The recordings of a Detailed call log over the window, each once, in scope and inside the window. */
@@ -285,33 +304,6 @@ export class RingCentralSource implements RecordingSource {
     const wanted = uniqueInWindow(window);
     for await (const raw of this.records(first, signal)) {
       yield* this.recordingsInScope(raw, directory).filter(wanted);
-    }
-  }
-
-  /** One configured extension's recordings, from its own call log (`/extension/{id}/call-log`). */
-  private async *listExtension(
-    window: TimeWindow,
-    scope: ListingScope,
-    signal?: AbortSignal,
-  ): AsyncIterable<SourceRecording> {
-    const directory = await this.directory();
-    const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
-    if (!entry) {
-      throw new PermanentError(
-        `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
-      );
-    }
-    const path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
-    try {
-      yield* this.listCallLog(path, window, { withRecording: 'true' }, directory, signal);
-    } catch (error) {
-      // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
-      if (httpStatusOf(error) !== 403) throw error;
-      throw new PermanentError(
-        `RingCentral refused the call log of extension ${scope.id} (${(error as Error).message}): the JWT user ` +
-          'may not read this extension (an admin role with ReadCallLog for every extension in scope is needed)',
-        { cause: error },
-      );
     }
   }
 
@@ -371,12 +363,23 @@ export class RingCentralSource implements RecordingSource {
       dateFrom: new Date(fromMs).toISOString(),
       perPage: '100',
     });
-    const records: Json[] = [];
-    for await (const raw of this.records(url, signal)) {
-      const record = jsonObject(raw);
-      if (record) records.push(record);
+    return this.all(url, jsonObject, signal);
+  }
+
+  /** Every record of a collection that `parse` takes, read whole. */
+  private async all<T>(
+    first: string,
+    parse: (raw: unknown) => T | undefined,
+    signal?: AbortSignal,
+    group?: RateGroup,
+    what?: string,
+  ): Promise<T[]> {
+    const items: T[] = [];
+    for await (const raw of this.records(first, signal, group, what)) {
+      const item = parse(raw);
+      if (item) items.push(item);
     }
-    return records;
+    return items;
   }
 
   // ------------------------------------------------------------ hints
@@ -407,15 +410,12 @@ export class RingCentralSource implements RecordingSource {
       );
     }
     const hinted = (hint.recordingIds ?? '').split(',').filter((id) => id !== '');
-    const listed = new Set(
-      records.flatMap((record) => recordingsOfRecord(record).map((recording) => recording.id)),
-    );
+    const listed = new Set(records.flatMap((record) => recordingsOfRecord(record).map(({ id }) => id)));
     const missing = hinted.filter((id) => !listed.has(id));
     if (missing.length > 0) {
       // Recordings under RingCentral's minimum length are never kept; the log says so with shortRecording,
       // on the call or on one of its legs.
-      const tooShort = records.some(hasShortRecording);
-      if (!tooShort) {
+      if (!records.some(hasShortRecording)) {
         throw new NotReadyError(`RingCentral call ${call} does not list recording ${missing.join(', ')} yet`);
       }
       this.log.info('ringcentral recording too short to be kept', { sourceId: this.sourceId, call, missing });
@@ -430,7 +430,13 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ content
 
-  private contentUrl(recording: SourceRecording): string {
+  /** A Heavy request for the recording's content on the media host (the token in the header only). */
+  private openContent(
+    method: string,
+    recording: SourceRecording,
+    signal?: AbortSignal,
+    headers: Record<string, string> = {},
+  ): Promise<OpenAnswer> {
     const record = jsonObject(recording.raw);
     const listed =
       record && recordingsOfRecord(record).find(({ id }) => id === recording.recordingId)?.contentUri;
@@ -440,27 +446,10 @@ export class RingCentralSource implements RecordingSource {
     );
     // The token goes in the Authorization header only; a URL that carries one is cleaned of it.
     url.searchParams.delete('access_token');
-    assertAllowedUrl(url.href, this.downloadHosts);
-    return url.href;
-  }
-
-  /** A Heavy request for the recording's content on the media host (the token in the header only). */
-  private openContent(
-    method: string,
-    recording: SourceRecording,
-    signal?: AbortSignal,
-    headers: Record<string, string> = {},
-  ): Promise<OpenAnswer> {
-    const url = this.contentUrl(recording);
     const allowedHosts = this.downloadHosts;
-    return this.api.open({
-      method,
-      url,
-      group: 'heavy',
-      allowedHosts,
-      headers: { accept: MEDIA_ACCEPT, ...headers },
-      signal,
-    });
+    assertAllowedUrl(url.href, allowedHosts);
+    const accept = { accept: MEDIA_ACCEPT, ...headers };
+    return this.api.open({ method, url: url.href, group: 'heavy', allowedHosts, headers: accept, signal });
   }
 
   async openDownload(
@@ -580,7 +569,7 @@ export class RingCentralSource implements RecordingSource {
     return {
       api: new RingCentralSubscriptionApi(this.api),
       // `~` whatever the scope's account: the JWT user's account is the one whose sessions we may watch.
-      filters: [telephonySessionsFilter('~')],
+      filters: ['/restapi/v1.0/account/~/telephony/sessions'],
       secret: this.webhookSecret,
       address: (webhookUrl) => webhookUrl,
     };
@@ -597,17 +586,5 @@ export class RingCentralSource implements RecordingSource {
       });
     }
     return handleRingCentralWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
-  }
-
-  // ------------------------------------------------------------ directory
-
-  private async loadDirectory(): Promise<DirectoryEntry[]> {
-    const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
-    const entries: DirectoryEntry[] = [];
-    for await (const raw of this.records(first, undefined, 'other', 'RingCentral extension list')) {
-      const entry = parseDirectoryEntry(raw);
-      if (entry) entries.push(entry);
-    }
-    return entries;
   }
 }

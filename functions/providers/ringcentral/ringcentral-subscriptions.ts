@@ -5,7 +5,6 @@
  * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
  * before it answers, so a created subscription is one our endpoint has already accepted.
  */
-
 import type {
   RemoteSubscription,
   SubscriptionApi,
@@ -15,14 +14,6 @@ import { PermanentError, TransientError } from '../../core/errors';
 import { expectDeleted } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
 import type { RingCentralApi, RingCentralRequest } from './ringcentral-api';
-
-/** RingCentral's longest `expiresIn` (10 years): renewal is a safety net, not a routine. */
-export const RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN = 315_360_000;
-
-/** The account-level telephony-session filter for an account (`~` or a numeric id). */
-export function telephonySessionsFilter(account: string): string {
-  return `/restapi/v1.0/account/${account}/telephony/sessions`;
-}
 
 /**
  * RingCentral may answer a filter with the account id in place of `~` (or the other way round): both
@@ -96,7 +87,8 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
           address: wanted.address,
           verificationToken: wanted.secret,
         },
-        expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN,
+        // RingCentral's longest (10 years): renewal is a safety net, not a routine.
+        expiresIn: 315_360_000,
       }),
     );
     const created = this.parsed(answer);
