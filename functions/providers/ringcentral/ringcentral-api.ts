@@ -1,20 +1,18 @@
 /**
  * RingCentral transport: every request carries the shared session's Bearer token in the Authorization
- * header (never in a query string), Heavy-group requests wait for the source's gate, a 429 closes that
- * gate for everyone, and a 401 drops the token and retries once after a new login.
+ * header (never in a query string), and a 401 drops the token and retries once after a new login.
  *
- * The gate paces RingCentral's Heavy group (call log, recording content, delete) evenly, one slot per
- * `window / limit`, from one shared schedule, so every worker of a source together stays inside the
- * budget. A 429 closes the gate for its Retry-After for every worker, and the X-Rate-Limit-Limit/-Window
- * headers RingCentral sends with each answer replace the configured figures.
+ * Heavy-group requests (call log, recording content, delete) wait for the source's gate, paced evenly at
+ * one slot per `window / limit` from one schedule shared through the `RateGateStore` port
+ * (core/shared-state.ts: in-process locally, DynamoDB across Lambda containers), so every worker of a
+ * source together stays inside the budget. A 429 closes the gate for its Retry-After for every worker,
+ * and the X-Rate-Limit-Limit/-Window headers RingCentral sends with each answer replace the configured
+ * figures.
  *
  * What is learnt is kept per rate-limit group. RingCentral names the group an answer counted against in
  * `X-Rate-Limit-Group`; the API reference puts call log, content and delete in Heavy, but the media host
  * may report another group with other figures. Each host's requests are paced by the group its answers
  * last named (Heavy until one says otherwise), so one group's limit never paces or closes another's.
- *
- * The schedule lives behind the `RateGateStore` port (core/shared-state.ts): in-process for one
- * container and the local host, the DynamoDB store across Lambda containers.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { abortableSleep } from '../../core/abortable-sleep';

@@ -75,18 +75,6 @@ export function hasShortRecording(record: Json): boolean {
   return segments(record).some((segment) => segment.shortRecording === true);
 }
 
-function ringOutStatuses(record: Json): { callerStatus?: string; calleeStatus?: string } {
-  let callerStatus: string | undefined;
-  let calleeStatus: string | undefined;
-  for (const leg of legsOf(record)) {
-    const legType = typeof leg.legType === 'string' ? leg.legType : '';
-    const result = idText(leg.result);
-    if (CALLER_LEG.test(legType)) callerStatus ??= result;
-    else if (CALLEE_LEG.test(legType)) calleeStatus ??= result;
-  }
-  return { callerStatus, calleeStatus };
-}
-
 /** The party without its undefined fields. */
 function defined(party: CallParty): CallParty {
   return Object.fromEntries(Object.entries(party).filter(([, field]) => field !== undefined)) as CallParty;
@@ -216,7 +204,14 @@ export function parseCallLogRecord(
       : undefined;
   const extensionId = idText(jsonObject(record.extension)?.id);
   const extensionName = extensionId ? context.directory.byId(extensionId)?.name : undefined;
-  const { callerStatus, calleeStatus } = ringOutStatuses(record);
+  let callerStatus: string | undefined;
+  let calleeStatus: string | undefined;
+  for (const leg of legsOf(record)) {
+    const legType = typeof leg.legType === 'string' ? leg.legType : '';
+    const result = idText(leg.result);
+    if (CALLER_LEG.test(legType)) callerStatus ??= result;
+    else if (CALLEE_LEG.test(legType)) calleeStatus ??= result;
+  }
   const parties = partiesOf(record, context.directory);
   const shared = {
     provider: 'ringcentral' as const,

@@ -133,8 +133,8 @@ export class RingCentralSource implements RecordingSource {
   private readonly clock: Clock;
   private readonly log: Log;
   private readonly tuning: RingCentralTuning;
-  private readonly wantedExtensions: ReadonlySet<string> | undefined;
-  private readonly permissions: typeof PERMISSIONS;
+  /** Permissions the app needs, each with a line naming what fails and the fix (README: RingCentral, App). */
+  private readonly permissions: readonly { permission: string; message: string }[];
   /** The last scope checked at a login, so one session's missing permissions are logged once. */
   private checkedScope: string | undefined | null = null;
 
@@ -152,9 +152,15 @@ export class RingCentralSource implements RecordingSource {
       ringCentralDownloadHosts(config),
       new URL(config.mediaUrl).protocol,
     );
-    this.wantedExtensions = config.scope.extensions ? new Set(config.scope.extensions) : undefined;
     const uses = { webhooks: !!credentials.webhookSecret, deletes: options.deletesAtSource ?? false };
-    this.permissions = PERMISSIONS.filter(({ only }) => !only || uses[only]);
+    this.permissions = PERMISSIONS.filter(({ only }) => !only || uses[only]).map(
+      ({ permission, neededFor }) => ({
+        permission,
+        message:
+          `RingCentral app of source ${config.id} lacks the ${permission} permission, needed for ${neededFor}: ` +
+          'add it to the app in the RingCentral Developer Console (README, Configuration, RingCentral: App)',
+      }),
+    );
     const key = `ringcentral/${config.id}`;
     this.auth = new RingCentralAuth({
       serverUrl: config.serverUrl,
@@ -213,21 +219,11 @@ export class RingCentralSource implements RecordingSource {
     return missing.map(({ message }) => ({ code: PERMISSION_MISSING_CODE, message }));
   }
 
-  /**
-   * Each need the scope does not grant, with its line naming what fails and the fix (README: RingCentral,
-   * App); none when the token answer reported no scope (nothing to judge).
-   */
-  private missingPermissions(scope: string | undefined): { permission: string; message: string }[] {
+  /** The needs the token's `scope` lacks; none when the answer reported no scope (nothing to judge). */
+  private missingPermissions(scope: string | undefined): typeof this.permissions {
     if (scope === undefined) return [];
     const granted = new Set(scope.split(/\s+/));
-    return this.permissions
-      .filter(({ permission }) => !granted.has(permission))
-      .map(({ permission, neededFor }) => ({
-        permission,
-        message:
-          `RingCentral app of source ${this.sourceId} lacks the ${permission} permission, needed for ${neededFor}: ` +
-          'add it to the app in the RingCentral Developer Console (README, Configuration, RingCentral: App)',
-      }));
+    return this.permissions.filter(({ permission }) => !granted.has(permission));
   }
 
   private accountPath(rest: string): string {
@@ -235,7 +231,7 @@ export class RingCentralSource implements RecordingSource {
   }
 
   private directory(): Promise<ExtensionDirectory> {
-    return this.directoryCache.get(this.wantedExtensions !== undefined);
+    return this.directoryCache.get(this.config.scope.extensions !== undefined);
   }
 
   // ------------------------------------------------------------ listing
@@ -251,59 +247,50 @@ export class RingCentralSource implements RecordingSource {
     return wanted.map((entry) => ({ id: entry, subject: entry, label: `extension ${entry}` }));
   }
 
-  /** The account's call log, or one configured extension's own (`/extension/{id}/call-log`). */
+  /**
+   * The recordings of a Detailed call log over the window, each once, in scope and inside the window:
+   * the account's call log, or one configured extension's own (`/extension/{id}/call-log`).
+   */
   async *listRecordings(
     window: TimeWindow,
     signal?: AbortSignal,
     scope?: ListingScope,
   ): AsyncIterable<SourceRecording> {
     const directory = await this.directory();
-    if (!scope) {
-      // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
-      // the deprecated withRecording, which is no longer sent here).
-      yield* this.listCallLog(this.accountPath('/call-log'), window, {}, directory, signal);
-      return;
+    let path = this.accountPath('/call-log');
+    if (scope) {
+      const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
+      if (!entry) {
+        throw new PermanentError(
+          `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
+        );
+      }
+      path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
     }
-    const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
-    if (!entry) {
-      throw new PermanentError(
-        `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
-      );
-    }
-    const path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
-    try {
-      yield* this.listCallLog(path, window, { withRecording: 'true' }, directory, signal);
-    } catch (error) {
-      // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
-      if (httpStatusOf(error) !== 403) throw error;
-      throw new PermanentError(
-        `RingCentral refused the call log of extension ${scope.id} (${(error as Error).message}): the JWT user ` +
-          'may not read this extension (an admin role with ReadCallLog for every extension in scope is needed)',
-        { cause: error },
-      );
-    }
-  }
-
-  /** The recordings of a Detailed call log over the window, each once, in scope and inside the window. */
-  private async *listCallLog(
-    path: string,
-    window: TimeWindow,
-    query: Record<string, string>,
-    directory: ExtensionDirectory,
-    signal?: AbortSignal,
-  ): AsyncIterable<SourceRecording> {
+    // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
+    // the deprecated withRecording, still sent to an extension's own call log only).
     const first = this.api.url(path, {
       view: 'Detailed',
       dateFrom: window.from.toISOString(),
       dateTo: window.to.toISOString(),
       recordingType: 'All',
-      ...query,
+      ...(scope ? { withRecording: 'true' } : {}),
       perPage: String(this.tuning.perPage),
       page: '1',
     });
     const wanted = uniqueInWindow(window);
-    for await (const raw of this.records(first, signal)) {
-      yield* this.recordingsInScope(raw, directory).filter(wanted);
+    try {
+      for await (const raw of this.records(first, signal)) {
+        yield* this.recordingsInScope(raw, directory).filter(wanted);
+      }
+    } catch (error) {
+      // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
+      if (!scope || httpStatusOf(error) !== 403) throw error;
+      throw new PermanentError(
+        `RingCentral refused the call log of extension ${scope.id} (${(error as Error).message}): the JWT user ` +
+          'may not read this extension (an admin role with ReadCallLog for every extension in scope is needed)',
+        { cause: error },
+      );
     }
   }
 
@@ -334,9 +321,10 @@ export class RingCentralSource implements RecordingSource {
   private recordingsInScope(raw: unknown, directory: ExtensionDirectory): SourceRecording[] {
     const record = jsonObject(raw);
     if (!record) return [];
-    if (this.wantedExtensions) {
+    const wanted = this.config.scope.extensions;
+    if (wanted) {
       const keys = extensionKeysOf(record, directory);
-      if (![...this.wantedExtensions].some((wanted) => keys.has(wanted))) return [];
+      if (!wanted.some((extension) => keys.has(extension))) return [];
     }
     const { sourceId } = this;
     const recordingFormat = this.config.recordingFormat;

@@ -33,7 +33,7 @@ const STATUSES: Record<string, SubscriptionStatus> = {
  * The filters RingCentral lists as disabled (`disabledFilters`: filter and reason), normalised. A filter
  * the app lacks the permission for may be disabled there instead of the request being refused.
  */
-export function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
+function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
   const record = jsonObject(raw);
   if (!record || !Array.isArray(record.disabledFilters)) return [];
   return record.disabledFilters.flatMap((entry) => {
@@ -82,11 +82,7 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     const answer = await this.api.json(
       this.request('POST', '/subscription', signal, {
         eventFilters: [wanted.filter],
-        deliveryMode: {
-          transportType: 'WebHook',
-          address: wanted.address,
-          verificationToken: wanted.secret,
-        },
+        deliveryMode: { transportType: 'WebHook', address: wanted.address, verificationToken: wanted.secret },
         // RingCentral's longest (10 years): renewal is a safety net, not a routine.
         expiresIn: 315_360_000,
       }),

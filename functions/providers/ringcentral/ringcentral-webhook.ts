@@ -75,7 +75,7 @@ function listOf(value: unknown, what: string): unknown[] {
   return value;
 }
 
-/** A telephony-session event's hint job, or none while no party is `Disconnected`; InvalidInputError if malformed. */
+/** The event's hint job once a party is `Disconnected` (else none); InvalidInputError if malformed. */
 function telephonySessionJobs(envelope: Json, sourceId: string): HintJob[] {
   const body = jsonObject(envelope.body);
   if (!body) throw new InvalidInputError('RingCentral event has no body object');
