@@ -1,6 +1,6 @@
 /**
  * Issue 16 item 6, the budget forecast (functions/core/budget-forecast.ts) against what the rate gate
- * (functions/providers/ringcentral/rate-gate.ts) actually lets through, in simulated time.
+ * (functions/providers/ringcentral/ringcentral-api.ts) actually lets through, in simulated time.
  *
  * Per scenario, recordings arrive evenly at a daily rate around RingCentral's default Heavy budget
  * (10 a minute, 14,400 a day), the call log holding a lookback's worth of them (archived) at the start.
@@ -29,7 +29,7 @@ import {
   type RateGateStore,
 } from '../functions/core/shared-state';
 import { type SweepCadence, scheduledLookbackHours } from '../functions/core/sweep-cadence';
-import { HeavyGate } from '../functions/providers/ringcentral/rate-gate';
+import { HeavyGate } from '../functions/providers/ringcentral/ringcentral-api';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

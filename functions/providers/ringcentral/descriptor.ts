@@ -1,18 +1,33 @@
 import type { ErrorCode } from '../../core/errors';
 import { defineProvider, type LogMatch, type ProviderAlarm, WORKER_BATCH_SIZE } from '../descriptor';
-import { CALL_LOG_PAGE_SIZE, pacedIntervalMs } from './heavy-budget';
 import {
   type RingCentralSourceConfig,
   ringCentralCredentialsSchema,
   ringCentralSourceSchema,
 } from './ringcentral-config';
-import { PERMISSION_MISSING_CODE } from './ringcentral-permissions';
 
 declare module '../../core/recording' {
   interface ProviderNames {
     ringcentral: true;
   }
 }
+
+// RingCentral's Heavy group as callvault spends it: the call log, recording content and delete all count
+// against it (API reference, "Rate Limits"). Kept here, free of I/O, for the config and the CDK app.
+
+/**
+ * Slots are spaced a little wider than window / limit: evenly paced requests sit on the edge of a fixed
+ * window, and a few milliseconds of network jitter would otherwise put one request too many in it.
+ */
+const PACING_MARGIN = 1.05;
+
+/** The spacing the rate gate keeps between Heavy slots for a budget of `limit` a window (a minute). */
+export function pacedIntervalMs(limit: number, windowMs = 60_000): number {
+  return Math.ceil((windowMs / limit) * PACING_MARGIN);
+}
+
+/** RingCentral's largest call-log page (`perPage`), which the adapter asks for: one Heavy request each. */
+export const CALL_LOG_PAGE_SIZE = 1000;
 
 /**
  * Heavy-group requests one busy RingCentral worker spends a minute: each job is one call-log lookup or
@@ -22,17 +37,10 @@ declare module '../../core/recording' {
  */
 export const RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE = 5;
 
-// Metric names and the log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
-/** Counted from the functions' logs: RingCentral refusing the JWT login, or jobs failing on that refusal. */
-export const RINGCENTRAL_LOGIN_REFUSED_METRIC = 'RingCentralLoginRefused';
-/** What ringcentral-auth.ts logs (level error) when a JWT login is refused. */
+/** The `errorCode` of the line the adapter logs for each permission its app lacks (token `scope`). */
+export const PERMISSION_MISSING_CODE = 'RINGCENTRAL_PERMISSION_MISSING';
+/** What ringcentral-auth.ts logs (level error) when a JWT login is refused; a metric filter counts it. */
 export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
-/** Counted from the functions' logs: a RingCentral app lacking a permission the source uses (token `scope`). */
-export const RINGCENTRAL_PERMISSION_MISSING_METRIC = 'RingCentralPermissionMissing';
-/** Heavy requests one archived recording spends at least: its content download. */
-export const RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING = 1;
-/** Heavy requests a webhook hint spends finding its call in the call log (one query, one page). */
-const RINGCENTRAL_HINT_LOOKUP_REQUESTS = 1;
 /** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
 export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
 /**
@@ -46,8 +54,21 @@ const ringCentralJob: LogMatch = {
   any: RINGCENTRAL_JOB_PATTERNS.map((pattern) => ({ field: '$.job', equals: pattern })),
 };
 
+/** An alarm on a metric counted from log lines; the metric and its filter bear the alarm's id. */
+function logAlarm(
+  id: string,
+  logs: 'credential-readers' | 'worker',
+  match: LogMatch,
+  periodMinutes: number,
+  threshold: number,
+  description: string,
+): ProviderAlarm {
+  return { id, metricName: id, from: { logs, filterId: id, match }, periodMinutes, threshold, description };
+}
+
 /**
  * RingCentral's own failure modes:
+ * - a permission missing from the app (the login's `scope` names what the source uses and lacks);
  * - login refused: the refusal itself (logged once per 15-minute cooldown, shared by every container)
  *   or a RingCentral job failing as unauthenticated meanwhile; the 15-minute period spans the cooldown,
  *   so the alarm stays raised while the credentials are wrong instead of flapping back to OK;
@@ -56,50 +77,35 @@ const ringCentralJob: LogMatch = {
  *   `rateLimits.heavyPerMinute`).
  */
 const RINGCENTRAL_ALARMS: readonly ProviderAlarm[] = [
-  {
-    id: 'RingCentralPermissionMissing',
-    metricName: RINGCENTRAL_PERMISSION_MISSING_METRIC,
-    from: {
-      logs: 'credential-readers',
-      filterId: 'RingCentralPermissionMissing',
-      match: { field: '$.errorCode', equals: PERMISSION_MISSING_CODE },
+  logAlarm(
+    'RingCentralPermissionMissing',
+    'credential-readers',
+    { field: '$.errorCode', equals: PERMISSION_MISSING_CODE },
+    60,
+    1,
+    "A RingCentral app lacks a permission its source uses (the login's scope names it; npm run status lists it): add it to the app in the RingCentral developer console (README, RingCentral). What needs it (webhook subscription, deletes) fails meanwhile; the sweep goes on where it can.",
+  ),
+  logAlarm(
+    'RingCentralLoginRefused',
+    'credential-readers',
+    {
+      any: [
+        { field: '$.message', equals: RINGCENTRAL_LOGIN_REFUSED_MESSAGE },
+        { all: [{ field: '$.code', equals: 'UNAUTHENTICATED' satisfies ErrorCode }, ringCentralJob] },
+      ],
     },
-    periodMinutes: 60,
-    threshold: 1,
-    description:
-      "A RingCentral app lacks a permission its source uses (the login's scope names it; npm run status lists it): add it to the app in the RingCentral developer console (README, RingCentral). What needs it (webhook subscription, deletes) fails meanwhile; the sweep goes on where it can.",
-  },
-  {
-    id: 'RingCentralLoginRefused',
-    metricName: RINGCENTRAL_LOGIN_REFUSED_METRIC,
-    from: {
-      logs: 'credential-readers',
-      filterId: 'RingCentralLoginRefused',
-      match: {
-        any: [
-          { field: '$.message', equals: RINGCENTRAL_LOGIN_REFUSED_MESSAGE },
-          { all: [{ field: '$.code', equals: 'UNAUTHENTICATED' satisfies ErrorCode }, ringCentralJob] },
-        ],
-      },
-    },
-    periodMinutes: 15,
-    threshold: 1,
-    description:
-      "RingCentral refused a source's JWT login (or jobs fail on that refusal): nothing can be listed or downloaded. Fix clientId, clientSecret or jwt in the source's secret; logins resume after the 15-minute cooldown.",
-  },
-  {
-    id: 'RingCentralRateLimited',
-    metricName: RINGCENTRAL_RATE_LIMITED_METRIC,
-    from: {
-      logs: 'worker',
-      filterId: 'RingCentralRateLimited',
-      match: { all: [{ field: '$.code', equals: 'RATE_LIMITED' satisfies ErrorCode }, ringCentralJob] },
-    },
-    periodMinutes: 15,
-    threshold: 10,
-    description:
-      'RingCentral answered 429 to archive jobs 10 times or more within 15 minutes despite the rate gate: another app or user spends the same budget, or rateLimits.heavyPerMinute is set above the account plan.',
-  },
+    15,
+    1,
+    "RingCentral refused a source's JWT login (or jobs fail on that refusal): nothing can be listed or downloaded. Fix clientId, clientSecret or jwt in the source's secret; logins resume after the 15-minute cooldown.",
+  ),
+  logAlarm(
+    RINGCENTRAL_RATE_LIMITED_METRIC,
+    'worker',
+    { all: [{ field: '$.code', equals: 'RATE_LIMITED' satisfies ErrorCode }, ringCentralJob] },
+    15,
+    10,
+    'RingCentral answered 429 to archive jobs 10 times or more within 15 minutes despite the rate gate: another app or user spends the same budget, or rateLimits.heavyPerMinute is set above the account plan.',
+  ),
 ];
 
 export const ringCentralProvider = defineProvider({
@@ -123,16 +129,13 @@ export const ringCentralProvider = defineProvider({
   webhook: { auth: 'verification-token-header' },
   worker: {
     // The Heavy group's budget at the rate gate's pace. Each recording spends its content download and
-    // its webhook hint's call-log lookup, and its delete where retention deletes at the source; the
-    // sweep's call-log pages come off the top (core/budget-forecast.ts). The lookup is counted even
-    // though the webhook secret usually sits in Secrets Manager, out of the config's sight: a source
-    // without webhooks then archives a little more than forecast, never less.
+    // its webhook hint's call-log lookup (one query, one page), and its delete where retention deletes at
+    // the source; the sweep's call-log pages come off the top (core/budget-forecast.ts). The lookup is
+    // counted even though the webhook secret usually sits in Secrets Manager, out of the config's sight:
+    // a source without webhooks then archives a little more than forecast, never less.
     rateBudget: (source, usage) => ({
       requestsPerMinute: 60_000 / pacedIntervalMs(source.rateLimits.heavyPerMinute),
-      requestsPerRecording:
-        RINGCENTRAL_HEAVY_REQUESTS_PER_RECORDING +
-        RINGCENTRAL_HINT_LOOKUP_REQUESTS +
-        (usage.deletesAtSource ? 1 : 0),
+      requestsPerRecording: 2 + (usage.deletesAtSource ? 1 : 0),
       listing: { recordsPerRequest: CALL_LOG_PAGE_SIZE, scopes: source.scope.extensions?.length ?? 1 },
     }),
     batchSize: WORKER_BATCH_SIZE,

@@ -1,14 +1,128 @@
 /**
  * RingCentral transport: every request carries the shared session's Bearer token in the Authorization
- * header (never in a query string), Heavy-group requests wait for the source's gate, a 429 closes that
- * gate for everyone, and a 401 drops the token and retries once after a new login.
+ * header (never in a query string), and a 401 drops the token and retries once after a new login.
+ *
+ * Heavy-group requests (call log, recording content, delete) wait for the source's gate, paced evenly at
+ * one slot per `window / limit` from one schedule shared through the `RateGateStore` port
+ * (core/shared-state.ts: in-process locally, DynamoDB across Lambda containers), so every worker of a
+ * source together stays inside the budget. A 429 closes the gate for its Retry-After for every worker,
+ * and the X-Rate-Limit-Limit/-Window headers RingCentral sends with each answer replace the configured
+ * figures.
+ *
+ * What is learnt is kept per rate-limit group. RingCentral names the group an answer counted against in
+ * `X-Rate-Limit-Group`; the API reference puts call log, content and delete in Heavy, but the media host
+ * may report another group with other figures. Each host's requests are paced by the group its answers
+ * last named (Heavy until one says otherwise), so one group's limit never paces or closes another's.
  */
+import type { IncomingHttpHeaders } from 'node:http';
+import { abortableSleep } from '../../core/abortable-sleep';
 import { RateLimitedError } from '../../core/errors';
-import type { Log } from '../../core/ports';
+import type { Clock, Log } from '../../core/ports';
+import type { RateGateStore } from '../../core/shared-state';
 import { retryAfterSeconds } from '../http';
-import { AuthorisedClient, type AuthorisedRequest } from '../shared/authorised-client';
-import type { HeavyGate } from './rate-gate';
-import type { RingCentralAuth } from './ringcentral-auth';
+import {
+  AuthorisedClient,
+  type AuthorisedClientOptions,
+  type AuthorisedRequest,
+} from '../shared/authorised-client';
+import { pacedIntervalMs } from './descriptor';
+
+export interface HeavyGateOptions {
+  key: string;
+  /** Configured budget (`rateLimits.heavyPerMinute`). */
+  perMinute: number;
+  store: RateGateStore;
+  clock: Clock;
+  log: Log;
+  /**
+   * Longest a request waits for its slot in this invocation. Beyond it the gate answers
+   * RateLimitedError with the wait, so a queued job goes back to its queue instead of holding a worker.
+   */
+  maxWaitMs: number;
+}
+
+/** The group RingCentral's reference assigns to call log, content and delete. */
+const HEAVY_GROUP = 'heavy';
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const raw = headers[name];
+  return (Array.isArray(raw) ? raw[0] : raw)?.trim() || undefined;
+}
+
+function headerNumber(headers: IncomingHttpHeaders, name: string): number | undefined {
+  const value = header(headers, name);
+  return value && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+export class HeavyGate {
+  /** Per host (`kind` of request), the group its answers last named; learnt afresh by each process. */
+  private readonly groupOfKind = new Map<string | undefined, string>();
+
+  constructor(private readonly options: HeavyGateOptions) {}
+
+  /** The store key of a group's schedule: the Heavy group keeps the source's key, others get their own. */
+  private keyOf(group: string | undefined): string {
+    return !group || group === HEAVY_GROUP ? this.options.key : `${this.options.key}#${group}`;
+  }
+
+  /**
+   * Waits for this source's next Heavy slot. Re-checks the gate after the wait, because a 429 seen by
+   * another worker meanwhile closes it for everyone: the slot is then given up and a new one taken.
+   */
+  async waitForSlot(signal?: AbortSignal, kind?: string): Promise<void> {
+    const { store, clock } = this.options;
+    const key = this.keyOf(this.groupOfKind.get(kind));
+    for (;;) {
+      const nowMs = clock.now().getTime();
+      const reservation = await store.reserve(key, {
+        nowMs,
+        intervalMs: pacedIntervalMs(this.options.perMinute),
+        maxWaitMs: this.options.maxWaitMs,
+      });
+      if (!reservation.granted) {
+        const seconds = Math.max(1, Math.ceil((reservation.atMs - nowMs) / 1000));
+        throw new RateLimitedError(
+          `RingCentral rate group of source ${key} has no free slot for ${seconds} s`,
+          seconds,
+        );
+      }
+      await abortableSleep(reservation.atMs - nowMs, signal, 'waiting for a RingCentral Heavy slot');
+      if ((await store.closedUntil(key)) <= clock.now().getTime()) return;
+    }
+  }
+
+  /**
+   * Reads an answer's rate-limit headers: adopts the server's limit and window as the pacing, and on a
+   * 429 closes the gate for Retry-After (else the window). Returns the 429's wait in seconds.
+   *
+   * X-Rate-Limit-Remaining reaching 0 is not acted on: with even pacing it does so at the last slot of
+   * every window, and the next slot already falls in the next window. If something else spends the
+   * budget, the 429 that follows closes the gate for exactly as long as RingCentral asks.
+   */
+  async observe(
+    answer: { status: number; headers: IncomingHttpHeaders },
+    kind?: string,
+  ): Promise<number | undefined> {
+    const { store, clock, log } = this.options;
+    const { headers } = answer;
+    const reported = header(headers, 'x-rate-limit-group')?.toLowerCase();
+    if (kind !== undefined && reported) this.groupOfKind.set(kind, reported);
+    const key = this.keyOf(reported ?? this.groupOfKind.get(kind));
+    const limit = headerNumber(headers, 'x-rate-limit-limit');
+    const windowSeconds = headerNumber(headers, 'x-rate-limit-window');
+    if (limit && windowSeconds) await store.learnInterval(key, pacedIntervalMs(limit, windowSeconds * 1000));
+    if (answer.status !== 429) return undefined;
+    const seconds = retryAfterSeconds(headers, clock.now()) ?? windowSeconds ?? 60;
+    await store.close(key, clock.now().getTime() + seconds * 1000);
+    log.warn('ringcentral heavy group throttled; gate closed', {
+      source: this.options.key,
+      group: reported ?? HEAVY_GROUP,
+      retryAfterSeconds: seconds,
+      event: 'RINGCENTRAL_HEAVY_429',
+    });
+    return seconds;
+  }
+}
 
 /** Heavy: call log, recording content, recording delete. Other: the directory (Medium) and the like. */
 export type RateGroup = 'heavy' | 'other';
@@ -17,20 +131,7 @@ export interface RingCentralRequest extends AuthorisedRequest {
   group: RateGroup;
 }
 
-export interface RingCentralApiOptions {
-  serverUrl: string;
-  auth: RingCentralAuth;
-  gate: HeavyGate;
-  log: Log;
-  sourceId: string;
-  idleTimeoutMs?: number;
-  connectTimeoutMs?: number;
-}
-
-/** Requests to one host count against one rate group (the media host may report its own). */
-function gateKind(request: RingCentralRequest): string {
-  return new URL(request.url).host;
-}
+type ClientOptions = AuthorisedClientOptions<RingCentralRequest>;
 
 /**
  * The authorised client with RingCentral's rate hooks: `send` (answer read whole, any status but 429),
@@ -41,29 +142,32 @@ export class RingCentralApi extends AuthorisedClient<RingCentralRequest> {
   readonly apiHosts: readonly string[];
   private readonly serverUrl: string;
 
-  constructor(options: RingCentralApiOptions) {
+  constructor(
+    options: Pick<ClientOptions, 'token' | 'log' | 'idleTimeoutMs' | 'connectTimeoutMs'> & {
+      serverUrl: string;
+      gate: HeavyGate;
+      sourceId: string;
+    },
+  ) {
     const { gate, sourceId } = options;
     super({
-      token: options.auth,
-      log: options.log,
+      ...options,
       retryMessage: 'ringcentral answered 401; logging in again once',
-      sourceId,
-      idleTimeoutMs: options.idleTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs,
+      // Requests to one host count against one rate group (the media host may report its own).
       beforeSend: async (request) => {
-        if (request.group === 'heavy') await gate.waitForSlot(request.signal, gateKind(request));
+        if (request.group === 'heavy') await gate.waitForSlot(request.signal, new URL(request.url).host);
       },
       throttle: async (answer, request) => {
-        if (request.group === 'heavy') {
-          const wait = await gate.observe(answer, gateKind(request));
-          if (wait === undefined) return false;
-          answer.body.destroy();
-          throw new RateLimitedError(`RingCentral throttled source ${sourceId} (Heavy group)`, wait);
-        }
-        if (answer.status !== 429) return false;
+        const heavy = request.group === 'heavy';
+        const wait = heavy
+          ? await gate.observe(answer, new URL(request.url).host)
+          : answer.status === 429
+            ? (retryAfterSeconds(answer.headers) ?? 60)
+            : undefined;
+        if (wait === undefined) return false;
         answer.body.destroy();
-        const seconds = retryAfterSeconds(answer.headers) ?? 60;
-        throw new RateLimitedError(`RingCentral throttled source ${sourceId}`, seconds);
+        const group = heavy ? ' (Heavy group)' : '';
+        throw new RateLimitedError(`RingCentral throttled source ${sourceId}${group}`, wait);
       },
     });
     this.serverUrl = options.serverUrl;

@@ -18,7 +18,7 @@ import {
 } from '../shared/oauth-token';
 import { RINGCENTRAL_LOGIN_REFUSED_MESSAGE } from './descriptor';
 
-export const JWT_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const JWT_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /**
  * RingCentral refused the source's credentials (client id/secret or JWT). Not retryable: only a human

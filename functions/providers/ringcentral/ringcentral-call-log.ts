@@ -10,11 +10,10 @@
  * - parties: every distinct party across the record and its legs, with the Team Messaging person id,
  *   which equals the extension id for company users; external numbers have none.
  */
-import { PermanentError } from '../../core/errors';
+import { PermanentError, TransientError } from '../../core/errors';
+import type { Clock, Log } from '../../core/ports';
 import type { CallDirection, CallParty, SourceRecording } from '../../core/recording';
 import { type Json, jsonObject } from '../shared/json';
-
-export type RecordingFormat = 'mp3' | 'wav';
 
 /** One extension of the account's directory (`GET /account/~/extension`). */
 export interface DirectoryEntry {
@@ -32,18 +31,6 @@ export interface ExtensionDirectory {
 
 export const EMPTY_DIRECTORY: ExtensionDirectory = { byId: () => undefined, byNumber: () => undefined };
 
-export interface CallLogContext {
-  sourceId: string;
-  recordingFormat: RecordingFormat;
-  directory: ExtensionDirectory;
-}
-
-export interface CallLogRecordingInfo {
-  id: string;
-  contentUri?: string;
-  type?: string;
-}
-
 /** RingOut legs; Web and Device RingOut name their legs alike. */
 const CALLER_LEG = /^RingOut(Client|Web|Device|OneLeg)ToCaller$/;
 const CALLEE_LEG = /^RingOut(Client|Web|Device)ToSubscriber$/;
@@ -56,7 +43,7 @@ export function idText(value: unknown): string | undefined {
 }
 
 /** The record's legs (Detailed view); an empty list for the Simple view. */
-export function legsOf(record: Json): Json[] {
+function legsOf(record: Json): Json[] {
   return Array.isArray(record.legs) ? record.legs.map(jsonObject).filter((leg): leg is Json => !!leg) : [];
 }
 
@@ -66,8 +53,8 @@ function segments(record: Json): Json[] {
 }
 
 /** Distinct recordings of a record, in order of appearance (record first, then legs). */
-export function recordingsOfRecord(record: Json): CallLogRecordingInfo[] {
-  const found = new Map<string, CallLogRecordingInfo>();
+export function recordingsOfRecord(record: Json): { id: string; contentUri?: string }[] {
+  const found = new Map<string, { id: string; contentUri?: string }>();
   for (const segment of segments(record)) {
     const recording = jsonObject(segment.recording);
     const id = idText(recording?.id);
@@ -75,7 +62,6 @@ export function recordingsOfRecord(record: Json): CallLogRecordingInfo[] {
     found.set(id, {
       id,
       contentUri: typeof recording.contentUri === 'string' ? recording.contentUri : undefined,
-      type: typeof recording.type === 'string' ? recording.type : undefined,
     });
   }
   return [...found.values()];
@@ -89,33 +75,20 @@ export function hasShortRecording(record: Json): boolean {
   return segments(record).some((segment) => segment.shortRecording === true);
 }
 
-/** The telephony session id (new records) or the legacy session id: what identifies the call. */
-export function callIdOf(record: Json): string | undefined {
-  return idText(record.telephonySessionId) ?? idText(record.sessionId);
-}
-
-export function ringOutStatuses(record: Json): { callerStatus?: string; calleeStatus?: string } {
-  let callerStatus: string | undefined;
-  let calleeStatus: string | undefined;
-  for (const leg of legsOf(record)) {
-    const legType = typeof leg.legType === 'string' ? leg.legType : '';
-    const result = idText(leg.result);
-    if (CALLER_LEG.test(legType)) callerStatus ??= result;
-    else if (CALLEE_LEG.test(legType)) calleeStatus ??= result;
-  }
-  return { callerStatus, calleeStatus };
+/** The party without its undefined fields. */
+function defined(party: CallParty): CallParty {
+  return Object.fromEntries(Object.entries(party).filter(([, field]) => field !== undefined)) as CallParty;
 }
 
 function partyOf(value: unknown): CallParty | undefined {
   const party = jsonObject(value);
   if (!party) return undefined;
-  const fields: CallParty = {
+  const fields = defined({
     number: idText(party.phoneNumber) ?? idText(party.extensionNumber),
     name: idText(party.name),
     extensionId: idText(party.extensionId),
-  };
-  const entries = Object.entries(fields).filter(([, field]) => field !== undefined);
-  return entries.length > 0 ? (Object.fromEntries(entries) as CallParty) : undefined;
+  });
+  return Object.keys(fields).length > 0 ? fields : undefined;
 }
 
 /** Two mentions are one party: same extension id, or same number where the extension ids do not differ. */
@@ -124,23 +97,21 @@ function sameParty(a: CallParty, b: CallParty): boolean {
   return a.number !== undefined && a.number === b.number;
 }
 
-function merge(into: CallParty, from: CallParty): void {
-  into.number ??= from.number;
-  into.name ??= from.name;
-  into.extensionId ??= from.extensionId;
-}
-
 /**
  * Every distinct party of the call. Leg `extension` ids no party carries are attached to the one party
  * bearing the directory name of that extension, else listed as a party of their own.
  */
-export function partiesOf(record: Json, directory: ExtensionDirectory): CallParty[] {
+function partiesOf(record: Json, directory: ExtensionDirectory): CallParty[] {
   const parties: CallParty[] = [];
   const add = (party: CallParty | undefined) => {
     if (!party) return;
     const existing = parties.find((candidate) => sameParty(candidate, party));
-    if (existing) merge(existing, party);
-    else parties.push({ ...party });
+    if (!existing) parties.push({ ...party });
+    else {
+      existing.number ??= party.number;
+      existing.name ??= party.name;
+      existing.extensionId ??= party.extensionId;
+    }
   };
   for (const segment of segments(record)) {
     add(partyOf(segment.from));
@@ -164,10 +135,7 @@ export function partiesOf(record: Json, directory: ExtensionDirectory): CallPart
     // Team Messaging person id = extension id for company users; queues, IVRs and the like have none.
     if (!entry?.type || entry.type === 'User') party.personId = party.extensionId;
   }
-  return parties.map(
-    (party) =>
-      Object.fromEntries(Object.entries(party).filter(([, field]) => field !== undefined)) as CallParty,
-  );
+  return parties.map(defined);
 }
 
 /** Extension ids and numbers on the call, for the `extensions` scope. */
@@ -216,7 +184,10 @@ function withDirectoryName(
  * The recordings of one call-log record. Throws PermanentError when the record lacks a start time;
  * the listing skips such a record with a warning.
  */
-export function parseCallLogRecord(raw: unknown, context: CallLogContext): SourceRecording[] {
+export function parseCallLogRecord(
+  raw: unknown,
+  context: { sourceId: string; recordingFormat: 'mp3' | 'wav'; directory: ExtensionDirectory },
+): SourceRecording[] {
   const record = jsonObject(raw);
   if (!record) throw new PermanentError('RingCentral call-log record is not an object');
   const recordings = recordingsOfRecord(record);
@@ -233,12 +204,20 @@ export function parseCallLogRecord(raw: unknown, context: CallLogContext): Sourc
       : undefined;
   const extensionId = idText(jsonObject(record.extension)?.id);
   const extensionName = extensionId ? context.directory.byId(extensionId)?.name : undefined;
-  const { callerStatus, calleeStatus } = ringOutStatuses(record);
+  let callerStatus: string | undefined;
+  let calleeStatus: string | undefined;
+  for (const leg of legsOf(record)) {
+    const legType = typeof leg.legType === 'string' ? leg.legType : '';
+    const result = idText(leg.result);
+    if (CALLER_LEG.test(legType)) callerStatus ??= result;
+    else if (CALLEE_LEG.test(legType)) calleeStatus ??= result;
+  }
   const parties = partiesOf(record, context.directory);
   const shared = {
     provider: 'ringcentral' as const,
     sourceId: context.sourceId,
-    callId: callIdOf(record),
+    // The telephony session id (new records) or the legacy session id: what identifies the call.
+    callId: idText(record.telephonySessionId) ?? idText(record.sessionId),
     startedAt: new Date(startMs),
     endedAt: duration !== undefined ? new Date(startMs + duration * 1000) : undefined,
     durationSeconds: duration,
@@ -259,9 +238,98 @@ export function parseCallLogRecord(raw: unknown, context: CallLogContext): Sourc
   return recordings.map((recording) => ({ ...shared, recordingId: recording.id }));
 }
 
-/** The recording's `contentUri` from the record kept in `raw`. */
-export function contentUriOf(raw: unknown, recordingId: string): string | undefined {
+// ---------------------------------------------------------------- the extension directory
+
+/** One `records[]` item of the extension list. */
+export function parseDirectoryEntry(raw: unknown): DirectoryEntry | undefined {
   const record = jsonObject(raw);
-  if (!record) return undefined;
-  return recordingsOfRecord(record).find((recording) => recording.id === recordingId)?.contentUri;
+  const id = idText(record?.id);
+  if (!record || !id) return undefined;
+  const contact = jsonObject(record.contact) ?? {};
+  const contactName = [idText(contact.firstName), idText(contact.lastName)].filter(Boolean).join(' ');
+  return {
+    id,
+    extensionNumber: idText(record.extensionNumber),
+    name: idText(record.name) ?? (contactName || undefined),
+    type: idText(record.type),
+  };
+}
+
+/** A loaded directory is reused a day; after a failed load (names only), the next attempt waits an hour. */
+const DIRECTORY_TTL_MS = 24 * 3_600_000;
+const DIRECTORY_RETRY_MS = 3_600_000;
+
+/**
+ * The account's extension directory (`GET /account/~/extension`, paged, Medium group), loaded at most
+ * once a day per adapter and never per recording. It names extensions in sidecars, tells users (who
+ * have a Team Messaging person id) from queues and IVRs, and maps the `extensions` scope's short
+ * numbers to extension ids.
+ */
+export class DirectoryCache {
+  private loaded: { at: number; directory: ExtensionDirectory } | undefined;
+  private failedAt: number | undefined;
+  private pending: Promise<ExtensionDirectory> | undefined;
+
+  constructor(
+    private readonly options: {
+      load: () => Promise<DirectoryEntry[]>;
+      clock: Clock;
+      log: Log;
+      sourceId: string;
+    },
+  ) {}
+
+  private now(): number {
+    return this.options.clock.now().getTime();
+  }
+
+  /**
+   * The directory. With `required` (the `extensions` scope depends on it) a failed load throws, so a
+   * sweep fails loudly instead of archiving nothing; otherwise names are simply left out for a while.
+   */
+  async get(required: boolean): Promise<ExtensionDirectory> {
+    if (this.loaded && this.now() - this.loaded.at < DIRECTORY_TTL_MS) return this.loaded.directory;
+    if (!required && this.failedAt !== undefined && this.now() - this.failedAt < DIRECTORY_RETRY_MS) {
+      return this.loaded?.directory ?? EMPTY_DIRECTORY;
+    }
+    this.pending ??= this.load().finally(() => {
+      this.pending = undefined;
+    });
+    try {
+      return await this.pending;
+    } catch (error) {
+      this.failedAt = this.now();
+      const { sourceId, log } = this.options;
+      const reason = (error as Error).message;
+      if (required) {
+        throw new TransientError(
+          `the RingCentral extension directory of source ${sourceId} could not be loaded, and the extensions scope needs it: ${reason}`,
+          { cause: error },
+        );
+      }
+      log.warn('ringcentral extension directory unavailable; sidecars go without extension names', {
+        sourceId,
+        reason,
+      });
+      return this.loaded?.directory ?? EMPTY_DIRECTORY;
+    }
+  }
+
+  private async load(): Promise<ExtensionDirectory> {
+    const entries = await this.options.load();
+    const ids = new Map(entries.map((entry) => [entry.id, entry]));
+    const numbers = new Map<string, DirectoryEntry>();
+    for (const entry of entries) if (entry.extensionNumber) numbers.set(entry.extensionNumber, entry);
+    const directory: ExtensionDirectory = {
+      byId: (id) => ids.get(id),
+      byNumber: (number) => numbers.get(number),
+    };
+    this.loaded = { at: this.now(), directory };
+    this.failedAt = undefined;
+    this.options.log.info('ringcentral extension directory loaded', {
+      sourceId: this.options.sourceId,
+      extensions: ids.size,
+    });
+    return directory;
+  }
 }

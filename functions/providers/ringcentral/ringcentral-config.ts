@@ -12,56 +12,52 @@ import {
   sourceFields,
 } from '../shared/source-fields';
 
-export const RINGCENTRAL_SERVER_URL = 'https://platform.ringcentral.com';
-export const RINGCENTRAL_MEDIA_URL = 'https://media.ringcentral.com';
+const SERVER_URL = 'https://platform.ringcentral.com';
 /** The Heavy group of RingCentral's default usage plan: 10 requests a minute per user and app. */
 export const DEFAULT_HEAVY_PER_MINUTE = 10;
 
-const platformUrlSchema = originUrlSchema(RINGCENTRAL_SERVER_URL);
-
-export const ringCentralScopeSchema = z
-  .object({
-    /** `~` is the account the JWT's user belongs to; a numeric account id works too. */
-    account: z
-      .string()
-      .regex(/^(~|\d+)$/, 'use "~" (the JWT user\'s account) or a numeric account id')
-      .default('~'),
-    /**
-     * Archive only calls with one of these extensions on a leg. Short extension numbers (`101`) and
-     * extension ids (`400144455008`) are both accepted; numbers are resolved through the directory.
-     */
-    extensions: z
-      .array(z.string().regex(/^\d{1,20}$/, 'extension numbers and ids are numeric'))
-      .min(1)
-      .optional(),
-  })
-  .strict();
-export type RingCentralScope = z.infer<typeof ringCentralScopeSchema>;
-
-export const ringCentralRateLimitsSchema = z
-  .object({
-    /**
-     * Heavy-group requests a minute for this app and user (call log, recording content, delete).
-     * X-Rate-Limit-* headers from RingCentral override it once seen.
-     */
-    heavyPerMinute: z.number().int().min(1).max(600).default(DEFAULT_HEAVY_PER_MINUTE),
-  })
-  .strict();
+const platformUrlSchema = originUrlSchema(SERVER_URL);
 
 export const ringCentralSourceShape = {
   ...sourceFields('ringcentral'),
-  serverUrl: platformUrlSchema.default(RINGCENTRAL_SERVER_URL),
+  serverUrl: platformUrlSchema.default(SERVER_URL),
   /** Where recording content is served from (the call log's `contentUri` host). */
-  mediaUrl: platformUrlSchema.default(RINGCENTRAL_MEDIA_URL),
+  mediaUrl: platformUrlSchema.default('https://media.ringcentral.com'),
   ...appCredentialFields,
   /** The JWT credential of the user the app acts as (JWT grant). */
   jwt: z.string().min(1).optional(),
   /** The subscription's `verificationToken`, expected in every delivery's `Verification-Token` header. */
   webhookSecret: z.string().min(16, 'use at least 16 characters').max(256).optional(),
-  scope: ringCentralScopeSchema.default({ account: '~' }),
+  scope: z
+    .object({
+      /** `~` is the account the JWT's user belongs to; a numeric account id works too. */
+      account: z
+        .string()
+        .regex(/^(~|\d+)$/, 'use "~" (the JWT user\'s account) or a numeric account id')
+        .default('~'),
+      /**
+       * Archive only calls with one of these extensions on a leg. Short extension numbers (`101`) and
+       * extension ids (`400144455008`) are both accepted; numbers are resolved through the directory.
+       */
+      extensions: z
+        .array(z.string().regex(/^\d{1,20}$/, 'extension numbers and ids are numeric'))
+        .min(1)
+        .optional(),
+    })
+    .strict()
+    .default({ account: '~' }),
   /** Hosts recordings may be downloaded from. Default: the hosts of serverUrl and mediaUrl. */
   allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
-  rateLimits: ringCentralRateLimitsSchema.default({ heavyPerMinute: DEFAULT_HEAVY_PER_MINUTE }),
+  rateLimits: z
+    .object({
+      /**
+       * Heavy-group requests a minute for this app and user (call log, recording content, delete).
+       * X-Rate-Limit-* headers from RingCentral override it once seen.
+       */
+      heavyPerMinute: z.number().int().min(1).max(600).default(DEFAULT_HEAVY_PER_MINUTE),
+    })
+    .strict()
+    .default({ heavyPerMinute: DEFAULT_HEAVY_PER_MINUTE }),
   /**
    * A hint only, kept so that existing configurations load: a copy's extension and type come from what
    * the media host serves (README, "Storage layout"). It names the records of recordings that were gone

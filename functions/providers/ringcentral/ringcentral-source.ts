@@ -32,17 +32,17 @@ import { type Json, jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, nextLink } from '../shared/paging';
-import { CALL_LOG_PAGE_SIZE } from './heavy-budget';
-import { HeavyGate } from './rate-gate';
-import { type RateGroup, RingCentralApi } from './ringcentral-api';
+import { CALL_LOG_PAGE_SIZE, PERMISSION_MISSING_CODE } from './descriptor';
+import { HeavyGate, type RateGroup, RingCentralApi } from './ringcentral-api';
 import { RingCentralAuth } from './ringcentral-auth';
 import {
-  contentUriOf,
+  DirectoryCache,
   type ExtensionDirectory,
   extensionKeysOf,
   hasShortRecording,
   idText,
   parseCallLogRecord,
+  parseDirectoryEntry,
   recordingsOfRecord,
 } from './ringcentral-call-log';
 import {
@@ -50,20 +50,10 @@ import {
   type RingCentralSourceConfig,
   ringCentralDownloadHosts,
 } from './ringcentral-config';
-import { DirectoryCache, parseDirectoryEntry } from './ringcentral-directory';
-import {
-  describeMissingPermission,
-  missingPermissions,
-  PERMISSION_MISSING_CODE,
-  type PermissionNeed,
-  requiredPermissions,
-} from './ringcentral-permissions';
-import { RingCentralSubscriptionApi, telephonySessionsFilter } from './ringcentral-subscriptions';
+import { RingCentralSubscriptionApi } from './ringcentral-subscriptions';
 import { handleRingCentralWebhook, isHandshakeWithBody } from './ringcentral-webhook';
 
 export interface RingCentralTuning {
-  idleTimeoutMs: number;
-  connectTimeoutMs: number;
   /** Call-log page size; RingCentral allows up to 1000. */
   perPage: number;
   /** Longest wait for a Heavy slot inside one invocation before the job is handed back (RateLimitedError). */
@@ -73,29 +63,42 @@ export interface RingCentralTuning {
    * (content appears seconds to minutes after hang-up); later ones are checked against the call log.
    */
   goneCheckAfterMs: number;
-  /** How far before a hint's event time the call log is searched (calls can last hours). */
-  hintLookbackMs: number;
-  directoryTtlMs: number;
-  directoryRetryMs: number;
+  // Passed on; the defaults are http.ts's and shared/oauth-token.ts's (60 s, 15 s, 15 min, 200 ms).
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
   /** How long a refused JWT blocks further logins with the same credentials. */
-  refusalCooldownMs: number;
-  leaseWaitMs: number;
-  leasePollMs: number;
+  refusalCooldownMs?: number;
+  leasePollMs?: number;
 }
 
 const DEFAULT_TUNING: RingCentralTuning = {
-  idleTimeoutMs: 60_000,
-  connectTimeoutMs: 15_000,
   perPage: CALL_LOG_PAGE_SIZE,
   maxGateWaitMs: 20_000,
   goneCheckAfterMs: 60 * 60_000,
-  hintLookbackMs: 24 * 3_600_000,
-  directoryTtlMs: 24 * 3_600_000,
-  directoryRetryMs: 3_600_000,
-  refusalCooldownMs: 15 * 60_000,
-  leaseWaitMs: 30_000,
-  leasePollMs: 200,
 };
+
+/** How far before a hint's event time the call log is searched (calls can last hours). */
+const HINT_LOOKBACK_MS = 24 * 3_600_000;
+
+/**
+ * The app permissions (OAuth scopes) a source needs, `only` with webhooks or deletes at the source.
+ * RingCentral lists the app's permissions in the token answer's `scope` (space-separated; "Call Log
+ * Access Control" in the developer guide reads it the same way), so a missing one is known at login,
+ * before any request fails with `InsufficientPermissions` (CMN-401). CallControl: the "Account Telephony
+ * Sessions Event" filter page lists it under Required Permissions.
+ */
+const PERMISSIONS: readonly { permission: string; neededFor: string; only?: 'webhooks' | 'deletes' }[] = [
+  { permission: 'ReadCallLog', neededFor: 'the call log: listing, webhook hints and gone checks' },
+  { permission: 'ReadCallRecording', neededFor: 'downloading recording content' },
+  { permission: 'ReadAccounts', neededFor: 'the extension directory (parties, extensions scope)' },
+  { permission: 'SubscriptionWebhook', neededFor: 'creating the webhook subscription', only: 'webhooks' },
+  {
+    permission: 'CallControl',
+    neededFor: 'the account telephony-sessions event filter of the webhook subscription',
+    only: 'webhooks',
+  },
+  { permission: 'EditCallLog', neededFor: 'deleting recordings at the source (retention)', only: 'deletes' },
+];
 
 export interface RingCentralSourceOptions {
   config: RingCentralSourceConfig;
@@ -116,7 +119,7 @@ export interface RingCentralSourceOptions {
  * after the call ends, so the generic not-ready minute would add most of a minute to every webhook-driven
  * copy; doubling from 8 s (8, 16, 32 s, …) costs at most a few Heavy requests per recording.
  */
-export const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
+const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
 
 export class RingCentralSource implements RecordingSource {
   readonly provider = 'ringcentral' as const;
@@ -124,14 +127,14 @@ export class RingCentralSource implements RecordingSource {
   private readonly config: RingCentralSourceConfig;
   private readonly webhookSecret: string | undefined;
   private readonly api: RingCentralApi;
+  private readonly auth: RingCentralAuth;
   private readonly directoryCache: DirectoryCache;
   private readonly downloadHosts: string[];
   private readonly clock: Clock;
   private readonly log: Log;
   private readonly tuning: RingCentralTuning;
-  private readonly wantedExtensions: ReadonlySet<string> | undefined;
-  private readonly auth: RingCentralAuth;
-  private readonly permissionNeeds: readonly PermissionNeed[];
+  /** Permissions the app needs, each with a line naming what fails and the fix (README: RingCentral, App). */
+  private readonly permissions: readonly { permission: string; message: string }[];
   /** The last scope checked at a login, so one session's missing permissions are logged once. */
   private checkedScope: string | undefined | null = null;
 
@@ -143,59 +146,61 @@ export class RingCentralSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    const { clock, log, tuning } = this;
+    const { idleTimeoutMs, connectTimeoutMs } = tuning;
     this.downloadHosts = pinDownloadHosts(
       ringCentralDownloadHosts(config),
       new URL(config.mediaUrl).protocol,
     );
-    this.wantedExtensions = config.scope.extensions ? new Set(config.scope.extensions) : undefined;
+    const uses = { webhooks: !!credentials.webhookSecret, deletes: options.deletesAtSource ?? false };
+    this.permissions = PERMISSIONS.filter(({ only }) => !only || uses[only]).map(
+      ({ permission, neededFor }) => ({
+        permission,
+        message:
+          `RingCentral app of source ${config.id} lacks the ${permission} permission, needed for ${neededFor}: ` +
+          'add it to the app in the RingCentral Developer Console (README, Configuration, RingCentral: App)',
+      }),
+    );
     const key = `ringcentral/${config.id}`;
-    const timeouts = {
-      idleTimeoutMs: this.tuning.idleTimeoutMs,
-      connectTimeoutMs: this.tuning.connectTimeoutMs,
-    };
-    this.permissionNeeds = requiredPermissions({
-      webhooks: !!credentials.webhookSecret,
-      deletes: options.deletesAtSource ?? false,
-    });
-    const auth = new RingCentralAuth({
+    this.auth = new RingCentralAuth({
       serverUrl: config.serverUrl,
       clientId: credentials.clientId,
       clientSecret: credentials.clientSecret,
       jwt: credentials.jwt,
       key,
       store: options.tokenStore,
-      clock: this.clock,
-      log: this.log,
-      refusalCooldownMs: this.tuning.refusalCooldownMs,
-      leaseWaitMs: this.tuning.leaseWaitMs,
-      pollMs: this.tuning.leasePollMs,
+      clock,
+      log,
+      refusalCooldownMs: tuning.refusalCooldownMs,
+      pollMs: tuning.leasePollMs,
       onScope: (scope) => this.checkScope(scope),
-      ...timeouts,
-    });
-    this.auth = auth;
-    const gate = new HeavyGate({
-      key,
-      perMinute: config.rateLimits.heavyPerMinute,
-      store: options.rateGateStore,
-      clock: this.clock,
-      log: this.log,
-      maxWaitMs: this.tuning.maxGateWaitMs,
+      idleTimeoutMs,
+      connectTimeoutMs,
     });
     this.api = new RingCentralApi({
       serverUrl: config.serverUrl,
-      auth,
-      gate,
-      log: this.log,
+      token: this.auth,
+      gate: new HeavyGate({
+        key,
+        perMinute: config.rateLimits.heavyPerMinute,
+        store: options.rateGateStore,
+        clock,
+        log,
+        maxWaitMs: tuning.maxGateWaitMs,
+      }),
+      log,
       sourceId: config.id,
-      ...timeouts,
+      idleTimeoutMs,
+      connectTimeoutMs,
     });
     this.directoryCache = new DirectoryCache({
-      load: () => this.loadDirectory(),
-      clock: this.clock,
-      log: this.log,
+      load: () => {
+        const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
+        return this.all(first, parseDirectoryEntry, undefined, 'other', 'RingCentral extension list');
+      },
+      clock,
+      log,
       sourceId: config.id,
-      ttlMs: this.tuning.directoryTtlMs,
-      retryAfterFailureMs: this.tuning.directoryRetryMs,
     });
   }
 
@@ -203,22 +208,22 @@ export class RingCentralSource implements RecordingSource {
   private checkScope(scope: string | undefined): void {
     if (scope === this.checkedScope) return;
     this.checkedScope = scope;
-    for (const need of missingPermissions(scope, this.permissionNeeds)) {
-      this.log.error(describeMissingPermission(this.sourceId, need), {
-        sourceId: this.sourceId,
-        errorCode: PERMISSION_MISSING_CODE,
-        permission: need.permission,
-      });
+    for (const { permission, message } of this.missingPermissions(scope)) {
+      this.log.error(message, { sourceId: this.sourceId, errorCode: PERMISSION_MISSING_CODE, permission });
     }
   }
 
   /** The permissions this source needs that its session's `scope` lacks (one login at most). */
   async setupProblems(signal?: AbortSignal): Promise<SourceProblem[]> {
-    const scope = await this.auth.grantedScope(signal);
-    return missingPermissions(scope, this.permissionNeeds).map((need) => ({
-      code: PERMISSION_MISSING_CODE,
-      message: describeMissingPermission(this.sourceId, need),
-    }));
+    const missing = this.missingPermissions(await this.auth.grantedScope(signal));
+    return missing.map(({ message }) => ({ code: PERMISSION_MISSING_CODE, message }));
+  }
+
+  /** The needs the token's `scope` lacks; none when the answer reported no scope (nothing to judge). */
+  private missingPermissions(scope: string | undefined): typeof this.permissions {
+    if (scope === undefined) return [];
+    const granted = new Set(scope.split(/\s+/));
+    return this.permissions.filter(({ permission }) => !granted.has(permission));
   }
 
   private accountPath(rest: string): string {
@@ -226,7 +231,7 @@ export class RingCentralSource implements RecordingSource {
   }
 
   private directory(): Promise<ExtensionDirectory> {
-    return this.directoryCache.get(this.wantedExtensions !== undefined);
+    return this.directoryCache.get(this.config.scope.extensions !== undefined);
   }
 
   // ------------------------------------------------------------ listing
@@ -242,63 +247,45 @@ export class RingCentralSource implements RecordingSource {
     return wanted.map((entry) => ({ id: entry, subject: entry, label: `extension ${entry}` }));
   }
 
+  /**
+   * The recordings of a Detailed call log over the window, each once, in scope and inside the window:
+   * the account's call log, or one configured extension's own (`/extension/{id}/call-log`).
+   */
   async *listRecordings(
     window: TimeWindow,
     signal?: AbortSignal,
     scope?: ListingScope,
   ): AsyncIterable<SourceRecording> {
+    const directory = await this.directory();
+    let path = this.accountPath('/call-log');
     if (scope) {
-      yield* this.listExtension(window, scope, signal);
-      return;
+      const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
+      if (!entry) {
+        throw new PermanentError(
+          `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
+        );
+      }
+      path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
     }
     // recordingType=All: calls with a recording of any type (the call-log reference's replacement for
-    // the deprecated withRecording, which is no longer sent here).
-    const directory = await this.directory();
-    yield* this.listCallLog(this.accountPath('/call-log'), window, {}, directory, signal);
-  }
-
-  /** The recordings of a Detailed call log over the window, each once, in scope and inside the window. */
-  private async *listCallLog(
-    path: string,
-    window: TimeWindow,
-    query: Record<string, string>,
-    directory: ExtensionDirectory,
-    signal?: AbortSignal,
-  ): AsyncIterable<SourceRecording> {
+    // the deprecated withRecording, still sent to an extension's own call log only).
     const first = this.api.url(path, {
       view: 'Detailed',
       dateFrom: window.from.toISOString(),
       dateTo: window.to.toISOString(),
       recordingType: 'All',
-      ...query,
+      ...(scope ? { withRecording: 'true' } : {}),
       perPage: String(this.tuning.perPage),
       page: '1',
     });
     const wanted = uniqueInWindow(window);
-    for await (const raw of this.callLogRecords(first, signal)) {
-      yield* this.recordingsInScope(raw, directory).filter(wanted);
-    }
-  }
-
-  /** One configured extension's recordings, from its own call log (`/extension/{id}/call-log`). */
-  private async *listExtension(
-    window: TimeWindow,
-    scope: ListingScope,
-    signal?: AbortSignal,
-  ): AsyncIterable<SourceRecording> {
-    const directory = await this.directory();
-    const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
-    if (!entry) {
-      throw new PermanentError(
-        `RingCentral extension ${scope.id} is not in the account's directory (deleted, or misspelt): fix scope.extensions in the configuration`,
-      );
-    }
-    const path = this.accountPath(`/extension/${encodeURIComponent(entry.id)}/call-log`);
     try {
-      yield* this.listCallLog(path, window, { withRecording: 'true' }, directory, signal);
+      for await (const raw of this.records(first, signal)) {
+        yield* this.recordingsInScope(raw, directory).filter(wanted);
+      }
     } catch (error) {
       // A login refusal is the source's; a 403 on one extension's log is that extension's alone.
-      if (httpStatusOf(error) !== 403) throw error;
+      if (!scope || httpStatusOf(error) !== 403) throw error;
       throw new PermanentError(
         `RingCentral refused the call log of extension ${scope.id} (${(error as Error).message}): the JWT user ` +
           'may not read this extension (an admin role with ReadCallLog for every extension in scope is needed)',
@@ -307,13 +294,13 @@ export class RingCentralSource implements RecordingSource {
     }
   }
 
-  /** Every record of a call-log query, following `navigation.nextPage` until it is absent. */
-  private callLogRecords(firstUrl: string, signal?: AbortSignal): AsyncIterable<unknown> {
-    return this.records(firstUrl, 'heavy', 'RingCentral call-log', signal);
-  }
-
-  /** Every record of a RingCentral collection (`records` and `navigation.nextPage.uri`). */
-  private records(first: string, group: RateGroup, what: string, signal?: AbortSignal) {
+  /** Every record of a RingCentral collection (the call log by default), following `navigation.nextPage`. */
+  private records(
+    first: string,
+    signal?: AbortSignal,
+    group: RateGroup = 'heavy',
+    what = 'RingCentral call-log',
+  ) {
     return followPages<unknown>(
       first,
       async (url) => {
@@ -334,9 +321,10 @@ export class RingCentralSource implements RecordingSource {
   private recordingsInScope(raw: unknown, directory: ExtensionDirectory): SourceRecording[] {
     const record = jsonObject(raw);
     if (!record) return [];
-    if (this.wantedExtensions) {
+    const wanted = this.config.scope.extensions;
+    if (wanted) {
       const keys = extensionKeysOf(record, directory);
-      if (![...this.wantedExtensions].some((wanted) => keys.has(wanted))) return [];
+      if (!wanted.some((extension) => keys.has(extension))) return [];
     }
     const { sourceId } = this;
     const recordingFormat = this.config.recordingFormat;
@@ -363,12 +351,23 @@ export class RingCentralSource implements RecordingSource {
       dateFrom: new Date(fromMs).toISOString(),
       perPage: '100',
     });
-    const records: Json[] = [];
-    for await (const raw of this.callLogRecords(url, signal)) {
-      const record = jsonObject(raw);
-      if (record) records.push(record);
+    return this.all(url, jsonObject, signal);
+  }
+
+  /** Every record of a collection that `parse` takes, read whole. */
+  private async all<T>(
+    first: string,
+    parse: (raw: unknown) => T | undefined,
+    signal?: AbortSignal,
+    group?: RateGroup,
+    what?: string,
+  ): Promise<T[]> {
+    const items: T[] = [];
+    for await (const raw of this.records(first, signal, group, what)) {
+      const item = parse(raw);
+      if (item) items.push(item);
     }
-    return records;
+    return items;
   }
 
   // ------------------------------------------------------------ hints
@@ -390,7 +389,7 @@ export class RingCentralSource implements RecordingSource {
     const call = telephonySessionId ?? sessionId;
     const records = await this.callRecords(
       { telephonySessionId, sessionId },
-      eventMs - this.tuning.hintLookbackMs,
+      eventMs - HINT_LOOKBACK_MS,
       signal,
     );
     if (records.length === 0) {
@@ -399,42 +398,25 @@ export class RingCentralSource implements RecordingSource {
       );
     }
     const hinted = (hint.recordingIds ?? '').split(',').filter((id) => id !== '');
-    const listed = new Set(
-      records.flatMap((record) => recordingsOfRecord(record).map((recording) => recording.id)),
-    );
+    const listed = new Set(records.flatMap((record) => recordingsOfRecord(record).map(({ id }) => id)));
     const missing = hinted.filter((id) => !listed.has(id));
     if (missing.length > 0) {
       // Recordings under RingCentral's minimum length are never kept; the log says so with shortRecording,
       // on the call or on one of its legs.
-      const tooShort = records.some(hasShortRecording);
-      if (!tooShort) {
+      if (!records.some(hasShortRecording)) {
         throw new NotReadyError(`RingCentral call ${call} does not list recording ${missing.join(', ')} yet`);
       }
       this.log.info('ringcentral recording too short to be kept', { sourceId: this.sourceId, call, missing });
     }
     const directory = await this.directory();
     const found = new Map<string, SourceRecording>();
-    for (const record of records) {
-      for (const recording of this.recordingsInScope(record, directory)) {
-        if (!found.has(recording.recordingId)) found.set(recording.recordingId, recording);
-      }
+    for (const recording of records.flatMap((record) => this.recordingsInScope(record, directory))) {
+      if (!found.has(recording.recordingId)) found.set(recording.recordingId, recording);
     }
     return [...found.values()];
   }
 
   // ------------------------------------------------------------ content
-
-  private contentUrl(recording: SourceRecording): string {
-    const listed = contentUriOf(recording.raw, recording.recordingId);
-    const url = new URL(
-      listed ??
-        `${this.config.mediaUrl.replace(/\/+$/, '')}/restapi/v1.0${this.accountPath(`/recording/${encodeURIComponent(recording.recordingId)}/content`)}`,
-    );
-    // The token goes in the Authorization header only; a URL that carries one is cleaned of it.
-    url.searchParams.delete('access_token');
-    assertAllowedUrl(url.href, this.downloadHosts);
-    return url.href;
-  }
 
   /** A Heavy request for the recording's content on the media host (the token in the header only). */
   private openContent(
@@ -443,16 +425,19 @@ export class RingCentralSource implements RecordingSource {
     signal?: AbortSignal,
     headers: Record<string, string> = {},
   ): Promise<OpenAnswer> {
-    const url = this.contentUrl(recording);
+    const record = jsonObject(recording.raw);
+    const listed =
+      record && recordingsOfRecord(record).find(({ id }) => id === recording.recordingId)?.contentUri;
+    const url = new URL(
+      listed ??
+        `${this.config.mediaUrl.replace(/\/+$/, '')}/restapi/v1.0${this.accountPath(`/recording/${encodeURIComponent(recording.recordingId)}/content`)}`,
+    );
+    // The token goes in the Authorization header only; a URL that carries one is cleaned of it.
+    url.searchParams.delete('access_token');
+    const allowedHosts = this.downloadHosts;
+    assertAllowedUrl(url.href, allowedHosts);
     const accept = { accept: MEDIA_ACCEPT, ...headers };
-    return this.api.open({
-      method,
-      url,
-      group: 'heavy',
-      allowedHosts: this.downloadHosts,
-      headers: accept,
-      signal,
-    });
+    return this.api.open({ method, url: url.href, group: 'heavy', allowedHosts, headers: accept, signal });
   }
 
   async openDownload(
@@ -461,18 +446,13 @@ export class RingCentralSource implements RecordingSource {
     request: DownloadRequest = {},
   ): Promise<DownloadStream> {
     const answer = await this.openContent('GET', recording, signal, rangeHeaders(request.fromByte));
-    if (answer.status === 404) {
-      const detail = await describeAndDrop(answer);
-      return this.throwForMissingContent(recording, detail, signal);
-    }
-    if (answer.status < 200 || answer.status >= 300) {
-      const detail = await describeAndDrop(answer);
-      throw errorForStatus(answer.status, answer.headers, answer.where, detail);
-    }
     // The call log names no format, and asking the recording's metadata costs a Heavy request: the
     // archive names the copy from this response's first bytes and Content-Type instead (an account
     // records in MP3 or WAV, a company-wide setting).
-    return downloadOf(answer);
+    if (answer.status >= 200 && answer.status < 300) return downloadOf(answer);
+    const detail = await describeAndDrop(answer);
+    if (answer.status === 404) return this.throwForMissingContent(recording, detail, signal);
+    throw errorForStatus(answer.status, answer.headers, answer.where, detail);
   }
 
   /**
@@ -577,7 +557,7 @@ export class RingCentralSource implements RecordingSource {
     return {
       api: new RingCentralSubscriptionApi(this.api),
       // `~` whatever the scope's account: the JWT user's account is the one whose sessions we may watch.
-      filters: [telephonySessionsFilter('~')],
+      filters: ['/restapi/v1.0/account/~/telephony/sessions'],
       secret: this.webhookSecret,
       address: (webhookUrl) => webhookUrl,
     };
@@ -594,17 +574,5 @@ export class RingCentralSource implements RecordingSource {
       });
     }
     return handleRingCentralWebhook(request, { sourceId: this.sourceId, webhookSecret: this.webhookSecret });
-  }
-
-  // ------------------------------------------------------------ directory
-
-  private async loadDirectory() {
-    const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
-    const entries = [];
-    for await (const raw of this.records(first, 'other', 'RingCentral extension list')) {
-      const entry = parseDirectoryEntry(raw);
-      if (entry) entries.push(entry);
-    }
-    return entries;
   }
 }

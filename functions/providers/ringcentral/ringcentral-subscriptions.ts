@@ -5,7 +5,6 @@
  * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
  * before it answers, so a created subscription is one our endpoint has already accepted.
  */
-
 import type {
   RemoteSubscription,
   SubscriptionApi,
@@ -15,14 +14,6 @@ import { PermanentError, TransientError } from '../../core/errors';
 import { expectDeleted } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
 import type { RingCentralApi, RingCentralRequest } from './ringcentral-api';
-
-/** RingCentral's longest `expiresIn` (10 years): renewal is a safety net, not a routine. */
-export const RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN = 315_360_000;
-
-/** The account-level telephony-session filter for an account (`~` or a numeric id). */
-export function telephonySessionsFilter(account: string): string {
-  return `/restapi/v1.0/account/${account}/telephony/sessions`;
-}
 
 /**
  * RingCentral may answer a filter with the account id in place of `~` (or the other way round): both
@@ -42,7 +33,7 @@ const STATUSES: Record<string, SubscriptionStatus> = {
  * The filters RingCentral lists as disabled (`disabledFilters`: filter and reason), normalised. A filter
  * the app lacks the permission for may be disabled there instead of the request being refused.
  */
-export function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
+function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
   const record = jsonObject(raw);
   if (!record || !Array.isArray(record.disabledFilters)) return [];
   return record.disabledFilters.flatMap((entry) => {
@@ -91,12 +82,9 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     const answer = await this.api.json(
       this.request('POST', '/subscription', signal, {
         eventFilters: [wanted.filter],
-        deliveryMode: {
-          transportType: 'WebHook',
-          address: wanted.address,
-          verificationToken: wanted.secret,
-        },
-        expiresIn: RINGCENTRAL_SUBSCRIPTION_EXPIRES_IN,
+        deliveryMode: { transportType: 'WebHook', address: wanted.address, verificationToken: wanted.secret },
+        // RingCentral's longest (10 years): renewal is a safety net, not a routine.
+        expiresIn: 315_360_000,
       }),
     );
     const created = this.parsed(answer);

@@ -38,15 +38,12 @@ import { idText } from './ringcentral-call-log';
 const VALIDATION_TOKEN = /^[\x21-\x7e]{1,512}$/;
 /** Recording ids a hint carries at most; more recordings of one call are found in the call log anyway. */
 const MAX_HINTED_RECORDINGS = 20;
+/** Where a delivery may carry the secret (see the module comment): the schema's header, then the page's. */
+const DELIVERY_TOKEN_HEADERS = ['verification-token', 'validation-token'] as const;
 
-export function authenticateRingCentralDelivery(
-  request: WebhookRequest,
-  webhookSecret: string | undefined,
-): void {
+function authenticateDelivery(request: WebhookRequest, webhookSecret: string | undefined): void {
   const secret = requireWebhookSecret(webhookSecret, 'verificationToken');
-  const tokens = DELIVERY_TOKEN_HEADERS.map((name) => request.headers[name]).filter(
-    (token): token is string => !!token,
-  );
+  const tokens = DELIVERY_TOKEN_HEADERS.flatMap((name) => request.headers[name] || []);
   if (tokens.length === 0) {
     throw new WebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
   }
@@ -54,9 +51,6 @@ export function authenticateRingCentralDelivery(
     throw new WebhookAuthError('wrong Verification-Token', 403);
   }
 }
-
-/** Where a delivery may carry the secret (see the module comment): the schema's header, then the page's. */
-const DELIVERY_TOKEN_HEADERS = ['verification-token', 'validation-token'] as const;
 
 /** A request carrying `Validation-Token` with a body: a delivery in the newer documented form. */
 export function isHandshakeWithBody(request: WebhookRequest): boolean {
@@ -73,20 +67,16 @@ function parseEventTime(value: unknown, fallback: unknown): Date {
   throw new InvalidInputError('RingCentral event has no eventTime or timestamp');
 }
 
-export interface TelephonySessionFacts {
-  telephonySessionId?: string;
-  sessionId?: string;
-  sequence?: string;
-  eventTime: Date;
-  /** A party shows `Disconnected`. */
-  disconnected: boolean;
-  /** Recording ids on the parties, and whether every one of them is inactive (paused or stopped). */
-  recordingIds: string[];
-  recordingsInactive: boolean;
+/** An optional array field of the event; InvalidInputError when it is something else. */
+function listOf(value: unknown, what: string): unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value))
+    throw new InvalidInputError(`RingCentral telephony-session event ${what} is not an array`);
+  return value;
 }
 
-/** Reads a telephony-session event body; InvalidInputError when it is not one. */
-export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFacts {
+/** The event's hint job once a party is `Disconnected` (else none); InvalidInputError if malformed. */
+function telephonySessionJobs(envelope: Json, sourceId: string): HintJob[] {
   const body = jsonObject(envelope.body);
   if (!body) throw new InvalidInputError('RingCentral event has no body object');
   const telephonySessionId = idText(body.telephonySessionId);
@@ -96,40 +86,29 @@ export function parseTelephonySessionEvent(envelope: Json): TelephonySessionFact
       'RingCentral telephony-session event has neither telephonySessionId nor sessionId',
     );
   }
-  if (body.parties !== undefined && !Array.isArray(body.parties)) {
-    throw new InvalidInputError('RingCentral telephony-session event parties is not an array');
-  }
-  const parties = ((body.parties as unknown[] | undefined) ?? []).map(jsonObject);
+  const parties = listOf(body.parties, 'parties').map(jsonObject);
   if (parties.some((party) => !party)) {
     throw new InvalidInputError('RingCentral telephony-session event has a party that is not an object');
   }
-  const recordingIds: string[] = [];
+  const recordingIds = new Set<string>();
   let disconnected = false;
-  let anyRecording = false;
-  let anyActive = false;
   for (const party of parties as Json[]) {
     if (jsonObject(party.status)?.code === 'Disconnected') disconnected = true;
-    if (party.recordings !== undefined && !Array.isArray(party.recordings)) {
-      throw new InvalidInputError('RingCentral telephony-session event recordings is not an array');
-    }
-    for (const recording of (party.recordings as unknown[] | undefined) ?? []) {
+    for (const recording of listOf(party.recordings, 'recordings')) {
       const id = idText(jsonObject(recording)?.id);
-      if (!id) continue;
-      anyRecording = true;
-      if (jsonObject(recording)?.active === true) anyActive = true;
-      if (!recordingIds.includes(id)) recordingIds.push(id);
+      if (id) recordingIds.add(id);
     }
   }
-  const sequence = body.sequence;
-  return {
-    telephonySessionId,
-    sessionId,
-    sequence: typeof sequence === 'number' || typeof sequence === 'string' ? idText(sequence) : undefined,
-    eventTime: parseEventTime(body.eventTime, envelope.timestamp),
-    disconnected,
-    recordingIds,
-    recordingsInactive: anyRecording && !anyActive,
-  };
+  const eventTime = parseEventTime(body.eventTime, envelope.timestamp);
+  if (!disconnected) return [];
+  const hint: Record<string, string> = { eventType: 'telephony-session', status: 'Disconnected' };
+  if (telephonySessionId) hint.telephonySessionId = telephonySessionId.slice(0, 200);
+  if (sessionId) hint.sessionId = sessionId.slice(0, 200);
+  const sequence = idText(body.sequence);
+  if (sequence) hint.sequence = sequence.slice(0, 40);
+  const ids = [...recordingIds].slice(0, MAX_HINTED_RECORDINGS).map((id) => id.slice(0, 100));
+  if (ids.length > 0) hint.recordingIds = ids.join(',');
+  return [hintJob('ringcentral', sourceId, eventTime, hint)];
 }
 
 function isTelephonySessionEvent(envelope: Json): boolean {
@@ -137,15 +116,6 @@ function isTelephonySessionEvent(envelope: Json): boolean {
   if (/\/telephony\/sessions(\?|$)/.test(event)) return true;
   // Deliveries without the `event` filter name are judged by their body.
   return event === '' && !!jsonObject(envelope.body)?.telephonySessionId;
-}
-
-function accepted(jobs: HintJob[], request: WebhookRequest): WebhookOutcome {
-  return {
-    response: jsonReply(200, { accepted: true, jobs: jobs.length }),
-    jobs,
-    // Zeros too, so the metric has data points whichever form RingCentral sends.
-    counts: { handshakeWithBody: isHandshakeWithBody(request) ? 1 : 0 },
-  };
 }
 
 export function handleRingCentralWebhook(
@@ -159,33 +129,20 @@ export function handleRingCentralWebhook(
       throw new InvalidInputError('Validation-Token must be 1-512 printable characters');
     }
     // Headers and body stay far below the 1 KB RingCentral accepts for the handshake reply.
-    return {
-      response: {
-        status: 200,
-        contentType: 'application/json',
-        body: '',
-        headers: { 'Validation-Token': validationToken },
-      },
-      jobs: [],
-    };
+    const headers = { 'Validation-Token': validationToken };
+    return { response: { status: 200, contentType: 'application/json', body: '', headers }, jobs: [] };
   }
-  authenticateRingCentralDelivery(request, context.webhookSecret);
+  authenticateDelivery(request, context.webhookSecret);
   // Authentic but unreadable: answered 400 and swept for (core/webhook-not-understood.ts).
-  return readAuthenticated(() => readDelivery(request, context));
-}
-
-function readDelivery(request: WebhookRequest, context: { sourceId: string }): WebhookOutcome {
-  const envelope = jsonObjectBody(request.body, 'RingCentral webhook body');
-  // Subscription renewal reminders and other event types are acknowledged and ignored.
-  if (!isTelephonySessionEvent(envelope)) return accepted([], request);
-
-  const facts = parseTelephonySessionEvent(envelope);
-  if (!facts.disconnected) return accepted([], request);
-  const hint: Record<string, string> = { eventType: 'telephony-session', status: 'Disconnected' };
-  if (facts.telephonySessionId) hint.telephonySessionId = facts.telephonySessionId.slice(0, 200);
-  if (facts.sessionId) hint.sessionId = facts.sessionId.slice(0, 200);
-  if (facts.sequence) hint.sequence = facts.sequence.slice(0, 40);
-  const ids = facts.recordingIds.slice(0, MAX_HINTED_RECORDINGS).map((id) => id.slice(0, 100));
-  if (ids.length > 0) hint.recordingIds = ids.join(',');
-  return accepted([hintJob('ringcentral', context.sourceId, facts.eventTime, hint)], request);
+  return readAuthenticated(() => {
+    const envelope = jsonObjectBody(request.body, 'RingCentral webhook body');
+    // Subscription renewal reminders and other event types are acknowledged and ignored.
+    const jobs = isTelephonySessionEvent(envelope) ? telephonySessionJobs(envelope, context.sourceId) : [];
+    return {
+      response: jsonReply(200, { accepted: true, jobs: jobs.length }),
+      jobs,
+      // Zeros too, so the metric has data points whichever form RingCentral sends.
+      counts: { handshakeWithBody: isHandshakeWithBody(request) ? 1 : 0 },
+    };
+  });
 }
