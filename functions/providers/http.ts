@@ -1,7 +1,4 @@
-/**
- * The one HTTP client of every adapter: one SSRF guard, timeouts, redirect rules and status → typed-error
- * mapping, and no full URL in any message (storage links and `?access_token=` URLs are credentials).
- */
+/** Every adapter's HTTP client; no message holds a full URL (`?access_token=` URLs are credentials). */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { PassThrough } from 'node:stream';
@@ -32,10 +29,7 @@ export class DisallowedUrlError extends PermanentError {
   }
 }
 
-/**
- * `host:port/path` of a URL: enough to debug, never the query string (it may carry a token). Long
- * opaque path segments are elided too: permanent storage links (Telphin) are credentials in the path.
- */
+/** `host:port/path`, no query (it may hold a token), long segments elided (Telphin links are credentials). */
 export function describeUrl(url: URL | string): string {
   const parsed = typeof url === 'string' ? URL.parse(url) : url;
   if (!parsed) return '(unparseable URL)';
@@ -46,10 +40,7 @@ export function describeUrl(url: URL | string): string {
   return `${parsed.host}${path}`;
 }
 
-/**
- * The URL, parsed, unless it is off the allow-list, plain HTTP off loopback or carries credentials:
- * `DisallowedUrlError` then (a `PermanentError`: retrying cannot make a foreign host acceptable).
- */
+/** The parsed URL or a DisallowedUrlError (permanent: no retry makes a foreign host acceptable). */
 export function assertAllowedUrl(url: string, allowedHosts: readonly string[]): URL {
   const parsed = URL.parse(url);
   if (!parsed) throw new DisallowedUrlError('refusing to fetch a malformed URL');
@@ -78,10 +69,7 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string | undef
   return Array.isArray(value) ? value[0] : value;
 }
 
-/**
- * Seconds to wait from `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset` (seconds until
- * reset; values that look like epoch seconds are converted). Undefined when neither is usable.
- */
+/** Seconds to wait from `Retry-After` (seconds or HTTP date) or `X-RateLimit-Reset`, if either is usable. */
 export function retryAfterSeconds(headers: IncomingHttpHeaders, now: Date = new Date()): number | undefined {
   const retryAfter = headerValue(headers, 'retry-after')?.trim();
   if (retryAfter) {
@@ -224,10 +212,7 @@ function sendOnce(url: URL, options: HttpOptions): Promise<OpenResponse> {
   });
 }
 
-/**
- * Copies the response into a PassThrough that a stall, reset, premature close or abort destroys with a
- * TransientError. Backpressure pauses the stall timer: a slow consumer is never blamed on the server.
- */
+/** The body, failed with a TransientError on stall, reset or abort; backpressure pauses the stall timer. */
 function guardBody(
   response: IncomingMessage,
   where: string,
@@ -373,10 +358,6 @@ export async function sendHttpRequest(url: string, options: HttpOptions): Promis
   return readWhole(await openHttpResponse(url, options), options.maxResponseBytes);
 }
 
-function isOk(status: number): boolean {
-  return status >= 200 && status < 300;
-}
-
 /** The typed error for an answer read whole, with the short reason its body gives. */
 export function statusError(
   response: HttpTextResponse,
@@ -399,7 +380,7 @@ export function parseJsonBody(response: HttpTextResponse): unknown {
 
 /** A 2xx answer's JSON body; the typed error for any other status. */
 export function jsonOf(response: HttpTextResponse): unknown {
-  if (!isOk(response.status)) throw statusError(response);
+  if (response.status < 200 || response.status >= 300) throw statusError(response);
   return parseJsonBody(response);
 }
 
@@ -424,7 +405,7 @@ export async function describeAndDrop(
 
 /** A 2xx answer as a download; any other status throws its typed error (with a little of its body). */
 export async function downloadOrThrow(response: OpenResponse): Promise<DownloadStream> {
-  if (isOk(response.status)) return downloadOf(response);
+  if (response.status >= 200 && response.status < 300) return downloadOf(response);
   const where = describeUrl(response.url);
   const detail = await describeAndDrop({ body: response.body, where });
   throw errorForStatus(response.status, response.headers, where, detail);
