@@ -1,7 +1,4 @@
-/**
- * Requests with a source's Bearer token in the Authorization header (never in a query, RFC 6750 §2.1),
- * one retry after a 401 with a renewed token (it may be revoked or expired early), and throttling hooks.
- */
+/** Bearer-token requests (in the header, RFC 6750 §2.1), one retry after a 401 (revoked or expired early). */
 import type { DownloadStream, Log } from '../../core/ports';
 import {
   downloadOrThrow,
@@ -68,11 +65,13 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
 
   /** Sends and hands back the open answer; any status but a throttled one (see `throttle`) is returned. */
   async open(request: R): Promise<OpenAnswer> {
-    const { token: source, log, sourceId } = this.options;
+    const { token: source, log, sourceId, idleTimeoutMs, connectTimeoutMs } = this.options;
+    const { method, allowedHosts, signal } = request;
     const body = request.json === undefined ? undefined : JSON.stringify(request.json);
+    const sendOptions = { method, body, allowedHosts, signal, idleTimeoutMs, connectTimeoutMs };
     let retried401 = false;
     for (let retries = 0; ; ) {
-      const token = await source.accessToken(request.signal);
+      const token = await source.accessToken(signal);
       await this.options.beforeSend?.(request);
       const headers: Record<string, string> = {
         accept: 'application/json',
@@ -84,15 +83,7 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
         // Node frames a DELETE body only with an explicit length (no chunked encoding for DELETE).
         headers['content-length'] = String(Buffer.byteLength(body));
       }
-      const response = await openHttpResponse(request.url, {
-        method: request.method,
-        headers,
-        body,
-        allowedHosts: request.allowedHosts,
-        signal: request.signal,
-        idleTimeoutMs: this.options.idleTimeoutMs,
-        connectTimeoutMs: this.options.connectTimeoutMs,
-      });
+      const response = await openHttpResponse(request.url, { ...sendOptions, headers });
       const answer: OpenAnswer = { ...response, where: `${response.url.host}${response.url.pathname}` };
       if (await this.options.throttle?.(answer, request, retries)) {
         retries += 1;
