@@ -1,7 +1,6 @@
 /**
- * OAuth access tokens for one source (RFC 6749): the token request, and a token every holder shares
- * through the `TokenStore`; only the lease holder renews it. Refusals and throttling are remembered for
- * every holder, so a bad credential is one clear failure, not a token-request storm.
+ * OAuth tokens (RFC 6749) shared through the `TokenStore`, renewed by the lease holder only. Refusals and
+ * throttling are remembered for every holder: a bad credential is one failure, not a token-request storm.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { RateLimitedError, TransientError } from '../../core/errors';
@@ -60,10 +59,7 @@ export interface TokenRequest
   now?: Date;
 }
 
-/**
- * One POST to a token endpoint, on its own host only. Refusals throw TokenRequestRefused, a 429
- * TokenEndpointThrottled (Retry-After, else 60 s), other failures their typed error.
- */
+/** One POST to a token endpoint, on its own host only; refusals and a 429 throw the errors above. */
 export async function requestOAuthToken(request: TokenRequest): Promise<TokenGrant> {
   const response = await sendHttpRequest(request.url, {
     ...request,
@@ -171,10 +167,7 @@ export class SharedOAuthToken {
     return this.cached?.accessToken === token ? this.cached.scope : undefined;
   }
 
-  /**
-   * An API call answered 401 with `token`: drop it (and its refresh token: the session itself may be
-   * gone) so that the next caller obtains a new one. A newer token someone stored meanwhile is kept.
-   */
+  /** A 401 for `token`: drop it and its refresh token (the session may be gone), never a newer token. */
   async rejectAccessToken(token: string): Promise<void> {
     if (this.cached?.accessToken === token) this.cached = undefined;
     const { store, key, log } = this.options;
@@ -211,14 +204,12 @@ export class SharedOAuthToken {
   /** Refusals and throttling recorded by any holder stop this one before it sends anything. */
   private throwIfBlocked(record: TokenRecord | undefined): void {
     const now = this.now();
-    if (record?.loginRefusedUntilMs && record.loginRefusedUntilMs > now) {
-      throw this.hooks.refusedError(
-        record.loginRefusal ?? 'no reason given',
-        new Date(record.loginRefusedUntilMs),
-      );
+    const { loginRefusedUntilMs: refusedUntil, authThrottledUntilMs: throttledUntil } = record ?? {};
+    if (refusedUntil && refusedUntil > now) {
+      throw this.hooks.refusedError(record?.loginRefusal ?? 'no reason given', new Date(refusedUntil));
     }
-    if (record?.authThrottledUntilMs && record.authThrottledUntilMs > now) {
-      const seconds = Math.ceil((record.authThrottledUntilMs - now) / 1000);
+    if (throttledUntil && throttledUntil > now) {
+      const seconds = Math.ceil((throttledUntil - now) / 1000);
       throw new RateLimitedError(
         `${this.hooks.throttledName} throttled for source ${this.options.key}`,
         seconds,
