@@ -1,6 +1,5 @@
 /**
- * The allow-list language for download hosts, shared by the HTTP client (which refuses URLs) and the
- * configuration (which refuses host lists that can never work). A pattern is `host` (any port),
+ * Download-host allow-list patterns, for the HTTP client and the config checks: `host` (any port),
  * `host:port`, `[v6]` / `[v6]:port`, or `*.domain` (any subdomain of domain, never domain itself).
  */
 import { isIP } from 'node:net';
@@ -22,8 +21,12 @@ export function isLoopbackHost(hostname: string): boolean {
   return host === '::1' || host === '0:0:0:0:0:0:0:1';
 }
 
-/** Whether a URL's host matches one allow-list pattern. Comparison is case-insensitive. */
-export function hostMatchesPattern(url: URL, pattern: string): boolean {
+/** Whether any pattern of the list matches the URL's host (case-insensitive). */
+export function hostAllowed(url: URL, patterns: readonly string[]): boolean {
+  return patterns.some((pattern) => hostMatchesPattern(url, pattern));
+}
+
+function hostMatchesPattern(url: URL, pattern: string): boolean {
   const text = pattern.trim().toLowerCase();
   // `[v6]:port`, a bare IPv6 address (several colons, no port), or `host[:port]`.
   const match = text.startsWith('[')
@@ -42,9 +45,4 @@ export function hostMatchesPattern(url: URL, pattern: string): boolean {
     return host.endsWith(`.${domain}`) && host.length > domain.length + 1;
   }
   return host === patternHost;
-}
-
-/** Whether any pattern of the list matches the URL's host. */
-export function hostAllowed(url: URL, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => hostMatchesPattern(url, pattern));
 }
