@@ -1,7 +1,4 @@
-/**
- * All callvault knows about one provider, so nothing else names one. A descriptor imports only its config
- * schema and constants; the adapter loads through `loadAdapter` (README, "Adding a provider").
- */
+/** All callvault knows of a provider; it imports config and constants only (README, "Adding a provider"). */
 import type * as z from 'zod';
 import type { EnsureSubscriptionsForAllSourcesDependencies } from '../core/ensure-subscriptions-for-all-sources';
 import type { Clock, Log, RecordingSource, WebhookOutcome } from '../core/ports';
@@ -137,10 +134,7 @@ export interface ProviderDescriptor<
   loadAdapter(): Promise<AdapterFactory<Config, Credentials>>;
 }
 
-/**
- * Records per worker invocation where a job may wait behind another. Each is a whole recording streamed
- * to S3, so a big batch pushes the last ones towards the deadline; a small one still amortises a cold start.
- */
+/** Records per run where jobs may wait: each streams a whole recording, so big batches near the deadline. */
 export const WORKER_BATCH_SIZE = 2;
 
 /** Keeps each descriptor's own config type while listing them together. */

@@ -1,7 +1,4 @@
-/**
- * The provider registry, read instead of naming providers. Adding one means its folder and one entry in
- * `PROVIDER_DESCRIPTORS` (README, "Adding a provider").
- */
+/** The provider registry: a new provider is its folder and one entry below (README, "Adding a provider"). */
 import { PermanentError } from '../core/errors';
 import type { RecordingSource } from '../core/ports';
 import { MAX_WEBHOOK_BODY_BYTES } from '../core/source-registry';

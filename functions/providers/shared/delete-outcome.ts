@@ -1,10 +1,7 @@
 import { PermanentError } from '../../core/errors';
 import { type HttpTextResponse, statusError, summariseErrorBody } from '../http';
 
-/**
- * What a single-recording DELETE answered: 2xx deleted, a 404 that says "not found" already gone. Any
- * other 404 (a wrong path, a proxy) is not taken for a deletion: retention must not count it as one.
- */
+/** A recording DELETE's answer; only a 404 saying "not found" is gone already (a proxy's is no deletion). */
 export function deleteOutcome(response: HttpTextResponse, what: string): 'deleted' | 'already-gone' {
   if (response.status >= 200 && response.status < 300) return 'deleted';
   if (response.status !== 404) throw statusError(response);

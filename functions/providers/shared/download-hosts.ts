@@ -1,7 +1,4 @@
-/**
- * A download pattern without a port allows only the scheme's default port, so allowing a host never
- * reaches another service on it. Loopback keeps any port: the sandboxes listen on ephemeral ones.
- */
+/** A portless download pattern means the default port: allowing a host must not reach its other services. */
 import { effectivePort, isLoopbackHost } from '../host-patterns';
 import { assertAllowedUrl } from '../http';
 
@@ -11,7 +8,7 @@ export function pinnedOrigin(origin: string | URL): string {
   return `${url.hostname}:${effectivePort(url)}`;
 }
 
-/** The patterns with the scheme's default port added where none is named (loopback excepted). */
+/** The patterns with the scheme's default port where none is named; loopback keeps any (sandbox ports). */
 export function pinDownloadHosts(patterns: readonly string[], protocol: string): string[] {
   const defaultPort = protocol === 'http:' ? '80' : '443';
   return patterns.map((pattern) => {

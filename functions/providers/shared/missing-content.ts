@@ -1,7 +1,4 @@
-/**
- * A content 404 alone cannot tell "not written yet" from "deleted at the source", so the source is asked
- * again: still there is not ready (retried), gone too is gone at the source (settled).
- */
+/** A content 404 cannot tell "not written yet" from "deleted at the source": the source is asked again. */
 import { GoneAtSourceError, NotReadyError } from '../../core/errors';
 
 export interface MissingContentHooks {

@@ -6,10 +6,7 @@ export interface Page<T> {
   next?: string;
 }
 
-/**
- * Every item of a paged collection from `firstUrl` on. A repeated link or more than `maxPages` pages throws
- * TransientError: a listing that silently stopped would pass for a complete one.
- */
+/** Every item from `firstUrl` on; a repeated link or too many pages throws: a stopped listing looks whole. */
 export async function* followPages<T>(
   firstUrl: string,
   fetchPage: (url: string) => Promise<Page<T>>,

@@ -30,10 +30,7 @@ export function secretMatches(received: string | null | undefined, secret: strin
   return timingSafeEqual(digest(received), digest(secret));
 }
 
-/**
- * The event time as a Date; InvalidInputError with `outOfRange` outside 2001–2100, where it is a unit
- * mistake (seconds for milliseconds, say), not an event.
- */
+/** The event time; InvalidInputError (`outOfRange`) outside 2001–2100, a unit mistake (s for ms). */
 export function plausibleEventTime(ms: number, outOfRange: string): Date {
   if (!(ms >= Date.UTC(2001, 0, 1) && ms <= Date.UTC(2100, 0, 1))) throw new InvalidInputError(outOfRange);
   return new Date(ms);
