@@ -359,10 +359,7 @@ export async function sendHttpRequest(url: string, options: HttpOptions): Promis
 }
 
 /** The typed error for an answer read whole, with the short reason its body gives. */
-export function statusError(
-  response: HttpTextResponse,
-  detail: (text: string) => string | undefined = summariseErrorBody,
-): CallvaultError {
+export function statusError(response: HttpTextResponse, detail = summariseErrorBody): CallvaultError {
   return errorForStatus(response.status, response.headers, response.where, detail(response.text));
 }
 

@@ -9,6 +9,7 @@ import {
   openHttpResponse,
   readWhole,
   statusError,
+  type summariseErrorBody,
 } from '../http';
 
 export { describeAndDrop, downloadOf, jsonOf } from '../http';
@@ -52,10 +53,7 @@ export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
 }
 
 /** A DELETE's answer: 2xx, or 404 (gone already), is done; any other status throws its typed error. */
-export function expectDeleted(
-  response: HttpTextResponse,
-  detail?: (text: string) => string | undefined,
-): void {
+export function expectDeleted(response: HttpTextResponse, detail?: typeof summariseErrorBody): void {
   if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
   throw statusError(response, detail);
 }

@@ -227,10 +227,8 @@ export class SharedOAuthToken {
       if (error instanceof TokenEndpointThrottled) {
         // Every holder waits the endpoint's figure out before asking again.
         const seconds = error.retryAfterSeconds ?? 60;
-        await store.put(key, {
-          ...(record ?? { credentials }),
-          authThrottledUntilMs: this.now() + seconds * 1000,
-        });
+        const authThrottledUntilMs = this.now() + seconds * 1000;
+        await store.put(key, { ...(record ?? { credentials }), authThrottledUntilMs });
         throw new RateLimitedError(`${this.hooks.throttledName} throttled source ${key}`, seconds);
       }
       if (!(error instanceof TokenRequestRefused)) throw error;
