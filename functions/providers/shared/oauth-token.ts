@@ -173,13 +173,7 @@ export class SharedOAuthToken {
     const { store, key, log } = this.options;
     const record = await readOwnToken(store, key, this.hooks.credentials);
     if (record?.accessToken !== token) return;
-    const {
-      accessToken: _a,
-      accessUsableUntilMs: _u,
-      refreshToken: _r,
-      refreshUsableUntilMs: _ru,
-      ...rest
-    } = record;
+    const { accessToken, accessUsableUntilMs, refreshToken, refreshUsableUntilMs, ...rest } = record;
     await store.put(key, rest, { ifAccessToken: token });
     log.info(this.hooks.droppedMessage, { source: key });
   }
