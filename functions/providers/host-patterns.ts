@@ -34,8 +34,7 @@ function hostMatchesPattern(url: URL, pattern: string): boolean {
     : text.split(':').length > 2
       ? [text, text, undefined]
       : /^([^:]+)(?::(\d{1,5}))?$/.exec(text);
-  const patternHost = match?.[1] ?? '';
-  const patternPort = match?.[2];
+  const [, patternHost, patternPort] = match ?? [];
   if (!patternHost) return false;
   if (patternPort !== undefined && patternPort !== effectivePort(url)) return false;
   const host = bareHostname(url.hostname);
