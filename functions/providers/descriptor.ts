@@ -32,12 +32,6 @@ export interface SourceConfigBase {
   retention?: object | false;
 }
 
-export type AdapterFactory<Config, Credentials> = (
-  config: Config,
-  credentials: Credentials,
-  deps: ProviderDependencies,
-) => RecordingSource;
-
 export interface LifecycleFollowUpDependencies
   extends Omit<EnsureSubscriptionsForAllSourcesDependencies, 'only' | 'ledger'>,
     Omit<SweepAllDependencies, 'only'> {
@@ -131,7 +125,9 @@ export interface ProviderDescriptor<
   readonly alarms?: readonly ProviderAlarm[];
   readonly lifecycleFollowUp?: LifecycleFollowUpHook;
   /** Loaded on first use: its HTTP code is never bundled into a descriptor reader. */
-  loadAdapter(): Promise<AdapterFactory<Config, Credentials>>;
+  loadAdapter(): Promise<
+    (config: Config, credentials: Credentials, deps: ProviderDependencies) => RecordingSource
+  >;
 }
 
 /** Records per run where jobs may wait: each streams a whole recording, so big batches near the deadline. */
