@@ -33,10 +33,7 @@ export class DisallowedUrlError extends PermanentError {
 export function describeUrl(url: URL | string): string {
   const parsed = typeof url === 'string' ? URL.parse(url) : url;
   if (!parsed) return '(unparseable URL)';
-  const path = parsed.pathname
-    .split('/')
-    .map((segment) => (segment.length > 40 ? `${segment.slice(0, 4)}…` : segment))
-    .join('/');
+  const path = parsed.pathname.replace(/[^/]{41,}/g, (segment) => `${segment.slice(0, 4)}…`);
   return `${parsed.host}${path}`;
 }
 
