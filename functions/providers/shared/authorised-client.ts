@@ -32,9 +32,7 @@ export interface AuthorisedRequest {
 }
 
 /** An answer whose body has not been read yet; `where` is host + path of the final URL, for messages. */
-export interface OpenAnswer extends OpenResponse {
-  where: string;
-}
+export type OpenAnswer = OpenResponse & { where: string };
 
 export interface AuthorisedClientOptions<R extends AuthorisedRequest> {
   token: BearerTokenSource;
@@ -108,8 +106,7 @@ export class AuthorisedClient<R extends AuthorisedRequest = AuthorisedRequest> {
 
   /** A download: a 2xx stream, or the typed error for its status (after reading a little of the body). */
   async download(request: R): Promise<DownloadStream> {
-    return downloadOrThrow(
-      await this.open({ ...request, headers: { accept: MEDIA_ACCEPT, ...request.headers } }),
-    );
+    const headers = { accept: MEDIA_ACCEPT, ...request.headers };
+    return downloadOrThrow(await this.open({ ...request, headers }));
   }
 }
