@@ -112,11 +112,10 @@ export function credentialsFingerprint(...parts: string[]): string {
 
 /** `key` is the source's; the lease figures are `obtainSharedToken`'s. */
 export interface SharedOAuthTokenOptions
-  extends Pick<SharedTokenOptions, 'store' | 'key' | 'leaseTtlMs' | 'leaseWaitMs' | 'pollMs'> {
+  extends Pick<SharedTokenOptions, 'store' | 'key' | 'leaseTtlMs' | 'leaseWaitMs' | 'pollMs'>,
+    Pick<HttpOptions, 'idleTimeoutMs' | 'connectTimeoutMs'> {
   clock: Clock;
   log: Log;
-  idleTimeoutMs?: number;
-  connectTimeoutMs?: number;
   /** How long a refusal blocks further token requests with the same credentials. Default 15 min. */
   refusalCooldownMs?: number;
 }
