@@ -58,10 +58,7 @@ export interface RingCentralTuning {
   perPage: number;
   /** Longest wait for a Heavy slot inside one invocation before the job is handed back (RateLimitedError). */
   maxGateWaitMs: number;
-  /**
-   * A download 404 this soon after the call ended is "not ready yet" without asking the call log
-   * (content appears seconds to minutes after hang-up); later ones are checked against the call log.
-   */
+  /** A content 404 this soon after hang-up is "not ready" unasked; later ones ask the call log. */
   goneCheckAfterMs: number;
   // Passed on; the defaults are http.ts's and shared/oauth-token.ts's (60 s, 15 s, 15 min, 200 ms).
   idleTimeoutMs?: number;
@@ -81,11 +78,9 @@ const DEFAULT_TUNING: RingCentralTuning = {
 const HINT_LOOKBACK_MS = 24 * 3_600_000;
 
 /**
- * The app permissions (OAuth scopes) a source needs, `only` with webhooks or deletes at the source.
- * RingCentral lists the app's permissions in the token answer's `scope` (space-separated; "Call Log
- * Access Control" in the developer guide reads it the same way), so a missing one is known at login,
- * before any request fails with `InsufficientPermissions` (CMN-401). CallControl: the "Account Telephony
- * Sessions Event" filter page lists it under Required Permissions.
+ * The app permissions a source needs, read from the token answer's space-separated `scope` ("Call Log
+ * Access Control") at login, before a request fails with CMN-401. CallControl: the "Account Telephony
+ * Sessions Event" page's Required Permissions.
  */
 const PERMISSIONS: readonly { permission: string; neededFor: string; only?: 'webhooks' | 'deletes' }[] = [
   { permission: 'ReadCallLog', neededFor: 'the call log: listing, webhook hints and gone checks' },
@@ -114,11 +109,7 @@ export interface RingCentralSourceOptions {
   deletesAtSource?: boolean;
 }
 
-/**
- * First retry after a content 404 shortly after hang-up. RingCentral serves the file seconds to minutes
- * after the call ends, so the generic not-ready minute would add most of a minute to every webhook-driven
- * copy; doubling from 8 s (8, 16, 32 s, …) costs at most a few Heavy requests per recording.
- */
+/** First retry after an early content 404: content comes seconds after hang-up, well within a minute. */
 const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
 
 export class RingCentralSource implements RecordingSource {
@@ -236,21 +227,14 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ listing
 
-  /**
-   * With the `extensions` scope, one part per configured extension, each listed through its own call log:
-   * an extension the app's user may not read (403) or that left the account is reported alone, and the
-   * others are listed. The account scope is one listing, with nothing to isolate (no parts: listed whole).
-   */
+  /** One part per configured extension, so one refused (403) or gone fails alone; none for the account. */
   async listingScopes(): Promise<ListingScope[]> {
     const wanted = this.config.scope.extensions;
     if (!wanted) return [];
     return wanted.map((entry) => ({ id: entry, subject: entry, label: `extension ${entry}` }));
   }
 
-  /**
-   * The recordings of a Detailed call log over the window, each once, in scope and inside the window:
-   * the account's call log, or one configured extension's own (`/extension/{id}/call-log`).
-   */
+  /** The window's recordings, each once, from the account's Detailed call log or one extension's own. */
   async *listRecordings(
     window: TimeWindow,
     signal?: AbortSignal,
@@ -372,11 +356,7 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ hints
 
-  /**
-   * The recordings of the hinted call, from the call log. Not ready (retried with growing delay) while
-   * the call is not logged yet or a hinted recording is not on it yet; a call outside the scope, or
-   * without recordings, resolves to nothing.
-   */
+  /** The hinted call's recordings from the call log; not ready while it or a hinted recording is unlisted. */
   async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
     const { hint } = job;
     const telephonySessionId = hint.telephonySessionId?.trim() || undefined;
@@ -455,10 +435,7 @@ export class RingCentralSource implements RecordingSource {
     throw errorForStatus(answer.status, answer.headers, answer.where, detail);
   }
 
-  /**
-   * A 404 for content the call log listed. Soon after the call it is the normal delay; later, the call
-   * log decides: still listed means not ready, no longer listed means the recording is gone at the source.
-   */
+  /** A content 404: normal soon after the call; later, gone only if the call log no longer lists it. */
   private async throwForMissingContent(
     recording: SourceRecording,
     detail: string | undefined,
@@ -496,10 +473,8 @@ export class RingCentralSource implements RecordingSource {
   }
 
   /**
-   * The content's size as the media host reports it (Content-Length of a HEAD, else the total of a
-   * one-byte range), `'gone'` on 404, undefined when the host reports no size. Retention asks for it
-   * (one Heavy request, only for a copy that passed every other check) since the call log reports no
-   * size: this is what vouches for a copy.
+   * The media host's size (HEAD's Content-Length, else a one-byte range's total), `'gone'` on 404. The call
+   * log reports no size, so retention asks this (one Heavy request) to vouch for a copy.
    */
   async reportedSize(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined> {
     const head = await this.openContent('HEAD', recording, signal);
@@ -527,10 +502,7 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ retention
 
-  /**
-   * Deletes this one recording's file (`DELETE /account/~/call-recordings` with its id); the call-log
-   * row stays. A 404 saying the recording is not found means it is already gone.
-   */
+  /** Deletes the recording's file by id (`DELETE /account/~/call-recordings`), not the call-log row. */
   async deleteRecording(
     recording: SourceRecording,
     signal?: AbortSignal,
@@ -548,10 +520,7 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ webhooks
 
-  /**
-   * One account-level telephony-session subscription, verified with the webhookSecret. Without a secret
-   * the webhook refuses every delivery, so no subscription is wanted (the sweep alone archives).
-   */
+  /** One account telephony-session subscription; none without a secret (every delivery would be refused). */
   async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
     if (!this.webhookSecret) return undefined;
     return {

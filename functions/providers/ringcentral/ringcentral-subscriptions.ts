@@ -1,9 +1,6 @@
 /**
- * RingCentral's side of the subscriptions use case: `POST/GET/DELETE /restapi/v1.0/subscription` and
- * `POST …/subscription/{id}/renew`.
- * A subscription is created with the source's webhookSecret as `verificationToken` and the longest
- * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
- * before it answers, so a created subscription is one our endpoint has already accepted.
+ * RingCentral's `/restapi/v1.0/subscription` API. RingCentral runs the Validation-Token handshake before
+ * it answers a create, so a created subscription is one our endpoint has already accepted.
  */
 import type {
   RemoteSubscription,
@@ -15,10 +12,7 @@ import { expectDeleted } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
 import type { RingCentralApi, RingCentralRequest } from './ringcentral-api';
 
-/**
- * RingCentral may answer a filter with the account id in place of `~` (or the other way round): both
- * spell the same subscription, so comparisons use `~`.
- */
+/** RingCentral may spell a filter's account as its id or `~` (the same subscription): compared as `~`. */
 export function normaliseEventFilter(filter: string): string {
   return filter.replace(/^(\/restapi\/v1\.0\/account\/)[^/]+(\/)/, '$1~$2');
 }
@@ -29,10 +23,7 @@ const STATUSES: Record<string, SubscriptionStatus> = {
   Suspended: 'suspended',
 };
 
-/**
- * The filters RingCentral lists as disabled (`disabledFilters`: filter and reason), normalised. A filter
- * the app lacks the permission for may be disabled there instead of the request being refused.
- */
+/** `disabledFilters`, normalised: a filter the app lacks the permission for may be disabled, not refused. */
 function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
   const record = jsonObject(raw);
   if (!record || !Array.isArray(record.disabledFilters)) return [];
@@ -101,10 +92,7 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     return created;
   }
 
-  /**
-   * `POST /subscription/{id}/renew`, with no body: it renews for the subscription's own lifetime. A PUT
-   * would need the subscription's `eventFilters` again (required in UpdateSubscriptionRequest).
-   */
+  /** `POST …/renew` keeps its lifetime; a PUT needs `eventFilters` again (UpdateSubscriptionRequest). */
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
     const path = `/subscription/${encodeURIComponent(subscription.id)}/renew`;
     return this.parsed(await this.api.json(this.request('POST', path, signal)));
