@@ -257,6 +257,8 @@ export class DirectoryCache {
   constructor(
     private readonly options: {
       load: () => Promise<DirectoryEntry[]>;
+      /** The `extensions` scope needs it: a failed load throws, lest a sweep archive nothing quietly. */
+      required: boolean;
       clock: Clock;
       log: Log;
       sourceId: string;
@@ -267,8 +269,8 @@ export class DirectoryCache {
     return this.options.clock.now().getTime();
   }
 
-  /** With `required` (the `extensions` scope) a failed load throws, lest a sweep archive nothing quietly. */
-  async get(required: boolean): Promise<ExtensionDirectory> {
+  async get(): Promise<ExtensionDirectory> {
+    const { required } = this.options;
     if (this.loaded && this.now() - this.loaded.at < DIRECTORY_TTL_MS) return this.loaded.directory;
     if (!required && this.failedAt !== undefined && this.now() - this.failedAt < DIRECTORY_RETRY_MS) {
       return this.loaded?.directory ?? EMPTY_DIRECTORY;

@@ -189,6 +189,7 @@ export class RingCentralSource implements RecordingSource {
         const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
         return this.all(first, parseDirectoryEntry, undefined, 'other', 'RingCentral extension list');
       },
+      required: config.scope.extensions !== undefined,
       clock,
       log,
       sourceId: config.id,
@@ -221,10 +222,6 @@ export class RingCentralSource implements RecordingSource {
     return `/account/${encodeURIComponent(this.config.scope.account)}${rest}`;
   }
 
-  private directory(): Promise<ExtensionDirectory> {
-    return this.directoryCache.get(this.config.scope.extensions !== undefined);
-  }
-
   // ------------------------------------------------------------ listing
 
   /** One part per configured extension, so one refused (403) or gone fails alone; none for the account. */
@@ -240,7 +237,7 @@ export class RingCentralSource implements RecordingSource {
     signal?: AbortSignal,
     scope?: ListingScope,
   ): AsyncIterable<SourceRecording> {
-    const directory = await this.directory();
+    const directory = await this.directoryCache.get();
     let path = this.accountPath('/call-log');
     if (scope) {
       const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
@@ -324,14 +321,15 @@ export class RingCentralSource implements RecordingSource {
 
   /** Call-log records of one call (by telephony session, else legacy session), since `fromMs`. */
   private async callRecords(
-    ids: { telephonySessionId?: string; sessionId?: string },
+    telephonySessionId: string | undefined,
+    sessionId: string | undefined,
     fromMs: number,
     signal?: AbortSignal,
   ): Promise<Json[]> {
     const url = this.api.url(this.accountPath('/call-log'), {
       view: 'Detailed',
-      telephonySessionId: ids.telephonySessionId,
-      sessionId: ids.telephonySessionId ? undefined : ids.sessionId,
+      telephonySessionId,
+      sessionId: telephonySessionId ? undefined : sessionId,
       dateFrom: new Date(fromMs).toISOString(),
       perPage: '100',
     });
@@ -367,11 +365,7 @@ export class RingCentralSource implements RecordingSource {
     const eventMs = Date.parse(job.eventTime);
     if (Number.isNaN(eventMs)) throw new PermanentError(`hint has an invalid eventTime "${job.eventTime}"`);
     const call = telephonySessionId ?? sessionId;
-    const records = await this.callRecords(
-      { telephonySessionId, sessionId },
-      eventMs - HINT_LOOKBACK_MS,
-      signal,
-    );
+    const records = await this.callRecords(telephonySessionId, sessionId, eventMs - HINT_LOOKBACK_MS, signal);
     if (records.length === 0) {
       throw new NotReadyError(
         `RingCentral call ${call} is not in the call log yet (event at ${job.eventTime})`,
@@ -388,12 +382,11 @@ export class RingCentralSource implements RecordingSource {
       }
       this.log.info('ringcentral recording too short to be kept', { sourceId: this.sourceId, call, missing });
     }
-    const directory = await this.directory();
-    const found = new Map<string, SourceRecording>();
-    for (const recording of records.flatMap((record) => this.recordingsInScope(record, directory))) {
-      if (!found.has(recording.recordingId)) found.set(recording.recordingId, recording);
-    }
-    return [...found.values()];
+    const directory = await this.directoryCache.get();
+    const found = records.flatMap((record) => this.recordingsInScope(record, directory));
+    return found.filter(
+      (recording, index) => found.findIndex((first) => first.recordingId === recording.recordingId) === index,
+    );
   }
 
   // ------------------------------------------------------------ content
@@ -460,10 +453,8 @@ export class RingCentralSource implements RecordingSource {
   private async stillInCallLog(recording: SourceRecording, signal?: AbortSignal): Promise<boolean> {
     const raw = jsonObject(recording.raw);
     const records = await this.callRecords(
-      {
-        telephonySessionId: idText(raw?.telephonySessionId),
-        sessionId: idText(raw?.sessionId) ?? recording.callId,
-      },
+      idText(raw?.telephonySessionId),
+      idText(raw?.sessionId) ?? recording.callId,
       recording.startedAt.getTime() - 3_600_000,
       signal,
     );
@@ -480,10 +471,8 @@ export class RingCentralSource implements RecordingSource {
     const head = await this.openContent('HEAD', recording, signal);
     head.body.destroy();
     if (head.status === 404) return 'gone';
-    const length = head.headers['content-length'];
-    if (head.status >= 200 && head.status < 300 && typeof length === 'string' && /^\d+$/.test(length)) {
-      return Number(length);
-    }
+    const length = downloadOf(head).contentLength;
+    if (head.status >= 200 && head.status < 300 && length !== undefined) return length;
     if (head.status >= 300 && head.status !== 405 && head.status !== 501) {
       throw errorForStatus(head.status, head.headers, head.where);
     }
@@ -493,9 +482,8 @@ export class RingCentralSource implements RecordingSource {
     if (range.status === 404) return 'gone';
     const total = /\/(\d+)\s*$/.exec(String(range.headers['content-range'] ?? ''))?.[1];
     if (range.status === 206 && total) return Number(total);
-    const fullLength = range.headers['content-length'];
-    if (range.status === 200 && typeof fullLength === 'string' && /^\d+$/.test(fullLength))
-      return Number(fullLength);
+    const fullLength = downloadOf(range).contentLength;
+    if (range.status === 200 && fullLength !== undefined) return fullLength;
     if (range.status >= 300) throw errorForStatus(range.status, range.headers, range.where);
     return undefined;
   }
