@@ -41,7 +41,6 @@ export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
 /** `$.job` of RingCentral jobs (core/jobs.ts describeJob); CloudWatch JSON filters allow trailing `*`. */
 export const RINGCENTRAL_JOB_PATTERNS = ['hint ringcentral/*', 'recording ringcentral/*'] as const;
 
-/** The RingCentral job of a retry log line (core/jobs.ts describeJob), as the worker logs it in `$.job`. */
 const ringCentralJob: LogMatch = {
   any: RINGCENTRAL_JOB_PATTERNS.map((pattern) => ({ field: '$.job', equals: pattern })),
 };
@@ -59,9 +58,9 @@ function logAlarm(
 }
 
 /**
- * A permission missing from the app; a refused login (logged once per 15-minute cooldown, so the 15-minute
- * period keeps the alarm raised instead of flapping); 429s, which the gate keeps rare unless something
- * else spends the budget.
+ * A permission the app lacks; a refused login (logged once per 15-minute cooldown: the 15-minute period
+ * keeps the alarm from flapping); 429s, rare behind the gate unless another app or a too-high
+ * `rateLimits.heavyPerMinute` spends the budget.
  */
 const RINGCENTRAL_ALARMS: readonly ProviderAlarm[] = [
   logAlarm(

@@ -1,9 +1,8 @@
 /**
- * RingCentral transport: the shared session's Bearer token in the header, one retry after a 401.
- * Heavy requests (call log, content, delete) are paced at one slot per `window / limit` from a schedule
- * every worker shares through the `RateGateStore` (DynamoDB across Lambda containers); a 429 closes it
- * for Retry-After, and the X-Rate-Limit-Limit/-Window headers replace the configured figures.
- * Pacing is kept per `X-Rate-Limit-Group`: the API reference puts these calls in Heavy, but the media host
+ * RingCentral transport (Bearer token, one retry after a 401). Heavy requests (call log, content, delete)
+ * take slots `window / limit` apart from a schedule every worker shares (`RateGateStore`, DynamoDB across
+ * Lambda containers); a 429 closes it for Retry-After; X-Rate-Limit-Limit/-Window replace the configured
+ * figures. Pacing is per `X-Rate-Limit-Group`: the reference puts these calls in Heavy, but the media host
  * may name another group, so each host follows the group its answers last named (Heavy until then).
  */
 import type { IncomingHttpHeaders } from 'node:http';

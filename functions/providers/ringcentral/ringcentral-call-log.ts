@@ -1,9 +1,8 @@
 /**
  * Detailed call-log record → SourceRecording(s) (seeds 001 and 002): each distinct recording id on the
- * record or its legs (ids arrive as numbers or strings) is one SourceRecording with the call's metadata.
- * callerStatus / calleeStatus are the `result`s of the RingOut legs to the caller / the subscriber (a busy
- * RingOut may have one); callResult is the record's `result`; company users' parties get a Team
- * Messaging person id equal to their extension id.
+ * record or its legs (numbers or strings) is one SourceRecording with the call's metadata. callerStatus /
+ * calleeStatus are the `result`s of the RingOut legs to the caller / the subscriber (a busy RingOut may
+ * have one); company users' parties get a Team Messaging person id equal to their extension id.
  */
 import { PermanentError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';

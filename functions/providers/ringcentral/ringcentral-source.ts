@@ -1,10 +1,7 @@
 /**
- * The RingCentral adapter behind `RecordingSource`. Webhooks are hints; the Detailed company call log
- * is the truth: listings page through it, hints are resolved against it by telephony session, and a
- * download that finds nothing is checked against it before a recording is declared gone. Content comes
- * from the media host with the Bearer token in the header; deletes remove the recording file by id
- * (`DELETE /account/~/call-recordings`), never a call-log row. Call log, content and delete share the
- * Heavy rate group and pass the source's gate.
+ * The RingCentral adapter. Webhooks are hints; the Detailed company call log is the truth for listings,
+ * hints and gone checks. Content comes from the media host (Bearer token in the header); deletes remove
+ * the recording file by id, never a call-log row. All three spend the Heavy group through the source's gate.
  */
 import { NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
@@ -78,9 +75,8 @@ const DEFAULT_TUNING: RingCentralTuning = {
 const HINT_LOOKBACK_MS = 24 * 3_600_000;
 
 /**
- * The app permissions a source needs, read from the token answer's space-separated `scope` ("Call Log
- * Access Control") at login, before a request fails with CMN-401. CallControl: the "Account Telephony
- * Sessions Event" page's Required Permissions.
+ * App permissions, read at login from the token's space-separated `scope` ("Call Log Access Control"),
+ * before a request fails with CMN-401. CallControl: "Account Telephony Sessions Event", Required Permissions.
  */
 const PERMISSIONS: readonly { permission: string; neededFor: string; only?: 'webhooks' | 'deletes' }[] = [
   { permission: 'ReadCallLog', neededFor: 'the call log: listing, webhook hints and gone checks' },
@@ -419,9 +415,8 @@ export class RingCentralSource implements RecordingSource {
     request: DownloadRequest = {},
   ): Promise<DownloadStream> {
     const answer = await this.openContent('GET', recording, signal, rangeHeaders(request.fromByte));
-    // The call log names no format, and asking the recording's metadata costs a Heavy request: the
-    // archive names the copy from this response's first bytes and Content-Type instead (an account
-    // records in MP3 or WAV, a company-wide setting).
+    // The call log names no format (MP3 or WAV, company-wide) and metadata costs a Heavy request: the
+    // archive names the copy from this response's first bytes and Content-Type instead.
     if (answer.status >= 200 && answer.status < 300) return downloadOf(answer);
     const detail = await describeAndDrop(answer);
     if (answer.status === 404) return this.throwForMissingContent(recording, detail, signal);

@@ -1,7 +1,4 @@
-/**
- * RingCentral's `/restapi/v1.0/subscription` API. RingCentral runs the Validation-Token handshake before
- * it answers a create, so a created subscription is one our endpoint has already accepted.
- */
+/** RingCentral's subscription API; a create is answered only after our endpoint passed the handshake. */
 import type {
   RemoteSubscription,
   SubscriptionApi,
