@@ -150,6 +150,14 @@ export function extensionKeysOf(record: Json, directory: ExtensionDirectory): Se
   return keys;
 }
 
+/** The first `result` of a leg of this type. */
+function legResult(record: Json, legType: RegExp): string | undefined {
+  return legsOf(record)
+    .filter((leg) => typeof leg.legType === 'string' && legType.test(leg.legType))
+    .map((leg) => idText(leg.result))
+    .find((result) => result !== undefined);
+}
+
 function directionOf(record: Json): CallDirection {
   const from = jsonObject(record.from);
   const to = jsonObject(record.to);
@@ -189,14 +197,6 @@ export function parseCallLogRecord(
       : undefined;
   const extensionId = idText(jsonObject(record.extension)?.id);
   const extensionName = extensionId ? context.directory.byId(extensionId)?.name : undefined;
-  let callerStatus: string | undefined;
-  let calleeStatus: string | undefined;
-  for (const leg of legsOf(record)) {
-    const legType = typeof leg.legType === 'string' ? leg.legType : '';
-    const result = idText(leg.result);
-    if (CALLER_LEG.test(legType)) callerStatus ??= result;
-    else if (CALLEE_LEG.test(legType)) calleeStatus ??= result;
-  }
   const parties = partiesOf(record, context.directory);
   const shared = {
     provider: 'ringcentral' as const,
@@ -212,8 +212,8 @@ export function parseCallLogRecord(
     extension: extensionId
       ? { id: extensionId, ...(extensionName ? { name: extensionName } : {}) }
       : undefined,
-    callerStatus,
-    calleeStatus,
+    callerStatus: legResult(record, CALLER_LEG),
+    calleeStatus: legResult(record, CALLEE_LEG),
     callResult: idText(record.result),
     parties,
     // The call log names no format: the extension is the configured hint, the download decides.
@@ -308,10 +308,8 @@ export class DirectoryCache {
     };
     this.loaded = { at: this.now(), directory };
     this.failedAt = undefined;
-    this.options.log.info('ringcentral extension directory loaded', {
-      sourceId: this.options.sourceId,
-      extensions: ids.size,
-    });
+    const { log, sourceId } = this.options;
+    log.info('ringcentral extension directory loaded', { sourceId, extensions: ids.size });
     return directory;
   }
 }

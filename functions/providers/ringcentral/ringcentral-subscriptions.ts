@@ -80,10 +80,9 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     if (disabled.length > 0) {
       // Created but deaf: removed again, and the run fails for this source, naming RingCentral's reason.
       await this.delete(created, signal);
+      const reasons = disabled.map((entry) => `${entry.filter}: ${entry.reason}`).join('; ');
       throw new PermanentError(
-        `RingCentral created the subscription with its event filter disabled (${disabled
-          .map((entry) => `${entry.filter}: ${entry.reason}`)
-          .join('; ')}); check the app's permissions (README, Configuration, RingCentral: App)`,
+        `RingCentral created the subscription with its event filter disabled (${reasons}); check the app's permissions (README, Configuration, RingCentral: App)`,
       );
     }
     return created;

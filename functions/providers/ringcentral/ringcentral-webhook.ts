@@ -34,17 +34,6 @@ const MAX_HINTED_RECORDINGS = 20;
 /** Where a delivery may carry the secret (see the module comment): the schema's header, then the page's. */
 const DELIVERY_TOKEN_HEADERS = ['verification-token', 'validation-token'] as const;
 
-function authenticateDelivery(request: WebhookRequest, webhookSecret: string | undefined): void {
-  const secret = requireWebhookSecret(webhookSecret, 'verificationToken');
-  const tokens = DELIVERY_TOKEN_HEADERS.flatMap((name) => request.headers[name] || []);
-  if (tokens.length === 0) {
-    throw new WebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
-  }
-  if (!tokens.some((token) => secretMatches(token, secret))) {
-    throw new WebhookAuthError('wrong Verification-Token', 403);
-  }
-}
-
 /** A request carrying `Validation-Token` with a body: a delivery in the newer documented form. */
 export function isHandshakeWithBody(request: WebhookRequest): boolean {
   return request.headers['validation-token'] !== undefined && request.body.trim() !== '';
@@ -125,7 +114,14 @@ export function handleRingCentralWebhook(
     const headers = { 'Validation-Token': validationToken };
     return { response: { status: 200, contentType: 'application/json', body: '', headers }, jobs: [] };
   }
-  authenticateDelivery(request, context.webhookSecret);
+  const secret = requireWebhookSecret(context.webhookSecret, 'verificationToken');
+  const tokens = DELIVERY_TOKEN_HEADERS.flatMap((name) => request.headers[name] || []);
+  if (tokens.length === 0) {
+    throw new WebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
+  }
+  if (!tokens.some((token) => secretMatches(token, secret))) {
+    throw new WebhookAuthError('wrong Verification-Token', 403);
+  }
   // Authentic but unreadable: answered 400 and swept for (core/webhook-not-understood.ts).
   return readAuthenticated(() => {
     const envelope = jsonObjectBody(request.body, 'RingCentral webhook body');
