@@ -15,10 +15,7 @@ declare module '../../core/recording' {
 // RingCentral's Heavy group as callvault spends it: the call log, recording content and delete all count
 // against it (API reference, "Rate Limits"). Kept here, free of I/O, for the config and the CDK app.
 
-/**
- * Slots are spaced a little wider than window / limit: evenly paced requests sit on the edge of a fixed
- * window, and a few milliseconds of network jitter would otherwise put one request too many in it.
- */
+/** Slots a little wider than window / limit: at the edge of a fixed window, jitter would add one too many. */
 const PACING_MARGIN = 1.05;
 
 /** The spacing the rate gate keeps between Heavy slots for a budget of `limit` a window (a minute). */
@@ -30,10 +27,8 @@ export function pacedIntervalMs(limit: number, windowMs = 60_000): number {
 export const CALL_LOG_PAGE_SIZE = 1000;
 
 /**
- * Heavy-group requests one busy RingCentral worker spends a minute: each job is one call-log lookup or
- * one content download (both Heavy), and a short recording streams in seconds, so a worker that never
- * waits would spend several a minute. Five is the planning figure: the shared rate gate is what enforces
- * the budget, and workers beyond `budget / 5` would only hold their messages while they wait at it.
+ * Heavy requests one busy worker spends a minute (a job is one lookup or download, seconds each): a
+ * planning figure, since the gate enforces the budget and workers beyond `budget / 5` would only wait.
  */
 export const RINGCENTRAL_HEAVY_REQUESTS_PER_WORKER_MINUTE = 5;
 
@@ -43,13 +38,9 @@ export const PERMISSION_MISSING_CODE = 'RINGCENTRAL_PERMISSION_MISSING';
 export const RINGCENTRAL_LOGIN_REFUSED_MESSAGE = 'ringcentral refused the JWT login';
 /** Counted from the worker's log: RingCentral jobs put back on the queue because of a 429. */
 export const RINGCENTRAL_RATE_LIMITED_METRIC = 'RingCentralRateLimited';
-/**
- * `$.job` of RingCentral jobs (hints and recordings; never fetch-now), as core/jobs.ts describeJob writes
- * it. CloudWatch documents trailing wildcards in JSON filters, so each job type gets its own prefix.
- */
+/** `$.job` of RingCentral jobs (core/jobs.ts describeJob); CloudWatch JSON filters allow trailing `*`. */
 export const RINGCENTRAL_JOB_PATTERNS = ['hint ringcentral/*', 'recording ringcentral/*'] as const;
 
-/** The RingCentral job of a retry log line (core/jobs.ts describeJob), as the worker logs it in `$.job`. */
 const ringCentralJob: LogMatch = {
   any: RINGCENTRAL_JOB_PATTERNS.map((pattern) => ({ field: '$.job', equals: pattern })),
 };
@@ -67,14 +58,9 @@ function logAlarm(
 }
 
 /**
- * RingCentral's own failure modes:
- * - a permission missing from the app (the login's `scope` names what the source uses and lacks);
- * - login refused: the refusal itself (logged once per 15-minute cooldown, shared by every container)
- *   or a RingCentral job failing as unauthenticated meanwhile; the 15-minute period spans the cooldown,
- *   so the alarm stays raised while the credentials are wrong instead of flapping back to OK;
- * - 429s: RingCentral jobs retried because the platform answered 429. The shared rate gate should keep
- *   them rare; 10 within 15 minutes means something else spends the same budget (another app, a wrong
- *   `rateLimits.heavyPerMinute`).
+ * A permission the app lacks; a refused login (logged once per 15-minute cooldown: the 15-minute period
+ * keeps the alarm from flapping); 429s, rare behind the gate unless another app or a too-high
+ * `rateLimits.heavyPerMinute` spends the budget.
  */
 const RINGCENTRAL_ALARMS: readonly ProviderAlarm[] = [
   logAlarm(
@@ -128,11 +114,9 @@ export const ringCentralProvider = defineProvider({
   },
   webhook: { auth: 'verification-token-header' },
   worker: {
-    // The Heavy group's budget at the rate gate's pace. Each recording spends its content download and
-    // its webhook hint's call-log lookup (one query, one page), and its delete where retention deletes at
-    // the source; the sweep's call-log pages come off the top (core/budget-forecast.ts). The lookup is
-    // counted even though the webhook secret usually sits in Secrets Manager, out of the config's sight:
-    // a source without webhooks then archives a little more than forecast, never less.
+    // The Heavy budget at the gate's pace: per recording its download, its hint's call-log lookup (counted
+    // even without webhooks: the secret is out of the config's sight) and any delete; the sweep's pages
+    // come off the top (core/budget-forecast.ts).
     rateBudget: (source, usage) => ({
       requestsPerMinute: 60_000 / pacedIntervalMs(source.rateLimits.heavyPerMinute),
       requestsPerRecording: 2 + (usage.deletesAtSource ? 1 : 0),

@@ -1,18 +1,9 @@
 /**
- * RingCentral transport: every request carries the shared session's Bearer token in the Authorization
- * header (never in a query string), and a 401 drops the token and retries once after a new login.
- *
- * Heavy-group requests (call log, recording content, delete) wait for the source's gate, paced evenly at
- * one slot per `window / limit` from one schedule shared through the `RateGateStore` port
- * (core/shared-state.ts: in-process locally, DynamoDB across Lambda containers), so every worker of a
- * source together stays inside the budget. A 429 closes the gate for its Retry-After for every worker,
- * and the X-Rate-Limit-Limit/-Window headers RingCentral sends with each answer replace the configured
- * figures.
- *
- * What is learnt is kept per rate-limit group. RingCentral names the group an answer counted against in
- * `X-Rate-Limit-Group`; the API reference puts call log, content and delete in Heavy, but the media host
- * may report another group with other figures. Each host's requests are paced by the group its answers
- * last named (Heavy until one says otherwise), so one group's limit never paces or closes another's.
+ * RingCentral transport (Bearer token, one retry after a 401). Heavy requests (call log, content, delete)
+ * take slots `window / limit` apart from a schedule every worker shares (`RateGateStore`, DynamoDB across
+ * Lambda containers); a 429 closes it for Retry-After; X-Rate-Limit-Limit/-Window replace the configured
+ * figures. Pacing is per `X-Rate-Limit-Group`: the reference puts these calls in Heavy, but the media host
+ * may name another group, so each host follows the group its answers last named (Heavy until then).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { abortableSleep } from '../../core/abortable-sleep';
@@ -34,10 +25,7 @@ export interface HeavyGateOptions {
   store: RateGateStore;
   clock: Clock;
   log: Log;
-  /**
-   * Longest a request waits for its slot in this invocation. Beyond it the gate answers
-   * RateLimitedError with the wait, so a queued job goes back to its queue instead of holding a worker.
-   */
+  /** Longest wait for a slot; beyond it RateLimitedError hands the job back instead of holding a worker. */
   maxWaitMs: number;
 }
 
@@ -65,10 +53,7 @@ export class HeavyGate {
     return !group || group === HEAVY_GROUP ? this.options.key : `${this.options.key}#${group}`;
   }
 
-  /**
-   * Waits for this source's next Heavy slot. Re-checks the gate after the wait, because a 429 seen by
-   * another worker meanwhile closes it for everyone: the slot is then given up and a new one taken.
-   */
+  /** Waits for a slot, then re-checks: another worker's 429 meanwhile closes the gate (take a new slot). */
   async waitForSlot(signal?: AbortSignal, kind?: string): Promise<void> {
     const { store, clock } = this.options;
     const key = this.keyOf(this.groupOfKind.get(kind));
@@ -92,12 +77,8 @@ export class HeavyGate {
   }
 
   /**
-   * Reads an answer's rate-limit headers: adopts the server's limit and window as the pacing, and on a
-   * 429 closes the gate for Retry-After (else the window). Returns the 429's wait in seconds.
-   *
-   * X-Rate-Limit-Remaining reaching 0 is not acted on: with even pacing it does so at the last slot of
-   * every window, and the next slot already falls in the next window. If something else spends the
-   * budget, the 429 that follows closes the gate for exactly as long as RingCentral asks.
+   * Adopts the answer's limit and window as the pacing; a 429 closes the gate for Retry-After (else the
+   * window) and returns that wait. Remaining 0 is ignored: even pacing reaches it at every window's end.
    */
   async observe(
     answer: { status: number; headers: IncomingHttpHeaders },
@@ -133,10 +114,7 @@ export interface RingCentralRequest extends AuthorisedRequest {
 
 type ClientOptions = AuthorisedClientOptions<RingCentralRequest>;
 
-/**
- * The authorised client with RingCentral's rate hooks: `send` (answer read whole, any status but 429),
- * `json` (2xx JSON or the typed error) and `open` (content streamed) come from AuthorisedClient.
- */
+/** The authorised client (send, json, open) with RingCentral's rate hooks. */
 export class RingCentralApi extends AuthorisedClient<RingCentralRequest> {
   /** API calls go to the configured server host only (paging links included). */
   readonly apiHosts: readonly string[];

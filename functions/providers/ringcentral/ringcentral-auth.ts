@@ -1,10 +1,7 @@
 /**
- * RingCentral sessions for one source: JWT grant login, refresh, and one token shared by every holder
- * through the `TokenStore`. The access token is reused until shortly before it expires; then the
- * refresh token renews it; a new login happens only when the refresh is refused or an API call answered
- * 401. Only the holder of the store's lease renews, the others wait for its result, and a refused JWT
- * is remembered so that no holder tries again for a while: a bad credential is one clear failure, not
- * a login storm against the small Auth group.
+ * RingCentral sessions for one source, shared through the `TokenStore`: refresh near expiry, JWT login
+ * only when the refresh is refused or an API call answered 401. A refused JWT is remembered, so a bad
+ * credential is one clear failure, not a login storm against the small Auth group.
  */
 import { CallvaultError } from '../../core/errors';
 import type { TokenRecord } from '../../core/shared-state';
@@ -20,10 +17,7 @@ import { RINGCENTRAL_LOGIN_REFUSED_MESSAGE } from './descriptor';
 
 const JWT_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-/**
- * RingCentral refused the source's credentials (client id/secret or JWT). Not retryable: only a human
- * fixing the app or the secret helps, and every retry would spend the scarce Auth budget.
- */
+/** Refused credentials: not retryable (only a human can fix them; retries spend the scarce Auth budget). */
 export class CredentialsRefusedError extends CallvaultError {
   readonly code = 'UNAUTHENTICATED' as const;
   readonly retryable = false;

@@ -1,14 +1,8 @@
 /**
- * Detailed call-log record → SourceRecording(s) (seeds 001 and 002). One record can carry several
- * recordings (on the record and on its legs), and the same recording repeats across legs: each distinct
- * recording id becomes one SourceRecording with the call's metadata. Ids arrive as JSON numbers or
- * strings and are kept as strings.
- *
- * - callerStatus / calleeStatus: `result` of the RingOut leg to the caller / to the subscriber (a busy
- *   RingOut may have only one of them); other calls have neither.
- * - callResult: the record's overall `result`, always kept.
- * - parties: every distinct party across the record and its legs, with the Team Messaging person id,
- *   which equals the extension id for company users; external numbers have none.
+ * Detailed call-log record → SourceRecording(s) (seeds 001 and 002): each distinct recording id on the
+ * record or its legs (numbers or strings) is one SourceRecording with the call's metadata. callerStatus /
+ * calleeStatus are the `result`s of the RingOut legs to the caller / the subscriber (a busy RingOut may
+ * have one); company users' parties get a Team Messaging person id equal to their extension id.
  */
 import { PermanentError, TransientError } from '../../core/errors';
 import type { Clock, Log } from '../../core/ports';
@@ -67,10 +61,7 @@ export function recordingsOfRecord(record: Json): { id: string; contentUri?: str
   return [...found.values()];
 }
 
-/**
- * The record says a recording was too short to be kept: `shortRecording` on the record or on one of its
- * legs (the Detailed view's legs carry the field too, per the call-log schema).
- */
+/** A recording was too short to keep: `shortRecording` on the record or a leg (per the call-log schema). */
 export function hasShortRecording(record: Json): boolean {
   return segments(record).some((segment) => segment.shortRecording === true);
 }
@@ -97,10 +88,7 @@ function sameParty(a: CallParty, b: CallParty): boolean {
   return a.number !== undefined && a.number === b.number;
 }
 
-/**
- * Every distinct party of the call. Leg `extension` ids no party carries are attached to the one party
- * bearing the directory name of that extension, else listed as a party of their own.
- */
+/** Distinct parties; a leg's `extension` id no party carries joins the one party so named, else its own. */
 function partiesOf(record: Json, directory: ExtensionDirectory): CallParty[] {
   const parties: CallParty[] = [];
   const add = (party: CallParty | undefined) => {
@@ -162,6 +150,14 @@ export function extensionKeysOf(record: Json, directory: ExtensionDirectory): Se
   return keys;
 }
 
+/** The first `result` of a leg of this type. */
+function legResult(record: Json, legType: RegExp): string | undefined {
+  return legsOf(record)
+    .filter((leg) => typeof leg.legType === 'string' && legType.test(leg.legType))
+    .map((leg) => idText(leg.result))
+    .find((result) => result !== undefined);
+}
+
 function directionOf(record: Json): CallDirection {
   const from = jsonObject(record.from);
   const to = jsonObject(record.to);
@@ -180,10 +176,7 @@ function withDirectoryName(
   return name ? { ...party, name } : party;
 }
 
-/**
- * The recordings of one call-log record. Throws PermanentError when the record lacks a start time;
- * the listing skips such a record with a warning.
- */
+/** The recordings of one call-log record; PermanentError (the listing skips it) without a start time. */
 export function parseCallLogRecord(
   raw: unknown,
   context: { sourceId: string; recordingFormat: 'mp3' | 'wav'; directory: ExtensionDirectory },
@@ -204,14 +197,6 @@ export function parseCallLogRecord(
       : undefined;
   const extensionId = idText(jsonObject(record.extension)?.id);
   const extensionName = extensionId ? context.directory.byId(extensionId)?.name : undefined;
-  let callerStatus: string | undefined;
-  let calleeStatus: string | undefined;
-  for (const leg of legsOf(record)) {
-    const legType = typeof leg.legType === 'string' ? leg.legType : '';
-    const result = idText(leg.result);
-    if (CALLER_LEG.test(legType)) callerStatus ??= result;
-    else if (CALLEE_LEG.test(legType)) calleeStatus ??= result;
-  }
   const parties = partiesOf(record, context.directory);
   const shared = {
     provider: 'ringcentral' as const,
@@ -227,8 +212,8 @@ export function parseCallLogRecord(
     extension: extensionId
       ? { id: extensionId, ...(extensionName ? { name: extensionName } : {}) }
       : undefined,
-    callerStatus,
-    calleeStatus,
+    callerStatus: legResult(record, CALLER_LEG),
+    calleeStatus: legResult(record, CALLEE_LEG),
     callResult: idText(record.result),
     parties,
     // The call log names no format: the extension is the configured hint, the download decides.
@@ -260,10 +245,8 @@ const DIRECTORY_TTL_MS = 24 * 3_600_000;
 const DIRECTORY_RETRY_MS = 3_600_000;
 
 /**
- * The account's extension directory (`GET /account/~/extension`, paged, Medium group), loaded at most
- * once a day per adapter and never per recording. It names extensions in sidecars, tells users (who
- * have a Team Messaging person id) from queues and IVRs, and maps the `extensions` scope's short
- * numbers to extension ids.
+ * The account's extension directory (`GET /account/~/extension`, Medium group), loaded at most daily: it
+ * names extensions, tells users from queues and IVRs, and maps the scope's short numbers to ids.
  */
 export class DirectoryCache {
   private loaded: { at: number; directory: ExtensionDirectory } | undefined;
@@ -273,6 +256,8 @@ export class DirectoryCache {
   constructor(
     private readonly options: {
       load: () => Promise<DirectoryEntry[]>;
+      /** The `extensions` scope needs it: a failed load throws, lest a sweep archive nothing quietly. */
+      required: boolean;
       clock: Clock;
       log: Log;
       sourceId: string;
@@ -283,11 +268,8 @@ export class DirectoryCache {
     return this.options.clock.now().getTime();
   }
 
-  /**
-   * The directory. With `required` (the `extensions` scope depends on it) a failed load throws, so a
-   * sweep fails loudly instead of archiving nothing; otherwise names are simply left out for a while.
-   */
-  async get(required: boolean): Promise<ExtensionDirectory> {
+  async get(): Promise<ExtensionDirectory> {
+    const { required } = this.options;
     if (this.loaded && this.now() - this.loaded.at < DIRECTORY_TTL_MS) return this.loaded.directory;
     if (!required && this.failedAt !== undefined && this.now() - this.failedAt < DIRECTORY_RETRY_MS) {
       return this.loaded?.directory ?? EMPTY_DIRECTORY;
@@ -326,10 +308,8 @@ export class DirectoryCache {
     };
     this.loaded = { at: this.now(), directory };
     this.failedAt = undefined;
-    this.options.log.info('ringcentral extension directory loaded', {
-      sourceId: this.options.sourceId,
-      extensions: ids.size,
-    });
+    const { log, sourceId } = this.options;
+    log.info('ringcentral extension directory loaded', { sourceId, extensions: ids.size });
     return directory;
   }
 }

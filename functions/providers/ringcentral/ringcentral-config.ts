@@ -1,8 +1,4 @@
-/**
- * The RingCentral source's configuration. `functions/config/` puts it into its `sources` union; the fields every
- * source shares come from `config/fields.ts` and `../shared/source-fields.ts`, so nothing here imports
- * `functions/config/` (a module cycle).
- */
+/** The RingCentral source's configuration; nothing here imports `functions/config/` (a module cycle). */
 import * as z from 'zod';
 import { hostPatternSchema, retentionSettingsSchema } from '../../config/fields';
 import {
@@ -35,10 +31,7 @@ export const ringCentralSourceShape = {
         .string()
         .regex(/^(~|\d+)$/, 'use "~" (the JWT user\'s account) or a numeric account id')
         .default('~'),
-      /**
-       * Archive only calls with one of these extensions on a leg. Short extension numbers (`101`) and
-       * extension ids (`400144455008`) are both accepted; numbers are resolved through the directory.
-       */
+      /** Only calls with one of these on a leg: extension numbers (`101`, via the directory) or ids. */
       extensions: z
         .array(z.string().regex(/^\d{1,20}$/, 'extension numbers and ids are numeric'))
         .min(1)
@@ -50,18 +43,14 @@ export const ringCentralSourceShape = {
   allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
   rateLimits: z
     .object({
-      /**
-       * Heavy-group requests a minute for this app and user (call log, recording content, delete).
-       * X-Rate-Limit-* headers from RingCentral override it once seen.
-       */
+      /** Heavy requests a minute for this app and user; RingCentral's X-Rate-Limit-* headers override it. */
       heavyPerMinute: z.number().int().min(1).max(600).default(DEFAULT_HEAVY_PER_MINUTE),
     })
     .strict()
     .default({ heavyPerMinute: DEFAULT_HEAVY_PER_MINUTE }),
   /**
-   * A hint only, kept so that existing configurations load: a copy's extension and type come from what
-   * the media host serves (README, "Storage layout"). It names the records of recordings that were gone
-   * at the source before any byte could be fetched.
+   * A hint only, kept so existing configurations load: a copy's type comes from what the media host serves
+   * (README, "Storage layout"); it names recordings gone before any byte was fetched.
    */
   recordingFormat: z.enum(['mp3', 'wav']).default('mp3'),
   retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),

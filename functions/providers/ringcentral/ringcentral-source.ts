@@ -1,10 +1,7 @@
 /**
- * The RingCentral adapter behind `RecordingSource`. Webhooks are hints; the Detailed company call log
- * is the truth: listings page through it, hints are resolved against it by telephony session, and a
- * download that finds nothing is checked against it before a recording is declared gone. Content comes
- * from the media host with the Bearer token in the header; deletes remove the recording file by id
- * (`DELETE /account/~/call-recordings`), never a call-log row. Call log, content and delete share the
- * Heavy rate group and pass the source's gate.
+ * The RingCentral adapter. Webhooks are hints; the Detailed company call log is the truth for listings,
+ * hints and gone checks. Content comes from the media host (Bearer token in the header); deletes remove
+ * the recording file by id, never a call-log row. All three spend the Heavy group through the source's gate.
  */
 import { NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
@@ -58,10 +55,7 @@ export interface RingCentralTuning {
   perPage: number;
   /** Longest wait for a Heavy slot inside one invocation before the job is handed back (RateLimitedError). */
   maxGateWaitMs: number;
-  /**
-   * A download 404 this soon after the call ended is "not ready yet" without asking the call log
-   * (content appears seconds to minutes after hang-up); later ones are checked against the call log.
-   */
+  /** A content 404 this soon after hang-up is "not ready" unasked; later ones ask the call log. */
   goneCheckAfterMs: number;
   // Passed on; the defaults are http.ts's and shared/oauth-token.ts's (60 s, 15 s, 15 min, 200 ms).
   idleTimeoutMs?: number;
@@ -81,11 +75,8 @@ const DEFAULT_TUNING: RingCentralTuning = {
 const HINT_LOOKBACK_MS = 24 * 3_600_000;
 
 /**
- * The app permissions (OAuth scopes) a source needs, `only` with webhooks or deletes at the source.
- * RingCentral lists the app's permissions in the token answer's `scope` (space-separated; "Call Log
- * Access Control" in the developer guide reads it the same way), so a missing one is known at login,
- * before any request fails with `InsufficientPermissions` (CMN-401). CallControl: the "Account Telephony
- * Sessions Event" filter page lists it under Required Permissions.
+ * App permissions, read at login from the token's space-separated `scope` ("Call Log Access Control"),
+ * before a request fails with CMN-401. CallControl: "Account Telephony Sessions Event", Required Permissions.
  */
 const PERMISSIONS: readonly { permission: string; neededFor: string; only?: 'webhooks' | 'deletes' }[] = [
   { permission: 'ReadCallLog', neededFor: 'the call log: listing, webhook hints and gone checks' },
@@ -114,11 +105,7 @@ export interface RingCentralSourceOptions {
   deletesAtSource?: boolean;
 }
 
-/**
- * First retry after a content 404 shortly after hang-up. RingCentral serves the file seconds to minutes
- * after the call ends, so the generic not-ready minute would add most of a minute to every webhook-driven
- * copy; doubling from 8 s (8, 16, 32 s, …) costs at most a few Heavy requests per recording.
- */
+/** First retry after an early content 404: content comes seconds after hang-up, well within a minute. */
 const CONTENT_AFTER_HANG_UP_RETRY_SECONDS = 8;
 
 export class RingCentralSource implements RecordingSource {
@@ -198,6 +185,7 @@ export class RingCentralSource implements RecordingSource {
         const first = this.api.url(this.accountPath('/extension'), { perPage: '1000', page: '1' });
         return this.all(first, parseDirectoryEntry, undefined, 'other', 'RingCentral extension list');
       },
+      required: config.scope.extensions !== undefined,
       clock,
       log,
       sourceId: config.id,
@@ -230,33 +218,22 @@ export class RingCentralSource implements RecordingSource {
     return `/account/${encodeURIComponent(this.config.scope.account)}${rest}`;
   }
 
-  private directory(): Promise<ExtensionDirectory> {
-    return this.directoryCache.get(this.config.scope.extensions !== undefined);
-  }
-
   // ------------------------------------------------------------ listing
 
-  /**
-   * With the `extensions` scope, one part per configured extension, each listed through its own call log:
-   * an extension the app's user may not read (403) or that left the account is reported alone, and the
-   * others are listed. The account scope is one listing, with nothing to isolate (no parts: listed whole).
-   */
+  /** One part per configured extension, so one refused (403) or gone fails alone; none for the account. */
   async listingScopes(): Promise<ListingScope[]> {
     const wanted = this.config.scope.extensions;
     if (!wanted) return [];
     return wanted.map((entry) => ({ id: entry, subject: entry, label: `extension ${entry}` }));
   }
 
-  /**
-   * The recordings of a Detailed call log over the window, each once, in scope and inside the window:
-   * the account's call log, or one configured extension's own (`/extension/{id}/call-log`).
-   */
+  /** The window's recordings, each once, from the account's Detailed call log or one extension's own. */
   async *listRecordings(
     window: TimeWindow,
     signal?: AbortSignal,
     scope?: ListingScope,
   ): AsyncIterable<SourceRecording> {
-    const directory = await this.directory();
+    const directory = await this.directoryCache.get();
     let path = this.accountPath('/call-log');
     if (scope) {
       const entry = directory.byId(scope.id) ?? directory.byNumber(scope.id);
@@ -340,14 +317,15 @@ export class RingCentralSource implements RecordingSource {
 
   /** Call-log records of one call (by telephony session, else legacy session), since `fromMs`. */
   private async callRecords(
-    ids: { telephonySessionId?: string; sessionId?: string },
+    telephonySessionId: string | undefined,
+    sessionId: string | undefined,
     fromMs: number,
     signal?: AbortSignal,
   ): Promise<Json[]> {
     const url = this.api.url(this.accountPath('/call-log'), {
       view: 'Detailed',
-      telephonySessionId: ids.telephonySessionId,
-      sessionId: ids.telephonySessionId ? undefined : ids.sessionId,
+      telephonySessionId,
+      sessionId: telephonySessionId ? undefined : sessionId,
       dateFrom: new Date(fromMs).toISOString(),
       perPage: '100',
     });
@@ -372,11 +350,7 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ hints
 
-  /**
-   * The recordings of the hinted call, from the call log. Not ready (retried with growing delay) while
-   * the call is not logged yet or a hinted recording is not on it yet; a call outside the scope, or
-   * without recordings, resolves to nothing.
-   */
+  /** The hinted call's recordings from the call log; not ready while it or a hinted recording is unlisted. */
   async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
     const { hint } = job;
     const telephonySessionId = hint.telephonySessionId?.trim() || undefined;
@@ -387,11 +361,7 @@ export class RingCentralSource implements RecordingSource {
     const eventMs = Date.parse(job.eventTime);
     if (Number.isNaN(eventMs)) throw new PermanentError(`hint has an invalid eventTime "${job.eventTime}"`);
     const call = telephonySessionId ?? sessionId;
-    const records = await this.callRecords(
-      { telephonySessionId, sessionId },
-      eventMs - HINT_LOOKBACK_MS,
-      signal,
-    );
+    const records = await this.callRecords(telephonySessionId, sessionId, eventMs - HINT_LOOKBACK_MS, signal);
     if (records.length === 0) {
       throw new NotReadyError(
         `RingCentral call ${call} is not in the call log yet (event at ${job.eventTime})`,
@@ -408,12 +378,11 @@ export class RingCentralSource implements RecordingSource {
       }
       this.log.info('ringcentral recording too short to be kept', { sourceId: this.sourceId, call, missing });
     }
-    const directory = await this.directory();
-    const found = new Map<string, SourceRecording>();
-    for (const recording of records.flatMap((record) => this.recordingsInScope(record, directory))) {
-      if (!found.has(recording.recordingId)) found.set(recording.recordingId, recording);
-    }
-    return [...found.values()];
+    const directory = await this.directoryCache.get();
+    const found = records.flatMap((record) => this.recordingsInScope(record, directory));
+    return found.filter(
+      (recording, index) => found.findIndex((first) => first.recordingId === recording.recordingId) === index,
+    );
   }
 
   // ------------------------------------------------------------ content
@@ -446,19 +415,15 @@ export class RingCentralSource implements RecordingSource {
     request: DownloadRequest = {},
   ): Promise<DownloadStream> {
     const answer = await this.openContent('GET', recording, signal, rangeHeaders(request.fromByte));
-    // The call log names no format, and asking the recording's metadata costs a Heavy request: the
-    // archive names the copy from this response's first bytes and Content-Type instead (an account
-    // records in MP3 or WAV, a company-wide setting).
+    // The call log names no format (MP3 or WAV, company-wide) and metadata costs a Heavy request: the
+    // archive names the copy from this response's first bytes and Content-Type instead.
     if (answer.status >= 200 && answer.status < 300) return downloadOf(answer);
     const detail = await describeAndDrop(answer);
     if (answer.status === 404) return this.throwForMissingContent(recording, detail, signal);
     throw errorForStatus(answer.status, answer.headers, answer.where, detail);
   }
 
-  /**
-   * A 404 for content the call log listed. Soon after the call it is the normal delay; later, the call
-   * log decides: still listed means not ready, no longer listed means the recording is gone at the source.
-   */
+  /** A content 404: normal soon after the call; later, gone only if the call log no longer lists it. */
   private async throwForMissingContent(
     recording: SourceRecording,
     detail: string | undefined,
@@ -483,10 +448,8 @@ export class RingCentralSource implements RecordingSource {
   private async stillInCallLog(recording: SourceRecording, signal?: AbortSignal): Promise<boolean> {
     const raw = jsonObject(recording.raw);
     const records = await this.callRecords(
-      {
-        telephonySessionId: idText(raw?.telephonySessionId),
-        sessionId: idText(raw?.sessionId) ?? recording.callId,
-      },
+      idText(raw?.telephonySessionId),
+      idText(raw?.sessionId) ?? recording.callId,
       recording.startedAt.getTime() - 3_600_000,
       signal,
     );
@@ -496,19 +459,15 @@ export class RingCentralSource implements RecordingSource {
   }
 
   /**
-   * The content's size as the media host reports it (Content-Length of a HEAD, else the total of a
-   * one-byte range), `'gone'` on 404, undefined when the host reports no size. Retention asks for it
-   * (one Heavy request, only for a copy that passed every other check) since the call log reports no
-   * size: this is what vouches for a copy.
+   * The media host's size (HEAD's Content-Length, else a one-byte range's total), `'gone'` on 404. The call
+   * log reports no size, so retention asks this (one Heavy request) to vouch for a copy.
    */
   async reportedSize(recording: SourceRecording, signal?: AbortSignal): Promise<number | 'gone' | undefined> {
     const head = await this.openContent('HEAD', recording, signal);
     head.body.destroy();
     if (head.status === 404) return 'gone';
-    const length = head.headers['content-length'];
-    if (head.status >= 200 && head.status < 300 && typeof length === 'string' && /^\d+$/.test(length)) {
-      return Number(length);
-    }
+    const length = downloadOf(head).contentLength;
+    if (head.status >= 200 && head.status < 300 && length !== undefined) return length;
     if (head.status >= 300 && head.status !== 405 && head.status !== 501) {
       throw errorForStatus(head.status, head.headers, head.where);
     }
@@ -518,19 +477,15 @@ export class RingCentralSource implements RecordingSource {
     if (range.status === 404) return 'gone';
     const total = /\/(\d+)\s*$/.exec(String(range.headers['content-range'] ?? ''))?.[1];
     if (range.status === 206 && total) return Number(total);
-    const fullLength = range.headers['content-length'];
-    if (range.status === 200 && typeof fullLength === 'string' && /^\d+$/.test(fullLength))
-      return Number(fullLength);
+    const fullLength = downloadOf(range).contentLength;
+    if (range.status === 200 && fullLength !== undefined) return fullLength;
     if (range.status >= 300) throw errorForStatus(range.status, range.headers, range.where);
     return undefined;
   }
 
   // ------------------------------------------------------------ retention
 
-  /**
-   * Deletes this one recording's file (`DELETE /account/~/call-recordings` with its id); the call-log
-   * row stays. A 404 saying the recording is not found means it is already gone.
-   */
+  /** Deletes the recording's file by id (`DELETE /account/~/call-recordings`), not the call-log row. */
   async deleteRecording(
     recording: SourceRecording,
     signal?: AbortSignal,
@@ -548,10 +503,7 @@ export class RingCentralSource implements RecordingSource {
 
   // ------------------------------------------------------------ webhooks
 
-  /**
-   * One account-level telephony-session subscription, verified with the webhookSecret. Without a secret
-   * the webhook refuses every delivery, so no subscription is wanted (the sweep alone archives).
-   */
+  /** One account telephony-session subscription; none without a secret (every delivery would be refused). */
   async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
     if (!this.webhookSecret) return undefined;
     return {

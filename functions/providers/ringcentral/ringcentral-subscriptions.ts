@@ -1,10 +1,4 @@
-/**
- * RingCentral's side of the subscriptions use case: `POST/GET/DELETE /restapi/v1.0/subscription` and
- * `POST …/subscription/{id}/renew`.
- * A subscription is created with the source's webhookSecret as `verificationToken` and the longest
- * expiry RingCentral allows; RingCentral performs the Validation-Token handshake against the address
- * before it answers, so a created subscription is one our endpoint has already accepted.
- */
+/** RingCentral's subscription API; a create is answered only after our endpoint passed the handshake. */
 import type {
   RemoteSubscription,
   SubscriptionApi,
@@ -15,10 +9,7 @@ import { expectDeleted } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
 import type { RingCentralApi, RingCentralRequest } from './ringcentral-api';
 
-/**
- * RingCentral may answer a filter with the account id in place of `~` (or the other way round): both
- * spell the same subscription, so comparisons use `~`.
- */
+/** RingCentral may spell a filter's account as its id or `~` (the same subscription): compared as `~`. */
 export function normaliseEventFilter(filter: string): string {
   return filter.replace(/^(\/restapi\/v1\.0\/account\/)[^/]+(\/)/, '$1~$2');
 }
@@ -29,10 +20,7 @@ const STATUSES: Record<string, SubscriptionStatus> = {
   Suspended: 'suspended',
 };
 
-/**
- * The filters RingCentral lists as disabled (`disabledFilters`: filter and reason), normalised. A filter
- * the app lacks the permission for may be disabled there instead of the request being refused.
- */
+/** `disabledFilters`, normalised: a filter the app lacks the permission for may be disabled, not refused. */
 function disabledFiltersOf(raw: unknown): { filter: string; reason: string }[] {
   const record = jsonObject(raw);
   if (!record || !Array.isArray(record.disabledFilters)) return [];
@@ -92,19 +80,15 @@ export class RingCentralSubscriptionApi implements SubscriptionApi {
     if (disabled.length > 0) {
       // Created but deaf: removed again, and the run fails for this source, naming RingCentral's reason.
       await this.delete(created, signal);
+      const reasons = disabled.map((entry) => `${entry.filter}: ${entry.reason}`).join('; ');
       throw new PermanentError(
-        `RingCentral created the subscription with its event filter disabled (${disabled
-          .map((entry) => `${entry.filter}: ${entry.reason}`)
-          .join('; ')}); check the app's permissions (README, Configuration, RingCentral: App)`,
+        `RingCentral created the subscription with its event filter disabled (${reasons}); check the app's permissions (README, Configuration, RingCentral: App)`,
       );
     }
     return created;
   }
 
-  /**
-   * `POST /subscription/{id}/renew`, with no body: it renews for the subscription's own lifetime. A PUT
-   * would need the subscription's `eventFilters` again (required in UpdateSubscriptionRequest).
-   */
+  /** `POST …/renew` keeps its lifetime; a PUT needs `eventFilters` again (UpdateSubscriptionRequest). */
   async renew(subscription: RemoteSubscription, signal?: AbortSignal): Promise<RemoteSubscription> {
     const path = `/subscription/${encodeURIComponent(subscription.id)}/renew`;
     return this.parsed(await this.api.json(this.request('POST', path, signal)));

@@ -1,22 +1,15 @@
 /**
  * RingCentral webhook deliveries (`POST /webhooks/ringcentral/{sourceId}`).
- *
- * - Handshake: a request with `Validation-Token` and an empty body gets the token echoed in the same
- *   header, status 200, `Content-Type: application/json` and an empty body. RingCentral refuses the
- *   subscription (SUB-525) otherwise, and sends it before any subscription exists, so nothing else is
- *   checked then.
- * - Every other request is a delivery and must carry the source's webhookSecret (the subscription's
- *   verificationToken), compared in constant time: 401 when missing, 403 when wrong. RingCentral's docs
- *   disagree on the header: the API schema and the older "Receiving webhooks" page say
- *   `Verification-Token`, the page as edited in December 2023 says `Validation-Token`. Either is
- *   accepted, so a delivery in the newer form is never mistaken for the handshake and swallowed; such
- *   deliveries are counted (`handshakeWithBody`) until a real account shows which form it sends.
- * - A telephony-session event whose party finished the call (`Disconnected`) becomes one hint job;
- *   other events are acknowledged without jobs. A recording with `active: false` on a live call is
- *   paused, not necessarily stopped (pause and resume toggle it), and its content is served only after
- *   hang-up anyway, so it makes no job: each would cost Heavy call-log requests for nothing. The job is a
- *   pure function of the event, so a redelivery (same telephonySessionId and sequence) makes the same
- *   job, and resolving it twice is harmless: the worker skips what is archived.
+ * - Handshake: `Validation-Token` with an empty body is echoed in the same header (200, JSON content type,
+ *   empty body), else RingCentral refuses the subscription (SUB-525); it comes before any subscription
+ *   exists, so nothing else is checked.
+ * - Any other request is a delivery carrying the webhookSecret (verificationToken), compared in constant
+ *   time: 401 missing, 403 wrong. The API schema and the older "Receiving webhooks" page name the header
+ *   `Verification-Token`, its December 2023 edit `Validation-Token`: both are accepted (the newer form
+ *   counted as `handshakeWithBody`), so a delivery is never swallowed as a handshake.
+ * - A telephony-session event with a `Disconnected` party is one hint job, a pure function of the event
+ *   (a redelivery makes the same job). `active: false` on a live call may be a pause, and content comes
+ *   after hang-up anyway, so it makes no job (each would cost Heavy call-log requests).
  */
 import { InvalidInputError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
@@ -40,17 +33,6 @@ const VALIDATION_TOKEN = /^[\x21-\x7e]{1,512}$/;
 const MAX_HINTED_RECORDINGS = 20;
 /** Where a delivery may carry the secret (see the module comment): the schema's header, then the page's. */
 const DELIVERY_TOKEN_HEADERS = ['verification-token', 'validation-token'] as const;
-
-function authenticateDelivery(request: WebhookRequest, webhookSecret: string | undefined): void {
-  const secret = requireWebhookSecret(webhookSecret, 'verificationToken');
-  const tokens = DELIVERY_TOKEN_HEADERS.flatMap((name) => request.headers[name] || []);
-  if (tokens.length === 0) {
-    throw new WebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
-  }
-  if (!tokens.some((token) => secretMatches(token, secret))) {
-    throw new WebhookAuthError('wrong Verification-Token', 403);
-  }
-}
 
 /** A request carrying `Validation-Token` with a body: a delivery in the newer documented form. */
 export function isHandshakeWithBody(request: WebhookRequest): boolean {
@@ -132,7 +114,14 @@ export function handleRingCentralWebhook(
     const headers = { 'Validation-Token': validationToken };
     return { response: { status: 200, contentType: 'application/json', body: '', headers }, jobs: [] };
   }
-  authenticateDelivery(request, context.webhookSecret);
+  const secret = requireWebhookSecret(context.webhookSecret, 'verificationToken');
+  const tokens = DELIVERY_TOKEN_HEADERS.flatMap((name) => request.headers[name] || []);
+  if (tokens.length === 0) {
+    throw new WebhookAuthError('missing Verification-Token (or Validation-Token) header', 401);
+  }
+  if (!tokens.some((token) => secretMatches(token, secret))) {
+    throw new WebhookAuthError('wrong Verification-Token', 403);
+  }
   // Authentic but unreadable: answered 400 and swept for (core/webhook-not-understood.ts).
   return readAuthenticated(() => {
     const envelope = jsonObjectBody(request.body, 'RingCentral webhook body');
