@@ -30,14 +30,20 @@ import { jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, type Page } from '../shared/paging';
-import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './teams-recordings-batch';
 import {
   type TeamsRecordingsCredentials,
   type TeamsRecordingsRecordingKind,
   type TeamsRecordingsSourceConfig,
   teamsRecordingsDownloadHosts,
 } from './teams-recordings-config';
-import { graphErrorDetail, graphPage, TeamsRecordingsGraph } from './teams-recordings-graph';
+import {
+  DEFAULT_LISTING_CONCURRENCY,
+  GRAPH_BATCH_LIMIT,
+  GraphBatcher,
+  graphErrorDetail,
+  graphPage,
+  TeamsRecordingsGraph,
+} from './teams-recordings-graph';
 import {
   listRecordingsUrl,
   organizerOf,
@@ -123,7 +129,7 @@ export class TeamsRecordingsSource implements RecordingSource {
   readonly capabilities = MSTEAMS_CAPABILITIES;
   readonly sourceId: string;
   readonly graph: TeamsRecordingsGraph;
-  /** The sweep's Graph reads, batched and bounded (teams-recordings-batch.ts). */
+  /** The sweep's Graph reads, batched and bounded (teams-recordings-graph.ts). */
   readonly batcher: GraphBatcher;
   /** Parts listed at once (core/listing-scopes.ts): enough for every Graph request to carry a full batch. */
   readonly listingConcurrency: number;
