@@ -154,10 +154,7 @@ export class TeamsRecordingsGraph {
     return { status: answer.status, headers: answer.headers, text, where: answer.where };
   }
 
-  /**
-   * Sends a request and hands back the open answer (recording content); 401 is retried once with a new
-   * token, short 429/503 waits are taken here. Any other status is returned for the caller to judge.
-   */
+  /** An open answer (content); 401 retried once, short 429/503 waited out, any other status returned. */
   open(request: AuthorisedRequest): Promise<OpenAnswer> {
     return this.client.open(request);
   }
@@ -180,10 +177,7 @@ export class TeamsRecordingsGraph {
     throw verdict;
   }
 
-  /**
-   * A 429 or 503, the `attempt`th of its request: the wait before sending it again (logged as `waiting`),
-   * or the error the queue should see when that wait is too long or has come too often.
-   */
+  /** A 429/503 (its request's `attempt`th): the wait to take, logged as `waiting`, or the queue's error. */
   throttled(
     answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
     detail: string | undefined,
@@ -211,10 +205,7 @@ export class TeamsRecordingsGraph {
     return this.errorFor(answer, graphErrorDetail(answer.text), userId);
   }
 
-  /**
-   * The typed error for a non-2xx answer; a missing access policy is the admin's error, not a retry, and a
-   * metered API refused for want of billing waits (retryable) for the admin to link it.
-   */
+  /** The typed error for a non-2xx answer; a missing access policy or billing is the admin's to fix. */
   errorFor(
     answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
     detail?: string,
