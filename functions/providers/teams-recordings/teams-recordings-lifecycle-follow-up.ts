@@ -1,10 +1,8 @@
 /**
- * Teams' subscription lifecycle events and the work they ask for, as Graph documents it:
- * `reauthorizationRequired` → reauthorize (else recreate or renew through ensureSubscriptionsForSource);
- * `subscriptionRemoved` → recreate, then sweep, since nothing was delivered meanwhile; `missed` → sweep
- * the source's whole lookback window. Subscriptions are ensured at most once per batch of events, and the
- * sweep runs at most once, after them, so no recording falls between. The webhook only answers (Graph
- * wants 2xx within 3 s); this runs after it, in process locally or in the subscriptions function on AWS.
+ * Teams' subscription lifecycle events, as Graph documents them: `reauthorizationRequired` → reauthorize
+ * (else ensure: recreate or renew); `subscriptionRemoved` → recreate, then sweep; `missed` → sweep the
+ * lookback window. Ensured at most once per batch and swept once after, so no recording falls between.
+ * The webhook only answers (Graph wants 2xx within 3 s); this runs after it (subscriptions function on AWS).
  */
 import * as z from 'zod';
 import { ensureSubscriptionsForAllSources } from '../../core/ensure-subscriptions-for-all-sources';

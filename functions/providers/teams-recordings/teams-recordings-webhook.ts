@@ -1,26 +1,14 @@
 /**
- * `POST /webhooks/msteams/{sourceId}`: Graph change and lifecycle notifications of the Teams recordings
- * subscriptions (both URLs point here).
- * - A `validationToken` query parameter is echoed, decoded, as `text/plain` 200 (Graph's handshake).
- * - Each notification's `clientState` must be the webhookSecret (constant-time), and a `tenantId` it
- *   names the configured tenant; others are dropped and counted, and no valid one at all is a 403.
- * - A `created` recording notification becomes a hint job naming what its `resource` names; the worker
- *   GETs the metadata (resource data is ignored). Transcripts and the like are acknowledged and ignored.
- * - An unreadable resource is never dropped: logged, counted and returned in `notUnderstood`, so the host
- *   sweeps that user (or the whole source) at once.
- * - Lifecycle notifications enqueue nothing: returned in `lifecycle` (and counted) for the caller, 202.
+ * `POST /webhooks/msteams/{sourceId}`: Graph change and lifecycle notifications (both URLs point here).
+ * Graph's `validationToken` handshake is echoed; each notification's `clientState` must be the webhookSecret
+ * and its `tenantId` ours (others are dropped, none valid is a 403). A `created` recording becomes a hint
+ * job (the worker GETs the metadata); an unreadable resource is returned in `notUnderstood` so the host
+ * sweeps instead; lifecycle events are returned in `lifecycle` for the caller.
  */
 import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
-import type {
-  Clock,
-  Log,
-  NotUnderstoodEvents,
-  WebhookOutcome,
-  WebhookRequest,
-  WebhookResponse,
-} from '../../core/ports';
+import type { Clock, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from '../../core/ports';
 import { jsonObject } from '../shared/json';
 import {
   hintJob,
@@ -36,13 +24,10 @@ import {
   sweepableUserId,
 } from './teams-recordings-resources';
 
-/** What the wiring must do for each lifecycle notification. */
+/** What the wiring must do for each lifecycle notification (teams-recordings-lifecycle-follow-up.ts). */
 export const MSTEAMS_LIFECYCLE_ACTIONS = {
-  /** Recreate the removed subscription now (ensureSubscriptionsForSource for this source), then sweep. */
   subscriptionRemoved: 'recreate-subscription-and-sweep',
-  /** POST /subscriptions/{id}/reauthorize, or renew it (PATCH), now. */
   reauthorizationRequired: 'reauthorize-subscription',
-  /** Notifications were lost: sweep this source's whole lookback window at once. */
   missed: 'sweep-now',
 } as const;
 type LifecycleEventName = keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
@@ -110,10 +95,7 @@ function odataIdOf(notification: Notification): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-/**
- * What a notification names: its `resource`, else `resourceData['@odata.id']` (Microsoft's examples
- * spell the two differently); a recording wins over anything else either says.
- */
+/** What a notification's `resource` or `resourceData['@odata.id']` names; a recording wins over the rest. */
 function readingOfNotification(notification: Notification): ResourceReading {
   const readings = [notification.resource, odataIdOf(notification)]
     .filter((candidate): candidate is string => !!candidate && candidate.length <= MAX_RESOURCE_LENGTH)
@@ -254,18 +236,13 @@ export function handleTeamsRecordingsWebhook(
       jsonReply(403, { message: 'no notification in the delivery carries the expected clientState' }),
     );
   }
-  const notUnderstood: NotUnderstoodEvents | undefined =
-    counts.unrecognisedResources > 0
-      ? {
-          events: counts.unrecognisedResources,
-          ...(unreadWithoutUser ? {} : { subjects: [...unreadSubjects] }),
-        }
-      : undefined;
+  const events = counts.unrecognisedResources;
+  const subjects = unreadWithoutUser ? {} : { subjects: [...unreadSubjects] };
   return {
     response: jsonReply(202, { accepted: true, jobs: jobs.length }),
     jobs,
     counts,
     lifecycle,
-    ...(notUnderstood ? { notUnderstood } : {}),
+    ...(events > 0 ? { notUnderstood: { events, ...subjects } } : {}),
   };
 }
