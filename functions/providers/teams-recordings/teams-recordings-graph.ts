@@ -59,6 +59,9 @@ export interface TeamsRecordingsGraphOptions extends SharedOAuthTokenOptions {
   maxThrottledAttempts: number;
 }
 
+/** What the error mapping reads of an answer, open or read whole. */
+type GraphAnswer = Pick<OpenAnswer, 'status' | 'headers' | 'where'>;
+
 /** Graph's error body: `{"error": {"code", "message"}}`. */
 export function graphErrorDetail(text: string): string | undefined {
   try {
@@ -119,12 +122,8 @@ export class TeamsRecordingsGraph {
           `Entra refused the app credentials of source ${key} (${detail}); ` +
             `${until ? `no new token request before ${until.toISOString()}: ` : ''}fix the client id or secret`,
         ),
-      onRefused: (refusal) =>
-        log.error(TEAMS_CREDENTIALS_REFUSED_MESSAGE, {
-          source: key,
-          status: refusal.status,
-          reason: refusal.detail,
-        }),
+      onRefused: ({ status, detail }) =>
+        log.error(TEAMS_CREDENTIALS_REFUSED_MESSAGE, { source: key, status, reason: detail }),
     });
     this.client = new AuthorisedClient({
       token,
@@ -179,7 +178,7 @@ export class TeamsRecordingsGraph {
 
   /** A 429/503 (its request's `attempt`th): the wait to take, logged as `waiting`, or the queue's error. */
   throttled(
-    answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
+    answer: GraphAnswer,
     detail: string | undefined,
     attempt: number,
     waiting: string,
@@ -206,11 +205,7 @@ export class TeamsRecordingsGraph {
   }
 
   /** The typed error for a non-2xx answer; a missing access policy or billing is the admin's to fix. */
-  errorFor(
-    answer: Pick<OpenAnswer, 'status' | 'headers' | 'where'>,
-    detail?: string,
-    userId?: string,
-  ): Error {
+  errorFor(answer: GraphAnswer, detail?: string, userId?: string): Error {
     const { status, headers, where } = answer;
     const { log, sourceId, clientId } = this.options;
     if (isMeteredApiRefusal(status, detail)) {

@@ -58,12 +58,6 @@ export function teamsRecordingsLifecycleFollowUpOf(
   return { sourceId, lifecycle: lifecycle as TeamsRecordingsLifecycleEvent[] };
 }
 
-interface TeamsRecordingsLifecycleResult {
-  reauthorized: string[];
-  ensured: boolean;
-  swept: boolean;
-}
-
 export async function actOnTeamsRecordingsLifecycle(
   events: readonly TeamsRecordingsLifecycleEvent[],
   deps: {
@@ -78,9 +72,9 @@ export async function actOnTeamsRecordingsLifecycle(
     log: Log;
   },
   signal?: AbortSignal,
-): Promise<TeamsRecordingsLifecycleResult> {
+): Promise<{ reauthorized: string[]; ensured: boolean; swept: boolean }> {
   const { api, handlers, log, sourceId } = deps;
-  const result: TeamsRecordingsLifecycleResult = { reauthorized: [], ensured: false, swept: false };
+  const result = { reauthorized: [] as string[], ensured: false, swept: false };
   const reauthorized = async (subscriptionId: string): Promise<boolean> => {
     try {
       if ((await api.reauthorize(subscriptionId, signal)) === 'reauthorized') {

@@ -9,7 +9,7 @@ import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import type { Clock, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from '../../core/ports';
-import { jsonObject } from '../shared/json';
+import { jsonObject, tryJson } from '../shared/json';
 import {
   hintJob,
   jsonReply,
@@ -95,19 +95,19 @@ function odataIdOf(notification: Notification): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-/** What a notification's `resource` or `resourceData['@odata.id']` names; a recording wins over the rest. */
+/**
+ * What a notification's `resource` or `resourceData['@odata.id']` names: a recording wins, then a known
+ * non-recording, then an unreadable one naming a user (that user is swept).
+ */
 function readingOfNotification(notification: Notification): ResourceReading {
   const readings = [notification.resource, odataIdOf(notification)]
     .filter((candidate): candidate is string => !!candidate && candidate.length <= MAX_RESOURCE_LENGTH)
     .map((candidate) => readTeamsResource(candidate));
-  const known =
+  return (
     readings.find((reading) => reading.type === 'recording') ??
-    readings.find((reading) => reading.type === 'not-a-recording');
-  if (known) return known;
-  const userId = readings
-    .map((reading) => (reading.type === 'recording' ? undefined : reading.userId))
-    .find((id) => id !== undefined);
-  return { type: 'unrecognised', ...(userId ? { userId } : {}) };
+    readings.find((reading) => reading.type === 'not-a-recording') ??
+    readings.find((reading) => reading.type === 'unrecognised' && reading.userId) ?? { type: 'unrecognised' }
+  );
 }
 
 /** The hint job for one recording notification: a pure function of it, so redeliveries make the same job. */
@@ -137,12 +137,8 @@ export function handleTeamsRecordingsWebhook(
   }
   const { sourceId, webhookSecret, log } = context;
   const secret = requireWebhookSecret(webhookSecret, "the subscriptions' clientState");
-  let value: unknown;
-  try {
-    value = JSON.parse(request.body);
-  } catch {
-    throw new InvalidInputError('Teams notification body is not JSON');
-  }
+  const value = tryJson(request.body); // valid JSON never parses to undefined
+  if (value === undefined) throw new InvalidInputError('Teams notification body is not JSON');
   const collection = collectionSchema.safeParse(value);
   if (!collection.success || collection.data.value.length === 0) {
     throw new InvalidInputError(
@@ -224,12 +220,8 @@ export function handleTeamsRecordingsWebhook(
     jobs.push(hintJobFor(reference, sourceId, receivedAt));
     counts.recordingsHinted += 1;
   }
-  if (counts.wrongClientState > 0) {
-    log.warn('teams notifications dropped: wrong clientState', {
-      sourceId,
-      dropped: counts.wrongClientState,
-    });
-  }
+  const dropped = counts.wrongClientState;
+  if (dropped > 0) log.warn('teams notifications dropped: wrong clientState', { sourceId, dropped });
   // Answered rather than thrown, so the dropped notifications still reach the metrics.
   if (valid === 0) {
     return reply(
