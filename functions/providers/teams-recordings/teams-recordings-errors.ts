@@ -20,7 +20,7 @@ export class ApplicationAccessPolicyError extends CallvaultError {
     readonly sourceId: string,
     readonly clientId: string,
     readonly userId: string | undefined,
-    detail: string,
+    detail = 'no application access policy',
   ) {
     super(
       `Microsoft Graph refused source ${sourceId}: ${detail}. A Teams administrator must allow the app ` +

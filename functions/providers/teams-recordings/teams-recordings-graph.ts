@@ -220,12 +220,7 @@ export class TeamsRecordingsGraph {
     }
     if (isAccessPolicyRefusal(status, detail)) {
       log.error(TEAMS_ACCESS_POLICY_MISSING_MESSAGE, { source: sourceId, userId, detail });
-      return new ApplicationAccessPolicyError(
-        sourceId,
-        clientId,
-        userId,
-        detail ?? 'no application access policy',
-      );
+      return new ApplicationAccessPolicyError(sourceId, clientId, userId, detail);
     }
     return errorForStatus(status, headers, where, detail);
   }

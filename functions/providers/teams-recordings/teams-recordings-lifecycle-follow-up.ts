@@ -18,9 +18,8 @@ interface TeamsRecordingsLifecycleFollowUp {
   lifecycle: TeamsRecordingsLifecycleEvent[];
 }
 
-const eventName = z.enum(
-  Object.keys(MSTEAMS_LIFECYCLE_ACTIONS) as [keyof typeof MSTEAMS_LIFECYCLE_ACTIONS, ...string[]],
-);
+type EventName = keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
+const eventName = z.enum(Object.keys(MSTEAMS_LIFECYCLE_ACTIONS) as [EventName, ...EventName[]]);
 
 /** The follow-up as the subscriptions function receives it; the action is re-derived, never trusted. */
 const followUpSchema = z.object({
@@ -36,13 +35,14 @@ export function parseTeamsRecordingsLifecycleFollowUp(
   event: unknown,
 ): TeamsRecordingsLifecycleFollowUp | undefined {
   if (!event || typeof event !== 'object' || !('lifecycle' in event)) return undefined;
-  const parsed = followUpSchema.parse(event);
+  const { sourceId, lifecycle } = followUpSchema.parse(event);
   return {
-    sourceId: parsed.sourceId,
-    lifecycle: parsed.lifecycle.map(({ event: name, subscriptionId }) => {
-      const known = name as keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
-      return { event: known, subscriptionId, action: MSTEAMS_LIFECYCLE_ACTIONS[known] };
-    }),
+    sourceId,
+    lifecycle: lifecycle.map(({ event, subscriptionId }) => ({
+      event,
+      subscriptionId,
+      action: MSTEAMS_LIFECYCLE_ACTIONS[event],
+    })),
   };
 }
 

@@ -59,10 +59,7 @@ export function recordingUrl(graphUrl: string, reference: RecordingReference & {
 }
 
 /** One segment of a resource path: `name`, or `name(key)` with the key unquoted. */
-interface PathSegment {
-  name: string;
-  key?: string;
-}
+type PathSegment = { name: string; key?: string };
 
 /** Why a path is not one we read; the words go into the log line next to the resource. */
 export type ResourceReading =
@@ -238,12 +235,7 @@ export function recordingFromCallRecording(
     endDateTime: endedAt?.toISOString() ?? null,
     metadata: record,
   };
-  const organizerParty = organizer
-    ? {
-        ...(organizer.displayName ? { name: organizer.displayName } : {}),
-        ...(organizer.id ? { personId: organizer.id } : {}),
-      }
-    : undefined;
+  const { displayName: name, id: personId } = organizer ?? {};
   return {
     provider: 'msteams',
     sourceId: context.sourceId,
@@ -256,7 +248,7 @@ export function recordingFromCallRecording(
         ? Math.round((endedAt.getTime() - createdAt.getTime()) / 1000)
         : undefined,
     direction: 'unknown',
-    from: organizerParty && Object.keys(organizerParty).length > 0 ? organizerParty : undefined,
+    from: name || personId ? { ...(name ? { name } : {}), ...(personId ? { personId } : {}) } : undefined,
     extension: { id: context.userId },
     contentType: 'video/mp4',
     fileExtension: 'mp4',

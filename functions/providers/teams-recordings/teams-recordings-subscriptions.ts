@@ -21,10 +21,8 @@ export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<TeamsRecordingsRecordingKind
   onlineMeetings: 'communications/onlineMeetings/getAllRecordings',
 };
 
-type GraphApiVersion = 'v1.0' | 'beta';
-
 /** The API versions each subscription resource is created on, in order (see the file comment). */
-const SUBSCRIPTION_VERSIONS: Record<TeamsRecordingsRecordingKind, readonly GraphApiVersion[]> = {
+const SUBSCRIPTION_VERSIONS: Record<TeamsRecordingsRecordingKind, readonly ('v1.0' | 'beta')[]> = {
   onlineMeetings: ['v1.0', 'beta'],
   adhocCalls: ['beta', 'v1.0'],
 };
