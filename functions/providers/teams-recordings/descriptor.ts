@@ -15,9 +15,8 @@ declare module '../../core/recording' {
 }
 
 /**
- * Receives a Teams recording job spends while Graph still answers 404 for its content (Teams processes a
- * recording for up to `contentWaitHours`): not-ready retries double from `notReadyBaseSeconds` to an hour,
- * and the receive at which the wait is over is the one where the worker dead-letters the job itself.
+ * Receives a job spends while Graph answers 404 for content Teams still processes (up to `contentWaitHours`):
+ * not-ready retries double up to an hour; at the last receive the worker dead-letters the job itself.
  */
 export function receivesWhileNotReady(
   contentWaitHours: number,
@@ -33,15 +32,13 @@ export function receivesWhileNotReady(
   return receives;
 }
 
-// The log texts the stack's metric filters count (cdk/constructs/monitoring.ts).
-/** What teams-recordings-graph.ts logs (level error) when Graph refuses reads for want of an access policy. */
+// The log texts the stack's metric filters count (cdk/constructs/monitoring.ts): teams-recordings-graph.ts
+// logs the access-policy, credentials and metered-API ones (error); the webhook one line per lifecycle event.
 export const TEAMS_ACCESS_POLICY_MISSING_MESSAGE = 'teams application access policy missing';
-/** What teams-recordings-graph.ts logs (level error) when Entra refuses the credentials. */
 export const TEAMS_CREDENTIALS_REFUSED_MESSAGE = 'entra refused the app credentials of a Teams source';
-/** What teams-recordings-webhook.ts logs (level warn) per lifecycle notification; `event` `missed`: Graph dropped some. */
 export const TEAMS_LIFECYCLE_MESSAGE = 'teams subscription lifecycle event';
+/** The lifecycle event by which Graph says it dropped notifications. */
 export const TEAMS_MISSED_EVENT = 'missed';
-/** What teams-recordings-graph.ts logs (level error, `errorCode: TEAMS_METERED_API_BILLING`) on a 402 refusal. */
 export const TEAMS_METERED_API_MESSAGE = 'teams metered api refused: link billing to the app';
 
 /** An alarm on a metric counted from log lines: one match in `periodMinutes` raises it. */
@@ -66,14 +63,8 @@ function logAlarm(
 const messageIs = (equals: string): LogMatch => ({ field: '$.message', equals });
 
 /**
- * Teams' own failure modes:
- * - the application access policy missing: Graph refuses every read of the users' recordings until an
- *   admin grants one (New-CsApplicationAccessPolicy, Grant-CsApplicationAccessPolicy);
- * - metered meeting-recording content refused for want of billing (402): jobs wait until it is linked;
- * - Entra refusing the app credentials (logged once per cooldown, shared by every container); the
- *   15-minute period spans the cooldown so the alarm stays raised while they are wrong;
- * - missed notifications: Graph's `missed` lifecycle event says it dropped notifications; the sweep
- *   recovers them, but a repeated loss means the webhook is too slow or failing.
+ * Teams' own failure modes, each description saying what to do. A credentials refusal is logged once per
+ * cooldown (shared by every container): the 15-minute period spans it, so the alarm stays raised.
  */
 const MSTEAMS_ALARMS: readonly ProviderAlarm[] = [
   logAlarm(
@@ -138,17 +129,12 @@ export const teamsRecordingsProvider = defineProvider({
     // The longest content wait of its sources, plus `worker.maxReceiveCount` for transient faults on the way.
     maxReceiveCount: (configured, sources) =>
       receivesWhileNotReady(Math.max(0, ...sources.map((source) => source.contentWaitHours))) + configured,
-    // Sized from the bench (BENCHMARKS.md on 2 shared cores, moto: the streaming section's archive path at
-    // 1 GiB, 35.4 MiB/s for the whole job and 22.0 MiB/s at its slowest size, 100 MiB; the msteams section's
-    // Teams path, 2 GiB through the adapter and the sandbox, 60.1 MiB/s) and S3's limits:
-    // - a 4 GiB recording is 4,096 MiB; at 35.4 MiB/s it streams in about 116 s, at 22.0 MiB/s in 186 s.
-    //   Lambda's maximum of 900 s needs only 4.6 MiB/s, so a 4 GiB stream fits one invocation with about 5x
-    //   to 8x margin (TLS on both legs in Lambda, absent on the bench's loopback, spends part of it);
-    // - 64 MiB parts: 4 GiB is 64 parts of S3's 10,000 (objects up to 625 GiB fit), and 64 round trips
-    //   instead of 512 at the default 8 MiB. The buffers are about partSizeMiB x (partsInFlight + 1) =
-    //   64 x 3 = 192 MiB at the default 2 in flight, above the idle ~80 MiB the bench measures;
-    // - 1,769 MiB of memory is where Lambda gives one full vCPU: hashing (the verifier's SHA-256) and two
-    //   TLS streams are CPU-bound, and the bench's figures are for one busy core.
+    // Sized from BENCHMARKS.md (2 shared cores: archive path 22.0-35.4 MiB/s, Teams path 60.1 MiB/s) and S3:
+    // - a 4 GiB recording streams in 116-186 s; Lambda's 900 s need only 4.6 MiB/s (5x-8x margin, part of
+    //   it spent on TLS, absent on the bench's loopback);
+    // - 64 MiB parts: 4 GiB is 64 of S3's 10,000 parts (64 round trips, not 512 at 8 MiB); buffers about
+    //   64 x (2 in flight + 1) = 192 MiB;
+    // - 1,769 MiB is one full Lambda vCPU: hashing (SHA-256) and two TLS streams are CPU-bound.
     ownWorker: {
       id: 'TeamsWorker',
       description: 'callvault Teams worker: streams multi-GB Teams recordings from Graph into S3',

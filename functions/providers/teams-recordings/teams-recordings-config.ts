@@ -1,7 +1,6 @@
 /**
- * The Microsoft Teams recordings source's configuration. The shared fields come from `config/fields.ts`
- * and `../shared/source-fields.ts`, so nothing here imports `functions/config/` (a module cycle). Like the
- * calling-bot source, it archives nothing until `mediaPersistenceApproved` is `true`.
+ * The Teams recordings source's configuration; shared fields come from `config/fields.ts` and
+ * `../shared/source-fields.ts`, not `functions/config/` (a module cycle).
  */
 import * as z from 'zod';
 import { hostPatternSchema } from '../../config/fields';
@@ -57,28 +56,15 @@ export const teamsRecordingsSourceShape = {
     .min(1, 'name at least one of adhocCalls, onlineMeetings')
     .default([...MSTEAMS_RECORDING_KINDS])
     .transform((kinds) => [...new Set(kinds)]),
-  /**
-   * Whose recordings (as organizer or initiator): user ids or UPNs, or `"all"` (every user of the tenant,
-   * paged from /users at each sweep). No default: a guessed scope would archive too much or nothing.
-   */
+  /** Whose recordings: user ids or UPNs, or `"all"` (every tenant user). No default: a guess is risky. */
   users: z.union([z.literal('all'), z.array(userRefSchema).min(1, 'list at least one user, or "all"')]),
-  /**
-   * Graph requests a sweep keeps in flight while it lists the users' recordings (each a `$batch` of up
-   * to `listingBatchSize` reads). Default 8 (README "Microsoft Teams recordings: large tenants").
-   */
+  /** Graph requests in flight per sweep, default 8 (README "Microsoft Teams recordings: large tenants"). */
   listingConcurrency: z.number().int().min(1).max(64).optional(),
   /** Reads per Graph `$batch` while listing, 1 to 20 (Graph's limit); 1 sends plain GETs. Default 20. */
   listingBatchSize: z.number().int().min(1).max(20).optional(),
-  /**
-   * Hosts recording content may come from, the redirect's target included. The Graph host is always
-   * allowed (the first hop). Default: the Graph host and *.sharepoint.com.
-   */
+  /** Hosts content may be redirected to (the Graph host always allowed). Default: *.sharepoint.com. */
   allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
-  /**
-   * How long after a recording ended its content may still answer 404 (Teams is still processing it)
-   * before the job gives up and is dead-lettered for a human to look at. The queue must allow enough
-   * receives for it (not-ready retries back off to an hour).
-   */
+  /** How long after a recording ended its content may answer 404 (Teams processing) before dead-lettering. */
   contentWaitHours: z.number().min(1).max(720).default(48), // at most 30 days
   mediaPersistenceApproved: z.literal(true, { error: MSTEAMS_MEDIA_PERSISTENCE_MESSAGE }),
   /** Graph offers no delete for these recordings: retention never applies to this source. */

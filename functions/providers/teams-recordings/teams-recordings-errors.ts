@@ -9,9 +9,8 @@ import { CallvaultError } from '../../core/errors';
 export const MSTEAMS_ADMIN_README_SECTION = 'Microsoft Teams recordings: tenant set-up';
 
 /**
- * Graph answered 403 "No application access policy found for this app": the app holds the permission,
- * but Teams only lets an app read a user's meeting artifacts once an administrator granted it an
- * application access policy for that user (or globally).
+ * Graph's 403 "No application access policy found for this app": Teams lets an app read a user's meeting
+ * artifacts only once an administrator granted it an application access policy (per user or global).
  */
 export class ApplicationAccessPolicyError extends CallvaultError {
   readonly code = 'PERMANENT' as const;
@@ -21,7 +20,7 @@ export class ApplicationAccessPolicyError extends CallvaultError {
     readonly sourceId: string,
     readonly clientId: string,
     readonly userId: string | undefined,
-    detail: string,
+    detail = 'no application access policy',
   ) {
     super(
       `Microsoft Graph refused source ${sourceId}: ${detail}. A Teams administrator must allow the app ` +
@@ -49,11 +48,9 @@ export function isAccessPolicyRefusal(status: number, detail: string | undefined
 export const TEAMS_METERED_API_BILLING = 'TEAMS_METERED_API_BILLING';
 
 /**
- * Graph refused a metered Teams API (meeting-recording content): 402 Payment Required, or the evaluation
- * quota spent. `callRecording: get` lists meeting-recording content as metered; beyond the evaluation quota
- * Microsoft requires an Azure subscription linked to the app (Microsoft Graph "Enable metered APIs and
- * services"). Retryable on the slow schedule: once billing is linked the waiting jobs go through without
- * a redrive, and until then the alarm and status say what to do.
+ * Graph refused metered meeting-recording content (`callRecording: get`): beyond the evaluation quota an
+ * Azure subscription must be linked to the app (Microsoft Graph "Enable metered APIs and services").
+ * Retryable on the slow schedule, so once billing is linked the waiting jobs go through without a redrive.
  */
 export class TeamsMeteredApiError extends CallvaultError {
   readonly code = 'BILLING_REQUIRED' as const;
@@ -77,10 +74,7 @@ export class TeamsMeteredApiError extends CallvaultError {
   }
 }
 
-/**
- * A refusal of a metered API: 402 always (Graph's Payment Required), or a 403/429 whose error names the
- * payment, billing or evaluation quota (Graph's wording is not promised, so it is matched loosely).
- */
+/** A metered-API refusal: 402, or a 403/429 naming payment, billing or evaluation quota (loosely). */
 export function isMeteredApiRefusal(status: number, detail: string | undefined): boolean {
   const named = /payment ?required|billing|metered|evaluation (mode|quota|capacity)/i.test(detail ?? '');
   return status === 402 || ((status === 403 || status === 429) && named);

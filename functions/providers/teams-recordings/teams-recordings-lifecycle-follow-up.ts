@@ -1,10 +1,8 @@
 /**
- * Teams' subscription lifecycle events and the work they ask for, as Graph documents it:
- * `reauthorizationRequired` → reauthorize (else recreate or renew through ensureSubscriptionsForSource);
- * `subscriptionRemoved` → recreate, then sweep, since nothing was delivered meanwhile; `missed` → sweep
- * the source's whole lookback window. Subscriptions are ensured at most once per batch of events, and the
- * sweep runs at most once, after them, so no recording falls between. The webhook only answers (Graph
- * wants 2xx within 3 s); this runs after it, in process locally or in the subscriptions function on AWS.
+ * Teams' subscription lifecycle events, as Graph documents them: `reauthorizationRequired` → reauthorize
+ * (else ensure: recreate or renew); `subscriptionRemoved` → recreate, then sweep; `missed` → sweep the
+ * lookback window. Ensured at most once per batch and swept once after, so no recording falls between.
+ * The webhook only answers (Graph wants 2xx within 3 s); this runs after it (subscriptions function on AWS).
  */
 import * as z from 'zod';
 import { ensureSubscriptionsForAllSources } from '../../core/ensure-subscriptions-for-all-sources';
@@ -20,9 +18,8 @@ interface TeamsRecordingsLifecycleFollowUp {
   lifecycle: TeamsRecordingsLifecycleEvent[];
 }
 
-const eventName = z.enum(
-  Object.keys(MSTEAMS_LIFECYCLE_ACTIONS) as [keyof typeof MSTEAMS_LIFECYCLE_ACTIONS, ...string[]],
-);
+type EventName = keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
+const eventName = z.enum(Object.keys(MSTEAMS_LIFECYCLE_ACTIONS) as [EventName, ...EventName[]]);
 
 /** The follow-up as the subscriptions function receives it; the action is re-derived, never trusted. */
 const followUpSchema = z.object({
@@ -38,13 +35,14 @@ export function parseTeamsRecordingsLifecycleFollowUp(
   event: unknown,
 ): TeamsRecordingsLifecycleFollowUp | undefined {
   if (!event || typeof event !== 'object' || !('lifecycle' in event)) return undefined;
-  const parsed = followUpSchema.parse(event);
+  const { sourceId, lifecycle } = followUpSchema.parse(event);
   return {
-    sourceId: parsed.sourceId,
-    lifecycle: parsed.lifecycle.map(({ event: name, subscriptionId }) => {
-      const known = name as keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
-      return { event: known, subscriptionId, action: MSTEAMS_LIFECYCLE_ACTIONS[known] };
-    }),
+    sourceId,
+    lifecycle: lifecycle.map(({ event, subscriptionId }) => ({
+      event,
+      subscriptionId,
+      action: MSTEAMS_LIFECYCLE_ACTIONS[event],
+    })),
   };
 }
 
@@ -58,12 +56,6 @@ export function teamsRecordingsLifecycleFollowUpOf(
   const lifecycle = (outcome as { lifecycle?: unknown }).lifecycle;
   if (!Array.isArray(lifecycle) || lifecycle.length === 0) return undefined;
   return { sourceId, lifecycle: lifecycle as TeamsRecordingsLifecycleEvent[] };
-}
-
-interface TeamsRecordingsLifecycleResult {
-  reauthorized: string[];
-  ensured: boolean;
-  swept: boolean;
 }
 
 export async function actOnTeamsRecordingsLifecycle(
@@ -80,9 +72,9 @@ export async function actOnTeamsRecordingsLifecycle(
     log: Log;
   },
   signal?: AbortSignal,
-): Promise<TeamsRecordingsLifecycleResult> {
+): Promise<{ reauthorized: string[]; ensured: boolean; swept: boolean }> {
   const { api, handlers, log, sourceId } = deps;
-  const result: TeamsRecordingsLifecycleResult = { reauthorized: [], ensured: false, swept: false };
+  const result = { reauthorized: [] as string[], ensured: false, swept: false };
   const reauthorized = async (subscriptionId: string): Promise<boolean> => {
     try {
       if ((await api.reauthorize(subscriptionId, signal)) === 'reauthorized') {

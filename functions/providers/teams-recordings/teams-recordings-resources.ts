@@ -1,8 +1,6 @@
 /**
- * Teams `callRecording` resources: the URLs that list, describe and fetch them, the resource paths
- * notifications name, and the mapping to callvault's provider-neutral recording. The recording id is kept
- * whole (Teams ids run to about 270 characters); the archive key shortens it collision-free
- * (`sanitiseSegment` in core/keys.ts) and the sidecar keeps it as Graph gave it.
+ * Teams `callRecording` resources: their URLs, the paths notifications name, and the neutral recording.
+ * Ids (~270 characters) are kept whole; the archive key shortens them (`sanitiseSegment`, core/keys.ts).
  */
 import { InvalidInputError } from '../../core/errors';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
@@ -53,10 +51,7 @@ export function listRecordingsUrl(
   ).href;
 }
 
-/**
- * The recording's metadata, through its user: the only path the `callRecording: get` reference lists.
- * A notification without a user is resolved by listing instead (TeamsRecordingsSource.resolveHint).
- */
+/** The recording's metadata through its user: the only path the `callRecording: get` reference lists. */
 export function recordingUrl(graphUrl: string, reference: RecordingReference & { userId: string }): string {
   const { kind, userId, containerId, recordingId } = reference;
   const path = `/v1.0/users/${segment(userId)}/${kind}/${segment(containerId)}/recordings/${segment(recordingId)}`;
@@ -64,19 +59,13 @@ export function recordingUrl(graphUrl: string, reference: RecordingReference & {
 }
 
 /** One segment of a resource path: `name`, or `name(key)` with the key unquoted. */
-interface PathSegment {
-  name: string;
-  key?: string;
-}
+type PathSegment = { name: string; key?: string };
 
 /** Why a path is not one we read; the words go into the log line next to the resource. */
 export type ResourceReading =
   /** A callRecording: the hint it becomes. */
   | { type: 'recording'; reference: RecordingReference }
-  /**
-   * A Teams resource we know and do not archive (a callTranscript: its subscriptions are not ours, but
-   * the same tenant may have them). Acknowledged and ignored.
-   */
+  /** A Teams resource we do not archive (a callTranscript of another subscription): acknowledged, ignored. */
   | { type: 'not-a-recording'; what: string; userId?: string }
   /** Anything else: the webhook sweeps instead (the user's when the path names one, else the source). */
   | { type: 'unrecognised'; userId?: string };
@@ -94,9 +83,8 @@ function decoded(value: string): string {
 }
 
 /**
- * Splits a path on `/` outside keys: a key runs from `(` to its `)`, and a quoted one (`'…'`, quotes
- * doubled inside) may hold `/` or `)`; unquoted ones are read up to the `)` (base64 keeps `/` and `=`
- * there, as in Microsoft's `recordings(MyM…=)`). Undefined when the text is not made of such segments.
+ * Splits a path on `/` outside keys: a quoted key (`'…'`, quotes doubled) may hold `/` or `)`, an unquoted
+ * one runs to the `)` (base64 keeps `/` and `=`, as in Microsoft's `recordings(MyM…=)`). Else undefined.
  */
 function segmentsOf(path: string): PathSegment[] | undefined {
   const segments: PathSegment[] = [];
@@ -219,11 +207,7 @@ export interface TeamsRecordingRaw {
   metadata: unknown;
 }
 
-/**
- * A `callRecording` as callvault's recording. `userId` is the user in scope whose listing (or whose
- * notification) produced it: the content is fetched through that user. Dated by `createdDateTime` (UTC).
- * Throws InvalidInputError when the record lacks its id or creation time.
- */
+/** A `callRecording` as callvault's recording, dated by `createdDateTime`; fetched through `userId`. */
 export function recordingFromCallRecording(
   raw: unknown,
   context: { sourceId: string; kind: TeamsRecordingsRecordingKind; userId: string; containerId?: string },
@@ -251,12 +235,7 @@ export function recordingFromCallRecording(
     endDateTime: endedAt?.toISOString() ?? null,
     metadata: record,
   };
-  const organizerParty = organizer
-    ? {
-        ...(organizer.displayName ? { name: organizer.displayName } : {}),
-        ...(organizer.id ? { personId: organizer.id } : {}),
-      }
-    : undefined;
+  const { displayName: name, id: personId } = organizer ?? {};
   return {
     provider: 'msteams',
     sourceId: context.sourceId,
@@ -269,7 +248,7 @@ export function recordingFromCallRecording(
         ? Math.round((endedAt.getTime() - createdAt.getTime()) / 1000)
         : undefined,
     direction: 'unknown',
-    from: organizerParty && Object.keys(organizerParty).length > 0 ? organizerParty : undefined,
+    from: name || personId ? { ...(name ? { name } : {}), ...(personId ? { personId } : {}) } : undefined,
     extension: { id: context.userId },
     contentType: 'video/mp4',
     fileExtension: 'mp4',

@@ -1,9 +1,7 @@
 /**
- * The Microsoft Teams recordings adapter: ad hoc call and meeting recordings (`callRecording`) read
- * through Microsoft Graph with application permissions. Notifications are hints; Graph's metadata is the
- * truth: hints are resolved by GETting the recording, listings page per user through `getAllRecordings`,
- * and a content 404 is judged by asking for the metadata again. Content streams from wherever Graph
- * redirects (SharePoint / OneDrive), on allowed hosts only. Graph offers no delete: `delete: false`.
+ * Teams ad hoc call and meeting recordings (`callRecording`) through Microsoft Graph, application
+ * permissions. Notifications are hints; Graph's metadata is the truth (a content 404 asks for it again).
+ * Content streams from where Graph redirects (SharePoint / OneDrive), allowed hosts only. No delete.
  */
 import { InvalidInputError, NotReadyError, PermanentError, TransientError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
@@ -30,14 +28,20 @@ import { jsonObject } from '../shared/json';
 import { parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
 import { followPages, type Page } from '../shared/paging';
-import { DEFAULT_LISTING_CONCURRENCY, GRAPH_BATCH_LIMIT, GraphBatcher } from './teams-recordings-batch';
 import {
   type TeamsRecordingsCredentials,
   type TeamsRecordingsRecordingKind,
   type TeamsRecordingsSourceConfig,
   teamsRecordingsDownloadHosts,
 } from './teams-recordings-config';
-import { graphErrorDetail, graphPage, TeamsRecordingsGraph } from './teams-recordings-graph';
+import {
+  DEFAULT_LISTING_CONCURRENCY,
+  GRAPH_BATCH_LIMIT,
+  GraphBatcher,
+  graphErrorDetail,
+  graphPage,
+  TeamsRecordingsGraph,
+} from './teams-recordings-graph';
 import {
   listRecordingsUrl,
   organizerOf,
@@ -66,10 +70,7 @@ const DEFAULT_TUNING = {
   usersTtlMs: 3_600_000,
   /** A hinted recording whose metadata answers 404 this soon after its notification is "not ready yet". */
   hintNotFoundGraceMs: 6 * 3_600_000,
-  /**
-   * A notification naming no user is looked for in the listings of this window before it (a recording
-   * is dated by its start, and the notification comes once it is processed) …
-   */
+  /** A userless notification is looked for this long before it (a recording is dated by its start) … */
   userlessHintBeforeMs: 12 * 3_600_000,
   /** … up to this long after it (clocks disagree a little). */
   userlessHintAfterMs: 15 * 60_000,
@@ -123,7 +124,7 @@ export class TeamsRecordingsSource implements RecordingSource {
   readonly capabilities = MSTEAMS_CAPABILITIES;
   readonly sourceId: string;
   readonly graph: TeamsRecordingsGraph;
-  /** The sweep's Graph reads, batched and bounded (teams-recordings-batch.ts). */
+  /** The sweep's Graph reads, batched and bounded (teams-recordings-graph.ts). */
   readonly batcher: GraphBatcher;
   /** Parts listed at once (core/listing-scopes.ts): enough for every Graph request to carry a full batch. */
   readonly listingConcurrency: number;
@@ -236,9 +237,8 @@ export class TeamsRecordingsSource implements RecordingSource {
   }
 
   /**
-   * Every item of a Graph collection, following `@odata.nextLink` (on the Graph host only). A user's
-   * collection answering 404 is skipped with "all" (every tenant user includes accounts Teams knows
-   * nothing of); a user someone named must exist.
+   * Every item of a Graph collection, following `@odata.nextLink`. A user's 404 is skipped with "all"
+   * (it includes accounts Teams knows nothing of); a user someone named must exist.
    */
   private async *pages(firstUrl: string, signal?: AbortSignal, userId?: string): AsyncIterable<unknown> {
     const fetchPage = async (url: string): Promise<Page<unknown>> => {
@@ -264,10 +264,7 @@ export class TeamsRecordingsSource implements RecordingSource {
 
   // ------------------------------------------------------------ listing
 
-  /**
-   * One part per user in scope and configured kind: Teams grants the application access policy per user,
-   * so one user outside it (403 on that user's paths) must not keep the others from being listed.
-   */
+  /** One part per user and kind: the access policy is per user; one user's 403 must not stop the others. */
   async listingScopes(signal?: AbortSignal): Promise<ListingScope[]> {
     const users = await this.usersInScope(signal);
     return users.flatMap((user) => this.config.recordings.map((kind) => scopeOf(user, kind)));
@@ -317,11 +314,7 @@ export class TeamsRecordingsSource implements RecordingSource {
 
   // ------------------------------------------------------------ hints
 
-  /**
-   * The recording a notification named, from its metadata. Not ready while Graph does not answer for it
-   * yet (shortly after the notification); a recording whose organizer is outside `users` resolves to
-   * nothing.
-   */
+  /** The named recording, from its metadata: not ready while Graph answers 404; none if out of scope. */
   async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
     const named = referenceOfHint(job);
     if (!this.config.recordings.includes(named.kind)) return [];
@@ -357,11 +350,9 @@ export class TeamsRecordingsSource implements RecordingSource {
   }
 
   /**
-   * A notification that names no user (`communications/{kind}('…')/recordings('…')`, the form of older
-   * revisions of Microsoft's page): the `callRecording: get` reference lists only paths through a user,
-   * and the access policy is evaluated against that user, so no undocumented tenant-wide GET is made.
-   * The users in scope are listed over a short window around the notification instead, and the named
-   * recording is taken from there (README "Microsoft Teams recordings: subscriptions").
+   * A notification naming no user (`communications/{kind}('…')/recordings('…')`): `callRecording: get`
+   * documents only paths through a user, so instead of an undocumented tenant-wide GET the users in scope
+   * are listed around the notification (README "Microsoft Teams recordings: subscriptions").
    */
   private async resolveByListing(
     job: HintJob,
@@ -427,15 +418,11 @@ export class TeamsRecordingsSource implements RecordingSource {
       if (answer.status === 404) return this.throwForMissingContent(recording, reference, detail, signal);
       throw this.graph.errorFor(answer, detail, reference.userId);
     }
-    // The archive names and types the copy from the first bytes and this Content-Type (an MP4 served as
-    // `application/octet-stream` is stored as `video/mp4`).
+    // The archive types the copy from its first bytes and this Content-Type (octet-stream MP4 is video/mp4).
     return downloadOf(answer);
   }
 
-  /**
-   * Content answered 404: the metadata decides. Gone too means the recording expired or was deleted at
-   * Teams; still there means Teams is still processing it, until `contentWaitHours` after its creation.
-   */
+  /** Content 404: metadata gone too is expired or deleted; still there is processing (`contentWaitHours`). */
   private async throwForMissingContent(
     recording: SourceRecording,
     reference: RecordingReference & { userId: string },
@@ -477,11 +464,7 @@ export class TeamsRecordingsSource implements RecordingSource {
 
   // ------------------------------------------------------------ webhooks
 
-  /**
-   * One tenant-wide `created` subscription per configured recording kind, verified by its clientState
-   * (the webhookSecret). Both the notification and the lifecycle URL are our route. Without a secret the
-   * webhook refuses every delivery, so none is wanted (the sweep alone archives).
-   */
+  /** One tenant-wide `created` subscription per kind; none without a webhookSecret (its clientState). */
   async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
     if (!this.webhookSecret) return undefined;
     return {

@@ -1,12 +1,9 @@
 /**
- * The Graph side of `ensureSubscriptionsForSource` (core/ensure-subscriptions-for-source.ts): tenant-wide
- * `created` subscriptions on each kind's `communications/…/getAllRecordings`, notification and lifecycle
- * URL both our webhook route, clientState the webhook secret, the longest expiry Graph allows for
- * callRecording. Renewal is a PATCH of `expirationDateTime`; after `reauthorizationRequired`, `POST
- * /subscriptions/{id}/reauthorize`. Microsoft's "Get change notifications for Teams recordings and
- * transcripts" creates the meetings subscription on `/v1.0` and the ad hoc calls one on `/beta`: each is
- * created there first, and on the other version when Graph refuses the resource (400 or 404). The rest
- * stays on `/v1.0`: a subscription is one object whichever version created it.
+ * The Graph side of `ensureSubscriptionsForSource`: tenant-wide `created` subscriptions on each kind's
+ * `communications/…/getAllRecordings`, with the longest expiry Graph allows for callRecording. Microsoft's
+ * "Get change notifications for Teams recordings and transcripts" creates the meetings one on `/v1.0` and
+ * the ad hoc calls one on `/beta`: each is tried there first, then on the other version when Graph refuses
+ * the resource (400 or 404). The rest stays on `/v1.0`: a subscription is one object on either version.
  */
 import type { RemoteSubscription, SubscriptionApi } from '../../core/ensure-subscriptions-for-source';
 import { PermanentError, TransientError } from '../../core/errors';
@@ -24,10 +21,8 @@ export const MSTEAMS_SUBSCRIPTION_RESOURCES: Record<TeamsRecordingsRecordingKind
   onlineMeetings: 'communications/onlineMeetings/getAllRecordings',
 };
 
-type GraphApiVersion = 'v1.0' | 'beta';
-
 /** The API versions each subscription resource is created on, in order (see the file comment). */
-const SUBSCRIPTION_VERSIONS: Record<TeamsRecordingsRecordingKind, readonly GraphApiVersion[]> = {
+const SUBSCRIPTION_VERSIONS: Record<TeamsRecordingsRecordingKind, readonly ('v1.0' | 'beta')[]> = {
   onlineMeetings: ['v1.0', 'beta'],
   adhocCalls: ['beta', 'v1.0'],
 };
@@ -42,10 +37,7 @@ function kindOf(resource: string): TeamsRecordingsRecordingKind | undefined {
 
 /** Graph's maximum for callRecording (4,320 minutes) less a margin for our clock running ahead of Graph's. */
 const SUBSCRIPTION_LIFETIME_MS = (4_320 - 10) * 60_000;
-/**
- * `renewBeforeMs` here: renew once less than 36 hours are left (the default, 3 days, exceeds the whole
- * lifetime). The subscriptions job runs at least every 12 hours, so two renewals fit before expiry.
- */
+/** Renew with under 36 hours left (the default 3 days exceeds the lifetime): two 12-hourly runs fit. */
 export const MSTEAMS_RENEW_BEFORE_MS = 36 * 3_600_000;
 
 /** The filters to pass to ensureSubscriptionsForSource for the configured kinds. */

@@ -1,27 +1,15 @@
 /**
- * `POST /webhooks/msteams/{sourceId}`: Graph change and lifecycle notifications of the Teams recordings
- * subscriptions (both URLs point here).
- * - A `validationToken` query parameter is echoed, decoded, as `text/plain` 200 (Graph's handshake).
- * - Each notification's `clientState` must be the webhookSecret (constant-time), and a `tenantId` it
- *   names the configured tenant; others are dropped and counted, and no valid one at all is a 403.
- * - A `created` recording notification becomes a hint job naming what its `resource` names; the worker
- *   GETs the metadata (resource data is ignored). Transcripts and the like are acknowledged and ignored.
- * - An unreadable resource is never dropped: logged, counted and returned in `notUnderstood`, so the host
- *   sweeps that user (or the whole source) at once.
- * - Lifecycle notifications enqueue nothing: returned in `lifecycle` (and counted) for the caller, 202.
+ * `POST /webhooks/msteams/{sourceId}`: Graph change and lifecycle notifications (both URLs point here).
+ * Graph's `validationToken` handshake is echoed; each notification's `clientState` must be the webhookSecret
+ * and its `tenantId` ours (others are dropped, none valid is a 403). A `created` recording becomes a hint
+ * job (the worker GETs the metadata); an unreadable resource is returned in `notUnderstood` so the host
+ * sweeps instead; lifecycle events are returned in `lifecycle` for the caller.
  */
 import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
-import type {
-  Clock,
-  Log,
-  NotUnderstoodEvents,
-  WebhookOutcome,
-  WebhookRequest,
-  WebhookResponse,
-} from '../../core/ports';
-import { jsonObject } from '../shared/json';
+import type { Clock, Log, WebhookOutcome, WebhookRequest, WebhookResponse } from '../../core/ports';
+import { jsonObject, tryJson } from '../shared/json';
 import {
   hintJob,
   jsonReply,
@@ -36,13 +24,10 @@ import {
   sweepableUserId,
 } from './teams-recordings-resources';
 
-/** What the wiring must do for each lifecycle notification. */
+/** What the wiring must do for each lifecycle notification (teams-recordings-lifecycle-follow-up.ts). */
 export const MSTEAMS_LIFECYCLE_ACTIONS = {
-  /** Recreate the removed subscription now (ensureSubscriptionsForSource for this source), then sweep. */
   subscriptionRemoved: 'recreate-subscription-and-sweep',
-  /** POST /subscriptions/{id}/reauthorize, or renew it (PATCH), now. */
   reauthorizationRequired: 'reauthorize-subscription',
-  /** Notifications were lost: sweep this source's whole lookback window at once. */
   missed: 'sweep-now',
 } as const;
 type LifecycleEventName = keyof typeof MSTEAMS_LIFECYCLE_ACTIONS;
@@ -111,21 +96,18 @@ function odataIdOf(notification: Notification): string | undefined {
 }
 
 /**
- * What a notification names: its `resource`, else `resourceData['@odata.id']` (Microsoft's examples
- * spell the two differently); a recording wins over anything else either says.
+ * What a notification's `resource` or `resourceData['@odata.id']` names: a recording wins, then a known
+ * non-recording, then an unreadable one naming a user (that user is swept).
  */
 function readingOfNotification(notification: Notification): ResourceReading {
   const readings = [notification.resource, odataIdOf(notification)]
     .filter((candidate): candidate is string => !!candidate && candidate.length <= MAX_RESOURCE_LENGTH)
     .map((candidate) => readTeamsResource(candidate));
-  const known =
+  return (
     readings.find((reading) => reading.type === 'recording') ??
-    readings.find((reading) => reading.type === 'not-a-recording');
-  if (known) return known;
-  const userId = readings
-    .map((reading) => (reading.type === 'recording' ? undefined : reading.userId))
-    .find((id) => id !== undefined);
-  return { type: 'unrecognised', ...(userId ? { userId } : {}) };
+    readings.find((reading) => reading.type === 'not-a-recording') ??
+    readings.find((reading) => reading.type === 'unrecognised' && reading.userId) ?? { type: 'unrecognised' }
+  );
 }
 
 /** The hint job for one recording notification: a pure function of it, so redeliveries make the same job. */
@@ -155,12 +137,8 @@ export function handleTeamsRecordingsWebhook(
   }
   const { sourceId, webhookSecret, log } = context;
   const secret = requireWebhookSecret(webhookSecret, "the subscriptions' clientState");
-  let value: unknown;
-  try {
-    value = JSON.parse(request.body);
-  } catch {
-    throw new InvalidInputError('Teams notification body is not JSON');
-  }
+  const value = tryJson(request.body); // valid JSON never parses to undefined
+  if (value === undefined) throw new InvalidInputError('Teams notification body is not JSON');
   const collection = collectionSchema.safeParse(value);
   if (!collection.success || collection.data.value.length === 0) {
     throw new InvalidInputError(
@@ -242,30 +220,21 @@ export function handleTeamsRecordingsWebhook(
     jobs.push(hintJobFor(reference, sourceId, receivedAt));
     counts.recordingsHinted += 1;
   }
-  if (counts.wrongClientState > 0) {
-    log.warn('teams notifications dropped: wrong clientState', {
-      sourceId,
-      dropped: counts.wrongClientState,
-    });
-  }
+  const dropped = counts.wrongClientState;
+  if (dropped > 0) log.warn('teams notifications dropped: wrong clientState', { sourceId, dropped });
   // Answered rather than thrown, so the dropped notifications still reach the metrics.
   if (valid === 0) {
     return reply(
       jsonReply(403, { message: 'no notification in the delivery carries the expected clientState' }),
     );
   }
-  const notUnderstood: NotUnderstoodEvents | undefined =
-    counts.unrecognisedResources > 0
-      ? {
-          events: counts.unrecognisedResources,
-          ...(unreadWithoutUser ? {} : { subjects: [...unreadSubjects] }),
-        }
-      : undefined;
+  const events = counts.unrecognisedResources;
+  const subjects = unreadWithoutUser ? {} : { subjects: [...unreadSubjects] };
   return {
     response: jsonReply(202, { accepted: true, jobs: jobs.length }),
     jobs,
     counts,
     lifecycle,
-    ...(notUnderstood ? { notUnderstood } : {}),
+    ...(events > 0 ? { notUnderstood: { events, ...subjects } } : {}),
   };
 }
