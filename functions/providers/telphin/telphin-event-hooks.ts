@@ -51,9 +51,8 @@ export class TelphinEventHookApi implements SubscriptionApi {
   private readonly unlisted = new Map<string, unknown>();
 
   /**
-   * Every extension's hooks. One extension whose list fails (deleted meanwhile, refused) does not hide the
-   * others': its failure is kept, and creating its hook throws it, so that extension alone is reported
-   * and no duplicate is made next to hooks we could not see.
+   * Every extension's hooks. One whose list fails does not hide the others': creating its hook throws that
+   * failure, so it alone is reported and no duplicate is made next to hooks we could not see.
    */
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
     const found: RemoteSubscription[] = [];

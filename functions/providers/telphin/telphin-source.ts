@@ -61,10 +61,7 @@ export interface TelphinTuning {
   /** Stall limit for API calls and downloads. */
   idleTimeoutMs: number;
   connectTimeoutMs: number;
-  /**
-   * Lists start this much before the window: the API selects by init time, we keep recordings by call
-   * start, and a call that rang across the window's start would otherwise fall between two windows.
-   */
+  /** Lists start this early: the API selects by init time, so a call that rang into the window is kept. */
   listLeadMs: number;
 }
 
@@ -81,16 +78,9 @@ const RELIST_SLACK_MS = 60 * 1000;
 
 /** Around a hangup event: the call started at most `Duration` before it; 15 min of slack either side. */
 const HINT_SLACK_MS = 15 * 60 * 1000;
-/**
- * A hint listing answers later hints for this long: a burst of hangups then costs one list call instead
- * of one each (Telphin serialises list calls and counts them against an hourly quota shared by every app
- * of the account).
- */
+/** A hint listing serves later hints this long: Telphin serialises list calls, under an account-wide quota. */
 const HINT_LISTING_TTL_MS = 60 * 1000;
-/**
- * For a recent event, a fresh hint listing reaches this far back and up to now, so hints for other calls
- * of the same burst can share it; older events (a replay, a backlog) get their own window only.
- */
+/** A recent event's listing reaches this far back, for the rest of its burst; older events list their own. */
 const HINT_LISTING_REACH_MS = 30 * 60 * 1000;
 
 /** Stats field names. The sandbox serves `size`/`count`; the aliases cover other plausible spellings. */
@@ -184,10 +174,7 @@ export class TelphinSource implements RecordingSource {
     return new URL(`${this.apiBase.pathname.replace(/\/$/, '')}${path}`, this.apiBase);
   }
 
-  /**
-   * An authenticated API call (`/client/@me/record/`), to the API host only, answered whatever its status
-   * so callers can read 404 and 429 bodies; a 401 renews the token and retries once.
-   */
+  /** An API call, answered whatever its status (for 404 and 429 bodies); a 401 renews the token once. */
   private send(method: string, path: string, signal?: AbortSignal, json?: unknown) {
     return this.client.send({ ...this.request(method, path, signal), json });
   }
@@ -212,11 +199,7 @@ export class TelphinSource implements RecordingSource {
     return `/client/${pathSegment(client)}/record/${pathSegment(recording.recordingId)}/`;
   }
 
-  /**
-   * The list or stats GET (`{scope}/record/{suffix}`) of every scope and month of `window`, yielding each
-   * answer. One GET at a time per instance, and a "concurrent request not allowed" 429 (another process
-   * of the same client is mid-request) is waited out a few times before it is surfaced.
-   */
+  /** The list or stats answer (`{scope}/record/{suffix}`) for every scope and month of `window`. */
   private async *scopeMonths(suffix: string, window: TimeWindow, signal?: AbortSignal, extra = {}) {
     for (const scopePath of this.scopePaths()) {
       for (const chunk of splitTelphinWindow(window)) {
@@ -226,6 +209,7 @@ export class TelphinSource implements RecordingSource {
     }
   }
 
+  /** One GET at a time; a "concurrent request" 429 (another process of the client) is waited out. */
   private async serialisedGet(path: string, query: Record<string, string>, signal?: AbortSignal) {
     for (let attempt = 0; ; attempt++) {
       const sent = this.listTail.then(() => this.client.send(this.request('GET', path, signal, query)));
@@ -285,9 +269,8 @@ export class TelphinSource implements RecordingSource {
       try {
         return await this.openFromStorage(path, signal, request.fromByte);
       } catch (error) {
-        // A storage link on a host that is not allowed is never fetched; the API host, which holds the
-        // same file and already has our token, serves it instead. 429/401 would hit the direct route
-        // just the same, so they are not routed around; a missing or failing storage copy is.
+        // A disallowed storage host is never fetched, and a missing or failing storage copy is routed around:
+        // the API host has the file too. 429/401 would hit the direct route the same, so they are not.
         if (error instanceof DisallowedUrlError) {
           this.warnRefusedStorageLink(error);
         } else {
@@ -378,9 +361,8 @@ export class TelphinSource implements RecordingSource {
   }
 
   /**
-   * Lists the window around the event and keeps what the hint names: the recording id (whole
-   * record_uuid or its hex part after `{extension_id}-`) or the call id. Without a recording id, every
-   * recording of the hinted extension(s) in the window is returned; the caller skips archived ones.
+   * The recordings around the event that the hint names by recording id (a record_uuid or its part after
+   * `{extension_id}-`) or call id; else those of the hinted extensions (the caller skips archived ones).
    */
   async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
     const { hint } = job;
@@ -454,10 +436,7 @@ export class TelphinSource implements RecordingSource {
     return recordings.filter((recording) => inWindow(recording, window));
   }
 
-  /**
-   * With `manageWebhooks`: one `hangup` hook per extension in scope (the config requires an extension
-   * scope then), at our URL with the token. Without it, or without a secret, hooks are left alone.
-   */
+  /** With `manageWebhooks` and a secret: a `hangup` hook per extension in scope, at our URL with the token. */
   async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
     const extensions = this.config.scope.extensions;
     if (!this.config.manageWebhooks || !this.webhookSecret || !extensions) return undefined;
