@@ -1,13 +1,10 @@
 /**
- * Parsing of calling-bot `commsNotifications` documents (seed 003, providers.md (c)). A delivery holds
- * one or more notifications; each is sorted into what callvault does with it:
- * - `recording`: a `recordOperation` completed with a `recordingLocation` and a `recordingAccessToken`
- *   on an allowed host: fetched at once;
- * - `failed`: the operation failed, or completed without a recording: logged with its `resultInfo`;
- * - `refused`: a recording whose location fails the SSRF guard, or an operation too malformed to name:
- *   never fetched;
- * - `ignored`: everything else (call state changes, other operations, a running operation).
- * Only the envelope is strict; a notification's other fields are kept as they came.
+ * Calling-bot `commsNotifications` documents (seed 003, providers.md (c)); each notification is sorted:
+ * - `recording`: a completed `recordOperation` with location and token on an allowed host: fetched at once;
+ * - `failed`: failed, or completed without a recording: logged with its `resultInfo`;
+ * - `refused`: a location failing the SSRF guard, or an operation too malformed to name: never fetched;
+ * - `ignored`: everything else (call state changes, other or running operations).
+ * Only the envelope is strict; other fields are kept as they came.
  */
 import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';

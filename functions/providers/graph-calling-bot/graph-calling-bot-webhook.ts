@@ -21,9 +21,8 @@ export const MSGRAPH_WEBHOOK_COUNTS = Object.keys(
 ) as (keyof typeof MSGRAPH_WEBHOOK_METRICS)[];
 
 /**
- * The extension a recording is announced with, before a byte is seen. Microsoft documents the download
- * only as `application/octet-stream` (`call: recordResponse`, "Retrieving the recording file"), not as
- * WAV: the first bytes decide the stored extension and content type.
+ * The extension announced before a byte is seen: Microsoft documents the download only as octet-stream
+ * (`call: recordResponse`, "Retrieving the recording file"), so the first bytes decide what is stored.
  */
 const EXPECTED_RECORDING_EXTENSION = 'wav';
 
