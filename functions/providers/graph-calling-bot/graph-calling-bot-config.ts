@@ -1,8 +1,7 @@
 /**
- * Configuration of a Microsoft Graph calling-bot source: which bot's `recordResponse` notifications are
- * accepted (audience, tenant, issuers, signing keys) and where their recordings may be fetched from.
- * The source is off unless `mediaPersistenceApproved` is `true`: Microsoft's documentation says apps may
- * not persist call media, so archiving it is a decision someone must take, on record, after legal review.
+ * A Microsoft Graph calling-bot source: whose notifications are accepted and where recordings may come
+ * from. Microsoft's documentation says apps may not persist call media, so `mediaPersistenceApproved`
+ * must record that decision (after legal review).
  */
 import * as z from 'zod';
 import { hostPatternSchema } from '../../config/fields';
@@ -14,10 +13,8 @@ export const MSGRAPH_OPENID_CONFIGURATION_URL =
 export const MSGRAPH_ISSUERS = ['https://graph.microsoft.com', 'https://api.botframework.com'] as const;
 
 /**
- * The Microsoft Entra (Azure AD) signer, which Microsoft has told bot developers to accept beside the
- * Bot Framework one: issuer `https://sts.windows.net/{tenantId}/`, keys from the tenant's OpenID
- * configuration at login.microsoftonline.com (its `jwks_uri` is on the same host). `{tenantId}` stands
- * for the source's `tenantId`.
+ * The Entra (Azure AD) signer Microsoft told bot developers to accept too; its `jwks_uri` is on the same
+ * host as its OpenID configuration. `{tenantId}` stands for the source's.
  */
 const AZURE_AD_SIGNER = {
   openIdConfigurationUrl: 'https://login.microsoftonline.com/{tenantId}/.well-known/openid-configuration',
@@ -48,19 +45,15 @@ export const msgraphSourceSchema = z
     botAppId: guidSchema('bot application id'),
     /** The one tenant whose notifications are accepted (the token's `tid` claim). */
     tenantId: guidSchema('tenant id'),
-    /**
-     * Who may sign notification tokens: {OpenID configuration, issuers} pairs. Default: the Bot Framework
-     * and the Entra (Azure AD) signers (see notificationSignersOf).
-     */
+    /** Who may sign notification tokens; default: Bot Framework's and Entra's (notificationSignersOf). */
     notificationSigners: z.array(signerSchema).min(1).optional(),
     /** The Bot Framework signer's key endpoint, in place of the default (the Entra signer stays). */
     openIdConfigurationUrl: keyEndpointUrlSchema.optional(),
     /** The Bot Framework signer's issuers, in place of the default (the Entra signer stays). */
     allowedIssuers: z.array(z.string().min(1)).min(1).optional(),
     /**
-     * Hosts `recordingLocation` may point at (`host` or `host:port`). Required, no default: the location
-     * is not documented beyond an example, and a guessed list would either refuse real recordings
-     * quietly or let a forged location make us fetch from anywhere.
+     * Hosts `recordingLocation` may point at. No default: it is documented only by an example, and a guess
+     * would refuse real recordings quietly or let a forged location make us fetch from anywhere.
      */
     allowedDownloadHosts: z.array(hostPatternSchema).min(1, 'list at least one host'),
     mediaPersistenceApproved: z.literal(true, {
@@ -88,10 +81,7 @@ export const msgraphSourceSchema = z
     }
   });
 
-/**
- * The signers a source accepts, with `{tenantId}` replaced by its tenant. Unless its config says
- * otherwise: both signers Microsoft uses for these tokens, the Bot Framework's and Entra's.
- */
+/** The signers a source accepts (default: Bot Framework's and Entra's), with its `{tenantId}` filled in. */
 export function notificationSignersOf(
   config: Pick<
     z.input<typeof msgraphSourceSchema>,

@@ -1,18 +1,15 @@
 /**
- * Parsing of calling-bot `commsNotifications` documents (seed 003, providers.md (c)). A delivery holds
- * one or more notifications; each is sorted into what callvault does with it:
- * - `recording`: a `recordOperation` completed with a `recordingLocation` and a `recordingAccessToken`
- *   on an allowed host: fetched at once;
- * - `failed`: the operation failed, or completed without a recording: logged with its `resultInfo`;
- * - `refused`: a recording whose location fails the SSRF guard, or an operation too malformed to name:
- *   never fetched;
- * - `ignored`: everything else (call state changes, other operations, a running operation).
- * Only the envelope is strict; a notification's other fields are kept as they came.
+ * Calling-bot `commsNotifications` documents (seed 003, providers.md (c)); each notification is sorted:
+ * - `recording`: a completed `recordOperation` with location and token on an allowed host: fetched at once;
+ * - `failed`: failed, or completed without a recording: logged with its `resultInfo`;
+ * - `refused`: a location failing the SSRF guard, or an operation too malformed to name: never fetched;
+ * - `ignored`: everything else (call state changes, other or running operations).
+ * Only the envelope is strict; other fields are kept as they came.
  */
 import * as z from 'zod';
 import { InvalidInputError } from '../../core/errors';
 import { assertPinnedUrl } from '../shared/download-hosts';
-import { jsonObject } from '../shared/json';
+import { jsonObject, tryJson } from '../shared/json';
 
 const RECORD_OPERATION_TYPE = '#microsoft.graph.recordoperation';
 const NOTIFICATIONS_TYPE = '#microsoft.graph.commsnotifications';
@@ -85,12 +82,8 @@ export type SortedNotification =
 
 /** The notifications of one delivery, in order. Throws InvalidInputError when it is not a commsNotifications document. */
 export function parseCommsNotifications(body: string): unknown[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    throw new InvalidInputError('msgraph notification body is not JSON');
-  }
+  const value = tryJson(body); // valid JSON never parses to undefined
+  if (value === undefined) throw new InvalidInputError('msgraph notification body is not JSON');
   const parsed = envelopeSchema.safeParse(value);
   if (!parsed.success) {
     throw new InvalidInputError(
@@ -172,17 +165,17 @@ export function sortNotification(raw: unknown, allowedDownloadHosts: readonly st
     return { kind: 'ignored', what: what.slice(0, 80) };
   }
   const callId = callIdFromResourceUrl(resourceUrl);
+  const refused = (
+    why: 'location-not-allowed' | 'malformed-operation',
+    detail: string,
+    operationId?: string,
+  ) => ({ kind: 'refused', why, operationId, callId, detail }) as const;
   const operation = recordOperationSchema.safeParse(resourceData);
   if (!operation.success) {
-    return {
-      kind: 'refused',
-      why: 'malformed-operation',
-      callId,
-      detail: operation.error.issues
-        .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
-        .join('; ')
-        .slice(0, 300),
-    };
+    const issues = operation.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
+    return refused('malformed-operation', issues.join('; ').slice(0, 300));
   }
   const data = operation.data;
   // No id (an older variant): the operation's path names it. The bot has no sweep, so a notification
@@ -193,12 +186,8 @@ export function sortNotification(raw: unknown, allowedDownloadHosts: readonly st
     operationIdFromPath(notification.data.resource) ??
     operationIdFromPath(data['@odata.id']);
   if (!operationId) {
-    return {
-      kind: 'refused',
-      why: 'malformed-operation',
-      callId,
-      detail: 'no operation id: resourceData.id is absent and no path ends in /operations/{id}',
-    };
+    const detail = 'no operation id: resourceData.id is absent and no path ends in /operations/{id}';
+    return refused('malformed-operation', detail);
   }
   const facts: OperationFacts = {
     operationId,
@@ -218,13 +207,7 @@ export function sortNotification(raw: unknown, allowedDownloadHosts: readonly st
     // The SSRF guard: https on an allowed host and port; plain http only on loopback.
     assertPinnedUrl(data.recordingLocation, allowedDownloadHosts);
   } catch (error) {
-    return {
-      kind: 'refused',
-      why: 'location-not-allowed',
-      operationId,
-      callId,
-      detail: (error as Error).message,
-    };
+    return refused('location-not-allowed', (error as Error).message, operationId);
   }
   return {
     ...facts,

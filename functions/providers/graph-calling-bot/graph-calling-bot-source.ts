@@ -1,9 +1,7 @@
 /**
- * Microsoft Graph calling-bot source (seed 003): `recordResponse` recordings, announced by a
- * JWT-authenticated notification that carries the recording's location and a short-lived token. The
- * platform offers no listing and keeps nothing to delete, so this source is webhook-only and says so:
- * `capabilities` is `{ list: false, delete: false }`, the sweep's listing is empty by design, and
- * `deleteRecording` refuses loudly instead of pretending.
+ * Microsoft Graph calling-bot source (seed 003): `recordResponse` recordings, announced by a signed
+ * notification carrying the location and a short-lived token. Graph offers no listing and keeps nothing
+ * to delete, so this source is webhook-only: its listing is empty and `deleteRecording` refuses loudly.
  */
 import { ExpiredBeforeFetchError, PermanentError } from '../../core/errors';
 import type { DownloadGrant, HintJob } from '../../core/jobs';
@@ -112,10 +110,8 @@ export class GraphCallingBotSource implements RecordingSource {
   }
 
   /**
-   * `GET recordingLocation` with `Authorization: Bearer <recordingAccessToken>`. The reply is chunked,
-   * without Content-Length, typed `application/octet-stream` (the `call: recordResponse` reference), so
-   * the archive names and types the copy from its first bytes (`decideStoredFormat`) and the verifier
-   * refuses a body that is not audio.
+   * `GET recordingLocation` with the `recordingAccessToken`. The reply is chunked `application/octet-stream`
+   * (`call: recordResponse` reference): the archive types the copy from its first bytes, refusing non-audio.
    */
   async openGrantedDownload(
     _recording: SourceRecording,

@@ -1,10 +1,7 @@
 /**
- * Authenticates a calling-bot notification: `Authorization: Bearer <JWT>`, RS256 only, signed by a key
- * of the OpenID configuration of the signer that names the token's `iss` (Bot Framework or Entra, see
- * graph-calling-bot-config.ts), `aud` the bot's app id, `tid` the one configured tenant, `exp` present, `exp`/`nbf`
- * within 5 minutes of skew. Signature and claim checks are jose's; the unverified `iss` only picks which
- * signer's keys and issuers jose checks the token against. This module maps jose's failures to a refusal
- * reason a human can act on, and never puts the token into a message.
+ * Authenticates a calling-bot notification's Bearer JWT with jose: RS256 by a key of the signer naming its
+ * `iss` (the unverified `iss` only picks the signer), `aud` the bot's app id, `tid` the configured tenant,
+ * `exp` required, 5 minutes of skew. jose's failures become actionable refusals; no message holds the token.
  */
 import { decodeJwt, errors, jwtVerify } from 'jose';
 import { CallvaultError, UnauthenticatedError } from '../../core/errors';

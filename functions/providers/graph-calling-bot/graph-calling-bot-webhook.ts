@@ -1,11 +1,8 @@
 /**
- * `POST /webhooks/msgraph/{sourceId}`: a calling bot's notification callback. The body is authenticated
- * before it is read (JWT, see graph-calling-bot-token.ts), then each notification is sorted
- * (graph-calling-bot-notifications.ts). Completed recordings on allowed hosts become `fetch-now` jobs, dated by
- * when the delivery arrived; the rest is answered 202 and counted. A delivery with nothing acceptable
- * in it is refused with 400, so a sender probing the SSRF guard learns nothing from a 202.
+ * `POST /webhooks/msgraph/{sourceId}`: the body is authenticated (graph-calling-bot-token.ts) before it is
+ * read, then each notification is sorted; recordings become `fetch-now` jobs, the rest is counted.
  */
-import { type DownloadGrant, type FetchNowJob, fetchNowJob } from '../../core/jobs';
+import { type FetchNowJob, fetchNowJob } from '../../core/jobs';
 import type { Clock, Log, WebhookOutcome, WebhookRequest } from '../../core/ports';
 import type { SourceRecording } from '../../core/recording';
 import { readAuthenticated } from '../../core/webhook-not-understood';
@@ -24,9 +21,8 @@ export const MSGRAPH_WEBHOOK_COUNTS = Object.keys(
 ) as (keyof typeof MSGRAPH_WEBHOOK_METRICS)[];
 
 /**
- * The extension a recording is announced with, before a byte is seen. Microsoft documents the download
- * only as `application/octet-stream` (`call: recordResponse`, "Retrieving the recording file"), not as
- * WAV: the first bytes decide the stored extension and content type.
+ * The extension announced before a byte is seen: Microsoft documents the download only as octet-stream
+ * (`call: recordResponse`, "Retrieving the recording file"), so the first bytes decide what is stored.
  */
 const EXPECTED_RECORDING_EXTENSION = 'wav';
 
@@ -71,11 +67,9 @@ export async function handleGraphCallingBotWebhook(
   context: GraphCallingBotWebhookContext,
 ): Promise<WebhookOutcome> {
   const { log, sourceId } = context;
-  if (Buffer.byteLength(request.body) > MAX_NOTIFICATION_BODY_BYTES) {
-    log.warn('msgraph notification refused: body too large', {
-      sourceId,
-      bytes: Buffer.byteLength(request.body),
-    });
+  const bytes = Buffer.byteLength(request.body);
+  if (bytes > MAX_NOTIFICATION_BODY_BYTES) {
+    log.warn('msgraph notification refused: body too large', { sourceId, bytes });
     return { response: jsonReply(413, { message: 'notification body too large' }), jobs: [] };
   }
   // Throws NotificationTokenRefusedError (401/403) before a byte of the body is interpreted.
@@ -90,65 +84,35 @@ export async function handleGraphCallingBotWebhook(
   let acceptable = 0;
   for (const raw of notifications) {
     const sorted = sortNotification(raw, context.allowedDownloadHosts);
-    switch (sorted.kind) {
-      case 'recording': {
-        acceptable += 1;
-        if (seen.has(sorted.operationId)) {
-          counts.duplicateNotifications += 1;
-          break;
-        }
-        seen.add(sorted.operationId);
-        const grant: DownloadGrant = {
-          url: sorted.recordingLocation,
-          bearerToken: sorted.recordingAccessToken,
-          receivedAt: receivedAt.toISOString(),
-        };
-        jobs.push(fetchNowJob(recordingFromNotification(sorted, sourceId, receivedAt), grant));
-        counts.recordingsEnqueued += 1;
-        break;
-      }
-      case 'failed':
-        acceptable += 1;
-        if (sorted.outcome === 'failed') counts.failedOperations += 1;
-        else counts.completedWithoutRecording += 1;
-        log.warn('msgraph recording operation ended without a recording', {
-          sourceId,
-          outcome: sorted.outcome,
-          operationId: sorted.operationId,
-          callId: sorted.callId,
-          status: sorted.status,
-          resultCode: sorted.resultInfo?.code,
-          resultSubcode: sorted.resultInfo?.subcode,
-          resultMessage: sorted.resultInfo?.message,
-          completionReason: sorted.completionReason,
-        });
-        break;
-      case 'refused':
-        if (sorted.why === 'location-not-allowed') counts.refusedLocations += 1;
-        else counts.malformedOperations += 1;
-        log.warn('msgraph recording notification refused; nothing will be fetched', {
-          sourceId,
-          why: sorted.why,
-          operationId: sorted.operationId,
-          callId: sorted.callId,
-          detail: sorted.detail,
-        });
-        break;
-      case 'ignored':
-        acceptable += 1;
-        counts.ignoredNotifications += 1;
-        log.debug('msgraph notification ignored', { sourceId, what: sorted.what });
-        break;
+    if (sorted.kind !== 'refused') acceptable += 1;
+    if (sorted.kind === 'recording' && seen.has(sorted.operationId)) {
+      counts.duplicateNotifications += 1;
+    } else if (sorted.kind === 'recording') {
+      seen.add(sorted.operationId);
+      const { recordingLocation: url, recordingAccessToken: bearerToken } = sorted;
+      const grant = { url, bearerToken, receivedAt: receivedAt.toISOString() };
+      jobs.push(fetchNowJob(recordingFromNotification(sorted, sourceId, receivedAt), grant));
+      counts.recordingsEnqueued += 1;
+    } else if (sorted.kind === 'failed') {
+      counts[sorted.outcome === 'failed' ? 'failedOperations' : 'completedWithoutRecording'] += 1;
+      const { outcome, operationId, callId, status, resultInfo: info, completionReason } = sorted;
+      const result = { resultCode: info?.code, resultSubcode: info?.subcode, resultMessage: info?.message };
+      const fields = { sourceId, outcome, operationId, callId, status, ...result, completionReason };
+      log.warn('msgraph recording operation ended without a recording', fields);
+    } else if (sorted.kind === 'refused') {
+      counts[sorted.why === 'location-not-allowed' ? 'refusedLocations' : 'malformedOperations'] += 1;
+      const { why, operationId, callId, detail } = sorted;
+      const fields = { sourceId, why, operationId, callId, detail };
+      log.warn('msgraph recording notification refused; nothing will be fetched', fields);
+    } else {
+      counts.ignoredNotifications += 1;
+      log.debug('msgraph notification ignored', { sourceId, what: sorted.what });
     }
   }
   // Nothing acceptable: refused with 400, so a sender probing the SSRF guard learns nothing from a 202.
   if (acceptable > 0) {
-    log.info('msgraph notifications accepted', {
-      sourceId,
-      issuer: token.issuer,
-      keyId: token.keyId,
-      ...counts,
-    });
+    const { issuer, keyId } = token;
+    log.info('msgraph notifications accepted', { sourceId, issuer, keyId, ...counts });
   }
   return {
     response:

@@ -1,16 +1,10 @@
 /**
- * The keys Microsoft signs calling-bot notifications with, from an OpenID configuration's `jwks_uri`.
- * Key selection and import are jose's (`createLocalJWKSet`); this class only decides when to fetch:
- * - the set is kept for `keyRefreshIntervalMs` (hours), then fetched again before the next verification;
- * - a token whose `kid` the set lacks triggers a fetch only if none was attempted in the last
- *   `unknownKeyCooldownMs`, so forged tokens cannot make us hammer the key endpoint, while a real key
- *   rotation is picked up within that interval;
- * - the cooldown counts attempts, failed ones included (jose's remote set counts successes only, so a
- *   key endpoint that is down would be asked again on every forged token), and concurrent callers share
- *   one fetch;
- * - a failed refresh keeps serving the keys it has (logged); with no keys at all it throws TransientError
- *   so the delivery is answered 503 and redelivered, never silently accepted or refused.
- * Time comes from the injected Clock, so tests pin it.
+ * The keys Microsoft signs calling-bot notifications with, from an OpenID configuration's `jwks_uri`;
+ * jose selects and imports them (`createLocalJWKSet`), this class decides when to fetch:
+ * - every `keyRefreshIntervalMs`, and for an unknown `kid` at most once per `unknownKeyCooldownMs`, so
+ *   forged tokens cannot hammer the endpoint while a rotation is still picked up;
+ * - the cooldown counts failed attempts too (jose's remote set does not), and concurrent callers share one;
+ * - a failed refresh keeps the keys it has; with none it throws TransientError (503, redelivered).
  */
 import { type CryptoKey, createLocalJWKSet, errors, type JWSHeaderParameters, type LocalJWKSet } from 'jose';
 import { TransientError } from '../../core/errors';

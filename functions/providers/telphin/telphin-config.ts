@@ -29,21 +29,11 @@ export const telphinSourceSchema = z
     /** Shared secret expected in the webhook URL's `token` parameter. */
     webhookSecret: z.string().min(16, 'use at least 16 characters').optional(),
     scope: telphinScopeSchema.default({ client: '@me' }),
-    /**
-     * Hosts recordings may be downloaded from; anything else is never fetched (no SSRF). Must allow the
-     * `apiUrl` host. Default: the `apiUrl` host and `*.telphin.ru` (see the transform below).
-     */
+    /** Hosts recordings may come from; nothing else is fetched (no SSRF). Must allow the `apiUrl` host. */
     allowedDownloadHosts: z.array(hostPatternSchema).min(1).optional(),
-    /**
-     * `storage_url` is what Telphin recommends; `direct` fetches the file from the API host. A storage
-     * link on a host that is not allowed is not fetched: that recording is downloaded directly instead.
-     */
+    /** `storage_url` is Telphin's recommended route; `direct` fetches the file from the API host. */
     download: z.enum(['storage_url', 'direct']).default('storage_url'),
-    /**
-     * Keep one `hangup` event hook per extension in scope pointing at our webhook URL (with the token).
-     * Off by default: hooks of an existing integration are never touched, but an operator may prefer
-     * to register them by hand.
-     */
+    /** Keep a `hangup` hook per extension in scope at our URL; off by default: operators may keep their own. */
     manageWebhooks: z.boolean().default(false),
     retention: z.union([retentionSettingsSchema.partial(), z.literal(false)]).optional(),
   })
@@ -70,9 +60,8 @@ export const telphinSourceSchema = z
       );
     }
   })
-  // By default: the apiUrl host (its token is sent there already, and the direct download comes from
-  // there) and Telphin's own domain. Partner and white-label installations have their own API hosts,
-  // which is why a fixed list cannot be the default.
+  // Default: the apiUrl host (it has the token and serves direct downloads) and Telphin's domain; partner
+  // and white-label installations have their own API hosts, so a fixed list cannot be the default.
   .transform((source) => ({
     ...source,
     allowedDownloadHosts: source.allowedDownloadHosts ?? [

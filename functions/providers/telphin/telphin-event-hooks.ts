@@ -7,9 +7,9 @@
 
 import type { RemoteSubscription, SubscriptionApi } from '../../core/ensure-subscriptions-for-source';
 import { asCallvaultError, PermanentError, TransientError } from '../../core/errors';
+import type { HttpTextResponse } from '../http';
 import { expectDeleted, jsonOf } from '../shared/authorised-client';
 import { jsonObject } from '../shared/json';
-import type { TelphinApi } from './telphin-api';
 
 export const HANGUP_EVENT = 'hangup';
 
@@ -19,6 +19,9 @@ export function hangupFilter(extensionId: string): string {
 
 /** Failures every extension would share: they stop the check of the source. */
 const SOURCE_WIDE: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'CREDENTIALS_NOT_SET', 'RATE_LIMITED']);
+
+/** TelphinSource's authenticated API call. */
+type Send = (method: string, path: string, signal?: AbortSignal, json?: unknown) => Promise<HttpTextResponse>;
 
 /** `/extension/{id}/event/`: an extension's event hooks. */
 function eventsPath(extensionId: string): string {
@@ -40,7 +43,7 @@ function parseHook(raw: unknown, extensionId: string): RemoteSubscription | unde
 
 export class TelphinEventHookApi implements SubscriptionApi {
   constructor(
-    private readonly api: TelphinApi,
+    private readonly send: Send,
     private readonly extensionIds: readonly string[],
   ) {}
 
@@ -48,16 +51,15 @@ export class TelphinEventHookApi implements SubscriptionApi {
   private readonly unlisted = new Map<string, unknown>();
 
   /**
-   * Every extension's hooks. One extension whose list fails (deleted meanwhile, refused) does not hide the
-   * others': its failure is kept, and creating its hook throws it, so that extension alone is reported
-   * and no duplicate is made next to hooks we could not see.
+   * Every extension's hooks. One whose list fails does not hide the others': creating its hook throws that
+   * failure, so it alone is reported and no duplicate is made next to hooks we could not see.
    */
   async list(signal?: AbortSignal): Promise<RemoteSubscription[]> {
     const found: RemoteSubscription[] = [];
     this.unlisted.clear();
     for (const extensionId of this.extensionIds) {
       try {
-        const body = jsonOf(await this.api.send('GET', eventsPath(extensionId), undefined, signal));
+        const body = jsonOf(await this.send('GET', eventsPath(extensionId), signal));
         if (!Array.isArray(body))
           throw new TransientError(`Telphin event list of extension ${extensionId} is not an array`);
         for (const raw of body) {
@@ -90,7 +92,7 @@ export class TelphinEventHookApi implements SubscriptionApi {
     }
     const hook = { url: wanted.address, method: 'POST', event_type: eventType };
     const created = parseHook(
-      jsonOf(await this.api.send('POST', eventsPath(extensionId), undefined, signal, hook)),
+      jsonOf(await this.send('POST', eventsPath(extensionId), signal, hook)),
       extensionId,
     );
     if (!created) throw new TransientError('Telphin answered the hook creation without a hook');
@@ -101,6 +103,6 @@ export class TelphinEventHookApi implements SubscriptionApi {
     const [extensionId, eventId] = subscription.id.split(':');
     if (!extensionId || !eventId) throw new PermanentError(`not a Telphin hook id: ${subscription.id}`);
     const path = `${eventsPath(extensionId)}${encodeURIComponent(eventId)}/`;
-    expectDeleted(await this.api.send('DELETE', path, undefined, signal));
+    expectDeleted(await this.send('DELETE', path, signal));
   }
 }

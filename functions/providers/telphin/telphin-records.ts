@@ -1,7 +1,6 @@
 /**
- * Telphin record → SourceRecording. The list API spells times `init_time_gmt`, `start_time_gmt`,
- * `hangup_time_gmt`; seed 000's field table names them without `_gmt`. Both are accepted. Values such
- * as `"2021-01-01 00:00:05.98"` are UTC.
+ * Telphin record → SourceRecording. Times (`"2021-01-01 00:00:05.98"`, UTC) are read from `start_time_gmt`
+ * and the like, or without `_gmt` as seed 000's field table names them.
  */
 import { PermanentError } from '../../core/errors';
 import type { CallDirection, CallParty, SourceRecording } from '../../core/recording';
@@ -65,9 +64,8 @@ export function recordUuidSuffix(recordUuid: string): string {
 }
 
 /**
- * Normalises one record. Throws PermanentError when the record lacks what archiving depends on: a
- * `record_uuid`, a parseable start (or init) time, a valid `record_file_size` (documented as never
- * null). The listing skips such records with a warning rather than failing the whole window.
+ * Normalises one record; PermanentError (the listing skips it) without a `record_uuid`, a start or init
+ * time, or a valid `record_file_size` (documented as never null).
  */
 export function parseTelphinRecord(record: unknown, sourceId: string): SourceRecording {
   const raw = jsonObject(record);

@@ -1,10 +1,17 @@
 /**
- * The Telphin adapter behind `RecordingSource`: record lists per client / extension group / extension,
- * stats, download through the permanent storage URL (Telphin's preferred route) or directly from the
- * API, single-record delete, and event hooks as hints. The range delete is deliberately absent.
+ * The Telphin adapter behind `RecordingSource` over REST ver1.0 with an OAuth2 client-credentials token:
+ * record lists and stats per client / extension group / extension, download through the permanent
+ * storage URL (Telphin's preferred route) or directly from the API, single-record delete, and event hooks
+ * as hints. The range delete is deliberately absent. Secrets never reach a message or log line.
  */
 import { abortableSleep } from '../../core/abortable-sleep';
-import { NotReadyError, PermanentError, RateLimitedError, TransientError } from '../../core/errors';
+import {
+  NotReadyError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+  UnauthenticatedError,
+} from '../../core/errors';
 import type { HintJob } from '../../core/jobs';
 import {
   type Clock,
@@ -20,14 +27,15 @@ import {
   type WebhookSubscriptionPlan,
 } from '../../core/ports';
 import type { SourceRecording, TimeWindow } from '../../core/recording';
-import { DisallowedUrlError, openHttpDownload } from '../http';
-import { jsonOf } from '../shared/authorised-client';
+import { InProcessTokenStore } from '../../core/shared-state';
+import { DisallowedUrlError, openHttpDownload, rangeHeaders } from '../http';
+import { AuthorisedClient, jsonOf } from '../shared/authorised-client';
 import { deleteOutcome } from '../shared/delete-outcome';
 import { assertPinnedUrl, pinDownloadHosts } from '../shared/download-hosts';
 import { jsonObject } from '../shared/json';
 import { inWindow, parseOrSkip, uniqueInWindow } from '../shared/listing';
 import { judgeMissingContent } from '../shared/missing-content';
-import { TelphinApi } from './telphin-api';
+import { credentialsFingerprint, requestOAuthToken, SharedOAuthToken } from '../shared/oauth-token';
 import type { TelphinCredentials, TelphinSourceConfig } from './telphin-config';
 import { hangupFilter, TelphinEventHookApi } from './telphin-event-hooks';
 import { parseTelphinRecord, recordClientId, recordUuidSuffix } from './telphin-records';
@@ -53,10 +61,7 @@ export interface TelphinTuning {
   /** Stall limit for API calls and downloads. */
   idleTimeoutMs: number;
   connectTimeoutMs: number;
-  /**
-   * Lists start this much before the window: the API selects by init time, we keep recordings by call
-   * start, and a call that rang across the window's start would otherwise fall between two windows.
-   */
+  /** Lists start this early: the API selects by init time, so a call that rang into the window is kept. */
   listLeadMs: number;
 }
 
@@ -73,16 +78,9 @@ const RELIST_SLACK_MS = 60 * 1000;
 
 /** Around a hangup event: the call started at most `Duration` before it; 15 min of slack either side. */
 const HINT_SLACK_MS = 15 * 60 * 1000;
-/**
- * A hint listing answers later hints for this long: a burst of hangups then costs one list call instead
- * of one each (Telphin serialises list calls and counts them against an hourly quota shared by every app
- * of the account).
- */
+/** A hint listing serves later hints this long: Telphin serialises list calls, under an account-wide quota. */
 const HINT_LISTING_TTL_MS = 60 * 1000;
-/**
- * For a recent event, a fresh hint listing reaches this far back and up to now, so hints for other calls
- * of the same burst can share it; older events (a replay, a backlog) get their own window only.
- */
+/** A recent event's listing reaches this far back, for the rest of its burst; older events list their own. */
 const HINT_LISTING_REACH_MS = 30 * 60 * 1000;
 
 /** Stats field names. The sandbox serves `size`/`count`; the aliases cover other plausible spellings. */
@@ -108,7 +106,9 @@ export class TelphinSource implements RecordingSource {
   readonly sourceId: string;
   private readonly config: TelphinSourceConfig;
   private readonly webhookSecret: string | undefined;
-  private readonly api: TelphinApi;
+  /** The apiUrl without its trailing slash; API calls go to its host only. */
+  private readonly apiBase: URL;
+  private readonly client: AuthorisedClient;
   private readonly log: Log;
   private readonly tuning: TelphinTuning;
   /** Telphin answers a second concurrent list or stats request with 429: they go one at a time. */
@@ -132,9 +132,57 @@ export class TelphinSource implements RecordingSource {
     this.clock = options.clock ?? systemClock;
     this.allowedHostsField = `sources[${options.configIndex ?? `id=${options.config.id}`}].allowedDownloadHosts`;
     const { clientId, clientSecret } = options.credentials;
-    const { apiUrl } = options.config;
-    const { clock, log, sourceId } = this;
-    this.api = new TelphinApi({ ...this.tuning, apiUrl, clientId, clientSecret, clock, log, sourceId });
+    const { clock, log } = this;
+    const { idleTimeoutMs, connectTimeoutMs } = this.tuning;
+    this.apiBase = new URL(options.config.apiUrl.replace(/\/+$/, ''));
+    // The token is held in this process only (one instance serves one source). A refusal is not
+    // remembered (cooldown 0): each request tries the credentials again.
+    const store = new InProcessTokenStore();
+    const token = new SharedOAuthToken(
+      { key: `telphin/${this.sourceId}`, store, clock, log, refusalCooldownMs: 0 },
+      {
+        credentials: credentialsFingerprint(options.config.apiUrl, clientId, clientSecret),
+        what: 'the Telphin token',
+        // Renew a little early so a token never expires between our check and the server's.
+        renewalCapSeconds: 60,
+        droppedMessage: 'telphin token refused by the API; the next request gets a new one',
+        throttledName: 'Telphin token endpoint',
+        grant: async (_record, signal) => {
+          const answer = await requestOAuthToken({
+            url: this.apiUrl('/oauth/token').href,
+            form: { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret },
+            signal,
+            idleTimeoutMs,
+            connectTimeoutMs,
+            provider: 'Telphin',
+            defaultExpiresIn: 3600,
+            now: clock.now(),
+          });
+          log.debug('telphin token issued', { expiresIn: answer.expiresIn });
+          return { accessToken: answer.accessToken, expiresIn: answer.expiresIn };
+        },
+        refusedError: (detail) =>
+          new UnauthenticatedError(`Telphin refused the client credentials (${detail})`),
+      },
+    );
+    const retryMessage = 'telphin token refused; requesting a new one';
+    this.client = new AuthorisedClient({ token, log, retryMessage, idleTimeoutMs, connectTimeoutMs });
+  }
+
+  /** `path` under the apiUrl's own path. */
+  private apiUrl(path: string): URL {
+    return new URL(`${this.apiBase.pathname.replace(/\/$/, '')}${path}`, this.apiBase);
+  }
+
+  /** An API call, answered whatever its status (for 404 and 429 bodies); a 401 renews the token once. */
+  private send(method: string, path: string, signal?: AbortSignal, json?: unknown) {
+    return this.client.send({ ...this.request(method, path, signal), json });
+  }
+
+  private request(method: string, path: string, signal?: AbortSignal, query: Record<string, string> = {}) {
+    const url = this.apiUrl(`/api/ver1.0${path}`);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    return { method, url: url.href, allowedHosts: [this.apiBase.host], signal };
   }
 
   /** `/client/{id}`, `/extension_group/{id}` or `/extension/{id}` for each configured scope. */
@@ -151,17 +199,20 @@ export class TelphinSource implements RecordingSource {
     return `/client/${pathSegment(client)}/record/${pathSegment(recording.recordingId)}/`;
   }
 
-  /**
-   * A list or stats GET: one at a time per instance, and a "concurrent request not allowed" 429 (another
-   * process of the same client is mid-request) is waited out a few times before it is surfaced.
-   */
-  private async serialisedGet(
-    path: string,
-    query: Record<string, string>,
-    signal?: AbortSignal,
-  ): Promise<unknown> {
+  /** The list or stats answer (`{scope}/record/{suffix}`) for every scope and month of `window`. */
+  private async *scopeMonths(suffix: string, window: TimeWindow, signal?: AbortSignal, extra = {}) {
+    for (const scopePath of this.scopePaths()) {
+      for (const chunk of splitTelphinWindow(window)) {
+        const query = { ...windowQuery(chunk), ...extra };
+        yield { scopePath, body: await this.serialisedGet(`${scopePath}/record/${suffix}`, query, signal) };
+      }
+    }
+  }
+
+  /** One GET at a time; a "concurrent request" 429 (another process of the client) is waited out. */
+  private async serialisedGet(path: string, query: Record<string, string>, signal?: AbortSignal) {
     for (let attempt = 0; ; attempt++) {
-      const sent = this.listTail.then(() => this.api.send('GET', path, query, signal));
+      const sent = this.listTail.then(() => this.client.send(this.request('GET', path, signal, query)));
       // A failed request does not hold up the next one.
       this.listTail = sent.catch(() => undefined);
       const response = await sent;
@@ -180,37 +231,30 @@ export class TelphinSource implements RecordingSource {
   async *listRecordings(window: TimeWindow, signal?: AbortSignal): AsyncIterable<SourceRecording> {
     const queryWindow = { from: new Date(window.from.getTime() - this.tuning.listLeadMs), to: window.to };
     const keep = uniqueInWindow(window);
-    for (const scopePath of this.scopePaths()) {
-      for (const chunk of splitTelphinWindow(queryWindow)) {
-        const query = { ...windowQuery(chunk), order: 'asc' };
-        const body = await this.serialisedGet(`${scopePath}/record/`, query, signal);
-        if (!Array.isArray(body))
-          throw new TransientError(`Telphin record list for ${scopePath} is not a JSON array`);
-        for (const raw of body) {
-          const uuid = raw?.record_uuid;
-          const fields = { sourceId: this.sourceId, recordUuid: typeof uuid === 'string' ? uuid : undefined };
-          const parse = () => parseTelphinRecord(raw, this.sourceId);
-          const recording = parseOrSkip(parse, this.log, 'skipping malformed Telphin record', fields);
-          if (keep(recording)) yield recording as SourceRecording;
-        }
+    for await (const { scopePath, body } of this.scopeMonths('', queryWindow, signal, { order: 'asc' })) {
+      if (!Array.isArray(body))
+        throw new TransientError(`Telphin record list for ${scopePath} is not a JSON array`);
+      for (const raw of body) {
+        const uuid = raw?.record_uuid;
+        const fields = { sourceId: this.sourceId, recordUuid: typeof uuid === 'string' ? uuid : undefined };
+        const parse = () => parseTelphinRecord(raw, this.sourceId);
+        const recording = parseOrSkip(parse, this.log, 'skipping malformed Telphin record', fields);
+        if (keep(recording)) yield recording as SourceRecording;
       }
     }
   }
 
   async stats(window: TimeWindow, signal?: AbortSignal): Promise<SourceStats> {
     const total: SourceStats = { count: 0, bytes: 0 };
-    for (const scopePath of this.scopePaths()) {
-      for (const chunk of splitTelphinWindow(window)) {
-        const body = await this.serialisedGet(`${scopePath}/record/stats/`, windowQuery(chunk), signal);
-        const fields = jsonObject(body) ?? {};
-        const count = numberField(fields, STATS_COUNT_FIELDS);
-        const bytes = numberField(fields, STATS_SIZE_FIELDS);
-        if (count === undefined || bytes === undefined) {
-          throw new TransientError(`Telphin stats for ${scopePath} lack a count or size field`);
-        }
-        total.count += count;
-        total.bytes += bytes;
+    for await (const { scopePath, body } of this.scopeMonths('stats/', window, signal)) {
+      const fields = jsonObject(body) ?? {};
+      const count = numberField(fields, STATS_COUNT_FIELDS);
+      const bytes = numberField(fields, STATS_SIZE_FIELDS);
+      if (count === undefined || bytes === undefined) {
+        throw new TransientError(`Telphin stats for ${scopePath} lack a count or size field`);
       }
+      total.count += count;
+      total.bytes += bytes;
     }
     return total;
   }
@@ -225,9 +269,8 @@ export class TelphinSource implements RecordingSource {
       try {
         return await this.openFromStorage(path, signal, request.fromByte);
       } catch (error) {
-        // A storage link on a host that is not allowed is never fetched; the API host, which holds the
-        // same file and already has our token, serves it instead. 429/401 would hit the direct route
-        // just the same, so they are not routed around; a missing or failing storage copy is.
+        // A disallowed storage host is never fetched, and a missing or failing storage copy is routed around:
+        // the API host has the file too. 429/401 would hit the direct route the same, so they are not.
         if (error instanceof DisallowedUrlError) {
           this.warnRefusedStorageLink(error);
         } else {
@@ -242,7 +285,9 @@ export class TelphinSource implements RecordingSource {
       }
     }
     try {
-      return await this.api.openFile(path, signal, request.fromByte);
+      // The direct route: the file from the API host with our token.
+      const headers = rangeHeaders(request.fromByte);
+      return await this.client.download({ ...this.request('GET', path, signal), headers });
     } catch (error) {
       // The direct route's 404 (NotReadyError, see http.ts): the record list decides.
       if (!(error instanceof NotReadyError)) throw error;
@@ -291,7 +336,7 @@ export class TelphinSource implements RecordingSource {
     signal?: AbortSignal,
     fromByte?: number,
   ): Promise<DownloadStream> {
-    const response = await this.api.send('GET', `${path}storage_url/`, undefined, signal);
+    const response = await this.send('GET', `${path}storage_url/`, signal);
     const recordUrl = jsonObject(jsonOf(response))?.record_url;
     if (typeof recordUrl !== 'string' || recordUrl === '') {
       throw new TransientError(`Telphin storage_url answer for ${response.where} has no record_url`);
@@ -311,14 +356,13 @@ export class TelphinSource implements RecordingSource {
     recording: SourceRecording,
     signal?: AbortSignal,
   ): Promise<'deleted' | 'already-gone'> {
-    const response = await this.api.send('DELETE', this.recordPath(recording), undefined, signal);
+    const response = await this.send('DELETE', this.recordPath(recording), signal);
     return deleteOutcome(response, `Telphin recording ${recording.recordingId}`);
   }
 
   /**
-   * Lists the window around the event and keeps what the hint names: the recording id (whole
-   * record_uuid or its hex part after `{extension_id}-`) or the call id. Without a recording id, every
-   * recording of the hinted extension(s) in the window is returned; the caller skips archived ones.
+   * The recordings around the event that the hint names by recording id (a record_uuid or its part after
+   * `{extension_id}-`) or call id; else those of the hinted extensions (the caller skips archived ones).
    */
   async resolveHint(job: HintJob, signal?: AbortSignal): Promise<SourceRecording[]> {
     const { hint } = job;
@@ -392,16 +436,13 @@ export class TelphinSource implements RecordingSource {
     return recordings.filter((recording) => inWindow(recording, window));
   }
 
-  /**
-   * With `manageWebhooks`: one `hangup` hook per extension in scope (the config requires an extension
-   * scope then), at our URL with the token. Without it, or without a secret, hooks are left alone.
-   */
+  /** With `manageWebhooks` and a secret: a `hangup` hook per extension in scope, at our URL with the token. */
   async webhookSubscriptions(): Promise<WebhookSubscriptionPlan | undefined> {
     const extensions = this.config.scope.extensions;
     if (!this.config.manageWebhooks || !this.webhookSecret || !extensions) return undefined;
     const secret = this.webhookSecret;
     return {
-      api: new TelphinEventHookApi(this.api, extensions),
+      api: new TelphinEventHookApi((...call) => this.send(...call), extensions),
       filters: extensions.map(hangupFilter),
       secret,
       address: (webhookUrl) => `${webhookUrl}?token=${encodeURIComponent(secret)}`,

@@ -63,10 +63,7 @@ function parseEventTime(value: string | undefined): Date {
   );
 }
 
-/**
- * Authenticates and parses one delivery. `hangup` events become one hint job; other event types are
- * acknowledged without jobs (the recording exists only after hang-up).
- */
+/** A `hangup` event becomes a hint job; other events are acknowledged (no recording before hang-up). */
 export function handleTelphinWebhook(
   request: WebhookRequest,
   context: { sourceId: string; webhookSecret: string | undefined },

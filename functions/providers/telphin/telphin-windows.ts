@@ -1,8 +1,6 @@
 /**
- * Telphin's time windows. Record lists and stats take `start_datetime`/`end_datetime` as
- * `YYYY-MM-DD HH:MM:SS` (UTC, as public clients send them) and refuse an `end_datetime` past the end of
- * the month after `start_datetime`'s month. Splitting at UTC calendar-month boundaries keeps every chunk
- * inside one month, well within that rule.
+ * Telphin's time windows: lists and stats take `start_datetime`/`end_datetime` as `YYYY-MM-DD HH:MM:SS`
+ * (UTC) and refuse an end past the month after the start's month, so windows are split at UTC months.
  */
 import type { TimeWindow } from '../../core/recording';
 
@@ -12,9 +10,8 @@ export function formatTelphinDateTime(date: Date): string {
 }
 
 /**
- * Splits `[from, to)` into chunks that never cross a UTC month boundary. Bounds are widened to whole
- * seconds (the API's resolution); callers filter results by exact time, and chunks may share their
- * boundary second, so callers also dedupe by record id.
+ * Splits `[from, to)` at UTC month boundaries, widened to whole seconds (the API's resolution): callers
+ * filter by exact time and dedupe by id, since chunks may share their boundary second.
  */
 export function splitTelphinWindow(window: TimeWindow): TimeWindow[] {
   const from = new Date(Math.floor(window.from.getTime() / 1000) * 1000);
@@ -39,10 +36,7 @@ export function windowQuery(chunk: TimeWindow): Record<string, string> {
   };
 }
 
-/**
- * True when `end` is past the end of the month after `start`'s month: the rule the API enforces. The
- * sandbox uses it to answer 400 like the real API, tests use it to check the adapter.
- */
+/** True when `end` is past the month after `start`'s month: the API's rule, for the sandbox and tests. */
 export function violatesTelphinMonthRule(start: Date, end: Date): boolean {
   return end.getTime() > Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 2, 1) - 1000;
 }
